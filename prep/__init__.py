@@ -1,0 +1,57 @@
+"""prep: get local footage ready for EvoLink's wan2.6-reference-video API, and know the bill first.
+
+The library is usable without the command line::
+
+    import prep
+    info = prep.probe("take.mov")
+    verdict = prep.assess(info)
+    bill = prep.estimate(["take.mov@0:05-0:15"], output_s=5, quality="720p")
+    print(bill.total_billed_ms, bill.credits)
+"""
+
+from __future__ import annotations
+
+from .billing import DEFAULT_PRICES, ClipBill, Estimate, PriceTable, estimate_durations
+from .clipspec import ClipSpec, Window, parse_clip_spec
+from .errors import (
+    ApiError,
+    AuthError,
+    MediaError,
+    PrepError,
+    QuotaError,
+    TaskFailedError,
+    UsageError,
+)
+from .media import ClipInfo, Verdict, assess, probe
+from .plan import ClipWindow, choose_window
+from .preflight import PlannedClip, estimate, plan_clips
+from .settings import Settings, load_settings
+
+__all__ = [
+    "DEFAULT_PRICES",
+    "ApiError",
+    "AuthError",
+    "ClipBill",
+    "ClipInfo",
+    "ClipSpec",
+    "ClipWindow",
+    "Estimate",
+    "MediaError",
+    "PlannedClip",
+    "PrepError",
+    "PriceTable",
+    "QuotaError",
+    "Settings",
+    "TaskFailedError",
+    "UsageError",
+    "Verdict",
+    "Window",
+    "assess",
+    "choose_window",
+    "estimate",
+    "estimate_durations",
+    "load_settings",
+    "parse_clip_spec",
+    "plan_clips",
+    "probe",
+]

@@ -1,0 +1,256 @@
+"""Exact pre-flight billing for a wan2.6-reference-video job. Pure: no I/O, no clock.
+
+Billed seconds = input seconds + output seconds. Input: each clip truncated to 5 s (one clip),
+2.5 s (two) or 1.65 s (three), then summed. Time is integer milliseconds; money is integer units of
+1/10,000 credit, rounded half-up once, at the end, exactly as EvoLink's price rules describe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Any
+
+from . import rules
+from .errors import UsageError
+from .timecode import format_ms, round_half_up
+
+__all__ = [
+    "DEFAULT_PRICES",
+    "ClipBill",
+    "Estimate",
+    "PriceTable",
+    "credits_text",
+    "estimate_durations",
+    "input_billed_ms",
+    "parse_credits",
+    "price_units",
+]
+
+UNITS_PER_CREDIT = 10_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PriceTable:
+    """Prices in 1/10,000-credit units. The default is EvoLink's published public table."""
+
+    units_per_second: int = 47_600
+    hd_multiplier: Fraction = Fraction(167, 100)
+    minimum_units: int = 90_000
+    units_per_usd: int = 680_000
+    source: str = (
+        "EvoLink public default prices (machine-readable pricing rules shipped in the test "
+        "fixtures of EvoLink's own CLI)"
+    )
+    effective: str = "2026-10-08"
+
+    def __post_init__(self) -> None:
+        if self.units_per_second <= 0 or self.hd_multiplier <= 0 or self.minimum_units < 0:
+            raise ValueError("prices must be positive")
+
+    def multiplier(self, quality: str) -> Fraction:
+        """Price multiplier of a quality (1080p costs more per second than 720p)."""
+        return self.hd_multiplier if quality == "1080p" else Fraction(1)
+
+    @property
+    def label(self) -> str:
+        """Where the table comes from and its date, for people and for JSON."""
+        return f"{self.source}, effective {self.effective}"
+
+
+DEFAULT_PRICES = PriceTable()
+
+
+def parse_credits(text: str, what: str) -> int:
+    """'4.76' credits -> 47600 units, exactly. UsageError for anything that is not a number >= 0."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation as err:
+        raise UsageError(f"{what} must be a number of credits, not {text!r}") from err
+    if not value.is_finite() or value < 0:
+        raise UsageError(f"{what} must be a number of credits of 0 or more, not {text!r}")
+    units = value * UNITS_PER_CREDIT
+    if units != units.to_integral_value():
+        raise UsageError(f"{what}: {text} has more than 4 decimal places (1/10,000 credit)")
+    return int(units)
+
+
+def credits_text(units: int) -> str:
+    """Units as a credit amount for people: 794920 -> '79.492'."""
+    whole, frac = divmod(units, UNITS_PER_CREDIT)
+    text = f"{whole}.{frac:04d}".rstrip("0").rstrip(".")
+    return text
+
+
+def input_billed_ms(durations_ms: Sequence[int]) -> int:
+    """Billed input milliseconds for 1-3 clips: each clip truncated to its cap, then summed."""
+    count = len(durations_ms)
+    if count not in rules.INPUT_CAP_MS:
+        raise ValueError(f"a job takes {rules.MIN_CLIPS} to {rules.MAX_CLIPS} clips, not {count}")
+    cap = rules.INPUT_CAP_MS[count]
+    return sum(min(d, cap) for d in durations_ms)
+
+
+def price_units(billed_ms: int, quality: str, prices: PriceTable = DEFAULT_PRICES) -> int:
+    """Credits (in units) for `billed_ms` at `quality`: half-up rounding, then the minimum charge."""
+    exact = Fraction(billed_ms * prices.units_per_second, 1000) * prices.multiplier(quality)
+    return max(round_half_up(exact), prices.minimum_units)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClipBill:
+    """One clip of a job: the duration it will have when prepared, and what of it is billed."""
+
+    label: str
+    duration_ms: int
+    billed_ms: int
+    source_duration_ms: int | None = None
+    start_ms: int = 0
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Estimate:
+    """The bill of one job, before anything is uploaded."""
+
+    clips: tuple[ClipBill, ...]
+    output_s: int
+    quality: str
+    credits_units: int
+    minimum_applied: bool
+    prices: PriceTable = DEFAULT_PRICES
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def input_billed_ms(self) -> int:
+        """Sum of the clips' billed milliseconds."""
+        return sum(c.billed_ms for c in self.clips)
+
+    @property
+    def output_billed_ms(self) -> int:
+        """Requested output seconds, in milliseconds."""
+        return self.output_s * 1000
+
+    @property
+    def total_billed_ms(self) -> int:
+        """Input plus output milliseconds."""
+        return self.input_billed_ms + self.output_billed_ms
+
+    @property
+    def credits(self) -> Fraction:
+        """Exact credits."""
+        return Fraction(self.credits_units, UNITS_PER_CREDIT)
+
+    def credits_at(self, quality: str) -> int:
+        """Units this same job would cost at another quality."""
+        return price_units(self.total_billed_ms, quality, self.prices)
+
+    @property
+    def usd(self) -> Fraction:
+        """Approximate US dollars at the table's exchange rate."""
+        return Fraction(self.credits_units, self.prices.units_per_usd)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape of `prep estimate --json` (contract: extend, never rename)."""
+        return {
+            "clips": [
+                {
+                    "path": c.label,
+                    "duration_s": c.duration_ms / 1000,
+                    "billed_s": c.billed_ms / 1000,
+                    "source_duration_s": None if c.source_duration_ms is None
+                    else c.source_duration_ms / 1000,
+                    "start_s": c.start_ms / 1000,
+                    "notes": list(c.notes),
+                }
+                for c in self.clips
+            ],
+            "input_billed_s": self.input_billed_ms / 1000,
+            "output_billed_s": self.output_billed_ms / 1000,
+            "total_billed_s": self.total_billed_ms / 1000,
+            "quality": self.quality,
+            "credits": float(self.credits),
+            "credits_units": self.credits_units,
+            "credits_by_quality": {
+                q: float(Fraction(self.credits_at(q), UNITS_PER_CREDIT)) for q in rules.QUALITIES
+            },
+            "usd": round(float(self.usd), 4),
+            "minimum_applied": self.minimum_applied,
+            "price_source": self.prices.label,
+            "price_per_second": float(Fraction(self.prices.units_per_second, UNITS_PER_CREDIT)),
+            "notes": list(self.notes),
+        }
+
+
+def check_request(output_s: int, quality: str) -> None:
+    """UsageError when the output duration or quality is not one the API allows."""
+    if not rules.MIN_OUTPUT_S <= output_s <= rules.MAX_OUTPUT_S:
+        raise UsageError(
+            f"--duration {output_s} is not allowed; the output is {rules.MIN_OUTPUT_S} to "
+            f"{rules.MAX_OUTPUT_S} whole seconds"
+        )
+    if quality not in rules.QUALITIES:
+        raise UsageError(f"quality {quality!r} is not allowed; use one of {', '.join(rules.QUALITIES)}")
+
+
+def estimate_durations(
+    clips: Sequence[tuple[str, int]] | Sequence[ClipBill],
+    *,
+    output_s: int = rules.DEFAULT_OUTPUT_S,
+    quality: str = rules.DEFAULT_QUALITY,
+    prices: PriceTable = DEFAULT_PRICES,
+) -> Estimate:
+    """Bill a job from its clips' planned durations. `clips` are (label, duration_ms) or ClipBills."""
+    check_request(output_s, quality)
+    count = len(clips)
+    if not rules.MIN_CLIPS <= count <= rules.MAX_CLIPS:
+        raise UsageError(
+            f"a job takes {rules.MIN_CLIPS} to {rules.MAX_CLIPS} reference clips, not {count}"
+        )
+    cap = rules.INPUT_CAP_MS[count]
+    bills = []
+    for clip in clips:
+        base = clip if isinstance(clip, ClipBill) else ClipBill(
+            label=clip[0], duration_ms=clip[1], billed_ms=0
+        )
+        billed = min(base.duration_ms, cap)
+        bills.append(replace(base, billed_ms=billed, notes=base.notes + _clip_notes(base, cap, count)))
+    total_ms = sum(b.billed_ms for b in bills) + output_s * 1000
+    exact_units = price_units(total_ms, quality, replace(prices, minimum_units=0))
+    units = max(exact_units, prices.minimum_units)
+    notes = list(_job_notes(count, quality, prices))
+    if units > exact_units:
+        notes.append(
+            f"the minimum charge of {credits_text(prices.minimum_units)} credits per task applies"
+        )
+    return Estimate(
+        clips=tuple(bills), output_s=output_s, quality=quality, credits_units=units,
+        minimum_applied=units > exact_units, prices=prices, notes=tuple(notes),
+    )
+
+
+def _clip_notes(clip: ClipBill, cap: int, count: int) -> tuple[str, ...]:
+    if count == 3:
+        return ()  # one note for the whole job says it
+    duration, cap_text = format_ms(clip.duration_ms), format_ms(cap)
+    if clip.duration_ms > cap:
+        return (
+            f"{clip.label} is {duration} s; billed {cap_text} s; trimming it to {cap_text} s "
+            "would not change the bill",
+        )
+    return (f"{clip.label} is {duration} s and billed in full; with {count} "
+            f"clip{'s' if count > 1 else ''} each is billed up to {cap_text} s",)
+
+
+def _job_notes(count: int, quality: str, prices: PriceTable) -> list[str]:
+    notes = []
+    if count == 3:
+        notes.append(
+            "with 3 clips no trim can lower the input bill: every clip is at least 2 s and each is "
+            "billed 1.65 s"
+        )
+    if quality == "1080p":
+        notes.append(f"1080p bills {float(prices.hd_multiplier):g}x the 720p price per second")
+    return notes

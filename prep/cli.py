@@ -1,0 +1,241 @@
+"""The `prep` command line: parse options, call the library, render the result.
+
+Only click and the standard library are imported at start-up, so `prep --help` stays fast; each
+command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from . import rules
+from .clipspec import ClipSpec, parse_clip_spec
+from .errors import PrepError, UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class PrepGroup(click.Group):
+    """Turns prep's errors into their exit codes in one place, not at each call site."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PrepError as exc:
+            from . import render
+
+            render.error(exc, verbose=bool(ctx.meta.get("prep.verbose")))
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get("PREP_DEBUG"):
+                raise
+            from . import render
+
+            render.bug(exc)
+            ctx.exit(1)
+
+
+class ClipSpecType(click.ParamType):  # type: ignore[type-arg]
+    """`PATH` or `PATH@START-END`; a malformed window is a usage error (exit 2)."""
+
+    name = "CLIPSPEC"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, ClipSpec):
+            return value
+        try:
+            return parse_clip_spec(str(value))
+        except UsageError as exc:
+            self.fail(exc.message, param, ctx)
+
+
+def common_options(func: F) -> F:
+    """--json, --quiet and --verbose, shared by every command."""
+
+    @click.option("--json", "json_", is_flag=True, help="Machine output: only JSON on stdout.")
+    @click.option("-q", "--quiet", is_flag=True, help="Print only results and errors.")
+    @click.option("-v", "--verbose", is_flag=True, help="Show more detail (ffmpeg's own output).")
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        ctx.meta["prep.verbose"] = kwargs["verbose"]
+        ctx.meta["prep.quiet"] = kwargs["quiet"]
+        return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def trim_options(func: F) -> F:
+    """--start / --end / --length for a single clip."""
+    func = click.option("--length", metavar="S", help="Use S seconds from START (one clip only).")(func)
+    func = click.option("--end", metavar="T", help="Stop at timecode T (one clip only).")(func)
+    func = click.option("--start", metavar="T", help="Start at timecode T (one clip only).")(func)
+    return func
+
+
+def extend_option(func: F) -> F:
+    """--extend for clips shorter than 2 s."""
+    return click.option(
+        "--extend", type=click.Choice(["loop", "freeze"]),
+        help="Make a clip shorter than 2 s long enough, by looping it or holding its last frame.",
+    )(func)
+
+
+def price_options(func: F) -> F:
+    """Overrides of the price table."""
+    func = click.option("--min-charge", metavar="CREDITS",
+                        help="Minimum charge per task (default 9).")(func)
+    func = click.option("--price-1080p-multiplier", metavar="X",
+                        help="Price multiplier of 1080p over 720p (default 1.67).")(func)
+    func = click.option("--price-per-second", metavar="CREDITS",
+                        help="Credits per billed second at 720p (default 4.76).")(func)
+    return func
+
+
+def _settings(**options: Any) -> Any:
+    from .settings import load_settings
+
+    return load_settings(options)
+
+
+@click.group(cls=PrepGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(package_name="prep", prog_name="prep")
+def cli() -> None:
+    """Get footage ready for EvoLink's wan2.6-reference-video API, and know the bill first.
+
+    Clips are given as PATH or PATH@START-END (e.g. take.mov@1:05-1:20; either side may be empty).
+    A folder stands for the video files directly inside it.
+    """
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=ClipSpecType())
+@common_options
+def probe(paths: tuple[ClipSpec, ...], json_: bool, quiet: bool, verbose: bool) -> None:
+    """What each clip is, whether EvoLink would accept it, and why not.
+
+    \b
+    Example:
+        prep probe interview.mov phone/ take2.mp4 --json
+    """
+    from . import render
+    from .clipspec import expand_paths
+    from .media import assess, probe_many
+
+    specs = expand_paths(list(paths))
+    results = probe_many([s.path for s in specs])
+    good = [(r, assess(r)) for r in results if not isinstance(r, PrepError)]
+    bad = [r for r in results if isinstance(r, PrepError)]
+    if json_:
+        rows: list[dict[str, Any]] = []
+        for r in results:
+            if isinstance(r, PrepError):
+                rows.append({"path": r.path, "error": r.problem, "compliant": False,
+                             "problems": [r.problem], "advice": []})
+            else:
+                verdict = assess(r)
+                rows.append({**r.as_dict(), "compliant": verdict.compliant,
+                             "problems": list(verdict.problems), "advice": list(verdict.advice)})
+        render.json_out(rows)
+    elif good:
+        render.probe_table(good)
+    for exc in bad:
+        render.error(exc, verbose=verbose)
+    if bad:
+        sys.exit(bad[0].exit_code)
+
+
+@cli.command()
+@click.argument("clips", nargs=-1, type=ClipSpecType())
+@click.option("--seconds", "seconds", multiple=True, metavar="S",
+              help="A clip of S seconds (repeatable), instead of or besides files.")
+@click.option("--duration", type=int, default=rules.DEFAULT_OUTPUT_S, show_default=True,
+              help=f"Output seconds ({rules.MIN_OUTPUT_S}-{rules.MAX_OUTPUT_S}).")
+@click.option("--quality", type=click.Choice(rules.QUALITIES), default=rules.DEFAULT_QUALITY,
+              show_default=True, help="Output quality; 1080p costs more per second.")
+@trim_options
+@extend_option
+@price_options
+@common_options
+def estimate(clips: tuple[ClipSpec, ...], seconds: tuple[str, ...], duration: int, quality: str,
+             start: str | None, end: str | None, length: str | None, extend: Any,
+             price_per_second: str | None, price_1080p_multiplier: str | None,
+             min_charge: str | None, json_: bool, quiet: bool, verbose: bool) -> None:
+    """Billed seconds and credits of a job, before anything is encoded or uploaded.
+
+    \b
+    Examples:
+        prep estimate take.mov                      # one clip: the first 5 s are billed
+        prep estimate a.mp4 b.mov@0:10-0:16 --quality 1080p --duration 10
+        prep estimate --seconds 12 --seconds 3 --json
+    """
+    from . import billing, render, timecode
+    from .clipspec import apply_trim_options
+    from .preflight import plan_clips
+
+    settings = _settings(price_per_second=price_per_second,
+                         price_1080p_multiplier=price_1080p_multiplier, min_charge=min_charge)
+    billing.check_request(duration, quality)
+    try:
+        seconds_ms = [_seconds_ms(s) for s in seconds]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--seconds") from exc
+    count = len(clips) + len(seconds_ms)
+    specs = apply_trim_options(list(clips), start, end, length)
+    if count == 0:
+        raise click.UsageError("give 1 to 3 clips, or --seconds S for each clip")
+    planned, errors = plan_clips(specs, extend=extend)
+    for problem in errors:
+        render.error(problem, verbose=verbose)
+    if errors:
+        sys.exit(max(e.exit_code for e in errors))
+    if len(planned) + len(seconds_ms) > rules.MAX_CLIPS:
+        raise UsageError(f"a job takes {rules.MIN_CLIPS} to {rules.MAX_CLIPS} reference clips, "
+                         f"not {len(planned) + len(seconds_ms)}")
+    for ms in seconds_ms:
+        if ms < rules.MIN_CLIP_MS:
+            raise UsageError(f"--seconds {timecode.format_ms(ms)}: a reference clip must be at "
+                             f"least {timecode.format_ms(rules.MIN_CLIP_MS)} s long")
+    bills = [p.bill() for p in planned] + [
+        billing.ClipBill(label=f"{timecode.format_ms(ms)} s", duration_ms=min(ms, rules.MAX_CLIP_MS),
+                         billed_ms=0) for ms in seconds_ms
+    ]
+    est = billing.estimate_durations(bills, output_s=duration, quality=quality,
+                                     prices=settings.prices)
+    if json_:
+        render.json_out(est.as_dict())
+        if not quiet:
+            render.estimate_table(est, to_stderr=True)
+    else:
+        render.estimate_table(est)
+
+
+def _seconds_ms(text: str) -> int:
+    from . import timecode
+
+    point = timecode.parse(text)
+    if point.ms is None:
+        raise ValueError(f"{text!r}: give seconds, not SMPTE frames")
+    return point.ms
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        cli(prog_name="prep")
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,166 @@
+"""Every error prep raises on purpose, and the exit code each one means.
+
+    PrepError (1: unexpected; a bug)
+    ├── UsageError (2)              bad option values, timecodes, clip counts
+    ├── MediaError (3)              missing, unreadable, not a video, cannot be made compliant
+    │   └── FfmpegError (3)         ffmpeg failed on a file (its last meaningful line kept)
+    ├── ToolMissingError (6)        no usable ffmpeg binary
+    ├── ApiError (6)                EvoLink answered with an error, or could not be reached
+    │   ├── AuthError (4)           401, 403, or no API key at all
+    │   ├── QuotaError (5)          402: the account needs credits
+    │   ├── RequestRejected (3)     400: the server refused the request's content
+    │   ├── RateLimitError (6)      429 after retries
+    │   ├── ServerError (6)         5xx after retries
+    │   ├── NetworkError (6)        connect / read failures after retries
+    │   ├── OutcomeUnknownError (6) a create request was sent and no answer came back
+    │   └── UploadRejected (6)      the files API refused an upload
+    ├── TaskFailedError (7)         the generation task failed or was cancelled
+    └── Interrupted (130)           Ctrl-C; nothing half-written is left
+
+A caller's misuse of the library (wrong types, impossible arguments) raises ValueError or
+TypeError and stays off this tree.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "ApiError",
+    "AuthError",
+    "FfmpegError",
+    "Interrupted",
+    "MediaError",
+    "NetworkError",
+    "OutcomeUnknownError",
+    "PrepError",
+    "QuotaError",
+    "RateLimitError",
+    "RequestRejected",
+    "ServerError",
+    "TaskFailedError",
+    "ToolMissingError",
+    "UploadRejected",
+    "UsageError",
+]
+
+
+class PrepError(Exception):
+    """Base of every error prep raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(PrepError):
+    """The command was asked for something that is not allowed (exit 2)."""
+
+    exit_code = 2
+
+
+class MediaError(PrepError):
+    """A clip is missing, unreadable, not a video or cannot be made compliant (exit 3)."""
+
+    exit_code = 3
+
+    def __init__(self, path: Path | str, problem: str, *, hint: str = "") -> None:
+        super().__init__(f"{path}: {problem}", hint=hint)
+        self.path = str(path)
+        self.problem = problem
+
+
+class FfmpegError(MediaError):
+    """ffmpeg failed while working on a file; `detail` keeps its full stderr for --verbose."""
+
+    def __init__(self, path: Path | str, problem: str, *, hint: str = "", detail: str = "") -> None:
+        super().__init__(path, problem, hint=hint)
+        self.detail = detail
+
+
+class ToolMissingError(PrepError):
+    """No usable ffmpeg binary was found (exit 6)."""
+
+    exit_code = 6
+
+
+class ApiError(PrepError):
+    """EvoLink answered with an error or could not be reached (exit 6 unless a subclass says)."""
+
+    exit_code = 6
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str = "",
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        if request_id:
+            message = f"{message} (request id {request_id})"
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+
+
+class AuthError(ApiError):
+    """401 / 403, or no API key configured (exit 4)."""
+
+    exit_code = 4
+
+
+class QuotaError(ApiError):
+    """402: the account has no credits left (exit 5)."""
+
+    exit_code = 5
+
+
+class RequestRejected(ApiError):
+    """400: the server refused the request's content; its message says why (exit 3)."""
+
+    exit_code = 3
+
+
+class RateLimitError(ApiError):
+    """429 that did not clear within the retries (exit 6)."""
+
+
+class ServerError(ApiError):
+    """5xx that did not clear within the retries (exit 6)."""
+
+
+class NetworkError(ApiError):
+    """The server could not be reached, or stopped answering, after retries (exit 6)."""
+
+
+class OutcomeUnknownError(ApiError):
+    """A create request was sent but no answer came back: the task may exist (exit 6)."""
+
+
+class UploadRejected(ApiError):
+    """The files API refused an upload (exit 6)."""
+
+
+class TaskFailedError(PrepError):
+    """The generation task ended as failed or cancelled (exit 7)."""
+
+    exit_code = 7
+
+    def __init__(self, message: str, *, hint: str = "", task_id: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.task_id = task_id
+
+
+class Interrupted(PrepError):
+    """The user pressed Ctrl-C (exit 130)."""
+
+    exit_code = 130

@@ -1,0 +1,80 @@
+"""Pre-flight: clip specs -> probed, windowed clips -> the bill. The library's `estimate`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import billing, rules
+from .billing import DEFAULT_PRICES, ClipBill, Estimate, PriceTable
+from .clipspec import ClipSpec, expand_paths, parse_clip_spec
+from .errors import PrepError, UsageError
+from .media import ClipInfo, probe
+from .plan import ClipWindow, Extend, choose_window
+from .timecode import format_ms
+
+__all__ = ["PlannedClip", "estimate", "plan_clips"]
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedClip:
+    """A clip spec, what probing found, and the window prep will use."""
+
+    spec: ClipSpec
+    info: ClipInfo
+    window: ClipWindow
+
+    def bill(self) -> ClipBill:
+        """This clip as billing sees it: its planned duration."""
+        return ClipBill(label=str(self.spec), duration_ms=self.window.duration_ms, billed_ms=0,
+                        source_duration_ms=self.info.duration_ms, start_ms=self.window.start_ms,
+                        notes=self.window.notes)
+
+
+def _specs(clips: Sequence[ClipSpec | str | Path]) -> list[ClipSpec]:
+    specs = [c if isinstance(c, ClipSpec) else parse_clip_spec(str(c)) for c in clips]
+    return expand_paths(specs)
+
+
+def plan_clips(
+    clips: Sequence[ClipSpec | str | Path], *, extend: Extend | None = None
+) -> tuple[list[PlannedClip], list[PrepError]]:
+    """Probe and window every clip; errors come back per clip so the others still answer."""
+    planned: list[PlannedClip] = []
+    errors: list[PrepError] = []
+    for spec in _specs(clips):
+        try:
+            info = probe(spec.path)
+            planned.append(PlannedClip(spec, info, choose_window(info, spec.window,
+                                                                 label=str(spec), extend=extend)))
+        except PrepError as err:
+            errors.append(err)
+    return planned, errors
+
+
+def estimate(
+    clips: Sequence[ClipSpec | str | Path] = (),
+    *,
+    seconds: Sequence[int] = (),
+    output_s: int = rules.DEFAULT_OUTPUT_S,
+    quality: str = rules.DEFAULT_QUALITY,
+    prices: PriceTable = DEFAULT_PRICES,
+    extend: Extend | None = None,
+) -> Estimate:
+    """Bill a job from clip files (probed and planned) and/or bare durations in ms.
+
+    Raises the first clip's MediaError if any clip cannot be used; `plan_clips` reports them all.
+    """
+    billing.check_request(output_s, quality)
+    planned, errors = plan_clips(clips, extend=extend)
+    if errors:
+        raise errors[0]
+    for ms in seconds:
+        if not ms >= rules.MIN_CLIP_MS:
+            raise UsageError(f"--seconds {format_ms(ms)}: a reference clip must be at least "
+                             f"{format_ms(rules.MIN_CLIP_MS)} s long")
+    bills = [p.bill() for p in planned]
+    bills += [ClipBill(label=f"{format_ms(ms)} s", duration_ms=min(ms, rules.MAX_CLIP_MS),
+                       billed_ms=0) for ms in seconds]
+    return billing.estimate_durations(bills, output_s=output_s, quality=quality, prices=prices)

@@ -1,0 +1,64 @@
+"""Every limit of EvoLink's wan2.6-reference-video API that prep depends on, in one place.
+
+Source: ../shared/spec/evolink-api.md (restated from docs.evolink.ai) and EvoLink's published OpenAPI
+document for the generation endpoint. Times are integer milliseconds, sizes integer bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+MODEL: Final = "wan2.6-reference-video"
+
+# Reference clips (video_urls)
+MIN_CLIPS: Final = 1
+MAX_CLIPS: Final = 3
+MIN_CLIP_MS: Final = 2_000
+MAX_CLIP_MS: Final = 30_000
+# "100MB" read as 100,000,000 bytes: the stricter of the two readings.
+MAX_FILE_BYTES: Final = 100_000_000
+CONTAINERS: Final = ("mp4", "mov")
+URL_SCHEMES: Final = ("http", "https")
+
+# Input billing: each clip is truncated to this cap, depending on how many clips the job has.
+INPUT_CAP_MS: Final[dict[int, int]] = {1: 5_000, 2: 2_500, 3: 1_650}
+
+# Request fields
+MAX_PROMPT_CHARS: Final = 1_500
+MIN_OUTPUT_S: Final = 2
+MAX_OUTPUT_S: Final = 10
+DEFAULT_OUTPUT_S: Final = 5
+ASPECT_RATIOS: Final = ("16:9", "9:16", "1:1", "4:3", "3:4")
+DEFAULT_ASPECT_RATIO: Final = "16:9"
+QUALITIES: Final = ("720p", "1080p")
+DEFAULT_QUALITY: Final = "720p"
+SHOT_TYPES: Final = ("single", "multi")
+DEFAULT_SHOT_TYPE: Final = "single"
+MAX_CALLBACK_URL_CHARS: Final = 2_048
+
+# Lifetimes and timings
+UPLOAD_TTL_S: Final = 72 * 3600
+RESULT_TTL_S: Final = 24 * 3600
+CALLBACK_TIMEOUT_S: Final = 10
+CALLBACK_RETRY_DELAYS_S: Final = (1, 2, 4)
+# EvoLink's own CLI polls video tasks this often; each read makes EvoLink ask upstream.
+SERVICE_POLL_INTERVAL_S: Final = 8
+
+# Task states
+TASK_STATUSES: Final = ("pending", "processing", "completed", "failed", "cancelled")
+TERMINAL_STATUSES: Final = ("completed", "failed", "cancelled")
+
+# Hosts
+DEFAULT_BASE_URL: Final = "https://api.evolink.ai"
+DEFAULT_FILES_URL: Final = "https://files-api.evolink.ai"
+
+# Idempotency-Key header sent by EvoLink's own clients (not promised by the API docs).
+IDEMPOTENCY_KEY_RE: Final = re.compile(r"^[A-Za-z0-9._-]{16,96}$")
+
+# Files API quota for the default group. The docs say 2,000; one EvoLink client says 100.
+DEFAULT_FILE_QUOTA: Final = 2_000
+
+# What prep aims for beyond the API's verdict (a clean reference, not just an accepted one).
+MAX_CLEAN_WIDTH: Final = 1920
+MAX_CLEAN_HEIGHT: Final = 1080

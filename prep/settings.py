@@ -1,0 +1,181 @@
+"""Settings, resolved once: command-line options, then the environment, then the config file.
+
+The config file is TOML at `<user config dir>/prep/config.toml` (or `PREP_CONFIG`). Only this module
+reads `os.environ`. The API key is never shown: `Settings.__repr__` hides it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from . import rules
+from .billing import DEFAULT_PRICES, PriceTable, parse_credits
+from .errors import UsageError
+
+__all__ = ["Settings", "config_path", "load_settings", "write_config"]
+
+ENV_KEYS = {
+    "api_key": "EVOLINK_API_KEY",
+    "base_url": "EVOLINK_BASE_URL",
+    "files_url": "EVOLINK_FILES_URL",
+    "ffmpeg": "PREP_FFMPEG",
+    "cache_dir": "PREP_CACHE_DIR",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Everything prep needs to know about where it runs and whom it talks to."""
+
+    api_key: str | None = field(default=None, repr=False)
+    base_url: str = rules.DEFAULT_BASE_URL
+    files_url: str = rules.DEFAULT_FILES_URL
+    ffmpeg: str | None = None
+    cache_dir: Path
+    config_file: Path
+    prices: PriceTable = DEFAULT_PRICES
+    poll_max_interval_s: float = float(rules.SERVICE_POLL_INTERVAL_S)
+    debug: bool = False
+
+    def __repr__(self) -> str:
+        key = "set" if self.api_key else "missing"
+        return (f"Settings(api_key=<{key}>, base_url={self.base_url!r}, "
+                f"files_url={self.files_url!r}, ffmpeg={self.ffmpeg!r}, cache_dir={self.cache_dir!r})")
+
+    @property
+    def is_default_service(self) -> bool:
+        """True when prep talks to EvoLink itself rather than a sandbox or proxy."""
+        return self.base_url.rstrip("/") == rules.DEFAULT_BASE_URL
+
+
+def config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """Where the config file lives (`PREP_CONFIG` overrides the platform's config dir)."""
+    env = os.environ if environ is None else environ
+    if env.get("PREP_CONFIG"):
+        return Path(env["PREP_CONFIG"])
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("prep", appauthor=False)) / "config.toml"
+
+
+def _default_cache_dir() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("prep", appauthor=False))
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise UsageError(f"{path}: the config file cannot be read ({err})",
+                         hint="fix or delete it") from err
+
+
+def _prices(table: Mapping[str, Any], overrides: Mapping[str, str | None], where: str) -> PriceTable:
+    def pick(name: str) -> str | None:
+        value = overrides.get(name)
+        if value is None and name in table:
+            value = str(table[name])
+        return value
+
+    per_second = pick("price_per_second")
+    multiplier = pick("price_1080p_multiplier")
+    minimum = pick("min_charge")
+    if per_second is None and multiplier is None and minimum is None:
+        return DEFAULT_PRICES
+    try:
+        hd = Fraction(multiplier) if multiplier is not None else DEFAULT_PRICES.hd_multiplier
+    except ValueError as err:
+        raise UsageError(f"price_1080p_multiplier must be a number, not {multiplier!r}") from err
+    if hd <= 0:
+        raise UsageError(f"price_1080p_multiplier must be more than 0, not {multiplier!r}")
+    source = str(table.get("price_source") or f"your own prices ({where})")
+    if any(overrides.get(k) is not None for k in ("price_per_second", "price_1080p_multiplier",
+                                                  "min_charge")):
+        source = "your own prices (command-line options)"
+    return PriceTable(
+        units_per_second=parse_credits(per_second, "price_per_second") if per_second
+        else DEFAULT_PRICES.units_per_second,
+        hd_multiplier=hd,
+        minimum_units=parse_credits(minimum, "min_charge") if minimum is not None
+        else DEFAULT_PRICES.minimum_units,
+        source=source,
+        effective=str(table.get("price_effective") or "as configured"),
+    )
+
+
+def load_settings(
+    options: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Resolve settings: options (non-None values) > environment > config file > defaults."""
+    opts = {k: v for k, v in (options or {}).items() if v is not None}
+    env = os.environ if environ is None else environ
+    path = config_path(env)
+    config = _read_config(path)
+
+    def resolve(name: str) -> Any:
+        if name in opts:
+            return opts[name]
+        env_name = ENV_KEYS.get(name)
+        if env_name and env.get(env_name):
+            return env[env_name]
+        return config.get(name)
+
+    price_table = config.get("prices", {})
+    if not isinstance(price_table, dict):
+        raise UsageError(f"{path}: [prices] must be a table")
+    prices = _prices(price_table, {k: opts.get(k) for k in
+                                   ("price_per_second", "price_1080p_multiplier", "min_charge")},
+                     str(path))
+    cache_dir = resolve("cache_dir")
+    poll = resolve("poll_max_interval_s")
+    return Settings(
+        api_key=resolve("api_key") or None,
+        base_url=str(resolve("base_url") or rules.DEFAULT_BASE_URL).rstrip("/"),
+        files_url=str(resolve("files_url") or rules.DEFAULT_FILES_URL).rstrip("/"),
+        ffmpeg=resolve("ffmpeg") or None,
+        cache_dir=Path(cache_dir).expanduser() if cache_dir else _default_cache_dir(),
+        config_file=path,
+        prices=prices,
+        poll_max_interval_s=float(poll) if poll else float(rules.SERVICE_POLL_INTERVAL_S),
+        debug=bool(env.get("PREP_DEBUG")),
+    )
+
+
+def write_config(values: Mapping[str, str], path: Path | None = None) -> Path:
+    """Merge `values` into the config file, written atomically with mode 0600 (it may hold a key)."""
+    target = path or config_path()
+    current = _read_config(target)
+    current.update(values)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for key, value in current.items():
+        if isinstance(value, dict):
+            continue
+        lines.append(f"{key} = {_toml_string(str(value))}")
+    for key, value in current.items():
+        if isinstance(value, dict):
+            lines.append(f"\n[{key}]")
+            lines.extend(f"{k} = {_toml_string(str(v))}" for k, v in value.items())
+    tmp = target.with_name(target.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, target)
+    return target
+
+
+def _toml_string(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'

@@ -1,0 +1,25 @@
+# Sourced by the scripts here: makes .venv with prep installed (again only when pyproject.toml
+# changes), then puts .venv/bin first on PATH. Needs only Python 3.11+ and pip.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "error: prep needs Python 3.11 or newer ($PYTHON is $("$PYTHON" -V 2>&1)); set PYTHON=" >&2
+    exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+    echo "setting up .venv (first run only)..." >&2
+    "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.prep-installed
+want=$(cat pyproject.toml | "$PYTHON" -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')
+if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+    echo "installing prep and its test tools into .venv..." >&2
+    .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
+    .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 \
+        | grep -v "^WARNING: Location" >&2 || true
+    .venv/bin/python -c 'import prep, pytest' || { echo "error: installing into .venv failed" >&2; exit 1; }
+    echo "$want" > "$stamp"
+fi
+export PATH="$ROOT/.venv/bin:$PATH"

@@ -1,0 +1,48 @@
+"""Test media made with ffmpeg from lavfi sources, cached by recipe so each is made once.
+
+The cache lives in `PREP_TEST_MEDIA` (default: `.cache/test-media` at the repository root), and a
+file's name is a hash of its recipe, so a changed recipe makes a new file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+from prep.ffmpeg import find_ffmpeg
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("PREP_TEST_MEDIA", ROOT / ".cache" / "test-media"))
+
+
+def ffmpeg_exe() -> str:
+    return find_ffmpeg("").path if not os.environ.get("PREP_FFMPEG") else os.environ["PREP_FFMPEG"]
+
+
+def make(name: str, args: list[str], *, suffix: str = ".mp4") -> Path:
+    """Run `ffmpeg <args> OUT` once per recipe and return OUT (cached)."""
+    digest = hashlib.sha256(repr((args, suffix)).encode()).hexdigest()[:12]
+    out = CACHE / f"{name}-{digest}{suffix}"
+    if out.exists():
+        return out
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp{suffix}")
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-nostdin", "-y", *args, str(tmp)], check=True)
+    os.replace(tmp, out)
+    return out
+
+
+def clip(name: str = "clip", *, seconds: float = 4, size: str = "640x360", rate: str = "30",
+         audio: bool = True, vcodec: list[str] | None = None, suffix: str = ".mp4",
+         extra: list[str] | None = None) -> Path:
+    """A test-pattern clip with an optional 440 Hz tone; H.264/AAC mp4 unless told otherwise."""
+    args = ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}:duration={seconds}"]
+    if audio:
+        args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}"]
+    args += vcodec or ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    if audio:
+        args += ["-c:a", "aac", "-shortest"]
+    args += extra or []
+    return make(name, args, suffix=suffix)
