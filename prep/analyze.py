@@ -235,7 +235,8 @@ def _parts(start_ms: int, end_ms: int, workers: int | None) -> list[tuple[int, i
     return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
-def _input(path: Path) -> str:
+def ffmpeg_input(path: Path) -> str:
+    """The argument that names `path` to ffmpeg as a plain file, whatever its name."""
     # `file:` keeps a name that starts with '-' or contains ':' from being read as an option
     # or a protocol.
     return "file:" + str(path.resolve())
@@ -248,14 +249,14 @@ def _video_args(ffmpeg: str, path: Path, begin_ms: int, end_ms: int, size: tuple
              f"fps={face_fps}:start_time=0,format=bgr24")
     return [ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info",
             "-threads", str(threads), "-skip_loop_filter", "all",
-            "-ss", format_ms(begin_ms), "-to", format_ms(end_ms), "-i", _input(path),
+            "-ss", format_ms(begin_ms), "-to", format_ms(end_ms), "-i", ffmpeg_input(path),
             "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", graph,
             "-f", "rawvideo", "-pix_fmt", "bgr24", "pipe:1"]
 
 
 def _audio_args(ffmpeg: str, path: Path, begin_ms: int, end_ms: int) -> list[str]:
     return [ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error",
-            "-ss", format_ms(begin_ms), "-to", format_ms(end_ms), "-i", _input(path),
+            "-ss", format_ms(begin_ms), "-to", format_ms(end_ms), "-i", ffmpeg_input(path),
             "-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(VAD_RATE),
             "-f", "s16le", "pipe:1"]
 

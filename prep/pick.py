@@ -59,6 +59,8 @@ WORTH_BOTH, WORTH_FACE, WORTH_SPEECH = 1.0, 0.3, 0.2
 HEAD_WEIGHT = 0.65
 # Below this share of the billed head with face and speech together, the pick is not usable.
 USABLE_HEAD_RATIO = 0.5
+# Less than this of face and speech together in the whole footage is a coincidence, not a talk.
+TOGETHER_MIN_MS = 500
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -235,7 +237,8 @@ def choose(analysis: Analysis, *, length_ms: int | None = None, clips_in_job: in
     guard = frame_ms(CUT_GUARD_FRAMES, fps)
     sums = _Prefix(worth)
 
-    best: tuple[tuple[float, int, int], int, int, int] | None = None  # (key, shot, start, length)
+    # (key, shot index, start, length, latest end allowed)
+    best: tuple[tuple[float, int, int], int, int, int, int] | None = None
     for index, (s0, s1) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
         lo = s0 + (guard if index > 0 else 0)
         hi = s1 - (guard if index < len(bounds) - 2 else 0)
@@ -246,7 +249,7 @@ def choose(analysis: Analysis, *, length_ms: int | None = None, clips_in_job: in
             score = _score(sums, grid, start, length, head_cap)
             key = (round(score, 6), length, -start)
             if best is None or key > best[0]:
-                best = (key, index, start, length)
+                best = (key, index, start, length, hi)
 
     warnings: list[str] = []
     crosses = 0
@@ -257,16 +260,17 @@ def choose(analysis: Analysis, *, length_ms: int | None = None, clips_in_job: in
             score = _score(sums, grid, start, length, head_cap)
             key = (round(score, 6), length, -start)
             if best is None or key > best[0]:
-                best = (key, 0, start, length)
+                best = (key, bisect.bisect_right(bounds, start) - 1, start, length, end)
         assert best is not None
         crosses = sum(1 for c in cuts if best[2] < c < best[2] + length)
         warnings.append(f"every shot is shorter than {format_ms(min_len)} s, so the window crosses "
                         f"{crosses} cut{'s' * (crosses != 1)}")
-    _, shot_index, start, length = best
+    _, shot_index, start, length, limit = best
 
-    # Frame-align: start on the first frame at or after `start`, end on a frame boundary.
+    # Frame-align: start on the first frame at or after `start`, end on a frame boundary no later
+    # than the shot allows.
     start_al = _frame_ceil(start, fps)
-    end_al = _frame_floor(start + length, fps)
+    end_al = _frame_floor(min(start_al + length, limit), fps)
     if end_al - start_al < rules.MIN_CLIP_MS + margin:
         end_al = _frame_ceil(start_al + rules.MIN_CLIP_MS + margin, fps)
     if length_ms is None:
@@ -290,10 +294,11 @@ def choose(analysis: Analysis, *, length_ms: int | None = None, clips_in_job: in
     if not speech_spans:
         warnings.append("no audio track, so no speech" if not analysis.has_audio
                         else "no speech found (only music, noise or silence)")
-    if face_spans and speech_spans and not any(both):
+    together = sum(both) * STEP_MS >= TOGETHER_MIN_MS
+    if face_spans and speech_spans and not together:
         warnings.append("faces and speech never occur together: the window has one or the other")
     usable = head_cov.both >= USABLE_HEAD_RATIO and not crosses
-    if face_spans and speech_spans and any(both) and not usable:
+    if face_spans and speech_spans and together and not usable:
         warnings.append(f"only {head_cov.both:.0%} of the billed head shows a face while someone speaks")
     return PickResult(
         path=analysis.path, start_ms=start_al, end_ms=end_al, head_ms=head_ms,
@@ -396,27 +401,29 @@ class _Prefix:
 
 
 def _face_spans(analysis: Analysis, bounds: Sequence[int]) -> list[Span]:
-    """Where a face is on screen: each confident sample covers half the gap to its neighbours,
-    but not across a cut (`bounds` are the shots' edges).
+    """Where a face is on screen. Each sample stands for the time halfway to its neighbours; at a
+    cut (`bounds` are the shots' edges) it stands for the rest of its shot on that side.
 
     A face seen in one sample while its neighbours see none is dropped as a likely false find.
     """
     samples = analysis.face_samples
     half = 500 // analysis.face_fps
+    times = [s.time_ms for s in samples]
     present = [bool(s.faces) for s in samples]
     spans: list[Span] = []
-    for i, sample in enumerate(samples):
+    for i, t in enumerate(times):
         if not present[i]:
             continue
         before = i > 0 and present[i - 1]
         after = i + 1 < len(samples) and present[i + 1]
         if not (before or after) and len(samples) > 1:
             continue
-        at = bisect.bisect_right(bounds, sample.time_ms)
+        at = bisect.bisect_right(bounds, t)
         shot_lo = bounds[max(0, at - 1)]
         shot_hi = bounds[min(len(bounds) - 1, at)]
-        spans.append(Span(start_ms=max(shot_lo, sample.time_ms - half),
-                          end_ms=min(shot_hi, sample.time_ms + half)))
+        lo = (times[i - 1] + t) // 2 if i > 0 and times[i - 1] >= shot_lo else shot_lo
+        hi = (t + times[i + 1]) // 2 if i + 1 < len(times) and times[i + 1] < shot_hi else shot_hi
+        spans.append(Span(start_ms=max(shot_lo, lo, t - 2 * half), end_ms=min(shot_hi, hi, t + 2 * half)))
     return _merge(spans, 0)
 
 

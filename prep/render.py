@@ -171,3 +171,71 @@ def estimate_table(est: Estimate, *, to_stderr: bool = False) -> None:
     notes: Iterable[str] = [n for c in est.clips for n in c.notes] + list(est.notes)
     for line in notes:
         console.print(f"  - {_escape(line)}", soft_wrap=True)
+
+
+def pick_result(result: Any, *, quiet: bool = False) -> None:
+    """The people's view of `prep pick`: the clip spec alone on stdout, the why on stderr."""
+    out().print(_escape(result.clip_spec), soft_wrap=True)
+    for warning in result.warnings:
+        warn(warning)
+    if quiet:
+        return
+    console = err()
+    shot = result.shot
+    clips = result.clips_in_job
+    console.print(
+        f"shot {shot.index + 1} of {len(result.shots)} ({format_ms(shot.start_ms)}-"
+        f"{format_ms(shot.end_ms)} s)  ·  window {format_ms(result.length_ms)} s  ·  billed head "
+        f"{format_ms(result.head_ms)} s ({clips} clip{'s' * (clips > 1)} in the job)",
+        soft_wrap=True, highlight=False,
+    )
+
+    def cover(label: str, c: Any) -> str:
+        return (f"{label}: face {c.face:.0%}, speech {c.speech:.0%}, "
+                f"[bold]both {c.both:.0%}[/]")
+
+    console.print(f"{cover('head', result.head)}  ·  {cover('window', result.window)}  ·  "
+                  f"score {result.score:.2f}", soft_wrap=True)
+    face_ms = sum(s.end_ms - s.start_ms for s in result.faces)
+    speech_ms = sum(s.end_ms - s.start_ms for s in result.speech)
+    cuts = len(result.cuts_ms)
+    line = (f"found {cuts} cut{'s' * (cuts != 1)}, a face for {format_ms(face_ms)} s, "
+            f"speech for {format_ms(speech_ms)} s")
+    analysis = result.analysis
+    if analysis is not None and analysis.elapsed_s:
+        seconds = analysis.duration_ms / 1000
+        line += (f"  ·  analysed {seconds:.1f} s in {analysis.elapsed_s:.1f} s "
+                 f"({seconds / analysis.elapsed_s:.0f}x real time)")
+    console.print(f"[dim]{_escape(line)}[/]", soft_wrap=True)
+
+
+class _Bar:
+    """A transient progress bar on stderr, fed with (done, total) by worker threads."""
+
+    def __init__(self, label: str, enabled: bool) -> None:
+        self.label, self.enabled = label, enabled
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _Bar:
+        if self.enabled and err().is_terminal:
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                      TaskProgressColumn(), console=err(), transient=True)
+            self._progress.start()
+            self._task = self._progress.add_task(self.label, total=None)
+        return self
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=done, total=total)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def progress_bar(label: str, *, enabled: bool = True) -> _Bar:
+    """`with progress_bar("analysing") as bar: work(progress=bar)`; silent when not a terminal."""
+    return _Bar(label, enabled)

