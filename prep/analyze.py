@@ -44,19 +44,21 @@ __all__ = [
     "require_extras",
 ]
 
-# Height of the frames the face detector sees (never upscaled). Haar cascades find faces down to
-# about 20 px; a reference needs a face far larger than that, so 240 lines are plenty.
-ANALYSIS_HEIGHT = 240
+# Height of the frames the face detector sees (never upscaled). At 288 lines a face a tenth of
+# the frame high is about 29 px, comfortably above the cascade's 20 px window.
+ANALYSIS_HEIGHT = 288
 # Frames per second given to the face detector: faces in talking footage change slowly.
 FACE_FPS = 3
 # The smallest face that counts, as a fraction of the frame height (a face in a wide shot is too
 # small to teach the model a look).
-FACE_MIN_HEIGHT = 1 / 8
-# Confidence floor: how many overlapping raw detections must agree on a face. Real faces gather
-# 15-30 at this scale step; textures that fool the cascade gather 1-3.
+FACE_MIN_HEIGHT = 1 / 10
+# Confidence floor: how many overlapping raw detections must agree on a face. Real faces a sixth
+# of the frame high or more gather 9-25 at this scale step; textures that fool the cascade 0-3.
 FACE_MIN_NEIGHBOURS = 6
-FACE_SCALE_STEP = 1.1
+FACE_SCALE_STEP = 1.15
 FACE_CASCADE = "haarcascade_frontalface_alt2.xml"
+# Height of the frames scdet compares.
+CUT_HEIGHT = 72
 # scdet's threshold (its score is the percentage of the picture that changed).
 CUT_THRESHOLD = 10.0
 # Silero VAD takes 512 samples of 16 kHz audio at a time: 32 ms.
@@ -245,12 +247,19 @@ def ffmpeg_input(path: Path) -> str:
 def _video_args(ffmpeg: str, path: Path, begin_ms: int, end_ms: int, size: tuple[int, int],
                 face_fps: int, threads: int) -> list[str]:
     width, height = size
-    graph = (f"scale={width}:{height}:flags=area,setsar=1,scdet=threshold={CUT_THRESHOLD},"
-             f"fps={face_fps}:start_time=0,format=bgr24")
+    cut_w = max(2, round(width * CUT_HEIGHT / height / 2) * 2)
+    # Two branches: every frame, point-sampled to a thumbnail, for scdet (cheap, and a hard cut
+    # shows at any size); a few frames a second, scaled properly, for the face detector.
+    graph = (f"[0:v:0]split[c][f];"
+             f"[c]scale={cut_w}:{CUT_HEIGHT}:flags=neighbor,scdet=threshold={CUT_THRESHOLD},nullsink;"
+             f"[f]fps={face_fps}:start_time=0,scale={width}:{height}:flags=area,setsar=1,"
+             f"format=bgr24[out]")
     return [ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info",
-            "-threads", str(threads), "-skip_loop_filter", "all",
+            # Decode less: no deblocking, and no frames that no other frame refers to (some B
+            # frames). Cuts may then show up to a few frames late; pick.py keeps clear of that.
+            "-threads", str(threads), "-skip_loop_filter", "all", "-skip_frame", "noref",
             "-ss", format_ms(begin_ms), "-to", format_ms(end_ms), "-i", ffmpeg_input(path),
-            "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", graph,
+            "-filter_complex", graph, "-map", "[out]", "-an", "-sn", "-dn",
             "-f", "rawvideo", "-pix_fmt", "bgr24", "pipe:1"]
 
 

@@ -47,8 +47,10 @@ DEFAULT_LENGTH_MS = 8_000
 STEP_MS = 100
 # Cuts in the first moments of footage are encoder or fade-in artefacts, not shot changes.
 IGNORE_CUTS_BEFORE_MS = 500
-# Frames kept clear of a cut on each side (scdet may flag the frame after a soft cut).
-CUT_GUARD_FRAMES = 2
+# Frames kept clear of a cut. Before it: analysis skips non-reference frames, so a cut may be
+# reported up to three frames late. After it: scdet may flag the frame after a soft cut.
+CUT_GUARD_BEFORE_FRAMES = 4
+CUT_GUARD_AFTER_FRAMES = 2
 SPEECH_THRESHOLD = 0.5
 # Pauses between words and sentences shorter than this are still speech; blips shorter than
 # SPEECH_MIN_MS are clicks, not words.
@@ -234,14 +236,15 @@ def choose(analysis: Analysis, *, length_ms: int | None = None, clips_in_job: in
     both = [f * s for f, s in zip(face, speech, strict=True)]
     worth = [(WORTH_BOTH * b + WORTH_FACE * f + WORTH_SPEECH * s) / (WORTH_BOTH + WORTH_FACE + WORTH_SPEECH)
              for b, f, s in zip(both, face, speech, strict=True)]
-    guard = frame_ms(CUT_GUARD_FRAMES, fps)
+    guard_before = frame_ms(CUT_GUARD_BEFORE_FRAMES, fps)
+    guard_after = frame_ms(CUT_GUARD_AFTER_FRAMES, fps)
     sums = _Prefix(worth)
 
     # (key, shot index, start, length, latest end allowed)
     best: tuple[tuple[float, int, int], int, int, int, int] | None = None
     for index, (s0, s1) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
-        lo = s0 + (guard if index > 0 else 0)
-        hi = s1 - (guard if index < len(bounds) - 2 else 0)
+        lo = s0 + (guard_after if index > 0 else 0)
+        hi = s1 - (guard_before if index < len(bounds) - 2 else 0)
         if hi - lo < min_len:
             continue
         length = min(wanted, hi - lo)
