@@ -23,6 +23,8 @@ from .errors import (
     UsageError,
 )
 from .media import ClipInfo, Verdict, assess, probe
+from .pick import PickResult, pick_window
+from .pictures import contact_sheet, pick_timeline
 from .plan import ClipWindow, choose_window
 from .preflight import PlannedClip, estimate, plan_clips
 from .settings import Settings, load_settings
@@ -37,6 +39,7 @@ __all__ = [
     "ClipWindow",
     "Estimate",
     "MediaError",
+    "PickResult",
     "PlannedClip",
     "PrepError",
     "PriceTable",
@@ -48,10 +51,13 @@ __all__ = [
     "Window",
     "assess",
     "choose_window",
+    "contact_sheet",
     "estimate",
     "estimate_durations",
     "load_settings",
     "parse_clip_spec",
+    "pick_timeline",
+    "pick_window",
     "plan_clips",
     "probe",
 ]

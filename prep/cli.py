@@ -275,9 +275,9 @@ def pick(clip: ClipSpec, length: str | None, clips_in_job: int, timeline_png: Pa
     with render.progress_bar(f"analysing {clip.path.name}", enabled=not quiet) as bar:
         result = pick_window(clip.path, length_ms, clips_in_job, within=clip.window, progress=bar)
     if timeline_png is not None:
-        from .pictures import timeline
+        from .pictures import pick_timeline
 
-        timeline(result, timeline_png)
+        pick_timeline(result, timeline_png)
     if json_:
         data = result.as_dict()
         if timeline_png is not None:

@@ -1,7 +1,7 @@
 """Pictures of footage for people: contact sheets, and the timeline behind a `prep pick` choice.
 
 `contact_sheet(video, png)` lays out thumbnails with their timecodes (for a prepared clip, or any
-part of any clip). `timeline(result, png)` draws what `prep pick` saw over a strip of thumbnails:
+part of any clip). `pick_timeline(result, png)` draws what `prep pick` saw over a strip of thumbnails:
 faces, speech, cuts, the chosen window and its billed head. Both need Pillow and numpy (the `pick`
 extra) and write the PNG atomically (a temp file beside it, then a rename).
 """
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .media import ClipInfo
     from .pick import PickResult
 
-__all__ = ["contact_sheet", "grab_frames", "timeline"]
+__all__ = ["contact_sheet", "grab_frames", "pick_timeline"]
 
 # Colours (RGB) shared by both pictures.
 BACKGROUND = (24, 26, 30)
@@ -205,7 +205,7 @@ def _clock(ms: int) -> str:
     return f"{hours}:{minutes:02d}:{rest:02d}" if hours else f"{minutes}:{rest:02d}"
 
 
-def timeline(result: PickResult, png: Path | str, *, width: int = 1200) -> Path:
+def pick_timeline(result: PickResult, png: Path | str, *, width: int = 1200) -> Path:
     """Write a picture of `result`: thumbnails, faces, speech, cuts, the window and its billed head."""
     Image, ImageDraw, _ = _pil()
     analysis = result.analysis

@@ -15,7 +15,7 @@ from prep.analyze import analyze
 from prep.cli import cli
 from prep.clipspec import parse_clip_spec
 from prep.pick import PickResult, choose, pick_window
-from prep.pictures import contact_sheet, grab_frames, timeline
+from prep.pictures import contact_sheet, grab_frames, pick_timeline
 
 pytestmark = pytest.mark.media
 FRAME_MS = 40  # the test footage runs at 25 fps
@@ -164,6 +164,6 @@ def test_grab_frames_by_seeking(interview: Path) -> None:
 
 
 def test_timeline_from_library(picked: PickResult, tmp_path: Path) -> None:
-    png = timeline(picked, tmp_path / "t.png", width=800)
+    png = pick_timeline(picked, tmp_path / "t.png", width=800)
     with Image.open(png) as image:
         assert image.width == 800
