@@ -48,7 +48,7 @@ __all__ = [
 # the frame high is about 29 px, comfortably above the cascade's 20 px window.
 ANALYSIS_HEIGHT = 288
 # Frames per second given to the face detector: faces in talking footage change slowly.
-FACE_FPS = 3
+FACE_FPS = 2
 # The smallest face that counts, as a fraction of the frame height (a face in a wide shot is too
 # small to teach the model a look).
 FACE_MIN_HEIGHT = 1 / 10

