@@ -38,6 +38,7 @@ __all__ = [
     "Analysis",
     "Cut",
     "Face",
+    "FaceDetector",
     "FaceSample",
     "Thumbnail",
     "analyze",
@@ -166,6 +167,33 @@ def _cascade_path() -> Path:
     # `cv2.data` is where opencv-python's wheels keep the cascades; OpenCV 5 has none.
     data = getattr(cv2, "data", None)
     return Path(getattr(data, "haarcascades", "/nonexistent"), FACE_CASCADE)
+
+
+class FaceDetector:
+    """OpenCV's frontal-face Haar cascade with prep's confidence floor (one per thread)."""
+
+    def __init__(self) -> None:
+        import cv2
+
+        self._cascade = cv2.CascadeClassifier(str(_cascade_path()))
+        if self._cascade.empty():
+            raise MediaError("prep pick", f"the face model {FACE_CASCADE} could not be loaded",
+                             hint="pip install --force-reinstall 'opencv-python-headless<5'")
+
+    def detect(self, gray: Any) -> tuple[Face, ...]:
+        """Faces in an 8-bit grey frame (a numpy array) that pass the size and confidence floors."""
+        import cv2
+
+        height, width = gray.shape[:2]
+        min_side = max(20, round(height * FACE_MIN_HEIGHT))
+        boxes, neighbours = self._cascade.detectMultiScale2(
+            cv2.equalizeHist(gray), scaleFactor=FACE_SCALE_STEP, minNeighbors=3,
+            minSize=(min_side, min_side))
+        return tuple(
+            Face(x=x / width, y=y / height, width=w / width, height=h / height, neighbours=int(n))
+            for (x, y, w, h), n in zip(boxes, neighbours, strict=True)
+            if int(n) >= FACE_MIN_NEIGHBOURS
+        )
 
 
 def analyze(
@@ -372,8 +400,7 @@ class _Job:
 
         width, height = self.size
         frame_bytes = width * height * 3
-        cascade = cv2.CascadeClassifier(str(_cascade_path()))
-        min_side = max(20, round(height * FACE_MIN_HEIGHT))
+        detector = FaceDetector()
         thumb_w = max(2, round(width * THUMBNAIL_HEIGHT / height))
         assert proc.stdout is not None
         number = 0
@@ -385,14 +412,7 @@ class _Job:
             if time_ms < own_start or time_ms >= own_end:
                 continue
             bgr = np.frombuffer(chunk, dtype=np.uint8).reshape(height, width, 3)
-            gray = cv2.equalizeHist(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
-            boxes, neighbours = cascade.detectMultiScale2(
-                gray, scaleFactor=FACE_SCALE_STEP, minNeighbors=3, minSize=(min_side, min_side))
-            faces = tuple(
-                Face(x=x / width, y=y / height, width=w / width, height=h / height, neighbours=int(n))
-                for (x, y, w, h), n in zip(boxes, neighbours, strict=True)
-                if int(n) >= FACE_MIN_NEIGHBOURS
-            )
+            faces = detector.detect(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
             found.append(FaceSample(time_ms=time_ms, faces=faces))
             slot = (time_ms - self.start_ms) // self.thumb_slot_ms
             if slot not in thumbs:

@@ -44,7 +44,7 @@ class Shot:
     """One shot of a generated clip: what it shows and what it sounds like."""
 
     seconds: float
-    picture: str  # "portrait", "landscape" or "pattern"
+    picture: str  # "portrait", "stranger", "landscape" or "pattern"
     sound: str  # "music", "noise", "silence" or a speech name
     speech_at: float = 0.0  # where the speech starts inside the shot (s)
 
@@ -89,6 +89,14 @@ INTERVIEW = Footage((
 ))
 INTERVIEW_ANSWER = 3  # index of the shot `prep pick` must choose
 
+# Someone else, talking first: rocket + speech | the stranger talking (the answer) | astronaut + noise
+STRANGER = Footage((
+    Shot(5, "landscape", "speech_a"),
+    Shot(9, "stranger", "speech_b", speech_at=0.5),
+    Shot(4, "portrait", "noise"),
+))
+STRANGER_ANSWER = 1
+
 NO_FACE = Footage((Shot(3, "pattern", "music"), Shot(7, "landscape", "speech_b", speech_at=0.5)))
 NO_SPEECH = Footage((Shot(3, "pattern", "noise"), Shot(6, "portrait", "music")))
 
@@ -119,15 +127,34 @@ def make_speech() -> list[Path]:
     return made
 
 
+STRANGER_INDEX = 3  # which of scikit-image's Labeled Faces in the Wild crops is the stranger
+
+
+def _stranger() -> object:
+    """A face the detector was never tuned on: an LFW crop, enlarged onto a grey-brown backdrop."""
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    face = (data.lfw_subset()[STRANGER_INDEX] * 255).astype(np.uint8)
+    big = np.asarray(Image.fromarray(face).resize((240, 240), Image.BICUBIC))
+    y, x = np.mgrid[0:512, 0:512]
+    backdrop = (90 + 60 * x / 512 + 20 * np.sin(y / 40)).astype(np.uint8)
+    backdrop[40:280, 136:376] = big
+    tint = np.array([1.0, 0.92, 0.8])
+    return (backdrop[:, :, None] * tint).clip(0, 255).astype(np.uint8)
+
+
 def picture(name: str) -> Path:
-    """scikit-image's astronaut ("portrait") or rocket ("landscape") as a PNG in the media cache."""
-    out = CACHE / f"{name}.png"
+    """A still as a PNG in the media cache: scikit-image's astronaut ("portrait"), rocket
+    ("landscape"), or a face from its Labeled Faces in the Wild subset ("stranger")."""
+    out = CACHE / f"{name}-{STRANGER_INDEX}.png" if name == "stranger" else CACHE / f"{name}.png"
     if out.exists():
         return out
     from PIL import Image
     from skimage import data
 
-    pixels = {"portrait": data.astronaut, "landscape": data.rocket}[name]()
+    pixels = {"portrait": data.astronaut, "landscape": data.rocket, "stranger": _stranger}[name]()
     CACHE.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.png")
     Image.fromarray(pixels).save(tmp)
@@ -144,7 +171,7 @@ def _video(shot: Shot, size: str, rate: int) -> tuple[list[str], str]:
                 "format=yuv420p")
     image = picture(shot.picture)
     loop = ["-loop", "1", "-framerate", str(rate), "-t", str(shot.seconds), "-i", str(image)]
-    if shot.picture == "portrait":
+    if shot.picture in ("portrait", "stranger"):
         # A 16:9 crop of the 512x512 portrait that drifts slowly, as a hand-held camera would.
         move = "crop=448:252:x='32+24*sin(t*0.7)':y='16+12*sin(t*0.45)'"
     else:

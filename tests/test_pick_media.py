@@ -167,3 +167,15 @@ def test_timeline_from_library(picked: PickResult, tmp_path: Path) -> None:
     png = pick_timeline(picked, tmp_path / "t.png", width=800)
     with Image.open(png) as image:
         assert image.width == 800
+
+
+def test_pick_finds_a_stranger_talking() -> None:
+    # A face the detector was never tuned on (an LFW crop), in the middle shot.
+    clip = pickmedia.footage("pick-stranger", pickmedia.STRANGER)
+    result = pick_window(clip)
+    shot_start, shot_end = pickmedia.STRANGER.shot_span(pickmedia.STRANGER_ANSWER)
+    speech_start, _ = pickmedia.STRANGER.speech_span(pickmedia.STRANGER_ANSWER)
+    assert result.shot.index == pickmedia.STRANGER_ANSWER
+    assert shot_start * 1000 < result.start_ms and result.end_ms < shot_end * 1000
+    assert abs(result.start_ms - speech_start * 1000) <= 400
+    assert result.usable and result.head.both > 0.95
