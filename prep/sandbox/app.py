@@ -45,8 +45,6 @@ from .validation import (
 __all__ = ["SandboxApp", "create_app"]
 
 MAX_JSON_BODY_BYTES = 1024 * 1024
-# A request body that stops arriving for this long is answered 408 instead of waiting forever.
-BODY_IDLE_S = 30.0
 _TASK_ID = re.compile(r"task-unified-\d{10}-[a-z0-9]{8}")
 _CHUNK = 256 * 1024
 _ERROR_TYPES = {
@@ -157,16 +155,16 @@ class _FileBody(Response):
         await send({"type": "http.response.body", "body": b""})
 
 
-async def _body_chunks(request: Request) -> AsyncIterator[bytes]:
-    """The request body's chunks; a client that stops sending for BODY_IDLE_S gets a 408."""
+async def _body_chunks(request: Request, idle_s: float) -> AsyncIterator[bytes]:
+    """The request body's chunks; a client that stops sending for `idle_s` gets a 408."""
     chunks = request.stream().__aiter__()
     while True:
         try:
-            chunk = await asyncio.wait_for(chunks.__anext__(), BODY_IDLE_S)
+            chunk = await asyncio.wait_for(chunks.__anext__(), idle_s)
         except StopAsyncIteration:
             return
         except TimeoutError as err:
-            raise BodyError(f"the request body stalled for {BODY_IDLE_S:g} s", status=408,
+            raise BodyError(f"the request body stalled for {idle_s:g} s", status=408,
                             code="request_timeout") from err
         if chunk:
             yield chunk
@@ -180,13 +178,13 @@ def _bearer(request: Request) -> str | None:
     return token.strip()
 
 
-async def _limited(request: Request, limit: int) -> bytes:
+async def _limited(request: Request, limit: int, idle_s: float) -> bytes:
     """The whole body, refusing more than `limit` bytes (413) without reading past it."""
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise BodyError(f"the request body is larger than {limit:,} bytes", status=413)
     body = bytearray()
-    async for chunk in _body_chunks(request):
+    async for chunk in _body_chunks(request, idle_s):
         body += chunk
         if len(body) > limit:
             raise BodyError(f"the request body is larger than {limit:,} bytes", status=413)
@@ -322,7 +320,9 @@ class SandboxApp:
         try:
             response = await handler(request, fault)
         except BodyError as err:
-            response = error_response(err.status, err.message, err.code, files_api=files_api)
+            # The rest of the body may still be on its way: close rather than read it.
+            response = error_response(err.status, err.message, err.code, files_api=files_api,
+                                      headers={"connection": "close"})
         except ClientDisconnect:
             return Response(status_code=400)  # nobody is listening; nothing to say
         if kind == "drop_mid_response":
@@ -381,7 +381,7 @@ class SandboxApp:
         tmp = store.temp_path()
         try:
             with tmp.open("wb") as out:
-                decoded = await decode(_body_chunks(request), out, limit)
+                decoded = await decode(_body_chunks(request, store.config.body_idle_s), out, limit)
             mime = sniff_video(decoded.head)
             if mime is None:
                 raise BodyError("the uploaded data is not a video file (unrecognised magic bytes); "
@@ -510,7 +510,7 @@ class SandboxApp:
         if media_type != "application/json" and not media_type.endswith("+json"):
             return error_response(400, "send the request body as JSON with "
                                   "'Content-Type: application/json'")
-        raw = await _limited(request, MAX_JSON_BODY_BYTES)
+        raw = await _limited(request, MAX_JSON_BODY_BYTES, store.config.body_idle_s)
         body = _json(raw)
         try:
             req = parse_generation(body)
@@ -759,7 +759,7 @@ class SandboxApp:
         return JSONResponse({"ok": True})
 
     async def _control_json(self, request: Request) -> Any:
-        raw = await _limited(request, 64 * 1024)
+        raw = await _limited(request, 64 * 1024, self.store.config.body_idle_s)
         return _json(raw) if raw.strip() else {}
 
     async def _faults(self, request: Request) -> Response:
@@ -834,6 +834,7 @@ _CONFIG_FIELDS = {
     "speed": (int, float), "honour_idempotency": (bool,), "allow_local_callbacks": (bool,),
     "accept_foreign_urls": (bool,), "max_upload_bytes": (int,), "max_files": (int,),
     "callback_timeout_s": (int, float), "resolve_timeout_s": (int, float), "hosts": (dict,),
+    "body_idle_s": (int, float),
 }
 
 

@@ -68,6 +68,8 @@ class SandboxConfig:
     callback_timeout_s: float = float(rules.CALLBACK_TIMEOUT_S)
     # How long a callback host name may take to resolve before the check gives up on it.
     resolve_timeout_s: float = 1.0
+    # A request body that stops arriving for this long is answered 408 instead of waited for.
+    body_idle_s: float = 30.0
     # Static host table consulted before DNS when checking callback hosts (tests use it).
     hosts: Mapping[str, str] = field(default_factory=dict)
     extra_keys: tuple[KeyConfig, ...] = ()
@@ -81,7 +83,7 @@ class SandboxConfig:
             raise ValueError("speed must be above 0")
         if self.max_upload_bytes <= 0:
             raise ValueError("max_upload_bytes must be above 0")
-        if self.callback_timeout_s <= 0 or self.resolve_timeout_s <= 0:
+        if self.callback_timeout_s <= 0 or self.resolve_timeout_s <= 0 or self.body_idle_s <= 0:
             raise ValueError("timeouts must be above 0")
 
     def keys(self) -> dict[str, KeyConfig]:
@@ -105,5 +107,6 @@ class SandboxConfig:
             "max_files": self.max_files,
             "callback_timeout_s": self.callback_timeout_s,
             "resolve_timeout_s": self.resolve_timeout_s,
+            "body_idle_s": self.body_idle_s,
             "hosts": dict(self.hosts),
         }
