@@ -405,17 +405,13 @@ class SandboxApp:
         given = decoded.fields.get("file_name") or decoded.original_name or ""
         name = _SAFE_NAME.sub("_", PurePosixPath(given.replace("\\", "/")).name).strip(" .")[:200]
         file_name = name or f"{file_id}{ext}"
-        digest = hashlib.sha256()
-        with tmp.open("rb") as fh:
-            while block := fh.read(1 << 20):
-                digest.update(block)
         final = store.files_dir / file_id
         os.replace(tmp, final)
         now = store.clock.now()
         stored = StoredFile(
             file_id=file_id, key_id=caller.key_id, path=final, file_name=file_name,
             original_name=given or file_name, size_bytes=decoded.size_bytes, mime_type=mime,
-            upload_path=folder, sha256=digest.hexdigest(), created_at=now,
+            upload_path=folder, sha256=decoded.sha256.hexdigest(), created_at=now,
             expires_at=now + rules.UPLOAD_TTL_S, endpoint=endpoint,
         )
         store.files[file_id] = stored

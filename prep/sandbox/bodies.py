@@ -9,11 +9,12 @@ from the first bytes (magic numbers), or None for data that is not a video.
 from __future__ import annotations
 
 import binascii
+import hashlib
 import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -54,6 +55,7 @@ class DecodedUpload:
     fields: dict[str, str] = field(default_factory=dict)
     declared_type: str | None = None
     original_name: str | None = None
+    sha256: Any = field(default_factory=hashlib.sha256)
 
 
 def sniff_video(head: bytes) -> str | None:
@@ -103,6 +105,7 @@ class _FileSink:
             )
         if len(result.head) < HEAD_BYTES:
             result.head += data[: HEAD_BYTES - len(result.head)]
+        result.sha256.update(data)
         self._out.write(data)
 
 
