@@ -10,8 +10,9 @@ How a window is chosen:
      partly when only one of the two is there (a face is worth more than a voice).
   3. Every window of the wanted length in every shot is scored, mostly on its billed head (the
      first 5 / 2.5 / 1.65 s, which is what the job pays for) and partly on its whole length, so
-     the best part comes first. Ties go to the window that fits the wanted length, then the earlier.
-  4. Without an explicit length, a tail with neither face nor speech is cut off.
+     the best part comes first. Ties go to the longer window, then the earlier.
+  4. Without an explicit length, a window may be shorter where it meets the end of its shot, and
+     a tail with neither face nor speech is cut off.
 Footage with no face or no speech still gets the best window there is, with warnings that say what
 is missing (`PickResult.usable` is False).
 """
@@ -247,8 +248,11 @@ def choose(analysis: Analysis, *, length_ms: int | None = None, clips_in_job: in
         hi = s1 - (guard_before if index < len(bounds) - 2 else 0)
         if hi - lo < min_len:
             continue
-        length = min(wanted, hi - lo)
-        for start in _starts(lo, hi - length):
+        # An asked-for length is kept (clamped to the shot). Otherwise a window may also end
+        # early at the shot's end, so a short shot's best part can still come first.
+        latest = hi - min(wanted, hi - lo) if length_ms is not None else hi - min_len
+        for start in _starts(lo, latest):
+            length = min(wanted, hi - start)
             score = _score(sums, grid, start, length, head_cap)
             key = (round(score, 6), length, -start)
             if best is None or key > best[0]:

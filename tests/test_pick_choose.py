@@ -190,3 +190,13 @@ def test_json_shape() -> None:
     assert data["cuts_s"] == [10.0, 30.0]
     assert parse_clip_spec(data["clip_spec"]).path == Path("take.mov")
     assert data["faces"] == [{"start_s": 0.0, "end_s": 30.0}]
+
+
+def test_short_shot_lets_the_speech_come_first_unless_a_length_is_asked() -> None:
+    # An 8 s shot (shorter than the default length) whose speech starts 1.5 s in.
+    analysis = fake(20, cuts=[4, 12], faces=[(0, 20)], speech=[(5.5, 12)])
+    auto = choose(analysis)
+    assert 5_400 <= auto.start_ms <= 5_600 and auto.end_ms < 12_000
+    assert auto.head.both > 0.98
+    fixed = choose(analysis, length_ms=8_000)
+    assert fixed.start_ms < 4_100  # the asked length (clamped to the shot) wins over a later start
