@@ -306,7 +306,7 @@ def sandbox(host: str, port: int, key: str | None, speed: float, idempotency: bo
               help="Window length in seconds (default 8; kept within 2-30 s and within the shot). "
                    "Without it, a tail with neither face nor speech is cut off.")
 @click.option("--clips-in-job", type=click.IntRange(rules.MIN_CLIPS, rules.MAX_CLIPS), default=1,
-              show_default=True,
+              show_default=True, metavar="N",
               help="Clips the job will have: sets the billed head (5 / 2.5 / 1.65 s) that the "
                    "best part is put into.")
 @click.option("--timeline", "timeline_png", metavar="PNG",

@@ -8,6 +8,7 @@ extra) and write the PNG atomically (a temp file beside it, then a rename).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import subprocess
@@ -59,13 +60,17 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 
 
 def _save(image: Image.Image, png: Path) -> Path:
-    png.parent.mkdir(parents=True, exist_ok=True)
     tmp = png.with_name(f".{png.name}.{os.getpid()}.tmp")
     try:
+        png.parent.mkdir(parents=True, exist_ok=True)
         image.save(tmp, format="PNG", optimize=True)
         os.replace(tmp, png)
+    except OSError as err:
+        raise MediaError(png, f"cannot be written ({err.strerror or err})",
+                         hint="choose a folder you can write to") from err
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
     return png
 
 

@@ -179,3 +179,11 @@ def test_pick_finds_a_stranger_talking() -> None:
     assert shot_start * 1000 < result.start_ms and result.end_ms < shot_end * 1000
     assert abs(result.start_ms - speech_start * 1000) <= 400
     assert result.usable and result.head.both > 0.95
+
+
+def test_unwritable_timeline_is_a_clear_error(interview: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    run = CliRunner().invoke(cli, ["pick", str(interview), "--timeline", str(blocker / "t.png")])
+    assert run.exit_code == 3
+    assert "cannot be written" in run.stderr and "Traceback" not in run.output
