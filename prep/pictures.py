@@ -45,11 +45,14 @@ ONE_PASS_MAX_MS = 120_000
 _PIL_HINT = "pip install 'prep[pick]'"
 
 
-def _pil() -> tuple[Any, Any, Any]:
+def _pil(png: Path | str) -> tuple[Any, Any, Any]:
+    """Pillow's modules, or a MediaError naming the picture and how to install what it needs."""
     try:
+        import numpy  # noqa: F401  (frames arrive as numpy arrays)
         from PIL import Image, ImageDraw, ImageFont
     except ImportError as err:
-        raise MediaError("pictures", "need the optional packages pillow and numpy", hint=_PIL_HINT) from err
+        raise MediaError(png, "cannot be drawn without the optional packages pillow and numpy",
+                         hint=_PIL_HINT) from err
     return Image, ImageDraw, ImageFont
 
 
@@ -89,12 +92,13 @@ def grab_frames(
 
     Evenly spaced times within two minutes are read in one decode pass; others by seeking.
     """
+    path = Path(video)
+    _pil(path)
     import numpy as np
 
     from .analyze import Thumbnail, ffmpeg_input
     from .media import probe
 
-    path = Path(video)
     info = info or probe(path)
     size = _thumb_size(info, width)
     if ffmpeg is None:
@@ -153,7 +157,7 @@ def contact_sheet(
 ) -> Path:
     """Write a contact sheet of `video` to `png`: `count` thumbnails with timecodes, evenly spaced
     over the clip (or `start_ms`-`end_ms`), under a header that says what the clip is."""
-    Image, ImageDraw, _ = _pil()
+    Image, ImageDraw, _ = _pil(png)
     from .media import probe
 
     if count < 1 or columns < 1:
@@ -212,7 +216,7 @@ def _clock(ms: int) -> str:
 
 def pick_timeline(result: PickResult, png: Path | str, *, width: int = 1200) -> Path:
     """Write a picture of `result`: thumbnails, faces, speech, cuts, the window and its billed head."""
-    Image, ImageDraw, _ = _pil()
+    Image, ImageDraw, _ = _pil(png)
     analysis = result.analysis
     if analysis is None:
         raise ValueError("the result carries no analysis to draw (use pick_window)")
