@@ -74,7 +74,11 @@ def test_split_decoding_agrees_with_one_process(interview: Path, picked: PickRes
 
 def test_within_limits_the_search(interview: Path) -> None:
     # The first three shots: a face without speech beats speech without a face.
-    result = pick_window(interview, within=parse_clip_spec(f"{interview}@0-12").window)
+    calls: list[tuple[int, int]] = []
+    result = pick_window(interview, within=parse_clip_spec(f"{interview}@0-12").window,
+                         progress=lambda done, total: calls.append((done, total)))
+    assert calls and all(total == 12_000 and 0 <= done <= total for done, total in calls)
+    assert calls[-1][0] >= 11_000
     assert result.end_ms <= 12_000
     assert result.shot.index == 1
     assert any("never occur together" in w for w in result.warnings)
