@@ -11,17 +11,21 @@ The library is usable without the command line::
 
 from __future__ import annotations
 
+from .batch import BatchPlan, JobPlan, plan_batch
 from .billing import DEFAULT_PRICES, ClipBill, Estimate, PriceTable, estimate_durations
 from .clipspec import ClipSpec, Window, parse_clip_spec
 from .errors import (
     ApiError,
     AuthError,
+    ManifestError,
     MediaError,
     PrepError,
     QuotaError,
     TaskFailedError,
     UsageError,
 )
+from .journal import Journal
+from .manifest import JobSpec, Manifest, load_manifest, parse_manifest
 from .media import ClipInfo, Verdict, assess, probe
 from .plan import ClipWindow, choose_window
 from .preflight import PlannedClip, estimate, plan_clips
@@ -31,11 +35,17 @@ __all__ = [
     "DEFAULT_PRICES",
     "ApiError",
     "AuthError",
+    "BatchPlan",
     "ClipBill",
     "ClipInfo",
     "ClipSpec",
     "ClipWindow",
     "Estimate",
+    "JobPlan",
+    "JobSpec",
+    "Journal",
+    "Manifest",
+    "ManifestError",
     "MediaError",
     "PlannedClip",
     "PrepError",
@@ -50,8 +60,11 @@ __all__ = [
     "choose_window",
     "estimate",
     "estimate_durations",
+    "load_manifest",
     "load_settings",
     "parse_clip_spec",
+    "parse_manifest",
+    "plan_batch",
     "plan_clips",
     "probe",
 ]

@@ -232,6 +232,102 @@ def _seconds_ms(text: str) -> int:
     return point.ms
 
 
+class _BatchGroup(PrepGroup):
+    """`prep batch MANIFEST ...` runs a batch; `prep batch status DIR` etc. are subcommands."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group(cls=_BatchGroup, context_settings=CONTEXT_SETTINGS)
+def batch() -> None:
+    """Many generate jobs from a CSV or JSONL manifest: costed up front, pipelined, resumable.
+
+    \b
+    Examples:
+        prep batch jobs.csv --dry-run                 # validate, probe, plan and cost; no network
+        prep batch jobs.jsonl -o out/ --max-cost 500  # run (asks to confirm the total first)
+        prep batch status out/                        # where every job stands
+    """
+
+
+@batch.command("run")
+@click.argument("manifest", type=click.Path(dir_okay=False, path_type=str))
+@click.option("-o", "--output", "output", metavar="DIR",
+              help="Output folder: results, prepared clips and the journal (needed to run).")
+@click.option("--dry-run", is_flag=True, help="Validate, probe, plan and cost every job; send nothing.")
+@click.option("--max-cost", metavar="CREDITS", help="Refuse to run if the whole batch costs more.")
+@extend_option
+@price_options
+@common_options
+def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | None, extend: Any,
+              price_per_second: str | None, price_1080p_multiplier: str | None,
+              min_charge: str | None, json_: bool, quiet: bool, verbose: bool) -> None:
+    """Run (or with --dry-run, cost) every job of MANIFEST.
+
+    \b
+    MANIFEST is CSV (columns name, clips, prompt, and optionally duration, quality,
+    aspect_ratio, shot_type, callback_url; clips separated by ';') or JSONL (one object per
+    line, same fields; clips a list). Every row is checked before anything runs.
+    """
+    from . import render
+    from .batch import check_budget, plan_batch
+    from .billing import parse_credits
+    from .manifest import ManifestError, load_manifest
+
+    settings = _settings(price_per_second=price_per_second,
+                         price_1080p_multiplier=price_1080p_multiplier, min_charge=min_charge)
+    budget = parse_credits(max_cost, "--max-cost") if max_cost is not None else None
+    if not dry_run and not output:
+        raise UsageError("give an output folder with -o DIR, or --dry-run to cost the batch only")
+    try:
+        loaded = load_manifest(manifest)
+        plan = plan_batch(loaded, prices=settings.prices, extend=extend)
+    except ManifestError as exc:
+        if json_:
+            render.json_out({"manifest": exc.source, "problems": [
+                {"line": p.line, "name": p.name or None, "message": p.message,
+                 "exit_code": p.exit_code} for p in exc.problems]})
+        render.manifest_problems(exc.source, exc.problems)
+        raise
+    if dry_run:
+        if json_:
+            render.json_out(plan.as_dict())
+        if not (json_ and quiet):
+            render.batch_cost_table(plan, to_stderr=json_)
+        check_budget(plan, budget)
+        return
+    check_budget(plan, budget)
+    raise UsageError("running a batch needs the EvoLink client, which this build does not have yet; "
+                     "use --dry-run")
+
+
+@batch.command("status")
+@click.argument("folder", metavar="DIR", type=click.Path(file_okay=False, path_type=str))
+@common_options
+def batch_status_cmd(folder: str, json_: bool, quiet: bool, verbose: bool) -> None:
+    """Where every job of the batch in DIR stands, from its journal (no network).
+
+    \b
+    Example:
+        prep batch status out/ --json
+    """
+    import time
+
+    from . import render
+    from .batch import batch_status
+    from .journal import Journal
+
+    with Journal.open(folder, create=False) as journal:
+        rows = batch_status(journal, now=time.time())
+    if json_:
+        render.json_out({"folder": folder, "jobs": [r.as_dict() for r in rows]})
+    else:
+        render.batch_status_table(rows)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

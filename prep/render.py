@@ -171,3 +171,68 @@ def estimate_table(est: Estimate, *, to_stderr: bool = False) -> None:
     notes: Iterable[str] = [n for c in est.clips for n in c.notes] + list(est.notes)
     for line in notes:
         console.print(f"  - {_escape(line)}", soft_wrap=True)
+
+
+def manifest_problems(source: str, problems: Iterable[Any]) -> None:
+    """Every bad row of a manifest, one line each, on stderr."""
+    for problem in problems:
+        err().print(_escape(f"error: {problem.text(source)}"), style="red", soft_wrap=True)
+
+
+def batch_cost_table(plan: Any, *, to_stderr: bool = False) -> None:
+    """The people's view of `prep batch --dry-run`: billed seconds and credits per job and in total."""
+    from rich.table import Table
+
+    console = err() if to_stderr else out()
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column, justify in (("job", "left"), ("clips", "right"), ("input", "right"),
+                            ("output", "right"), ("billed", "right"), ("quality", "left"),
+                            ("credits", "right"), ("at 720p", "right"), ("at 1080p", "right")):
+        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for job in plan.jobs:
+        est = job.estimate
+        table.add_row(
+            _escape(job.name), str(len(job.clips)), f"{format_ms(est.input_billed_ms)} s",
+            f"{format_ms(est.output_billed_ms)} s", f"{format_ms(est.total_billed_ms)} s",
+            est.quality, credits_text(est.credits_units), credits_text(est.credits_at("720p")),
+            credits_text(est.credits_at("1080p")),
+        )
+    table.add_row(
+        f"[bold]total ({len(plan.jobs)} jobs)[/]", "", f"[bold]{format_ms(plan.input_billed_ms)} s[/]",
+        f"[bold]{format_ms(plan.output_billed_ms)} s[/]", f"[bold]{format_ms(plan.total_billed_ms)} s[/]",
+        "", f"[bold]{credits_text(plan.credits_units)}[/]", credits_text(plan.credits_at("720p")),
+        credits_text(plan.credits_at("1080p")),
+    )
+    console.print(table)
+    console.print(
+        f"[bold]{credits_text(plan.credits_units)} credits[/] for {len(plan.jobs)} jobs "
+        f"(about ${plan.credits_units / plan.prices.units_per_usd:.2f}); failed tasks are not billed",
+        soft_wrap=True,
+    )
+    console.print(f"[dim]prices: {_escape(plan.prices.label)}[/]", soft_wrap=True)
+
+
+_STATE_STYLES = {"done": "green", "failed": "red", "unknown": "magenta", "running": "cyan",
+                 "submitting": "yellow", "completed": "cyan"}
+
+
+def batch_status_table(rows: Sequence[Any], *, to_stderr: bool = False) -> None:
+    """The people's view of `prep batch status` and of a batch's summary."""
+    from rich.table import Table
+
+    console = err() if to_stderr else out()
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column, justify in (("job", "left"), ("state", "left"), ("clips", "right"), ("task", "left"),
+                            ("estimate", "right"), ("reserved", "right"), ("result / error", "left")):
+        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for row in rows:
+        style = _STATE_STYLES.get(row.state, "")
+        state = f"[{style}]{row.state}[/]" if style else row.state
+        if row.state == "running" and row.progress is not None:
+            state += f" {row.progress}%"
+        reserved = "" if row.credits_reserved is None else f"{row.credits_reserved:g}"
+        estimate = "" if row.estimate_units is None else credits_text(row.estimate_units)
+        detail = row.result_path or row.error or ""
+        table.add_row(_escape(row.name), state, f"{row.clips_uploaded}/{row.clips_total}",
+                      _escape(row.task_id or ""), estimate, reserved, _escape(detail))
+    console.print(table)
