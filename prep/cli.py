@@ -259,19 +259,37 @@ def batch() -> None:
               help="Output folder: results, prepared clips and the journal (needed to run).")
 @click.option("--dry-run", is_flag=True, help="Validate, probe, plan and cost every job; send nothing.")
 @click.option("--max-cost", metavar="CREDITS", help="Refuse to run if the whole batch costs more.")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Uploads, task queries and downloads at once.")
+@click.option("--cpu-workers", type=click.IntRange(1, 16), default=None,
+              help="ffmpeg encodes at once (default: 1 on 2 cores, else 2).")
+@click.option("--retry-failed", is_flag=True, help="Run failed jobs again (failed tasks are not billed).")
+@click.option("--resubmit-unknown", is_flag=True,
+              help="Re-send create requests whose outcome is unknown, under the same Idempotency-Key "
+                   "(a second bill if the server does not honour the key).")
+@click.option("--upload-mode", type=click.Choice(["base64", "stream"]), default="base64",
+              show_default=True, help="Files API endpoint for uploads.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask to confirm the cost.")
+@click.option("--test-fault", hidden=True, metavar="POINT[:JOB]",
+              help="Tests only: the process kills itself (SIGKILL) at POINT.")
 @extend_option
 @price_options
 @common_options
-def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | None, extend: Any,
+def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | None,
+              concurrency: int, cpu_workers: int | None, retry_failed: bool, resubmit_unknown: bool,
+              upload_mode: str, yes: bool, test_fault: str | None, extend: Any,
               price_per_second: str | None, price_1080p_multiplier: str | None,
               min_charge: str | None, json_: bool, quiet: bool, verbose: bool) -> None:
-    """Run (or with --dry-run, cost) every job of MANIFEST.
+    """Run (or with --dry-run, cost) every job of MANIFEST; run it again to resume.
 
     \b
     MANIFEST is CSV (columns name, clips, prompt, and optionally duration, quality,
     aspect_ratio, shot_type, callback_url; clips separated by ';') or JSONL (one object per
-    line, same fields; clips a list). Every row is checked before anything runs.
+    line, same fields; clips a list). Every row is checked before anything runs. Results are
+    DIR/NAME.mp4; `prep batch status DIR` shows where every job stands.
     """
+    from pathlib import Path
+
     from . import render
     from .batch import check_budget, plan_batch
     from .billing import parse_credits
@@ -300,8 +318,76 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
         check_budget(plan, budget)
         return
     check_budget(plan, budget)
-    raise UsageError("running a batch needs the EvoLink client, which this build does not have yet; "
-                     "use --dry-run")
+    assert output is not None
+    from .batch_run import BatchOptions, Hooks, default_cpu_workers, run_batch
+
+    options = BatchOptions(output_dir=Path(output), concurrency=concurrency,
+                           cpu_workers=cpu_workers or default_cpu_workers(),
+                           retry_failed=retry_failed, resubmit_unknown=resubmit_unknown,
+                           upload_mode=upload_mode, fault=test_fault)  # type: ignore[arg-type]
+    if not quiet:
+        render.batch_cost_table(plan, to_stderr=True)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("the batch costs credits; pass --yes to run it without a prompt")
+        from .billing import credits_text
+
+        if not click.confirm(f"Run {len(plan.jobs)} jobs for up to {credits_text(plan.credits_units)} "
+                             "credits (jobs already submitted are not paid again)?", err=True):
+            raise click.exceptions.Exit(1)
+    if resubmit_unknown and not quiet:
+        render.warn("--resubmit-unknown re-sends requests whose outcome is unknown under the same "
+                    "Idempotency-Key; if EvoLink does not honour the key, such a job may be billed twice")
+    with render.BatchProgress([j.name for j in plan.jobs], enabled=not quiet) as progress:
+        hooks = Hooks(on_state=progress.state, on_progress=progress.progress, on_warning=render.warn)
+        result = run_batch(plan, settings, options, extend=extend, hooks=hooks)
+    if json_:
+        render.json_out(result.as_dict())
+        if not quiet:
+            render.batch_summary(result, to_stderr=True)
+    else:
+        render.batch_summary(result)
+    if result.exit_code:
+        sys.exit(result.exit_code)
+
+
+@batch.command("resolve")
+@click.argument("folder", metavar="DIR", type=click.Path(file_okay=False, path_type=str))
+@click.argument("job")
+@click.option("--task-id", metavar="ID", help="The task this job's request made (from the dashboard).")
+@click.option("--not-created", is_flag=True,
+              help="You checked: the request made no task; the next run submits the job again.")
+@common_options
+def batch_resolve(folder: str, job: str, task_id: str | None, not_created: bool, json_: bool,
+                  quiet: bool, verbose: bool) -> None:
+    """Settle a job whose create request had an unknown outcome (prep never guesses).
+
+    \b
+    Examples:
+        prep batch resolve out/ intro --task-id task-unified-1757169743-7cvnl5zw
+        prep batch resolve out/ intro --not-created
+    """
+    from pathlib import Path
+
+    from . import render
+    from .batch_run import resolve_unknown
+
+    client = None
+    if task_id is not None:
+        from .client import Client
+
+        settings = _settings()
+        client = Client.from_settings(settings)
+    try:
+        message = resolve_unknown(Path(folder), job, task_id=task_id,
+                                  not_created=not_created, client=client)
+    finally:
+        if client is not None:
+            client.close()
+    if json_:
+        render.json_out({"job": job, "resolved": True, "message": message})
+    elif not quiet:
+        render.note(message)
 
 
 @batch.command("status")

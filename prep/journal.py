@@ -47,7 +47,12 @@ JobState = Literal["pending", "prepared", "uploaded", "submitting", "running", "
                    "failed", "unknown"]
 JOB_STATES: tuple[str, ...] = ("pending", "prepared", "uploaded", "submitting", "running",
                                "completed", "done", "failed", "unknown")
-SubmissionOutcome = Literal["sending", "created", "rejected", "unknown", "resolved", "abandoned"]
+# sending: journaled, no answer recorded yet; created / replayed: a task came back (replayed: the
+# server answered a repeated Idempotency-Key with the first task); rejected: the server refused it
+# (no task); deferred: provably not taken (429, never connected), to be sent again with the same
+# key; unknown: sent, no answer; resolved: the user named the task; abandoned: the user says none.
+SubmissionOutcome = Literal["sending", "created", "replayed", "rejected", "deferred", "unknown",
+                            "resolved", "abandoned"]
 
 _M001_INITIAL = """
 CREATE TABLE meta (
@@ -429,6 +434,13 @@ class Journal:
                        " updated_at = ? WHERE key = ?", (file_url, file_id, expires_at, now, now, key))
             self._event(db, "uploaded", clip=key, detail=file_url)
 
+    def forget_upload(self, key: str, reason: str) -> None:
+        """The uploaded URL cannot be used (expired early, refused): upload the clip again."""
+        with self._tx() as db:
+            db.execute("UPDATE clips SET file_url = NULL, file_id = NULL, expires_at = NULL,"
+                       " uploaded_at = NULL, updated_at = ? WHERE key = ?", (self._clock(), key))
+            self._event(db, "redo-upload", clip=key, detail=reason)
+
     def forget_prepared(self, key: str, reason: str) -> None:
         """The prepared file is gone or changed: prepare (and upload) it again."""
         with self._tx() as db:
@@ -486,7 +498,7 @@ class Journal:
         now = self._clock()
         with self._tx() as db:
             job = self._submission_job(db, submission_id)
-            db.execute("UPDATE submissions SET outcome = 'rejected', http_status = ?, error = ?,"
+            db.execute("UPDATE submissions SET outcome = 'deferred', http_status = ?, error = ?,"
                        " answered_at = ? WHERE id = ?", (http_status, error, now, submission_id))
             db.execute("UPDATE jobs SET state = 'uploaded', updated_at = ? WHERE name = ?", (now, job))
             self._event(db, "deferred", job=job, detail=error)

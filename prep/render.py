@@ -236,3 +236,82 @@ def batch_status_table(rows: Sequence[Any], *, to_stderr: bool = False) -> None:
         table.add_row(_escape(row.name), state, f"{row.clips_uploaded}/{row.clips_total}",
                       _escape(row.task_id or ""), estimate, reserved, _escape(detail))
     console.print(table)
+
+
+class BatchProgress:
+    """A running batch on stderr: one overall bar and each job's state (live on a terminal,
+    one line per change otherwise; nothing with `enabled=False`)."""
+
+    def __init__(self, names: Sequence[str], *, enabled: bool = True) -> None:
+        self.names = list(names)
+        self.enabled = enabled
+        self.states: dict[str, tuple[str, str]] = {n: ("waiting", "") for n in self.names}
+        self.live_mode = enabled and err().is_terminal
+        self._live: Any = None
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> BatchProgress:
+        if self.live_mode:
+            from rich.live import Live
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(TextColumn("[bold]jobs"), BarColumn(), MofNCompleteColumn(),
+                                      TimeElapsedColumn(), console=err())
+            self._task = self._progress.add_task("jobs", total=len(self.names))
+            self._live = Live(self, console=err(), refresh_per_second=4, transient=True)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+
+    def __rich__(self) -> Any:
+        from rich.console import Group
+        from rich.table import Table
+
+        table = Table(box=None, pad_edge=False, show_header=False)
+        table.add_column("job", overflow="ellipsis", max_width=40)
+        table.add_column("state")
+        table.add_column("detail", overflow="ellipsis", max_width=70)
+        for name in self.names:
+            state, detail = self.states[name]
+            style = _STATE_STYLES.get(state, "")
+            table.add_row(_escape(name), f"[{style}]{state}[/]" if style else state, _escape(detail))
+        return Group(self._progress, table) if self._progress is not None else table
+
+    def state(self, job: str, state: str, detail: str = "") -> None:
+        """A job moved on."""
+        if self.states.get(job) == (state, detail):
+            return
+        previous = self.states.get(job, ("", ""))[0]
+        self.states[job] = (state, detail)
+        if self.enabled and not self.live_mode and state != previous:
+            note(f"{job}: {state}" + (f" ({detail})" if detail else ""))
+
+    def progress(self, finished: int, total: int) -> None:
+        """Jobs finished (done, failed or unknown) out of all."""
+        if self._progress is not None:
+            self._progress.update(self._task, completed=finished, total=total)
+
+
+def batch_summary(result: Any, *, to_stderr: bool = False) -> None:
+    """Each job's outcome, cost (estimate and EvoLink's credits_reserved) and result or error."""
+    console = err() if to_stderr else out()
+    batch_status_table(result.jobs, to_stderr=to_stderr)
+    counts = result.as_dict()["counts"]
+    parts = [f"{n} {o}" for o, n in counts.items() if n]
+    reserved = sum(j.credits_reserved or 0 for j in result.jobs)
+    console.print(f"[bold]{', '.join(parts)}[/] in {result.elapsed_s:.1f} s; EvoLink reserved "
+                  f"{reserved:g} credits" + (f"; {result.rate_limit_pauses} rate-limit pauses"
+                                              if result.rate_limit_pauses else ""), soft_wrap=True)
+    if result.halted:
+        console.print(f"[red]stopped submitting: {_escape(result.halted)}[/]", soft_wrap=True)
+    unknown = [j.name for j in result.jobs if j.state == "unknown"]
+    if unknown:
+        console.print(
+            f"[magenta]{len(unknown)} job(s) may have been created without prep hearing back: "
+            f"{_escape(', '.join(unknown))}. prep will not send them again by itself: find the task "
+            "in your EvoLink dashboard and run `prep batch resolve DIR JOB --task-id ID`, or "
+            "`--not-created` if there is none[/]", soft_wrap=True)

@@ -173,7 +173,7 @@ def test_rejected_retryable_abandoned_and_retry(tmp_path: Path) -> None:
         s3 = journal.begin_submission("a", idempotency_key="b" * 16, request={})
         journal.abandon_submission(s3, "the user says no task was made")
         assert journal.job("a").state == "uploaded"  # type: ignore[union-attr]
-        assert [s.outcome for s in journal.submissions("a")] == ["rejected", "rejected", "abandoned"]
+        assert [s.outcome for s in journal.submissions("a")] == ["deferred", "rejected", "abandoned"]
         assert journal.last_submission("a") is not None
 
 
