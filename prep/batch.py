@@ -7,7 +7,6 @@ cluster), chooses each clip's window exactly as `prep estimate` does, and bills 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -30,7 +29,6 @@ __all__ = [
     "JobStatus",
     "batch_status",
     "check_budget",
-    "nearest_aspect_ratio",
     "plan_batch",
 ]
 
@@ -138,19 +136,6 @@ def _credits(units: int) -> float:
     return float(Fraction(units, billing.UNITS_PER_CREDIT))
 
 
-def nearest_aspect_ratio(info: ClipInfo) -> str:
-    """The allowed aspect ratio closest to the clip's as displayed (rotation and pixels applied)."""
-    aspect = info.display_aspect
-    if aspect <= 0:
-        return rules.DEFAULT_ASPECT_RATIO
-
-    def distance(ratio: str) -> float:
-        width, height = (int(x) for x in ratio.split(":"))
-        return abs(math.log(aspect / Fraction(width, height)))
-
-    return min(rules.ASPECT_RATIOS, key=distance)
-
-
 ProbeResult = ClipInfo | PrepError
 
 
@@ -199,8 +184,12 @@ def plan_batch(
             continue
         est = billing.estimate_durations([p.bill() for p in planned], output_s=job.duration_s,
                                          quality=job.quality, prices=prices)
-        aspect = (nearest_aspect_ratio(planned[0].info) if job.aspect_ratio == AUTO_ASPECT
-                  else job.aspect_ratio)
+        aspect = job.aspect_ratio
+        if aspect == AUTO_ASPECT:
+            # The same choice `prep generate --aspect-ratio auto` makes for these clips.
+            from .request import nearest_aspect_ratio
+
+            aspect = nearest_aspect_ratio([p.info.display_aspect for p in planned])
         plans.append(JobPlan(job=job, clips=tuple(planned), aspect_ratio=aspect, estimate=est))
     if problems:
         raise ManifestError(manifest.source, sorted(problems, key=lambda p: p.line))
@@ -232,6 +221,7 @@ class JobStatus:
     task_status: str | None
     progress: int | None
     estimate_units: int | None
+    measured_units: int | None
     credits_reserved: float | None
     result_path: str | None
     result_sha256: str | None
@@ -253,6 +243,7 @@ class JobStatus:
             "task_status": self.task_status,
             "progress": self.progress,
             "estimate_credits": None if self.estimate_units is None else _credits(self.estimate_units),
+            "measured_credits": None if self.measured_units is None else _credits(self.measured_units),
             "credits_reserved": self.credits_reserved,
             "result_path": self.result_path,
             "result_sha256": self.result_sha256,
@@ -288,7 +279,8 @@ def batch_status(journal: Journal, *, now: float, upload_margin_s: float = 0) ->
             clips_prepared=sum(1 for c in records if c.prepared_path),
             clips_uploaded=sum(1 for c in records if c.upload_fresh(now, upload_margin_s)),
             task_id=job.task_id, task_status=job.task_status, progress=job.progress,
-            estimate_units=job.estimate_units, credits_reserved=job.credits_reserved,
+            estimate_units=job.estimate_units, measured_units=job.measured_units,
+            credits_reserved=job.credits_reserved,
             result_path=job.result_path, result_sha256=job.result_sha256,
             result_bytes=job.result_bytes, error=job.error, error_exit=job.error_exit,
             submissions=len(subs), idempotency_key=subs[-1].idempotency_key if subs else None,

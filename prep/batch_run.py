@@ -239,6 +239,7 @@ class BatchOptions:
     upload_margin_s: float = UPLOAD_MARGIN_S
     poll_initial_s: float | None = None  # None: 1 s against EvoLink, 0.2 s against a sandbox
     poll_max_s: float | None = None  # None: the settings' poll_max_interval_s (8 s; 2 s sandbox)
+    max_cost_units: int | None = None  # checked again once the clips are prepared and measured
     fault: str | None = None  # test only: "POINT[:JOB]", see FAULT_POINTS
 
     def __post_init__(self) -> None:
@@ -544,6 +545,9 @@ class _Runner:
         all_prepared = all(c is not None and c.prepared_path for c in clips)
         all_uploaded = all(c is not None and c.upload_fresh(now, self.options.upload_margin_s)
                            for c in clips)
+        if all_prepared and job.measured_units is None:
+            self._measure(job, [c.prepared_duration_ms or 0 for c in clips if c is not None])
+            job = self._job(job.name)
         if all_uploaded:
             if job.state != "uploaded":
                 self.journal.set_state(job.name, "uploaded")
@@ -569,6 +573,29 @@ class _Runner:
                 self.hooks.state(job.name, "uploading", clip.source)
                 self._submit(self.io, "upload", clip.key, self._upload, clip)
 
+    def _measure(self, job: JobRecord, durations_ms: list[int]) -> None:
+        """Bill the job again from its prepared clips as measured: what EvoLink will see."""
+        from .billing import estimate_durations
+
+        est = estimate_durations([(str(i), d) for i, d in enumerate(durations_ms)],
+                                 output_s=int(job.spec["duration"]), quality=job.spec["quality"],
+                                 prices=self.plan.prices)
+        self.journal.record_measured(job.name, est.credits_units)
+
+    def _over_budget(self) -> str | None:
+        """Why no more jobs may be created: the batch as measured costs more than --max-cost."""
+        budget = self.options.max_cost_units
+        if budget is None:
+            return None
+        total = sum(j.measured_units if j.measured_units is not None else (j.estimate_units or 0)
+                    for j in (self._job(n) for n in self.names))
+        if total <= budget:
+            return None
+        from .billing import credits_text
+
+        return (f"with the clips prepared and measured, the batch costs {credits_text(total)} "
+                f"credits, above --max-cost {credits_text(budget)}")
+
     # -- create
 
     def _key_for(self, name: str) -> str:
@@ -591,6 +618,10 @@ class _Runner:
         ).body()
 
     def _create(self, job: JobRecord, urls: list[str]) -> None:
+        over = self._over_budget()
+        if over is not None:
+            self._halt(UsageError(over, hint="raise --max-cost, or remove jobs from the manifest"))
+            return
         body = self._request(job, urls)
         key = self._key_for(job.name)
         # Journaled (and committed) BEFORE the request leaves: a crash after this line is seen
@@ -802,10 +833,16 @@ class _Runner:
     def _halt(self, err: PrepError) -> None:
         if self.halted is None:
             self.halted = err
+
+    def finalize(self) -> None:
+        """Say on each job that never got its turn why not (the batch stopped submitting)."""
+        if self.halted is None:
+            return
         for name in self.names:
             job = self._job(name)
             if job.state in ("pending", "prepared", "uploaded") and not job.error:
-                self.journal.note_error(name, f"not submitted: {err.message}", err.exit_code)
+                self.journal.note_error(name, f"not submitted: {self.halted.message}",
+                                        self.halted.exit_code)
 
     def stop_in_flight_creates(self, timeout_s: float = 30.0) -> None:
         """After Ctrl-C: wait a little for create requests already sent, and journal their answers."""
@@ -887,6 +924,7 @@ def run_batch(
                     hooks.on_warning(warning)
             runner.reconcile()
             runner.run()
+            runner.finalize()
         except KeyboardInterrupt:
             interrupted = True
             runner.stop_in_flight_creates()

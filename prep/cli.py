@@ -324,7 +324,8 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
     options = BatchOptions(output_dir=Path(output), concurrency=concurrency,
                            cpu_workers=cpu_workers or default_cpu_workers(),
                            retry_failed=retry_failed, resubmit_unknown=resubmit_unknown,
-                           upload_mode=upload_mode, fault=test_fault)  # type: ignore[arg-type]
+                           upload_mode=upload_mode, max_cost_units=budget,  # type: ignore[arg-type]
+                           fault=test_fault)
     if not quiet:
         render.batch_cost_table(plan, to_stderr=True)
     if not yes:

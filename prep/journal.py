@@ -125,8 +125,17 @@ CREATE TABLE events (
 CREATE INDEX events_job ON events(job);
 """
 
+# The bill re-computed from the prepared files as measured (a remux can expose audio priming, so a
+# clip billed in full may be a few ms longer than its source said).
+_M002_MEASURED_ESTIMATE = """
+ALTER TABLE jobs ADD COLUMN measured_units INTEGER;
+"""
+
 # Ordered (name, SQL). Append new migrations; never edit or reorder applied ones.
-MIGRATIONS: tuple[tuple[str, str], ...] = (("m001_initial", _M001_INITIAL),)
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    ("m001_initial", _M001_INITIAL),
+    ("m002_measured_estimate", _M002_MEASURED_ESTIMATE),
+)
 
 
 def journal_path(folder: Path | str) -> Path:
@@ -156,6 +165,7 @@ class JobRecord:
     error: str | None
     error_exit: int | None
     updated_at: float
+    measured_units: int | None = None
     clip_keys: tuple[str, ...] = ()
 
 
@@ -345,7 +355,8 @@ class Journal:
         with self._tx() as db:
             db.execute(
                 "UPDATE jobs SET position = ?, line = ?, spec_json = ?, spec_hash = ?, state = 'pending',"
-                " estimate_units = ?, error = NULL, error_exit = NULL, updated_at = ? WHERE name = ?",
+                " estimate_units = ?, measured_units = NULL, error = NULL, error_exit = NULL,"
+                " updated_at = ? WHERE name = ?",
                 (position, line, json.dumps(spec, sort_keys=True), spec_hash, estimate_units, now, name),
             )
             db.execute("DELETE FROM job_clips WHERE job = ?", (name,))
@@ -373,6 +384,12 @@ class Journal:
             db.execute("UPDATE jobs SET state = ?, error = ?, error_exit = ?, updated_at = ? WHERE name = ?",
                        (state, error, error_exit, self._clock(), name))
             self._event(db, state, job=name, detail=error or detail)
+
+    def record_measured(self, name: str, units: int) -> None:
+        """The job's bill from its prepared clips as measured (what EvoLink will see)."""
+        with self._tx() as db:
+            db.execute("UPDATE jobs SET measured_units = ?, updated_at = ? WHERE name = ?",
+                       (units, self._clock(), name))
 
     def note_error(self, name: str, error: str, error_exit: int) -> None:
         """Keep an error on a job without changing its state (e.g. polling stopped; it resumes)."""
@@ -424,6 +441,8 @@ class Journal:
                 " expires_at = NULL, uploaded_at = NULL, updated_at = ? WHERE key = ?",
                 (path, sha256, size_bytes, duration_ms, action, self._clock(), key),
             )
+            db.execute("UPDATE jobs SET measured_units = NULL WHERE name IN"
+                       " (SELECT job FROM job_clips WHERE clip = ?)", (key,))
             self._event(db, "prepared", clip=key, detail=f"{action} -> {path} ({size_bytes} bytes)")
 
     def record_upload(self, key: str, *, file_url: str, file_id: str | None, expires_at: float) -> None:
@@ -448,6 +467,8 @@ class Journal:
                        " prepared_duration_ms = NULL, action = NULL, file_url = NULL, file_id = NULL,"
                        " expires_at = NULL, uploaded_at = NULL, updated_at = ? WHERE key = ?",
                        (self._clock(), key))
+            db.execute("UPDATE jobs SET measured_units = NULL WHERE name IN"
+                       " (SELECT job FROM job_clips WHERE clip = ?)", (key,))
             self._event(db, "redo-prepare", clip=key, detail=reason)
 
     # -- submissions -------------------------------------------------------------------------------
@@ -458,7 +479,9 @@ class Journal:
         with self._tx() as db:
             cur = db.execute(
                 "INSERT INTO submissions (job, idempotency_key, request_json, sent_at) VALUES (?, ?, ?, ?)",
-                (name, idempotency_key, json.dumps(request, sort_keys=True), now),
+                # Key order kept: a re-send must be byte-for-byte the same request (servers that
+                # honour Idempotency-Key compare bodies).
+                (name, idempotency_key, json.dumps(request), now),
             )
             db.execute("UPDATE jobs SET state = 'submitting', error = NULL, error_exit = NULL,"
                        " updated_at = ? WHERE name = ?", (now, name))

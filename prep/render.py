@@ -232,6 +232,8 @@ def batch_status_table(rows: Sequence[Any], *, to_stderr: bool = False) -> None:
             state += f" {row.progress}%"
         reserved = "" if row.credits_reserved is None else f"{row.credits_reserved:g}"
         estimate = "" if row.estimate_units is None else credits_text(row.estimate_units)
+        if row.measured_units is not None and row.measured_units != row.estimate_units:
+            estimate += f" ({credits_text(row.measured_units)} as prepared)"
         detail = row.result_path or row.error or ""
         table.add_row(_escape(row.name), state, f"{row.clips_uploaded}/{row.clips_total}",
                       _escape(row.task_id or ""), estimate, reserved, _escape(detail))

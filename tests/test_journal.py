@@ -33,23 +33,29 @@ def test_new_journal_is_wal_and_migrated(tmp_path: Path) -> None:
         assert journal.path == tmp_path / "out" / JOURNAL_NAME
         assert journal.journal_mode == "wal"
         assert journal.applied == [name for name, _ in MIGRATIONS]
-        assert journal.applied[0] == "m001_initial"
+        assert journal.applied[:2] == ["m001_initial", "m002_measured_estimate"]
     db = sqlite3.connect(journal_path(tmp_path / "out"))
     names = [r[0] for r in db.execute("SELECT name FROM migrations")]
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     db.close()
-    assert names == ["m001_initial"]
+    assert names == ["m001_initial", "m002_measured_estimate"]
     assert {"jobs", "clips", "job_clips", "submissions", "events", "meta", "migrations"} <= tables
 
 
 def test_migrations_apply_once_in_order(tmp_path: Path) -> None:
-    path = tmp_path / "j.sqlite"
-    Journal(path).close()
-    extra = (*MIGRATIONS, ("m002_job_notes", "ALTER TABLE jobs ADD COLUMN notes TEXT;"))
+    # A journal written when only m001 existed gets the later migrations, in order, once.
+    path = tmp_path / "old.sqlite"
+    Journal(path, migrations=MIGRATIONS[:1]).close()
+    with Journal(path) as journal:
+        assert journal.applied == [name for name, _ in MIGRATIONS]
+        _job(journal, "a", [("k1", "/f/a.mov", 0, 5000)])
+        journal.record_measured("a", 123)
+        assert journal.job("a").measured_units == 123  # type: ignore[union-attr]
+    extra = (*MIGRATIONS, ("m099_job_notes", "ALTER TABLE jobs ADD COLUMN notes TEXT;"))
     with Journal(path, migrations=extra) as journal:
-        assert journal.applied == ["m001_initial", "m002_job_notes"]
+        assert journal.applied[-1] == "m099_job_notes"
     with Journal(path, migrations=extra) as journal:  # nothing to do the second time
-        assert journal.applied == ["m001_initial", "m002_job_notes"]
+        assert journal.applied == [name for name, _ in extra]
     db = sqlite3.connect(path)
     assert "notes" in [r[1] for r in db.execute("PRAGMA table_info(jobs)")]
     db.close()
@@ -57,14 +63,14 @@ def test_migrations_apply_once_in_order(tmp_path: Path) -> None:
 
 def test_failed_migration_leaves_schema_unchanged(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
-    broken = (*MIGRATIONS, ("m002_broken", "CREATE TABLE half (x INTEGER); SELECT nope FROM nowhere;"))
+    broken = (*MIGRATIONS, ("m098_broken", "CREATE TABLE half (x INTEGER); SELECT nope FROM nowhere;"))
     with pytest.raises(UsageError):
         Journal(path, migrations=broken)
     db = sqlite3.connect(path)
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     applied = [r[0] for r in db.execute("SELECT name FROM migrations")]
     db.close()
-    assert "half" not in tables and applied == ["m001_initial"]
+    assert "half" not in tables and applied == [name for name, _ in MIGRATIONS]
 
 
 def test_journal_from_newer_prep_is_refused(tmp_path: Path) -> None:
