@@ -485,9 +485,14 @@ class _Runner:
                 self._finish(kind, ident, future)
 
     def _waiting_for_time(self) -> bool:
-        return bool(self.retry_at) or any(
-            name not in self.given_up and self._job(name).state in ("running", "submitting")
-            for name in self.polls)
+        """Whether a poll or a deferred step is still due (nothing else may be in flight)."""
+        for kind, ident in self.retry_at:
+            if kind == "download" and ident not in self.given_up:
+                return True
+            if kind in ("create", "upload") and self.halted is None and ident not in self.given_up:
+                return True
+        return any(name not in self.given_up and self._job(name).state in ("running", "submitting")
+                   for name in self.polls)
 
     def _next_wake(self) -> float:
         now = time.time()

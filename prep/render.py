@@ -230,7 +230,8 @@ def batch_status_table(rows: Sequence[Any], *, to_stderr: bool = False) -> None:
         state = f"[{style}]{row.state}[/]" if style else row.state
         if row.state == "running" and row.progress is not None:
             state += f" {row.progress}%"
-        reserved = "" if row.credits_reserved is None else f"{row.credits_reserved:g}"
+        reserved = ("" if row.credits_reserved is None
+                    else credits_text(round(row.credits_reserved * 10_000)))
         estimate = "" if row.estimate_units is None else credits_text(row.estimate_units)
         if row.measured_units is not None and row.measured_units != row.estimate_units:
             estimate += f" ({credits_text(row.measured_units)} as prepared)"
@@ -306,7 +307,7 @@ def batch_summary(result: Any, *, to_stderr: bool = False) -> None:
     parts = [f"{n} {o}" for o, n in counts.items() if n]
     reserved = sum(j.credits_reserved or 0 for j in result.jobs)
     console.print(f"[bold]{', '.join(parts)}[/] in {result.elapsed_s:.1f} s; EvoLink reserved "
-                  f"{reserved:g} credits" + (f"; {result.rate_limit_pauses} rate-limit pauses"
+                  f"{credits_text(round(reserved * 10_000))} credits" + (f"; {result.rate_limit_pauses} rate-limit pauses"
                                               if result.rate_limit_pauses else ""), soft_wrap=True)
     if result.halted:
         console.print(f"[red]stopped submitting: {_escape(result.halted)}[/]", soft_wrap=True)
