@@ -306,9 +306,9 @@ def batch_summary(result: Any, *, to_stderr: bool = False) -> None:
     counts = result.as_dict()["counts"]
     parts = [f"{n} {o}" for o, n in counts.items() if n]
     reserved = sum(j.credits_reserved or 0 for j in result.jobs)
+    pauses = f"; {result.rate_limit_pauses} rate-limit pauses" if result.rate_limit_pauses else ""
     console.print(f"[bold]{', '.join(parts)}[/] in {result.elapsed_s:.1f} s; EvoLink reserved "
-                  f"{credits_text(round(reserved * 10_000))} credits" + (f"; {result.rate_limit_pauses} rate-limit pauses"
-                                              if result.rate_limit_pauses else ""), soft_wrap=True)
+                  f"{credits_text(round(reserved * 10_000))} credits{pauses}", soft_wrap=True)
     if result.halted:
         console.print(f"[red]stopped submitting: {_escape(result.halted)}[/]", soft_wrap=True)
     unknown = [j.name for j in result.jobs if j.state == "unknown"]
