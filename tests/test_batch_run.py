@@ -316,3 +316,26 @@ def test_rate_gate_pauses_and_recovers() -> None:
     assert gate.limit == 3 and gate.in_flight == 0
     with pytest.raises(ValueError):
         RateGate(0)
+
+
+def test_changed_rows_replan_before_submission_and_keep_tasks_after(
+        tmp_path: Path, clips: dict[str, Path], sandbox: Sandbox) -> None:
+    from prep.batch_run import Hooks
+
+    manifest = _folder(tmp_path, clips, MIXED[:1])
+    out = tmp_path / "out"
+    sandbox.add_key("sk-poor", credits=0)
+    poor = load_settings({"api_key": "sk-poor", "base_url": sandbox.url, "files_url": sandbox.files_url})
+    assert run_batch(plan_batch(load_manifest(manifest)), poor, BatchOptions(output_dir=out)).exit_code == 5
+    # Not submitted yet: a changed prompt simply replaces the job (its clip stays uploaded).
+    manifest.write_text(json.dumps({**MIXED[0], "prompt": "A person waves twice"}) + "\n")
+    result = run_batch(plan_batch(load_manifest(manifest)), _settings(sandbox), BatchOptions(output_dir=out))
+    assert result.exit_code == 0 and len(sandbox.state()["uploads"]) == 1
+    assert _tasks(sandbox)[0]["request"]["prompt"] == "A person waves twice"
+    # Submitted: changing the row again keeps the task and says so; nothing is sent.
+    manifest.write_text(json.dumps({**MIXED[0], "prompt": "Something else"}) + "\n")
+    warnings: list[str] = []
+    again = run_batch(plan_batch(load_manifest(manifest)), _settings(sandbox),
+                      BatchOptions(output_dir=out), hooks=Hooks(on_warning=warnings.append))
+    assert again.exit_code == 0 and len(_tasks(sandbox)) == 1
+    assert any("changed in the manifest after it was submitted" in w for w in warnings)
