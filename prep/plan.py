@@ -179,6 +179,7 @@ class PlanOptions:
     extend: Extend | None = None
     profile: Profile = DEFAULT_PROFILE
     max_size_bytes: int = rules.MAX_FILE_BYTES
+    reencode: bool = False  # re-encode even a compliant clip (used when a stream copy fails checks)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -378,7 +379,7 @@ def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
                     duration_ms=duration, extend=window.extend, has_audio=info.has_audio,
                     notes=window.notes, profile=opts.profile, max_size_bytes=opts.max_size_bytes,
                     source_duration_ms=info.duration_ms)
-    if not video_reasons and not audio_reasons and size_ok:
+    if not video_reasons and not audio_reasons and size_ok and not opts.reencode:
         if (not cut and whole_ok and info.container == "mp4" and info.faststart
                 and not facts.edit_list):
             return base
@@ -394,6 +395,8 @@ def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
     reasons = video_reasons + audio_reasons
     if not size_ok:
         reasons.append(f"over {opts.max_size_bytes:,} bytes")
+    if opts.reencode and not reasons:
+        reasons.append("re-encode asked for")
     if cut and not cut_ok:
         reasons.append("extended" if window.extend else "cut between keyframes")
     elif not cut and not whole_ok:
