@@ -47,7 +47,7 @@ DEFAULT_FPS = Fraction(25)
 
 
 # One AAC frame at 48 kHz (1024 samples) is 21.3 ms: the margin never gets smaller than that, so
-# the audio track, which ends within half an AAC frame of the video, also stays inside 2-30 s.
+# the audio also stays inside 2-30 s for a reader that skips the encoder's delay.
 MIN_MARGIN_MS = 22
 
 
@@ -109,10 +109,13 @@ def choose_window(
     if available < min_len:
         if extend is None:
             length = format_ms(max(available, 0))
+            need = (f"at least {format_ms(rules.MIN_CLIP_MS)} s" if available < rules.MIN_CLIP_MS
+                    else f"{format_ms(min_len)} s, to stay a frame inside its "
+                         f"{format_ms(rules.MIN_CLIP_MS)} s minimum")
             raise MediaError(
                 name,
                 f"is {length} s long{' in the chosen window' if trimmed else ''}; the API needs "
-                f"at least {format_ms(rules.MIN_CLIP_MS)} s",
+                f"{need}",
                 hint="choose a longer window, or pass --extend loop or --extend freeze",
             )
         target = rules.MIN_CLIP_MS + 2 * margin
@@ -408,7 +411,11 @@ def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
                                "bytes at a usable quality", hint="raise --max-size-mb or cut it shorter")
     fps = output_fps(info)
     width, height = output_size(info)
-    frames = max(1, round_half_up(Fraction(duration) * fps / 1000))
+    # Whole frames, kept a margin (a frame, at least 22 ms) inside 2-30 s at the output rate.
+    edge = edge_margin_ms(fps)
+    lowest = -(-(rules.MIN_CLIP_MS + edge) * fps // 1000)
+    highest = (rules.MAX_CLIP_MS - edge) * fps // 1000
+    frames = min(max(round_half_up(Fraction(duration) * fps / 1000), lowest), highest)
     encoder = PROFILE_SETTINGS[opts.profile]
     video = VideoEncode(
         width=width, height=height, fps=fps, frame_count=frames,
@@ -421,11 +428,13 @@ def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
     )
     audio = None
     if info.has_audio:
-        # Half an AAC frame (512 samples) less than the video: with the 1024-sample encoder
-        # delay counted, the audio track ends within half a frame of the video either way.
+        # The AAC encoder puts 1024 samples of delay in front, and prep writes no edit list to
+        # hide them: so the audio is cut 1024 samples short, and the audio track as stored
+        # ends exactly with the video (a reader that skips the delay sees it 21 ms shorter,
+        # which the 22 ms minimum margin allows for).
         video_samples = Fraction(frames * AUDIO_RATE) / fps
         audio = AudioEncode(bitrate_kbps=audio_kbps,
-                            sample_count=max(1024, round_half_up(video_samples) - 512))
+                            sample_count=max(1024, round_half_up(video_samples) - 1024))
     return replace(base, action="transcode", video=video, audio=audio, reasons=tuple(reasons))
 
 
