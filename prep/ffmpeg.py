@@ -235,7 +235,9 @@ def _video_chain(stream: Any, plan: PrepPlan, video: VideoEncode) -> Any:
         stream = stream.filter("fps", f"{video.fps.numerator}/{video.fps.denominator}")
     stream = stream.filter("format", "yuv420p")
     if plan.extend == "loop":
-        stream = stream.filter("loop", loop=-1, size=min(32767, video.frame_count))
+        # Loop the window's frames (counted at the output rate) until -frames:v stops it.
+        window = -(-(plan.end_ms - plan.start_ms) * video.fps // 1000)
+        stream = stream.filter("loop", loop=-1, size=max(1, min(32767, int(window))))
     elif plan.extend == "freeze":
         stream = stream.filter("tpad", stop_mode="clone", stop=-1)
     return stream
@@ -293,6 +295,9 @@ def run(args: list[str], *, total_ms: int, path: Path | str, on_progress: Progre
             proc.wait()
         for reader in readers:
             reader.join(timeout=5)
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
     stderr = "\n".join(stderr_lines)
     if returncode != 0:
         raise _failure(path, returncode, list(stderr_lines), stderr)

@@ -167,6 +167,9 @@ SIZE_SAFETY = Fraction(97, 100)
 # x264's VBV buffer, in seconds of the peak rate: the file can exceed maxrate x duration by this.
 VBV_BUFFER_S = 2
 MIN_VIDEO_KBPS = 120
+# A ceiling that keeps H.264 High within level 4.1 (62.5 Mbit/s peak, 78 Mbit buffer), which every
+# 1080p decoder takes; short clips would otherwise get budgets no decoder is built for.
+MAX_VIDEO_KBPS = 30_000
 MAX_OUTPUT_FPS = Fraction(60)
 _COMMON_RATES = (Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001),
                  Fraction(30), Fraction(50), Fraction(60000, 1001), Fraction(60))
@@ -310,7 +313,7 @@ def video_budget_kbps(duration_ms: int, max_size_bytes: int, audio_kbps: int) ->
     duration = Fraction(max(duration_ms, 1), 1000)
     usable_bits = (Fraction(max_size_bytes) * SIZE_SAFETY - CONTAINER_RESERVE_BYTES) * 8
     audio_bits = Fraction(audio_kbps * 1000) * (duration + 1)
-    return int((usable_bits - audio_bits) / (duration + VBV_BUFFER_S) / 1000)
+    return min(MAX_VIDEO_KBPS, int((usable_bits - audio_bits) / (duration + VBV_BUFFER_S) / 1000))
 
 
 def _why_video_transcodes(info: ClipInfo) -> list[str]:
