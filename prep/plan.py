@@ -167,9 +167,10 @@ SIZE_SAFETY = Fraction(97, 100)
 # x264's VBV buffer, in seconds of the peak rate: the file can exceed maxrate x duration by this.
 VBV_BUFFER_S = 2
 MIN_VIDEO_KBPS = 120
-# A ceiling that keeps H.264 High within level 4.1 (62.5 Mbit/s peak, 78 Mbit buffer), which every
-# 1080p decoder takes; short clips would otherwise get budgets no decoder is built for.
-MAX_VIDEO_KBPS = 30_000
+# Ceilings that keep H.264 High within level 4.2 (62.5 Mbit/s peak and buffer), which 1080p
+# decoders take; short clips would otherwise get budgets no decoder is built for.
+MAX_VIDEO_KBPS = 50_000
+MAX_BUFSIZE_KBITS = 62_500
 MAX_OUTPUT_FPS = Fraction(60)
 _COMMON_RATES = (Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001),
                  Fraction(30), Fraction(50), Fraction(60000, 1001), Fraction(60))
@@ -427,7 +428,7 @@ def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
         deinterlace=info.interlaced, tonemap=info.hdr,
         vfr_to_cfr=info.vfr or fps != (info.fps or fps),
         preset=encoder.preset, crf=encoder.crf, maxrate_kbps=maxrate,
-        bufsize_kbps=maxrate * VBV_BUFFER_S,
+        bufsize_kbps=min(maxrate * VBV_BUFFER_S, MAX_BUFSIZE_KBITS),
     )
     audio = None
     if info.has_audio:
@@ -450,6 +451,7 @@ def tighten(plan_: PrepPlan, measured_bytes: int) -> PrepPlan:
     if maxrate < MIN_VIDEO_KBPS:
         raise MediaError(plan_.source, f"cannot be made smaller than {plan_.max_size_bytes:,} bytes",
                          hint="raise --max-size-mb or cut it shorter")
-    video = replace(plan_.video, maxrate_kbps=maxrate, bufsize_kbps=maxrate * VBV_BUFFER_S,
+    video = replace(plan_.video, maxrate_kbps=maxrate,
+                    bufsize_kbps=min(maxrate * VBV_BUFFER_S, MAX_BUFSIZE_KBITS),
                     crf=plan_.video.crf + 2)
     return replace(plan_, video=video)

@@ -39,7 +39,7 @@ def test_keyframe_cut_argv() -> None:
                     "0:a:0", "-f", "mp4", "-c:a", "copy", "-c:v", "copy", *NO_META, *MOV, "o.mp4"]
 
 
-def _x264(bufsize: str, maxrate: str, frames: int, rate: str = "30/1") -> list[str]:
+def _x264(maxrate: str, frames: int, rate: str = "30/1") -> list[str]:
     return ["-crf", "19", "-fps_mode", "cfr", "-frames:v", str(frames), *NO_META,
             "-maxrate", maxrate, "-movflags", "+faststart+negative_cts_offsets",
             "-pix_fmt", "yuv420p", "-preset", "superfast", "-profile:v", "high", "-r", rate,
