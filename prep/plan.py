@@ -150,12 +150,13 @@ class EncoderSettings:
     crf: int
 
 
-# Measured by scripts/bench_prepare.py on 2 cores (README, Benchmarks): "balanced" beats ffmpeg's
-# own default (medium, CRF 23) on quality while running at about 2.5x its speed.
+# Chosen by measurement (scripts/bench_prepare.py, README Benchmarks; 2 cores, 1080p30): each step
+# up buys VMAF for speed, and "balanced" beats ffmpeg's own default (medium, CRF 23) on VMAF at
+# about 2.5x its speed. CRF values differ per preset because presets spend bits differently.
 PROFILE_SETTINGS: dict[Profile, EncoderSettings] = {
-    "fast": EncoderSettings("ultrafast", 20),
-    "balanced": EncoderSettings("superfast", 19),
-    "quality": EncoderSettings("veryfast", 17),
+    "fast": EncoderSettings("ultrafast", 22),
+    "balanced": EncoderSettings("superfast", 18),
+    "quality": EncoderSettings("faster", 16),
 }
 AUDIO_RATE = 48_000
 AUDIO_CHANNELS = 2

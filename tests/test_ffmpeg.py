@@ -40,7 +40,7 @@ def test_keyframe_cut_argv() -> None:
 
 
 def _x264(maxrate: str, frames: int, rate: str = "30/1") -> list[str]:
-    return ["-crf", "19", "-fps_mode", "cfr", "-frames:v", str(frames), *NO_META,
+    return ["-crf", "18", "-fps_mode", "cfr", "-frames:v", str(frames), *NO_META,
             "-maxrate", maxrate, "-movflags", "+faststart+negative_cts_offsets",
             "-pix_fmt", "yuv420p", "-preset", "superfast", "-profile:v", "high", "-r", rate,
             "-use_editlist", "0"]
