@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="Shorter clips (runs in under a minute).")
     args = parser.parse_args()
     seconds = 3 if args.quick else 20
-    hdr_seconds = 2 if args.quick else 10
+    hdr_seconds = 3 if args.quick else 10
     print(f"making sources ({seconds} s of 1080p30; cached in {CACHE})...", file=sys.stderr)
     # The reference: high quality H.264 with PCM audio in mkv, so prepare must re-encode it.
     reference = _make(f"natural-{seconds}s.mkv", [

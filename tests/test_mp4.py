@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from media_cases import case
+
 from prep.mp4 import read_mp4
 
 
