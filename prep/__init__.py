@@ -7,6 +7,8 @@ The library is usable without the command line::
     verdict = prep.assess(info)
     bill = prep.estimate(["take.mov@0:05-0:15"], output_s=5, quality="720p")
     print(bill.total_billed_ms, bill.credits)
+    for result in prep.prepare(["take.mov", "phone/"], "ready/"):
+        print(result.action, result.output, result.output_info.size_bytes)
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from .errors import (
     UsageError,
 )
 from .media import ClipInfo, Verdict, assess, probe
-from .plan import ClipWindow, choose_window
+from .plan import ClipWindow, PlanOptions, PrepPlan, choose_window, plan
 from .preflight import PlannedClip, estimate, plan_clips
+from .prepare import PrepareOptions, PrepResult, prepare
 from .settings import Settings, load_settings
 
 __all__ = [
@@ -37,8 +40,12 @@ __all__ = [
     "ClipWindow",
     "Estimate",
     "MediaError",
+    "PlanOptions",
     "PlannedClip",
     "PrepError",
+    "PrepPlan",
+    "PrepResult",
+    "PrepareOptions",
     "PriceTable",
     "QuotaError",
     "Settings",
@@ -52,6 +59,8 @@ __all__ = [
     "estimate_durations",
     "load_settings",
     "parse_clip_spec",
+    "plan",
     "plan_clips",
+    "prepare",
     "probe",
 ]
