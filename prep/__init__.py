@@ -7,6 +7,8 @@ The library is usable without the command line::
     verdict = prep.assess(info)
     bill = prep.estimate(["take.mov@0:05-0:15"], output_s=5, quality="720p")
     print(bill.total_billed_ms, bill.credits)
+    for result in prep.prepare(["take.mov", "phone/"], "ready/"):
+        print(result.action, result.output, result.output_info.size_bytes)
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from .errors import (
 from .journal import Journal
 from .manifest import JobSpec, Manifest, load_manifest, parse_manifest
 from .media import ClipInfo, Verdict, assess, probe
-from .plan import ClipWindow, choose_window
+from .plan import ClipWindow, PlanOptions, PrepPlan, choose_window, plan
 from .preflight import PlannedClip, estimate, plan_clips
+from .prepare import PrepareOptions, PrepResult, prepare
 from .settings import Settings, load_settings
 
 __all__ = [
@@ -47,8 +50,12 @@ __all__ = [
     "Manifest",
     "ManifestError",
     "MediaError",
+    "PlanOptions",
     "PlannedClip",
     "PrepError",
+    "PrepPlan",
+    "PrepResult",
+    "PrepareOptions",
     "PriceTable",
     "QuotaError",
     "Settings",
@@ -64,7 +71,9 @@ __all__ = [
     "load_settings",
     "parse_clip_spec",
     "parse_manifest",
+    "plan",
     "plan_batch",
     "plan_clips",
+    "prepare",
     "probe",
 ]
