@@ -232,6 +232,216 @@ def _seconds_ms(text: str) -> int:
     return point.ms
 
 
+# -- the API: upload, task, config -----------------------------------------------------------
+
+def api_options(func: F) -> F:
+    """--api-key, --base-url and --files-url (the environment or config file are better homes)."""
+    func = click.option("--files-url", metavar="URL",
+                        help="Files API base URL (default $EVOLINK_FILES_URL or EvoLink's).")(func)
+    func = click.option("--base-url", metavar="URL",
+                        help="Generation API base URL (default $EVOLINK_BASE_URL or EvoLink's).")(func)
+    func = click.option("--api-key", metavar="KEY",
+                        help="API key. Discouraged: other users can see command lines; use "
+                             "EVOLINK_API_KEY or `prep config set api_key`.")(func)
+    return func
+
+
+def upload_mode_option(func: F) -> F:
+    """--upload-mode base64|stream."""
+    return click.option(
+        "--upload-mode", type=click.Choice(["base64", "stream"]), default="base64",
+        show_default=True,
+        help="base64: the JSON endpoint EvoLink's docs name; stream: the multipart endpoint.",
+    )(func)
+
+
+def _api_settings(api_key: str | None, base_url: str | None, files_url: str | None,
+                  **more: Any) -> Any:
+    if api_key:
+        from . import render
+
+        render.warn("a key given with --api-key is visible to other users of this machine "
+                    "(process list, shell history); prefer EVOLINK_API_KEY or `prep config set "
+                    "api_key`")
+    return _settings(api_key=api_key, base_url=base_url, files_url=files_url, **more)
+
+
+def _verbose_logging(verbose: bool) -> None:
+    """With --verbose, the client's retry notes go to stderr (they never contain the key)."""
+    if not verbose:
+        return
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("prep: %(message)s"))
+    logger = logging.getLogger("prep")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+def _show_progress(json_: bool, quiet: bool) -> bool:
+    from . import render
+
+    return not json_ and not quiet and render.err().is_terminal
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+@upload_mode_option
+@click.option("--no-cache", is_flag=True,
+              help="Upload again even if the same content was uploaded and its URL still lives.")
+@api_options
+@common_options
+def upload(files: tuple[str, ...], upload_mode: str, no_cache: bool, api_key: str | None,
+           base_url: str | None, files_url: str | None, json_: bool, quiet: bool,
+           verbose: bool) -> None:
+    """Upload prepared mp4/mov FILES to EvoLink's file host; print their temporary URLs.
+
+    Every file is checked first (mp4/mov by its bytes, at most 100,000,000 bytes); nothing is sent
+    if one is unfit. A file uploaded before with the same content is not sent again while its URL
+    has more than an hour to live (uploads expire after 72 h).
+
+    \b
+    Examples:
+        prep upload prepared/interview.mp4
+        prep upload prepared/*.mp4 --upload-mode stream --json
+    """
+    from pathlib import Path
+
+    from . import render
+    from .client import Client
+    from .upload import UploadCache, upload_files
+
+    _verbose_logging(verbose)
+    settings = _api_settings(api_key, base_url, files_url)
+    cache = None if no_cache else UploadCache(settings.cache_dir / "uploads")
+    with Client.from_settings(settings) as client, \
+            render.ProgressView(_show_progress(json_, quiet)) as view:
+        results = upload_files(
+            client, [Path(f) for f in files], mode=upload_mode, cache=cache,  # type: ignore[arg-type]
+            on_progress=lambda path, sent, total: view.transfer(str(path), f"upload {path.name}",
+                                                                sent, total))
+    rows = [r.as_dict() for r in results]
+    if json_:
+        render.json_out(rows)
+    else:
+        render.upload_table(rows)
+
+
+@cli.command()
+@click.argument("task_id")
+@click.option("--wait", is_flag=True, help="Follow the task until it completes or fails.")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Download the result into this folder (named after the task id).")
+@click.option("--deadline", type=click.FloatRange(min=1), default=30 * 60.0, show_default=True,
+              metavar="S", help="With --wait: stop waiting after S seconds (the task goes on).")
+@api_options
+@common_options
+def task(task_id: str, wait: bool, out_dir: str | None, deadline: float, api_key: str | None,
+         base_url: str | None, files_url: str | None, json_: bool, quiet: bool,
+         verbose: bool) -> None:
+    """Status of a generation task; --wait follows it, -o DIR downloads its result.
+
+    Exit 7 when the task failed or was cancelled (failed tasks are not billed).
+
+    \b
+    Examples:
+        prep task task-unified-1757169743-7cvnl5zw
+        prep task task-unified-1757169743-7cvnl5zw --wait -o results/
+    """
+    from pathlib import Path
+
+    from . import render
+    from .client import Client
+    from .errors import TaskFailedError
+    from .pipeline import poll_policy
+
+    _verbose_logging(verbose)
+    settings = _api_settings(api_key, base_url, files_url)
+    files: list[str] = []
+    with Client.from_settings(settings) as client, \
+            render.ProgressView(_show_progress(json_, quiet)) as view:
+        current = client.get_task(task_id)
+        failure: TaskFailedError | None = None
+        try:
+            if wait:
+                current = client.wait(current, poll=poll_policy(settings, deadline),
+                                      on_update=lambda t: view.task(t.id, t.status, t.progress,
+                                                                    t.estimated_time_s))
+            else:
+                current.raise_for_failure()
+        except TaskFailedError as exc:
+            failure = exc
+            current = client.get_task(task_id) if not current.terminal else current
+        if out_dir is not None and current.succeeded:
+            files = [str(p) for p in client.download_results(
+                current, Path(out_dir), on_progress=lambda n, t: view.transfer(
+                    "download", f"download {task_id}", n, t))]
+    data = {**current.as_dict(), "files": files}
+    if json_:
+        render.json_out(data)
+    elif not quiet or failure is None:
+        render.task_summary(data, files=files)
+    if out_dir is not None and not current.succeeded and failure is None:
+        render.note(f"the task is {current.status}; nothing to download yet (add --wait)")
+    if failure is not None:
+        raise failure
+
+
+@cli.group()
+def config() -> None:
+    """Read and write prep's config file (the API key is stored with mode 0600)."""
+
+
+_CONFIG_KEYS = ("api_key", "base_url", "files_url", "ffmpeg", "cache_dir", "poll_max_interval_s")
+
+
+@config.command("set")
+@click.argument("name", type=click.Choice(_CONFIG_KEYS))
+@click.argument("value", required=False)
+def config_set(name: str, value: str | None) -> None:
+    """Set NAME to VALUE in the config file; `api_key` without VALUE asks for it unseen.
+
+    \b
+    Examples:
+        prep config set api_key                   # typed at a hidden prompt, kept out of history
+        prep config set base_url http://127.0.0.1:8765
+    """
+    from . import render
+    from .settings import write_config
+
+    if value is None:
+        if name != "api_key":
+            raise click.UsageError(f"give a value for {name}")
+        if not sys.stdin.isatty():
+            value = sys.stdin.readline().strip()
+        else:
+            value = click.prompt("EvoLink API key", hide_input=True)
+    if not value:
+        raise UsageError(f"{name}: an empty value")
+    path = write_config({name: value})
+    shown = "(hidden)" if name == "api_key" else value
+    render.note(f"{name} = {shown} written to {path} (mode 0600)")
+
+
+@config.command("show")
+@common_options
+def config_show(json_: bool, quiet: bool, verbose: bool) -> None:
+    """The settings in effect and where they come from (the key is never shown)."""
+    from . import render
+
+    settings = _settings()
+    data = {"config_file": str(settings.config_file), "api_key": "set" if settings.api_key
+            else "missing", "base_url": settings.base_url, "files_url": settings.files_url,
+            "cache_dir": str(settings.cache_dir), "ffmpeg": settings.ffmpeg,
+            "poll_max_interval_s": settings.poll_max_interval_s}
+    if json_:
+        render.json_out(data)
+    else:
+        for key, value in data.items():
+            render.out().print(f"{key} = {value}", soft_wrap=True, highlight=False)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
