@@ -235,7 +235,11 @@ def probe(path: Path | str) -> ClipInfo:
 
 
 def probe_many(paths: Iterable[Path | str]) -> list[ClipInfo | MediaError]:
-    """Probe each file; a bad file yields its MediaError in place, so the others still answer."""
+    """Probe each file, in order; a bad file yields its MediaError in place, so the others answer.
+
+    Serial on purpose: libmediainfo keeps some options process-wide, so parallel threads corrupt
+    each other's output (seen: frame rates coming back as "30.000 FPS").
+    """
     out: list[ClipInfo | MediaError] = []
     for path in paths:
         try:
@@ -351,7 +355,10 @@ def _fps(video: Any) -> Fraction | None:
         return Fraction(num, den)
     if not video.frame_rate:
         return None
-    approx = Fraction(str(video.frame_rate))
+    try:
+        approx = Fraction(str(video.frame_rate).split()[0])
+    except ValueError:
+        return None
     for rate in _NTSC:
         if abs(approx - rate) < Fraction(1, 500):
             return rate

@@ -17,9 +17,12 @@ want=$(cat pyproject.toml | "$PYTHON" -c 'import hashlib,sys; print(hashlib.sha2
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
     echo "installing prep and its test tools into .venv..." >&2
     .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
-    .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 \
-        | grep -v "^WARNING: Location" >&2 || true
-    .venv/bin/python -c 'import prep, pytest' || { echo "error: installing into .venv failed" >&2; exit 1; }
+    if ! .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]" \
+            > .venv/pip-install.log 2>&1; then
+        cat .venv/pip-install.log >&2
+        echo "error: installing prep into .venv failed (log above)" >&2
+        exit 1
+    fi
     echo "$want" > "$stamp"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"

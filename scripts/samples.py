@@ -14,8 +14,9 @@ SAMPLES = {
                       "-f", "lavfi", "-i", "sine=frequency=220:sample_rate=48000:duration=40",
                       "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
                       "-c:a", "aac", "-shortest"],
-    # A portrait phone clip: stored landscape with a rotation flag, in a QuickTime container.
-    "phone.mov": ["-display_rotation", "90", "-f", "lavfi", "-i",
+    # A portrait phone clip: stored landscape, in a QuickTime container (the rotation flag is
+    # added afterwards, see ROTATE: lavfi inputs ignore -display_rotation).
+    "phone.mov": ["-f", "lavfi", "-i",
                   "testsrc2=size=640x360:rate=30:duration=8", "-f", "lavfi", "-i",
                   "sine=frequency=330:sample_rate=44100:duration=8", "-c:v", "libx264",
                   "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"],
@@ -25,6 +26,9 @@ SAMPLES = {
                 "-x265-params", "log-level=error:colorprim=bt2020:transfer=arib-std-b67:colormatrix=bt2020nc",
                 "-tag:v", "hvc1"],
 }
+
+
+ROTATE = {"phone.mov": "90"}
 
 
 def main(folder: str) -> None:
@@ -37,6 +41,12 @@ def main(folder: str) -> None:
             continue
         tmp = target.with_name(".tmp-" + name)
         subprocess.run([ffmpeg, "-v", "error", "-nostdin", "-y", *args, str(tmp)], check=True)
+        if name in ROTATE:
+            flagged = target.with_name(".rot-" + name)
+            subprocess.run([ffmpeg, "-v", "error", "-nostdin", "-y", "-display_rotation", ROTATE[name],
+                            "-i", str(tmp), "-c", "copy", str(flagged)], check=True)
+            tmp.unlink()
+            tmp = flagged
         tmp.replace(target)
     print(f"sample clips in {out}", file=sys.stderr)
 

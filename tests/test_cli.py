@@ -1,0 +1,164 @@
+"""The command line: tables, JSON, and every exit code, through click's CliRunner."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import mediagen
+import pytest
+from click.testing import CliRunner
+
+from prep.cli import cli
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _commands(group: click.Group) -> list[list[str]]:
+    return [[name] for name in group.commands]
+
+
+@pytest.mark.parametrize("command", _commands(cli))
+def test_every_command_has_help_with_an_example(command: list[str]) -> None:
+    code, out, _ = run(*command, "--help")
+    assert code == 0
+    assert "Usage: " in out
+    assert "prep " + command[0] in out or "Example" in out
+
+
+def test_help_is_fast_because_nothing_heavy_is_imported() -> None:
+    code = (
+        "import sys, prep.cli\n"
+        "heavy = {'rich', 'httpx', 'pymediainfo', 'ffmpeg', 'platformdirs'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_python_dash_m_prep() -> None:
+    out = subprocess.run([sys.executable, "-m", "prep", "--version"], check=True,
+                         capture_output=True, text=True).stdout
+    assert "prep" in out
+
+
+@pytest.mark.media
+def test_probe_table_and_json(tmp_path: Path) -> None:
+    clip = mediagen.clip("plain", seconds=3, rate="30000/1001")
+    code, out, _ = run("probe", str(clip))
+    assert code == 0 and "h264" in out and "ok" in out
+    code, out, _ = run("probe", str(clip), "--json")
+    assert code == 0
+    (row,) = json.loads(out)
+    for key in ("path", "duration_s", "size_bytes", "container", "video_codec", "width", "height",
+                "fps", "has_audio", "compliant", "problems", "advice"):
+        assert key in row
+    assert row["compliant"] is True and row["width"] == 640
+
+
+@pytest.mark.media
+def test_probe_reports_good_clips_and_exits_3_for_bad_ones(tmp_path: Path) -> None:
+    clip = mediagen.clip("plain", seconds=3, rate="30000/1001")
+    missing = tmp_path / "gone.mov"
+    code, out, err = run("probe", str(missing), str(clip), "--json")
+    assert code == 3
+    rows = json.loads(out)
+    assert rows[0]["error"] == "no such file" and rows[1]["compliant"] is True
+    assert err.strip().splitlines() == [f"error: {missing}: no such file (check the path and its spelling)"]
+
+
+def test_empty_folder_is_a_media_error(tmp_path: Path) -> None:
+    code, _, err = run("probe", str(tmp_path))
+    assert code == 3 and "no video files" in err
+
+
+@pytest.mark.media
+def test_estimate_table_and_json() -> None:
+    clip = mediagen.clip("long", seconds=31, size="160x90")
+    code, out, _ = run("estimate", str(clip))
+    assert code == 0 and "47.6 credits" in out and "would not change the bill" in out
+    code, out, err = run("estimate", f"{clip}@0:02-0:20", "--quality", "1080p", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["credits"] == 79.492 and data["total_billed_s"] == 10.0
+    assert data["clips"][0]["duration_s"] == 18.0 and "79.492" in err
+
+
+@pytest.mark.media
+def test_estimate_long_clip_is_billed_as_prepared() -> None:
+    clip = mediagen.clip("long", seconds=31, size="160x90")
+    code, out, _ = run("estimate", str(clip), "--json")
+    data = json.loads(out)
+    assert data["clips"][0]["duration_s"] < 30.0
+    assert any("first" in n for n in data["clips"][0]["notes"])
+
+
+def test_estimate_from_seconds() -> None:
+    code, out, _ = run("estimate", "--seconds", "2", "--seconds", "10", "--seconds", "30",
+                       "--duration", "2", "--json")
+    assert code == 0 and json.loads(out)["credits"] == 33.082
+
+
+def test_price_overrides_from_options_and_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, _ = run("estimate", "--seconds", "5", "--price-per-second", "1", "--json")
+    data = json.loads(out)
+    assert data["credits"] == 10.0 and "command-line" in data["price_source"]
+    config = tmp_path / "config.toml"
+    config.write_text('[prices]\nprice_per_second = 2\nprice_source = "my contract"\n'
+                      'price_effective = "2026-11-01"\n')
+    monkeypatch.setenv("PREP_CONFIG", str(config))
+    code, out, _ = run("estimate", "--seconds", "5", "--json")
+    data = json.loads(out)
+    assert data["credits"] == 20.0 and data["price_source"] == "my contract, effective 2026-11-01"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["estimate", "--seconds", "3", "--duration", "11"], "2 to 10 whole seconds"),
+        (["estimate", "--seconds", "3", "--quality", "4k"], "'4k' is not one of"),
+        (["estimate", "--seconds", "3"] * 1 + ["--seconds", "3"] * 3, "1 to 3 reference clips"),
+        (["estimate", "a.mov@5-2"], "must come before END"),
+        (["estimate", "a.mov@1:75-"], "below 60"),
+        (["estimate", "a.mov@x-2"], "not understood"),
+        (["estimate", "--seconds", "1.5"], "at least 2.0 s"),
+        (["estimate", "--seconds", "abc"], "not understood"),
+        (["estimate"], "give 1 to 3 clips"),
+        (["estimate", "a.mov", "b.mov", "--start", "3"], "exactly one clip"),
+        (["estimate", "--seconds", "3", "--price-per-second", "x"], "number of credits"),
+        (["probe"], "Missing argument"),
+    ],
+)
+def test_usage_errors_exit_2(args: list[str], message: str) -> None:
+    code, _, err = run(*args)
+    assert code == 2, err
+    assert message in err
+
+
+def test_missing_clip_in_estimate_exits_3(tmp_path: Path) -> None:
+    code, _, err = run("estimate", str(tmp_path / "nope.mov"))
+    assert code == 3 and "no such file" in err
+
+
+@pytest.mark.media
+def test_short_clip_needs_extend() -> None:
+    short = mediagen.clip("short", seconds=1.2, size="160x90")
+    code, _, err = run("estimate", str(short))
+    assert code == 3 and "--extend" in err
+    code, out, _ = run("estimate", str(short), "--extend", "loop", "--json")
+    assert code == 0 and json.loads(out)["clips"][0]["duration_s"] > 2.0
+
+
+def test_unexpected_errors_exit_1_with_a_report_link(monkeypatch: pytest.MonkeyPatch) -> None:
+    import prep.billing
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("kaput")
+
+    monkeypatch.setattr(prep.billing, "estimate_durations", boom)
+    code, _, err = run("estimate", "--seconds", "3")
+    assert code == 1 and "this is a bug" in err and "kaput" in err

@@ -1,0 +1,133 @@
+"""Probing real (generated) clips, and every kind of bad input, one line each."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from fractions import Fraction
+from pathlib import Path
+
+import mediagen
+import pytest
+
+from prep import media
+from prep.errors import MediaError
+
+pytestmark = pytest.mark.media
+
+
+def test_plain_clip() -> None:
+    info = media.probe(mediagen.clip("plain", seconds=3, rate="30000/1001"))
+    assert info.container == "mp4"
+    assert info.video_codec == "h264"
+    assert (info.width, info.height) == (640, 360)
+    assert info.fps == Fraction(30000, 1001)
+    assert 2_900 <= info.duration_ms <= 3_100
+    assert info.has_audio and info.audio_codec == "aac" and info.audio_rate == 48_000
+    assert info.bit_depth == 8 and info.chroma_subsampling == "4:2:0"
+    verdict = media.assess(info)
+    assert verdict.compliant and not verdict.problems
+
+
+def test_rotated_portrait_mov() -> None:
+    src = mediagen.clip("landscape-for-rotation", seconds=2.5, audio=False, suffix=".mov")
+    rotated = mediagen.make("rotated", ["-display_rotation", "90", "-i", str(src), "-c", "copy"],
+                            suffix=".mov")
+    info = media.probe(rotated)
+    assert info.container == "mov"
+    assert info.rotation in (90, 270)
+    assert info.display_size == (360, 640)
+    advice = " ".join(media.assess(info).advice)
+    assert "rotation flag" in advice and "no audio" in advice
+
+
+def test_hevc_10bit_hlg() -> None:
+    path = mediagen.clip(
+        "hlg", seconds=2.5, audio=False, suffix=".mov",
+        vcodec=["-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p10le", "-x265-params",
+                "log-level=error:colorprim=bt2020:transfer=arib-std-b67:colormatrix=bt2020nc"],
+    )
+    info = media.probe(path)
+    assert (info.video_codec, info.bit_depth, info.hdr) == ("hevc", 10, "HLG")
+    advice = " ".join(media.assess(info).advice)
+    assert "HEVC" in advice and "10-bit" in advice and "HDR (HLG)" in advice
+
+
+def test_vfr_is_detected() -> None:
+    path = mediagen.make("vfr", ["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30:duration=3",
+                                 "-vf", "setpts='if(gte(N,30),PTS+PTS/2,PTS)'", "-fps_mode", "vfr",
+                                 "-c:v", "libx264", "-preset", "ultrafast"])
+    assert media.probe(path).vfr
+
+
+def test_too_long_too_short_and_wrong_container() -> None:
+    long = media.assess(media.probe(mediagen.clip("long", seconds=31, size="160x90")))
+    assert not long.compliant and "at most 30.0 s" in long.problems[0]
+    short = media.assess(media.probe(mediagen.clip("short", seconds=1.2, size="160x90")))
+    assert not short.compliant and "at least 2.0 s" in short.problems[0]
+    mkv = media.assess(media.probe(mediagen.clip("mkv", seconds=2.5, size="160x90", suffix=".mkv")))
+    assert not mkv.compliant and "mkv" in mkv.problems[0]
+
+
+def test_odd_dimensions_444_and_no_audio() -> None:
+    # lavfi sources round sizes to even numbers: scale afterwards to get truly odd dimensions.
+    path = mediagen.clip("odd444", seconds=2.5, size="320x180", audio=False,
+                         vcodec=["-vf", "scale=321:181,format=yuv444p", "-c:v", "libx264",
+                                 "-preset", "ultrafast"])
+    advice = " ".join(media.assess(media.probe(path)).advice)
+    assert "odd dimensions" in advice and "4:4:4" in advice and "no voice" in advice
+
+
+def _bad_file(tmp_path: Path, kind: str) -> Path:
+    path = tmp_path / f"{kind}.mp4"
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "text":
+        path.write_text("this is not a video\n")
+    elif kind == "image":
+        path = mediagen.make("image", ["-f", "lavfi", "-i", "testsrc2=size=64x64", "-frames:v", "1"],
+                             suffix=".png")
+    elif kind == "audio":
+        path = mediagen.make("audio-only", ["-f", "lavfi", "-i", "sine=duration=3", "-c:a", "aac"],
+                             suffix=".m4a")
+    elif kind == "truncated":
+        whole = mediagen.clip("to-truncate", seconds=3, size="160x90").read_bytes()
+        path.write_bytes(whole[: len(whole) // 2])  # ffmpeg writes moov last: the index is cut off
+    elif kind == "unreadable":
+        shutil.copy(mediagen.clip("plain", seconds=3, rate="30000/1001"), path)
+        path.chmod(0)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("missing", "no such file"),
+        ("empty", "is empty"),
+        ("text", "not a video file"),
+        ("image", "is an image"),
+        ("audio", "no video stream"),
+        ("truncated", "index (moov atom) is missing"),
+        ("unreadable", "permission denied"),
+    ],
+)
+def test_bad_inputs_are_media_errors(
+    tmp_path: Path, kind: str, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "missing.mp4" if kind == "missing" else _bad_file(tmp_path, kind)
+    if kind == "unreadable" and os.geteuid() == 0:
+        # root reads anything: make the permission check see what a normal user would.
+        monkeypatch.setattr(media.os, "access", lambda p, mode: False)
+    with pytest.raises(MediaError, match=re.escape(message)) as caught:
+        media.probe(path)
+    assert str(path) in str(caught.value)
+    assert caught.value.exit_code == 3
+    assert "\n" not in str(caught.value)
+
+
+def test_probe_many_keeps_going(tmp_path: Path) -> None:
+    good = mediagen.clip("plain", seconds=3, rate="30000/1001")
+    results = media.probe_many([tmp_path / "nope.mp4", good])
+    assert isinstance(results[0], MediaError)
+    assert isinstance(results[1], media.ClipInfo)
