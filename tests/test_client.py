@@ -127,19 +127,6 @@ def test_files_api_error_shape_and_non_json_bodies() -> None:
     assert isinstance(exc, ServerError) and "502" in str(exc)
 
 
-def test_every_error_class_has_its_exit_code() -> None:
-    expected = {
-        "PrepError": 1, "UsageError": 2, "MediaError": 3, "FfmpegError": 3, "ToolMissingError": 6,
-        "ApiError": 6, "AuthError": 4, "QuotaError": 5, "RequestRejected": 3, "RateLimitError": 6,
-        "ServerError": 6, "NetworkError": 6, "OutcomeUnknownError": 6, "UploadRejected": 6,
-        "TaskFailedError": 7, "TaskTimeoutError": 6, "Interrupted": 130,
-    }
-    assert set(expected) == set(errors.__all__)
-    for name, code in expected.items():
-        assert getattr(errors, name).exit_code == code, name
-        assert name in (errors.__doc__ or "")
-
-
 @pytest.mark.parametrize("status", rules.TASK_STATUSES)
 def test_every_task_status(status: str) -> None:
     task = Task.from_json(task_json(status, error={"code": "x", "message": "content policy"}))
