@@ -551,7 +551,7 @@ def generate(clips: tuple[ClipSpec, ...], prompt: str | None, prompt_file: Any, 
 
     with render.ProgressView(_show_progress(json_, quiet)) as view:
         hooks = Hooks(
-            confirm=confirm, on_estimate=show_estimate,
+            confirm=confirm, on_estimate=show_estimate, on_note=render.note,
             on_prepare_progress=lambda label, done, total: view.transfer(
                 "prepare:" + label, f"prepare {label}", done, total),
             on_upload_progress=lambda path, sent, total: view.transfer(

@@ -83,6 +83,7 @@ class Hooks:
 
     confirm: Callable[[Estimate], bool] | None = None
     on_estimate: Callable[[Estimate], None] | None = None
+    on_note: Callable[[str], None] | None = None
     on_stage: Callable[[str], None] | None = None
     on_prepare_progress: Callable[[str, int, int], None] | None = None
     on_upload_progress: Callable[[Path, int, int], None] | None = None
@@ -101,6 +102,7 @@ class GenerateResult:
     request: GenerationRequest | None = None
     idempotency_key: str | None = None
     task: Task | None = None
+    replayed: bool = False
     files: list[Path] = field(default_factory=list)
     stage_s: dict[str, float] = field(default_factory=dict)
     stopped: Literal["dry-run", "declined", "no-wait"] | None = None
@@ -133,6 +135,7 @@ class GenerateResult:
             "uploads": [u.as_dict() for u in self.uploads],
             "request": self.request.body() if self.request else None,
             "idempotency_key": self.idempotency_key,
+            "replayed": self.replayed,
             "task": self.task.as_dict() if self.task else None,
             "stage_s": {k: round(v, 3) for k, v in self.stage_s.items()},
         }
@@ -229,6 +232,7 @@ def generate(
         done = prepare([p.spec for p in planned], options.out_dir / "prepared",
                        PrepareOptions(**prepare_kwargs), on_progress=hooks.on_prepare_progress)
         result.prepared = [r.output for r in done if r.output is not None]
+        _refine_estimate(result, done, planned, options, settings, hooks)
     if options.dry_run:
         result.stopped = "dry-run"
         return result
@@ -281,6 +285,7 @@ def _send(api: Client, result: GenerateResult, options: GenerateOptions, setting
         if options.resubmit:
             outcomes.resolve(journal, result.idempotency_key)
         result.task = task
+        result.replayed = task.replayed
     if hooks.on_task is not None:
         hooks.on_task(task)
     if not options.wait:
@@ -298,6 +303,32 @@ def _send(api: Client, result: GenerateResult, options: GenerateOptions, setting
             f"stopped following task {task.id}; the task goes on at EvoLink",
             hint=f"pick it up with `prep task {task.id} --wait -o {options.out_dir}`",
         ) from err
+
+
+def _refine_estimate(result: GenerateResult, done: Sequence[Any], planned: Sequence[Any],
+                     options: GenerateOptions, settings: Settings, hooks: Hooks) -> None:
+    """Bill the prepared files as measured (what is uploaded is what the server measures); the
+    plan's figure was shown before encoding, this one is what EvoLink should reserve."""
+    from dataclasses import replace
+
+    bills = []
+    for prepared, plan in zip(done, planned, strict=True):
+        info = prepared.output_info
+        bill = plan.bill()
+        bills.append(replace(bill, duration_ms=info.duration_ms) if info is not None else bill)
+    refined = billing.estimate_durations(bills, output_s=options.duration_s,
+                                         quality=options.quality, prices=settings.prices)
+    before = result.estimate
+    result.estimate = refined
+    if refined.credits_units != before.credits_units and hooks.on_note is not None:
+        hooks.on_note(f"the prepared clips measure {refined.input_billed_ms / 1000:g} s of billed "
+                      f"input: the estimate is {billing.credits_text(refined.credits_units)} "
+                      f"credits (planned {billing.credits_text(before.credits_units)})")
+    if options.max_cost_units is not None and refined.credits_units > options.max_cost_units:
+        raise UsageError(
+            f"the prepared job costs {billing.credits_text(refined.credits_units)} credits, more "
+            f"than --max-cost {billing.credits_text(options.max_cost_units)}",
+            hint="raise --max-cost, or lower --duration / --quality")
 
 
 def _idempotency_key(journal: Path, request: GenerationRequest, resubmit: bool) -> str:

@@ -279,7 +279,7 @@ def test_dropped_after_create_with_idempotency_honoured(sb: Sandbox, clip: Path,
     with pytest.raises(OutcomeUnknownError):
         run_generate(sb, tmp_path, [clip])
     result = run_generate(sb, tmp_path, [clip], resubmit=True)
-    assert result.task.replayed and len(sb.state()["tasks"]) == 1
+    assert result.replayed and result.task.succeeded and len(sb.state()["tasks"]) == 1
 
 
 def test_failed_task_exits_7(sb: Sandbox, clip: Path, tmp_path: Path) -> None:
@@ -306,7 +306,9 @@ def test_refused_cached_url_is_uploaded_afresh(sb: Sandbox, clip: Path, tmp_path
     monkeypatch.setattr(Client, "url_alive", lambda self, url: True)
     result = run_generate(sb, tmp_path, [clip])
     assert result.task.succeeded and not result.uploads[0].cached
-    assert len(sb.state()["tasks"]) == 1 and len(completed_uploads(sb)) == 2
+    generates = [r["status"] for r in sb.state()["requests"] if r.get("endpoint") == "generate"]
+    assert generates == [200, 400, 200]
+    assert len(sb.state()["tasks"]) == 2 and len(completed_uploads(sb)) == 2
 
 
 def test_expired_result_link(sb: Sandbox, clip: Path, tmp_path: Path) -> None:
