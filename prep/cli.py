@@ -267,16 +267,31 @@ def _api_settings(api_key: str | None, base_url: str | None, files_url: str | No
 
 
 def _verbose_logging(verbose: bool) -> None:
-    """With --verbose, the client's retry notes go to stderr (they never contain the key)."""
+    """With --verbose, the client's retry notes go to stderr (they never contain the key), for
+    this command only."""
     if not verbose:
         return
     import logging
 
-    handler = logging.StreamHandler(sys.stderr)
+    class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+        """Writes to whatever sys.stderr is at the time (click's test runner swaps it)."""
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.stream = sys.stderr
+            super().emit(record)
+
+    handler = _Stderr()
     handler.setFormatter(logging.Formatter("prep: %(message)s"))
     logger = logging.getLogger("prep")
+    previous = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+
+    def restore() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+    click.get_current_context().call_on_close(restore)
 
 
 def _show_progress(json_: bool, quiet: bool) -> bool:

@@ -335,3 +335,10 @@ def test_no_clips_is_a_usage_error(sb: Sandbox, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="not 0"):
         run_generate(sb, tmp_path, [])
     assert sb.state()["requests"] == []
+
+
+def test_verbose_traces_never_show_the_key(sb: Sandbox, clip: Path, tmp_path: Path) -> None:
+    sb.fail_next("server_error", endpoint="upload")
+    result = invoke(cli_env(sb, tmp_path), "upload", str(clip), "--verbose", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "retrying" in result.stderr and sb.key not in result.stderr + result.stdout
