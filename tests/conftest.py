@@ -26,3 +26,5 @@ def tmp_out(tmp_path: Path) -> Path:
     out = tmp_path / "out"
     out.mkdir()
     return out
+
+from sandbox_fixture import sandbox, sandbox_server  # noqa: E402,F401  (fixtures for every test file)

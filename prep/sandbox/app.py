@@ -1,0 +1,888 @@
+"""The sandbox's HTTP application (Starlette): EvoLink's files API, generation API and task API.
+
+One application serves both hosts' paths. Files and results are served under `/cdn/...` without
+auth, like a CDN; control endpoints for tests live under `/_sandbox/...`, outside EvoLink's paths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from .. import rules
+from ..billing import input_billed_ms, price_units
+from ..errors import MediaError, PrepError
+from .bodies import BodyError, DecodedUpload, read_base64_envelope, read_multipart, sniff_video
+from .config import KeyConfig, SandboxConfig
+from .faults import Fault, parse_fault
+from .openapi import openapi_document
+from .results import render_result
+from .store import Store, StoredFile, Task, iso, new_task_id, task_work_s
+from .validation import (
+    GenerationRequest,
+    Invalid,
+    callback_shape,
+    check_callback_host,
+    parse_generation,
+)
+
+__all__ = ["SandboxApp", "create_app"]
+
+MAX_JSON_BODY_BYTES = 1024 * 1024
+_TASK_ID = re.compile(r"task-unified-\d{10}-[a-z0-9]{8}")
+_CHUNK = 256 * 1024
+_ERROR_TYPES = {
+    400: ("invalid_request", "invalid_request_error"),
+    401: ("unauthorized", "authentication_error"),
+    402: ("insufficient_quota", "insufficient_quota"),
+    403: ("model_access_denied", "invalid_request_error"),
+    404: ("not_found", "invalid_request_error"),
+    405: ("method_not_allowed", "invalid_request_error"),
+    408: ("request_timeout", "invalid_request_error"),
+    409: ("idempotency_conflict", "invalid_request_error"),
+    411: ("length_required", "invalid_request_error"),
+    413: ("request_too_large", "invalid_request_error"),
+    415: ("unsupported_media_type", "invalid_request_error"),
+    416: ("range_not_satisfiable", "invalid_request_error"),
+    429: ("rate_limit_exceeded", "rate_limit_error"),
+    500: ("internal_error", "api_error"),
+}
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
+_SAFE_FOLDER = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
+_EXTENSIONS = {"video/mp4": ".mp4", "video/quicktime": ".mov", "video/webm": ".webm",
+               "video/x-matroska": ".mkv", "video/x-msvideo": ".avi", "video/mpeg": ".mpg",
+               "video/3gpp": ".3gp", "video/x-flv": ".flv", "video/mp2t": ".ts"}
+
+
+def error_body(status: int, message: str, code: str | None = None,
+               *, files_api: bool = False) -> dict[str, Any]:
+    """The spec's error shape; the files API adds its `success/code/msg` envelope around it."""
+    default_code, kind = _ERROR_TYPES.get(status, ("invalid_request", "invalid_request_error"))
+    error = {"code": code or default_code, "message": message, "type": kind}
+    if files_api:
+        return {"success": False, "code": status, "msg": message, "error": error}
+    return {"error": error}
+
+
+def error_response(status: int, message: str, code: str | None = None, *, files_api: bool = False,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error_body(status, message, code, files_api=files_api), status_code=status,
+                        headers=headers)
+
+
+async def _abort(scope: Scope) -> None:
+    """Cut the TCP connection for real (needs the transport that prep's uvicorn protocol shares)."""
+    transport = scope.get("state", {}).get("prep.transport")
+    if transport is None:
+        raise ConnectionAbortedError("sandbox fault: connection dropped")
+    transport.abort()
+    await asyncio.sleep(0.01)  # let the server notice the connection is gone
+
+
+class _Dropped(Response):
+    """No answer at all: optionally read part of the body first, then cut the connection."""
+
+    def __init__(self, *, read_some: bool) -> None:
+        super().__init__(status_code=599)
+        self._read_some = read_some
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._read_some:
+            await receive()
+        await _abort(scope)
+
+
+class _Cut(Response):
+    """Status line, headers and half of the body of `inner`, then the connection is cut."""
+
+    def __init__(self, inner: Response) -> None:
+        super().__init__(content=inner.body, status_code=inner.status_code)
+        self.raw_headers = inner.raw_headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code,
+                    "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": self.body[: len(self.body) // 2],
+                    "more_body": True})
+        await _abort(scope)
+
+
+class _FileBody(Response):
+    """Bytes `start` to `end` (exclusive) of a file, streamed; `cut` stops halfway and drops."""
+
+    def __init__(self, path: Path, start: int, end: int, *, status: int, headers: dict[str, str],
+                 head_only: bool, cut: bool) -> None:
+        super().__init__(status_code=status, headers=headers)
+        self._path, self._start, self._end = path, start, end
+        self._head_only, self._cut = head_only, cut
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code,
+                    "headers": self.raw_headers})
+        if self._head_only:
+            await send({"type": "http.response.body", "body": b""})
+            return
+        length = self._end - self._start
+        limit = length // 2 if self._cut else length
+        sent = 0
+        with self._path.open("rb") as fh:
+            fh.seek(self._start)
+            while sent < limit:
+                chunk = fh.read(min(_CHUNK, limit - sent))
+                if not chunk:
+                    break
+                sent += len(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        if self._cut:
+            await _abort(scope)
+            return
+        await send({"type": "http.response.body", "body": b""})
+
+
+async def _body_chunks(request: Request, idle_s: float) -> AsyncIterator[bytes]:
+    """The request body's chunks; a client that stops sending for `idle_s` gets a 408."""
+    chunks = request.stream().__aiter__()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(chunks.__anext__(), idle_s)
+        except StopAsyncIteration:
+            return
+        except TimeoutError as err:
+            raise BodyError(f"the request body stalled for {idle_s:g} s", status=408,
+                            code="request_timeout") from err
+        if chunk:
+            yield chunk
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def _limited(request: Request, limit: int, idle_s: float) -> bytes:
+    """The whole body, refusing more than `limit` bytes (413) without reading past it."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise BodyError(f"the request body is larger than {limit:,} bytes", status=413)
+    body = bytearray()
+    async for chunk in _body_chunks(request, idle_s):
+        body += chunk
+        if len(body) > limit:
+            raise BodyError(f"the request body is larger than {limit:,} bytes", status=413)
+    return bytes(body)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError as err:
+        raise BodyError("the request body is not UTF-8 text") from err
+    except (ValueError, RecursionError) as err:
+        raise BodyError(f"the request body is not valid JSON ({str(err)[:120]})") from err
+
+
+@dataclass(frozen=True, slots=True)
+class _Caller:
+    key: str
+    config: KeyConfig
+    key_id: str
+
+
+class SandboxApp:
+    """The sandbox's state and its ASGI application (`.asgi`)."""
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        self.store = Store(config or SandboxConfig())
+        self.public_base = "http://127.0.0.1"
+        self.bound: tuple[str, int] | None = None
+        self._render_lock = asyncio.Semaphore(1)
+        self._runners: set[asyncio.Task[None]] = set()
+        self._generation = 0
+        self._ffmpeg: str | None = None
+        self.asgi = Starlette(
+            routes=self._routes(),
+            exception_handlers={HTTPException: self._http_error, Exception: self._crash},
+        )
+
+    def set_address(self, host: str, port: int) -> None:
+        """Tell the app where it listens, so the URLs it hands out point back at it."""
+        self.bound = (host, port)
+        shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
+        self.public_base = f"http://{shown}:{port}"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.asgi(scope, receive, send)
+
+    # -- routing ---------------------------------------------------------------------------------
+    def _routes(self) -> list[Route]:
+        return [
+            Route("/api/v1/files/upload/base64", self._wrap("upload", self._upload_base64, True),
+                  methods=["POST"]),
+            Route("/api/v1/files/upload/stream", self._wrap("upload", self._upload_stream, True),
+                  methods=["POST"]),
+            Route("/api/v1/files/quota", self._wrap("quota", self._quota, True), methods=["GET"]),
+            Route("/api/v1/files/{file_id}", self._wrap("delete", self._delete, True),
+                  methods=["DELETE"]),
+            Route("/v1/videos/generations", self._wrap("generate", self._generate, False),
+                  methods=["POST"]),
+            Route("/v1/tasks/{task_id}", self._wrap("task", self._task, False), methods=["GET"]),
+            Route("/cdn/files/{file_id}/{name}", self._wrap("download", self._download_file, False),
+                  methods=["GET", "HEAD"]),
+            Route("/cdn/results/{task_id}/{name}",
+                  self._wrap("download", self._download_result, False), methods=["GET", "HEAD"]),
+            Route("/openapi.json", self._openapi, methods=["GET"]),
+            Route("/", self._index, methods=["GET"]),
+            Route("/_sandbox/state", self._state, methods=["GET"]),
+            Route("/_sandbox/reset", self._reset, methods=["POST"]),
+            Route("/_sandbox/faults", self._faults, methods=["GET", "POST", "DELETE"]),
+            Route("/_sandbox/clock", self._clock, methods=["GET", "POST"]),
+            Route("/_sandbox/config", self._config, methods=["GET", "POST"]),
+            Route("/_sandbox/keys", self._keys, methods=["POST"]),
+        ]
+
+    async def _http_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        files_api = request.url.path.startswith("/api/v1/files")
+        if exc.status_code == 404:
+            message = f"no such endpoint: {request.method} {request.url.path}"
+        elif exc.status_code == 405:
+            message = f"method {request.method} is not allowed on {request.url.path}"
+        else:
+            message = str(exc.detail)
+        return error_response(exc.status_code, message, files_api=files_api,
+                              headers=dict(exc.headers or {}))
+
+    async def _crash(self, request: Request, exc: Exception) -> Response:
+        return error_response(500, f"the sandbox hit a bug: {type(exc).__name__}: {exc}")
+
+    def _wrap(
+        self, endpoint: str, handler: Callable[[Request, Fault | None], Awaitable[Response]],
+        files_api: bool,
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def serve(request: Request) -> Response:
+            store = self.store
+            key = _bearer(request)
+            entry = store.log_request({
+                "method": request.method, "path": request.url.path, "endpoint": endpoint,
+                "authorization": "authorization" in request.headers,
+                "idempotency_key": request.headers.get("idempotency-key"),
+                "status": None, "fault": None,
+            })
+            if endpoint == "download" and entry["authorization"]:
+                store.auth_header_requests += 1
+            fault = store.faults.take(endpoint, key)
+            entry["fault"] = fault.kind if fault else None
+            response = await self._with_fault(request, fault, handler, files_api)
+            entry["status"] = "dropped" if isinstance(response, _Dropped | _Cut) else (
+                response.status_code)
+            return response
+
+        return serve
+
+    async def _with_fault(
+        self, request: Request, fault: Fault | None,
+        handler: Callable[[Request, Fault | None], Awaitable[Response]], files_api: bool,
+    ) -> Response:
+        kind = fault.kind if fault else None
+        if fault and kind == "rate_limit":
+            return error_response(429, "Too many requests, please try again later",
+                                  files_api=files_api,
+                                  headers={"Retry-After": str(fault.retry_after_s)})
+        if kind == "server_error":
+            return error_response(500, "Internal server error", files_api=files_api)
+        if fault and kind == "slow":
+            await asyncio.sleep(fault.delay_s)
+        if kind == "drop_mid_request":
+            return _Dropped(read_some=True)
+        try:
+            response = await handler(request, fault)
+        except BodyError as err:
+            # The rest of the body may still be on its way: close rather than read it.
+            response = error_response(err.status, err.message, err.code, files_api=files_api,
+                                      headers={"connection": "close"})
+        except ClientDisconnect:
+            return Response(status_code=400)  # nobody is listening; nothing to say
+        if kind == "drop_mid_response":
+            return _Cut(response) if not isinstance(response, _FileBody) else response
+        if kind == "drop_after_create":
+            return _Dropped(read_some=False)
+        return response
+
+    def _auth(self, request: Request, *, files_api: bool) -> _Caller | Response:
+        key = _bearer(request)
+        store = self.store
+        if key is None:
+            return error_response(401, "Missing API key: send 'Authorization: Bearer <key>'",
+                                  files_api=files_api)
+        config = store.keys.get(key)
+        if config is None:
+            return error_response(401, "Invalid or expired token", files_api=files_api)
+        return _Caller(key=key, config=config, key_id=store.key_ids[key])
+
+    # -- files API -------------------------------------------------------------------------------
+    async def _upload_base64(self, request: Request, fault: Fault | None) -> Response:
+        async def decode(chunks: AsyncIterator[bytes], out: Any, limit: int) -> DecodedUpload:
+            return await read_base64_envelope(chunks, out, max_bytes=limit)
+
+        return await self._upload(request, decode, "base64", body_overhead=4 / 3)
+
+    async def _upload_stream(self, request: Request, fault: Fault | None) -> Response:
+        content_type = request.headers.get("content-type", "")
+
+        async def decode(chunks: AsyncIterator[bytes], out: Any, limit: int) -> DecodedUpload:
+            return await read_multipart(chunks, content_type, out, max_bytes=limit)
+
+        return await self._upload(request, decode, "stream", body_overhead=1.0)
+
+    async def _upload(
+        self, request: Request,
+        decode: Callable[[AsyncIterator[bytes], Any, int], Awaitable[DecodedUpload]],
+        endpoint: str, *, body_overhead: float,
+    ) -> Response:
+        caller = self._auth(request, files_api=True)
+        if isinstance(caller, Response):
+            return caller
+        store = self.store
+        used = len(store.live_files(caller.key))
+        if used >= caller.config.max_files:
+            return error_response(
+                403, f"File quota exceeded: {used} of {caller.config.max_files} files are stored; "
+                "delete some or wait for them to expire", "file_quota_exceeded", files_api=True)
+        limit = store.config.max_upload_bytes
+        body_limit = int(limit * body_overhead) + 64 * 1024
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > body_limit:
+            return error_response(413, f"the request body ({int(length):,} bytes) is larger than "
+                                  f"the upload limit allows ({limit:,}-byte files)",
+                                  "file_too_large", files_api=True)
+        tmp = store.temp_path()
+        try:
+            with tmp.open("wb") as out:
+                decoded = await decode(_body_chunks(request, store.config.body_idle_s), out, limit)
+            mime = sniff_video(decoded.head)
+            if mime is None:
+                raise BodyError("the uploaded data is not a video file (unrecognised magic bytes); "
+                                "upload mp4 or mov video", code="unsupported_file_type")
+            stored = self._store_file(caller, tmp, decoded, mime, endpoint)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return JSONResponse({"success": True, "code": 200, "msg": "File uploaded successfully",
+                             "data": self._file_data(stored)})
+
+    def _store_file(self, caller: _Caller, tmp: Path, decoded: DecodedUpload, mime: str,
+                    endpoint: str) -> StoredFile:
+        store = self.store
+        file_id = store.new_file_id()
+        folder = decoded.fields.get("upload_path", "").strip().strip("/") or "uploads"
+        if not _SAFE_FOLDER.fullmatch(folder) or ".." in folder.split("/"):
+            raise BodyError("upload_path must be a folder name of letters, digits, '.', '_', "
+                            "'-' and '/'")
+        ext = _EXTENSIONS.get(mime, ".bin")
+        given = decoded.fields.get("file_name") or decoded.original_name or ""
+        name = _SAFE_NAME.sub("_", PurePosixPath(given.replace("\\", "/")).name).strip(" .")[:200]
+        file_name = name or f"{file_id}{ext}"
+        final = store.files_dir / file_id
+        os.replace(tmp, final)
+        now = store.clock.now()
+        stored = StoredFile(
+            file_id=file_id, key_id=caller.key_id, path=final, file_name=file_name,
+            original_name=given or file_name, size_bytes=decoded.size_bytes, mime_type=mime,
+            upload_path=folder, sha256=decoded.sha256.hexdigest(), created_at=now,
+            expires_at=now + rules.UPLOAD_TTL_S, endpoint=endpoint,
+        )
+        store.files[file_id] = stored
+        store.uploads.append(stored)
+        return stored
+
+    def _file_url(self, stored: StoredFile) -> str:
+        return f"{self.public_base}/cdn/files/{stored.file_id}/{stored.file_name.replace(' ', '%20')}"
+
+    def _file_data(self, stored: StoredFile) -> dict[str, Any]:
+        url = self._file_url(stored)
+        return {
+            "file_id": stored.file_id, "file_name": stored.file_name,
+            "original_name": stored.original_name, "file_size": stored.size_bytes,
+            "mime_type": stored.mime_type, "upload_path": stored.upload_path,
+            "file_url": url, "download_url": url + "?download=1",
+            "upload_time": iso(stored.created_at), "expires_at": iso(stored.expires_at),
+        }
+
+    async def _quota(self, request: Request, fault: Fault | None) -> Response:
+        caller = self._auth(request, files_api=True)
+        if isinstance(caller, Response):
+            return caller
+        used = len(self.store.live_files(caller.key))
+        limit = caller.config.max_files
+        return JSONResponse({"success": True, "code": 200, "msg": "ok", "data": {
+            "user_group": caller.config.user_group, "used_files": used, "max_files": limit,
+            "remain_files": max(0, limit - used),
+        }})
+
+    async def _delete(self, request: Request, fault: Fault | None) -> Response:
+        caller = self._auth(request, files_api=True)
+        if isinstance(caller, Response):
+            return caller
+        file_id = request.path_params["file_id"]
+        stored = self.store.files.get(file_id)
+        if (stored is None or stored.deleted or stored.is_result or stored.key_id != caller.key_id
+                or stored.expires_at <= self.store.clock.now()):
+            return error_response(404, f"File not found: {file_id}", "file_not_found",
+                                  files_api=True)
+        stored.deleted = True
+        stored.path.unlink(missing_ok=True)
+        return JSONResponse({"success": True, "code": 200, "msg": "File deleted successfully",
+                             "data": {"file_id": file_id, "deleted": True}})
+
+    # -- downloads (CDN-like: no auth) -------------------------------------------------------------
+    async def _download_file(self, request: Request, fault: Fault | None) -> Response:
+        stored = self.store.files.get(request.path_params["file_id"])
+        if stored is None or stored.is_result or stored.deleted:
+            return error_response(404, "File not found", "file_not_found")
+        return self._serve(request, stored, fault)
+
+    async def _download_result(self, request: Request, fault: Fault | None) -> Response:
+        task = self.store.tasks.get(request.path_params["task_id"])
+        if task is not None:
+            self.store.refresh(task)
+        if task is None or task.result is None or task.status != "completed" or (
+                request.path_params["name"] != f"{task.result.file_id}.mp4"):
+            return error_response(404, "Result not found", "file_not_found")
+        return self._serve(request, task.result, fault)
+
+    def _serve(self, request: Request, stored: StoredFile, fault: Fault | None) -> Response:
+        if stored.expires_at <= self.store.clock.now():
+            return error_response(403, f"This link expired at {iso(stored.expires_at)}", "expired")
+        size = stored.size_bytes
+        headers = {"accept-ranges": "bytes", "content-type": stored.mime_type,
+                   "etag": f'"{stored.sha256[:32]}"',
+                   "cache-control": "private, max-age=3600"}
+        if "download" in request.query_params:
+            headers["content-disposition"] = f'attachment; filename="{stored.file_name}"'
+        start, end, status = 0, size, 200
+        wanted = _byte_range(request.headers.get("range"), size)
+        if isinstance(wanted, str):
+            return error_response(416, f"the range is outside the file ({size} bytes)",
+                                  headers={"content-range": f"bytes */{size}"})
+        if wanted is not None:
+            start, end = wanted
+            status = 206
+            headers["content-range"] = f"bytes {start}-{end - 1}/{size}"
+        headers["content-length"] = str(end - start)
+        return _FileBody(stored.path, start, end, status=status, headers=headers,
+                         head_only=request.method == "HEAD",
+                         cut=fault is not None and fault.kind == "drop_mid_response")
+
+    # -- generation ------------------------------------------------------------------------------
+    async def _generate(self, request: Request, fault: Fault | None) -> Response:
+        caller = self._auth(request, files_api=False)
+        if isinstance(caller, Response):
+            return caller
+        store = self.store
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "application/json" and not media_type.endswith("+json"):
+            return error_response(400, "send the request body as JSON with "
+                                  "'Content-Type: application/json'")
+        raw = await _limited(request, MAX_JSON_BODY_BYTES, store.config.body_idle_s)
+        body = _json(raw)
+        try:
+            req = parse_generation(body)
+        except Invalid as err:
+            return error_response(400, str(err))
+        if req.model not in caller.config.models:
+            return error_response(403, f"Token does not have access to model: {req.model}")
+        callback_note = None
+        if req.callback_url is not None:
+            try:
+                host, local = callback_shape(req.callback_url,
+                                             allow_local=store.config.allow_local_callbacks)
+                if not local:
+                    callback_note = await check_callback_host(
+                        host, hosts=store.config.hosts, timeout_s=store.config.resolve_timeout_s)
+            except Invalid as err:
+                return error_response(400, str(err))
+        idem_key = request.headers.get("idempotency-key")
+        fingerprint = hashlib.sha256(raw).hexdigest()
+        if store.config.honour_idempotency and idem_key is not None:
+            if not rules.IDEMPOTENCY_KEY_RE.fullmatch(idem_key):
+                return error_response(400, "Idempotency-Key must be 16 to 96 characters of "
+                                      "A-Z a-z 0-9 . _ -")
+            seen = store.idempotency.get((caller.key_id, idem_key))
+            if seen is not None:
+                if seen[0] != fingerprint:
+                    return error_response(409, "this Idempotency-Key was already used with a "
+                                          "different request body")
+                return Response(seen[2], status_code=200, media_type="application/json",
+                                headers={"idempotency-replayed": "true"})
+        try:
+            durations = await self._probe_references(req)
+        except Invalid as err:
+            return error_response(400, str(err))
+        billed_ms = input_billed_ms(durations) + req.duration_s * 1000
+        units = price_units(billed_ms, req.quality, store.config.prices)
+        available = store.available_units(caller.key)
+        if available is not None and available < units:
+            return error_response(
+                402, "Insufficient quota. Please top up your account. "
+                f"(this task needs {units / 10_000:g} credits; {max(available, 0) / 10_000:g} "
+                "available)")
+        task = self._create_task(caller, req, body, units, fault, idem_key, callback_note)
+        payload = json.dumps(task.body(store.clock.now(), store.config.speed, None)).encode()
+        if store.config.honour_idempotency and idem_key is not None:
+            store.idempotency[(caller.key_id, idem_key)] = (fingerprint, raw, payload)
+        return Response(payload, status_code=200, media_type="application/json")
+
+    def _own_file(self, url: str) -> StoredFile | None | bool:
+        """The stored file a URL points at; None if it is ours but gone; False if not ours."""
+        parts = urlsplit(url)
+        if self.bound is None:
+            return False
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            return False
+        host = (parts.hostname or "").lower()
+        if port != self.bound[1] or host not in ("127.0.0.1", "localhost", "::1",
+                                                  self.bound[0].lower()):
+            return False
+        segments = parts.path.split("/")
+        if len(segments) == 5 and segments[1] == "cdn" and segments[2] == "files":
+            stored = self.store.files.get(segments[3])
+            return None if stored is None or stored.deleted else stored
+        if len(segments) == 5 and segments[1] == "cdn" and segments[2] == "results":
+            task = self.store.tasks.get(segments[3])
+            if task is None or task.result is None or task.status != "completed":
+                return None
+            return task.result
+        return None
+
+    async def _probe_references(self, req: GenerationRequest) -> list[int]:
+        from ..media import probe
+
+        durations = []
+        now = self.store.clock.now()
+        for i, url in enumerate(req.video_urls):
+            label = f"video_urls[{i}] {url}"
+            stored = self._own_file(url)
+            if stored is False:
+                if not self.store.config.accept_foreign_urls:
+                    raise Invalid(f"{label}: the sandbox can only fetch videos it hosts; upload the "
+                                  "clip to the sandbox's files API and use its file_url")
+                durations.append(rules.INPUT_CAP_MS[len(req.video_urls)])
+                continue
+            if not isinstance(stored, StoredFile):
+                raise Invalid(f"{label}: the video could not be downloaded (HTTP 404)")
+            if stored.expires_at <= now:
+                raise Invalid(f"{label}: the video could not be downloaded (the link expired)")
+            if stored.size_bytes > rules.MAX_FILE_BYTES:
+                raise Invalid(f"{label}: the video is {stored.size_bytes:,} bytes; the limit is "
+                              f"100MB ({rules.MAX_FILE_BYTES:,} bytes)")
+            try:
+                info = await asyncio.to_thread(probe, stored.path)
+            except PrepError as err:
+                problem = err.problem if isinstance(err, MediaError) else str(err)
+                raise Invalid(f"{label}: the file is not a readable video ({problem})") from err
+            if info.container not in rules.CONTAINERS:
+                raise Invalid(f"{label}: the video format is {info.container}; only mp4 and mov "
+                              "are supported")
+            if info.min_duration_ms < rules.MIN_CLIP_MS or info.max_duration_ms > rules.MAX_CLIP_MS:
+                shown = (info.min_duration_ms if info.min_duration_ms < rules.MIN_CLIP_MS
+                         else info.max_duration_ms)
+                raise Invalid(f"{label}: the video is {shown / 1000:g} s long; reference videos "
+                              "must be 2 to 30 seconds")
+            durations.append(info.duration_ms)
+        return durations
+
+    def _create_task(self, caller: _Caller, req: GenerationRequest, body: dict[str, Any],
+                     units: int, fault: Fault | None, idem_key: str | None,
+                     callback_note: str | None) -> Task:
+        store = self.store
+        now = store.clock.now()
+        created = int(now)
+        task_id = new_task_id(created)
+        while task_id in store.tasks:
+            task_id = new_task_id(created)
+        task = Task(
+            id=task_id, key_id=caller.key_id, created=created, created_at=now, request=body,
+            prompt=req.prompt, quality=req.quality, aspect_ratio=req.aspect_ratio,
+            duration_s=req.duration_s, shot_type=req.shot_type, callback_url=req.callback_url,
+            credits_units=units, user_group=caller.config.user_group,
+            work_s=task_work_s(req.duration_s, req.quality),
+            fail=fault is not None and fault.kind == "fail_task", idempotency_key=idem_key,
+            callback_note=callback_note,
+        )
+        store.tasks[task_id] = task
+        runner = asyncio.get_running_loop().create_task(self._run_task(task, self._generation))
+        self._runners.add(runner)
+        runner.add_done_callback(self._runners.discard)
+        return task
+
+    # -- task lifecycle --------------------------------------------------------------------------
+    async def _run_task(self, task: Task, generation: int) -> None:
+        store = self.store
+        if not task.fail:
+            try:
+                if self._ffmpeg is None:
+                    from ..ffmpeg import find_ffmpeg
+
+                    self._ffmpeg = find_ffmpeg(store.config.ffmpeg or "").path
+                async with self._render_lock:
+                    path = await asyncio.to_thread(
+                        render_result, self._ffmpeg, store.render_dir,
+                        duration_s=task.duration_s, quality=task.quality,
+                        aspect_ratio=task.aspect_ratio, prompt=task.prompt,
+                        shot_type=task.shot_type)
+                size = path.stat().st_size
+                digest = await asyncio.to_thread(_sha256, path)
+                if generation != self._generation:
+                    return
+                now = store.clock.now()
+                task.result = StoredFile(
+                    file_id="result_" + digest[:12] + os.urandom(4).hex(), key_id=task.key_id,
+                    path=path, file_name=f"{task.id}.mp4", original_name=f"{task.id}.mp4",
+                    size_bytes=size, mime_type="video/mp4", upload_path="results", sha256=digest,
+                    created_at=now, expires_at=now + 10 * rules.RESULT_TTL_S, endpoint="result",
+                    is_result=True,
+                )
+                task.rendered = True
+            except (PrepError, RuntimeError, OSError) as err:
+                task.render_error = f"the sandbox could not render the result: {err}"
+        while generation == self._generation:
+            store.refresh(task)
+            if task.terminal:
+                break
+            await asyncio.sleep(0.02 if store.config.speed > 50 else 0.1)
+        if generation == self._generation and task.callback_url:
+            await self._deliver_callback(task, generation)
+
+    def result_url(self, task: Task) -> str | None:
+        if task.result is None or task.status != "completed":
+            return None
+        return f"{self.public_base}/cdn/results/{task.id}/{task.result.file_id}.mp4"
+
+    def task_body(self, task: Task) -> dict[str, Any]:
+        store = self.store
+        store.refresh(task)
+        return task.body(store.clock.now(), store.config.speed, self.result_url(task))
+
+    async def _deliver_callback(self, task: Task, generation: int) -> None:
+        store = self.store
+        url = task.callback_url
+        assert url is not None
+        host = (urlsplit(url).hostname or "").lower()
+        if not (store.config.allow_local_callbacks and host in ("127.0.0.1", "localhost", "::1")):
+            task.callbacks.append({
+                "attempt": 0, "at": iso(store.clock.now()), "status": None, "ok": False,
+                "error": "not sent: the sandbox delivers callbacks only to 127.0.0.1, and only "
+                         "with allow_local_callbacks",
+            })
+            return
+        delays = rules.CALLBACK_RETRY_DELAYS_S
+        async with httpx.AsyncClient(timeout=store.config.callback_timeout_s,
+                                     trust_env=False) as client:
+            for attempt in range(len(delays) + 1):
+                record: dict[str, Any] = {"attempt": attempt + 1, "at": iso(store.clock.now()),
+                                          "status": None, "ok": False, "error": None}
+                try:
+                    answer = await client.post(url, json=self.task_body(task),
+                                               headers={"user-agent": "prep-sandbox-callback"})
+                    record["status"] = answer.status_code
+                    record["ok"] = 200 <= answer.status_code < 300
+                except httpx.HTTPError as err:
+                    record["error"] = f"{type(err).__name__}: {err}"[:300]
+                if generation != self._generation:
+                    return
+                task.callbacks.append(record)
+                if record["ok"] or attempt == len(delays):
+                    return
+                await asyncio.sleep(delays[attempt] / store.config.speed)
+
+    async def _task(self, request: Request, fault: Fault | None) -> Response:
+        caller = self._auth(request, files_api=False)
+        if isinstance(caller, Response):
+            return caller
+        task_id = request.path_params["task_id"]
+        if not _TASK_ID.fullmatch(task_id):
+            return error_response(400, f"Invalid task id: {task_id[:100]!r}", "invalid_task_id")
+        task = self.store.tasks.get(task_id)
+        if task is None or task.key_id != caller.key_id:
+            return error_response(404, f"Task not found: {task_id}", "task_not_found")
+        return JSONResponse(self.task_body(task))
+
+    # -- documents and control -------------------------------------------------------------------
+    async def _openapi(self, request: Request) -> Response:
+        return JSONResponse(openapi_document(self.public_base))
+
+    async def _index(self, request: Request) -> Response:
+        return JSONResponse({
+            "service": "prep sandbox: a local stand-in for EvoLink's files and generation APIs",
+            "base_url": self.public_base, "files_url": self.public_base,
+            "openapi": f"{self.public_base}/openapi.json",
+            "state": f"{self.public_base}/_sandbox/state",
+        })
+
+    async def _state(self, request: Request) -> Response:
+        return JSONResponse(self.store.state(self.result_url))
+
+    async def _reset(self, request: Request) -> Response:
+        self._generation += 1
+        for runner in list(self._runners):
+            runner.cancel()
+        self.store.reset()
+        return JSONResponse({"ok": True})
+
+    async def _control_json(self, request: Request) -> Any:
+        raw = await _limited(request, 64 * 1024, self.store.config.body_idle_s)
+        return _json(raw) if raw.strip() else {}
+
+    async def _faults(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.store.faults.clear()
+        elif request.method == "POST":
+            try:
+                self.store.faults.add(parse_fault(await self._control_json(request)))
+            except BodyError as err:
+                return error_response(err.status, err.message)
+            except ValueError as err:
+                return error_response(400, str(err))
+        return JSONResponse({"faults": self.store.faults.public()})
+
+    async def _clock(self, request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                body = await self._control_json(request)
+            except BodyError as err:
+                return error_response(err.status, err.message)
+            advance = body.get("advance_s") if isinstance(body, dict) else None
+            if not isinstance(advance, int | float) or isinstance(advance, bool) or not (
+                    0 <= advance <= 10 * 365 * 86400):
+                return error_response(400, "send {\"advance_s\": SECONDS} with SECONDS >= 0")
+            self.store.clock.advance(float(advance))
+            for task in self.store.tasks.values():
+                self.store.refresh(task)
+        clock = self.store.clock
+        return JSONResponse({"now": iso(clock.now()), "now_s": clock.now(),
+                             "offset_s": clock.offset_s})
+
+    async def _config(self, request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                body = await self._control_json(request)
+                self.store.configure(**_config_changes(body))
+            except BodyError as err:
+                return error_response(err.status, err.message)
+            except (ValueError, TypeError) as err:
+                return error_response(400, str(err))
+        return JSONResponse(self.store.config.public())
+
+    async def _keys(self, request: Request) -> Response:
+        try:
+            body = await self._control_json(request)
+            if not isinstance(body, dict) or not isinstance(body.get("key"), str):
+                raise ValueError("send {\"key\": ..., \"credits\": N|null, \"models\": [...], "
+                                 "\"max_files\": N, \"user_group\": \"default\"|\"vip\"}")
+            credits = body.get("credits")
+            if credits is not None and (type(credits) not in (int, float) or credits < 0):
+                raise ValueError("credits must be a number of 0 or more, or null for unlimited")
+            models = body.get("models", [rules.MODEL])
+            if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+                raise ValueError("models must be a list of model names")
+            max_files = body.get("max_files", self.store.config.max_files)
+            if type(max_files) is not int:
+                raise ValueError("max_files must be a whole number")
+            key = KeyConfig(
+                key=body["key"], credits_units=None if credits is None else round(credits * 10_000),
+                models=tuple(models), user_group=str(body.get("user_group", "default")),
+                max_files=max_files,
+            )
+        except BodyError as err:
+            return error_response(err.status, err.message)
+        except ValueError as err:
+            return error_response(400, str(err))
+        self.store.add_key(key)
+        return JSONResponse({"key_id": self.store.key_ids[key.key]})
+
+
+_CONFIG_FIELDS = {
+    "speed": (int, float), "honour_idempotency": (bool,), "allow_local_callbacks": (bool,),
+    "accept_foreign_urls": (bool,), "max_upload_bytes": (int,), "max_files": (int,),
+    "callback_timeout_s": (int, float), "resolve_timeout_s": (int, float), "hosts": (dict,),
+    "body_idle_s": (int, float),
+}
+
+
+def _config_changes(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ValueError("send a JSON object of settings to change")
+    changes = {}
+    for name, value in body.items():
+        kinds = _CONFIG_FIELDS.get(name)
+        if kinds is None:
+            raise ValueError(f"unknown setting {name!r}; known: {', '.join(_CONFIG_FIELDS)}")
+        if type(value) not in kinds:
+            raise ValueError(f"{name} has the wrong type")
+        if name == "hosts" and not all(isinstance(v, str) for v in value.values()):
+            raise ValueError("hosts maps host names to IP address strings")
+        changes[name] = value
+    return changes
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | str | None:
+    """(start, end-exclusive) of a single `bytes=` range; None to send everything."""
+    if not header:
+        return None
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None  # other units and multi-range requests get the whole file, as RFC 9110 allows
+    first, dash, last = spec.strip().partition("-")
+    if not dash or not (first.isdigit() or last.isdigit()):
+        return None
+    if not first:  # suffix range: the last N bytes
+        count = int(last)
+        if count == 0:
+            return "unsatisfiable"
+        return max(0, size - count), size
+    start = int(first)
+    if start >= size:
+        return "unsatisfiable"
+    end = size if not last else min(size, int(last) + 1)
+    if last and int(last) < start:
+        return None
+    return start, end
+
+
+def create_app(config: SandboxConfig | None = None) -> SandboxApp:
+    """A sandbox application with a fresh store (call `.set_address` once it listens)."""
+    return SandboxApp(config)
+
