@@ -7,6 +7,8 @@ The library is usable without the command line::
     verdict = prep.assess(info)
     bill = prep.estimate(["take.mov@0:05-0:15"], output_s=5, quality="720p")
     print(bill.total_billed_ms, bill.credits)
+    for result in prep.prepare(["take.mov", "phone/"], "ready/"):
+        print(result.action, result.output, result.output_info.size_bytes)
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from .errors import (
     UsageError,
 )
 from .media import ClipInfo, Verdict, assess, probe
-from .plan import ClipWindow, choose_window
+from .plan import ClipWindow, PlanOptions, PrepPlan, choose_window, plan
 from .preflight import PlannedClip, estimate, plan_clips
+from .prepare import PrepareOptions, PrepResult, prepare
 from .settings import Settings, load_settings
 
 # The API side pulls in httpx; it loads on first use so `prep --help` stays fast.
@@ -67,8 +70,12 @@ __all__ = [
     "GenerateResult",
     "GenerationRequest",
     "MediaError",
+    "PlanOptions",
     "PlannedClip",
     "PrepError",
+    "PrepPlan",
+    "PrepResult",
+    "PrepareOptions",
     "PriceTable",
     "QuotaError",
     "Settings",
@@ -85,7 +92,9 @@ __all__ = [
     "generate",
     "load_settings",
     "parse_clip_spec",
+    "plan",
     "plan_clips",
+    "prepare",
     "probe",
     "upload_files",
 ]

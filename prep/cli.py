@@ -668,6 +668,110 @@ def sandbox(host: str, port: int, key: str | None, speed: float, idempotency: bo
         click.echo("prep sandbox: stopped", err=True)
 
 
+@cli.command()
+@click.argument("clips", nargs=-1, required=True, type=ClipSpecType())
+@click.option("-o", "--output", "out_dir", required=True, metavar="DIR",
+              type=click.Path(file_okay=False), help="Folder for the prepared mp4s (made if needed).")
+@click.option("--profile", type=click.Choice(["fast", "balanced", "quality"]), default="balanced",
+              show_default=True, help="Encoding speed against quality, when a clip is re-encoded.")
+@click.option("--max-size-mb", type=click.FloatRange(1, 100), metavar="N",
+              help="Keep each output under N MB (1,000,000 bytes each; default: the API's 100).")
+@click.option("--dry-run", is_flag=True, help="Show what would be done; write nothing.")
+@click.option("--no-cache", is_flag=True, help="Re-encode even when a cached result exists.")
+@trim_options
+@extend_option
+@common_options
+def prepare(clips: tuple[ClipSpec, ...], out_dir: str, profile: Any, max_size_mb: float | None,
+            dry_run: bool, no_cache: bool, start: str | None, end: str | None,
+            length: str | None, extend: Any, json_: bool, quiet: bool, verbose: bool) -> None:
+    """Make each clip an mp4 EvoLink accepts: 2-30 s, under 100 MB, H.264/AAC.
+
+    Compliant clips are copied as they are; compliant streams in another container are
+    rewrapped; everything else is re-encoded (HDR tone-mapped, rotation and odd pixels fixed,
+    deinterlaced, at most 1080p). Outputs are named after their sources.
+
+    \b
+    Examples:
+        prep prepare take.mov phone/ -o ready/
+        prep prepare interview.mp4@1:05-1:20 -o ready/ --profile quality --json
+        prep prepare blink.mp4 -o ready/ --extend freeze --dry-run
+    """
+    from pathlib import Path
+
+    from . import render
+    from .clipspec import apply_trim_options
+    from .prepare import PrepareOptions, PrepResult, prepare_each
+
+    settings = _settings()
+    specs = apply_trim_options(list(clips), start, end, length)
+    options = PrepareOptions(
+        profile=profile, extend=extend, use_cache=not no_cache, cache_dir=settings.cache_dir,
+        ffmpeg=settings.ffmpeg,
+        max_size_bytes=int(max_size_mb * 1_000_000) if max_size_mb else rules.MAX_FILE_BYTES,
+    )
+    results: list[PrepResult] = []
+    errors: list[PrepError] = []
+    rows: list[dict[str, Any]] = []
+    with render.PrepareProgress(enabled=not quiet and not dry_run) as progress:
+        for outcome in prepare_each(specs, Path(out_dir), options, on_progress=progress,
+                                    dry_run=dry_run):
+            if isinstance(outcome, PrepError):
+                errors.append(outcome)
+                render.error(outcome, verbose=verbose)
+                rows.append({"source": getattr(outcome, "path", ""), "output": None,
+                             "action": None, "error": outcome.message})
+            else:
+                results.append(outcome)
+                rows.append(outcome.as_dict())
+                for line in outcome.plan.notes:
+                    render.warn(line)
+    if json_:
+        render.json_out(rows)
+    if results and not (json_ and quiet):
+        render.prepare_table(results, to_stderr=json_)
+        if dry_run or verbose:
+            render.plan_details(results, to_stderr=json_)
+    if errors:
+        sys.exit(max(e.exit_code for e in errors))
+
+
+@cli.command()
+@common_options
+def doctor(json_: bool, quiet: bool, verbose: bool) -> None:
+    """Which ffmpeg prep uses, its version, and whether it can do what prep needs.
+
+    \b
+    Example:
+        prep doctor
+    Exit status 6 when ffmpeg is missing or lacks libx264 or aac.
+    """
+    from . import render
+    from .errors import ToolMissingError
+    from .ffmpeg import REQUIRED_ENCODERS, find_ffmpeg, inspect_ffmpeg
+
+    settings = _settings()
+    report = inspect_ffmpeg(find_ffmpeg(settings.ffmpeg))
+    extra = {"cache": str(settings.cache_dir)}
+    try:
+        import pymediainfo
+
+        extra["mediainfo"] = str(pymediainfo.MediaInfo.can_parse())
+    except Exception as exc:  # noqa: BLE001 - any failure here means MediaInfo is unusable
+        extra["mediainfo"] = f"unusable ({exc})"
+    if json_:
+        render.json_out({**report.as_dict(), **extra})
+    else:
+        render.doctor_report(report, extra)
+    lacking = [name for name in report.missing if name in REQUIRED_ENCODERS]
+    for name in report.missing:
+        if name not in REQUIRED_ENCODERS:
+            render.warn(f"this ffmpeg lacks the {name} filter: clips that need it will fail")
+    if lacking:
+        raise ToolMissingError(f"{report.path}: this ffmpeg lacks {', '.join(lacking)}",
+                               hint="set PREP_FFMPEG to a full build, or unset it to use the "
+                                    "bundled one")
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

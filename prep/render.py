@@ -275,3 +275,94 @@ def task_summary(task: dict[str, Any], *, files: Sequence[str] = (),
         console.print(f"  result: {_escape(str(url))}", soft_wrap=True)
     for path in files:
         console.print(f"  saved: [bold]{_escape(path)}[/]", soft_wrap=True)
+
+# --- prepare and doctor -------------------------------------------------------------------------
+
+class PrepareProgress:
+    """One progress bar per clip on stderr, fed by `prepare`'s (label, done_ms, total_ms) calls."""
+
+    def __init__(self, *, enabled: bool = True) -> None:
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TaskID,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._enabled = enabled
+        self._tasks: dict[str, TaskID] = {}
+        self._progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[done]}"),
+            TimeElapsedColumn(), console=err(), transient=False, disable=not enabled,
+        )
+
+    def __enter__(self) -> PrepareProgress:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.__exit__(None, None, None)
+
+    def __call__(self, label: str, done_ms: int, total_ms: int) -> None:
+        task = self._tasks.get(label)
+        if task is None:
+            task = self._progress.add_task(_escape(label), total=max(total_ms, 1), done="")
+            self._tasks[label] = task
+        self._progress.update(task, completed=done_ms, total=max(total_ms, 1),
+                              done=f"{format_ms(done_ms)}/{format_ms(total_ms)} s")
+
+
+def prepare_table(results: Sequence[Any], *, to_stderr: bool = False) -> None:
+    """The summary of `prep prepare`: what was done to each clip, before -> after."""
+    from rich.table import Table
+
+    console = err() if to_stderr else out()
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("source", "action", "output", "size", "duration", "time"):
+        table.add_column(column, overflow="fold")
+    for result in results:
+        info, output = result.source, result.output_info
+        action = result.plan.action + (" (cached)" if result.cached else "")
+        size = (f"{_size(info.size_bytes)} -> {_size(output.size_bytes)}" if output
+                else _size(info.size_bytes))
+        duration = (f"{format_ms(info.duration_ms)} -> {format_ms(output.duration_ms)} s" if output
+                    else f"{format_ms(info.duration_ms)} -> {format_ms(result.plan.duration_ms)} s")
+        table.add_row(_escape(str(result.spec)), action,
+                      _escape(str(result.output)) if result.output else "(dry run)",
+                      size, duration, f"{result.elapsed_s:.1f} s" if result.output else "")
+    console.print(table)
+
+
+def plan_details(results: Sequence[Any], *, to_stderr: bool = False) -> None:
+    """Why each clip gets its action, and the warnings of its window (for --dry-run and notes)."""
+    console = err() if to_stderr else out()
+    for result in results:
+        plan = result.plan
+        if plan.reasons:
+            console.print(f"  {_escape(str(result.spec))}: {plan.action} because "
+                          f"{_escape(', '.join(plan.reasons))}", soft_wrap=True, style="dim")
+        if plan.video is not None and result.output is None:
+            v = plan.video
+            console.print(f"    -> {v.width}x{v.height} {_fps(v.fps)} fps, x264 {v.preset} CRF "
+                          f"{v.crf}, peak {v.maxrate_kbps} kbit/s"
+                          + (f", tone-mapped from {v.tonemap}" if v.tonemap else "")
+                          + (", deinterlaced" if v.deinterlace else ""),
+                          soft_wrap=True, style="dim")
+
+
+def doctor_report(report: Any, extra: dict[str, str]) -> None:
+    """The people's view of `prep doctor`."""
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, show_header=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    table.add_row("ffmpeg", _escape(report.path))
+    table.add_row("found via", report.source)
+    table.add_row("version", _escape(report.version))
+    for name, ok in report.features.items():
+        table.add_row(name, "[green]yes[/]" if ok else "[red]missing[/]")
+    for key, value in extra.items():
+        table.add_row(_escape(key), _escape(value))
+    out().print(table)
