@@ -34,16 +34,46 @@ from .preflight import PlannedClip, estimate, plan_clips
 from .prepare import PrepareOptions, PrepResult, prepare
 from .settings import Settings, load_settings
 
+# The API side pulls in httpx; it loads on first use so `prep --help` stays fast.
+_LAZY = {
+    "Client": "client",
+    "GenerateOptions": "pipeline",
+    "GenerateResult": "pipeline",
+    "GenerationRequest": "request",
+    "Task": "client",
+    "UploadedFile": "upload",
+    "generate": "pipeline",
+    "upload_files": "upload",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'prep' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 __all__ = [
     "DEFAULT_PRICES",
     "ApiError",
     "AuthError",
     "BatchPlan",
+    "Client",
     "ClipBill",
     "ClipInfo",
     "ClipSpec",
     "ClipWindow",
     "Estimate",
+    "GenerateOptions",
+    "GenerateResult",
+    "GenerationRequest",
     "JobPlan",
     "JobSpec",
     "Journal",
@@ -59,7 +89,9 @@ __all__ = [
     "PriceTable",
     "QuotaError",
     "Settings",
+    "Task",
     "TaskFailedError",
+    "UploadedFile",
     "UsageError",
     "Verdict",
     "Window",
@@ -67,6 +99,7 @@ __all__ = [
     "choose_window",
     "estimate",
     "estimate_durations",
+    "generate",
     "load_manifest",
     "load_settings",
     "parse_clip_spec",
@@ -76,4 +109,5 @@ __all__ = [
     "plan_clips",
     "prepare",
     "probe",
+    "upload_files",
 ]

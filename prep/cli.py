@@ -232,6 +232,375 @@ def _seconds_ms(text: str) -> int:
     return point.ms
 
 
+# -- the API: upload, task, config -----------------------------------------------------------
+
+def api_options(func: F) -> F:
+    """--api-key, --base-url and --files-url (the environment or config file are better homes)."""
+    func = click.option("--files-url", metavar="URL",
+                        help="Files API base URL (default $EVOLINK_FILES_URL or EvoLink's).")(func)
+    func = click.option("--base-url", metavar="URL",
+                        help="Generation API base URL (default $EVOLINK_BASE_URL or EvoLink's).")(func)
+    func = click.option("--api-key", metavar="KEY",
+                        help="API key. Discouraged: other users can see command lines; use "
+                             "EVOLINK_API_KEY or `prep config set api_key`.")(func)
+    return func
+
+
+def upload_mode_option(func: F) -> F:
+    """--upload-mode base64|stream."""
+    return click.option(
+        "--upload-mode", type=click.Choice(["base64", "stream"]), default="base64",
+        show_default=True,
+        help="base64: the JSON endpoint EvoLink's docs name; stream: the multipart endpoint.",
+    )(func)
+
+
+def _api_settings(api_key: str | None, base_url: str | None, files_url: str | None,
+                  **more: Any) -> Any:
+    if api_key:
+        from . import render
+
+        render.warn("a key given with --api-key is visible to other users of this machine "
+                    "(process list, shell history); prefer EVOLINK_API_KEY or `prep config set "
+                    "api_key`")
+    return _settings(api_key=api_key, base_url=base_url, files_url=files_url, **more)
+
+
+def _verbose_logging(verbose: bool) -> None:
+    """With --verbose, the client's retry notes go to stderr (they never contain the key), for
+    this command only."""
+    if not verbose:
+        return
+    import logging
+
+    class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+        """Writes to whatever sys.stderr is at the time (click's test runner swaps it)."""
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.stream = sys.stderr
+            super().emit(record)
+
+    handler = _Stderr()
+    handler.setFormatter(logging.Formatter("prep: %(message)s"))
+    logger = logging.getLogger("prep")
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+    def restore() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+    click.get_current_context().call_on_close(restore)
+
+
+def _show_progress(json_: bool, quiet: bool) -> bool:
+    from . import render
+
+    return not json_ and not quiet and render.err().is_terminal
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+@upload_mode_option
+@click.option("--no-cache", is_flag=True,
+              help="Upload again even if the same content was uploaded and its URL still lives.")
+@api_options
+@common_options
+def upload(files: tuple[str, ...], upload_mode: str, no_cache: bool, api_key: str | None,
+           base_url: str | None, files_url: str | None, json_: bool, quiet: bool,
+           verbose: bool) -> None:
+    """Upload prepared mp4/mov FILES to EvoLink's file host; print their temporary URLs.
+
+    Every file is checked first (mp4/mov by its bytes, at most 100,000,000 bytes); nothing is sent
+    if one is unfit. A file uploaded before with the same content is not sent again while its URL
+    has more than an hour to live (uploads expire after 72 h).
+
+    \b
+    Examples:
+        prep upload prepared/interview.mp4
+        prep upload prepared/*.mp4 --upload-mode stream --json
+    """
+    from pathlib import Path
+
+    from . import render
+    from .client import Client
+    from .upload import UploadCache, upload_files
+
+    _verbose_logging(verbose)
+    settings = _api_settings(api_key, base_url, files_url)
+    cache = None if no_cache else UploadCache(settings.cache_dir / "uploads")
+    with Client.from_settings(settings) as client, \
+            render.ProgressView(_show_progress(json_, quiet)) as view:
+        results = upload_files(
+            client, [Path(f) for f in files], mode=upload_mode, cache=cache,  # type: ignore[arg-type]
+            on_progress=lambda path, sent, total: view.transfer(str(path), f"upload {path.name}",
+                                                                sent, total))
+    rows = [r.as_dict() for r in results]
+    if json_:
+        render.json_out(rows)
+    else:
+        render.upload_table(rows)
+
+
+@cli.command()
+@click.argument("task_id")
+@click.option("--wait", is_flag=True, help="Follow the task until it completes or fails.")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Download the result into this folder (named after the task id).")
+@click.option("--deadline", type=click.FloatRange(min=1), default=30 * 60.0, show_default=True,
+              metavar="S", help="With --wait: stop waiting after S seconds (the task goes on).")
+@api_options
+@common_options
+def task(task_id: str, wait: bool, out_dir: str | None, deadline: float, api_key: str | None,
+         base_url: str | None, files_url: str | None, json_: bool, quiet: bool,
+         verbose: bool) -> None:
+    """Status of a generation task; --wait follows it, -o DIR downloads its result.
+
+    Exit 7 when the task failed or was cancelled (failed tasks are not billed).
+
+    \b
+    Examples:
+        prep task task-unified-1757169743-7cvnl5zw
+        prep task task-unified-1757169743-7cvnl5zw --wait -o results/
+    """
+    from pathlib import Path
+
+    from . import render
+    from .client import Client
+    from .errors import TaskFailedError
+    from .pipeline import poll_policy
+
+    _verbose_logging(verbose)
+    settings = _api_settings(api_key, base_url, files_url)
+    files: list[str] = []
+    with Client.from_settings(settings) as client, \
+            render.ProgressView(_show_progress(json_, quiet)) as view:
+        current = client.get_task(task_id)
+        failure: TaskFailedError | None = None
+        try:
+            if wait:
+                current = client.wait(current, poll=poll_policy(settings, deadline),
+                                      on_update=lambda t: view.task(t.id, t.status, t.progress,
+                                                                    t.estimated_time_s))
+            else:
+                current.raise_for_failure()
+        except TaskFailedError as exc:
+            failure = exc
+            current = client.get_task(task_id) if not current.terminal else current
+        if out_dir is not None and current.succeeded:
+            files = [str(p) for p in client.download_results(
+                current, Path(out_dir), on_progress=lambda n, t: view.transfer(
+                    "download", f"download {task_id}", n, t))]
+    data = {**current.as_dict(), "files": files}
+    if json_:
+        render.json_out(data)
+    elif not quiet or failure is None:
+        render.task_summary(data, files=files)
+    if out_dir is not None and not current.succeeded and failure is None:
+        render.note(f"the task is {current.status}; nothing to download yet (add --wait)")
+    if failure is not None:
+        raise failure
+
+
+@cli.group()
+def config() -> None:
+    """Read and write prep's config file (the API key is stored with mode 0600).
+
+    \b
+    Examples:
+        prep config set api_key          # asks for the key at a hidden prompt
+        prep config show
+    """
+
+
+_CONFIG_KEYS = ("api_key", "base_url", "files_url", "ffmpeg", "cache_dir", "poll_max_interval_s")
+
+
+@config.command("set")
+@click.argument("name", type=click.Choice(_CONFIG_KEYS))
+@click.argument("value", required=False)
+def config_set(name: str, value: str | None) -> None:
+    """Set NAME to VALUE in the config file; `api_key` without VALUE asks for it unseen.
+
+    \b
+    Examples:
+        prep config set api_key                   # typed at a hidden prompt, kept out of history
+        prep config set base_url http://127.0.0.1:8765
+    """
+    from . import render
+    from .settings import write_config
+
+    if value is None:
+        if name != "api_key":
+            raise click.UsageError(f"give a value for {name}")
+        if not sys.stdin.isatty():
+            value = sys.stdin.readline().strip()
+        else:
+            value = click.prompt("EvoLink API key", hide_input=True)
+    if not value:
+        raise UsageError(f"{name}: an empty value")
+    path = write_config({name: value})
+    shown = "(hidden)" if name == "api_key" else value
+    render.note(f"{name} = {shown} written to {path} (mode 0600)")
+
+
+@config.command("show")
+@common_options
+def config_show(json_: bool, quiet: bool, verbose: bool) -> None:
+    """The settings in effect and where they come from (the key is never shown)."""
+    from . import render
+
+    settings = _settings()
+    data = {"config_file": str(settings.config_file), "api_key": "set" if settings.api_key
+            else "missing", "base_url": settings.base_url, "files_url": settings.files_url,
+            "cache_dir": str(settings.cache_dir), "ffmpeg": settings.ffmpeg,
+            "poll_max_interval_s": settings.poll_max_interval_s}
+    if json_:
+        render.json_out(data)
+    else:
+        for key, value in data.items():
+            render.out().print(f"{key} = {value}", soft_wrap=True, highlight=False)
+
+
+@cli.command()
+@click.argument("clips", nargs=-1, required=True, type=ClipSpecType())
+@click.option("-p", "--prompt", help=f"What the video shows (at most {rules.MAX_PROMPT_CHARS} characters).")
+@click.option("--prompt-file", type=click.File("r", encoding="utf-8"),
+              help="Read the prompt from a file ('-' for stdin).")
+@click.option("-o", "--output", "out_dir", required=True, metavar="DIR",
+              type=click.Path(file_okay=False),
+              help="Folder for the result (named after the task id) and the prepared clips.")
+@click.option("--duration", type=int, default=rules.DEFAULT_OUTPUT_S, show_default=True,
+              help=f"Output seconds ({rules.MIN_OUTPUT_S}-{rules.MAX_OUTPUT_S}).")
+@click.option("--quality", type=click.Choice(rules.QUALITIES), default=rules.DEFAULT_QUALITY,
+              show_default=True, help="Output quality; 1080p costs more per second.")
+@click.option("--aspect-ratio", type=click.Choice(("auto", *rules.ASPECT_RATIOS)),
+              default=rules.DEFAULT_ASPECT_RATIO, show_default=True,
+              help="Output shape; auto picks the allowed ratio nearest the clips'.")
+@click.option("--shot-type", type=click.Choice(rules.SHOT_TYPES), default=rules.DEFAULT_SHOT_TYPE,
+              show_default=True, help="One continuous shot, or several (overrides the prompt).")
+@click.option("--callback-url", metavar="URL",
+              help="HTTPS URL EvoLink POSTs the finished task to (no internal addresses).")
+@click.option("-y", "--yes", is_flag=True, help="Submit without asking to confirm the cost.")
+@click.option("--max-cost", metavar="CREDITS",
+              help="Refuse to submit a job estimated above CREDITS.")
+@click.option("--dry-run", is_flag=True,
+              help="Validate, estimate and prepare the clips; upload and submit nothing.")
+@click.option("--no-wait", is_flag=True, help="Print the task id once submitted, and exit.")
+@click.option("--deadline", type=click.FloatRange(min=1), default=30 * 60.0, show_default=True,
+              metavar="S", help="Stop following the task after S seconds (it goes on; resume "
+                                "with `prep task ID --wait`).")
+@upload_mode_option
+@click.option("--profile", type=click.Choice(["fast", "balanced", "quality"]),
+              help="Encoding profile for clips that must be re-encoded (see prep prepare).")
+@click.option("--no-cache", is_flag=True, help="Prepare and upload afresh, ignoring caches.")
+@click.option("--resubmit", is_flag=True,
+              help="Send a job again although an identical earlier request has an unknown outcome.")
+@trim_options
+@extend_option
+@price_options
+@api_options
+@common_options
+def generate(clips: tuple[ClipSpec, ...], prompt: str | None, prompt_file: Any, out_dir: str,
+             duration: int, quality: str, aspect_ratio: str, shot_type: str,
+             callback_url: str | None, yes: bool, max_cost: str | None, dry_run: bool,
+             no_wait: bool, deadline: float, upload_mode: str, profile: str | None,
+             no_cache: bool, resubmit: bool, start: str | None, end: str | None,
+             length: str | None, extend: Any, price_per_second: str | None,
+             price_1080p_multiplier: str | None, min_charge: str | None, api_key: str | None,
+             base_url: str | None, files_url: str | None, json_: bool, quiet: bool,
+             verbose: bool) -> None:
+    """The whole job: prepare CLIPS, show the bill, upload, submit, follow, download.
+
+    Everything is checked locally first (prompt, options, 1-3 clips, the key, the output folder);
+    the bill is shown and confirmed before anything is encoded or sent. The task is submitted
+    once: if its answer is lost, prep stops (exit 6) rather than risk paying twice.
+
+    \b
+    Examples:
+        prep generate interview.mp4@0:02-0:12 --prompt "She waves and says hello" -o out/
+        prep generate a.mov b.mp4 -p "Two friends talk" --quality 1080p --max-cost 90 -y -o out/
+        prep generate take.mov -p "..." -o out/ --dry-run
+    """
+    from pathlib import Path
+
+    from . import billing, render
+    from .clipspec import apply_trim_options
+    from .pipeline import GenerateOptions, Hooks
+    from .pipeline import generate as run_generate
+
+    _verbose_logging(verbose)
+    if prompt_file is not None:
+        if prompt is not None:
+            raise click.UsageError("give --prompt or --prompt-file, not both")
+        prompt = prompt_file.read().strip()
+    if prompt is None:
+        raise click.UsageError("--prompt is required (or --prompt-file)")
+    settings = _api_settings(api_key, base_url, files_url, price_per_second=price_per_second,
+                             price_1080p_multiplier=price_1080p_multiplier,
+                             min_charge=min_charge)
+    max_cost_units = billing.parse_credits(max_cost, "--max-cost") if max_cost else None
+    specs = apply_trim_options(list(clips), start, end, length)
+    options = GenerateOptions(
+        prompt=prompt, out_dir=Path(out_dir), duration_s=duration, quality=quality,
+        aspect_ratio=aspect_ratio, shot_type=shot_type, callback_url=callback_url,
+        upload_mode=upload_mode,  # type: ignore[arg-type]
+        max_cost_units=max_cost_units, dry_run=dry_run, wait=not no_wait, deadline_s=deadline,
+        extend=extend, profile=profile, use_cache=not no_cache, resubmit=resubmit,
+    )
+
+    def confirm(est: Any) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            raise UsageError("not submitting: the cost must be confirmed and stdin is not a "
+                             "terminal", hint="pass --yes to accept the estimate (and --max-cost "
+                                              "to cap it)")
+        return click.confirm(f"Submit this job for {billing.credits_text(est.credits_units)} "
+                             "credits?", default=False, err=True)
+
+    def show_estimate(est: Any) -> None:
+        if not quiet or not yes:
+            render.estimate_table(est, to_stderr=True)
+
+    with render.ProgressView(_show_progress(json_, quiet)) as view:
+        hooks = Hooks(
+            confirm=confirm, on_estimate=show_estimate, on_note=render.note,
+            on_prepare_progress=lambda label, done, total: view.transfer(
+                "prepare:" + label, f"prepare {label}", done, total),
+            on_upload_progress=lambda path, sent, total: view.transfer(
+                "upload:" + str(path), f"upload {path.name}", sent, total),
+            on_task=lambda t: view.task(t.id, t.status, t.progress, t.estimated_time_s),
+            on_download_progress=lambda n, t: view.transfer("download", "download", n, t),
+        )
+        result = run_generate(specs, options, settings, hooks=hooks)
+    data = result.as_dict()
+    if json_:
+        render.json_out(data)
+    if result.stopped == "declined":
+        render.note("not submitted: nothing was uploaded or paid for")
+        return
+    if result.stopped == "dry-run":
+        if not json_:
+            for path in result.prepared:
+                render.out().print(f"prepared: {path}", soft_wrap=True, highlight=False)
+        render.note("dry run: nothing was uploaded or submitted")
+        return
+    task_data = data["task"] or {}
+    if result.credits_differ:
+        render.warn(f"EvoLink reserved {billing.credits_text(result.credits_reserved_units or 0)} "
+                    f"credits; prep estimated {billing.credits_text(result.estimate.credits_units)} "
+                    "(account discounts or new prices? check `prep estimate` price options)")
+    if result.stopped == "no-wait":
+        if not json_:
+            render.out().print(task_data.get("id"), highlight=False)
+        render.note(f"submitted; follow it with `prep task {task_data.get('id')} --wait -o "
+                    f"{out_dir}`")
+        return
+    if not json_:
+        render.task_summary(task_data, files=[str(p) for p in result.files],
+                            estimate_units=result.estimate.credits_units)
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (keep 127.0.0.1 unless you know why not).")

@@ -16,6 +16,7 @@
     │   ├── OutcomeUnknownError (6) a create request was sent and no answer came back
     │   └── UploadRejected (6)      the files API refused an upload
     ├── TaskFailedError (7)         the generation task failed or was cancelled
+    ├── TaskTimeoutError (6)        waiting for a task gave up at its deadline (the task goes on)
     └── Interrupted (130)           Ctrl-C; nothing half-written is left
 
 A caller's misuse of the library (wrong types, impossible arguments) raises ValueError or
@@ -43,6 +44,7 @@ __all__ = [
     "RequestRejected",
     "ServerError",
     "TaskFailedError",
+    "TaskTimeoutError",
     "ToolMissingError",
     "UploadRejected",
     "UsageError",
@@ -179,6 +181,16 @@ class TaskFailedError(PrepError):
     """The generation task ended as failed or cancelled (exit 7)."""
 
     exit_code = 7
+
+    def __init__(self, message: str, *, hint: str = "", task_id: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.task_id = task_id
+
+
+class TaskTimeoutError(PrepError):
+    """Waiting for a task reached its deadline; the task itself may still finish (exit 6)."""
+
+    exit_code = 6
 
     def __init__(self, message: str, *, hint: str = "", task_id: str = "") -> None:
         super().__init__(message, hint=hint)

@@ -173,6 +173,109 @@ def estimate_table(est: Estimate, *, to_stderr: bool = False) -> None:
         console.print(f"  - {_escape(line)}", soft_wrap=True)
 
 
+# -- the API client: transfers, tasks, uploads ------------------------------------------------
+
+def _seconds_text(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class ProgressView:
+    """Progress bars on stderr for uploads, the task and downloads; silent when disabled (quiet,
+    --json or not a terminal), so library callbacks can always call it."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._progress: Any = None
+        self._bars: dict[str, Any] = {}
+        self._started: dict[str, float] = {}
+
+    def __enter__(self) -> ProgressView:
+        if self.enabled:
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                TaskProgressColumn,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                TextColumn("{task.fields[detail]}"), TimeRemainingColumn(), console=err(),
+                transient=False,
+            )
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def transfer(self, key: str, label: str, done: int, total: int | None) -> None:
+        """Bytes sent or received for `key` (an upload or a download)."""
+        if self._progress is None:
+            return
+        if key not in self._bars:
+            self._bars[key] = self._progress.add_task(_escape(label), total=total, detail="")
+        detail = f"{_size(done)} / {_size(total)}" if total else _size(done)
+        self._progress.update(self._bars[key], completed=done, total=total, detail=detail)
+
+    def task(self, task_id: str, status: str, progress: int, estimated_s: int | None) -> None:
+        """The generation task's state: progress and the time the server expects."""
+        import time
+
+        if self._progress is None:
+            return
+        started = self._started.setdefault(task_id, time.monotonic())
+        elapsed = time.monotonic() - started
+        label = f"task {task_id}: {status}"
+        if estimated_s and status in ("pending", "processing"):
+            label += f", about {_seconds_text(max(estimated_s - elapsed, 0))} left"
+        key = "task:" + task_id
+        if key not in self._bars:
+            self._bars[key] = self._progress.add_task(_escape(label), total=100, detail="")
+        self._progress.update(self._bars[key], completed=progress, description=_escape(label))
+
+
+def upload_table(rows: Sequence[dict[str, Any]]) -> None:
+    """The people's view of `prep upload`."""
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("file", "url", "expires", ""):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(_escape(str(row["path"])), _escape(str(row["file_url"])),
+                      _escape(str(row.get("expires_at") or "?")),
+                      "cached" if row.get("cached") else "uploaded")
+    out().print(table)
+
+
+def task_summary(task: dict[str, Any], *, files: Sequence[str] = (),
+                 estimate_units: int | None = None, to_stderr: bool = False) -> None:
+    """The people's view of a task: status, progress, results, credits (beside prep's estimate)."""
+    console = err() if to_stderr else out()
+    status = str(task.get("status"))
+    colour = {"completed": "green", "failed": "red", "cancelled": "red"}.get(status, "yellow")
+    console.print(f"task [bold]{_escape(str(task.get('id')))}[/]: [{colour}]{_escape(status)}[/] "
+                  f"({task.get('progress', 0)}%)", soft_wrap=True)
+    if task.get("error"):
+        console.print(f"  reason: {_escape(str(task['error']))}", soft_wrap=True)
+    if task.get("estimated_time_s") and status in ("pending", "processing"):
+        console.print(f"  the server expects about {_seconds_text(task['estimated_time_s'])} in all")
+    reserved = task.get("credits_reserved_units")
+    if reserved is not None:
+        line = f"  credits reserved by EvoLink: {credits_text(int(reserved))}"
+        if estimate_units is not None:
+            line += f" (prep estimated {credits_text(estimate_units)})"
+        console.print(line)
+    for url in task.get("results") or []:
+        console.print(f"  result: {_escape(str(url))}", soft_wrap=True)
+    for path in files:
+        console.print(f"  saved: [bold]{_escape(path)}[/]", soft_wrap=True)
+
 # --- prepare and doctor -------------------------------------------------------------------------
 
 class PrepareProgress:
