@@ -278,9 +278,11 @@ def _video_args(ffmpeg: str, path: Path, begin_ms: int, end_ms: int, size: tuple
     cut_w = max(2, round(width * CUT_HEIGHT / height / 2) * 2)
     # Two branches: every frame, point-sampled to a thumbnail, for scdet (cheap, and a hard cut
     # shows at any size); a few frames a second, scaled properly, for the face detector.
+    # `round=up` makes sample k the frame on screen at k/face_fps s; fps's default rounding
+    # would hand over the frame half a sample period later.
     graph = (f"[0:v:0]split[c][f];"
              f"[c]scale={cut_w}:{CUT_HEIGHT}:flags=neighbor,scdet=threshold={CUT_THRESHOLD},nullsink;"
-             f"[f]fps={face_fps}:start_time=0,scale={width}:{height}:flags=area,setsar=1,"
+             f"[f]fps={face_fps}:start_time=0:round=up,scale={width}:{height}:flags=area,setsar=1,"
              f"format=bgr24[out]")
     return [ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info",
             # Decode less: no deblocking, and no frames that no other frame refers to (some B

@@ -2,6 +2,7 @@
 
     PrepError (1: unexpected; a bug)
     ├── UsageError (2)              bad option values, timecodes, clip counts
+    ├── ManifestError (2 or 3)      bad batch manifest rows, every one listed (3: a clip is missing)
     ├── MediaError (3)              missing, unreadable, not a video, cannot be made compliant
     │   └── FfmpegError (3)         ffmpeg failed on a file (its last meaningful line kept)
     ├── ToolMissingError (6)        no usable ffmpeg binary
@@ -15,6 +16,7 @@
     │   ├── OutcomeUnknownError (6) a create request was sent and no answer came back
     │   └── UploadRejected (6)      the files API refused an upload
     ├── TaskFailedError (7)         the generation task failed or was cancelled
+    ├── TaskTimeoutError (6)        waiting for a task gave up at its deadline (the task goes on)
     └── Interrupted (130)           Ctrl-C; nothing half-written is left
 
 A caller's misuse of the library (wrong types, impossible arguments) raises ValueError or
@@ -23,13 +25,16 @@ TypeError and stays off this tree.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "ApiError",
     "AuthError",
     "FfmpegError",
     "Interrupted",
+    "ManifestError",
     "MediaError",
     "NetworkError",
     "OutcomeUnknownError",
@@ -39,6 +44,7 @@ __all__ = [
     "RequestRejected",
     "ServerError",
     "TaskFailedError",
+    "TaskTimeoutError",
     "ToolMissingError",
     "UploadRejected",
     "UsageError",
@@ -63,6 +69,27 @@ class UsageError(PrepError):
     """The command was asked for something that is not allowed (exit 2)."""
 
     exit_code = 2
+
+
+class ManifestError(PrepError):
+    """A batch manifest has bad rows; `problems` lists every one (each with its line).
+
+    Exit 2, or 3 when a row names a clip that is missing or unusable.
+    """
+
+    exit_code = 2
+
+    def __init__(self, source: str, problems: Sequence[Any]) -> None:
+        count = len(problems)
+        rows = len({p.line for p in problems})
+        super().__init__(
+            f"{source}: {count} problem{'s' if count != 1 else ''} in {rows} "
+            f"row{'s' if rows != 1 else ''}; nothing was run",
+            hint="fix the rows listed above, then run again",
+        )
+        self.source = source
+        self.problems = list(problems)
+        self.exit_code = max((int(p.exit_code) for p in problems), default=2)
 
 
 class MediaError(PrepError):
@@ -154,6 +181,16 @@ class TaskFailedError(PrepError):
     """The generation task ended as failed or cancelled (exit 7)."""
 
     exit_code = 7
+
+    def __init__(self, message: str, *, hint: str = "", task_id: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.task_id = task_id
+
+
+class TaskTimeoutError(PrepError):
+    """Waiting for a task reached its deadline; the task itself may still finish (exit 6)."""
+
+    exit_code = 6
 
     def __init__(self, message: str, *, hint: str = "", task_id: str = "") -> None:
         super().__init__(message, hint=hint)

@@ -1,20 +1,44 @@
-"""The ffmpeg edge: finding the binary. (Running plans through it grows here with `prepare`.)
+"""The ffmpeg edge: finding the binary, building command lines, and running them.
 
 Search order: the configured path (`PREP_FFMPEG` / config `ffmpeg`), an `ffmpeg` on PATH, then the
 static binary that the imageio-ffmpeg package ships. Found lazily, never at import time.
+`build_args` is the only place a command line is built (with ffmpeg-python, pure); `run` is the
+only place ffmpeg runs a plan: progress as data, pipes drained, ffmpeg killed on any exit.
 """
 
 from __future__ import annotations
 
 import os
+import queue
+import re
 import shutil
+import signal
+import subprocess
+import threading
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import IO, Any
 
-from .errors import ToolMissingError
+from .errors import FfmpegError, PrepError, ToolMissingError
+from .plan import PrepPlan, VideoEncode
 
-__all__ = ["FfmpegBinary", "find_ffmpeg"]
+__all__ = [
+    "RUNNER_FLAGS",
+    "FfmpegBinary",
+    "FfmpegReport",
+    "ProgressCallback",
+    "RunResult",
+    "build_args",
+    "find_ffmpeg",
+    "inspect_ffmpeg",
+    "keyframes_ms",
+    "last_meaningful_line",
+    "run",
+    "safe_path",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,3 +81,286 @@ def find_ffmpeg(configured: str | None = None) -> FfmpegBinary:
 
         configured = load_settings().ffmpeg
     return _find(configured or None)
+
+
+# --- what the binary can do (`prep doctor`) ----------------------------------------------------
+
+# What prep needs from ffmpeg, and what it is for.
+REQUIRED_ENCODERS = {"libx264": "H.264 video", "aac": "AAC audio"}
+REQUIRED_FILTERS = {"zscale": "HDR tone-mapping", "tonemap": "HDR tone-mapping",
+                    "bwdif": "deinterlacing", "scale": "resizing"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FfmpegReport:
+    """What `prep doctor` says about the ffmpeg in use."""
+
+    path: str
+    source: str
+    version: str
+    features: dict[str, bool]
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """Features prep needs that this ffmpeg lacks."""
+        return tuple(name for name, ok in self.features.items() if not ok)
+
+    def as_dict(self) -> dict[str, object]:
+        """The JSON shape of `prep doctor --json`."""
+        return {"ffmpeg": self.path, "source": self.source, "version": self.version,
+                "features": dict(self.features), "missing": list(self.missing),
+                "ok": not self.missing}
+
+
+def inspect_ffmpeg(binary: FfmpegBinary | None = None) -> FfmpegReport:
+    """Ask the ffmpeg binary for its version, encoders and filters."""
+    binary = binary or find_ffmpeg()
+    version_text = _capture(binary, ["-version"])
+    first = version_text.splitlines()[0] if version_text else ""
+    version = first.split(" version ", 1)[1].split(" ")[0] if " version " in first else "unknown"
+    encoders = _names(_capture(binary, ["-encoders"]))
+    filters = _names(_capture(binary, ["-filters"]))
+    features = {name: name in encoders for name in REQUIRED_ENCODERS}
+    features.update({name: name in filters for name in REQUIRED_FILTERS})
+    return FfmpegReport(path=binary.path, source=binary.source, version=version, features=features)
+
+
+def _capture(binary: FfmpegBinary, args: list[str]) -> str:
+    try:
+        done = subprocess.run([binary.path, "-hide_banner", *args], capture_output=True,
+                              text=True, timeout=30, stdin=subprocess.DEVNULL, check=False)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise ToolMissingError(f"{binary.path}: ffmpeg could not be run ({err})",
+                               hint="fix PREP_FFMPEG, or unset it to use the bundled ffmpeg") from err
+    return done.stdout
+
+
+def _names(listing: str) -> set[str]:
+    """Second column of `ffmpeg -encoders` / `-filters` rows (flags, name, description)."""
+    names = set()
+    for line in listing.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and not line.startswith(" ="):
+            names.add(parts[1])
+    return names
+
+
+# --- building the command line (pure) --------------------------------------------------------
+
+def safe_path(path: Path | str) -> str:
+    """A file name ffmpeg reads as a file: `file:` guards names starting with '-' or holding ':'."""
+    text = str(path)
+    if text.startswith("-") or ":" in text:
+        return "file:" + text
+    return text
+
+
+def _seconds(ms: int) -> str:
+    return f"{ms // 1000}.{ms % 1000:03d}"
+
+
+# Outputs never carry an edit list (a server may ignore it, and see media the user cut away);
+# negative composition offsets keep the first frame at time 0 without one.
+_MOV_FLAGS = "+faststart+negative_cts_offsets"
+
+
+def build_args(plan: PrepPlan, src: Path | str, out: Path | str) -> list[str]:
+    """The ffmpeg arguments (without the binary and the runner's own flags) that carry out `plan`.
+
+    Pure: the only place a command line is built. A `copy` plan needs no ffmpeg and is refused.
+    """
+    import ffmpeg
+
+    if plan.action == "copy":
+        raise ValueError("a copy plan is carried out without ffmpeg")
+    input_opts: dict[str, str] = {}
+    if plan.start_ms:
+        input_opts["ss"] = _seconds(plan.start_ms)
+    # A stream copy is cut by the input's length; a re-encode by exact frame and sample counts.
+    if plan.extend == "loop" or (plan.video is None and plan.end_ms < plan.source_duration_ms):
+        input_opts["t"] = _seconds(plan.end_ms - plan.start_ms)
+    stream = ffmpeg.input(safe_path(src), **input_opts)
+    output_opts: dict[str, object] = {"movflags": _MOV_FLAGS, "use_editlist": 0,
+                                      "map_metadata": -1, "map_chapters": -1}
+    video = plan.video
+    if video is None:
+        streams = [stream["v:0"]]
+        output_opts["c:v"] = "copy"
+    else:
+        streams = [_video_chain(stream["v:0"], plan, video)]
+        output_opts.update({
+            "c:v": "libx264", "preset": video.preset, "crf": video.crf,
+            "maxrate": f"{video.maxrate_kbps}k", "bufsize": f"{video.bufsize_kbps}k",
+            "profile:v": "high", "pix_fmt": "yuv420p", "frames:v": video.frame_count,
+            "fps_mode": "cfr", "r": f"{video.fps.numerator}/{video.fps.denominator}",
+        })
+        if video.tonemap:
+            output_opts.update({"color_primaries": "bt709", "color_trc": "bt709",
+                                "colorspace": "bt709", "color_range": "tv"})
+    if plan.has_audio:
+        audio = plan.audio
+        if audio is None:
+            streams.append(stream["a:0"])
+            output_opts["c:a"] = "copy"
+        else:
+            chain = stream["a:0"].filter("aresample", audio.rate)
+            if plan.extend == "loop":
+                chain = chain.filter("aloop", loop=-1, size=2**31 - 1)
+            chain = chain.filter("apad").filter("atrim", end_sample=audio.sample_count)
+            streams.append(chain)
+            output_opts.update({"c:a": "aac", "b:a": f"{audio.bitrate_kbps}k",
+                                "ac": audio.channels, "ar": audio.rate})
+    args: list[str] = ffmpeg.output(*streams, safe_path(out), format="mp4", **output_opts).compile()
+    return args[1:]
+
+
+def _video_chain(stream: Any, plan: PrepPlan, video: VideoEncode) -> Any:
+    """Filters in the order that keeps quality and speed: deinterlace, size/tone, rate, pixels."""
+    if video.deinterlace:
+        stream = stream.filter("bwdif", mode="send_frame")
+    if video.tonemap:
+        transfer = "smpte2084" if video.tonemap == "PQ" else "arib-std-b67"
+        # Resize while still in HDR (cheaper at the smaller size), go linear, tone-map, then
+        # back to BT.709 limited range: SDR that keeps faces from looking washed out.
+        stream = (stream.filter("zscale", w=video.width, h=video.height, tin=transfer,
+                                pin="bt2020", min="bt2020nc", t="linear", npl=100)
+                  .filter("format", "gbrpf32le")
+                  .filter("zscale", p="bt709")
+                  .filter("tonemap", tonemap="hable", desat=0)
+                  .filter("zscale", t="bt709", m="bt709", r="tv"))
+    elif video.scale:
+        stream = stream.filter("scale", video.width, video.height, flags="bicubic")
+    stream = stream.filter("setsar", "1")
+    if video.vfr_to_cfr:
+        stream = stream.filter("fps", f"{video.fps.numerator}/{video.fps.denominator}")
+    stream = stream.filter("format", "yuv420p")
+    if plan.extend == "loop":
+        # Loop the window's frames (counted at the output rate) until -frames:v stops it.
+        window = -(-(plan.end_ms - plan.start_ms) * video.fps // 1000)
+        stream = stream.filter("loop", loop=-1, size=max(1, min(32767, int(window))))
+    elif plan.extend == "freeze":
+        stream = stream.filter("tpad", stop_mode="clone", stop=-1)
+    return stream
+
+
+# --- running it ---------------------------------------------------------------------------------
+
+RUNNER_FLAGS = ["-nostdin", "-hide_banner", "-y", "-progress", "pipe:1", "-nostats"]
+ProgressCallback = Callable[[int, int], None]
+# stderr lines that say nothing about what went wrong.
+_NOISE = re.compile(r"^(\s|Input #|Output #|Stream #|Stream mapping|Press \[q\]|\s*Metadata|"
+                    r"\s*Duration|Conversion failed|Exiting normally|\[out#|\[aost|\[vost|frame=)")
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """A finished ffmpeg run: its stderr, for --verbose and debugging."""
+
+    stderr: str
+
+
+def run(args: list[str], *, total_ms: int, path: Path | str, on_progress: ProgressCallback | None = None,
+        binary: FfmpegBinary | None = None) -> RunResult:
+    """Run ffmpeg with `args` (from `build_args`), reporting (done_ms, total_ms) as it goes.
+
+    Both pipes are drained by threads while ffmpeg runs (an unread pipe stalls it). ffmpeg is
+    killed in `finally`, so Ctrl-C never leaves it running. A failure raises FfmpegError naming
+    `path` with ffmpeg's last meaningful line; a full disk says so.
+    """
+    binary = binary or find_ffmpeg()
+    argv = [binary.path, *RUNNER_FLAGS, *args]
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+    except OSError as err:
+        raise ToolMissingError(f"{binary.path}: ffmpeg could not be started ({err})",
+                               hint="fix PREP_FFMPEG, or unset it to use the bundled ffmpeg") from err
+    events: queue.Queue[int | None] = queue.Queue()
+    stderr_lines: deque[str] = deque(maxlen=400)
+    readers = [threading.Thread(target=_read_progress, args=(proc.stdout, events), daemon=True),
+               threading.Thread(target=_read_lines, args=(proc.stderr, stderr_lines), daemon=True)]
+    for reader in readers:
+        reader.start()
+    try:
+        while True:
+            done_us = events.get()
+            if done_us is None:
+                break
+            if on_progress:
+                on_progress(min(total_ms, max(0, done_us // 1000)), total_ms)
+        returncode = proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for reader in readers:
+            reader.join(timeout=5)
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+    stderr = "\n".join(stderr_lines)
+    if returncode != 0:
+        raise _failure(path, returncode, list(stderr_lines), stderr)
+    if on_progress:
+        on_progress(total_ms, total_ms)
+    return RunResult(stderr)
+
+
+def _read_progress(pipe: IO[bytes] | None, events: queue.Queue[int | None]) -> None:
+    """`-progress pipe:1` prints key=value lines; out_time_us is how far the output has got."""
+    try:
+        if pipe is None:
+            return
+        for raw in pipe:
+            key, _, value = raw.decode("utf-8", "replace").strip().partition("=")
+            if key == "out_time_us" and value.lstrip("-").isdigit():
+                events.put(int(value))
+    finally:
+        events.put(None)
+
+
+def _read_lines(pipe: IO[bytes] | None, lines: deque[str]) -> None:
+    if pipe is None:
+        return
+    for raw in pipe:
+        lines.append(raw.decode("utf-8", "replace").rstrip())
+
+
+def last_meaningful_line(lines: list[str]) -> str:
+    """The stderr line that best says what went wrong (the last one that is not boilerplate)."""
+    for line in reversed(lines):
+        if line.strip() and not _NOISE.match(line):
+            return line.strip()
+    return lines[-1].strip() if lines else "no message"
+
+
+def _failure(path: Path | str, returncode: int, lines: list[str], stderr: str) -> PrepError:
+    text = stderr.lower()
+    if returncode == -signal.SIGXFSZ or "no space left" in text or "file too large" in text \
+            or "disk quota" in text:
+        return FfmpegError(path, "the output disk is full (or a file size limit was hit)",
+                           hint="free some space or choose another -o folder", detail=stderr)
+    if returncode < 0:
+        return FfmpegError(path, f"ffmpeg was stopped by signal {-returncode}", detail=stderr)
+    return FfmpegError(path, f"ffmpeg failed: {last_meaningful_line(lines)}",
+                       hint="run with --verbose for ffmpeg's full output", detail=stderr)
+
+
+def keyframes_ms(path: Path | str, *, binary: FfmpegBinary | None = None) -> tuple[int, ...]:
+    """Times of the video keyframes, for containers without an mp4 index: ffmpeg decodes only
+    the keyframes (-skip_frame nokey) and reports their times. MediaError if it cannot."""
+    binary = binary or find_ffmpeg()
+    argv = [binary.path, "-nostdin", "-hide_banner", "-nostats", "-skip_frame", "nokey",
+            "-i", safe_path(path), "-map", "0:v:0", "-an", "-sn", "-dn",
+            "-vf", "showinfo", "-f", "null", "-"]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, errors="replace", check=False,
+                              stdin=subprocess.DEVNULL, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise FfmpegError(path, f"keyframes could not be read ({err})") from err
+    if done.returncode != 0:
+        raise FfmpegError(path, f"ffmpeg failed: {last_meaningful_line(done.stderr.splitlines())}",
+                          detail=done.stderr)
+    times = [round(float(m[1]) * 1000) for m in re.finditer(r"pts_time:\s*(-?[\d.]+)", done.stderr)]
+    first = min(times, default=0)
+    return tuple(t - first for t in times)

@@ -7,6 +7,7 @@ accept the file (`problems`) and what prep would still change for a clean refere
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -35,6 +36,9 @@ _AUDIO_CODECS = {
 }
 _NTSC = (Fraction(24000, 1001), Fraction(30000, 1001), Fraction(60000, 1001), Fraction(120000, 1001))
 _MEDIAINFO_OPTIONS = {"File_TestContinuousFileNames": "0", "ParseSpeed": "0.5"}
+# libmediainfo keeps options process-wide: two threads parsing at once corrupt each other's
+# output or crash the process, so every parse in the process takes this lock.
+_MEDIAINFO_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -228,7 +232,8 @@ def probe(path: Path | str) -> ClipInfo:
     from pymediainfo import MediaInfo  # heavy-ish: loads libmediainfo; keep `prep --help` fast
 
     try:
-        media = MediaInfo.parse(path, mediainfo_options=_MEDIAINFO_OPTIONS)
+        with _MEDIAINFO_LOCK:
+            media = MediaInfo.parse(path, mediainfo_options=_MEDIAINFO_OPTIONS)
     except Exception as err:  # pymediainfo raises bare Exceptions for library problems
         raise MediaError(path, f"could not be read by MediaInfo ({err})") from err
     return _clip_info(path, media)

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .media import ClipInfo
     from .pick import PickResult
 
-__all__ = ["contact_sheet", "grab_frames", "pick_timeline"]
+__all__ = ["contact_sheet", "grab_frames", "pick_timeline", "require_extras"]
 
 # Colours (RGB) shared by both pictures.
 BACKGROUND = (24, 26, 30)
@@ -43,6 +43,11 @@ WARN = (246, 170, 66)
 # Clips up to this long are sampled in one decode pass; longer ones by seeking to each frame.
 ONE_PASS_MAX_MS = 120_000
 _PIL_HINT = "pip install 'prep[pick]'"
+
+
+def require_extras(target: Path | str = "pictures") -> None:
+    """MediaError (exit 3) naming `target` when Pillow or numpy is missing, with the install hint."""
+    _pil(target)
 
 
 def _pil(png: Path | str) -> tuple[Any, Any, Any]:
@@ -121,13 +126,15 @@ def grab_frames(
         return [data[i * frame_bytes:(i + 1) * frame_bytes] for i in range(len(data) // frame_bytes)][:count]
 
     base = [ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error"]
-    evenly = len(times) > 1 and len({b - a for a, b in zip(times, times[1:], strict=False)}) <= 2
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    evenly = bool(gaps) and min(gaps) > 0 and max(gaps) - min(gaps) <= 1  # 1 ms of rounding
     frames: list[tuple[int, bytes]] = []
     if evenly and times[-1] - times[0] <= ONE_PASS_MAX_MS:
         step = Fraction(times[-1] - times[0], len(times) - 1) if len(times) > 1 else Fraction(1000)
         rate = Fraction(1000) / step
+        # round=up: frame k is the one on screen at times[0] + k * step (not half a step later).
         argv = [*base, "-ss", format_ms(times[0]), "-i", ffmpeg_input(path), "-map", "0:v:0", "-an", "-sn",
-                "-vf", f"fps={rate.numerator}/{rate.denominator}:start_time=0,{scale}",
+                "-vf", f"fps={rate.numerator}/{rate.denominator}:start_time=0:round=up,{scale}",
                 "-frames:v", str(len(times)), "-f", "rawvideo", "pipe:1"]
         frames = list(zip(times, run(argv, len(times)), strict=False))
     else:

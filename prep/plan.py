@@ -6,17 +6,39 @@ long clip), keeping every output at least one frame inside the API's 2-30 s.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
+from pathlib import Path
 from typing import Literal
 
 from . import rules
 from .clipspec import Window
 from .errors import MediaError
 from .media import ClipInfo
-from .timecode import format_ms, frame_ms
+from .timecode import format_ms, frame_ms, round_half_up
 
-__all__ = ["DEFAULT_FPS", "ClipWindow", "Extend", "choose_window", "edge_margin_ms"]
+__all__ = [
+    "DEFAULT_FPS",
+    "DEFAULT_PROFILE",
+    "PROFILES",
+    "Action",
+    "AudioEncode",
+    "ClipWindow",
+    "EncoderSettings",
+    "Extend",
+    "PlanOptions",
+    "PrepPlan",
+    "Profile",
+    "SourceFacts",
+    "VideoEncode",
+    "choose_window",
+    "edge_margin_ms",
+    "output_fps",
+    "output_size",
+    "plan",
+    "tighten",
+    "video_budget_kbps",
+]
 
 Extend = Literal["loop", "freeze"]
 OPEN_WINDOW = Window()
@@ -24,10 +46,15 @@ OPEN_WINDOW = Window()
 DEFAULT_FPS = Fraction(25)
 
 
+# One AAC frame at 48 kHz (1024 samples) is 21.3 ms: the margin never gets smaller than that, so
+# the audio also stays inside 2-30 s for a reader that skips the encoder's delay.
+MIN_MARGIN_MS = 22
+
+
 def edge_margin_ms(fps: Fraction | None) -> int:
-    """One frame, in whole ms rounded up: how far inside 2-30 s every output stays."""
+    """One frame (at least 22 ms), in whole ms rounded up: how far inside 2-30 s outputs stay."""
     rate = fps or DEFAULT_FPS
-    return -(-1000 * rate.denominator // rate.numerator)
+    return max(MIN_MARGIN_MS, -(-1000 * rate.denominator // rate.numerator))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,10 +109,13 @@ def choose_window(
     if available < min_len:
         if extend is None:
             length = format_ms(max(available, 0))
+            need = (f"at least {format_ms(rules.MIN_CLIP_MS)} s" if available < rules.MIN_CLIP_MS
+                    else f"{format_ms(min_len)} s, to stay a frame inside its "
+                         f"{format_ms(rules.MIN_CLIP_MS)} s minimum")
             raise MediaError(
                 name,
                 f"is {length} s long{' in the chosen window' if trimmed else ''}; the API needs "
-                f"at least {format_ms(rules.MIN_CLIP_MS)} s",
+                f"{need}",
                 hint="choose a longer window, or pass --extend loop or --extend freeze",
             )
         target = rules.MIN_CLIP_MS + 2 * margin
@@ -102,3 +132,327 @@ def frame_aligned_ms(ms: int, fps: Fraction | None) -> int:
     """`ms` moved to the start of the frame that contains it."""
     rate = fps or DEFAULT_FPS
     return frame_ms(int(Fraction(ms) * rate / 1000), rate)
+
+
+# --- what prep makes of a clip: copy, remux or transcode --------------------------------------
+
+Action = Literal["copy", "remux", "transcode"]
+Profile = Literal["fast", "balanced", "quality"]
+PROFILES: tuple[Profile, ...] = ("fast", "balanced", "quality")
+DEFAULT_PROFILE: Profile = "balanced"
+
+
+@dataclass(frozen=True, slots=True)
+class EncoderSettings:
+    """x264 settings of a profile: speed preset and constant rate factor (lower is better)."""
+
+    preset: str
+    crf: int
+
+
+# Chosen by measurement (scripts/bench_prepare.py, README Benchmarks; 2 cores, 1080p30): each step
+# up buys VMAF for speed, and "balanced" beats ffmpeg's own default (medium, CRF 23) on VMAF at
+# about 2.5x its speed. CRF values differ per preset because presets spend bits differently.
+PROFILE_SETTINGS: dict[Profile, EncoderSettings] = {
+    "fast": EncoderSettings("ultrafast", 22),
+    "balanced": EncoderSettings("superfast", 18),
+    "quality": EncoderSettings("faster", 16),
+}
+AUDIO_RATE = 48_000
+AUDIO_CHANNELS = 2
+# Native AAC at 160 kbit/s stereo keeps speech clean; the model takes the voice from it.
+AUDIO_KBPS = 160
+# Bytes kept free for the mp4 index and muxing overhead, on top of a 3 % safety share.
+CONTAINER_RESERVE_BYTES = 256_000
+SIZE_SAFETY = Fraction(97, 100)
+# x264's VBV buffer, in seconds of the peak rate: the file can exceed maxrate x duration by this.
+VBV_BUFFER_S = 2
+MIN_VIDEO_KBPS = 120
+# Ceilings that keep H.264 High within level 4.2 (62.5 Mbit/s peak and buffer), which 1080p
+# decoders take; short clips would otherwise get budgets no decoder is built for.
+MAX_VIDEO_KBPS = 50_000
+MAX_BUFSIZE_KBITS = 62_500
+MAX_OUTPUT_FPS = Fraction(60)
+_COMMON_RATES = (Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001),
+                 Fraction(30), Fraction(50), Fraction(60000, 1001), Fraction(60))
+_PLAIN_AUDIO = ("aac",)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanOptions:
+    """What the user asked for one clip (defaults are what `prep prepare` does)."""
+
+    window: Window = OPEN_WINDOW
+    label: str | None = None
+    extend: Extend | None = None
+    profile: Profile = DEFAULT_PROFILE
+    max_size_bytes: int = rules.MAX_FILE_BYTES
+    reencode: bool = False  # re-encode even a compliant clip (used when a stream copy fails checks)
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile must be one of {', '.join(PROFILES)}, not {self.profile!r}")
+        if not 1_000_000 <= self.max_size_bytes <= rules.MAX_FILE_BYTES:
+            raise ValueError("max_size_bytes must be between 1,000,000 and the API's 100,000,000")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFacts:
+    """What the planner needs beyond `ClipInfo`, read from the file's sample tables or by ffmpeg.
+
+    `raw_durations_ms` are the track durations with edit lists ignored; `keyframes_ms` the times
+    of the video keyframes (None when unknown, which makes trims re-encode).
+    """
+
+    keyframes_ms: tuple[int, ...] | None = None
+    raw_durations_ms: tuple[int, ...] = ()
+    edit_list: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VideoEncode:
+    """How the video is re-encoded (x264, 8-bit 4:2:0 High profile)."""
+
+    width: int
+    height: int
+    fps: Fraction
+    frame_count: int
+    scale: bool
+    deinterlace: bool
+    tonemap: str | None
+    vfr_to_cfr: bool
+    preset: str
+    crf: int
+    maxrate_kbps: int
+    bufsize_kbps: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AudioEncode:
+    """How the audio is re-encoded: AAC, 48 kHz stereo, cut to an exact number of samples."""
+
+    bitrate_kbps: int
+    sample_count: int
+    channels: int = AUDIO_CHANNELS
+    rate: int = AUDIO_RATE
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrepPlan:
+    """What prep will do to one clip. `video` / `audio` None with a stream means stream copy."""
+
+    action: Action
+    source: Path
+    start_ms: int
+    end_ms: int
+    duration_ms: int
+    extend: Extend | None = None
+    has_audio: bool = True
+    video: VideoEncode | None = None
+    audio: AudioEncode | None = None
+    reasons: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    profile: Profile = DEFAULT_PROFILE
+    max_size_bytes: int = rules.MAX_FILE_BYTES
+    source_duration_ms: int = 0
+
+    @property
+    def trimmed(self) -> bool:
+        """Whether only part of the source is used."""
+        return self.start_ms > 0 or self.end_ms < self.source_duration_ms
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-ready view (used by `--dry-run --json` and the cache key)."""
+        out: dict[str, object] = {
+            "source": str(self.source), "action": self.action, "start_s": self.start_ms / 1000,
+            "end_s": self.end_ms / 1000, "duration_s": self.duration_ms / 1000,
+            "extend": self.extend, "profile": self.profile, "max_size_bytes": self.max_size_bytes,
+            "video": "copy" if self.video is None else {
+                "width": self.video.width, "height": self.video.height,
+                "fps": f"{self.video.fps.numerator}/{self.video.fps.denominator}",
+                "frames": self.video.frame_count, "deinterlace": self.video.deinterlace,
+                "tonemap": self.video.tonemap, "preset": self.video.preset, "crf": self.video.crf,
+                "maxrate_kbps": self.video.maxrate_kbps, "bufsize_kbps": self.video.bufsize_kbps,
+            },
+            "audio": None if not self.has_audio else "copy" if self.audio is None else {
+                "codec": "aac", "bitrate_kbps": self.audio.bitrate_kbps,
+                "rate": self.audio.rate, "channels": self.audio.channels,
+                "samples": self.audio.sample_count,
+            },
+            "reasons": list(self.reasons),
+            "notes": list(self.notes),
+        }
+        return out
+
+
+def output_size(info: ClipInfo) -> tuple[int, int]:
+    """Upright, square-pixel size that fits 1920x1080 (either orientation), both sides even."""
+    width, height = info.display_size
+    long_side, short_side = max(width, height), min(width, height)
+    scale = min(Fraction(1), Fraction(rules.MAX_CLEAN_WIDTH, long_side),
+                Fraction(rules.MAX_CLEAN_HEIGHT, short_side))
+    return _even(width * scale), _even(height * scale)
+
+
+def _even(value: Fraction) -> int:
+    return max(2, 2 * round_half_up(value / 2))
+
+
+def output_fps(info: ClipInfo) -> Fraction:
+    """The constant frame rate of a re-encode: the source's, snapped to a common rate if VFR."""
+    rate = info.fps or Fraction(30)
+    if info.vfr:
+        rate = min(_COMMON_RATES, key=lambda r: abs(r - rate))
+    return min(rate, MAX_OUTPUT_FPS)
+
+
+def video_budget_kbps(duration_ms: int, max_size_bytes: int, audio_kbps: int) -> int:
+    """The highest x264 maxrate (kbit/s) that keeps the file under `max_size_bytes`.
+
+    Audio is budgeted explicitly, and the VBV buffer (VBV_BUFFER_S of the peak rate) is the most
+    the video can exceed maxrate x duration by, so the bound holds on any footage.
+    """
+    duration = Fraction(max(duration_ms, 1), 1000)
+    usable_bits = (Fraction(max_size_bytes) * SIZE_SAFETY - CONTAINER_RESERVE_BYTES) * 8
+    audio_bits = Fraction(audio_kbps * 1000) * (duration + 1)
+    return min(MAX_VIDEO_KBPS, int((usable_bits - audio_bits) / (duration + VBV_BUFFER_S) / 1000))
+
+
+def _why_video_transcodes(info: ClipInfo) -> list[str]:
+    reasons = []
+    if info.video_codec != "h264":
+        reasons.append(f"{info.video_codec} video")
+    if info.bit_depth and info.bit_depth > 8:
+        reasons.append(f"{info.bit_depth}-bit video")
+    if info.hdr:
+        reasons.append(f"HDR ({info.hdr})")
+    if info.chroma_subsampling and info.chroma_subsampling != "4:2:0":
+        reasons.append(f"{info.chroma_subsampling} chroma")
+    if (info.video_profile or "").lower().startswith(("high 10", "high 4:2:2", "high 4:4:4")):
+        reasons.append(f"H.264 {info.video_profile} profile")
+    if output_size(info) != info.display_size or info.width % 2 or info.height % 2:
+        reasons.append(f"{info.width}x{info.height} needs resizing")
+    if info.pixel_aspect != 1:
+        reasons.append("non-square pixels")
+    if info.rotation:
+        reasons.append(f"rotation flag ({info.rotation})")
+    if info.vfr:
+        reasons.append("variable frame rate")
+    if info.interlaced:
+        reasons.append("interlaced")
+    if info.fps and info.fps > MAX_OUTPUT_FPS:
+        reasons.append(f"{float(info.fps):g} fps")
+    return reasons
+
+
+def _why_audio_transcodes(info: ClipInfo) -> list[str]:
+    if not info.has_audio:
+        return []
+    if info.audio_codec not in _PLAIN_AUDIO:
+        return [f"{info.audio_codec} audio"]
+    if (info.audio_channels or 2) > 2:
+        return [f"{info.audio_channels}-channel audio"]
+    return []
+
+
+def _on_keyframe(ms: int, keyframes: tuple[int, ...] | None) -> bool:
+    return keyframes is not None and any(abs(k - ms) <= 1 for k in keyframes)
+
+
+def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
+         facts: SourceFacts = SourceFacts()) -> PrepPlan:
+    """The cheapest action that yields a compliant file for `info`. Pure: no I/O, no clock.
+
+    Raises MediaError when the clip cannot reach 2 s (without `extend`) or cannot fit the size.
+    """
+    window = choose_window(info, opts.window, label=opts.label, extend=opts.extend)
+    name = opts.label or str(info.path)
+    video_reasons = _why_video_transcodes(info)
+    audio_reasons = _why_audio_transcodes(info)
+    duration = window.duration_ms
+    start, end = window.start_ms, window.end_ms
+    cut = window.trimmed or window.extend is not None
+    # A stream copy can only start and end where the source has keyframes: anything else would
+    # need an edit list to hide frames, which a server may ignore (and then bill).
+    cut_ok = not cut or (window.extend is None and _on_keyframe(start, facts.keyframes_ms)
+                         and (end >= info.duration_ms or _on_keyframe(end, facts.keyframes_ms)))
+    raw = facts.raw_durations_ms or info.durations_ms
+    whole_ok = (not cut and min(raw) >= rules.MIN_CLIP_MS and max(raw) <= rules.MAX_CLIP_MS
+                and info.min_duration_ms >= rules.MIN_CLIP_MS
+                and info.max_duration_ms <= rules.MAX_CLIP_MS)
+    size_ok = info.size_bytes <= opts.max_size_bytes if not cut else (
+        info.size_bytes * Fraction(max(end - start, 1), max(info.duration_ms, 1))
+        <= opts.max_size_bytes * SIZE_SAFETY)
+    base = PrepPlan(action="copy", source=info.path, start_ms=start, end_ms=end,
+                    duration_ms=duration, extend=window.extend, has_audio=info.has_audio,
+                    notes=window.notes, profile=opts.profile, max_size_bytes=opts.max_size_bytes,
+                    source_duration_ms=info.duration_ms)
+    if not video_reasons and not audio_reasons and size_ok and not opts.reencode:
+        if (not cut and whole_ok and info.container == "mp4" and info.faststart
+                and not facts.edit_list):
+            return base
+        if cut_ok and (cut or whole_ok):
+            why = ["cut on keyframes"] if cut else []
+            if info.container != "mp4":
+                why.append(f"{info.container} container")
+            if not info.faststart:
+                why.append("index (moov) at the end")
+            if facts.edit_list:
+                why.append("edit list")
+            return replace(base, action="remux", reasons=tuple(why))
+    reasons = video_reasons + audio_reasons
+    if not size_ok:
+        reasons.append(f"over {opts.max_size_bytes:,} bytes")
+    if opts.reencode and not reasons:
+        reasons.append("re-encode asked for")
+    if cut and not cut_ok:
+        reasons.append("extended" if window.extend else "cut between keyframes")
+    elif not cut and not whole_ok:
+        reasons.append("durations of the tracks differ")
+    audio_kbps = AUDIO_KBPS if info.has_audio else 0
+    maxrate = video_budget_kbps(duration, opts.max_size_bytes, audio_kbps)
+    if maxrate < MIN_VIDEO_KBPS:
+        raise MediaError(name, f"{format_ms(duration)} s cannot fit in {opts.max_size_bytes:,} "
+                               "bytes at a usable quality", hint="raise --max-size-mb or cut it shorter")
+    fps = output_fps(info)
+    width, height = output_size(info)
+    # Whole frames, kept a margin (a frame, at least 22 ms) inside 2-30 s at the output rate.
+    edge = edge_margin_ms(fps)
+    lowest = -(-(rules.MIN_CLIP_MS + edge) * fps // 1000)
+    highest = (rules.MAX_CLIP_MS - edge) * fps // 1000
+    frames = min(max(round_half_up(Fraction(duration) * fps / 1000), lowest), highest)
+    encoder = PROFILE_SETTINGS[opts.profile]
+    video = VideoEncode(
+        width=width, height=height, fps=fps, frame_count=frames,
+        scale=(width, height) != info.display_size or info.pixel_aspect != 1
+        or bool(info.width % 2 or info.height % 2),
+        deinterlace=info.interlaced, tonemap=info.hdr,
+        vfr_to_cfr=info.vfr or fps != (info.fps or fps),
+        preset=encoder.preset, crf=encoder.crf, maxrate_kbps=maxrate,
+        bufsize_kbps=min(maxrate * VBV_BUFFER_S, MAX_BUFSIZE_KBITS),
+    )
+    audio = None
+    if info.has_audio:
+        # The AAC encoder puts 1024 samples of delay in front, and prep writes no edit list to
+        # hide them: so the audio is cut 1024 samples short, and the audio track as stored
+        # ends exactly with the video (a reader that skips the delay sees it 21 ms shorter,
+        # which the 22 ms minimum margin allows for).
+        video_samples = Fraction(frames * AUDIO_RATE) / fps
+        audio = AudioEncode(bitrate_kbps=audio_kbps,
+                            sample_count=max(1024, round_half_up(video_samples) - 1024))
+    return replace(base, action="transcode", video=video, audio=audio, reasons=tuple(reasons))
+
+
+def tighten(plan_: PrepPlan, measured_bytes: int) -> PrepPlan:
+    """A transcode plan with a lower peak rate, after an output came out `measured_bytes` big."""
+    if plan_.video is None:
+        raise ValueError("only a transcode plan with video encoding can be tightened")
+    ratio = Fraction(plan_.max_size_bytes, max(measured_bytes, 1)) * Fraction(9, 10)
+    maxrate = min(int(plan_.video.maxrate_kbps * ratio), plan_.video.maxrate_kbps * 9 // 10)
+    if maxrate < MIN_VIDEO_KBPS:
+        raise MediaError(plan_.source, f"cannot be made smaller than {plan_.max_size_bytes:,} bytes",
+                         hint="raise --max-size-mb or cut it shorter")
+    video = replace(plan_.video, maxrate_kbps=maxrate,
+                    bufsize_kbps=min(maxrate * VBV_BUFFER_S, MAX_BUFSIZE_KBITS),
+                    crf=plan_.video.crf + 2)
+    return replace(plan_, video=video)

@@ -173,6 +173,350 @@ def estimate_table(est: Estimate, *, to_stderr: bool = False) -> None:
         console.print(f"  - {_escape(line)}", soft_wrap=True)
 
 
+# -- the API client: transfers, tasks, uploads ------------------------------------------------
+
+def _seconds_text(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class ProgressView:
+    """Progress bars on stderr for uploads, the task and downloads; silent when disabled (quiet,
+    --json or not a terminal), so library callbacks can always call it."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._progress: Any = None
+        self._bars: dict[str, Any] = {}
+        self._started: dict[str, float] = {}
+
+    def __enter__(self) -> ProgressView:
+        if self.enabled:
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                TaskProgressColumn,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                TextColumn("{task.fields[detail]}"), TimeRemainingColumn(), console=err(),
+                transient=False,
+            )
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def transfer(self, key: str, label: str, done: int, total: int | None) -> None:
+        """Bytes sent or received for `key` (an upload or a download)."""
+        if self._progress is None:
+            return
+        if key not in self._bars:
+            self._bars[key] = self._progress.add_task(_escape(label), total=total, detail="")
+        detail = f"{_size(done)} / {_size(total)}" if total else _size(done)
+        self._progress.update(self._bars[key], completed=done, total=total, detail=detail)
+
+    def task(self, task_id: str, status: str, progress: int, estimated_s: int | None) -> None:
+        """The generation task's state: progress and the time the server expects."""
+        import time
+
+        if self._progress is None:
+            return
+        started = self._started.setdefault(task_id, time.monotonic())
+        elapsed = time.monotonic() - started
+        label = f"task {task_id}: {status}"
+        if estimated_s and status in ("pending", "processing"):
+            label += f", about {_seconds_text(max(estimated_s - elapsed, 0))} left"
+        key = "task:" + task_id
+        if key not in self._bars:
+            self._bars[key] = self._progress.add_task(_escape(label), total=100, detail="")
+        self._progress.update(self._bars[key], completed=progress, description=_escape(label))
+
+
+def upload_table(rows: Sequence[dict[str, Any]]) -> None:
+    """The people's view of `prep upload`."""
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("file", "url", "expires", ""):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(_escape(str(row["path"])), _escape(str(row["file_url"])),
+                      _escape(str(row.get("expires_at") or "?")),
+                      "cached" if row.get("cached") else "uploaded")
+    out().print(table)
+
+
+def task_summary(task: dict[str, Any], *, files: Sequence[str] = (),
+                 estimate_units: int | None = None, to_stderr: bool = False) -> None:
+    """The people's view of a task: status, progress, results, credits (beside prep's estimate)."""
+    console = err() if to_stderr else out()
+    status = str(task.get("status"))
+    colour = {"completed": "green", "failed": "red", "cancelled": "red"}.get(status, "yellow")
+    console.print(f"task [bold]{_escape(str(task.get('id')))}[/]: [{colour}]{_escape(status)}[/] "
+                  f"({task.get('progress', 0)}%)", soft_wrap=True)
+    if task.get("error"):
+        console.print(f"  reason: {_escape(str(task['error']))}", soft_wrap=True)
+    if task.get("estimated_time_s") and status in ("pending", "processing"):
+        console.print(f"  the server expects about {_seconds_text(task['estimated_time_s'])} in all")
+    reserved = task.get("credits_reserved_units")
+    if reserved is not None:
+        line = f"  credits reserved by EvoLink: {credits_text(int(reserved))}"
+        if estimate_units is not None:
+            line += f" (prep estimated {credits_text(estimate_units)})"
+        console.print(line)
+    for url in task.get("results") or []:
+        console.print(f"  result: {_escape(str(url))}", soft_wrap=True)
+    for path in files:
+        console.print(f"  saved: [bold]{_escape(path)}[/]", soft_wrap=True)
+
+# --- prepare and doctor -------------------------------------------------------------------------
+
+class PrepareProgress:
+    """One progress bar per clip on stderr, fed by `prepare`'s (label, done_ms, total_ms) calls."""
+
+    def __init__(self, *, enabled: bool = True) -> None:
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TaskID,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._enabled = enabled
+        self._tasks: dict[str, TaskID] = {}
+        self._progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[done]}"),
+            TimeElapsedColumn(), console=err(), transient=False, disable=not enabled,
+        )
+
+    def __enter__(self) -> PrepareProgress:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.__exit__(None, None, None)
+
+    def __call__(self, label: str, done_ms: int, total_ms: int) -> None:
+        task = self._tasks.get(label)
+        if task is None:
+            task = self._progress.add_task(_escape(label), total=max(total_ms, 1), done="")
+            self._tasks[label] = task
+        self._progress.update(task, completed=done_ms, total=max(total_ms, 1),
+                              done=f"{format_ms(done_ms)}/{format_ms(total_ms)} s")
+
+
+def prepare_table(results: Sequence[Any], *, to_stderr: bool = False) -> None:
+    """The summary of `prep prepare`: what was done to each clip, before -> after."""
+    from rich.table import Table
+
+    console = err() if to_stderr else out()
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("source", "action", "output", "size", "duration", "time"):
+        table.add_column(column, overflow="fold")
+    for result in results:
+        info, output = result.source, result.output_info
+        action = result.plan.action + (" (cached)" if result.cached else "")
+        size = (f"{_size(info.size_bytes)} -> {_size(output.size_bytes)}" if output
+                else _size(info.size_bytes))
+        duration = (f"{format_ms(info.duration_ms)} -> {format_ms(output.duration_ms)} s" if output
+                    else f"{format_ms(info.duration_ms)} -> {format_ms(result.plan.duration_ms)} s")
+        table.add_row(_escape(str(result.spec)), action,
+                      _escape(str(result.output)) if result.output else "(dry run)",
+                      size, duration, f"{result.elapsed_s:.1f} s" if result.output else "")
+    console.print(table)
+
+
+def plan_details(results: Sequence[Any], *, to_stderr: bool = False) -> None:
+    """Why each clip gets its action, and the warnings of its window (for --dry-run and notes)."""
+    console = err() if to_stderr else out()
+    for result in results:
+        plan = result.plan
+        if plan.reasons:
+            console.print(f"  {_escape(str(result.spec))}: {plan.action} because "
+                          f"{_escape(', '.join(plan.reasons))}", soft_wrap=True, style="dim")
+        if plan.video is not None and result.output is None:
+            v = plan.video
+            console.print(f"    -> {v.width}x{v.height} {_fps(v.fps)} fps, x264 {v.preset} CRF "
+                          f"{v.crf}, peak {v.maxrate_kbps} kbit/s"
+                          + (f", tone-mapped from {v.tonemap}" if v.tonemap else "")
+                          + (", deinterlaced" if v.deinterlace else ""),
+                          soft_wrap=True, style="dim")
+
+
+def doctor_report(report: Any, extra: dict[str, str]) -> None:
+    """The people's view of `prep doctor`."""
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, show_header=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    table.add_row("ffmpeg", _escape(report.path))
+    table.add_row("found via", report.source)
+    table.add_row("version", _escape(report.version))
+    for name, ok in report.features.items():
+        table.add_row(name, "[green]yes[/]" if ok else "[red]missing[/]")
+    for key, value in extra.items():
+        table.add_row(_escape(key), _escape(value))
+    out().print(table)
+
+
+def manifest_problems(source: str, problems: Iterable[Any]) -> None:
+    """Every bad row of a manifest, one line each, on stderr."""
+    for problem in problems:
+        err().print(_escape(f"error: {problem.text(source)}"), style="red", soft_wrap=True)
+
+
+def batch_cost_table(plan: Any, *, to_stderr: bool = False) -> None:
+    """The people's view of `prep batch --dry-run`: billed seconds and credits per job and in total."""
+    from rich.table import Table
+
+    console = err() if to_stderr else out()
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column, justify in (("job", "left"), ("clips", "right"), ("input", "right"),
+                            ("output", "right"), ("billed", "right"), ("quality", "left"),
+                            ("credits", "right"), ("at 720p", "right"), ("at 1080p", "right")):
+        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for job in plan.jobs:
+        est = job.estimate
+        table.add_row(
+            _escape(job.name), str(len(job.clips)), f"{format_ms(est.input_billed_ms)} s",
+            f"{format_ms(est.output_billed_ms)} s", f"{format_ms(est.total_billed_ms)} s",
+            est.quality, credits_text(est.credits_units), credits_text(est.credits_at("720p")),
+            credits_text(est.credits_at("1080p")),
+        )
+    table.add_row(
+        f"[bold]total ({len(plan.jobs)} jobs)[/]", "", f"[bold]{format_ms(plan.input_billed_ms)} s[/]",
+        f"[bold]{format_ms(plan.output_billed_ms)} s[/]", f"[bold]{format_ms(plan.total_billed_ms)} s[/]",
+        "", f"[bold]{credits_text(plan.credits_units)}[/]", credits_text(plan.credits_at("720p")),
+        credits_text(plan.credits_at("1080p")),
+    )
+    console.print(table)
+    console.print(
+        f"[bold]{credits_text(plan.credits_units)} credits[/] for {len(plan.jobs)} jobs "
+        f"(about ${plan.credits_units / plan.prices.units_per_usd:.2f}); failed tasks are not billed",
+        soft_wrap=True,
+    )
+    console.print(f"[dim]prices: {_escape(plan.prices.label)}[/]", soft_wrap=True)
+
+
+_STATE_STYLES = {"done": "green", "failed": "red", "unknown": "magenta", "running": "cyan",
+                 "submitting": "yellow", "completed": "cyan"}
+
+
+def batch_status_table(rows: Sequence[Any], *, to_stderr: bool = False) -> None:
+    """The people's view of `prep batch status` and of a batch's summary."""
+    from rich.table import Table
+
+    console = err() if to_stderr else out()
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column, justify in (("job", "left"), ("state", "left"), ("clips", "right"), ("task", "left"),
+                            ("estimate", "right"), ("reserved", "right"), ("result / error", "left")):
+        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for row in rows:
+        style = _STATE_STYLES.get(row.state, "")
+        state = f"[{style}]{row.state}[/]" if style else row.state
+        if row.state == "running" and row.progress is not None:
+            state += f" {row.progress}%"
+        reserved = ("" if row.credits_reserved is None
+                    else credits_text(round(row.credits_reserved * 10_000)))
+        estimate = "" if row.estimate_units is None else credits_text(row.estimate_units)
+        if row.measured_units is not None and row.measured_units != row.estimate_units:
+            estimate += f" ({credits_text(row.measured_units)} as prepared)"
+        detail = row.result_path or row.error or ""
+        table.add_row(_escape(row.name), state, f"{row.clips_uploaded}/{row.clips_total}",
+                      _escape(row.task_id or ""), estimate, reserved, _escape(detail))
+    console.print(table)
+
+
+class BatchProgress:
+    """A running batch on stderr: one overall bar and each job's state (live on a terminal,
+    one line per change otherwise; nothing with `enabled=False`)."""
+
+    def __init__(self, names: Sequence[str], *, enabled: bool = True) -> None:
+        self.names = list(names)
+        self.enabled = enabled
+        self.states: dict[str, tuple[str, str]] = {n: ("waiting", "") for n in self.names}
+        self.live_mode = enabled and err().is_terminal
+        self._live: Any = None
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> BatchProgress:
+        if self.live_mode:
+            from rich.live import Live
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(TextColumn("[bold]jobs"), BarColumn(), MofNCompleteColumn(),
+                                      TimeElapsedColumn(), console=err())
+            self._task = self._progress.add_task("jobs", total=len(self.names))
+            self._live = Live(self, console=err(), refresh_per_second=4, transient=True)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+
+    def __rich__(self) -> Any:
+        from rich.console import Group
+        from rich.table import Table
+
+        table = Table(box=None, pad_edge=False, show_header=False)
+        table.add_column("job", overflow="ellipsis", max_width=40)
+        table.add_column("state")
+        table.add_column("detail", overflow="ellipsis", max_width=70)
+        for name in self.names:
+            state, detail = self.states[name]
+            style = _STATE_STYLES.get(state, "")
+            table.add_row(_escape(name), f"[{style}]{state}[/]" if style else state, _escape(detail))
+        return Group(self._progress, table) if self._progress is not None else table
+
+    def state(self, job: str, state: str, detail: str = "") -> None:
+        """A job moved on."""
+        if self.states.get(job) == (state, detail):
+            return
+        previous = self.states.get(job, ("", ""))[0]
+        self.states[job] = (state, detail)
+        if self.enabled and not self.live_mode and state != previous:
+            note(f"{job}: {state}" + (f" ({detail})" if detail else ""))
+
+    def progress(self, finished: int, total: int) -> None:
+        """Jobs finished (done, failed or unknown) out of all."""
+        if self._progress is not None:
+            self._progress.update(self._task, completed=finished, total=total)
+
+
+def batch_summary(result: Any, *, to_stderr: bool = False) -> None:
+    """Each job's outcome, cost (estimate and EvoLink's credits_reserved) and result or error."""
+    console = err() if to_stderr else out()
+    batch_status_table(result.jobs, to_stderr=to_stderr)
+    counts = result.as_dict()["counts"]
+    parts = [f"{n} {o}" for o, n in counts.items() if n]
+    reserved = sum(j.credits_reserved or 0 for j in result.jobs)
+    pauses = f"; {result.rate_limit_pauses} rate-limit pauses" if result.rate_limit_pauses else ""
+    console.print(f"[bold]{', '.join(parts)}[/] in {result.elapsed_s:.1f} s; EvoLink reserved "
+                  f"{credits_text(round(reserved * 10_000))} credits{pauses}", soft_wrap=True)
+    if result.halted:
+        console.print(f"[red]stopped submitting: {_escape(result.halted)}[/]", soft_wrap=True)
+    unknown = [j.name for j in result.jobs if j.state == "unknown"]
+    if unknown:
+        console.print(
+            f"[magenta]{len(unknown)} job(s) may have been created without prep hearing back: "
+            f"{_escape(', '.join(unknown))}. prep will not send them again by itself: find the task "
+            "in your EvoLink dashboard and run `prep batch resolve DIR JOB --task-id ID`, or "
+            "`--not-created` if there is none[/]", soft_wrap=True)
+
+
+# -- prep pick ---------------------------------------------------------------------------------
+
 def pick_result(result: Any, *, quiet: bool = False) -> None:
     """The people's view of `prep pick`: the clip spec alone on stdout, the why on stderr."""
     out().print(_escape(result.clip_spec), soft_wrap=True)

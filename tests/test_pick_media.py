@@ -191,3 +191,63 @@ def test_unwritable_timeline_is_a_clear_error(interview: Path, tmp_path: Path) -
     run = CliRunner().invoke(cli, ["pick", str(interview), "--timeline", str(blocker / "t.png")])
     assert run.exit_code == 3
     assert "cannot be written" in run.stderr and "Traceback" not in run.output
+
+
+@pytest.fixture(scope="module")
+def numbered() -> Path:
+    """8 s at 25 fps whose frame N has luma 16 + N, so a picture tells which frame it is."""
+    import mediagen
+
+    return mediagen.make("pick-numbered", [
+        "-f", "lavfi", "-i", "nullsrc=s=64x64:r=25:d=8,geq=lum='16+N':cb=128:cr=128",
+        "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv420p"])
+
+
+def _frame_number(rgb: object) -> int:
+    import numpy as np
+
+    return round(float(np.asarray(rgb).mean()) * 219 / 255)
+
+
+def test_thumbnails_show_the_frame_at_their_time(numbered: Path) -> None:
+    evenly = grab_frames(numbered, [0, 1_500, 3_000, 4_500, 6_000], width=64)
+    assert [_frame_number(t.rgb) for t in evenly] == pytest.approx([0, 37, 75, 112, 150], abs=1)
+    sought = grab_frames(numbered, [1_000, 2_020, 7_000], width=64)
+    assert [_frame_number(t.rgb) for t in sought] == pytest.approx([25, 50, 175], abs=1)
+
+
+def test_face_samples_are_the_frames_at_their_times(numbered: Path) -> None:
+    analysis = analyze(numbered, workers=2)
+    assert analysis.thumbnails and not analysis.has_audio
+    for thumb in analysis.thumbnails:
+        assert abs(_frame_number(thumb.rgb) - thumb.time_ms * 25 // 1000) <= 1, thumb.time_ms
+
+
+def test_prepare_sheet_beside_each_clip(interview: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ready"
+    run = CliRunner().invoke(cli, ["prepare", f"{interview}@13-21", "-o", str(out), "--sheet",
+                                   "--json"])
+    assert run.exit_code == 0, run.output
+    row = json.loads(run.stdout)[0]
+    sheet = Path(row["sheet"])
+    assert sheet == Path(row["output"]).with_name(Path(row["output"]).stem + ".sheet.png")
+    with Image.open(sheet) as image:
+        assert image.format == "PNG" and image.width > 500
+    assert "contact sheet:" in run.stderr
+
+
+def test_prepare_sheet_without_pillow_stops_before_encoding(
+    interview: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import prep.pictures
+
+    def missing(target: object) -> None:
+        raise prep.pictures.MediaError(str(target), "cannot be drawn without pillow",
+                                       hint="pip install 'prep[pick]'")
+
+    monkeypatch.setattr(prep.pictures, "_pil", missing)
+    out = tmp_path / "ready"
+    run = CliRunner().invoke(cli, ["prepare", str(interview), "-o", str(out), "--sheet"])
+    assert run.exit_code == 3
+    assert "pip install 'prep[pick]'" in run.stderr
+    assert not out.exists() or not list(out.iterdir())

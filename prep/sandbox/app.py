@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from .. import rules
 from ..billing import input_billed_ms, price_units
@@ -170,6 +170,29 @@ async def _body_chunks(request: Request, idle_s: float) -> AsyncIterator[bytes]:
             yield chunk
 
 
+# A refused body smaller than this is read to its end before the answer goes out, so the client,
+# still sending, gets to read the error instead of a reset connection. Larger ones are cut off.
+_DRAIN_CAP_BYTES = 32 * 1024 * 1024
+
+
+async def _drain_rest(request: Request, idle_s: float) -> bool:
+    """Read and drop what is left of the body; False when it is too big or stalls."""
+    if getattr(request.state, "body_done", False):
+        return True
+    seen = 0
+    while seen <= _DRAIN_CAP_BYTES:
+        try:
+            message = await asyncio.wait_for(request.receive(), idle_s)
+        except TimeoutError:
+            return False
+        if message["type"] != "http.request":
+            return False
+        seen += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return True
+    return False
+
+
 def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -234,7 +257,20 @@ class SandboxApp:
         self.public_base = f"http://{shown}:{port}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.asgi(scope, receive, send)
+        if scope["type"] != "http":
+            await self.asgi(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+
+        async def watched() -> Message:
+            # Notes when the last piece of the body has arrived, so an early error answer knows
+            # whether there is anything left to drain (see _drain_rest).
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                state["body_done"] = True
+            return message
+
+        await self.asgi(scope, watched, send)
 
     # -- routing ---------------------------------------------------------------------------------
     def _routes(self) -> list[Route]:
@@ -320,7 +356,10 @@ class SandboxApp:
         try:
             response = await handler(request, fault)
         except BodyError as err:
-            # The rest of the body may still be on its way: close rather than read it.
+            # The rest of the body may still be on its way: read a modest remainder so the client
+            # sees this answer, and close the connection either way.
+            if err.status != 408:
+                await _drain_rest(request, min(self.store.config.body_idle_s, 5.0))
             response = error_response(err.status, err.message, err.code, files_api=files_api,
                                       headers={"connection": "close"})
         except ClientDisconnect:
@@ -364,10 +403,12 @@ class SandboxApp:
     ) -> Response:
         caller = self._auth(request, files_api=True)
         if isinstance(caller, Response):
+            await _drain_rest(request, min(self.store.config.body_idle_s, 5.0))
             return caller
         store = self.store
         used = len(store.live_files(caller.key))
         if used >= caller.config.max_files:
+            await _drain_rest(request, min(store.config.body_idle_s, 5.0))
             return error_response(
                 403, f"File quota exceeded: {used} of {caller.config.max_files} files are stored; "
                 "delete some or wait for them to expire", "file_quota_exceeded", files_api=True)
@@ -375,9 +416,8 @@ class SandboxApp:
         body_limit = int(limit * body_overhead) + 64 * 1024
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > body_limit:
-            return error_response(413, f"the request body ({int(length):,} bytes) is larger than "
-                                  f"the upload limit allows ({limit:,}-byte files)",
-                                  "file_too_large", files_api=True)
+            raise BodyError(f"the request body ({int(length):,} bytes) is larger than the upload "
+                            f"limit allows ({limit:,}-byte files)", status=413, code="file_too_large")
         tmp = store.temp_path()
         try:
             with tmp.open("wb") as out:

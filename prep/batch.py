@@ -1,0 +1,288 @@
+"""Batch planning: a validated manifest becomes probed, windowed, costed jobs, before anything runs.
+
+`plan_batch` probes every distinct clip once (on an executor, so the work can run on a pool or a
+cluster), chooses each clip's window exactly as `prep estimate` does, and bills every job with
+`prep.billing`. Every problem is collected with its manifest line, as manifest parsing does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from . import billing, rules
+from .billing import DEFAULT_PRICES, Estimate, PriceTable
+from .errors import PrepError, UsageError
+from .journal import Journal
+from .manifest import AUTO_ASPECT, JobSpec, Manifest, ManifestError, Problem
+from .media import ClipInfo, probe
+from .plan import Extend, choose_window
+from .preflight import PlannedClip
+
+__all__ = [
+    "BatchPlan",
+    "JobPlan",
+    "JobStatus",
+    "batch_status",
+    "check_budget",
+    "plan_batch",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobPlan:
+    """One job with its probed and windowed clips, its resolved aspect ratio and its bill."""
+
+    job: JobSpec
+    clips: tuple[PlannedClip, ...]
+    aspect_ratio: str
+    estimate: Estimate
+
+    @property
+    def name(self) -> str:
+        """The job's name from the manifest."""
+        return self.job.name
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape of one job in `prep batch --dry-run --json`."""
+        est = self.estimate
+        return {
+            "name": self.job.name,
+            "line": self.job.line,
+            "clips": [
+                {"path": str(c.spec.path), "spec": str(c.spec), "start_s": c.window.start_ms / 1000,
+                 "duration_s": c.window.duration_ms / 1000, "billed_s": b.billed_ms / 1000}
+                for c, b in zip(self.clips, est.clips, strict=True)
+            ],
+            "prompt": self.job.prompt,
+            "duration": self.job.duration_s,
+            "quality": self.job.quality,
+            "aspect_ratio": self.aspect_ratio,
+            "shot_type": self.job.shot_type,
+            "callback_url": self.job.callback_url,
+            "input_billed_s": est.input_billed_ms / 1000,
+            "output_billed_s": est.output_billed_ms / 1000,
+            "total_billed_s": est.total_billed_ms / 1000,
+            "credits": _credits(est.credits_units),
+            "credits_units": est.credits_units,
+            "credits_by_quality": {q: _credits(est.credits_at(q)) for q in rules.QUALITIES},
+            "minimum_applied": est.minimum_applied,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchPlan:
+    """Every job of a manifest, planned and billed."""
+
+    manifest: Manifest
+    jobs: tuple[JobPlan, ...]
+    prices: PriceTable = DEFAULT_PRICES
+
+    @property
+    def credits_units(self) -> int:
+        """What the whole batch costs, each job at its own quality."""
+        return sum(j.estimate.credits_units for j in self.jobs)
+
+    def credits_at(self, quality: str) -> int:
+        """What the whole batch would cost with every job at `quality`."""
+        return sum(j.estimate.credits_at(quality) for j in self.jobs)
+
+    @property
+    def input_billed_ms(self) -> int:
+        """Billed input milliseconds of all jobs."""
+        return sum(j.estimate.input_billed_ms for j in self.jobs)
+
+    @property
+    def output_billed_ms(self) -> int:
+        """Billed output milliseconds of all jobs."""
+        return sum(j.estimate.output_billed_ms for j in self.jobs)
+
+    @property
+    def total_billed_ms(self) -> int:
+        """Billed milliseconds of all jobs."""
+        return self.input_billed_ms + self.output_billed_ms
+
+    def job(self, name: str) -> JobPlan:
+        """The plan of the job called `name`."""
+        for plan in self.jobs:
+            if plan.name == name:
+                return plan
+        raise KeyError(name)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape of `prep batch --dry-run --json` (contract: extend, never rename)."""
+        return {
+            "manifest": self.manifest.source,
+            "jobs": [j.as_dict() for j in self.jobs],
+            "total": {
+                "jobs": len(self.jobs),
+                "input_billed_s": self.input_billed_ms / 1000,
+                "output_billed_s": self.output_billed_ms / 1000,
+                "total_billed_s": self.total_billed_ms / 1000,
+                "credits": _credits(self.credits_units),
+                "credits_units": self.credits_units,
+                "credits_by_quality": {q: _credits(self.credits_at(q)) for q in rules.QUALITIES},
+                "usd": round(self.credits_units / self.prices.units_per_usd, 4),
+            },
+            "price_source": self.prices.label,
+        }
+
+
+def _credits(units: int) -> float:
+    return float(Fraction(units, billing.UNITS_PER_CREDIT))
+
+
+ProbeResult = ClipInfo | PrepError
+
+
+def _probe_one(path: Path) -> ProbeResult:
+    try:
+        return probe(path)
+    except PrepError as err:
+        return err
+
+
+def plan_batch(
+    manifest: Manifest,
+    *,
+    prices: PriceTable = DEFAULT_PRICES,
+    extend: Extend | None = None,
+    executor: Executor | None = None,
+    probe_clip: Callable[[Path], ProbeResult] = _probe_one,
+) -> BatchPlan:
+    """Probe, window and bill every job. Raises ManifestError listing every problem (all rows).
+
+    Each distinct clip file is probed once, through `executor` when one is given (a
+    concurrent.futures Executor, or anything with the same `map`). The manifest's own problems
+    are reported together with those probing finds, so one run lists every bad row.
+    """
+    paths = sorted({spec.path for job in manifest.jobs for spec in job.clips})
+    mapper: Callable[..., Iterable[ProbeResult]] = executor.map if executor is not None else map
+    infos = dict(zip(paths, mapper(probe_clip, paths), strict=True))
+    plans: list[JobPlan] = []
+    problems: list[Problem] = list(manifest.problems)
+    for job in manifest.jobs:
+        job_problems: list[Problem] = []
+        planned: list[PlannedClip] = []
+        for spec in job.clips:
+            info = infos[spec.path]
+            try:
+                if isinstance(info, PrepError):
+                    raise info
+                planned.append(PlannedClip(spec, info, choose_window(info, spec.window,
+                                                                     label=str(spec), extend=extend)))
+            except PrepError as err:
+                job_problems.append(Problem(line=job.line, name=job.name, message=err.message
+                                            + (f" ({err.hint})" if err.hint else ""),
+                                            exit_code=3 if err.exit_code == 3 else 2))
+        if job_problems:
+            problems.extend(job_problems)
+            continue
+        est = billing.estimate_durations([p.bill() for p in planned], output_s=job.duration_s,
+                                         quality=job.quality, prices=prices)
+        aspect = job.aspect_ratio
+        if aspect == AUTO_ASPECT:
+            # The same choice `prep generate --aspect-ratio auto` makes for these clips.
+            from .request import nearest_aspect_ratio
+
+            aspect = nearest_aspect_ratio([p.info.display_aspect for p in planned])
+        plans.append(JobPlan(job=job, clips=tuple(planned), aspect_ratio=aspect, estimate=est))
+    if problems:
+        raise ManifestError(manifest.source, sorted(problems, key=lambda p: p.line))
+    return BatchPlan(manifest=manifest, jobs=tuple(plans), prices=prices)
+
+
+def check_budget(plan: BatchPlan, max_cost_units: int | None) -> None:
+    """UsageError (exit 2) when the whole batch would cost more than `max_cost_units`."""
+    if max_cost_units is None or plan.credits_units <= max_cost_units:
+        return
+    raise UsageError(
+        f"the batch would cost {billing.credits_text(plan.credits_units)} credits, above "
+        f"--max-cost {billing.credits_text(max_cost_units)}; nothing was run",
+        hint="raise --max-cost, or remove jobs from the manifest",
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobStatus:
+    """Where one job of a batch stands, from its journal (no network)."""
+
+    name: str
+    line: int
+    state: str
+    clips_total: int
+    clips_prepared: int
+    clips_uploaded: int
+    task_id: str | None
+    task_status: str | None
+    progress: int | None
+    estimate_units: int | None
+    measured_units: int | None
+    credits_reserved: float | None
+    result_path: str | None
+    result_sha256: str | None
+    result_bytes: int | None
+    error: str | None
+    error_exit: int | None
+    submissions: int
+    idempotency_key: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape of one job in `prep batch status --json` and the batch summary."""
+        return {
+            "name": self.name,
+            "line": self.line,
+            "state": self.state,
+            "clips": {"total": self.clips_total, "prepared": self.clips_prepared,
+                      "uploaded": self.clips_uploaded},
+            "task_id": self.task_id,
+            "task_status": self.task_status,
+            "progress": self.progress,
+            "estimate_credits": None if self.estimate_units is None else _credits(self.estimate_units),
+            "measured_credits": None if self.measured_units is None else _credits(self.measured_units),
+            "credits_reserved": self.credits_reserved,
+            "result_path": self.result_path,
+            "result_sha256": self.result_sha256,
+            "result_bytes": self.result_bytes,
+            "error": self.error,
+            "exit_code": self.exit_code,
+            "submissions": self.submissions,
+            "idempotency_key": self.idempotency_key,
+        }
+
+    @property
+    def exit_code(self) -> int:
+        """What this job's outcome means as an exit code (0 done, 6 unknown, the error's code...)."""
+        if self.state == "done":
+            return 0
+        if self.state == "unknown":
+            return 6
+        if self.error_exit:
+            return self.error_exit
+        # Unfinished with no error: the batch stopped before it (interrupted).
+        return 130 if self.state not in ("failed",) else 1
+
+
+def batch_status(journal: Journal, *, now: float, upload_margin_s: float = 0) -> list[JobStatus]:
+    """Every job of the journal and where it stands, in manifest order."""
+    clips = {c.key: c for c in journal.clips()}
+    rows = []
+    for job in journal.jobs():
+        records = [clips[k] for k in job.clip_keys if k in clips]
+        subs = journal.submissions(job.name)
+        rows.append(JobStatus(
+            name=job.name, line=job.line, state=job.state, clips_total=len(job.clip_keys),
+            clips_prepared=sum(1 for c in records if c.prepared_path),
+            clips_uploaded=sum(1 for c in records if c.upload_fresh(now, upload_margin_s)),
+            task_id=job.task_id, task_status=job.task_status, progress=job.progress,
+            estimate_units=job.estimate_units, measured_units=job.measured_units,
+            credits_reserved=job.credits_reserved,
+            result_path=job.result_path, result_sha256=job.result_sha256,
+            result_bytes=job.result_bytes, error=job.error, error_exit=job.error_exit,
+            submissions=len(subs), idempotency_key=subs[-1].idempotency_key if subs else None,
+        ))
+    return rows

@@ -1,0 +1,791 @@
+"""The EvoLink client: auth, typed errors, retries, safe task creation, polling and downloads.
+
+Two hosts carry the key: the generation API (`base_url`) and the files API (`files_url`). File and
+result URLs live on other hosts (CDN links) and are fetched with a second httpx client that has no
+auth at all, so the key cannot leak there even by accident.
+
+Retries use exponential backoff with jitter and honour `Retry-After` (capped). Uploads, task queries
+and downloads are retried on 429, 5xx and network failures. Creating a task costs money, so it is
+retried only when the answer proves the request was not accepted (429, or a connection that could
+not be opened); any other failure after the body was sent is an unknown outcome: prep records what
+it sent (prep.outcomes) and stops with OutcomeUnknownError instead of paying twice.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import errno
+import logging
+import os
+import random
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import httpx
+
+from . import outcomes, rules
+from .errors import (
+    ApiError,
+    AuthError,
+    MediaError,
+    NetworkError,
+    OutcomeUnknownError,
+    QuotaError,
+    RateLimitError,
+    RequestRejected,
+    ServerError,
+    TaskFailedError,
+    TaskTimeoutError,
+    UploadRejected,
+    UsageError,
+)
+
+if TYPE_CHECKING:
+    from .request import GenerationRequest
+    from .settings import Settings
+    from .upload import UploadedFile, UploadMode
+
+__all__ = [
+    "DEFAULT_POLL",
+    "DEFAULT_RETRY",
+    "DEFAULT_TIMEOUT",
+    "Client",
+    "PollPolicy",
+    "RetryPolicy",
+    "Task",
+    "error_from_response",
+    "new_idempotency_key",
+    "result_filename",
+]
+
+log = logging.getLogger("prep.client")
+
+# Connecting should be quick; a 134 MB base64 body on a slow uplink takes a while to write; the
+# generation API answers within seconds; waiting for a free pooled connection should be short.
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, write=120.0, read=60.0, pool=10.0)
+
+_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-evolink-request-id", "x-trace-id")
+_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# Box types an ISO-BMFF / QuickTime file may start with.
+_MP4_FIRST_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot")
+
+Sleep = Callable[[float], None]
+Clock = Callable[[], float]
+ProgressFn = Callable[[int, int | None], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """How often and how patiently to retry: `attempts` tries in all, delays doubling from
+    `base_delay_s` up to `max_delay_s`, with jitter; a `Retry-After` is honoured up to
+    `max_retry_after_s`."""
+
+    attempts: int = 5
+    base_delay_s: float = 1.0
+    max_delay_s: float = 30.0
+    max_retry_after_s: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1 or self.base_delay_s < 0 or self.max_delay_s < self.base_delay_s:
+            raise ValueError("attempts must be >= 1 and 0 <= base_delay_s <= max_delay_s")
+
+    def delay_s(self, failures: int, retry_after_s: float | None, rand: float) -> float:
+        """Seconds to wait after the `failures`-th failure (1-based); `rand` is in [0, 1)."""
+        if retry_after_s is not None:
+            return min(max(retry_after_s, 0.0), self.max_retry_after_s)
+        ceiling = min(self.base_delay_s * 2.0 ** (failures - 1), self.max_delay_s)
+        return ceiling * (0.5 + rand / 2)  # "equal jitter": never less than half the ceiling
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PollPolicy:
+    """How to follow a task: from `initial_s` growing by `factor` to `max_s` between reads; give up
+    after `deadline_s` (None: never)."""
+
+    initial_s: float = 1.0
+    factor: float = 1.5
+    max_s: float = float(rules.SERVICE_POLL_INTERVAL_S)
+    deadline_s: float | None = 30 * 60.0
+
+    def __post_init__(self) -> None:
+        if self.initial_s <= 0 or self.factor < 1 or self.max_s < self.initial_s:
+            raise ValueError("poll intervals must be positive, growing, and initial_s <= max_s")
+        if self.deadline_s is not None and self.deadline_s <= 0:
+            raise ValueError("deadline_s must be positive")
+
+
+DEFAULT_RETRY = RetryPolicy()
+DEFAULT_POLL = PollPolicy()
+
+
+def _credits_units(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    if not amount.is_finite():
+        return None
+    return int((amount * 10_000).to_integral_value())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Task:
+    """A generation task as the API last described it."""
+
+    id: str
+    status: str
+    progress: int = 0
+    model: str | None = None
+    created: int | None = None
+    estimated_time_s: int | None = None
+    can_cancel: bool | None = None
+    results: tuple[str, ...] = ()
+    credits_reserved_units: int | None = None
+    billing_rule: str | None = None
+    user_group: str | None = None
+    error_message: str | None = None
+    error_code: str | None = None
+    replayed: bool = False
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Any, *, replayed: bool = False) -> Task:
+        """Build from the API's JSON; ApiError when the body is not a task."""
+        if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
+            raise ApiError("the API answered with something that is not a task (no id)",
+                           hint="check EVOLINK_BASE_URL points at the EvoLink API")
+        info: dict[str, Any] = data["task_info"] if isinstance(data.get("task_info"), dict) else {}
+        usage: dict[str, Any] = data["usage"] if isinstance(data.get("usage"), dict) else {}
+        error = data.get("error")
+        message = code = None
+        if isinstance(error, dict):
+            message = str(error.get("message") or "") or None
+            code = str(error.get("code") or "") or None
+        elif isinstance(error, str) and error:
+            message = error
+        results = data.get("results") or []
+        progress = data.get("progress")
+        estimated = info.get("estimated_time")
+        return cls(
+            id=data["id"],
+            status=str(data.get("status") or "unknown").lower(),
+            progress=max(0, min(100, int(progress))) if isinstance(progress, int | float) else 0,
+            model=data.get("model") if isinstance(data.get("model"), str) else None,
+            created=data.get("created") if isinstance(data.get("created"), int) else None,
+            estimated_time_s=int(estimated) if isinstance(estimated, int | float) else None,
+            can_cancel=info.get("can_cancel") if isinstance(info.get("can_cancel"), bool) else None,
+            results=tuple(str(u) for u in results if isinstance(u, str)) if isinstance(results, list)
+            else (),
+            credits_reserved_units=_credits_units(usage.get("credits_reserved")),
+            billing_rule=usage.get("billing_rule") if isinstance(usage.get("billing_rule"), str)
+            else None,
+            user_group=usage.get("user_group") if isinstance(usage.get("user_group"), str) else None,
+            error_message=message,
+            error_code=code,
+            replayed=replayed,
+            raw=data,
+        )
+
+    @property
+    def terminal(self) -> bool:
+        """Completed, failed or cancelled: nothing will change any more."""
+        return self.status in rules.TERMINAL_STATUSES
+
+    @property
+    def succeeded(self) -> bool:
+        """Completed: `results` holds the video URLs."""
+        return self.status == "completed"
+
+    def raise_for_failure(self) -> None:
+        """TaskFailedError (exit 7) when the task failed or was cancelled."""
+        if self.status not in ("failed", "cancelled"):
+            return
+        reason = self.error_message or ("cancelled" if self.status == "cancelled" else "no reason given")
+        raise TaskFailedError(
+            f"task {self.id} {self.status}: {reason}",
+            hint="failed and cancelled tasks are not billed; adjust the prompt or clips and run again",
+            task_id=self.id,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape of `prep task --json` (contract: extend, never rename)."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "progress": self.progress,
+            "model": self.model,
+            "created": self.created,
+            "estimated_time_s": self.estimated_time_s,
+            "results": list(self.results),
+            "credits_reserved": None if self.credits_reserved_units is None
+            else self.credits_reserved_units / 10_000,
+            "credits_reserved_units": self.credits_reserved_units,
+            "billing_rule": self.billing_rule,
+            "user_group": self.user_group,
+            "error": self.error_message,
+        }
+
+
+def new_idempotency_key() -> str:
+    """A fresh Idempotency-Key: 'prep-' and 32 hex digits (fits 16-96 chars of [A-Za-z0-9._-])."""
+    return "prep-" + secrets.token_hex(16)
+
+
+def result_filename(task_id: str, index: int = 0, count: int = 1) -> str:
+    """The local name of a task's result: the task id made safe, never a name the server chose.
+
+    Anything outside [A-Za-z0-9._-] becomes '_', leading dots are dropped, so no id can climb out
+    of the output folder or hide itself."""
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in task_id)
+    safe = safe.lstrip(".")[:120] or "task"
+    suffix = f"-{index + 1}" if count > 1 else ""
+    return f"{safe}{suffix}.mp4"
+
+
+def _retry_after_s(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _request_id(response: httpx.Response, body: Any) -> str | None:
+    for name in _REQUEST_ID_HEADERS:
+        if response.headers.get(name):
+            return response.headers[name]
+    if isinstance(body, dict):
+        for key in ("request_id", "requestId"):
+            if isinstance(body.get(key), str):
+                return str(body[key])
+    return None
+
+
+def _error_fields(body: Any) -> tuple[str, str, str]:
+    """(message, code, type) from either API's error shape."""
+    if not isinstance(body, dict):
+        return "", "", ""
+    error = body.get("error")
+    if isinstance(error, dict):
+        return (str(error.get("message") or ""), str(error.get("code") or ""),
+                str(error.get("type") or ""))
+    if isinstance(error, str):
+        return error, "", ""
+    # The files API: {"success": false, "code": 400, "msg": "..."}
+    message = body.get("msg") or body.get("message") or ""
+    return str(message), str(body.get("code") or ""), ""
+
+
+def error_from_response(
+    response: httpx.Response, *, what: str, rejected: type[ApiError] = RequestRejected
+) -> ApiError:
+    """The prep error for an HTTP error answer: the server's own message, its request id, a hint."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    message, code, _kind = _error_fields(body)
+    status = response.status_code
+    if not message:
+        text = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
+        message = text or (response.reason_phrase or "error")
+    message = f"{what}: HTTP {status}: {message}"
+    request_id = _request_id(response, body)
+    cls: type[ApiError]
+    if status == 401:
+        cls = AuthError
+        hint = ("check the API key (EVOLINK_API_KEY or `prep config set api_key`); "
+                "keys come from your EvoLink dashboard")
+    elif status == 403:
+        cls = AuthError
+        hint = ("this key has no access to wan2.6-reference-video; enable the model for it in your "
+                "EvoLink dashboard" if code == "model_access_denied" or "model" in message.lower()
+                else "the key is not allowed to do this; check its permissions in the dashboard")
+    elif status == 402:
+        cls, hint = QuotaError, "top up credits in your EvoLink dashboard, then run again"
+    elif status == 429:
+        cls, hint = RateLimitError, "EvoLink is rate limiting this key; wait a minute and run again"
+    elif status >= 500:
+        cls, hint = ServerError, "EvoLink had a problem; try again in a few minutes"
+    elif status in (400, 413, 415, 422):
+        cls, hint = rejected, "the server's message says what to change"
+    else:
+        cls, hint = ApiError, ""
+    return cls(message, hint=hint, status=status, code=code or None, request_id=request_id)
+
+
+def _host(url: str) -> str:
+    return httpx.URL(url).host
+
+
+class Client:
+    """EvoLink over HTTP. The key goes only to `base_url` and `files_url`, never anywhere else.
+
+    `http` carries the authenticated calls, `public_http` the file and result URLs (no auth). Both
+    default to fresh clients with `timeout`; tests inject MockTransport clients. `sleep`, `clock`
+    and `rand` are injectable so retries and polling run instantly under test.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None,
+        *,
+        base_url: str = rules.DEFAULT_BASE_URL,
+        files_url: str = rules.DEFAULT_FILES_URL,
+        http: httpx.Client | None = None,
+        public_http: httpx.Client | None = None,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        outcomes_dir: Path | None = None,
+        sleep: Sleep = time.sleep,
+        clock: Clock = time.monotonic,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self._api_key = api_key or None
+        self.base_url = base_url.rstrip("/")
+        self.files_url = files_url.rstrip("/")
+        self._owned: list[httpx.Client] = []
+        if http is None:
+            http = httpx.Client(timeout=timeout, follow_redirects=False)
+            self._owned.append(http)
+        self._http = http
+        if public_http is None:
+            # A caller's client may carry default auth headers; then it is not fit for other hosts.
+            if "authorization" not in http.headers and not self._owned:
+                public_http = http
+            else:
+                public_http = httpx.Client(timeout=timeout, follow_redirects=True)
+                self._owned.append(public_http)
+        self._public = public_http
+        self.retry = retry
+        self.outcomes_dir = outcomes_dir
+        self._sleep = sleep
+        self._clock = clock
+        self._rand = rand
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> Client:
+        """A client for the hosts and key in `settings`; unknown outcomes go under its cache dir."""
+        kwargs.setdefault("outcomes_dir", settings.cache_dir / "outcomes")
+        return cls(settings.api_key, base_url=settings.base_url, files_url=settings.files_url,
+                   **kwargs)
+
+    def __repr__(self) -> str:
+        key = "set" if self._api_key else "missing"
+        return f"Client(api_key=<{key}>, base_url={self.base_url!r}, files_url={self.files_url!r})"
+
+    def close(self) -> None:
+        """Close the HTTP clients this object made itself."""
+        for http in self._owned:
+            http.close()
+        self._owned.clear()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _auth_headers(self, url: str) -> dict[str, str]:
+        if not self._api_key:
+            raise AuthError("no EvoLink API key is configured",
+                            hint="set EVOLINK_API_KEY, or run `prep config set api_key` (stored 0600)")
+        if _host(url) not in (_host(self.base_url), _host(self.files_url)):
+            raise ValueError("the API key is only ever sent to the API and files hosts")
+        return {"Authorization": f"Bearer {self._api_key}"}
+
+    def _backoff(self, failures: int, retry_after_s: float | None, what: str, why: str) -> None:
+        delay = self.retry.delay_s(failures, retry_after_s, self._rand())
+        log.info("%s: %s; retrying in %.1f s (attempt %d of %d)", what, why, delay, failures + 1,
+                 self.retry.attempts)
+        self._sleep(delay)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        json_body: Any = None,
+        content: Callable[[], Iterable[bytes]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        mode: Literal["retry", "create"] = "retry",
+        ok_statuses: Iterable[int] = (),
+        rejected: type[ApiError] = RequestRejected,
+    ) -> httpx.Response:
+        """One authenticated call with the retry rules of `mode`; the response is read in full.
+
+        In "create" mode only answers that prove the request was not accepted are retried; an
+        unknown outcome raises a private _Unknown for create_task to record."""
+        all_headers = {**self._auth_headers(url), **(headers or {})}
+        failures = 0
+        while True:
+            try:
+                kwargs: dict[str, Any] = {"headers": all_headers}
+                if content is not None:
+                    kwargs["content"] = content()
+                elif json_body is not None:
+                    kwargs["json"] = json_body
+                response = self._http.request(method, url, **kwargs)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as err:
+                # The connection was never made, so the request never left: safe to retry always.
+                failures += 1
+                if failures >= self.retry.attempts:
+                    raise NetworkError(f"{what}: cannot reach {_host(url)} ({_describe(err)})",
+                                       hint="check the network and EVOLINK_BASE_URL / "
+                                            "EVOLINK_FILES_URL") from err
+                self._backoff(failures, None, what, _describe(err))
+                continue
+            except httpx.TransportError as err:
+                if mode == "create":
+                    raise _Unknown(_describe(err)) from err
+                failures += 1
+                if failures >= self.retry.attempts:
+                    raise NetworkError(f"{what}: {_describe(err)} after {failures} attempts",
+                                       hint="check the network and try again") from err
+                self._backoff(failures, None, what, _describe(err))
+                continue
+            status = response.status_code
+            if status < 400 or status in ok_statuses:
+                return response
+            retryable = status == 429 if mode == "create" else status in _RETRY_STATUSES
+            if mode == "create" and status >= 500:
+                raise _Unknown(f"HTTP {status}", error_from_response(response, what=what))
+            failures += 1
+            if not retryable or failures >= self.retry.attempts:
+                raise error_from_response(response, what=what, rejected=rejected)
+            self._backoff(failures, _retry_after_s(response), what, f"HTTP {status}")
+
+    def _json(self, response: httpx.Response, what: str) -> Any:
+        try:
+            return response.json()
+        except ValueError as err:
+            raise ApiError(f"{what}: the answer is not JSON (HTTP {response.status_code})",
+                           hint="check EVOLINK_BASE_URL / EVOLINK_FILES_URL point at EvoLink",
+                           request_id=_request_id(response, None)) from err
+
+    # -- tasks --------------------------------------------------------------------------------
+
+    def create_task(
+        self, request: GenerationRequest | Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> Task:
+        """Submit one job. It is sent once; re-sent only when the answer proves it was not taken.
+
+        Raises OutcomeUnknownError (exit 6) when the request may have created a task: what was
+        sent is recorded under `outcomes_dir` first."""
+        body = dict(request) if isinstance(request, Mapping) else request.body()
+        key = idempotency_key or new_idempotency_key()
+        if not rules.IDEMPOTENCY_KEY_RE.match(key):
+            raise ValueError("an Idempotency-Key is 16-96 characters of [A-Za-z0-9._-]")
+        url = f"{self.base_url}/v1/videos/generations"
+        what = "creating the task"
+        try:
+            response = self._send("POST", url, what=what, json_body=body, mode="create",
+                                  headers={"Idempotency-Key": key})
+        except _Unknown as unknown:
+            raise self._unknown_outcome(url, key, body, unknown) from unknown
+        replayed = response.headers.get("idempotency-replayed", "").lower() == "true"
+        return Task.from_json(self._json(response, what), replayed=replayed)
+
+    def _unknown_outcome(self, url: str, key: str, body: Mapping[str, Any],
+                         unknown: _Unknown) -> OutcomeUnknownError:
+        clips = len(body.get("video_urls") or [])
+        sent = (f"POST {url} ({clips} clip{'s' if clips != 1 else ''}, "
+                f"{body.get('duration')} s at {body.get('quality')}, Idempotency-Key {key})")
+        where = ""
+        if self.outcomes_dir is not None:
+            try:
+                path = outcomes.record(self.outcomes_dir, idempotency_key=key, url=url, body=body,
+                                       reason=unknown.reason)
+                where = f"; the request is recorded in {path}"
+            except OSError as err:
+                where = f"; recording it failed too ({err.strerror})"
+        server = f" ({unknown.server.message})" if unknown.server is not None else ""
+        request_id = unknown.server.request_id if unknown.server is not None else None
+        return OutcomeUnknownError(
+            f"outcome unknown: {sent} got no definite answer: {unknown.reason}{server}; the task may "
+            "exist and may be billed",
+            hint="prep did not send it again; look for the task in your EvoLink dashboard (or "
+                 f"`prep task ID`) before running this job again{where}",
+            status=unknown.server.status if unknown.server is not None else None,
+            request_id=request_id,
+        )
+
+    def get_task(self, task_id: str) -> Task:
+        """The task's current state (retried on 429, 5xx and network failures)."""
+        if not task_id or "/" in task_id or task_id.strip() != task_id:
+            raise UsageError(f"{task_id!r} is not a task id", hint="task ids look like "
+                             "task-unified-1757169743-7cvnl5zw")
+        url = f"{self.base_url}/v1/tasks/{task_id}"
+        what = f"reading task {task_id}"
+        response = self._send("GET", url, what=what)
+        return Task.from_json(self._json(response, what))
+
+    def wait(
+        self,
+        task: Task,
+        *,
+        poll: PollPolicy = DEFAULT_POLL,
+        on_update: Callable[[Task], None] | None = None,
+    ) -> Task:
+        """Poll until the task is completed (returned), failed or cancelled (TaskFailedError).
+
+        Reads back off from `poll.initial_s` to `poll.max_s`; past `poll.deadline_s`, raises
+        TaskTimeoutError naming the task so `prep task ID --wait` can pick it up again."""
+        started = self._clock()
+        interval = poll.initial_s
+        current = task
+        while True:
+            if on_update is not None:
+                on_update(current)
+            if current.terminal:
+                current.raise_for_failure()
+                return current
+            waited = self._clock() - started
+            if poll.deadline_s is not None and waited + interval > poll.deadline_s:
+                raise TaskTimeoutError(
+                    f"task {current.id} is still {current.status} ({current.progress}%) after "
+                    f"{waited:.0f} s; stopped waiting",
+                    hint=f"it goes on without prep: run `prep task {current.id} --wait -o DIR` later "
+                         "(results stay downloadable for 24 h)",
+                    task_id=current.id,
+                )
+            self._sleep(interval)
+            interval = min(interval * poll.factor, poll.max_s)
+            current = self.get_task(current.id)
+
+    # -- files --------------------------------------------------------------------------------
+
+    def files_quota(self) -> dict[str, Any] | None:
+        """The files API's quota (`remain_files`, `max_files`, ...), or None when not offered."""
+        url = f"{self.files_url}/api/v1/files/quota"
+        response = self._send("GET", url, what="reading the file quota", ok_statuses=(404, 405, 501))
+        if response.status_code >= 400:
+            return None
+        body = self._json(response, "reading the file quota")
+        data = body.get("data", body) if isinstance(body, dict) else None
+        return data if isinstance(data, dict) else None
+
+    def post_file(
+        self,
+        endpoint: str,
+        body: Callable[[], Iterable[bytes]],
+        *,
+        content_type: str,
+        content_length: int,
+        what: str,
+    ) -> dict[str, Any]:
+        """POST a streamed upload body to the files API (retried; `body` makes a fresh stream for
+        each attempt) and return the answer's `data` object."""
+        url = f"{self.files_url}{endpoint}"
+        response = self._send("POST", url, what=what, content=body, rejected=UploadRejected,
+                              headers={"Content-Type": content_type,
+                                       "Content-Length": str(content_length)})
+        answer = self._json(response, what)
+        data = answer.get("data") if isinstance(answer, dict) else None
+        if (isinstance(answer, dict) and answer.get("success") is False) or not isinstance(data, dict) \
+                or not isinstance(data.get("file_url"), str):
+            message, code, _kind = _error_fields(answer)
+            raise UploadRejected(f"{what}: {message or 'the answer has no file_url'}",
+                                 hint="the files API refused the upload", code=code or None,
+                                 status=response.status_code,
+                                 request_id=_request_id(response, answer))
+        return data
+
+    def upload(self, path: Path | str, *, mode: UploadMode = "base64",
+               on_progress: ProgressFn | None = None) -> UploadedFile:
+        """Upload one file (no cache): see prep.upload.upload_files for the cached, checked path."""
+        from .upload import upload_file
+
+        return upload_file(self, Path(path), mode=mode, on_progress=on_progress)
+
+    def url_alive(self, url: str) -> bool:
+        """Whether a public file URL still serves bytes (one tiny ranged GET, no auth)."""
+        try:
+            with self._public.stream("GET", url, headers={"Range": "bytes=0-0"}) as response:
+                return response.status_code in (200, 206)
+        except httpx.HTTPError:
+            return False
+
+    # -- downloads ----------------------------------------------------------------------------
+
+    def download(self, url: str, dest: Path, *, on_progress: ProgressFn | None = None) -> Path:
+        """Stream `url` (no auth) to `dest`: into `dest.part`, resumed with Range after a drop,
+        checked for size and mp4 magic, then renamed. Nothing partial is ever left at `dest`."""
+        part = dest.with_name(dest.name + ".part")
+        what = f"downloading {dest.name}"
+        try:
+            fh = part.open("wb")
+        except OSError as err:
+            raise _write_error(dest.parent, err) from err
+        try:
+            with fh:
+                total = self._download_into(fh, url, what, dest, on_progress)
+                fh.flush()
+                os.fsync(fh.fileno())
+            _check_download(part, dest, total)
+            os.replace(part, dest)
+        except OSError as err:
+            part.unlink(missing_ok=True)
+            raise _write_error(dest.parent, err) from err
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
+        return dest
+
+    def _download_into(self, fh: Any, url: str, what: str, dest: Path,
+                       on_progress: ProgressFn | None) -> int | None:
+        received = 0
+        total: int | None = None
+        failures = 0
+        resumable = True
+        while True:
+            # Ranges count stored bytes: ask for no content coding, and write what arrives raw.
+            headers = {"Accept-Encoding": "identity"}
+            if received:
+                headers["Range"] = f"bytes={received}-"
+            before = received
+            try:
+                with self._public.stream("GET", url, headers=headers) as response:
+                    status = response.status_code
+                    if status >= 400:
+                        response.read()
+                        if status in (401, 403, 404, 410):
+                            raise ApiError(
+                                f"{what}: the result link answers HTTP {status}: it has expired or "
+                                "is gone", status=status,
+                                hint="result links last 24 h after generation; run the job again",
+                                request_id=_request_id(response, None))
+                        if status not in _RETRY_STATUSES:
+                            raise error_from_response(response, what=what)
+                        failures += 1
+                        if failures >= self.retry.attempts:
+                            raise error_from_response(response, what=what)
+                        self._backoff(failures, _retry_after_s(response), what, f"HTTP {status}")
+                        continue
+                    if received and status != 206:
+                        received = 0  # the server ignored Range: start over
+                        fh.seek(0)
+                        fh.truncate()
+                    total = _total_size(response, received)
+                    # A content-coded body cannot be resumed by byte ranges of what was decoded.
+                    resumable = response.headers.get("content-encoding", "identity") == "identity"
+                    for chunk in response.iter_bytes():
+                        fh.write(chunk)
+                        received += len(chunk)
+                        if on_progress is not None:
+                            on_progress(received, total)
+            except httpx.TransportError as err:
+                failures = 0 if received > before else failures + 1
+                if not resumable:
+                    received = 0
+                    fh.seek(0)
+                    fh.truncate()
+                if failures >= self.retry.attempts:
+                    raise NetworkError(f"{what}: {_describe(err)} after {received} bytes",
+                                       hint="check the network and run `prep task ID -o DIR` "
+                                            "again") from err
+                self._backoff(max(failures, 1), None, what, f"{_describe(err)} at {received} bytes")
+                continue
+            if total is not None and received < total:
+                failures += 1  # a clean end before Content-Length promised: resume
+                if failures >= self.retry.attempts:
+                    raise NetworkError(f"{what}: the download stopped at {received} of {total} bytes",
+                                       hint="run `prep task ID -o DIR` again")
+                continue
+            return total
+
+    def download_results(self, task: Task, out_dir: Path, *,
+                         on_progress: ProgressFn | None = None) -> list[Path]:
+        """Download every result of a completed task into `out_dir`, named after the task id."""
+        if not task.results:
+            raise ApiError(f"task {task.id} is {task.status} but lists no result URL",
+                           hint=f"run `prep task {task.id}` later")
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise _write_error(out_dir, err) from err
+        count = len(task.results)
+        return [self.download(url, out_dir / result_filename(task.id, i, count),
+                              on_progress=on_progress)
+                for i, url in enumerate(task.results)]
+
+
+class _Unknown(Exception):
+    """Internal: a create request whose outcome is unknown (converted by create_task)."""
+
+    def __init__(self, reason: str, server: ApiError | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.server = server
+
+
+def _describe(err: httpx.HTTPError) -> str:
+    names = {
+        httpx.ConnectTimeout: "connection timed out",
+        httpx.ConnectError: "connection refused or host unreachable",
+        httpx.ReadTimeout: "timed out waiting for the answer",
+        httpx.WriteTimeout: "timed out while sending",
+        httpx.PoolTimeout: "no free connection",
+        httpx.RemoteProtocolError: "connection dropped before the full answer",
+        httpx.ReadError: "connection dropped while reading the answer",
+        httpx.WriteError: "connection dropped while sending",
+    }
+    for cls, text in names.items():
+        if isinstance(err, cls):
+            return text
+    return type(err).__name__
+
+
+def _total_size(response: httpx.Response, offset: int) -> int | None:
+    content_range = response.headers.get("content-range", "")
+    if response.status_code == 206 and "/" in content_range:
+        tail = content_range.rsplit("/", 1)[1].strip()
+        if tail.isdigit():
+            return int(tail)
+    length = response.headers.get("content-length", "")
+    if length.isdigit():
+        return int(length) + (offset if response.status_code == 206 else 0)
+    return None
+
+
+def _check_download(part: Path, dest: Path, total: int | None) -> None:
+    size = part.stat().st_size
+    if total is not None and size != total:
+        raise ApiError(f"downloading {dest.name}: got {size} of {total} bytes",
+                       hint="run the download again")
+    with part.open("rb") as fh:
+        head = fh.read(12)
+    if len(head) < 8 or head[4:8] not in _MP4_FIRST_BOXES:
+        raise ApiError(f"downloading {dest.name}: the result is not an mp4 file ({size} bytes)",
+                       hint="the result link served something else; try `prep task ID -o DIR` again")
+
+
+def _write_error(folder: Path, err: OSError) -> MediaError:
+    if err.errno == errno.ENOSPC:
+        problem, hint = "the disk is full", "free some space or choose another -o folder"
+    elif err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        problem, hint = "the folder cannot be written", "choose another -o folder"
+    else:
+        problem, hint = f"cannot write here ({err.strerror or err})", "choose another -o folder"
+    return MediaError(folder, problem, hint=hint)
+

@@ -1,0 +1,451 @@
+"""The batch manifest: many generate jobs in one CSV or JSONL file, every row checked up front.
+
+Contract (README, "prep batch"): each job has a `name`, its `clips` (1-3 clip specs), a `prompt`,
+and optionally `duration`, `quality`, `aspect_ratio`, `shot_type` and `callback_url`.
+
+- JSONL: one object per line; `clips` is a list whose items are clip specs (`"a.mov@1:05-1:20"`) or
+  objects `{"path": ..., "start": ..., "end": ...}` (`start`/`end` optional, timecodes or seconds).
+- CSV: a header row with the same column names; `clips` holds clip specs separated by `;`.
+
+Relative clip paths resolve against the manifest's folder. `parse_manifest` is pure (text in,
+jobs and problems out); `load_manifest` reads the file and checks that every clip exists. Problems
+carry the manifest's line number and are all collected, never just the first.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import ipaddress
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from . import rules, timecode
+from .clipspec import ClipSpec, Window, parse_clip_spec
+from .errors import ManifestError, UsageError
+
+__all__ = [
+    "COLUMNS",
+    "REQUIRED_COLUMNS",
+    "JobSpec",
+    "Manifest",
+    "ManifestError",
+    "Problem",
+    "check_callback_url",
+    "load_manifest",
+    "parse_manifest",
+]
+
+Format = Literal["csv", "jsonl"]
+
+REQUIRED_COLUMNS = ("name", "clips", "prompt")
+OPTIONAL_COLUMNS = ("duration", "quality", "aspect_ratio", "shot_type", "callback_url")
+COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+CLIP_KEYS = ("path", "start", "end")
+# `aspect_ratio: auto` picks the allowed ratio nearest to the first clip's, once it is probed.
+AUTO_ASPECT = "auto"
+MAX_NAME_CHARS = 100
+_NAME_FORBIDDEN = set('/\\:*?"<>|')
+# Hostnames that name the local machine or a private network, refused like private addresses.
+_INTERNAL_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".home.arpa")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Problem:
+    """One thing wrong with a manifest: where (line and job name) and what.
+
+    `exit_code` is 3 when a referenced clip is missing or unusable and 2 for everything else.
+    """
+
+    line: int
+    message: str
+    name: str = ""
+    exit_code: int = 2
+
+    def text(self, source: str) -> str:
+        """`manifest.csv:4 (job 'intro'): the message`."""
+        where = f"{source}:{self.line}" if self.line else source
+        if self.name:
+            where += f" (job {self.name!r})"
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobSpec:
+    """One generate job of a batch, as the manifest describes it (validated)."""
+
+    line: int
+    name: str
+    clips: tuple[ClipSpec, ...]
+    prompt: str
+    duration_s: int = rules.DEFAULT_OUTPUT_S
+    quality: str = rules.DEFAULT_QUALITY
+    aspect_ratio: str = rules.DEFAULT_ASPECT_RATIO
+    shot_type: str = rules.DEFAULT_SHOT_TYPE
+    callback_url: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-able form: what the journal records and `--json` prints."""
+        return {
+            "name": self.name,
+            "line": self.line,
+            "clips": [_clip_dict(c) for c in self.clips],
+            "prompt": self.prompt,
+            "duration": self.duration_s,
+            "quality": self.quality,
+            "aspect_ratio": self.aspect_ratio,
+            "shot_type": self.shot_type,
+            "callback_url": self.callback_url,
+        }
+
+
+def _clip_dict(spec: ClipSpec) -> dict[str, Any]:
+    window = spec.window
+    return {
+        "path": str(spec.path),
+        "start": window.start.text if window.start else None,
+        "end": window.end.text if window.end else None,
+    }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Manifest:
+    """A parsed manifest: the jobs whose rows are valid, and every problem found."""
+
+    source: str
+    base_dir: Path
+    format: Format
+    jobs: tuple[JobSpec, ...]
+    problems: tuple[Problem, ...] = field(default=())
+
+    def raise_for_problems(self) -> None:
+        """ManifestError listing every problem, if there is any."""
+        if self.problems:
+            raise ManifestError(self.source, list(self.problems))
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+
+def detect_format(path: Path, text: str) -> Format:
+    """By extension (.csv, .jsonl/.ndjson), else by the first character (`{` means JSONL)."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    return "jsonl" if text.lstrip().startswith("{") else "csv"
+
+
+def load_manifest(path: Path | str, *, fmt: Format | None = None) -> Manifest:
+    """Read, parse and validate a manifest, and check that every clip it names is a file.
+
+    Problems are returned in the Manifest, not raised: call `raise_for_problems()` to stop on them.
+    A file that cannot be read at all raises UsageError.
+    """
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8-sig")
+    except FileNotFoundError as err:
+        raise UsageError(f"{source}: no such manifest file") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise UsageError(f"{source}: the manifest cannot be read ({err})",
+                         hint="a manifest is a UTF-8 CSV or JSONL file") from err
+    manifest = parse_manifest(text, fmt=fmt or detect_format(source, text),
+                              base_dir=source.resolve().parent, source=str(source))
+    extra = list(_file_problems(manifest.jobs, lambda p: p.is_file(), lambda p: p.exists()))
+    if not extra:
+        return manifest
+    bad_lines = {p.line for p in extra}
+    return Manifest(
+        source=manifest.source, base_dir=manifest.base_dir, format=manifest.format,
+        jobs=tuple(j for j in manifest.jobs if j.line not in bad_lines),
+        problems=tuple(sorted(manifest.problems + tuple(extra), key=lambda p: p.line)),
+    )
+
+
+def _file_problems(
+    jobs: tuple[JobSpec, ...], is_file: Callable[[Path], bool], exists: Callable[[Path], bool]
+) -> Iterator[Problem]:
+    for job in jobs:
+        for spec in job.clips:
+            if is_file(spec.path):
+                continue
+            problem = "is a folder, not a video file" if exists(spec.path) else "no such file"
+            yield Problem(line=job.line, name=job.name, exit_code=3,
+                          message=f"clip {spec.text or spec.path}: {problem} ({spec.path})")
+
+
+def parse_manifest(text: str, *, fmt: Format, base_dir: Path, source: str = "manifest") -> Manifest:
+    """Parse and validate manifest text (pure: no file is opened or checked)."""
+    problems: list[Problem] = []
+    rows = list(_csv_rows(text, problems) if fmt == "csv" else _jsonl_rows(text, problems))
+    jobs: list[JobSpec] = []
+    seen: dict[str, int] = {}
+    for line, row in rows:
+        row_problems: list[str] = []
+        job = _job(line, row, base_dir, row_problems)
+        name = row.get("name")
+        name_text = name.strip() if isinstance(name, str) else ""
+        if name_text:
+            folded = name_text.casefold()
+            if folded in seen:
+                row_problems.append(f"duplicate name {name_text!r} (first used on line "
+                                    f"{seen[folded]}); every job needs its own name (it names "
+                                    "the result file)")
+            else:
+                seen[folded] = line
+        problems.extend(Problem(line=line, name=name_text, message=m) for m in row_problems)
+        if job is not None and not row_problems:
+            jobs.append(job)
+    if not rows and not problems:
+        problems.append(Problem(line=0, message="the manifest has no jobs"))
+    return Manifest(source=source, base_dir=base_dir, format=fmt, jobs=tuple(jobs),
+                    problems=tuple(sorted(problems, key=lambda p: p.line)))
+
+
+def _jsonl_rows(text: str, problems: list[Problem]) -> Iterator[tuple[int, dict[str, Any]]]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as err:
+            problems.append(Problem(line=number, message=f"not valid JSON ({err.msg} at column "
+                                                         f"{err.colno})"))
+            continue
+        if not isinstance(value, dict):
+            problems.append(Problem(line=number, message="each line must be a JSON object "
+                                                         '({"name": ..., "clips": [...], "prompt": ...})'))
+            continue
+        yield number, value
+
+
+def _csv_rows(text: str, problems: list[Problem]) -> Iterator[tuple[int, dict[str, Any]]]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    start = 1
+    try:
+        for row in reader:
+            line, start = start, reader.line_num + 1
+            if not any(cell.strip() for cell in row):
+                continue
+            if header is None:
+                header = [cell.strip() for cell in row]
+                problems.extend(_header_problems(header, line))
+                continue
+            if len(row) > len(header):
+                problems.append(Problem(line=line, message=f"{len(row)} cells but the header has "
+                                                           f"{len(header)} columns"))
+                continue
+            yield line, {col: cell for col, cell in zip(header, row, strict=False)
+                         if col in COLUMNS and cell.strip() != ""}
+    except csv.Error as err:
+        problems.append(Problem(line=reader.line_num, message=f"not valid CSV ({err})"))
+
+
+def _header_problems(header: list[str], line: int) -> Iterator[Problem]:
+    for col in header:
+        if col not in COLUMNS:
+            yield Problem(line=line, message=f"unknown column {col!r}; the columns are "
+                                             f"{', '.join(COLUMNS)}")
+    for col in REQUIRED_COLUMNS:
+        if col not in header:
+            yield Problem(line=line, message=f"the header has no {col!r} column (required)")
+    dupes = sorted({c for c in header if header.count(c) > 1})
+    if dupes:
+        yield Problem(line=line, message=f"column {dupes[0]!r} appears more than once")
+
+
+# -- validating one row ----------------------------------------------------------------------------
+
+
+def _job(line: int, row: Mapping[str, Any], base_dir: Path, problems: list[str]) -> JobSpec | None:
+    for key in row:
+        if key not in COLUMNS:
+            problems.append(f"unknown field {key!r}; the fields are {', '.join(COLUMNS)}")
+    name = _name(row.get("name"), problems)
+    clips = _clips(row.get("clips"), base_dir, problems)
+    prompt = _prompt(row.get("prompt"), problems)
+    duration = _duration(row.get("duration"), problems)
+    quality = _choice(row.get("quality"), "quality", rules.QUALITIES, rules.DEFAULT_QUALITY, problems)
+    aspect = _choice(row.get("aspect_ratio"), "aspect_ratio", (*rules.ASPECT_RATIOS, AUTO_ASPECT),
+                     rules.DEFAULT_ASPECT_RATIO, problems)
+    shot = _choice(row.get("shot_type"), "shot_type", rules.SHOT_TYPES, rules.DEFAULT_SHOT_TYPE,
+                   problems)
+    callback = _callback(row.get("callback_url"), problems)
+    if problems or name is None or clips is None or prompt is None or duration is None:
+        return None
+    return JobSpec(line=line, name=name, clips=clips, prompt=prompt, duration_s=duration,
+                   quality=quality, aspect_ratio=aspect, shot_type=shot, callback_url=callback)
+
+
+def _name(value: Any, problems: list[str]) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        problems.append("'name' is missing; every job needs a name (it names the result file)")
+        return None
+    if not isinstance(value, str):
+        problems.append(f"'name' must be text, not {_json_type(value)}")
+        return None
+    name = value.strip()
+    if (len(name) > MAX_NAME_CHARS or name.startswith(".") or any(c in _NAME_FORBIDDEN for c in name)
+            or any(ord(c) < 32 for c in name)):
+        problems.append(f"name {name!r} cannot be a file name; use at most {MAX_NAME_CHARS} "
+                        "letters, digits, spaces and . _ - (not starting with '.')")
+        return None
+    return name
+
+
+def _clips(value: Any, base_dir: Path, problems: list[str]) -> tuple[ClipSpec, ...] | None:
+    if value is None:
+        problems.append("'clips' is missing; give 1 to 3 clip specs")
+        return None
+    if isinstance(value, str):
+        items: list[Any] = [part.strip() for part in value.split(";") if part.strip()]
+    elif isinstance(value, list):
+        items = value
+    else:
+        problems.append(f"'clips' must be a list of clip specs, not {_json_type(value)}")
+        return None
+    if not rules.MIN_CLIPS <= len(items) <= rules.MAX_CLIPS:
+        problems.append(f"{len(items)} clips; a job takes {rules.MIN_CLIPS} to {rules.MAX_CLIPS}")
+    specs: list[ClipSpec] = []
+    for number, item in enumerate(items, start=1):
+        try:
+            specs.append(_clip(item, base_dir))
+        except UsageError as err:
+            problems.append(f"clip {number}: {err.message}")
+    if len(specs) != len(items) or not rules.MIN_CLIPS <= len(items) <= rules.MAX_CLIPS:
+        return None
+    return tuple(specs)
+
+
+def _clip(item: Any, base_dir: Path) -> ClipSpec:
+    if isinstance(item, str):
+        text = item.strip()
+        if not text:
+            raise UsageError("an empty clip spec; give a file path")
+        direct = base_dir / text
+        if "@" in text and direct.exists():
+            return ClipSpec(direct, Window(), text)
+        spec = parse_clip_spec(text)
+        return ClipSpec(base_dir / spec.path, spec.window, text)
+    if isinstance(item, dict):
+        unknown = [k for k in item if k not in CLIP_KEYS]
+        if unknown:
+            raise UsageError(f"unknown key {unknown[0]!r} in a clip object; the keys are "
+                             f"{', '.join(CLIP_KEYS)}")
+        path = item.get("path")
+        if not isinstance(path, str) or not path.strip():
+            raise UsageError("a clip object needs a 'path' (text)")
+        start = _point(item.get("start"), "start")
+        end = _point(item.get("end"), "end")
+        if start and end and start.ms is not None and end.ms is not None and end.ms <= start.ms:
+            raise UsageError(f"start ({start.text}) must come before end ({end.text})")
+        text = path if not (start or end) else (
+            f"{path}@{start.text if start else ''}-{end.text if end else ''}")
+        return ClipSpec(base_dir / path.strip(), Window(start, end), text)
+    raise UsageError(f"a clip must be a clip spec (text) or an object with path/start/end, "
+                     f"not {_json_type(item)}")
+
+
+def _point(value: Any, key: str) -> timecode.Timepoint | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise UsageError(f"{key!r} must be a timecode or a number of seconds, not {_json_type(value)}")
+    text = value if isinstance(value, str) else _seconds_text(value)
+    try:
+        return timecode.parse(text)
+    except ValueError as err:
+        raise UsageError(f"{key}: {err}") from err
+
+
+def _seconds_text(value: int | float) -> str:
+    if value < 0:
+        return str(value)
+    return f"{value:.3f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+
+
+def _prompt(value: Any, problems: list[str]) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        problems.append("'prompt' is missing; every job needs a prompt")
+        return None
+    if not isinstance(value, str):
+        problems.append(f"'prompt' must be text, not {_json_type(value)}")
+        return None
+    if len(value) > rules.MAX_PROMPT_CHARS:
+        problems.append(f"the prompt is {len(value)} characters; the API takes at most "
+                        f"{rules.MAX_PROMPT_CHARS}")
+        return None
+    return value
+
+
+def _duration(value: Any, problems: list[str]) -> int | None:
+    if value is None or value == "":
+        return rules.DEFAULT_OUTPUT_S
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    if number is None or not rules.MIN_OUTPUT_S <= number <= rules.MAX_OUTPUT_S:
+        problems.append(f"duration {value!r} is not allowed; the output is {rules.MIN_OUTPUT_S} to "
+                        f"{rules.MAX_OUTPUT_S} whole seconds")
+        return None
+    return number
+
+
+def _choice(value: Any, key: str, allowed: tuple[str, ...], default: str,
+            problems: list[str]) -> str:
+    if value is None or value == "":
+        return default
+    text = value.strip() if isinstance(value, str) else value
+    if text not in allowed:
+        problems.append(f"{key} {value!r} is not allowed; use one of {', '.join(allowed)}")
+        return default
+    return str(text)
+
+
+def _callback(value: Any, problems: list[str]) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        problems.append(f"'callback_url' must be text, not {_json_type(value)}")
+        return None
+    problem = check_callback_url(value.strip())
+    if problem:
+        problems.append(problem)
+        return None
+    return value.strip()
+
+
+def check_callback_url(url: str) -> str | None:
+    """Why EvoLink would refuse `url` as a callback (HTTPS, public host, length), or None."""
+    if len(url) > rules.MAX_CALLBACK_URL_CHARS:
+        return (f"callback_url is {len(url)} characters; the API takes at most "
+                f"{rules.MAX_CALLBACK_URL_CHARS}")
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "https" or not parts.hostname:
+        return f"callback_url {url!r} must be an https:// URL with a host"
+    host = parts.hostname.lower().rstrip(".")
+    if host == "localhost" or host.endswith(_INTERNAL_SUFFIXES):
+        return f"callback_url {url!r} names an internal host; EvoLink only calls public addresses"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if not address.is_global:
+        return f"callback_url {url!r} is an internal address; EvoLink only calls public addresses"
+    return None
+
+
+def _json_type(value: Any) -> str:
+    return {bool: "true/false", int: "a number", float: "a number", list: "a list",
+            dict: "an object", str: "text"}.get(type(value), type(value).__name__)

@@ -1,0 +1,185 @@
+"""ffmpeg.py: golden command lines from build_args, the runner (with fake ffmpegs), doctor."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+from test_plan import KEYFRAMES, info, opts
+
+from prep.errors import FfmpegError, ToolMissingError
+from prep.ffmpeg import (
+    FfmpegBinary,
+    build_args,
+    find_ffmpeg,
+    inspect_ffmpeg,
+    last_meaningful_line,
+    run,
+    safe_path,
+)
+from prep.plan import plan
+
+MOV = ["-movflags", "+faststart+negative_cts_offsets", "-use_editlist", "0"]
+NO_META = ["-map_chapters", "-1", "-map_metadata", "-1"]
+
+
+def test_remux_argv() -> None:
+    args = build_args(plan(info(container="mov"), opts()), "take.mov", "out/take.mp4")
+    assert args == ["-i", "take.mov", "-map", "0:v:0", "-map", "0:a:0", "-f", "mp4",
+                    "-c:a", "copy", "-c:v", "copy", *NO_META, *MOV, "out/take.mp4"]
+
+
+def test_keyframe_cut_argv() -> None:
+    args = build_args(plan(info(), opts("take.mp4@2-6"), KEYFRAMES), "take.mp4", "o.mp4")
+    assert args == ["-ss", "2.000", "-t", "4.000", "-i", "take.mp4", "-map", "0:v:0", "-map",
+                    "0:a:0", "-f", "mp4", "-c:a", "copy", "-c:v", "copy", *NO_META, *MOV, "o.mp4"]
+
+
+def _x264(maxrate: str, frames: int, rate: str = "30/1") -> list[str]:
+    return ["-crf", "18", "-fps_mode", "cfr", "-frames:v", str(frames), *NO_META,
+            "-maxrate", maxrate, "-movflags", "+faststart+negative_cts_offsets",
+            "-pix_fmt", "yuv420p", "-preset", "superfast", "-profile:v", "high", "-r", rate,
+            "-use_editlist", "0"]
+
+
+def test_hdr_transcode_argv_guards_a_dash_name() -> None:
+    clip = info(video_codec="hevc", hdr="HLG", bit_depth=10, width=3840, height=2160)
+    args = build_args(plan(clip, opts("take.mp4@1.5-7")), "-take.mov", "out/take.mp4")
+    graph = ("[0:v:0]zscale=h=1080:min=bt2020nc:npl=100:pin=bt2020:t=linear:tin=arib-std-b67:"
+             "w=1920[s0];[s0]format=gbrpf32le[s1];[s1]zscale=p=bt709[s2];"
+             "[s2]tonemap=desat=0:tonemap=hable[s3];[s3]zscale=m=bt709:r=tv:t=bt709[s4];"
+             "[s4]setsar=1[s5];[s5]format=yuv420p[s6];[0:a:0]aresample=48000[s7];[s7]apad[s8];"
+             "[s8]atrim=end_sample=262976[s9]")
+    assert args == [
+        "-ss", "1.500", "-i", "file:-take.mov", "-filter_complex", graph, "-map", "[s6]",
+        "-map", "[s9]", "-f", "mp4", "-ac", "2", "-ar", "48000", "-b:a", "160k",
+        "-bufsize", "62500k", "-c:a", "aac", "-c:v", "libx264", "-color_primaries", "bt709",
+        "-color_range", "tv", "-color_trc", "bt709", "-colorspace", "bt709",
+        *_x264("50000k", 165), "out/take.mp4",
+    ]
+
+
+def test_interlaced_anamorphic_surround_argv() -> None:
+    clip = info(video_codec="mpeg2video", interlaced=True, pixel_aspect=Fraction(64, 45),
+                width=720, height=576, fps=Fraction(25), audio_channels=6, audio_codec="mp2")
+    args = build_args(plan(clip, opts()), "tape.mpg", "tape.mp4")
+    assert args[args.index("-filter_complex") + 1] == (
+        "[0:v:0]bwdif=mode=send_frame[s0];[s0]scale=1024:576:flags=bicubic[s1];[s1]setsar=1[s2];"
+        "[s2]format=yuv420p[s3];[0:a:0]aresample=48000[s4];[s4]apad[s5];"
+        "[s5]atrim=end_sample=382976[s6]")
+    assert args[args.index("-frames:v") + 1] == "200"
+    assert args[args.index("-ac") + 1] == "2"
+
+
+def test_extend_argv() -> None:
+    short = info(duration_ms=1200, video_duration_ms=1200, audio_duration_ms=1200)
+    loop = build_args(plan(short, opts(extend="loop")), "blink.mp4", "b.mp4")
+    assert loop[:4] == ["-t", "1.200", "-i", "blink.mp4"]
+    assert "loop=loop=-1:size=36" in loop[loop.index("-filter_complex") + 1]
+    assert "aloop=loop=-1" in loop[loop.index("-filter_complex") + 1]
+    freeze = build_args(plan(info(duration_ms=1200, video_duration_ms=1200, audio_codec=None,
+                                  audio_duration_ms=None, vfr=True), opts(extend="freeze")),
+                        "blink.mp4", "b.mp4")
+    assert freeze[freeze.index("-filter_complex") + 1] == (
+        "[0:v:0]setsar=1[s0];[s0]fps=30/1[s1];[s1]format=yuv420p[s2];"
+        "[s2]tpad=stop=-1:stop_mode=clone[s3]")
+    assert "-c:a" not in freeze
+
+
+def test_copy_plan_has_no_argv() -> None:
+    with pytest.raises(ValueError):
+        build_args(plan(info(), opts(), KEYFRAMES), "a.mp4", "b.mp4")
+
+
+@pytest.mark.parametrize(("name", "safe"), [
+    ("take.mov", "take.mov"), ("-i.mov", "file:-i.mov"), ("a:b.mov", "file:a:b.mov"),
+    ("/abs/-x.mov", "/abs/-x.mov"),
+])
+def test_safe_path(name: str, safe: str) -> None:
+    assert safe_path(name) == safe
+
+
+def test_last_meaningful_line() -> None:
+    lines = ["Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'x.mp4':", "  Duration: 00:00:03.00",
+             "[h264 @ 0x1] Invalid NAL unit size", "Error while decoding stream #0:0",
+             "Conversion failed!"]
+    assert last_meaningful_line(lines) == "Error while decoding stream #0:0"
+
+
+# --- the runner, with fake ffmpegs ----------------------------------------------------------
+
+def _fake(tmp_path: Path, body: str) -> FfmpegBinary:
+    script = tmp_path / "fake-ffmpeg"
+    script.write_text("#!/bin/sh\n" + body)
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return FfmpegBinary(str(script), "PREP_FFMPEG")
+
+
+def test_runner_reports_progress_and_passes_its_flags(tmp_path: Path) -> None:
+    fake = _fake(tmp_path, f'echo "$@" > {tmp_path}/argv\n'
+                 'printf "frame=1\\nout_time_us=500000\\nprogress=continue\\n'
+                 'out_time_us=2000000\\nprogress=end\\n"\necho noise >&2\n')
+    seen: list[tuple[int, int]] = []
+    run(["-i", "x"], total_ms=2000, path="x", binary=fake,
+        on_progress=lambda done, total: seen.append((done, total)))
+    assert seen[0] == (500, 2000) and seen[-1] == (2000, 2000)
+    assert (tmp_path / "argv").read_text().split() == [
+        "-nostdin", "-hide_banner", "-y", "-progress", "pipe:1", "-nostats", "-i", "x"]
+
+
+def test_runner_failure_names_the_file_and_keeps_stderr(tmp_path: Path) -> None:
+    fake = _fake(tmp_path, 'echo "Input #0, avi" >&2\necho "[mjpeg @ 0x2] bad huffman" >&2\n'
+                 'echo "Conversion failed!" >&2\nexit 1\n')
+    with pytest.raises(FfmpegError) as caught:
+        run([], total_ms=1000, path="clip.avi", binary=fake)
+    assert caught.value.exit_code == 3
+    assert str(caught.value) == "clip.avi: ffmpeg failed: [mjpeg @ 0x2] bad huffman"
+    assert "Conversion failed!" in caught.value.detail
+
+
+def test_runner_full_disk(tmp_path: Path) -> None:
+    fake = _fake(tmp_path, 'echo "av_interleaved_write_frame(): No space left on device" >&2\n'
+                 "exit 1\n")
+    with pytest.raises(FfmpegError, match="disk is full"):
+        run([], total_ms=1000, path="clip.mov", binary=fake)
+
+
+def test_runner_kills_ffmpeg_on_interrupt(tmp_path: Path) -> None:
+    fake = _fake(tmp_path, f"echo $$ > {tmp_path}/pid\n"
+                 "while true; do echo out_time_us=1000; sleep 0.05; done\n")
+
+    def interrupt(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run([], total_ms=1000, path="x", binary=fake, on_progress=interrupt)
+    pid = int((tmp_path / "pid").read_text())
+    time.sleep(0.05)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_missing_configured_ffmpeg_is_tool_missing(tmp_path: Path) -> None:
+    with pytest.raises(ToolMissingError) as caught:
+        find_ffmpeg(str(tmp_path / "no-ffmpeg"))
+    assert caught.value.exit_code == 6
+
+
+def test_inspect_real_ffmpeg() -> None:
+    report = inspect_ffmpeg(find_ffmpeg(""))
+    assert report.features["libx264"] and report.features["aac"] and report.features["zscale"]
+    assert report.version != "unknown" and not report.missing
+
+
+def test_inspect_reports_missing_features(tmp_path: Path) -> None:
+    fake = _fake(tmp_path, 'case "$2" in -version) echo "ffmpeg version 1.2.3 Copyright";;\n'
+                 '-encoders) echo " A..... aac   AAC";;\n-filters) echo " .. scale V->V x";;\n'
+                 "esac\n")
+    report = inspect_ffmpeg(fake)
+    assert report.version == "1.2.3"
+    assert "libx264" in report.missing and "zscale" in report.missing
+    assert "aac" not in report.missing

@@ -1,0 +1,344 @@
+"""`prep generate`, `prep upload` and `prep task` over real HTTP against the in-process sandbox:
+the happy path and every fault of issue 7, with no key leaked and nothing sent twice."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mediagen
+import pytest
+from click.testing import CliRunner
+
+from prep.cli import cli
+from prep.client import Client, RetryPolicy
+from prep.errors import (
+    AuthError,
+    MediaError,
+    OutcomeUnknownError,
+    QuotaError,
+    ServerError,
+    UsageError,
+)
+from prep.pipeline import GenerateOptions, generate
+from prep.sandbox import NO_ACCESS_KEY, NO_CREDITS_KEY, Sandbox
+from prep.settings import Settings, load_settings
+
+pytestmark = pytest.mark.media
+
+PROMPT = "A person looks at the camera and waves"
+
+
+@pytest.fixture(scope="module")
+def clip() -> Path:
+    return mediagen.clip("gen-ref", seconds=3, size="320x180", rate="25")
+
+
+@pytest.fixture()
+def sb(sandbox: Sandbox) -> Iterator[Sandbox]:
+    """The sandbox, checked after every test: the key never went to a file or result URL."""
+    yield sandbox
+    assert sandbox.state()["auth_header_requests"] == 0
+
+
+def settings_for(sb: Sandbox, tmp_path: Path, key: str | None = None) -> Settings:
+    return load_settings({"api_key": key or sb.key, "base_url": sb.url, "files_url": sb.files_url,
+                          "cache_dir": str(tmp_path / "cache")})
+
+
+def fast_client(settings: Settings) -> Client:
+    """A real-HTTP client whose backoff does not really sleep (retries are what is tested)."""
+    return Client.from_settings(settings, sleep=lambda s: None, retry=RetryPolicy(attempts=4))
+
+
+def run_generate(sb: Sandbox, tmp_path: Path, clips: list[Path], key: str | None = None,
+                 **options: Any) -> Any:
+    settings = settings_for(sb, tmp_path, key)
+    opts = GenerateOptions(prompt=options.pop("prompt", PROMPT), out_dir=tmp_path / "out", **options)
+    with fast_client(settings) as client:
+        return generate([str(c) for c in clips], opts, settings, client=client)
+
+
+def cli_env(sb: Sandbox, tmp_path: Path, key: str | None = "default") -> dict[str, str]:
+    env = {"EVOLINK_BASE_URL": sb.url, "EVOLINK_FILES_URL": sb.files_url,
+           "PREP_CACHE_DIR": str(tmp_path / "cache")}
+    if key is not None:
+        env["EVOLINK_API_KEY"] = sb.key if key == "default" else key
+    return env
+
+
+def invoke(env: dict[str, str], *args: str) -> Any:
+    return CliRunner().invoke(cli, list(args), env=env)
+
+
+def completed_uploads(sb: Sandbox) -> list[Any]:
+    return list(sb.state()["uploads"])
+
+
+# -- the happy path ----------------------------------------------------------------------------
+
+def test_generate_end_to_end_through_the_cli(sb: Sandbox, clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = invoke(cli_env(sb, tmp_path), "generate", str(clip), "--prompt", PROMPT, "-o",
+                    str(out), "--yes", "--json", "--aspect-ratio", "auto")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    [path] = data["files"]
+    saved = Path(path)
+    assert saved.parent == out and saved.name == f"{data['task_id']}.mp4"
+    assert saved.read_bytes()[4:8] == b"ftyp" and not list(out.glob("*.part"))
+    assert data["status"] == "completed" and data["aspect_ratio"] == "16:9"
+    assert data["credits_reserved"] == data["credits_estimated"] and not data["credits_differ"]
+    assert set(data["stage_s"]) >= {"validate", "estimate", "prepare", "upload", "submit", "wait",
+                                    "download"}
+    state = sb.state()
+    assert len(state["tasks"]) == 1 and len(state["uploads"]) == 1
+    # A second run reuses the upload (cached by content) and makes a second task.
+    again = invoke(cli_env(sb, tmp_path), "generate", str(clip), "-p", PROMPT, "-o", str(out),
+                   "-y", "--json")
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["uploads"][0]["cached"] is True
+    assert len(sb.state()["uploads"]) == 1 and len(sb.state()["tasks"]) == 2
+
+
+def test_no_wait_prints_the_task_id_and_task_follows_it(sb: Sandbox, clip: Path,
+                                                        tmp_path: Path) -> None:
+    env = cli_env(sb, tmp_path)
+    result = invoke(env, "generate", str(clip), "-p", PROMPT, "-o", str(tmp_path / "o"), "-y",
+                    "--no-wait")
+    assert result.exit_code == 0, result.stderr
+    task_id = result.stdout.strip()
+    assert task_id == sb.state()["tasks"][0]["id"]
+    followed = invoke(env, "task", task_id, "--wait", "-o", str(tmp_path / "dl"), "--json")
+    assert followed.exit_code == 0, followed.stderr
+    data = json.loads(followed.stdout)
+    assert data["status"] == "completed" and Path(data["files"][0]).is_file()
+
+
+def test_upload_command(sb: Sandbox, clip: Path, tmp_path: Path) -> None:
+    env = cli_env(sb, tmp_path)
+    for mode in ("base64", "stream"):
+        result = invoke(env, "upload", str(clip), "--upload-mode", mode, "--json", "--no-cache")
+        assert result.exit_code == 0, result.stderr
+        [row] = json.loads(result.stdout)
+        assert row["path"] == str(clip) and row["file_url"].startswith("http")
+        assert row["expires_at"] and row["cached"] is False
+    cached = invoke(env, "upload", str(clip), "--json")
+    assert json.loads(cached.stdout)[0]["cached"] is False  # --no-cache runs did not store
+    again = invoke(env, "upload", str(clip), "--json")
+    assert json.loads(again.stdout)[0]["cached"] is True
+    assert len(completed_uploads(sb)) == 3
+
+
+def test_dry_run_sends_nothing_and_needs_no_key(sb: Sandbox, clip: Path, tmp_path: Path) -> None:
+    result = invoke(cli_env(sb, tmp_path, key=None), "generate", str(clip), "-p", PROMPT, "-o",
+                    str(tmp_path / "out"), "--dry-run", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["stopped"] == "dry-run" and Path(data["prepared"][0]).is_file()
+    assert sb.state()["requests"] == []
+
+
+def test_confirmation_is_required_without_a_terminal(sb: Sandbox, clip: Path,
+                                                     tmp_path: Path) -> None:
+    result = invoke(cli_env(sb, tmp_path), "generate", str(clip), "-p", PROMPT, "-o",
+                    str(tmp_path / "out"))
+    assert result.exit_code == 2 and "--yes" in result.stderr
+    assert sb.state()["requests"] == []
+
+
+def test_max_cost_refuses_before_anything_is_sent(sb: Sandbox, clip: Path, tmp_path: Path) -> None:
+    result = invoke(cli_env(sb, tmp_path), "generate", str(clip), "-p", PROMPT, "-o",
+                    str(tmp_path / "out"), "-y", "--max-cost", "10")
+    assert result.exit_code == 2 and "--max-cost 10" in result.stderr
+    assert sb.state()["requests"] == []
+
+
+# -- bad input: refused locally, nothing sent ---------------------------------------------------
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["-p", "x" * 1501], "1501 characters"),
+    (["-p", PROMPT, "--duration", "11"], "--duration 11"),
+    (["-p", PROMPT, "--callback-url", "https://127.0.0.1/hook"], "internal"),
+    (["-p", PROMPT, "--callback-url", "http://example.com/hook"], "https"),
+])
+def test_local_validation_exits_2_before_any_request(sb: Sandbox, clip: Path, tmp_path: Path,
+                                                     args: list[str], message: str) -> None:
+    result = invoke(cli_env(sb, tmp_path), "generate", str(clip), *args, "-o",
+                    str(tmp_path / "out"), "-y")
+    assert result.exit_code == 2 and message in result.stderr
+    assert sb.state()["requests"] == []
+
+
+def test_four_clips_exit_2(sb: Sandbox, clip: Path, tmp_path: Path) -> None:
+    result = invoke(cli_env(sb, tmp_path), "generate", *[str(clip)] * 4, "-p", PROMPT, "-o",
+                    str(tmp_path / "out"), "-y")
+    assert result.exit_code == 2 and "not 4" in result.stderr
+    assert sb.state()["requests"] == []
+
+
+def test_no_key_exits_4_before_any_request(sb: Sandbox, clip: Path, tmp_path: Path) -> None:
+    result = invoke(cli_env(sb, tmp_path, key=None), "generate", str(clip), "-p", PROMPT, "-o",
+                    str(tmp_path / "out"), "-y")
+    assert result.exit_code == 4 and "EVOLINK_API_KEY" in result.stderr
+    assert sb.state()["requests"] == []
+
+
+def test_unwritable_output_folder_exits_3_before_any_upload(sb: Sandbox, clip: Path,
+                                                            tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(MediaError, match="cannot be written") as info:
+        generate([str(clip)], GenerateOptions(prompt=PROMPT, out_dir=blocker / "out"),
+                 settings_for(sb, tmp_path))
+    assert info.value.exit_code == 3
+    assert sb.state()["requests"] == []
+
+
+# -- the server says no --------------------------------------------------------------------------
+
+def test_wrong_key_exits_4(sb: Sandbox, clip: Path, tmp_path: Path) -> None:
+    result = invoke(cli_env(sb, tmp_path, key="sk-wrong-key"), "generate", str(clip), "-p",
+                    PROMPT, "-o", str(tmp_path / "out"), "-y")
+    assert result.exit_code == 4, result.stderr
+    assert "401" in result.stderr and "sk-wrong-key" not in result.stderr + result.stdout
+
+
+def test_no_credits_exits_5(sb: Sandbox, clip: Path, tmp_path: Path) -> None:
+    with pytest.raises(QuotaError) as info:
+        run_generate(sb, tmp_path, [clip], key=NO_CREDITS_KEY)
+    assert info.value.exit_code == 5 and info.value.hint
+    assert sb.state()["tasks"] == []
+
+
+def test_no_model_access_exits_4(sb: Sandbox, clip: Path, tmp_path: Path) -> None:
+    with pytest.raises(AuthError) as info:
+        run_generate(sb, tmp_path, [clip], key=NO_ACCESS_KEY)
+    assert info.value.status == 403 and "wan2.6-reference-video" in info.value.hint
+
+
+# -- faults ----------------------------------------------------------------------------------------
+
+def test_rate_limit_then_success(sb: Sandbox, clip: Path, tmp_path: Path) -> None:
+    sb.fail_next("rate_limit", endpoint="generate", retry_after_s=1)
+    sb.fail_next("rate_limit", endpoint="upload", retry_after_s=1)
+    result = run_generate(sb, tmp_path, [clip])
+    assert result.task.succeeded and len(sb.state()["tasks"]) == 1
+
+
+def test_server_errors_on_reads_are_retried(sb: Sandbox, clip: Path, tmp_path: Path) -> None:
+    sb.fail_next("server_error", endpoint="task", times=2)
+    sb.fail_next("server_error", endpoint="upload")
+    result = run_generate(sb, tmp_path, [clip])
+    assert result.task.succeeded and len(result.files) == 1
+
+
+def test_server_error_on_create_is_not_resent(sb: Sandbox, clip: Path, tmp_path: Path) -> None:
+    sb.fail_next("server_error", endpoint="generate")
+    with pytest.raises(OutcomeUnknownError) as info:
+        run_generate(sb, tmp_path, [clip])
+    assert isinstance(info.value.__cause__.server, ServerError)  # type: ignore[union-attr]
+    assert sb.state()["tasks"] == []
+    assert len([r for r in sb.state()["requests"] if r.get("endpoint") == "generate"]) <= 1
+
+
+def test_connection_dropped_mid_upload_is_retried_once(sb: Sandbox, clip: Path,
+                                                       tmp_path: Path) -> None:
+    sb.fail_next("drop_mid_request", endpoint="upload")
+    result = run_generate(sb, tmp_path, [clip])
+    assert result.task.succeeded
+    assert len(completed_uploads(sb)) == 1
+
+
+def test_dropped_after_create_is_an_unknown_outcome_never_resent(sb: Sandbox, clip: Path,
+                                                                 tmp_path: Path) -> None:
+    sb.fail_next("drop_after_create", endpoint="generate")
+    env = cli_env(sb, tmp_path)
+    args = ["generate", str(clip), "-p", PROMPT, "-o", str(tmp_path / "out"), "-y"]
+    result = invoke(env, *args)
+    assert result.exit_code == 6, result.stderr
+    assert "outcome unknown" in result.stderr and "may exist" in result.stderr
+    assert len(sb.state()["tasks"]) == 1
+    # Running the same job again is refused: it might pay twice.
+    again = invoke(env, *args)
+    assert again.exit_code == 6 and "--resubmit" in again.stderr
+    assert len(sb.state()["tasks"]) == 1
+    # Only the user's explicit --resubmit sends it again (under the same Idempotency-Key).
+    forced = invoke(env, *args, "--resubmit")
+    assert forced.exit_code == 0, forced.stderr
+    assert len(sb.state()["tasks"]) == 2
+    assert not list((tmp_path / "cache" / "outcomes").glob("*.json"))
+
+
+def test_dropped_after_create_with_idempotency_honoured(sb: Sandbox, clip: Path,
+                                                        tmp_path: Path) -> None:
+    sb.configure(honour_idempotency=True)
+    sb.fail_next("drop_after_create", endpoint="generate")
+    with pytest.raises(OutcomeUnknownError):
+        run_generate(sb, tmp_path, [clip])
+    result = run_generate(sb, tmp_path, [clip], resubmit=True)
+    assert result.replayed and result.task.succeeded and len(sb.state()["tasks"]) == 1
+
+
+def test_failed_task_exits_7(sb: Sandbox, clip: Path, tmp_path: Path) -> None:
+    sb.fail_next("fail_task", endpoint="generate")
+    result = invoke(cli_env(sb, tmp_path), "generate", str(clip), "-p", PROMPT, "-o",
+                    str(tmp_path / "out"), "-y")
+    assert result.exit_code == 7, result.stderr
+    assert "failed" in result.stderr and not list((tmp_path / "out").glob("*.mp4*"))
+
+
+def test_expired_upload_is_uploaded_afresh(sb: Sandbox, clip: Path, tmp_path: Path) -> None:
+    run_generate(sb, tmp_path, [clip])
+    sb.advance_clock(73 * 3600)
+    result = run_generate(sb, tmp_path, [clip])
+    assert result.task.succeeded and not result.uploads[0].cached
+    assert len(completed_uploads(sb)) == 2
+
+
+def test_refused_cached_url_is_uploaded_afresh(sb: Sandbox, clip: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    run_generate(sb, tmp_path, [clip])
+    sb.advance_clock(73 * 3600)
+    # The cached URL looks alive to prep, so the generation endpoint is what refuses it.
+    monkeypatch.setattr(Client, "url_alive", lambda self, url: True)
+    result = run_generate(sb, tmp_path, [clip])
+    assert result.task.succeeded and not result.uploads[0].cached
+    generates = [r["status"] for r in sb.state()["requests"] if r.get("endpoint") == "generate"]
+    assert generates == [200, 400, 200]
+    assert len(sb.state()["tasks"]) == 2 and len(completed_uploads(sb)) == 2
+
+
+def test_expired_result_link(sb: Sandbox, clip: Path, tmp_path: Path) -> None:
+    result = run_generate(sb, tmp_path, [clip], wait=False)
+    task_id = result.task.id
+    env = cli_env(sb, tmp_path)
+    assert invoke(env, "task", task_id, "--wait").exit_code == 0
+    sb.advance_clock(25 * 3600)
+    late = invoke(env, "task", task_id, "-o", str(tmp_path / "late"))
+    assert late.exit_code == 6 and "expired" in late.stderr
+    assert not list((tmp_path / "late").glob("*"))
+
+
+def test_download_cut_halfway_is_resumed(sb: Sandbox, clip: Path, tmp_path: Path) -> None:
+    sb.fail_next("drop_mid_response", endpoint="download")
+    result = run_generate(sb, tmp_path, [clip])
+    [path] = result.files
+    assert path.read_bytes()[4:8] == b"ftyp" and not list(path.parent.glob("*.part"))
+    downloads = [r for r in sb.state()["requests"] if r.get("endpoint") == "download"]
+    assert len(downloads) >= 2
+
+
+def test_no_clips_is_a_usage_error(sb: Sandbox, tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="not 0"):
+        run_generate(sb, tmp_path, [])
+    assert sb.state()["requests"] == []
+
+
+def test_verbose_traces_never_show_the_key(sb: Sandbox, clip: Path, tmp_path: Path) -> None:
+    sb.fail_next("server_error", endpoint="upload")
+    result = invoke(cli_env(sb, tmp_path), "upload", str(clip), "--verbose", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "retrying" in result.stderr and sb.key not in result.stderr + result.stdout

@@ -1,0 +1,263 @@
+"""The planner, pure: ClipInfo + options -> PrepPlan. No media, no ffmpeg."""
+
+from __future__ import annotations
+
+import dataclasses
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prep import rules
+from prep.clipspec import parse_clip_spec
+from prep.errors import MediaError
+from prep.media import ClipInfo
+from prep.plan import (
+    AUDIO_KBPS,
+    PlanOptions,
+    SourceFacts,
+    choose_window,
+    edge_margin_ms,
+    output_fps,
+    output_size,
+    plan,
+    tighten,
+    video_budget_kbps,
+)
+
+KEYFRAMES = SourceFacts(keyframes_ms=(0, 1000, 2000, 3000, 4000, 5000, 6000, 7000),
+                        raw_durations_ms=(8000, 8021))
+
+
+def info(**changes: Any) -> ClipInfo:
+    """A compliant 8 s 1080p30 H.264/AAC mp4 with its index first, changed as asked."""
+    base = ClipInfo(path=Path("take.mp4"), size_bytes=8_000_000, container="mp4",
+                    container_format="MPEG-4", duration_ms=8000, video_duration_ms=8000,
+                    audio_duration_ms=8000, video_codec="h264", video_profile="High@L4",
+                    width=1920, height=1080, fps=Fraction(30), frame_count=240,
+                    audio_codec="aac", audio_channels=2, audio_rate=48000)
+    return dataclasses.replace(base, **changes)
+
+
+def opts(spec: str = "take.mp4", **kw: Any) -> PlanOptions:
+    clip = parse_clip_spec(spec)
+    return PlanOptions(window=clip.window, label=spec, **kw)
+
+
+def test_compliant_mp4_is_copied() -> None:
+    result = plan(info(), opts(), KEYFRAMES)
+    assert result.action == "copy"
+    assert result.video is None and result.audio is None and result.reasons == ()
+
+
+@pytest.mark.parametrize(("changes", "reason"), [
+    ({"container": "mov"}, "mov container"),
+    ({"container": "m4v"}, "m4v container"),
+    ({"container": "mkv"}, "mkv container"),
+    ({"faststart": False}, "index (moov) at the end"),
+])
+def test_compliant_streams_elsewhere_are_remuxed(changes: dict[str, Any], reason: str) -> None:
+    result = plan(info(**changes), opts(), KEYFRAMES)
+    assert result.action == "remux"
+    assert reason in result.reasons
+
+
+def test_video_edit_list_means_remux_not_copy() -> None:
+    facts = dataclasses.replace(KEYFRAMES, edit_list=True)
+    assert plan(info(), opts(), facts).action == "remux"
+
+
+@pytest.mark.parametrize(("changes", "reason"), [
+    ({"video_codec": "hevc"}, "hevc video"),
+    ({"video_codec": "prores", "bit_depth": 10, "chroma_subsampling": "4:2:2"}, "prores video"),
+    ({"video_codec": "vp9", "container": "webm"}, "vp9 video"),
+    ({"video_codec": "av1"}, "av1 video"),
+    ({"video_codec": "mpeg2video", "interlaced": True}, "interlaced"),
+    ({"video_codec": "mjpeg"}, "mjpeg video"),
+    ({"bit_depth": 10, "video_profile": "High 10@L5"}, "10-bit video"),
+    ({"hdr": "PQ", "bit_depth": 10}, "HDR (PQ)"),
+    ({"chroma_subsampling": "4:4:4"}, "4:4:4 chroma"),
+    ({"width": 3840, "height": 2160}, "3840x2160 needs resizing"),
+    ({"width": 1279, "height": 719}, "1279x719 needs resizing"),
+    ({"rotation": 90}, "rotation flag (90)"),
+    ({"pixel_aspect": Fraction(4, 3), "width": 1440}, "non-square pixels"),
+    ({"vfr": True}, "variable frame rate"),
+    ({"interlaced": True}, "interlaced"),
+    ({"audio_codec": "pcm"}, "pcm audio"),
+    ({"audio_channels": 6}, "6-channel audio"),
+    ({"size_bytes": 150_000_000}, "over 100,000,000 bytes"),
+])
+def test_everything_else_is_transcoded(changes: dict[str, Any], reason: str) -> None:
+    result = plan(info(**changes), opts(), KEYFRAMES)
+    assert result.action == "transcode"
+    assert reason in result.reasons
+    assert result.video is not None and result.video.preset == "superfast"
+
+
+def test_transcode_targets() -> None:
+    result = plan(info(width=3840, height=2160, fps=Fraction(60), hdr="HLG", bit_depth=10,
+                       video_codec="hevc"), opts(), KEYFRAMES)
+    video = result.video
+    assert video is not None and result.audio is not None
+    assert (video.width, video.height) == (1920, 1080)
+    assert video.tonemap == "HLG" and video.fps == 60 and video.frame_count == 480
+    assert result.audio.rate == 48_000 and result.audio.channels == 2
+    assert result.audio.bitrate_kbps == AUDIO_KBPS
+
+
+def test_no_audio_stays_no_audio() -> None:
+    result = plan(info(audio_codec=None, audio_channels=None, audio_duration_ms=None,
+                       video_codec="hevc"), opts(), KEYFRAMES)
+    assert result.audio is None and not result.has_audio
+
+
+@pytest.mark.parametrize(("size", "rotation", "par", "expected"), [
+    ((1920, 1080), 0, Fraction(1), (1920, 1080)),
+    ((3840, 2160), 0, Fraction(1), (1920, 1080)),
+    ((3840, 2160), 90, Fraction(1), (1080, 1920)),     # portrait phone: upright, long side 1920
+    ((4096, 2160), 0, Fraction(1), (1920, 1012)),      # DCI 4K: fits the width, aspect kept
+    ((321, 181), 0, Fraction(1), (322, 182)),
+    ((720, 576), 0, Fraction(64, 45), (1024, 576)),    # PAL 16:9 anamorphic -> square pixels
+    ((1440, 1080), 0, Fraction(4, 3), (1920, 1080)),   # HDV
+])
+def test_output_size(size: tuple[int, int], rotation: int, par: Fraction,
+                     expected: tuple[int, int]) -> None:
+    clip = info(width=size[0], height=size[1], rotation=rotation, pixel_aspect=par)
+    width, height = output_size(clip)
+    assert (width, height) == expected
+    assert width % 2 == 0 and height % 2 == 0
+
+
+def test_vfr_snaps_to_a_common_rate() -> None:
+    assert output_fps(info(vfr=True, fps=Fraction(29_87, 100))) == Fraction(30000, 1001)
+    assert output_fps(info(fps=Fraction(120))) == 60
+
+
+def test_cut_on_keyframes_is_a_remux() -> None:
+    result = plan(info(), opts("take.mp4@2-6"), KEYFRAMES)
+    assert result.action == "remux"
+    assert (result.start_ms, result.end_ms) == (2000, 6000)
+
+
+@pytest.mark.parametrize("spec", ["take.mp4@2.5-6", "take.mp4@2-5.5"])
+def test_cut_between_keyframes_is_reencoded(spec: str) -> None:
+    result = plan(info(), opts(spec), KEYFRAMES)
+    assert result.action == "transcode"
+    assert "cut between keyframes" in result.reasons
+
+
+def test_unknown_keyframes_reencode_a_cut() -> None:
+    assert plan(info(), opts("take.mp4@2-6"), SourceFacts()).action == "transcode"
+
+
+def test_long_clip_without_window_takes_first_30_s_with_a_warning() -> None:
+    clip = info(duration_ms=45_000, video_duration_ms=45_000, audio_duration_ms=45_000)
+    result = plan(clip, opts(), KEYFRAMES)
+    margin = edge_margin_ms(clip.fps)
+    assert result.action == "transcode"
+    assert result.duration_ms == rules.MAX_CLIP_MS - margin
+    assert result.notes and "take.mp4@START-END" in result.notes[0]
+
+
+def test_raw_track_longer_than_30_s_is_not_copied() -> None:
+    clip = info(duration_ms=29_990, video_duration_ms=29_990, audio_duration_ms=29_990)
+    facts = SourceFacts(keyframes_ms=(0,), raw_durations_ms=(29_990, 30_040))
+    assert plan(clip, opts(), facts).action == "transcode"
+
+
+def test_short_clip_is_an_error_unless_extended() -> None:
+    clip = info(duration_ms=1200, video_duration_ms=1200, audio_duration_ms=1200)
+    with pytest.raises(MediaError, match="1.2 s long"):
+        plan(clip, opts(), KEYFRAMES)
+    for mode in ("loop", "freeze"):
+        result = plan(clip, opts(extend=mode), KEYFRAMES)
+        assert result.action == "transcode" and result.extend == mode
+        assert rules.MIN_CLIP_MS < result.duration_ms < rules.MIN_CLIP_MS + 100
+
+
+def test_exactly_two_seconds_explains_the_margin() -> None:
+    with pytest.raises(MediaError, match="a frame inside"):
+        plan(info(), opts("take.mp4@2-4"), KEYFRAMES)
+
+
+@pytest.mark.parametrize("fps", [Fraction(24000, 1001), Fraction(30), Fraction(60), Fraction(120)])
+def test_durations_stay_inside_limits_at_any_rate(fps: Fraction) -> None:
+    clip = info(duration_ms=40_000, video_duration_ms=40_000, audio_duration_ms=40_000, fps=fps)
+    result = plan(clip, opts(), KEYFRAMES)
+    assert result.video is not None and result.audio is not None
+    video_ms = Fraction(result.video.frame_count * 1000) / result.video.fps
+    raw_audio_ms = Fraction((result.audio.sample_count + 1024) * 1000, 48_000)
+    frame_ms = Fraction(1000) / result.video.fps
+    assert raw_audio_ms == video_ms  # the stored audio track ends with the video
+    assert video_ms <= rules.MAX_CLIP_MS - frame_ms
+    # a reader that skips the encoder delay still sees more than 2 s at the short end
+    short = plan(info(duration_ms=1000, video_duration_ms=1000, audio_duration_ms=1000, fps=fps),
+                 opts(extend="freeze"), KEYFRAMES)
+    assert short.audio is not None and short.video is not None
+    assert short.audio.sample_count * 1000 / 48_000 > rules.MIN_CLIP_MS
+    assert Fraction(short.video.frame_count * 1000) / short.video.fps >= rules.MIN_CLIP_MS + frame_ms
+    # the estimate's duration matches the output within a frame
+    assert abs(video_ms - result.duration_ms) <= Fraction(1000) / result.video.fps
+
+
+def test_window_duration_matches_estimate() -> None:
+    clip = info(duration_ms=45_000, video_duration_ms=45_000, audio_duration_ms=45_000)
+    spec = parse_clip_spec("take.mp4@3.3-12.1")
+    assert plan(clip, opts("take.mp4@3.3-12.1")).duration_ms == \
+        choose_window(clip, spec.window).duration_ms == 8_800
+
+
+def test_budget_keeps_the_worst_case_under_the_limit() -> None:
+    # 30 s of 40 Mbit/s footage is 150 MB: the peak rate must hold the file under 100 MB.
+    duration_ms = 29_966
+    for limit in (rules.MAX_FILE_BYTES, 5_000_000, 1_000_000):
+        maxrate = video_budget_kbps(duration_ms, limit, AUDIO_KBPS)
+        worst_bits = maxrate * 1000 * (duration_ms / 1000 + 2) + AUDIO_KBPS * 1000 * 31
+        assert worst_bits / 8 < limit
+    assert video_budget_kbps(duration_ms, rules.MAX_FILE_BYTES, AUDIO_KBPS) > 20_000
+
+
+def test_oversize_source_gets_a_budget() -> None:
+    clip = info(duration_ms=30_000, video_duration_ms=30_000, audio_duration_ms=30_000,
+                size_bytes=150_000_000, video_bitrate=40_000_000)
+    result = plan(clip, opts(), KEYFRAMES)
+    assert result.action == "transcode" and result.video is not None
+    assert result.video.maxrate_kbps < 26_000
+    assert result.video.bufsize_kbps == 2 * result.video.maxrate_kbps
+
+
+def test_max_size_option_and_tighten() -> None:
+    result = plan(info(video_codec="hevc"), opts(max_size_bytes=2_000_000), KEYFRAMES)
+    assert result.video is not None
+    smaller = tighten(result, 2_400_000)
+    assert smaller.video is not None
+    assert smaller.video.maxrate_kbps < result.video.maxrate_kbps * 0.8
+    assert smaller.video.crf > result.video.crf
+
+
+def test_impossible_size_is_an_error() -> None:
+    clip = info(duration_ms=29_000, video_duration_ms=29_000, audio_duration_ms=29_000,
+                video_codec="hevc")
+    with pytest.raises(MediaError, match="cannot fit"):
+        plan(clip, opts(max_size_bytes=1_000_000), KEYFRAMES)
+
+
+@pytest.mark.parametrize("profile", ["fast", "balanced", "quality"])
+def test_profiles(profile: str) -> None:
+    result = plan(info(video_codec="hevc"), opts(profile=profile), KEYFRAMES)
+    assert result.video is not None and result.profile == profile
+
+
+def test_bad_options_are_value_errors() -> None:
+    with pytest.raises(ValueError):
+        PlanOptions(profile="turbo")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        PlanOptions(max_size_bytes=200_000_000)
+
+
+def test_plan_as_dict_is_json_ready() -> None:
+    import json
+
+    json.dumps(plan(info(hdr="PQ", video_codec="hevc"), opts(), KEYFRAMES).as_dict())
+    assert plan(info(), opts(), KEYFRAMES).as_dict()["video"] == "copy"

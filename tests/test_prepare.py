@@ -1,0 +1,279 @@
+"""prepare end to end on generated clips: every awkward case comes out compliant and verified."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from media_cases import CASES, case
+from mediagen import make
+
+from prep import rules
+from prep.cli import cli
+from prep.errors import MediaError, PrepError
+from prep.media import ClipInfo, probe
+from prep.mp4 import read_mp4
+from prep.plan import choose_window
+from prep.prepare import PrepareOptions, PrepResult, prepare, prepare_each
+
+pytestmark = pytest.mark.media
+EVERY_CASE = [name for name in CASES if name != "short"]
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, PrepResult]:
+    """Every case through one `prepare` run (one output folder, one ffmpeg at a time)."""
+    out = tmp_path_factory.mktemp("prepared")
+    options = PrepareOptions(use_cache=False, ffmpeg="")
+    results = prepare([str(case(name)) for name in EVERY_CASE], out, options)
+    return dict(zip(EVERY_CASE, results, strict=True))
+
+
+def _check_compliant(result: PrepResult) -> ClipInfo:
+    """Probe the output again, as the server would, and check every rule on every track."""
+    assert result.output is not None and result.output.is_file()
+    out = probe(result.output)
+    raw = read_mp4(result.output)
+    assert out.container == "mp4" and out.video_codec == "h264"
+    assert out.size_bytes < rules.MAX_FILE_BYTES
+    durations = list(out.durations_ms) + [t.duration_ms for t in raw.tracks]
+    assert min(durations) > rules.MIN_CLIP_MS and max(durations) < rules.MAX_CLIP_MS
+    assert out.rotation == 0 and out.pixel_aspect == 1
+    assert out.chroma_subsampling == "4:2:0" and out.bit_depth == 8
+    assert raw.moov_first and out.faststart
+    if result.action != "copy":
+        assert not raw.has_edit_list
+    assert not [p for p in result.output.parent.iterdir() if p.name.endswith(".part.mp4")]
+    return out
+
+
+@pytest.mark.parametrize("name", EVERY_CASE)
+def test_every_case_comes_out_compliant(prepared: dict[str, PrepResult], name: str) -> None:
+    result = prepared[name]
+    out = _check_compliant(result)
+    if result.action == "transcode":
+        assert not out.vfr and not out.interlaced
+        assert out.width % 2 == 0 and out.height % 2 == 0
+        assert max(out.width, out.height) <= 1920 and min(out.width, out.height) <= 1080
+        # the output lasts what was planned, within a frame
+        assert abs(out.video_duration_ms - result.plan.duration_ms) <= 1000 / float(out.fps)
+        if result.source.has_audio:
+            assert (out.audio_codec, out.audio_channels, out.audio_rate) == ("aac", 2, 48_000)
+        else:
+            assert not out.has_audio
+
+
+def test_actions(prepared: dict[str, PrepResult]) -> None:
+    actions = {name: r.action for name, r in prepared.items()}
+    assert actions["compliant"] == "copy" and actions["silent"] == "copy"
+    assert actions["quicktime"] == "remux" and actions["noisy"] == "remux"
+    transcoded = set(EVERY_CASE) - {"compliant", "silent", "quicktime", "noisy"}
+    assert {actions[n] for n in transcoded} == {"transcode"}
+
+
+def test_compliant_clip_is_the_same_bytes(prepared: dict[str, PrepResult]) -> None:
+    result = prepared["compliant"]
+    assert result.output is not None
+    assert filecmp.cmp(result.output, case("compliant"), shallow=False)
+
+
+def test_specific_fixes(prepared: dict[str, PrepResult]) -> None:
+    def out(name: str) -> ClipInfo:
+        output = prepared[name].output
+        assert output is not None
+        return probe(output)
+
+    assert out("phone").display_size == (180, 320)                  # upright portrait
+    hdr = out("hdr_hlg")
+    assert (hdr.hdr, hdr.color_primaries, hdr.transfer) == (None, "BT.709", "BT.709")
+    uhd = out("uhd60")
+    assert (uhd.width, uhd.height, uhd.fps) == (1920, 1080, 60)
+    assert out("odd").display_size == (322, 182)
+    assert out("mpeg2").display_size == (512, 288)                  # 16:9, square pixels
+    assert out("surround").audio_channels == 2
+    assert not out("silent").has_audio
+    long = prepared["long45"]
+    assert long.plan.notes and "@START-END" in long.plan.notes[0]
+    assert rules.MAX_CLIP_MS - 200 < out("long45").duration_ms < rules.MAX_CLIP_MS
+
+
+def test_estimate_durations_match_outputs(prepared: dict[str, PrepResult]) -> None:
+    for name in ("long45", "vfr", "compliant", "uhd60"):
+        result = prepared[name]
+        planned = choose_window(result.source).duration_ms
+        assert result.output_info is not None and result.output_info.video_duration_ms
+        fps = result.output_info.fps or 30
+        assert abs(result.output_info.video_duration_ms - planned) <= 1000 / float(fps)
+
+
+def test_output_names_are_unique(prepared: dict[str, PrepResult]) -> None:
+    names = [r.output.name for r in prepared.values() if r.output]
+    assert len(set(names)) == len(names)
+    assert prepared["compliant"].output is not None
+    assert prepared["compliant"].output.name == case("compliant").stem + ".mp4"
+
+
+@pytest.mark.parametrize("mode", ["loop", "freeze"])
+def test_short_clip_extended(tmp_out: Path, mode: str) -> None:
+    (result,) = prepare([str(case("short"))], tmp_out,
+                        PrepareOptions(extend=mode, use_cache=False))  # type: ignore[arg-type]
+    out = _check_compliant(result)
+    assert out.duration_ms < rules.MIN_CLIP_MS + 120
+
+
+def test_trim_on_keyframes_is_remuxed_and_between_is_exact(tmp_out: Path) -> None:
+    source = case("long45")
+    video = read_mp4(source).track("vide")
+    assert video is not None and video.keyframe_ms
+    key = next(k for k in video.keyframe_ms if 16_000 < 45_000 - k < 29_000)
+    on, between = prepare([f"{source}@{key / 1000}-", f"{source}@{key / 1000 + 0.3}-"], tmp_out,
+                          PrepareOptions(use_cache=False))
+    assert on.action == "remux" and on.output_info is not None
+    assert on.output_info.video_duration_ms == 45_000 - key
+    assert between.action == "transcode" and between.output_info is not None
+    assert abs(between.output_info.video_duration_ms - (45_000 - key - 300)) <= 100
+    _check_compliant(on)
+    _check_compliant(between)
+
+
+def test_size_guarantee_on_noisy_footage(tmp_out: Path) -> None:
+    limit = 1_000_000
+    (result,) = prepare([str(case("noisy"))], tmp_out,
+                        PrepareOptions(max_size_bytes=limit, use_cache=False))
+    assert result.action == "transcode"
+    assert result.output_info is not None and result.output_info.size_bytes <= limit
+    _check_compliant(result)
+
+
+def test_repeat_is_served_from_the_cache(tmp_path: Path) -> None:
+    options = PrepareOptions(cache_dir=tmp_path / "cache")
+    source = str(case("vp9"))
+    (first,) = prepare([source], tmp_path / "a", options)
+    (again,) = prepare([source], tmp_path / "b", options)
+    assert not first.cached and again.cached
+    assert first.output and again.output
+    assert filecmp.cmp(first.output, again.output, shallow=False)
+    (other,) = prepare([source], tmp_path / "c", PrepareOptions(cache_dir=tmp_path / "cache",
+                                                                 profile="fast"))
+    assert not other.cached  # another plan is another entry
+
+
+def test_dry_run_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "never"
+    results = list(prepare_each([str(case("prores"))], out, dry_run=True))
+    assert not out.exists()
+    assert isinstance(results[0], PrepResult) and results[0].action == "transcode"
+
+
+# --- bad input ---------------------------------------------------------------------------
+
+@pytest.fixture()
+def bad_files(tmp_path: Path) -> dict[str, Path]:
+    source = case("quicktime").read_bytes()  # moov at the end: half of it has no index
+    truncated = tmp_path / "truncated.mov"
+    truncated.write_bytes(source[: len(source) // 2])
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(os.urandom(4096))
+    audio_only = make("audio-only", ["-f", "lavfi", "-i", "sine=duration=3", "-c:a", "aac"],
+                      suffix=".m4a")
+    return {"truncated": truncated, "garbage": garbage, "audio": audio_only}
+
+
+def test_bad_inputs_are_reported_and_others_still_done(bad_files: dict[str, Path],
+                                                       tmp_out: Path) -> None:
+    specs = [str(bad_files["truncated"]), str(case("compliant")), str(bad_files["garbage"]),
+             str(bad_files["audio"]), str(case("short"))]
+    outcomes = list(prepare_each(specs, tmp_out))
+    errors = [o for o in outcomes if isinstance(o, PrepError)]
+    assert [type(e) for e in errors] == [MediaError] * 4
+    assert "truncated" in str(errors[0]) or "damaged" in str(errors[0])
+    assert "no video" in str(errors[2]) or "no video" in str(errors[2]).lower()
+    assert all(e.exit_code == 3 for e in errors)
+    assert [p.name for p in tmp_out.iterdir()] == [case("compliant").stem + ".mp4"]
+
+
+def test_cli_prepare_json_and_exit_code(tmp_out: Path) -> None:
+    result = CliRunner().invoke(cli, ["prepare", str(case("compliant")), str(case("short")),
+                                      "-o", str(tmp_out), "--json", "-q"])
+    assert result.exit_code == 3
+    rows = json.loads(result.stdout)
+    assert rows[0]["action"] == "copy" and rows[0]["size_bytes"] > 0
+    assert {"source", "output", "action", "duration_s", "size_bytes"} <= rows[0].keys()
+    assert rows[1]["error"] and rows[1]["output"] is None
+    assert "1.2 s long" in result.stderr
+
+
+def test_cli_dry_run_and_doctor(tmp_path: Path) -> None:
+    runner = CliRunner()
+    dry = runner.invoke(cli, ["prepare", str(case("hdr_hlg")), "-o", str(tmp_path / "x"),
+                              "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "transcode" in dry.stdout and "tone-mapped from HLG" in dry.stdout
+    assert not (tmp_path / "x").exists()
+    doctor = runner.invoke(cli, ["doctor", "--json"])
+    assert doctor.exit_code == 0
+    assert json.loads(doctor.stdout)["features"]["zscale"] is True
+
+
+def test_unwritable_output_folder(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = CliRunner().invoke(cli, ["prepare", str(case("compliant")), "-o",
+                                      str(blocker / "out")])
+    assert result.exit_code == 3
+    assert "cannot be written" in result.stderr
+
+
+def test_missing_ffmpeg_is_exit_6(tmp_out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PREP_FFMPEG", str(tmp_out / "no-such-ffmpeg"))
+    result = CliRunner().invoke(cli, ["prepare", str(case("prores")), "-o", str(tmp_out)])
+    assert result.exit_code == 6
+    assert list(tmp_out.iterdir()) == []
+
+
+def test_failing_ffmpeg_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = tmp_path / "ffmpeg"
+    fake.write_text('#!/bin/sh\nfor a; do last=$a; done\necho partial > "$last"\n'
+                    'echo "[libx264 @ 0x1] broken encoder" >&2\nexit 1\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PREP_FFMPEG", str(fake))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["prepare", str(case("mjpeg")), str(case("compliant")),
+                                      "-o", str(out), "--no-cache"])
+    assert result.exit_code == 3
+    assert "broken encoder" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == [case("compliant").stem + ".mp4"]
+
+
+def test_interrupt_leaves_no_partial_file(tmp_out: Path) -> None:
+    def interrupt(label: str, done: int, total: int) -> None:
+        if done < total:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        prepare([str(case("long45"))], tmp_out, PrepareOptions(use_cache=False),
+                on_progress=interrupt)
+    assert list(tmp_out.iterdir()) == []
+
+
+def test_full_disk_leaves_nothing(tmp_path: Path) -> None:
+    """A file size limit (RLIMIT_FSIZE) stands in for a full disk, for Python and ffmpeg alike."""
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "PREP_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run(
+        [sys.executable, "-m", "prep", "prepare", str(case("compliant")), str(case("mjpeg")),
+         "-o", str(out), "-q"],
+        capture_output=True, text=True, env=env, check=False, timeout=120,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000)),
+    )
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.count("disk is full") == 2
+    assert list(out.iterdir()) == []
