@@ -783,7 +783,7 @@ def doctor(json_: bool, quiet: bool, verbose: bool) -> None:
     try:
         import pymediainfo
 
-        extra["mediainfo"] = str(pymediainfo.MediaInfo.can_parse())
+        extra["mediainfo"] = "yes" if pymediainfo.MediaInfo.can_parse() else "missing"
     except Exception as exc:  # noqa: BLE001 - any failure here means MediaInfo is unusable
         extra["mediainfo"] = f"unusable ({exc})"
     if json_:

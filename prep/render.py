@@ -298,15 +298,17 @@ class PrepareProgress:
         )
 
     def __enter__(self) -> PrepareProgress:
-        self._progress.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._progress.__exit__(None, None, None)
+        if self._tasks:  # started on the first clip only: no stray blank line when none ran
+            self._progress.stop()
 
     def __call__(self, label: str, done_ms: int, total_ms: int) -> None:
         task = self._tasks.get(label)
         if task is None:
+            if not self._tasks:
+                self._progress.start()
             task = self._progress.add_task(_escape(label), total=max(total_ms, 1), done="")
             self._tasks[label] = task
         self._progress.update(task, completed=done_ms, total=max(total_ms, 1),

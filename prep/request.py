@@ -40,7 +40,7 @@ def check_prompt(prompt: str) -> str:
     if len(prompt) > rules.MAX_PROMPT_CHARS:
         raise UsageError(
             f"the prompt is {len(prompt)} characters; the API takes at most {rules.MAX_PROMPT_CHARS}",
-            hint=f"shorten it by {len(prompt) - rules.MAX_PROMPT_CHARS} characters",
+            hint=f"shorten it by {_plural(len(prompt) - rules.MAX_PROMPT_CHARS, 'character')}",
         )
     return prompt
 
@@ -188,3 +188,7 @@ def check_options(
                          f"{', '.join(rules.SHOT_TYPES)}")
     if callback_url is not None:
         check_callback_url(callback_url)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
