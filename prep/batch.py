@@ -1,8 +1,10 @@
 """Batch planning: a validated manifest becomes probed, windowed, costed jobs, before anything runs.
 
 `plan_batch` probes every distinct clip once (on an executor, so the work can run on a pool or a
-cluster), chooses each clip's window exactly as `prep estimate` does, and bills every job with
-`prep.billing`. Every problem is collected with its manifest line, as manifest parsing does.
+cluster), picks a window for the clips of `pick` jobs given without one (as `prep pick` does; see
+`prep.picks` for how picks are remembered), chooses each clip's window exactly as `prep estimate`
+does, and bills every job with `prep.billing`. Every problem is collected with its manifest line,
+as manifest parsing does.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import billing, rules
 from .billing import DEFAULT_PRICES, Estimate, PriceTable
@@ -22,6 +24,9 @@ from .manifest import AUTO_ASPECT, JobSpec, Manifest, ManifestError, Problem
 from .media import ClipInfo, probe
 from .plan import Extend, choose_window
 from .preflight import PlannedClip
+
+if TYPE_CHECKING:
+    from .picks import PickedWindow, Picker
 
 __all__ = [
     "BatchPlan",
@@ -41,6 +46,11 @@ class JobPlan:
     clips: tuple[PlannedClip, ...]
     aspect_ratio: str
     estimate: Estimate
+    picks: tuple[PickedWindow | None, ...] = ()  # per clip: the picked window, or None
+
+    def pick_of(self, index: int) -> PickedWindow | None:
+        """The window picked for clip `index`, or None when it was given (or too short to pick)."""
+        return self.picks[index] if index < len(self.picks) else None
 
     @property
     def name(self) -> str:
@@ -55,9 +65,11 @@ class JobPlan:
             "line": self.job.line,
             "clips": [
                 {"path": str(c.spec.path), "spec": str(c.spec), "start_s": c.window.start_ms / 1000,
-                 "duration_s": c.window.duration_ms / 1000, "billed_s": b.billed_ms / 1000}
-                for c, b in zip(self.clips, est.clips, strict=True)
+                 "duration_s": c.window.duration_ms / 1000, "billed_s": b.billed_ms / 1000,
+                 "picked": (picked.as_dict() if (picked := self.pick_of(i)) is not None else None)}
+                for i, (c, b) in enumerate(zip(self.clips, est.clips, strict=True))
             ],
+            "pick": self.job.pick,
             "prompt": self.job.prompt,
             "duration": self.job.duration_s,
             "quality": self.job.quality,
@@ -153,26 +165,45 @@ def plan_batch(
     extend: Extend | None = None,
     executor: Executor | None = None,
     probe_clip: Callable[[Path], ProbeResult] = _probe_one,
+    picker: Picker | None = None,
 ) -> BatchPlan:
-    """Probe, window and bill every job. Raises ManifestError listing every problem (all rows).
+    """Probe, pick, window and bill every job. Raises ManifestError listing every problem (all rows).
 
     Each distinct clip file is probed once, through `executor` when one is given (a
     concurrent.futures Executor, or anything with the same `map`). The manifest's own problems
-    are reported together with those probing finds, so one run lists every bad row.
+    are reported together with those probing finds, so one run lists every bad row. Clips of
+    `pick` jobs given without a window get one from `picker` (default: a `prep.picks.Picker`
+    with no cache), one clip at a time since each analysis already uses every core; a missing
+    `pick` extra is a MediaError (exit 3) naming the first such clip, before any analysis.
     """
     paths = sorted({spec.path for job in manifest.jobs for spec in job.clips})
     mapper: Callable[..., Iterable[ProbeResult]] = executor.map if executor is not None else map
     infos = dict(zip(paths, mapper(probe_clip, paths), strict=True))
+    to_pick = [(job, i) for job in manifest.jobs for i in job.clips_to_pick]
+    if to_pick:
+        from .analyze import require_extras
+        from .picks import Picker
+
+        require_extras(to_pick[0][0].clips[to_pick[0][1]].path)
+        picker = picker or Picker()
     plans: list[JobPlan] = []
     problems: list[Problem] = list(manifest.problems)
     for job in manifest.jobs:
         job_problems: list[Problem] = []
         planned: list[PlannedClip] = []
-        for spec in job.clips:
-            info = infos[spec.path]
+        picks: list[PickedWindow | None] = []
+        for index, given in enumerate(job.clips):
+            info = infos[given.path]
+            spec = given
+            picked = None
             try:
                 if isinstance(info, PrepError):
                     raise info
+                if picker is not None and index in job.clips_to_pick:
+                    picked = picker(given.path, len(job.clips), info=info)
+                    if picked is not None:
+                        spec = picked.spec(given)
+                picks.append(picked)
                 planned.append(PlannedClip(spec, info, choose_window(info, spec.window,
                                                                      label=str(spec), extend=extend)))
             except PrepError as err:
@@ -190,7 +221,8 @@ def plan_batch(
             from .request import nearest_aspect_ratio
 
             aspect = nearest_aspect_ratio([p.info.display_aspect for p in planned])
-        plans.append(JobPlan(job=job, clips=tuple(planned), aspect_ratio=aspect, estimate=est))
+        plans.append(JobPlan(job=job, clips=tuple(planned), aspect_ratio=aspect, estimate=est,
+                             picks=tuple(picks) if any(p is not None for p in picks) else ()))
     if problems:
         raise ManifestError(manifest.source, sorted(problems, key=lambda p: p.line))
     return BatchPlan(manifest=manifest, jobs=tuple(plans), prices=prices)

@@ -71,7 +71,9 @@ __all__ = [
     "RateGate",
     "clip_key",
     "default_cpu_workers",
+    "journaled_picks",
     "prepare_clip",
+    "read_journaled_picks",
     "resolve_unknown",
     "run_batch",
 ]
@@ -314,7 +316,9 @@ def _job_clips(plan: JobPlan, extend: Extend | None) -> list[tuple[str, str, int
 
 
 def _spec_hash(plan: JobPlan, clips: list[tuple[str, str, int, int]]) -> str:
-    spec = {k: v for k, v in plan.job.as_dict().items() if k != "line"}
+    # `pick: false` is left out, so journals written before the field existed still match.
+    spec = {k: v for k, v in plan.job.as_dict().items()
+            if k != "line" and not (k == "pick" and v is False)}
     spec["aspect_ratio"] = plan.aspect_ratio
     spec["clip_keys"] = [c[0] for c in clips]
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
@@ -330,6 +334,7 @@ def sync_journal(plan: BatchPlan, journal: Journal, *, extend: Extend | None = N
     its task (with a warning) if it was: a submitted job is never submitted again by accident.
     """
     warnings: list[str] = []
+    _record_picks(plan, journal)
     known = {j.name: j for j in journal.jobs()}
     for position, job_plan in enumerate(plan.jobs):
         clips = _job_clips(job_plan, extend)
@@ -353,6 +358,39 @@ def sync_journal(plan: BatchPlan, journal: Journal, *, extend: Extend | None = N
     for name in known:
         warnings.append(f"job {name!r} is in the journal but no longer in the manifest; left as it is")
     return warnings
+
+
+PICKS_META = "picks"
+
+
+def journaled_picks(journal: Journal) -> dict[str, dict[str, Any]]:
+    """The windows picked for this batch's clips so far, by pick key (see `prep.picks`)."""
+    text = journal.meta(PICKS_META)
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) else {}
+
+
+def read_journaled_picks(folder: Path) -> dict[str, dict[str, Any]]:
+    """`journaled_picks` of the batch in `folder`, or nothing when it has no journal yet."""
+    from .journal import journal_path
+
+    if not journal_path(folder).is_file():
+        return {}
+    with Journal.open(folder, create=False) as journal:
+        return journaled_picks(journal)
+
+
+def _record_picks(plan: BatchPlan, journal: Journal) -> None:
+    """Keep every picked window in the journal, so the next run plans the same windows."""
+    picks = journaled_picks(journal)
+    new = {p.key: p.record() for job in plan.jobs for p in job.picks if p is not None}
+    if any(picks.get(k) != v for k, v in new.items()):
+        journal.set_meta(PICKS_META, json.dumps({**picks, **new}, sort_keys=True))
 
 
 def _parse_expiry(text: str | None, now: float) -> float:

@@ -6,6 +6,7 @@ command imports what it needs when it runs.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -498,6 +499,9 @@ def config_show(json_: bool, quiet: bool, verbose: bool) -> None:
 @click.option("--no-cache", is_flag=True, help="Prepare and upload afresh, ignoring caches.")
 @click.option("--resubmit", is_flag=True,
               help="Send a job again although an identical earlier request has an unknown outcome.")
+@click.option("--pick", is_flag=True,
+              help="Choose the window of each clip given without one, as `prep pick` does (needs "
+                   "the pick extra); --length sets the window's length.")
 @trim_options
 @extend_option
 @price_options
@@ -507,7 +511,7 @@ def generate(clips: tuple[ClipSpec, ...], prompt: str | None, prompt_file: Any, 
              duration: int, quality: str, aspect_ratio: str, shot_type: str,
              callback_url: str | None, yes: bool, max_cost: str | None, dry_run: bool,
              no_wait: bool, deadline: float, upload_mode: str, profile: str | None,
-             no_cache: bool, resubmit: bool, start: str | None, end: str | None,
+             no_cache: bool, resubmit: bool, pick: bool, start: str | None, end: str | None,
              length: str | None, extend: Any, price_per_second: str | None,
              price_1080p_multiplier: str | None, min_charge: str | None, api_key: str | None,
              base_url: str | None, files_url: str | None, json_: bool, quiet: bool,
@@ -523,6 +527,7 @@ def generate(clips: tuple[ClipSpec, ...], prompt: str | None, prompt_file: Any, 
         prep generate interview.mp4@0:02-0:12 --prompt "She waves and says hello" -o out/
         prep generate a.mov b.mp4 -p "Two friends talk" --quality 1080p --max-cost 90 -y -o out/
         prep generate take.mov -p "..." -o out/ --dry-run
+        prep generate interview.mov vlog.mp4 --pick -p "Two hosts talk" -o out/
     """
     from pathlib import Path
 
@@ -548,7 +553,7 @@ def generate(clips: tuple[ClipSpec, ...], prompt: str | None, prompt_file: Any, 
         aspect_ratio=aspect_ratio, shot_type=shot_type, callback_url=callback_url,
         upload_mode=upload_mode,  # type: ignore[arg-type]
         max_cost_units=max_cost_units, dry_run=dry_run, wait=not no_wait, deadline_s=deadline,
-        extend=extend, profile=profile, use_cache=not no_cache, resubmit=resubmit,
+        extend=extend, profile=profile, use_cache=not no_cache, resubmit=resubmit, pick=pick,
     )
 
     def confirm(est: Any) -> bool:
@@ -568,7 +573,10 @@ def generate(clips: tuple[ClipSpec, ...], prompt: str | None, prompt_file: Any, 
     with render.ProgressView(_show_progress(json_, quiet)) as view:
         hooks = Hooks(
             confirm=confirm, on_estimate=show_estimate, on_note=render.note,
-            on_prepare_progress=lambda label, done, total: view.transfer(
+            on_pick=lambda picked: render.picked_window(picked, quiet=quiet),
+            on_pick_progress=lambda label, done, total: view.work(
+                "pick:" + label, f"pick {label}", done, total),
+            on_prepare_progress=lambda label, done, total: view.work(
                 "prepare:" + label, f"prepare {label}", done, total),
             on_upload_progress=lambda path, sent, total: view.transfer(
                 "upload:" + str(path), f"upload {path.name}", sent, total),
@@ -602,6 +610,8 @@ def generate(clips: tuple[ClipSpec, ...], prompt: str | None, prompt_file: Any, 
     if not json_:
         render.task_summary(task_data, files=[str(p) for p in result.files],
                             estimate_units=result.estimate.credits_units)
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (keep 127.0.0.1 unless you know why not).")
@@ -840,21 +850,25 @@ def batch() -> None:
 @click.option("-y", "--yes", is_flag=True, help="Do not ask to confirm the cost.")
 @click.option("--test-fault", hidden=True, metavar="POINT[:JOB]",
               help="Tests only: the process kills itself (SIGKILL) at POINT.")
+@click.option("--report", "report_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Also write the summary as one self-contained HTML file (contact sheets, costs, "
+                   "results); with --dry-run, of the plan.")
 @extend_option
 @price_options
 @common_options
 def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | None,
               concurrency: int, cpu_workers: int | None, retry_failed: bool, resubmit_unknown: bool,
-              upload_mode: str, yes: bool, test_fault: str | None, extend: Any,
+              upload_mode: str, yes: bool, test_fault: str | None, report_file: str | None, extend: Any,
               price_per_second: str | None, price_1080p_multiplier: str | None,
               min_charge: str | None, json_: bool, quiet: bool, verbose: bool) -> None:
     """Run (or with --dry-run, cost) every job of MANIFEST; run it again to resume.
 
     \b
     MANIFEST is CSV (columns name, clips, prompt, and optionally duration, quality,
-    aspect_ratio, shot_type, callback_url; clips separated by ';') or JSONL (one object per
-    line, same fields; clips a list). Every row is checked before anything runs. Results are
-    DIR/NAME.mp4; `prep batch status DIR` shows where every job stands.
+    aspect_ratio, shot_type, callback_url, pick; clips separated by ';') or JSONL (one object per
+    line, same fields; clips a list). Every row is checked before anything runs. A job with
+    pick=true gets a picked window (as `prep pick` chooses) for each clip given without one.
+    Results are DIR/NAME.mp4; `prep batch status DIR` shows where every job stands.
     """
     from pathlib import Path
 
@@ -868,9 +882,16 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
     budget = parse_credits(max_cost, "--max-cost") if max_cost is not None else None
     if not dry_run and not output:
         raise UsageError("give an output folder with -o DIR, or --dry-run to cost the batch only")
+    from .batch_run import read_journaled_picks
+    from .picks import Picker
+
+    picker = Picker(cache_dir=settings.cache_dir / "picks",
+                    known=read_journaled_picks(Path(output)) if output else None,
+                    progress=lambda path: render.progress_bar(f"picking a window in {path.name}",
+                                                              enabled=not quiet))
     try:
         loaded = load_manifest(manifest)
-        plan = plan_batch(loaded, prices=settings.prices, extend=extend)
+        plan = plan_batch(loaded, prices=settings.prices, extend=extend, picker=picker)
     except ManifestError as exc:
         if json_:
             render.json_out({"manifest": exc.source, "problems": [
@@ -878,11 +899,16 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
                  "exit_code": p.exit_code} for p in exc.problems]})
         render.manifest_problems(exc.source, exc.problems)
         raise
+    render.batch_picks(plan, to_stderr=True, quiet=quiet)
     if dry_run:
         if json_:
             render.json_out(plan.as_dict())
         if not (json_ and quiet):
             render.batch_cost_table(plan, to_stderr=json_)
+        if report_file:
+            from .report import report_from_plan
+
+            _write_report(report_from_plan(plan), report_file, quiet)
         check_budget(plan, budget)
         return
     check_budget(plan, budget)
@@ -907,9 +933,19 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
     if resubmit_unknown and not quiet:
         render.warn("--resubmit-unknown re-sends requests whose outcome is unknown under the same "
                     "Idempotency-Key; if EvoLink does not honour the key, such a job may be billed twice")
-    with render.BatchProgress([j.name for j in plan.jobs], enabled=not quiet) as progress:
-        hooks = Hooks(on_state=progress.state, on_progress=progress.progress, on_warning=render.warn)
-        result = run_batch(plan, settings, options, extend=extend, hooks=hooks)
+    try:
+        with render.BatchProgress([j.name for j in plan.jobs], enabled=not quiet) as progress:
+            hooks = Hooks(on_state=progress.state, on_progress=progress.progress,
+                          on_warning=render.warn)
+            result = run_batch(plan, settings, options, extend=extend, hooks=hooks)
+    except BaseException:
+        # Also after an interruption or an error: the report shows what the journal holds.
+        if report_file:
+            with contextlib.suppress(PrepError):
+                _journal_report(Path(output), report_file, quiet)
+        raise
+    if report_file:
+        _journal_report(Path(output), report_file, quiet)
     if json_:
         render.json_out(result.as_dict())
         if not quiet:
@@ -959,15 +995,41 @@ def batch_resolve(folder: str, job: str, task_id: str | None, not_created: bool,
         render.note(message)
 
 
+def _write_report(report: Any, report_file: str, quiet: bool) -> None:
+    from . import render
+    from .report import write_report
+
+    for warning in write_report(report, report_file):
+        render.warn(warning)
+    if not quiet:
+        render.note(f"report: {report_file}")
+
+
+def _journal_report(folder: Any, report_file: str, quiet: bool) -> None:
+    from .journal import Journal, journal_path
+    from .report import report_from_journal
+
+    if not journal_path(folder).is_file():
+        return
+    with Journal.open(folder, create=False) as journal:
+        report = report_from_journal(journal)
+    _write_report(report, report_file, quiet)
+
+
 @batch.command("status")
 @click.argument("folder", metavar="DIR", type=click.Path(file_okay=False, path_type=str))
+@click.option("--report", "report_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Also write the batch as one self-contained HTML file (contact sheets, costs, "
+                   "results).")
 @common_options
-def batch_status_cmd(folder: str, json_: bool, quiet: bool, verbose: bool) -> None:
+def batch_status_cmd(folder: str, report_file: str | None, json_: bool, quiet: bool,
+                     verbose: bool) -> None:
     """Where every job of the batch in DIR stands, from its journal (no network).
 
     \b
-    Example:
+    Examples:
         prep batch status out/ --json
+        prep batch status out/ --report out/report.html
     """
     import time
 
@@ -981,6 +1043,10 @@ def batch_status_cmd(folder: str, json_: bool, quiet: bool, verbose: bool) -> No
         render.json_out({"folder": folder, "jobs": [r.as_dict() for r in rows]})
     else:
         render.batch_status_table(rows)
+    if report_file:
+        from pathlib import Path
+
+        _journal_report(Path(folder), report_file, quiet)
 
 
 @cli.command()

@@ -1,11 +1,13 @@
 """The batch manifest: many generate jobs in one CSV or JSONL file, every row checked up front.
 
 Contract (README, "prep batch"): each job has a `name`, its `clips` (1-3 clip specs), a `prompt`,
-and optionally `duration`, `quality`, `aspect_ratio`, `shot_type` and `callback_url`.
+and optionally `duration`, `quality`, `aspect_ratio`, `shot_type`, `callback_url` and `pick`
+(choose a window, as `prep pick` does, for each clip given without one).
 
 - JSONL: one object per line; `clips` is a list whose items are clip specs (`"a.mov@1:05-1:20"`) or
   objects `{"path": ..., "start": ..., "end": ...}` (`start`/`end` optional, timecodes or seconds).
-- CSV: a header row with the same column names; `clips` holds clip specs separated by `;`.
+- CSV: a header row with the same column names; `clips` holds clip specs separated by `;`;
+  `pick` is true/false, yes/no or 1/0 (any case), blank meaning false.
 
 Relative clip paths resolve against the manifest's folder. `parse_manifest` is pure (text in,
 jobs and problems out); `load_manifest` reads the file and checks that every clip exists. Problems
@@ -43,7 +45,7 @@ __all__ = [
 Format = Literal["csv", "jsonl"]
 
 REQUIRED_COLUMNS = ("name", "clips", "prompt")
-OPTIONAL_COLUMNS = ("duration", "quality", "aspect_ratio", "shot_type", "callback_url")
+OPTIONAL_COLUMNS = ("duration", "quality", "aspect_ratio", "shot_type", "callback_url", "pick")
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 CLIP_KEYS = ("path", "start", "end")
 # `aspect_ratio: auto` picks the allowed ratio nearest to the first clip's, once it is probed.
@@ -52,6 +54,8 @@ MAX_NAME_CHARS = 100
 _NAME_FORBIDDEN = set('/\\:*?"<>|')
 # Hostnames that name the local machine or a private network, refused like private addresses.
 _INTERNAL_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".home.arpa")
+_TRUE_WORDS = ("true", "yes", "1")
+_FALSE_WORDS = ("false", "no", "0")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,6 +91,15 @@ class JobSpec:
     aspect_ratio: str = rules.DEFAULT_ASPECT_RATIO
     shot_type: str = rules.DEFAULT_SHOT_TYPE
     callback_url: str | None = None
+    pick: bool = False
+
+    @property
+    def clips_to_pick(self) -> tuple[int, ...]:
+        """Indexes of the clips that get a picked window (with `pick`, those given without one)."""
+        if not self.pick:
+            return ()
+        return tuple(i for i, c in enumerate(self.clips)
+                     if c.window.start is None and c.window.end is None)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-able form: what the journal records and `--json` prints."""
@@ -100,6 +113,7 @@ class JobSpec:
             "aspect_ratio": self.aspect_ratio,
             "shot_type": self.shot_type,
             "callback_url": self.callback_url,
+            "pick": self.pick,
         }
 
 
@@ -188,7 +202,7 @@ def parse_manifest(text: str, *, fmt: Format, base_dir: Path, source: str = "man
     seen: dict[str, int] = {}
     for line, row in rows:
         row_problems: list[str] = []
-        job = _job(line, row, base_dir, row_problems)
+        job = _job(line, row, base_dir, row_problems, fmt)
         name = row.get("name")
         name_text = name.strip() if isinstance(name, str) else ""
         if name_text:
@@ -264,7 +278,8 @@ def _header_problems(header: list[str], line: int) -> Iterator[Problem]:
 # -- validating one row ----------------------------------------------------------------------------
 
 
-def _job(line: int, row: Mapping[str, Any], base_dir: Path, problems: list[str]) -> JobSpec | None:
+def _job(line: int, row: Mapping[str, Any], base_dir: Path, problems: list[str],
+         fmt: Format = "jsonl") -> JobSpec | None:
     for key in row:
         if key not in COLUMNS:
             problems.append(f"unknown field {key!r}; the fields are {', '.join(COLUMNS)}")
@@ -278,10 +293,12 @@ def _job(line: int, row: Mapping[str, Any], base_dir: Path, problems: list[str])
     shot = _choice(row.get("shot_type"), "shot_type", rules.SHOT_TYPES, rules.DEFAULT_SHOT_TYPE,
                    problems)
     callback = _callback(row.get("callback_url"), problems)
+    pick = _pick(row.get("pick"), problems, words=fmt == "csv")
     if problems or name is None or clips is None or prompt is None or duration is None:
         return None
     return JobSpec(line=line, name=name, clips=clips, prompt=prompt, duration_s=duration,
-                   quality=quality, aspect_ratio=aspect, shot_type=shot, callback_url=callback)
+                   quality=quality, aspect_ratio=aspect, shot_type=shot, callback_url=callback,
+                   pick=pick)
 
 
 def _name(value: Any, problems: list[str]) -> str | None:
@@ -424,6 +441,23 @@ def _callback(value: Any, problems: list[str]) -> str | None:
         problems.append(problem)
         return None
     return value.strip()
+
+
+def _pick(value: Any, problems: list[str], *, words: bool) -> bool:
+    """JSONL: true or false (null: false). CSV: true/false, yes/no, 1/0 in any case; blank: false."""
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if words and isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE_WORDS or word in _FALSE_WORDS or not word:
+            return word in _TRUE_WORDS
+        problems.append(f"pick {value!r} is not allowed; use true or false (or yes/no, 1/0)")
+        return False
+    problems.append(f"'pick' must be true or false, not {_json_type(value)}"
+                    + (f" ({value!r})" if isinstance(value, str | int | float) else ""))
+    return False
 
 
 def check_callback_url(url: str) -> str | None:

@@ -1,11 +1,15 @@
-"""`generate`: one job end to end. Validate -> estimate -> confirm -> prepare -> upload -> submit ->
-follow -> download.
+"""`generate`: one job end to end. Validate -> (pick) -> estimate -> confirm -> prepare -> upload ->
+submit -> follow -> download.
 
 Everything that can be judged locally is judged before anything slow or remote happens: the prompt,
 the request options, the clip count, the key, the output folder, and every clip (probed and
 windowed). The bill is computed exactly as `prep estimate` computes it and shown before any
 encoding or upload, so a declined job costs nothing but the probe. Nothing leaves the machine until
 the user agrees (or passed --yes), and the create request is sent once (see prep.client).
+
+With `pick`, clips given without a start or end first get the window `prep pick` would choose for
+a job of this many clips (remembered in `<cache>/picks/`, see prep.picks); the picks are reported
+before the bill, since they are what the bill is for.
 """
 
 from __future__ import annotations
@@ -34,12 +38,13 @@ from .upload import UploadCache, UploadedFile, UploadMode, upload_files
 
 if TYPE_CHECKING:
     from .billing import Estimate
+    from .picks import PickedWindow
     from .plan import Extend
     from .settings import Settings
 
 __all__ = ["GenerateOptions", "GenerateResult", "Hooks", "generate", "poll_policy"]
 
-Stage = Literal["validate", "estimate", "prepare", "upload", "submit", "wait", "download"]
+Stage = Literal["validate", "pick", "estimate", "prepare", "upload", "submit", "wait", "download"]
 
 
 def poll_policy(settings: Settings, deadline_s: float | None = 30 * 60.0) -> PollPolicy:
@@ -72,6 +77,7 @@ class GenerateOptions:
     profile: str | None = None
     use_cache: bool = True
     resubmit: bool = False
+    pick: bool = False  # choose a window for clips given without one, as `prep pick` does
 
 
 @dataclass(slots=True, kw_only=True)
@@ -85,6 +91,8 @@ class Hooks:
     on_estimate: Callable[[Estimate], None] | None = None
     on_note: Callable[[str], None] | None = None
     on_stage: Callable[[str], None] | None = None
+    on_pick: Callable[[PickedWindow], None] | None = None
+    on_pick_progress: Callable[[str, int, int], None] | None = None
     on_prepare_progress: Callable[[str, int, int], None] | None = None
     on_upload_progress: Callable[[Path, int, int], None] | None = None
     on_task: Callable[[Task], None] | None = None
@@ -98,6 +106,7 @@ class GenerateResult:
     estimate: Estimate
     aspect_ratio: str
     prepared: list[Path] = field(default_factory=list)
+    picks: list[PickedWindow] = field(default_factory=list)
     uploads: list[UploadedFile] = field(default_factory=list)
     request: GenerationRequest | None = None
     idempotency_key: str | None = None
@@ -132,6 +141,7 @@ class GenerateResult:
             "aspect_ratio": self.aspect_ratio,
             "estimate": self.estimate.as_dict(),
             "prepared": [str(p) for p in self.prepared],
+            "picks": [p.as_dict() for p in self.picks],
             "uploads": [u.as_dict() for u in self.uploads],
             "request": self.request.body() if self.request else None,
             "idempotency_key": self.idempotency_key,
@@ -194,6 +204,11 @@ def generate(
                                  "0600); --dry-run works without one")
         _check_writable(options.out_dir)
 
+    picks: list[PickedWindow] = []
+    if options.pick:
+        with stage("pick"):
+            specs = _pick_windows(specs, picks, options, settings, hooks)
+
     with stage("estimate"):
         from .preflight import plan_clips
 
@@ -208,7 +223,7 @@ def generate(
         estimate = billing.estimate_durations([p.bill() for p in planned],
                                               output_s=options.duration_s, quality=options.quality,
                                               prices=settings.prices)
-    result = GenerateResult(estimate=estimate, aspect_ratio=aspect, stage_s=timings)
+    result = GenerateResult(estimate=estimate, aspect_ratio=aspect, stage_s=timings, picks=picks)
     if hooks.on_estimate is not None:
         hooks.on_estimate(estimate)
     if options.max_cost_units is not None and estimate.credits_units > options.max_cost_units:
@@ -245,6 +260,49 @@ def generate(
         if own_client:
             api.close()
     return result
+
+
+def _pick_windows(specs: list[ClipSpec], picks: list[PickedWindow], options: GenerateOptions,
+                  settings: Settings, hooks: Hooks) -> list[ClipSpec]:
+    """Each clip given without a start or end, with the window `prep pick` chooses for it."""
+    from .picks import Picker, needs_pick
+
+    targets = [i for i, spec in enumerate(specs) if needs_pick(spec)]
+    if not targets:
+        if hooks.on_note is not None:
+            hooks.on_note("--pick: every clip has a window already; they are used as given")
+        return specs
+    from .analyze import require_extras
+    from .media import probe
+
+    require_extras(specs[targets[0]].path)
+
+    @contextmanager
+    def progress(path: Path) -> Iterator[Callable[[int, int], None]]:
+        report = hooks.on_pick_progress
+        yield (lambda done, total: report(path.name, done, total)) if report else (lambda d, t: None)
+
+    picker = Picker(cache_dir=settings.cache_dir / "picks", refresh=not options.use_cache,
+                    progress=progress)
+    out = list(specs)
+    for index in targets:
+        spec = specs[index]
+        info = probe(spec.path)
+        length = spec.window.length
+        try:
+            length_ms = length.resolve(info.fps) if length is not None else None
+        except ValueError as err:
+            raise UsageError(f"--length: {err}") from err
+        picked = picker(spec.path, len(specs), length_ms, info=info)
+        if picked is None:
+            if hooks.on_note is not None:
+                hooks.on_note(f"{spec}: too short to choose a window in; used whole")
+            continue
+        out[index] = picked.spec(spec)
+        picks.append(picked)
+        if hooks.on_pick is not None:
+            hooks.on_pick(picked)
+    return out
 
 
 def _send(api: Client, result: GenerateResult, options: GenerateOptions, settings: Settings,

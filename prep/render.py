@@ -222,6 +222,16 @@ class ProgressView:
         detail = f"{_size(done)} / {_size(total)}" if total else _size(done)
         self._progress.update(self._bars[key], completed=done, total=total, detail=detail)
 
+    def work(self, key: str, label: str, done_ms: int, total_ms: int) -> None:
+        """Media time worked through for `key` (an analysis or an encode)."""
+        if self._progress is None:
+            return
+        if key not in self._bars:
+            self._bars[key] = self._progress.add_task(_escape(label), total=total_ms, detail="")
+        detail = f"{format_ms(done_ms)} / {format_ms(total_ms)} s" if total_ms else ""
+        self._progress.update(self._bars[key], completed=done_ms, total=total_ms or None,
+                              detail=detail)
+
     def task(self, task_id: str, status: str, progress: int, estimated_s: int | None) -> None:
         """The generation task's state: progress and the time the server expects."""
         import time
@@ -585,3 +595,33 @@ class _Bar:
 def progress_bar(label: str, *, enabled: bool = True) -> _Bar:
     """`with progress_bar("analysing") as bar: work(progress=bar)`; silent when not a terminal."""
     return _Bar(label, enabled)
+
+
+def picked_window(picked: Any, *, quiet: bool = False) -> None:
+    """One picked window (`prep generate --pick`), on stderr; warnings even when quiet."""
+    if not picked.usable:
+        for warning in picked.warnings or ("the billed head seldom shows a face while someone speaks",):
+            warn(f"{picked.path.name}: {warning}")
+    if quiet:
+        return
+    remembered = "" if picked.origin == "analysis" else f" [dim](remembered: {picked.origin})[/]"
+    err().print(f"picked [bold]{_escape(picked.clip_spec)}[/]  ·  billed head: face and speech "
+                f"together {picked.head_both:.0%}{remembered}", soft_wrap=True, highlight=False)
+
+
+def batch_picks(plan: Any, *, to_stderr: bool = False, quiet: bool = False) -> None:
+    """The windows picked for `pick` jobs of a batch plan, with warnings for unusable ones."""
+    console = err() if to_stderr else out()
+    for job in plan.jobs:
+        for index in range(len(job.clips)):
+            picked = job.pick_of(index)
+            if picked is None:
+                continue
+            if not picked.usable:
+                for warning in picked.warnings or ("the billed head seldom shows a face while "
+                                                   "someone speaks",):
+                    warn(f"job {job.name!r}: {picked.path.name}: {warning}")
+            if not quiet:
+                console.print(f"{_escape(job.name)}: picked [bold]{_escape(picked.clip_spec)}[/]  ·  "
+                              f"face and speech {picked.head_both:.0%} of the billed head",
+                              soft_wrap=True, highlight=False)

@@ -151,7 +151,10 @@ JSONL_ERRORS: list[tuple[str, object, str]] = [
     ("not-json", "{nope", "not valid JSON"),
     ("not-object", "[1, 2]", "must be a JSON object"),
     ("unknown-field", {"name": "n", "clips": ["a.mov"], "prompt": "p", "seed": 1}, "unknown field 'seed'"),
-    ("pick-not-yet", {"name": "n", "clips": ["a.mov"], "prompt": "p", "pick": True}, "unknown field 'pick'"),
+    ("pick-text", {"name": "n", "clips": ["a.mov"], "prompt": "p", "pick": "yes"},
+     "'pick' must be true or false, not text ('yes')"),
+    ("pick-number", {"name": "n", "clips": ["a.mov"], "prompt": "p", "pick": 1},
+     "'pick' must be true or false, not a number"),
     ("clips-type", {"name": "n", "clips": 3, "prompt": "p"}, "must be a list"),
     ("clip-object-key", {"name": "n", "clips": [{"path": "a.mov", "len": 3}], "prompt": "p"},
      "unknown key 'len'"),
@@ -268,3 +271,53 @@ def test_fixture_bad_manifests(name: str, lines: list[int]) -> None:
     path = ROOT / "fixtures" / "batch" / name
     m = parse_manifest(path.read_text(), fmt=detect_format(path, ""), base_dir=path.parent)
     assert sorted({p.line for p in m.problems}) == lines
+
+
+# -- the pick field --------------------------------------------------------------------------------
+
+PICK_HEADER = "name,clips,prompt,pick\n"
+
+
+@pytest.mark.parametrize(("cell", "expected"), [
+    ("true", True), ("TRUE", True), ("Yes", True), ("1", True), (" yes ", True),
+    ("false", False), ("No", False), ("0", False), ("", False),
+])
+def test_csv_pick_words(cell: str, expected: bool) -> None:
+    m = parse_manifest(PICK_HEADER + f"a,take.mov,p,{cell}\n", fmt="csv", base_dir=Path("/f"))
+    assert not m.problems
+    assert m.jobs[0].pick is expected
+
+
+def test_csv_without_pick_column_is_false() -> None:
+    m = parse_manifest("name,clips,prompt\na,take.mov,p\n", fmt="csv", base_dir=Path("/f"))
+    assert m.jobs[0].pick is False and m.jobs[0].clips_to_pick == ()
+
+
+def test_csv_bad_pick_word() -> None:
+    names, problems = _csv(PICK_HEADER + "a,take.mov,p,maybe\n")
+    assert names == []
+    assert problems == [(2, "pick 'maybe' is not allowed; use true or false (or yes/no, 1/0)")]
+
+
+def test_jsonl_pick_boolean_and_null() -> None:
+    m = parse_manifest("\n".join(json.dumps(r) for r in [
+        {"name": "a", "clips": ["x.mov"], "prompt": "p", "pick": True},
+        {"name": "b", "clips": ["x.mov"], "prompt": "p", "pick": False},
+        {"name": "c", "clips": ["x.mov"], "prompt": "p", "pick": None},
+    ]), fmt="jsonl", base_dir=Path("/f"))
+    assert not m.problems
+    assert [j.pick for j in m.jobs] == [True, False, False]
+    assert m.jobs[0].as_dict()["pick"] is True
+
+
+def test_clips_to_pick_are_those_without_a_window() -> None:
+    m = parse_manifest(json.dumps({"name": "a", "prompt": "p", "pick": True, "clips": [
+        "x.mov", "y.mov@1-5", {"path": "w.mov"}]}), fmt="jsonl", base_dir=Path("/f"))
+    assert not m.problems
+    assert m.jobs[0].clips_to_pick == (0, 2)
+    half_open = parse_manifest(json.dumps({"name": "a", "prompt": "p", "pick": True, "clips": [
+        {"path": "z.mov", "start": 2}, "x.mov@-3"]}), fmt="jsonl", base_dir=Path("/f"))
+    assert half_open.jobs[0].clips_to_pick == ()
+    unpicked = parse_manifest(json.dumps({"name": "a", "prompt": "p", "clips": ["x.mov"]}),
+                              fmt="jsonl", base_dir=Path("/f"))
+    assert unpicked.jobs[0].clips_to_pick == ()
