@@ -225,7 +225,16 @@ class _Pictures:
 
 
 def _data_uri(png: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode("ascii")
+    """The picture as a PNG data: URI, in 256 colours: a third of the bytes, and thumbnails
+    this small show no difference."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(png) as image:
+        buffer = io.BytesIO()
+        image.convert("RGB").quantize(colors=256).save(buffer, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 # -- HTML ------------------------------------------------------------------------------------------
