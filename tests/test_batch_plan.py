@@ -99,8 +99,8 @@ def test_max_cost_caps_the_whole_batch(folder: Path) -> None:
 
 
 @pytest.mark.parametrize(("name", "lines"), [
-    ("bad.csv", [1, 3, 4, 5, 6, 7, 8, 9, 10, 11]),
-    ("bad.jsonl", [2, 3, 4, 5, 6, 7, 8, 9]),
+    ("bad.csv", [1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]),
+    ("bad.jsonl", [2, 3, 4, 5, 6, 7, 8, 9, 10]),
 ])
 def test_bad_manifest_lists_every_row(folder: Path, name: str, lines: list[int]) -> None:
     code, stdout, stderr = _run("batch", str(folder / name), "--dry-run", "--json")

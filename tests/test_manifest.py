@@ -263,8 +263,8 @@ def test_fixture_manifests_parse(name: str) -> None:
 
 
 @pytest.mark.parametrize(("name", "lines"), [
-    ("bad.csv", [1, 4, 5, 6, 7, 8, 9, 10, 11]),
-    ("bad.jsonl", [3, 4, 5, 6, 7, 8, 9]),
+    ("bad.csv", [1, 4, 5, 6, 7, 8, 9, 10, 11, 12]),
+    ("bad.jsonl", [3, 4, 5, 6, 7, 8, 9, 10]),
 ])
 def test_fixture_bad_manifests(name: str, lines: list[int]) -> None:
     """The documented bad examples: every row problem short of file checks, with its line."""
@@ -274,6 +274,15 @@ def test_fixture_bad_manifests(name: str, lines: list[int]) -> None:
 
 
 # -- the pick field --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["pick.csv", "pick.jsonl"])
+def test_fixture_pick_manifests_parse(name: str) -> None:
+    path = ROOT / "fixtures" / "batch" / name
+    m = parse_manifest(path.read_text(), fmt=detect_format(path, ""), base_dir=path.parent)
+    assert not m.problems
+    assert [(j.name, j.pick, j.clips_to_pick) for j in m.jobs] == [
+        ("talk", True, (0,)), ("talk-pair", True, (0,)), ("no-pick", False, ())]
 
 PICK_HEADER = "name,clips,prompt,pick\n"
 
