@@ -528,7 +528,9 @@ def _audio_only(info: ClipInfo, opts: PlanOptions, facts: SourceFacts, window: C
     audio_bytes = Fraction(AUDIO_KBPS * 1000, 8) * (video_ms / 1000 + 1)
     if video_bytes + audio_bytes + CONTAINER_RESERVE_BYTES > opts.max_size_bytes * SIZE_SAFETY:
         return None
-    return replace(base, action="remux", audio=_audio_encode(video_ms))
+    # The output lasts as long as its video: audio running past it in the source is cut away.
+    return replace(base, action="remux", audio=_audio_encode(video_ms),
+                   duration_ms=round_half_up(video_ms))
 
 
 def tighten(plan_: PrepPlan, measured_bytes: int) -> PrepPlan:
