@@ -21,11 +21,11 @@ from .media import ClipInfo
 from .timecode import format_ms, frame_ms, round_half_up
 
 __all__ = [
+    "CUT_REASON",
     "DEFAULT_FPS",
     "DEFAULT_PROFILE",
     "PROFILES",
     "Action",
-    "CUT_REASON",
     "AudioEncode",
     "ClipWindow",
     "EncoderSettings",
@@ -179,7 +179,10 @@ MAX_BUFSIZE_KBITS = 62_500
 MAX_OUTPUT_FPS = Fraction(60)
 _COMMON_RATES = (Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001),
                  Fraction(30), Fraction(50), Fraction(60000, 1001), Fraction(60))
+# AAC with one or two channels is what the API takes, at any sample rate: it is copied.
 _PLAIN_AUDIO = ("aac",)
+# The reason a stream copy was refused because a cut does not land on keyframes.
+CUT_REASON = "cut between keyframes"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -463,9 +466,6 @@ def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
     # video's time, so copying would win nothing worth those risks.
     audio = _audio_encode(Fraction(frames * 1000) / fps) if info.has_audio else None
     return replace(base, action="transcode", video=video, audio=audio, reasons=tuple(reasons))
-
-
-CUT_REASON = "cut between keyframes"
 
 
 def _why_remux(info: ClipInfo, facts: SourceFacts, cut: bool) -> list[str]:
