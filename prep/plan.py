@@ -269,6 +269,8 @@ class PrepPlan:
     profile: Profile = DEFAULT_PROFILE
     max_size_bytes: int = rules.MAX_FILE_BYTES
     source_duration_ms: int = 0
+    # A stream copy cut before the end of its source keeps exactly this many video frames.
+    copy_frames: int | None = None
 
     @property
     def trimmed(self) -> bool:
@@ -307,6 +309,7 @@ class PrepPlan:
                 "rate": self.audio.rate, "channels": self.audio.channels,
                 "samples": self.audio.sample_count,
             },
+            "copy_frames": self.copy_frames,
             "reasons": list(self.reasons),
             "notes": list(self.notes),
         }
@@ -404,8 +407,16 @@ def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
     cut = window.trimmed or window.extend is not None
     # A stream copy can only start and end where the source has keyframes: anything else would
     # need an edit list to hide frames, which a server may ignore (and then bill).
-    cut_ok = not cut or (window.extend is None and _on_keyframe(start, facts.keyframes_ms)
+    # The frame rate must be known, to count the frames a copy keeps (see `copy_frames`).
+    cut_ok = not cut or (window.extend is None and info.fps is not None
+                         and _on_keyframe(start, facts.keyframes_ms)
                          and (end >= info.duration_ms or _on_keyframe(end, facts.keyframes_ms)))
+    if cut_ok and cut and end < info.duration_ms and info.fps is not None:
+        # ffmpeg ends a stream copy's -t by decode time, which lets the next keyframe (and
+        # frames decoded before it) through when there are B-frames; a frame count does not.
+        base_frames: int | None = round_half_up(Fraction(end - start) * info.fps / 1000)
+    else:
+        base_frames = None
     raw = facts.raw_durations_ms or info.durations_ms
     whole_ok = (not cut and min(raw) >= rules.MIN_CLIP_MS and max(raw) <= rules.MAX_CLIP_MS
                 and info.min_duration_ms >= rules.MIN_CLIP_MS
@@ -422,9 +433,11 @@ def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
                 and not facts.edit_list):
             return base
         if cut_ok and (cut or whole_ok):
-            return replace(base, action="remux", reasons=tuple(_why_remux(info, facts, cut)))
+            return replace(base, action="remux", reasons=tuple(_why_remux(info, facts, cut)),
+                           copy_frames=base_frames)
     if not video_reasons and audio_reasons and cut_ok and not opts.reencode:
-        audio_only = _audio_only(info, opts, facts, window, base)
+        audio_only = _audio_only(info, opts, facts, window,
+                                 replace(base, copy_frames=base_frames))
         if audio_only is not None:
             return replace(audio_only, reasons=tuple(audio_reasons + _why_remux(info, facts, cut)))
     reasons = video_reasons + audio_reasons

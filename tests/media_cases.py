@@ -85,6 +85,12 @@ CASES: dict[str, tuple[list[str], str]] = {
                                        "sine=frequency=440:sample_rate=44100:duration=3"] + X264
                    + ["-g", "30", "-c:a", "aac", "-ac", "1", "-shortest", "-movflags", "+faststart"],
                    ".mp4"),
+    # NTSC rate with B-frames and PCM: keyframe times are not whole ms (800.8 ms...), and ffmpeg
+    # ends a stream copy's -t by decode time.
+    "ntsc_bframes": (_src(rate="30000/1001", seconds=5) + ["-c:v", "libx264", "-preset",
+                                                          "veryfast", "-bf", "3", "-g", "24",
+                                                          "-pix_fmt", "yuv420p", "-c:a",
+                                                          "pcm_s16le", "-shortest"], ".mov"),
     # Noise everywhere: a plain target bitrate overshoots on this, a VBV cap does not.
     "noisy": (["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30:duration=3,"
                "noise=alls=60:allf=t+u"] + [a.format(s=3) for a in TONE]

@@ -393,3 +393,12 @@ def test_plan_json_says_what_happens_to_each_stream() -> None:
     assert pcm["video"] == "copy" and isinstance(pcm["audio"], dict)
     silent = plan(info(audio_codec=None, audio_duration_ms=None), opts(), KEYFRAMES).as_dict()
     assert (silent["action"], silent["audio_action"]) == ("copy", None)
+
+
+def test_copy_cuts_count_their_frames() -> None:
+    assert plan(info(), opts("take.mp4@2-6"), KEYFRAMES).copy_frames == 120
+    assert plan(info(audio_codec="pcm"), opts("take.mp4@2-6"), KEYFRAMES).copy_frames == 120
+    assert plan(info(), opts("take.mp4@2-"), KEYFRAMES).copy_frames is None  # to the end
+    assert plan(info(), opts(), KEYFRAMES).copy_frames is None
+    # without a frame rate the frames of a cut cannot be counted: re-encode
+    assert plan(info(fps=None), opts("take.mp4@2-6"), KEYFRAMES).action == "transcode"

@@ -79,7 +79,7 @@ def test_actions(prepared: dict[str, PrepResult]) -> None:
     assert actions["compliant"] == actions["aac_mono44"] == ("copy", "copy", "copy")
     assert actions["silent"] == ("copy", "copy", None)
     assert actions["quicktime"] == actions["noisy"] == ("remux", "copy", "copy")
-    audio_only = {"pcm_mov", "opus_mkv", "surround"}
+    audio_only = {"pcm_mov", "opus_mkv", "surround", "ntsc_bframes"}
     assert {actions[n] for n in audio_only} == {("remux", "copy", "transcode")}
     transcoded = set(EVERY_CASE) - {"compliant", "aac_mono44", "silent", "quicktime", "noisy",
                                     *audio_only}
@@ -121,7 +121,8 @@ def _video_packets(path: Path) -> list[tuple[str, str]]:
     return [(row[4].strip(), row[5].strip()) for row in rows]
 
 
-def _check_audio_beside_copied_video(result: PrepResult, skip_frames: int = 0) -> None:
+def _check_audio_beside_copied_video(result: PrepResult, skip_frames: int = 0,
+                                     frames: int | None = None) -> None:
     """Video packets byte-identical to the source's; audio AAC 48 kHz stereo, stored ending with
     the video (never past it), every duration inside 2-30 s."""
     assert result.output is not None
@@ -129,7 +130,8 @@ def _check_audio_beside_copied_video(result: PrepResult, skip_frames: int = 0) -
     out = _check_compliant(result)
     assert (out.audio_codec, out.audio_rate, out.audio_channels) == ("aac", 48_000, 2)
     source_packets = _video_packets(result.source.path)
-    assert _video_packets(result.output) == source_packets[skip_frames:]
+    stop = None if frames is None else skip_frames + frames
+    assert _video_packets(result.output) == source_packets[skip_frames:stop]
     raw = read_mp4(result.output)
     video, audio = raw.track("vide"), raw.track("soun")
     assert video is not None and audio is not None
@@ -161,6 +163,18 @@ def test_keyframe_cut_copies_video_and_reencodes_audio(tmp_out: Path, name: str)
     _check_audio_beside_copied_video(result, skip_frames=30)  # keyframe at 1 s, 30 fps
     assert result.output_info is not None
     assert result.output_info.video_duration_ms == 3000
+
+
+def test_keyframe_cuts_are_frame_exact_at_ntsc_rates_with_b_frames(tmp_out: Path) -> None:
+    """Keyframes at 800.8 ms and 3203.2 ms: the copy holds exactly the 72 frames between them
+    (not the GOP before, not the keyframe after), with audio cut to end with them."""
+    source = case("ntsc_bframes")
+    video = read_mp4(source).track("vide")
+    assert video is not None and video.keyframe_ms is not None
+    assert video.keyframe_ms[1:5] == (800, 1601, 2402, 3203)
+    (result,) = prepare([f"{source}@0.8-3.203"], tmp_out, PrepareOptions(use_cache=False))
+    assert result.action == "remux" and result.plan.copy_frames == 72
+    _check_audio_beside_copied_video(result, skip_frames=24, frames=72)
 
 
 @pytest.mark.parametrize("failure", ["media", "oversize"])
