@@ -701,8 +701,9 @@ def prepare(clips: tuple[ClipSpec, ...], out_dir: str, profile: Any, max_size_mb
     """Make each clip an mp4 EvoLink accepts: 2-30 s, under 100 MB, H.264/AAC.
 
     Compliant clips are copied as they are; compliant streams in another container are
-    rewrapped; everything else is re-encoded (HDR tone-mapped, rotation and odd pixels fixed,
-    deinterlaced, at most 1080p). Outputs are named after their sources.
+    rewrapped; a compliant video with other audio (PCM, 5.1...) keeps its video and only the
+    audio becomes AAC; everything else is re-encoded (HDR tone-mapped, rotation and odd pixels
+    fixed, deinterlaced, at most 1080p). Outputs are named after their sources.
 
     \b
     Examples:

@@ -174,11 +174,19 @@ def build_args(plan: PrepPlan, src: Path | str, out: Path | str) -> list[str]:
     if plan.action == "copy":
         raise ValueError("a copy plan is carried out without ffmpeg")
     input_opts: dict[str, str] = {}
+    copy_cut = plan.video is None and plan.end_ms < plan.source_duration_ms
+    # A stream copy starts on a keyframe whose time the plan holds in whole ms (rounded down
+    # from mp4 tables, to the nearest from ffmpeg): seeking 1 ms later lands on that keyframe,
+    # where seeking to the rounded time could land on the one before (a whole extra GOP).
+    # Its end is a frame count (-frames:v); -t, 2 ms short of the next keyframe, ends the
+    # other streams. A re-encode is cut by exact frame and sample counts.
+    nudge_ms = 1 if plan.video is None and plan.start_ms else 0
     if plan.start_ms:
-        input_opts["ss"] = _seconds(plan.start_ms)
-    # A stream copy is cut by the input's length; a re-encode by exact frame and sample counts.
-    if plan.extend == "loop" or (plan.video is None and plan.end_ms < plan.source_duration_ms):
+        input_opts["ss"] = _seconds(plan.start_ms + nudge_ms)
+    if plan.extend == "loop":
         input_opts["t"] = _seconds(plan.end_ms - plan.start_ms)
+    elif copy_cut:
+        input_opts["t"] = _seconds(plan.end_ms - plan.start_ms - nudge_ms - 1)
     stream = ffmpeg.input(safe_path(src), **input_opts)
     output_opts: dict[str, object] = {"movflags": _MOV_FLAGS, "use_editlist": 0,
                                       "map_metadata": -1, "map_chapters": -1}
@@ -186,6 +194,8 @@ def build_args(plan: PrepPlan, src: Path | str, out: Path | str) -> list[str]:
     if video is None:
         streams = [stream["v:0"]]
         output_opts["c:v"] = "copy"
+        if plan.copy_frames is not None:
+            output_opts["frames:v"] = plan.copy_frames
     else:
         streams = [_video_chain(stream["v:0"], plan, video)]
         output_opts.update({

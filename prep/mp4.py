@@ -1,8 +1,9 @@
 """A small, read-only ISO-BMFF (mp4 / mov) box reader: what prep must know that MediaInfo hides.
 
 MediaInfo honours edit lists, and a server may not. This reader gives the raw facts from the sample
-tables: each track's duration as the sum of its sample durations, its keyframes (`stss`), whether
-it carries an edit list, and whether the index (`moov`) comes before the media (`mdat`).
+tables: each track's duration as the sum of its sample durations, its keyframes (`stss`), the
+size of its media (`stsz`), whether it carries an edit list, and whether the index (`moov`) comes
+before the media (`mdat`).
 Only the boxes on the path to those tables are parsed; media data is skipped, never read.
 """
 
@@ -31,6 +32,7 @@ class Mp4Track:
     duration_units: int
     keyframe_ms: tuple[int, ...] | None  # None: every sample is a keyframe (no stss box)
     has_edit_list: bool
+    media_bytes: int | None = None  # sum of the sample sizes (stsz); None when not known
 
     @property
     def duration_ms(self) -> int:
@@ -158,7 +160,18 @@ def _track(trak: bytes) -> Mp4Track:
         keyframes = tuple((_pts(stts, ctts, n - 1) - first) * 1000 // timescale for n in numbers)
     elst = _find(trak, (b"edts", b"elst"))
     return Mp4Track(kind=kind, timescale=timescale, sample_count=count, duration_units=total,
-                    keyframe_ms=keyframes, has_edit_list=bool(elst and _edits_matter(elst)))
+                    keyframe_ms=keyframes, has_edit_list=bool(elst and _edits_matter(elst)),
+                    media_bytes=_media_bytes(_find(stbl, (b"stsz",))))
+
+
+def _media_bytes(stsz: bytes | None) -> int | None:
+    """Total size of a track's samples: one size for all of them, or a table of sizes."""
+    if not stsz or len(stsz) < 12:
+        return None
+    size, count = struct.unpack_from(">II", stsz, 4)
+    if size:
+        return int(size) * int(count)
+    return sum(int(n) for n in struct.unpack_from(f">{count}I", stsz, 12))
 
 
 def _pts(stts: bytes, ctts: bytes, index: int) -> int:

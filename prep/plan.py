@@ -1,7 +1,10 @@
 """Planning, pure: a probed clip and the user's wishes become what prep will make of it.
 
 `choose_window` decides which part of a clip is used (the window asked for, or the first 30 s of a
-long clip), keeping every output at least one frame inside the API's 2-30 s.
+long clip), keeping every output at least one frame inside the API's 2-30 s. `plan` decides, per
+stream, what is copied and what is re-encoded: the whole file copied as it is (`copy`), its streams
+rewrapped in mp4 (`remux`, which may re-encode just the audio to AAC while the video is copied),
+or the video re-encoded (`transcode`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from .media import ClipInfo
 from .timecode import format_ms, frame_ms, round_half_up
 
 __all__ = [
+    "CUT_REASON",
     "DEFAULT_FPS",
     "DEFAULT_PROFILE",
     "PROFILES",
@@ -175,7 +179,10 @@ MAX_BUFSIZE_KBITS = 62_500
 MAX_OUTPUT_FPS = Fraction(60)
 _COMMON_RATES = (Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001),
                  Fraction(30), Fraction(50), Fraction(60000, 1001), Fraction(60))
+# AAC with one or two channels is what the API takes, at any sample rate: it is copied.
 _PLAIN_AUDIO = ("aac",)
+# The reason a stream copy was refused because a cut does not land on keyframes.
+CUT_REASON = "cut between keyframes"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -200,13 +207,17 @@ class PlanOptions:
 class SourceFacts:
     """What the planner needs beyond `ClipInfo`, read from the file's sample tables or by ffmpeg.
 
-    `raw_durations_ms` are the track durations with edit lists ignored; `keyframes_ms` the times
-    of the video keyframes (None when unknown, which makes trims re-encode).
+    `raw_durations_ms` are the track durations with edit lists ignored (`raw_video_ms` and
+    `raw_audio_ms` the same per track); `keyframes_ms` the times of the video keyframes (None when
+    unknown, which makes trims re-encode); `video_bytes` what a stream copy of the video weighs.
     """
 
     keyframes_ms: tuple[int, ...] | None = None
     raw_durations_ms: tuple[int, ...] = ()
     edit_list: bool = False
+    raw_video_ms: int | None = None  # the video track's raw duration (sum of its samples)
+    raw_audio_ms: int | None = None  # the same for the audio track
+    video_bytes: int | None = None  # the size of the video stream's samples, when known
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -239,7 +250,10 @@ class AudioEncode:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PrepPlan:
-    """What prep will do to one clip. `video` / `audio` None with a stream means stream copy."""
+    """What prep will do to one clip. `video` / `audio` None with a stream means stream copy.
+
+    A `remux` with `audio` set copies the video and re-encodes only the audio (to AAC).
+    """
 
     action: Action
     source: Path
@@ -255,16 +269,32 @@ class PrepPlan:
     profile: Profile = DEFAULT_PROFILE
     max_size_bytes: int = rules.MAX_FILE_BYTES
     source_duration_ms: int = 0
+    # A stream copy cut before the end of its source keeps exactly this many video frames.
+    copy_frames: int | None = None
 
     @property
     def trimmed(self) -> bool:
         """Whether only part of the source is used."""
         return self.start_ms > 0 or self.end_ms < self.source_duration_ms
 
+    @property
+    def video_action(self) -> Literal["copy", "transcode"]:
+        """What happens to the video stream: its packets copied, or re-encoded."""
+        return "copy" if self.video is None else "transcode"
+
+    @property
+    def audio_action(self) -> Literal["copy", "transcode"] | None:
+        """What happens to the audio stream (None: the clip has none)."""
+        if not self.has_audio:
+            return None
+        return "copy" if self.audio is None else "transcode"
+
     def as_dict(self) -> dict[str, object]:
         """A JSON-ready view (used by `--dry-run --json` and the cache key)."""
         out: dict[str, object] = {
-            "source": str(self.source), "action": self.action, "start_s": self.start_ms / 1000,
+            "source": str(self.source), "action": self.action,
+            "video_action": self.video_action, "audio_action": self.audio_action,
+            "start_s": self.start_ms / 1000,
             "end_s": self.end_ms / 1000, "duration_s": self.duration_ms / 1000,
             "extend": self.extend, "profile": self.profile, "max_size_bytes": self.max_size_bytes,
             "video": "copy" if self.video is None else {
@@ -279,6 +309,7 @@ class PrepPlan:
                 "rate": self.audio.rate, "channels": self.audio.channels,
                 "samples": self.audio.sample_count,
             },
+            "copy_frames": self.copy_frames,
             "reasons": list(self.reasons),
             "notes": list(self.notes),
         }
@@ -363,7 +394,9 @@ def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
          facts: SourceFacts = SourceFacts()) -> PrepPlan:
     """The cheapest action that yields a compliant file for `info`. Pure: no I/O, no clock.
 
-    Raises MediaError when the clip cannot reach 2 s (without `extend`) or cannot fit the size.
+    Decided per stream: a video that can be copied is copied even when its audio must be
+    re-encoded (a `remux` with `audio` set). Raises MediaError when the clip cannot reach 2 s
+    (without `extend`) or cannot fit the size.
     """
     window = choose_window(info, opts.window, label=opts.label, extend=opts.extend)
     name = opts.label or str(info.path)
@@ -374,8 +407,16 @@ def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
     cut = window.trimmed or window.extend is not None
     # A stream copy can only start and end where the source has keyframes: anything else would
     # need an edit list to hide frames, which a server may ignore (and then bill).
-    cut_ok = not cut or (window.extend is None and _on_keyframe(start, facts.keyframes_ms)
+    # The frame rate must be known, to count the frames a copy keeps (see `copy_frames`).
+    cut_ok = not cut or (window.extend is None and info.fps is not None
+                         and _on_keyframe(start, facts.keyframes_ms)
                          and (end >= info.duration_ms or _on_keyframe(end, facts.keyframes_ms)))
+    if cut_ok and cut and end < info.duration_ms and info.fps is not None:
+        # ffmpeg ends a stream copy's -t by decode time, which lets the next keyframe (and
+        # frames decoded before it) through when there are B-frames; a frame count does not.
+        base_frames: int | None = round_half_up(Fraction(end - start) * info.fps / 1000)
+    else:
+        base_frames = None
     raw = facts.raw_durations_ms or info.durations_ms
     whole_ok = (not cut and min(raw) >= rules.MIN_CLIP_MS and max(raw) <= rules.MAX_CLIP_MS
                 and info.min_duration_ms >= rules.MIN_CLIP_MS
@@ -392,21 +433,20 @@ def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
                 and not facts.edit_list):
             return base
         if cut_ok and (cut or whole_ok):
-            why = ["cut on keyframes"] if cut else []
-            if info.container != "mp4":
-                why.append(f"{info.container} container")
-            if not info.faststart:
-                why.append("index (moov) at the end")
-            if facts.edit_list:
-                why.append("edit list")
-            return replace(base, action="remux", reasons=tuple(why))
+            return replace(base, action="remux", reasons=tuple(_why_remux(info, facts, cut)),
+                           copy_frames=base_frames)
+    if not video_reasons and audio_reasons and cut_ok and not opts.reencode:
+        audio_only = _audio_only(info, opts, facts, window,
+                                 replace(base, copy_frames=base_frames))
+        if audio_only is not None:
+            return replace(audio_only, reasons=tuple(audio_reasons + _why_remux(info, facts, cut)))
     reasons = video_reasons + audio_reasons
     if not size_ok:
         reasons.append(f"over {opts.max_size_bytes:,} bytes")
     if opts.reencode and not reasons:
         reasons.append("re-encode asked for")
     if cut and not cut_ok:
-        reasons.append("extended" if window.extend else "cut between keyframes")
+        reasons.append("extended" if window.extend else CUT_REASON)
     elif not cut and not whole_ok:
         reasons.append("durations of the tracks differ")
     audio_kbps = AUDIO_KBPS if info.has_audio else 0
@@ -431,16 +471,79 @@ def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
         preset=encoder.preset, crf=encoder.crf, maxrate_kbps=maxrate,
         bufsize_kbps=min(maxrate * VBV_BUFFER_S, MAX_BUFSIZE_KBITS),
     )
-    audio = None
-    if info.has_audio:
-        # The AAC encoder puts 1024 samples of delay in front, and prep writes no edit list to
-        # hide them: so the audio is cut 1024 samples short, and the audio track as stored
-        # ends exactly with the video (a reader that skips the delay sees it 21 ms shorter,
-        # which the 22 ms minimum margin allows for).
-        video_samples = Fraction(frames * AUDIO_RATE) / fps
-        audio = AudioEncode(bitrate_kbps=audio_kbps,
-                            sample_count=max(1024, round_half_up(video_samples) - 1024))
+    # When the video is re-encoded the audio is re-encoded too, even when it is already AAC:
+    # a copied AAC track can only be cut at its 1024-sample frames (21.3 ms), its first frame
+    # needs the one before it to decode (hiding that takes an edit list, which prep never
+    # writes), and its encoder delay is whatever the source's encoder chose; so it could not
+    # be made to end exactly with the re-encoded video. Encoding it costs a few percent of the
+    # video's time, so copying would win nothing worth those risks.
+    audio = _audio_encode(Fraction(frames * 1000) / fps) if info.has_audio else None
     return replace(base, action="transcode", video=video, audio=audio, reasons=tuple(reasons))
+
+
+def _why_remux(info: ClipInfo, facts: SourceFacts, cut: bool) -> list[str]:
+    why = ["cut on keyframes"] if cut else []
+    if info.container != "mp4":
+        why.append(f"{info.container} container")
+    if not info.faststart:
+        why.append("index (moov) at the end")
+    if facts.edit_list:
+        why.append("edit list")
+    return why
+
+
+def _audio_encode(video_ms: Fraction) -> AudioEncode:
+    """AAC audio that ends exactly with `video_ms` of video, as stored.
+
+    The AAC encoder puts 1024 samples of delay in front, and prep writes no edit list to hide
+    them: so the audio is cut 1024 samples short, and the audio track as stored ends with the
+    video (never after it). A reader that skips the delay sees it 21 ms shorter, which the 22 ms
+    minimum margin allows for.
+    """
+    video_samples = int(video_ms * AUDIO_RATE / 1000)  # rounded down: never past the video
+    return AudioEncode(bitrate_kbps=AUDIO_KBPS, sample_count=max(1024, video_samples - 1024))
+
+
+def _copied_video_ms(info: ClipInfo, facts: SourceFacts, window: ClipWindow) -> Fraction:
+    """How long the video of a stream copy of `window` is: whole frames, from the sample tables
+    where known. The shortest of the known lengths, so audio cut to it never runs past it."""
+    lengths: list[Fraction] = [Fraction(ms) for ms in (info.video_duration_ms, facts.raw_video_ms)
+                               if ms]
+    if info.frame_count and info.fps and not info.vfr:
+        lengths.append(Fraction(info.frame_count * 1000) / info.fps)
+    video_end = min(lengths, default=Fraction(info.duration_ms))
+    span = min(Fraction(window.end_ms), video_end) - window.start_ms
+    if info.fps and not info.vfr:
+        # Cut points are keyframe times in whole ms (rounded down): snap to whole frames.
+        span = Fraction(int(round_half_up(span * info.fps / 1000)) * 1000) / info.fps
+    return span
+
+
+def _audio_only(info: ClipInfo, opts: PlanOptions, facts: SourceFacts, window: ClipWindow,
+                base: PrepPlan) -> PrepPlan | None:
+    """Copy the video and re-encode only the audio, when that keeps every guarantee: the
+    video's own length inside 2-30 s by a frame, and the copied video plus the audio's budget
+    inside the size limit. None when it does not (then the clip is transcoded)."""
+    video_ms = _copied_video_ms(info, facts, window)
+    margin = edge_margin_ms(info.fps)
+    if not rules.MIN_CLIP_MS + margin <= video_ms <= rules.MAX_CLIP_MS - margin:
+        return None
+    # A whole-file copy carries every sample, even those an edit list hides from MediaInfo.
+    if not window.trimmed and (facts.raw_video_ms or 0) > rules.MAX_CLIP_MS - margin:
+        return None
+    # The video's bytes: from the sample tables, else its bit rate, else (an upper bound) the
+    # whole file; a cut takes its share.
+    source_video_ms = info.video_duration_ms or info.duration_ms
+    video_bytes = Fraction(facts.video_bytes or (
+        info.video_bitrate * source_video_ms // 8000 if info.video_bitrate else info.size_bytes))
+    if window.trimmed:
+        video_bytes *= min(Fraction(1), video_ms / max(source_video_ms, 1))
+    audio_bytes = Fraction(AUDIO_KBPS * 1000, 8) * (video_ms / 1000 + 1)
+    if video_bytes + audio_bytes + CONTAINER_RESERVE_BYTES > opts.max_size_bytes * SIZE_SAFETY:
+        return None
+    # The output lasts as long as its video: audio running past it in the source is cut away.
+    return replace(base, action="remux", audio=_audio_encode(video_ms),
+                   duration_ms=round_half_up(video_ms))
 
 
 def tighten(plan_: PrepPlan, measured_bytes: int) -> PrepPlan:

@@ -28,6 +28,7 @@ from .errors import FfmpegError, MediaError, PrepError
 from .media import ClipInfo, probe
 from .mp4 import Mp4Info, read_mp4
 from .plan import (
+    CUT_REASON,
     DEFAULT_PROFILE,
     Extend,
     PlanOptions,
@@ -88,7 +89,7 @@ class PrepResult:
 
     @property
     def action(self) -> str:
-        """copy, remux or transcode."""
+        """copy, remux or transcode (a remux may re-encode the audio: see `plan.audio_action`)."""
         return self.plan.action
 
     def as_dict(self) -> dict[str, Any]:
@@ -99,6 +100,8 @@ class PrepResult:
             "source_path": str(self.source.path),
             "output": str(self.output) if self.output else None,
             "action": self.plan.action,
+            "video_action": self.plan.video_action,
+            "audio_action": self.plan.audio_action,
             "duration_s": (out.duration_ms if out else self.plan.duration_ms) / 1000,
             "size_bytes": out.size_bytes if out else None,
             "video_duration_s": _seconds(out.video_duration_ms) if out else None,
@@ -149,7 +152,10 @@ def _facts_from(mp4: Mp4Info) -> SourceFacts:
         keyframes = ()  # every frame a keyframe: the planner treats any frame as a cut point
     return SourceFacts(keyframes_ms=keyframes, raw_durations_ms=raw,
                        edit_list=mp4.has_edit_list and any(t.kind == "vide" and t.has_edit_list
-                                                           for t in mp4.tracks))
+                                                           for t in mp4.tracks),
+                       raw_video_ms=video.duration_ms if video else None,
+                       raw_audio_ms=audio.duration_ms if audio else None,
+                       video_bytes=video.media_bytes if video else None)
 
 
 def plan_clip(spec: ClipSpec, options: PrepareOptions = PrepareOptions(),
@@ -159,9 +165,12 @@ def plan_clip(spec: ClipSpec, options: PrepareOptions = PrepareOptions(),
     facts = _facts(info)
     opts = replace(options.plan_options(spec), reencode=reencode)
     result = plan(info, opts, facts)
-    if (result.action == "transcode" and result.reasons == ("cut between keyframes",)
-            and facts.keyframes_ms is None):
-        # Not an mp4: ask ffmpeg where the keyframes are, only now that a copy could work.
+    if (result.action == "transcode" and CUT_REASON in result.reasons
+            and facts.keyframes_ms is None
+            and plan(info, opts, replace(facts, keyframes_ms=(result.start_ms, result.end_ms)))
+            .action != "transcode"):
+        # Not an mp4, and the video could be copied if the cut fell on keyframes: only now
+        # ask ffmpeg where the keyframes are.
         from .ffmpeg import keyframes_ms
 
         facts = replace(facts, keyframes_ms=keyframes_ms(info.path, binary=_binary(options)))
@@ -344,6 +353,15 @@ def _verify(path: Path, clip_plan: PrepPlan, label: str) -> ClipInfo:
         problems.append("kept a rotation flag")
     if clip_plan.has_audio and not out.has_audio:
         problems.append("lost its audio")
+    if clip_plan.audio is not None and (out.audio_codec, out.audio_rate, out.audio_channels) != (
+            "aac", clip_plan.audio.rate, clip_plan.audio.channels):
+        problems.append(f"has {out.audio_codec} {out.audio_rate} Hz {out.audio_channels}-channel "
+                        "audio, not the AAC planned")
+    video, audio = raw.raw_video_ms, raw.raw_audio_ms
+    if clip_plan.video is None and clip_plan.audio is not None and video is not None \
+            and audio is not None and audio > video + 1:
+        # Re-encoded audio beside copied video is cut to the video's length: never past it.
+        problems.append(f"has audio ({audio} ms) running past its video ({video} ms)")
     if problems:
         raise MediaError(label, "the prepared file " + "; ".join(problems))
     if out.size_bytes > clip_plan.max_size_bytes:

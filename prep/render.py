@@ -335,7 +335,8 @@ def prepare_table(results: Sequence[Any], *, to_stderr: bool = False) -> None:
         table.add_column(column, overflow="fold")
     for result in results:
         info, output = result.source, result.output_info
-        action = result.plan.action + (" (cached)" if result.cached else "")
+        action = result.plan.action + (" (audio to AAC)" if _audio_only(result.plan) else "") \
+            + (" (cached)" if result.cached else "")
         size = (f"{_size(info.size_bytes)} -> {_size(output.size_bytes)}" if output
                 else _size(info.size_bytes))
         duration = (f"{format_ms(info.duration_ms)} -> {format_ms(output.duration_ms)} s" if output
@@ -354,6 +355,12 @@ def plan_details(results: Sequence[Any], *, to_stderr: bool = False) -> None:
         if plan.reasons:
             console.print(f"  {_escape(str(result.spec))}: {plan.action} because "
                           f"{_escape(', '.join(plan.reasons))}", soft_wrap=True, style="dim")
+        if _audio_only(plan) and result.output is None:
+            a = plan.audio
+            console.print(f"    -> video copied as it is; audio re-encoded to AAC {a.rate // 1000} kHz "
+                          f"{'stereo' if a.channels == 2 else f'{a.channels} channels'} at "
+                          f"{a.bitrate_kbps} kbit/s, cut to end with the video",
+                          soft_wrap=True, style="dim")
         if plan.video is not None and result.output is None:
             v = plan.video
             console.print(f"    -> {v.width}x{v.height} {_fps(v.fps)} fps, x264 {v.preset} CRF "
@@ -361,6 +368,11 @@ def plan_details(results: Sequence[Any], *, to_stderr: bool = False) -> None:
                           + (f", tone-mapped from {v.tonemap}" if v.tonemap else "")
                           + (", deinterlaced" if v.deinterlace else ""),
                           soft_wrap=True, style="dim")
+
+
+def _audio_only(plan: Any) -> bool:
+    """A plan that copies the video and re-encodes only the audio."""
+    return plan.video is None and plan.audio is not None
 
 
 def doctor_report(report: Any, extra: dict[str, str]) -> None:

@@ -69,12 +69,28 @@ CASES: dict[str, tuple[list[str], str]] = {
     # Motion JPEG in AVI with PCM.
     "mjpeg": (_src() + ["-c:v", "mjpeg", "-q:v", "5", "-pix_fmt", "yuvj420p", "-c:a",
                         "pcm_s16le", "-shortest"], ".avi"),
-    # 5.1 AAC.
+    # 5.1 AAC beside compliant H.264: the video copied, the audio downmixed to stereo AAC.
     "surround": (_src(tone=False) + ["-f", "lavfi", "-i",
                                      "sine=frequency=300:sample_rate=48000:duration=3",
                                      "-filter_complex", "[1:a]pan=5.1|c0=c0|c1=c0|c2=c0|c3=c0|"
                                      "c4=c0|c5=c0[a]", "-map", "0:v", "-map", "[a]"] + X264
                  + ["-c:a", "aac", "-shortest"], ".mp4"),
+    # Camera-style: compliant H.264 (keyframe every second) with PCM audio in QuickTime ->
+    # the video copied, only the audio re-encoded to AAC.
+    "pcm_mov": (_src(seconds=4) + X264 + ["-g", "30", "-c:a", "pcm_s16le", "-shortest"], ".mov"),
+    # Compliant H.264 with Opus in Matroska (keyframes found by ffmpeg when cut).
+    "opus_mkv": (_src(seconds=4) + X264 + ["-g", "30", "-c:a", "libopus", "-shortest"], ".mkv"),
+    # Compliant H.264 with mono AAC at 44.1 kHz: what the API takes, so copied as it is.
+    "aac_mono44": (_src(tone=False) + ["-f", "lavfi", "-i",
+                                       "sine=frequency=440:sample_rate=44100:duration=3"] + X264
+                   + ["-g", "30", "-c:a", "aac", "-ac", "1", "-shortest", "-movflags", "+faststart"],
+                   ".mp4"),
+    # NTSC rate with B-frames and PCM: keyframe times are not whole ms (800.8 ms...), and ffmpeg
+    # ends a stream copy's -t by decode time.
+    "ntsc_bframes": (_src(rate="30000/1001", seconds=5) + ["-c:v", "libx264", "-preset",
+                                                          "veryfast", "-bf", "3", "-g", "24",
+                                                          "-pix_fmt", "yuv420p", "-c:a",
+                                                          "pcm_s16le", "-shortest"], ".mov"),
     # Noise everywhere: a plain target bitrate overshoots on this, a VBV cap does not.
     "noisy": (["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30:duration=3,"
                "noise=alls=60:allf=t+u"] + [a.format(s=3) for a in TONE]

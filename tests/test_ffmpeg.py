@@ -34,9 +34,36 @@ def test_remux_argv() -> None:
 
 
 def test_keyframe_cut_argv() -> None:
+    """Seek 1 ms past the keyframe's rounded time (so it lands on that keyframe, not the one
+    before); end the video by frame count (a -t end lets B-frame streams overrun)."""
     args = build_args(plan(info(), opts("take.mp4@2-6"), KEYFRAMES), "take.mp4", "o.mp4")
-    assert args == ["-ss", "2.000", "-t", "4.000", "-i", "take.mp4", "-map", "0:v:0", "-map",
-                    "0:a:0", "-f", "mp4", "-c:a", "copy", "-c:v", "copy", *NO_META, *MOV, "o.mp4"]
+    assert args == ["-ss", "2.001", "-t", "3.998", "-i", "take.mp4", "-map", "0:v:0", "-map",
+                    "0:a:0", "-f", "mp4", "-c:a", "copy", "-c:v", "copy", "-frames:v", "120",
+                    *NO_META, *MOV, "o.mp4"]
+    to_end = build_args(plan(info(), opts("take.mp4@2-"), KEYFRAMES), "take.mp4", "o.mp4")
+    assert to_end[:4] == ["-ss", "2.001", "-i", "take.mp4"] and "-frames:v" not in to_end
+
+
+AAC = ["-ac", "2", "-ar", "48000", "-b:a", "160k", "-c:a", "aac", "-c:v", "copy"]
+
+
+def test_video_copy_audio_encode_argv() -> None:
+    """H.264 + PCM in mov: the video packets copied, only the audio made AAC, cut to the video."""
+    args = build_args(plan(info(container="mov", audio_codec="pcm"), opts(), KEYFRAMES),
+                      "take.mov", "out/take.mp4")
+    assert args == ["-i", "take.mov", "-filter_complex",
+                    "[0:a:0]aresample=48000[s0];[s0]apad[s1];[s1]atrim=end_sample=382976[s2]",
+                    "-map", "0:v:0", "-map", "[s2]", "-f", "mp4", *AAC, *NO_META, *MOV,
+                    "out/take.mp4"]
+
+
+def test_keyframe_cut_with_audio_encode_argv() -> None:
+    clip = info(audio_codec="ac3", audio_channels=6)
+    args = build_args(plan(clip, opts("take.mp4@2-6"), KEYFRAMES), "-take.mp4", "o.mp4")
+    assert args == ["-ss", "2.001", "-t", "3.998", "-i", "file:-take.mp4", "-filter_complex",
+                    "[0:a:0]aresample=48000[s0];[s0]apad[s1];[s1]atrim=end_sample=190976[s2]",
+                    "-map", "0:v:0", "-map", "[s2]", "-f", "mp4", *AAC, "-frames:v", "120",
+                    *NO_META, *MOV, "o.mp4"]
 
 
 def _x264(maxrate: str, frames: int, rate: str = "30/1") -> list[str]:

@@ -29,3 +29,19 @@ def test_not_an_mp4_is_a_value_error(tmp_path: Path, data: bytes) -> None:
     path.write_bytes(data)
     with pytest.raises(ValueError):
         read_mp4(path)
+
+
+def test_media_bytes_sum_the_sample_sizes() -> None:
+    import subprocess
+
+    from mediagen import ffmpeg_exe
+
+    path = case("compliant")
+    video = read_mp4(path).track("vide")
+    assert video is not None
+    done = subprocess.run([ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-map",
+                           "0:v:0", "-c", "copy", "-f", "framemd5", "-"],
+                          capture_output=True, text=True, check=True)
+    sizes = [int(line.split(",")[4]) for line in done.stdout.splitlines()
+             if not line.startswith("#")]
+    assert video.media_bytes == sum(sizes)

@@ -84,8 +84,7 @@ def test_video_edit_list_means_remux_not_copy() -> None:
     ({"pixel_aspect": Fraction(4, 3), "width": 1440}, "non-square pixels"),
     ({"vfr": True}, "variable frame rate"),
     ({"interlaced": True}, "interlaced"),
-    ({"audio_codec": "pcm"}, "pcm audio"),
-    ({"audio_channels": 6}, "6-channel audio"),
+    ({"video_codec": "hevc", "audio_codec": "pcm"}, "pcm audio"),
     ({"size_bytes": 150_000_000}, "over 100,000,000 bytes"),
 ])
 def test_everything_else_is_transcoded(changes: dict[str, Any], reason: str) -> None:
@@ -261,3 +260,145 @@ def test_plan_as_dict_is_json_ready() -> None:
 
     json.dumps(plan(info(hdr="PQ", video_codec="hevc"), opts(), KEYFRAMES).as_dict())
     assert plan(info(), opts(), KEYFRAMES).as_dict()["video"] == "copy"
+
+
+# --- per stream: the video copied, only the audio re-encoded --------------------------------
+
+@pytest.mark.parametrize(("changes", "reason"), [
+    ({"audio_codec": "pcm", "container": "mov"}, "pcm audio"),
+    ({"audio_codec": "pcm", "audio_channels": 1, "audio_rate": 44_100}, "pcm audio"),
+    ({"audio_codec": "aac", "audio_channels": 6}, "6-channel audio"),
+    ({"audio_codec": "ac3", "audio_channels": 6}, "ac3 audio"),
+    ({"audio_codec": "eac3"}, "eac3 audio"),
+    ({"audio_codec": "opus", "container": "mkv"}, "opus audio"),
+    ({"audio_codec": "mp3", "audio_rate": 44_100}, "mp3 audio"),
+    ({"audio_codec": "mp2"}, "mp2 audio"),
+    ({"audio_codec": "flac", "container": "mkv"}, "flac audio"),
+])
+def test_compliant_video_with_other_audio_copies_the_video(changes: dict[str, Any],
+                                                            reason: str) -> None:
+    result = plan(info(**changes), opts(), KEYFRAMES)
+    assert result.action == "remux" and reason in result.reasons
+    assert result.video is None and result.audio is not None
+    assert (result.video_action, result.audio_action) == ("copy", "transcode")
+    assert (result.audio.rate, result.audio.channels) == (48_000, 2)
+    assert result.audio.bitrate_kbps == AUDIO_KBPS  # the same speech-clean AAC as a transcode
+    # stored (with the encoder's 1024 samples of delay) the audio ends exactly with the video
+    assert result.audio.sample_count + 1024 == 8 * 48_000
+    if info(**changes).container != "mp4":
+        assert f"{info(**changes).container} container" in result.reasons
+
+
+@pytest.mark.parametrize("changes", [
+    {"audio_channels": 1, "audio_rate": 44_100},
+    {"audio_channels": 1, "audio_rate": 48_000},
+    {"audio_channels": 2, "audio_rate": 44_100},
+    {"audio_channels": 2, "audio_rate": 32_000},
+])
+def test_compliant_aac_is_kept_as_it_is(changes: dict[str, Any]) -> None:
+    """AAC in mono, or at 44.1 kHz, is what the API takes: it is copied, never re-encoded."""
+    assert plan(info(**changes), opts(), KEYFRAMES).action == "copy"
+    remuxed = plan(info(container="mov", **changes), opts(), KEYFRAMES)
+    assert remuxed.action == "remux" and remuxed.audio is None
+    assert (remuxed.video_action, remuxed.audio_action) == ("copy", "copy")
+
+
+def test_audio_is_cut_to_the_copied_video_not_the_container() -> None:
+    # PCM that runs 40 ms past the video: the audio is cut to the video's 239 frames.
+    clip = info(audio_codec="pcm", video_duration_ms=7967, audio_duration_ms=8007,
+                duration_ms=8007, frame_count=239)
+    facts = dataclasses.replace(KEYFRAMES, raw_video_ms=7966, raw_durations_ms=(7966, 8007))
+    result = plan(clip, opts(), facts)
+    assert result.action == "remux" and result.audio is not None
+    video_samples = Fraction(239 * 48_000, 30)
+    assert result.audio.sample_count + 1024 <= video_samples
+    assert video_samples - (result.audio.sample_count + 1024) < 48  # within a millisecond
+
+
+def test_keyframe_cut_copies_the_video_and_cuts_the_audio_to_it() -> None:
+    result = plan(info(audio_codec="pcm"), opts("take.mp4@2-6"), KEYFRAMES)
+    assert result.action == "remux" and result.audio is not None
+    assert "cut on keyframes" in result.reasons and "pcm audio" in result.reasons
+    assert result.audio.sample_count + 1024 == 4 * 48_000
+    to_end = plan(info(audio_codec="pcm"), opts("take.mp4@3-"), KEYFRAMES)
+    assert to_end.audio is not None and to_end.audio.sample_count + 1024 == 5 * 48_000
+
+
+def test_cut_between_keyframes_with_other_audio_transcodes_both() -> None:
+    result = plan(info(audio_codec="pcm"), opts("take.mp4@2.5-6"), KEYFRAMES)
+    assert result.action == "transcode" and result.video is not None
+    assert {"pcm audio", "cut between keyframes"} <= set(result.reasons)
+    assert plan(info(audio_codec="pcm"), opts("take.mp4@2-6"), SourceFacts()).action == "transcode"
+
+
+def test_extended_clip_with_other_audio_transcodes() -> None:
+    clip = info(audio_codec="pcm", duration_ms=1200, video_duration_ms=1200, audio_duration_ms=1200)
+    assert plan(clip, opts(extend="freeze"), KEYFRAMES).action == "transcode"
+
+
+@pytest.mark.parametrize(("changes", "facts", "action"), [
+    # the file is big because of its PCM, but the video alone (from stsz) fits: copy the video
+    ({"size_bytes": 120_000_000}, {"video_bytes": 60_000_000}, "remux"),
+    # the copied video plus the audio's budget would not fit: re-encode everything
+    ({"size_bytes": 99_000_000}, {"video_bytes": 96_900_000}, "transcode"),
+    # no sample tables: the video's bit rate says how big it is
+    ({"size_bytes": 120_000_000, "video_bitrate": 40_000_000, "container": "mkv"},
+     {"raw_durations_ms": (), "video_bytes": None}, "remux"),
+    ({"size_bytes": 120_000_000, "video_bitrate": 97_000_000, "container": "mkv"},
+     {"raw_durations_ms": (), "video_bytes": None}, "transcode"),
+    # nothing known: the whole file is the bound
+    ({"size_bytes": 120_000_000, "container": "mkv"},
+     {"raw_durations_ms": (), "video_bytes": None}, "transcode"),
+])
+def test_copied_video_must_fit_with_the_audio_budget(changes: dict[str, Any],
+                                                      facts: dict[str, Any], action: str) -> None:
+    result = plan(info(audio_codec="pcm", **changes), opts(),
+                  dataclasses.replace(KEYFRAMES, **facts))
+    assert result.action == action
+    if action == "transcode":
+        assert result.video is not None and "pcm audio" in result.reasons
+
+
+def test_max_size_option_counts_for_the_copied_video() -> None:
+    facts = dataclasses.replace(KEYFRAMES, video_bytes=6_000_000)
+    assert plan(info(audio_codec="pcm"), opts(), facts).action == "remux"
+    assert plan(info(audio_codec="pcm"), opts(max_size_bytes=5_000_000), facts).action == "transcode"
+
+
+def test_raw_video_past_30_s_is_not_copied() -> None:
+    clip = info(audio_codec="pcm", duration_ms=29_900, video_duration_ms=29_900,
+                audio_duration_ms=29_900, frame_count=897)
+    facts = SourceFacts(keyframes_ms=(0,), raw_durations_ms=(30_100, 29_900), raw_video_ms=30_100)
+    assert plan(clip, opts(), facts).action == "transcode"
+
+
+def test_reencode_and_video_problems_still_transcode_everything() -> None:
+    pcm = info(audio_codec="pcm")
+    assert plan(pcm, opts(reencode=True), KEYFRAMES).action == "transcode"
+    assert plan(info(audio_codec="pcm", vfr=True), opts(), KEYFRAMES).action == "transcode"
+    assert plan(info(audio_codec="pcm", rotation=90), opts(), KEYFRAMES).action == "transcode"
+
+
+def test_mirror_case_reencodes_compliant_aac_beside_a_reencoded_video() -> None:
+    """Video re-encoded, audio already AAC 48 kHz stereo: the audio is still re-encoded, because
+    a copied AAC track cannot be cut sample-exactly to the new video (see plan.plan)."""
+    result = plan(info(video_codec="hevc"), opts("take.mp4@1.5-6.5"), KEYFRAMES)
+    assert result.action == "transcode" and result.audio is not None
+    assert (result.video_action, result.audio_action) == ("transcode", "transcode")
+
+
+def test_plan_json_says_what_happens_to_each_stream() -> None:
+    pcm = plan(info(audio_codec="pcm"), opts(), KEYFRAMES).as_dict()
+    assert (pcm["action"], pcm["video_action"], pcm["audio_action"]) == ("remux", "copy", "transcode")
+    assert pcm["video"] == "copy" and isinstance(pcm["audio"], dict)
+    silent = plan(info(audio_codec=None, audio_duration_ms=None), opts(), KEYFRAMES).as_dict()
+    assert (silent["action"], silent["audio_action"]) == ("copy", None)
+
+
+def test_copy_cuts_count_their_frames() -> None:
+    assert plan(info(), opts("take.mp4@2-6"), KEYFRAMES).copy_frames == 120
+    assert plan(info(audio_codec="pcm"), opts("take.mp4@2-6"), KEYFRAMES).copy_frames == 120
+    assert plan(info(), opts("take.mp4@2-"), KEYFRAMES).copy_frames is None  # to the end
+    assert plan(info(), opts(), KEYFRAMES).copy_frames is None
+    # without a frame rate the frames of a cut cannot be counted: re-encode
+    assert plan(info(fps=None), opts("take.mp4@2-6"), KEYFRAMES).action == "transcode"

@@ -9,11 +9,12 @@ import resource
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from media_cases import CASES, case
-from mediagen import make
+from mediagen import ffmpeg_exe, make
 
 from prep import rules
 from prep.cli import cli
@@ -68,14 +69,21 @@ def test_every_case_comes_out_compliant(prepared: dict[str, PrepResult], name: s
             assert (out.audio_codec, out.audio_channels, out.audio_rate) == ("aac", 2, 48_000)
         else:
             assert not out.has_audio
+    if result.plan.audio is not None:  # re-encoded audio, beside copied or re-encoded video
+        assert (out.audio_codec, out.audio_channels, out.audio_rate) == ("aac", 2, 48_000)
 
 
 def test_actions(prepared: dict[str, PrepResult]) -> None:
-    actions = {name: r.action for name, r in prepared.items()}
-    assert actions["compliant"] == "copy" and actions["silent"] == "copy"
-    assert actions["quicktime"] == "remux" and actions["noisy"] == "remux"
-    transcoded = set(EVERY_CASE) - {"compliant", "silent", "quicktime", "noisy"}
-    assert {actions[n] for n in transcoded} == {"transcode"}
+    actions = {name: (r.action, r.plan.video_action, r.plan.audio_action)
+               for name, r in prepared.items()}
+    assert actions["compliant"] == actions["aac_mono44"] == ("copy", "copy", "copy")
+    assert actions["silent"] == ("copy", "copy", None)
+    assert actions["quicktime"] == actions["noisy"] == ("remux", "copy", "copy")
+    audio_only = {"pcm_mov", "opus_mkv", "surround", "ntsc_bframes"}
+    assert {actions[n] for n in audio_only} == {("remux", "copy", "transcode")}
+    transcoded = set(EVERY_CASE) - {"compliant", "aac_mono44", "silent", "quicktime", "noisy",
+                                    *audio_only}
+    assert {actions[n][0] for n in transcoded} == {"transcode"}
 
 
 def test_compliant_clip_is_the_same_bytes(prepared: dict[str, PrepResult]) -> None:
@@ -102,6 +110,93 @@ def test_specific_fixes(prepared: dict[str, PrepResult]) -> None:
     long = prepared["long45"]
     assert long.plan.notes and "@START-END" in long.plan.notes[0]
     assert rules.MAX_CLIP_MS - 200 < out("long45").duration_ms < rules.MAX_CLIP_MS
+
+
+def _video_packets(path: Path) -> list[tuple[str, str]]:
+    """(size, md5) of each video packet, read by ffmpeg without decoding (`-c copy`)."""
+    done = subprocess.run([ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-map",
+                           "0:v:0", "-c", "copy", "-f", "framemd5", "-"],
+                          capture_output=True, text=True, check=True)
+    rows = [line.split(",") for line in done.stdout.splitlines() if not line.startswith("#")]
+    return [(row[4].strip(), row[5].strip()) for row in rows]
+
+
+def _check_audio_beside_copied_video(result: PrepResult, skip_frames: int = 0,
+                                     frames: int | None = None) -> None:
+    """Video packets byte-identical to the source's; audio AAC 48 kHz stereo, stored ending with
+    the video (never past it), every duration inside 2-30 s."""
+    assert result.output is not None
+    assert result.plan.video is None and result.plan.audio is not None
+    out = _check_compliant(result)
+    assert (out.audio_codec, out.audio_rate, out.audio_channels) == ("aac", 48_000, 2)
+    source_packets = _video_packets(result.source.path)
+    stop = None if frames is None else skip_frames + frames
+    assert _video_packets(result.output) == source_packets[skip_frames:stop]
+    raw = read_mp4(result.output)
+    video, audio = raw.track("vide"), raw.track("soun")
+    assert video is not None and audio is not None
+    assert video.duration_ms - 2 <= audio.duration_ms <= video.duration_ms
+    assert abs(out.duration_ms - result.plan.duration_ms) <= 1
+
+
+@pytest.mark.parametrize("name", ["pcm_mov", "opus_mkv", "surround"])
+def test_compliant_video_with_other_audio_keeps_its_video(prepared: dict[str, PrepResult],
+                                                          name: str) -> None:
+    result = prepared[name]
+    _check_audio_beside_copied_video(result)
+    assert f"{result.source.audio_codec} audio" in result.plan.reasons \
+        or f"{result.source.audio_channels}-channel audio" in result.plan.reasons
+
+
+def test_compliant_aac_at_44_1_khz_mono_is_copied(prepared: dict[str, PrepResult]) -> None:
+    result = prepared["aac_mono44"]
+    assert result.output is not None
+    assert filecmp.cmp(result.output, case("aac_mono44"), shallow=False)
+    out = _check_compliant(result)
+    assert (out.audio_codec, out.audio_rate, out.audio_channels) == ("aac", 44_100, 1)
+
+
+@pytest.mark.parametrize("name", ["pcm_mov", "opus_mkv"])
+def test_keyframe_cut_copies_video_and_reencodes_audio(tmp_out: Path, name: str) -> None:
+    (result,) = prepare([f"{case(name)}@1-"], tmp_out, PrepareOptions(use_cache=False))
+    assert result.action == "remux" and "cut on keyframes" in result.plan.reasons
+    _check_audio_beside_copied_video(result, skip_frames=30)  # keyframe at 1 s, 30 fps
+    assert result.output_info is not None
+    assert result.output_info.video_duration_ms == 3000
+
+
+def test_keyframe_cuts_are_frame_exact_at_ntsc_rates_with_b_frames(tmp_out: Path) -> None:
+    """Keyframes at 800.8 ms and 3203.2 ms: the copy holds exactly the 72 frames between them
+    (not the GOP before, not the keyframe after), with audio cut to end with them."""
+    source = case("ntsc_bframes")
+    video = read_mp4(source).track("vide")
+    assert video is not None and video.keyframe_ms is not None
+    assert video.keyframe_ms[1:5] == (800, 1601, 2402, 3203)
+    (result,) = prepare([f"{source}@0.8-3.203"], tmp_out, PrepareOptions(use_cache=False))
+    assert result.action == "remux" and result.plan.copy_frames == 72
+    _check_audio_beside_copied_video(result, skip_frames=24, frames=72)
+
+
+@pytest.mark.parametrize("failure", ["media", "oversize"])
+def test_failed_audio_only_output_falls_back_to_a_full_transcode(
+        tmp_out: Path, monkeypatch: pytest.MonkeyPatch, failure: str) -> None:
+    # `prep.prepare` the attribute is the function; the module is in sys.modules.
+    prepare_module = sys.modules["prep.prepare"]
+    verify = prepare_module._verify
+
+    def refuse_copied_video(path: Path, clip_plan: Any, label: str) -> ClipInfo:
+        if clip_plan.video is None:
+            if failure == "media":
+                raise MediaError(label, "the prepared file is refused by this test")
+            raise prepare_module._OverSize(label, 200_000_000, clip_plan.max_size_bytes)
+        return verify(path, clip_plan, label)
+
+    monkeypatch.setattr(prepare_module, "_verify", refuse_copied_video)
+    (result,) = prepare([str(case("pcm_mov"))], tmp_out, PrepareOptions(use_cache=False))
+    assert result.action == "transcode" and result.attempts == 2
+    assert result.plan.video is not None
+    out = _check_compliant(result)
+    assert (out.audio_codec, out.audio_rate, out.audio_channels) == ("aac", 48_000, 2)
 
 
 def test_estimate_durations_match_outputs(prepared: dict[str, PrepResult]) -> None:
