@@ -13,9 +13,10 @@ The library is usable without the command line::
 
 from __future__ import annotations
 
-from .batch import BatchPlan, JobPlan, plan_batch
-from .billing import DEFAULT_PRICES, ClipBill, Estimate, PriceTable, estimate_durations
-from .clipspec import ClipSpec, Window, parse_clip_spec
+import sys
+import types
+import typing
+
 from .errors import (
     ApiError,
     AuthError,
@@ -26,25 +27,72 @@ from .errors import (
     TaskFailedError,
     UsageError,
 )
-from .journal import Journal
-from .manifest import JobSpec, Manifest, load_manifest, parse_manifest
-from .media import ClipInfo, Verdict, assess, probe
-from .pick import PickResult, pick_window
-from .pictures import contact_sheet, pick_timeline
-from .plan import ClipWindow, PlanOptions, PrepPlan, choose_window, plan
-from .preflight import PlannedClip, estimate, plan_clips
-from .prepare import PrepareOptions, PrepResult, prepare
-from .settings import Settings, load_settings
 
-# The API side pulls in httpx; it loads on first use so `prep --help` stays fast.
+if typing.TYPE_CHECKING:
+    from .batch import BatchPlan, JobPlan, plan_batch
+    from .billing import DEFAULT_PRICES, ClipBill, Estimate, PriceTable, estimate_durations
+    from .client import Client, Task
+    from .clipspec import ClipSpec, Window, parse_clip_spec
+    from .journal import Journal
+    from .manifest import JobSpec, Manifest, load_manifest, parse_manifest
+    from .media import ClipInfo, Verdict, assess, probe
+    from .pick import PickResult, pick_window
+    from .pictures import contact_sheet, pick_timeline
+    from .pipeline import GenerateOptions, GenerateResult, generate
+    from .plan import ClipWindow, PlanOptions, PrepPlan, choose_window, plan
+    from .preflight import PlannedClip, estimate, plan_clips
+    from .prepare import PrepareOptions, PrepResult, prepare
+    from .request import GenerationRequest
+    from .settings import Settings, load_settings
+    from .upload import UploadedFile, upload_files
+
+# Every other public name loads with its module on first use, so `import prep` (and with it
+# `prep --help`) stays fast: the modules behind them pull in pymediainfo, sqlite3, httpx, numpy...
 _LAZY = {
+    "BatchPlan": "batch",
     "Client": "client",
+    "ClipBill": "billing",
+    "ClipInfo": "media",
+    "ClipSpec": "clipspec",
+    "ClipWindow": "plan",
+    "DEFAULT_PRICES": "billing",
+    "Estimate": "billing",
     "GenerateOptions": "pipeline",
     "GenerateResult": "pipeline",
     "GenerationRequest": "request",
+    "JobPlan": "batch",
+    "JobSpec": "manifest",
+    "Journal": "journal",
+    "Manifest": "manifest",
+    "PickResult": "pick",
+    "PlanOptions": "plan",
+    "PlannedClip": "preflight",
+    "PrepPlan": "plan",
+    "PrepResult": "prepare",
+    "PrepareOptions": "prepare",
+    "PriceTable": "billing",
+    "Settings": "settings",
     "Task": "client",
     "UploadedFile": "upload",
+    "Verdict": "media",
+    "Window": "clipspec",
+    "assess": "media",
+    "choose_window": "plan",
+    "contact_sheet": "pictures",
+    "estimate": "preflight",
+    "estimate_durations": "billing",
     "generate": "pipeline",
+    "load_manifest": "manifest",
+    "load_settings": "settings",
+    "parse_clip_spec": "clipspec",
+    "parse_manifest": "manifest",
+    "pick_timeline": "pictures",
+    "pick_window": "pick",
+    "plan": "plan",
+    "plan_batch": "batch",
+    "plan_clips": "preflight",
+    "prepare": "prepare",
+    "probe": "media",
     "upload_files": "upload",
 }
 
@@ -61,6 +109,23 @@ def __getattr__(name: str) -> object:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
+
+
+class _Package(types.ModuleType):
+    """`prep.plan` and `prep.prepare` are functions that share their names with submodules.
+
+    Importing a submodule binds it on the package, which would hide the lazy function for good;
+    this keeps the public function instead (the submodules stay reachable by `from prep.plan ...`).
+    """
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
 
 __all__ = [
     "DEFAULT_PRICES",

@@ -20,6 +20,19 @@ def test_all_is_sorted_and_complete() -> None:
     assert set(prep.__all__) == public - modules - {"annotations"}
 
 
+def test_every_public_name_resolves() -> None:
+    for name in prep.__all__:
+        assert getattr(prep, name) is not None, name
+
+
+def test_functions_named_like_their_modules_stay_functions() -> None:
+    import prep.plan  # noqa: F401  (binding the submodule must not hide the function)
+    import prep.prepare  # noqa: F401
+
+    assert callable(prep.plan) and not inspect.ismodule(prep.plan)
+    assert callable(prep.prepare) and not inspect.ismodule(prep.prepare)
+
+
 EXIT_CODES = {
     errors.PrepError: 1, errors.UsageError: 2, errors.MediaError: 3, errors.FfmpegError: 3,
     errors.ToolMissingError: 6, errors.ApiError: 6, errors.AuthError: 4, errors.QuotaError: 5,
