@@ -14,7 +14,6 @@ before the bill, since they are what the bill is for.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,7 +27,6 @@ from .clipspec import ClipSpec, expand_paths, parse_clip_spec
 from .errors import (
     AuthError,
     Interrupted,
-    MediaError,
     OutcomeUnknownError,
     RequestRejected,
     UsageError,
@@ -151,17 +149,6 @@ class GenerateResult:
         }
 
 
-def _check_writable(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".prep-write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise MediaError(folder, f"the output folder cannot be written ({err.strerror or err})",
-                         hint="choose another folder with -o, or fix its permissions") from err
-
-
 def _specs(clips: Sequence[ClipSpec | str | Path]) -> list[ClipSpec]:
     specs = [c if isinstance(c, ClipSpec) else parse_clip_spec(str(c)) for c in clips]
     return expand_paths(specs)
@@ -202,7 +189,9 @@ def generate(
             raise AuthError("no EvoLink API key is configured",
                             hint="set EVOLINK_API_KEY, or run `prep config set api_key` (stored "
                                  "0600); --dry-run works without one")
-        _check_writable(options.out_dir)
+        from .prepare import check_out_dir
+
+        check_out_dir(options.out_dir)
 
     picks: list[PickedWindow] = []
     if options.pick:

@@ -43,6 +43,7 @@ __all__ = [
     "PrepResult",
     "PrepareOptions",
     "ProgressFn",
+    "check_out_dir",
     "plan_clip",
     "prepare",
     "prepare_each",
@@ -198,7 +199,7 @@ def prepare_each(
     specs = _specs(clips)
     out = Path(out_dir)
     if not dry_run:
-        _check_out_dir(out)
+        check_out_dir(out)
     used: set[str] = set()
     for spec in specs:
         started = time.monotonic()
@@ -228,7 +229,8 @@ def prepare(
     return results
 
 
-def _check_out_dir(out: Path) -> None:
+def check_out_dir(out: Path) -> None:
+    """Make `out` if needed and prove it can be written; MediaError (exit 3) naming it if not."""
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe_file = out / f".prep-write-test-{os.getpid()}"
