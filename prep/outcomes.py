@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from .files import write_text_atomic
 
 __all__ = ["UnknownOutcome", "body_fingerprint", "find", "pending", "record", "resolve"]
 
@@ -50,15 +51,11 @@ def record(
     now: datetime | None = None,
 ) -> Path:
     """Write a record atomically and return its path (named after the idempotency key)."""
-    directory.mkdir(parents=True, exist_ok=True)
     stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
     data = {"idempotency_key": idempotency_key, "url": url, "body": dict(body), "reason": reason,
             "sent_at": stamp, "fingerprint": body_fingerprint(body)}
-    target = directory / f"{idempotency_key}.json"
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, target)
-    return target
+    return write_text_atomic(directory / f"{idempotency_key}.json",
+                             json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def pending(directory: Path) -> list[UnknownOutcome]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from typing import Any, Literal
 
 from . import rules
 from .clipspec import ClipSpec, Window
+from .files import write_text_atomic
 from .media import ClipInfo, probe
 from .plan import edge_margin_ms
 from .timecode import Timepoint, format_ms
@@ -182,15 +182,9 @@ class Picker:
     def _store(self, picked: PickedWindow) -> None:
         if self.cache_dir is None:
             return
-        target = self.cache_dir / f"{picked.key}.json"
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         # The cache only saves time: a cache that cannot be written is not an error.
         with contextlib.suppress(OSError):
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(picked.record()), encoding="utf-8")
-            os.replace(tmp, target)
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+            write_text_atomic(self.cache_dir / f"{picked.key}.json", json.dumps(picked.record()))
 
 
 def _at(picked: PickedWindow, path: Path) -> PickedWindow:

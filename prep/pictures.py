@@ -8,7 +8,6 @@ extra) and write the PNG atomically (a temp file beside it, then a rename).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import subprocess
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import FfmpegError, MediaError
+from .files import write_atomic
 from .timecode import format_ms
 
 if TYPE_CHECKING:
@@ -68,18 +68,11 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 
 
 def _save(image: Image.Image, png: Path) -> Path:
-    tmp = png.with_name(f".{png.name}.{os.getpid()}.tmp")
     try:
-        png.parent.mkdir(parents=True, exist_ok=True)
-        image.save(tmp, format="PNG", optimize=True)
-        os.replace(tmp, png)
+        return write_atomic(png, lambda tmp: image.save(tmp, format="PNG", optimize=True))
     except OSError as err:
         raise MediaError(png, f"cannot be written ({err.strerror or err})",
                          hint="choose a folder you can write to") from err
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-    return png
 
 
 def _thumb_size(info: ClipInfo, width: int) -> tuple[int, int]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import html
-import os
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import billing
 from .errors import MediaError, PrepError
+from .files import write_text_atomic
 from .timecode import format_ms
 
 if TYPE_CHECKING:
@@ -381,15 +381,9 @@ def write_report(report: Report, path: Path | str, *, pictures: bool = True) -> 
         text = _render(report, drawer, now, missing_note)
     finally:
         drawer.close()
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
+        write_text_atomic(target, text)
     except OSError as err:
         raise MediaError(target, f"cannot be written ({err.strerror or err})",
                          hint="choose a folder you can write to") from err
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
     return warnings

@@ -12,9 +12,9 @@ gives. Its exact length is known from the file size alone, so it is sent with a 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
-import os
 import secrets
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from . import rules
 from .errors import MediaError, QuotaError, UploadRejected
+from .files import write_text_atomic
 
 if TYPE_CHECKING:
     from .client import Client
@@ -281,13 +282,9 @@ class UploadCache:
         data = {"file_url": uploaded.file_url, "expires_at": expires, "file_id": uploaded.file_id,
                 "size_bytes": uploaded.size_bytes, "sha256": uploaded.sha256,
                 "uploaded_at": self._now().isoformat(timespec="seconds")}
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            tmp = entry.with_name(entry.name + f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-            os.replace(tmp, entry)
-        except OSError:
-            return
+        # The cache only saves uploads: a cache that cannot be written is not an error.
+        with contextlib.suppress(OSError):
+            write_text_atomic(entry, json.dumps(data, indent=2) + "\n")
 
     def forget(self, sha256: str, files_url: str) -> None:
         """Drop an entry (expired, or its URL was refused)."""
