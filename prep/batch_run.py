@@ -54,6 +54,7 @@ from .errors import (
     TaskFailedError,
     UsageError,
 )
+from .files import file_sha256
 from .journal import ClipRecord, JobRecord, Journal
 from .plan import Extend
 
@@ -130,14 +131,6 @@ class PreparedClip:
     action: str
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def prepare_clip(work: ClipWork) -> PreparedClip:
     """Prepare one clip into its own folder and checksum the result (the CPU-bound stage)."""
     from .prepare import prepare
@@ -150,7 +143,7 @@ def prepare_clip(work: ClipWork) -> PreparedClip:
                         on_progress=progress if work.fault else None)
     if result.output is None or result.output_info is None:
         raise ValueError("prepare returned no output")
-    return PreparedClip(key=work.key, path=result.output, sha256=_sha256(result.output),
+    return PreparedClip(key=work.key, path=result.output, sha256=file_sha256(result.output),
                         size_bytes=result.output.stat().st_size,
                         duration_ms=result.output_info.duration_ms, action=result.action)
 
@@ -494,7 +487,7 @@ class _Runner:
         path = Path(clip.prepared_path)
         try:
             intact = path.is_file() and path.stat().st_size == clip.prepared_bytes \
-                and _sha256(path) == clip.prepared_sha256
+                and file_sha256(path) == clip.prepared_sha256
         except OSError:
             intact = False
         if not intact:
@@ -729,7 +722,7 @@ class _Runner:
             url = task.results[0]
         dest = self.options.output_dir / f"{name}.mp4"
         self.fetch.download(url, dest)
-        return dest, _sha256(dest), dest.stat().st_size
+        return dest, file_sha256(dest), dest.stat().st_size
 
     # -- results of work (coordinator thread: the only journal writer)
 

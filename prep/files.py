@@ -1,13 +1,14 @@
-"""Writing files so that a reader never sees half of one: a temp file beside the target, renamed."""
+"""Small file helpers: writes a reader never sees half of (temp file, then rename), and hashing."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["write_atomic", "write_text_atomic"]
+__all__ = ["file_sha256", "write_atomic", "write_text_atomic"]
 
 
 def write_atomic(target: Path, write: Callable[[Path], object]) -> Path:
@@ -26,3 +27,12 @@ def write_atomic(target: Path, write: Callable[[Path], object]) -> Path:
 def write_text_atomic(target: Path, text: str) -> Path:
     """`write_atomic` for UTF-8 text."""
     return write_atomic(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def file_sha256(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
+    """Hex sha256 of a file's content, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from . import rules
 from .errors import MediaError, QuotaError, UploadRejected
-from .files import write_text_atomic
+from .files import file_sha256, write_text_atomic
 
 if TYPE_CHECKING:
     from .client import Client
@@ -104,15 +104,6 @@ def check_upload_file(path: Path) -> tuple[int, str]:
     quicktime = head[4:8] == b"ftyp" and head[8:12] in _QUICKTIME_BRANDS or head[4:8] in (
         b"wide", b"pnot")
     return size, "video/quicktime" if quicktime else "video/mp4"
-
-
-def file_sha256(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
-    """Hex sha256 of a file's content, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class StreamedBody:

@@ -28,6 +28,7 @@ from starlette.types import Message, Receive, Scope, Send
 from .. import rules
 from ..billing import input_billed_ms, price_units
 from ..errors import MediaError, PrepError
+from ..files import file_sha256
 from .bodies import BodyError, DecodedUpload, read_base64_envelope, read_multipart, sniff_video
 from .config import KeyConfig, SandboxConfig
 from .faults import Fault, parse_fault
@@ -696,7 +697,7 @@ class SandboxApp:
                         aspect_ratio=task.aspect_ratio, prompt=task.prompt,
                         shot_type=task.shot_type)
                 size = path.stat().st_size
-                digest = await asyncio.to_thread(_sha256, path)
+                digest = await asyncio.to_thread(file_sha256, path)
                 if generation != self._generation:
                     return
                 now = store.clock.now()
@@ -890,12 +891,6 @@ def _config_changes(body: Any) -> dict[str, Any]:
     return changes
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _byte_range(header: str | None, size: int) -> tuple[int, int] | str | None:
