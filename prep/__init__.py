@@ -13,11 +13,9 @@ The library is usable without the command line::
 
 from __future__ import annotations
 
-import sys
-import types
 import typing
 
-from .errors import (
+from prep.errors import (
     ApiError,
     AuthError,
     ManifestError,
@@ -29,71 +27,72 @@ from .errors import (
 )
 
 if typing.TYPE_CHECKING:
-    from .batch import BatchPlan, JobPlan, plan_batch
-    from .billing import DEFAULT_PRICES, ClipBill, Estimate, PriceTable, estimate_durations
-    from .client import Client, Task
-    from .clipspec import ClipSpec, Window, parse_clip_spec
-    from .journal import Journal
-    from .manifest import JobSpec, Manifest, load_manifest, parse_manifest
-    from .media import ClipInfo, Verdict, assess, probe
-    from .pick import PickResult, pick_window
-    from .pictures import contact_sheet, pick_timeline
-    from .pipeline import GenerateOptions, GenerateResult, generate
-    from .plan import ClipWindow, PlanOptions, PrepPlan, choose_window, plan
-    from .preflight import PlannedClip, estimate, plan_clips
-    from .prepare import PrepareOptions, PrepResult, prepare
-    from .request import GenerationRequest
-    from .settings import Settings, load_settings
-    from .upload import UploadedFile, upload_files
+    from prep.api.client import Client, Task
+    from prep.api.upload import UploadedFile, upload_files
+    from prep.core.billing import DEFAULT_PRICES, ClipBill, Estimate, PriceTable, estimate_durations
+    from prep.core.clipinfo import ClipInfo, Verdict, assess
+    from prep.core.clipspec import ClipSpec, Window, parse_clip_spec
+    from prep.core.plan import ClipWindow, PlanOptions, PrepPlan, choose_window, plan
+    from prep.core.request import GenerationRequest
+    from prep.jobs.batch import BatchPlan, JobPlan, plan_batch
+    from prep.jobs.estimate import PlannedClip, estimate, plan_clips
+    from prep.jobs.generate import GenerateOptions, GenerateResult, generate
+    from prep.jobs.journal import Journal
+    from prep.jobs.manifest import JobSpec, Manifest, load_manifest, parse_manifest
+    from prep.media.prepare import PrepareOptions, PrepResult, prepare
+    from prep.media.probe import probe
+    from prep.pick.choose import PickResult, pick_window
+    from prep.settings import Settings, load_settings
+    from prep.ui.pictures import contact_sheet, pick_timeline
 
 # Every other public name loads with its module on first use, so `import prep` (and with it
 # `prep --help`) stays fast: the modules behind them pull in pymediainfo, sqlite3, httpx, numpy...
 _LAZY = {
-    "BatchPlan": "batch",
-    "Client": "client",
-    "ClipBill": "billing",
-    "ClipInfo": "media",
-    "ClipSpec": "clipspec",
-    "ClipWindow": "plan",
-    "DEFAULT_PRICES": "billing",
-    "Estimate": "billing",
-    "GenerateOptions": "pipeline",
-    "GenerateResult": "pipeline",
-    "GenerationRequest": "request",
-    "JobPlan": "batch",
-    "JobSpec": "manifest",
-    "Journal": "journal",
-    "Manifest": "manifest",
-    "PickResult": "pick",
-    "PlanOptions": "plan",
-    "PlannedClip": "preflight",
-    "PrepPlan": "plan",
-    "PrepResult": "prepare",
-    "PrepareOptions": "prepare",
-    "PriceTable": "billing",
+    "BatchPlan": "jobs.batch",
+    "Client": "api.client",
+    "ClipBill": "core.billing",
+    "ClipInfo": "core.clipinfo",
+    "ClipSpec": "core.clipspec",
+    "ClipWindow": "core.plan",
+    "DEFAULT_PRICES": "core.billing",
+    "Estimate": "core.billing",
+    "GenerateOptions": "jobs.generate",
+    "GenerateResult": "jobs.generate",
+    "GenerationRequest": "core.request",
+    "JobPlan": "jobs.batch",
+    "JobSpec": "jobs.manifest",
+    "Journal": "jobs.journal",
+    "Manifest": "jobs.manifest",
+    "PickResult": "pick.choose",
+    "PlanOptions": "core.plan",
+    "PlannedClip": "jobs.estimate",
+    "PrepPlan": "core.plan",
+    "PrepResult": "media.prepare",
+    "PrepareOptions": "media.prepare",
+    "PriceTable": "core.billing",
     "Settings": "settings",
-    "Task": "client",
-    "UploadedFile": "upload",
-    "Verdict": "media",
-    "Window": "clipspec",
-    "assess": "media",
-    "choose_window": "plan",
-    "contact_sheet": "pictures",
-    "estimate": "preflight",
-    "estimate_durations": "billing",
-    "generate": "pipeline",
-    "load_manifest": "manifest",
+    "Task": "api.client",
+    "UploadedFile": "api.upload",
+    "Verdict": "core.clipinfo",
+    "Window": "core.clipspec",
+    "assess": "core.clipinfo",
+    "choose_window": "core.plan",
+    "contact_sheet": "ui.pictures",
+    "estimate": "jobs.estimate",
+    "estimate_durations": "core.billing",
+    "generate": "jobs.generate",
+    "load_manifest": "jobs.manifest",
     "load_settings": "settings",
-    "parse_clip_spec": "clipspec",
-    "parse_manifest": "manifest",
-    "pick_timeline": "pictures",
-    "pick_window": "pick",
-    "plan": "plan",
-    "plan_batch": "batch",
-    "plan_clips": "preflight",
-    "prepare": "prepare",
-    "probe": "media",
-    "upload_files": "upload",
+    "parse_clip_spec": "core.clipspec",
+    "parse_manifest": "jobs.manifest",
+    "pick_timeline": "ui.pictures",
+    "pick_window": "pick.choose",
+    "plan": "core.plan",
+    "plan_batch": "jobs.batch",
+    "plan_clips": "jobs.estimate",
+    "prepare": "media.prepare",
+    "probe": "media.probe",
+    "upload_files": "api.upload",
 }
 
 
@@ -111,20 +110,6 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
-class _Package(types.ModuleType):
-    """`prep.plan` and `prep.prepare` are functions that share their names with submodules.
-
-    Importing a submodule binds it on the package, which would hide the lazy function for good;
-    this keeps the public function instead (the submodules stay reachable by `from prep.plan ...`).
-    """
-
-    def __setattr__(self, name: str, value: object) -> None:
-        if name in _LAZY and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [

@@ -1,5 +1,5 @@
 """`python -m prep` runs the command line."""
 
-from prep.cli import main
+from prep.ui.cli import main
 
 main()

@@ -14,9 +14,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from . import rules
-from .billing import DEFAULT_PRICES, PriceTable, parse_credits
-from .errors import UsageError
+from prep.core import rules
+from prep.core.billing import DEFAULT_PRICES, PriceTable, parse_credits
+from prep.errors import UsageError
 
 __all__ = ["Settings", "config_path", "load_settings", "write_config"]
 

@@ -29,8 +29,8 @@ CHILD = r"""
 import base64, json, sys, time
 from pathlib import Path
 import httpx
-from prep.client import Client
-from prep.upload import upload_file
+from prep.api.client import Client
+from prep.api.upload import upload_file
 
 mode, path, url, key = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4]
 start = time.perf_counter()
@@ -120,7 +120,7 @@ def bench_generate(quick: bool) -> None:
     except ImportError:
         print("generate on the sandbox: skipped (prep.sandbox is not installed in this tree)")
         return
-    from prep.pipeline import GenerateOptions, generate
+    from prep.jobs.generate import GenerateOptions, generate
     from prep.settings import load_settings
 
     with tempfile.TemporaryDirectory() as tmp:

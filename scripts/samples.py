@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from prep.ffmpeg import find_ffmpeg
+from prep.media.ffmpeg import find_ffmpeg
 
 SAMPLES = {
     # A 40 s talking-head stand-in: longer than the API's 30 s, H.264 + AAC in mp4.

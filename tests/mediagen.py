@@ -11,7 +11,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from prep.ffmpeg import find_ffmpeg
+from prep.media.ffmpeg import find_ffmpeg
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("PREP_TEST_MEDIA", ROOT / ".cache" / "test-media"))

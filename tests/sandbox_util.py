@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import mediagen
 
-from prep import rules
+from prep.core import rules
 from prep.sandbox import Sandbox
 
 

@@ -25,9 +25,9 @@ def test_every_public_name_resolves() -> None:
         assert getattr(prep, name) is not None, name
 
 
-def test_functions_named_like_their_modules_stay_functions() -> None:
-    import prep.plan  # noqa: F401  (binding the submodule must not hide the function)
-    import prep.prepare  # noqa: F401
+def test_public_functions_survive_importing_every_layer() -> None:
+    import prep.core.plan  # noqa: F401  (binding a subpackage must not hide a public function)
+    import prep.media.prepare  # noqa: F401
 
     assert callable(prep.plan) and not inspect.ismodule(prep.plan)
     assert callable(prep.prepare) and not inspect.ismodule(prep.prepare)
@@ -59,7 +59,7 @@ def test_api_error_carries_request_id() -> None:
 def test_library_estimate() -> None:
     est = prep.estimate(seconds=[7_000, 3_000], output_s=4, quality="720p")
     assert est.input_billed_ms == 5_000 and est.total_billed_ms == 9_000
-    assert prep.billing.credits_text(est.credits_units) == "42.84"
+    assert prep.core.billing.credits_text(est.credits_units) == "42.84"
 
 
 def test_settings_precedence(tmp_path: Path) -> None:

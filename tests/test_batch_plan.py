@@ -1,4 +1,4 @@
-"""`prep batch --dry-run`: validate, probe, plan and cost, with the numbers of prep.billing."""
+"""`prep batch --dry-run`: validate, probe, plan and cost, with the numbers of prep.core.billing."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from prep import billing, preflight
-from prep.batch import check_budget, plan_batch
-from prep.cli import cli
+from prep.core import billing
 from prep.errors import UsageError
-from prep.manifest import ManifestError, load_manifest
+from prep.jobs import estimate as preflight
+from prep.jobs.batch import check_budget, plan_batch
+from prep.jobs.manifest import ManifestError, load_manifest
+from prep.ui.cli import cli
 from tests import mediagen
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,7 +139,7 @@ def test_each_clip_probed_once_through_the_executor(folder: Path) -> None:
 
     def counting_probe(path: Path) -> object:
         seen.append(path)
-        from prep.media import probe
+        from prep.media.probe import probe
 
         return probe(path)
 

@@ -20,14 +20,14 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from prep.batch import plan_batch
-from prep.batch_run import BatchOptions, RateGate, resolve_unknown, run_batch
-from prep.cli import cli
 from prep.errors import UsageError
-from prep.journal import Journal
-from prep.manifest import load_manifest
+from prep.jobs.batch import plan_batch
+from prep.jobs.journal import Journal
+from prep.jobs.manifest import load_manifest
+from prep.jobs.run import BatchOptions, RateGate, resolve_unknown, run_batch
 from prep.sandbox import Sandbox
 from prep.settings import Settings, load_settings
+from prep.ui.cli import cli
 from tests import mediagen
 
 pytestmark = pytest.mark.media
@@ -320,7 +320,7 @@ def test_rate_gate_pauses_and_recovers() -> None:
 
 def test_changed_rows_replan_before_submission_and_keep_tasks_after(
         tmp_path: Path, clips: dict[str, Path], sandbox: Sandbox) -> None:
-    from prep.batch_run import Hooks
+    from prep.jobs.run import Hooks
 
     manifest = _folder(tmp_path, clips, MIXED[:1])
     out = tmp_path / "out"

@@ -6,8 +6,8 @@ from fractions import Fraction
 
 import pytest
 
-from prep import billing, rules
-from prep.billing import (
+from prep.core import billing, rules
+from prep.core.billing import (
     DEFAULT_PRICES,
     PriceTable,
     estimate_durations,

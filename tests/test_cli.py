@@ -12,7 +12,7 @@ import mediagen
 import pytest
 from click.testing import CliRunner
 
-from prep.cli import cli
+from prep.ui.cli import cli
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -155,7 +155,7 @@ def test_short_clip_needs_extend() -> None:
 
 
 def test_unexpected_errors_exit_1_with_a_report_link(monkeypatch: pytest.MonkeyPatch) -> None:
-    import prep.billing
+    import prep.core.billing
 
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("kaput")

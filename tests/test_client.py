@@ -12,8 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from prep import errors, outcomes, rules
-from prep.client import Client, PollPolicy, RetryPolicy, Task, error_from_response, result_filename
+from prep import errors
+from prep.api.client import Client, PollPolicy, RetryPolicy, Task, error_from_response, result_filename
+from prep.core import rules
+from prep.core.request import GenerationRequest
 from prep.errors import (
     ApiError,
     AuthError,
@@ -27,7 +29,7 @@ from prep.errors import (
     TaskFailedError,
     TaskTimeoutError,
 )
-from prep.request import GenerationRequest
+from prep.jobs import outcomes
 
 KEY = "sk-test-SECRET-0123456789abcdef"
 API = "http://api.test"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from prep.cli import cli
+from prep.ui.cli import cli
 
 SECRET = "sk-live-DO-NOT-SHOW-0123456789"
 

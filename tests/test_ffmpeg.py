@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from test_plan import KEYFRAMES, info, opts
 
+from prep.core.plan import plan
 from prep.errors import FfmpegError, ToolMissingError
-from prep.ffmpeg import (
+from prep.media.ffmpeg import (
     FfmpegBinary,
     build_args,
     find_ffmpeg,
@@ -21,7 +22,6 @@ from prep.ffmpeg import (
     run,
     safe_path,
 )
-from prep.plan import plan
 
 MOV = ["-movflags", "+faststart+negative_cts_offsets", "-use_editlist", "0"]
 NO_META = ["-map_chapters", "-1", "-map_metadata", "-1"]

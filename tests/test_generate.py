@@ -12,19 +12,12 @@ import mediagen
 import pytest
 from click.testing import CliRunner
 
-from prep.cli import cli
-from prep.client import Client, RetryPolicy
-from prep.errors import (
-    AuthError,
-    MediaError,
-    OutcomeUnknownError,
-    QuotaError,
-    ServerError,
-    UsageError,
-)
-from prep.pipeline import GenerateOptions, generate
+from prep.api.client import Client, RetryPolicy
+from prep.errors import AuthError, MediaError, OutcomeUnknownError, QuotaError, ServerError, UsageError
+from prep.jobs.generate import GenerateOptions, generate
 from prep.sandbox import NO_ACCESS_KEY, NO_CREDITS_KEY, Sandbox
 from prep.settings import Settings, load_settings
+from prep.ui.cli import cli
 
 pytestmark = pytest.mark.media
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from prep.batch import batch_status
 from prep.errors import UsageError
-from prep.journal import JOURNAL_NAME, MIGRATIONS, Journal, journal_path
+from prep.jobs.batch import batch_status
+from prep.jobs.journal import JOURNAL_NAME, MIGRATIONS, Journal, journal_path
 
 
 class Clock:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from prep import rules
-from prep.manifest import (
+from prep.core import rules
+from prep.jobs.manifest import (
     ManifestError,
     check_callback_url,
     detect_format,

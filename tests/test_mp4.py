@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from media_cases import case
 
-from prep.mp4 import read_mp4
+from prep.media.mp4 import read_mp4
 
 
 def test_reads_tracks_keyframes_and_index_position() -> None:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from prep import rules
-from prep.analyze import SPEECH_CHUNK_MS, Analysis, Cut, Face, FaceSample
-from prep.clipspec import parse_clip_spec
+from prep.core import rules
+from prep.core.clipinfo import ClipInfo
+from prep.core.clipspec import parse_clip_spec
 from prep.errors import MediaError, UsageError
-from prep.media import ClipInfo
-from prep.pick import DEFAULT_LENGTH_MS, choose
+from prep.pick.analyze import SPEECH_CHUNK_MS, Analysis, Cut, Face, FaceSample
+from prep.pick.choose import DEFAULT_LENGTH_MS, choose
 
 Ranges = Sequence[tuple[float, float]]
 A_FACE = Face(x=0.4, y=0.2, width=0.2, height=0.35, neighbours=30)

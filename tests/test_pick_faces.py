@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from prep.analyze import ANALYSIS_HEIGHT, FaceDetector
+from prep.pick.analyze import ANALYSIS_HEIGHT, FaceDetector
 
 
 def _frame(gray: np.ndarray, side: int = 240) -> np.ndarray:

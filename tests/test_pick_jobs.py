@@ -18,17 +18,17 @@ import pickmedia
 import pytest
 from click.testing import CliRunner
 
-from prep import analyze as analyze_module
-from prep.batch import plan_batch
-from prep.batch_run import BatchOptions, journaled_picks, run_batch, sync_journal
-from prep.cli import cli
-from prep.clipspec import parse_clip_spec
-from prep.journal import Journal
-from prep.manifest import load_manifest
-from prep.picks import Picker, pick_key
-from prep.report import Report, ReportClip, ReportJob, write_report
+from prep.core.clipspec import parse_clip_spec
+from prep.jobs.batch import plan_batch
+from prep.jobs.journal import Journal
+from prep.jobs.manifest import load_manifest
+from prep.jobs.run import BatchOptions, journaled_picks, run_batch, sync_journal
+from prep.pick import analyze as analyze_module
+from prep.pick.picks import Picker, pick_key
 from prep.sandbox import Sandbox
 from prep.settings import load_settings
+from prep.ui.cli import cli
+from prep.ui.report import Report, ReportClip, ReportJob, write_report
 
 pytestmark = pytest.mark.media
 PROMPT = "The presenter greets the audience"

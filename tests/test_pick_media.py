@@ -10,12 +10,12 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from prep import analyze as analyze_module
-from prep.analyze import analyze
-from prep.cli import cli
-from prep.clipspec import parse_clip_spec
-from prep.pick import PickResult, choose, pick_window
-from prep.pictures import contact_sheet, grab_frames, pick_timeline
+from prep.core.clipspec import parse_clip_spec
+from prep.pick import analyze as analyze_module
+from prep.pick.analyze import analyze
+from prep.pick.choose import PickResult, choose, pick_window
+from prep.ui.cli import cli
+from prep.ui.pictures import contact_sheet, grab_frames, pick_timeline
 
 pytestmark = pytest.mark.media
 FRAME_MS = 40  # the test footage runs at 25 fps
@@ -239,10 +239,10 @@ def test_prepare_sheet_beside_each_clip(interview: Path, tmp_path: Path) -> None
 def test_prepare_sheet_without_pillow_stops_before_encoding(
     interview: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import prep.pictures
+    import prep.ui.pictures
 
     def missing(target: object) -> None:
-        raise prep.pictures.MediaError(str(target), "cannot be drawn without pillow",
+        raise prep.ui.pictures.MediaError(str(target), "cannot be drawn without pillow",
                                        hint="pip install 'prep[pick]'")
 
     monkeypatch.setattr(prep.pictures, "_pil", missing)

@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 
-from prep import rules
-from prep.clipspec import parse_clip_spec
-from prep.errors import MediaError
-from prep.media import ClipInfo
-from prep.plan import (
+from prep.core import rules
+from prep.core.clipinfo import ClipInfo
+from prep.core.clipspec import parse_clip_spec
+from prep.core.plan import (
     AUDIO_KBPS,
     PlanOptions,
     SourceFacts,
@@ -25,6 +24,7 @@ from prep.plan import (
     tighten,
     video_budget_kbps,
 )
+from prep.errors import MediaError
 
 KEYFRAMES = SourceFacts(keyframes_ms=(0, 1000, 2000, 3000, 4000, 5000, 6000, 7000),
                         raw_durations_ms=(8000, 8021))

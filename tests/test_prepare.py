@@ -16,13 +16,14 @@ from click.testing import CliRunner
 from media_cases import CASES, case
 from mediagen import ffmpeg_exe, make
 
-from prep import rules
-from prep.cli import cli
+from prep.core import rules
+from prep.core.clipinfo import ClipInfo
+from prep.core.plan import choose_window
 from prep.errors import MediaError, PrepError
-from prep.media import ClipInfo, probe
-from prep.mp4 import read_mp4
-from prep.plan import choose_window
-from prep.prepare import PrepareOptions, PrepResult, prepare, prepare_each
+from prep.media.mp4 import read_mp4
+from prep.media.prepare import PrepareOptions, PrepResult, prepare, prepare_each
+from prep.media.probe import probe
+from prep.ui.cli import cli
 
 pytestmark = pytest.mark.media
 EVERY_CASE = [name for name in CASES if name != "short"]
@@ -181,7 +182,7 @@ def test_keyframe_cuts_are_frame_exact_at_ntsc_rates_with_b_frames(tmp_out: Path
 def test_failed_audio_only_output_falls_back_to_a_full_transcode(
         tmp_out: Path, monkeypatch: pytest.MonkeyPatch, failure: str) -> None:
     # `prep.prepare` the attribute is the function; the module is in sys.modules.
-    prepare_module = sys.modules["prep.prepare"]
+    prepare_module = sys.modules["prep.media.prepare"]
     verify = prepare_module._verify
 
     def refuse_copied_video(path: Path, clip_plan: Any, label: str) -> ClipInfo:

@@ -11,8 +11,8 @@ from pathlib import Path
 import mediagen
 import pytest
 
-from prep import media
 from prep.errors import MediaError
+from prep.media import probe as media
 
 pytestmark = pytest.mark.media
 

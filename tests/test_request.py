@@ -6,9 +6,8 @@ from fractions import Fraction
 
 import pytest
 
-from prep import rules
-from prep.errors import UsageError
-from prep.request import (
+from prep.core import rules
+from prep.core.request import (
     GenerationRequest,
     check_callback_url,
     check_clip_count,
@@ -16,6 +15,7 @@ from prep.request import (
     nearest_aspect_ratio,
     resolve_aspect_ratio,
 )
+from prep.errors import UsageError
 
 URL = "https://files.test/a.mp4"
 

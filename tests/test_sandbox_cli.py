@@ -12,7 +12,7 @@ import sys
 import httpx
 from click.testing import CliRunner
 
-from prep.cli import cli
+from prep.ui.cli import cli
 
 
 def test_help_lists_the_options() -> None:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sandbox_util import client, error_of, tiny_clip, upload
 
-from prep import rules
+from prep.core import rules
 from prep.sandbox import Sandbox
 
 MP4_HEAD = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from sandbox_util import client, create, error_of, generation, tiny_clip, upload, wait_task
 
-from prep import billing, rules
-from prep.media import probe
+from prep.core import billing, rules
+from prep.media.probe import probe
 from prep.sandbox import NO_ACCESS_KEY, NO_CREDITS_KEY, Sandbox
 
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sandbox_util import client, error_of, generation
 
-from prep import rules
+from prep.core import rules
 from prep.sandbox import Sandbox
 from prep.sandbox.openapi import generation_request_schema
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from prep import timecode
-from prep.clipspec import Window, apply_trim_options, expand_paths, parse_clip_spec
+from prep.core import timecode
+from prep.core.clipspec import Window, apply_trim_options, expand_paths, parse_clip_spec
 from prep.errors import UsageError
 
 NTSC = Fraction(30000, 1001)

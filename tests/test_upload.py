@@ -14,10 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prep import rules
-from prep.client import Client, RetryPolicy
-from prep.errors import MediaError, QuotaError, UploadRejected
-from prep.upload import (
+from prep.api.client import Client, RetryPolicy
+from prep.api.upload import (
     BASE64_ENDPOINT,
     STREAM_ENDPOINT,
     UploadCache,
@@ -29,6 +27,8 @@ from prep.upload import (
     upload_file,
     upload_files,
 )
+from prep.core import rules
+from prep.errors import MediaError, QuotaError, UploadRejected
 
 HEAD = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
 KEY = "sk-upload-SECRET-abcdef0123456789"

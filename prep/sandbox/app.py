@@ -25,23 +25,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from .. import rules
-from ..billing import input_billed_ms, price_units
-from ..errors import MediaError, PrepError
-from ..files import file_sha256
+from prep.core import rules
+from prep.core.billing import input_billed_ms, price_units
+from prep.errors import MediaError, PrepError
+from prep.files import file_sha256
+
 from .bodies import BodyError, DecodedUpload, read_base64_envelope, read_multipart, sniff_video
 from .config import KeyConfig, SandboxConfig
 from .faults import Fault, parse_fault
 from .openapi import openapi_document
 from .results import render_result
 from .store import Store, StoredFile, Task, iso, new_task_id, task_work_s
-from .validation import (
-    GenerationRequest,
-    Invalid,
-    callback_shape,
-    check_callback_host,
-    parse_generation,
-)
+from .validation import GenerationRequest, Invalid, callback_shape, check_callback_host, parse_generation
 
 __all__ = ["SandboxApp", "create_app"]
 
@@ -621,7 +616,7 @@ class SandboxApp:
         return None
 
     async def _probe_references(self, req: GenerationRequest) -> list[int]:
-        from ..media import probe
+        from prep.media.probe import probe
 
         durations = []
         now = self.store.clock.now()
@@ -687,7 +682,7 @@ class SandboxApp:
         if not task.fail:
             try:
                 if self._ffmpeg is None:
-                    from ..ffmpeg import find_ffmpeg
+                    from prep.media.ffmpeg import find_ffmpeg
 
                     self._ffmpeg = find_ffmpeg(store.config.ffmpeg or "").path
                 async with self._render_lock:

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import rules
-from ..billing import DEFAULT_PRICES, PriceTable
+from prep.core import rules
+from prep.core.billing import DEFAULT_PRICES, PriceTable
 
 __all__ = [
     "DEMO_KEY",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import rules
+from prep.core import rules
 
 __all__ = ["generation_request_schema", "openapi_document"]
 

@@ -20,7 +20,8 @@ import httpx
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .. import rules
+from prep.core import rules
+
 from .app import SandboxApp
 from .config import DEMO_KEY, SandboxConfig
 

@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .. import rules
-from ..billing import UNITS_PER_CREDIT
+from prep.core import rules
+from prep.core.billing import UNITS_PER_CREDIT
+
 from .config import KeyConfig, SandboxConfig
 from .faults import FaultBook
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .. import rules
+from prep.core import rules
 
 __all__ = ["GenerationRequest", "Invalid", "check_callback_host", "is_internal", "parse_generation"]
 

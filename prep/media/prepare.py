@@ -22,12 +22,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from . import rules
-from .clipspec import ClipSpec, expand_paths, parse_clip_spec
-from .errors import FfmpegError, MediaError, PrepError
-from .media import ClipInfo, probe
-from .mp4 import Mp4Info, read_mp4
-from .plan import (
+from prep.core import rules
+from prep.core.clipinfo import ClipInfo
+from prep.core.clipspec import ClipSpec, expand_paths, parse_clip_spec
+from prep.core.plan import (
     CUT_REASON,
     DEFAULT_PROFILE,
     Extend,
@@ -38,6 +36,10 @@ from .plan import (
     plan,
     tighten,
 )
+from prep.errors import FfmpegError, MediaError, PrepError
+from prep.media.probe import probe
+
+from .mp4 import Mp4Info, read_mp4
 
 __all__ = [
     "PrepResult",
@@ -172,7 +174,7 @@ def plan_clip(spec: ClipSpec, options: PrepareOptions = PrepareOptions(),
             .action != "transcode"):
         # Not an mp4, and the video could be copied if the cut fell on keyframes: only now
         # ask ffmpeg where the keyframes are.
-        from .ffmpeg import keyframes_ms
+        from prep.media.ffmpeg import keyframes_ms
 
         facts = replace(facts, keyframes_ms=keyframes_ms(info.path, binary=_binary(options)))
         result = plan(info, opts, facts)
@@ -180,7 +182,7 @@ def plan_clip(spec: ClipSpec, options: PrepareOptions = PrepareOptions(),
 
 
 def _binary(options: PrepareOptions) -> Any:
-    from .ffmpeg import find_ffmpeg
+    from prep.media.ffmpeg import find_ffmpeg
 
     return find_ffmpeg(options.ffmpeg)
 
@@ -248,7 +250,7 @@ def _output_name(spec: ClipSpec, out: Path, used: set[str]) -> str:
     candidate = f"{stem}.mp4"
     with contextlib.suppress(OSError):
         if (out / candidate).resolve() == spec.path.resolve():
-            candidate = f"{stem}.prep.mp4"
+            candidate = f"{stem}.prep.media.mp4"
     base = candidate[:-4]
     number = 2
     while candidate.lower() in used:
@@ -306,7 +308,7 @@ def _encode(spec: ClipSpec, info: ClipInfo, clip_plan: PrepPlan, tmp: Path,
             ) -> tuple[PrepPlan, ClipInfo, int]:
     """Run the plan until the output verifies: a stream copy that fails the checks is redone as
     a re-encode, and a re-encode over its size budget is redone at a lower rate."""
-    from .ffmpeg import build_args, run
+    from prep.media.ffmpeg import build_args, run
 
     label = str(spec)
     binary = _binary(options)
@@ -402,7 +404,7 @@ def _cache_path(options: PrepareOptions, key: str) -> Path | None:
         return None
     folder = options.cache_dir
     if folder is None:
-        from .settings import load_settings
+        from prep.settings import load_settings
 
         folder = load_settings().cache_dir
     return folder / "prepared" / f"{key}.mp4"

@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 
 import click
 
-from . import rules
-from .clipspec import ClipSpec, parse_clip_spec
-from .errors import PrepError, UsageError
+from prep.core import rules
+from prep.core.clipspec import ClipSpec, parse_clip_spec
+from prep.errors import PrepError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,7 +32,7 @@ class PrepGroup(click.Group):
         try:
             return super().invoke(ctx)
         except PrepError as exc:
-            from . import render
+            from prep.ui import render
 
             render.error(exc, verbose=bool(ctx.meta.get("prep.verbose")))
             ctx.exit(exc.exit_code)
@@ -44,7 +44,7 @@ class PrepGroup(click.Group):
         except Exception as exc:
             if os.environ.get("PREP_DEBUG"):
                 raise
-            from . import render
+            from prep.ui import render
 
             render.bug(exc)
             ctx.exit(1)
@@ -108,7 +108,7 @@ def price_options(func: F) -> F:
 
 
 def _settings(**options: Any) -> Any:
-    from .settings import load_settings
+    from prep.settings import load_settings
 
     return load_settings(options)
 
@@ -133,9 +133,10 @@ def probe(paths: tuple[ClipSpec, ...], json_: bool, quiet: bool, verbose: bool) 
     Example:
         prep probe interview.mov phone/ take2.mp4 --json
     """
-    from . import render
-    from .clipspec import expand_paths
-    from .media import assess, probe_many
+    from prep.core.clipinfo import assess
+    from prep.core.clipspec import expand_paths
+    from prep.media.probe import probe_many
+    from prep.ui import render
 
     specs = expand_paths(list(paths))
     results = probe_many([s.path for s in specs])
@@ -184,9 +185,10 @@ def estimate(clips: tuple[ClipSpec, ...], seconds: tuple[str, ...], duration: in
         prep estimate a.mp4 b.mov@0:10-0:16 --quality 1080p --duration 10
         prep estimate --seconds 12 --seconds 3 --json
     """
-    from . import billing, render, timecode
-    from .clipspec import apply_trim_options
-    from .preflight import plan_clips
+    from prep.core import billing, timecode
+    from prep.core.clipspec import apply_trim_options
+    from prep.jobs.estimate import plan_clips
+    from prep.ui import render
 
     settings = _settings(price_per_second=price_per_second,
                          price_1080p_multiplier=price_1080p_multiplier, min_charge=min_charge)
@@ -226,7 +228,7 @@ def estimate(clips: tuple[ClipSpec, ...], seconds: tuple[str, ...], duration: in
 
 
 def _seconds_ms(text: str) -> int:
-    from . import timecode
+    from prep.core import timecode
 
     point = timecode.parse(text)
     if point.ms is None:
@@ -260,7 +262,7 @@ def upload_mode_option(func: F) -> F:
 def _api_settings(api_key: str | None, base_url: str | None, files_url: str | None,
                   **more: Any) -> Any:
     if api_key:
-        from . import render
+        from prep.ui import render
 
         render.warn("a key given with --api-key is visible to other users of this machine "
                     "(process list, shell history); prefer EVOLINK_API_KEY or `prep config set "
@@ -297,7 +299,7 @@ def _verbose_logging(verbose: bool) -> None:
 
 
 def _show_progress(json_: bool, quiet: bool) -> bool:
-    from . import render
+    from prep.ui import render
 
     return not json_ and not quiet and render.err().is_terminal
 
@@ -325,9 +327,9 @@ def upload(files: tuple[str, ...], upload_mode: str, no_cache: bool, api_key: st
     """
     from pathlib import Path
 
-    from . import render
-    from .client import Client
-    from .upload import UploadCache, upload_files
+    from prep.api.client import Client
+    from prep.api.upload import UploadCache, upload_files
+    from prep.ui import render
 
     _verbose_logging(verbose)
     settings = _api_settings(api_key, base_url, files_url)
@@ -368,10 +370,10 @@ def task(task_id: str, wait: bool, out_dir: str | None, deadline: float, api_key
     """
     from pathlib import Path
 
-    from . import render
-    from .client import Client
-    from .errors import TaskFailedError
-    from .pipeline import poll_policy
+    from prep.api.client import Client
+    from prep.errors import TaskFailedError
+    from prep.jobs.generate import poll_policy
+    from prep.ui import render
 
     _verbose_logging(verbose)
     settings = _api_settings(api_key, base_url, files_url)
@@ -430,8 +432,8 @@ def config_set(name: str, value: str | None) -> None:
         prep config set api_key                   # typed at a hidden prompt, kept out of history
         prep config set base_url http://127.0.0.1:8765
     """
-    from . import render
-    from .settings import write_config
+    from prep.settings import write_config
+    from prep.ui import render
 
     if value is None:
         if name != "api_key":
@@ -451,7 +453,7 @@ def config_set(name: str, value: str | None) -> None:
 @common_options
 def config_show(json_: bool, quiet: bool, verbose: bool) -> None:
     """The settings in effect and where they come from (the key is never shown)."""
-    from . import render
+    from prep.ui import render
 
     settings = _settings()
     data = {"config_file": str(settings.config_file), "api_key": "set" if settings.api_key
@@ -531,10 +533,11 @@ def generate(clips: tuple[ClipSpec, ...], prompt: str | None, prompt_file: Any, 
     """
     from pathlib import Path
 
-    from . import billing, render
-    from .clipspec import apply_trim_options
-    from .pipeline import GenerateOptions, Hooks
-    from .pipeline import generate as run_generate
+    from prep.core import billing
+    from prep.core.clipspec import apply_trim_options
+    from prep.jobs.generate import GenerateOptions, Hooks
+    from prep.jobs.generate import generate as run_generate
+    from prep.ui import render
 
     _verbose_logging(verbose)
     if prompt_file is not None:
@@ -645,7 +648,7 @@ def sandbox(host: str, port: int, key: str | None, speed: float, idempotency: bo
     import contextlib
     import json
 
-    from .sandbox import DEMO_KEY, SandboxConfig, bind, serve
+    from prep.sandbox import DEMO_KEY, SandboxConfig, bind, serve
 
     settings = _settings()
     try:
@@ -714,12 +717,12 @@ def prepare(clips: tuple[ClipSpec, ...], out_dir: str, profile: Any, max_size_mb
     """
     from pathlib import Path
 
-    from . import render
-    from .clipspec import apply_trim_options
-    from .prepare import PrepareOptions, PrepResult, prepare_each
+    from prep.core.clipspec import apply_trim_options
+    from prep.media.prepare import PrepareOptions, PrepResult, prepare_each
+    from prep.ui import render
 
     if sheet and not dry_run:
-        from .pictures import require_extras
+        from prep.ui.pictures import require_extras
 
         require_extras("--sheet")
     settings = _settings()
@@ -767,7 +770,7 @@ def prepare(clips: tuple[ClipSpec, ...], out_dir: str, profile: Any, max_size_mb
 
 def _prepared_sheet(result: Any) -> Path:
     """The contact sheet of a prepared clip, beside it as NAME.sheet.png."""
-    from .pictures import contact_sheet
+    from prep.ui.pictures import contact_sheet
 
     output: Path = result.output
     return contact_sheet(output, output.with_name(f"{output.stem}.sheet.png"),
@@ -784,9 +787,9 @@ def doctor(json_: bool, quiet: bool, verbose: bool) -> None:
         prep doctor
     Exit status 6 when ffmpeg is missing or lacks libx264 or aac.
     """
-    from . import render
-    from .errors import ToolMissingError
-    from .ffmpeg import REQUIRED_ENCODERS, find_ffmpeg, inspect_ffmpeg
+    from prep.errors import ToolMissingError
+    from prep.media.ffmpeg import REQUIRED_ENCODERS, find_ffmpeg, inspect_ffmpeg
+    from prep.ui import render
 
     settings = _settings()
     report = inspect_ffmpeg(find_ffmpeg(settings.ffmpeg))
@@ -873,18 +876,18 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
     """
     from pathlib import Path
 
-    from . import render
-    from .batch import check_budget, plan_batch
-    from .billing import parse_credits
-    from .manifest import ManifestError, load_manifest
+    from prep.core.billing import parse_credits
+    from prep.jobs.batch import check_budget, plan_batch
+    from prep.jobs.manifest import ManifestError, load_manifest
+    from prep.ui import render
 
     settings = _settings(price_per_second=price_per_second,
                          price_1080p_multiplier=price_1080p_multiplier, min_charge=min_charge)
     budget = parse_credits(max_cost, "--max-cost") if max_cost is not None else None
     if not dry_run and not output:
         raise UsageError("give an output folder with -o DIR, or --dry-run to cost the batch only")
-    from .batch_run import read_journaled_picks
-    from .picks import Picker
+    from prep.jobs.run import read_journaled_picks
+    from prep.pick.picks import Picker
 
     picker = Picker(cache_dir=settings.cache_dir / "picks",
                     known=read_journaled_picks(Path(output)) if output else None,
@@ -907,14 +910,14 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
         if not (json_ and quiet):
             render.batch_cost_table(plan, to_stderr=json_)
         if report_file:
-            from .report import report_from_plan
+            from prep.ui.report import report_from_plan
 
             _write_report(report_from_plan(plan), report_file, quiet)
         check_budget(plan, budget)
         return
     check_budget(plan, budget)
     assert output is not None
-    from .batch_run import BatchOptions, Hooks, default_cpu_workers, run_batch
+    from prep.jobs.run import BatchOptions, Hooks, default_cpu_workers, run_batch
 
     options = BatchOptions(output_dir=Path(output), concurrency=concurrency,
                            cpu_workers=cpu_workers or default_cpu_workers(),
@@ -926,7 +929,7 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError("the batch costs credits; pass --yes to run it without a prompt")
-        from .billing import credits_text
+        from prep.core.billing import credits_text
 
         if not click.confirm(f"Run {len(plan.jobs)} jobs for up to {credits_text(plan.credits_units)} "
                              "credits (jobs already submitted are not paid again)?", err=True):
@@ -975,12 +978,12 @@ def batch_resolve(folder: str, job: str, task_id: str | None, not_created: bool,
     """
     from pathlib import Path
 
-    from . import render
-    from .batch_run import resolve_unknown
+    from prep.jobs.run import resolve_unknown
+    from prep.ui import render
 
     client = None
     if task_id is not None:
-        from .client import Client
+        from prep.api.client import Client
 
         settings = _settings()
         client = Client.from_settings(settings)
@@ -997,8 +1000,8 @@ def batch_resolve(folder: str, job: str, task_id: str | None, not_created: bool,
 
 
 def _write_report(report: Any, report_file: str, quiet: bool) -> None:
-    from . import render
-    from .report import write_report
+    from prep.ui import render
+    from prep.ui.report import write_report
 
     for warning in write_report(report, report_file):
         render.warn(warning)
@@ -1007,8 +1010,8 @@ def _write_report(report: Any, report_file: str, quiet: bool) -> None:
 
 
 def _journal_report(folder: Any, report_file: str, quiet: bool) -> None:
-    from .journal import Journal, journal_path
-    from .report import report_from_journal
+    from prep.jobs.journal import Journal, journal_path
+    from prep.ui.report import report_from_journal
 
     if not journal_path(folder).is_file():
         return
@@ -1034,9 +1037,9 @@ def batch_status_cmd(folder: str, report_file: str | None, json_: bool, quiet: b
     """
     import time
 
-    from . import render
-    from .batch import batch_status
-    from .journal import Journal
+    from prep.jobs.batch import batch_status
+    from prep.jobs.journal import Journal
+    from prep.ui import render
 
     with Journal.open(folder, create=False) as journal:
         rows = batch_status(journal, now=time.time())
@@ -1078,8 +1081,8 @@ def pick(clip: ClipSpec, length: str | None, clips_in_job: int, timeline_png: Pa
         prep pick vlog.mp4@2:00-6:00 --length 10 --clips-in-job 2 --timeline vlog.png
         prep estimate "$(prep pick interview.mov -q)"
     """
-    from . import render
-    from .pick import pick_window
+    from prep.pick.choose import pick_window
+    from prep.ui import render
 
     length_ms = None
     if length is not None:
@@ -1092,7 +1095,7 @@ def pick(clip: ClipSpec, length: str | None, clips_in_job: int, timeline_png: Pa
     with render.progress_bar(f"analysing {clip.path.name}", enabled=not quiet) as bar:
         result = pick_window(clip.path, length_ms, clips_in_job, within=clip.window, progress=bar)
     if timeline_png is not None:
-        from .pictures import pick_timeline
+        from prep.ui.pictures import pick_timeline
 
         pick_timeline(result, timeline_png)
     if json_:

@@ -6,13 +6,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import billing, rules
-from .billing import DEFAULT_PRICES, ClipBill, Estimate, PriceTable
-from .clipspec import ClipSpec, expand_paths, parse_clip_spec
-from .errors import PrepError, UsageError
-from .media import ClipInfo, probe
-from .plan import ClipWindow, Extend, choose_window
-from .timecode import format_ms
+from prep.core import billing, rules
+from prep.core.billing import DEFAULT_PRICES, ClipBill, Estimate, PriceTable
+from prep.core.clipinfo import ClipInfo
+from prep.core.clipspec import ClipSpec, expand_paths, parse_clip_spec
+from prep.core.plan import ClipWindow, Extend, choose_window
+from prep.core.timecode import format_ms
+from prep.errors import PrepError, UsageError
+from prep.media.probe import probe
 
 __all__ = ["PlannedClip", "estimate", "plan_clips"]
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from . import timecode
-from .errors import UsageError
-from .timecode import Timepoint
+from prep.core import timecode
+from prep.core.timecode import Timepoint
+from prep.errors import UsageError
 
 __all__ = ["ClipSpec", "Window", "apply_trim_options", "expand_paths", "parse_clip_spec"]
 

@@ -22,8 +22,8 @@ from functools import cache
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import FfmpegError, PrepError, ToolMissingError
-from .plan import PrepPlan, VideoEncode
+from prep.core.plan import PrepPlan, VideoEncode
+from prep.errors import FfmpegError, PrepError, ToolMissingError
 
 __all__ = [
     "RUNNER_FLAGS",
@@ -77,7 +77,7 @@ def _find(configured: str | None) -> FfmpegBinary:
 def find_ffmpeg(configured: str | None = None) -> FfmpegBinary:
     """The ffmpeg prep uses. `configured` defaults to the PREP_FFMPEG setting."""
     if configured is None:
-        from .settings import load_settings
+        from prep.settings import load_settings
 
         configured = load_settings().ffmpeg
     return _find(configured or None)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import UsageError
+from prep.errors import UsageError
 
 __all__ = [
     "JOURNAL_NAME",

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
-from . import outcomes, rules
-from .errors import (
+from prep.core import rules
+from prep.errors import (
     ApiError,
     AuthError,
     MediaError,
@@ -45,11 +45,12 @@ from .errors import (
     UploadRejected,
     UsageError,
 )
+from prep.jobs import outcomes
 
 if TYPE_CHECKING:
-    from .request import GenerationRequest
-    from .settings import Settings
-    from .upload import UploadedFile, UploadMode
+    from prep.api.upload import UploadedFile, UploadMode
+    from prep.core.request import GenerationRequest
+    from prep.settings import Settings
 
 __all__ = [
     "DEFAULT_POLL",
@@ -64,7 +65,7 @@ __all__ = [
     "result_filename",
 ]
 
-log = logging.getLogger("prep.client")
+log = logging.getLogger("prep.api.client")
 
 # Connecting should be quick; a 134 MB base64 body on a slow uplink takes a while to write; the
 # generation API answers within seconds; waiting for a free pooled connection should be short.
@@ -613,8 +614,8 @@ class Client:
 
     def upload(self, path: Path | str, *, mode: UploadMode = "base64",
                on_progress: ProgressFn | None = None) -> UploadedFile:
-        """Upload one file (no cache): see prep.upload.upload_files for the cached, checked path."""
-        from .upload import upload_file
+        """Upload one file (no cache): see prep.api.upload.upload_files for the cached, checked path."""
+        from prep.api.upload import upload_file
 
         return upload_file(self, Path(path), mode=mode, on_progress=on_progress)
 

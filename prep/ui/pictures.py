@@ -17,16 +17,16 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import FfmpegError, MediaError
-from .files import write_atomic
-from .timecode import format_ms
+from prep.core.timecode import format_ms
+from prep.errors import FfmpegError, MediaError
+from prep.files import write_atomic
 
 if TYPE_CHECKING:
     from PIL import Image, ImageDraw, ImageFont
 
-    from .analyze import Thumbnail
-    from .media import ClipInfo
-    from .pick import PickResult
+    from prep.core.clipinfo import ClipInfo
+    from prep.pick.analyze import Thumbnail
+    from prep.pick.choose import PickResult
 
 __all__ = ["contact_sheet", "grab_frames", "pick_timeline", "require_extras"]
 
@@ -94,13 +94,13 @@ def grab_frames(
     _pil(path)
     import numpy as np
 
-    from .analyze import Thumbnail, ffmpeg_input
-    from .media import probe
+    from prep.media.probe import probe
+    from prep.pick.analyze import Thumbnail, ffmpeg_input
 
     info = info or probe(path)
     size = _thumb_size(info, width)
     if ffmpeg is None:
-        from .ffmpeg import find_ffmpeg
+        from prep.media.ffmpeg import find_ffmpeg
 
         ffmpeg = find_ffmpeg().path
     times = sorted(times_ms)
@@ -158,7 +158,7 @@ def contact_sheet(
     """Write a contact sheet of `video` to `png`: `count` thumbnails with timecodes, evenly spaced
     over the clip (or `start_ms`-`end_ms`), under a header that says what the clip is."""
     Image, ImageDraw, _ = _pil(png)
-    from .media import probe
+    from prep.media.probe import probe
 
     if count < 1 or columns < 1:
         raise ValueError("count and columns must be at least 1")
@@ -325,7 +325,7 @@ def pick_timeline(result: PickResult, png: Path | str, *, width: int = 1200) -> 
 def _draw_speech_curve(draw: ImageDraw.ImageDraw, probabilities: Sequence[float], begin: int,
                        x_of: Any, y: int, h: int) -> None:
     """Silero's speech probability as a thin line inside the speech track."""
-    from .analyze import SPEECH_CHUNK_MS
+    from prep.pick.analyze import SPEECH_CHUNK_MS
 
     if not probabilities:
         return

@@ -26,14 +26,14 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import rules
-from .analyze import SPEECH_CHUNK_MS, Analysis
-from .errors import MediaError, UsageError
-from .plan import DEFAULT_FPS, edge_margin_ms
-from .timecode import format_ms, frame_ms, ms_to_frames
+from prep.core import rules
+from prep.core.plan import DEFAULT_FPS, edge_margin_ms
+from prep.core.timecode import format_ms, frame_ms, ms_to_frames
+from prep.errors import MediaError, UsageError
+from prep.pick.analyze import SPEECH_CHUNK_MS, Analysis
 
 if TYPE_CHECKING:
-    from .clipspec import Window
+    from prep.core.clipspec import Window
 
 __all__ = [
     "DEFAULT_LENGTH_MS",
@@ -191,8 +191,8 @@ def pick_window(
     `clips_in_job` (1-3) says which billed head applies; `within` limits the search to a part of
     the clip. MediaError for unreadable footage, footage under 2 s, or missing `pick` extras.
     """
-    from .analyze import analyze, require_extras
-    from .media import probe
+    from prep.media.probe import probe
+    from prep.pick.analyze import analyze, require_extras
 
     _check_args(length_ms, clips_in_job)
     require_extras(path)

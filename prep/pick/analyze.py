@@ -27,9 +27,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import FfmpegError, MediaError
-from .media import ClipInfo, probe
-from .timecode import format_ms
+from prep.core.clipinfo import ClipInfo
+from prep.core.timecode import format_ms
+from prep.errors import FfmpegError, MediaError
+from prep.media.probe import probe
 
 __all__ = [
     "ANALYSIS_HEIGHT",
@@ -225,7 +226,7 @@ def analyze(
     if not 0 <= start_ms < end:
         raise ValueError(f"the range {start_ms}-{end} ms is empty or outside the clip")
     if ffmpeg is None:
-        from .ffmpeg import find_ffmpeg
+        from prep.media.ffmpeg import find_ffmpeg
 
         ffmpeg = find_ffmpeg().path
     started = time.perf_counter()

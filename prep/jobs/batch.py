@@ -16,17 +16,18 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import billing, rules
-from .billing import DEFAULT_PRICES, Estimate, PriceTable
-from .errors import PrepError, UsageError
-from .journal import Journal
-from .manifest import AUTO_ASPECT, JobSpec, Manifest, ManifestError, Problem
-from .media import ClipInfo, probe
-from .plan import Extend, choose_window
-from .preflight import PlannedClip
+from prep.core import billing, rules
+from prep.core.billing import DEFAULT_PRICES, Estimate, PriceTable
+from prep.core.clipinfo import ClipInfo
+from prep.core.plan import Extend, choose_window
+from prep.errors import PrepError, UsageError
+from prep.jobs.estimate import PlannedClip
+from prep.jobs.journal import Journal
+from prep.jobs.manifest import AUTO_ASPECT, JobSpec, Manifest, ManifestError, Problem
+from prep.media.probe import probe
 
 if TYPE_CHECKING:
-    from .picks import PickedWindow, Picker
+    from prep.pick.picks import PickedWindow, Picker
 
 __all__ = [
     "BatchPlan",
@@ -172,7 +173,7 @@ def plan_batch(
     Each distinct clip file is probed once, through `executor` when one is given (a
     concurrent.futures Executor, or anything with the same `map`). The manifest's own problems
     are reported together with those probing finds, so one run lists every bad row. Clips of
-    `pick` jobs given without a window get one from `picker` (default: a `prep.picks.Picker`
+    `pick` jobs given without a window get one from `picker` (default: a `prep.pick.picks.Picker`
     with no cache), one clip at a time since each analysis already uses every core; a missing
     `pick` extra is a MediaError (exit 3) naming the first such clip, before any analysis.
     """
@@ -181,8 +182,8 @@ def plan_batch(
     infos = dict(zip(paths, mapper(probe_clip, paths), strict=True))
     to_pick = [(job, i) for job in manifest.jobs for i in job.clips_to_pick]
     if to_pick:
-        from .analyze import require_extras
-        from .picks import Picker
+        from prep.pick.analyze import require_extras
+        from prep.pick.picks import Picker
 
         require_extras(to_pick[0][0].clips[to_pick[0][1]].path)
         picker = picker or Picker()
@@ -218,7 +219,7 @@ def plan_batch(
         aspect = job.aspect_ratio
         if aspect == AUTO_ASPECT:
             # The same choice `prep generate --aspect-ratio auto` makes for these clips.
-            from .request import nearest_aspect_ratio
+            from prep.core.request import nearest_aspect_ratio
 
             aspect = nearest_aspect_ratio([p.info.display_aspect for p in planned])
         plans.append(JobPlan(job=job, clips=tuple(planned), aspect_ratio=aspect, estimate=est,

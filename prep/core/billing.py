@@ -13,9 +13,9 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
-from . import rules
-from .errors import UsageError
-from .timecode import format_ms, round_half_up
+from prep.core import rules
+from prep.core.timecode import format_ms, round_half_up
+from prep.errors import UsageError
 
 __all__ = [
     "DEFAULT_PRICES",

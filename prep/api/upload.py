@@ -22,12 +22,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from . import rules
-from .errors import MediaError, QuotaError, UploadRejected
-from .files import file_sha256, write_text_atomic
+from prep.core import rules
+from prep.errors import MediaError, QuotaError, UploadRejected
+from prep.files import file_sha256, write_text_atomic
 
 if TYPE_CHECKING:
-    from .client import Client
+    from prep.api.client import Client
 
 __all__ = [
     "BASE64_ENDPOINT",

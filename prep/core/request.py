@@ -14,8 +14,8 @@ from fractions import Fraction
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import rules
-from .errors import UsageError
+from prep.core import rules
+from prep.errors import UsageError
 
 __all__ = [
     "GenerationRequest",

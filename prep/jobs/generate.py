@@ -21,24 +21,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from . import billing, outcomes, rules
-from .client import Client, PollPolicy, Task, new_idempotency_key
-from .clipspec import ClipSpec, expand_paths, parse_clip_spec
-from .errors import (
-    AuthError,
-    Interrupted,
-    OutcomeUnknownError,
-    RequestRejected,
-    UsageError,
-)
-from .request import GenerationRequest, check_clip_count, check_options, check_prompt
-from .upload import UploadCache, UploadedFile, UploadMode, upload_files
+from prep.api.client import Client, PollPolicy, Task, new_idempotency_key
+from prep.api.upload import UploadCache, UploadedFile, UploadMode, upload_files
+from prep.core import billing, rules
+from prep.core.clipspec import ClipSpec, expand_paths, parse_clip_spec
+from prep.core.request import GenerationRequest, check_clip_count, check_options, check_prompt
+from prep.errors import AuthError, Interrupted, OutcomeUnknownError, RequestRejected, UsageError
+from prep.jobs import outcomes
 
 if TYPE_CHECKING:
-    from .billing import Estimate
-    from .picks import PickedWindow
-    from .plan import Extend
-    from .settings import Settings
+    from prep.core.billing import Estimate
+    from prep.core.plan import Extend
+    from prep.pick.picks import PickedWindow
+    from prep.settings import Settings
 
 __all__ = ["GenerateOptions", "GenerateResult", "Hooks", "generate", "poll_policy"]
 
@@ -189,7 +184,7 @@ def generate(
             raise AuthError("no EvoLink API key is configured",
                             hint="set EVOLINK_API_KEY, or run `prep config set api_key` (stored "
                                  "0600); --dry-run works without one")
-        from .prepare import check_out_dir
+        from prep.media.prepare import check_out_dir
 
         check_out_dir(options.out_dir)
 
@@ -199,14 +194,14 @@ def generate(
             specs = _pick_windows(specs, picks, options, settings, hooks)
 
     with stage("estimate"):
-        from .preflight import plan_clips
+        from prep.jobs.estimate import plan_clips
 
         planned, problems = plan_clips(specs, extend=options.extend)
         if problems:
             raise problems[0]
         aspect = options.aspect_ratio
         if aspect == "auto":
-            from .request import nearest_aspect_ratio
+            from prep.core.request import nearest_aspect_ratio
 
             aspect = nearest_aspect_ratio([p.info.display_aspect for p in planned])
         estimate = billing.estimate_durations([p.bill() for p in planned],
@@ -226,7 +221,7 @@ def generate(
         return result
 
     with stage("prepare"):
-        from .prepare import PrepareOptions, prepare
+        from prep.media.prepare import PrepareOptions, prepare
 
         prepare_kwargs: dict[str, Any] = {"extend": options.extend, "use_cache": options.use_cache,
                                           "cache_dir": settings.cache_dir,
@@ -254,15 +249,15 @@ def generate(
 def _pick_windows(specs: list[ClipSpec], picks: list[PickedWindow], options: GenerateOptions,
                   settings: Settings, hooks: Hooks) -> list[ClipSpec]:
     """Each clip given without a start or end, with the window `prep pick` chooses for it."""
-    from .picks import Picker, needs_pick
+    from prep.pick.picks import Picker, needs_pick
 
     targets = [i for i, spec in enumerate(specs) if needs_pick(spec)]
     if not targets:
         if hooks.on_note is not None:
             hooks.on_note("--pick: every clip has a window already; they are used as given")
         return specs
-    from .analyze import require_extras
-    from .media import probe
+    from prep.media.probe import probe
+    from prep.pick.analyze import require_extras
 
     require_extras(specs[targets[0]].path)
 

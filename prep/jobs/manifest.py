@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from . import rules, timecode
-from .clipspec import ClipSpec, Window, parse_clip_spec
-from .errors import ManifestError, UsageError
+from prep.core import rules, timecode
+from prep.core.clipspec import ClipSpec, Window, parse_clip_spec
+from prep.errors import ManifestError, UsageError
 
 __all__ = [
     "COLUMNS",

@@ -14,11 +14,11 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
-from . import rules
-from .clipspec import Window
-from .errors import MediaError
-from .media import ClipInfo
-from .timecode import format_ms, frame_ms, round_half_up
+from prep.core import rules
+from prep.core.clipinfo import ClipInfo
+from prep.core.clipspec import Window
+from prep.core.timecode import format_ms, frame_ms, round_half_up
+from prep.errors import MediaError
 
 __all__ = [
     "CUT_REASON",

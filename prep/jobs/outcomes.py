@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .files import write_text_atomic
+from prep.files import write_text_atomic
 
 __all__ = ["UnknownOutcome", "body_fingerprint", "find", "pending", "record", "resolve"]
 

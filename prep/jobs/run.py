@@ -38,10 +38,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from . import rules
-from .batch import BatchPlan, JobPlan, JobStatus, batch_status
-from .clipspec import ClipSpec
-from .errors import (
+from prep.core import rules
+from prep.core.clipspec import ClipSpec
+from prep.core.plan import Extend
+from prep.errors import (
     ApiError,
     AuthError,
     Interrupted,
@@ -54,14 +54,14 @@ from .errors import (
     TaskFailedError,
     UsageError,
 )
-from .files import file_sha256
-from .journal import ClipRecord, JobRecord, Journal
-from .plan import Extend
+from prep.files import file_sha256
+from prep.jobs.batch import BatchPlan, JobPlan, JobStatus, batch_status
+from prep.jobs.journal import ClipRecord, JobRecord, Journal
 
 if TYPE_CHECKING:
-    from .client import Client, Task
-    from .prepare import PrepareOptions
-    from .settings import Settings
+    from prep.api.client import Client, Task
+    from prep.media.prepare import PrepareOptions
+    from prep.settings import Settings
 
 __all__ = [
     "FAULT_POINTS",
@@ -133,7 +133,7 @@ class PreparedClip:
 
 def prepare_clip(work: ClipWork) -> PreparedClip:
     """Prepare one clip into its own folder and checksum the result (the CPU-bound stage)."""
-    from .prepare import prepare
+    from prep.media.prepare import prepare
 
     def progress(label: str, done_ms: int, total_ms: int) -> None:
         if done_ms > 0 and _fault_matches(work.fault, "prepare"):
@@ -370,7 +370,7 @@ def journaled_picks(journal: Journal) -> dict[str, dict[str, Any]]:
 
 def read_journaled_picks(folder: Path) -> dict[str, dict[str, Any]]:
     """`journaled_picks` of the batch in `folder`, or nothing when it has no journal yet."""
-    from .journal import journal_path
+    from prep.jobs.journal import journal_path
 
     if not journal_path(folder).is_file():
         return {}
@@ -611,7 +611,7 @@ class _Runner:
 
     def _measure(self, job: JobRecord, durations_ms: list[int]) -> None:
         """Bill the job again from its prepared clips as measured: what EvoLink will see."""
-        from .billing import estimate_durations
+        from prep.core.billing import estimate_durations
 
         est = estimate_durations([(str(i), d) for i, d in enumerate(durations_ms)],
                                  output_s=int(job.spec["duration"]), quality=job.spec["quality"],
@@ -627,7 +627,7 @@ class _Runner:
                     for j in (self._job(n) for n in self.names))
         if total <= budget:
             return None
-        from .billing import credits_text
+        from prep.core.billing import credits_text
 
         return (f"with the clips prepared and measured, the batch costs {credits_text(total)} "
                 f"credits, above --max-cost {credits_text(budget)}")
@@ -636,7 +636,7 @@ class _Runner:
 
     def _key_for(self, name: str) -> str:
         """Reuse the last key when the last request provably made no task or may have made one."""
-        from .client import new_idempotency_key
+        from prep.api.client import new_idempotency_key
 
         last = self.journal.last_submission(name)
         if last is not None and last.outcome in ("deferred", "abandoned", "unknown", "sending"):
@@ -644,7 +644,7 @@ class _Runner:
         return new_idempotency_key()
 
     def _request(self, job: JobRecord, urls: list[str]) -> dict[str, Any]:
-        from .request import GenerationRequest
+        from prep.core.request import GenerationRequest
 
         spec = job.spec
         return GenerationRequest(
@@ -692,7 +692,7 @@ class _Runner:
     # -- I/O work (runs on the io executor; returns values, never touches the journal)
 
     def _upload(self, clip: ClipRecord) -> tuple[str, str | None, float]:
-        from .upload import upload_file
+        from prep.api.upload import upload_file
 
         assert clip.prepared_path is not None
         fault = _fault_matches(self.options.fault, "upload")
@@ -922,8 +922,8 @@ def run_batch(
     `cpu_executor` takes `prepare_clip` calls (default: a thread pool of `options.cpu_workers`);
     any concurrent.futures-style Executor works, e.g. Dask's `Client.get_executor()`.
     """
-    from .client import Client, RetryPolicy
-    from .prepare import PrepareOptions
+    from prep.api.client import Client, RetryPolicy
+    from prep.media.prepare import PrepareOptions
 
     if not settings.api_key:
         raise AuthError("no EvoLink API key is configured",

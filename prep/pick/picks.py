@@ -11,7 +11,7 @@ length. A picked window is looked up, in order, in:
 2. the pick cache (`<cache>/picks/`, one small JSON file per clip identity), so a dry run followed
    by the real run, or the same generate command twice, analyses a clip once. An entry written by
    another version of the picking rules (`PICK_RULES`) is not used;
-3. the analysis itself (`prep.pick.pick_window`), which is deterministic for the same file.
+3. the analysis itself (`prep.pick.choose.pick_window`), which is deterministic for the same file.
 
 A clip that is touched (new size or modification time) is a new identity and is picked afresh.
 """
@@ -27,12 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from . import rules
-from .clipspec import ClipSpec, Window
-from .files import write_text_atomic
-from .media import ClipInfo, probe
-from .plan import edge_margin_ms
-from .timecode import Timepoint, format_ms
+from prep.core import rules
+from prep.core.clipinfo import ClipInfo
+from prep.core.clipspec import ClipSpec, Window
+from prep.core.plan import edge_margin_ms
+from prep.core.timecode import Timepoint, format_ms
+from prep.files import write_text_atomic
+from prep.media.probe import probe
 
 __all__ = ["PICK_RULES", "PickedWindow", "Picker", "needs_pick", "pick_key", "too_short_to_pick"]
 
@@ -117,7 +118,7 @@ class Picker:
     """Picks windows, each clip identity once (see the module docstring for where answers come from).
 
     `progress(path)` returns a context manager that yields a `(done_ms, total_ms)` callback for the
-    analysis of `path`. `analyse` stands in for `prep.pick.pick_window` in tests.
+    analysis of `path`. `analyse` stands in for `prep.pick.choose.pick_window` in tests.
     """
 
     def __init__(self, *, cache_dir: Path | None = None, known: Mapping[str, Mapping[str, Any]] | None = None,
@@ -169,7 +170,7 @@ class Picker:
     def _pick(self, key: str, path: Path, clips_in_job: int, length_ms: int | None) -> PickedWindow:
         analyse = self._analyse
         if analyse is None:
-            from .pick import pick_window
+            from prep.pick.choose import pick_window
 
             analyse = pick_window
         factory = self._progress

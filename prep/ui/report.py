@@ -23,14 +23,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import billing
-from .errors import MediaError, PrepError
-from .files import write_text_atomic
-from .timecode import format_ms
+from prep.core import billing
+from prep.core.timecode import format_ms
+from prep.errors import MediaError, PrepError
+from prep.files import write_text_atomic
 
 if TYPE_CHECKING:
-    from .batch import BatchPlan
-    from .journal import Journal
+    from prep.jobs.batch import BatchPlan
+    from prep.jobs.journal import Journal
 
 __all__ = ["ReportClip", "ReportJob", "report_from_journal", "report_from_plan", "write_report"]
 
@@ -91,8 +91,8 @@ class Report:
 
 def report_from_journal(journal: Journal, *, title: str = "") -> Report:
     """The batch as its journal records it."""
-    from .batch import batch_status
-    from .batch_run import journaled_picks
+    from prep.jobs.batch import batch_status
+    from prep.jobs.run import journaled_picks
 
     clips = {c.key: c for c in journal.clips()}
     picks = list(journaled_picks(journal).values())
@@ -188,7 +188,7 @@ class _Pictures:
         """(data URI, None), or (None, why there is no picture)."""
         if not self.enabled:
             return None, None
-        from .pictures import contact_sheet
+        from prep.ui.pictures import contact_sheet
 
         if clip.prepared and Path(clip.prepared).is_file():
             prepared = Path(clip.prepared)
@@ -210,8 +210,8 @@ class _Pictures:
         def draw(png: Path) -> Path:
             from PIL import Image
 
-            from .media import probe
-            from .pictures import grab_frames
+            from prep.media.probe import probe
+            from prep.ui.pictures import grab_frames
 
             info = probe(video)
             middle = (info.video_duration_ms or info.duration_ms) // 2
@@ -368,7 +368,7 @@ def write_report(report: Report, path: Path | str, *, pictures: bool = True) -> 
     missing_note = None
     if pictures:
         try:
-            from .pictures import require_extras
+            from prep.ui.pictures import require_extras
 
             require_extras(target)
         except MediaError as err:

@@ -13,15 +13,15 @@ from fractions import Fraction
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from .billing import credits_text
-from .errors import PrepError
-from .timecode import format_ms
+from prep.core.billing import credits_text
+from prep.core.timecode import format_ms
+from prep.errors import PrepError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from .billing import Estimate
-    from .media import ClipInfo, Verdict
+    from prep.core.billing import Estimate
+    from prep.core.clipinfo import ClipInfo, Verdict
 
 ISSUES_URL = "https://github.com/evolink-prep/prep/issues"
 

@@ -1,0 +1,1 @@
+"""The EvoLink edge: the HTTP client (auth, typed errors, retries, tasks) and uploads."""

@@ -1,0 +1,200 @@
+"""What a probed clip is (`ClipInfo`) and the API's verdict on it (`assess`): pure data and rules.
+
+`prep.media.probe` fills a `ClipInfo` from a file; everything here is a pure function of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from prep.core import rules
+from prep.core.timecode import format_ms
+
+__all__ = ["ClipInfo", "Verdict", "assess"]
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClipInfo:
+    """What a clip is, as far as EvoLink and prep care. Durations in ms, sizes in bytes."""
+
+    path: Path
+    size_bytes: int
+    container: str
+    container_format: str
+    duration_ms: int
+    video_duration_ms: int | None
+    audio_duration_ms: int | None
+    video_codec: str
+    video_profile: str | None
+    width: int
+    height: int
+    pixel_aspect: Fraction = Fraction(1)
+    rotation: int = 0
+    fps: Fraction | None = None
+    vfr: bool = False
+    frame_count: int | None = None
+    bit_depth: int | None = 8
+    chroma_subsampling: str | None = "4:2:0"
+    color_primaries: str | None = None
+    transfer: str | None = None
+    hdr: str | None = None
+    interlaced: bool = False
+    audio_codec: str | None = None
+    audio_channels: int | None = None
+    audio_rate: int | None = None
+    faststart: bool = True
+    video_bitrate: int | None = None
+    extra_streams: tuple[str, ...] = field(default=())
+
+    @property
+    def has_audio(self) -> bool:
+        """Whether the clip carries an audio stream (the model takes the voice from it)."""
+        return self.audio_codec is not None
+
+    @property
+    def durations_ms(self) -> tuple[int, ...]:
+        """Container, video and audio durations, those that are known."""
+        values = (self.duration_ms, self.video_duration_ms, self.audio_duration_ms)
+        return tuple(v for v in values if v)
+
+    @property
+    def min_duration_ms(self) -> int:
+        """The shortest of container, video and audio: what a strict server could measure."""
+        return min(self.durations_ms)
+
+    @property
+    def max_duration_ms(self) -> int:
+        """The longest of container, video and audio: what a generous server could measure."""
+        return max(self.durations_ms)
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """Width and height as shown: square pixels, rotation applied."""
+        width = round(self.width * self.pixel_aspect)
+        return (self.height, width) if self.rotation in (90, 270) else (width, self.height)
+
+    @property
+    def display_aspect(self) -> Fraction:
+        """Display aspect ratio after pixel aspect and rotation."""
+        width, height = self.display_size
+        return Fraction(width, height) if height else Fraction(0)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape of `prep probe --json` (contract: extend, never rename)."""
+        width, height = self.display_size
+        return {
+            "path": str(self.path),
+            "duration_s": self.duration_ms / 1000,
+            "video_duration_s": _seconds(self.video_duration_ms),
+            "audio_duration_s": _seconds(self.audio_duration_ms),
+            "size_bytes": self.size_bytes,
+            "container": self.container,
+            "video_codec": self.video_codec,
+            "video_profile": self.video_profile,
+            "width": self.width,
+            "height": self.height,
+            "display_width": width,
+            "display_height": height,
+            "display_aspect": _ratio_text(self.display_aspect),
+            "pixel_aspect": _ratio_text(self.pixel_aspect),
+            "rotation": self.rotation,
+            "fps": float(self.fps) if self.fps else None,
+            "fps_exact": _ratio_text(self.fps) if self.fps else None,
+            "vfr": self.vfr,
+            "frame_count": self.frame_count,
+            "bit_depth": self.bit_depth,
+            "chroma_subsampling": self.chroma_subsampling,
+            "hdr": self.hdr,
+            "color_primaries": self.color_primaries,
+            "transfer": self.transfer,
+            "interlaced": self.interlaced,
+            "faststart": self.faststart,
+            "has_audio": self.has_audio,
+            "audio_codec": self.audio_codec,
+            "audio_channels": self.audio_channels,
+            "audio_rate": self.audio_rate,
+        }
+
+
+def _seconds(ms: int | None) -> float | None:
+    return None if ms is None else ms / 1000
+
+
+def _ratio_text(value: Fraction) -> str:
+    return f"{value.numerator}:{value.denominator}"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """`compliant` is strictly the API's verdict; `advice` is what prep would still change."""
+
+    compliant: bool
+    problems: tuple[str, ...]
+    advice: tuple[str, ...]
+
+
+def assess(info: ClipInfo) -> Verdict:
+    """Judge a probed clip against the API's rules and against a clean reference. Pure."""
+    problems: list[str] = []
+    if info.container not in rules.CONTAINERS:
+        problems.append(f"the container is {info.container}; the API takes only mp4 or mov")
+    shortest, longest = info.min_duration_ms, info.max_duration_ms
+    if shortest < rules.MIN_CLIP_MS:
+        problems.append(
+            f"it is {format_ms(shortest)} s long; the API needs at least "
+            f"{format_ms(rules.MIN_CLIP_MS)} s"
+        )
+    if longest > rules.MAX_CLIP_MS:
+        problems.append(
+            f"it is {format_ms(longest)} s long; the API takes at most {format_ms(rules.MAX_CLIP_MS)} s "
+            "(prep uses the first 30 s unless you give a window: PATH@START-END)"
+        )
+    if info.size_bytes > rules.MAX_FILE_BYTES:
+        problems.append(
+            f"it is {info.size_bytes:,} bytes; the API takes at most {rules.MAX_FILE_BYTES:,} bytes"
+        )
+    return Verdict(not problems, tuple(problems), tuple(_advice(info)))
+
+
+def _advice(info: ClipInfo) -> Iterable[str]:
+    codec = info.video_codec
+    if codec != "h264":
+        yield f"{_codec_name(codec)} video: prep re-encodes it to H.264, which every decoder takes"
+    if info.bit_depth and info.bit_depth > 8:
+        yield f"{info.bit_depth}-bit video: prep converts it to 8-bit"
+    if info.hdr:
+        yield f"HDR ({info.hdr}): prep tone-maps it to SDR BT.709 so faces are not washed out"
+    if info.chroma_subsampling and info.chroma_subsampling != "4:2:0":
+        yield f"{info.chroma_subsampling} chroma: prep converts it to 4:2:0"
+    width, height = info.display_size
+    if max(width, height) > rules.MAX_CLEAN_WIDTH or min(width, height) > rules.MAX_CLEAN_HEIGHT:
+        yield f"{width}x{height} is above 1080p: prep scales it to fit 1920x1080"
+    if info.width % 2 or info.height % 2:
+        yield f"odd dimensions ({info.width}x{info.height}): prep makes them even"
+    if info.pixel_aspect != 1:
+        yield f"non-square pixels ({_ratio_text(info.pixel_aspect)}): prep makes them square"
+    if info.rotation:
+        yield f"rotation flag of {info.rotation} degrees: prep bakes it into upright pixels"
+    if info.vfr:
+        yield "variable frame rate: prep converts it to a constant rate"
+    if info.interlaced:
+        yield "interlaced: prep deinterlaces it"
+    if not info.has_audio:
+        yield "no audio: a reference with no audio gives the model no voice to extract"
+    elif info.audio_codec != "aac":
+        yield f"{info.audio_codec} audio: prep converts it to AAC"
+    if info.container in ("mp4", "mov") and not info.faststart:
+        yield "the index (moov) sits at the end: prep moves it to the front (fast start)"
+    if info.container == "mov":
+        yield "QuickTime container: prep rewraps it as mp4"
+
+
+def _codec_name(codec: str) -> str:
+    names = {"hevc": "HEVC", "prores": "ProRes", "vp9": "VP9", "av1": "AV1", "mpeg2video": "MPEG-2",
+             "mjpeg": "MJPEG", "vp8": "VP8", "mpeg4": "MPEG-4 Part 2"}
+    return names.get(codec, codec)
+
+

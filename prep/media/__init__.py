@@ -1,0 +1,1 @@
+"""The local edge: probing, the mp4 box reader, ffmpeg (one argv builder, one runner), prepare."""

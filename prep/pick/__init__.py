@@ -1,0 +1,1 @@
+"""Analysis of footage (shots, faces, speech) and the choice of a window."""

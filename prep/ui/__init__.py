@@ -1,0 +1,1 @@
+"""Everything that talks to a person: the CLI, terminal rendering, the HTML report, pictures."""
