@@ -32,10 +32,10 @@ if typing.TYPE_CHECKING:
     from prep.core.billing import DEFAULT_PRICES, ClipBill, Estimate, PriceTable, estimate_durations
     from prep.core.clipinfo import ClipInfo, Verdict, assess
     from prep.core.clipspec import ClipSpec, Window, parse_clip_spec
-    from prep.core.plan import ClipWindow, PlanOptions, PrepPlan, choose_window, plan
+    from prep.core.plan import ClipWindow, PlannedClip, PlanOptions, PrepPlan, choose_window, plan
     from prep.core.request import GenerationRequest
     from prep.jobs.batch import BatchPlan, JobPlan, plan_batch
-    from prep.jobs.estimate import PlannedClip, estimate, plan_clips
+    from prep.jobs.estimate import estimate, plan_clips
     from prep.jobs.generate import GenerateOptions, GenerateResult, generate
     from prep.jobs.journal import Journal
     from prep.jobs.manifest import JobSpec, Manifest, load_manifest, parse_manifest
@@ -65,7 +65,7 @@ _LAZY = {
     "Manifest": "jobs.manifest",
     "PickResult": "pick.choose",
     "PlanOptions": "core.plan",
-    "PlannedClip": "jobs.estimate",
+    "PlannedClip": "core.plan",
     "PrepPlan": "core.plan",
     "PrepResult": "media.prepare",
     "PrepareOptions": "media.prepare",

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Literal
 
 from prep.core import rules
+from prep.core.billing import ClipBill
 from prep.core.clipinfo import ClipInfo
-from prep.core.clipspec import Window
+from prep.core.clipspec import ClipSpec, Window
 from prep.core.timecode import format_ms, frame_ms, round_half_up
 from prep.errors import MediaError
 
@@ -31,6 +32,7 @@ __all__ = [
     "EncoderSettings",
     "Extend",
     "PlanOptions",
+    "PlannedClip",
     "PrepPlan",
     "Profile",
     "SourceFacts",
@@ -77,6 +79,21 @@ class ClipWindow:
     def duration_ms(self) -> int:
         """Duration of the output as planned."""
         return self.extend_to_ms or (self.end_ms - self.start_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedClip:
+    """A clip spec, what probing found, and the window prep will use."""
+
+    spec: ClipSpec
+    info: ClipInfo
+    window: ClipWindow
+
+    def bill(self) -> ClipBill:
+        """This clip as billing sees it: its planned duration."""
+        return ClipBill(label=str(self.spec), duration_ms=self.window.duration_ms, billed_ms=0,
+                        source_duration_ms=self.info.duration_ms, start_ms=self.window.start_ms,
+                        notes=self.window.notes)
 
 
 def choose_window(

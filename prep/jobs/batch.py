@@ -19,9 +19,8 @@ from typing import TYPE_CHECKING, Any
 from prep.core import billing, rules
 from prep.core.billing import DEFAULT_PRICES, Estimate, PriceTable
 from prep.core.clipinfo import ClipInfo
-from prep.core.plan import Extend, choose_window
+from prep.core.plan import Extend, PlannedClip, choose_window
 from prep.errors import PrepError, UsageError
-from prep.jobs.estimate import PlannedClip
 from prep.jobs.journal import Journal
 from prep.jobs.manifest import AUTO_ASPECT, JobSpec, Manifest, ManifestError, Problem
 from prep.media.probe import probe

@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from prep.core import billing, rules
 from prep.core.billing import DEFAULT_PRICES, ClipBill, Estimate, PriceTable
-from prep.core.clipinfo import ClipInfo
 from prep.core.clipspec import ClipSpec, expand_paths, parse_clip_spec
-from prep.core.plan import ClipWindow, Extend, choose_window
+from prep.core.plan import Extend, PlannedClip, choose_window
 from prep.core.timecode import format_ms
 from prep.errors import PrepError, UsageError
 from prep.media.probe import probe
 
 __all__ = ["PlannedClip", "estimate", "plan_clips"]
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedClip:
-    """A clip spec, what probing found, and the window prep will use."""
-
-    spec: ClipSpec
-    info: ClipInfo
-    window: ClipWindow
-
-    def bill(self) -> ClipBill:
-        """This clip as billing sees it: its planned duration."""
-        return ClipBill(label=str(self.spec), duration_ms=self.window.duration_ms, billed_ms=0,
-                        source_duration_ms=self.info.duration_ms, start_ms=self.window.start_ms,
-                        notes=self.window.notes)
 
 
 def _specs(clips: Sequence[ClipSpec | str | Path]) -> list[ClipSpec]:
