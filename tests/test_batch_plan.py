@@ -56,7 +56,7 @@ def test_dry_run_json_matches_billing(folder: Path, name: str) -> None:
     data = json.loads(stdout)
     jobs = {j["name"]: j for j in data["jobs"]}
     assert list(jobs) == ["intro", "phone-pair", "trio"]
-    # Each job costs exactly what `prep estimate` (prep.billing) says for the same clips.
+    # Each job costs exactly what `prep estimate` (prep.core.billing) says for the same clips.
     intro = preflight.estimate([folder / "samples" / "interview.mp4@0:02-0:12"], output_s=5)
     assert jobs["intro"]["credits_units"] == intro.credits_units == 476_000
     pair = preflight.estimate([folder / "samples" / "phone.mov", folder / "samples" / "interview.mp4@20-25"],

@@ -34,7 +34,7 @@ def test_every_command_has_help_with_an_example(command: list[str]) -> None:
 
 def test_help_is_fast_because_nothing_heavy_is_imported() -> None:
     code = (
-        "import sys, prep.cli\n"
+        "import sys, prep.ui.cli\n"
         "heavy = {'rich', 'httpx', 'pymediainfo', 'ffmpeg', 'platformdirs', 'sqlite3', 'numpy',\n"
         "         'PIL', 'cv2', 'starlette', 'uvicorn'} & set(sys.modules)\n"
         "assert not heavy, heavy\n"
@@ -160,6 +160,6 @@ def test_unexpected_errors_exit_1_with_a_report_link(monkeypatch: pytest.MonkeyP
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("kaput")
 
-    monkeypatch.setattr(prep.billing, "estimate_durations", boom)
+    monkeypatch.setattr(prep.core.billing, "estimate_durations", boom)
     code, _, err = run("estimate", "--seconds", "3")
     assert code == 1 and "this is a bug" in err and "kaput" in err

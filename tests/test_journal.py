@@ -142,7 +142,7 @@ def test_request_is_durable_before_it_is_sent(tmp_path: Path) -> None:
         _job(journal, "a", [("k1", "/f/a.mov", 0, 5000)])
         journal.begin_submission("a", idempotency_key="prep-a-0123456789abcdef", request={"x": 1})
     # A second process (as a resumed batch would be) reads it back.
-    code = ("import sys; from prep.journal import Journal; j = Journal.open(sys.argv[1], create=False);"
+    code = ("import sys; from prep.jobs.journal import Journal; j = Journal.open(sys.argv[1], create=False);"
             "s = j.last_submission('a'); print(j.job('a').state, s.outcome, s.idempotency_key, s.request)")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
                          check=True).stdout.split(maxsplit=3)

@@ -245,7 +245,7 @@ def test_prepare_sheet_without_pillow_stops_before_encoding(
         raise prep.ui.pictures.MediaError(str(target), "cannot be drawn without pillow",
                                        hint="pip install 'prep[pick]'")
 
-    monkeypatch.setattr(prep.pictures, "_pil", missing)
+    monkeypatch.setattr(prep.ui.pictures, "_pil", missing)
     out = tmp_path / "ready"
     run = CliRunner().invoke(cli, ["prepare", str(interview), "-o", str(out), "--sheet"])
     assert run.exit_code == 3

@@ -11,6 +11,7 @@ from pathlib import Path
 import mediagen
 import pytest
 
+from prep.core import clipinfo
 from prep.errors import MediaError
 from prep.media import probe as media
 
@@ -26,7 +27,7 @@ def test_plain_clip() -> None:
     assert 2_900 <= info.duration_ms <= 3_100
     assert info.has_audio and info.audio_codec == "aac" and info.audio_rate == 48_000
     assert info.bit_depth == 8 and info.chroma_subsampling == "4:2:0"
-    verdict = media.assess(info)
+    verdict = clipinfo.assess(info)
     assert verdict.compliant and not verdict.problems
 
 
@@ -38,7 +39,7 @@ def test_rotated_portrait_mov() -> None:
     assert info.container == "mov"
     assert info.rotation in (90, 270)
     assert info.display_size == (360, 640)
-    advice = " ".join(media.assess(info).advice)
+    advice = " ".join(clipinfo.assess(info).advice)
     assert "rotation flag" in advice and "no audio" in advice
 
 
@@ -50,7 +51,7 @@ def test_hevc_10bit_hlg() -> None:
     )
     info = media.probe(path)
     assert (info.video_codec, info.bit_depth, info.hdr) == ("hevc", 10, "HLG")
-    advice = " ".join(media.assess(info).advice)
+    advice = " ".join(clipinfo.assess(info).advice)
     assert "HEVC" in advice and "10-bit" in advice and "HDR (HLG)" in advice
 
 
@@ -62,11 +63,11 @@ def test_vfr_is_detected() -> None:
 
 
 def test_too_long_too_short_and_wrong_container() -> None:
-    long = media.assess(media.probe(mediagen.clip("long", seconds=31, size="160x90")))
+    long = clipinfo.assess(media.probe(mediagen.clip("long", seconds=31, size="160x90")))
     assert not long.compliant and "at most 30.0 s" in long.problems[0]
-    short = media.assess(media.probe(mediagen.clip("short", seconds=1.2, size="160x90")))
+    short = clipinfo.assess(media.probe(mediagen.clip("short", seconds=1.2, size="160x90")))
     assert not short.compliant and "at least 2.0 s" in short.problems[0]
-    mkv = media.assess(media.probe(mediagen.clip("mkv", seconds=2.5, size="160x90", suffix=".mkv")))
+    mkv = clipinfo.assess(media.probe(mediagen.clip("mkv", seconds=2.5, size="160x90", suffix=".mkv")))
     assert not mkv.compliant and "mkv" in mkv.problems[0]
 
 
@@ -75,7 +76,7 @@ def test_odd_dimensions_444_and_no_audio() -> None:
     path = mediagen.clip("odd444", seconds=2.5, size="320x180", audio=False,
                          vcodec=["-vf", "scale=321:181,format=yuv444p", "-c:v", "libx264",
                                  "-preset", "ultrafast"])
-    advice = " ".join(media.assess(media.probe(path)).advice)
+    advice = " ".join(clipinfo.assess(media.probe(path)).advice)
     assert "odd dimensions" in advice and "4:4:4" in advice and "no voice" in advice
 
 
