@@ -22,9 +22,11 @@ from click.testing import CliRunner
 
 from prep.errors import UsageError
 from prep.jobs.batch import plan_batch
+from prep.jobs.budget import RateGate
 from prep.jobs.journal import Journal
 from prep.jobs.manifest import load_manifest
-from prep.jobs.run import BatchOptions, RateGate, resolve_unknown, run_batch
+from prep.jobs.reconcile import resolve_unknown
+from prep.jobs.run import BatchOptions, run_batch
 from prep.sandbox import Sandbox
 from prep.settings import Settings, load_settings
 from prep.ui.cli import cli
@@ -97,10 +99,10 @@ def _check_exactly_once_and_whole(sandbox: Sandbox, out: Path, names: list[str])
             served = httpx.get(task["results"][0], timeout=30, trust_env=False).content
             data = Path(job.result_path or "").read_bytes()
             assert data == served and hashlib.sha256(data).hexdigest() == job.result_sha256
-            assert job.credits_reserved is not None
+            assert job.credits_reserved_units is not None
             # EvoLink's own figure for the job is exactly prep's estimate (the dry-run's number),
             # and the same as prep's bill from the prepared files as measured.
-            assert round(job.credits_reserved * 10_000) == job.estimate_units == job.measured_units
+            assert job.credits_reserved_units == job.estimate_units == job.measured_units
 
 
 def test_mixed_batch_with_faults(tmp_path: Path, clips: dict[str, Path], sandbox: Sandbox) -> None:
@@ -211,7 +213,8 @@ def test_expired_upload_is_redone(tmp_path: Path, clips: dict[str, Path], sandbo
         (clip,) = journal.clips()
         journal.record_upload(clip.key, file_url=clip.file_url or "", file_id=clip.file_id,
                               expires_at=1.0)  # long expired
-    assert run_batch(plan, _settings(sandbox), BatchOptions(output_dir=out)).exit_code == 0
+    # (without the upload cache, which would rightly reuse the upload: its URL still answers)
+    assert run_batch(plan, _settings(sandbox), BatchOptions(output_dir=out, use_cache=False)).exit_code == 0
     assert len(sandbox.state()["uploads"]) == 2
     _check_exactly_once_and_whole(sandbox, out, ["one"])
 

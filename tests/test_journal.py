@@ -38,7 +38,7 @@ def test_new_journal_is_wal_and_migrated(tmp_path: Path) -> None:
     names = [r[0] for r in db.execute("SELECT name FROM migrations")]
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     db.close()
-    assert names == ["m001_initial", "m002_measured_estimate"]
+    assert names == ["m001_initial", "m002_measured_estimate", "m003_reserved_units"]
     assert {"jobs", "clips", "job_clips", "submissions", "events", "meta", "migrations"} <= tables
 
 
@@ -116,15 +116,15 @@ def test_every_step_recorded_and_status(tmp_path: Path) -> None:
                                        request={"model": "m", "prompt": "p"})
         assert journal.job("a").state == "submitting"  # type: ignore[union-attr]
         assert journal.submissions("a")[0].outcome == "sending"
-        journal.record_created(sub, task_id="task-1", status="pending", credits_reserved=47.6)
-        journal.record_task("a", status="processing", progress=40, credits_reserved=None)
-        journal.record_task("a", status="completed", progress=100, credits_reserved=47.6,
+        journal.record_created(sub, task_id="task-1", status="pending", credits_reserved_units=476_000)
+        journal.record_task("a", status="processing", progress=40, credits_reserved_units=None)
+        journal.record_task("a", status="completed", progress=100, credits_reserved_units=476_000,
                             result_url="http://results/r.mp4")
         journal.record_result("a", path="/out/a.mp4", sha256="cd" * 32, size_bytes=999)
         job = journal.job("a")
         assert job is not None
-        assert (job.state, job.task_id, job.credits_reserved, job.result_path) == (
-            "done", "task-1", 47.6, "/out/a.mp4")
+        assert (job.state, job.task_id, job.credits_reserved_units, job.result_path) == (
+            "done", "task-1", 476_000, "/out/a.mp4")
         steps = [e.step for e in journal.events()]
         assert steps == ["added", "prepared", "prepared", "uploaded", "uploaded", "submitting", "created",
                          "task-processing", "task-completed", "downloaded"]
@@ -212,7 +212,7 @@ def test_concurrent_writers_from_threads(tmp_path: Path) -> None:
 
         def work(i: int) -> None:
             for p in range(20):
-                journal.record_task(f"j{i}", status="processing", progress=p, credits_reserved=None)
+                journal.record_task(f"j{i}", status="processing", progress=p, credits_reserved_units=None)
 
         threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
         for t in threads:

@@ -22,7 +22,8 @@ from prep.core.clipspec import parse_clip_spec
 from prep.jobs.batch import plan_batch
 from prep.jobs.journal import Journal
 from prep.jobs.manifest import load_manifest
-from prep.jobs.run import BatchOptions, journaled_picks, run_batch, sync_journal
+from prep.jobs.reconcile import journaled_picks, sync_journal
+from prep.jobs.run import BatchOptions, run_batch
 from prep.pick import analyze as analyze_module
 from prep.pick.picks import Picker, pick_key
 from prep.sandbox import Sandbox
@@ -271,7 +272,7 @@ def test_report_escapes_text_and_survives_missing_files(small: Path, tmp_path: P
     nasty = '<script>alert("x")</script> & <b>bold</b>'
     report = Report(title="t & <i>", jobs=(
         ReportJob(name="a<b>", line=2, state="done", prompt=nasty, estimate_units=476_000,
-                  credits_reserved=47.6, result_path=str(tmp_path / "gone.mp4"),
+                  credits_reserved_units=476_000, result_path=str(tmp_path / "gone.mp4"),
                   clips=(ReportClip(source=str(small), start_ms=0, end_ms=3_000, picked=True,
                                     pick_usable=False, pick_warnings=("no face <found>",)),)),
         ReportJob(name="b", line=3, state="failed", error="task x failed: <oops>",

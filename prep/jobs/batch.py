@@ -9,7 +9,7 @@ as manifest parsing does.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from fractions import Fraction
@@ -20,9 +20,16 @@ from prep.core import billing, rules
 from prep.core.billing import DEFAULT_PRICES, Estimate, PriceTable
 from prep.core.clipinfo import ClipInfo
 from prep.core.plan import Extend, PlannedClip, choose_window
-from prep.errors import PrepError, UsageError
+from prep.core.request import check_clip_count, resolve_aspect_ratio
+from prep.errors import (
+    OutcomeUnknownError,
+    PrepError,
+    TaskFailedError,
+    TaskTimeoutError,
+    UsageError,
+)
 from prep.jobs.journal import Journal
-from prep.jobs.manifest import AUTO_ASPECT, JobSpec, Manifest, ManifestError, Problem
+from prep.jobs.manifest import JobSpec, Manifest, ManifestError, Problem
 from prep.media.probe import probe
 
 if TYPE_CHECKING:
@@ -79,9 +86,9 @@ class JobPlan:
             "input_billed_s": est.input_billed_ms / 1000,
             "output_billed_s": est.output_billed_ms / 1000,
             "total_billed_s": est.total_billed_ms / 1000,
-            "credits": _credits(est.credits_units),
+            "credits": credits_number(est.credits_units),
             "credits_units": est.credits_units,
-            "credits_by_quality": {q: _credits(est.credits_at(q)) for q in rules.QUALITIES},
+            "credits_by_quality": {q: credits_number(est.credits_at(q)) for q in rules.QUALITIES},
             "minimum_applied": est.minimum_applied,
         }
 
@@ -135,16 +142,17 @@ class BatchPlan:
                 "input_billed_s": self.input_billed_ms / 1000,
                 "output_billed_s": self.output_billed_ms / 1000,
                 "total_billed_s": self.total_billed_ms / 1000,
-                "credits": _credits(self.credits_units),
+                "credits": credits_number(self.credits_units),
                 "credits_units": self.credits_units,
-                "credits_by_quality": {q: _credits(self.credits_at(q)) for q in rules.QUALITIES},
+                "credits_by_quality": {q: credits_number(self.credits_at(q)) for q in rules.QUALITIES},
                 "usd": round(self.credits_units / self.prices.units_per_usd, 4),
             },
             "price_source": self.prices.label,
         }
 
 
-def _credits(units: int) -> float:
+def credits_number(units: int) -> float:
+    """Integer credit units as a JSON number of credits (for display and JSON only)."""
     return float(Fraction(units, billing.UNITS_PER_CREDIT))
 
 
@@ -156,6 +164,54 @@ def _probe_one(path: Path) -> ProbeResult:
         return probe(path)
     except PrepError as err:
         return err
+
+
+def _problem(job: JobSpec, err: PrepError) -> Problem:
+    return Problem(line=job.line, name=job.name,
+                   message=err.message + (f" ({err.hint})" if err.hint else ""),
+                   exit_code=3 if err.exit_code == 3 else 2)
+
+
+def plan_job(
+    job: JobSpec,
+    infos: Mapping[Path, ClipInfo],
+    *,
+    prices: PriceTable = DEFAULT_PRICES,
+    extend: Extend | None = None,
+    picker: Picker | None = None,
+    on_pick: Callable[[PickedWindow], None] | None = None,
+) -> JobPlan:
+    """One job from its probed clips: picked windows, chosen windows, aspect ratio and the bill.
+
+    The single place where a job is planned: `prep generate` (a batch of one) and every row of
+    `prep batch` go through here. Raises the first clip's PrepError.
+    """
+    planned: list[PlannedClip] = []
+    picks: list[PickedWindow | None] = []
+    for index, given in enumerate(job.clips):
+        info = infos[given.path]
+        spec = given
+        picked = None
+        if picker is not None and index in job.clips_to_pick:
+            length = given.window.length
+            try:
+                length_ms = length.resolve(info.fps) if length is not None else None
+            except ValueError as err:
+                raise UsageError(f"{given}: the window's length: {err}") from err
+            picked = picker(given.path, len(job.clips), length_ms, info=info)
+            if picked is not None:
+                spec = picked.spec(given)
+                if on_pick is not None:
+                    on_pick(picked)
+        picks.append(picked)
+        planned.append(PlannedClip(spec, info, choose_window(info, spec.window, label=str(spec),
+                                                             extend=extend)))
+    check_clip_count(len(planned))
+    est = billing.estimate_durations([p.bill() for p in planned], output_s=job.duration_s,
+                                     quality=job.quality, prices=prices)
+    aspect = resolve_aspect_ratio(job.aspect_ratio, [p.info.display_aspect for p in planned])
+    return JobPlan(job=job, clips=tuple(planned), aspect_ratio=aspect, estimate=est,
+                   picks=tuple(picks) if any(p is not None for p in picks) else ())
 
 
 def plan_batch(
@@ -190,39 +246,17 @@ def plan_batch(
     problems: list[Problem] = list(manifest.problems)
     for job in manifest.jobs:
         job_problems: list[Problem] = []
-        planned: list[PlannedClip] = []
-        picks: list[PickedWindow | None] = []
-        for index, given in enumerate(job.clips):
+        for given in job.clips:
             info = infos[given.path]
-            spec = given
-            picked = None
+            if isinstance(info, PrepError):
+                job_problems.append(_problem(job, info))
+        if not job_problems:
             try:
-                if isinstance(info, PrepError):
-                    raise info
-                if picker is not None and index in job.clips_to_pick:
-                    picked = picker(given.path, len(job.clips), info=info)
-                    if picked is not None:
-                        spec = picked.spec(given)
-                picks.append(picked)
-                planned.append(PlannedClip(spec, info, choose_window(info, spec.window,
-                                                                     label=str(spec), extend=extend)))
+                plans.append(plan_job(job, infos, prices=prices, extend=extend,  # type: ignore[arg-type]
+                                      picker=picker))
             except PrepError as err:
-                job_problems.append(Problem(line=job.line, name=job.name, message=err.message
-                                            + (f" ({err.hint})" if err.hint else ""),
-                                            exit_code=3 if err.exit_code == 3 else 2))
-        if job_problems:
-            problems.extend(job_problems)
-            continue
-        est = billing.estimate_durations([p.bill() for p in planned], output_s=job.duration_s,
-                                         quality=job.quality, prices=prices)
-        aspect = job.aspect_ratio
-        if aspect == AUTO_ASPECT:
-            # The same choice `prep generate --aspect-ratio auto` makes for these clips.
-            from prep.core.request import nearest_aspect_ratio
-
-            aspect = nearest_aspect_ratio([p.info.display_aspect for p in planned])
-        plans.append(JobPlan(job=job, clips=tuple(planned), aspect_ratio=aspect, estimate=est,
-                             picks=tuple(picks) if any(p is not None for p in picks) else ()))
+                job_problems.append(_problem(job, err))
+        problems.extend(job_problems)
     if problems:
         raise ManifestError(manifest.source, sorted(problems, key=lambda p: p.line))
     return BatchPlan(manifest=manifest, jobs=tuple(plans), prices=prices)
@@ -254,7 +288,7 @@ class JobStatus:
     progress: int | None
     estimate_units: int | None
     measured_units: int | None
-    credits_reserved: float | None
+    credits_reserved_units: int | None
     result_path: str | None
     result_sha256: str | None
     result_bytes: int | None
@@ -274,9 +308,11 @@ class JobStatus:
             "task_id": self.task_id,
             "task_status": self.task_status,
             "progress": self.progress,
-            "estimate_credits": None if self.estimate_units is None else _credits(self.estimate_units),
-            "measured_credits": None if self.measured_units is None else _credits(self.measured_units),
-            "credits_reserved": self.credits_reserved,
+            "estimate_credits": None if self.estimate_units is None else credits_number(self.estimate_units),
+            "measured_credits": None if self.measured_units is None else credits_number(self.measured_units),
+            "credits_reserved": (None if self.credits_reserved_units is None
+                                 else credits_number(self.credits_reserved_units)),
+            "credits_reserved_units": self.credits_reserved_units,
             "result_path": self.result_path,
             "result_sha256": self.result_sha256,
             "result_bytes": self.result_bytes,
@@ -299,6 +335,47 @@ class JobStatus:
         return 130 if self.state not in ("failed",) else 1
 
 
+class JobError(PrepError):
+    """A job's recorded failure, with the exit code its journal gives it."""
+
+    def __init__(self, message: str, *, exit_code: int, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code = exit_code
+
+
+def job_error(status: JobStatus, out_dir: Path, *, timed_out: bool = False) -> PrepError | None:
+    """The one mapping from where a job stands to the error (and exit code) a command ends with.
+
+    None when the job is done. `timed_out`: the run stopped following a running task at its
+    deadline (the task goes on at EvoLink; running the same command again picks it up).
+    """
+    again = f"run the same command again to pick it up (journal in {out_dir})"
+    if status.state == "done":
+        return None
+    if status.state == "unknown":
+        return OutcomeUnknownError(
+            f"job {status.name}: the create request was sent and no answer came back; the task "
+            "may exist",
+            hint=f"look for it in your EvoLink dashboard, then `prep batch resolve {out_dir} "
+                 f"{status.name} --task-id ID` (or `--not-created`), or run again with --resubmit")
+    if status.state == "failed" and status.error_exit == TaskFailedError.exit_code:
+        return TaskFailedError(f"job {status.name}: {status.error}", task_id=status.task_id or "",
+                               hint="failed tasks are not billed; change the prompt or clips and "
+                                    "run again")
+    if timed_out:
+        return TaskTimeoutError(f"job {status.name}: task {status.task_id} is still "
+                                f"{status.task_status or 'running'} at the deadline; it goes on at "
+                                "EvoLink", task_id=status.task_id or "", hint=again)
+    if status.state == "failed":
+        return JobError(f"job {status.name}: {status.error}", exit_code=status.exit_code,
+                        hint="fix the cause and run again" if not status.task_id else again)
+    if status.error:
+        return JobError(f"job {status.name} is {status.state}: {status.error}",
+                        exit_code=status.exit_code, hint=again)
+    return JobError(f"job {status.name} stopped while {status.state}", exit_code=status.exit_code,
+                    hint=again)
+
+
 def batch_status(journal: Journal, *, now: float, upload_margin_s: float = 0) -> list[JobStatus]:
     """Every job of the journal and where it stands, in manifest order."""
     clips = {c.key: c for c in journal.clips()}
@@ -312,7 +389,7 @@ def batch_status(journal: Journal, *, now: float, upload_margin_s: float = 0) ->
             clips_uploaded=sum(1 for c in records if c.upload_fresh(now, upload_margin_s)),
             task_id=job.task_id, task_status=job.task_status, progress=job.progress,
             estimate_units=job.estimate_units, measured_units=job.measured_units,
-            credits_reserved=job.credits_reserved,
+            credits_reserved_units=job.credits_reserved_units,
             result_path=job.result_path, result_sha256=job.result_sha256,
             result_bytes=job.result_bytes, error=job.error, error_exit=job.error_exit,
             submissions=len(subs), idempotency_key=subs[-1].idempotency_key if subs else None,

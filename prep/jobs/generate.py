@@ -1,53 +1,60 @@
-"""`generate`: one job end to end. Validate -> (pick) -> estimate -> confirm -> prepare -> upload ->
-submit -> follow -> download.
+"""`generate`: one job end to end, as a batch of one on the same engine as `prep batch`.
+
+Validate -> (pick) -> estimate -> confirm -> prepare -> upload -> submit -> follow -> download.
 
 Everything that can be judged locally is judged before anything slow or remote happens: the prompt,
-the request options, the clip count, the key, the output folder, and every clip (probed and
-windowed). The bill is computed exactly as `prep estimate` computes it and shown before any
-encoding or upload, so a declined job costs nothing but the probe. Nothing leaves the machine until
-the user agrees (or passed --yes), and the create request is sent once (see prep.client).
+the request options, the clip count, the key, the output folder, and every clip (probed once and
+windowed once). The bill is the one `prep estimate` computes and is shown before any encoding or
+upload, so a declined job costs nothing but the probe. Nothing leaves the machine until the user
+agrees (or passed --yes).
 
-With `pick`, clips given without a start or end first get the window `prep pick` would choose for
-a job of this many clips (remembered in `<cache>/picks/`, see prep.picks); the picks are reported
-before the bill, since they are what the bill is for.
+The job then runs on `prep.jobs.run`, journaled in its output folder like a batch job (its name
+is made from the command's inputs, so the same command names the same job). Running the same
+command again therefore resumes: it follows the task it already has, downloads what is missing,
+and never creates a second task for the same job. A create request whose answer was lost leaves
+the job `unknown` in the journal; `--resubmit` re-sends it under the same Idempotency-Key, and
+`prep batch resolve OUT JOB --task-id ID | --not-created` settles it by hand, as for a batch.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from prep.api.client import Client, PollPolicy, Task, new_idempotency_key
-from prep.api.upload import UploadCache, UploadedFile, UploadMode, upload_files
 from prep.core import billing, rules
+from prep.core.billing import Estimate, credits_text
 from prep.core.clipspec import ClipSpec, expand_paths, parse_clip_spec
-from prep.core.request import GenerationRequest, check_clip_count, check_options, check_prompt
-from prep.errors import AuthError, Interrupted, OutcomeUnknownError, RequestRejected, UsageError
-from prep.jobs import outcomes
+from prep.core.request import check_clip_count, check_options, check_prompt, resolve_aspect_ratio
+from prep.errors import AuthError, PrepError, UsageError
+from prep.jobs.batch import BatchPlan, JobPlan, JobStatus, credits_number, job_error, plan_job
+from prep.jobs.manifest import JobSpec, Manifest
 
 if TYPE_CHECKING:
-    from prep.core.billing import Estimate
+    from concurrent.futures import Executor
+
+    from prep.api.client import Client, Task
+    from prep.core.clipinfo import ClipInfo
     from prep.core.plan import Extend
-    from prep.pick.picks import PickedWindow
+    from prep.pick.picks import PickedWindow, Picker
     from prep.settings import Settings
 
-__all__ = ["GenerateOptions", "GenerateResult", "Hooks", "generate", "poll_policy"]
+__all__ = ["GenerateOptions", "GenerateResult", "Hooks", "generate", "job_name"]
 
 Stage = Literal["validate", "pick", "estimate", "prepare", "upload", "submit", "wait", "download"]
+Stopped = Literal["dry-run", "declined", "no-wait", "deadline"]
 
-
-def poll_policy(settings: Settings, deadline_s: float | None = 30 * 60.0) -> PollPolicy:
-    """How often to read a task: from 1 s to `poll_max_interval_s` (8 s, EvoLink's own pace)
-    against EvoLink; from 0.2 s to at most 2 s against a sandbox or proxy on another URL."""
-    cap = max(settings.poll_max_interval_s, 0.05)
-    if settings.is_default_service:
-        return PollPolicy(initial_s=min(1.0, cap), max_s=cap, deadline_s=deadline_s)
-    cap = min(cap, 2.0)
-    return PollPolicy(initial_s=min(0.2, cap), max_s=cap, deadline_s=deadline_s)
+# The engine's job states, as the stages a person follows.
+_STAGE_OF_STATE: dict[str, Stage] = {"preparing": "prepare", "uploading": "upload",
+                                     "submitting": "submit", "running": "wait",
+                                     "completed": "download"}
+# Journal states that mean a create request has been sent for the job.
+_SENT = ("submitting", "running", "completed", "done", "unknown")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,7 +68,7 @@ class GenerateOptions:
     aspect_ratio: str = rules.DEFAULT_ASPECT_RATIO  # or "auto"
     shot_type: str = rules.DEFAULT_SHOT_TYPE
     callback_url: str | None = None
-    upload_mode: UploadMode = "base64"
+    upload_mode: Literal["base64", "stream"] = "base64"
     max_cost_units: int | None = None
     dry_run: bool = False
     wait: bool = True
@@ -91,28 +98,38 @@ class Hooks:
     on_task: Callable[[Task], None] | None = None
     on_download_progress: Callable[[int, int | None], None] | None = None
 
+    def note(self, text: str) -> None:
+        if self.on_note is not None:
+            self.on_note(text)
+
 
 @dataclass(slots=True, kw_only=True)
 class GenerateResult:
-    """What a `generate` run did, stage by stage."""
+    """What a `generate` run did, stage by stage, and where its job stands in the journal."""
 
     estimate: Estimate
     aspect_ratio: str
+    job: str
+    out_dir: Path
     prepared: list[Path] = field(default_factory=list)
     picks: list[PickedWindow] = field(default_factory=list)
-    uploads: list[UploadedFile] = field(default_factory=list)
-    request: GenerationRequest | None = None
+    uploads: list[dict[str, Any]] = field(default_factory=list)
+    request: dict[str, Any] | None = None
     idempotency_key: str | None = None
     task: Task | None = None
+    status: JobStatus | None = None
     replayed: bool = False
+    resumed: bool = False  # the journal already held this job's task: nothing new was paid
     files: list[Path] = field(default_factory=list)
     stage_s: dict[str, float] = field(default_factory=dict)
-    stopped: Literal["dry-run", "declined", "no-wait"] | None = None
+    stopped: Stopped | None = None
 
     @property
     def credits_reserved_units(self) -> int | None:
         """EvoLink's own figure for the job, once a task exists."""
-        return self.task.credits_reserved_units if self.task is not None else None
+        if self.task is not None and self.task.credits_reserved_units is not None:
+            return self.task.credits_reserved_units
+        return self.status.credits_reserved_units if self.status is not None else None
 
     @property
     def credits_differ(self) -> bool:
@@ -120,26 +137,60 @@ class GenerateResult:
         reserved = self.credits_reserved_units
         return reserved is not None and reserved != self.estimate.credits_units
 
+    @property
+    def task_id(self) -> str | None:
+        """The job's task, once one exists."""
+        return self.task.id if self.task is not None else (self.status.task_id if self.status else None)
+
+    def error(self) -> PrepError | None:
+        """The job's outcome as an error (exit code included), or None when it went as asked."""
+        if self.stopped in ("dry-run", "declined", "no-wait") or self.status is None:
+            return None
+        return job_error(self.status, self.out_dir, timed_out=self.stopped == "deadline")
+
+    @property
+    def exit_code(self) -> int:
+        """0 when the job went as asked, else its error's exit code."""
+        err = self.error()
+        return 0 if err is None else err.exit_code
+
+    def raise_for_outcome(self) -> None:
+        """Raise the job's error, if it has one (see `error`)."""
+        err = self.error()
+        if err is not None:
+            raise err
+
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of `prep generate --json` (contract: extend, never rename)."""
         reserved = self.credits_reserved_units
+        task_status = self.task.status if self.task else (self.status.task_status if self.status else None)
+        err = self.error()
         return {
-            "task_id": self.task.id if self.task else None,
-            "status": self.task.status if self.task else None,
+            "task_id": self.task_id,
+            "status": task_status,
             "stopped": self.stopped,
             "files": [str(p) for p in self.files],
             "credits_estimated": float(self.estimate.credits),
-            "credits_reserved": None if reserved is None else reserved / 10_000,
+            "credits_reserved": None if reserved is None else credits_number(reserved),
+            "credits_reserved_units": reserved,
+            "credits_estimated_units": self.estimate.credits_units,
             "credits_differ": self.credits_differ,
             "aspect_ratio": self.aspect_ratio,
             "estimate": self.estimate.as_dict(),
             "prepared": [str(p) for p in self.prepared],
             "picks": [p.as_dict() for p in self.picks],
-            "uploads": [u.as_dict() for u in self.uploads],
-            "request": self.request.body() if self.request else None,
+            "uploads": self.uploads,
+            "request": self.request,
             "idempotency_key": self.idempotency_key,
             "replayed": self.replayed,
+            "resumed": self.resumed,
             "task": self.task.as_dict() if self.task else None,
+            "job": self.job,
+            "state": self.status.state if self.status else None,
+            "journal": str(self.out_dir / "batch-journal.sqlite") if self.status else None,
+            "exit_code": 0 if err is None else err.exit_code,
+            "error": None if err is None else err.message,
+            "hint": None if err is None else (err.hint or None),
             "stage_s": {k: round(v, 3) for k, v in self.stage_s.items()},
         }
 
@@ -149,6 +200,21 @@ def _specs(clips: Sequence[ClipSpec | str | Path]) -> list[ClipSpec]:
     return expand_paths(specs)
 
 
+def job_name(specs: Sequence[ClipSpec], options: GenerateOptions) -> str:
+    """The job's name in the output folder's journal: the first clip's name and a digest of the
+    command's inputs, so the same command finds the same job and another command makes another."""
+    inputs = {
+        "clips": [str(replace(s, path=s.path.resolve())) for s in specs],
+        "prompt": options.prompt, "duration": options.duration_s, "quality": options.quality,
+        "aspect_ratio": options.aspect_ratio, "shot_type": options.shot_type,
+        "callback_url": options.callback_url, "pick": options.pick, "extend": options.extend,
+    }
+    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:10]
+    stem = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "-"
+                   for c in specs[0].path.stem)[:40].strip("-") or "job"
+    return f"{stem}-{digest}"
+
+
 def generate(
     clips: Sequence[ClipSpec | str | Path],
     options: GenerateOptions,
@@ -156,8 +222,14 @@ def generate(
     *,
     client: Client | None = None,
     hooks: Hooks | None = None,
+    cpu_executor: Executor | None = None,
 ) -> GenerateResult:
-    """Run one job; see the module docstring for the order. Raises prep errors (exit codes)."""
+    """Run (or resume) one job; see the module docstring for the order.
+
+    Raises prep errors (with their exit codes) for anything found before the job runs. The job's
+    own outcome (done, failed, unknown, still running) is in the result: `result.exit_code`,
+    `result.error()`, `result.raise_for_outcome()`.
+    """
     hooks = hooks or Hooks()
     timings: dict[str, float] = {}
 
@@ -175,9 +247,8 @@ def generate(
         specs = _specs(clips)
         check_prompt(options.prompt)
         check_clip_count(len(specs))
-        if options.aspect_ratio != "auto" and options.aspect_ratio not in rules.ASPECT_RATIOS:
-            raise UsageError(f"--aspect-ratio {options.aspect_ratio} is not allowed; use auto or one "
-                             f"of {', '.join(rules.ASPECT_RATIOS)}")
+        if options.aspect_ratio != "auto":
+            resolve_aspect_ratio(options.aspect_ratio)
         check_options(duration_s=options.duration_s, quality=options.quality,
                       shot_type=options.shot_type, callback_url=options.callback_url)
         if not options.dry_run and not settings.api_key:
@@ -187,203 +258,203 @@ def generate(
         from prep.media.prepare import check_out_dir
 
         check_out_dir(options.out_dir)
+        job = JobSpec(line=0, name=job_name(specs, options), clips=tuple(specs),
+                      prompt=options.prompt, duration_s=options.duration_s, quality=options.quality,
+                      aspect_ratio=options.aspect_ratio, shot_type=options.shot_type,
+                      callback_url=options.callback_url, pick=options.pick)
 
     picks: list[PickedWindow] = []
-    if options.pick:
-        with stage("pick"):
-            specs = _pick_windows(specs, picks, options, settings, hooks)
-
-    with stage("estimate"):
-        from prep.jobs.estimate import plan_clips
-
-        planned, problems = plan_clips(specs, extend=options.extend)
-        if problems:
-            raise problems[0]
-        aspect = options.aspect_ratio
-        if aspect == "auto":
-            from prep.core.request import nearest_aspect_ratio
-
-            aspect = nearest_aspect_ratio([p.info.display_aspect for p in planned])
-        estimate = billing.estimate_durations([p.bill() for p in planned],
-                                              output_s=options.duration_s, quality=options.quality,
-                                              prices=settings.prices)
-    result = GenerateResult(estimate=estimate, aspect_ratio=aspect, stage_s=timings, picks=picks)
+    with stage("pick" if job.clips_to_pick else "estimate"):
+        job_plan = _plan(job, options, settings, hooks, picks)
+    estimate = job_plan.estimate
+    result = GenerateResult(estimate=estimate, aspect_ratio=job_plan.aspect_ratio, job=job.name,
+                            out_dir=options.out_dir, stage_s=timings, picks=picks)
     if hooks.on_estimate is not None:
         hooks.on_estimate(estimate)
-    if options.max_cost_units is not None and estimate.credits_units > options.max_cost_units:
-        raise UsageError(
-            f"the job costs {billing.credits_text(estimate.credits_units)} credits, more than "
-            f"--max-cost {billing.credits_text(options.max_cost_units)}",
-            hint="raise --max-cost, or lower --duration / --quality",
-        )
-    if not options.dry_run and hooks.confirm is not None and not hooks.confirm(estimate):
-        result.stopped = "declined"
-        return result
+    _check_cost(estimate.credits_units, options.max_cost_units, "the job")
 
-    with stage("prepare"):
-        from prep.media.prepare import PrepareOptions, prepare
-
-        prepare_kwargs: dict[str, Any] = {"extend": options.extend, "use_cache": options.use_cache,
-                                          "cache_dir": settings.cache_dir,
-                                          "ffmpeg": settings.ffmpeg}
-        if options.profile:
-            prepare_kwargs["profile"] = options.profile
-        done = prepare([p.spec for p in planned], options.out_dir / "prepared",
-                       PrepareOptions(**prepare_kwargs), on_progress=hooks.on_prepare_progress)
-        result.prepared = [r.output for r in done if r.output is not None]
-        _refine_estimate(result, done, planned, options, settings, hooks)
     if options.dry_run:
+        with stage("prepare"):
+            _prepare_only(result, job_plan, options, settings, hooks)
         result.stopped = "dry-run"
         return result
 
-    own_client = client is None
-    api = client or Client.from_settings(settings)
-    try:
-        _send(api, result, options, settings, hooks, stage)
-    finally:
-        if own_client:
-            api.close()
+    earlier = _journaled(options.out_dir, job.name)
+    if earlier is not None and earlier.state in _SENT:
+        result.resumed = True
+        hooks.note(f"resuming job {job.name} from {options.out_dir}: its task "
+                   f"{earlier.task_id or '(outcome unknown)'} was already submitted, so nothing "
+                   "new is paid for")
+    elif hooks.confirm is not None and not hooks.confirm(estimate):
+        result.stopped = "declined"
+        return result
+
+    _run(result, job_plan, options, settings, hooks, client=client, cpu_executor=cpu_executor,
+         timings=timings)
     return result
 
 
-def _pick_windows(specs: list[ClipSpec], picks: list[PickedWindow], options: GenerateOptions,
-                  settings: Settings, hooks: Hooks) -> list[ClipSpec]:
-    """Each clip given without a start or end, with the window `prep pick` chooses for it."""
-    from prep.pick.picks import Picker, needs_pick
-
-    targets = [i for i, spec in enumerate(specs) if needs_pick(spec)]
-    if not targets:
-        if hooks.on_note is not None:
-            hooks.on_note("--pick: every clip has a window already; they are used as given")
-        return specs
+def _plan(job: JobSpec, options: GenerateOptions, settings: Settings, hooks: Hooks,
+          picks: list[PickedWindow]) -> JobPlan:
+    """Probe each clip once, pick windows where asked, window and bill: the job's plan."""
     from prep.media.probe import probe
-    from prep.pick.analyze import require_extras
 
-    require_extras(specs[targets[0]].path)
+    infos: dict[Path, ClipInfo] = {}
+    for spec in job.clips:
+        if spec.path not in infos:
+            infos[spec.path] = probe(spec.path)
+    picker = _picker(job, options, settings, hooks) if options.pick else None
+    job_plan = plan_job(job, infos, prices=settings.prices, extend=options.extend, picker=picker,
+                        on_pick=_collect(picks, hooks.on_pick))
+    for index in job.clips_to_pick:
+        if job_plan.pick_of(index) is None:
+            hooks.note(f"{job.clips[index]}: too short to choose a window in; used whole")
+    return job_plan
+
+
+def _collect(picks: list[PickedWindow],
+             report: Callable[[PickedWindow], None] | None) -> Callable[[PickedWindow], None]:
+    def on_pick(picked: PickedWindow) -> None:
+        picks.append(picked)
+        if report is not None:
+            report(picked)
+
+    return on_pick
+
+
+def _picker(job: JobSpec, options: GenerateOptions, settings: Settings,
+            hooks: Hooks) -> Picker | None:
+    """The window picker for `--pick` (cached in `<cache>/picks`), or None when nothing needs one."""
+    if not job.clips_to_pick:
+        hooks.note("--pick: every clip has a window already; they are used as given")
+        return None
+    from prep.pick.analyze import require_extras
+    from prep.pick.picks import Picker
+
+    require_extras(job.clips[job.clips_to_pick[0]].path)
+    report = hooks.on_pick_progress
 
     @contextmanager
     def progress(path: Path) -> Iterator[Callable[[int, int], None]]:
-        report = hooks.on_pick_progress
         yield (lambda done, total: report(path.name, done, total)) if report else (lambda d, t: None)
 
-    picker = Picker(cache_dir=settings.cache_dir / "picks", refresh=not options.use_cache,
-                    progress=progress)
-    out = list(specs)
-    for index in targets:
-        spec = specs[index]
-        info = probe(spec.path)
-        length = spec.window.length
-        try:
-            length_ms = length.resolve(info.fps) if length is not None else None
-        except ValueError as err:
-            raise UsageError(f"--length: {err}") from err
-        picked = picker(spec.path, len(specs), length_ms, info=info)
-        if picked is None:
-            if hooks.on_note is not None:
-                hooks.on_note(f"{spec}: too short to choose a window in; used whole")
-            continue
-        out[index] = picked.spec(spec)
-        picks.append(picked)
-        if hooks.on_pick is not None:
-            hooks.on_pick(picked)
-    return out
+    return Picker(cache_dir=settings.cache_dir / "picks", refresh=not options.use_cache,
+                  progress=progress)
 
 
-def _send(api: Client, result: GenerateResult, options: GenerateOptions, settings: Settings,
-          hooks: Hooks, stage: Callable[[Stage], Any]) -> None:
-    cache = UploadCache(settings.cache_dir / "uploads") if options.use_cache else None
-    with stage("upload"):
-        result.uploads = upload_files(api, result.prepared, mode=options.upload_mode, cache=cache,
-                                      on_progress=hooks.on_upload_progress)
-
-    def build() -> GenerationRequest:
-        return GenerationRequest(
-            prompt=options.prompt, video_urls=tuple(u.file_url for u in result.uploads),
-            duration_s=options.duration_s, quality=options.quality,
-            aspect_ratio=result.aspect_ratio, shot_type=options.shot_type,
-            callback_url=options.callback_url)
-
-    journal = settings.cache_dir / "outcomes"
-    with stage("submit"):
-        result.request = build()
-        result.idempotency_key = _idempotency_key(journal, result.request, options.resubmit)
-        try:
-            task = api.create_task(result.request, idempotency_key=result.idempotency_key)
-        except RequestRejected:
-            # A cached URL that the server no longer takes (expired early, deleted, another
-            # account's host) is uploaded afresh, once; a 400 proves nothing was created.
-            if cache is None or not any(u.cached for u in result.uploads):
-                raise
-            for uploaded in result.uploads:
-                if uploaded.cached:
-                    cache.forget(uploaded.sha256, api.files_url)
-            with stage("upload"):
-                result.uploads = upload_files(api, result.prepared, mode=options.upload_mode,
-                                              cache=cache, verify_cached=False,
-                                              on_progress=hooks.on_upload_progress)
-            result.request = build()
-            result.idempotency_key = new_idempotency_key()
-            task = api.create_task(result.request, idempotency_key=result.idempotency_key)
-        if options.resubmit:
-            outcomes.resolve(journal, result.idempotency_key)
-        result.task = task
-        result.replayed = task.replayed
-    if hooks.on_task is not None:
-        hooks.on_task(task)
-    if not options.wait:
-        result.stopped = "no-wait"
-        return
-    try:
-        with stage("wait"):
-            result.task = api.wait(task, poll=poll_policy(settings, options.deadline_s),
-                                   on_update=hooks.on_task)
-        with stage("download"):
-            result.files = api.download_results(result.task, options.out_dir,
-                                                on_progress=hooks.on_download_progress)
-    except KeyboardInterrupt as err:
-        raise Interrupted(
-            f"stopped following task {task.id}; the task goes on at EvoLink",
-            hint=f"pick it up with `prep task {task.id} --wait -o {options.out_dir}`",
-        ) from err
-
-
-def _refine_estimate(result: GenerateResult, done: Sequence[Any], planned: Sequence[Any],
-                     options: GenerateOptions, settings: Settings, hooks: Hooks) -> None:
-    """Bill the prepared files as measured (what is uploaded is what the server measures); the
-    plan's figure was shown before encoding, this one is what EvoLink should reserve."""
-    from dataclasses import replace
-
-    bills = []
-    for prepared, plan in zip(done, planned, strict=True):
-        info = prepared.output_info
-        bill = plan.bill()
-        bills.append(replace(bill, duration_ms=info.duration_ms) if info is not None else bill)
-    refined = billing.estimate_durations(bills, output_s=options.duration_s,
-                                         quality=options.quality, prices=settings.prices)
-    before = result.estimate
-    result.estimate = refined
-    if refined.credits_units != before.credits_units and hooks.on_note is not None:
-        hooks.on_note(f"the prepared clips measure {refined.input_billed_ms / 1000:g} s of billed "
-                      f"input: the estimate is {billing.credits_text(refined.credits_units)} "
-                      f"credits (planned {billing.credits_text(before.credits_units)})")
-    if options.max_cost_units is not None and refined.credits_units > options.max_cost_units:
+def _check_cost(units: int, budget_units: int | None, what: str) -> None:
+    if budget_units is not None and units > budget_units:
         raise UsageError(
-            f"the prepared job costs {billing.credits_text(refined.credits_units)} credits, more "
-            f"than --max-cost {billing.credits_text(options.max_cost_units)}",
-            hint="raise --max-cost, or lower --duration / --quality")
+            f"{what} costs {credits_text(units)} credits, more than --max-cost "
+            f"{credits_text(budget_units)}",
+            hint="raise --max-cost, or lower --duration / --quality",
+        )
 
 
-def _idempotency_key(journal: Path, request: GenerationRequest, resubmit: bool) -> str:
-    """A fresh key, unless this exact request was sent before with no definite answer: then
-    stop (the task may exist), or with --resubmit send it again under the same key."""
-    earlier = outcomes.find(journal, request.body())
-    if earlier is None:
-        return new_idempotency_key()
-    if resubmit:
-        return earlier.idempotency_key
-    raise OutcomeUnknownError(
-        f"this exact request was sent at {earlier.sent_at} and its outcome is unknown "
-        f"({earlier.reason}); the task may exist",
-        hint="look for it in your EvoLink dashboard; if there is none, run again with --resubmit "
-             f"(record: {earlier.path})",
-    )
+def _journaled(out_dir: Path, name: str) -> JobStatus | None:
+    """Where the journal in `out_dir` says job `name` stands, or None when it has no such job."""
+    from prep.jobs.journal import Journal, journal_path
+
+    if not journal_path(out_dir).is_file():
+        return None
+    from prep.jobs.batch import batch_status
+
+    with Journal.open(out_dir, create=False) as journal:
+        return next((s for s in batch_status(journal, now=time.time()) if s.name == name), None)
+
+
+def _prepare_only(result: GenerateResult, job_plan: JobPlan, options: GenerateOptions,
+                  settings: Settings, hooks: Hooks) -> None:
+    """--dry-run: prepare the planned clips (nothing is uploaded or journaled) and bill them as
+    measured."""
+    from prep.media.prepare import PrepareOptions, prepare
+
+    kwargs: dict[str, Any] = {"extend": options.extend, "use_cache": options.use_cache,
+                              "cache_dir": settings.cache_dir, "ffmpeg": settings.ffmpeg}
+    if options.profile:
+        kwargs["profile"] = options.profile
+    done = prepare([c.spec for c in job_plan.clips], options.out_dir / "prepared",
+                   PrepareOptions(**kwargs), on_progress=hooks.on_prepare_progress)
+    result.prepared = [r.output for r in done if r.output is not None]
+    bills = [replace(c.bill(), duration_ms=r.output_info.duration_ms) if r.output_info else c.bill()
+             for c, r in zip(job_plan.clips, done, strict=True)]
+    measured = billing.estimate_durations(bills, output_s=options.duration_s,
+                                          quality=options.quality, prices=settings.prices)
+    if measured.credits_units != result.estimate.credits_units:
+        hooks.note(f"the prepared clips measure {measured.input_billed_ms / 1000:g} s of billed "
+                   f"input: the estimate is {credits_text(measured.credits_units)} credits "
+                   f"(planned {credits_text(result.estimate.credits_units)})")
+    result.estimate = measured
+    _check_cost(measured.credits_units, options.max_cost_units, "the prepared job")
+
+
+def _run(result: GenerateResult, job_plan: JobPlan, options: GenerateOptions, settings: Settings,
+         hooks: Hooks, *, client: Client | None, cpu_executor: Executor | None,
+         timings: dict[str, float]) -> None:
+    """The job on the batch engine, then what the journal says about it."""
+    from prep.jobs import run
+
+    plan = BatchPlan(manifest=Manifest(source="prep generate", base_dir=options.out_dir,
+                                       format="command", jobs=(job_plan.job,)),
+                     jobs=(job_plan,), prices=settings.prices)
+    current: list[Any] = [None, time.perf_counter()]  # the stage being timed, since when
+
+    def on_state(name: str, state: str, detail: str) -> None:
+        now_stage = _STAGE_OF_STATE.get(state)
+        if now_stage is None or now_stage == current[0]:
+            return
+        if current[0] is not None:
+            timings[current[0]] = timings.get(current[0], 0.0) + time.perf_counter() - current[1]
+        current[0], current[1] = now_stage, time.perf_counter()
+        if hooks.on_stage is not None:
+            hooks.on_stage(now_stage)
+
+    def on_task(task: Task) -> None:
+        result.task = task
+        result.replayed = result.replayed or task.replayed
+        if hooks.on_task is not None:
+            hooks.on_task(task)
+
+    engine_hooks = run.Hooks(on_state=on_state, on_warning=hooks.on_note, on_task=on_task,
+                             on_prepare_progress=hooks.on_prepare_progress,
+                             on_upload_progress=hooks.on_upload_progress,
+                             on_download_progress=hooks.on_download_progress)
+    batch_options = run.BatchOptions(
+        output_dir=options.out_dir, concurrency=2, resubmit_unknown=options.resubmit,
+        upload_mode=options.upload_mode, max_cost_units=options.max_cost_units,
+        follow=options.wait, deadline_s=options.deadline_s, use_cache=options.use_cache,
+        profile=options.profile)
+    try:
+        outcome = run.run_batch(plan, settings, batch_options, extend=options.extend,
+                                hooks=engine_hooks, client=client, cpu_executor=cpu_executor)
+    finally:
+        if current[0] is not None:
+            timings[current[0]] = timings.get(current[0], 0.0) + time.perf_counter() - current[1]
+    (result.status,) = outcome.jobs
+    _read_back(result)
+    if outcome.timed_out and result.status.state in ("running", "submitting"):
+        result.stopped = "deadline"
+    elif not options.wait and result.status.state == "running":
+        result.stopped = "no-wait"
+
+
+def _read_back(result: GenerateResult) -> None:
+    """Fill the result from the journal: prepared files, uploads, the request, the result file."""
+    from prep.jobs.journal import Journal
+
+    with Journal.open(result.out_dir, create=False) as journal:
+        record = journal.job(result.job)
+        assert record is not None
+        clips = [journal.clip(key) for key in record.clip_keys]
+        sub = journal.last_submission(result.job)
+    result.prepared = [Path(c.prepared_path) for c in clips if c is not None and c.prepared_path]
+    result.uploads = [{"path": c.prepared_path, "file_url": c.file_url, "file_id": c.file_id,
+                       "expires_at": c.expires_at, "size_bytes": c.prepared_bytes,
+                       "sha256": c.prepared_sha256}
+                      for c in clips if c is not None and c.file_url]
+    if sub is not None:
+        result.request = sub.request
+        result.idempotency_key = sub.idempotency_key
+        result.replayed = result.replayed or sub.outcome == "replayed"
+    if record.state == "done" and record.result_path:
+        result.files = [Path(record.result_path)]

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from prep.core.billing import UNITS_PER_CREDIT
 from prep.errors import UsageError
 
 __all__ = [
@@ -131,10 +132,19 @@ _M002_MEASURED_ESTIMATE = """
 ALTER TABLE jobs ADD COLUMN measured_units INTEGER;
 """
 
+# What EvoLink reserved, in the same integer units as every estimate (it was a REAL of credits).
+_M003_RESERVED_UNITS = f"""
+ALTER TABLE jobs ADD COLUMN credits_reserved_units INTEGER;
+UPDATE jobs SET credits_reserved_units = CAST(ROUND(credits_reserved * {UNITS_PER_CREDIT}) AS INTEGER)
+    WHERE credits_reserved IS NOT NULL;
+ALTER TABLE jobs DROP COLUMN credits_reserved;
+"""
+
 # Ordered (name, SQL). Append new migrations; never edit or reorder applied ones.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("m001_initial", _M001_INITIAL),
     ("m002_measured_estimate", _M002_MEASURED_ESTIMATE),
+    ("m003_reserved_units", _M003_RESERVED_UNITS),
 )
 
 
@@ -157,7 +167,7 @@ class JobRecord:
     task_id: str | None
     task_status: str | None
     progress: int | None
-    credits_reserved: float | None
+    credits_reserved_units: int | None
     result_url: str | None
     result_path: str | None
     result_sha256: str | None
@@ -490,7 +500,7 @@ class Journal:
             return cur.lastrowid
 
     def record_created(self, submission_id: int, *, task_id: str, status: str,
-                       credits_reserved: float | None, http_status: int | None = 200,
+                       credits_reserved_units: int | None, http_status: int | None = 200,
                        outcome: SubmissionOutcome = "created") -> None:
         """The create request was answered with a task: the job is `running`."""
         now = self._clock()
@@ -499,8 +509,8 @@ class Journal:
             db.execute("UPDATE submissions SET outcome = ?, task_id = ?, http_status = ?, answered_at = ?"
                        " WHERE id = ?", (outcome, task_id, http_status, now, submission_id))
             db.execute("UPDATE jobs SET state = 'running', task_id = ?, task_status = ?, progress = 0,"
-                       " credits_reserved = ?, error = NULL, error_exit = NULL, updated_at = ?"
-                       " WHERE name = ?", (task_id, status, credits_reserved, now, job))
+                       " credits_reserved_units = ?, error = NULL, error_exit = NULL, updated_at = ?"
+                       " WHERE name = ?", (task_id, status, credits_reserved_units, now, job))
             self._event(db, "created" if outcome == "created" else outcome, job=job,
                         detail=f"task {task_id}")
 
@@ -577,15 +587,15 @@ class Journal:
     # -- tasks and results -------------------------------------------------------------------------
 
     def record_task(self, name: str, *, status: str, progress: int | None,
-                    credits_reserved: float | None, result_url: str | None = None) -> None:
+                    credits_reserved_units: int | None, result_url: str | None = None) -> None:
         """What the last task query said. `completed` moves the job on; other states keep it running."""
         state = "completed" if status == "completed" else "running"
         with self._tx() as db:
             old = db.execute("SELECT task_status FROM jobs WHERE name = ?", (name,)).fetchone()
             db.execute("UPDATE jobs SET state = ?, task_status = ?, progress = ?,"
-                       " credits_reserved = COALESCE(?, credits_reserved),"
+                       " credits_reserved_units = COALESCE(?, credits_reserved_units),"
                        " result_url = COALESCE(?, result_url), updated_at = ? WHERE name = ?",
-                       (state, status, progress, credits_reserved, result_url, self._clock(), name))
+                       (state, status, progress, credits_reserved_units, result_url, self._clock(), name))
             if old is None or old[0] != status:
                 self._event(db, f"task-{status}", job=name, detail=result_url)
 
@@ -605,7 +615,7 @@ class Journal:
         """
         with self._tx() as db:
             db.execute("UPDATE jobs SET state = 'pending', task_id = NULL, task_status = NULL,"
-                       " progress = NULL, credits_reserved = NULL, result_url = NULL, error = NULL,"
+                       " progress = NULL, credits_reserved_units = NULL, result_url = NULL, error = NULL,"
                        " error_exit = NULL, updated_at = ? WHERE name = ?", (self._clock(), name))
             self._event(db, "retry", job=name)
 

@@ -42,7 +42,7 @@ __all__ = [
     "parse_manifest",
 ]
 
-Format = Literal["csv", "jsonl"]
+Format = Literal["csv", "jsonl", "command"]  # command: the one job of `prep generate`
 
 REQUIRED_COLUMNS = ("name", "clips", "prompt")
 OPTIONAL_COLUMNS = ("duration", "quality", "aspect_ratio", "shot_type", "callback_url", "pick")

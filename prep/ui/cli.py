@@ -372,7 +372,7 @@ def task(task_id: str, wait: bool, out_dir: str | None, deadline: float, api_key
 
     from prep.api.client import Client
     from prep.errors import TaskFailedError
-    from prep.jobs.generate import poll_policy
+    from prep.jobs.run import poll_policy
     from prep.ui import render
 
     _verbose_logging(verbose)
@@ -384,7 +384,7 @@ def task(task_id: str, wait: bool, out_dir: str | None, deadline: float, api_key
         failure: TaskFailedError | None = None
         try:
             if wait:
-                current = client.wait(current, poll=poll_policy(settings, deadline),
+                current = client.wait(current, poll=poll_policy(settings, deadline_s=deadline),
                                       on_update=lambda t: view.task(t.id, t.status, t.progress,
                                                                     t.estimated_time_s))
             else:
@@ -599,20 +599,21 @@ def generate(clips: tuple[ClipSpec, ...], prompt: str | None, prompt_file: Any, 
                 render.out().print(f"prepared: {path}", soft_wrap=True, highlight=False)
         render.note("dry run: nothing was uploaded or submitted")
         return
-    task_data = data["task"] or {}
+    task_data = data["task"] or {"id": result.task_id, "status": data["status"]}
     if result.credits_differ:
         render.warn(f"EvoLink reserved {billing.credits_text(result.credits_reserved_units or 0)} "
                     f"credits; prep estimated {billing.credits_text(result.estimate.credits_units)} "
                     "(account discounts or new prices? check `prep estimate` price options)")
     if result.stopped == "no-wait":
         if not json_:
-            render.out().print(task_data.get("id"), highlight=False)
-        render.note(f"submitted; follow it with `prep task {task_data.get('id')} --wait -o "
-                    f"{out_dir}`")
+            render.out().print(result.task_id, highlight=False)
+        render.note(f"submitted; follow it with `prep task {result.task_id} --wait -o {out_dir}`, "
+                    "or run the same command again")
         return
-    if not json_:
+    if not json_ and result.status is not None and result.status.state == "done":
         render.task_summary(task_data, files=[str(p) for p in result.files],
                             estimate_units=result.estimate.credits_units)
+    result.raise_for_outcome()
 
 
 @cli.command()
@@ -886,7 +887,7 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
     budget = parse_credits(max_cost, "--max-cost") if max_cost is not None else None
     if not dry_run and not output:
         raise UsageError("give an output folder with -o DIR, or --dry-run to cost the batch only")
-    from prep.jobs.run import read_journaled_picks
+    from prep.jobs.reconcile import read_journaled_picks
     from prep.pick.picks import Picker
 
     picker = Picker(cache_dir=settings.cache_dir / "picks",
@@ -978,7 +979,7 @@ def batch_resolve(folder: str, job: str, task_id: str | None, not_created: bool,
     """
     from pathlib import Path
 
-    from prep.jobs.run import resolve_unknown
+    from prep.jobs.reconcile import resolve_unknown
     from prep.ui import render
 
     client = None

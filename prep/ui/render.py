@@ -449,8 +449,8 @@ def batch_status_table(rows: Sequence[Any], *, to_stderr: bool = False) -> None:
         state = f"[{style}]{row.state}[/]" if style else row.state
         if row.state == "running" and row.progress is not None:
             state += f" {row.progress}%"
-        reserved = ("" if row.credits_reserved is None
-                    else credits_text(round(row.credits_reserved * 10_000)))
+        reserved = ("" if row.credits_reserved_units is None
+                    else credits_text(row.credits_reserved_units))
         estimate = "" if row.estimate_units is None else credits_text(row.estimate_units)
         if row.measured_units is not None and row.measured_units != row.estimate_units:
             estimate += f" ({credits_text(row.measured_units)} as prepared)"
@@ -524,10 +524,10 @@ def batch_summary(result: Any, *, to_stderr: bool = False) -> None:
     batch_status_table(result.jobs, to_stderr=to_stderr)
     counts = result.as_dict()["counts"]
     parts = [f"{n} {o}" for o, n in counts.items() if n]
-    reserved = sum(j.credits_reserved or 0 for j in result.jobs)
+    reserved = sum(j.credits_reserved_units or 0 for j in result.jobs)
     pauses = f"; {result.rate_limit_pauses} rate-limit pauses" if result.rate_limit_pauses else ""
     console.print(f"[bold]{', '.join(parts)}[/] in {result.elapsed_s:.1f} s; EvoLink reserved "
-                  f"{credits_text(round(reserved * 10_000))} credits{pauses}", soft_wrap=True)
+                  f"{credits_text(reserved)} credits{pauses}", soft_wrap=True)
     if result.halted:
         console.print(f"[red]stopped submitting: {_escape(result.halted)}[/]", soft_wrap=True)
     unknown = [j.name for j in result.jobs if j.state == "unknown"]

@@ -74,7 +74,7 @@ class ReportJob:
     clips: tuple[ReportClip, ...] = ()
     estimate_units: int | None = None
     measured_units: int | None = None
-    credits_reserved: float | None = None
+    credits_reserved_units: int | None = None
     task_id: str | None = None
     result_path: str | None = None
     error: str | None = None
@@ -92,7 +92,7 @@ class Report:
 def report_from_journal(journal: Journal, *, title: str = "") -> Report:
     """The batch as its journal records it."""
     from prep.jobs.batch import batch_status
-    from prep.jobs.run import journaled_picks
+    from prep.jobs.reconcile import journaled_picks
 
     clips = {c.key: c for c in journal.clips()}
     picks = list(journaled_picks(journal).values())
@@ -120,7 +120,7 @@ def report_from_journal(journal: Journal, *, title: str = "") -> Report:
             prompt=str(spec.get("prompt") or ""), quality=str(spec.get("quality") or ""),
             duration_s=spec.get("duration"), aspect_ratio=str(spec.get("aspect_ratio") or ""),
             clips=tuple(shown), estimate_units=record.estimate_units,
-            measured_units=record.measured_units, credits_reserved=record.credits_reserved,
+            measured_units=record.measured_units, credits_reserved_units=record.credits_reserved_units,
             task_id=record.task_id, result_path=record.result_path,
             error=status.error if status is not None else record.error))
     facts = {"manifest": journal.meta("manifest") or "", "journal": str(journal.path)}
@@ -266,8 +266,8 @@ def _credits(units: int | None) -> str:
     return "–" if units is None else billing.credits_text(units)
 
 
-def _reserved(credits: float | None) -> str:
-    return "–" if credits is None else billing.credits_text(round(credits * 10_000))
+def _reserved(units: int | None) -> str:
+    return "–" if units is None else billing.credits_text(units)
 
 
 def _render(report: Report, pictures: _Pictures, now: str, missing_note: str | None) -> str:
@@ -276,8 +276,8 @@ def _render(report: Report, pictures: _Pictures, now: str, missing_note: str | N
     for job in jobs:
         counts[job.state] = counts.get(job.state, 0) + 1
     estimate = sum(j.estimate_units or 0 for j in jobs)
-    any_reserved = any(j.credits_reserved is not None for j in jobs)
-    reserved = sum(j.credits_reserved or 0 for j in jobs) if any_reserved else None
+    any_reserved = any(j.credits_reserved_units is not None for j in jobs)
+    reserved = sum(j.credits_reserved_units or 0 for j in jobs) if any_reserved else None
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -295,7 +295,8 @@ def _render(report: Report, pictures: _Pictures, now: str, missing_note: str | N
         parts.append(f'<tr><td><a href="#job-{_e(_anchor(job.name))}">{_e(job.name)}</a></td>'
                      f"<td>{_e(job.state)}</td><td class=\"num\">{len(job.clips)}</td>"
                      f'<td class="num">{_e(_credits(job.estimate_units))}</td>'
-                     f'<td class="num">{_e(_reserved(job.credits_reserved))}</td><td>{_e(outcome)}</td></tr>')
+                     f'<td class="num">{_e(_reserved(job.credits_reserved_units))}</td>'
+                     f'<td>{_e(outcome)}</td></tr>')
     parts.append(f'<tr><th>total ({len(jobs)} jobs)</th><th>'
                  + _e(", ".join(f"{n} {s}" for s, n in counts.items()))
                  + f'</th><th></th><th class="num">{_e(_credits(estimate))}</th>'
@@ -322,7 +323,7 @@ def _job_html(job: ReportJob, pictures: _Pictures) -> str:
     cost = f"estimate {_credits(job.estimate_units)} credits"
     if job.measured_units is not None and job.measured_units != job.estimate_units:
         cost += f" (as prepared: {_credits(job.measured_units)})"
-    cost += f" · reserved by EvoLink: {_reserved(job.credits_reserved)}"
+    cost += f" · reserved by EvoLink: {_reserved(job.credits_reserved_units)}"
     rows.append(("cost", cost))
     if job.task_id:
         rows.append(("task", job.task_id))

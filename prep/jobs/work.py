@@ -1,0 +1,202 @@
+"""The units of work of a job: prepare a clip, upload it, create the task, read it, download.
+
+Each is a plain function of values that returns values and never touches the journal (only the
+coordinator in `prep.jobs.run` writes it). `prepare_clip` is CPU-bound and picklable, so a thread
+pool, a process pool or Dask's `Client.get_executor()` can run it; the others are network-bound and
+run on the I/O pool, each holding the batch-wide `RateGate` while it talks to EvoLink.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prep.core import rules
+from prep.core.plan import Extend, PlannedClip
+from prep.errors import MediaError, TaskFailedError
+from prep.files import file_sha256
+
+if TYPE_CHECKING:
+    from prep.api.client import Client, Task
+    from prep.api.upload import UploadCache, UploadMode
+    from prep.jobs.budget import RateGate
+    from prep.media.prepare import PrepareOptions
+
+__all__ = [
+    "FAULT_POINTS",
+    "ClipWork",
+    "PreparedClip",
+    "Uploaded",
+    "clip_key",
+    "create_task",
+    "download_result",
+    "fault_matches",
+    "kill_self",
+    "prepare_clip",
+    "read_task",
+    "upload_clip",
+]
+
+# Test-only fault points (hidden --test-fault): the process SIGKILLs itself there.
+FAULT_POINTS = ("prepare", "upload", "before-create", "after-create", "download")
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+def kill_self() -> None:
+    """SIGKILL this process (the fault points' way of testing a crash at an exact step)."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def fault_matches(fault: str | None, point: str, job: str | None = None) -> bool:
+    """Whether the test fault `POINT[:JOB]` names this point (and job)."""
+    if not fault:
+        return False
+    where, _, name = fault.partition(":")
+    return where == point and (not name or job is None or name == job)
+
+
+# -- prepare (CPU) -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClipWork:
+    """One planned clip to prepare: picklable, so any executor (threads, processes, Dask) runs it."""
+
+    key: str
+    clip: PlannedClip
+    out_dir: Path
+    options: PrepareOptions
+    fault: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreparedClip:
+    """What preparing one clip produced."""
+
+    key: str
+    path: Path
+    sha256: str
+    size_bytes: int
+    duration_ms: int
+    action: str
+
+
+def prepare_clip(work: ClipWork, on_progress: ProgressFn | None = None) -> PreparedClip:
+    """Prepare one clip into its own folder and checksum the result (the CPU-bound stage)."""
+    from prep.media.prepare import prepare
+
+    def progress(label: str, done_ms: int, total_ms: int) -> None:
+        if done_ms > 0 and fault_matches(work.fault, "prepare"):
+            kill_self()
+        if on_progress is not None:
+            on_progress(label, done_ms, total_ms)
+
+    (result,) = prepare([work.clip.spec], work.out_dir, work.options,
+                        on_progress=progress if work.fault or on_progress else None)
+    if result.output is None or result.output_info is None:
+        raise MediaError(work.clip.spec.path, "preparing it produced no file",
+                         hint="run `prep prepare` on it alone to see why")
+    return PreparedClip(key=work.key, path=result.output, sha256=file_sha256(result.output),
+                        size_bytes=result.output.stat().st_size,
+                        duration_ms=result.output_info.duration_ms, action=result.action)
+
+
+def clip_key(clip: PlannedClip, extend: Extend | None) -> str:
+    """Identity of a prepared clip: the source file as it is now, and the window used.
+
+    Jobs that use the same source and window share one prepared file and one upload.
+    """
+    path = clip.spec.path.resolve()
+    try:
+        stat = path.stat()
+    except OSError as err:
+        raise MediaError(path, f"cannot be read any more ({err.strerror or err})",
+                         hint="it was moved or deleted after it was probed; put it back") from err
+    raw = json.dumps([str(path), stat.st_size, stat.st_mtime_ns, clip.window.start_ms,
+                      clip.window.end_ms, extend])
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+# -- the network steps (I/O pool) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Uploaded:
+    """A prepared clip's temporary URL, as the journal records it."""
+
+    file_url: str
+    file_id: str | None
+    expires_at: float
+    cached: bool
+
+
+def parse_expiry(text: str | None, now: float) -> float:
+    """An upload's `expires_at` as a timestamp; the documented lifetime when it cannot be read."""
+    if text:
+        try:
+            when = datetime.fromisoformat(text.strip().replace(" ", "T", 1).replace("Z", "+00:00"))
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            return when.timestamp()
+        except ValueError:
+            pass
+    return now + rules.UPLOAD_TTL_S
+
+
+def upload_clip(api: Client, gate: RateGate, path: Path, *, sha256: str | None, mode: UploadMode,
+                cache: UploadCache | None, now: float, margin_s: float,
+                on_progress: Callable[[int, int], None] | None = None) -> Uploaded:
+    """Upload one prepared file, or reuse a cached upload of the same bytes that lives long enough."""
+    from prep.api.upload import upload_file
+
+    if cache is not None and sha256 is not None:
+        hit = cache.get(sha256, api.files_url)
+        if hit is not None:
+            expires = parse_expiry(hit.get("expires_at"), now)
+            with gate.call():
+                alive = expires - margin_s > now and api.url_alive(str(hit["file_url"]))
+            if alive:
+                return Uploaded(file_url=str(hit["file_url"]), file_id=hit.get("file_id"),
+                                expires_at=expires, cached=True)
+            cache.forget(sha256, api.files_url)
+    with gate.call():
+        uploaded = upload_file(api, path, mode=mode, sha256=sha256, on_progress=on_progress)
+    if cache is not None:
+        cache.put(uploaded, api.files_url)
+    return Uploaded(file_url=uploaded.file_url, file_id=uploaded.file_id,
+                    expires_at=parse_expiry(uploaded.expires_at, now), cached=False)
+
+
+def create_task(api: Client, gate: RateGate, body: dict[str, Any], key: str) -> Task:
+    """Send one create request (already journaled) under its Idempotency-Key."""
+    with gate.call():
+        return api.create_task(body, idempotency_key=key)
+
+
+def read_task(api: Client, gate: RateGate, task_id: str) -> Task:
+    """One task query."""
+    with gate.call():
+        return api.get_task(task_id)
+
+
+def download_result(api: Client, fetch: Client, gate: RateGate, *, url: str | None,
+                    task_id: str | None, dest: Path,
+                    on_progress: Callable[[int, int | None], None] | None = None
+                    ) -> tuple[Path, str, int]:
+    """Download a completed task's result to `dest` (asking the task for its URL when unknown)."""
+    if not url:
+        task = read_task(api, gate, task_id or "")
+        if not task.results:
+            raise TaskFailedError(f"task {task_id} is {task.status} but lists no result",
+                                  task_id=task_id or "")
+        url = task.results[0]
+    fetch.download(url, dest, on_progress=on_progress)
+    return dest, file_sha256(dest), dest.stat().st_size
