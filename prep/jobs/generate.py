@@ -41,13 +41,8 @@ Stage = Literal["validate", "pick", "estimate", "prepare", "upload", "submit", "
 
 
 def poll_policy(settings: Settings, deadline_s: float | None = 30 * 60.0) -> PollPolicy:
-    """How often to read a task: from 1 s to `poll_max_interval_s` (8 s, EvoLink's own pace)
-    against EvoLink; from 0.2 s to at most 2 s against a sandbox or proxy on another URL."""
-    cap = max(settings.poll_max_interval_s, 0.05)
-    if settings.is_default_service:
-        return PollPolicy(initial_s=min(1.0, cap), max_s=cap, deadline_s=deadline_s)
-    cap = min(cap, 2.0)
-    return PollPolicy(initial_s=min(0.2, cap), max_s=cap, deadline_s=deadline_s)
+    """How often to read a task: the client's one rule, PollPolicy.for_settings."""
+    return PollPolicy.for_settings(settings, deadline_s=deadline_s)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

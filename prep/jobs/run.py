@@ -439,14 +439,12 @@ class _Runner:
         for job_plan in plan.jobs:
             for (key, *_), planned in zip(_job_clips(job_plan, extend), job_plan.clips, strict=True):
                 self.clip_specs[key] = planned.spec
-        initial = options.poll_initial_s
-        if initial is None:
-            initial = 1.0 if settings.is_default_service else 0.2
-        cap = options.poll_max_s or settings.poll_max_interval_s
-        if not settings.is_default_service:
-            cap = min(cap, 2.0)
-        self.poll_initial_s = min(initial, cap)
-        self.poll_max_s = cap
+        from prep.api.client import PollPolicy
+
+        pace = PollPolicy.for_settings(settings, initial_s=options.poll_initial_s,
+                                       max_s=options.poll_max_s or None)
+        self.poll_initial_s = pace.initial_s
+        self.poll_max_s = pace.max_s
 
     # -- start-up: what the journal says about each job
 
