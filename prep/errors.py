@@ -14,6 +14,7 @@
     │   ├── ServerError (6)         5xx after retries
     │   ├── NetworkError (6)        connect / read failures after retries
     │   ├── OutcomeUnknownError (6) a create request was sent and no answer came back
+    │   ├── TaskNotFoundError (3)   404 on a task id: no such task (mistyped, or no longer kept)
     │   └── UploadRejected (6)      the files API refused an upload
     ├── TaskFailedError (7)         the generation task failed or was cancelled
     ├── TaskTimeoutError (6)        waiting for a task gave up at its deadline (the task goes on)
@@ -25,7 +26,7 @@ TypeError and stays off this tree.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ __all__ = [
     "RequestRejected",
     "ServerError",
     "TaskFailedError",
+    "TaskNotFoundError",
     "TaskTimeoutError",
     "ToolMissingError",
     "UploadRejected",
@@ -170,7 +172,42 @@ class NetworkError(ApiError):
 
 
 class OutcomeUnknownError(ApiError):
-    """A create request was sent but no answer came back: the task may exist (exit 6)."""
+    """A create request was sent but no answer came back: the task may exist (exit 6).
+
+    It carries what a caller needs to journal the request, so that it is never sent twice by
+    accident: the `idempotency_key` it went under, the `body` and `url` it was sent to, and the
+    `reason` no definite answer came. The client itself writes nothing down."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str = "",
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        idempotency_key: str | None = None,
+        url: str | None = None,
+        body: Mapping[str, Any] | None = None,
+        reason: str = "",
+    ) -> None:
+        super().__init__(message, hint=hint, status=status, code=code, request_id=request_id)
+        self.idempotency_key = idempotency_key
+        self.url = url
+        self.body: dict[str, Any] | None = dict(body) if body is not None else None
+        self.reason = reason
+
+
+class TaskNotFoundError(ApiError):
+    """The API has no task with this id: mistyped, another account's, or no longer kept (exit 3)."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, hint: str = "", task_id: str = "",
+                 status: int | None = None, code: str | None = None,
+                 request_id: str | None = None) -> None:
+        super().__init__(message, hint=hint, status=status, code=code, request_id=request_id)
+        self.task_id = task_id
 
 
 class UploadRejected(ApiError):

@@ -38,7 +38,8 @@ EXIT_CODES = {
     errors.ToolMissingError: 6, errors.ApiError: 6, errors.AuthError: 4, errors.QuotaError: 5,
     errors.RequestRejected: 3, errors.RateLimitError: 6, errors.ServerError: 6,
     errors.NetworkError: 6, errors.OutcomeUnknownError: 6, errors.UploadRejected: 6,
-    errors.TaskFailedError: 7, errors.TaskTimeoutError: 6, errors.Interrupted: 130,
+    errors.TaskFailedError: 7, errors.TaskNotFoundError: 3, errors.TaskTimeoutError: 6,
+    errors.Interrupted: 130,
     errors.ManifestError: 2,
 }
 

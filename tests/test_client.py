@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import errno
 import json
 import logging
@@ -12,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+import prep.api.client
 from prep import errors
 from prep.api.client import Client, PollPolicy, RetryPolicy, Task, error_from_response, result_filename
 from prep.core import rules
@@ -27,9 +29,10 @@ from prep.errors import (
     RequestRejected,
     ServerError,
     TaskFailedError,
+    TaskNotFoundError,
     TaskTimeoutError,
 )
-from prep.jobs import outcomes
+from prep.settings import Settings
 
 KEY = "sk-test-SECRET-0123456789abcdef"
 API = "http://api.test"
@@ -58,12 +61,11 @@ class Recorder:
         return answer
 
 
-def make_client(handler: Handler, tmp_path: Path | None = None, **kwargs: Any) -> tuple[Client, list[float]]:
+def make_client(handler: Handler, **kwargs: Any) -> tuple[Client, list[float]]:
     sleeps: list[float] = []
     http = httpx.Client(transport=httpx.MockTransport(handler))
     client = Client(KEY, base_url=API, files_url=FILES, http=http, sleep=sleeps.append,
-                    rand=lambda: 0.0, outcomes_dir=tmp_path / "outcomes" if tmp_path else None,
-                    **kwargs)
+                    rand=lambda: 0.0, **kwargs)
     return client, sleeps
 
 
@@ -94,7 +96,7 @@ REQUEST = GenerationRequest(prompt="a person waves", video_urls=("https://files.
     (401, "unauthorized", AuthError, 4),
     (402, "insufficient_quota", QuotaError, 5),
     (403, "model_access_denied", AuthError, 4),
-    (404, "not_found", ApiError, 6),
+    (404, "not_found", TaskNotFoundError, 3),
     (429, "rate_limit_exceeded", RateLimitError, 6),
     (500, "internal_error", ServerError, 6),
     (503, "unavailable", ServerError, 6),
@@ -150,6 +152,31 @@ def test_task_fields_and_credits_units() -> None:
     assert task.as_dict()["credits_reserved"] == 47.6
     with pytest.raises(ApiError):
         Task.from_json({"error": "no id"})
+
+
+@pytest.mark.parametrize(("reserved", "units"), [
+    (5, 50_000), (47.6, 476_000), (79.492, 794_920), ("33.32", 333_200), (0, 0),
+    (0.1 + 0.2, 3_000),  # a server that adds in binary floats still means 0.3 credits
+    ("4.76005", 47_601),  # half a unit rounds up, as prep's own bill does
+    (-5, None), ("lots", None), (True, None), (None, None), ([5], None), (float("nan"), None),
+])
+def test_reserved_credits_become_integer_units(reserved: Any, units: int | None) -> None:
+    task = Task.from_json(task_json(usage={"credits_reserved": reserved}))
+    assert task.credits_reserved_units == units
+    assert units is None or type(task.credits_reserved_units) is int
+    data = json.loads(json.dumps(task.as_dict()))
+    assert data["credits_reserved_units"] == units
+    assert units is None or type(data["credits_reserved_units"]) is int
+    assert data["credits_reserved"] == (None if units is None else units / 10_000)
+
+
+def test_client_module_imports_neither_uploads_nor_jobs() -> None:
+    """Uploads build on the client, and jobs on both: the client must not reach up to either."""
+    tree = ast.parse(Path(prep.api.client.__file__).read_text(encoding="utf-8"))
+    imported = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not {m for m in imported if m.startswith(("prep.api.upload", "prep.jobs", "prep.ui"))}
+    assert not hasattr(Client, "upload")  # prep.api.upload.upload_file / upload_files instead
 
 
 # -- retries -----------------------------------------------------------------------------------
@@ -210,11 +237,11 @@ def test_no_retry_on_client_errors() -> None:
 
 # -- creating tasks ----------------------------------------------------------------------------
 
-def test_create_sends_one_idempotency_key_and_reuses_it_on_429(tmp_path: Path) -> None:
+def test_create_sends_one_idempotency_key_and_reuses_it_on_429() -> None:
     rec = Recorder(httpx.Response(429, headers={"Retry-After": "2"}),
                    httpx.ConnectError("refused"),
                    httpx.Response(200, json=task_json()))
-    client, sleeps = make_client(rec, tmp_path)
+    client, sleeps = make_client(rec)
     task = client.create_task(REQUEST)
     assert task.status == "pending"
     keys = {r.headers["Idempotency-Key"] for r in rec.requests}
@@ -237,39 +264,53 @@ def test_create_with_a_given_key_and_replayed_answer() -> None:
     httpx.ReadTimeout("no answer"), httpx.RemoteProtocolError("dropped"), httpx.ReadError("reset"),
     httpx.WriteError("broken pipe"), httpx.Response(500), httpx.Response(502),
 ])
-def test_create_never_resends_an_unknown_outcome(tmp_path: Path,
-                                                 failure: httpx.Response | Exception) -> None:
+def test_create_never_resends_an_unknown_outcome(failure: httpx.Response | Exception) -> None:
     rec = Recorder(failure, httpx.Response(200, json=task_json()))
-    client, sleeps = make_client(rec, tmp_path)
+    client, sleeps = make_client(rec)
     with pytest.raises(OutcomeUnknownError) as info:
         client.create_task(REQUEST, idempotency_key="job-0001-abcdefgh")
     assert len(rec.requests) == 1 and sleeps == []
     exc = info.value
     assert exc.exit_code == 6 and "outcome unknown" in str(exc) and "may exist" in str(exc)
-    assert "job-0001-abcdefgh" in str(exc) and "recorded" in exc.hint
-    [record] = outcomes.pending(tmp_path / "outcomes")
-    assert record.idempotency_key == "job-0001-abcdefgh" and record.body == REQUEST.body()
-    assert outcomes.find(tmp_path / "outcomes", REQUEST.body()) == record
-    assert outcomes.resolve(tmp_path / "outcomes", "job-0001-abcdefgh")
-    assert outcomes.pending(tmp_path / "outcomes") == []
+    assert "job-0001-abcdefgh" in str(exc) and "\n" not in str(exc) and exc.hint
+    # Everything the caller needs to journal it: the key, the body and where it went, and why.
+    assert exc.idempotency_key == "job-0001-abcdefgh"
+    assert exc.body == REQUEST.body() == json.loads(rec.bodies[0])
+    assert exc.url == f"{API}/v1/videos/generations"
+    assert exc.reason and exc.reason in str(exc)
+    assert exc.status == (failure.status_code if isinstance(failure, httpx.Response) else None)
+
+
+def test_unknown_outcome_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client keeps no record of its own (the caller journals the error's fields)."""
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(api_key=KEY, base_url=API, files_url=FILES, cache_dir=tmp_path / "cache",
+                        config_file=tmp_path / "config.toml")
+    http = httpx.Client(transport=httpx.MockTransport(Recorder(httpx.ReadTimeout("no answer"))))
+    client = Client.from_settings(settings, http=http, sleep=lambda s: None)
+    with pytest.raises(OutcomeUnknownError):
+        client.create_task(REQUEST)
+    assert list(tmp_path.rglob("*")) == []
+    with pytest.raises(TypeError):
+        Client(KEY, outcomes_dir=tmp_path)  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize(("status", "cls"), [(400, RequestRejected), (401, AuthError),
                                              (402, QuotaError), (403, AuthError)])
-def test_create_refusals_are_not_retried(status: int, cls: type[ApiError], tmp_path: Path) -> None:
+def test_create_refusals_are_not_retried(status: int, cls: type[ApiError]) -> None:
     rec = Recorder(err_body(status, "c", "refused"))
-    client, _ = make_client(rec, tmp_path)
-    with pytest.raises(cls):
+    client, _ = make_client(rec)
+    with pytest.raises(cls) as info:
         client.create_task(REQUEST)
-    assert len(rec.requests) == 1 and outcomes.pending(tmp_path / "outcomes") == []
+    assert len(rec.requests) == 1 and not isinstance(info.value, OutcomeUnknownError)
 
 
 # -- the key -----------------------------------------------------------------------------------
 
-def test_key_never_in_repr_errors_or_logs(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+def test_key_never_in_repr_errors_or_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     rec = Recorder(httpx.Response(503), httpx.ReadError("x"), err_body(401, "unauthorized", "nope"))
-    client, _ = make_client(rec, tmp_path)
+    client, _ = make_client(rec)
     assert KEY not in repr(client) and KEY not in str(client)
     raised: list[BaseException] = []
     for call in (lambda: client.get_task("t-1"), lambda: client.create_task(REQUEST)):
@@ -282,6 +323,7 @@ def test_key_never_in_repr_errors_or_logs(caplog: pytest.LogCaptureFixture, tmp_
         chain: BaseException | None = exc
         while chain is not None:
             assert KEY not in str(chain) and KEY not in repr(chain)
+            assert KEY not in repr(vars(chain))  # nor in the fields an unknown outcome carries
             chain = chain.__cause__ or chain.__context__
     assert all(KEY not in r.getMessage() for r in caplog.records)
     assert rec.requests[0].headers["authorization"] == f"Bearer {KEY}"
@@ -363,12 +405,71 @@ def test_wait_raises_on_failure_with_the_server_reason() -> None:
     assert info.value.exit_code == 7
 
 
+def _settings(base_url: str = rules.DEFAULT_BASE_URL, **fields: Any) -> Settings:
+    return Settings(base_url=base_url, cache_dir=Path("unused"), config_file=Path("unused.toml"),
+                    **fields)
+
+
+@pytest.mark.parametrize(("settings", "options", "pace"), [
+    # EvoLink: from 1 s to its own 8 s pace (each read makes it ask the upstream provider).
+    (_settings(), {}, (1.0, 8.0)),
+    (_settings(poll_max_interval_s=20.0), {}, (1.0, 20.0)),
+    (_settings(poll_max_interval_s=0.5), {}, (0.5, 0.5)),
+    (_settings(poll_max_interval_s=0.0), {}, (0.05, 0.05)),
+    (_settings(), {"initial_s": 3.0, "max_s": 12.0}, (3.0, 12.0)),
+    (_settings(), {"initial_s": 30.0}, (8.0, 8.0)),
+    # A sandbox or proxy elsewhere: from 0.2 s to at most 2 s.
+    (_settings("http://127.0.0.1:8765"), {}, (0.2, 2.0)),
+    (_settings("http://127.0.0.1:8765", poll_max_interval_s=0.1), {}, (0.1, 0.1)),
+    (_settings("http://127.0.0.1:8765"), {"initial_s": 0.05, "max_s": 1.0}, (0.05, 1.0)),
+    (_settings("http://127.0.0.1:8765"), {"max_s": 9.0}, (0.2, 2.0)),
+])
+def test_poll_pace_for_settings(settings: Settings, options: dict[str, float],
+                                pace: tuple[float, float]) -> None:
+    policy = PollPolicy.for_settings(settings, **options)
+    assert (policy.initial_s, policy.max_s) == pace
+    assert policy.factor == PollPolicy().factor and policy.deadline_s == 30 * 60
+    assert PollPolicy.for_settings(settings, deadline_s=None).deadline_s is None
+    with pytest.raises(ValueError):
+        PollPolicy.for_settings(settings, initial_s=0)
+
+
 def test_wait_gives_up_at_the_deadline_naming_the_task() -> None:
     client, clock, _ = polling_client([task_json("processing", progress=10)])
     with pytest.raises(TaskTimeoutError) as info:
         client.wait(Task.from_json(task_json()), poll=PollPolicy(deadline_s=30))
     assert info.value.task_id in info.value.hint and "prep task" in info.value.hint
     assert clock.now <= 30
+
+
+def test_unknown_task_id_is_an_input_problem() -> None:
+    rec = Recorder(err_body(404, "task_not_found", "Task not found: NOSUCH"))
+    client, sleeps = make_client(rec)
+    with pytest.raises(TaskNotFoundError) as info:
+        client.get_task("NOSUCH")
+    exc = info.value
+    assert exc.exit_code == 3 and exc.task_id == "NOSUCH" and exc.status == 404
+    assert "NOSUCH" in exc.message and "\n" not in exc.message and "req-42" in exc.message
+    assert "task id" in exc.hint and "24 h" in exc.hint
+    assert len(rec.requests) == 1 and sleeps == []  # a 404 is an answer, not a failure to retry
+    bare, _ = make_client(Recorder(httpx.Response(404, text="")))
+    with pytest.raises(TaskNotFoundError, match=r"^no task NOSUCH at api\.test: HTTP 404$"):
+        bare.get_task("NOSUCH")
+
+
+def test_a_404_elsewhere_keeps_its_meaning(tmp_path: Path) -> None:
+    client, _ = make_client(Recorder(err_body(404, "not_found", "no such route")))
+    for call in (lambda: client.create_task(REQUEST),
+                 lambda: client.post_file("/api/v1/files/upload/base64", lambda: iter([b"{}"]),
+                                          content_type="application/json", content_length=2,
+                                          what="uploading a.mp4")):
+        with pytest.raises(ApiError) as info:
+            call()
+        assert type(info.value) is ApiError and info.value.exit_code == 6
+    assert client.files_quota() is None  # an optional endpoint that is not there
+    with pytest.raises(ApiError, match="expired") as expired:
+        client.download("https://cdn.test/r.mp4", tmp_path / "t.mp4")
+    assert type(expired.value) is ApiError
 
 
 def test_get_task_refuses_ids_that_are_paths() -> None:

@@ -80,7 +80,7 @@ def test_generate_end_to_end_through_the_cli(sb: Sandbox, clip: Path, tmp_path: 
     data = json.loads(result.stdout)
     [path] = data["files"]
     saved = Path(path)
-    assert saved.parent == out and saved.name == f"{data['task_id']}.mp4"
+    assert saved.parent == out and saved.name == f"{data['job']}.mp4"
     assert saved.read_bytes()[4:8] == b"ftyp" and not list(out.glob("*.part"))
     assert data["status"] == "completed" and data["aspect_ratio"] == "16:9"
     assert data["credits_reserved"] == data["credits_estimated"] and not data["credits_differ"]

@@ -265,8 +265,9 @@ def test_nothing_is_uploaded_when_one_file_is_unfit(tmp_path: Path) -> None:
     assert server.uploads == []
 
 
-def test_client_upload_convenience(tmp_path: Path) -> None:
+def test_upload_file_without_a_cache(tmp_path: Path) -> None:
     server = FilesServer()
-    uploaded = files_client(server).upload(mp4_file(tmp_path / "a.mp4", 50))
+    uploaded = upload_file(files_client(server), mp4_file(tmp_path / "a.mp4", 50))
     data: dict[str, Any] = uploaded.as_dict()
-    assert set(data) >= {"path", "file_url", "expires_at", "cached"}
+    assert set(data) >= {"path", "file_url", "expires_at", "cached"} and not uploaded.cached
+    assert len(server.uploads) == 1

@@ -7,8 +7,13 @@ auth at all, so the key cannot leak there even by accident.
 Retries use exponential backoff with jitter and honour `Retry-After` (capped). Uploads, task queries
 and downloads are retried on 429, 5xx and network failures. Creating a task costs money, so it is
 retried only when the answer proves the request was not accepted (429, or a connection that could
-not be opened); any other failure after the body was sent is an unknown outcome: prep records what
-it sent (prep.outcomes) and stops with OutcomeUnknownError instead of paying twice.
+not be opened); any other failure after the body was sent is an unknown outcome: the client stops
+with OutcomeUnknownError instead of paying twice. The error carries the Idempotency-Key, the body,
+the URL and the reason; keeping a record of it is the caller's business (the job journal), and the
+client writes nothing to disk except the downloads it is asked for.
+
+This module is the bottom of the API layer: it imports nothing from prep.api.upload (which builds
+on it) nor from prep.jobs.
 """
 
 from __future__ import annotations
@@ -23,13 +28,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
 from prep.core import rules
+from prep.core.billing import UNITS_PER_CREDIT
 from prep.errors import (
     ApiError,
     AuthError,
@@ -41,19 +47,19 @@ from prep.errors import (
     RequestRejected,
     ServerError,
     TaskFailedError,
+    TaskNotFoundError,
     TaskTimeoutError,
     UploadRejected,
     UsageError,
 )
-from prep.jobs import outcomes
 
 if TYPE_CHECKING:
-    from prep.api.upload import UploadedFile, UploadMode
     from prep.core.request import GenerationRequest
     from prep.settings import Settings
 
 __all__ = [
     "DEFAULT_POLL",
+    "DEFAULT_POLL_DEADLINE_S",
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT",
     "Client",
@@ -104,15 +110,26 @@ class RetryPolicy:
         return ceiling * (0.5 + rand / 2)  # "equal jitter": never less than half the ceiling
 
 
+# How long `wait` follows a task before it gives up (the task goes on without prep).
+DEFAULT_POLL_DEADLINE_S = 30 * 60.0
+# Against EvoLink each read makes it ask the upstream provider, so start at 1 s and slow to its own
+# pace (the settings' poll_max_interval_s, 8 s by default). A sandbox or proxy on another URL answers
+# locally: start at 0.2 s and never wait more than 2 s between reads.
+_SERVICE_POLL_INITIAL_S = 1.0
+_LOCAL_POLL_INITIAL_S = 0.2
+_LOCAL_POLL_MAX_S = 2.0
+_POLL_FLOOR_S = 0.05
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PollPolicy:
     """How to follow a task: from `initial_s` growing by `factor` to `max_s` between reads; give up
     after `deadline_s` (None: never)."""
 
-    initial_s: float = 1.0
+    initial_s: float = _SERVICE_POLL_INITIAL_S
     factor: float = 1.5
     max_s: float = float(rules.SERVICE_POLL_INTERVAL_S)
-    deadline_s: float | None = 30 * 60.0
+    deadline_s: float | None = DEFAULT_POLL_DEADLINE_S
 
     def __post_init__(self) -> None:
         if self.initial_s <= 0 or self.factor < 1 or self.max_s < self.initial_s:
@@ -120,21 +137,47 @@ class PollPolicy:
         if self.deadline_s is not None and self.deadline_s <= 0:
             raise ValueError("deadline_s must be positive")
 
+    @classmethod
+    def for_settings(
+        cls,
+        settings: Settings,
+        *,
+        initial_s: float | None = None,
+        max_s: float | None = None,
+        deadline_s: float | None = DEFAULT_POLL_DEADLINE_S,
+    ) -> PollPolicy:
+        """The pace for the service `settings` talk to: from 1 s up to `poll_max_interval_s`
+        against EvoLink; from 0.2 s up to at most 2 s against a sandbox or proxy on another URL.
+
+        `initial_s` and `max_s` replace the start and the ceiling (the 2 s ceiling off EvoLink still
+        holds); the start never exceeds the ceiling, and no ceiling is below 0.05 s."""
+        service = settings.is_default_service
+        cap = settings.poll_max_interval_s if max_s is None else max_s
+        if not service:
+            cap = min(cap, _LOCAL_POLL_MAX_S)
+        cap = max(cap, _POLL_FLOOR_S)
+        if initial_s is None:
+            initial_s = _SERVICE_POLL_INITIAL_S if service else _LOCAL_POLL_INITIAL_S
+        return cls(initial_s=min(initial_s, cap), max_s=cap, deadline_s=deadline_s)
+
 
 DEFAULT_RETRY = RetryPolicy()
 DEFAULT_POLL = PollPolicy()
 
 
 def _credits_units(value: Any) -> int | None:
-    if value is None or isinstance(value, bool):
+    """A credit amount from the API as integer units (1/10,000 credit), or None when it is not a
+    non-negative number. A JSON float goes through its shortest repr, the digits the server wrote;
+    a fraction of a unit rounds half up, as prep's own bill does."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
         return None
     try:
-        amount = Decimal(str(value))
+        amount = Decimal(str(value).strip())
     except InvalidOperation:
         return None
-    if not amount.is_finite():
+    if not amount.is_finite() or amount < 0:
         return None
-    return int((amount * 10_000).to_integral_value())
+    return int((amount * UNITS_PER_CREDIT).to_integral_value(rounding=ROUND_HALF_UP))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -217,7 +260,11 @@ class Task:
         )
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON shape of `prep task --json` (contract: extend, never rename)."""
+        """The JSON shape of `prep task --json` (contract: extend, never rename).
+
+        `credits_reserved_units` (int, 1/10,000 credit) is the amount to compute with;
+        `credits_reserved` is the same in credits as a float, kept for display and for readers of
+        the older shape."""
         return {
             "id": self.id,
             "status": self.status,
@@ -227,7 +274,7 @@ class Task:
             "estimated_time_s": self.estimated_time_s,
             "results": list(self.results),
             "credits_reserved": None if self.credits_reserved_units is None
-            else self.credits_reserved_units / 10_000,
+            else self.credits_reserved_units / UNITS_PER_CREDIT,
             "credits_reserved_units": self.credits_reserved_units,
             "billing_rule": self.billing_rule,
             "user_group": self.user_group,
@@ -332,6 +379,24 @@ def error_from_response(
     return cls(message, hint=hint, status=status, code=code or None, request_id=request_id)
 
 
+def _task_not_found(response: httpx.Response, url: str, task_id: str) -> TaskNotFoundError:
+    """The error for a 404 on a task id: an input problem (exit 3), not a network one.
+
+    The server's own words are kept (first line) when it gave any; the hint says what causes it."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    message, code, _kind = _error_fields(body)
+    said = message.strip().splitlines()[0][:200] if message.strip() else ""
+    return TaskNotFoundError(
+        f"no task {task_id} at {_host(url)}: HTTP 404" + (f" ({said})" if said else ""),
+        hint="check the task id (prep prints it when it submits a job); EvoLink keeps tasks for a "
+             "limited time (result links expire 24 h after generation), so an old one may be gone",
+        task_id=task_id, status=404, code=code or None, request_id=_request_id(response, body),
+    )
+
+
 def _host(url: str) -> str:
     return httpx.URL(url).host
 
@@ -354,7 +419,6 @@ class Client:
         public_http: httpx.Client | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy = DEFAULT_RETRY,
-        outcomes_dir: Path | None = None,
         sleep: Sleep = time.sleep,
         clock: Clock = time.monotonic,
         rand: Callable[[], float] = random.random,
@@ -376,15 +440,13 @@ class Client:
                 self._owned.append(public_http)
         self._public = public_http
         self.retry = retry
-        self.outcomes_dir = outcomes_dir
         self._sleep = sleep
         self._clock = clock
         self._rand = rand
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> Client:
-        """A client for the hosts and key in `settings`; unknown outcomes go under its cache dir."""
-        kwargs.setdefault("outcomes_dir", settings.cache_dir / "outcomes")
+        """A client for the hosts and key in `settings` (other keyword arguments as for Client)."""
         return cls(settings.api_key, base_url=settings.base_url, files_url=settings.files_url,
                    **kwargs)
 
@@ -436,7 +498,7 @@ class Client:
         """One authenticated call with the retry rules of `mode`; the response is read in full.
 
         In "create" mode only answers that prove the request was not accepted are retried; an
-        unknown outcome raises a private _Unknown for create_task to record."""
+        unknown outcome raises a private _Unknown for create_task to turn into its error."""
         all_headers = {**self._auth_headers(url), **(headers or {})}
         failures = 0
         while True:
@@ -491,8 +553,8 @@ class Client:
     ) -> Task:
         """Submit one job. It is sent once; re-sent only when the answer proves it was not taken.
 
-        Raises OutcomeUnknownError (exit 6) when the request may have created a task: what was
-        sent is recorded under `outcomes_dir` first."""
+        Raises OutcomeUnknownError (exit 6) when the request may have created a task; the error
+        carries the key, body, URL and reason for the caller to journal (nothing is written here)."""
         body = dict(request) if isinstance(request, Mapping) else request.body()
         key = idempotency_key or new_idempotency_key()
         if not rules.IDEMPOTENCY_KEY_RE.match(key):
@@ -507,38 +569,37 @@ class Client:
         replayed = response.headers.get("idempotency-replayed", "").lower() == "true"
         return Task.from_json(self._json(response, what), replayed=replayed)
 
-    def _unknown_outcome(self, url: str, key: str, body: Mapping[str, Any],
+    @staticmethod
+    def _unknown_outcome(url: str, key: str, body: Mapping[str, Any],
                          unknown: _Unknown) -> OutcomeUnknownError:
         clips = len(body.get("video_urls") or [])
         sent = (f"POST {url} ({clips} clip{'s' if clips != 1 else ''}, "
                 f"{body.get('duration')} s at {body.get('quality')}, Idempotency-Key {key})")
-        where = ""
-        if self.outcomes_dir is not None:
-            try:
-                path = outcomes.record(self.outcomes_dir, idempotency_key=key, url=url, body=body,
-                                       reason=unknown.reason)
-                where = f"; the request is recorded in {path}"
-            except OSError as err:
-                where = f"; recording it failed too ({err.strerror})"
-        server = f" ({unknown.server.message})" if unknown.server is not None else ""
-        request_id = unknown.server.request_id if unknown.server is not None else None
+        server = unknown.server
+        detail = f" ({server.message})" if server is not None else ""
         return OutcomeUnknownError(
-            f"outcome unknown: {sent} got no definite answer: {unknown.reason}{server}; the task may "
+            f"outcome unknown: {sent} got no definite answer: {unknown.reason}{detail}; the task may "
             "exist and may be billed",
             hint="prep did not send it again; look for the task in your EvoLink dashboard (or "
-                 f"`prep task ID`) before running this job again{where}",
-            status=unknown.server.status if unknown.server is not None else None,
-            request_id=request_id,
+                 "`prep task ID`) before running this job again",
+            status=server.status if server is not None else None,
+            code=server.code if server is not None else None,
+            request_id=server.request_id if server is not None else None,
+            idempotency_key=key, url=url, body=body, reason=unknown.reason,
         )
 
     def get_task(self, task_id: str) -> Task:
-        """The task's current state (retried on 429, 5xx and network failures)."""
+        """The task's current state (retried on 429, 5xx and network failures).
+
+        TaskNotFoundError (exit 3) when the API has no task with this id."""
         if not task_id or "/" in task_id or task_id.strip() != task_id:
             raise UsageError(f"{task_id!r} is not a task id", hint="task ids look like "
                              "task-unified-1757169743-7cvnl5zw")
         url = f"{self.base_url}/v1/tasks/{task_id}"
         what = f"reading task {task_id}"
-        response = self._send("GET", url, what=what)
+        response = self._send("GET", url, what=what, ok_statuses=(404,))
+        if response.status_code == 404:
+            raise _task_not_found(response, url, task_id)
         return Task.from_json(self._json(response, what))
 
     def wait(
@@ -611,13 +672,6 @@ class Client:
                                  status=response.status_code,
                                  request_id=_request_id(response, answer))
         return data
-
-    def upload(self, path: Path | str, *, mode: UploadMode = "base64",
-               on_progress: ProgressFn | None = None) -> UploadedFile:
-        """Upload one file (no cache): see prep.api.upload.upload_files for the cached, checked path."""
-        from prep.api.upload import upload_file
-
-        return upload_file(self, Path(path), mode=mode, on_progress=on_progress)
 
     def url_alive(self, url: str) -> bool:
         """Whether a public file URL still serves bytes (one tiny ranged GET, no auth)."""

@@ -74,7 +74,6 @@ __all__ = [
     "Hooks",
     "default_cpu_workers",
     "outcome_of",
-    "poll_policy",
     "result_path",
     "run_batch",
 ]
@@ -92,19 +91,6 @@ PREPARED_DIR = "prepared"
 def default_cpu_workers() -> int:
     """ffmpeg at a time: 1 on a 2-core machine (ffmpeg itself uses the cores), else 2."""
     return 1 if (os.cpu_count() or 1) <= 2 else 2
-
-
-def poll_policy(settings: Settings, *, initial_s: float | None = None, max_s: float | None = None,
-                deadline_s: float | None = None) -> PollPolicy:
-    """How often to read a task: from 1 s to `poll_max_interval_s` (8 s, EvoLink's own pace)
-    against EvoLink; from 0.2 s to at most 2 s against a sandbox or proxy on another URL."""
-    from prep.api.client import PollPolicy
-
-    cap = max(max_s or settings.poll_max_interval_s, 0.05)
-    if not settings.is_default_service:
-        cap = min(cap, 2.0)
-    first = initial_s if initial_s is not None else (1.0 if settings.is_default_service else 0.2)
-    return PollPolicy(initial_s=min(first, cap), max_s=cap, deadline_s=deadline_s)
 
 
 def result_path(output_dir: Path, job: str) -> Path:
@@ -674,7 +660,7 @@ def run_batch(
     `cpu_executor` takes `prepare_clip` calls (default: a thread pool of `options.cpu_workers`);
     any concurrent.futures-style Executor works, e.g. Dask's `Client.get_executor()`.
     """
-    from prep.api.client import Client, RetryPolicy
+    from prep.api.client import Client, PollPolicy, RetryPolicy
     from prep.api.upload import UploadCache
     from prep.media.prepare import PrepareOptions
 
@@ -704,7 +690,8 @@ def run_batch(
         prepare_kwargs["profile"] = options.profile
     prepare_options = PrepareOptions(**prepare_kwargs)
     upload_cache = UploadCache(settings.cache_dir / "uploads") if options.use_cache else None
-    poll = poll_policy(settings, initial_s=options.poll_initial_s, max_s=options.poll_max_s)
+    poll = PollPolicy.for_settings(settings, initial_s=options.poll_initial_s,
+                                   max_s=options.poll_max_s or None, deadline_s=None)
     interrupted = False
     halted: PrepError | None = None
     with Journal.open(out) as journal:

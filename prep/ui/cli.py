@@ -370,9 +370,8 @@ def task(task_id: str, wait: bool, out_dir: str | None, deadline: float, api_key
     """
     from pathlib import Path
 
-    from prep.api.client import Client
+    from prep.api.client import Client, PollPolicy
     from prep.errors import TaskFailedError
-    from prep.jobs.run import poll_policy
     from prep.ui import render
 
     _verbose_logging(verbose)
@@ -384,7 +383,8 @@ def task(task_id: str, wait: bool, out_dir: str | None, deadline: float, api_key
         failure: TaskFailedError | None = None
         try:
             if wait:
-                current = client.wait(current, poll=poll_policy(settings, deadline_s=deadline),
+                current = client.wait(current,
+                                      poll=PollPolicy.for_settings(settings, deadline_s=deadline),
                                       on_update=lambda t: view.task(t.id, t.status, t.progress,
                                                                     t.estimated_time_s))
             else:
