@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from prep.api.client import Client, RetryPolicy
-from prep.errors import AuthError, MediaError, OutcomeUnknownError, QuotaError, ServerError, UsageError
+from prep.errors import AuthError, MediaError, OutcomeUnknownError, QuotaError, UsageError
 from prep.jobs.generate import GenerateOptions, generate
 from prep.sandbox import NO_ACCESS_KEY, NO_CREDITS_KEY, Sandbox
 from prep.settings import Settings, load_settings
@@ -47,9 +47,9 @@ def fast_client(settings: Settings) -> Client:
 
 
 def run_generate(sb: Sandbox, tmp_path: Path, clips: list[Path], key: str | None = None,
-                 **options: Any) -> Any:
+                 out: str = "out", **options: Any) -> Any:
     settings = settings_for(sb, tmp_path, key)
-    opts = GenerateOptions(prompt=options.pop("prompt", PROMPT), out_dir=tmp_path / "out", **options)
+    opts = GenerateOptions(prompt=options.pop("prompt", PROMPT), out_dir=tmp_path / out, **options)
     with fast_client(settings) as client:
         return generate([str(c) for c in clips], opts, settings, client=client)
 
@@ -88,11 +88,17 @@ def test_generate_end_to_end_through_the_cli(sb: Sandbox, clip: Path, tmp_path: 
                                     "download"}
     state = sb.state()
     assert len(state["tasks"]) == 1 and len(state["uploads"]) == 1
-    # A second run reuses the upload (cached by content) and makes a second task.
-    again = invoke(cli_env(sb, tmp_path), "generate", str(clip), "-p", PROMPT, "-o", str(out),
-                   "-y", "--json")
+    # The same command again is the same job: it resumes (done already) and pays nothing more.
+    again = invoke(cli_env(sb, tmp_path), "generate", str(clip), "--prompt", PROMPT, "-o",
+                   str(out), "--yes", "--json", "--aspect-ratio", "auto")
     assert again.exit_code == 0, again.stderr
-    assert json.loads(again.stdout)["uploads"][0]["cached"] is True
+    resumed = json.loads(again.stdout)
+    assert resumed["resumed"] and resumed["task_id"] == data["task_id"] and resumed["files"] == [path]
+    assert len(sb.state()["uploads"]) == 1 and len(sb.state()["tasks"]) == 1
+    # Another job (another folder) reuses the upload (cached by content) and makes its own task.
+    other = invoke(cli_env(sb, tmp_path), "generate", str(clip), "-p", PROMPT, "-o",
+                   str(tmp_path / "other"), "-y", "--json")
+    assert other.exit_code == 0, other.stderr
     assert len(sb.state()["uploads"]) == 1 and len(sb.state()["tasks"]) == 2
 
 
@@ -232,7 +238,7 @@ def test_server_error_on_create_is_not_resent(sb: Sandbox, clip: Path, tmp_path:
     sb.fail_next("server_error", endpoint="generate")
     with pytest.raises(OutcomeUnknownError) as info:
         run_generate(sb, tmp_path, [clip])
-    assert isinstance(info.value.__cause__.server, ServerError)  # type: ignore[union-attr]
+    assert info.value.exit_code == 6 and "--resubmit" in info.value.hint
     assert sb.state()["tasks"] == []
     assert len([r for r in sb.state()["requests"] if r.get("endpoint") == "generate"]) <= 1
 
@@ -262,7 +268,8 @@ def test_dropped_after_create_is_an_unknown_outcome_never_resent(sb: Sandbox, cl
     forced = invoke(env, *args, "--resubmit")
     assert forced.exit_code == 0, forced.stderr
     assert len(sb.state()["tasks"]) == 2
-    assert not list((tmp_path / "cache" / "outcomes").glob("*.json"))
+    # The unknown outcome lived in the job's journal only: one record, in the output folder.
+    assert not (tmp_path / "cache" / "outcomes").exists()
 
 
 def test_dropped_after_create_with_idempotency_honoured(sb: Sandbox, clip: Path,
@@ -286,8 +293,8 @@ def test_failed_task_exits_7(sb: Sandbox, clip: Path, tmp_path: Path) -> None:
 def test_expired_upload_is_uploaded_afresh(sb: Sandbox, clip: Path, tmp_path: Path) -> None:
     run_generate(sb, tmp_path, [clip])
     sb.advance_clock(73 * 3600)
-    result = run_generate(sb, tmp_path, [clip])
-    assert result.task.succeeded and not result.uploads[0].cached
+    result = run_generate(sb, tmp_path, [clip], out="second")
+    assert result.task.succeeded
     assert len(completed_uploads(sb)) == 2
 
 
@@ -297,8 +304,8 @@ def test_refused_cached_url_is_uploaded_afresh(sb: Sandbox, clip: Path, tmp_path
     sb.advance_clock(73 * 3600)
     # The cached URL looks alive to prep, so the generation endpoint is what refuses it.
     monkeypatch.setattr(Client, "url_alive", lambda self, url: True)
-    result = run_generate(sb, tmp_path, [clip])
-    assert result.task.succeeded and not result.uploads[0].cached
+    result = run_generate(sb, tmp_path, [clip], out="second")
+    assert result.task.succeeded
     generates = [r["status"] for r in sb.state()["requests"] if r.get("endpoint") == "generate"]
     assert generates == [200, 400, 200]
     assert len(sb.state()["tasks"]) == 2 and len(completed_uploads(sb)) == 2

@@ -354,8 +354,8 @@ def job_error(status: JobStatus, out_dir: Path, *, timed_out: bool = False) -> P
         return None
     if status.state == "unknown":
         return OutcomeUnknownError(
-            f"job {status.name}: the create request was sent and no answer came back; the task "
-            "may exist",
+            f"job {status.name}: outcome unknown: the create request was sent and no answer came "
+            "back, so the task may exist",
             hint=f"look for it in your EvoLink dashboard, then `prep batch resolve {out_dir} "
                  f"{status.name} --task-id ID` (or `--not-created`), or run again with --resubmit")
     if status.state == "failed" and status.error_exit == TaskFailedError.exit_code:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from prep.core import billing, rules
-from prep.core.billing import Estimate, credits_text
+from prep.core.billing import ClipBill, Estimate, credits_text
 from prep.core.clipspec import ClipSpec, expand_paths, parse_clip_spec
 from prep.core.request import check_clip_count, check_options, check_prompt, resolve_aspect_ratio
 from prep.errors import AuthError, PrepError, UsageError
@@ -123,6 +123,7 @@ class GenerateResult:
     files: list[Path] = field(default_factory=list)
     stage_s: dict[str, float] = field(default_factory=dict)
     stopped: Stopped | None = None
+    halted: PrepError | None = field(default=None, repr=False)  # the account problem that stopped it
 
     @property
     def credits_reserved_units(self) -> int | None:
@@ -146,6 +147,9 @@ class GenerateResult:
         """The job's outcome as an error (exit code included), or None when it went as asked."""
         if self.stopped in ("dry-run", "declined", "no-wait") or self.status is None:
             return None
+        if self.halted is not None and self.status.state != "done" \
+                and self.status.error_exit == self.halted.exit_code:
+            return self.halted  # the account's problem (no credits, no access), as EvoLink said it
         return job_error(self.status, self.out_dir, timed_out=self.stopped == "deadline")
 
     @property
@@ -223,12 +227,14 @@ def generate(
     client: Client | None = None,
     hooks: Hooks | None = None,
     cpu_executor: Executor | None = None,
+    check: bool = True,
 ) -> GenerateResult:
     """Run (or resume) one job; see the module docstring for the order.
 
-    Raises prep errors (with their exit codes) for anything found before the job runs. The job's
-    own outcome (done, failed, unknown, still running) is in the result: `result.exit_code`,
-    `result.error()`, `result.raise_for_outcome()`.
+    Raises prep errors (with their exit codes) for anything found before the job runs, and with
+    `check` (the default) for the job's own outcome too (failed, unknown, still running at the
+    deadline). With `check=False` the outcome is only in the result: `result.exit_code`,
+    `result.error()`, `result.raise_for_outcome()` (the CLI prints its JSON first).
     """
     hooks = hooks or Hooks()
     timings: dict[str, float] = {}
@@ -291,6 +297,8 @@ def generate(
 
     _run(result, job_plan, options, settings, hooks, client=client, cpu_executor=cpu_executor,
          timings=timings)
+    if check:
+        result.raise_for_outcome()
     return result
 
 
@@ -378,6 +386,13 @@ def _prepare_only(result: GenerateResult, job_plan: JobPlan, options: GenerateOp
     result.prepared = [r.output for r in done if r.output is not None]
     bills = [replace(c.bill(), duration_ms=r.output_info.duration_ms) if r.output_info else c.bill()
              for c, r in zip(job_plan.clips, done, strict=True)]
+    _measured(result, bills, options, settings, hooks)
+    _check_cost(result.estimate.credits_units, options.max_cost_units, "the prepared job")
+
+
+def _measured(result: GenerateResult, bills: list[ClipBill], options: GenerateOptions,
+              settings: Settings, hooks: Hooks) -> None:
+    """The bill of the prepared clips as measured (what EvoLink measures), said when it moved."""
     measured = billing.estimate_durations(bills, output_s=options.duration_s,
                                           quality=options.quality, prices=settings.prices)
     if measured.credits_units != result.estimate.credits_units:
@@ -385,7 +400,6 @@ def _prepare_only(result: GenerateResult, job_plan: JobPlan, options: GenerateOp
                    f"input: the estimate is {credits_text(measured.credits_units)} credits "
                    f"(planned {credits_text(result.estimate.credits_units)})")
     result.estimate = measured
-    _check_cost(measured.credits_units, options.max_cost_units, "the prepared job")
 
 
 def _run(result: GenerateResult, job_plan: JobPlan, options: GenerateOptions, settings: Settings,
@@ -431,15 +445,18 @@ def _run(result: GenerateResult, job_plan: JobPlan, options: GenerateOptions, se
         if current[0] is not None:
             timings[current[0]] = timings.get(current[0], 0.0) + time.perf_counter() - current[1]
     (result.status,) = outcome.jobs
-    _read_back(result)
+    result.halted = outcome.halted_error
+    _read_back(result, job_plan, options, settings, hooks)
     if outcome.timed_out and result.status.state in ("running", "submitting"):
         result.stopped = "deadline"
     elif not options.wait and result.status.state == "running":
         result.stopped = "no-wait"
 
 
-def _read_back(result: GenerateResult) -> None:
-    """Fill the result from the journal: prepared files, uploads, the request, the result file."""
+def _read_back(result: GenerateResult, job_plan: JobPlan, options: GenerateOptions,
+               settings: Settings, hooks: Hooks) -> None:
+    """Fill the result from the journal: prepared files (and the bill as measured on them),
+    uploads, the request, the result file."""
     from prep.jobs.journal import Journal
 
     with Journal.open(result.out_dir, create=False) as journal:
@@ -452,6 +469,11 @@ def _read_back(result: GenerateResult) -> None:
                        "expires_at": c.expires_at, "size_bytes": c.prepared_bytes,
                        "sha256": c.prepared_sha256}
                       for c in clips if c is not None and c.file_url]
+    measured = [c.prepared_duration_ms for c in clips if c is not None and c.prepared_duration_ms]
+    if len(measured) == len(job_plan.clips):
+        _measured(result, [replace(p.bill(), duration_ms=ms) for p, ms in zip(job_plan.clips, measured,
+                                                                               strict=True)],
+                  options, settings, hooks)
     if sub is not None:
         result.request = sub.request
         result.idempotency_key = sub.idempotency_key

@@ -139,6 +139,7 @@ class BatchResult:
     interrupted: bool = False
     halted: str | None = None
     timed_out: bool = False  # --deadline passed while tasks were still running
+    halted_error: PrepError | None = field(default=None, repr=False, compare=False)  # why halted
     rate_limit_pauses: int = 0
     elapsed_s: float = 0.0
 
@@ -723,7 +724,8 @@ def run_batch(
         rows = batch_status(journal, now=time.time(), upload_margin_s=0)
     names = {j.name for j in plan.jobs}
     result = BatchResult(jobs=tuple(r for r in rows if r.name in names), interrupted=interrupted,
-                         halted=halted.message if halted else None, timed_out=runner.timed_out,
+                         halted=halted.message if halted else None, halted_error=halted,
+                         timed_out=runner.timed_out,
                          rate_limit_pauses=gate.backoffs, elapsed_s=time.monotonic() - started)
     if interrupted:
         raise Interrupted("the batch was stopped; finished steps are kept in the journal",

@@ -586,7 +586,7 @@ def generate(clips: tuple[ClipSpec, ...], prompt: str | None, prompt_file: Any, 
             on_task=lambda t: view.task(t.id, t.status, t.progress, t.estimated_time_s),
             on_download_progress=lambda n, t: view.transfer("download", "download", n, t),
         )
-        result = run_generate(specs, options, settings, hooks=hooks)
+        result = run_generate(specs, options, settings, hooks=hooks, check=False)
     data = result.as_dict()
     if json_:
         render.json_out(data)
