@@ -342,3 +342,91 @@ def test_verbose_traces_never_show_the_key(sb: Sandbox, clip: Path, tmp_path: Pa
     result = invoke(cli_env(sb, tmp_path), "upload", str(clip), "--verbose", "--json")
     assert result.exit_code == 0, result.stderr
     assert "retrying" in result.stderr and sb.key not in result.stderr + result.stdout
+
+
+# -- one engine: the same command resumes its job and never pays twice -------------------------
+
+def _generates(sb: Sandbox) -> int:
+    return len([r for r in sb.state()["requests"] if r.get("endpoint") == "generate"])
+
+
+def test_task_queries_failing_then_rerun_follows_the_same_task(sb: Sandbox, clip: Path,
+                                                               tmp_path: Path) -> None:
+    sb.fail_next("server_error", endpoint="task", times=50)
+    env = cli_env(sb, tmp_path)
+    args = ["generate", str(clip), "-p", PROMPT, "-o", str(tmp_path / "out"), "-y", "--json"]
+    first = invoke(env, *args)
+    assert first.exit_code == 6, first.stderr
+    data = json.loads(first.stdout)  # JSON even when the job did not finish
+    assert data["task_id"] and data["exit_code"] == 6 and data["error"]
+    sb.clear_faults()
+    again = invoke(env, *args)
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["task_id"] == data["task_id"]
+    assert len(sb.state()["tasks"]) == 1 and _generates(sb) == 1
+
+
+def test_download_failing_then_rerun_downloads_without_a_new_task(sb: Sandbox, clip: Path,
+                                                                 tmp_path: Path) -> None:
+    sb.fail_next("server_error", endpoint="download", times=200)
+    env = cli_env(sb, tmp_path)
+    args = ["generate", str(clip), "-p", PROMPT, "-o", str(tmp_path / "out"), "-y", "--json"]
+    first = invoke(env, *args)
+    assert first.exit_code == 6, first.stderr
+    assert json.loads(first.stdout)["files"] == []
+    sb.clear_faults()
+    again = invoke(env, *args)
+    assert again.exit_code == 0, again.stderr
+    assert Path(json.loads(again.stdout)["files"][0]).is_file()
+    assert len(sb.state()["tasks"]) == 1 and _generates(sb) == 1
+
+
+def test_deadline_then_rerun_follows_the_same_task(sb: Sandbox, clip: Path, tmp_path: Path) -> None:
+    sb.configure(speed=0.001)  # the task barely moves
+    env = cli_env(sb, tmp_path)
+    args = ["generate", str(clip), "-p", PROMPT, "-o", str(tmp_path / "out"), "-y", "--json"]
+    first = invoke(env, *args, "--deadline", "1")
+    assert first.exit_code == 6, first.stderr
+    data = json.loads(first.stdout)
+    assert data["stopped"] == "deadline" and data["task_id"] and "again" in data["hint"]
+    sb.configure(speed=200)
+    again = invoke(env, *args)
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["task_id"] == data["task_id"]
+    assert len(sb.state()["tasks"]) == 1 and _generates(sb) == 1
+
+
+def test_unknown_outcome_is_still_refused_with_no_cache(sb: Sandbox, clip: Path,
+                                                        tmp_path: Path) -> None:
+    sb.fail_next("drop_after_create", endpoint="generate")
+    env = cli_env(sb, tmp_path)
+    args = ["generate", str(clip), "-p", PROMPT, "-o", str(tmp_path / "out"), "-y"]
+    assert invoke(env, *args).exit_code == 6
+    again = invoke(env, *args, "--no-cache")  # re-prepares and would re-upload: same job all the same
+    assert again.exit_code == 6 and "--resubmit" in again.stderr
+    assert _generates(sb) == 1 and len(sb.state()["uploads"]) == 1
+
+
+def test_failed_task_prints_json_and_exits_7(sb: Sandbox, clip: Path, tmp_path: Path) -> None:
+    sb.fail_next("fail_task", endpoint="generate")
+    result = invoke(cli_env(sb, tmp_path), "generate", str(clip), "-p", PROMPT, "-o",
+                    str(tmp_path / "out"), "-y", "--json")
+    assert result.exit_code == 7, result.stderr
+    data = json.loads(result.stdout)
+    assert data["state"] == "failed" and data["exit_code"] == 7 and data["status"] == "failed"
+
+
+def test_clip_is_probed_once(sb: Sandbox, clip: Path, tmp_path: Path,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import prep.media.probe as probe_module
+
+    calls: list[Path] = []
+    real = probe_module.probe
+
+    def counting(path: Any) -> Any:
+        calls.append(Path(path))
+        return real(path)
+
+    monkeypatch.setattr(probe_module, "probe", counting)
+    run_generate(sb, tmp_path, [clip], dry_run=True)
+    assert calls.count(Path(str(clip))) <= 2  # planning once (+ prepare's own until it takes plans)
