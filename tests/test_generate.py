@@ -346,12 +346,23 @@ def test_verbose_traces_never_show_the_key(sb: Sandbox, clip: Path, tmp_path: Pa
 
 # -- one engine: the same command resumes its job and never pays twice -------------------------
 
+@pytest.fixture()
+def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine's back-off in milliseconds instead of seconds (what is tested is the outcome)."""
+    import prep.jobs.run as run_module
+
+    monkeypatch.setattr(run_module, "DEFER_BASE_S", 0.001)
+    monkeypatch.setattr(run_module, "RETRY_BASE_S", 0.001)
+    monkeypatch.setattr(run_module, "MAX_DEFERRALS", 2)
+
+
 def _generates(sb: Sandbox) -> int:
     return len([r for r in sb.state()["requests"] if r.get("endpoint") == "generate"])
 
 
 def test_task_queries_failing_then_rerun_follows_the_same_task(sb: Sandbox, clip: Path,
-                                                               tmp_path: Path) -> None:
+                                                               tmp_path: Path,
+                                                               quick_backoff: None) -> None:
     sb.fail_next("server_error", endpoint="task", times=50)
     env = cli_env(sb, tmp_path)
     args = ["generate", str(clip), "-p", PROMPT, "-o", str(tmp_path / "out"), "-y", "--json"]
@@ -367,7 +378,8 @@ def test_task_queries_failing_then_rerun_follows_the_same_task(sb: Sandbox, clip
 
 
 def test_download_failing_then_rerun_downloads_without_a_new_task(sb: Sandbox, clip: Path,
-                                                                 tmp_path: Path) -> None:
+                                                                 tmp_path: Path,
+                                                                 quick_backoff: None) -> None:
     sb.fail_next("server_error", endpoint="download", times=200)
     env = cli_env(sb, tmp_path)
     args = ["generate", str(clip), "-p", PROMPT, "-o", str(tmp_path / "out"), "-y", "--json"]

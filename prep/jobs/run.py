@@ -83,6 +83,11 @@ UPLOAD_MARGIN_S = 3600.0
 # How many times one operation may be put back after 429s / unreachable server before its job
 # is given up for this run (each time after the client's own retries and a batch-wide pause).
 MAX_DEFERRALS = 8
+# The first put-back waits this long; each next one twice as long, up to 60 times as long.
+DEFER_BASE_S = 1.0
+# The client's own retries of one call (before the batch puts the operation back).
+RETRY_ATTEMPTS = 4
+RETRY_BASE_S = 1.0
 # A task query that fails this many times in a row stops being followed for this run.
 MAX_POLL_FAILURES = 3
 PREPARED_DIR = "prepared"
@@ -575,7 +580,7 @@ class _Runner:
         self.deferrals[(kind, ident)] = count
         if count > MAX_DEFERRALS:
             return False
-        delay = min(2.0 ** count, 60.0)
+        delay = DEFER_BASE_S * min(2.0 ** count, 60.0)
         self.gate.backoff(delay)
         self.retry_at[(kind, ident)] = time.time() + delay
         return True
@@ -678,7 +683,8 @@ def run_batch(
         raise UsageError(f"{out}: the output folder cannot be written ({err.strerror or err})",
                          hint="choose another folder with -o") from err
     gate = RateGate(options.concurrency)
-    retry = RetryPolicy(attempts=4, base_delay_s=1.0, max_delay_s=20.0)
+    retry = RetryPolicy(attempts=RETRY_ATTEMPTS, base_delay_s=RETRY_BASE_S,
+                        max_delay_s=20.0 * RETRY_BASE_S)
     api = client or Client.from_settings(settings, retry=retry, sleep=gate.sleep)
     fetch = Client.from_settings(settings, retry=retry)
     own_cpu = cpu_executor is None
