@@ -9,11 +9,12 @@ from prep.core import billing, rules
 from prep.core.billing import DEFAULT_PRICES, ClipBill, Estimate, PriceTable
 from prep.core.clipspec import ClipSpec, expand_paths, parse_clip_spec
 from prep.core.plan import Extend, PlannedClip, choose_window
+from prep.core.request import check_clip_count, check_options
 from prep.core.timecode import format_ms
 from prep.errors import PrepError, UsageError
 from prep.media.probe import probe
 
-__all__ = ["PlannedClip", "estimate", "plan_clips"]
+__all__ = ["estimate", "estimate_planned", "plan_clips"]
 
 
 def _specs(clips: Sequence[ClipSpec | str | Path]) -> list[ClipSpec]:
@@ -50,10 +51,25 @@ def estimate(
 
     Raises the first clip's MediaError if any clip cannot be used; `plan_clips` reports them all.
     """
-    billing.check_request(output_s, quality)
+    check_options(duration_s=output_s, quality=quality)
     planned, errors = plan_clips(clips, extend=extend)
     if errors:
         raise errors[0]
+    return estimate_planned(planned, seconds=seconds, output_s=output_s, quality=quality,
+                            prices=prices)
+
+
+def estimate_planned(
+    planned: Sequence[PlannedClip],
+    *,
+    seconds: Sequence[int] = (),
+    output_s: int = rules.DEFAULT_OUTPUT_S,
+    quality: str = rules.DEFAULT_QUALITY,
+    prices: PriceTable = DEFAULT_PRICES,
+) -> Estimate:
+    """The bill of planned clips plus bare durations (ms): what `prep estimate` prints."""
+    check_options(duration_s=output_s, quality=quality)
+    check_clip_count(len(planned) + len(seconds))
     for ms in seconds:
         if not ms >= rules.MIN_CLIP_MS:
             raise UsageError(f"--seconds {format_ms(ms)}: a reference clip must be at least "

@@ -185,40 +185,27 @@ def estimate(clips: tuple[ClipSpec, ...], seconds: tuple[str, ...], duration: in
         prep estimate a.mp4 b.mov@0:10-0:16 --quality 1080p --duration 10
         prep estimate --seconds 12 --seconds 3 --json
     """
-    from prep.core import billing, timecode
     from prep.core.clipspec import apply_trim_options
-    from prep.jobs.estimate import plan_clips
+    from prep.core.request import check_options
+    from prep.jobs.estimate import estimate_planned, plan_clips
     from prep.ui import render
 
     settings = _settings(price_per_second=price_per_second,
                          price_1080p_multiplier=price_1080p_multiplier, min_charge=min_charge)
-    billing.check_request(duration, quality)
+    check_options(duration_s=duration, quality=quality)
     try:
         seconds_ms = [_seconds_ms(s) for s in seconds]
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--seconds") from exc
-    count = len(clips) + len(seconds_ms)
-    specs = apply_trim_options(list(clips), start, end, length)
-    if count == 0:
+    if not clips and not seconds_ms:
         raise click.UsageError("give 1 to 3 clips, or --seconds S for each clip")
-    planned, errors = plan_clips(specs, extend=extend)
+    planned, errors = plan_clips(apply_trim_options(list(clips), start, end, length), extend=extend)
     for problem in errors:
         render.error(problem, verbose=verbose)
     if errors:
         sys.exit(max(e.exit_code for e in errors))
-    if len(planned) + len(seconds_ms) > rules.MAX_CLIPS:
-        raise UsageError(f"a job takes {rules.MIN_CLIPS} to {rules.MAX_CLIPS} reference clips, "
-                         f"not {len(planned) + len(seconds_ms)}")
-    for ms in seconds_ms:
-        if ms < rules.MIN_CLIP_MS:
-            raise UsageError(f"--seconds {timecode.format_ms(ms)}: a reference clip must be at "
-                             f"least {timecode.format_ms(rules.MIN_CLIP_MS)} s long")
-    bills = [p.bill() for p in planned] + [
-        billing.ClipBill(label=f"{timecode.format_ms(ms)} s", duration_ms=min(ms, rules.MAX_CLIP_MS),
-                         billed_ms=0) for ms in seconds_ms
-    ]
-    est = billing.estimate_durations(bills, output_s=duration, quality=quality,
-                                     prices=settings.prices)
+    est = estimate_planned(planned, seconds=seconds_ms, output_s=duration, quality=quality,
+                           prices=settings.prices)
     if json_:
         render.json_out(est.as_dict())
         if not quiet:
