@@ -166,3 +166,15 @@ def test_batch_help() -> None:
     for args in (["batch", "--help"], ["batch", "run", "--help"], ["batch", "status", "--help"]):
         code, stdout, _ = _run(*args)
         assert code == 0 and "Usage:" in stdout
+
+
+def test_dry_run_says_a_long_clip_is_cut(folder: Path) -> None:
+    """A 36 s clip given whole is cut to its first 30 s (less a frame): the dry run says so."""
+    (folder / "long.csv").write_text("name,clips,prompt\nlong,samples/interview.mp4,A person waves\n")
+    code, stdout, stderr = _run("batch", str(folder / "long.csv"), "--dry-run")
+    assert code == 0, stderr
+    said = " ".join((stdout + stderr).split())
+    assert "note: job long" in said and "first 29.9" in said
+    code, stdout, _ = _run("batch", str(folder / "long.csv"), "--dry-run", "--json")
+    [clip] = json.loads(stdout)["jobs"][0]["clips"]
+    assert any("first 29.9" in note for note in clip["notes"])

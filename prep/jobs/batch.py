@@ -64,6 +64,11 @@ class JobPlan:
         """The job's name from the manifest."""
         return self.job.name
 
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What prep will do to the clips that the bill depends on (cuts, extensions, edges)."""
+        return tuple(note for c in self.clips for note in c.window.notes)
+
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of one job in `prep batch --dry-run --json`."""
         est = self.estimate
@@ -73,7 +78,8 @@ class JobPlan:
             "clips": [
                 {"path": str(c.spec.path), "spec": str(c.spec), "start_s": c.window.start_ms / 1000,
                  "duration_s": c.window.duration_ms / 1000, "billed_s": b.billed_ms / 1000,
-                 "picked": (picked.as_dict() if (picked := self.pick_of(i)) is not None else None)}
+                 "picked": (picked.as_dict() if (picked := self.pick_of(i)) is not None else None),
+                 "notes": list(c.window.notes)}
                 for i, (c, b) in enumerate(zip(self.clips, est.clips, strict=True))
             ],
             "pick": self.job.pick,

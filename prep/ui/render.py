@@ -423,6 +423,9 @@ def batch_cost_table(plan: Any, *, to_stderr: bool = False) -> None:
         credits_text(plan.credits_at("1080p")),
     )
     console.print(table)
+    for job in plan.jobs:
+        for note in job.notes:
+            console.print(f"[yellow]note[/]: job {_escape(job.name)}: {_escape(note)}", soft_wrap=True)
     console.print(
         f"[bold]{credits_text(plan.credits_units)} credits[/] for {len(plan.jobs)} jobs "
         f"(about ${plan.credits_units / plan.prices.units_per_usd:.2f}); failed tasks are not billed",
