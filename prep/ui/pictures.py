@@ -201,11 +201,10 @@ def contact_sheet(
 def _tick_step_ms(span_ms: int, width_px: int) -> int:
     """A round tick spacing that leaves about 90 px between labels."""
     wanted = span_ms * 90 / max(1, width_px)
-    for step in (500, 1_000, 2_000, 5_000, 10_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000,
-                 900_000, 1_800_000, 3_600_000):
-        if step >= wanted:
-            return step
-    return 7_200_000
+    for tenths in (5, 10, 20, 50, 100, 150, 300, 600, 1_200, 3_000, 6_000, 9_000, 18_000, 36_000):
+        if tenths * 100 >= wanted:  # steps of 0.5 s to an hour, in tenths of a second
+            return tenths * 100
+    return 72_000 * 100
 
 
 def _clock(ms: int) -> str:
