@@ -246,5 +246,8 @@ def test_openapi_is_served_and_lists_what_exists(sandbox: Sandbox) -> None:
             "{task_id}", "task-unified-1757169743-7cvnl5zw")
         for method in methods:
             answer = httpx.request(method.upper(), f"{sandbox.url}{concrete}", trust_env=False)
+            if method == "head":  # no body to tell "no such route" from "no such file"
+                assert answer.status_code != 405, path
+                continue
             assert answer.status_code not in (404, 405) or answer.json()["error"]["code"] not in (
                 "not_found", "method_not_allowed"), (method, path)

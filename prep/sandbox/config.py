@@ -34,6 +34,7 @@ SPEED_RANGE = (0.001, 1_000_000.0)
 MAX_UPLOAD_BYTES_LIMIT = 16 * 1024**3
 MAX_FILES_LIMIT = 10_000_000
 TIMEOUT_LIMITS_S = {"callback_timeout_s": 600.0, "resolve_timeout_s": 60.0, "body_idle_s": 3600.0}
+TIMEOUT_MIN_S = 0.001
 MAX_HOSTS = 1_000
 
 
@@ -127,7 +128,7 @@ class SandboxConfig:
         _whole("max_upload_bytes", self.max_upload_bytes, 1, MAX_UPLOAD_BYTES_LIMIT)
         _whole("max_files", self.max_files, 0, MAX_FILES_LIMIT)
         for name, high in TIMEOUT_LIMITS_S.items():
-            _seconds(name, getattr(self, name), 0.0, high, open_low=True)
+            _seconds(name, getattr(self, name), TIMEOUT_MIN_S, high, open_low=False)
         check_hosts(self.hosts)
         for flag in ("honour_idempotency", "allow_local_callbacks", "accept_foreign_urls"):
             if not isinstance(getattr(self, flag), bool):

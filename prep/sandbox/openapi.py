@@ -14,7 +14,13 @@ from __future__ import annotations
 from typing import Any
 
 from . import limits
-from .config import MAX_FILES_LIMIT, MAX_UPLOAD_BYTES_LIMIT, SPEED_RANGE, TIMEOUT_LIMITS_S
+from .config import (
+    MAX_FILES_LIMIT,
+    MAX_UPLOAD_BYTES_LIMIT,
+    SPEED_RANGE,
+    TIMEOUT_LIMITS_S,
+    TIMEOUT_MIN_S,
+)
 from .faults import ENDPOINTS, KINDS
 
 __all__ = ["TASK_ID_SCHEMA", "generation_request_schema", "openapi_document"]
@@ -159,7 +165,7 @@ def config_schema() -> dict[str, Any]:
             "max_upload_bytes": {"type": "integer", "minimum": 1,
                                  "maximum": MAX_UPLOAD_BYTES_LIMIT},
             "max_files": {"type": "integer", "minimum": 0, "maximum": MAX_FILES_LIMIT},
-            **{name: {**number, "exclusiveMinimum": 0, "maximum": high}
+            **{name: {**number, "minimum": TIMEOUT_MIN_S, "maximum": high}
                for name, high in TIMEOUT_LIMITS_S.items()},
             "hosts": {"type": "object", "additionalProperties": {"type": "string"},
                       "description": "Host name -> IP address, consulted before DNS"},

@@ -296,6 +296,8 @@ class Store:
             "faults": self.faults.public(),
             "clock": {"now": iso(now), "now_s": now, "offset_s": self.clock.offset_s},
             "config": self.config.public(),
+            # Where the files live; removed on stop (Ctrl-C or SIGTERM) unless data_dir was given.
+            "storage": {"data_dir": str(self.data_dir), "removed_on_stop": self._owns_dir},
             "keys": [
                 {"key_id": self.key_ids[k], "credits_units": self.balances[k],
                  "models": list(c.models), "user_group": c.user_group, "max_files": c.max_files,
