@@ -25,23 +25,29 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from prep.core import rules
-from prep.core.billing import input_billed_ms, price_units
-from prep.errors import MediaError, PrepError
+from prep.errors import PrepError
 from prep.files import file_sha256
 
+from . import limits
 from .bodies import BodyError, DecodedUpload, read_base64_envelope, read_multipart, sniff_video
+from .boxes import NotAMovie, read_movie
 from .config import KeyConfig, SandboxConfig
 from .faults import Fault, parse_fault
 from .openapi import openapi_document
+from .pricing import UNITS_PER_CREDIT, Prices, charge
 from .results import render_result
 from .store import Store, StoredFile, Task, iso, new_task_id, task_work_s
-from .validation import GenerationRequest, Invalid, callback_shape, check_callback_host, parse_generation
+from .validation import (
+    GenerationRequest,
+    Invalid,
+    check_callback_host,
+    find_lone_surrogate,
+    parse_generation,
+)
 
 __all__ = ["SandboxApp", "create_app"]
 
 MAX_JSON_BODY_BYTES = 1024 * 1024
-_TASK_ID = re.compile(r"task-unified-\d{10}-[a-z0-9]{8}")
 _CHUNK = 256 * 1024
 _ERROR_TYPES = {
     400: ("invalid_request", "invalid_request_error"),
@@ -78,8 +84,8 @@ def error_body(status: int, message: str, code: str | None = None,
 
 def error_response(status: int, message: str, code: str | None = None, *, files_api: bool = False,
                    headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(error_body(status, message, code, files_api=files_api), status_code=status,
-                        headers=headers)
+    return _SafeJSON(error_body(status, message, code, files_api=files_api), status_code=status,
+                     headers=headers)
 
 
 async def _abort(scope: Scope) -> None:
@@ -215,12 +221,27 @@ def _reject_constant(name: str) -> Any:
 
 
 def _json(raw: bytes) -> Any:
+    """The decoded body. BodyError for bytes that are not UTF-8 JSON, and for strings holding a
+    lone surrogate escape ("\\ud800"): valid JSON syntax, but no text (nothing can print it)."""
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        value = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError as err:
         raise BodyError("the request body is not UTF-8 text") from err
     except (ValueError, RecursionError) as err:
         raise BodyError(f"the request body is not valid JSON ({str(err)[:120]})") from err
+    where = find_lone_surrogate(value)
+    if where is not None:
+        raise BodyError(f"{where} holds a lone UTF-16 surrogate (such as \\ud800), which is not a "
+                        "character; send valid Unicode text")
+    return value
+
+
+class _SafeJSON(JSONResponse):
+    """JSON written with ASCII escapes: whatever a message quotes, the answer can be encoded."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False,
+                          separators=(",", ":")).encode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +329,7 @@ class SandboxApp:
                               headers=dict(exc.headers or {}))
 
     async def _crash(self, request: Request, exc: Exception) -> Response:
-        return error_response(500, f"the sandbox hit a bug: {type(exc).__name__}: {exc}")
+        return error_response(500, f"the sandbox hit a bug: {type(exc).__name__}: {exc!r}"[:500])
 
     def _wrap(
         self, endpoint: str, handler: Callable[[Request, Fault | None], Awaitable[Response]],
@@ -448,7 +469,7 @@ class SandboxApp:
             file_id=file_id, key_id=caller.key_id, path=final, file_name=file_name,
             original_name=given or file_name, size_bytes=decoded.size_bytes, mime_type=mime,
             upload_path=folder, sha256=decoded.sha256.hexdigest(), created_at=now,
-            expires_at=now + rules.UPLOAD_TTL_S, endpoint=endpoint,
+            expires_at=now + limits.UPLOAD_TTL_S, endpoint=endpoint,
         )
         store.files[file_id] = stored
         store.uploads.append(stored)
@@ -545,25 +566,23 @@ class SandboxApp:
         raw = await _limited(request, MAX_JSON_BODY_BYTES, store.config.body_idle_s)
         body = _json(raw)
         try:
-            req = parse_generation(body)
+            req = parse_generation(body, allow_local_callbacks=store.config.allow_local_callbacks)
         except Invalid as err:
             return error_response(400, str(err))
         if req.model not in caller.config.models:
             return error_response(403, f"Token does not have access to model: {req.model}")
         callback_note = None
-        if req.callback_url is not None:
+        if req.callback_host is not None and not req.callback_local:
             try:
-                host, local = callback_shape(req.callback_url,
-                                             allow_local=store.config.allow_local_callbacks)
-                if not local:
-                    callback_note = await check_callback_host(
-                        host, hosts=store.config.hosts, timeout_s=store.config.resolve_timeout_s)
+                callback_note = await check_callback_host(
+                    req.callback_host, hosts=store.config.hosts,
+                    timeout_s=store.config.resolve_timeout_s)
             except Invalid as err:
                 return error_response(400, str(err))
         idem_key = request.headers.get("idempotency-key")
         fingerprint = hashlib.sha256(raw).hexdigest()
         if store.config.honour_idempotency and idem_key is not None:
-            if not rules.IDEMPOTENCY_KEY_RE.fullmatch(idem_key):
+            if not limits.IDEMPOTENCY_KEY_RE.fullmatch(idem_key):
                 return error_response(400, "Idempotency-Key must be 16 to 96 characters of "
                                       "A-Z a-z 0-9 . _ -")
             seen = store.idempotency.get((caller.key_id, idem_key))
@@ -577,13 +596,13 @@ class SandboxApp:
             durations = await self._probe_references(req)
         except Invalid as err:
             return error_response(400, str(err))
-        billed_ms = input_billed_ms(durations) + req.duration_s * 1000
-        units = price_units(billed_ms, req.quality, store.config.prices)
+        units = charge(durations, req.duration_s, req.quality, store.config.prices).units
         available = store.available_units(caller.key)
         if available is not None and available < units:
             return error_response(
                 402, "Insufficient quota. Please top up your account. "
-                f"(this task needs {units / 10_000:g} credits; {max(available, 0) / 10_000:g} "
+                f"(this task needs {units / UNITS_PER_CREDIT:g} credits; "
+                f"{max(available, 0) / UNITS_PER_CREDIT:g} "
                 "available)")
         task = self._create_task(caller, req, body, units, fault, idem_key, callback_note)
         payload = json.dumps(task.body(store.clock.now(), store.config.speed, None)).encode()
@@ -616,8 +635,8 @@ class SandboxApp:
         return None
 
     async def _probe_references(self, req: GenerationRequest) -> list[int]:
-        from prep.media.probe import probe
-
+        """Each reference's billed duration (ms), after checking it as EvoLink would: it must be
+        downloadable, at most 100MB, an mp4 or mov, and 2 to 30 s by every measure it carries."""
         durations = []
         now = self.store.clock.now()
         for i, url in enumerate(req.video_urls):
@@ -627,29 +646,34 @@ class SandboxApp:
                 if not self.store.config.accept_foreign_urls:
                     raise Invalid(f"{label}: the sandbox can only fetch videos it hosts; upload the "
                                   "clip to the sandbox's files API and use its file_url")
-                durations.append(rules.INPUT_CAP_MS[len(req.video_urls)])
+                durations.append(limits.BILLED_INPUT_CAP_MS[len(req.video_urls)])
                 continue
             if not isinstance(stored, StoredFile):
                 raise Invalid(f"{label}: the video could not be downloaded (HTTP 404)")
             if stored.expires_at <= now:
                 raise Invalid(f"{label}: the video could not be downloaded (the link expired)")
-            if stored.size_bytes > rules.MAX_FILE_BYTES:
+            if stored.size_bytes > limits.REFERENCE_MAX_BYTES:
                 raise Invalid(f"{label}: the video is {stored.size_bytes:,} bytes; the limit is "
-                              f"100MB ({rules.MAX_FILE_BYTES:,} bytes)")
+                              f"100MB ({limits.REFERENCE_MAX_BYTES:,} bytes)")
             try:
-                info = await asyncio.to_thread(probe, stored.path)
-            except PrepError as err:
-                problem = err.problem if isinstance(err, MediaError) else str(err)
-                raise Invalid(f"{label}: the file is not a readable video ({problem})") from err
-            if info.container not in rules.CONTAINERS:
-                raise Invalid(f"{label}: the video format is {info.container}; only mp4 and mov "
+                movie = await asyncio.to_thread(read_movie, stored.path)
+            except NotAMovie as err:
+                if err.container is not None and err.container not in limits.REFERENCE_CONTAINERS:
+                    raise Invalid(f"{label}: the video format is {err.container}; only mp4 and mov "
+                                  "are supported") from err
+                raise Invalid(f"{label}: the file is not a readable video ({err})") from err
+            except OSError as err:
+                raise Invalid(f"{label}: the file is not a readable video "
+                              f"({err.strerror or err})") from err
+            if movie.container not in limits.REFERENCE_CONTAINERS:
+                raise Invalid(f"{label}: the video format is {movie.container}; only mp4 and mov "
                               "are supported")
-            if info.min_duration_ms < rules.MIN_CLIP_MS or info.max_duration_ms > rules.MAX_CLIP_MS:
-                shown = (info.min_duration_ms if info.min_duration_ms < rules.MIN_CLIP_MS
-                         else info.max_duration_ms)
+            shortest, longest = movie.shortest_ms, movie.longest_ms
+            if shortest < limits.REFERENCE_MIN_MS or longest > limits.REFERENCE_MAX_MS:
+                shown = shortest if shortest < limits.REFERENCE_MIN_MS else longest
                 raise Invalid(f"{label}: the video is {shown / 1000:g} s long; reference videos "
                               "must be 2 to 30 seconds")
-            durations.append(info.duration_ms)
+            durations.append(movie.duration_ms or longest)
         return durations
 
     def _create_task(self, caller: _Caller, req: GenerationRequest, body: dict[str, Any],
@@ -700,7 +724,7 @@ class SandboxApp:
                     file_id="result_" + digest[:12] + os.urandom(4).hex(), key_id=task.key_id,
                     path=path, file_name=f"{task.id}.mp4", original_name=f"{task.id}.mp4",
                     size_bytes=size, mime_type="video/mp4", upload_path="results", sha256=digest,
-                    created_at=now, expires_at=now + 10 * rules.RESULT_TTL_S, endpoint="result",
+                    created_at=now, expires_at=now + 10 * limits.RESULT_TTL_S, endpoint="result",
                     is_result=True,
                 )
                 task.rendered = True
@@ -736,7 +760,7 @@ class SandboxApp:
                          "with allow_local_callbacks",
             })
             return
-        delays = rules.CALLBACK_RETRY_DELAYS_S
+        delays = limits.CALLBACK_RETRY_DELAYS_S
         async with httpx.AsyncClient(timeout=store.config.callback_timeout_s,
                                      trust_env=False) as client:
             for attempt in range(len(delays) + 1):
@@ -761,7 +785,7 @@ class SandboxApp:
         if isinstance(caller, Response):
             return caller
         task_id = request.path_params["task_id"]
-        if not _TASK_ID.fullmatch(task_id):
+        if not limits.TASK_ID_RE.fullmatch(task_id):
             return error_response(400, f"Invalid task id: {task_id[:100]!r}", "invalid_task_id")
         task = self.store.tasks.get(task_id)
         if task is None or task.key_id != caller.key_id:
@@ -841,16 +865,20 @@ class SandboxApp:
                 raise ValueError("send {\"key\": ..., \"credits\": N|null, \"models\": [...], "
                                  "\"max_files\": N, \"user_group\": \"default\"|\"vip\"}")
             credits = body.get("credits")
-            if credits is not None and (type(credits) not in (int, float) or credits < 0):
-                raise ValueError("credits must be a number of 0 or more, or null for unlimited")
-            models = body.get("models", [rules.MODEL])
+            if credits is not None and (type(credits) not in (int, float) or not (
+                    0 <= credits <= 10**12)):
+                raise ValueError("credits must be a number from 0 to 1e12, or null for unlimited")
+            models = body.get("models", [limits.MODEL])
             if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
                 raise ValueError("models must be a list of model names")
             max_files = body.get("max_files", self.store.config.max_files)
             if type(max_files) is not int:
                 raise ValueError("max_files must be a whole number")
+            if len(body["key"]) > 256 or not body["key"].isprintable():
+                raise ValueError("key must be at most 256 printable characters")
             key = KeyConfig(
-                key=body["key"], credits_units=None if credits is None else round(credits * 10_000),
+                key=body["key"],
+                credits_units=None if credits is None else round(credits * UNITS_PER_CREDIT),
                 models=tuple(models), user_group=str(body.get("user_group", "default")),
                 max_files=max_files,
             )
@@ -862,27 +890,28 @@ class SandboxApp:
         return JSONResponse({"key_id": self.store.key_ids[key.key]})
 
 
-_CONFIG_FIELDS = {
+CONFIG_FIELDS: dict[str, tuple[type, ...]] = {
     "speed": (int, float), "honour_idempotency": (bool,), "allow_local_callbacks": (bool,),
     "accept_foreign_urls": (bool,), "max_upload_bytes": (int,), "max_files": (int,),
     "callback_timeout_s": (int, float), "resolve_timeout_s": (int, float), "hosts": (dict,),
-    "body_idle_s": (int, float),
+    "body_idle_s": (int, float), "prices": (dict,),
 }
+_TYPE_WORDS = {int: "a number", float: "a number", bool: "true or false", dict: "an object"}
 
 
 def _config_changes(body: Any) -> dict[str, Any]:
+    """The switches a POST /_sandbox/config body changes. ValueError names a bad one; the values
+    are checked by SandboxConfig itself (ranges, finiteness) when they are applied."""
     if not isinstance(body, dict):
         raise ValueError("send a JSON object of settings to change")
-    changes = {}
+    changes: dict[str, Any] = {}
     for name, value in body.items():
-        kinds = _CONFIG_FIELDS.get(name)
+        kinds = CONFIG_FIELDS.get(name)
         if kinds is None:
-            raise ValueError(f"unknown setting {name!r}; known: {', '.join(_CONFIG_FIELDS)}")
+            raise ValueError(f"unknown setting {name[:60]!r}; known: {', '.join(CONFIG_FIELDS)}")
         if type(value) not in kinds:
-            raise ValueError(f"{name} has the wrong type")
-        if name == "hosts" and not all(isinstance(v, str) for v in value.values()):
-            raise ValueError("hosts maps host names to IP address strings")
-        changes[name] = value
+            raise ValueError(f"{name} must be {_TYPE_WORDS[kinds[0]]}, not {type(value).__name__}")
+        changes[name] = Prices.coerce(value) if name == "prices" else value
     return changes
 
 

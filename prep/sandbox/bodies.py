@@ -401,7 +401,11 @@ async def read_base64_envelope(
                 if ch != ord('"'):
                     raise BodyError(f"{name} must be a string")
                 await reader.next()
-                result.fields[name] = await reader.small_string()
+                value = await reader.small_string()
+                if any("\ud800" <= c <= "\udfff" for c in value):
+                    raise BodyError(f"{name} holds a lone UTF-16 surrogate (such as \\ud800), "
+                                    "which is not a character; send valid Unicode text")
+                result.fields[name] = value
             else:
                 await reader.skip_value()
             ch = await reader.skip_ws()

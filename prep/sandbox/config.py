@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prep.core import rules
-from prep.core.billing import DEFAULT_PRICES, PriceTable
+from . import limits
+from .pricing import DEFAULT_PRICES, Prices
 
 __all__ = [
     "DEMO_KEY",
@@ -26,6 +28,47 @@ NO_ACCESS_KEY = "sk-sandbox-no-access"
 # The generation endpoint still refuses references over 100,000,000 bytes.
 DEFAULT_MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 
+# What the switches may be set to. Values outside these ranges are mistakes (1e-308 as a speed
+# turns every wait into infinity), refused with a message rather than carried into arithmetic.
+SPEED_RANGE = (0.001, 1_000_000.0)
+MAX_UPLOAD_BYTES_LIMIT = 16 * 1024**3
+MAX_FILES_LIMIT = 10_000_000
+TIMEOUT_LIMITS_S = {"callback_timeout_s": 600.0, "resolve_timeout_s": 60.0, "body_idle_s": 3600.0}
+TIMEOUT_MIN_S = 0.001
+MAX_HOSTS = 1_000
+
+
+def _whole(name: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number from {low:,} to {high:,}, not "
+                         f"{str(value)[:40]}")
+
+
+def _seconds(name: str, value: object, low: float, high: float, *, open_low: bool) -> None:
+    ok = (not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+          and (low < value if open_low else low <= value) and value <= high)
+    if not ok:
+        side = "above" if open_low else "from"
+        raise ValueError(f"{name} must be a finite number {side} {low:g} and at most {high:g}, "
+                         f"not {str(value)[:40]}")
+
+
+def check_hosts(hosts: object) -> None:
+    """ValueError unless `hosts` maps host names to IP address strings."""
+    if not isinstance(hosts, Mapping):
+        raise ValueError("hosts maps host names to IP address strings")
+    if len(hosts) > MAX_HOSTS:
+        raise ValueError(f"hosts holds at most {MAX_HOSTS:,} names")
+    for name, address in hosts.items():
+        if not isinstance(name, str) or not 0 < len(name) <= 253 or not name.isprintable():
+            raise ValueError("hosts: each host name is 1 to 253 printable characters")
+        if not isinstance(address, str):
+            raise ValueError(f"hosts: the address of {name!r} must be a string")
+        try:
+            ipaddress.ip_address(address)
+        except ValueError as err:
+            raise ValueError(f"hosts: {address[:60]!r} (for {name!r}) is not an IP address") from err
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KeyConfig:
@@ -34,17 +77,18 @@ class KeyConfig:
     key: str = field(repr=False)
     # Balance in 1/10,000-credit units; None is an unlimited balance.
     credits_units: int | None = None
-    models: tuple[str, ...] = (rules.MODEL,)
+    models: tuple[str, ...] = (limits.MODEL,)
     user_group: str = "default"
-    max_files: int = rules.DEFAULT_FILE_QUOTA
+    max_files: int = limits.FILE_QUOTA_DEFAULT
 
     def __post_init__(self) -> None:
         if not self.key or any(c.isspace() for c in self.key):
             raise ValueError("a key is a non-empty string without spaces")
-        if self.credits_units is not None and self.credits_units < 0:
-            raise ValueError("credits_units must be 0 or more")
-        if self.max_files < 0:
-            raise ValueError("max_files must be 0 or more")
+        if self.credits_units is not None:
+            _whole("credits_units", self.credits_units, 0, 10**18)
+        _whole("max_files", self.max_files, 0, MAX_FILES_LIMIT)
+        if not all(isinstance(m, str) for m in self.models):
+            raise ValueError("models must be model names")
         if self.user_group not in ("default", "vip"):
             raise ValueError("user_group is 'default' or 'vip'")
 
@@ -64,8 +108,8 @@ class SandboxConfig:
     # Sandbox-only: accept video_urls on other hosts without probing them (never fetched).
     accept_foreign_urls: bool = False
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
-    max_files: int = rules.DEFAULT_FILE_QUOTA
-    callback_timeout_s: float = float(rules.CALLBACK_TIMEOUT_S)
+    max_files: int = limits.FILE_QUOTA_DEFAULT
+    callback_timeout_s: float = float(limits.CALLBACK_TIMEOUT_S)
     # How long a callback host name may take to resolve before the check gives up on it.
     resolve_timeout_s: float = 1.0
     # A request body that stops arriving for this long is answered 408 instead of waited for.
@@ -73,18 +117,23 @@ class SandboxConfig:
     # Static host table consulted before DNS when checking callback hosts (tests use it).
     hosts: Mapping[str, str] = field(default_factory=dict)
     extra_keys: tuple[KeyConfig, ...] = ()
-    prices: PriceTable = DEFAULT_PRICES
+    # The tariff: Prices, or anything with units_per_second, hd_multiplier and minimum_units.
+    prices: Prices = DEFAULT_PRICES
     data_dir: Path | None = None
     render_cache_dir: Path | None = None
     ffmpeg: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.speed > 0:
-            raise ValueError("speed must be above 0")
-        if self.max_upload_bytes <= 0:
-            raise ValueError("max_upload_bytes must be above 0")
-        if self.callback_timeout_s <= 0 or self.resolve_timeout_s <= 0 or self.body_idle_s <= 0:
-            raise ValueError("timeouts must be above 0")
+        _seconds("speed", self.speed, *SPEED_RANGE, open_low=False)
+        _whole("max_upload_bytes", self.max_upload_bytes, 1, MAX_UPLOAD_BYTES_LIMIT)
+        _whole("max_files", self.max_files, 0, MAX_FILES_LIMIT)
+        for name, high in TIMEOUT_LIMITS_S.items():
+            _seconds(name, getattr(self, name), TIMEOUT_MIN_S, high, open_low=False)
+        check_hosts(self.hosts)
+        for flag in ("honour_idempotency", "allow_local_callbacks", "accept_foreign_urls"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"{flag} must be true or false")
+        object.__setattr__(self, "prices", Prices.coerce(self.prices))
 
     def keys(self) -> dict[str, KeyConfig]:
         """Every accepted key: the main one, the built-in 402/403 keys, then `extra_keys`."""
@@ -109,4 +158,5 @@ class SandboxConfig:
             "resolve_timeout_s": self.resolve_timeout_s,
             "body_idle_s": self.body_idle_s,
             "hosts": dict(self.hosts),
+            "prices": self.prices.public(),
         }

@@ -1,17 +1,32 @@
 """The OpenAPI 3.1 document of what the sandbox implements (served at GET /openapi.json).
 
-The generation request's schema restates EvoLink's published one (the same fields, enums and
-limits; a test compares them) and adds, as schema keywords, the limits that the published document
-states only in prose (1 video at least, the aspect ratios, the qualities, the callback URL length).
+It lists every route the application serves (a test compares the two) and states, as schema
+keywords, the same limits the sandbox's validation enforces: the prompt must hold a non-space
+character and at most 1500 characters, 1 to 3 http(s) video URLs, the enums, the output range, an
+https callback URL of at most 2048 characters, the task id's shape. The generation request restates
+EvoLink's published schema (a test compares them) and adds what that document says only in prose.
+Rules that need the network (a callback host that resolves to an internal address) or the videos
+(2-30 s, mp4/mov, 100MB) are in the descriptions.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from prep.core import rules
+from . import limits
+from .config import (
+    MAX_FILES_LIMIT,
+    MAX_UPLOAD_BYTES_LIMIT,
+    SPEED_RANGE,
+    TIMEOUT_LIMITS_S,
+    TIMEOUT_MIN_S,
+)
+from .faults import ENDPOINTS, KINDS
 
-__all__ = ["generation_request_schema", "openapi_document"]
+__all__ = ["TASK_ID_SCHEMA", "generation_request_schema", "openapi_document"]
+
+TASK_ID_SCHEMA: dict[str, Any] = {"type": "string", "pattern": f"^{limits.TASK_ID_PATTERN}$"}
+_STATUSES = ["pending", "processing", "completed", "failed", "cancelled"]
 
 
 def generation_request_schema() -> dict[str, Any]:
@@ -20,32 +35,40 @@ def generation_request_schema() -> dict[str, Any]:
         "type": "object",
         "required": ["model", "prompt", "video_urls"],
         "properties": {
-            "model": {"type": "string", "enum": [rules.MODEL], "default": rules.MODEL,
+            "model": {"type": "string", "enum": [limits.MODEL], "default": limits.MODEL,
                       "description": "Model name"},
-            "prompt": {"type": "string", "maxLength": rules.MAX_PROMPT_CHARS,
-                       "description": "What to generate (at most 1500 characters)"},
+            "prompt": {"type": "string", "minLength": 1, "maxLength": limits.PROMPT_MAX_CHARS,
+                       "pattern": r"\S",
+                       "description": "What to generate: at most 1500 characters, not only "
+                                      "spaces, valid Unicode (no lone surrogates)"},
             "video_urls": {
-                "type": "array", "items": {"type": "string", "format": "uri"},
-                "minItems": rules.MIN_CLIPS, "maxItems": rules.MAX_CLIPS,
+                "type": "array",
+                "items": {"type": "string", "format": "uri", "pattern": "^https?://[^/?#]"},
+                "minItems": limits.URL_COUNT_MIN, "maxItems": limits.URL_COUNT_MAX,
                 "description": "1 to 3 http(s) URLs of mp4/mov reference videos, each 2-30 s and "
-                               "at most 100MB. The sandbox probes the videos it hosts; other "
-                               "hosts are refused unless accept_foreign_urls is on.",
+                               "at most 100MB (100,000,000 bytes). The sandbox reads the videos "
+                               "it hosts; other hosts are refused unless accept_foreign_urls is "
+                               "on (then they are billed at the cap, never fetched).",
             },
-            "aspect_ratio": {"type": "string", "enum": list(rules.ASPECT_RATIOS),
-                             "default": rules.DEFAULT_ASPECT_RATIO},
-            "quality": {"type": "string", "enum": list(rules.QUALITIES),
-                        "default": rules.DEFAULT_QUALITY},
-            "duration": {"type": "integer", "minimum": rules.MIN_OUTPUT_S,
-                         "maximum": rules.MAX_OUTPUT_S, "default": rules.DEFAULT_OUTPUT_S},
+            "aspect_ratio": {"type": "string", "enum": list(limits.ASPECT_RATIOS),
+                             "default": limits.ASPECT_RATIO_DEFAULT},
+            "quality": {"type": "string", "enum": list(limits.QUALITIES),
+                        "default": limits.QUALITY_DEFAULT},
+            "duration": {"type": "integer", "minimum": limits.OUTPUT_MIN_S,
+                         "maximum": limits.OUTPUT_MAX_S, "default": limits.OUTPUT_DEFAULT_S},
             "model_params": {
                 "type": "object",
-                "properties": {"shot_type": {"type": "string", "enum": list(rules.SHOT_TYPES),
-                                             "default": rules.DEFAULT_SHOT_TYPE}},
+                "properties": {"shot_type": {"type": "string", "enum": list(limits.SHOT_TYPES),
+                                             "default": limits.SHOT_TYPE_DEFAULT}},
             },
             "callback_url": {
-                "type": "string", "format": "uri", "maxLength": rules.MAX_CALLBACK_URL_CHARS,
-                "description": "HTTPS only; no internal addresses. The sandbox delivers callbacks "
-                               "only to 127.0.0.1 and only with allow_local_callbacks.",
+                "type": "string", "format": "uri",
+                "maxLength": limits.CALLBACK_URL_MAX_CHARS, "pattern": r"^https://[^\s/?#]+\S*$",
+                "description": "HTTPS only; no internal addresses (loopback, private, link-local, "
+                               "in any spelling: 127.1, 0x7f.1, 2130706433, [::1]; single-label "
+                               "and .local/.internal names; names that resolve to one). The "
+                               "sandbox delivers callbacks only to 127.0.0.1, and only with "
+                               "allow_local_callbacks (which also allows http there).",
             },
         },
     }
@@ -58,11 +81,11 @@ def _task_schema() -> dict[str, Any]:
                      "type", "usage"],
         "properties": {
             "created": {"type": "integer"},
-            "id": {"type": "string", "pattern": r"^task-unified-\d{10}-[a-z0-9]{8}$"},
+            "id": TASK_ID_SCHEMA,
             "model": {"type": "string"},
             "object": {"type": "string", "enum": ["video.generation.task"]},
             "progress": {"type": "integer", "minimum": 0, "maximum": 100},
-            "status": {"type": "string", "enum": list(rules.TASK_STATUSES)},
+            "status": {"type": "string", "enum": _STATUSES},
             "task_info": {"type": "object", "properties": {
                 "can_cancel": {"type": "boolean"},
                 "estimated_time": {"type": "integer", "minimum": 0}}},
@@ -99,6 +122,101 @@ def _file_envelope() -> dict[str, Any]:
             "success": {"type": "boolean"}, "code": {"type": "integer"}, "msg": {"type": "string"},
             "data": {"$ref": "#/components/schemas/FileData"},
         },
+    }
+
+
+def _download(get_id: str, head_id: str, id_name: str, summary: str) -> dict[str, Any]:
+    parameters = [
+        {"name": id_name, "in": "path", "required": True, "schema": {"type": "string"}},
+        {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+        {"name": "Range", "in": "header", "required": False, "schema": {"type": "string"},
+         "description": "One bytes=START-END range; other units and several ranges get it all"}]
+    responses = {"200": {"description": "The bytes"}, "206": {"description": "Part of the bytes"},
+                 **_errors(403, 404, 416)}
+    return {
+        "get": {"operationId": get_id, "summary": summary, "security": [],
+                "parameters": parameters, "responses": responses},
+        "head": {"operationId": head_id, "summary": f"{summary}: headers only", "security": [],
+                 "parameters": parameters, "responses": responses},
+    }
+
+
+def _control(operation: str, summary: str, schema: dict[str, Any] | None = None,
+             answer: str = "OK") -> dict[str, Any]:
+    out: dict[str, Any] = {"operationId": operation, "security": [], "summary": summary,
+                           "responses": {"200": {"description": answer}, **_errors(400, 413)}}
+    if schema is not None:
+        out["requestBody"] = {"required": False,
+                              "content": {"application/json": {"schema": schema}}}
+    return out
+
+
+def config_schema() -> dict[str, Any]:
+    """The switches POST /_sandbox/config takes, with the ranges SandboxConfig enforces."""
+    number = {"type": "number"}
+    return {
+        "type": "object", "additionalProperties": False,
+        "properties": {
+            "speed": {**number, "minimum": SPEED_RANGE[0], "maximum": SPEED_RANGE[1],
+                      "description": "Simulated seconds per real second"},
+            "honour_idempotency": {"type": "boolean"},
+            "allow_local_callbacks": {"type": "boolean"},
+            "accept_foreign_urls": {"type": "boolean"},
+            "max_upload_bytes": {"type": "integer", "minimum": 1,
+                                 "maximum": MAX_UPLOAD_BYTES_LIMIT},
+            "max_files": {"type": "integer", "minimum": 0, "maximum": MAX_FILES_LIMIT},
+            **{name: {**number, "minimum": TIMEOUT_MIN_S, "maximum": high}
+               for name, high in TIMEOUT_LIMITS_S.items()},
+            "hosts": {"type": "object", "additionalProperties": {"type": "string"},
+                      "description": "Host name -> IP address, consulted before DNS"},
+            "prices": {"type": "object", "additionalProperties": False, "properties": {
+                "units_per_second": {"type": "integer", "minimum": 1, "maximum": 10_000_000},
+                "hd_multiplier": {"type": ["number", "string"],
+                                  "description": "A number or a fraction such as '167/100'"},
+                "minimum_units": {"type": "integer", "minimum": 0,
+                                  "maximum": 1_000_000_000}},
+                "description": "Units of 1/10,000 credit; fields left out take EvoLink's "
+                               "public defaults"},
+        },
+    }
+
+
+def _control_paths() -> dict[str, Any]:
+    fault = {"type": "object", "additionalProperties": False, "required": ["kind"], "properties": {
+        "kind": {"type": "string", "enum": [*KINDS, "reset_mid_body"]},
+        "endpoint": {"type": ["string", "null"], "enum": [*ENDPOINTS, None]},
+        "key": {"type": ["string", "null"]},
+        "times": {"type": ["integer", "null"], "minimum": 1},
+        "retry_after_s": {"type": "integer", "minimum": 0},
+        "delay_s": {"type": "number", "minimum": 0, "maximum": 600}}}
+    clock = {"type": "object", "required": ["advance_s"], "properties": {
+        "advance_s": {"type": "number", "minimum": 0, "maximum": 10 * 365 * 86400}}}
+    key = {"type": "object", "required": ["key"], "properties": {
+        "key": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": r"^\S+$"},
+        "credits": {"type": ["number", "null"], "minimum": 0, "maximum": 10**12},
+        "models": {"type": "array", "items": {"type": "string"}},
+        "max_files": {"type": "integer", "minimum": 0, "maximum": MAX_FILES_LIMIT},
+        "user_group": {"type": "string", "enum": ["default", "vip"]}}}
+    return {
+        "/_sandbox/state": {"get": _control("sandboxState", "Uploads, tasks, requests, keys, "
+                                            "clock and switches")},
+        "/_sandbox/reset": {"post": _control("sandboxReset", "Forget everything")},
+        "/_sandbox/faults": {
+            "get": _control("sandboxFaults", "The planned faults"),
+            "post": _control("sandboxFault", "Plan a fault", fault, "The planned faults"),
+            "delete": _control("sandboxClearFaults", "Drop every planned fault"),
+        },
+        "/_sandbox/clock": {
+            "get": _control("sandboxClockNow", "The sandbox's clock"),
+            "post": _control("sandboxClock", "Move the clock forward", clock),
+        },
+        "/_sandbox/config": {
+            "get": _control("sandboxConfigNow", "The switches in use"),
+            "post": _control("sandboxConfig", "Change switches until the next reset",
+                             config_schema(), "The switches in use"),
+        },
+        "/_sandbox/keys": {"post": _control("sandboxKeys", "Add or change an API key", key,
+                                            "The key's id")},
     }
 
 
@@ -166,7 +284,8 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                 "operationId": "createWan26ReferenceVideoGeneration",
                 "summary": "wan2.6-reference-video: create a generation task",
                 "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
-                                "schema": {"type": "string", "pattern": r"^[A-Za-z0-9._-]{16,96}$"},
+                                "schema": {"type": "string",
+                                           "pattern": f"^{limits.IDEMPOTENCY_KEY_PATTERN}$"},
                                 "description": "Ignored unless the sandbox honours idempotency"}],
                 "requestBody": {"required": True, "content": {"application/json": {
                     "schema": {"$ref": "#/components/schemas/Wan26ReferenceVideoRequest"}}}},
@@ -175,47 +294,22 @@ def openapi_document(server_url: str) -> dict[str, Any]:
             "/v1/tasks/{task_id}": {"get": {
                 "operationId": "getTask", "summary": "A task's status, progress and results",
                 "parameters": [{"name": "task_id", "in": "path", "required": True,
-                                "schema": {"type": "string"}}],
+                                "schema": TASK_ID_SCHEMA,
+                                "description": "A malformed id answers 400 invalid_task_id"}],
                 "responses": {**json_ok, **_errors(400, 401, 404, 429, 500)},
             }},
-            "/cdn/files/{file_id}/{name}": {"get": {
-                "operationId": "getFile", "summary": "An uploaded file (no auth; Range supported)",
-                "security": [],
-                "parameters": [
-                    {"name": "file_id", "in": "path", "required": True, "schema": {"type": "string"}},
-                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": {"200": {"description": "The bytes"},
-                              "206": {"description": "Part of the bytes"},
-                              **_errors(403, 404, 416)},
-            }},
-            "/cdn/results/{task_id}/{name}": {"get": {
-                "operationId": "getResult", "summary": "A result video (no auth; valid 24 hours)",
-                "security": [],
-                "parameters": [
-                    {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string"}},
-                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": {"200": {"description": "The video"},
-                              "206": {"description": "Part of the video"},
-                              **_errors(403, 404, 416)},
-            }},
-            "/_sandbox/state": {"get": {"operationId": "sandboxState", "security": [],
-                                        "summary": "Uploads, tasks, requests and counters",
-                                        "responses": {"200": {"description": "State"}}}},
-            "/_sandbox/reset": {"post": {"operationId": "sandboxReset", "security": [],
-                                         "summary": "Forget everything",
-                                         "responses": {"200": {"description": "Reset"}}}},
-            "/_sandbox/faults": {"post": {"operationId": "sandboxFault", "security": [],
-                                          "summary": "Plan a fault",
-                                          "responses": {"200": {"description": "Faults"}}}},
-            "/_sandbox/clock": {"post": {"operationId": "sandboxClock", "security": [],
-                                         "summary": "Move the clock forward",
-                                         "responses": {"200": {"description": "Clock"}}}},
-            "/_sandbox/config": {"post": {"operationId": "sandboxConfig", "security": [],
-                                          "summary": "Change switches",
-                                          "responses": {"200": {"description": "Config"}}}},
-            "/_sandbox/keys": {"post": {"operationId": "sandboxKeys", "security": [],
-                                        "summary": "Add or change an API key",
-                                        "responses": {"200": {"description": "Key id"}}}},
+            "/cdn/files/{file_id}/{name}": _download("getFile", "headFile", "file_id",
+                                                     "An uploaded file (no auth; Range supported)"),
+            "/cdn/results/{task_id}/{name}": _download(
+                "getResult", "headResult", "task_id", "A result video (no auth; valid 24 hours)"),
+            "/openapi.json": {"get": {"operationId": "openapi", "security": [],
+                                      "summary": "This document",
+                                      "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+            "/": {"get": {"operationId": "index", "security": [],
+                          "summary": "Where the sandbox listens and its other documents",
+                          "responses": {"200": {"description": "Service, base_url, files_url, "
+                                                               "openapi and state URLs"}}}},
+            **_control_paths(),
         },
         "components": {
             "schemas": {

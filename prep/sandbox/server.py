@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import socket
 import threading
 import time
@@ -20,8 +21,7 @@ import httpx
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from prep.core import rules
-
+from . import limits
 from .app import SandboxApp
 from .config import DEMO_KEY, SandboxConfig
 
@@ -61,9 +61,25 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _Terminated(BaseException):
+    """SIGTERM arrived while no server was listening for it (see `serve`)."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def serve(config: SandboxConfig, sock: socket.socket, *, verbose: bool = False,
           on_ready: Callable[[SandboxApp], None] | None = None) -> None:
-    """Serve on `sock` in the foreground until Ctrl-C (uvicorn handles the signal)."""
+    """Serve on `sock` in the foreground until Ctrl-C or SIGTERM; either way the sandbox's
+    temporary folder is removed before this returns (or raises KeyboardInterrupt for Ctrl-C).
+
+    uvicorn catches both signals while it serves, shuts down, then raises the signal again. For
+    SIGINT that is a KeyboardInterrupt, which runs the cleanup below; SIGTERM's default action
+    would end the process on the spot and leave every uploaded file behind (`kill` is how scripts
+    stop a server). So SIGTERM gets a handler of its own for as long as this runs, and a SIGTERM
+    is a clean stop, like Ctrl-C.
+    """
     app = SandboxApp(config)
     host, port = sock.getsockname()[:2]
     app.set_address(host, port)
@@ -71,12 +87,21 @@ def serve(config: SandboxConfig, sock: socket.socket, *, verbose: bool = False,
         app, log_level="info" if verbose else "warning", access_log=verbose,
         log_config=uvicorn.config.LOGGING_CONFIG,
     ))
-    if on_ready is not None:
-        on_ready(app)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main else None
     try:
+        if on_ready is not None:
+            on_ready(app)
         server.run(sockets=[sock])
+    except _Terminated:
+        pass
     finally:
+        if main:
+            # A second SIGTERM during the cleanup must not cut it short.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
         app.store.close()
+        if main:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 class Sandbox:
@@ -140,7 +165,7 @@ class Sandbox:
         return result
 
     def add_key(self, key: str, *, credits: float | None = None,
-                models: tuple[str, ...] = (rules.MODEL,), max_files: int | None = None,
+                models: tuple[str, ...] = (limits.MODEL,), max_files: int | None = None,
                 user_group: str = "default") -> None:
         """Accept another key, with a balance in credits (None: unlimited) and its models."""
         body: dict[str, Any] = {"key": key, "credits": credits, "models": list(models),

@@ -17,11 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prep.core import rules
-from prep.core.billing import UNITS_PER_CREDIT
-
+from . import limits
 from .config import KeyConfig, SandboxConfig
 from .faults import FaultBook
+from .pricing import credits_number
 
 __all__ = ["Clock", "Store", "StoredFile", "Task", "iso"]
 
@@ -108,7 +107,7 @@ class Task:
 
     @property
     def terminal(self) -> bool:
-        return self.status in rules.TERMINAL_STATUSES
+        return self.status in limits.TERMINAL_STATUSES
 
     def body(self, now: float, speed: float, result_url: str | None) -> dict[str, Any]:
         """The task as GET /v1/tasks/{id} (and callbacks) show it."""
@@ -119,7 +118,7 @@ class Task:
         out: dict[str, Any] = {
             "created": self.created,
             "id": self.id,
-            "model": rules.MODEL,
+            "model": limits.MODEL,
             "object": "video.generation.task",
             "progress": self.progress,
             "status": self.status,
@@ -128,7 +127,7 @@ class Task:
             "type": "video",
             "usage": {
                 "billing_rule": "per_second",
-                "credits_reserved": _credits_number(self.credits_units),
+                "credits_reserved": credits_number(self.credits_units),
                 "user_group": self.user_group,
             },
         }
@@ -148,11 +147,6 @@ class Task:
             "callback_note": self.callback_note, "callbacks": list(self.callbacks),
             "credits_units": self.credits_units,
         }
-
-
-def _credits_number(units: int) -> int | float:
-    whole, frac = divmod(units, UNITS_PER_CREDIT)
-    return whole if frac == 0 else units / UNITS_PER_CREDIT
 
 
 def task_work_s(duration_s: int, quality: str) -> float:
@@ -278,7 +272,7 @@ class Store:
             task.status, task.progress = "completed", 100
             task.finished_at = self.clock.now()
             task.result.created_at = task.finished_at
-            task.result.expires_at = task.finished_at + rules.RESULT_TTL_S
+            task.result.expires_at = task.finished_at + limits.RESULT_TTL_S
             self.settle(task)
             return True
         return False
@@ -302,6 +296,8 @@ class Store:
             "faults": self.faults.public(),
             "clock": {"now": iso(now), "now_s": now, "offset_s": self.clock.offset_s},
             "config": self.config.public(),
+            # Where the files live; removed on stop (Ctrl-C or SIGTERM) unless data_dir was given.
+            "storage": {"data_dir": str(self.data_dir), "removed_on_stop": self._owns_dir},
             "keys": [
                 {"key_id": self.key_ids[k], "credits_units": self.balances[k],
                  "models": list(c.models), "user_group": c.user_group, "max_files": c.max_files,
