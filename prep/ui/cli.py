@@ -645,8 +645,8 @@ def sandbox(host: str, port: int, key: str | None, speed: float, idempotency: bo
             allow_local_callbacks=allow_local_callbacks, accept_foreign_urls=accept_foreign_urls,
             max_files=max_files, ffmpeg=settings.ffmpeg,
         )
-    except ValueError as exc:
-        raise UsageError(f"--key: {exc}") from exc
+    except ValueError as exc:  # the message names the setting (speed, key, max_files ...)
+        raise UsageError(f"prep sandbox: {exc}") from exc
     try:
         sock = bind(host, port)
     except OSError as exc:
