@@ -185,12 +185,12 @@ def test_failed_audio_only_output_falls_back_to_a_full_transcode(
     prepare_module = sys.modules["prep.media.prepare"]
     verify = prepare_module._verify
 
-    def refuse_copied_video(path: Path, clip_plan: Any, label: str) -> ClipInfo:
+    def refuse_copied_video(path: Path, clip_plan: Any, label: str, **kwargs: Any) -> ClipInfo:
         if clip_plan.video is None:
             if failure == "media":
                 raise MediaError(label, "the prepared file is refused by this test")
             raise prepare_module._OverSize(label, 200_000_000, clip_plan.max_size_bytes)
-        return verify(path, clip_plan, label)
+        return verify(path, clip_plan, label, **kwargs)
 
     monkeypatch.setattr(prepare_module, "_verify", refuse_copied_video)
     (result,) = prepare([str(case("pcm_mov"))], tmp_out, PrepareOptions(use_cache=False))
@@ -536,3 +536,15 @@ def test_output_short_of_its_plan_says_why_and_what_to_do(
         assert "not the 6.0 s planned" in str(outcome) or "not the 4.3 s planned" in str(outcome)
         assert "re-export or re-copy the source" in outcome.hint
     assert not list((tmp_path / "out").iterdir())
+
+
+def test_video_shorter_than_its_audio_is_not_taken_for_a_short_source(tmp_out: Path) -> None:
+    """Audio running a second past the video is the source as made, not media gone missing."""
+    source = make("audio-outlasts-video", ["-f", "lavfi", "-i",
+                                           "testsrc2=size=320x180:rate=30:duration=3", "-f",
+                                           "lavfi", "-i", "sine=sample_rate=48000:duration=4",
+                                           "-c:v", "libx264", "-preset", "ultrafast", "-g", "30",
+                                           "-c:a", "aac"], suffix=".mov")
+    (result,) = prepare([str(source)], tmp_out, PrepareOptions(use_cache=False))
+    assert result.action == "remux" and not result.notes
+    _check_compliant(result)

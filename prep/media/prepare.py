@@ -362,7 +362,8 @@ def _carry_out(source: _Source, clip_plan: PrepPlan, target: Path, options: Prep
         cache = _cache(options)
         key = _cache_key(info, clip_plan)
         if cache is not None:
-            out_info = _from_cache(cache, key, tmp, target, clip_plan, label, note)
+            out_info = _from_cache(cache, key, tmp, target, clip_plan, label, note,
+                                   _video_expected_ms(source, clip_plan))
             if out_info is not None:
                 if on_progress:
                     on_progress(label, clip_plan.duration_ms, clip_plan.duration_ms)
@@ -377,7 +378,7 @@ def _carry_out(source: _Source, clip_plan: PrepPlan, target: Path, options: Prep
 
 
 def _from_cache(cache: Cache, key: str, tmp: Path, target: Path, clip_plan: PrepPlan,
-                label: str, note: NoteFn) -> ClipInfo | None:
+                label: str, note: NoteFn, expected_video_ms: int) -> ClipInfo | None:
     """The verified output from the cache, copied to `tmp`; None (and a note when an entry was
     damaged and dropped) when it must be made."""
     problem: str | None = ""
@@ -389,7 +390,7 @@ def _from_cache(cache: Cache, key: str, tmp: Path, target: Path, clip_plan: Prep
     _write_guarded(target, fetch)
     if problem is None:
         try:
-            return _verify(tmp, clip_plan, label)
+            return _verify(tmp, clip_plan, label, expected_video_ms=expected_video_ms)
         except MediaError as err:  # stored before a check was added, or damaged in a way
             problem = f"it no longer passes the checks ({err.problem})"  # its checksum missed
             cache.drop(key)
@@ -415,7 +416,9 @@ def _encode(source: _Source, clip_plan: PrepPlan, tmp: Path,
         _write_guarded(tmp, functools.partial(run, args, total_ms=current.duration_ms, path=label,
                                               on_progress=progress, binary=binary))
         try:
-            return current, _verify(tmp, current, label), attempt
+            out_info = _verify(tmp, current, label,
+                               expected_video_ms=_video_expected_ms(source, current))
+            return current, out_info, attempt
         except _SourceShort:
             raise  # the source holds less than its index says: another way of making it won't help
         except _OverSize as over:
@@ -446,10 +449,21 @@ class _SourceShort(MediaError):
 _SHORT_SLACK_MS = 250
 
 
-def _verify(path: Path, clip_plan: PrepPlan, label: str) -> ClipInfo:
+def _video_expected_ms(source: _Source, clip_plan: PrepPlan) -> int:
+    """How long the output's video should be: the plan's, or less where the source's own video
+    (as its index lists it) ends inside the window; the extension of a short clip included."""
+    if clip_plan.extend is not None:
+        return clip_plan.duration_ms
+    ends = [ms for ms in (source.info.video_duration_ms, source.facts.raw_video_ms) if ms]
+    video_end = min(ends, default=clip_plan.end_ms)
+    return max(0, min(clip_plan.duration_ms, min(clip_plan.end_ms, video_end) - clip_plan.start_ms))
+
+
+def _verify(path: Path, clip_plan: PrepPlan, label: str, *,
+            expected_video_ms: int | None = None) -> ClipInfo:
     """Probe an output: an mp4 with H.264, every track inside 2-30 s (edit lists ignored), its
-    video as long as planned, no rotation flag, and under the size limit. MediaError /
-    _OverSize otherwise."""
+    video as long as `expected_video_ms` (what the source's index promised), no rotation flag,
+    and under the size limit. MediaError / _SourceShort / _OverSize otherwise."""
     try:
         out = probe(path)
         raw = _facts_from(read_mp4(path))
@@ -457,10 +471,11 @@ def _verify(path: Path, clip_plan: PrepPlan, label: str) -> ClipInfo:
         raise FfmpegError(label, f"the output could not be verified ({err})") from err
     durations = out.durations_ms + raw.raw_durations_ms
     videos = [ms for ms in (out.video_duration_ms, raw.raw_video_ms) if ms]
-    if videos and min(videos) < clip_plan.duration_ms - _SHORT_SLACK_MS:
+    if expected_video_ms is not None and videos \
+            and min(videos) < expected_video_ms - _SHORT_SLACK_MS:
         raise _SourceShort(
             label, f"the prepared file came out {format_ms(min(videos))} s long, not the "
-                   f"{format_ms(clip_plan.duration_ms)} s planned: the source holds less media "
+                   f"{format_ms(expected_video_ms)} s planned: the source holds less media "
                    "than its index lists (it was cut short, or its media is damaged)",
             hint="re-export or re-copy the source; or choose a window inside the part that plays "
                  "(PATH@START-END)")
