@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import time
@@ -210,3 +211,80 @@ def test_inspect_reports_missing_features(tmp_path: Path) -> None:
     assert report.version == "1.2.3"
     assert "libx264" in report.missing and "zscale" in report.missing
     assert "aac" not in report.missing
+
+
+# --- ffmpeg never outlives prep ----------------------------------------------------------------
+
+_SLOW_RUN = """
+import sys
+from prep.media.ffmpeg import run
+
+said = False
+
+def progress(done_ms: int, total_ms: int) -> None:
+    global said
+    if not said:
+        said = True
+        print("running", flush=True)
+
+run(sys.argv[1:], total_ms=600_000, path="slow", on_progress=progress)
+"""
+# Read at its own pace (-re): slow by the clock, cheap in CPU.
+_SLOW_ARGS = ["-re", "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=30", "-t", "600",
+              "-c:v", "libx264", "-preset", "ultrafast", "-f", "null", "-"]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or a zombie waiting for a reaper (it runs no more)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state in ("Z", "X")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_ffmpeg_dies_with_a_killed_prep() -> None:
+    """kill -9 of the process running ffmpeg takes ffmpeg with it (parent-death signal), and
+    ffmpeg runs in a process group of its own."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent),
+                                                         os.environ.get("PYTHONPATH", "")])}
+    parent = subprocess.Popen([sys.executable, "-c", _SLOW_RUN, *_SLOW_ARGS],
+                              stdout=subprocess.PIPE, text=True, env=env)
+    children: list[int] = []
+    try:
+        assert parent.stdout is not None
+        assert parent.stdout.readline().strip() == "running"
+        children = _children(parent.pid)
+        assert children, "no ffmpeg under the runner"
+        assert all(os.getpgid(child) == child for child in children)  # its own group
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 60  # generous: only a bound on waiting, not a timing
+        while not all(_gone(c) for c in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert all(_gone(c) for c in children), "ffmpeg outlived the killed runner"
+    finally:
+        parent.kill()
+        parent.wait()
+        if parent.stdout is not None:
+            parent.stdout.close()
+        for child in children:
+            with contextlib.suppress(OSError):
+                os.kill(child, 9)

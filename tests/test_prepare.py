@@ -185,12 +185,12 @@ def test_failed_audio_only_output_falls_back_to_a_full_transcode(
     prepare_module = sys.modules["prep.media.prepare"]
     verify = prepare_module._verify
 
-    def refuse_copied_video(path: Path, clip_plan: Any, label: str) -> ClipInfo:
+    def refuse_copied_video(path: Path, clip_plan: Any, label: str, **kwargs: Any) -> ClipInfo:
         if clip_plan.video is None:
             if failure == "media":
                 raise MediaError(label, "the prepared file is refused by this test")
             raise prepare_module._OverSize(label, 200_000_000, clip_plan.max_size_bytes)
-        return verify(path, clip_plan, label)
+        return verify(path, clip_plan, label, **kwargs)
 
     monkeypatch.setattr(prepare_module, "_verify", refuse_copied_video)
     (result,) = prepare([str(case("pcm_mov"))], tmp_out, PrepareOptions(use_cache=False))
@@ -373,3 +373,178 @@ def test_full_disk_leaves_nothing(tmp_path: Path) -> None:
     assert done.returncode == 3, done.stderr
     assert done.stderr.count("disk is full") == 2
     assert list(out.iterdir()) == []
+
+
+# --- a cache that cannot lie ---------------------------------------------------------------
+
+def _first_run(tmp_path: Path) -> tuple[str, PrepareOptions, PrepResult, bytes]:
+    options = PrepareOptions(cache_dir=tmp_path / "cache")
+    source = str(case("vp9"))  # transcoded: its output goes into the cache
+    (first,) = prepare([source], tmp_path / "a", options)
+    assert first.output is not None and not first.cached
+    return source, options, first, first.output.read_bytes()
+
+
+def test_output_rewritten_in_place_leaves_the_cache_alone(tmp_path: Path) -> None:
+    """A tool writing over out/take.mp4 in place (cp, ffmpeg -y) must not change what the next
+    prepare of that clip hands out as cached."""
+    source, options, first, made = _first_run(tmp_path)
+    assert first.output is not None and first.output.stat().st_nlink == 1  # a copy, not a link
+    with first.output.open("r+b") as fh:  # same inode, other content: another clip
+        fh.write(case("compliant").read_bytes())
+        fh.truncate()
+    (again,) = prepare([source], tmp_path / "b", options)
+    assert again.cached and again.output is not None and not again.notes
+    assert again.output.read_bytes() == made
+
+
+def test_output_truncated_in_place_does_not_break_the_next_prepare(tmp_path: Path) -> None:
+    source, options, first, made = _first_run(tmp_path)
+    assert first.output is not None
+    os.truncate(first.output, 1000)
+    (again,) = prepare([source], tmp_path / "b", options)
+    assert again.output is not None and again.output.read_bytes() == made
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "no-record"])
+def test_damaged_cache_entry_is_dropped_rebuilt_and_noted(tmp_path: Path, damage: str) -> None:
+    source, options, _first, made = _first_run(tmp_path)
+    (entry,) = (tmp_path / "cache" / "prepared").glob("*.mp4")
+    record = entry.with_suffix(".json")
+    assert json.loads(record.read_text())["size_bytes"] == len(made)
+    if damage == "flip":
+        data = bytearray(entry.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        entry.write_bytes(bytes(data))
+    elif damage == "truncate":
+        os.truncate(entry, len(made) // 3)
+    else:
+        record.unlink()
+    heard: list[str] = []
+    (again,) = prepare([source], tmp_path / "b", options, on_note=heard.append)
+    assert not again.cached and again.output is not None
+    _check_compliant(again)
+    assert len(again.notes) == 1 and heard == list(again.notes)
+    assert again.notes[0].startswith(f"{source}: the cached output was damaged (")
+    assert "made the clip again" in again.notes[0]
+    assert again.notes[0] in again.as_dict()["notes"]  # --json: the same list, extended
+    (third,) = prepare([source], tmp_path / "c", options)  # rebuilt: a clean hit again
+    assert third.cached and not third.notes
+
+
+# --- clean processes: stale temp files -------------------------------------------------------
+
+def test_stale_part_files_are_removed_and_live_ones_kept(tmp_out: Path) -> None:
+    """`.NAME.PID.part.mp4` of a prep that was killed is removed by the next prepare into that
+    folder; one whose process still runs is left alone, and so is any other file."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = tmp_out / f".take.{gone.pid}.part.mp4"
+    live = tmp_out / f".other.{os.getppid()}.part.mp4"
+    other = tmp_out / ".notes.part.mp4"
+    for path in (stale, live, other):
+        path.write_bytes(b"partial")
+    prepare([str(case("compliant"))], tmp_out, PrepareOptions(use_cache=False))
+    assert not stale.exists()
+    assert live.exists() and other.exists()
+
+
+# --- one pass over each clip -----------------------------------------------------------------
+
+def test_planned_clips_are_neither_probed_nor_windowed_again(
+        tmp_out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import prep.core.plan as core_plan
+    from prep.core.clipspec import parse_clip_spec
+    from prep.core.plan import PlannedClip
+
+    prepare_module = sys.modules["prep.media.prepare"]
+    source = case("long45")
+    info = probe(source)
+    # Windowed upstream (as estimate and generate do) at 10-20 s; the spec itself has no window.
+    spec = parse_clip_spec(str(source))
+    window = choose_window(info, parse_clip_spec(f"{source}@10-20").window, label=str(spec))
+    planned = PlannedClip(spec, info, window)
+    probed: list[Path] = []
+    real_probe = prepare_module.probe
+
+    def counting_probe(path: Path | str) -> ClipInfo:
+        probed.append(Path(path))
+        return real_probe(path)  # type: ignore[no-any-return]
+
+    def no_second_window(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the window was chosen again")
+
+    monkeypatch.setattr(prepare_module, "probe", counting_probe)
+    with monkeypatch.context() as patch:
+        patch.setattr(core_plan, "choose_window", no_second_window)
+        (dry,) = list(prepare_each([planned], tmp_out, dry_run=True))
+        (result,) = prepare([planned], tmp_out, PrepareOptions(use_cache=False))
+    assert isinstance(dry, PrepResult) and dry.plan == result.plan or result.attempts > 1
+    assert (result.plan.start_ms, result.plan.end_ms) == (10_000, 20_000)
+    assert result.spec == spec and result.source is info
+    assert source not in probed  # only the output was probed, to verify it
+    _check_compliant(result)
+    prepare([str(case("compliant"))], tmp_out, PrepareOptions(use_cache=False))
+    assert case("compliant") in probed  # a spec is still probed
+
+
+def test_output_beside_its_own_source_is_named_prep(tmp_out: Path) -> None:
+    source = tmp_out / "take.mp4"
+    source.write_bytes(case("compliant").read_bytes())
+    (result,) = prepare([str(source)], tmp_out, PrepareOptions(use_cache=False))
+    assert result.output == tmp_out / "take.prep.mp4"
+    assert filecmp.cmp(source, result.output, shallow=False)
+
+
+# --- damaged and truncated sources -----------------------------------------------------------
+
+def test_damaged_index_is_not_an_internal_error(tmp_path: Path) -> None:
+    """A keyframe table whose count runs past its box (a struct.error inside the reader, once
+    exit 1 "internal error"): MediaInfo still reads the clip, prep plans a re-encode that
+    rebuilds the index, and ffmpeg's refusal of the file is a media error (exit 3) naming it."""
+    data = case("compliant").read_bytes()
+    at = data.index(b"stss") + 8
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(data[:at] + (0xFFFF_FFF0).to_bytes(4, "big") + data[at + 4:])
+    result = CliRunner().invoke(cli, ["prepare", str(damaged), "-o", str(tmp_path / "out"),
+                                      "--json", "-q"])
+    assert result.exit_code == 3, result.output
+    (row,) = json.loads(result.stdout)
+    assert row["error"].startswith(f"{damaged}: ")
+    with pytest.raises(MediaError, match=r"damaged mp4 index \(the stss box lists"):
+        read_mp4(damaged)
+
+
+def test_output_short_of_its_plan_says_why_and_what_to_do(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A source whose media stops early (here: cut short, with probe's check switched off to
+    stand for damage it cannot see): the output is refused with the cause and the fix, not
+    handed out 2.4 s long, nor refused as 'came out 680 ms long'."""
+    whole = make("eight-faststart-prep", ["-f", "lavfi", "-i",
+                                          "testsrc2=size=320x180:rate=30:duration=8", "-c:v",
+                                          "libx264", "-preset", "ultrafast", "-g", "30",
+                                          "-movflags", "+faststart"]).read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole[: len(whole) * 43 // 100])
+    monkeypatch.setattr(sys.modules["prep.media.probe"], "_check_complete", lambda path: None,
+                        raising=False)
+    outcomes = list(prepare_each([f"{cut}@1-7", f"{cut}@2.7-7"], tmp_path / "out",
+                                 PrepareOptions(use_cache=False)))
+    for outcome in outcomes:
+        assert isinstance(outcome, MediaError), outcome
+        assert "less media than its index lists" in str(outcome)
+        assert "not the 6.0 s planned" in str(outcome) or "not the 4.3 s planned" in str(outcome)
+        assert "re-export or re-copy the source" in outcome.hint
+    assert not list((tmp_path / "out").iterdir())
+
+
+def test_video_shorter_than_its_audio_is_not_taken_for_a_short_source(tmp_out: Path) -> None:
+    """Audio running a second past the video is the source as made, not media gone missing."""
+    source = make("audio-outlasts-video", ["-f", "lavfi", "-i",
+                                           "testsrc2=size=320x180:rate=30:duration=3", "-f",
+                                           "lavfi", "-i", "sine=sample_rate=48000:duration=4",
+                                           "-c:v", "libx264", "-preset", "ultrafast", "-g", "30",
+                                           "-c:a", "aac"], suffix=".mov")
+    (result,) = prepare([str(source)], tmp_out, PrepareOptions(use_cache=False))
+    assert result.action == "remux" and not result.notes
+    _check_compliant(result)

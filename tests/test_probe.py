@@ -7,6 +7,7 @@ import re
 import shutil
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import mediagen
 import pytest
@@ -132,3 +133,78 @@ def test_probe_many_keeps_going(tmp_path: Path) -> None:
     results = media.probe_many([tmp_path / "nope.mp4", good])
     assert isinstance(results[0], MediaError)
     assert isinstance(results[1], media.ClipInfo)
+
+
+# --- truncated files whose index is at the front --------------------------------------------
+
+def _cut_short(tmp_path: Path, keep: float = 0.43) -> Path:
+    """An 8 s clip with its index first (+faststart), cut after `keep` of its bytes: what an
+    interrupted copy or download leaves. Its index still lists all 8 s."""
+    whole = mediagen.clip("eight-faststart", seconds=8, size="320x180",
+                          extra=["-g", "30", "-movflags", "+faststart"]).read_bytes()
+    path = tmp_path / "cut.mp4"
+    path.write_bytes(whole[: int(len(whole) * keep)])
+    return path
+
+
+def test_truncated_file_with_its_index_first_is_refused(tmp_path: Path) -> None:
+    path = _cut_short(tmp_path)
+    with pytest.raises(MediaError) as caught:
+        media.probe(path)
+    found = re.fullmatch(re.escape(f"{path}: truncated: the index lists 8.0 s but the data ends "
+                                   "at ") + r"(\d+\.\d) s", str(caught.value))
+    assert found is not None, str(caught.value)
+    assert 2.5 <= float(found[1]) <= 4.5
+    assert caught.value.exit_code == 3
+    assert "re-export or re-copy" in caught.value.hint
+
+
+def test_truncation_check_reads_only_the_index(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check reads the moov box, never the media: a few KB of an 8 s clip."""
+    from prep.media import mp4
+
+    path = _cut_short(tmp_path, keep=0.9)
+    read = 0
+    real_open = open
+
+    class Counting:
+        def __init__(self, fh: Any) -> None:
+            self.fh = fh
+
+        def __enter__(self) -> Counting:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.fh.close()
+
+        def read(self, size: int = -1) -> bytes:
+            nonlocal read
+            data: bytes = self.fh.read(size)
+            read += len(data)
+            return data
+
+        def seek(self, *args: int) -> int:
+            result: int = self.fh.seek(*args)
+            return result
+
+    monkeypatch.setattr(mp4, "open", lambda p, mode: Counting(real_open(p, mode)), raising=False)
+    with pytest.raises(MediaError, match="truncated"):
+        media.probe(path)
+    assert 0 < read < 64 * 1024 < path.stat().st_size
+
+
+def test_cli_refuses_a_truncated_file(tmp_path: Path) -> None:
+    """estimate billed the 8 s its index promised, and prepare copied 3.4 s as 'ok'."""
+    from click.testing import CliRunner
+
+    from prep.ui.cli import cli
+
+    path = _cut_short(tmp_path)
+    runner = CliRunner()
+    for args in (["probe", str(path)], ["estimate", str(path)],
+                 ["prepare", str(path), "-o", str(tmp_path / "out")]):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 3, (args, result.output)
+        assert "truncated: the index lists 8.0 s" in result.output + result.stderr
+    assert not list((tmp_path / "out").glob("*.mp4"))

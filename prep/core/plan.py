@@ -408,14 +408,16 @@ def _on_keyframe(ms: int, keyframes: tuple[int, ...] | None) -> bool:
 
 
 def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
-         facts: SourceFacts = SourceFacts()) -> PrepPlan:
+         facts: SourceFacts = SourceFacts(), *, window: ClipWindow | None = None) -> PrepPlan:
     """The cheapest action that yields a compliant file for `info`. Pure: no I/O, no clock.
 
     Decided per stream: a video that can be copied is copied even when its audio must be
     re-encoded (a `remux` with `audio` set). Raises MediaError when the clip cannot reach 2 s
-    (without `extend`) or cannot fit the size.
+    (without `extend`) or cannot fit the size. `window`, when given (chosen earlier, as in a
+    `PlannedClip`), is used as it is instead of being chosen again from `opts`.
     """
-    window = choose_window(info, opts.window, label=opts.label, extend=opts.extend)
+    if window is None:
+        window = choose_window(info, opts.window, label=opts.label, extend=opts.extend)
     name = opts.label or str(info.path)
     video_reasons = _why_video_transcodes(info)
     audio_reasons = _why_audio_transcodes(info)

@@ -8,12 +8,14 @@ only place ffmpeg runs a plan: progress as data, pipes drained, ffmpeg killed on
 
 from __future__ import annotations
 
+import ctypes
 import os
 import queue
 import re
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -32,6 +34,7 @@ __all__ = [
     "ProgressCallback",
     "RunResult",
     "build_args",
+    "child_options",
     "find_ffmpeg",
     "inspect_ffmpeg",
     "keyframes_ms",
@@ -274,14 +277,16 @@ def run(args: list[str], *, total_ms: int, path: Path | str, on_progress: Progre
     """Run ffmpeg with `args` (from `build_args`), reporting (done_ms, total_ms) as it goes.
 
     Both pipes are drained by threads while ffmpeg runs (an unread pipe stalls it). ffmpeg is
-    killed in `finally`, so Ctrl-C never leaves it running. A failure raises FfmpegError naming
-    `path` with ffmpeg's last meaningful line; a full disk says so.
+    killed in `finally`, so Ctrl-C never leaves it running; and it runs in its own process group
+    with the parent-death signal set (`child_options`), so even a prep killed with SIGKILL takes
+    it along. A failure raises FfmpegError naming `path` with ffmpeg's last meaningful line; a
+    full disk says so.
     """
     binary = binary or find_ffmpeg()
     argv = [binary.path, *RUNNER_FLAGS, *args]
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+                                stderr=subprocess.PIPE, **child_options())
     except OSError as err:
         raise ToolMissingError(f"{binary.path}: ffmpeg could not be started ({err})",
                                hint="fix PREP_FFMPEG, or unset it to use the bundled ffmpeg") from err
@@ -301,8 +306,7 @@ def run(args: list[str], *, total_ms: int, path: Path | str, on_progress: Progre
         returncode = proc.wait()
     finally:
         if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+            _kill_group(proc)
         for reader in readers:
             reader.join(timeout=5)
         for pipe in (proc.stdout, proc.stderr):
@@ -314,6 +318,58 @@ def run(args: list[str], *, total_ms: int, path: Path | str, on_progress: Progre
     if on_progress:
         on_progress(total_ms, total_ms)
     return RunResult(stderr)
+
+
+# prctl(2) option: the signal the kernel sends this process when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+@cache
+def _prctl() -> Callable[..., int] | None:
+    """libc's prctl, looked up once in the parent (the child only calls it). None off Linux."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                      ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    call: Callable[..., int] = prctl
+    return call
+
+
+def child_options() -> dict[str, Any]:
+    """Popen options for every ffmpeg prep starts, so none outlives prep.
+
+    Its own process group: a terminal's Ctrl-C reaches prep alone, which stops ffmpeg itself
+    and removes the temp file (ffmpeg would otherwise finish a half-written output), and the
+    group is killed whole. On Linux, also the parent-death signal (SIGKILL): if prep is killed
+    outright, the kernel kills ffmpeg too. The signal follows the thread that started ffmpeg,
+    which `run` keeps waiting until ffmpeg ends.
+    """
+    options: dict[str, Any] = {"process_group": 0}
+    prctl = _prctl()
+    if prctl is not None:
+        parent = os.getpid()
+
+        def die_with_parent() -> None:  # runs in the child, between fork and exec
+            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != parent:  # prep died before the signal was armed
+                os._exit(1)
+
+        options["preexec_fn"] = die_with_parent
+    return options
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill ffmpeg and anything it started (its process group), then reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    proc.wait()
 
 
 def _read_progress(pipe: IO[bytes] | None, events: queue.Queue[int | None]) -> None:
@@ -365,7 +421,7 @@ def keyframes_ms(path: Path | str, *, binary: FfmpegBinary | None = None) -> tup
             "-vf", "showinfo", "-f", "null", "-"]
     try:
         done = subprocess.run(argv, capture_output=True, text=True, errors="replace", check=False,
-                              stdin=subprocess.DEVNULL, timeout=600)
+                              stdin=subprocess.DEVNULL, timeout=600, **child_options())
     except (OSError, subprocess.TimeoutExpired) as err:
         raise FfmpegError(path, f"keyframes could not be read ({err})") from err
     if done.returncode != 0:

@@ -1,10 +1,12 @@
-"""Prepare: clip specs in, compliant mp4s out. The library's `prepare`.
+"""Prepare: clip specs (or clips already probed and windowed) in, compliant mp4s out.
 
-Per clip: probe, read the sample tables (raw durations, keyframes), plan (copy / remux /
-transcode), then carry the plan out into a temp file beside the target, verify the result by
-probing it (container, codec, durations on every track, size), and only then rename it into
-place. An output over its size budget is redone at a lower rate. Finished re-encodes are kept in a
-content-addressed cache (source identity + plan), so preparing the same clip again is a copy.
+Per clip: probe (unless given a `PlannedClip`, which carries its probe and window), read the
+sample tables (raw durations, keyframes), plan (copy / remux / transcode), then carry the plan out
+into a temp file beside the target, verify the result by probing it (container, codec, durations
+on every track, size), and only then rename it into place. An output over its size budget is
+redone at a lower rate. Finished re-encodes are kept in a cache (source identity + plan, see
+`cache.py`) whose entries are copied out and checked before reuse, so preparing the same clip
+again is a copy that cannot hand back anything but what was made.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import functools
 import hashlib
 import json
 import os
-import shutil
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -28,7 +30,9 @@ from prep.core.clipspec import ClipSpec, expand_paths, parse_clip_spec
 from prep.core.plan import (
     CUT_REASON,
     DEFAULT_PROFILE,
+    ClipWindow,
     Extend,
+    PlannedClip,
     PlanOptions,
     PrepPlan,
     Profile,
@@ -36,12 +40,15 @@ from prep.core.plan import (
     plan,
     tighten,
 )
+from prep.core.timecode import format_ms
 from prep.errors import FfmpegError, MediaError, PrepError
+from prep.media.cache import Cache, copy_file, remove_stale_parts
+from prep.media.mp4 import Mp4Info, read_mp4
 from prep.media.probe import probe
 
-from .mp4 import Mp4Info, read_mp4
-
 __all__ = [
+    "ClipInput",
+    "NoteFn",
     "PrepResult",
     "PrepareOptions",
     "ProgressFn",
@@ -53,8 +60,13 @@ __all__ = [
 
 # (clip label, done_ms, total_ms): how far the current clip has got.
 ProgressFn = Callable[[str, int, int], None]
+# A note for the user about one clip (it names the clip), as it happens; also in PrepResult.notes.
+NoteFn = Callable[[str], None]
+# What prepare takes: a clip spec (or its text), or a clip already probed and windowed.
+ClipInput = ClipSpec | PlannedClip | str | Path
 # Bump when the way outputs are made changes, so old cache entries are not reused.
-CACHE_SCHEME = 1
+# 2: entries carry a record of their size and sha256 (cache.py).
+CACHE_SCHEME = 2
 CACHE_LIMIT_BYTES = 4_000_000_000
 MAX_ATTEMPTS = 3
 _MP4_LIKE = ("mp4", "mov", "m4v")
@@ -89,6 +101,10 @@ class PrepResult:
     cached: bool = False
     elapsed_s: float = 0.0
     attempts: int = 0
+    # What happened while carrying the plan out that the user should know (each names the
+    # clip), e.g. a damaged cache entry dropped and made again. The plan's own notes are in
+    # `plan.notes`; `as_dict` lists both under "notes".
+    notes: tuple[str, ...] = ()
 
     @property
     def action(self) -> str:
@@ -117,7 +133,7 @@ class PrepResult:
             "end_s": self.plan.end_ms / 1000,
             "profile": self.plan.profile,
             "reasons": list(self.plan.reasons),
-            "notes": list(self.plan.notes),
+            "notes": [*self.plan.notes, *self.notes],
             "cached": self.cached,
             "elapsed_s": round(self.elapsed_s, 3),
             "dry_run": self.output is None,
@@ -128,9 +144,16 @@ def _seconds(ms: int | None) -> float | None:
     return None if ms is None else ms / 1000
 
 
-def _specs(clips: Sequence[ClipSpec | str | Path]) -> list[ClipSpec]:
-    specs = [c if isinstance(c, ClipSpec) else parse_clip_spec(str(c)) for c in clips]
-    return expand_paths(specs)
+def _clips(clips: Sequence[ClipInput]) -> list[ClipSpec | PlannedClip]:
+    """Specs parsed and folders expanded, in order; planned clips kept as they are."""
+    out: list[ClipSpec | PlannedClip] = []
+    for clip in clips:
+        if isinstance(clip, PlannedClip):
+            out.append(clip)
+        else:
+            spec = clip if isinstance(clip, ClipSpec) else parse_clip_spec(str(clip))
+            out.extend(expand_paths([spec]))
+    return out
 
 
 # --- planning --------------------------------------------------------------------------------
@@ -140,9 +163,9 @@ def _facts(info: ClipInfo) -> SourceFacts:
         return SourceFacts()
     try:
         mp4 = read_mp4(info.path)
-    except (OSError, ValueError, IndexError):
-        # struct errors inside a damaged table surface as ValueError/IndexError: no facts then,
-        # and the planner errs on the side of re-encoding.
+    except MediaError:
+        # A damaged index (MediaInfo could still read the clip): no facts then, and the
+        # planner errs on the side of re-encoding, which rebuilds the index.
         return SourceFacts(edit_list=True)
     return _facts_from(mp4)
 
@@ -161,24 +184,56 @@ def _facts_from(mp4: Mp4Info) -> SourceFacts:
                        video_bytes=video.media_bytes if video else None)
 
 
-def plan_clip(spec: ClipSpec, options: PrepareOptions = PrepareOptions(),
-              *, reencode: bool = False) -> tuple[ClipInfo, PrepPlan]:
-    """Probe one clip and plan it. MediaError when it cannot be made compliant."""
-    info = probe(spec.path)
-    facts = _facts(info)
-    opts = replace(options.plan_options(spec), reencode=reencode)
-    result = plan(info, opts, facts)
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """One clip being prepared: its spec, its probe, the window chosen upstream (if any) and
+    what its sample tables say, each found once."""
+
+    spec: ClipSpec
+    info: ClipInfo
+    window: ClipWindow | None
+    facts: SourceFacts
+
+    @property
+    def label(self) -> str:
+        return str(self.spec)
+
+
+def _source(clip: ClipSpec | PlannedClip) -> _Source:
+    """Probe a spec; a PlannedClip brings its probe and window, so it is not probed again."""
+    if isinstance(clip, PlannedClip):
+        return _Source(clip.spec, clip.info, clip.window, _facts(clip.info))
+    info = probe(clip.path)
+    return _Source(clip, info, None, _facts(info))
+
+
+def _plan(source: _Source, options: PrepareOptions, *, reencode: bool = False
+          ) -> tuple[_Source, PrepPlan]:
+    """Plan a probed clip (the window kept when it came planned). The source comes back with
+    keyframes from ffmpeg when they had to be asked for."""
+    info, facts = source.info, source.facts
+    opts = replace(options.plan_options(source.spec), reencode=reencode)
+    result = plan(info, opts, facts, window=source.window)
     if (result.action == "transcode" and CUT_REASON in result.reasons
             and facts.keyframes_ms is None
-            and plan(info, opts, replace(facts, keyframes_ms=(result.start_ms, result.end_ms)))
-            .action != "transcode"):
+            and plan(info, opts, replace(facts, keyframes_ms=(result.start_ms, result.end_ms)),
+                     window=source.window).action != "transcode"):
         # Not an mp4, and the video could be copied if the cut fell on keyframes: only now
         # ask ffmpeg where the keyframes are.
         from prep.media.ffmpeg import keyframes_ms
 
         facts = replace(facts, keyframes_ms=keyframes_ms(info.path, binary=_binary(options)))
-        result = plan(info, opts, facts)
-    return info, result
+        source = replace(source, facts=facts)
+        result = plan(info, opts, facts, window=source.window)
+    return source, result
+
+
+def plan_clip(clip: ClipSpec | PlannedClip, options: PrepareOptions = PrepareOptions(),
+              *, reencode: bool = False) -> tuple[ClipInfo, PrepPlan]:
+    """Probe one clip and plan it (a PlannedClip is neither probed nor windowed again).
+    MediaError when it cannot be made compliant."""
+    source, result = _plan(_source(clip), options, reencode=reencode)
+    return source.info, result
 
 
 def _binary(options: PrepareOptions) -> Any:
@@ -190,42 +245,53 @@ def _binary(options: PrepareOptions) -> Any:
 # --- carrying it out -------------------------------------------------------------------------
 
 def prepare_each(
-    clips: Sequence[ClipSpec | str | Path], out_dir: Path | str,
+    clips: Sequence[ClipInput], out_dir: Path | str,
     options: PrepareOptions = PrepareOptions(), *, on_progress: ProgressFn | None = None,
-    dry_run: bool = False,
+    dry_run: bool = False, on_note: NoteFn | None = None,
 ) -> Iterator[PrepResult | PrepError]:
     """Prepare each clip in turn; a clip that fails yields its error and the others go on.
 
-    KeyboardInterrupt stops ffmpeg, removes the temp file and propagates.
+    `clips` are specs (or their text), or `PlannedClip`s from estimate / plan_clips, which are
+    used as probed and windowed there. `on_note` hears each note as it happens (the results
+    carry them too). KeyboardInterrupt stops ffmpeg, removes the temp file and propagates.
     """
-    specs = _specs(clips)
+    items = _clips(clips)
     out = Path(out_dir)
     if not dry_run:
         check_out_dir(out)
+        remove_stale_parts(out, _PART)
     used: set[str] = set()
-    for spec in specs:
+    for item in items:
         started = time.monotonic()
         try:
-            info, clip_plan = plan_clip(spec, options)
-            target = out / _output_name(spec, out, used)
+            source, clip_plan = _plan(_source(item), options)
+            target = out / _output_name(source.spec, out, used)
             if dry_run:
-                yield PrepResult(spec=spec, source=info, plan=clip_plan, output=None,
-                                 output_info=None)
+                yield PrepResult(spec=source.spec, source=source.info, plan=clip_plan,
+                                 output=None, output_info=None)
                 continue
-            yield _carry_out(spec, info, clip_plan, target, options, on_progress, started)
+            yield _carry_out(source, clip_plan, target, options, on_progress, on_note, started)
         except PrepError as err:
             yield err
 
 
 def prepare(
-    clips: Sequence[ClipSpec | str | Path], out_dir: Path | str,
+    clips: Sequence[ClipInput], out_dir: Path | str,
     options: PrepareOptions = PrepareOptions(), *, on_progress: ProgressFn | None = None,
+    on_note: NoteFn | None = None,
 ) -> list[PrepResult]:
-    """Prepare every clip into `out_dir`; raises the first clip's error after trying them all."""
+    """Prepare every clip into `out_dir`; raises the first clip's error after trying them all.
+
+    `clips` as in `prepare_each`: specs, or PlannedClips that are not probed or windowed again.
+    """
     results: list[PrepResult] = []
     errors: list[PrepError] = []
-    for outcome in prepare_each(clips, out_dir, options, on_progress=on_progress):
-        (errors if isinstance(outcome, PrepError) else results).append(outcome)  # type: ignore[arg-type]
+    for outcome in prepare_each(clips, out_dir, options, on_progress=on_progress,
+                                on_note=on_note):
+        if isinstance(outcome, PrepError):
+            errors.append(outcome)
+        else:
+            results.append(outcome)
     if errors:
         raise errors[0]
     return results
@@ -250,7 +316,7 @@ def _output_name(spec: ClipSpec, out: Path, used: set[str]) -> str:
     candidate = f"{stem}.mp4"
     with contextlib.suppress(OSError):
         if (out / candidate).resolve() == spec.path.resolve():
-            candidate = f"{stem}.prep.media.mp4"
+            candidate = f"{stem}.prep.mp4"
     base = candidate[:-4]
     number = 2
     while candidate.lower() in used:
@@ -260,57 +326,88 @@ def _output_name(spec: ClipSpec, out: Path, used: set[str]) -> str:
     return candidate
 
 
+# The temp file beside each output: `.NAME.PID.part.mp4`. A prep that was killed leaves its own;
+# the next prepare into that folder removes those whose process is gone.
+_PART = re.compile(r"^\..+\.(\d+)\.part\.mp4$")
+
+
 def _temp_beside(target: Path) -> Path:
     return target.with_name(f".{target.stem}.{os.getpid()}.part.mp4")
 
 
-def _carry_out(spec: ClipSpec, info: ClipInfo, clip_plan: PrepPlan, target: Path,
-               options: PrepareOptions, on_progress: ProgressFn | None,
+def _carry_out(source: _Source, clip_plan: PrepPlan, target: Path, options: PrepareOptions,
+               on_progress: ProgressFn | None, on_note: NoteFn | None,
                started: float) -> PrepResult:
-    label = str(spec)
+    label, info, spec = source.label, source.info, source.spec
     tmp = _temp_beside(target)
-    try:
-        if clip_plan.action == "copy":
-            _write_guarded(target, lambda: shutil.copyfile(info.path, tmp))
-            if on_progress:
-                on_progress(label, clip_plan.duration_ms, clip_plan.duration_ms)
-            _replace(tmp, target)
-            return PrepResult(spec=spec, source=info, plan=clip_plan, output=target,
-                              output_info=replace(info, path=target),
-                              elapsed_s=time.monotonic() - started)
-        key = _cache_key(info, clip_plan)
-        cache_file = _cache_path(options, key)
-        if cache_file is not None and cache_file.is_file():
-            _write_guarded(target, lambda: shutil.copyfile(cache_file, tmp))
-            with contextlib.suppress(OSError):
-                os.utime(cache_file)
-            out_info = _verify(tmp, clip_plan, label)
-            if on_progress:
-                on_progress(label, clip_plan.duration_ms, clip_plan.duration_ms)
-            _replace(tmp, target)
-            return PrepResult(spec=spec, source=info, plan=clip_plan, output=target,
-                              output_info=replace(out_info, path=target), cached=True,
-                              elapsed_s=time.monotonic() - started)
-        final_plan, out_info, attempts = _encode(spec, info, clip_plan, tmp, options, on_progress)
-        if cache_file is not None:
-            _store(tmp, cache_file)
+    notes: list[str] = []
+
+    def note(text: str) -> None:
+        notes.append(text)
+        if on_note:
+            on_note(text)
+
+    def done(final_plan: PrepPlan, out_info: ClipInfo, **extra: Any) -> PrepResult:
         _replace(tmp, target)
         return PrepResult(spec=spec, source=info, plan=final_plan, output=target,
-                          output_info=replace(out_info, path=target), attempts=attempts,
-                          elapsed_s=time.monotonic() - started)
+                          output_info=replace(out_info, path=target), notes=tuple(notes),
+                          elapsed_s=time.monotonic() - started, **extra)
+
+    try:
+        if clip_plan.action == "copy":
+            _write_guarded(target, lambda: copy_file(info.path, tmp))
+            if on_progress:
+                on_progress(label, clip_plan.duration_ms, clip_plan.duration_ms)
+            return done(clip_plan, info)
+        cache = _cache(options)
+        key = _cache_key(info, clip_plan)
+        if cache is not None:
+            out_info = _from_cache(cache, key, tmp, target, clip_plan, label, note,
+                                   _video_expected_ms(source, clip_plan))
+            if out_info is not None:
+                if on_progress:
+                    on_progress(label, clip_plan.duration_ms, clip_plan.duration_ms)
+                return done(clip_plan, out_info, cached=True)
+        final_plan, out_info, attempts = _encode(source, clip_plan, tmp, options, on_progress)
+        if cache is not None:
+            cache.store(key, tmp)
+        return done(final_plan, out_info, attempts=attempts)
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
 
 
-def _encode(spec: ClipSpec, info: ClipInfo, clip_plan: PrepPlan, tmp: Path,
+def _from_cache(cache: Cache, key: str, tmp: Path, target: Path, clip_plan: PrepPlan,
+                label: str, note: NoteFn, expected_video_ms: int) -> ClipInfo | None:
+    """The verified output from the cache, copied to `tmp`; None (and a note when an entry was
+    damaged and dropped) when it must be made."""
+    problem: str | None = ""
+
+    def fetch() -> None:
+        nonlocal problem
+        problem = cache.fetch(key, tmp)
+
+    _write_guarded(target, fetch)
+    if problem is None:
+        try:
+            return _verify(tmp, clip_plan, label, expected_video_ms=expected_video_ms)
+        except MediaError as err:  # stored before a check was added, or damaged in a way
+            problem = f"it no longer passes the checks ({err.problem})"  # its checksum missed
+            cache.drop(key)
+    if problem:
+        note(f"{label}: the cached output was damaged ({problem}); prep dropped it and made the "
+             "clip again")
+    return None
+
+
+def _encode(source: _Source, clip_plan: PrepPlan, tmp: Path,
             options: PrepareOptions, on_progress: ProgressFn | None
             ) -> tuple[PrepPlan, ClipInfo, int]:
     """Run the plan until the output verifies: a stream copy that fails the checks is redone as
     a re-encode, and a re-encode over its size budget is redone at a lower rate."""
     from prep.media.ffmpeg import build_args, run
 
-    label = str(spec)
+    label, info = source.label, source.info
     binary = _binary(options)
     current = clip_plan
     for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -319,16 +416,20 @@ def _encode(spec: ClipSpec, info: ClipInfo, clip_plan: PrepPlan, tmp: Path,
         _write_guarded(tmp, functools.partial(run, args, total_ms=current.duration_ms, path=label,
                                               on_progress=progress, binary=binary))
         try:
-            return current, _verify(tmp, current, label), attempt
+            out_info = _verify(tmp, current, label,
+                               expected_video_ms=_video_expected_ms(source, current))
+            return current, out_info, attempt
+        except _SourceShort:
+            raise  # the source holds less than its index says: another way of making it won't help
         except _OverSize as over:
             if current.video is None:
-                current = plan_clip(spec, options, reencode=True)[1]
+                current = _plan(source, options, reencode=True)[1]
             else:
                 current = tighten(current, over.size_bytes)
         except MediaError:
             if current.action == "transcode":
                 raise
-            current = plan_clip(spec, options, reencode=True)[1]
+            current = _plan(source, options, reencode=True)[1]
     raise MediaError(label, f"could not be brought under {clip_plan.max_size_bytes:,} bytes",
                      hint="raise --max-size-mb or cut it shorter")
 
@@ -339,20 +440,52 @@ class _OverSize(MediaError):
         self.size_bytes = size_bytes
 
 
-def _verify(path: Path, clip_plan: PrepPlan, label: str) -> ClipInfo:
-    """Probe an output: an mp4 with H.264, every track inside 2-30 s (edit lists ignored), no
-    rotation flag, and under the size limit. MediaError / _OverSize otherwise."""
+class _SourceShort(MediaError):
+    """ffmpeg found less media in the source than its index (and the plan) promised."""
+
+
+# An output's video may end this much before the plan's end (rounding, a frame or two of a
+# stream copy) before it counts as short: anything more means the source's media ran out.
+_SHORT_SLACK_MS = 250
+
+
+def _video_expected_ms(source: _Source, clip_plan: PrepPlan) -> int:
+    """How long the output's video should be: the plan's, or less where the source's own video
+    (as its index lists it) ends inside the window; the extension of a short clip included."""
+    if clip_plan.extend is not None:
+        return clip_plan.duration_ms
+    ends = [ms for ms in (source.info.video_duration_ms, source.facts.raw_video_ms) if ms]
+    video_end = min(ends, default=clip_plan.end_ms)
+    return max(0, min(clip_plan.duration_ms, min(clip_plan.end_ms, video_end) - clip_plan.start_ms))
+
+
+def _verify(path: Path, clip_plan: PrepPlan, label: str, *,
+            expected_video_ms: int | None = None) -> ClipInfo:
+    """Probe an output: an mp4 with H.264, every track inside 2-30 s (edit lists ignored), its
+    video as long as `expected_video_ms` (what the source's index promised), no rotation flag,
+    and under the size limit. MediaError / _SourceShort / _OverSize otherwise."""
     try:
         out = probe(path)
         raw = _facts_from(read_mp4(path))
     except (MediaError, ValueError, IndexError) as err:
         raise FfmpegError(label, f"the output could not be verified ({err})") from err
     durations = out.durations_ms + raw.raw_durations_ms
+    videos = [ms for ms in (out.video_duration_ms, raw.raw_video_ms) if ms]
+    if expected_video_ms is not None and videos \
+            and min(videos) < expected_video_ms - _SHORT_SLACK_MS:
+        raise _SourceShort(
+            label, f"the prepared file came out {format_ms(min(videos))} s long, not the "
+                   f"{format_ms(expected_video_ms)} s planned: the source holds less media "
+                   "than its index lists (it was cut short, or its media is damaged)",
+            hint="re-export or re-copy the source; or choose a window inside the part that plays "
+                 "(PATH@START-END)")
     problems = []
     if out.container != "mp4" or out.video_codec != "h264":
         problems.append(f"came out as {out.container}/{out.video_codec}")
     if min(durations) < rules.MIN_CLIP_MS or max(durations) > rules.MAX_CLIP_MS:
-        problems.append(f"came out {min(durations)}-{max(durations)} ms long")
+        problems.append(f"came out {format_ms(min(durations))}-{format_ms(max(durations))} s "
+                        f"long, outside the API's {format_ms(rules.MIN_CLIP_MS)}-"
+                        f"{format_ms(rules.MAX_CLIP_MS)} s")
     if out.rotation:
         problems.append("kept a rotation flag")
     if clip_plan.has_audio and not out.has_audio:
@@ -367,7 +500,9 @@ def _verify(path: Path, clip_plan: PrepPlan, label: str) -> ClipInfo:
         # Re-encoded audio beside copied video is cut to the video's length: never past it.
         problems.append(f"has audio ({audio} ms) running past its video ({video} ms)")
     if problems:
-        raise MediaError(label, "the prepared file " + "; ".join(problems))
+        raise MediaError(label, "the prepared file " + "; ".join(problems),
+                         hint="run with --verbose to see ffmpeg's output, and report it as a bug "
+                              "in prep with `prep probe --json` of the source")
     if out.size_bytes > clip_plan.max_size_bytes:
         raise _OverSize(label, out.size_bytes, clip_plan.max_size_bytes)
     return out
@@ -399,7 +534,7 @@ def _cache_key(info: ClipInfo, clip_plan: PrepPlan) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def _cache_path(options: PrepareOptions, key: str) -> Path | None:
+def _cache(options: PrepareOptions) -> Cache | None:
     if not options.use_cache:
         return None
     folder = options.cache_dir
@@ -407,31 +542,4 @@ def _cache_path(options: PrepareOptions, key: str) -> Path | None:
         from prep.settings import load_settings
 
         folder = load_settings().cache_dir
-    return folder / "prepared" / f"{key}.mp4"
-
-
-def _store(output: Path, cache_file: Path) -> None:
-    """Keep a copy of a verified output; the cache is best effort, never an error."""
-    try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        part = cache_file.with_name(f".{cache_file.name}.{os.getpid()}.part")
-        try:
-            os.link(output, part)
-        except OSError:
-            shutil.copyfile(output, part)
-        os.replace(part, cache_file)
-        _prune(cache_file.parent)
-    except OSError:
-        return
-
-
-def _prune(folder: Path, limit_bytes: int = CACHE_LIMIT_BYTES) -> None:
-    """Drop the least recently used entries once the cache holds more than `limit_bytes`."""
-    entries = sorted(((p.stat().st_mtime, p.stat().st_size, p) for p in folder.glob("*.mp4")),
-                     reverse=True)
-    total = 0
-    for _mtime, size, path in entries:
-        total += size
-        if total > limit_bytes:
-            with contextlib.suppress(OSError):
-                path.unlink()
+    return Cache(folder / "prepared", CACHE_LIMIT_BYTES)

@@ -14,6 +14,7 @@ from typing import Any
 
 from prep.core.clipinfo import ClipInfo
 from prep.errors import MediaError
+from prep.media.mp4 import read_mp4
 
 __all__ = ["probe", "probe_many"]
 
@@ -50,7 +51,37 @@ def probe(path: Path | str) -> ClipInfo:
             media = MediaInfo.parse(path, mediainfo_options=_MEDIAINFO_OPTIONS)
     except Exception as err:  # pymediainfo raises bare Exceptions for library problems
         raise MediaError(path, f"could not be read by MediaInfo ({err})") from err
+    general = media.general_tracks[0] if media.general_tracks else None
+    if general is not None and general.format in ("MPEG-4", "QuickTime"):
+        _check_complete(path)
     return _clip_info(path, media)
+
+
+def _check_complete(path: Path) -> None:
+    """MediaError when the index lists samples past the end of the file's data: a copy or an
+    export that stopped early, whose index (at the front) still promises the whole clip.
+
+    Reads only the index (moov), never the media. A damaged index is left to MediaInfo's
+    judgement here: prepare re-encodes such a clip, which rebuilds the index.
+    """
+    try:
+        info = read_mp4(path)
+    except MediaError:
+        return
+    data_end_ms = info.data_end_ms
+    if data_end_ms is None:
+        return
+    raise MediaError(
+        path, f"truncated: the index lists {_tenths(info.index_ms)} s but the data ends at "
+              f"{_tenths(data_end_ms)} s",
+        hint="the file was cut short (an interrupted copy, download or export): re-export or "
+             "re-copy it from its source")
+
+
+def _tenths(ms: int) -> str:
+    """Seconds to one decimal, rounded down (a truncated file is never made to look longer)."""
+    tenths = max(ms, 0) // 100
+    return f"{tenths // 10}.{tenths % 10}"
 
 
 def probe_many(paths: Iterable[Path | str]) -> list[ClipInfo | MediaError]:
