@@ -381,7 +381,7 @@ def _prepare_only(result: GenerateResult, job_plan: JobPlan, options: GenerateOp
                               "cache_dir": settings.cache_dir, "ffmpeg": settings.ffmpeg}
     if options.profile:
         kwargs["profile"] = options.profile
-    done = prepare([c.spec for c in job_plan.clips], options.out_dir / "prepared",
+    done = prepare(list(job_plan.clips), options.out_dir / "prepared",
                    PrepareOptions(**kwargs), on_progress=hooks.on_prepare_progress)
     result.prepared = [r.output for r in done if r.output is not None]
     bills = [replace(c.bill(), duration_ms=r.output_info.duration_ms) if r.output_info else c.bill()

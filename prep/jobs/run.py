@@ -487,6 +487,9 @@ class _Runner:
         self.deferrals.pop((kind, ident), None)
         if kind == "prepare":
             prepared: PreparedClip = value
+            for note in prepared.notes:
+                if self.hooks.on_warning is not None:
+                    self.hooks.on_warning(note)
             self.journal.record_prepared(ident, path=str(prepared.path), sha256=prepared.sha256,
                                          size_bytes=prepared.size_bytes,
                                          duration_ms=prepared.duration_ms, action=prepared.action)

@@ -87,6 +87,7 @@ class PreparedClip:
     size_bytes: int
     duration_ms: int
     action: str
+    notes: tuple[str, ...] = ()  # what prepare said about it (a damaged cache entry rebuilt, ...)
 
 
 def prepare_clip(work: ClipWork, on_progress: ProgressFn | None = None) -> PreparedClip:
@@ -99,14 +100,15 @@ def prepare_clip(work: ClipWork, on_progress: ProgressFn | None = None) -> Prepa
         if on_progress is not None:
             on_progress(label, done_ms, total_ms)
 
-    (result,) = prepare([work.clip.spec], work.out_dir, work.options,
+    (result,) = prepare([work.clip], work.out_dir, work.options,
                         on_progress=progress if work.fault or on_progress else None)
     if result.output is None or result.output_info is None:
         raise MediaError(work.clip.spec.path, "preparing it produced no file",
                          hint="run `prep prepare` on it alone to see why")
     return PreparedClip(key=work.key, path=result.output, sha256=file_sha256(result.output),
                         size_bytes=result.output.stat().st_size,
-                        duration_ms=result.output_info.duration_ms, action=result.action)
+                        duration_ms=result.output_info.duration_ms, action=result.action,
+                        notes=result.notes)
 
 
 def clip_key(clip: PlannedClip, extend: Extend | None) -> str:

@@ -734,7 +734,7 @@ def prepare(clips: tuple[ClipSpec, ...], out_dir: str, profile: Any, max_size_mb
             else:
                 results.append(outcome)
                 rows.append(outcome.as_dict())
-                for line in outcome.plan.notes:
+                for line in (*outcome.plan.notes, *outcome.notes):
                     render.warn(line)
                 if sheet and outcome.output is not None:
                     try:
