@@ -441,4 +441,4 @@ def test_clip_is_probed_once(sb: Sandbox, clip: Path, tmp_path: Path,
 
     monkeypatch.setattr(probe_module, "probe", counting)
     run_generate(sb, tmp_path, [clip], dry_run=True)
-    assert calls.count(Path(str(clip))) <= 2  # planning once (+ prepare's own until it takes plans)
+    assert calls.count(Path(str(clip))) == 1
