@@ -31,7 +31,7 @@ if typing.TYPE_CHECKING:
     from prep.api.upload import UploadedFile, upload_files
     from prep.core.billing import DEFAULT_PRICES, ClipBill, Estimate, PriceTable, estimate_durations
     from prep.core.clipinfo import ClipInfo, Verdict, assess
-    from prep.core.clipspec import ClipSpec, Window, parse_clip_spec
+    from prep.core.clipspec import ClipSpec, Window
     from prep.core.plan import ClipWindow, PlannedClip, PlanOptions, PrepPlan, choose_window, plan
     from prep.core.request import GenerationRequest
     from prep.jobs.batch import BatchPlan, JobPlan, plan_batch
@@ -39,6 +39,7 @@ if typing.TYPE_CHECKING:
     from prep.jobs.generate import GenerateOptions, GenerateResult, generate
     from prep.jobs.journal import Journal
     from prep.jobs.manifest import JobSpec, Manifest, load_manifest, parse_manifest
+    from prep.media.clips import parse_clip_spec
     from prep.media.prepare import PrepareOptions, PrepResult, prepare
     from prep.media.probe import probe
     from prep.pick.choose import PickResult, pick_window
@@ -83,7 +84,7 @@ _LAZY = {
     "generate": "jobs.generate",
     "load_manifest": "jobs.manifest",
     "load_settings": "settings",
-    "parse_clip_spec": "core.clipspec",
+    "parse_clip_spec": "media.clips",
     "parse_manifest": "jobs.manifest",
     "pick_timeline": "ui.pictures",
     "pick_window": "pick.choose",

@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from prep.core.clipspec import parse_clip_spec  # noqa: E402
+from prep.media.clips import parse_clip_spec  # noqa: E402
 from prep.media.ffmpeg import build_args, find_ffmpeg, run  # noqa: E402
 from prep.media.prepare import PrepareOptions, plan_clip, prepare  # noqa: E402
 from prep.media.probe import probe  # noqa: E402

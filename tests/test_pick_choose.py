@@ -10,8 +10,8 @@ import pytest
 
 from prep.core import rules
 from prep.core.clipinfo import ClipInfo
-from prep.core.clipspec import parse_clip_spec
 from prep.errors import MediaError, UsageError
+from prep.media.clips import parse_clip_spec
 from prep.pick.analyze import SPEECH_CHUNK_MS, Analysis, Cut, Face, FaceSample
 from prep.pick.choose import DEFAULT_LENGTH_MS, choose
 

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from prep.core.clipspec import parse_clip_spec
+from prep.media.clips import parse_clip_spec
 from prep.pick import analyze as analyze_module
 from prep.pick.analyze import analyze
 from prep.pick.choose import PickResult, choose, pick_window

@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from prep.core import rules
+from prep.core import clipspec, rules
 from prep.core.clipinfo import ClipInfo
-from prep.core.clipspec import parse_clip_spec
 from prep.core.plan import (
     AUDIO_KBPS,
     PlanOptions,
@@ -38,6 +37,11 @@ def info(**changes: Any) -> ClipInfo:
                     width=1920, height=1080, fps=Fraction(30), frame_count=240,
                     audio_codec="aac", audio_channels=2, audio_rate=48000)
     return dataclasses.replace(base, **changes)
+
+
+def parse_clip_spec(text: str) -> clipspec.ClipSpec:
+    """A clip spec parsed with no file on disk (planning needs none)."""
+    return clipspec.parse_clip_spec(text, exists=lambda _: False)
 
 
 def opts(spec: str = "take.mp4", **kw: Any) -> PlanOptions:

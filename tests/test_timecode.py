@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from prep.core import timecode
-from prep.core.clipspec import Window, apply_trim_options, expand_paths, parse_clip_spec
+from prep.core.clipspec import Window, apply_trim_options
 from prep.errors import UsageError
+from prep.media.clips import expand_paths, parse_clip_spec
 
 NTSC = Fraction(30000, 1001)
 

@@ -3,11 +3,14 @@
 Either side of the window may be empty (`a.mov@1:05-` runs from 1:05 to the end). A path that
 exists as written is a path, even if it contains `@`. The window is checked for syntax here; SMPTE
 frames are resolved once the clip's frame rate is known (see `Window.resolve`).
+
+Pure: whether a path exists is asked of the caller's `exists` function, so this module never touches
+the file system. `prep.media.clips` is the edge that answers it from the disk and lists folders.
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -16,7 +19,7 @@ from prep.core import timecode
 from prep.core.timecode import Timepoint
 from prep.errors import UsageError
 
-__all__ = ["ClipSpec", "Window", "apply_trim_options", "expand_paths", "parse_clip_spec"]
+__all__ = ["VIDEO_EXTENSIONS", "ClipSpec", "Window", "apply_trim_options", "parse_clip_spec"]
 
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mxf", ".mts", ".m2ts", ".ts", ".mpg",
@@ -89,14 +92,22 @@ def _check_order(window: Window, spec: str) -> None:
         raise UsageError(f"clip spec {spec!r}: START ({start.text}) must come before END ({end.text})")
 
 
-def parse_clip_spec(text: str) -> ClipSpec:
-    """Parse `PATH` or `PATH@START-END`. Raises UsageError for a malformed window."""
+def parse_clip_spec(text: str, *, exists: Callable[[str], bool]) -> ClipSpec:
+    """Parse `PATH` or `PATH@START-END`; UsageError for a malformed window.
+
+    `exists(path)` says whether a path is on disk (the caller's I/O, kept out of this module): a
+    spec that exists as written is a path even with an `@` in it, and when the part before the
+    last `@` exists, what follows must be a window.
+    """
     if not text:
         raise UsageError("an empty clip spec was given; pass a file path")
-    if "@" not in text or os.path.lexists(text):
+    if "@" not in text or exists(text):
         return ClipSpec(Path(text), Window(), text)
     path, _, window_text = text.rpartition("@")
     if "-" not in window_text:
+        if path and exists(path):
+            # `clip.mp4@abc`: the clip is there, so what follows '@' was meant as a window.
+            raise _not_a_window(text, path, window_text)
         # No window syntax after the '@': treat the whole thing as a (missing) file name.
         return ClipSpec(Path(text), Window(), text)
     start_text, _, end_text = window_text.partition("-")
@@ -105,6 +116,16 @@ def parse_clip_spec(text: str) -> ClipSpec:
     if not path:
         raise UsageError(f"clip spec {text!r} has a window but no file path before '@'")
     return ClipSpec(Path(path), window, text)
+
+
+def _not_a_window(text: str, path: str, window_text: str) -> UsageError:
+    example = f"{path}@1:05-1:20 (either side may be empty)"
+    try:
+        timecode.parse(window_text)
+    except ValueError as err:
+        return UsageError(f"clip spec {text!r}: {err}", hint=f"after '@' give START-END: {example}")
+    return UsageError(f"clip spec {text!r}: {window_text!r} is one time, not a window START-END",
+                      hint=f"{path}@{window_text}- runs from {window_text} to the end; or {example}")
 
 
 def apply_trim_options(
@@ -133,21 +154,3 @@ def apply_trim_options(
         raise UsageError("--length must be more than 0")
     _check_order(window, label)
     return [ClipSpec(spec.path, window, spec.text)]
-
-
-def expand_paths(specs: list[ClipSpec]) -> list[ClipSpec]:
-    """A folder stands for the video files directly inside it, sorted by name."""
-    out: list[ClipSpec] = []
-    for spec in specs:
-        if spec.path.is_dir() and spec.window.is_open:
-            videos = sorted(
-                p for p in spec.path.iterdir()
-                if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
-            )
-            if not videos:
-                # Kept as-is: probing reports "no video files in this folder" for it.
-                out.append(spec)
-            out.extend(ClipSpec(p, Window(), str(p)) for p in videos)
-        else:
-            out.append(spec)
-    return out

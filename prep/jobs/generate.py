@@ -29,11 +29,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from prep.core import billing, rules
 from prep.core.billing import ClipBill, Estimate, credits_text
-from prep.core.clipspec import ClipSpec, expand_paths, parse_clip_spec
+from prep.core.clipspec import ClipSpec
 from prep.core.request import check_clip_count, check_options, check_prompt, resolve_aspect_ratio
 from prep.errors import AuthError, PrepError, UsageError
 from prep.jobs.batch import BatchPlan, JobPlan, JobStatus, credits_number, job_error, plan_job
 from prep.jobs.manifest import JobSpec, Manifest
+from prep.media.clips import expand_paths, parse_clip_spec
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor

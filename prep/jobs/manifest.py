@@ -346,10 +346,7 @@ def _clip(item: Any, base_dir: Path) -> ClipSpec:
         text = item.strip()
         if not text:
             raise UsageError("an empty clip spec; give a file path")
-        direct = base_dir / text
-        if "@" in text and direct.exists():
-            return ClipSpec(direct, Window(), text)
-        spec = parse_clip_spec(text)
+        spec = parse_clip_spec(text, exists=lambda path: (base_dir / path).exists())
         return ClipSpec(base_dir / spec.path, spec.window, text)
     if isinstance(item, dict):
         unknown = [k for k in item if k not in CLIP_KEYS]

@@ -26,7 +26,7 @@ from typing import Any
 
 from prep.core import rules
 from prep.core.clipinfo import ClipInfo
-from prep.core.clipspec import ClipSpec, expand_paths, parse_clip_spec
+from prep.core.clipspec import ClipSpec
 from prep.core.plan import (
     CUT_REASON,
     DEFAULT_PROFILE,
@@ -43,6 +43,7 @@ from prep.core.plan import (
 from prep.core.timecode import format_ms
 from prep.errors import FfmpegError, MediaError, PrepError
 from prep.media.cache import Cache, copy_file, remove_stale_parts
+from prep.media.clips import expand_paths, parse_clip_spec
 from prep.media.mp4 import Mp4Info, read_mp4
 from prep.media.probe import probe
 

@@ -17,8 +17,9 @@ from typing import Any, TypeVar
 import click
 
 from prep.core import rules
-from prep.core.clipspec import ClipSpec, parse_clip_spec
+from prep.core.clipspec import ClipSpec
 from prep.errors import PrepError, UsageError
+from prep.media.clips import parse_clip_spec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -134,7 +135,7 @@ def probe(paths: tuple[ClipSpec, ...], json_: bool, quiet: bool, verbose: bool) 
         prep probe interview.mov phone/ take2.mp4 --json
     """
     from prep.core.clipinfo import assess
-    from prep.core.clipspec import expand_paths
+    from prep.media.clips import expand_paths
     from prep.media.probe import probe_many
     from prep.ui import render
 
