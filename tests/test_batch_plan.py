@@ -65,7 +65,7 @@ def test_dry_run_json_matches_billing(folder: Path, name: str) -> None:
     assert jobs["phone-pair"]["total_billed_s"] == 13.0
     assert jobs["trio"]["input_billed_s"] == 4.95 and jobs["trio"]["credits"] == 47.362
     assert jobs["trio"]["credits_by_quality"]["1080p"] == 79.0945
-    assert jobs["phone-pair"]["aspect_ratio"] == "1:1"  # auto: a portrait and a landscape clip
+    assert jobs["phone-pair"]["aspect_ratio"] == "9:16"  # auto, a tie: the first clip's (portrait)
     assert jobs["trio"]["callback_url"] == "https://example.com/hooks/evolink"
     total = data["total"]
     assert total["credits_units"] == sum(j["credits_units"] for j in data["jobs"])

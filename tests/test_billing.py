@@ -33,7 +33,7 @@ def test_input_billing(durations_ms: list[int], billed_ms: int) -> None:
 
 @pytest.mark.parametrize("count", [0, 4])
 def test_input_billing_needs_one_to_three_clips(count: int) -> None:
-    with pytest.raises(ValueError, match="1 to 3"):
+    with pytest.raises(UsageError, match="1 to 3"):
         input_billed_ms([3_000] * count)
 
 

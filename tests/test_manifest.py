@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from prep.core import rules
+from prep.core.request import check_callback_url
+from prep.errors import UsageError
 from prep.jobs.manifest import (
     ManifestError,
-    check_callback_url,
     detect_format,
     load_manifest,
     parse_manifest,
@@ -83,12 +84,12 @@ def test_load_manifest_reads_bom_and_resolves_relative_to_its_folder(tmp_path: P
 CSV_ERRORS = [
     ("missing-name", ",x.mov,p,,,,,", "'name' is missing"),
     ("no-clips", "n,,p,,,,,", "'clips' is missing"),
-    ("four", "n,a.mov;b.mov;c.mov;d.mov,p,,,,,", "4 clips; a job takes 1 to 3"),
+    ("four", "n,a.mov;b.mov;c.mov;d.mov,p,,,,,", "a job takes 1 to 3 reference clips, not 4"),
     ("bad-time", "n,a.mov@1:7x-,p,,,,,", "timecode '1:7x' is not understood"),
     ("bad-order", "n,a.mov@10-5,p,,,,,", "must come before END"),
     ("no-prompt", "n,a.mov,,,,,,", "'prompt' is missing"),
     ("long-prompt", f"n,a.mov,{'x' * 1501},,,,,", "1501 characters; the API takes at most 1500"),
-    ("duration", "n,a.mov,p,11,,,,", "duration '11' is not allowed"),
+    ("duration", "n,a.mov,p,11,,,,", "duration 11 is not allowed"),
     ("duration-float", "n,a.mov,p,4.5,,,,", "duration '4.5' is not allowed"),
     ("quality", "n,a.mov,p,,4k,,,", "quality '4k' is not allowed"),
     ("aspect", "n,a.mov,p,,,21:9,,", "aspect_ratio '21:9' is not allowed"),
@@ -162,7 +163,7 @@ JSONL_ERRORS: list[tuple[str, object, str]] = [
     ("clip-object-order", {"name": "n", "clips": [{"path": "a.mov", "start": 5, "end": 2}],
                            "prompt": "p"}, "must come before end"),
     ("clip-bad-type", {"name": "n", "clips": [7], "prompt": "p"}, "must be a clip spec"),
-    ("zero-clips", {"name": "n", "clips": [], "prompt": "p"}, "0 clips"),
+    ("zero-clips", {"name": "n", "clips": [], "prompt": "p"}, "clips, not 0"),
     ("name-type", {"name": 5, "clips": ["a.mov"], "prompt": "p"}, "'name' must be text"),
     ("prompt-type", {"name": "n", "clips": ["a.mov"], "prompt": ["p"]}, "'prompt' must be text"),
     ("duration-bool", {"name": "n", "clips": ["a.mov"], "prompt": "p", "duration": True},
@@ -236,7 +237,7 @@ def test_detect_format(name: str, text: str, fmt: str) -> None:
     assert detect_format(Path(name), text) == fmt
 
 
-@pytest.mark.parametrize(("url", "ok"), [
+CALLBACKS = [
     ("https://example.com/hook", True),
     ("https://8.8.8.8/hook", True),
     ("http://example.com/hook", False),
@@ -249,9 +250,42 @@ def test_detect_format(name: str, text: str, fmt: str) -> None:
     ("https://[::1]/h", False),
     ("https://printer.local/h", False),
     ("https://LOCALHOST./h", False),
-])
-def test_callback_url_rules(url: str, ok: bool) -> None:
-    assert (check_callback_url(url) is None) == ok
+    # Where the manifest's own copy of the rule used to disagree with generate's, or crash:
+    ("https://intranet/cb", False),
+    ("https://127.1/x", False),
+    ("https://0177.0.0.1/x", False),
+    ("https://10.1/x", False),
+    ("https://0x7f000001/x", False),
+    ("https://2130706433/x", False),
+    ("https://[::ffff:127.0.0.1]/x", False),
+    ("https://[fe80::1/cb", False),
+    ("https://example.com:99999/x", False),
+]
+
+
+@pytest.mark.parametrize(("url", "ok"), CALLBACKS)
+def test_manifest_judges_callbacks_exactly_as_generate_does(url: str, ok: bool) -> None:
+    """One rule: a row's callback_url is a problem exactly when generate would refuse it."""
+    names, problems = _jsonl([{"name": "ok", "clips": ["a.mov"], "prompt": "p"},
+                              {"name": "hook", "clips": ["a.mov"], "prompt": "p", "callback_url": url}])
+    try:
+        check_callback_url(url)
+        refused_by_generate = None
+    except UsageError as err:
+        refused_by_generate = err.message
+    assert (refused_by_generate is None) == ok
+    if ok:
+        assert names == ["ok", "hook"] and not problems
+    else:
+        assert names == ["ok"]
+        assert problems == [(2, refused_by_generate.replace("--callback-url", "callback_url"))]
+
+
+def test_malformed_callback_is_a_row_problem_not_a_crash() -> None:
+    names, problems = _csv(HEADER + "a,a.mov,p,,,,,https://[fe80::1/cb\n")
+    assert names == []
+    assert len(problems) == 1 and problems[0][0] == 2
+    assert "callback_url" in problems[0][1] and "not a valid URL" in problems[0][1]
 
 
 @pytest.mark.parametrize("name", ["jobs.csv", "jobs.jsonl"])

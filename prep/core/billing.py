@@ -14,6 +14,7 @@ from fractions import Fraction
 from typing import Any
 
 from prep.core import rules
+from prep.core.request import check_clip_count, check_options
 from prep.core.timecode import format_ms, round_half_up
 from prep.errors import UsageError
 
@@ -85,11 +86,11 @@ def credits_text(units: int) -> str:
 
 
 def input_billed_ms(durations_ms: Sequence[int]) -> int:
-    """Billed input milliseconds for 1-3 clips: each clip truncated to its cap, then summed."""
-    count = len(durations_ms)
-    if count not in rules.INPUT_CAP_MS:
-        raise ValueError(f"a job takes {rules.MIN_CLIPS} to {rules.MAX_CLIPS} clips, not {count}")
-    cap = rules.INPUT_CAP_MS[count]
+    """Billed input milliseconds of a job's clips: each truncated to its cap, then summed.
+
+    UsageError when the API would not take that many clips."""
+    check_clip_count(len(durations_ms))
+    cap = rules.INPUT_CAP_MS[len(durations_ms)]
     return sum(min(d, cap) for d in durations_ms)
 
 
@@ -184,17 +185,6 @@ class Estimate:
         }
 
 
-def check_request(output_s: int, quality: str) -> None:
-    """UsageError when the output duration or quality is not one the API allows."""
-    if not rules.MIN_OUTPUT_S <= output_s <= rules.MAX_OUTPUT_S:
-        raise UsageError(
-            f"--duration {output_s} is not allowed; the output is {rules.MIN_OUTPUT_S} to "
-            f"{rules.MAX_OUTPUT_S} whole seconds"
-        )
-    if quality not in rules.QUALITIES:
-        raise UsageError(f"quality {quality!r} is not allowed; use one of {', '.join(rules.QUALITIES)}")
-
-
 def estimate_durations(
     clips: Sequence[tuple[str, int]] | Sequence[ClipBill],
     *,
@@ -203,12 +193,9 @@ def estimate_durations(
     prices: PriceTable = DEFAULT_PRICES,
 ) -> Estimate:
     """Bill a job from its clips' planned durations. `clips` are (label, duration_ms) or ClipBills."""
-    check_request(output_s, quality)
+    check_options(duration_s=output_s, quality=quality)
     count = len(clips)
-    if not rules.MIN_CLIPS <= count <= rules.MAX_CLIPS:
-        raise UsageError(
-            f"a job takes {rules.MIN_CLIPS} to {rules.MAX_CLIPS} reference clips, not {count}"
-        )
+    check_clip_count(count)
     cap = rules.INPUT_CAP_MS[count]
     bills = []
     for clip in clips:

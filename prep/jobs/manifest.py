@@ -18,42 +18,50 @@ from __future__ import annotations
 
 import csv
 import io
-import ipaddress
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Any, Literal, TypeVar
 
 from prep.core import rules, timecode
 from prep.core.clipspec import ClipSpec, Window, parse_clip_spec
+from prep.core.request import (
+    AUTO_ASPECT,
+    check_aspect_ratio,
+    check_callback_url,
+    check_clip_count,
+    check_duration,
+    check_prompt,
+    check_quality,
+    check_shot_type,
+)
 from prep.errors import ManifestError, UsageError
 
 __all__ = [
+    "AUTO_ASPECT",
     "COLUMNS",
     "REQUIRED_COLUMNS",
     "JobSpec",
     "Manifest",
     "ManifestError",
     "Problem",
-    "check_callback_url",
     "load_manifest",
     "parse_manifest",
 ]
 
 Format = Literal["csv", "jsonl", "command"]  # command: the one job of `prep generate`
+_T = TypeVar("_T")
 
 REQUIRED_COLUMNS = ("name", "clips", "prompt")
 OPTIONAL_COLUMNS = ("duration", "quality", "aspect_ratio", "shot_type", "callback_url", "pick")
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 CLIP_KEYS = ("path", "start", "end")
-# `aspect_ratio: auto` picks the allowed ratio nearest to the first clip's, once it is probed.
-AUTO_ASPECT = "auto"
+# Every request rule (prompt, clip count, duration, quality, aspect ratio, shot type, callback URL)
+# is prep.core.request's; a row's problems are its UsageError messages, named by the field.
+# `aspect_ratio: auto` (AUTO_ASPECT) is chosen from the clips once they are probed.
 MAX_NAME_CHARS = 100
 _NAME_FORBIDDEN = set('/\\:*?"<>|')
-# Hostnames that name the local machine or a private network, refused like private addresses.
-_INTERNAL_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".home.arpa")
 _TRUE_WORDS = ("true", "yes", "1")
 _FALSE_WORDS = ("false", "no", "0")
 
@@ -287,11 +295,12 @@ def _job(line: int, row: Mapping[str, Any], base_dir: Path, problems: list[str],
     clips = _clips(row.get("clips"), base_dir, problems)
     prompt = _prompt(row.get("prompt"), problems)
     duration = _duration(row.get("duration"), problems)
-    quality = _choice(row.get("quality"), "quality", rules.QUALITIES, rules.DEFAULT_QUALITY, problems)
-    aspect = _choice(row.get("aspect_ratio"), "aspect_ratio", (*rules.ASPECT_RATIOS, AUTO_ASPECT),
-                     rules.DEFAULT_ASPECT_RATIO, problems)
-    shot = _choice(row.get("shot_type"), "shot_type", rules.SHOT_TYPES, rules.DEFAULT_SHOT_TYPE,
-                   problems)
+    quality = _field(row.get("quality"), rules.DEFAULT_QUALITY, problems,
+                     lambda v: check_quality(v, option="quality"))
+    aspect = _field(row.get("aspect_ratio"), rules.DEFAULT_ASPECT_RATIO, problems,
+                    lambda v: check_aspect_ratio(v, option="aspect_ratio", allow_auto=True))
+    shot = _field(row.get("shot_type"), rules.DEFAULT_SHOT_TYPE, problems,
+                  lambda v: check_shot_type(v, option="shot_type"))
     callback = _callback(row.get("callback_url"), problems)
     pick = _pick(row.get("pick"), problems, words=fmt == "csv")
     if problems or name is None or clips is None or prompt is None or duration is None:
@@ -319,7 +328,7 @@ def _name(value: Any, problems: list[str]) -> str | None:
 
 def _clips(value: Any, base_dir: Path, problems: list[str]) -> tuple[ClipSpec, ...] | None:
     if value is None:
-        problems.append("'clips' is missing; give 1 to 3 clip specs")
+        problems.append(f"'clips' is missing; give {rules.MIN_CLIPS} to {rules.MAX_CLIPS} clip specs")
         return None
     if isinstance(value, str):
         items: list[Any] = [part.strip() for part in value.split(";") if part.strip()]
@@ -328,15 +337,19 @@ def _clips(value: Any, base_dir: Path, problems: list[str]) -> tuple[ClipSpec, .
     else:
         problems.append(f"'clips' must be a list of clip specs, not {_json_type(value)}")
         return None
-    if not rules.MIN_CLIPS <= len(items) <= rules.MAX_CLIPS:
-        problems.append(f"{len(items)} clips; a job takes {rules.MIN_CLIPS} to {rules.MAX_CLIPS}")
+    try:
+        check_clip_count(len(items))
+        count_ok = True
+    except UsageError as err:
+        problems.append(err.message)
+        count_ok = False
     specs: list[ClipSpec] = []
     for number, item in enumerate(items, start=1):
         try:
             specs.append(_clip(item, base_dir))
         except UsageError as err:
             problems.append(f"clip {number}: {err.message}")
-    if len(specs) != len(items) or not rules.MIN_CLIPS <= len(items) <= rules.MAX_CLIPS:
+    if len(specs) != len(items) or not count_ok:
         return None
     return tuple(specs)
 
@@ -392,39 +405,35 @@ def _prompt(value: Any, problems: list[str]) -> str | None:
     if not isinstance(value, str):
         problems.append(f"'prompt' must be text, not {_json_type(value)}")
         return None
-    if len(value) > rules.MAX_PROMPT_CHARS:
-        problems.append(f"the prompt is {len(value)} characters; the API takes at most "
-                        f"{rules.MAX_PROMPT_CHARS}")
-        return None
-    return value
+    return _checked(lambda: check_prompt(value), problems)
 
 
 def _duration(value: Any, problems: list[str]) -> int | None:
     if value is None or value == "":
         return rules.DEFAULT_OUTPUT_S
-    number: int | None = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, float) and value.is_integer():
+    # Reading the cell is the manifest's business (CSV text, JSON 6.0); the rule is core's.
+    number: Any = value
+    if isinstance(value, float) and value.is_integer():
         number = int(value)
     elif isinstance(value, str) and value.strip().isdigit():
         number = int(value.strip())
-    if number is None or not rules.MIN_OUTPUT_S <= number <= rules.MAX_OUTPUT_S:
-        problems.append(f"duration {value!r} is not allowed; the output is {rules.MIN_OUTPUT_S} to "
-                        f"{rules.MAX_OUTPUT_S} whole seconds")
-        return None
-    return number
+    return _checked(lambda: check_duration(number, option="duration"), problems)
 
 
-def _choice(value: Any, key: str, allowed: tuple[str, ...], default: str,
-            problems: list[str]) -> str:
+def _field(value: Any, default: str, problems: list[str], check: Callable[[Any], str]) -> str:
     if value is None or value == "":
         return default
     text = value.strip() if isinstance(value, str) else value
-    if text not in allowed:
-        problems.append(f"{key} {value!r} is not allowed; use one of {', '.join(allowed)}")
-        return default
-    return str(text)
+    return _checked(lambda: check(text), problems) or default
+
+
+def _checked(check: Callable[[], _T], problems: list[str]) -> _T | None:
+    """What `check` returns, or None with its UsageError's message added to `problems`."""
+    try:
+        return check()
+    except UsageError as err:
+        problems.append(err.message)
+        return None
 
 
 def _callback(value: Any, problems: list[str]) -> str | None:
@@ -433,11 +442,7 @@ def _callback(value: Any, problems: list[str]) -> str | None:
     if not isinstance(value, str):
         problems.append(f"'callback_url' must be text, not {_json_type(value)}")
         return None
-    problem = check_callback_url(value.strip())
-    if problem:
-        problems.append(problem)
-        return None
-    return value.strip()
+    return _checked(lambda: check_callback_url(value.strip(), option="callback_url"), problems)
 
 
 def _pick(value: Any, problems: list[str], *, words: bool) -> bool:
@@ -455,26 +460,6 @@ def _pick(value: Any, problems: list[str], *, words: bool) -> bool:
     problems.append(f"'pick' must be true or false, not {_json_type(value)}"
                     + (f" ({value!r})" if isinstance(value, str | int | float) else ""))
     return False
-
-
-def check_callback_url(url: str) -> str | None:
-    """Why EvoLink would refuse `url` as a callback (HTTPS, public host, length), or None."""
-    if len(url) > rules.MAX_CALLBACK_URL_CHARS:
-        return (f"callback_url is {len(url)} characters; the API takes at most "
-                f"{rules.MAX_CALLBACK_URL_CHARS}")
-    parts = urlsplit(url)
-    if parts.scheme.lower() != "https" or not parts.hostname:
-        return f"callback_url {url!r} must be an https:// URL with a host"
-    host = parts.hostname.lower().rstrip(".")
-    if host == "localhost" or host.endswith(_INTERNAL_SUFFIXES):
-        return f"callback_url {url!r} names an internal host; EvoLink only calls public addresses"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    if not address.is_global:
-        return f"callback_url {url!r} is an internal address; EvoLink only calls public addresses"
-    return None
 
 
 def _json_type(value: Any) -> str:
