@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 
 from prep.core import clipspec, rules
-from prep.core.clipinfo import ClipInfo
+from prep.core.billing import estimate_durations
+from prep.core.clipinfo import ClipInfo, assess
 from prep.core.plan import (
     AUDIO_KBPS,
+    PlannedClip,
     PlanOptions,
     SourceFacts,
     choose_window,
@@ -406,3 +408,68 @@ def test_copy_cuts_count_their_frames() -> None:
     assert plan(info(), opts(), KEYFRAMES).copy_frames is None
     # without a frame rate the frames of a cut cannot be counted: re-encode
     assert plan(info(fps=None), opts("take.mp4@2-6"), KEYFRAMES).action == "transcode"
+
+
+# -- the 2-30 s edges: a compliant source is used as it is ------------------------------------------
+
+def _lasting(ms: int, **changes: Any) -> ClipInfo:
+    return info(duration_ms=ms, video_duration_ms=ms, audio_duration_ms=ms,
+                frame_count=ms * 30 // 1000, **changes)
+
+
+def test_exactly_two_seconds_compliant_is_billed_and_copied_whole() -> None:
+    """probe calls a 2.0 s clip compliant; estimate must bill it and prepare copy it, uncut."""
+    clip = _lasting(2_000)
+    assert assess(clip).compliant
+    window = choose_window(clip, label="take.mp4")
+    assert (window.start_ms, window.end_ms, window.duration_ms) == (0, 2_000, 2_000)
+    assert window.as_is and not window.trimmed and window.extend is None
+    assert any("within a frame of the API's 2.0 s limit" in n for n in window.notes)
+    bill = PlannedClip(clipspec.ClipSpec(Path("take.mp4")), clip, window).bill()
+    assert estimate_durations([bill]).input_billed_ms == 2_000
+    result = plan(clip, opts(), SourceFacts(keyframes_ms=(0,), raw_durations_ms=(2_000, 2_000)))
+    assert result.action == "copy"
+    assert (result.start_ms, result.end_ms, result.duration_ms) == (0, 2_000, 2_000)
+    assert result.video is None and result.audio is None and result.copy_frames is None
+    assert result.notes == window.notes
+
+
+def test_two_second_mov_is_remuxed_without_reencoding() -> None:
+    result = plan(_lasting(2_000, container="mov"), opts(), SourceFacts(keyframes_ms=(0,)))
+    assert result.action == "remux" and result.video is None and result.audio is None
+    assert result.duration_ms == 2_000 and "cut on keyframes" not in result.reasons
+
+
+def test_thirty_seconds_compliant_is_not_trimmed() -> None:
+    clip = _lasting(30_000)
+    window = choose_window(clip)
+    assert window.as_is and window.duration_ms == 30_000
+    assert plan(clip, opts(), SourceFacts(keyframes_ms=(0,))).action == "copy"
+
+
+@pytest.mark.parametrize("changes", [{"video_codec": "hevc"}, {"audio_codec": "pcm"},
+                                     {"rotation": 90}])
+def test_two_seconds_that_must_be_reencoded_takes_the_margin(changes: dict[str, Any]) -> None:
+    clip = _lasting(2_000, **changes)
+    with pytest.raises(MediaError, match="a frame inside"):
+        choose_window(clip)
+    with pytest.raises(MediaError, match="a frame inside"):
+        plan(clip, opts(), KEYFRAMES)
+    assert plan(clip, opts(extend="freeze"), KEYFRAMES).action == "transcode"
+
+
+def test_edge_source_found_short_in_its_sample_tables_takes_the_margin() -> None:
+    clip = _lasting(2_000)
+    assert choose_window(clip).as_is  # what probing says
+    short_raw = SourceFacts(keyframes_ms=(0,), raw_durations_ms=(1_990, 2_000))
+    with pytest.raises(MediaError, match="a frame inside"):
+        plan(clip, opts(), short_raw)
+    with pytest.raises(MediaError, match="a frame inside"):
+        plan(clip, opts(reencode=True), KEYFRAMES)
+
+
+def test_a_window_is_a_cut_and_keeps_the_margin() -> None:
+    with pytest.raises(MediaError, match="a frame inside"):
+        choose_window(_lasting(2_000), parse_clip_spec("take.mp4@0-2").window)
+    assert not choose_window(_lasting(8_000)).as_is  # away from the edges: nothing to say
+    assert choose_window(_lasting(8_000)).notes == ()

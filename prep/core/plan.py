@@ -1,7 +1,9 @@
 """Planning, pure: a probed clip and the user's wishes become what prep will make of it.
 
 `choose_window` decides which part of a clip is used (the window asked for, or the first 30 s of a
-long clip), keeping every output at least one frame inside the API's 2-30 s. `plan` decides, per
+long clip), keeping every output prep cuts or encodes at least one frame inside the API's 2-30 s. A
+source that already complies and needs no re-encoding is used whole as it is, even on the edge
+(exactly 2.0 s, say): what probe calls compliant, estimate bills and prepare copies. `plan` decides, per
 stream, what is copied and what is re-encoded: the whole file copied as it is (`copy`), its streams
 rewrapped in mp4 (`remux`, which may re-encode just the audio to AAC while the video is copied),
 or the video re-encoded (`transcode`).
@@ -16,7 +18,7 @@ from typing import Literal
 
 from prep.core import rules
 from prep.core.billing import ClipBill
-from prep.core.clipinfo import ClipInfo
+from prep.core.clipinfo import ClipInfo, assess
 from prep.core.clipspec import ClipSpec, Window
 from prep.core.timecode import format_ms, frame_ms, round_half_up
 from prep.errors import MediaError
@@ -74,6 +76,9 @@ class ClipWindow:
     extend_to_ms: int | None = None
     trimmed: bool = False
     notes: tuple[str, ...] = ()
+    # The whole source, used as it is although it sits within a frame of the API's 2-30 s: it
+    # may be copied or remuxed, never cut or re-encoded (that would take the margin).
+    as_is: bool = False
 
     @property
     def duration_ms(self) -> int:
@@ -98,13 +103,31 @@ class PlannedClip:
 
 def choose_window(
     info: ClipInfo, window: Window = OPEN_WINDOW, *, label: str | None = None,
-    extend: Extend | None = None,
+    extend: Extend | None = None, as_is: bool = True,
 ) -> ClipWindow:
-    """Which part of `info` prep will use. MediaError when it cannot reach 2 s."""
+    """Which part of `info` prep will use. MediaError when it cannot reach 2 s.
+
+    With no window asked for, a source the API takes as it is (and that prep would not re-encode)
+    is used whole, even within a frame of 2 or 30 s; `as_is=False` applies the margin anyway, for
+    a plan that finds it must cut or encode after all.
+    """
     name = label or str(info.path)
     margin = edge_margin_ms(info.fps)
     longest = info.max_duration_ms
     notes: list[str] = []
+    if window.is_open and as_is and _usable_as_is(info):
+        shortest = info.min_duration_ms
+        if shortest < rules.MIN_CLIP_MS + margin or longest > rules.MAX_CLIP_MS - margin:
+            low = shortest < rules.MIN_CLIP_MS + margin
+            edge, measured = (rules.MIN_CLIP_MS, shortest) if low else (rules.MAX_CLIP_MS, longest)
+            notes.append(
+                f"{name} is {format_ms(measured)} s, within a frame of the API's {format_ms(edge)} s "
+                "limit: prep uses it whole as it is (a stream copy); to cut or re-encode it, prep "
+                f"would need it {'at least' if low else 'at most'} "
+                f"{format_ms(edge + margin if low else edge - margin)} s"
+            )
+            return ClipWindow(start_ms=0, end_ms=info.duration_ms,
+                              source_duration_ms=info.duration_ms, notes=tuple(notes), as_is=True)
     if window.is_open:
         start, end = 0, info.duration_ms
         trimmed = False
@@ -147,6 +170,12 @@ def choose_window(
                           trimmed=trimmed, notes=tuple(notes))
     return ClipWindow(start_ms=start, end_ms=end, source_duration_ms=info.duration_ms,
                       trimmed=trimmed, notes=tuple(notes))
+
+
+def _usable_as_is(info: ClipInfo) -> bool:
+    """The API takes the source as it is and prep would not re-encode any of its streams."""
+    return (assess(info).compliant and not _why_video_transcodes(info)
+            and not _why_audio_transcodes(info))
 
 
 def frame_aligned_ms(ms: int, fps: Fraction | None) -> int:
@@ -418,6 +447,13 @@ def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
     """
     if window is None:
         window = choose_window(info, opts.window, label=opts.label, extend=opts.extend)
+    raw = facts.raw_durations_ms or info.durations_ms
+    if window.as_is and (opts.reencode or info.size_bytes > opts.max_size_bytes
+                         or min(raw) < rules.MIN_CLIP_MS or max(raw) > rules.MAX_CLIP_MS):
+        # An edge source that must be re-encoded after all (what its sample tables say, a lower
+        # size limit, a failed copy): the margin applies, as to every clip prep encodes.
+        window = choose_window(info, opts.window, label=opts.label, extend=opts.extend,
+                               as_is=False)
     name = opts.label or str(info.path)
     video_reasons = _why_video_transcodes(info)
     audio_reasons = _why_audio_transcodes(info)
@@ -436,7 +472,6 @@ def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
         base_frames: int | None = round_half_up(Fraction(end - start) * info.fps / 1000)
     else:
         base_frames = None
-    raw = facts.raw_durations_ms or info.durations_ms
     whole_ok = (not cut and min(raw) >= rules.MIN_CLIP_MS and max(raw) <= rules.MAX_CLIP_MS
                 and info.min_duration_ms >= rules.MIN_CLIP_MS
                 and info.max_duration_ms <= rules.MAX_CLIP_MS)
