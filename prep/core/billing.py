@@ -1,7 +1,8 @@
 """Exact pre-flight billing for a wan2.6-reference-video job. Pure: no I/O, no clock.
 
-Billed seconds = input seconds + output seconds. Input: each clip truncated to 5 s (one clip),
-2.5 s (two) or 1.65 s (three), then summed. Time is integer milliseconds; money is integer units of
+Billed seconds = input seconds + output seconds. Input: each clip truncated to its cap, which
+depends on the number of clips (rules.INPUT_CAP_MS: 5 s for one, 2.5 s each for two, 1.65 s each
+for three), then summed. Time is integer milliseconds; money is integer units of
 1/10,000 credit, rounded half-up once, at the end, exactly as EvoLink's price rules describe.
 """
 
@@ -74,7 +75,8 @@ def parse_credits(text: str, what: str) -> int:
         raise UsageError(f"{what} must be a number of credits of 0 or more, not {text!r}")
     units = value * UNITS_PER_CREDIT
     if units != units.to_integral_value():
-        raise UsageError(f"{what}: {text} has more than 4 decimal places (1/10,000 credit)")
+        raise UsageError(f"{what}: {text} is finer than prep counts money "
+                         f"(1/{UNITS_PER_CREDIT:,} credit)")
     return int(units)
 
 
@@ -207,7 +209,7 @@ def estimate_durations(
     total_ms = sum(b.billed_ms for b in bills) + output_s * 1000
     exact_units = price_units(total_ms, quality, replace(prices, minimum_units=0))
     units = max(exact_units, prices.minimum_units)
-    notes = list(_job_notes(count, quality, prices))
+    notes = list(_job_notes(count, cap, quality, prices))
     if units > exact_units:
         notes.append(
             f"the minimum charge of {credits_text(prices.minimum_units)} credits per task applies"
@@ -219,7 +221,7 @@ def estimate_durations(
 
 
 def _clip_notes(clip: ClipBill, cap: int, count: int) -> tuple[str, ...]:
-    if count == 3:
+    if cap < rules.MIN_CLIP_MS:
         return ()  # one note for the whole job says it
     duration, cap_text = format_ms(clip.duration_ms), format_ms(cap)
     if clip.duration_ms > cap:
@@ -231,12 +233,12 @@ def _clip_notes(clip: ClipBill, cap: int, count: int) -> tuple[str, ...]:
             f"clip{'s' if count > 1 else ''} each is billed up to {cap_text} s",)
 
 
-def _job_notes(count: int, quality: str, prices: PriceTable) -> list[str]:
+def _job_notes(count: int, cap: int, quality: str, prices: PriceTable) -> list[str]:
     notes = []
-    if count == 3:
+    if cap < rules.MIN_CLIP_MS:
         notes.append(
-            "with 3 clips no trim can lower the input bill: every clip is at least 2 s and each is "
-            "billed 1.65 s"
+            f"with {count} clips no trim can lower the input bill: every clip is at least "
+            f"{format_ms(rules.MIN_CLIP_MS)} s and each is billed {format_ms(cap)} s"
         )
     if quality == "1080p":
         notes.append(f"1080p bills {float(prices.hd_multiplier):g}x the 720p price per second")

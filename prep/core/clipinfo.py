@@ -150,7 +150,8 @@ def assess(info: ClipInfo) -> Verdict:
     if longest > rules.MAX_CLIP_MS:
         problems.append(
             f"it is {format_ms(longest)} s long; the API takes at most {format_ms(rules.MAX_CLIP_MS)} s "
-            "(prep uses the first 30 s unless you give a window: PATH@START-END)"
+            f"(prep uses the first {rules.MAX_CLIP_MS // 1000} s unless you give a window: "
+            "PATH@START-END)"
         )
     if info.size_bytes > rules.MAX_FILE_BYTES:
         problems.append(
@@ -171,7 +172,8 @@ def _advice(info: ClipInfo) -> Iterable[str]:
         yield f"{info.chroma_subsampling} chroma: prep converts it to 4:2:0"
     width, height = info.display_size
     if max(width, height) > rules.MAX_CLEAN_WIDTH or min(width, height) > rules.MAX_CLEAN_HEIGHT:
-        yield f"{width}x{height} is above 1080p: prep scales it to fit 1920x1080"
+        yield (f"{width}x{height} is above 1080p: prep scales it to fit "
+               f"{rules.MAX_CLEAN_WIDTH}x{rules.MAX_CLEAN_HEIGHT}")
     if info.width % 2 or info.height % 2:
         yield f"odd dimensions ({info.width}x{info.height}): prep makes them even"
     if info.pixel_aspect != 1:

@@ -144,7 +144,7 @@ def choose_window(
         else:
             notes.append(
                 f"the window of {name} is {format_ms(end - start)} s; prep keeps its first "
-                f"{format_ms(max_len)} s, the API takes at most 30 s"
+                f"{format_ms(max_len)} s, the API takes at most {rules.MAX_CLIP_MS // 1000} s"
             )
         end = start + max_len
         trimmed = True
@@ -218,6 +218,8 @@ SIZE_SAFETY = Fraction(97, 100)
 # x264's VBV buffer, in seconds of the peak rate: the file can exceed maxrate x duration by this.
 VBV_BUFFER_S = 2
 MIN_VIDEO_KBPS = 120
+# The smallest size limit a user may set (--max-size-mb 1): below it no clip keeps a usable quality.
+MIN_SIZE_LIMIT_BYTES = 1_000_000
 # Ceilings that keep H.264 High within level 4.2 (62.5 Mbit/s peak and buffer), which 1080p
 # decoders take; short clips would otherwise get budgets no decoder is built for.
 MAX_VIDEO_KBPS = 50_000
@@ -245,8 +247,9 @@ class PlanOptions:
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
             raise ValueError(f"profile must be one of {', '.join(PROFILES)}, not {self.profile!r}")
-        if not 1_000_000 <= self.max_size_bytes <= rules.MAX_FILE_BYTES:
-            raise ValueError("max_size_bytes must be between 1,000,000 and the API's 100,000,000")
+        if not MIN_SIZE_LIMIT_BYTES <= self.max_size_bytes <= rules.MAX_FILE_BYTES:
+            raise ValueError(f"max_size_bytes must be between {MIN_SIZE_LIMIT_BYTES:,} and the "
+                             f"API's {rules.MAX_FILE_BYTES:,}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -223,10 +223,11 @@ def _host(netloc: str, hostname: str) -> tuple[str, Address | None]:
 def check_callback_url(url: str, *, option: str = "--callback-url") -> str:
     """The callback URL as sent; UsageError unless EvoLink would call it.
 
-    HTTPS only, at most 2048 characters, and public: no internal names (localhost, names without
-    a dot, *.local, *.internal, ...) and no loopback, private, link-local, reserved or multicast
-    address in any spelling a resolver accepts (127.1, 0177.0.0.1, 0x7f000001, 2130706433,
-    [::ffff:127.0.0.1], full-width digits...). Only what can be judged without DNS is judged.
+    HTTPS only, at most rules.MAX_CALLBACK_URL_CHARS characters, and public: no internal names
+    (localhost, names without a dot, *.local, *.internal, ...) and no loopback, private,
+    link-local, reserved or multicast address in any spelling a resolver accepts (127.1,
+    0177.0.0.1, 0x7f000001, 2130706433, [::ffff:127.0.0.1], full-width digits...). Only what can
+    be judged without DNS is judged.
     """
     hint = "EvoLink calls back only public https:// addresses, such as https://hooks.example.com/evolink"
     if len(url) > rules.MAX_CALLBACK_URL_CHARS:
