@@ -120,8 +120,8 @@ def test_mixed_batch_with_faults(tmp_path: Path, clips: dict[str, Path], sandbox
     assert len(state["uploads"]) == 4
     assert len(list((out / "prepared").glob("*/*.mp4"))) == 4
     three = next(t for t in state["tasks"] if t["request"]["prompt"] == "Three friends")
-    # auto: one portrait and two landscape clips average (on a log scale) nearest to 4:3.
-    assert three["request"]["aspect_ratio"] == "4:3"
+    # auto: one portrait and two landscape clips; the most common ratio wins (no averaging).
+    assert three["request"]["aspect_ratio"] == "16:9"
     # Resuming a finished batch sends nothing.
     again = _run(manifest, out, sandbox)
     assert again.exit_code == 0 and len(_tasks(sandbox)) == 4
