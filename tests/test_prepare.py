@@ -454,8 +454,8 @@ def test_stale_part_files_are_removed_and_live_ones_kept(tmp_out: Path) -> None:
 def test_planned_clips_are_neither_probed_nor_windowed_again(
         tmp_out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import prep.core.plan as core_plan
-    from prep.core.clipspec import parse_clip_spec
     from prep.core.plan import PlannedClip
+    from prep.media.clips import parse_clip_spec
 
     prepare_module = sys.modules["prep.media.prepare"]
     source = case("long45")
