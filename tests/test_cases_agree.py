@@ -90,11 +90,7 @@ def _client_request(body: dict[str, Any]) -> GenerationRequest:
 
 # Cases the client gets wrong today, each with the bug it shows. Strict: once the client is fixed
 # the case passes, the xfail fails, and the line here goes.
-CLIENT_GAPS = {
-    "prompt with a lone surrogate": "GenerationRequest accepts a prompt holding '\\ud800'; "
-    "httpx then fails to encode the body (UnicodeEncodeError, an unexpected exit 1) instead of "
-    "a UsageError naming the prompt",
-}
+CLIENT_GAPS: dict[str, str] = {}
 
 
 def _client_params() -> list[Any]:

@@ -59,6 +59,12 @@ def check_prompt(prompt: str) -> str:
     """The prompt as sent; UsageError when it is empty or longer than the API allows."""
     if not prompt.strip():
         raise UsageError("the prompt is empty", hint='describe the video with --prompt "..."')
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as err:  # a lone surrogate: no JSON body can carry it
+        raise UsageError(f"the prompt holds a character that is not text (U+{ord(prompt[err.start]):04X} "
+                         f"at position {err.start + 1})",
+                         hint="retype the prompt, or save the prompt file as UTF-8") from err
     if len(prompt) > rules.MAX_PROMPT_CHARS:
         raise UsageError(
             f"the prompt is {len(prompt)} characters; the API takes at most {rules.MAX_PROMPT_CHARS}",
