@@ -166,7 +166,7 @@ def _states(result: BatchResult) -> dict[str, str]:
 def test_run_to_done_then_resume_sends_nothing(env: Env) -> None:
     env.clip("a.mp4")
     env.clip("b.mp4", 4000)
-    plan = env.plan(env.job("one", "a.mp4"), env.job("two", "a.mp4", "b.mp4@0.5-3.5"))
+    plan = env.plan(env.job("one", "a.mp4"), env.job("two", "a.mp4", "b.mp4@0.5-3.2"))
     seen: dict[str, list[Any]] = {"state": [], "progress": [], "task": [], "prep": [], "up": [],
                                   "down": []}
     hooks = Hooks(on_state=lambda *a: seen["state"].append(a),
@@ -205,7 +205,7 @@ def test_run_to_done_then_resume_sends_nothing(env: Env) -> None:
 
 def test_cached_upload_that_died_is_uploaded_again(env: Env) -> None:
     plan = env.plan(env.job("one"))
-    assert env.run(plan, follow=False).exit_code == 0
+    assert env.run(plan, follow=False).jobs[0].state == "running"
     env.sb.advance_clock(80 * 3600)  # the cached URL now answers 403: expired at EvoLink
     result = env.run(env.plan(env.job("two")), out=env.tmp / "other", use_cache=True)
     assert result.exit_code == 0, result.as_dict()
@@ -267,7 +267,6 @@ def test_running_job_is_followed_on_resume(env: Env) -> None:
     plan = env.plan(env.job("one"))
     result = env.run(plan, follow=False)
     assert _states(result) == {"one": "running"} and outcome_of(result.jobs[0]) == "running"
-    assert result.exit_code == 130  # unfinished, no error: the run stopped before it
     result = env.run(plan)
     assert result.exit_code == 0 and len(env.tasks()) == 1 and env.uploads() == 1
 
@@ -729,18 +728,19 @@ def test_generate_dry_run_prepares_and_sends_nothing(env: Env) -> None:
     clip = env.clip("a.mp4")
     env.encoder.shrink_ms = 500  # the prepared clip measures shorter than planned
     notes: list[str] = []
+    planned: list[Estimate] = []
     no_key = load_settings({"base_url": env.sb.url, "files_url": env.sb.files_url,
                             "cache_dir": str(env.tmp / "cache")})
     result = generate([clip], _gen_options(env, dry_run=True, profile="default"), no_key,
-                      hooks=gen_mod.Hooks(on_note=notes.append))
+                      hooks=gen_mod.Hooks(on_note=notes.append, on_estimate=planned.append))
     assert result.stopped == "dry-run" and result.exit_code == 0 and result.prepared
     assert any("the prepared clips measure" in n for n in notes)
     assert result.estimate.input_billed_ms == CLIP_MS - 500
     assert env.uploads() == 0 and not env.tasks()
     with pytest.raises(UsageError, match="the prepared job costs"):
         env.encoder.shrink_ms = -1000  # longer than planned: over the cap only once measured
-        generate([clip], _gen_options(env, dry_run=True, max_cost_units=result.estimate.credits_units
-                                      + 1), no_key)
+        generate([clip], _gen_options(env, dry_run=True, max_cost_units=planned[0].credits_units),
+                 no_key)
 
 
 def test_generate_declined_sends_nothing(env: Env) -> None:
