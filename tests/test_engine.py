@@ -598,6 +598,31 @@ def test_refused_expired_upload_is_uploaded_again_once(env: Env) -> None:
     assert len(env.tasks()) == 1
 
 
+def test_create_refused_by_the_server_fails_the_job(env: Env) -> None:
+    env.encoder.shrink_ms = 1500  # the prepared clip is 1.5 s: EvoLink refuses it (400), no task
+    result = env.run(env.plan(env.job("one")))
+    job = result.jobs[0]
+    assert job.state == "failed" and job.exit_code == 3 and job.error and "2 to 30 seconds" in job.error
+    assert not env.tasks()
+
+
+def test_interrupted_while_preparing_leaves_nothing_sent(env: Env) -> None:
+    plan = env.plan(env.job("one"))
+    with pytest.raises(Interrupted) as caught:
+        env.run(plan, hooks=_interrupt_at("preparing"))
+    assert str(env.out) in caught.value.hint
+    assert env.uploads() == 0 and not env.tasks()
+    assert env.run(plan, use_cache=False).exit_code == 0
+
+
+def test_source_removed_after_planning_is_a_media_error(env: Env) -> None:
+    plan = env.plan(env.job("one"))
+    (env.tmp / "clips" / "a.mp4").unlink()
+    with pytest.raises(MediaError, match="cannot be read any more"):
+        env.run(plan)
+    assert env.uploads() == 0
+
+
 # -- the run's edges -------------------------------------------------------------------------------
 
 
@@ -825,6 +850,13 @@ def test_generate_unknown_outcome_then_resubmit(env: Env) -> None:
     assert len(env.tasks()) == 1
 
 
+def test_generate_prepare_error_and_a_clip_given_twice(env: Env) -> None:
+    clip = env.clip("broken.mp4")
+    result = generate([clip, clip], _gen_options(env), env.settings(), check=False)
+    assert result.exit_code == 3 and result.status is not None and result.status.state == "failed"
+    assert result.prepared == [] and result.request is None and not env.tasks()
+
+
 # -- pure parts: job_error, outcomes, budget, expiry -----------------------------------------------
 
 
@@ -933,6 +965,7 @@ def test_budget() -> None:
     units = measured_units([3000], output_s=2, quality="720p", prices=DEFAULT_PRICES)
     assert units == _estimate().credits_units
     assert over_budget([], None) is None
+    assert over_budget([], 0) is None
 
 
 def test_fault_matches_and_expiry() -> None:
