@@ -13,6 +13,7 @@ import struct
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from prep.core.clipinfo import ClipInfo
 from prep.core.clipspec import ClipSpec
@@ -100,6 +101,7 @@ class FakeResult:
     output: Path | None
     output_info: ClipInfo | None
     action: str = "copy"
+    notes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -113,10 +115,12 @@ class FakeEncoder:
     calls: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def __call__(self, clips: list[ClipSpec], out_dir: Path, options: object = None, *,
-                 on_progress: object = None) -> list[FakeResult]:
+    def __call__(self, clips: list[Any], out_dir: Path, options: object = None, *,
+                 on_progress: object = None, on_note: object = None) -> list[FakeResult]:
         results = []
-        for spec in clips:
+        for given in clips:
+            # The engine hands over planned clips (spec + info + window), as the real prepare takes.
+            spec: ClipSpec = given if isinstance(given, ClipSpec) else given.spec
             with self._lock:
                 self.calls.append(spec.path.name)
             name = spec.path.name

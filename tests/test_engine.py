@@ -24,7 +24,6 @@ from fake_encoder import FakeEncoder, fake_info, fake_mp4, mp4_duration_ms
 import prep.api.client as client_mod
 from prep.api.client import Client, RetryPolicy, Task
 from prep.core.billing import Estimate
-from prep.core.clipspec import parse_clip_spec
 from prep.errors import (
     AuthError,
     Interrupted,
@@ -53,6 +52,7 @@ from prep.jobs.reconcile import (
 )
 from prep.jobs.run import BatchOptions, BatchResult, Hooks, outcome_of, result_path, run_batch
 from prep.jobs.work import fault_matches, parse_expiry
+from prep.media.clips import parse_clip_spec
 from prep.sandbox import NO_CREDITS_KEY, Sandbox
 from prep.settings import Settings, load_settings
 
@@ -378,8 +378,6 @@ def test_resubmit_unknown_replays_under_the_same_key(env: Env) -> None:
     assert subs[0].idempotency_key == subs[1].idempotency_key == tasks[0]["idempotency_key"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: --resubmit-unknown re-sends an unknown create again "
-                   "and again within one run (no limit, no pause) while each answer is unknown")
 def test_resubmit_unknown_sends_once_per_run(env: Env) -> None:
     plan = env.plan(env.job("one"))
     env.sb.fail_next("server_error", endpoint="generate")
@@ -699,9 +697,6 @@ def test_unsubmitted_job_changed_in_the_manifest_is_planned_again(env: Env) -> N
     assert two is not None and two.position == 0
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a job kept by sync_journal under its old clip keys "
-                   "(source changed after submission) crashes the coordinator with KeyError when "
-                   "--retry-failed needs its clips prepared again")
 def test_retry_failed_after_the_source_changed(env: Env) -> None:
     plan = env.plan(env.job("one"))
     env.sb.fail_next("fail_task", endpoint="generate")

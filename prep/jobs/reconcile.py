@@ -58,6 +58,8 @@ def _spec_hash(plan: JobPlan, clips: list[tuple[str, str, int, int]]) -> str:
 
 
 _SUBMITTED = ("submitting", "running", "completed", "done", "unknown")
+# A task that ended so is not billed: a changed row may start over with no risk of paying twice.
+_NOT_BILLED = ("failed", "cancelled")
 
 
 def sync_journal(plan: BatchPlan, journal: Journal, *, extend: Extend | None = None) -> list[str]:
@@ -82,7 +84,8 @@ def sync_journal(plan: BatchPlan, journal: Journal, *, extend: Extend | None = N
         elif record.spec_hash == digest:
             if (record.position, record.line) != (position, job_plan.job.line):
                 journal.update_position(job_plan.name, position, job_plan.job.line)
-        elif record.state in _SUBMITTED or (record.state == "failed" and record.task_id):
+        elif record.state in _SUBMITTED or (record.state == "failed" and record.task_id
+                                            and record.task_status not in _NOT_BILLED):
             warnings.append(f"job {job_plan.name!r} changed in the manifest after it was submitted "
                             f"(task {record.task_id or 'unknown'}); its task is kept: give the job "
                             "a new name to make another")

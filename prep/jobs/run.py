@@ -238,6 +238,7 @@ class _Runner:
         self.retry_at: dict[tuple[str, str], float] = {}
         self.halted: PrepError | None = None
         self.given_up: set[str] = set()
+        self.resubmitted: set[str] = set()  # --resubmit-unknown sends a job again once per run
         self.timed_out = False
         self.started = time.monotonic()
         self.names = [j.name for j in plan.jobs]
@@ -373,6 +374,13 @@ class _Runner:
             self.hooks.state(job.name, "prepared")
         for clip in clips:
             assert clip is not None
+            if not clip.prepared_path and clip.key not in self.clips:
+                # A journaled job kept under clips this run did not plan (its row changed).
+                message = (f"job {job.name!r}: its clip {clip.source} is not the one the manifest "
+                           "names now; give the job a new name to run it with the new clips")
+                self.journal.set_state(job.name, "failed", error=message, error_exit=2)
+                self.hooks.state(job.name, "failed", message)
+                return
             if not clip.prepared_path:
                 if ("prepare", clip.key) not in self.busy:
                     self.hooks.state(job.name, "preparing", clip.source)
@@ -429,8 +437,10 @@ class _Runner:
         self._submit(self.io, "create", job.name, self._send_create, sub, body, key, job.name)
 
     def _resubmit(self, job: JobRecord) -> None:
-        if ("create", job.name) in self.busy or self.halted is not None:
+        if ("create", job.name) in self.busy or self.halted is not None \
+                or job.name in self.resubmitted:
             return
+        self.resubmitted.add(job.name)
         last = self.journal.last_submission(job.name)
         if last is None:
             return

@@ -469,7 +469,7 @@ def config_show(json_: bool, quiet: bool, verbose: bool) -> None:
               show_default=True, help="Output quality; 1080p costs more per second.")
 @click.option("--aspect-ratio", type=click.Choice(("auto", *rules.ASPECT_RATIOS)),
               default=rules.DEFAULT_ASPECT_RATIO, show_default=True,
-              help="Output shape; auto picks the allowed ratio nearest the clips'.")
+              help="Output shape; auto: each clip's nearest allowed ratio, the most common wins.")
 @click.option("--shot-type", type=click.Choice(rules.SHOT_TYPES), default=rules.DEFAULT_SHOT_TYPE,
               show_default=True, help="One continuous shot, or several (overrides the prompt).")
 @click.option("--callback-url", metavar="URL",
