@@ -1,0 +1,260 @@
+"""`prep batch`."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from prep.errors import PrepError, UsageError
+from prep.ui.options import (
+    CONTEXT_SETTINGS,
+    PrepGroup,
+    cli_settings,
+    common_options,
+    extend_option,
+    price_options,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _BatchGroup(PrepGroup):
+    """`prep batch MANIFEST ...` runs a batch; `prep batch status DIR` etc. are subcommands."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_BatchGroup, context_settings=CONTEXT_SETTINGS)
+def batch() -> None:
+    """Many generate jobs from a CSV or JSONL manifest: costed up front, pipelined, resumable.
+
+    \b
+    Examples:
+        prep batch jobs.csv --dry-run                 # validate, probe, plan and cost; no network
+        prep batch jobs.jsonl -o out/ --max-cost 500  # run (asks to confirm the total first)
+        prep batch status out/                        # where every job stands
+    """
+
+
+@batch.command("run")
+@click.argument("manifest", type=click.Path(dir_okay=False, path_type=str))
+@click.option("-o", "--output", "output", metavar="DIR",
+              help="Output folder: results, prepared clips and the journal (needed to run).")
+@click.option("--dry-run", is_flag=True, help="Validate, probe, plan and cost every job; send nothing.")
+@click.option("--max-cost", metavar="CREDITS", help="Refuse to run if the whole batch costs more.")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Uploads, task queries and downloads at once.")
+@click.option("--cpu-workers", type=click.IntRange(1, 16), default=None,
+              help="ffmpeg encodes at once (default: 1 on 2 cores, else 2).")
+@click.option("--retry-failed", is_flag=True, help="Run failed jobs again (failed tasks are not billed).")
+@click.option("--resubmit-unknown", is_flag=True,
+              help="Re-send create requests whose outcome is unknown, under the same Idempotency-Key "
+                   "(a second bill if the server does not honour the key).")
+@click.option("--upload-mode", type=click.Choice(["base64", "stream"]), default="base64",
+              show_default=True, help="Files API endpoint for uploads.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask to confirm the cost.")
+@click.option("--test-fault", hidden=True, metavar="POINT[:JOB]",
+              help="Tests only: the process kills itself (SIGKILL) at POINT.")
+@click.option("--report", "report_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Also write the summary as one self-contained HTML file (contact sheets, costs, "
+                   "results); with --dry-run, of the plan.")
+@extend_option
+@price_options
+@common_options
+def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | None,
+              concurrency: int, cpu_workers: int | None, retry_failed: bool, resubmit_unknown: bool,
+              upload_mode: str, yes: bool, test_fault: str | None, report_file: str | None, extend: Any,
+              price_per_second: str | None, price_1080p_multiplier: str | None,
+              min_charge: str | None, json_: bool, quiet: bool, verbose: bool) -> None:
+    """Run (or with --dry-run, cost) every job of MANIFEST; run it again to resume.
+
+    \b
+    MANIFEST is CSV (columns name, clips, prompt, and optionally duration, quality,
+    aspect_ratio, shot_type, callback_url, pick; clips separated by ';') or JSONL (one object per
+    line, same fields; clips a list). Every row is checked before anything runs. A job with
+    pick=true gets a picked window (as `prep pick` chooses) for each clip given without one.
+    Results are DIR/NAME.mp4; `prep batch status DIR` shows where every job stands.
+    """
+
+    from prep.core.billing import parse_credits
+    from prep.jobs.batch import check_budget, plan_batch
+    from prep.jobs.manifest import ManifestError, load_manifest
+    from prep.ui import render
+
+    settings = cli_settings(price_per_second=price_per_second,
+                         price_1080p_multiplier=price_1080p_multiplier, min_charge=min_charge)
+    budget = parse_credits(max_cost, "--max-cost") if max_cost is not None else None
+    if not dry_run and not output:
+        raise UsageError("give an output folder with -o DIR, or --dry-run to cost the batch only")
+    from prep.jobs.reconcile import read_journaled_picks
+    from prep.pick.picks import Picker
+
+    picker = Picker(cache_dir=settings.cache_dir / "picks",
+                    known=read_journaled_picks(Path(output)) if output else None,
+                    progress=lambda path: render.progress_bar(f"picking a window in {path.name}",
+                                                              enabled=not quiet))
+    try:
+        loaded = load_manifest(manifest)
+        plan = plan_batch(loaded, prices=settings.prices, extend=extend, picker=picker)
+    except ManifestError as exc:
+        if json_:
+            render.json_out({"manifest": exc.source, "problems": [
+                {"line": p.line, "name": p.name or None, "message": p.message,
+                 "exit_code": p.exit_code} for p in exc.problems]})
+        render.manifest_problems(exc.source, exc.problems)
+        raise
+    render.batch_picks(plan, to_stderr=True, quiet=quiet)
+    if dry_run:
+        if json_:
+            render.json_out(plan.as_dict())
+        if not (json_ and quiet):
+            render.batch_cost_table(plan, to_stderr=json_)
+        if report_file:
+            from prep.ui.report import report_from_plan
+
+            _write_report(report_from_plan(plan), report_file, quiet)
+        check_budget(plan, budget)
+        return
+    check_budget(plan, budget)
+    assert output is not None
+    from prep.jobs.run import BatchOptions, Hooks, default_cpu_workers, run_batch
+
+    options = BatchOptions(output_dir=Path(output), concurrency=concurrency,
+                           cpu_workers=cpu_workers or default_cpu_workers(),
+                           retry_failed=retry_failed, resubmit_unknown=resubmit_unknown,
+                           upload_mode=upload_mode, max_cost_units=budget,  # type: ignore[arg-type]
+                           fault=test_fault)
+    if not quiet:
+        render.batch_cost_table(plan, to_stderr=True)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("the batch costs credits; pass --yes to run it without a prompt")
+        from prep.core.billing import credits_text
+
+        if not click.confirm(f"Run {len(plan.jobs)} jobs for up to {credits_text(plan.credits_units)} "
+                             "credits (jobs already submitted are not paid again)?", err=True):
+            raise click.exceptions.Exit(1)
+    if resubmit_unknown and not quiet:
+        render.warn("--resubmit-unknown re-sends requests whose outcome is unknown under the same "
+                    "Idempotency-Key; if EvoLink does not honour the key, such a job may be billed twice")
+    try:
+        with render.BatchProgress([j.name for j in plan.jobs], enabled=not quiet) as progress:
+            hooks = Hooks(on_state=progress.state, on_progress=progress.progress,
+                          on_warning=render.warn)
+            result = run_batch(plan, settings, options, extend=extend, hooks=hooks)
+    except BaseException:
+        # Also after an interruption or an error: the report shows what the journal holds.
+        if report_file:
+            with contextlib.suppress(PrepError):
+                _journal_report(Path(output), report_file, quiet)
+        raise
+    if report_file:
+        _journal_report(Path(output), report_file, quiet)
+    if json_:
+        render.json_out(result.as_dict())
+        if not quiet:
+            render.batch_summary(result, to_stderr=True)
+    else:
+        render.batch_summary(result)
+    if result.exit_code:
+        sys.exit(result.exit_code)
+
+
+@batch.command("resolve")
+@click.argument("folder", metavar="DIR", type=click.Path(file_okay=False, path_type=str))
+@click.argument("job")
+@click.option("--task-id", metavar="ID", help="The task this job's request made (from the dashboard).")
+@click.option("--not-created", is_flag=True,
+              help="You checked: the request made no task; the next run submits the job again.")
+@common_options
+def batch_resolve(folder: str, job: str, task_id: str | None, not_created: bool, json_: bool,
+                  quiet: bool, verbose: bool) -> None:
+    """Settle a job whose create request had an unknown outcome (prep never guesses).
+
+    \b
+    Examples:
+        prep batch resolve out/ intro --task-id task-unified-1757169743-7cvnl5zw
+        prep batch resolve out/ intro --not-created
+    """
+
+    from prep.jobs.reconcile import resolve_unknown
+    from prep.ui import render
+
+    client = None
+    if task_id is not None:
+        from prep.api.client import Client
+
+        settings = cli_settings()
+        client = Client.from_settings(settings)
+    try:
+        message = resolve_unknown(Path(folder), job, task_id=task_id,
+                                  not_created=not_created, client=client)
+    finally:
+        if client is not None:
+            client.close()
+    if json_:
+        render.json_out({"job": job, "resolved": True, "message": message})
+    elif not quiet:
+        render.note(message)
+
+
+def _write_report(report: Any, report_file: str, quiet: bool) -> None:
+    from prep.ui import render
+    from prep.ui.report import write_report
+
+    for warning in write_report(report, report_file):
+        render.warn(warning)
+    if not quiet:
+        render.note(f"report: {report_file}")
+
+
+def _journal_report(folder: Any, report_file: str, quiet: bool) -> None:
+    from prep.jobs.journal import Journal, journal_path
+    from prep.ui.report import report_from_journal
+
+    if not journal_path(folder).is_file():
+        return
+    with Journal.open(folder, create=False) as journal:
+        report = report_from_journal(journal)
+    _write_report(report, report_file, quiet)
+
+
+@batch.command("status")
+@click.argument("folder", metavar="DIR", type=click.Path(file_okay=False, path_type=str))
+@click.option("--report", "report_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Also write the batch as one self-contained HTML file (contact sheets, costs, "
+                   "results).")
+@common_options
+def batch_status_cmd(folder: str, report_file: str | None, json_: bool, quiet: bool,
+                     verbose: bool) -> None:
+    """Where every job of the batch in DIR stands, from its journal (no network).
+
+    \b
+    Examples:
+        prep batch status out/ --json
+        prep batch status out/ --report out/report.html
+    """
+    import time
+
+    from prep.jobs.batch import batch_status
+    from prep.jobs.journal import Journal
+    from prep.ui import render
+
+    with Journal.open(folder, create=False) as journal:
+        rows = batch_status(journal, now=time.time())
+    if json_:
+        render.json_out({"folder": folder, "jobs": [r.as_dict() for r in rows]})
+    else:
+        render.batch_status_table(rows)
+    if report_file:
+        from pathlib import Path
+
+        _journal_report(Path(folder), report_file, quiet)

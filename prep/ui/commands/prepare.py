@@ -1,0 +1,118 @@
+"""`prep prepare`."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from prep.core import rules
+from prep.core.clipspec import ClipSpec
+from prep.errors import PrepError
+from prep.ui.options import (
+    ClipSpecType,
+    cli_settings,
+    common_options,
+    extend_option,
+    trim_options,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@click.command()
+@click.argument("clips", nargs=-1, required=True, type=ClipSpecType())
+@click.option("-o", "--output", "out_dir", required=True, metavar="DIR",
+              type=click.Path(file_okay=False), help="Folder for the prepared mp4s (made if needed).")
+@click.option("--profile", type=click.Choice(["fast", "balanced", "quality"]), default="balanced",
+              show_default=True, help="Encoding speed against quality, when a clip is re-encoded.")
+@click.option("--max-size-mb", type=click.FloatRange(1, 100), metavar="N",
+              help="Keep each output under N MB (1,000,000 bytes each; default: the API's 100).")
+@click.option("--dry-run", is_flag=True, help="Show what would be done; write nothing.")
+@click.option("--no-cache", is_flag=True, help="Re-encode even when a cached result exists.")
+@click.option("--sheet", is_flag=True,
+              help="Also write a contact sheet (thumbnails with timecodes) beside each prepared "
+                   "clip, as NAME.sheet.png (needs the pick extra).")
+@trim_options
+@extend_option
+@common_options
+def prepare(clips: tuple[ClipSpec, ...], out_dir: str, profile: Any, max_size_mb: float | None,
+            dry_run: bool, no_cache: bool, sheet: bool, start: str | None, end: str | None,
+            length: str | None, extend: Any, json_: bool, quiet: bool, verbose: bool) -> None:
+    """Make each clip an mp4 EvoLink accepts: 2-30 s, under 100 MB, H.264/AAC.
+
+    Compliant clips are copied as they are; compliant streams in another container are
+    rewrapped; a compliant video with other audio (PCM, 5.1...) keeps its video and only the
+    audio becomes AAC; everything else is re-encoded (HDR tone-mapped, rotation and odd pixels
+    fixed, deinterlaced, at most 1080p). Outputs are named after their sources.
+
+    \b
+    Examples:
+        prep prepare take.mov phone/ -o ready/
+        prep prepare interview.mp4@1:05-1:20 -o ready/ --profile quality --json
+        prep prepare blink.mp4 -o ready/ --extend freeze --dry-run
+        prep prepare take.mov -o ready/ --sheet      # and ready/take.sheet.png
+    """
+    from pathlib import Path
+
+    from prep.core.clipspec import apply_trim_options
+    from prep.media.prepare import PrepareOptions, PrepResult, prepare_each
+    from prep.ui import render
+
+    if sheet and not dry_run:
+        from prep.ui.pictures import require_extras
+
+        require_extras("--sheet")
+    settings = cli_settings()
+    specs = apply_trim_options(list(clips), start, end, length)
+    options = PrepareOptions(
+        profile=profile, extend=extend, use_cache=not no_cache, cache_dir=settings.cache_dir,
+        ffmpeg=settings.ffmpeg,
+        max_size_bytes=int(max_size_mb * 1_000_000) if max_size_mb else rules.MAX_FILE_BYTES,
+    )
+    results: list[PrepResult] = []
+    errors: list[PrepError] = []
+    rows: list[dict[str, Any]] = []
+    with render.PrepareProgress(enabled=not quiet and not dry_run) as progress:
+        for outcome in prepare_each(specs, Path(out_dir), options, on_progress=progress,
+                                    dry_run=dry_run):
+            if isinstance(outcome, PrepError):
+                errors.append(outcome)
+                render.error(outcome, verbose=verbose)
+                rows.append({"source": getattr(outcome, "path", ""), "output": None,
+                             "action": None, "error": outcome.message})
+            else:
+                results.append(outcome)
+                rows.append(outcome.as_dict())
+                for line in (*outcome.plan.notes, *outcome.notes):
+                    render.warn(line)
+                if sheet and outcome.output is not None:
+                    try:
+                        rows[-1]["sheet"] = str(_prepared_sheet(outcome))
+                    except PrepError as exc:
+                        errors.append(exc)
+                        render.error(exc, verbose=verbose)
+    if json_:
+        render.json_out(rows)
+    if results and not (json_ and quiet):
+        render.prepare_table(results, to_stderr=json_)
+        if dry_run or verbose:
+            render.plan_details(results, to_stderr=json_)
+    if sheet and not quiet:
+        for row in rows:
+            if row.get("sheet"):
+                render.note(f"contact sheet: {row['sheet']}")
+    if errors:
+        sys.exit(max(e.exit_code for e in errors))
+
+
+def _prepared_sheet(result: Any) -> Path:
+    """The contact sheet of a prepared clip, beside it as NAME.sheet.png."""
+    from prep.ui.pictures import contact_sheet
+
+    output: Path = result.output
+    return contact_sheet(output, output.with_name(f"{output.stem}.sheet.png"),
+                         info=result.output_info, title=f"{output.name}  (from {result.spec})")

@@ -1,0 +1,183 @@
+"""What the commands share: the clip-spec parameter type, the common options, settings."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from prep.core.clipspec import ClipSpec
+from prep.errors import PrepError, UsageError
+from prep.media.clips import parse_clip_spec
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class PrepGroup(click.Group):
+    """Turns prep's errors into their exit codes in one place, not at each call site."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PrepError as exc:
+            from prep.ui import render
+
+            render.error(exc, verbose=bool(ctx.meta.get("prep.verbose")))
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get("PREP_DEBUG"):
+                raise
+            from prep.ui import render
+
+            render.bug(exc)
+            ctx.exit(1)
+
+
+class ClipSpecType(click.ParamType):  # type: ignore[type-arg]
+    """`PATH` or `PATH@START-END`; a malformed window is a usage error (exit 2)."""
+
+    name = "CLIPSPEC"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, ClipSpec):
+            return value
+        try:
+            return parse_clip_spec(str(value))
+        except UsageError as exc:
+            self.fail(exc.message, param, ctx)
+
+
+def common_options(func: F) -> F:
+    """--json, --quiet and --verbose, shared by every command."""
+
+    @click.option("--json", "json_", is_flag=True, help="Machine output: only JSON on stdout.")
+    @click.option("-q", "--quiet", is_flag=True, help="Print only results and errors.")
+    @click.option("-v", "--verbose", is_flag=True, help="Show more detail (ffmpeg's own output).")
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        ctx.meta["prep.verbose"] = kwargs["verbose"]
+        ctx.meta["prep.quiet"] = kwargs["quiet"]
+        return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def trim_options(func: F) -> F:
+    """--start / --end / --length for a single clip."""
+    func = click.option("--length", metavar="S", help="Use S seconds from START (one clip only).")(func)
+    func = click.option("--end", metavar="T", help="Stop at timecode T (one clip only).")(func)
+    func = click.option("--start", metavar="T", help="Start at timecode T (one clip only).")(func)
+    return func
+
+
+def extend_option(func: F) -> F:
+    """--extend for clips shorter than 2 s."""
+    return click.option(
+        "--extend", type=click.Choice(["loop", "freeze"]),
+        help="Make a clip shorter than 2 s long enough, by looping it or holding its last frame.",
+    )(func)
+
+
+def price_options(func: F) -> F:
+    """Overrides of the price table."""
+    func = click.option("--min-charge", metavar="CREDITS",
+                        help="Minimum charge per task (default 9).")(func)
+    func = click.option("--price-1080p-multiplier", metavar="X",
+                        help="Price multiplier of 1080p over 720p (default 1.67).")(func)
+    func = click.option("--price-per-second", metavar="CREDITS",
+                        help="Credits per billed second at 720p (default 4.76).")(func)
+    return func
+
+
+def cli_settings(**options: Any) -> Any:
+    from prep.settings import load_settings
+
+    return load_settings(options)
+
+
+def api_options(func: F) -> F:
+    """--api-key, --base-url and --files-url (the environment or config file are better homes)."""
+    func = click.option("--files-url", metavar="URL",
+                        help="Files API base URL (default $EVOLINK_FILES_URL or EvoLink's).")(func)
+    func = click.option("--base-url", metavar="URL",
+                        help="Generation API base URL (default $EVOLINK_BASE_URL or EvoLink's).")(func)
+    func = click.option("--api-key", metavar="KEY",
+                        help="API key. Discouraged: other users can see command lines; use "
+                             "EVOLINK_API_KEY or `prep config set api_key`.")(func)
+    return func
+
+
+def upload_mode_option(func: F) -> F:
+    """--upload-mode base64|stream."""
+    return click.option(
+        "--upload-mode", type=click.Choice(["base64", "stream"]), default="base64",
+        show_default=True,
+        help="base64: the JSON endpoint EvoLink's docs name; stream: the multipart endpoint.",
+    )(func)
+
+
+def api_cli_settings(api_key: str | None, base_url: str | None, files_url: str | None,
+                  **more: Any) -> Any:
+    if api_key:
+        from prep.ui import render
+
+        render.warn("a key given with --api-key is visible to other users of this machine "
+                    "(process list, shell history); prefer EVOLINK_API_KEY or `prep config set "
+                    "api_key`")
+    return cli_settings(api_key=api_key, base_url=base_url, files_url=files_url, **more)
+
+
+def verbose_logging(verbose: bool) -> None:
+    """With --verbose, the client's retry notes go to stderr (they never contain the key), for
+    this command only."""
+    if not verbose:
+        return
+    import logging
+
+    class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+        """Writes to whatever sys.stderr is at the time (click's test runner swaps it)."""
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.stream = sys.stderr
+            super().emit(record)
+
+    handler = _Stderr()
+    handler.setFormatter(logging.Formatter("prep: %(message)s"))
+    logger = logging.getLogger("prep")
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+    def restore() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+    click.get_current_context().call_on_close(restore)
+
+
+def show_progress(json_: bool, quiet: bool) -> bool:
+    from prep.ui import render
+
+    return not json_ and not quiet and render.err().is_terminal
+
+
+def seconds_ms(text: str) -> int:
+    """Seconds (or a clock time) as ms; ValueError for SMPTE frames, which need a frame rate."""
+    from prep.core import timecode
+
+    point = timecode.parse(text)
+    if point.ms is None:
+        raise ValueError(f"{text!r}: give seconds, not SMPTE frames")
+    return point.ms
