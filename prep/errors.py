@@ -66,6 +66,19 @@ class PrepError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from its class and attributes, not by calling __init__ again (whose signature
+        # differs per class): an error raised on a worker process or a Dask worker arrives at the
+        # coordinator as itself, with its class, exit code, hint and fields.
+        return (_rebuild, (type(self), self.message, dict(self.__dict__)), None, None, None)
+
+
+def _rebuild(cls: type[PrepError], message: str, state: dict[str, Any]) -> PrepError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
 
 class UsageError(PrepError):
     """The command was asked for something that is not allowed (exit 2)."""

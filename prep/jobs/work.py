@@ -8,10 +8,12 @@ run on the I/O pool, each holding the batch-wide `RateGate` while it talks to Ev
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from prep.core import rules
 from prep.core.plan import Extend, PlannedClip
 from prep.errors import MediaError, TaskFailedError
-from prep.files import file_sha256
+from prep.files import file_sha256, write_text_atomic
 
 if TYPE_CHECKING:
     from prep.api.client import Client, Task
@@ -40,6 +42,8 @@ __all__ = [
     "fault_matches",
     "kill_self",
     "prepare_clip",
+    "progress_path",
+    "read_progress",
     "read_task",
     "upload_clip",
 ]
@@ -90,18 +94,52 @@ class PreparedClip:
     notes: tuple[str, ...] = ()  # what prepare said about it (a damaged cache entry rebuilt, ...)
 
 
+PROGRESS_NAME = ".progress"
+# How often a worker rewrites its progress file (the coordinator reads it at about this pace).
+PROGRESS_EVERY_S = 0.5
+
+
+def progress_path(out_dir: Path) -> Path:
+    """Where the encode of the clip prepared into `out_dir` reports how far it is."""
+    return out_dir / PROGRESS_NAME
+
+
+def read_progress(out_dir: Path) -> tuple[int, int] | None:
+    """(encoded ms, total ms) of an encode in progress in `out_dir`, or None."""
+    try:
+        done, total = progress_path(out_dir).read_text().split()
+        return int(done), int(total)
+    except (OSError, ValueError):
+        return None
+
+
 def prepare_clip(work: ClipWork, on_progress: ProgressFn | None = None) -> PreparedClip:
-    """Prepare one clip into its own folder and checksum the result (the CPU-bound stage)."""
+    """Prepare one clip into its own folder and checksum the result (the CPU-bound stage).
+
+    Wherever it runs (a thread, a process, a Dask worker), it reports how far the encode is in a
+    small file beside the output, which the coordinator reads: progress needs no channel back.
+    """
     from prep.media.prepare import prepare
+
+    report = progress_path(work.out_dir)
+    last = [0.0]
 
     def progress(label: str, done_ms: int, total_ms: int) -> None:
         if done_ms > 0 and fault_matches(work.fault, "prepare"):
             kill_self()
         if on_progress is not None:
             on_progress(label, done_ms, total_ms)
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_EVERY_S or done_ms >= total_ms:
+            last[0] = now
+            with contextlib.suppress(OSError):
+                write_text_atomic(report, f"{done_ms} {total_ms}\n")
 
-    (result,) = prepare([work.clip], work.out_dir, work.options,
-                        on_progress=progress if work.fault or on_progress else None)
+    work.out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        (result,) = prepare([work.clip], work.out_dir, work.options, on_progress=progress)
+    finally:
+        report.unlink(missing_ok=True)
     if result.output is None or result.output_info is None:
         raise MediaError(work.clip.spec.path, "preparing it produced no file",
                          hint="run `prep prepare` on it alone to see why")
