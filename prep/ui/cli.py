@@ -25,7 +25,7 @@ from prep.ui.options import CONTEXT_SETTINGS, PrepGroup
 
 
 @click.group(cls=PrepGroup, context_settings=CONTEXT_SETTINGS)
-@click.version_option(package_name="prep", prog_name="prep")
+@click.version_option(package_name="evolink-prep", prog_name="prep")
 def cli() -> None:
     """Get footage ready for EvoLink's wan2.6-reference-video API, and know the bill first.
 
