@@ -19,6 +19,7 @@ from prep.ui.commands.pick import pick
 from prep.ui.commands.prepare import prepare
 from prep.ui.commands.probe import probe
 from prep.ui.commands.sandbox import sandbox
+from prep.ui.commands.schema import schema
 from prep.ui.commands.task import task
 from prep.ui.commands.upload import upload
 from prep.ui.options import CONTEXT_SETTINGS, PrepGroup
@@ -46,6 +47,7 @@ cli.add_command(prepare)
 cli.add_command(doctor)
 cli.add_command(batch)
 cli.add_command(pick)
+cli.add_command(schema)
 
 
 def main() -> None:
