@@ -16,6 +16,8 @@ stamp=.venv/.prep-installed
 want=$(cat pyproject.toml | "$PYTHON" -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
     echo "installing prep and its test tools into .venv..." >&2
+    # The distribution was called `prep` before it became evolink-prep: drop that install.
+    .venv/bin/python -m pip uninstall -q -y prep >/dev/null 2>&1 || true
     .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
     if ! .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]" \
             > .venv/pip-install.log 2>&1; then

@@ -7,6 +7,7 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from prep.ui.cli import cli
@@ -40,3 +41,126 @@ def test_api_key_option_warns_and_never_echoes() -> None:
     assert "visible to other users" in result.stderr
     assert SECRET not in result.stdout + result.stderr
     assert result.exit_code == 2  # refused before any request
+
+
+# -- editing in place (tomlkit) ------------------------------------------------------------------
+
+HAND_WRITTEN = '''# prep settings, kept by hand
+base_url = "https://api.evolink.ai"   # the real service
+"files_url" = "https://files-api.evolink.ai"
+
+[prices]
+# our contract
+price_per_second = 4.76          # credits per billed second at 720p
+min_charge = 9
+'''
+
+
+def _config() -> Path:
+    return Path(os.environ["PREP_CONFIG"])
+
+
+def _cli(*args: str, code: int = 0, input: str | None = None) -> str:
+    result = CliRunner().invoke(cli, list(args), input=input)
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
+    return result.stdout + result.stderr
+
+
+def test_set_keeps_comments_order_and_types() -> None:
+    import tomllib
+
+    _config().write_text(HAND_WRITTEN)
+    _cli("config", "set", "base_url", "http://127.0.0.1:8765")
+    _cli("config", "set", "prices.price_1080p_multiplier", "1.5")
+    text = _config().read_text()
+    for kept in ("# prep settings, kept by hand", "# our contract", "# credits per billed second",
+                 "price_per_second = 4.76", "min_charge = 9", '"files_url" = '):
+        assert kept in text, kept
+    assert 'base_url = "http://127.0.0.1:8765"   # the real service' in text
+    data = tomllib.loads(text)
+    assert data["prices"] == {"price_per_second": 4.76, "min_charge": 9,
+                              "price_1080p_multiplier": 1.5}
+    assert list(data) == ["base_url", "files_url", "prices"]
+    assert text.index("price_per_second") < text.index("price_1080p_multiplier")
+
+
+def test_dotted_keys_make_and_drop_their_table() -> None:
+    import tomllib
+
+    _cli("config", "set", "prices.price_per_second", "4.2")
+    _cli("config", "set", "prices.price_source", "my contract")
+    assert tomllib.loads(_config().read_text())["prices"] == {"price_per_second": 4.2,
+                                                              "price_source": "my contract"}
+    shown = json.loads(CliRunner().invoke(cli, ["config", "show", "--json"]).stdout)
+    assert shown["prices"]["price_per_second"] == 4.2 and shown["sources"]["prices"] == "file"
+    assert "my contract" in shown["prices"]["price_source"]
+    _cli("config", "unset", "prices.price_per_second")
+    _cli("config", "unset", "prices.price_source")
+    assert "prices" not in tomllib.loads(_config().read_text())
+
+
+def test_values_with_quotes_newlines_and_backslashes_round_trip() -> None:
+    import tomllib
+
+    tricky = 'C:\\ffmpeg\\bin "quoted" \' and\ta tab'
+    _cli("config", "set", "prices.price_source", 'line one\nline "two"')
+    _cli("config", "set", "ffmpeg", tricky)
+    data = tomllib.loads(_config().read_text())
+    assert data["prices"]["price_source"] == 'line one\nline "two"'
+    assert data["ffmpeg"] == tricky
+    assert _cli("config", "get", "ffmpeg").rstrip("\n").endswith(tricky)
+    # every other command still reads the file
+    assert json.loads(CliRunner().invoke(cli, ["config", "show", "--json"]).stdout)["ffmpeg"] == tricky
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("base_url", "not a url", "http(s) URL"),
+    ("base_url", "http://a\nb", "http(s) URL"),
+    ("prices.min_charge", "-1", "0 or more"),
+    ("prices.price_per_second", "lots", "number"),
+    ("prices.price_1080p_multiplier", "0", "more than 0"),
+    ("poll_max_interval_s", "soon", "number"),
+    ("api_key", "sk two words", "no spaces"),
+    ("ffmpeg", "/bin/ff\nmpeg", "line break"),
+])
+def test_bad_values_are_refused_and_the_file_is_untouched(name: str, value: str,
+                                                          message: str) -> None:
+    _config().write_text(HAND_WRITTEN)
+    out = _cli("config", "set", "--", name, value, code=2)
+    assert message in out
+    assert _config().read_text() == HAND_WRITTEN
+
+
+def test_get_unset_path() -> None:
+    assert _cli("config", "path").strip() == str(_config())
+    _cli("config", "get", "base_url", code=1)
+    _cli("config", "set", "base_url", "http://127.0.0.1:9/")
+    assert _cli("config", "get", "base_url").splitlines()[0] == "http://127.0.0.1:9"
+    assert "removed" in _cli("config", "unset", "base_url")
+    assert "was not set" in _cli("config", "unset", "base_url")
+    _cli("config", "get", "base_url", code=1)
+    _cli("config", "get", "no_such_key", code=2)
+
+
+def test_get_never_prints_the_key() -> None:
+    _cli("config", "set", "api_key", input=SECRET + "\n")
+    out = _cli("config", "get", "api_key")
+    assert SECRET not in out and out.strip() == "set"
+
+
+def test_a_broken_file_is_reported_not_rewritten() -> None:
+    _config().write_text("base_url = = nope\n# keep me\n")
+    out = _cli("config", "set", "base_url", "http://127.0.0.1:9", code=2)
+    assert "not valid TOML" in out and str(_config()) in out
+    assert _config().read_text() == "base_url = = nope\n# keep me\n"
+
+
+def test_a_quoted_key_stays_valid_toml() -> None:
+    """The old writer wrote `"weird key"` bare, after which every command failed."""
+    import tomllib
+
+    _config().write_text('"weird key" = "x"\n"a.b" = 1\n')
+    _cli("config", "set", "cache_dir", "/tmp/prep cache")
+    data = tomllib.loads(_config().read_text())
+    assert data == {"weird key": "x", "a.b": 1, "cache_dir": "/tmp/prep cache"}
+    assert stat.S_IMODE(_config().stat().st_mode) == 0o600

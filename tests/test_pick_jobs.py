@@ -130,7 +130,7 @@ def test_generate_pick_without_the_extra(interview: Path, tmp_path: Path, sandbo
     run = CliRunner().invoke(cli, ["generate", str(interview), "--pick", "-p", PROMPT, "-o", str(out),
                                    "--dry-run"], env=_env(sandbox, tmp_path, key=False))
     assert run.exit_code == 3
-    assert "pip install 'prep[pick]'" in run.stderr and "Traceback" not in run.output
+    assert "pip install 'evolink-prep[pick]'" in run.stderr and "Traceback" not in run.output
     assert not (out / "prepared").exists()
 
 

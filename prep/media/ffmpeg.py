@@ -367,7 +367,7 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     """Kill ffmpeg and anything it started (its process group), then reap it."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
+    except (ProcessLookupError, PermissionError, AttributeError):  # AttributeError: not POSIX
         proc.kill()
     proc.wait()
 
@@ -402,8 +402,8 @@ def last_meaningful_line(lines: list[str]) -> str:
 
 def _failure(path: Path | str, returncode: int, lines: list[str], stderr: str) -> PrepError:
     text = stderr.lower()
-    if returncode == -signal.SIGXFSZ or "no space left" in text or "file too large" in text \
-            or "disk quota" in text:
+    if returncode == -getattr(signal, "SIGXFSZ", 25) or "no space left" in text \
+            or "file too large" in text or "disk quota" in text:  # SIGXFSZ: POSIX only
         return FfmpegError(path, "the output disk is full (or a file size limit was hit)",
                            hint="free some space or choose another -o folder", detail=stderr)
     if returncode < 0:

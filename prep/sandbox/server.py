@@ -37,6 +37,12 @@ class _Protocol(H11Protocol):
         self.app_state = {**self.app_state, "prep.transport": transport}
 
 
+# uvicorn's own logging, with the access log moved from stdout to stderr.
+_STDERR_LOGGING = {**uvicorn.config.LOGGING_CONFIG, "handlers": {
+    name: {**handler, "stream": "ext://sys.stderr"}
+    for name, handler in uvicorn.config.LOGGING_CONFIG["handlers"].items()}}
+
+
 def _uvicorn_config(app: SandboxApp, *, log_level: str, access_log: bool,
                     log_config: Any) -> uvicorn.Config:
     return uvicorn.Config(
@@ -85,7 +91,7 @@ def serve(config: SandboxConfig, sock: socket.socket, *, verbose: bool = False,
     app.set_address(host, port)
     server = uvicorn.Server(_uvicorn_config(
         app, log_level="info" if verbose else "warning", access_log=verbose,
-        log_config=uvicorn.config.LOGGING_CONFIG,
+        log_config=_STDERR_LOGGING,  # access lines too: stdout carries only the ready line
     ))
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if main else None

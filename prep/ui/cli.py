@@ -19,13 +19,14 @@ from prep.ui.commands.pick import pick
 from prep.ui.commands.prepare import prepare
 from prep.ui.commands.probe import probe
 from prep.ui.commands.sandbox import sandbox
+from prep.ui.commands.schema import schema
 from prep.ui.commands.task import task
 from prep.ui.commands.upload import upload
 from prep.ui.options import CONTEXT_SETTINGS, PrepGroup
 
 
 @click.group(cls=PrepGroup, context_settings=CONTEXT_SETTINGS)
-@click.version_option(package_name="prep", prog_name="prep")
+@click.version_option(package_name="evolink-prep", prog_name="prep")
 def cli() -> None:
     """Get footage ready for EvoLink's wan2.6-reference-video API, and know the bill first.
 
@@ -46,6 +47,7 @@ cli.add_command(prepare)
 cli.add_command(doctor)
 cli.add_command(batch)
 cli.add_command(pick)
+cli.add_command(schema)
 
 
 def main() -> None:

@@ -49,6 +49,15 @@ class ClipSpecType(click.ParamType):  # type: ignore[type-arg]
 
     name = "CLIPSPEC"
 
+    def shell_complete(self, ctx: click.Context, param: click.Parameter,
+                       incomplete: str) -> list[Any]:
+        """Tab completes file and folder names (the shell lists them); after `PATH@`, nothing."""
+        from click.shell_completion import CompletionItem
+
+        if "@" in incomplete and os.path.exists(incomplete.rpartition("@")[0]):
+            return []
+        return [CompletionItem(incomplete, type="file")]
+
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, ClipSpec):
             return value

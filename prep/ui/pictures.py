@@ -42,7 +42,7 @@ WINDOW = (246, 196, 66)
 WARN = (246, 170, 66)
 # Clips up to this long are sampled in one decode pass; longer ones by seeking to each frame.
 ONE_PASS_MAX_MS = 120_000
-_PIL_HINT = "pip install 'prep[pick]'"
+_PIL_HINT = "pip install 'evolink-prep[pick]'"
 
 
 def require_extras(target: Path | str = "pictures") -> None:

@@ -28,11 +28,13 @@ ISSUES_URL = "https://github.com/evolink-prep/prep/issues"
 
 @cache
 def out() -> Console:
-    """Console on stdout."""
+    """Console on stdout: the terminal's width, or $COLUMNS (else 80) when redirected.
+
+    Tables fit that width without splitting a path (shortened, see `PathCell`) or an id; JSON
+    keeps everything whole. rich honours NO_COLOR (no colours) and FORCE_COLOR."""
     from rich.console import Console
 
-    # Piped output is not squeezed into 80 columns: wide tables stay one row per clip.
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    return Console(highlight=False)
 
 
 @cache
@@ -85,6 +87,140 @@ def note(message: str) -> None:
     err().print(_escape(message), style="dim", soft_wrap=True)
 
 
+# -- text that must not be split across lines ---------------------------------------------------
+
+PATH_MIN_CELLS = 16
+_ELLIPSIS = "\u2026"
+
+
+def shorten_path(text: str, width: int) -> str:
+    """`text` in at most `width` cells on one line, keeping the file name (and as many folders
+    before it as fit): '/home/me/footage/phone-pair.mov' -> '\u2026/footage/phone-pair.mov'."""
+    from rich.cells import cell_len, set_cell_size
+
+    width = max(width, 1)
+    if cell_len(text) <= width:
+        return text
+    parts = text.replace("\\", "/").split("/")
+    for keep in range(len(parts) - 1, 0, -1):
+        tail = _ELLIPSIS + "/" + "/".join(parts[-keep:])
+        if cell_len(tail) <= width:
+            return tail
+    name = parts[-1]
+    if width <= 2:
+        return set_cell_size(name, width)
+    dot = name.rfind(".")
+    end_len = min(max(len(name) - dot, 0) if dot > 0 else 0, width // 2)
+    end = name[len(name) - end_len:] if end_len else ""
+    # keep the start and the extension: 'phone-pai\u2026.mov'
+    head = set_cell_size(name, width - 1 - cell_len(end)).rstrip()
+    return head + _ELLIPSIS + end
+
+
+class PathCell:
+    """A table cell holding a path: shortened to the column's width, never split across lines."""
+
+    def __init__(self, text: str, style: str = "") -> None:
+        self.text, self.style = text, style
+        self.cap: int | None = None  # set by print_table when the table is too wide
+
+    def __rich_measure__(self, console: Any, options: Any) -> Any:
+        from rich.cells import cell_len
+        from rich.measure import Measurement
+
+        full = cell_len(self.text)
+        widest = full if self.cap is None else min(full, self.cap)
+        return Measurement(min(full, PATH_MIN_CELLS), widest)
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.text import Text
+
+        yield Text(shorten_path(self.text, options.max_width), style=self.style, no_wrap=True,
+                   overflow="ellipsis", end="")
+
+
+def whole(text: str, style: str = "") -> Any:
+    """A table cell (a task id, a URL) that keeps its full width and is never folded."""
+    from rich.text import Text
+
+    return Text(text, style=style, no_wrap=True, overflow="ignore")
+
+
+PATH_CAP_CELLS = 40
+
+
+def print_table(console: Console, table: Any) -> None:
+    """Print `table` so that it reads in any width, a log file's 80 columns included.
+
+    It is printed as it is when it fits; else with its paths shortened (to PATH_CAP_CELLS); else,
+    rather than squeezing columns until words break, as one block per row: the first cell on a
+    line of its own (whole), then `header: value` lines. No cell is ever split across lines."""
+    from rich.measure import Measurement
+
+    def width() -> int:
+        unbounded = console.options.update(width=1_000_000)
+        return Measurement.get(console, unbounded, table).maximum
+
+    if width() <= console.width:
+        console.print(table)
+        return
+    paths = [c for column in table.columns for c in column.cells if isinstance(c, PathCell)]
+    for cell in paths:
+        cell.cap = PATH_CAP_CELLS
+    if paths and width() <= console.width:
+        console.print(table)
+        return
+    for cell in paths:
+        cell.cap = None
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    columns = table.columns
+    for row in zip(*(list(column.cells) for column in columns), strict=True):
+        for index, (column, cell) in enumerate(zip(columns, row, strict=True)):
+            indent = "" if index == 0 else "  "
+            header = _cell_text(console, column.header).plain if table.show_header else ""
+            prefix = Text(indent)
+            if header and index:
+                prefix.append(f"{header}: ", style="dim")
+            if isinstance(cell, PathCell):  # shortened to the width, never split
+                room = console.width - cell_len(prefix.plain)
+                value = Text(shorten_path(cell.text, room), style=cell.style)
+            else:
+                value = _cell_text(console, cell)
+            if index and not value.plain.strip():
+                continue
+            line = prefix + value
+            # One word (an id, a URL) stays on one line; prose wraps at its spaces.
+            console.print(line, soft_wrap=" " not in value.plain.strip())
+
+
+def _cell_text(console: Console, cell: Any) -> Any:
+    from rich.text import Text
+
+    if isinstance(cell, PathCell):
+        return Text(cell.text, style=cell.style)
+    if isinstance(cell, Text):
+        return cell
+    return console.render_str(str(cell)) if cell is not None else Text("")
+
+
+def config_table(data: dict[str, Any]) -> None:
+    """The people's view of `prep config show`: one `key = value  (source)` line each."""
+    sources = data.get("sources", {})
+    for key, value in data.items():
+        if key == "sources":
+            continue
+        if isinstance(value, dict):
+            for inner, inner_value in value.items():
+                out().print(f"{key}.{inner} = {_escape(str(inner_value))}"
+                            + (f"  [dim]({sources[key]})[/]" if key in sources else ""),
+                            soft_wrap=True)
+            continue
+        source = f"  [dim]({sources[key]})[/]" if key in sources else ""
+        out().print(f"{key} = {_escape(str(value))}{source}", soft_wrap=True)
+
+
 def _size(num: int) -> str:
     if num >= 1_000_000:
         return f"{num / 1_000_000:.1f} MB"
@@ -113,7 +249,8 @@ def probe_table(results: Sequence[tuple[ClipInfo, Verdict]], *, to_stderr: bool 
 
     console = err() if to_stderr else out()
     table = Table(show_lines=False, pad_edge=False, box=None, header_style="bold")
-    for column in ("clip", "duration", "size", "container", "video", "audio", "API"):
+    table.add_column("clip", no_wrap=True)
+    for column in ("duration", "size", "container", "video", "audio", "API"):
         table.add_column(column, overflow="fold")
     for info, verdict in results:
         width, height = info.display_size
@@ -133,14 +270,14 @@ def probe_table(results: Sequence[tuple[ClipInfo, Verdict]], *, to_stderr: bool 
         audio = (f"{info.audio_codec} {info.audio_channels or '?'}ch {info.audio_rate or '?'} Hz"
                  if info.has_audio else "none")
         verdict_text = "[green]ok[/]" if verdict.compliant else "[red]refused[/]"
-        table.add_row(_escape(str(info.path)), _durations(info), _size(info.size_bytes),
+        table.add_row(PathCell(str(info.path)), _durations(info), _size(info.size_bytes),
                       info.container, _escape(" ".join(video)), _escape(audio), verdict_text)
-    console.print(table)
+    print_table(console, table)
     for info, verdict in results:
         lines = [f"  [red]x[/] {_escape(p)}" for p in verdict.problems]
         lines += [f"  [yellow]-[/] {_escape(a)}" for a in verdict.advice]
         if lines:
-            console.print(f"[bold]{_escape(str(info.path))}[/]")
+            console.print(f"[bold]{_escape(str(info.path))}[/]", soft_wrap=True)
             for line in lines:
                 console.print(line, soft_wrap=True)
 
@@ -151,16 +288,16 @@ def estimate_table(est: Estimate, *, to_stderr: bool = False) -> None:
 
     console = err() if to_stderr else out()
     table = Table(box=None, pad_edge=False, header_style="bold")
-    table.add_column("clip", overflow="fold")
+    table.add_column("clip", no_wrap=True)
     table.add_column("planned", justify="right")
     table.add_column("billed", justify="right")
     for clip in est.clips:
-        table.add_row(_escape(clip.label), f"{format_ms(clip.duration_ms)} s",
+        table.add_row(PathCell(clip.label), f"{format_ms(clip.duration_ms)} s",
                       f"{format_ms(clip.billed_ms)} s")
     table.add_row("[bold]input[/]", "", f"[bold]{format_ms(est.input_billed_ms)} s[/]")
     table.add_row("[bold]output[/]", "", f"[bold]{format_ms(est.output_billed_ms)} s[/]")
     table.add_row("[bold]total[/]", "", f"[bold]{format_ms(est.total_billed_ms)} s[/]")
-    console.print(table)
+    print_table(console, table)
     console.print(
         f"[bold]{credits_text(est.credits_units)} credits[/] at {est.quality} "
         f"(about ${float(est.usd):.2f}); "
@@ -254,13 +391,15 @@ def upload_table(rows: Sequence[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("file", "url", "expires", ""):
+    table.add_column("file", no_wrap=True)
+    table.add_column("url", no_wrap=True)
+    for column in ("expires", ""):
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(_escape(str(row["path"])), _escape(str(row["file_url"])),
+        table.add_row(PathCell(str(row["path"])), whole(str(row["file_url"])),
                       _escape(str(row.get("expires_at") or "?")),
                       "cached" if row.get("cached") else "uploaded")
-    out().print(table)
+    print_table(out(), table)
 
 
 def task_summary(task: dict[str, Any], *, files: Sequence[str] = (),
@@ -300,6 +439,8 @@ class PrepareProgress:
             TimeElapsedColumn,
         )
 
+        # Bars only on a terminal: redirected to a log, a bar is a heap of control codes.
+        enabled = enabled and err().is_terminal
         self._enabled = enabled
         self._tasks: dict[str, TaskID] = {}
         self._progress = Progress(
@@ -332,7 +473,7 @@ def prepare_table(results: Sequence[Any], *, to_stderr: bool = False) -> None:
     console = err() if to_stderr else out()
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("source", "action", "output", "size", "duration", "time"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, no_wrap=column in ("source", "output"), overflow="fold")
     for result in results:
         info, output = result.source, result.output_info
         action = result.plan.action + (" (audio to AAC)" if _audio_only(result.plan) else "") \
@@ -341,10 +482,10 @@ def prepare_table(results: Sequence[Any], *, to_stderr: bool = False) -> None:
                 else _size(info.size_bytes))
         duration = (f"{format_ms(info.duration_ms)} -> {format_ms(output.duration_ms)} s" if output
                     else f"{format_ms(info.duration_ms)} -> {format_ms(result.plan.duration_ms)} s")
-        table.add_row(_escape(str(result.spec)), action,
-                      _escape(str(result.output)) if result.output else "(dry run)",
+        table.add_row(PathCell(str(result.spec)), action,
+                      PathCell(str(result.output)) if result.output else "(dry run)",
                       size, duration, f"{result.elapsed_s:.1f} s" if result.output else "")
-    console.print(table)
+    print_table(console, table)
 
 
 def plan_details(results: Sequence[Any], *, to_stderr: bool = False) -> None:
@@ -382,14 +523,14 @@ def doctor_report(report: Any, extra: dict[str, str]) -> None:
     table = Table(box=None, pad_edge=False, show_header=False)
     table.add_column(style="bold")
     table.add_column(overflow="fold")
-    table.add_row("ffmpeg", _escape(report.path))
+    table.add_row("ffmpeg", PathCell(str(report.path)))
     table.add_row("found via", report.source)
     table.add_row("version", _escape(report.version))
     for name, ok in report.features.items():
         table.add_row(name, "[green]yes[/]" if ok else "[red]missing[/]")
     for key, value in extra.items():
         table.add_row(_escape(key), _escape(value))
-    out().print(table)
+    print_table(out(), table)
 
 
 def manifest_problems(source: str, problems: Iterable[Any]) -> None:
@@ -407,11 +548,12 @@ def batch_cost_table(plan: Any, *, to_stderr: bool = False) -> None:
     for column, justify in (("job", "left"), ("clips", "right"), ("input", "right"),
                             ("output", "right"), ("billed", "right"), ("quality", "left"),
                             ("credits", "right"), ("at 720p", "right"), ("at 1080p", "right")):
-        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+        table.add_column(column, justify=justify, overflow="fold",  # type: ignore[arg-type]
+                         no_wrap=column == "job")
     for job in plan.jobs:
         est = job.estimate
         table.add_row(
-            _escape(job.name), str(len(job.clips)), f"{format_ms(est.input_billed_ms)} s",
+            PathCell(job.name), str(len(job.clips)), f"{format_ms(est.input_billed_ms)} s",
             f"{format_ms(est.output_billed_ms)} s", f"{format_ms(est.total_billed_ms)} s",
             est.quality, credits_text(est.credits_units), credits_text(est.credits_at("720p")),
             credits_text(est.credits_at("1080p")),
@@ -422,7 +564,7 @@ def batch_cost_table(plan: Any, *, to_stderr: bool = False) -> None:
         "", f"[bold]{credits_text(plan.credits_units)}[/]", credits_text(plan.credits_at("720p")),
         credits_text(plan.credits_at("1080p")),
     )
-    console.print(table)
+    print_table(console, table)
     for job in plan.jobs:
         for note in job.notes:
             console.print(f"[yellow]note[/]: job {_escape(job.name)}: {_escape(note)}", soft_wrap=True)
@@ -446,7 +588,8 @@ def batch_status_table(rows: Sequence[Any], *, to_stderr: bool = False) -> None:
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column, justify in (("job", "left"), ("state", "left"), ("clips", "right"), ("task", "left"),
                             ("estimate", "right"), ("reserved", "right"), ("result / error", "left")):
-        table.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+        table.add_column(column, justify=justify, overflow="fold",  # type: ignore[arg-type]
+                         no_wrap=column in ("job", "task"))
     for row in rows:
         style = _STATE_STYLES.get(row.state, "")
         state = f"[{style}]{row.state}[/]" if style else row.state
@@ -457,10 +600,10 @@ def batch_status_table(rows: Sequence[Any], *, to_stderr: bool = False) -> None:
         estimate = "" if row.estimate_units is None else credits_text(row.estimate_units)
         if row.measured_units is not None and row.measured_units != row.estimate_units:
             estimate += f" ({credits_text(row.measured_units)} as prepared)"
-        detail = row.result_path or row.error or ""
-        table.add_row(_escape(row.name), state, f"{row.clips_uploaded}/{row.clips_total}",
-                      _escape(row.task_id or ""), estimate, reserved, _escape(detail))
-    console.print(table)
+        detail: Any = PathCell(str(row.result_path)) if row.result_path else _escape(row.error or "")
+        table.add_row(PathCell(row.name), state, f"{row.clips_uploaded}/{row.clips_total}",
+                      whole(row.task_id or ""), estimate, reserved, detail)
+    print_table(console, table)
 
 
 class BatchProgress:

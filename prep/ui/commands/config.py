@@ -1,48 +1,52 @@
-"""`prep config`."""
+"""`prep config`: read and edit the config file without losing its comments."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 import click
 
-from prep.errors import UsageError
-from prep.ui.options import (
-    cli_settings,
-    common_options,
-)
-
-F = TypeVar("F", bound=Callable[..., Any])
+from prep.settings import CONFIG_KEYS
+from prep.ui.options import cli_settings, common_options
 
 
 @click.group()
 def config() -> None:
-    """Read and write prep's config file (the API key is stored with mode 0600).
+    """Read and edit prep's config file (TOML; written with mode 0600, comments kept).
 
     \b
     Examples:
-        prep config set api_key          # asks for the key at a hidden prompt
+        prep config set api_key                      # asks for the key at a hidden prompt
+        prep config set prices.price_per_second 4.2  # your account's own price
+        prep config get base_url
+        prep config unset base_url
         prep config show
+        $EDITOR "$(prep config path)"
     """
 
 
-_CONFIG_KEYS = ("api_key", "base_url", "files_url", "ffmpeg", "cache_dir", "poll_max_interval_s")
+_KEY = click.Choice(tuple(CONFIG_KEYS))
 
 
 @config.command("set")
-@click.argument("name", type=click.Choice(_CONFIG_KEYS))
+@click.argument("name", type=_KEY, metavar="NAME")
 @click.argument("value", required=False)
 def config_set(name: str, value: str | None) -> None:
-    """Set NAME to VALUE in the config file; `api_key` without VALUE asks for it unseen.
+    """Set NAME to VALUE; `api_key` without VALUE is read unseen (prompt or stdin).
+
+    Numbers stay numbers (`4.76`, `9`); other values are stored as quoted strings, so quotes,
+    backslashes and line breaks are safe. Other keys, comments and their order are kept.
+    NAME is one of: api_key, base_url, files_url, ffmpeg, cache_dir, poll_max_interval_s,
+    prices.price_per_second, prices.price_1080p_multiplier, prices.min_charge,
+    prices.price_source, prices.price_effective.
 
     \b
     Examples:
         prep config set api_key                   # typed at a hidden prompt, kept out of history
         prep config set base_url http://127.0.0.1:8765
+        prep config set prices.min_charge 9
     """
-    from prep.settings import write_config
+    from prep.settings import set_config
     from prep.ui import render
 
     if value is None:
@@ -52,26 +56,94 @@ def config_set(name: str, value: str | None) -> None:
             value = sys.stdin.readline().strip()
         else:
             value = click.prompt("EvoLink API key", hide_input=True)
-    if not value:
-        raise UsageError(f"{name}: an empty value")
-    path = write_config({name: value})
-    shown = "(hidden)" if name == "api_key" else value
+    path = set_config(name, value)
+    shown = "(hidden)" if name == "api_key" else repr(value)
     render.note(f"{name} = {shown} written to {path} (mode 0600)")
+
+
+@config.command("get")
+@click.argument("name", type=_KEY, metavar="NAME")
+@common_options
+def config_get(name: str, json_: bool, quiet: bool, verbose: bool) -> None:
+    """The value of NAME in the config file; exit 1 when it is not set there.
+
+    The API key is never printed: `get api_key` answers `set`.
+
+    \b
+    Example:
+        prep config get prices.price_per_second
+    """
+    from prep.settings import get_config
+    from prep.ui import render
+
+    value = get_config(name)
+    if name == "api_key" and value is not None:
+        value = "set"
+    if json_:
+        render.json_out({"name": name, "value": value})
+    elif value is not None:
+        click.echo(value)
+    if value is None:
+        if not quiet and not json_:
+            render.note(f"{name} is not set in the config file")
+        sys.exit(1)
+
+
+@config.command("unset")
+@click.argument("name", type=_KEY, metavar="NAME")
+def config_unset(name: str) -> None:
+    """Remove NAME from the config file (the default, or the environment, applies again).
+
+    \b
+    Example:
+        prep config unset base_url
+    """
+    from prep.settings import config_path, unset_config
+    from prep.ui import render
+
+    if unset_config(name):
+        render.note(f"{name} removed from {config_path()}")
+    else:
+        render.note(f"{name} was not set in {config_path()}")
+
+
+@config.command("path")
+def config_path_cmd() -> None:
+    """Where the config file is (it may not exist yet); `PREP_CONFIG` moves it.
+
+    \b
+    Example:
+        $EDITOR "$(prep config path)"
+    """
+    from prep.settings import config_path
+
+    click.echo(str(config_path()))
 
 
 @config.command("show")
 @common_options
 def config_show(json_: bool, quiet: bool, verbose: bool) -> None:
-    """The settings in effect and where they come from (the key is never shown)."""
+    """The settings in effect and where each comes from (the key is never shown).
+
+    \b
+    Example:
+        prep config show --json
+    """
+    from prep.settings import setting_sources
     from prep.ui import render
 
     settings = cli_settings()
+    prices = settings.prices
     data = {"config_file": str(settings.config_file), "api_key": "set" if settings.api_key
             else "missing", "base_url": settings.base_url, "files_url": settings.files_url,
             "cache_dir": str(settings.cache_dir), "ffmpeg": settings.ffmpeg,
-            "poll_max_interval_s": settings.poll_max_interval_s}
+            "poll_max_interval_s": settings.poll_max_interval_s,
+            "prices": {"price_per_second": prices.units_per_second / 10_000,
+                       "price_1080p_multiplier": float(prices.hd_multiplier),
+                       "min_charge": prices.minimum_units / 10_000,
+                       "price_source": prices.label},
+            "sources": setting_sources()}
     if json_:
         render.json_out(data)
     else:
-        for key, value in data.items():
-            render.out().print(f"{key} = {value}", soft_wrap=True, highlight=False)
+        render.config_table(data)

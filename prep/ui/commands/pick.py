@@ -39,7 +39,7 @@ def pick(clip: ClipSpec, length: str | None, clips_in_job: int, timeline_png: Pa
     Prints the window as a clip spec (PATH@START-END) that every other command takes; stdout
     carries nothing else, the scores go to stderr. CLIP@START-END searches only that part.
     Footage without a face or without speech still gets the best window there is, with a warning
-    saying what is missing (exit 0). Needs the pick extra: pip install 'prep[pick]'.
+    saying what is missing (exit 0). Needs the pick extra: pip install 'evolink-prep[pick]'.
 
     \b
     Examples:

@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""Writes prep/schemas/*.json, the JSON Schemas (2020-12) of every `--json` output and of the batch
+manifest, from the shared pieces below; `--check` fails when a file differs from what this makes.
+
+The schemas are the machine-readable side of the README's JSON contract: they require the fields
+scripts may rely on and allow more (outputs are extended, never renamed). `prep schema NAME`
+prints one; tests/test_schema.py validates real outputs against them.
+
+    python scripts/schemas.py            # rewrite the files
+    python scripts/schemas.py --check    # exit 1 if a file is stale
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from prep.core import rules  # noqa: E402  (the limits come from the one copy of each rule)
+
+OUT = Path(__file__).resolve().parent.parent / "prep" / "schemas"
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+S = dict[str, Any]
+
+
+def obj(required: dict[str, S], optional: dict[str, S] | None = None, **extra: Any) -> S:
+    """An object that must have `required` and may have `optional` (and anything else)."""
+    return {"type": "object", "required": list(required),
+            "properties": {**required, **(optional or {})}, **extra}
+
+
+def nullable(schema: S) -> S:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def array(items: S, **extra: Any) -> S:
+    return {"type": "array", "items": items, **extra}
+
+
+STR: S = {"type": "string"}
+NUM: S = {"type": "number"}
+INT: S = {"type": "integer"}
+BOOL: S = {"type": "boolean"}
+SECONDS: S = {"type": "number", "minimum": 0, "description": "seconds"}
+CREDITS: S = {"type": "number", "minimum": 0, "description": "credits (1 credit = 0.1 CNY)"}
+UNITS: S = {"type": "integer", "minimum": 0, "description": "1/10,000 credit"}
+QUALITY: S = {"enum": list(rules.QUALITIES)}
+STRINGS: S = array(STR)
+EXIT_CODE: S = {"enum": [0, 1, 2, 3, 4, 5, 6, 7, 130], "description": "the exit code this row means"}
+BY_QUALITY: S = obj({"720p": CREDITS, "1080p": CREDITS})
+
+ESTIMATE_CLIP = obj(
+    {"path": STR, "duration_s": SECONDS, "billed_s": SECONDS},
+    {"source_duration_s": nullable(SECONDS), "start_s": nullable(SECONDS), "notes": STRINGS},
+)
+ESTIMATE = obj(
+    {"clips": array(ESTIMATE_CLIP), "input_billed_s": SECONDS, "output_billed_s": SECONDS,
+     "total_billed_s": SECONDS, "quality": QUALITY, "credits": CREDITS, "price_source": STR},
+    {"credits_units": UNITS, "credits_by_quality": BY_QUALITY, "usd": NUM, "minimum_applied": BOOL,
+     "price_per_second": CREDITS, "notes": STRINGS},
+)
+
+PROBED = obj(
+    {"path": STR, "duration_s": SECONDS, "size_bytes": INT, "container": STR,
+     "video_codec": nullable(STR), "width": INT, "height": INT, "fps": nullable(NUM),
+     "has_audio": BOOL, "compliant": BOOL, "problems": STRINGS, "advice": STRINGS},
+    {"video_duration_s": nullable(SECONDS), "audio_duration_s": nullable(SECONDS),
+     "display_width": INT, "display_height": INT, "rotation": INT, "vfr": BOOL,
+     "audio_codec": nullable(STR), "audio_channels": nullable(INT), "audio_rate": nullable(INT),
+     "hdr": nullable(STR), "faststart": nullable(BOOL)},
+)
+PROBE_ERROR = obj(
+    {"path": STR, "error": STR, "compliant": {"const": False}, "problems": STRINGS},
+    {"advice": STRINGS},
+    description="a clip that could not be probed (missing, unreadable, not a video)",
+)
+
+PREPARED = obj(
+    {"source": STR, "output": nullable(STR), "action": {"enum": ["copy", "remux", "transcode"]},
+     "duration_s": SECONDS, "size_bytes": INT},
+    {"source_path": STR, "video_action": nullable(STR), "audio_action": nullable(STR),
+     "width": INT, "height": INT, "start_s": SECONDS, "end_s": SECONDS, "profile": STR,
+     "reasons": STRINGS, "notes": STRINGS, "cached": BOOL, "elapsed_s": SECONDS,
+     "dry_run": BOOL},
+)
+PREPARE_ERROR = obj(
+    {"source": STR, "output": {"type": "null"}, "action": {"type": "null"}, "error": STR},
+    description="a clip that could not be prepared; the other clips still are",
+)
+
+UPLOADED = obj(
+    {"path": STR, "file_url": STR, "expires_at": nullable({"type": ["number", "string"]}),
+     "cached": BOOL},
+    {"file_id": nullable(STR), "size_bytes": nullable(INT), "sha256": nullable(STR)},
+)
+
+TASK_STATUS: S = {"enum": ["pending", "processing", "completed", "failed", "cancelled"]}
+TASK = obj(
+    {"id": STR, "status": TASK_STATUS, "progress": INT},
+    {"model": STR, "created": nullable(INT), "estimated_time_s": nullable(NUM),
+     "results": STRINGS, "credits_reserved": nullable(CREDITS),
+     "credits_reserved_units": nullable(UNITS), "error": nullable(STR)},
+)
+
+GENERATE = obj(
+    {"task_id": nullable(STR), "status": nullable(TASK_STATUS), "files": STRINGS,
+     "credits_estimated": nullable(CREDITS), "credits_reserved": nullable(CREDITS),
+     "exit_code": EXIT_CODE, "error": nullable(STR)},
+    {"stopped": nullable(STR), "credits_estimated_units": nullable(UNITS),
+     "credits_reserved_units": nullable(UNITS), "credits_differ": BOOL,
+     "aspect_ratio": nullable(STR), "estimate": nullable(ESTIMATE), "prepared": STRINGS,
+     "uploads": array(obj({"path": STR, "file_url": STR})), "request": nullable({"type": "object"}),
+     "idempotency_key": nullable(STR), "replayed": BOOL, "resumed": BOOL,
+     "task": nullable(TASK), "job": nullable(STR), "state": nullable(STR),
+     "journal": nullable(STR), "hint": nullable(STR),
+     "stage_s": {"type": "object", "additionalProperties": SECONDS}},
+)
+
+JOB_ROW = obj(
+    {"name": STR, "state": STR, "task_id": nullable(STR), "error": nullable(STR),
+     "exit_code": nullable(EXIT_CODE)},
+    {"line": nullable(INT), "clips": obj({"total": INT}, {"prepared": INT, "uploaded": INT}),
+     "task_status": nullable(STR), "progress": nullable(INT),
+     "estimate_credits": nullable(CREDITS), "measured_credits": nullable(CREDITS),
+     "credits_reserved": nullable(CREDITS), "credits_reserved_units": nullable(UNITS),
+     "result_path": nullable(STR), "result_sha256": nullable(STR), "result_bytes": nullable(INT),
+     "submissions": INT, "idempotency_key": nullable(STR), "outcome": STR},
+)
+BATCH_RUN = obj(
+    {"jobs": array(JOB_ROW), "counts": {"type": "object", "additionalProperties": INT},
+     "exit_code": EXIT_CODE},
+    {"interrupted": BOOL, "halted": nullable(STR), "timed_out": BOOL, "rate_limit_pauses": INT,
+     "elapsed_s": SECONDS},
+)
+BATCH_STATUS = obj({"folder": STR, "jobs": array(JOB_ROW)})
+
+PLANNED_CLIP = obj(
+    {"path": STR, "duration_s": SECONDS, "billed_s": SECONDS},
+    {"spec": STR, "start_s": nullable(SECONDS), "picked": nullable({"type": "object"}),
+     "notes": STRINGS},
+)
+PLANNED_JOB = obj(
+    {"name": STR, "clips": array(PLANNED_CLIP, minItems=1, maxItems=3), "prompt": STR,
+     "duration": INT, "quality": QUALITY, "total_billed_s": SECONDS, "credits": CREDITS},
+    {"line": nullable(INT), "pick": BOOL, "aspect_ratio": nullable(STR), "shot_type": nullable(STR),
+     "callback_url": nullable(STR), "input_billed_s": SECONDS, "output_billed_s": SECONDS,
+     "credits_units": UNITS, "credits_by_quality": BY_QUALITY, "minimum_applied": BOOL},
+)
+BATCH_DRY_RUN = obj(
+    {"manifest": STR, "jobs": array(PLANNED_JOB),
+     "total": obj({"jobs": INT, "total_billed_s": SECONDS, "credits": CREDITS},
+                  {"input_billed_s": SECONDS, "output_billed_s": SECONDS, "credits_units": UNITS,
+                   "credits_by_quality": BY_QUALITY, "usd": NUM}),
+     "price_source": STR},
+)
+BATCH_PROBLEMS = obj(
+    {"manifest": STR, "problems": array(obj(
+        {"line": INT, "message": STR, "exit_code": {"enum": [2, 3]}}, {"name": nullable(STR)}),
+        minItems=1)},
+    description="a manifest with bad rows: every problem, nothing run (exit 2, or 3 for a clip)",
+)
+BATCH_RESOLVE = obj({"job": STR, "resolved": BOOL, "message": STR})
+
+SPAN = obj({"start_s": SECONDS, "end_s": SECONDS})
+COVERAGE = obj({"face_ratio": NUM, "speech_ratio": NUM, "both_ratio": NUM})
+PICK = obj(
+    {"path": STR, "clip_spec": STR, "start_s": SECONDS, "end_s": SECONDS, "length_s": SECONDS,
+     "usable": BOOL, "warnings": STRINGS},
+    {"billed_head_s": SECONDS, "clips_in_job": {"type": "integer", "minimum": 1, "maximum": 3},
+     "score": NUM, "face_ratio": NUM, "speech_ratio": NUM, "both_ratio": NUM, "head": COVERAGE,
+     "shot": obj({"index": INT, "start_s": SECONDS, "end_s": SECONDS}),
+     "crosses_cuts": INT, "cuts_s": array(SECONDS),
+     "shots": array(obj({"index": INT, "start_s": SECONDS, "end_s": SECONDS})),
+     "faces": array(SPAN), "speech": array(SPAN), "analysis": {"type": "object"},
+     "timeline": STR},
+)
+
+CONFIG_SHOW = obj(
+    {"config_file": STR, "api_key": {"enum": ["set", "missing"]}, "base_url": STR,
+     "files_url": STR, "cache_dir": STR, "ffmpeg": nullable(STR)},
+    {"poll_max_interval_s": NUM,
+     "prices": obj({"price_per_second": CREDITS, "price_1080p_multiplier": NUM,
+                    "min_charge": CREDITS, "price_source": STR}),
+     "sources": {"type": "object", "additionalProperties": STR}},
+    description="the settings in effect; the API key itself is never shown",
+)
+CONFIG_GET = obj({"name": STR, "value": {"type": ["string", "number", "boolean", "null"]}},
+                 description="one key of the config file (null: not set there; the key: 'set')")
+DOCTOR = obj(
+    {"ffmpeg": STR, "source": STR, "version": STR,
+     "features": {"type": "object", "additionalProperties": BOOL}, "ok": BOOL},
+    {"missing": STRINGS, "cache": STR, "mediainfo": STR},
+)
+SANDBOX = obj({"base_url": STR, "files_url": STR, "api_key": STR},
+              description="the one line `prep sandbox --json` prints once it serves")
+
+TIME: S = {"type": ["string", "number"], "description": "a timecode or seconds"}
+MANIFEST_CLIP = {"oneOf": [
+    {"type": "string", "minLength": 1, "description": "PATH or PATH@START-END"},
+    {"type": "object", "required": ["path"], "additionalProperties": False,
+     "properties": {"path": {"type": "string", "minLength": 1}, "start": TIME, "end": TIME}},
+]}
+MANIFEST = {
+    "type": "object", "required": ["name", "clips", "prompt"], "additionalProperties": False,
+    "description": "one job of a batch manifest: a line of a JSONL file (a CSV row has the same "
+                   "columns, with clips separated by ';')",
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[^/\\\\:*?\"<>|]+$"},
+        "clips": array(MANIFEST_CLIP, minItems=1, maxItems=3),
+        "prompt": {"type": "string", "minLength": 1, "maxLength": rules.MAX_PROMPT_CHARS},
+        "duration": {"type": "integer", "minimum": rules.MIN_OUTPUT_S,
+                     "maximum": rules.MAX_OUTPUT_S},
+        "quality": QUALITY,
+        "aspect_ratio": {"enum": ["auto", *rules.ASPECT_RATIOS]},
+        "shot_type": {"enum": list(rules.SHOT_TYPES)},
+        "callback_url": {"type": "string", "pattern": "^https://"},
+        "pick": {"type": "boolean"},
+    },
+}
+
+SCHEMAS: dict[str, tuple[str, S]] = {
+    "probe": ("prep probe --json", array({"anyOf": [PROBED, PROBE_ERROR]})),
+    "estimate": ("prep estimate --json", ESTIMATE),
+    "prepare": ("prep prepare --json", array({"anyOf": [PREPARED, PREPARE_ERROR]})),
+    "upload": ("prep upload --json", array(UPLOADED)),
+    "generate": ("prep generate --json", GENERATE),
+    "task": ("prep task --json", {**TASK, "properties": {**TASK["properties"], "files": STRINGS}}),
+    "batch": ("prep batch MANIFEST --json", BATCH_RUN),
+    "batch-dry-run": ("prep batch MANIFEST --dry-run --json", BATCH_DRY_RUN),
+    "batch-problems": ("prep batch MANIFEST --json, when rows are bad", BATCH_PROBLEMS),
+    "batch-status": ("prep batch status DIR --json", BATCH_STATUS),
+    "batch-resolve": ("prep batch resolve DIR JOB --json", BATCH_RESOLVE),
+    "pick": ("prep pick --json", PICK),
+    "config-show": ("prep config show --json", CONFIG_SHOW),
+    "config-get": ("prep config get NAME --json", CONFIG_GET),
+    "doctor": ("prep doctor --json", DOCTOR),
+    "sandbox": ("prep sandbox --json", SANDBOX),
+    "manifest": ("one job of a batch manifest (JSONL line or CSV row)", MANIFEST),
+}
+
+
+def documents() -> dict[str, str]:
+    """File name -> text of every schema."""
+    docs = {}
+    for name, (title, schema) in SCHEMAS.items():
+        doc = {"$schema": DIALECT, "$id": f"urn:evolink-prep:schema:{name}", "title": title,
+               **schema}
+        docs[f"{name}.json"] = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    return docs
+
+
+def main(argv: list[str]) -> int:
+    docs = documents()
+    stale = sorted(name for name, text in docs.items()
+                   if not (OUT / name).is_file() or (OUT / name).read_text(encoding="utf-8") != text)
+    extra = sorted(p.name for p in OUT.glob("*.json") if p.name not in docs)
+    if "--check" in argv:
+        for name in stale + extra:
+            print(f"prep/schemas/{name} is stale: run python scripts/schemas.py", file=sys.stderr)
+        return 1 if stale or extra else 0
+    OUT.mkdir(parents=True, exist_ok=True)
+    for name in stale:
+        (OUT / name).write_text(docs[name], encoding="utf-8")
+    for name in extra:
+        (OUT / name).unlink()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

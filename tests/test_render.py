@@ -1,0 +1,148 @@
+"""Output for people survives narrow and redirected terminals: no path or task id is split across
+lines, progress only on a terminal, colour off with NO_COLOR."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from prep.ui import render
+
+TASK_ID = "task-unified-1774412345-7f3a9c2e1b"
+RESULT = "/home/editor/projects/acme/results/interview-take-2/task-7f3a9c2e-result.mp4"
+CLIP = "/home/editor/footage/phone/phone-pair-interview.mov"
+URL = "https://files.evolink.ai/uploads/2026/11/25/3b9f0c1d2e.mp4"
+
+
+@pytest.mark.parametrize(("width", "shown"), [
+    (80, CLIP),
+    (len(CLIP), CLIP),
+    (40, "\u2026/footage/phone/phone-pair-interview.mov"),
+    (30, "\u2026/phone-pair-interview.mov"),
+    (20, "phone-pair-inte\u2026.mov"),
+    (8, "pho\u2026.mov"),
+    (1, "p"),
+])
+def test_shorten_path_keeps_the_file_name(width: int, shown: str) -> None:
+    assert render.shorten_path(CLIP, width) == shown
+    assert len(render.shorten_path(CLIP, width)) <= width
+
+
+@pytest.fixture()
+def console(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """render's consoles replaced by one that writes to a buffer at a given width."""
+    made: dict[str, Any] = {}
+
+    def at(width: int) -> io.StringIO:
+        buf = io.StringIO()
+        made["c"] = Console(file=buf, width=width, color_system=None, highlight=False)
+        monkeypatch.setattr(render, "out", lambda: made["c"])
+        monkeypatch.setattr(render, "err", lambda: made["c"])
+        return buf
+
+    yield at
+
+
+def _rows() -> list[Any]:
+    common = dict(progress=None, measured_units=None, clips_uploaded=2, clips_total=2)
+    return [
+        SimpleNamespace(name="interview-take-2", state="done", credits_reserved_units=476000,
+                        estimate_units=476000, result_path=RESULT, error=None, task_id=TASK_ID,
+                        **common),
+        SimpleNamespace(name="phone-pair", state="failed", credits_reserved_units=None,
+                        estimate_units=330820, result_path=None, task_id=TASK_ID[:-2] + "zz",
+                        error="the task failed: content policy refused the prompt as written",
+                        **common),
+    ]
+
+
+def _check(text: str, width: int, whole: list[str], paths: list[str]) -> None:
+    lines = text.splitlines()
+    for item in whole:  # ids and URLs: whole on one line, never cut
+        assert any(item in line for line in lines), (item, text)
+    for path in paths:  # paths: whole, or shortened to a tail that keeps the file name
+        name = path.rsplit("/", 1)[-1]
+        assert any(path in line or ("\u2026" in line and (name in line or line.endswith(name[-4:])))
+                   for line in lines), text
+    for line in lines:
+        if not any(item in line for item in whole):
+            assert len(line) <= width, (line, width)
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 100, 200])
+def test_batch_status_table_at_any_width(console: Any, width: int) -> None:
+    buf = console(width)
+    render.batch_status_table(_rows())
+    _check(buf.getvalue(), width, [TASK_ID, TASK_ID[:-2] + "zz"], [RESULT])
+
+
+@pytest.mark.parametrize("width", [50, 80, 160])
+def test_upload_table_at_any_width(console: Any, width: int) -> None:
+    buf = console(width)
+    render.upload_table([{"path": CLIP, "file_url": URL, "expires_at": "2026-11-28T10:00:00Z",
+                          "cached": False}])
+    _check(buf.getvalue(), width, [URL], [CLIP])
+
+
+def test_a_table_that_fits_stays_a_table(console: Any) -> None:
+    buf = console(200)
+    render.batch_status_table(_rows())
+    header = buf.getvalue().splitlines()[0].split()
+    assert header[:4] == ["job", "state", "clips", "task"]
+    assert RESULT in buf.getvalue()
+
+
+def test_too_wide_becomes_one_block_per_row(console: Any) -> None:
+    buf = console(60)
+    render.batch_status_table(_rows())
+    lines = buf.getvalue().splitlines()
+    assert lines[0] == "interview-take-2" and f"  task: {TASK_ID}" in lines
+    assert any(line.startswith("  result / error: ") and line.endswith("-result.mp4")
+               for line in lines)
+
+
+def test_paths_are_shortened_before_rows_are_split(console: Any) -> None:
+    buf = console(150)
+    render.batch_status_table(_rows())
+    text = buf.getvalue()
+    assert text.splitlines()[0].split()[:2] == ["job", "state"]  # still a table
+    assert RESULT not in text and "\u2026/" in text and TASK_ID in text
+
+
+def test_probe_heading_and_estimate_rows_keep_paths_whole(console: Any) -> None:
+    buf = console(40)
+    clip = SimpleNamespace(label=CLIP, duration_ms=3000, billed_ms=2500, notes=())
+    est: Any = SimpleNamespace(clips=[clip], input_billed_ms=2500, output_billed_ms=5000,
+                               total_billed_ms=7500, credits_units=357000, quality="720p",
+                               usd=0.52, prices=SimpleNamespace(label="test prices"), notes=(),
+                               credits_at=lambda q: 357000)
+    render.estimate_table(est)
+    _check(buf.getvalue(), 80, [], [CLIP])
+
+
+def test_prepare_progress_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    buf = io.StringIO()
+    monkeypatch.setattr(render, "err", lambda: Console(file=buf, width=80))
+    with render.PrepareProgress(enabled=True) as progress:
+        progress("clip.mov", 500, 1000)
+        progress("clip.mov", 1000, 1000)
+    assert buf.getvalue() == ""
+
+    tty = io.StringIO()
+    monkeypatch.setattr(render, "err", lambda: Console(file=tty, width=80, force_terminal=True))
+    with render.PrepareProgress(enabled=True) as progress:
+        progress("clip.mov", 1000, 1000)
+    assert "clip.mov" in tty.getvalue()
+
+
+def test_config_table(console: Any) -> None:
+    buf = console(80)
+    render.config_table({"base_url": "http://x", "prices": {"min_charge": 9.0},
+                         "sources": {"base_url": "file", "prices": "default"}})
+    assert buf.getvalue().splitlines() == ["base_url = http://x  (file)",
+                                           "prices.min_charge = 9.0  (default)"]
