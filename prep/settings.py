@@ -27,6 +27,7 @@ ENV_KEYS = {
     "files_url": "EVOLINK_FILES_URL",
     "ffmpeg": "PREP_FFMPEG",
     "cache_dir": "PREP_CACHE_DIR",
+    "scheduler": "PREP_SCHEDULER",
 }
 
 
@@ -42,6 +43,7 @@ class Settings:
     config_file: Path
     prices: PriceTable = DEFAULT_PRICES
     poll_max_interval_s: float = float(rules.SERVICE_POLL_INTERVAL_S)
+    scheduler: str | None = None  # where batch encodes run: local[:N] or a Dask scheduler address
     debug: bool = False
 
     def __repr__(self) -> str:
@@ -149,6 +151,7 @@ def load_settings(
         config_file=path,
         prices=prices,
         poll_max_interval_s=float(poll) if poll else float(rules.SERVICE_POLL_INTERVAL_S),
+        scheduler=str(resolve("scheduler") or "").strip() or None,
         debug=bool(env.get("PREP_DEBUG")),
     )
 
@@ -159,7 +162,8 @@ def setting_sources(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     env = os.environ if environ is None else environ
     config = _read_config(config_path(env))
     sources = {}
-    for name in ("api_key", "base_url", "files_url", "ffmpeg", "cache_dir", "poll_max_interval_s"):
+    for name in ("api_key", "base_url", "files_url", "ffmpeg", "cache_dir", "poll_max_interval_s",
+                 "scheduler"):
         env_name = ENV_KEYS.get(name)
         if env_name and env.get(env_name):
             sources[name] = f"env:{env_name}"
@@ -183,6 +187,7 @@ CONFIG_KEYS: dict[str, str] = {
     "ffmpeg": "path",
     "cache_dir": "path",
     "poll_max_interval_s": "seconds",
+    "scheduler": "text",
     "prices.price_per_second": "credits",
     "prices.price_1080p_multiplier": "number",
     "prices.min_charge": "credits",

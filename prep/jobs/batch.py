@@ -9,7 +9,7 @@ as manifest parsing does.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from fractions import Fraction
@@ -28,7 +28,7 @@ from prep.errors import (
     TaskTimeoutError,
     UsageError,
 )
-from prep.jobs.journal import Journal
+from prep.jobs.journal import ClipRecord, Journal
 from prep.jobs.manifest import JobSpec, Manifest, ManifestError, Problem
 from prep.media.probe import probe
 
@@ -302,6 +302,7 @@ class JobStatus:
     error_exit: int | None
     submissions: int
     idempotency_key: str | None
+    encoding: tuple[int, int] | None = None  # (encoded ms, total ms) of its clips being prepared
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of one job in `prep batch status --json` and the batch summary."""
@@ -326,6 +327,8 @@ class JobStatus:
             "exit_code": self.exit_code,
             "submissions": self.submissions,
             "idempotency_key": self.idempotency_key,
+            "encoding": (None if self.encoding is None else
+                         {"encoded_s": self.encoding[0] / 1000, "total_s": self.encoding[1] / 1000}),
         }
 
     @property
@@ -382,6 +385,16 @@ def job_error(status: JobStatus, out_dir: Path, *, timed_out: bool = False) -> P
                     hint=again)
 
 
+def _encoding(out_dir: Path, clips: Sequence[ClipRecord]) -> tuple[int, int] | None:
+    """How far the encodes of these clips are, from their workers' progress files (or None)."""
+    from prep.jobs.work import PREPARED_DIR, read_progress
+
+    found = [p for p in (read_progress(out_dir / PREPARED_DIR / c.key[:16]) for c in clips) if p]
+    if not found:
+        return None
+    return sum(p[0] for p in found), sum(p[1] for p in found)
+
+
 def batch_status(journal: Journal, *, now: float, upload_margin_s: float = 0) -> list[JobStatus]:
     """Every job of the journal and where it stands, in manifest order."""
     clips = {c.key: c for c in journal.clips()}
@@ -399,5 +412,6 @@ def batch_status(journal: Journal, *, now: float, upload_margin_s: float = 0) ->
             result_path=job.result_path, result_sha256=job.result_sha256,
             result_bytes=job.result_bytes, error=job.error, error_exit=job.error_exit,
             submissions=len(subs), idempotency_key=subs[-1].idempotency_key if subs else None,
+            encoding=_encoding(journal.path.parent, [c for c in records if not c.prepared_path]),
         ))
     return rows

@@ -78,12 +78,12 @@ def cpu_executor(scheduler: Scheduler | None, *, processes: int | None = None
         distributed: Any = importlib.import_module("distributed")
     except ImportError as err:
         raise ToolMissingError("--scheduler needs Dask's distributed package",
-                               hint="pip install 'prep[cluster]'") from err
+                               hint="pip install 'evolink-prep[cluster]'") from err
     cluster = None
     try:
         if scheduler.kind == "local":
             cluster = distributed.LocalCluster(n_workers=scheduler.workers, threads_per_worker=1,
-                                   processes=True, dashboard_address=None)
+                                   processes=True, dashboard_address=":0")
             client = distributed.Client(cluster, timeout="30s")
         else:
             client = distributed.Client(scheduler.address, timeout="15s")

@@ -49,6 +49,7 @@ from prep.jobs.journal import ClipRecord, JobRecord, Journal
 from prep.jobs.reconcile import job_clips, reconcile, sync_journal
 from prep.jobs.work import (
     FAULT_POINTS,
+    PREPARED_DIR,
     ClipWork,
     PreparedClip,
     Uploaded,
@@ -57,6 +58,7 @@ from prep.jobs.work import (
     fault_matches,
     kill_self,
     prepare_clip,
+    read_progress,
     read_task,
     upload_clip,
 )
@@ -90,7 +92,6 @@ RETRY_ATTEMPTS = 4
 RETRY_BASE_S = 1.0
 # A task query that fails this many times in a row stops being followed for this run.
 MAX_POLL_FAILURES = 3
-PREPARED_DIR = "prepared"
 
 
 def default_cpu_workers() -> int:
@@ -244,9 +245,12 @@ class _Runner:
         self.names = [j.name for j in plan.jobs]
         self.plans: dict[str, JobPlan] = {j.name: j for j in plan.jobs}
         self.clips: dict[str, PlannedClip] = {}
+        self.jobs_of_clip: dict[str, list[str]] = {}
+        self.encoding: dict[str, tuple[int, int]] = {}  # clip key -> (encoded ms, total ms)
         for job_plan in plan.jobs:
             for (key, *_), planned in zip(job_clips(job_plan, extend), job_plan.clips, strict=True):
                 self.clips[key] = planned
+                self.jobs_of_clip.setdefault(key, []).append(job_plan.name)
         self.poll_initial_s = poll.initial_s
         self.poll_max_s = poll.max_s
 
@@ -267,6 +271,7 @@ class _Runner:
     def run(self) -> None:
         while True:
             self._check_deadline()
+            self._report_encoding()
             self._schedule()
             if not self.futures:
                 if self._waiting_for_time():
@@ -278,6 +283,26 @@ class _Runner:
                 kind, ident = self.futures.pop(future)
                 self.busy.discard((kind, ident))
                 self._finish(kind, ident, future)
+
+    def _prepared_dir(self, key: str) -> Path:
+        return self.options.output_dir / PREPARED_DIR / key[:16]
+
+    def _report_encoding(self) -> None:
+        """How far each encode in flight is, from the progress file its worker keeps (threads,
+        processes and Dask workers alike), as each of its jobs' state."""
+        for kind, key in list(self.busy):
+            if kind != "prepare":
+                continue
+            found = read_progress(self._prepared_dir(key))
+            if found is None or found == self.encoding.get(key):
+                continue
+            self.encoding[key] = found
+            done_ms, total_ms = found
+            name = self.clips[key].spec.path.name
+            if self.hooks.on_prepare_progress is not None and not self.in_process_cpu:
+                self.hooks.on_prepare_progress(name, done_ms, total_ms)
+            for job in self.jobs_of_clip.get(key, ()):
+                self.hooks.state(job, "preparing", f"{name} {done_ms / 1000:.1f}/{total_ms / 1000:.1f} s")
 
     def _following(self, name: str) -> bool:
         return self.options.follow and name not in self.given_up
@@ -385,7 +410,7 @@ class _Runner:
                 if ("prepare", clip.key) not in self.busy:
                     self.hooks.state(job.name, "preparing", clip.source)
                     work = ClipWork(key=clip.key, clip=self.clips[clip.key],
-                                    out_dir=self.options.output_dir / PREPARED_DIR / clip.key[:16],
+                                    out_dir=self._prepared_dir(clip.key),
                                     options=self.prepare_options, fault=self.options.fault)
                     # Progress callbacks cannot cross a process boundary: only in-process pools.
                     progress = self.hooks.on_prepare_progress if self.in_process_cpu else None

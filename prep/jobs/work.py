@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FAULT_POINTS",
+    "PREPARED_DIR",
     "ClipWork",
     "PreparedClip",
     "Uploaded",
@@ -94,6 +95,8 @@ class PreparedClip:
     notes: tuple[str, ...] = ()  # what prepare said about it (a damaged cache entry rebuilt, ...)
 
 
+# Each prepared clip gets a folder of its own under this one, in the output folder.
+PREPARED_DIR = "prepared"
 PROGRESS_NAME = ".progress"
 # How often a worker rewrites its progress file (the coordinator reads it at about this pace).
 PROGRESS_EVERY_S = 0.5

@@ -53,7 +53,10 @@ def batch() -> None:
 @click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
               help="Uploads, task queries and downloads at once.")
 @click.option("--cpu-workers", type=click.IntRange(1, 16), default=None,
-              help="ffmpeg encodes at once (default: 1 on 2 cores, else 2).")
+              help="Encode in a pool of N processes on this machine (default: 1 or 2 threads).")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="Encode on a Dask cluster: tcp://HOST:PORT, or local[:N] for N worker processes "
+                   "here (also PREP_SCHEDULER or the config file). Needs the cluster extra.")
 @click.option("--retry-failed", is_flag=True, help="Run failed jobs again (failed tasks are not billed).")
 @click.option("--resubmit-unknown", is_flag=True,
               help="Re-send create requests whose outcome is unknown, under the same Idempotency-Key "
@@ -70,7 +73,8 @@ def batch() -> None:
 @price_options
 @common_options
 def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | None,
-              concurrency: int, cpu_workers: int | None, retry_failed: bool, resubmit_unknown: bool,
+              concurrency: int, cpu_workers: int | None, scheduler: str | None, retry_failed: bool,
+              resubmit_unknown: bool,
               upload_mode: str, yes: bool, test_fault: str | None, report_file: str | None, extend: Any,
               price_per_second: str | None, price_1080p_multiplier: str | None,
               min_charge: str | None, json_: bool, quiet: bool, verbose: bool) -> None:
@@ -94,6 +98,13 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
     budget = parse_credits(max_cost, "--max-cost") if max_cost is not None else None
     if not dry_run and not output:
         raise UsageError("give an output folder with -o DIR, or --dry-run to cost the batch only")
+    from prep.jobs.cluster import check_workers, cpu_executor, parse_scheduler
+
+    where = scheduler or settings.scheduler
+    cluster = parse_scheduler(where) if where else None
+    if cluster is not None and cpu_workers is not None:
+        raise UsageError("give --scheduler or --cpu-workers, not both",
+                         hint="--cpu-workers N encodes in N processes here; --scheduler on a cluster")
     from prep.jobs.reconcile import read_journaled_picks
     from prep.pick.picks import Picker
 
@@ -146,10 +157,18 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
         render.warn("--resubmit-unknown re-sends requests whose outcome is unknown under the same "
                     "Idempotency-Key; if EvoLink does not honour the key, such a job may be billed twice")
     try:
-        with render.BatchProgress([j.name for j in plan.jobs], enabled=not quiet) as progress:
-            hooks = Hooks(on_state=progress.state, on_progress=progress.progress,
-                          on_warning=render.warn)
-            result = run_batch(plan, settings, options, extend=extend, hooks=hooks)
+        with cpu_executor(cluster, processes=cpu_workers) as (executor, client):
+            if client is not None:
+                check_workers(client, [c.spec.path for j in plan.jobs for c in j.clips],
+                              Path(output), ffmpeg=settings.ffmpeg)
+                workers = len(client.scheduler_info().get("workers", {}))
+                render.note(f"encoding on {workers} Dask worker{'s' if workers != 1 else ''} "
+                            f"({where})")
+            with render.BatchProgress([j.name for j in plan.jobs], enabled=not quiet) as progress:
+                hooks = Hooks(on_state=progress.state, on_progress=progress.progress,
+                              on_warning=render.warn)
+                result = run_batch(plan, settings, options, extend=extend, hooks=hooks,
+                                   cpu_executor=executor)
     except BaseException:
         # Also after an interruption or an error: the report shows what the journal holds.
         if report_file:

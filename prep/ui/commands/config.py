@@ -37,7 +37,7 @@ def config_set(name: str, value: str | None) -> None:
     Numbers stay numbers (`4.76`, `9`); other values are stored as quoted strings, so quotes,
     backslashes and line breaks are safe. Other keys, comments and their order are kept.
     NAME is one of: api_key, base_url, files_url, ffmpeg, cache_dir, poll_max_interval_s,
-    prices.price_per_second, prices.price_1080p_multiplier, prices.min_charge,
+    scheduler, prices.price_per_second, prices.price_1080p_multiplier, prices.min_charge,
     prices.price_source, prices.price_effective.
 
     \b
@@ -129,6 +129,7 @@ def config_show(json_: bool, quiet: bool, verbose: bool) -> None:
     Example:
         prep config show --json
     """
+    from prep.jobs.batch import credits_number
     from prep.settings import setting_sources
     from prep.ui import render
 
@@ -137,10 +138,10 @@ def config_show(json_: bool, quiet: bool, verbose: bool) -> None:
     data = {"config_file": str(settings.config_file), "api_key": "set" if settings.api_key
             else "missing", "base_url": settings.base_url, "files_url": settings.files_url,
             "cache_dir": str(settings.cache_dir), "ffmpeg": settings.ffmpeg,
-            "poll_max_interval_s": settings.poll_max_interval_s,
-            "prices": {"price_per_second": prices.units_per_second / 10_000,
+            "poll_max_interval_s": settings.poll_max_interval_s, "scheduler": settings.scheduler,
+            "prices": {"price_per_second": credits_number(prices.units_per_second),
                        "price_1080p_multiplier": float(prices.hd_multiplier),
-                       "min_charge": prices.minimum_units / 10_000,
+                       "min_charge": credits_number(prices.minimum_units),
                        "price_source": prices.label},
             "sources": setting_sources()}
     if json_:
