@@ -31,17 +31,19 @@ DRIVER = Path(__file__).resolve().parent / "conformance" / "drive.mjs"
 
 def _installed() -> Path:
     """The folder holding the package's node_modules; installs it the first time."""
-    marker = CACHE / "node_modules" / "@evolinkai" / "evolink-media" / "package.json"
-    if marker.exists():
-        return CACHE
     node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("EvoLink's client needs node and npm, which are not on PATH")
+    if node is None:
+        pytest.skip("EvoLink's client needs node, which is not on PATH")
     version = subprocess.run([node, "--version"], capture_output=True, text=True, check=False)
     major = version.stdout.strip().lstrip("v").split(".")[0]
     if not major.isdigit() or int(major) < 18:
         pytest.skip(f"EvoLink's client needs node 18 or later (fetch, FormData); found "
                     f"{version.stdout.strip() or 'an unknown version'}")
+    marker = CACHE / "node_modules" / "@evolinkai" / "evolink-media" / "package.json"
+    if marker.exists():
+        return CACHE
+    if npm is None:
+        pytest.skip(f"npm is not on PATH to install {PACKAGE}@{VERSION}")
     staging = CACHE.with_name(f"{CACHE.name}.{os.getpid()}.tmp")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
