@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 
+from prep.core import rules
 from prep.core.billing import PriceTable, credits_text, estimate_durations
 from prep.jobs.journal import JobRecord
 
@@ -74,10 +75,12 @@ class RateGate:
 
 
 def measured_units(durations_ms: Sequence[int], *, output_s: int, quality: str,
-                   prices: PriceTable) -> int:
+                   prices: PriceTable, model: str = rules.DEFAULT_MODEL,
+                   generate_audio: bool | None = None) -> int:
     """The bill of a job from its prepared clips as measured: what EvoLink will see."""
     est = estimate_durations([(str(i), d) for i, d in enumerate(durations_ms)], output_s=output_s,
-                             quality=quality, prices=prices)
+                             quality=quality, prices=prices, model=model,
+                             generate_audio=generate_audio)
     return est.credits_units
 
 

@@ -115,7 +115,7 @@ class BatchOptions:
     cpu_workers: int = field(default_factory=default_cpu_workers)
     retry_failed: bool = False
     resubmit_unknown: bool = False
-    upload_mode: Literal["base64", "stream"] = "base64"
+    upload_mode: Literal["auto", "base64", "stream"] = "auto"  # auto: base64, stream if refused
     upload_margin_s: float = UPLOAD_MARGIN_S
     poll_initial_s: float | None = None  # None: 1 s against EvoLink, 0.2 s against a sandbox
     poll_max_s: float | None = None  # None: the settings' poll_max_interval_s (8 s; 2 s sandbox)
@@ -399,7 +399,8 @@ class _Runner:
         """Bill the job again from its prepared clips as measured: what EvoLink will see."""
         spec = self.plans[job.name].job
         self.journal.record_measured(job.name, measured_units(
-            durations_ms, output_s=spec.duration_s, quality=spec.quality, prices=self.plan.prices))
+            durations_ms, output_s=spec.duration_s, quality=spec.quality, prices=self.plan.prices,
+            model=spec.model, generate_audio=spec.generate_audio))
 
     # -- create
 
@@ -418,7 +419,7 @@ class _Runner:
         return GenerationRequest(
             prompt=spec.prompt, video_urls=tuple(urls), duration_s=spec.duration_s,
             quality=spec.quality, aspect_ratio=job_plan.aspect_ratio, shot_type=spec.shot_type,
-            callback_url=spec.callback_url,
+            callback_url=spec.callback_url, model=spec.model, generate_audio=spec.generate_audio,
         ).body()
 
     def _create(self, job: JobRecord, urls: list[str]) -> None:
@@ -505,6 +506,9 @@ class _Runner:
                                          duration_ms=prepared.duration_ms, action=prepared.action)
         elif kind == "upload":
             uploaded: Uploaded = value
+            for note in uploaded.notes:
+                if self.hooks.on_warning is not None:
+                    self.hooks.on_warning(note)
             self.journal.record_upload(ident, file_url=uploaded.file_url, file_id=uploaded.file_id,
                                        expires_at=uploaded.expires_at)
         elif kind == "create":

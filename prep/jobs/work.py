@@ -138,6 +138,7 @@ class Uploaded:
     file_id: str | None
     expires_at: float
     cached: bool
+    notes: tuple[str, ...] = ()  # what the upload said (the stream endpoint took it instead...)
 
 
 def parse_expiry(text: str | None, now: float) -> float:
@@ -174,7 +175,8 @@ def upload_clip(api: Client, gate: RateGate, path: Path, *, sha256: str | None, 
     if cache is not None:
         cache.put(uploaded, api.files_url)
     return Uploaded(file_url=uploaded.file_url, file_id=uploaded.file_id,
-                    expires_at=parse_expiry(uploaded.expires_at, now), cached=False)
+                    expires_at=parse_expiry(uploaded.expires_at, now), cached=False,
+                    notes=uploaded.notes)
 
 
 def create_task(api: Client, gate: RateGate, body: dict[str, Any], key: str) -> Task:

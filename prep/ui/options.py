@@ -120,11 +120,13 @@ def api_options(func: F) -> F:
 
 
 def upload_mode_option(func: F) -> F:
-    """--upload-mode base64|stream."""
+    """--upload-mode auto|base64|stream."""
     return click.option(
-        "--upload-mode", type=click.Choice(["base64", "stream"]), default="base64",
+        "--upload-mode", type=click.Choice(["auto", "base64", "stream"]), default="auto",
         show_default=True,
-        help="base64: the JSON endpoint EvoLink's docs name; stream: the multipart endpoint.",
+        help="base64: the JSON endpoint EvoLink's docs name; stream: the multipart endpoint "
+             "EvoLink's own clients use; auto: base64, and stream for a file base64 refuses by "
+             "its type.",
     )(func)
 
 

@@ -58,8 +58,10 @@ def batch() -> None:
 @click.option("--resubmit-unknown", is_flag=True,
               help="Re-send create requests whose outcome is unknown, under the same Idempotency-Key "
                    "(a second bill if the server does not honour the key).")
-@click.option("--upload-mode", type=click.Choice(["base64", "stream"]), default="base64",
-              show_default=True, help="Files API endpoint for uploads.")
+@click.option("--upload-mode", type=click.Choice(["auto", "base64", "stream"]), default="auto",
+              show_default=True,
+              help="Files API endpoint for uploads. auto: base64, and the stream endpoint for a "
+                   "file base64 refuses by its type; base64: strictly base64.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask to confirm the cost.")
 @click.option("--test-fault", hidden=True, metavar="POINT[:JOB]",
               help="Tests only: the process kills itself (SIGKILL) at POINT.")
