@@ -302,9 +302,12 @@ def generate(
         hooks.note(f"resuming job {job.name} from {options.out_dir}: its task "
                    f"{earlier.task_id or '(outcome unknown)'} was already submitted, so nothing "
                    "new is paid for")
-    elif hooks.confirm is not None and not hooks.confirm(estimate):
-        result.stopped = "declined"
-        return result
+    else:
+        # The balance before the confirmation, and before anything is prepared or uploaded.
+        _check_balance(estimate.credits_units, job.name, settings, client, hooks)
+        if hooks.confirm is not None and not hooks.confirm(estimate):
+            result.stopped = "declined"
+            return result
 
     _run(result, job_plan, options, settings, hooks, client=client, cpu_executor=cpu_executor,
          timings=timings)
@@ -368,6 +371,21 @@ def _check_cost(units: int, budget_units: int | None, what: str) -> None:
             f"{credits_text(budget_units)}",
             hint="raise --max-cost, or lower --duration / --quality",
         )
+
+
+def _check_balance(units: int, name: str, settings: Settings, client: Client | None,
+                   hooks: Hooks) -> None:
+    """QuotaError (exit 5) when the key cannot pay for the job; a note when the balance is not
+    offered (an optional endpoint never blocks)."""
+    from prep.api.client import Client
+    from prep.jobs.budget import check_balance
+
+    api = client or Client.from_settings(settings)
+    try:
+        check_balance([(name, units)], api, on_note=hooks.on_note)
+    finally:
+        if client is None:
+            api.close()
 
 
 def _journaled(out_dir: Path, name: str) -> JobStatus | None:
@@ -450,7 +468,7 @@ def _run(result: GenerateResult, job_plan: JobPlan, options: GenerateOptions, se
         output_dir=options.out_dir, concurrency=2, resubmit_unknown=options.resubmit,
         upload_mode=options.upload_mode, max_cost_units=options.max_cost_units,
         follow=options.wait, deadline_s=options.deadline_s, use_cache=options.use_cache,
-        profile=options.profile)
+        profile=options.profile, check_credits=False)  # checked before the confirmation
     try:
         outcome = run.run_batch(plan, settings, batch_options, extend=options.extend,
                                 hooks=engine_hooks, client=client, cpu_executor=cpu_executor)

@@ -41,6 +41,7 @@ __all__ = [
     "kill_self",
     "prepare_clip",
     "read_task",
+    "read_tasks",
     "upload_clip",
 ]
 
@@ -189,6 +190,12 @@ def read_task(api: Client, gate: RateGate, task_id: str) -> Task:
     """One task query."""
     with gate.call():
         return api.get_task(task_id)
+
+
+def read_tasks(api: Client, gate: RateGate, task_ids: list[str]) -> dict[str, Task] | None:
+    """One query for several tasks (POST /v1/tasks/batch); None when the server does not offer it."""
+    with gate.call():
+        return api.get_tasks(task_ids)
 
 
 def download_result(api: Client, fetch: Client, gate: RateGate, *, url: str | None,
