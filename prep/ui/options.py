@@ -90,8 +90,34 @@ def extend_option(func: F) -> F:
     )(func)
 
 
+def model_options(func: F) -> F:
+    """--model and --audio/--no-audio (the flash model's switch)."""
+    from prep.core import rules
+
+    func = click.option("--audio/--no-audio", "audio", default=None,
+                        help=f"With {rules.FLASH_MODEL} only: generate the audio track (default) "
+                             "or not (half the price).")(func)
+    func = click.option("--model", type=click.Choice(rules.MODELS), default=rules.DEFAULT_MODEL,
+                        show_default=True,
+                        help=f"{rules.FLASH_MODEL} is the cheaper variant (2.38 credits a second "
+                             "with audio, 1.19 without, by the default prices).")(func)
+    return func
+
+
+def check_model_options(model: str, audio: bool | None) -> None:
+    """UsageError naming the flag given when --audio/--no-audio does not go with --model."""
+    from prep.core.request import check_generate_audio
+
+    check_generate_audio(model, audio, option="--audio" if audio else "--no-audio")
+
+
 def price_options(func: F) -> F:
     """Overrides of the price table."""
+    func = click.option("--flash-min-charge", metavar="CREDITS",
+                        help="Minimum charge per flash task (default 9).")(func)
+    func = click.option("--flash-price-per-second", metavar="CREDITS",
+                        help="Credits per billed second of the flash model at 720p with audio "
+                             "(default 2.38).")(func)
     func = click.option("--min-charge", metavar="CREDITS",
                         help="Minimum charge per task (default 9).")(func)
     func = click.option("--price-1080p-multiplier", metavar="X",
