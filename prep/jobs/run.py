@@ -338,6 +338,7 @@ class _Runner:
     def _schedule(self) -> None:
         now = time.time()
         due: list[tuple[str, str]] = []  # (job, task id) whose query is due
+        early: list[tuple[str, str]] = []  # followed tasks not due yet: they ride along
         for name in self.names:
             if name in self.given_up:
                 continue
@@ -348,25 +349,27 @@ class _Runner:
                 self._resubmit(job)
             elif job.state == "running" and self.options.follow:
                 poll = self.polls.setdefault(name, _Poll(due=now, interval=self.poll_initial_s))
-                if poll.due <= now and ("poll", name) not in self.busy and job.task_id:
-                    due.append((name, job.task_id))
+                if ("poll", name) not in self.busy and job.task_id:
+                    (due if poll.due <= now else early).append((name, job.task_id))
             elif job.state == "completed" and ("download", name) not in self.busy \
                     and self._ready("download", name):
                 if fault_matches(self.options.fault, "download", name):
                     kill_self()
                 self._submit(self.io, "download", name, self._download, job)
-        self._poll(due)
+        self._poll(due, early)
         if self.hooks.on_progress is not None:
             states = [self._job(n).state for n in self.names]
             self.hooks.on_progress(sum(1 for s in states if s in ("done", "failed", "unknown")),
                                    len(states))
 
-    def _poll(self, due: list[tuple[str, str]]) -> None:
-        """Query the due tasks: several at once with POST /v1/tasks/batch (at most 50 a call)
-        while the server offers it, else one GET each."""
-        if len(due) > 1 and self.batch_queries is not False:
-            for start in range(0, len(due), rules.MAX_BATCH_TASK_IDS):
-                chunk = due[start:start + rules.MAX_BATCH_TASK_IDS]
+    def _poll(self, due: list[tuple[str, str]], early: list[tuple[str, str]]) -> None:
+        """Query the due tasks: with POST /v1/tasks/batch while the server offers it, every
+        followed task rides along in the same call (at most 50 a call), so a batch of many tasks
+        costs one request where it would cost one each; else one GET per due task."""
+        every = due + early
+        if due and len(every) > 1 and self.batch_queries is not False:
+            for start in range(0, len(every), rules.MAX_BATCH_TASK_IDS):
+                chunk = every[start:start + rules.MAX_BATCH_TASK_IDS]
                 names = [name for name, _task_id in chunk]
                 self.busy.update(("poll", name) for name in names)
                 ident = "\n".join(names)
@@ -393,9 +396,7 @@ class _Runner:
                 self.hooks.on_warning("this server does not answer several tasks at once (POST "
                                       "/v1/tasks/batch); following each task on its own")
             self.batch_queries = False
-            for name in names:  # due now: queried one by one on the next round
-                self.polls[name].due = 0.0
-            return
+            return  # each task is queried on its own when it is due
         self.batch_queries = True
         for name in names:
             task_id = self._job(name).task_id
