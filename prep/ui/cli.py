@@ -11,6 +11,7 @@ import sys
 import click
 
 from prep.ui.commands.batch import batch
+from prep.ui.commands.check import check
 from prep.ui.commands.config import config
 from prep.ui.commands.doctor import doctor
 from prep.ui.commands.estimate import estimate
@@ -48,6 +49,7 @@ cli.add_command(doctor)
 cli.add_command(batch)
 cli.add_command(pick)
 cli.add_command(schema)
+cli.add_command(check)
 
 
 def main() -> None:
