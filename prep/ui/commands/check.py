@@ -28,7 +28,7 @@ def check(clips: tuple[ClipSpec, ...], require: str, json_: bool, quiet: bool,
     face_size, face_visible, speech, music, loudness, clipping, noise, cuts, frame_rate,
     resolution, sharpness, duration. The verdict is good (no fail, at most one warn), fair (no
     fail) or poor. Exit 0, or 3 when a clip is below --require (or cannot be read). Needs the
-    pick extra: pip install 'prep[pick]'.
+    pick extra: pip install 'evolink-prep[pick]'.
 
     \b
     Examples:
