@@ -12,6 +12,7 @@ import click
 
 from prep.ui.commands.account import account
 from prep.ui.commands.batch import batch
+from prep.ui.commands.check import check
 from prep.ui.commands.config import config
 from prep.ui.commands.doctor import doctor
 from prep.ui.commands.estimate import estimate
@@ -52,6 +53,7 @@ cli.add_command(pick)
 cli.add_command(schema)
 cli.add_command(account)
 cli.add_command(tasks)
+cli.add_command(check)
 
 
 def main() -> None:

@@ -850,3 +850,42 @@ def tasks_table(page: Any) -> None:
     pages = f" of {page.pages}" if page.pages else ""
     total = f", {page.total} tasks" if page.total is not None else ""
     console.print(f"[dim]page {page.page}{pages}{total}[/]", highlight=False)
+
+
+# -- prep check --------------------------------------------------------------------------------
+
+_STATUS_STYLE = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[red]fail[/]"}
+_VERDICT_STYLE = {"good": "[bold green]good[/]", "fair": "[bold yellow]fair[/]",
+                  "poor": "[bold red]poor[/]"}
+
+
+def check_report(report: Any, *, quiet: bool = False, verbose: bool = False,
+                 to_stderr: bool = False) -> None:
+    """One clip's `prep check`: the verdict, then what did not pass (fails first), each with
+    what to do. Passed checks are listed only with --verbose; --quiet keeps the verdict line."""
+    console = err() if to_stderr else out()
+    reasons = report.reasons
+    summary = (f"{len(reasons)} finding{'s' * (len(reasons) != 1)}" if reasons
+               else "every check passed")
+    console.print(f"{_VERDICT_STYLE[report.verdict]}  {_escape(report.spec)}  [dim]"
+                  f"({format_ms(report.duration_ms)} s; {summary})[/]", soft_wrap=True)
+    if quiet:
+        return
+    shown = report.checks if verbose else reasons
+    for check in sorted(shown, key=lambda c: ("fail", "warn", "pass").index(c.status)):
+        console.print(f"  {_STATUS_STYLE[check.status]}  {check.name:<12}  "
+                      f"{_escape(check.message)}", soft_wrap=True, highlight=False)
+    if verbose and report.analysis is not None and report.elapsed_s:
+        seconds = report.duration_ms / 1000
+        console.print(f"  [dim]checked {seconds:.1f} s in {report.elapsed_s:.1f} s "
+                      f"({seconds / report.elapsed_s:.0f}x real time)[/]", soft_wrap=True)
+
+
+def check_summary(reports: Sequence[Any], *, required: str | None,
+                  to_stderr: bool = False) -> None:
+    """A line counting the verdicts of several clips, and which fall below `required`."""
+    console = err() if to_stderr else out()
+    counts = {v: sum(r.verdict == v for r in reports) for v in ("good", "fair", "poor")}
+    line = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+    console.print(f"{len(reports)} clips: {line}" + (f"  [dim](required: {required})[/]"
+                                                     if required else ""), soft_wrap=True)
