@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,30 @@ def _read_config(path: Path) -> dict[str, Any]:
                          hint="fix or delete it") from err
 
 
+# Price keys: (config / option name, PriceTable field, kind). Credits are exact decimals; a
+# multiplier is any number a Fraction reads ("1.67", "3/2").
+PRICE_KEYS: tuple[tuple[str, str, str], ...] = (
+    ("price_per_second", "units_per_second", "credits"),
+    ("price_1080p_multiplier", "hd_multiplier", "multiplier"),
+    ("min_charge", "minimum_units", "credits"),
+    ("flash_price_per_second", "flash_units_per_second", "credits"),
+    ("flash_1080p_multiplier", "flash_hd_multiplier", "multiplier"),
+    ("flash_min_charge", "flash_minimum_units", "credits"),
+    ("flash_no_audio_multiplier", "flash_no_audio_multiplier", "multiplier"),
+)
+PRICE_OPTIONS = tuple(name for name, _field, _kind in PRICE_KEYS)
+
+
+def _multiplier(name: str, text: str) -> Fraction:
+    try:
+        value = Fraction(text)
+    except (ValueError, ZeroDivisionError) as err:
+        raise UsageError(f"{name} must be a number, not {text!r}") from err
+    if value <= 0:
+        raise UsageError(f"{name} must be more than 0, not {text!r}")
+    return value
+
+
 def _prices(table: Mapping[str, Any], overrides: Mapping[str, str | None], where: str) -> PriceTable:
     def pick(name: str) -> str | None:
         value = overrides.get(name)
@@ -91,30 +115,25 @@ def _prices(table: Mapping[str, Any], overrides: Mapping[str, str | None], where
             value = str(table[name])
         return value
 
-    per_second = pick("price_per_second")
-    multiplier = pick("price_1080p_multiplier")
-    minimum = pick("min_charge")
-    if per_second is None and multiplier is None and minimum is None:
+    changes: dict[str, Any] = {}
+    for name, field_name, kind in PRICE_KEYS:
+        text = pick(name)
+        if text is None:
+            continue
+        if kind == "multiplier":
+            changes[field_name] = _multiplier(name, text)
+        else:
+            units = parse_credits(text, name)
+            if field_name.endswith("units_per_second") and units == 0:
+                raise UsageError(f"{name} must be more than 0 credits, not {text!r}")
+            changes[field_name] = units
+    if not changes:
         return DEFAULT_PRICES
-    try:
-        hd = Fraction(multiplier) if multiplier is not None else DEFAULT_PRICES.hd_multiplier
-    except ValueError as err:
-        raise UsageError(f"price_1080p_multiplier must be a number, not {multiplier!r}") from err
-    if hd <= 0:
-        raise UsageError(f"price_1080p_multiplier must be more than 0, not {multiplier!r}")
     source = str(table.get("price_source") or f"your own prices ({where})")
-    if any(overrides.get(k) is not None for k in ("price_per_second", "price_1080p_multiplier",
-                                                  "min_charge")):
+    if any(overrides.get(k) is not None for k in PRICE_OPTIONS):
         source = "your own prices (command-line options)"
-    return PriceTable(
-        units_per_second=parse_credits(per_second, "price_per_second") if per_second
-        else DEFAULT_PRICES.units_per_second,
-        hd_multiplier=hd,
-        minimum_units=parse_credits(minimum, "min_charge") if minimum is not None
-        else DEFAULT_PRICES.minimum_units,
-        source=source,
-        effective=str(table.get("price_effective") or "as configured"),
-    )
+    return replace(DEFAULT_PRICES, **changes, source=source,
+                   effective=str(table.get("price_effective") or "as configured"))
 
 
 def load_settings(
@@ -137,9 +156,7 @@ def load_settings(
     price_table = config.get("prices", {})
     if not isinstance(price_table, dict):
         raise UsageError(f"{path}: [prices] must be a table")
-    prices = _prices(price_table, {k: opts.get(k) for k in
-                                   ("price_per_second", "price_1080p_multiplier", "min_charge")},
-                     str(path))
+    prices = _prices(price_table, {k: opts.get(k) for k in PRICE_OPTIONS}, str(path))
     cache_dir = resolve("cache_dir")
     poll = resolve("poll_max_interval_s")
     return Settings(

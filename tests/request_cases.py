@@ -6,7 +6,10 @@ A case is a change to a valid body; `ok` says whether EvoLink must take it, `fie
 refusal is about (the sandbox's message must name it). The verdicts come from
 shared/spec/evolink-api.md: a prompt of 1-1500 characters of text, 1-3 http(s) URLs, 2-10 s,
 the listed enums, and an https callback URL of at most 2048 characters that is not an internal
-address, however the address is spelled.
+address, however the address is spelled. The flash model (section 5) takes the same request plus
+a top-level boolean `generate_audio`; the standard model documents no such field and always makes
+sound, so a `generate_audio` sent to it is refused (it would bill audio the caller meant to turn
+off).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import pytest
 __all__ = ["REQUEST_CASES", "RequestCase", "base_body", "request_params"]
 
 MODEL = "wan2.6-reference-video"
+FLASH = "wan2.6-reference-video-flash"
 VIDEO = "https://cdn.example.com/ref-{}.mp4"
 
 
@@ -124,6 +128,26 @@ REQUEST_CASES: tuple[RequestCase, ...] = (
     _callback("https://example.com:99999/cb", False, "callback port out of range"),
     _callback(_LONG_OK, True, "callback exactly 2048 chars"),
     _callback(_LONG_OK + "a", False, "callback 2049 chars"),
+    # model
+    _no("model misspelled", "model", model="wan2.6-reference-videos"),
+    _no("model in capitals", "model", model="WAN2.6-REFERENCE-VIDEO-FLASH"),
+    _no("model with a trailing space", "model", model=FLASH + " "),
+    # the flash model and generate_audio
+    _ok("flash", model=FLASH),
+    _ok("flash with audio", model=FLASH, generate_audio=True),
+    _ok("flash without audio", model=FLASH, generate_audio=False),
+    _ok("flash without audio, 3 clips at 1080p, 10 s", model=FLASH, generate_audio=False,
+        quality="1080p", duration=10, video_urls=[VIDEO.format(i) for i in range(3)]),
+    _no("flash generate_audio as a string", "generate_audio", model=FLASH,
+        generate_audio="false"),
+    _no("flash generate_audio as 0", "generate_audio", model=FLASH, generate_audio=0),
+    _no("flash generate_audio null", "generate_audio", model=FLASH, generate_audio=None),
+    _no("standard model with generate_audio false", "generate_audio", generate_audio=False),
+    _no("standard model with generate_audio true", "generate_audio", generate_audio=True),
+    _no("flash duration 11", "duration", model=FLASH, duration=11),
+    _no("flash 4 video urls", "video_urls", model=FLASH,
+        video_urls=[VIDEO.format(i) for i in range(4)]),
+    _no("flash quality 4k", "quality", model=FLASH, quality="4k"),
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Any
 
 import pytest
 
@@ -137,3 +138,114 @@ def test_default_prices_match_the_spec() -> None:
     assert DEFAULT_PRICES.hd_multiplier == Fraction(167, 100)
     assert DEFAULT_PRICES.minimum_units == 90_000
     assert rules.INPUT_CAP_MS == {1: 5_000, 2: 2_500, 3: 1_650}
+
+
+# -- the flash model: 23,800 units a second with audio, x1/2 without, x1.67 at 1080p, minimum 9 ---
+
+FLASH = rules.FLASH_MODEL
+
+
+@pytest.mark.parametrize(
+    ("clips_ms", "output_s", "quality", "audio", "units", "minimum"),
+    [
+        # spec: 1 clip >= 5 s + 5 s = 10 s x 23,800
+        ((6_000,), 5, "720p", True, 238_000, False),
+        ((6_000,), 5, "720p", False, 119_000, False),  # half without audio
+        ((6_000,), 5, "1080p", True, 397_460, False),  # x1.67
+        ((6_000,), 5, "1080p", False, 198_730, False),
+        # 3 clips: 4.95 + 2 = 6.95 s x 23,800 = 165,410
+        ((2_000, 10_000, 30_000), 2, "720p", True, 165_410, False),
+        ((2_000, 9_000), 2, "720p", True, 154_700, False),  # 2 + 2.5 + 2 = 6.5 s
+        # spec: 2 s + 2 s without audio = 4 s x 11,900 = 47,600: the minimum binds
+        ((2_000,), 2, "720p", False, 90_000, True),
+        # the minimum's edge without audio at 720p: 90,000 / 11.9 units a ms = 7,563.03 ms
+        ((2_562,), 5, "720p", False, 90_000, True),     # 7,562 ms x 11.9 = 89,987.8 -> 89,988
+        ((2_563,), 5, "720p", False, 90_000, False),    # 89,999.7 -> 90,000: the rate reaches it
+        ((2_564,), 5, "720p", False, 90_012, False),    # 90,011.6 -> 90,012
+        # ... and at 1080p: 11.9 x 1.67 = 19.873 units a ms; 90,000 / 19.873 = 4,528.7 ms
+        ((2_528,), 2, "1080p", False, 90_000, True),    # 89,984.9 -> 89,985 < 90,000
+        ((2_529,), 2, "1080p", False, 90_005, False),   # 90,004.8 -> 90,005
+        # with audio the shortest job (4 s) is 95,200 units: the minimum never binds at 720p
+        ((2_000,), 2, "720p", True, 95_200, False),
+        # half-up, once, on the total: 9,015 ms x 11.9 = 107,278.5 -> 107,279 (half-even: 278)
+        ((4_015,), 5, "720p", False, 107_279, False),
+        # 6,500 ms x 19.873 = 129,174.5 -> 129,175 (half-even: 174)
+        ((2_500,), 4, "1080p", False, 129_175, False),
+    ],
+)
+def test_flash_prices(clips_ms: tuple[int, ...], output_s: int, quality: str, audio: bool,
+                      units: int, minimum: bool) -> None:
+    est = estimate_durations([(f"c{i}", ms) for i, ms in enumerate(clips_ms)], output_s=output_s,
+                             quality=quality, model=FLASH, generate_audio=audio)
+    assert (est.credits_units, est.minimum_applied) == (units, minimum)
+    assert isinstance(est.credits_units, int)
+    total = sum(min(ms, rules.INPUT_CAP_MS[len(clips_ms)]) for ms in clips_ms) + output_s * 1000
+    assert price_units(total, quality, model=FLASH, audio=audio) == units
+
+
+def test_flash_audio_defaults_to_on() -> None:
+    est = estimate_durations([("a", 6_000)], output_s=5, model=FLASH)
+    assert est.credits_units == 238_000 and est.audio and est.generate_audio is None
+    assert est.as_dict()["generate_audio"] is True
+
+
+def test_the_minimum_note_says_what_the_rate_gives() -> None:
+    est = estimate_durations([("a", 2_000)], output_s=2, model=FLASH, generate_audio=False)
+    assert any("minimum charge of 9 credits" in n and "4.76" in n for n in est.notes)
+    assert any("without audio" in n for n in est.notes)
+
+
+def test_the_standard_model_is_unchanged_and_refuses_an_audio_switch() -> None:
+    est = estimate_durations([("a", 6_000)], output_s=5)
+    assert est.model == rules.MODEL and est.credits_units == 476_000
+    for audio in (True, False):
+        with pytest.raises(UsageError, match="only for wan2.6-reference-video-flash"):
+            estimate_durations([("a", 6_000)], output_s=5, generate_audio=audio)
+    with pytest.raises(UsageError, match="--model 'wan2.7'"):
+        estimate_durations([("a", 6_000)], output_s=5, model="wan2.7")
+
+
+def test_estimate_shows_the_other_model() -> None:
+    standard = estimate_durations([("a", 6_000)], output_s=5)
+    alts = {(a.model, a.generate_audio): a.credits_units for a in standard.alternatives}
+    assert alts == {(FLASH, True): 238_000, (FLASH, False): 119_000}
+    data = standard.as_dict()
+    assert data["model"] == rules.MODEL and data["generate_audio"] is None
+    assert [(o["model"], o["credits_units"], o["difference_units"]) for o in data["other_models"]] == [
+        (FLASH, 238_000, -238_000), (FLASH, 119_000, -357_000)]
+    flash = estimate_durations([("a", 2_000)], output_s=2, model=FLASH, generate_audio=False)
+    assert [(a.model, a.credits_units) for a in flash.alternatives] == [
+        (rules.MODEL, 190_400), (FLASH, 95_200)]
+    # credits_at keeps the model and its audio setting
+    assert flash.credits_at("1080p") == 90_000 and flash.credits_at("720p") == 90_000
+
+
+def test_flash_prices_can_be_overridden() -> None:
+    prices = PriceTable(flash_units_per_second=30_000, flash_minimum_units=0,
+                        flash_no_audio_multiplier=Fraction(3, 4), flash_hd_multiplier=Fraction(2))
+    est = estimate_durations([("a", 2_000)], output_s=2, model=FLASH, generate_audio=False,
+                             quality="1080p", prices=prices)
+    assert est.credits_units == 180_000  # 4 s x 30,000 x 2 x 3/4
+    # the standard model's prices are separate
+    assert estimate_durations([("a", 2_000)], output_s=2, prices=prices).credits_units == 190_400
+    with pytest.raises(ValueError):
+        PriceTable(flash_units_per_second=0)
+
+
+def test_flash_prices_from_the_config_file_and_options(tmp_path: Any) -> None:
+    from prep.settings import load_settings
+
+    config = tmp_path / "config.toml"
+    config.write_text('[prices]\nflash_price_per_second = "3"\nflash_min_charge = "5"\n'
+                      'flash_no_audio_multiplier = "0.6"\n', encoding="utf-8")
+    env = {"PREP_CONFIG": str(config)}
+    prices = load_settings({}, env).prices
+    assert (prices.flash_units_per_second, prices.flash_minimum_units,
+            prices.flash_no_audio_multiplier) == (30_000, 50_000, Fraction(3, 5))
+    assert prices.units_per_second == DEFAULT_PRICES.units_per_second
+    options = load_settings({"flash_price_per_second": "2.5"}, env).prices
+    assert options.flash_units_per_second == 25_000 and "command-line" in options.source
+    with pytest.raises(UsageError, match="flash_min_charge"):
+        load_settings({"flash_min_charge": "x"}, env)
+    with pytest.raises(UsageError, match="flash_no_audio_multiplier"):
+        load_settings({"flash_no_audio_multiplier": "0"}, env)

@@ -2,6 +2,8 @@
 
 billing_cases.py runs against the client's estimate (prep.core.billing), the sandbox's own
 arithmetic (prep.sandbox.pricing) and, for a few cases, a real sandbox task's credits_reserved.
+Flash cases reach the client with `model=` and `generate_audio=`; standard cases are called
+exactly as before, so they do not depend on them.
 request_cases.py runs against the client's GenerationRequest, the sandbox's parse_generation and,
 over HTTP, the sandbox's answers. The two sides share no code: a disagreement is a bug in one.
 """
@@ -13,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from billing_cases import BILLING_CASES, BillingCase, billing_params
+from billing_cases import BILLING_CASES, FLASH, BillingCase, billing_params
 from request_cases import REQUEST_CASES, RequestCase, request_params
 from sandbox_util import client, error_of, tiny_clip, upload
 
@@ -21,31 +23,44 @@ from prep.core.billing import PriceTable, estimate_durations
 from prep.core.request import GenerationRequest
 from prep.errors import UsageError
 from prep.sandbox import Sandbox
-from prep.sandbox.pricing import Prices, charge
+from prep.sandbox.pricing import FLASH_PRICES, Prices, charge
 from prep.sandbox.validation import Invalid, parse_generation
 
 # -- billing ---------------------------------------------------------------------------------------
 
 
+# The sandbox's tariff fields, as the client's PriceTable names them for the flash model.
+_FLASH_FIELDS = {"units_per_second": "flash_units_per_second", "hd_multiplier": "flash_hd_multiplier",
+                 "minimum_units": "flash_minimum_units"}
+
+
 @pytest.mark.parametrize("case", billing_params())
 def test_billing_client(case: BillingCase) -> None:
-    prices = PriceTable(**case.prices)
+    extra: dict[str, Any] = {}
+    prices = dict(case.prices)
+    if case.model == FLASH:
+        extra = {"model": FLASH, "generate_audio": case.audio}
+        prices = {_FLASH_FIELDS.get(k, k): v for k, v in prices.items()}
     est = estimate_durations([(f"clip{i}", ms) for i, ms in enumerate(case.clips_ms)],
-                             output_s=case.output_s, quality=case.quality, prices=prices)
+                             output_s=case.output_s, quality=case.quality,
+                             prices=PriceTable(**prices), **extra)
     assert (est.input_billed_ms, est.total_billed_ms, est.credits_units) == (
         case.input_ms, case.total_ms, case.units)
 
 
 @pytest.mark.parametrize("case", billing_params())
 def test_billing_sandbox(case: BillingCase) -> None:
-    bill = charge(case.clips_ms, case.output_s, case.quality, Prices(**case.prices))
+    tariff = Prices.coerce(case.prices, FLASH_PRICES if case.model == FLASH else None)
+    bill = charge(case.clips_ms, case.output_s, case.quality, tariff, audio=case.audio)
     assert (bill.input_ms, bill.total_ms, bill.units) == (case.input_ms, case.total_ms, case.units)
 
 
 # Cases whose every clip is at least its billed share: a real clip of any length from that share
 # up to 30 s bills the same, so generated clips of 3 s and 6 s stand in for them.
 _E2E = ("1 clip 29 s is billed 5 s", "spec: 1 clip 6 s + 5 s at 1080p = 79.492 credits",
-        "spec: 3 clips + 2 s = 6.95 s = 33.082 credits", "own prices: rate, multiplier and minimum")
+        "spec: 3 clips + 2 s = 6.95 s = 33.082 credits", "own prices: rate, multiplier and minimum",
+        "flash: the same without audio at 1080p",
+        "flash: 3 clips + 2 s without audio: minimum binds", "flash: 3 clips + 3 s without audio")
 
 
 def _wire_prices(prices: dict[str, Any]) -> dict[str, Any]:
@@ -66,9 +81,11 @@ def test_billing_end_to_end(sandbox: Sandbox) -> None:
             assert all(share <= ms <= 30_000 for ms in case.clips_ms), case.id
             sandbox.configure(prices=_wire_prices(case.prices))
             urls = [six if share == 5_000 else three] * len(case.clips_ms)
-            answer = http.post("/v1/videos/generations", json={
-                "model": "wan2.6-reference-video", "prompt": "A person waves hello",
-                "video_urls": urls, "duration": case.output_s, "quality": case.quality})
+            body = {"model": case.model, "prompt": "A person waves hello", "video_urls": urls,
+                    "duration": case.output_s, "quality": case.quality}
+            if case.model == FLASH:
+                body["generate_audio"] = case.audio
+            answer = http.post("/v1/videos/generations", json=body)
             assert answer.status_code == 200, (case.id, answer.text)
             assert answer.json()["usage"]["credits_reserved"] == case.units / 10_000, case.id
             task = next(t for t in sandbox.state()["tasks"] if t["id"] == answer.json()["id"])
@@ -79,12 +96,19 @@ def test_billing_end_to_end(sandbox: Sandbox) -> None:
 
 
 def _client_request(body: dict[str, Any]) -> GenerationRequest:
+    # model and generate_audio go to the client only when a case is about them, so the standard
+    # cases do not depend on how the client spells them.
+    extra: dict[str, Any] = {}
+    if body["model"] != "wan2.6-reference-video" or "generate_audio" in body:
+        extra["model"] = body["model"]
+    if "generate_audio" in body:
+        extra["generate_audio"] = body["generate_audio"]
     return GenerationRequest(
         prompt=body["prompt"], video_urls=tuple(body["video_urls"]),
         duration_s=body.get("duration", 5), quality=body.get("quality", "720p"),
         aspect_ratio=body.get("aspect_ratio", "16:9"),
         shot_type=body.get("model_params", {}).get("shot_type", "single"),
-        callback_url=body.get("callback_url"),
+        callback_url=body.get("callback_url"), **extra,
     )
 
 
@@ -100,6 +124,8 @@ def _client_params() -> list[Any]:
 
 @pytest.mark.parametrize("case", _client_params())
 def test_request_client(case: RequestCase) -> None:
+    if "generate_audio" in case.body and case.body["generate_audio"] is None:
+        pytest.skip("a JSON null is the sandbox's case: the client's None means the field is left out")
     if case.ok:
         _client_request(case.body)
     else:
@@ -148,7 +174,8 @@ def test_request_acceptances_over_http(sandbox: Sandbox) -> None:
     picked = [c for c in REQUEST_CASES if c.ok and c.id in (
         "the base body", "prompt 1500 non-ASCII chars", "callback exactly 2048 chars",
         "callback public IPv4 literal")]
-    assert len(picked) == 4
+    picked += [c for c in REQUEST_CASES if c.id in ("flash without audio", "flash with audio")]
+    assert len(picked) == 6
     with client(sandbox) as http:
         for case in picked:
             body = case.body

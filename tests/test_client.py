@@ -589,3 +589,88 @@ def test_download_results_names_files_after_the_task(tmp_path: Path) -> None:
 def test_result_filename(task_id: str, name: str) -> None:
     assert result_filename(task_id) == name
     assert result_filename(task_id, 1, 2).endswith("-2.mp4")
+
+
+# -- account and task endpoints of EvoLink's own clients (optional: absent means None) -----------
+
+CREDITS = {"data": {"token": {"remaining_credits": 30.0, "unlimited_credits": False,
+                              "used_credits": 583.5571},
+                    "user": {"remaining_credits": 1095.3996, "used_credits": 135.9048}},
+           "message": "", "success": True}
+
+
+def test_credits_are_read_in_integer_units() -> None:
+    recorder = Recorder(httpx.Response(200, json=CREDITS))
+    client, _ = make_client(recorder)
+    credits = client.credits()
+    assert credits is not None
+    assert (credits.key_remaining_units, credits.key_used_units, credits.account_remaining_units,
+            credits.account_used_units) == (300_000, 5_835_571, 10_953_996, 1_359_048)
+    assert credits.spendable_units == 300_000 and credits.limited_by == "key"
+    assert credits.as_dict()["spendable"] == 30.0
+    [request] = recorder.requests
+    assert request.method == "GET" and request.url.path == "/v1/credits"
+    assert request.headers["authorization"] == f"Bearer {KEY}"
+
+
+def test_an_unlimited_key_spends_what_the_account_has() -> None:
+    body = {"data": {"token": {"remaining_credits": 0, "unlimited_credits": True},
+                     "user": {"remaining_credits": 12.5}}}
+    client, _ = make_client(Recorder(httpx.Response(200, json=body)))
+    credits = client.credits()
+    assert credits is not None and credits.spendable_units == 125_000
+    assert credits.limited_by == "account"
+
+
+@pytest.mark.parametrize("status", [403, 404, 405, 501])
+def test_absent_account_endpoints_answer_none(status: int) -> None:
+    client, sleeps = make_client(Recorder(err_body(status, "not_found", "no route")))
+    assert client.credits() is None
+    assert client.get_tasks(["t1", "t2"]) is None
+    assert sleeps == []  # not retried: absent is an answer
+
+
+def test_a_broken_credits_endpoint_raises_like_any_call() -> None:
+    client, _ = make_client(Recorder(httpx.Response(401, json={"error": {"code": "unauthorized",
+                                                                         "message": "bad key"}})))
+    with pytest.raises(AuthError):
+        client.credits()
+
+
+def test_batch_task_query_asks_50_at_a_time_and_keeps_only_what_was_asked() -> None:
+    asked: list[list[str]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        ids = json.loads(request.read())["task_ids"]
+        asked.append(ids)
+        # unknown ids (here: every tenth) are simply absent; an id nobody asked for is ignored
+        data = [task_json("processing", id=i) for i in ids if not i.endswith("0")]
+        return httpx.Response(200, json={"data": data + [task_json(id="someone-else")]})
+
+    client, _ = make_client(Recorder(answer))
+    ids = [f"task-{n}" for n in range(1, 121)]
+    found = client.get_tasks(ids + ids[:5])  # duplicates are asked once
+    assert found is not None
+    assert [len(chunk) for chunk in asked] == [50, 50, 20]
+    assert len(found) == 108 and "task-10" not in found and "someone-else" not in found
+    assert found["task-1"].status == "processing"
+
+
+def test_list_tasks_sends_the_filters_and_reads_the_page() -> None:
+    recorder = Recorder(httpx.Response(200, json={
+        "data": [task_json("completed", id="t2", model=rules.FLASH_MODEL), task_json(id="t1")],
+        "total": 41, "page": 2, "page_size": 20}))
+    client, _ = make_client(recorder)
+    page = client.list_tasks(status="completed", model=rules.FLASH_MODEL, page=2, page_size=20)
+    params = dict(recorder.requests[0].url.params)
+    assert params == {"status": "completed", "model": rules.FLASH_MODEL, "page": "2",
+                      "page_size": "20"}
+    assert [t.id for t in page.tasks] == ["t2", "t1"] and page.pages == 3
+    assert page.as_dict()["tasks"][0]["model"] == rules.FLASH_MODEL
+
+
+def test_list_tasks_where_it_is_not_served_is_an_api_error() -> None:
+    client, _ = make_client(Recorder(httpx.Response(404)))
+    with pytest.raises(ApiError, match="does not offer a task list") as info:
+        client.list_tasks()
+    assert info.value.exit_code == 6

@@ -182,3 +182,29 @@ def test_request_refuses_what_the_api_would(fields: dict[str, object], match: st
     values: dict[str, object] = {"prompt": "wave", "video_urls": (URL,), **fields}
     with pytest.raises(UsageError, match=match):
         GenerationRequest(**values)  # type: ignore[arg-type]
+
+
+# -- the flash model's request ---------------------------------------------------------------------
+
+
+def test_flash_body_sends_generate_audio_at_the_top_level() -> None:
+    base = {"prompt": "A person waves", "video_urls": ("https://cdn.example.com/a.mp4",)}
+    body = GenerationRequest(**base, model=rules.FLASH_MODEL, generate_audio=False).body()  # type: ignore[arg-type]
+    assert body["model"] == rules.FLASH_MODEL and body["generate_audio"] is False
+    assert "generate_audio" not in body["model_params"]
+    default = GenerationRequest(**base, model=rules.FLASH_MODEL).body()  # type: ignore[arg-type]
+    assert default["generate_audio"] is True  # the API's default, said out loud
+    standard = GenerationRequest(**base).body()  # type: ignore[arg-type]
+    assert standard["model"] == rules.MODEL and "generate_audio" not in standard
+
+
+@pytest.mark.parametrize(("model", "audio", "message"), [
+    (rules.MODEL, False, "only for wan2.6-reference-video-flash"),
+    (rules.MODEL, True, "only for wan2.6-reference-video-flash"),
+    (rules.FLASH_MODEL, "no", "use true or false"),
+    ("wan2.6-reference-video-turbo", None, "--model"),
+])
+def test_flash_request_refusals(model: str, audio: object, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        GenerationRequest(prompt="A person waves", video_urls=("https://cdn.example.com/a.mp4",),
+                          model=model, generate_audio=audio)  # type: ignore[arg-type]

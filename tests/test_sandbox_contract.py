@@ -22,7 +22,7 @@ from sandbox_util import client, error_of, tiny_clip, upload
 
 from prep.sandbox import RunningSandbox, Sandbox, SandboxConfig, limits
 from prep.sandbox.config import SPEED_RANGE
-from prep.sandbox.openapi import generation_request_schema, openapi_document
+from prep.sandbox.openapi import flash_request_schema, generation_request_schema, openapi_document
 from prep.sandbox.validation import Invalid, parse_generation
 
 # -- SIGTERM ---------------------------------------------------------------------------------------
@@ -265,6 +265,24 @@ def test_openapi_states_the_limits_the_validation_enforces() -> None:
                         ("task-unified-1757169743-7CVNL5ZW", False),
                         ("task-unified-1757169743-7cvnl5zw0", False)):
         assert bool(pattern.search(task_id)) is ok is bool(limits.TASK_ID_RE.fullmatch(task_id))
+    flash = doc["components"]["schemas"]["Wan26ReferenceVideoFlashRequest"]["properties"]
+    assert flash["model"]["enum"] == [limits.FLASH_MODEL]
+    assert flash["generate_audio"] == {**flash["generate_audio"], "type": "boolean",
+                                       "default": True}
+    assert set(flash) - set(props) == {"generate_audio"}
+    assert request["not"] == {"required": ["generate_audio"]}
+    body = doc["paths"]["/v1/videos/generations"]["post"]["requestBody"]["content"][
+        "application/json"]["schema"]
+    assert set(body["discriminator"]["mapping"]) == set(limits.MODELS)
+    batch = doc["paths"]["/v1/tasks/batch"]["post"]["requestBody"]["content"][
+        "application/json"]["schema"]["properties"]["task_ids"]
+    assert (batch["minItems"], batch["maxItems"]) == (1, limits.TASK_BATCH_MAX)
+    for path, size in (("/v1/tasks", "page_size"), ("/api/v1/files/list", "pageSize")):
+        params = {p["name"]: p["schema"] for p in doc["paths"][path]["get"]["parameters"]}
+        assert params[size]["maximum"] == limits.PAGE_SIZE_MAX, path
+    error = doc["components"]["schemas"]["VideoGenerationResponse"]["properties"]["error"]
+    assert error["required"] == ["code", "message", "type"]
+    assert error["properties"]["code"]["enum"] == list(limits.TASK_ERRORS)
     speed = doc["paths"]["/_sandbox/config"]["post"]["requestBody"]["content"][
         "application/json"]["schema"]["properties"]["speed"]
     assert (speed["minimum"], speed["maximum"]) == SPEED_RANGE
@@ -305,6 +323,8 @@ def _schema_errors(schema: dict[str, Any], value: Any, where: str = "$") -> list
             out.append(f"{where}: {len(value)} items")
         for i, item in enumerate(value):
             out += _schema_errors(schema.get("items", {}), item, f"{where}[{i}]")
+    if "not" in schema and not _schema_errors(schema["not"], value, where):
+        out.append(f"{where}: matches what it must not ({schema['not']})")
     if isinstance(value, dict):
         out += [f"{where}.{n}: required" for n in schema.get("required", ()) if n not in value]
         for name, sub in schema.get("properties", {}).items():
@@ -315,7 +335,10 @@ def _schema_errors(schema: dict[str, Any], value: Any, where: str = "$") -> list
 
 @pytest.mark.parametrize("case", REQUEST_CASES, ids=[c.id for c in REQUEST_CASES])
 def test_openapi_schema_is_as_strict_as_the_validation(case: Any) -> None:
-    errors = _schema_errors(generation_request_schema(), case.body)
+    # The document picks the schema by model (its discriminator); anything else fails both.
+    flash = case.body.get("model") == limits.FLASH_MODEL
+    errors = _schema_errors(flash_request_schema() if flash else generation_request_schema(),
+                            case.body)
     if case.ok or case.id in _BEYOND_SCHEMA:
         assert errors == []
     else:

@@ -28,7 +28,7 @@ from prep.api.upload import (
     upload_files,
 )
 from prep.core import rules
-from prep.errors import MediaError, QuotaError, UploadRejected
+from prep.errors import MediaError, PrepError, QuotaError, UploadRejected
 
 HEAD = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
 KEY = "sk-upload-SECRET-abcdef0123456789"
@@ -200,9 +200,10 @@ def test_base64_rejection_suggests_stream_mode(tmp_path: Path) -> None:
                                              "msg": "unsupported file type video/mp4"},
                                   headers={"x-request-id": "r-9"})]
     with pytest.raises(UploadRejected) as info:
-        upload_file(files_client(server), mp4_file(tmp_path / "c.mp4", 300))
+        upload_file(files_client(server), mp4_file(tmp_path / "c.mp4", 300), mode="base64")
     exc = info.value
     assert "unsupported file type" in str(exc) and "--upload-mode stream" in exc.hint
+    assert len(server.uploads) == 1  # strict: nothing was sent anywhere else
     assert exc.exit_code == 6 and str(exc).count("r-9") == 1
 
 
@@ -271,3 +272,55 @@ def test_upload_file_without_a_cache(tmp_path: Path) -> None:
     data: dict[str, Any] = uploaded.as_dict()
     assert set(data) >= {"path", "file_url", "expires_at", "cached"} and not uploaded.cached
     assert len(server.uploads) == 1
+
+
+# -- auto: base64 first, the stream endpoint once when base64 refuses the file's type -------------
+
+_TYPE_REFUSALS = [
+    httpx.Response(400, json={"success": False, "code": 400, "msg": "unsupported file type video/mp4"}),
+    httpx.Response(415, json={"error": {"code": "unsupported_media_type", "message": "no",
+                                        "type": "invalid_request_error"}}),
+    httpx.Response(400, json={"success": False, "code": "unsupported_file_type", "msg": "refused"}),
+    httpx.Response(400, json={"success": False, "code": 400,
+                              "msg": "only jpeg, png, gif and webp files are allowed"}),
+]
+
+
+@pytest.mark.parametrize("refusal", _TYPE_REFUSALS, ids=["words", "415", "code", "image-only"])
+def test_auto_uploads_on_the_stream_endpoint_once_when_base64_refuses_the_type(
+        tmp_path: Path, refusal: httpx.Response) -> None:
+    server = FilesServer()
+    server.fail = [refusal]
+    path = mp4_file(tmp_path / "c.mp4", 3000)
+    result = upload_file(files_client(server), path)
+    assert [r.url.path for r in server.uploads] == [BASE64_ENDPOINT, STREAM_ENDPOINT]
+    assert result.endpoint == "stream" and result.file_url == "https://cdn.test/f2.mp4"
+    assert len(result.notes) == 1 and "stream endpoint" in result.notes[0]
+    assert path.read_bytes() in server.bodies[1]
+    assert result.as_dict()["notes"] == list(result.notes)
+
+
+@pytest.mark.parametrize("refusal", [
+    httpx.Response(413, json={"success": False, "code": 413, "msg": "file too large"}),
+    httpx.Response(403, json={"success": False, "code": 403, "msg": "quota exceeded"}),
+    httpx.Response(400, json={"success": False, "code": 400, "msg": "bad base64 data"}),
+], ids=["size", "quota", "other"])
+def test_auto_does_not_fall_back_for_other_refusals(tmp_path: Path, refusal: httpx.Response) -> None:
+    server = FilesServer()
+    server.fail = [refusal]
+    with pytest.raises(PrepError):
+        upload_file(files_client(server), mp4_file(tmp_path / "c.mp4", 300))
+    assert [r.url.path for r in server.uploads] == [BASE64_ENDPOINT]
+
+
+def test_auto_falls_back_at_most_once(tmp_path: Path) -> None:
+    server = FilesServer()
+    server.fail = [_TYPE_REFUSALS[0], _TYPE_REFUSALS[0]]
+    with pytest.raises(UploadRejected):
+        upload_file(files_client(server), mp4_file(tmp_path / "c.mp4", 300))
+    assert [r.url.path for r in server.uploads] == [BASE64_ENDPOINT, STREAM_ENDPOINT]
+
+
+def test_a_plain_base64_upload_has_no_notes(tmp_path: Path) -> None:
+    result = upload_file(files_client(FilesServer()), mp4_file(tmp_path / "c.mp4", 300))
+    assert result.endpoint == "base64" and result.notes == ()

@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from prep.settings import Settings
 
 __all__ = [
+    "Credits",
     "DEFAULT_POLL",
     "DEFAULT_POLL_DEADLINE_S",
     "DEFAULT_RETRY",
@@ -66,6 +67,7 @@ __all__ = [
     "PollPolicy",
     "RetryPolicy",
     "Task",
+    "TaskPage",
     "error_from_response",
     "new_idempotency_key",
     "result_filename",
@@ -282,6 +284,106 @@ class Task:
         }
 
 
+def _bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Credits:
+    """`GET /v1/credits`: what the account and this key have left and have used, in integer units
+    (1/10,000 credit). A figure the answer does not carry is None.
+
+    EvoLink answers `{"data": {"token": {"remaining_credits", "used_credits",
+    "unlimited_credits"}, "user": {"remaining_credits", "used_credits"}}}`: `token` is the key,
+    `user` the account. A key may carry its own cap, below the account's balance."""
+
+    account_remaining_units: int | None = None
+    account_used_units: int | None = None
+    key_remaining_units: int | None = None
+    key_used_units: int | None = None
+    key_unlimited: bool = False
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, body: Any) -> Credits:
+        """Build from the answer; ApiError when it is not a balance at all."""
+        data = body.get("data", body) if isinstance(body, dict) else None
+        if not isinstance(data, dict):
+            raise ApiError("reading the credits: the answer is not a balance",
+                           hint="check EVOLINK_BASE_URL points at the EvoLink API")
+        key = data.get("token") if isinstance(data.get("token"), dict) else {}
+        account = data.get("user") if isinstance(data.get("user"), dict) else {}
+        assert isinstance(key, dict) and isinstance(account, dict)
+        return cls(
+            account_remaining_units=_credits_units(account.get("remaining_credits")),
+            account_used_units=_credits_units(account.get("used_credits")),
+            key_remaining_units=_credits_units(key.get("remaining_credits")),
+            key_used_units=_credits_units(key.get("used_credits")),
+            key_unlimited=_bool(key.get("unlimited_credits")) or False,
+            raw=data,
+        )
+
+    @property
+    def spendable_units(self) -> int | None:
+        """The most a task created with this key can cost now: the lower of the key's own
+        remaining credits (unless it is unlimited) and the account's; None when neither is known."""
+        limits = [u for u in (None if self.key_unlimited else self.key_remaining_units,
+                              self.account_remaining_units) if u is not None]
+        return min(limits) if limits else None
+
+    @property
+    def limited_by(self) -> Literal["key", "account"] | None:
+        """Whose balance `spendable_units` is: the key's own cap or the account's."""
+        spendable = self.spendable_units
+        if spendable is None:
+            return None
+        if not self.key_unlimited and self.key_remaining_units == spendable:
+            return "key"
+        return "account"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape of `prep account --json`'s `credits` (contract: extend, never rename)."""
+
+        def number(units: int | None) -> float | None:
+            return None if units is None else units / UNITS_PER_CREDIT
+
+        return {
+            "spendable": number(self.spendable_units),
+            "spendable_units": self.spendable_units,
+            "limited_by": self.limited_by,
+            "key": {"remaining": number(self.key_remaining_units),
+                    "remaining_units": self.key_remaining_units,
+                    "used": number(self.key_used_units), "used_units": self.key_used_units,
+                    "unlimited": self.key_unlimited},
+            "account": {"remaining": number(self.account_remaining_units),
+                        "remaining_units": self.account_remaining_units,
+                        "used": number(self.account_used_units),
+                        "used_units": self.account_used_units},
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskPage:
+    """One page of `GET /v1/tasks`: the account's tasks, newest first (no result links)."""
+
+    tasks: tuple[Task, ...]
+    total: int | None
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int | None:
+        """How many pages there are, when the answer says how many tasks."""
+        if self.total is None:
+            return None
+        return max(1, -(-self.total // self.page_size))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape of `prep tasks --json` (contract: extend, never rename)."""
+        return {"tasks": [t.as_dict() for t in self.tasks], "total": self.total,
+                "page": self.page, "page_size": self.page_size, "pages": self.pages}
+
+
 def new_idempotency_key() -> str:
     """A fresh Idempotency-Key: 'prep-' and 32 hex digits (fits 16-96 chars of [A-Za-z0-9._-])."""
     return "prep-" + secrets.token_hex(16)
@@ -491,6 +593,7 @@ class Client:
         json_body: Any = None,
         content: Callable[[], Iterable[bytes]] | None = None,
         headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str | int] | None = None,
         mode: Literal["retry", "create"] = "retry",
         ok_statuses: Iterable[int] = (),
         rejected: type[ApiError] = RequestRejected,
@@ -504,6 +607,8 @@ class Client:
         while True:
             try:
                 kwargs: dict[str, Any] = {"headers": all_headers}
+                if params:
+                    kwargs["params"] = dict(params)
                 if content is not None:
                     kwargs["content"] = content()
                 elif json_body is not None:
@@ -602,6 +707,64 @@ class Client:
             raise _task_not_found(response, url, task_id)
         return Task.from_json(self._json(response, what))
 
+    def get_tasks(self, task_ids: Iterable[str]) -> dict[str, Task] | None:
+        """Several tasks at once with `POST /v1/tasks/batch`, at most 50 ids a call: the tasks
+        found, by id (unknown ids are simply absent). None when the server does not offer the
+        endpoint (404, 405, 403, 501): the caller reads the tasks one by one instead."""
+        ids = list(dict.fromkeys(task_ids))
+        found: dict[str, Task] = {}
+        url = f"{self.base_url}/v1/tasks/batch"
+        for start in range(0, len(ids), rules.MAX_BATCH_TASK_IDS):
+            chunk = ids[start:start + rules.MAX_BATCH_TASK_IDS]
+            what = f"reading {len(chunk)} tasks"
+            response = self._send("POST", url, what=what, json_body={"task_ids": chunk},
+                                  ok_statuses=rules.OPTIONAL_ENDPOINT_ABSENT)
+            if response.status_code in rules.OPTIONAL_ENDPOINT_ABSENT:
+                return None
+            for item in _items(self._json(response, what), what):
+                task = Task.from_json(item)
+                if task.id in chunk:  # never trust an answer about a task that was not asked for
+                    found[task.id] = task
+        return found
+
+    def list_tasks(self, *, status: str | None = None, model: str | None = None, page: int = 1,
+                   page_size: int = 20) -> TaskPage:
+        """One page of the account's tasks (`GET /v1/tasks`), filtered by status and model.
+
+        ApiError (exit 6) naming the endpoint when the server does not offer it."""
+        if page < 1 or not 1 <= page_size <= rules.MAX_TASKS_PAGE_SIZE:
+            raise ValueError(f"page >= 1 and 1 <= page_size <= {rules.MAX_TASKS_PAGE_SIZE}")
+        params: dict[str, str | int] = {"page": page, "page_size": page_size}
+        if status:
+            params["status"] = status
+        if model:
+            params["model"] = model
+        url = f"{self.base_url}/v1/tasks"
+        what = "listing tasks"
+        response = self._send("GET", url, what=what, params=params,
+                              ok_statuses=rules.OPTIONAL_ENDPOINT_ABSENT)
+        if response.status_code in rules.OPTIONAL_ENDPOINT_ABSENT:
+            raise ApiError(f"{what}: {_host(url)} does not offer a task list "
+                           f"(GET /v1/tasks answers HTTP {response.status_code})",
+                           hint="look up one task with `prep task ID`, or in the EvoLink dashboard",
+                           status=response.status_code)
+        body = self._json(response, what)
+        tasks = tuple(Task.from_json(item) for item in _items(body, what))
+        head: dict[str, Any] = body if isinstance(body, dict) else {}
+        return TaskPage(tasks=tasks, total=_count(head.get("total")),
+                        page=_count(head.get("page")) or page,
+                        page_size=_count(head.get("page_size")) or page_size)
+
+    def credits(self) -> Credits | None:
+        """The balance (`GET /v1/credits`), or None when the server does not offer it (404, 405,
+        403, 501). Other failures raise as any call does: the caller decides whether they block."""
+        url = f"{self.base_url}/v1/credits"
+        what = "reading the credits"
+        response = self._send("GET", url, what=what, ok_statuses=rules.OPTIONAL_ENDPOINT_ABSENT)
+        if response.status_code in rules.OPTIONAL_ENDPOINT_ABSENT:
+            return None
+        return Credits.from_json(self._json(response, what))
+
     def wait(
         self,
         task: Task,
@@ -640,7 +803,8 @@ class Client:
     def files_quota(self) -> dict[str, Any] | None:
         """The files API's quota (`remain_files`, `max_files`, ...), or None when not offered."""
         url = f"{self.files_url}/api/v1/files/quota"
-        response = self._send("GET", url, what="reading the file quota", ok_statuses=(404, 405, 501))
+        response = self._send("GET", url, what="reading the file quota",
+                              ok_statuses=rules.OPTIONAL_ENDPOINT_ABSENT)
         if response.status_code >= 400:
             return None
         body = self._json(response, "reading the file quota")
@@ -783,6 +947,22 @@ class Client:
         return [self.download(url, out_dir / result_filename(task.id, i, count),
                               on_progress=on_progress)
                 for i, url in enumerate(task.results)]
+
+
+def _count(value: Any) -> int | None:
+    """A count from an answer: a non-negative int, else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _items(body: Any, what: str) -> list[Any]:
+    """The `data` list of a list answer; ApiError when there is none."""
+    data = body.get("data") if isinstance(body, dict) else body
+    if isinstance(data, dict) and isinstance(data.get("tasks"), list):
+        data = data["tasks"]
+    if not isinstance(data, list):
+        raise ApiError(f"{what}: the answer holds no list of tasks",
+                       hint="check EVOLINK_BASE_URL points at the EvoLink API")
+    return [item for item in data if isinstance(item, dict)]
 
 
 class _Unknown(Exception):

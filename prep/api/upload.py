@@ -7,6 +7,11 @@ own with no padding in the middle, and the concatenation is byte-for-byte what
 `json.dumps({"base64_data": "data:...;base64," + b64encode(whole), ...}, separators=(",", ":"))`
 gives. Its exact length is known from the file size alone, so it is sent with a Content-Length.
 `mode="stream"` sends a multipart body to the stream endpoint instead, also streamed.
+
+The default, `mode="auto"`, sends to the base64 endpoint (the one EvoLink's docs name) and, when it
+refuses a file by its type (its upload page lists only image types), sends that file once to the
+stream endpoint, which is where EvoLink's own clients send local videos. A refusal stores nothing,
+so this cannot count a file twice; the result says so in its `notes`. `mode="base64"` is strict.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -35,6 +41,7 @@ __all__ = [
     "STREAM_ENDPOINT",
     "StreamedBody",
     "UploadCache",
+    "UPLOAD_MODES",
     "UploadMode",
     "UploadedFile",
     "base64_body",
@@ -42,11 +49,18 @@ __all__ = [
     "file_sha256",
     "multipart_body",
     "naive_base64_body",
+    "refused_for_type",
     "upload_file",
     "upload_files",
 ]
 
-UploadMode = Literal["base64", "stream"]
+UploadMode = Literal["auto", "base64", "stream"]
+UPLOAD_MODES: tuple[UploadMode, ...] = ("auto", "base64", "stream")
+# How a files API says it does not take this kind of file (codes seen from EvoLink and its sandbox).
+_TYPE_CODES = ("unsupported_file_type", "unsupported_media_type", "invalid_file_type",
+               "file_type_not_allowed")
+_TYPE_WORDS = re.compile(r"\b(file type|mime|media type|content type|format|image|not a video|"
+                         r"unsupported|only .*(jpe?g|png|gif|webp))", re.IGNORECASE)
 BASE64_ENDPOINT = "/api/v1/files/upload/base64"
 STREAM_ENDPOINT = "/api/v1/files/upload/stream"
 # 768 KiB: a multiple of 3, so every chunk encodes to exactly 1 MiB of base64 with no padding.
@@ -72,12 +86,14 @@ class UploadedFile:
     size_bytes: int
     sha256: str
     cached: bool = False
+    endpoint: Literal["base64", "stream"] | None = None  # None: from the cache
+    notes: tuple[str, ...] = ()  # what people should know (the base64 endpoint refused it...)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of `prep upload --json` (contract: extend, never rename)."""
         return {"path": str(self.path), "file_url": self.file_url, "expires_at": self.expires_at,
                 "cached": self.cached, "file_id": self.file_id, "size_bytes": self.size_bytes,
-                "sha256": self.sha256}
+                "sha256": self.sha256, "endpoint": self.endpoint, "notes": list(self.notes)}
 
 
 def check_upload_file(path: Path) -> tuple[int, str]:
@@ -295,46 +311,72 @@ class UploadCache:
         return False
 
 
-def upload_file(
-    client: Client, path: Path, *, mode: UploadMode = "base64",
-    on_progress: Callable[[int, int], None] | None = None, sha256: str | None = None,
-) -> UploadedFile:
-    """Check and upload one file, with no cache. `on_progress(sent_bytes, body_bytes)`."""
-    size, mime = check_upload_file(path)
-    digest = sha256 or file_sha256(path)
+def refused_for_type(err: UploadRejected) -> bool:
+    """Whether the files API refused an upload because of the file's type (not its size, the
+    quota or the key): the one refusal another endpoint may not share."""
+    if err.status not in (400, 415, 422):
+        return False
+    return err.status == 415 or (err.code or "").lower() in _TYPE_CODES or bool(
+        _TYPE_WORDS.search(err.message))
+
+
+def _send_file(client: Client, path: Path, endpoint: Literal["base64", "stream"], *, size: int,
+               mime: str, on_progress: Callable[[int, int], None] | None) -> dict[str, Any]:
     name = path.name
-    if mode == "base64":
+    if endpoint == "base64":
         body = base64_body(path, mime=mime, file_name=name, size_bytes=size, on_progress=on_progress)
-        endpoint = BASE64_ENDPOINT
-    elif mode == "stream":
+        url = BASE64_ENDPOINT
+    else:
         body = multipart_body(path, mime=mime, file_name=name, size_bytes=size,
                               on_progress=on_progress)
-        endpoint = STREAM_ENDPOINT
-    else:
+        url = STREAM_ENDPOINT
+    return client.post_file(url, lambda: iter(body), content_type=body.content_type,
+                            content_length=body.content_length, what=f"uploading {path}")
+
+
+def upload_file(
+    client: Client, path: Path, *, mode: UploadMode = "auto",
+    on_progress: Callable[[int, int], None] | None = None, sha256: str | None = None,
+) -> UploadedFile:
+    """Check and upload one file, with no cache. `on_progress(sent_bytes, body_bytes)`.
+
+    `auto`: base64, then once on the stream endpoint if base64 refuses the file by its type."""
+    if mode not in UPLOAD_MODES:
         raise ValueError(f"unknown upload mode {mode!r}")
+    size, mime = check_upload_file(path)
+    digest = sha256 or file_sha256(path)
+    endpoint: Literal["base64", "stream"] = "stream" if mode == "stream" else "base64"
+    notes: tuple[str, ...] = ()
     try:
-        data = client.post_file(endpoint, lambda: iter(body), content_type=body.content_type,
-                                content_length=body.content_length, what=f"uploading {path}")
+        data = _send_file(client, path, endpoint, size=size, mime=mime, on_progress=on_progress)
     except UploadRejected as err:
-        if mode != "base64":
+        if endpoint != "base64":
             raise
-        better = UploadRejected(
-            err.message, status=err.status, code=err.code,
-            hint="the files API may not take video as base64; try --upload-mode stream",
-        )
-        better.request_id = err.request_id
-        raise better from err
+        if mode == "auto" and refused_for_type(err):
+            endpoint = "stream"
+            notes = (f"{path.name}: the base64 endpoint refused it by its type ({err.message}); "
+                     "uploaded on the stream endpoint instead, as EvoLink's own clients do",)
+            data = _send_file(client, path, endpoint, size=size, mime=mime, on_progress=on_progress)
+        else:
+            better = UploadRejected(
+                err.message, status=err.status, code=err.code,
+                hint="the files API may not take video as base64; try --upload-mode stream"
+                if mode == "base64" else "the files API refused the upload",
+            )
+            better.request_id = err.request_id
+            raise better from err
     return UploadedFile(path=path, file_url=str(data["file_url"]),
                         expires_at=str(data["expires_at"]) if data.get("expires_at") else None,
                         file_id=str(data["file_id"]) if data.get("file_id") else None,
-                        size_bytes=size, sha256=digest, cached=False)
+                        size_bytes=size, sha256=digest, cached=False, endpoint=endpoint,
+                        notes=notes)
 
 
 def upload_files(
     client: Client,
     paths: Sequence[Path],
     *,
-    mode: UploadMode = "base64",
+    mode: UploadMode = "auto",
     cache: UploadCache | None = None,
     check_quota: bool = True,
     verify_cached: bool = True,

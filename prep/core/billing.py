@@ -1,9 +1,13 @@
-"""Exact pre-flight billing for a wan2.6-reference-video job. Pure: no I/O, no clock.
+"""Exact pre-flight billing for a wan2.6-reference-video (or -flash) job. Pure: no I/O, no clock.
 
-Billed seconds = input seconds + output seconds. Input: each clip truncated to its cap, which
+Billed seconds = input seconds + output seconds, for both models. Input: each clip truncated to its cap, which
 depends on the number of clips (rules.INPUT_CAP_MS: 5 s for one, 2.5 s each for two, 1.65 s each
 for three), then summed. Time is integer milliseconds; money is integer units of
 1/10,000 credit, rounded half-up once, at the end, exactly as EvoLink's price rules describe.
+
+Each model has its own rate and minimum charge (`PriceTable.rate(model)`); the flash model's rate
+is halved when the output has no audio (`generate_audio: false`). Its minimum can bind: a short
+job without audio costs less than the minimum by the rate.
 """
 
 from __future__ import annotations
@@ -15,14 +19,16 @@ from fractions import Fraction
 from typing import Any
 
 from prep.core import rules
-from prep.core.request import check_clip_count, check_options
+from prep.core.request import audio_on, check_clip_count, check_generate_audio, check_options
 from prep.core.timecode import format_ms, round_half_up
 from prep.errors import UsageError
 
 __all__ = [
     "DEFAULT_PRICES",
+    "Alternative",
     "ClipBill",
     "Estimate",
+    "ModelRate",
     "PriceTable",
     "credits_text",
     "estimate_durations",
@@ -35,12 +41,38 @@ UNITS_PER_CREDIT = 10_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ModelRate:
+    """One model's price: units per billed second (with audio), the 1080p multiplier, the minimum
+    charge per task, and the multiplier of an output without audio (None: no such switch)."""
+
+    model: str
+    units_per_second: int
+    hd_multiplier: Fraction
+    minimum_units: int
+    no_audio_multiplier: Fraction | None = None
+
+    def exact_units(self, billed_ms: int, quality: str, audio: bool = True) -> Fraction:
+        """Units for `billed_ms` before rounding and before the minimum charge."""
+        exact = Fraction(billed_ms * self.units_per_second, 1000)
+        if quality == "1080p":
+            exact *= self.hd_multiplier
+        if not audio and self.no_audio_multiplier is not None:
+            exact *= self.no_audio_multiplier
+        return exact
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PriceTable:
-    """Prices in 1/10,000-credit units. The default is EvoLink's published public table."""
+    """Prices in 1/10,000-credit units, for both models. The default is EvoLink's published public
+    table. The unprefixed fields are the standard model's (as before the flash model existed)."""
 
     units_per_second: int = 47_600
     hd_multiplier: Fraction = Fraction(167, 100)
     minimum_units: int = 90_000
+    flash_units_per_second: int = 23_800
+    flash_hd_multiplier: Fraction = Fraction(167, 100)
+    flash_minimum_units: int = 90_000
+    flash_no_audio_multiplier: Fraction = Fraction(1, 2)
     units_per_usd: int = 680_000
     source: str = (
         "EvoLink public default prices (machine-readable pricing rules shipped in the test "
@@ -49,12 +81,26 @@ class PriceTable:
     effective: str = "2026-10-08"
 
     def __post_init__(self) -> None:
-        if self.units_per_second <= 0 or self.hd_multiplier <= 0 or self.minimum_units < 0:
+        if (min(self.units_per_second, self.flash_units_per_second) <= 0
+                or min(self.hd_multiplier, self.flash_hd_multiplier, self.flash_no_audio_multiplier) <= 0
+                or min(self.minimum_units, self.flash_minimum_units) < 0):
             raise ValueError("prices must be positive")
 
     def multiplier(self, quality: str) -> Fraction:
-        """Price multiplier of a quality (1080p costs more per second than 720p)."""
+        """The standard model's multiplier of a quality (1080p costs more per second than 720p)."""
         return self.hd_multiplier if quality == "1080p" else Fraction(1)
+
+    def rate(self, model: str = rules.DEFAULT_MODEL) -> ModelRate:
+        """One model's price. ValueError for a model prep does not know."""
+        if model == rules.MODEL:
+            return ModelRate(model=model, units_per_second=self.units_per_second,
+                             hd_multiplier=self.hd_multiplier, minimum_units=self.minimum_units)
+        if model == rules.FLASH_MODEL:
+            return ModelRate(model=model, units_per_second=self.flash_units_per_second,
+                             hd_multiplier=self.flash_hd_multiplier,
+                             minimum_units=self.flash_minimum_units,
+                             no_audio_multiplier=self.flash_no_audio_multiplier)
+        raise ValueError(f"no price for model {model!r}")
 
     @property
     def label(self) -> str:
@@ -96,10 +142,28 @@ def input_billed_ms(durations_ms: Sequence[int]) -> int:
     return sum(min(d, cap) for d in durations_ms)
 
 
-def price_units(billed_ms: int, quality: str, prices: PriceTable = DEFAULT_PRICES) -> int:
-    """Credits (in units) for `billed_ms` at `quality`: half-up rounding, then the minimum charge."""
-    exact = Fraction(billed_ms * prices.units_per_second, 1000) * prices.multiplier(quality)
-    return max(round_half_up(exact), prices.minimum_units)
+def price_units(billed_ms: int, quality: str, prices: PriceTable = DEFAULT_PRICES, *,
+                model: str = rules.DEFAULT_MODEL, audio: bool = True) -> int:
+    """Credits (in units) for `billed_ms` of `model` at `quality` (with or without audio): one
+    half-up rounding, then the model's minimum charge."""
+    rate = prices.rate(model)
+    return max(round_half_up(rate.exact_units(billed_ms, quality, audio)), rate.minimum_units)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Alternative:
+    """What the same job would cost with another model (or audio setting)."""
+
+    model: str
+    generate_audio: bool | None
+    credits_units: int
+
+    @property
+    def label(self) -> str:
+        """The model, and whether with audio where that is a choice."""
+        if self.model not in rules.AUDIO_SWITCH_MODELS:
+            return self.model
+        return f"{self.model} ({'with' if audio_on(self.model, self.generate_audio) else 'no'} audio)"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,6 +189,13 @@ class Estimate:
     minimum_applied: bool
     prices: PriceTable = DEFAULT_PRICES
     notes: tuple[str, ...] = field(default=())
+    model: str = rules.DEFAULT_MODEL
+    generate_audio: bool | None = None  # flash only; None: the API's default (on)
+
+    @property
+    def audio(self) -> bool:
+        """Whether the output has audio (what the flash price depends on)."""
+        return audio_on(self.model, self.generate_audio)
 
     @property
     def input_billed_ms(self) -> int:
@@ -147,8 +218,26 @@ class Estimate:
         return Fraction(self.credits_units, UNITS_PER_CREDIT)
 
     def credits_at(self, quality: str) -> int:
-        """Units this same job would cost at another quality."""
-        return price_units(self.total_billed_ms, quality, self.prices)
+        """Units this same job would cost at another quality (same model and audio)."""
+        return price_units(self.total_billed_ms, quality, self.prices, model=self.model,
+                           audio=self.audio)
+
+    def credits_with(self, model: str, generate_audio: bool | None = None) -> int:
+        """Units this same job (same clips, output and quality) would cost with `model`."""
+        return price_units(self.total_billed_ms, self.quality, self.prices, model=model,
+                           audio=audio_on(model, generate_audio))
+
+    @property
+    def alternatives(self) -> tuple[Alternative, ...]:
+        """The same job with the other model: the flash one with and without audio for a standard
+        job; the standard one for a flash job (and flash with the other audio setting)."""
+        options: list[tuple[str, bool | None]] = []
+        if self.model == rules.MODEL:
+            options = [(rules.FLASH_MODEL, True), (rules.FLASH_MODEL, False)]
+        else:
+            options = [(rules.MODEL, None), (self.model, not self.audio)]
+        return tuple(Alternative(model=m, generate_audio=a, credits_units=self.credits_with(m, a))
+                     for m, a in options)
 
     @property
     def usd(self) -> Fraction:
@@ -182,8 +271,19 @@ class Estimate:
             "usd": round(float(self.usd), 4),
             "minimum_applied": self.minimum_applied,
             "price_source": self.prices.label,
-            "price_per_second": float(Fraction(self.prices.units_per_second, UNITS_PER_CREDIT)),
+            "price_per_second": float(Fraction(self.prices.rate(self.model).units_per_second,
+                                               UNITS_PER_CREDIT)),
             "notes": list(self.notes),
+            "model": self.model,
+            "generate_audio": self.audio if self.model in rules.AUDIO_SWITCH_MODELS else None,
+            "other_models": [
+                {"model": a.model, "generate_audio": a.generate_audio
+                 if a.model in rules.AUDIO_SWITCH_MODELS else None,
+                 "credits": float(Fraction(a.credits_units, UNITS_PER_CREDIT)),
+                 "credits_units": a.credits_units,
+                 "difference_units": a.credits_units - self.credits_units}
+                for a in self.alternatives
+            ],
         }
 
 
@@ -193,9 +293,13 @@ def estimate_durations(
     output_s: int = rules.DEFAULT_OUTPUT_S,
     quality: str = rules.DEFAULT_QUALITY,
     prices: PriceTable = DEFAULT_PRICES,
+    model: str = rules.DEFAULT_MODEL,
+    generate_audio: bool | None = None,
 ) -> Estimate:
-    """Bill a job from its clips' planned durations. `clips` are (label, duration_ms) or ClipBills."""
-    check_options(duration_s=output_s, quality=quality)
+    """Bill a job from its clips' planned durations. `clips` are (label, duration_ms) or ClipBills.
+
+    `generate_audio` is the flash model's switch (None: its default, with audio)."""
+    check_options(duration_s=output_s, quality=quality, model=model, generate_audio=generate_audio)
     count = len(clips)
     check_clip_count(count)
     cap = rules.INPUT_CAP_MS[count]
@@ -207,16 +311,21 @@ def estimate_durations(
         billed = min(base.duration_ms, cap)
         bills.append(replace(base, billed_ms=billed, notes=base.notes + _clip_notes(base, cap, count)))
     total_ms = sum(b.billed_ms for b in bills) + output_s * 1000
-    exact_units = price_units(total_ms, quality, replace(prices, minimum_units=0))
-    units = max(exact_units, prices.minimum_units)
-    notes = list(_job_notes(count, cap, quality, prices))
+    rate = prices.rate(model)
+    audio = audio_on(model, generate_audio)
+    exact_units = round_half_up(rate.exact_units(total_ms, quality, audio))
+    units = max(exact_units, rate.minimum_units)
+    notes = list(_job_notes(count, cap, quality, rate, audio))
     if units > exact_units:
         notes.append(
-            f"the minimum charge of {credits_text(prices.minimum_units)} credits per task applies"
+            f"the minimum charge of {credits_text(rate.minimum_units)} credits per task applies "
+            f"(by the rate it would be {credits_text(exact_units)})"
         )
     return Estimate(
         clips=tuple(bills), output_s=output_s, quality=quality, credits_units=units,
-        minimum_applied=units > exact_units, prices=prices, notes=tuple(notes),
+        minimum_applied=units > exact_units, prices=prices, notes=tuple(notes), model=model,
+        generate_audio=check_generate_audio(model, generate_audio) if generate_audio is not None
+        else None,
     )
 
 
@@ -233,7 +342,7 @@ def _clip_notes(clip: ClipBill, cap: int, count: int) -> tuple[str, ...]:
             f"clip{'s' if count > 1 else ''} each is billed up to {cap_text} s",)
 
 
-def _job_notes(count: int, cap: int, quality: str, prices: PriceTable) -> list[str]:
+def _job_notes(count: int, cap: int, quality: str, rate: ModelRate, audio: bool) -> list[str]:
     notes = []
     if cap < rules.MIN_CLIP_MS:
         notes.append(
@@ -241,5 +350,8 @@ def _job_notes(count: int, cap: int, quality: str, prices: PriceTable) -> list[s
             f"{format_ms(rules.MIN_CLIP_MS)} s and each is billed {format_ms(cap)} s"
         )
     if quality == "1080p":
-        notes.append(f"1080p bills {float(prices.hd_multiplier):g}x the 720p price per second")
+        notes.append(f"1080p bills {float(rate.hd_multiplier):g}x the 720p price per second")
+    if not audio and rate.no_audio_multiplier is not None:
+        notes.append(f"without audio {rate.model} bills {float(rate.no_audio_multiplier):g}x its "
+                     "price per second")
     return notes

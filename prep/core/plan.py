@@ -233,6 +233,31 @@ _PLAIN_AUDIO = ("aac",)
 CUT_REASON = "cut between keyframes"
 
 
+# `prepare --loudness`: the true-peak ceiling and loudness range given to ffmpeg's loudnorm
+# (EBU R128; -1.5 dBTP leaves room for the AAC encoder's overshoot under EBU's -1 dBTP).
+LOUDNESS_TRUE_PEAK_DB = -1.5
+LOUDNESS_RANGE_LU = 11.0
+LOUDNESS_RANGE_LUFS = (-40.0, -5.0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Loudness:
+    """EBU R128 normalisation of the audio to `target_lufs` (ffmpeg's loudnorm in two passes).
+
+    `measured` holds the first pass's figures of the source (input_i, input_tp, input_lra,
+    input_thresh, target_offset); without them loudnorm works in one pass."""
+
+    target_lufs: float
+    true_peak_db: float = LOUDNESS_TRUE_PEAK_DB
+    range_lu: float = LOUDNESS_RANGE_LU
+    measured: tuple[tuple[str, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        low, high = LOUDNESS_RANGE_LUFS
+        if not low <= self.target_lufs <= high:
+            raise ValueError(f"the loudness target must be {low:g} to {high:g} LUFS")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PlanOptions:
     """What the user asked for one clip (defaults are what `prep prepare` does)."""
@@ -243,6 +268,7 @@ class PlanOptions:
     profile: Profile = DEFAULT_PROFILE
     max_size_bytes: int = rules.MAX_FILE_BYTES
     reencode: bool = False  # re-encode even a compliant clip (used when a stream copy fails checks)
+    loudness_lufs: float | None = None  # normalise the audio to this EBU R128 loudness
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -320,6 +346,7 @@ class PrepPlan:
     source_duration_ms: int = 0
     # A stream copy cut before the end of its source keeps exactly this many video frames.
     copy_frames: int | None = None
+    loudness: Loudness | None = None  # audio normalised to a loudness (re-encoded)
 
     @property
     def trimmed(self) -> bool:
@@ -359,6 +386,7 @@ class PrepPlan:
                 "samples": self.audio.sample_count,
             },
             "copy_frames": self.copy_frames,
+            "loudness_lufs": None if self.loudness is None else self.loudness.target_lufs,
             "reasons": list(self.reasons),
             "notes": list(self.notes),
         }
@@ -460,6 +488,10 @@ def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
     name = opts.label or str(info.path)
     video_reasons = _why_video_transcodes(info)
     audio_reasons = _why_audio_transcodes(info)
+    loudness = None
+    if opts.loudness_lufs is not None and info.has_audio:
+        loudness = Loudness(target_lufs=opts.loudness_lufs)
+        audio_reasons.append(f"loudness to {opts.loudness_lufs:g} LUFS")
     duration = window.duration_ms
     start, end = window.start_ms, window.end_ms
     cut = window.trimmed or window.extend is not None
@@ -484,7 +516,7 @@ def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
     base = PrepPlan(action="copy", source=info.path, start_ms=start, end_ms=end,
                     duration_ms=duration, extend=window.extend, has_audio=info.has_audio,
                     notes=window.notes, profile=opts.profile, max_size_bytes=opts.max_size_bytes,
-                    source_duration_ms=info.duration_ms)
+                    source_duration_ms=info.duration_ms, loudness=loudness)
     if not video_reasons and not audio_reasons and size_ok and not opts.reencode:
         if (not cut and whole_ok and info.container == "mp4" and info.faststart
                 and not facts.edit_list):

@@ -25,10 +25,13 @@ from prep.errors import UsageError
 __all__ = [
     "AUTO_ASPECT",
     "GenerationRequest",
+    "audio_on",
     "check_aspect_ratio",
     "check_callback_url",
     "check_clip_count",
     "check_duration",
+    "check_generate_audio",
+    "check_model",
     "check_options",
     "check_prompt",
     "check_quality",
@@ -107,6 +110,32 @@ def check_quality(value: object, *, option: str = "--quality") -> str:
 def check_shot_type(value: object, *, option: str = "--shot-type") -> str:
     """The shot type as sent; UsageError unless the API offers it."""
     return _choice(value, rules.SHOT_TYPES, option)
+
+
+def check_model(value: object, *, option: str = "--model") -> str:
+    """The model as sent; UsageError unless it is one prep knows (the standard or the flash one)."""
+    return _choice(value, rules.MODELS, option)
+
+
+def check_generate_audio(model: str, value: object, *, option: str = "--audio/--no-audio") -> bool | None:
+    """`generate_audio` as sent (None: left out, the API's default); UsageError when it is not a
+    boolean, or when it is given for a model that has no such switch."""
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise UsageError(f"{option} {value!r} is not allowed; use true or false")
+    if model not in rules.AUDIO_SWITCH_MODELS:
+        raise UsageError(f"{option} is only for {', '.join(rules.AUDIO_SWITCH_MODELS)}; {model} "
+                         "always makes its own audio",
+                         hint=f"drop {option}, or choose --model {rules.FLASH_MODEL}")
+    return value
+
+
+def audio_on(model: str, generate_audio: bool | None) -> bool:
+    """Whether the output has audio: always for the standard model; the flash one's default is on."""
+    if model not in rules.AUDIO_SWITCH_MODELS or generate_audio is None:
+        return rules.DEFAULT_GENERATE_AUDIO
+    return generate_audio
 
 
 def check_aspect_ratio(value: object, *, option: str = "--aspect-ratio",
@@ -270,8 +299,8 @@ def check_callback_url(url: str, *, option: str = "--callback-url") -> str:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GenerationRequest:
-    """One wan2.6-reference-video job, checked when built: `GenerationRequest(...).body()` is
-    exactly what is POSTed to /v1/videos/generations."""
+    """One wan2.6-reference-video (or -flash) job, checked when built: `GenerationRequest(...).body()`
+    is exactly what is POSTed to /v1/videos/generations."""
 
     prompt: str
     video_urls: tuple[str, ...]
@@ -280,6 +309,8 @@ class GenerationRequest:
     aspect_ratio: str = rules.DEFAULT_ASPECT_RATIO
     shot_type: str = rules.DEFAULT_SHOT_TYPE
     callback_url: str | None = None
+    model: str = rules.DEFAULT_MODEL
+    generate_audio: bool | None = None  # flash only; None leaves it out (the API's default: on)
 
     def __post_init__(self) -> None:
         check_prompt(self.prompt)
@@ -289,12 +320,13 @@ class GenerationRequest:
                 raise UsageError(f"reference video {url!r} is not an http(s) URL")
         check_options(duration_s=self.duration_s, quality=self.quality,
                       aspect_ratio=self.aspect_ratio, shot_type=self.shot_type,
-                      callback_url=self.callback_url)
+                      callback_url=self.callback_url, model=self.model,
+                      generate_audio=self.generate_audio)
 
     def body(self) -> dict[str, Any]:
         """The JSON body of the create request."""
         body: dict[str, Any] = {
-            "model": rules.MODEL,
+            "model": self.model,
             "prompt": self.prompt,
             "video_urls": list(self.video_urls),
             "aspect_ratio": self.aspect_ratio,
@@ -302,6 +334,9 @@ class GenerationRequest:
             "duration": self.duration_s,
             "model_params": {"shot_type": self.shot_type},
         }
+        if self.model in rules.AUDIO_SWITCH_MODELS:
+            # Sent even when on: the journal then shows what was asked for, whatever the default.
+            body["generate_audio"] = audio_on(self.model, self.generate_audio)
         if self.callback_url:
             body["callback_url"] = self.callback_url
         return body
@@ -315,12 +350,16 @@ def check_options(
     shot_type: str = rules.DEFAULT_SHOT_TYPE,
     callback_url: str | None = None,
     allow_auto_aspect: bool = False,
+    model: str = rules.DEFAULT_MODEL,
+    generate_audio: bool | None = None,
 ) -> None:
     """UsageError for the first request option the API would refuse.
 
     The aspect ratio must be resolved already unless `allow_auto_aspect` (a job whose clips are not
     probed yet may still say `auto`).
     """
+    check_model(model)
+    check_generate_audio(model, generate_audio)
     check_duration(duration_s)
     check_quality(quality)
     check_aspect_ratio(aspect_ratio, allow_auto=allow_auto_aspect)

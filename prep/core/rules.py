@@ -1,4 +1,4 @@
-"""Every limit of EvoLink's wan2.6-reference-video API that prep depends on, in one place.
+"""Every limit of EvoLink's wan2.6-reference-video API and its flash variant, in one place.
 
 Source: ../shared/spec/evolink-api.md (restated from docs.evolink.ai) and EvoLink's published OpenAPI
 document for the generation endpoint. Times are integer milliseconds, sizes integer bytes.
@@ -10,6 +10,13 @@ import re
 from typing import Final
 
 MODEL: Final = "wan2.6-reference-video"
+# The cheaper variant: the same request plus a top-level `generate_audio` boolean (default true).
+FLASH_MODEL: Final = "wan2.6-reference-video-flash"
+MODELS: Final = (MODEL, FLASH_MODEL)
+DEFAULT_MODEL: Final = MODEL
+# Models that take `generate_audio`, and what the API assumes when it is left out.
+AUDIO_SWITCH_MODELS: Final = (FLASH_MODEL,)
+DEFAULT_GENERATE_AUDIO: Final = True
 
 # Reference clips (video_urls)
 MIN_CLIPS: Final = 1
@@ -55,6 +62,12 @@ DEFAULT_FILES_URL: Final = "https://files-api.evolink.ai"
 
 # Idempotency-Key header sent by EvoLink's own clients (not promised by the API docs).
 IDEMPOTENCY_KEY_RE: Final = re.compile(r"^[A-Za-z0-9._-]{16,96}$")
+
+# Account and task endpoints of EvoLink's own clients (section 4 of the facts): optional, so an
+# answer with one of these statuses means "not offered here", never "stop".
+OPTIONAL_ENDPOINT_ABSENT: Final = (403, 404, 405, 501)
+MAX_BATCH_TASK_IDS: Final = 50  # POST /v1/tasks/batch takes at most this many ids per call
+MAX_TASKS_PAGE_SIZE: Final = 100
 
 # Files API quota for the default group. The docs say 2,000; one EvoLink client says 100.
 DEFAULT_FILE_QUOTA: Final = 2_000

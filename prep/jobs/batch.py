@@ -89,6 +89,8 @@ class JobPlan:
             "aspect_ratio": self.aspect_ratio,
             "shot_type": self.job.shot_type,
             "callback_url": self.job.callback_url,
+            "model": self.job.model,
+            "generate_audio": est.as_dict()["generate_audio"],
             "input_billed_s": est.input_billed_ms / 1000,
             "output_billed_s": est.output_billed_ms / 1000,
             "total_billed_s": est.total_billed_ms / 1000,
@@ -96,6 +98,7 @@ class JobPlan:
             "credits_units": est.credits_units,
             "credits_by_quality": {q: credits_number(est.credits_at(q)) for q in rules.QUALITIES},
             "minimum_applied": est.minimum_applied,
+            "other_models": est.as_dict()["other_models"],
         }
 
 
@@ -214,7 +217,8 @@ def plan_job(
                                                              extend=extend)))
     check_clip_count(len(planned))
     est = billing.estimate_durations([p.bill() for p in planned], output_s=job.duration_s,
-                                     quality=job.quality, prices=prices)
+                                     quality=job.quality, prices=prices, model=job.model,
+                                     generate_audio=job.generate_audio)
     aspect = resolve_aspect_ratio(job.aspect_ratio, [p.info.display_aspect for p in planned])
     return JobPlan(job=job, clips=tuple(planned), aspect_ratio=aspect, estimate=est,
                    picks=tuple(picks) if any(p is not None for p in picks) else ())

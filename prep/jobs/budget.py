@@ -1,7 +1,9 @@
-"""The batch's budgets: EvoLink's rate limits (a brake shared by every call) and the credit cap.
+"""The batch's budgets: EvoLink's rate limits (a brake shared by every call), the credit cap and the
+account's balance.
 
-`RateGate` turns a 429 or 5xx anywhere into a pause for the whole batch, and `over_budget` stops
-new tasks once the measured bill of every job would pass `--max-cost`.
+`RateGate` turns a 429 or 5xx anywhere into a pause for the whole batch, `over_budget` stops
+new tasks once the measured bill of every job would pass `--max-cost`, and `check_balance` stops a
+job (or the rest of a batch) that costs more than the key can spend, before anything is prepared.
 """
 
 from __future__ import annotations
@@ -10,11 +12,26 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+from prep.core import rules
 from prep.core.billing import PriceTable, credits_text, estimate_durations
 from prep.jobs.journal import JobRecord
 
-__all__ = ["RateGate", "measured_units", "over_budget"]
+if TYPE_CHECKING:
+    from prep.api.client import Client, Credits
+    from prep.jobs.batch import BatchPlan
+
+__all__ = [
+    "RateGate",
+    "check_balance",
+    "credits_label",
+    "fitting_jobs",
+    "jobs_to_pay",
+    "measured_units",
+    "over_budget",
+]
 
 
 class RateGate:
@@ -74,10 +91,12 @@ class RateGate:
 
 
 def measured_units(durations_ms: Sequence[int], *, output_s: int, quality: str,
-                   prices: PriceTable) -> int:
+                   prices: PriceTable, model: str = rules.DEFAULT_MODEL,
+                   generate_audio: bool | None = None) -> int:
     """The bill of a job from its prepared clips as measured: what EvoLink will see."""
     est = estimate_durations([(str(i), d) for i, d in enumerate(durations_ms)], output_s=output_s,
-                             quality=quality, prices=prices)
+                             quality=quality, prices=prices, model=model,
+                             generate_audio=generate_audio)
     return est.credits_units
 
 
@@ -91,3 +110,99 @@ def over_budget(jobs: Sequence[JobRecord], budget_units: int | None) -> str | No
         return None
     return (f"with the clips prepared and measured, the batch costs {credits_text(total)} "
             f"credits, above --max-cost {credits_text(budget_units)}")
+
+
+# -- the account's balance, before anything is prepared or uploaded ------------------------------
+
+# Journal states in which a job's create request has been sent: its money is spent or reserved.
+_SENT_STATES = ("submitting", "running", "completed", "done", "unknown")
+
+
+def credits_label(units: int) -> str:
+    """Credits for a sentence about money: at least one decimal (30.0, 47.6, 79.492)."""
+    text = credits_text(units)
+    return text if "." in text else f"{text}.0"
+
+
+def jobs_to_pay(plan: BatchPlan, output_dir: Path | None, *,
+                retry_failed: bool = False) -> list[tuple[str, int]]:
+    """(name, units) of every job of `plan` that a run would still create a task for: those the
+    journal in `output_dir` has not sent yet (failed ones only with `retry_failed`), each at its
+    bill as measured when the journal has it, else as planned."""
+    from prep.jobs.journal import Journal, journal_path
+
+    known: dict[str, JobRecord] = {}
+    if output_dir is not None and journal_path(output_dir).is_file():
+        with Journal.open(output_dir, create=False) as journal:
+            known = {j.name: j for j in journal.jobs()}
+    rest = []
+    for job in plan.jobs:
+        record = known.get(job.name)
+        if record is not None and (record.state in _SENT_STATES
+                                   or (record.state == "failed" and not retry_failed)):
+            continue
+        units = record.measured_units if record is not None and record.measured_units is not None \
+            else job.estimate.credits_units
+        rest.append((job.name, units))
+    return rest
+
+
+def fitting_jobs(jobs: Sequence[tuple[str, int]], spendable_units: int) -> list[tuple[str, int]]:
+    """The jobs (in manifest order) a balance covers, each taken if it still fits."""
+    fits, left = [], spendable_units
+    for name, units in jobs:
+        if units <= left:
+            fits.append((name, units))
+            left -= units
+    return fits
+
+
+def check_balance(jobs: Sequence[tuple[str, int]], client: Client, *,
+                  on_note: Callable[[str], None] | None = None, batch: bool = False) -> Credits | None:
+    """QuotaError (exit 5) when `jobs` cost more than the key can spend, by `GET /v1/credits`.
+
+    The endpoint is optional: when the server does not offer it, refuses it or cannot be reached,
+    that is said once through `on_note` and nothing is stopped (None is returned). `batch` words
+    the message for the rest of a batch, naming the jobs that would fit."""
+    from prep.errors import ApiError, QuotaError
+
+    def note(text: str) -> None:
+        if on_note is not None:
+            on_note(text)
+
+    if not jobs:
+        return None
+    try:
+        credits = client.credits()
+    except ApiError as err:
+        note(f"the balance could not be read ({err.message}); going on without checking it")
+        return None
+    if credits is None:
+        note("this server does not report the balance (GET /v1/credits); going on without "
+             "checking it")
+        return None
+    spendable = credits.spendable_units
+    if spendable is None:
+        note("the balance answer names no remaining credits; going on without checking it")
+        return None
+    needed = sum(units for _name, units in jobs)
+    if needed <= spendable:
+        return credits
+    whose = "key" if credits.limited_by == "key" else "account"
+    raise_limit = " (or raise the key's own limit)" if whose == "key" else ""
+    hint = (f"top up credits in your EvoLink dashboard{raise_limit}, then run again; nothing was "
+            "prepared or uploaded")
+    left = f"the {whose} has {credits_label(spendable)} left"
+    if not batch:
+        raise QuotaError(f"this job needs {credits_label(needed)} credits; {left}", hint=hint)
+    fits = fitting_jobs(jobs, spendable)
+    if fits:
+        names = ", ".join(name for name, _units in fits)
+        fit = (f"these {len(fits)} would fit: {names} "
+               f"({credits_label(sum(u for _n, u in fits))} credits)")
+    else:
+        fit = f"no job would fit (the cheapest needs {credits_label(min(u for _n, u in jobs))})"
+    raise QuotaError(f"the {len(jobs)} jobs still to run need {credits_label(needed)} credits; "
+                     f"{left}; {fit}",
+                     hint=hint.replace("run again", "run again (or run the jobs that fit from a "
+                                       "smaller manifest)"))

@@ -47,17 +47,19 @@ def estimate(
     quality: str = rules.DEFAULT_QUALITY,
     prices: PriceTable = DEFAULT_PRICES,
     extend: Extend | None = None,
+    model: str = rules.DEFAULT_MODEL,
+    generate_audio: bool | None = None,
 ) -> Estimate:
     """Bill a job from clip files (probed and planned) and/or bare durations in ms.
 
     Raises the first clip's MediaError if any clip cannot be used; `plan_clips` reports them all.
     """
-    check_options(duration_s=output_s, quality=quality)
+    check_options(duration_s=output_s, quality=quality, model=model, generate_audio=generate_audio)
     planned, errors = plan_clips(clips, extend=extend)
     if errors:
         raise errors[0]
     return estimate_planned(planned, seconds=seconds, output_s=output_s, quality=quality,
-                            prices=prices)
+                            prices=prices, model=model, generate_audio=generate_audio)
 
 
 def estimate_planned(
@@ -67,9 +69,11 @@ def estimate_planned(
     output_s: int = rules.DEFAULT_OUTPUT_S,
     quality: str = rules.DEFAULT_QUALITY,
     prices: PriceTable = DEFAULT_PRICES,
+    model: str = rules.DEFAULT_MODEL,
+    generate_audio: bool | None = None,
 ) -> Estimate:
     """The bill of planned clips plus bare durations (ms): what `prep estimate` prints."""
-    check_options(duration_s=output_s, quality=quality)
+    check_options(duration_s=output_s, quality=quality, model=model, generate_audio=generate_audio)
     check_clip_count(len(planned) + len(seconds))
     for ms in seconds:
         if not ms >= rules.MIN_CLIP_MS:
@@ -78,4 +82,5 @@ def estimate_planned(
     bills = [p.bill() for p in planned]
     bills += [ClipBill(label=f"{format_ms(ms)} s", duration_ms=min(ms, rules.MAX_CLIP_MS),
                        billed_ms=0) for ms in seconds]
-    return billing.estimate_durations(bills, output_s=output_s, quality=quality, prices=prices)
+    return billing.estimate_durations(bills, output_s=output_s, quality=quality, prices=prices,
+                                      model=model, generate_audio=generate_audio)

@@ -69,7 +69,9 @@ class GenerateOptions:
     aspect_ratio: str = rules.DEFAULT_ASPECT_RATIO  # or "auto"
     shot_type: str = rules.DEFAULT_SHOT_TYPE
     callback_url: str | None = None
-    upload_mode: Literal["base64", "stream"] = "base64"
+    model: str = rules.DEFAULT_MODEL
+    generate_audio: bool | None = None  # flash only; None: the model's default (with audio)
+    upload_mode: Literal["auto", "base64", "stream"] = "auto"
     max_cost_units: int | None = None
     dry_run: bool = False
     wait: bool = True
@@ -214,6 +216,12 @@ def job_name(specs: Sequence[ClipSpec], options: GenerateOptions) -> str:
         "aspect_ratio": options.aspect_ratio, "shot_type": options.shot_type,
         "callback_url": options.callback_url, "pick": options.pick, "extend": options.extend,
     }
+    # Only when not the defaults, so a standard job keeps the name it had before flash existed
+    # (its journal still finds it), and a flash job (with or without audio) is another job.
+    if options.model != rules.DEFAULT_MODEL:
+        inputs["model"] = options.model
+    if options.generate_audio is not None:
+        inputs["generate_audio"] = options.generate_audio
     digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:10]
     stem = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "-"
                    for c in specs[0].path.stem)[:40].strip("-") or "job"
@@ -257,7 +265,8 @@ def generate(
         if options.aspect_ratio != "auto":
             resolve_aspect_ratio(options.aspect_ratio)
         check_options(duration_s=options.duration_s, quality=options.quality,
-                      shot_type=options.shot_type, callback_url=options.callback_url)
+                      shot_type=options.shot_type, callback_url=options.callback_url,
+                      model=options.model, generate_audio=options.generate_audio)
         if not options.dry_run and not settings.api_key:
             raise AuthError("no EvoLink API key is configured",
                             hint="set EVOLINK_API_KEY, or run `prep config set api_key` (stored "
@@ -268,7 +277,8 @@ def generate(
         job = JobSpec(line=0, name=job_name(specs, options), clips=tuple(specs),
                       prompt=options.prompt, duration_s=options.duration_s, quality=options.quality,
                       aspect_ratio=options.aspect_ratio, shot_type=options.shot_type,
-                      callback_url=options.callback_url, pick=options.pick)
+                      callback_url=options.callback_url, pick=options.pick, model=options.model,
+                      generate_audio=options.generate_audio)
 
     picks: list[PickedWindow] = []
     with stage("pick" if job.clips_to_pick else "estimate"):
@@ -292,9 +302,12 @@ def generate(
         hooks.note(f"resuming job {job.name} from {options.out_dir}: its task "
                    f"{earlier.task_id or '(outcome unknown)'} was already submitted, so nothing "
                    "new is paid for")
-    elif hooks.confirm is not None and not hooks.confirm(estimate):
-        result.stopped = "declined"
-        return result
+    else:
+        # The balance before the confirmation, and before anything is prepared or uploaded.
+        _check_balance(estimate.credits_units, job.name, settings, client, hooks)
+        if hooks.confirm is not None and not hooks.confirm(estimate):
+            result.stopped = "declined"
+            return result
 
     _run(result, job_plan, options, settings, hooks, client=client, cpu_executor=cpu_executor,
          timings=timings)
@@ -360,6 +373,21 @@ def _check_cost(units: int, budget_units: int | None, what: str) -> None:
         )
 
 
+def _check_balance(units: int, name: str, settings: Settings, client: Client | None,
+                   hooks: Hooks) -> None:
+    """QuotaError (exit 5) when the key cannot pay for the job; a note when the balance is not
+    offered (an optional endpoint never blocks)."""
+    from prep.api.client import Client
+    from prep.jobs.budget import check_balance
+
+    api = client or Client.from_settings(settings)
+    try:
+        check_balance([(name, units)], api, on_note=hooks.on_note)
+    finally:
+        if client is None:
+            api.close()
+
+
 def _journaled(out_dir: Path, name: str) -> JobStatus | None:
     """Where the journal in `out_dir` says job `name` stands, or None when it has no such job."""
     from prep.jobs.journal import Journal, journal_path
@@ -395,7 +423,9 @@ def _measured(result: GenerateResult, bills: list[ClipBill], options: GenerateOp
               settings: Settings, hooks: Hooks) -> None:
     """The bill of the prepared clips as measured (what EvoLink measures), said when it moved."""
     measured = billing.estimate_durations(bills, output_s=options.duration_s,
-                                          quality=options.quality, prices=settings.prices)
+                                          quality=options.quality, prices=settings.prices,
+                                          model=options.model,
+                                          generate_audio=options.generate_audio)
     if measured.credits_units != result.estimate.credits_units:
         hooks.note(f"the prepared clips measure {measured.input_billed_ms / 1000:g} s of billed "
                    f"input: the estimate is {credits_text(measured.credits_units)} credits "
@@ -438,7 +468,7 @@ def _run(result: GenerateResult, job_plan: JobPlan, options: GenerateOptions, se
         output_dir=options.out_dir, concurrency=2, resubmit_unknown=options.resubmit,
         upload_mode=options.upload_mode, max_cost_units=options.max_cost_units,
         follow=options.wait, deadline_s=options.deadline_s, use_cache=options.use_cache,
-        profile=options.profile)
+        profile=options.profile, check_credits=False)  # checked before the confirmation
     try:
         outcome = run.run_batch(plan, settings, batch_options, extend=options.extend,
                                 hooks=engine_hooks, client=client, cpu_executor=cpu_executor)

@@ -1,13 +1,15 @@
 """The batch manifest: many generate jobs in one CSV or JSONL file, every row checked up front.
 
 Contract (README, "prep batch"): each job has a `name`, its `clips` (1-3 clip specs), a `prompt`,
-and optionally `duration`, `quality`, `aspect_ratio`, `shot_type`, `callback_url` and `pick`
-(choose a window, as `prep pick` does, for each clip given without one).
+and optionally `duration`, `quality`, `aspect_ratio`, `shot_type`, `callback_url`, `pick`
+(choose a window, as `prep pick` does, for each clip given without one), `model` (the standard or
+the flash model) and `generate_audio` (flash only: true or false).
 
 - JSONL: one object per line; `clips` is a list whose items are clip specs (`"a.mov@1:05-1:20"`) or
   objects `{"path": ..., "start": ..., "end": ...}` (`start`/`end` optional, timecodes or seconds).
 - CSV: a header row with the same column names; `clips` holds clip specs separated by `;`;
-  `pick` is true/false, yes/no or 1/0 (any case), blank meaning false.
+  `pick` and `generate_audio` are true/false, yes/no or 1/0 (any case); blank means false for
+  `pick` and the model's default for `generate_audio`.
 
 Relative clip paths resolve against the manifest's folder. `parse_manifest` is pure (text in,
 jobs and problems out); `load_manifest` reads the file and checks that every clip exists. Problems
@@ -32,6 +34,8 @@ from prep.core.request import (
     check_callback_url,
     check_clip_count,
     check_duration,
+    check_generate_audio,
+    check_model,
     check_prompt,
     check_quality,
     check_shot_type,
@@ -54,7 +58,8 @@ Format = Literal["csv", "jsonl", "command"]  # command: the one job of `prep gen
 _T = TypeVar("_T")
 
 REQUIRED_COLUMNS = ("name", "clips", "prompt")
-OPTIONAL_COLUMNS = ("duration", "quality", "aspect_ratio", "shot_type", "callback_url", "pick")
+OPTIONAL_COLUMNS = ("duration", "quality", "aspect_ratio", "shot_type", "callback_url", "pick",
+                    "model", "generate_audio")
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 CLIP_KEYS = ("path", "start", "end")
 # Every request rule (prompt, clip count, duration, quality, aspect ratio, shot type, callback URL)
@@ -100,6 +105,8 @@ class JobSpec:
     shot_type: str = rules.DEFAULT_SHOT_TYPE
     callback_url: str | None = None
     pick: bool = False
+    model: str = rules.DEFAULT_MODEL
+    generate_audio: bool | None = None  # flash only; None: the model's default (with audio)
 
     @property
     def clips_to_pick(self) -> tuple[int, ...]:
@@ -122,6 +129,8 @@ class JobSpec:
             "shot_type": self.shot_type,
             "callback_url": self.callback_url,
             "pick": self.pick,
+            "model": self.model,
+            "generate_audio": self.generate_audio,
         }
 
 
@@ -303,11 +312,14 @@ def _job(line: int, row: Mapping[str, Any], base_dir: Path, problems: list[str],
                   lambda v: check_shot_type(v, option="shot_type"))
     callback = _callback(row.get("callback_url"), problems)
     pick = _pick(row.get("pick"), problems, words=fmt == "csv")
+    model = _field(row.get("model"), rules.DEFAULT_MODEL, problems,
+                   lambda v: check_model(v, option="model"))
+    audio = _generate_audio(row.get("generate_audio"), model, problems, words=fmt == "csv")
     if problems or name is None or clips is None or prompt is None or duration is None:
         return None
     return JobSpec(line=line, name=name, clips=clips, prompt=prompt, duration_s=duration,
                    quality=quality, aspect_ratio=aspect, shot_type=shot, callback_url=callback,
-                   pick=pick)
+                   pick=pick, model=model, generate_audio=audio)
 
 
 def _name(value: Any, problems: list[str]) -> str | None:
@@ -460,6 +472,20 @@ def _pick(value: Any, problems: list[str], *, words: bool) -> bool:
     problems.append(f"'pick' must be true or false, not {_json_type(value)}"
                     + (f" ({value!r})" if isinstance(value, str | int | float) else ""))
     return False
+
+
+def _generate_audio(value: Any, model: str, problems: list[str], *, words: bool) -> bool | None:
+    """JSONL: true or false (null: the model's default). CSV: as `pick`, blank: the default."""
+    if value is None or (words and isinstance(value, str) and not value.strip()):
+        return None
+    if words and isinstance(value, str):
+        word = value.strip().lower()
+        if word not in _TRUE_WORDS + _FALSE_WORDS:
+            problems.append(f"generate_audio {value!r} is not allowed; use true or false "
+                            "(or yes/no, 1/0)")
+            return None
+        value = word in _TRUE_WORDS
+    return _checked(lambda: check_generate_audio(model, value, option="generate_audio"), problems)
 
 
 def _json_type(value: Any) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from prep.core import rules
 from prep.core.plan import Extend
 from prep.errors import UsageError
 from prep.files import file_sha256
@@ -49,9 +50,12 @@ def job_clips(plan: JobPlan, extend: Extend | None) -> list[tuple[str, str, int,
 
 
 def _spec_hash(plan: JobPlan, clips: list[tuple[str, str, int, int]]) -> str:
-    # `pick: false` is left out, so journals written before the field existed still match.
+    # Fields at their old defaults are left out (`pick: false`, the standard model, no audio
+    # switch), so journals written before they existed still match; any other value (a flash job,
+    # its audio setting) makes another job.
+    defaults = {"pick": False, "model": rules.DEFAULT_MODEL, "generate_audio": None}
     spec = {k: v for k, v in plan.job.as_dict().items()
-            if k != "line" and not (k == "pick" and v is False)}
+            if k != "line" and not (k in defaults and v == defaults[k] and type(v) is type(defaults[k]))}
     spec["aspect_ratio"] = plan.aspect_ratio
     spec["clip_keys"] = [c[0] for c in clips]
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from prep.core import rules
 from prep.core.request import GenerationRequest
 from prep.errors import (
     ApiError,
@@ -44,7 +45,7 @@ from prep.errors import (
     UsageError,
 )
 from prep.jobs.batch import BatchPlan, JobPlan, JobStatus, batch_status
-from prep.jobs.budget import RateGate, measured_units, over_budget
+from prep.jobs.budget import RateGate, check_balance, jobs_to_pay, measured_units, over_budget
 from prep.jobs.journal import ClipRecord, JobRecord, Journal
 from prep.jobs.reconcile import job_clips, reconcile, sync_journal
 from prep.jobs.work import (
@@ -60,6 +61,7 @@ from prep.jobs.work import (
     prepare_clip,
     read_progress,
     read_task,
+    read_tasks,
     upload_clip,
 )
 
@@ -116,7 +118,7 @@ class BatchOptions:
     cpu_workers: int = field(default_factory=default_cpu_workers)
     retry_failed: bool = False
     resubmit_unknown: bool = False
-    upload_mode: Literal["base64", "stream"] = "base64"
+    upload_mode: Literal["auto", "base64", "stream"] = "auto"  # auto: base64, stream if refused
     upload_margin_s: float = UPLOAD_MARGIN_S
     poll_initial_s: float | None = None  # None: 1 s against EvoLink, 0.2 s against a sandbox
     poll_max_s: float | None = None  # None: the settings' poll_max_interval_s (8 s; 2 s sandbox)
@@ -125,6 +127,8 @@ class BatchOptions:
     deadline_s: float | None = None  # stop following tasks after this long (they go on at EvoLink)
     use_cache: bool = True  # reuse prepared clips and live uploads from the cache folder
     profile: str | None = None  # the encoder profile for clips that must be re-encoded
+    check_credits: bool = True  # read GET /v1/credits first (False: the caller already did)
+    batch_queries: bool = True  # follow several tasks with one POST /v1/tasks/batch where served
     fault: str | None = None  # test only: "POINT[:JOB]", see FAULT_POINTS
 
     def __post_init__(self) -> None:
@@ -148,6 +152,7 @@ class BatchResult:
     halted_error: PrepError | None = field(default=None, repr=False, compare=False)  # why halted
     rate_limit_pauses: int = 0
     elapsed_s: float = 0.0
+    batch_queries: int = 0  # POST /v1/tasks/batch calls made (each followed up to 50 tasks)
 
     @property
     def exit_code(self) -> int:
@@ -168,6 +173,7 @@ class BatchResult:
             "timed_out": self.timed_out,
             "rate_limit_pauses": self.rate_limit_pauses,
             "elapsed_s": round(self.elapsed_s, 3),
+            "batch_queries": self.batch_queries,
         }
 
 
@@ -240,6 +246,9 @@ class _Runner:
         self.halted: PrepError | None = None
         self.given_up: set[str] = set()
         self.resubmitted: set[str] = set()  # --resubmit-unknown sends a job again once per run
+        # None: not tried yet; False: the server does not offer POST /v1/tasks/batch (for the run)
+        self.batch_queries: bool | None = None if options.batch_queries else False
+        self.batch_calls = 0
         self.timed_out = False
         self.started = time.monotonic()
         self.names = [j.name for j in plan.jobs]
@@ -281,6 +290,9 @@ class _Runner:
             done, _ = wait(list(self.futures), timeout=self._next_wake(), return_when=FIRST_COMPLETED)
             for future in done:
                 kind, ident = self.futures.pop(future)
+                if kind == "polls":
+                    self._polled_many(ident, future)
+                    continue
                 self.busy.discard((kind, ident))
                 self._finish(kind, ident, future)
 
@@ -350,6 +362,8 @@ class _Runner:
 
     def _schedule(self) -> None:
         now = time.time()
+        due: list[tuple[str, str]] = []  # (job, task id) whose query is due
+        early: list[tuple[str, str]] = []  # followed tasks not due yet: they ride along
         for name in self.names:
             if name in self.given_up:
                 continue
@@ -360,17 +374,64 @@ class _Runner:
                 self._resubmit(job)
             elif job.state == "running" and self.options.follow:
                 poll = self.polls.setdefault(name, _Poll(due=now, interval=self.poll_initial_s))
-                if poll.due <= now and ("poll", name) not in self.busy:
-                    self._submit(self.io, "poll", name, read_task, self.api, self.gate, job.task_id)
+                if ("poll", name) not in self.busy and job.task_id:
+                    (due if poll.due <= now else early).append((name, job.task_id))
             elif job.state == "completed" and ("download", name) not in self.busy \
                     and self._ready("download", name):
                 if fault_matches(self.options.fault, "download", name):
                     kill_self()
                 self._submit(self.io, "download", name, self._download, job)
+        self._poll(due, early)
         if self.hooks.on_progress is not None:
             states = [self._job(n).state for n in self.names]
             self.hooks.on_progress(sum(1 for s in states if s in ("done", "failed", "unknown")),
                                    len(states))
+
+    def _poll(self, due: list[tuple[str, str]], early: list[tuple[str, str]]) -> None:
+        """Query the due tasks: with POST /v1/tasks/batch while the server offers it, every
+        followed task rides along in the same call (at most 50 a call), so a batch of many tasks
+        costs one request where it would cost one each; else one GET per due task."""
+        every = due + early
+        if due and len(every) > 1 and self.batch_queries is not False:
+            for start in range(0, len(every), rules.MAX_BATCH_TASK_IDS):
+                chunk = every[start:start + rules.MAX_BATCH_TASK_IDS]
+                names = [name for name, _task_id in chunk]
+                self.busy.update(("poll", name) for name in names)
+                ident = "\n".join(names)
+                self.futures[self.io.submit(read_tasks, self.api, self.gate,
+                                            [task_id for _name, task_id in chunk])] = ("polls", ident)
+                self.batch_calls += 1
+            return
+        for name, task_id in due:
+            self._submit(self.io, "poll", name, read_task, self.api, self.gate, task_id)
+
+    def _polled_many(self, ident: str, future: Future[Any]) -> None:
+        """The answer of one batch query: each job's task, or a fallback to one GET per task."""
+        names = ident.split("\n")
+        for name in names:
+            self.busy.discard(("poll", name))
+        try:
+            found: dict[str, Task] | None = future.result()
+        except PrepError as err:
+            for name in names:
+                self._poll_failed(name, err)
+            return
+        if found is None:
+            if self.batch_queries is None and self.hooks.on_warning is not None:
+                self.hooks.on_warning("this server does not answer several tasks at once (POST "
+                                      "/v1/tasks/batch); following each task on its own")
+            self.batch_queries = False
+            return  # each task is queried on its own when it is due
+        self.batch_queries = True
+        for name in names:
+            task_id = self._job(name).task_id
+            task = found.get(task_id or "")
+            if task is not None:
+                self._polled(name, task)
+            else:
+                # Unknown ids are simply absent from the answer: ask for this one on its own,
+                # which says plainly whether it exists.
+                self._submit(self.io, "poll", name, read_task, self.api, self.gate, task_id)
 
     def _advance_clips(self, job: JobRecord, now: float) -> None:
         clips = [self.journal.clip(k) for k in job.clip_keys]
@@ -424,7 +485,8 @@ class _Runner:
         """Bill the job again from its prepared clips as measured: what EvoLink will see."""
         spec = self.plans[job.name].job
         self.journal.record_measured(job.name, measured_units(
-            durations_ms, output_s=spec.duration_s, quality=spec.quality, prices=self.plan.prices))
+            durations_ms, output_s=spec.duration_s, quality=spec.quality, prices=self.plan.prices,
+            model=spec.model, generate_audio=spec.generate_audio))
 
     # -- create
 
@@ -443,7 +505,7 @@ class _Runner:
         return GenerationRequest(
             prompt=spec.prompt, video_urls=tuple(urls), duration_s=spec.duration_s,
             quality=spec.quality, aspect_ratio=job_plan.aspect_ratio, shot_type=spec.shot_type,
-            callback_url=spec.callback_url,
+            callback_url=spec.callback_url, model=spec.model, generate_audio=spec.generate_audio,
         ).body()
 
     def _create(self, job: JobRecord, urls: list[str]) -> None:
@@ -530,6 +592,9 @@ class _Runner:
                                          duration_ms=prepared.duration_ms, action=prepared.action)
         elif kind == "upload":
             uploaded: Uploaded = value
+            for note in uploaded.notes:
+                if self.hooks.on_warning is not None:
+                    self.hooks.on_warning(note)
             self.journal.record_upload(ident, file_url=uploaded.file_url, file_id=uploaded.file_id,
                                        expires_at=uploaded.expires_at)
         elif kind == "create":
@@ -747,6 +812,10 @@ def run_batch(
                          poll=poll, upload_cache=upload_cache,
                          in_process_cpu=own_cpu or isinstance(cpu, ThreadPoolExecutor))
         try:
+            if options.check_credits:
+                # Before anything is prepared or uploaded: the rest of the batch must be payable.
+                check_balance(jobs_to_pay(plan, out, retry_failed=options.retry_failed), api,
+                              on_note=hooks.on_warning, batch=len(plan.jobs) > 1)
             for warning in sync_journal(plan, journal, extend=extend):
                 if hooks.on_warning is not None:
                     hooks.on_warning(warning)
@@ -770,7 +839,8 @@ def run_batch(
     result = BatchResult(jobs=tuple(r for r in rows if r.name in names), interrupted=interrupted,
                          halted=halted.message if halted else None, halted_error=halted,
                          timed_out=runner.timed_out,
-                         rate_limit_pauses=gate.backoffs, elapsed_s=time.monotonic() - started)
+                         rate_limit_pauses=gate.backoffs, elapsed_s=time.monotonic() - started,
+                         batch_queries=runner.batch_calls)
     if interrupted:
         raise Interrupted("the batch was stopped; finished steps are kept in the journal",
                           hint=f"run the same command again to resume ({out})")

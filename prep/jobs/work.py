@@ -46,6 +46,7 @@ __all__ = [
     "progress_path",
     "read_progress",
     "read_task",
+    "read_tasks",
     "upload_clip",
 ]
 
@@ -179,6 +180,7 @@ class Uploaded:
     file_id: str | None
     expires_at: float
     cached: bool
+    notes: tuple[str, ...] = ()  # what the upload said (the stream endpoint took it instead...)
 
 
 def parse_expiry(text: str | None, now: float) -> float:
@@ -215,7 +217,8 @@ def upload_clip(api: Client, gate: RateGate, path: Path, *, sha256: str | None, 
     if cache is not None:
         cache.put(uploaded, api.files_url)
     return Uploaded(file_url=uploaded.file_url, file_id=uploaded.file_id,
-                    expires_at=parse_expiry(uploaded.expires_at, now), cached=False)
+                    expires_at=parse_expiry(uploaded.expires_at, now), cached=False,
+                    notes=uploaded.notes)
 
 
 def create_task(api: Client, gate: RateGate, body: dict[str, Any], key: str) -> Task:
@@ -228,6 +231,12 @@ def read_task(api: Client, gate: RateGate, task_id: str) -> Task:
     """One task query."""
     with gate.call():
         return api.get_task(task_id)
+
+
+def read_tasks(api: Client, gate: RateGate, task_ids: list[str]) -> dict[str, Task] | None:
+    """One query for several tasks (POST /v1/tasks/batch); None when the server does not offer it."""
+    with gate.call():
+        return api.get_tasks(task_ids)
 
 
 def download_result(api: Client, fetch: Client, gate: RateGate, *, url: str | None,

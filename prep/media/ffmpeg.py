@@ -19,12 +19,12 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import IO, Any
 
-from prep.core.plan import PrepPlan, VideoEncode
+from prep.core.plan import Loudness, PrepPlan, VideoEncode
 from prep.errors import FfmpegError, PrepError, ToolMissingError
 
 __all__ = [
@@ -216,7 +216,10 @@ def build_args(plan: PrepPlan, src: Path | str, out: Path | str) -> list[str]:
             streams.append(stream["a:0"])
             output_opts["c:a"] = "copy"
         else:
-            chain = stream["a:0"].filter("aresample", audio.rate)
+            chain = stream["a:0"]
+            if plan.loudness is not None:
+                chain = chain.filter("loudnorm", **_loudnorm_options(plan.loudness))
+            chain = chain.filter("aresample", audio.rate)
             if plan.extend == "loop":
                 chain = chain.filter("aloop", loop=-1, size=2**31 - 1)
             chain = chain.filter("apad").filter("atrim", end_sample=audio.sample_count)
@@ -225,6 +228,59 @@ def build_args(plan: PrepPlan, src: Path | str, out: Path | str) -> list[str]:
                                 "ac": audio.channels, "ar": audio.rate})
     args: list[str] = ffmpeg.output(*streams, safe_path(out), format="mp4", **output_opts).compile()
     return args[1:]
+
+
+def _loudnorm_options(loudness: Loudness) -> dict[str, Any]:
+    options: dict[str, Any] = {"I": f"{loudness.target_lufs:g}",
+                               "TP": f"{loudness.true_peak_db:g}", "LRA": f"{loudness.range_lu:g}"}
+    measured = dict(loudness.measured)
+    if measured:
+        # The second pass: the first pass's figures let loudnorm apply one gain (linear).
+        options.update({"measured_I": f"{measured['input_i']:g}",
+                        "measured_TP": f"{measured['input_tp']:g}",
+                        "measured_LRA": f"{measured['input_lra']:g}",
+                        "measured_thresh": f"{measured['input_thresh']:g}",
+                        "offset": f"{measured['target_offset']:g}", "linear": "true"})
+    return options
+
+
+def loudness_scan_args(src: Path | str, loudness: Loudness, *, start_ms: int = 0,
+                       duration_ms: int | None = None) -> list[str]:
+    """Arguments of loudnorm's measuring pass over the audio of `src` (from `start_ms`, for
+    `duration_ms`); `parse_loudnorm` reads its answer from stderr. Pure."""
+    import ffmpeg
+
+    input_opts: dict[str, str] = {}
+    if start_ms:
+        input_opts["ss"] = _seconds(start_ms)
+    if duration_ms is not None:
+        input_opts["t"] = _seconds(duration_ms)
+    chain = ffmpeg.input(safe_path(src), **input_opts)["a:0"].filter(
+        "loudnorm", **_loudnorm_options(replace(loudness, measured=())), print_format="json")
+    args: list[str] = ffmpeg.output(chain, "-", format="null").compile()
+    return args[1:]
+
+
+def parse_loudnorm(stderr: str) -> dict[str, float]:
+    """The figures of loudnorm's JSON summary at the end of ffmpeg's stderr (empty if none)."""
+    import json
+
+    start, end = stderr.rfind("{"), stderr.rfind("}")
+    if start < 0 or end < start:
+        return {}
+    try:
+        data = json.loads(stderr[start:end + 1])
+    except ValueError:
+        return {}
+    out: dict[str, float] = {}
+    for key, value in data.items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue
+        if number == number and abs(number) != float("inf"):
+            out[key] = number
+    return out
 
 
 def _video_chain(stream: Any, plan: PrepPlan, video: VideoEncode) -> Any:

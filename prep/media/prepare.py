@@ -83,11 +83,13 @@ class PrepareOptions:
     use_cache: bool = True
     cache_dir: Path | None = None  # None: the settings' cache_dir
     ffmpeg: str | None = None  # None: the settings' ffmpeg (PREP_FFMPEG, PATH, bundled)
+    loudness_lufs: float | None = None  # normalise the audio to this loudness (EBU R128)
 
     def plan_options(self, spec: ClipSpec) -> PlanOptions:
         """The planner's options for one clip."""
         return PlanOptions(window=spec.window, label=str(spec), extend=self.extend,
-                           profile=self.profile, max_size_bytes=self.max_size_bytes)
+                           profile=self.profile, max_size_bytes=self.max_size_bytes,
+                           loudness_lufs=self.loudness_lufs)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -370,6 +372,8 @@ def _carry_out(source: _Source, clip_plan: PrepPlan, target: Path, options: Prep
                     on_progress(label, clip_plan.duration_ms, clip_plan.duration_ms)
                 return done(clip_plan, out_info, cached=True)
         final_plan, out_info, attempts = _encode(source, clip_plan, tmp, options, on_progress)
+        if final_plan.loudness is not None:
+            note(_loudness_note(label, final_plan, tmp, options))
         if cache is not None:
             cache.store(key, tmp)
         return done(final_plan, out_info, attempts=attempts)
@@ -410,8 +414,9 @@ def _encode(source: _Source, clip_plan: PrepPlan, tmp: Path,
 
     label, info = source.label, source.info
     binary = _binary(options)
-    current = clip_plan
+    current = first = _measured(clip_plan, label, binary)
     for attempt in range(1, MAX_ATTEMPTS + 1):
+        current = _measured(current, label, binary, like=first)
         args = build_args(current, info.path, tmp)
         progress = functools.partial(on_progress, label) if on_progress else None
         _write_guarded(tmp, functools.partial(run, args, total_ms=current.duration_ms, path=label,
@@ -433,6 +438,47 @@ def _encode(source: _Source, clip_plan: PrepPlan, tmp: Path,
             current = _plan(source, options, reencode=True)[1]
     raise MediaError(label, f"could not be brought under {clip_plan.max_size_bytes:,} bytes",
                      hint="raise --max-size-mb or cut it shorter")
+
+
+def _measured(clip_plan: PrepPlan, label: str, binary: Any, *,
+              like: PrepPlan | None = None) -> PrepPlan:
+    """`clip_plan` with loudnorm's first pass done (the source's loudness measured), so that the
+    encode normalises with one gain; a plan without loudness as it is. `like`: a plan measured
+    before over the same range, whose figures a replanned attempt reuses."""
+    from prep.media.ffmpeg import loudness_scan_args, parse_loudnorm, run
+
+    loudness = clip_plan.loudness
+    if loudness is None or loudness.measured:
+        return clip_plan
+    if like is not None and like.loudness is not None and like.loudness.measured and (
+            like.start_ms, like.end_ms) == (clip_plan.start_ms, clip_plan.end_ms):
+        return replace(clip_plan, loudness=like.loudness)
+    args = loudness_scan_args(clip_plan.source, loudness, start_ms=clip_plan.start_ms,
+                              duration_ms=clip_plan.end_ms - clip_plan.start_ms)
+    figures = parse_loudnorm(run(args, total_ms=clip_plan.duration_ms, path=label,
+                                 binary=binary).stderr)
+    keys = ("input_i", "input_tp", "input_lra", "input_thresh", "target_offset")
+    if not all(key in figures for key in keys) or figures["input_i"] <= -70:
+        return clip_plan  # silent or unmeasurable audio: loudnorm's one pass does what it can
+    return replace(clip_plan, loudness=replace(
+        loudness, measured=tuple((key, figures[key]) for key in keys)))
+
+
+def _loudness_note(label: str, clip_plan: PrepPlan, output: Path, options: PrepareOptions) -> str:
+    """What the normalisation did, measured again on the output."""
+    from prep.media.ffmpeg import loudness_scan_args, parse_loudnorm, run
+
+    loudness = clip_plan.loudness
+    assert loudness is not None
+    after = parse_loudnorm(run(loudness_scan_args(output, loudness), total_ms=clip_plan.duration_ms,
+                               path=label, binary=_binary(options)).stderr)
+    before = dict(loudness.measured).get("input_i")
+    was = f"{before:g} LUFS -> " if before is not None else ""
+    if "input_i" not in after:
+        return f"{label}: loudness normalised to {loudness.target_lufs:g} LUFS"
+    return (f"{label}: loudness {was}{after['input_i']:g} LUFS, true peak "
+            f"{after.get('input_tp', float('nan')):+g} dBTP (target {loudness.target_lufs:g} LUFS, "
+            "measured on the output)")
 
 
 class _OverSize(MediaError):

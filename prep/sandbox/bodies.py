@@ -364,7 +364,19 @@ class _Reader:
         return await self.skip_ws() is None
 
 
-_TEXT_FIELDS = ("upload_path", "file_name")
+# The optional text fields, by every spelling EvoLink accepts (its upload page takes both; its MCP
+# server sends the camelCase ones), and the name the sandbox keeps each under.
+_TEXT_FIELDS = {"upload_path": "upload_path", "uploadPath": "upload_path",
+                "file_name": "file_name", "fileName": "file_name"}
+
+
+def _keep_field(result: DecodedUpload, name: str, value: str) -> None:
+    """Store a text field under its one name; two spellings of it must agree."""
+    canonical = _TEXT_FIELDS[name]
+    if result.fields.get(canonical, value) != value:
+        spellings = " and ".join(n for n, c in _TEXT_FIELDS.items() if c == canonical)
+        raise BodyError(f"{name} was given two different values ({spellings} are one field)")
+    result.fields[canonical] = value
 
 
 async def read_base64_envelope(
@@ -405,7 +417,7 @@ async def read_base64_envelope(
                 if any("\ud800" <= c <= "\udfff" for c in value):
                     raise BodyError(f"{name} holds a lone UTF-16 surrogate (such as \\ud800), "
                                     "which is not a character; send valid Unicode text")
-                result.fields[name] = value
+                _keep_field(result, name, value)
             else:
                 await reader.skip_value()
             ch = await reader.skip_ws()
@@ -474,9 +486,10 @@ async def read_multipart(
         name = state["name"]
         if name in _TEXT_FIELDS:
             try:
-                result.fields[str(name)] = small.decode("utf-8")
+                value = small.decode("utf-8")
             except UnicodeDecodeError as err:
                 raise BodyError(f"the form field {name!r} is not UTF-8 text") from err
+            _keep_field(result, str(name), value)
         state["headers"], state["name"] = {}, None
 
     def on_end() -> None:

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import limits
-from .pricing import DEFAULT_PRICES, Prices
+from .pricing import DEFAULT_PRICES, FLASH_PRICES, UNITS_PER_CREDIT, Prices
 
 __all__ = [
+    "DEMO_CREDITS_UNITS",
     "DEMO_KEY",
     "NO_ACCESS_KEY",
     "NO_CREDITS_KEY",
@@ -23,6 +24,9 @@ DEMO_KEY = "sk-sandbox-demo"
 # Built-in keys that answer 402 and 403, so the errors can be tried with curl.
 NO_CREDITS_KEY = "sk-sandbox-no-credits"
 NO_ACCESS_KEY = "sk-sandbox-no-access"
+# The demo key's account balance: 100,000 credits, far more than any test spends, but a number, so
+# GET /v1/credits has something true to report and a client's pre-flight check has a real answer.
+DEMO_CREDITS_UNITS = 100_000 * UNITS_PER_CREDIT
 
 # 100 MiB: the larger of the caps EvoLink's own clients put on uploads (the upload pages state none).
 # The generation endpoint still refuses references over 100,000,000 bytes.
@@ -75,17 +79,21 @@ class KeyConfig:
     """One API key the sandbox accepts, with its balance and the models it may use."""
 
     key: str = field(repr=False)
-    # Balance in 1/10,000-credit units; None is an unlimited balance.
+    # The account's balance in 1/10,000-credit units; None is an unlimited balance (sandbox-only).
     credits_units: int | None = None
-    models: tuple[str, ...] = (limits.MODEL,)
+    # The key's own spending limit in units (EvoLink lets a key be capped below the account's
+    # balance); None: the key has no limit of its own.
+    limit_units: int | None = None
+    models: tuple[str, ...] = limits.MODELS
     user_group: str = "default"
     max_files: int = limits.FILE_QUOTA_DEFAULT
 
     def __post_init__(self) -> None:
         if not self.key or any(c.isspace() for c in self.key):
             raise ValueError("a key is a non-empty string without spaces")
-        if self.credits_units is not None:
-            _whole("credits_units", self.credits_units, 0, 10**18)
+        for name in ("credits_units", "limit_units"):
+            if getattr(self, name) is not None:
+                _whole(name, getattr(self, name), 0, 10**18)
         _whole("max_files", self.max_files, 0, MAX_FILES_LIMIT)
         if not all(isinstance(m, str) for m in self.models):
             raise ValueError("models must be model names")
@@ -119,6 +127,8 @@ class SandboxConfig:
     extra_keys: tuple[KeyConfig, ...] = ()
     # The tariff: Prices, or anything with units_per_second, hd_multiplier and minimum_units.
     prices: Prices = DEFAULT_PRICES
+    # The flash model's tariff (its silent_multiplier prices a task without audio).
+    flash_prices: Prices = FLASH_PRICES
     data_dir: Path | None = None
     render_cache_dir: Path | None = None
     ffmpeg: str | None = None
@@ -134,11 +144,17 @@ class SandboxConfig:
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f"{flag} must be true or false")
         object.__setattr__(self, "prices", Prices.coerce(self.prices))
+        object.__setattr__(self, "flash_prices", Prices.coerce(self.flash_prices, FLASH_PRICES))
+
+    def prices_for(self, model: str) -> Prices:
+        """The tariff of a model."""
+        return self.flash_prices if model == limits.FLASH_MODEL else self.prices
 
     def keys(self) -> dict[str, KeyConfig]:
         """Every accepted key: the main one, the built-in 402/403 keys, then `extra_keys`."""
         out = {
-            self.key: KeyConfig(key=self.key, max_files=self.max_files),
+            self.key: KeyConfig(key=self.key, credits_units=DEMO_CREDITS_UNITS,
+                                max_files=self.max_files),
             NO_CREDITS_KEY: KeyConfig(key=NO_CREDITS_KEY, credits_units=0, max_files=self.max_files),
             NO_ACCESS_KEY: KeyConfig(key=NO_ACCESS_KEY, models=(), max_files=self.max_files),
         }
@@ -159,4 +175,5 @@ class SandboxConfig:
             "body_idle_s": self.body_idle_s,
             "hosts": dict(self.hosts),
             "prices": self.prices.public(),
+            "flash_prices": self.flash_prices.public(),
         }

@@ -12,7 +12,9 @@ until cleared). Kinds:
   and half the body are sent, then the connection is cut.
 - `drop_after_create`: the request is served (a task or file IS created), then the connection is
   closed with no answer at all: the client cannot know the outcome.
-- `fail_task`: the next task created fails while processing (`generate` only).
+- `fail_task`: the next task created fails while processing (`generate` only); its `error.code`
+  is `error_code` (a task error code EvoLink's clients know; by default content_policy_violation,
+  which they must not retry unchanged).
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["ENDPOINTS", "KINDS", "Fault", "FaultBook", "parse_fault"]
+from . import limits
+
+__all__ = ["ENDPOINTS", "KINDS", "TASK_ERROR_CODES", "Fault", "FaultBook", "parse_fault"]
 
 KINDS = (
     "rate_limit", "server_error", "slow", "drop_mid_request", "drop_mid_response",
@@ -28,9 +32,12 @@ KINDS = (
 )
 # Alias used in prep's style guide examples.
 _ALIASES = {"reset_mid_body": "drop_mid_request"}
-# What a fault can target: the two upload endpoints, quota, delete, task creation, task query, and
-# downloads of file and result URLs.
-ENDPOINTS = ("upload", "quota", "delete", "generate", "task", "download")
+# What a fault can target: the two upload endpoints, quota, the files list, delete, task creation,
+# task query, the task list and batch query, credits, and downloads of file and result URLs.
+ENDPOINTS = ("upload", "quota", "files", "delete", "generate", "task", "tasks", "credits",
+             "download")
+# The task error codes a fail_task fault may carry; the first is the default.
+TASK_ERROR_CODES = tuple(limits.TASK_ERRORS)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -43,6 +50,7 @@ class Fault:
     times: int | None = 1
     retry_after_s: int = 1
     delay_s: float = 2.0
+    error_code: str = TASK_ERROR_CODES[0]
 
     def matches(self, endpoint: str, key: str | None) -> bool:
         if self.kind == "fail_task" and endpoint != "generate":
@@ -61,7 +69,8 @@ def parse_fault(body: Any) -> Fault:
     """A Fault from the JSON of `POST /_sandbox/faults`. ValueError names what is wrong."""
     if not isinstance(body, dict):
         raise ValueError("send a JSON object such as {\"kind\": \"rate_limit\"}")
-    unknown = set(body) - {"kind", "endpoint", "key", "times", "retry_after_s", "delay_s"}
+    unknown = set(body) - {"kind", "endpoint", "key", "times", "retry_after_s", "delay_s",
+                           "error_code"}
     if unknown:
         raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")
     kind = body.get("kind")
@@ -83,8 +92,11 @@ def parse_fault(body: Any) -> Fault:
     delay = body.get("delay_s", 2.0)
     if type(delay) not in (int, float) or not 0 <= delay <= 600:
         raise ValueError("delay_s must be a number of seconds from 0 to 600")
+    error_code = body.get("error_code", TASK_ERROR_CODES[0])
+    if error_code not in TASK_ERROR_CODES:
+        raise ValueError(f"error_code must be one of {', '.join(TASK_ERROR_CODES)}")
     return Fault(kind=kind, endpoint=endpoint, key=key, times=times,
-                 retry_after_s=retry_after, delay_s=float(delay))
+                 retry_after_s=retry_after, delay_s=float(delay), error_code=error_code)
 
 
 class FaultBook:

@@ -12,6 +12,10 @@ import re
 from typing import Final
 
 MODEL: Final = "wan2.6-reference-video"
+# The cheaper variant: the same request plus a top-level `generate_audio` boolean.
+FLASH_MODEL: Final = "wan2.6-reference-video-flash"
+MODELS: Final = (MODEL, FLASH_MODEL)
+GENERATE_AUDIO_DEFAULT: Final = True
 
 # video_urls: how many, which schemes, and what each referenced video must be.
 URL_COUNT_MIN: Final = 1
@@ -46,6 +50,25 @@ CALLBACK_RETRY_DELAYS_S: Final = (1, 2, 4)
 FILE_QUOTA_DEFAULT: Final = 2_000
 
 TERMINAL_STATUSES: Final = ("completed", "failed", "cancelled")
+# The codes a failed task's `error` carries, in EvoLink's vocabulary (the task error codes its
+# clients know), with the error type each belongs to and a default message.
+TASK_ERRORS: Final[dict[str, tuple[str, str]]] = {
+    "content_policy_violation": ("invalid_request_error",
+                                 "The prompt or a reference video was blocked by content review"),
+    "invalid_parameters": ("invalid_request_error",
+                           "The model could not use these parameters with these references"),
+    "generation_failed_no_content": ("api_error", "The model produced no output"),
+    "generation_timeout": ("api_error", "Generation timed out"),
+    "resource_exhausted": ("api_error", "Provider capacity was temporarily exhausted"),
+    "service_error": ("api_error", "Internal service error"),
+    "service_unavailable": ("api_error", "The service was temporarily unavailable"),
+}
+TASK_STATUSES: Final = ("pending", "processing", "completed", "failed", "cancelled")
+
+# Account endpoints as EvoLink's own clients use them (spec section 4).
+TASK_BATCH_MAX: Final = 50
+PAGE_SIZE_DEFAULT: Final = 20
+PAGE_SIZE_MAX: Final = 100
 
 # Task ids as EvoLink writes them; anything else is 400 invalid_task_id.
 TASK_ID_PATTERN: Final = r"task-unified-\d{10}-[a-z0-9]{8}"

@@ -1,10 +1,11 @@
 """The OpenAPI 3.1 document of what the sandbox implements (served at GET /openapi.json).
 
-It lists every route the application serves (a test compares the two) and states, as schema
-keywords, the same limits the sandbox's validation enforces: the prompt must hold a non-space
-character and at most 1500 characters, 1 to 3 http(s) video URLs, the enums, the output range, an
-https callback URL of at most 2048 characters, the task id's shape. The generation request restates
-EvoLink's published schema (a test compares them) and adds what that document says only in prose.
+It lists every route the application serves (a test compares the two), both models' requests,
+and states, as schema keywords, the same limits the sandbox's validation enforces: the prompt
+must hold a non-space character and at most 1500 characters, 1 to 3 http(s) video URLs, the
+enums, the output range, an https callback URL of at most 2048 characters, generate_audio for the
+flash model only, the task id's shape. The standard request restates EvoLink's published schema (a
+test compares them) and adds what that document says only in prose.
 Rules that need the network (a callback host that resolves to an internal address) or the videos
 (2-30 s, mp4/mov, 100MB) are in the descriptions.
 """
@@ -21,19 +22,22 @@ from .config import (
     TIMEOUT_LIMITS_S,
     TIMEOUT_MIN_S,
 )
-from .faults import ENDPOINTS, KINDS
+from .faults import ENDPOINTS, KINDS, TASK_ERROR_CODES
 
-__all__ = ["TASK_ID_SCHEMA", "generation_request_schema", "openapi_document"]
+__all__ = ["TASK_ID_SCHEMA", "flash_request_schema", "generation_request_schema",
+           "openapi_document"]
 
 TASK_ID_SCHEMA: dict[str, Any] = {"type": "string", "pattern": f"^{limits.TASK_ID_PATTERN}$"}
 _STATUSES = ["pending", "processing", "completed", "failed", "cancelled"]
 
 
 def generation_request_schema() -> dict[str, Any]:
-    """JSON Schema of the POST /v1/videos/generations body."""
+    """JSON Schema of the POST /v1/videos/generations body for wan2.6-reference-video."""
     return {
         "type": "object",
         "required": ["model", "prompt", "video_urls"],
+        # The standard model documents no generate_audio; the sandbox refuses it there.
+        "not": {"required": ["generate_audio"]},
         "properties": {
             "model": {"type": "string", "enum": [limits.MODEL], "default": limits.MODEL,
                       "description": "Model name"},
@@ -74,6 +78,22 @@ def generation_request_schema() -> dict[str, Any]:
     }
 
 
+def flash_request_schema() -> dict[str, Any]:
+    """JSON Schema of the same body for wan2.6-reference-video-flash: the same fields plus a
+    top-level generate_audio."""
+    schema = generation_request_schema()
+    del schema["not"]
+    props = schema["properties"]
+    props["model"] = {"type": "string", "enum": [limits.FLASH_MODEL],
+                      "description": "The flash variant: cheaper, with or without audio"}
+    props["generate_audio"] = {
+        "type": "boolean", "default": limits.GENERATE_AUDIO_DEFAULT,
+        "description": "Whether the result has a sound track. Without it the task costs half "
+                       "the rate (1.19 instead of 2.38 credits a billed second at 720p); the "
+                       "minimum charge of 9 credits still applies."}
+    return schema
+
+
 def _task_schema() -> dict[str, Any]:
     return {
         "type": "object",
@@ -82,7 +102,7 @@ def _task_schema() -> dict[str, Any]:
         "properties": {
             "created": {"type": "integer"},
             "id": TASK_ID_SCHEMA,
-            "model": {"type": "string"},
+            "model": {"type": "string", "enum": list(limits.MODELS)},
             "object": {"type": "string", "enum": ["video.generation.task"]},
             "progress": {"type": "integer", "minimum": 0, "maximum": 100},
             "status": {"type": "string", "enum": _STATUSES},
@@ -96,10 +116,41 @@ def _task_schema() -> dict[str, Any]:
                 "user_group": {"type": "string", "enum": ["default", "vip"]}}},
             "results": {"type": "array", "items": {"type": "string", "format": "uri"},
                         "description": "Result URLs, once completed (valid 24 hours)"},
-            "error": {"type": "object", "properties": {
-                "code": {"type": "string"}, "message": {"type": "string"}}},
+            "error": {"type": "object", "required": ["code", "message", "type"],
+                      "description": "Why a failed task failed, in EvoLink's task error "
+                                     "vocabulary",
+                      "properties": {
+                          "code": {"type": "string", "enum": list(limits.TASK_ERRORS)},
+                          "message": {"type": "string"},
+                          "type": {"type": "string", "enum": sorted(
+                              {kind for kind, _ in limits.TASK_ERRORS.values()})}}},
         },
     }
+
+
+def _list_item_schema() -> dict[str, Any]:
+    schema = _task_schema()
+    del schema["properties"]["results"]
+    schema["properties"].update({
+        "created_at": {"type": "integer", "description": "Unix seconds"},
+        "has_results": {"type": "boolean"}, "has_error": {"type": "boolean"},
+        "credits_used": {"type": "number", "description": "Once completed"}})
+    schema["description"] = "A task as the list shows it: no result links"
+    return schema
+
+
+def _credits_schema() -> dict[str, Any]:
+    pair = {"remaining_credits": {"type": "number"}, "used_credits": {"type": "number"}}
+    return {"type": "object", "required": ["data"], "properties": {"data": {
+        "type": "object", "required": ["user", "token"], "properties": {
+            "user": {"type": "object", "properties": pair,
+                     "description": "The account: its balance left and what it has spent"},
+            "token": {"type": "object", "properties": {
+                **pair, "unlimited_credits": {"type": "boolean"}},
+                "description": "This key: what it may still spend (its own limit, or the "
+                               "account's balance when it has none) and what it has spent"},
+            "reserved_credits": {"type": "number",
+                                 "description": "Held by unfinished tasks (sandbox extra)"}}}}}
 
 
 _ERROR = {"$ref": "#/components/schemas/ErrorResponse"}
@@ -141,6 +192,14 @@ def _download(get_id: str, head_id: str, id_name: str, summary: str) -> dict[str
     }
 
 
+def _paging_parameters(size_name: str) -> list[dict[str, Any]]:
+    return [{"name": "page", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 1, "default": 1}},
+            {"name": size_name, "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 1, "maximum": limits.PAGE_SIZE_MAX,
+                        "default": limits.PAGE_SIZE_DEFAULT}}]
+
+
 def _control(operation: str, summary: str, schema: dict[str, Any] | None = None,
              answer: str = "OK") -> dict[str, Any]:
     out: dict[str, Any] = {"operationId": operation, "security": [], "summary": summary,
@@ -154,6 +213,12 @@ def _control(operation: str, summary: str, schema: dict[str, Any] | None = None,
 def config_schema() -> dict[str, Any]:
     """The switches POST /_sandbox/config takes, with the ranges SandboxConfig enforces."""
     number = {"type": "number"}
+    fraction = {"type": ["number", "string"],
+                "description": "A number or a fraction such as '167/100'"}
+    prices = {"type": "object", "additionalProperties": False, "properties": {
+        "units_per_second": {"type": "integer", "minimum": 1, "maximum": 10_000_000},
+        "hd_multiplier": fraction, "silent_multiplier": fraction,
+        "minimum_units": {"type": "integer", "minimum": 0, "maximum": 1_000_000_000}}}
     return {
         "type": "object", "additionalProperties": False,
         "properties": {
@@ -169,14 +234,12 @@ def config_schema() -> dict[str, Any]:
                for name, high in TIMEOUT_LIMITS_S.items()},
             "hosts": {"type": "object", "additionalProperties": {"type": "string"},
                       "description": "Host name -> IP address, consulted before DNS"},
-            "prices": {"type": "object", "additionalProperties": False, "properties": {
-                "units_per_second": {"type": "integer", "minimum": 1, "maximum": 10_000_000},
-                "hd_multiplier": {"type": ["number", "string"],
-                                  "description": "A number or a fraction such as '167/100'"},
-                "minimum_units": {"type": "integer", "minimum": 0,
-                                  "maximum": 1_000_000_000}},
-                "description": "Units of 1/10,000 credit; fields left out take EvoLink's "
-                               "public defaults"},
+            "prices": {**prices, "description": "wan2.6-reference-video's tariff in units of "
+                                                "1/10,000 credit; fields left out take "
+                                                "EvoLink's public defaults"},
+            "flash_prices": {**prices, "description": "wan2.6-reference-video-flash's tariff; "
+                                                      "silent_multiplier prices a task without "
+                                                      "audio (default 1/2)"},
         },
     }
 
@@ -185,6 +248,8 @@ def _control_paths() -> dict[str, Any]:
     fault = {"type": "object", "additionalProperties": False, "required": ["kind"], "properties": {
         "kind": {"type": "string", "enum": [*KINDS, "reset_mid_body"]},
         "endpoint": {"type": ["string", "null"], "enum": [*ENDPOINTS, None]},
+        "error_code": {"type": "string", "enum": list(TASK_ERROR_CODES),
+                       "description": "fail_task: the failed task's error code"},
         "key": {"type": ["string", "null"]},
         "times": {"type": ["integer", "null"], "minimum": 1},
         "retry_after_s": {"type": "integer", "minimum": 0},
@@ -193,7 +258,10 @@ def _control_paths() -> dict[str, Any]:
         "advance_s": {"type": "number", "minimum": 0, "maximum": 10 * 365 * 86400}}}
     key = {"type": "object", "required": ["key"], "properties": {
         "key": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": r"^\S+$"},
-        "credits": {"type": ["number", "null"], "minimum": 0, "maximum": 10**12},
+        "credits": {"type": ["number", "null"], "minimum": 0, "maximum": 10**12,
+                    "description": "The account's balance; null: unlimited"},
+        "limit": {"type": ["number", "null"], "minimum": 0, "maximum": 10**12,
+                  "description": "The key's own spending limit; null: none"},
         "models": {"type": "array", "items": {"type": "string"}},
         "max_files": {"type": "integer", "minimum": 0, "maximum": MAX_FILES_LIMIT},
         "user_group": {"type": "string", "enum": ["default", "vip"]}}}
@@ -230,14 +298,21 @@ def openapi_document(server_url: str) -> dict[str, Any]:
     upload_fields = {
         "upload_path": {"type": "string", "maxLength": 1024},
         "file_name": {"type": "string", "maxLength": 1024},
+        "uploadPath": {"type": "string", "maxLength": 1024,
+                       "description": "The same as upload_path (both spellings are accepted)"},
+        "fileName": {"type": "string", "maxLength": 1024,
+                     "description": "The same as file_name (both spellings are accepted)"},
     }
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "prep sandbox (local EvoLink stand-in)",
             "version": "1.0.0",
-            "description": "EvoLink's files API, wan2.6-reference-video generation and task "
-                           "queries, served locally; plus /_sandbox control endpoints for tests.",
+            "description": "EvoLink's files API, wan2.6-reference-video and "
+                           "wan2.6-reference-video-flash generation, task queries and the "
+                           "account endpoints its own clients use, served locally; plus "
+                           "/_sandbox control endpoints for tests. Unknown paths and methods "
+                           "answer 404.",
         },
         "servers": [{"url": server_url}],
         "security": bearer,
@@ -274,6 +349,20 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                             "remain_files": {"type": "integer"}}}}}}}},
                     **_errors(401, 429, 500)},
             }},
+            "/api/v1/files/list": {"get": {
+                "operationId": "listFiles", "summary": "The key's uploaded files, newest first",
+                "parameters": _paging_parameters("pageSize"),
+                "responses": {"200": {"description": "A page of files", "content": {
+                    "application/json": {"schema": {"type": "object", "properties": {
+                        "success": {"type": "boolean"}, "code": {"type": "integer"},
+                        "msg": {"type": "string"},
+                        "data": {"type": "object", "properties": {
+                            "files": {"type": "array",
+                                      "items": {"$ref": "#/components/schemas/FileData"}},
+                            "total": {"type": "integer"}, "page": {"type": "integer"},
+                            "page_size": {"type": "integer"}}}}}}}},
+                    **_errors(400, 401, 429, 500)},
+            }},
             "/api/v1/files/{file_id}": {"delete": {
                 "operationId": "deleteFile", "summary": "Delete a file before it expires",
                 "parameters": [{"name": "file_id", "in": "path", "required": True,
@@ -288,8 +377,55 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                                            "pattern": f"^{limits.IDEMPOTENCY_KEY_PATTERN}$"},
                                 "description": "Ignored unless the sandbox honours idempotency"}],
                 "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": {"$ref": "#/components/schemas/Wan26ReferenceVideoRequest"}}}},
+                    "schema": {"oneOf": [
+                        {"$ref": "#/components/schemas/Wan26ReferenceVideoRequest"},
+                        {"$ref": "#/components/schemas/Wan26ReferenceVideoFlashRequest"}],
+                        "discriminator": {"propertyName": "model", "mapping": {
+                            limits.MODEL: "#/components/schemas/Wan26ReferenceVideoRequest",
+                            limits.FLASH_MODEL:
+                                "#/components/schemas/Wan26ReferenceVideoFlashRequest"}}}}}},
                 "responses": {**json_ok, **_errors(400, 401, 402, 403, 409, 413, 429, 500)},
+            }},
+            "/v1/credits": {"get": {
+                "operationId": "getCredits",
+                "summary": "The account's and this key's credits, remaining and used. A task's "
+                           "credits are held when it is created, spent when it completes and "
+                           "returned when it fails; a task they cannot cover is refused 402.",
+                "responses": {"200": {"description": "Credits", "content": {"application/json": {
+                    "schema": _credits_schema()}}}, **_errors(401, 429, 500)},
+            }},
+            "/v1/tasks": {"get": {
+                "operationId": "listTasks", "summary": "A page of this key's tasks, newest first",
+                "parameters": [
+                    {"name": "status", "in": "query", "required": False,
+                     "schema": {"type": "string", "enum": list(limits.TASK_STATUSES)},
+                     "description": "processing includes queued (pending) tasks"},
+                    {"name": "type", "in": "query", "required": False,
+                     "schema": {"type": "string", "enum": ["text", "image", "audio", "video"]}},
+                    {"name": "model", "in": "query", "required": False,
+                     "schema": {"type": "string"}},
+                    *_paging_parameters("page_size")],
+                "responses": {"200": {"description": "A page of tasks", "content": {
+                    "application/json": {"schema": {"type": "object", "properties": {
+                        "data": {"type": "array", "items": _list_item_schema()},
+                        "total": {"type": "integer"}, "page": {"type": "integer"},
+                        "page_size": {"type": "integer"}}}}}},
+                    **_errors(400, 401, 429, 500)},
+            }},
+            "/v1/tasks/batch": {"post": {
+                "operationId": "getTasks",
+                "summary": "Several tasks at once; unknown ids and other keys' tasks are absent",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["task_ids"], "properties": {"task_ids": {
+                        "type": "array", "items": {"type": "string"}, "minItems": 1,
+                        "maxItems": limits.TASK_BATCH_MAX}}}}}},
+                "responses": {"200": {"description": "The tasks found, in the order asked",
+                                      "content": {"application/json": {"schema": {
+                                          "type": "object", "properties": {"data": {
+                                              "type": "array", "items": {
+                                                  "$ref": "#/components/schemas/"
+                                                          "VideoGenerationResponse"}}}}}}},
+                              **_errors(400, 401, 413, 429, 500)},
             }},
             "/v1/tasks/{task_id}": {"get": {
                 "operationId": "getTask", "summary": "A task's status, progress and results",
@@ -314,6 +450,7 @@ def openapi_document(server_url: str) -> dict[str, Any]:
         "components": {
             "schemas": {
                 "Wan26ReferenceVideoRequest": generation_request_schema(),
+                "Wan26ReferenceVideoFlashRequest": flash_request_schema(),
                 "VideoGenerationResponse": _task_schema(),
                 "ErrorResponse": {"type": "object", "properties": {"error": {
                     "type": "object", "properties": {

@@ -1,6 +1,7 @@
 """Result videos: a real mp4 at the requested duration, quality and aspect ratio, made with ffmpeg.
 
-The picture is a moving test pattern with the prompt written over it, with a tone for sound. It is
+The picture is a moving test pattern with the prompt written over it, with a tone for sound (or no
+sound track at all, for a flash task asked for none). It is
 cheap on purpose (ultrafast preset, high CRF) and cached by everything that changes the bytes, so
 tests that ask for the same output pay for it once.
 """
@@ -30,26 +31,27 @@ def frame_size(quality: str, aspect_ratio: str) -> tuple[int, int]:
 
 
 def _args(ffmpeg: str, out: Path, *, duration_s: int, width: int, height: int,
-          text_file: Path | None, shot_type: str) -> list[str]:
+          text_file: Path | None, shot_type: str, audio: bool = True) -> list[str]:
     source = "testsrc2" if shot_type == "single" else "smptehdbars"
     args = [ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-y",
-            "-f", "lavfi", "-i", f"{source}=size={width}x{height}:rate={_FPS}:duration={duration_s}",
-            "-f", "lavfi", "-i", f"sine=frequency=330:sample_rate=48000:duration={duration_s}"]
+            "-f", "lavfi", "-i", f"{source}=size={width}x{height}:rate={_FPS}:duration={duration_s}"]
+    if audio:
+        args += ["-f", "lavfi", "-i", f"sine=frequency=330:sample_rate=48000:duration={duration_s}"]
     if text_file is not None:
         size = max(18, height // 24)
         path = str(text_file).replace("\\", "/").replace(":", "\\:").replace("'", "\\'")
         args += ["-vf", f"drawtext=textfile='{path}':expansion=none:fontsize={size}:"
                         f"fontcolor=white:box=1:boxcolor=black@0.6:boxborderw={size // 2}:"
                         f"x=(w-text_w)/2:y=h-text_h-{size * 2}"]
-    args += ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "32", "-pix_fmt", "yuv420p",
-             "-c:a", "aac", "-b:a", "64k", "-t", str(duration_s), "-movflags", "+faststart",
-             "-f", "mp4", str(out)]
+    args += ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "32", "-pix_fmt", "yuv420p"]
+    args += ["-c:a", "aac", "-b:a", "64k"] if audio else ["-an"]
+    args += ["-t", str(duration_s), "-movflags", "+faststart", "-f", "mp4", str(out)]
     return args
 
 
 def render_result(
     ffmpeg: str, cache_dir: Path, *, duration_s: int, quality: str, aspect_ratio: str,
-    prompt: str, shot_type: str = "single",
+    prompt: str, shot_type: str = "single", audio: bool = True,
 ) -> Path:
     """The result mp4 for these settings (made once, then taken from `cache_dir`).
 
@@ -57,7 +59,9 @@ def render_result(
     overlay needs a font; on a machine without one the video is made without text).
     """
     width, height = frame_size(quality, aspect_ratio)
-    key = repr((duration_s, width, height, prompt, shot_type, 1)).encode()
+    # Results with sound keep their old cache names; silent ones get their own.
+    key = repr((duration_s, width, height, prompt, shot_type, 1)
+               + (() if audio else ("silent",))).encode()
     out = cache_dir / f"result-{hashlib.sha256(key).hexdigest()[:16]}.mp4"
     if out.exists():
         return out
@@ -71,7 +75,7 @@ def render_result(
         for overlay in (text_file, None):
             proc = subprocess.run(
                 _args(ffmpeg, tmp, duration_s=duration_s, width=width, height=height,
-                      text_file=overlay, shot_type=shot_type),
+                      text_file=overlay, shot_type=shot_type, audio=audio),
                 capture_output=True, text=True, errors="replace", check=False,
             )
             if proc.returncode == 0:

@@ -149,12 +149,15 @@ class Sandbox:
         return result
 
     def fail_next(self, kind: str, *, endpoint: str | None = None, key: str | None = None,
-                  times: int | None = 1, retry_after_s: int = 1, delay_s: float = 2.0) -> None:
-        """Plan a fault for the next `times` requests to `endpoint` (any when None)."""
-        self._control("POST", "/_sandbox/faults", {
-            "kind": kind, "endpoint": endpoint, "key": key, "times": times,
-            "retry_after_s": retry_after_s, "delay_s": delay_s,
-        })
+                  times: int | None = 1, retry_after_s: int = 1, delay_s: float = 2.0,
+                  error_code: str | None = None) -> None:
+        """Plan a fault for the next `times` requests to `endpoint` (any when None); a
+        `fail_task` fault's task fails with `error_code` (see prep.sandbox.faults)."""
+        body: dict[str, Any] = {"kind": kind, "endpoint": endpoint, "key": key, "times": times,
+                                "retry_after_s": retry_after_s, "delay_s": delay_s}
+        if error_code is not None:
+            body["error_code"] = error_code
+        self._control("POST", "/_sandbox/faults", body)
 
     def clear_faults(self) -> None:
         """Drop every planned fault."""
@@ -171,11 +174,12 @@ class Sandbox:
         return result
 
     def add_key(self, key: str, *, credits: float | None = None,
-                models: tuple[str, ...] = (limits.MODEL,), max_files: int | None = None,
-                user_group: str = "default") -> None:
-        """Accept another key, with a balance in credits (None: unlimited) and its models."""
+                models: tuple[str, ...] = limits.MODELS, max_files: int | None = None,
+                user_group: str = "default", limit: float | None = None) -> None:
+        """Accept another key, with its account's balance in credits (None: unlimited), its own
+        spending limit in credits (None: none) and its models."""
         body: dict[str, Any] = {"key": key, "credits": credits, "models": list(models),
-                                "user_group": user_group}
+                                "user_group": user_group, "limit": limit}
         if max_files is not None:
             body["max_files"] = max_files
         self._control("POST", "/_sandbox/keys", body)

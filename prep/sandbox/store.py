@@ -19,7 +19,7 @@ from typing import Any
 
 from . import limits
 from .config import KeyConfig, SandboxConfig
-from .faults import FaultBook
+from .faults import TASK_ERROR_CODES, FaultBook
 from .pricing import credits_number
 
 __all__ = ["Clock", "Store", "StoredFile", "Task", "iso"]
@@ -27,6 +27,12 @@ __all__ = ["Clock", "Store", "StoredFile", "Task", "iso"]
 _ID_CHARS = string.ascii_lowercase + string.digits
 # Simulated seconds a task spends queued, then rendering (scaled by the sandbox's speed).
 QUEUE_S = 4.0
+# A balance reported for an account the sandbox was told is unlimited: 1e9 credits, more than any
+# test can spend, shown as a number because EvoLink's balances are numbers.
+UNLIMITED_REPORTED_UNITS = 10**13
+# A planned `fail_task` fault fails with this unless it names another code: a failure that must
+# not be retried blindly (retrying the same request pays for the same refusal again).
+FAIL_TASK_DEFAULT_CODE = TASK_ERROR_CODES[0]
 
 
 def iso(epoch_s: float) -> str:
@@ -85,6 +91,8 @@ class Task:
     created: int
     created_at: float
     request: dict[str, Any]
+    model: str
+    generate_audio: bool
     prompt: str
     quality: str
     aspect_ratio: str
@@ -95,6 +103,8 @@ class Task:
     user_group: str
     work_s: float
     fail: bool = False
+    # The error code a planned failure carries (see TASK_ERRORS).
+    fail_code: str = FAIL_TASK_DEFAULT_CODE
     idempotency_key: str | None = None
     status: str = "pending"
     progress: int = 0
@@ -118,7 +128,7 @@ class Task:
         out: dict[str, Any] = {
             "created": self.created,
             "id": self.id,
-            "model": limits.MODEL,
+            "model": self.model,
             "object": "video.generation.task",
             "progress": self.progress,
             "status": self.status,
@@ -134,10 +144,27 @@ class Task:
         if self.status == "completed" and result_url:
             out["results"] = [result_url]
         if self.status == "failed":
-            out["error"] = {
-                "code": "generation_failed",
-                "message": self.render_error or "the model could not generate this video",
-            }
+            out["error"] = self.error()
+        return out
+
+    def error(self) -> dict[str, str]:
+        """A failed task's `error`: code, message and type, as EvoLink's clients read them."""
+        if self.render_error is not None and not self.fail:
+            code, message = "service_error", self.render_error
+        else:
+            code = self.fail_code
+            message = limits.TASK_ERRORS[code][1] + " (sandbox fault injection)"
+        return {"code": code, "message": message, "type": limits.TASK_ERRORS[code][0]}
+
+    def list_item(self, now: float, speed: float) -> dict[str, Any]:
+        """The task as GET /v1/tasks lists it: the task without result links, plus the flags and
+        figures EvoLink's clients read from a listing."""
+        out = self.body(now, speed, None)
+        out.pop("results", None)
+        out.update({"created_at": self.created, "has_results": self.status == "completed",
+                    "has_error": self.status == "failed"})
+        if self.status == "completed":
+            out["credits_used"] = credits_number(self.credits_units)
         return out
 
     def record(self, now: float, speed: float, result_url: str | None) -> dict[str, Any]:
@@ -175,6 +202,8 @@ class Store:
         self.keys: dict[str, KeyConfig] = {}
         self.key_ids: dict[str, str] = {}
         self.balances: dict[str, int | None] = {}
+        self.used: dict[str, int] = {}
+        self.key_of: dict[str, str] = {}
         self.files: dict[str, StoredFile] = {}
         self.uploads: list[StoredFile] = []
         self.tasks: dict[str, Task] = {}
@@ -195,7 +224,7 @@ class Store:
         self.idempotency.clear()
         self.requests.clear()
         self.auth_header_requests = 0
-        self.keys, self.key_ids, self.balances = {}, {}, {}
+        self.keys, self.key_ids, self.balances, self.used, self.key_of = {}, {}, {}, {}, {}
         for key in self.config.keys().values():
             self.add_key(key)
         for folder in (self.files_dir, self.incoming_dir):
@@ -213,7 +242,9 @@ class Store:
     def add_key(self, key: KeyConfig) -> None:
         self.keys[key.key] = key
         self.key_ids.setdefault(key.key, f"key{len(self.key_ids) + 1}")
+        self.key_of[self.key_ids[key.key]] = key.key
         self.balances[key.key] = key.credits_units
+        self.used.setdefault(key.key, 0)
 
     # -- files -----------------------------------------------------------------------------------
     def live_files(self, key: str) -> list[StoredFile]:
@@ -229,23 +260,66 @@ class Store:
         return self.incoming_dir / secrets.token_hex(8)
 
     # -- credits ---------------------------------------------------------------------------------
-    def available_units(self, key: str) -> int | None:
-        """Balance minus what unfinished tasks have reserved (None: unlimited)."""
-        balance = self.balances[key]
-        if balance is None:
-            return None
+    # Each key is its own account. A task's credits leave the balance when it is created
+    # (reserved), count as used when it completes (settled) and return when it fails (refunded).
+    def reserved_units(self, key: str) -> int:
+        """What the key's unfinished tasks hold back."""
         key_id = self.key_ids[key]
-        reserved = sum(t.credits_units for t in self.tasks.values()
-                       if t.key_id == key_id and not t.terminal)
-        return balance - reserved
+        return sum(t.credits_units for t in self.tasks.values()
+                   if t.key_id == key_id and not t.terminal)
 
-    def settle(self, task: Task) -> None:
-        """Charge a completed task (failed tasks cost nothing)."""
-        for key, key_id in self.key_ids.items():
-            if key_id == task.key_id and task.status == "completed":
-                balance = self.balances.get(key)
-                if balance is not None:
-                    self.balances[key] = max(0, balance - task.credits_units)
+    def available_units(self, key: str) -> int | None:
+        """What a new task of this key may still cost (None: unlimited): the account's balance
+        after reservations, or the key's own limit left, whichever is smaller."""
+        balance = self.balances[key]
+        limit = self.keys[key].limit_units
+        key_left = None if limit is None else limit - self.used[key] - self.reserved_units(key)
+        if balance is None:
+            return key_left
+        return balance if key_left is None else min(balance, key_left)
+
+    def short_of(self, key: str, units: int) -> str | None:
+        """None when the key can pay `units`; else the 402 code that says what is short."""
+        balance = self.balances[key]
+        if balance is not None and balance < units:
+            return "insufficient_quota"
+        available = self.available_units(key)
+        if available is not None and available < units:
+            return "key_quota_exhausted"
+        return None
+
+    def reserve(self, key: str, units: int) -> None:
+        balance = self.balances[key]
+        if balance is not None:
+            self.balances[key] = balance - units
+
+    def _settle(self, task: Task) -> None:
+        """A task just ended: count a completed one's credits as used, refund a failed one."""
+        key = self.key_of.get(task.key_id)
+        if key is None:
+            return
+        if task.status == "completed":
+            self.used[key] += task.credits_units
+        else:
+            balance = self.balances[key]
+            if balance is not None:
+                self.balances[key] = balance + task.credits_units
+
+    def credits(self, key: str) -> dict[str, Any]:
+        """GET /v1/credits for this key: its account's balance and its own spending."""
+        balance = self.balances[key]
+        remaining = UNLIMITED_REPORTED_UNITS if balance is None else balance
+        used = self.used[key]
+        limit = self.keys[key].limit_units
+        key_left = remaining if limit is None else max(0, limit - used - self.reserved_units(key))
+        return {
+            "user": {"remaining_credits": credits_number(remaining),
+                     "used_credits": credits_number(used)},
+            "token": {"remaining_credits": credits_number(key_left),
+                      "used_credits": credits_number(used),
+                      "unlimited_credits": limit is None},
+            "reserved_credits": credits_number(self.reserved_units(key)),
+        }
 
     # -- tasks -----------------------------------------------------------------------------------
     def refresh(self, task: Task) -> bool:
@@ -259,12 +333,13 @@ class Store:
         work_done = (elapsed - QUEUE_S) / task.work_s
         if task.fail and work_done >= 0.4:
             task.status, task.progress = "failed", max(task.progress, 40)
-            task.render_error = task.render_error or "the sandbox failed this task (fault injection)"
             task.finished_at = self.clock.now()
+            self._settle(task)
             return True
         if task.render_error is not None:
             task.status = "failed"
             task.finished_at = self.clock.now()
+            self._settle(task)
             return True
         task.status = "processing"
         task.progress = max(task.progress, min(99, 1 + int(98 * min(work_done, 1.0))))
@@ -273,7 +348,7 @@ class Store:
             task.finished_at = self.clock.now()
             task.result.created_at = task.finished_at
             task.result.expires_at = task.finished_at + limits.RESULT_TTL_S
-            self.settle(task)
+            self._settle(task)
             return True
         return False
 
@@ -300,6 +375,8 @@ class Store:
             "storage": {"data_dir": str(self.data_dir), "removed_on_stop": self._owns_dir},
             "keys": [
                 {"key_id": self.key_ids[k], "credits_units": self.balances[k],
+                 "used_units": self.used[k], "reserved_units": self.reserved_units(k),
+                 "limit_units": c.limit_units,
                  "models": list(c.models), "user_group": c.user_group, "max_files": c.max_files,
                  "used_files": len(self.live_files(k))}
                 for k, c in self.keys.items()

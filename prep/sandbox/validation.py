@@ -54,6 +54,8 @@ class GenerationRequest:
     duration_s: int = limits.OUTPUT_DEFAULT_S
     shot_type: str = limits.SHOT_TYPE_DEFAULT
     callback_url: str | None = None
+    # Flash only: whether the result has a sound track (and is billed at the full rate).
+    generate_audio: bool = limits.GENERATE_AUDIO_DEFAULT
     # The callback's host, lower-cased, and whether it is a loopback host the sandbox was told to
     # allow (allow_local_callbacks). A name still needs check_callback_host.
     callback_host: str | None = None
@@ -118,9 +120,19 @@ def parse_generation(body: Any, *, allow_local_callbacks: bool = False) -> Gener
     model = body["model"]
     if not isinstance(model, str):
         raise Invalid(f"model must be a string, not {_type_name(model)}")
-    if model != limits.MODEL:
+    if model not in limits.MODELS:
         raise Invalid(f"model {model[:100]!r} is not supported by this endpoint; use "
-                      f"{limits.MODEL!r}")
+                      f"{' or '.join(repr(m) for m in limits.MODELS)}")
+    audio = limits.GENERATE_AUDIO_DEFAULT
+    if "generate_audio" in body:
+        # The standard model documents no such field and always makes sound: a request that asks
+        # it for silence would be billed for audio it believes it turned off, so it is refused.
+        if model != limits.FLASH_MODEL:
+            raise Invalid(f"generate_audio is a parameter of {limits.FLASH_MODEL!r} only; "
+                          f"{model!r} always generates audio")
+        audio = body["generate_audio"]
+        if not isinstance(audio, bool):
+            raise Invalid(f"generate_audio must be true or false, not {_type_name(audio)}")
     prompt = body["prompt"]
     if not isinstance(prompt, str):
         raise Invalid(f"prompt must be a string, not {_type_name(prompt)}")
@@ -156,8 +168,8 @@ def parse_generation(body: Any, *, allow_local_callbacks: bool = False) -> Gener
         host, local = callback_shape(callback, allow_local=allow_local_callbacks)
     return GenerationRequest(
         model=model, prompt=prompt, video_urls=urls, aspect_ratio=aspect, quality=quality,
-        duration_s=duration, shot_type=shot_type, callback_url=callback, callback_host=host,
-        callback_local=local,
+        duration_s=duration, shot_type=shot_type, callback_url=callback, generate_audio=audio,
+        callback_host=host, callback_local=local,
     )
 
 

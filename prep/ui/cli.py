@@ -10,7 +10,9 @@ import sys
 
 import click
 
+from prep.ui.commands.account import account
 from prep.ui.commands.batch import batch
+from prep.ui.commands.check import check
 from prep.ui.commands.config import config
 from prep.ui.commands.doctor import doctor
 from prep.ui.commands.estimate import estimate
@@ -21,6 +23,7 @@ from prep.ui.commands.probe import probe
 from prep.ui.commands.sandbox import sandbox
 from prep.ui.commands.schema import schema
 from prep.ui.commands.task import task
+from prep.ui.commands.tasks import tasks
 from prep.ui.commands.upload import upload
 from prep.ui.options import CONTEXT_SETTINGS, PrepGroup
 
@@ -48,6 +51,9 @@ cli.add_command(doctor)
 cli.add_command(batch)
 cli.add_command(pick)
 cli.add_command(schema)
+cli.add_command(account)
+cli.add_command(tasks)
+cli.add_command(check)
 
 
 def main() -> None:

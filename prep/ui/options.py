@@ -99,8 +99,34 @@ def extend_option(func: F) -> F:
     )(func)
 
 
+def model_options(func: F) -> F:
+    """--model and --audio/--no-audio (the flash model's switch)."""
+    from prep.core import rules
+
+    func = click.option("--audio/--no-audio", "audio", default=None,
+                        help=f"With {rules.FLASH_MODEL} only: generate the audio track (default) "
+                             "or not (half the price).")(func)
+    func = click.option("--model", type=click.Choice(rules.MODELS), default=rules.DEFAULT_MODEL,
+                        show_default=True,
+                        help=f"{rules.FLASH_MODEL} is the cheaper variant (2.38 credits a second "
+                             "with audio, 1.19 without, by the default prices).")(func)
+    return func
+
+
+def check_model_options(model: str, audio: bool | None) -> None:
+    """UsageError naming the flag given when --audio/--no-audio does not go with --model."""
+    from prep.core.request import check_generate_audio
+
+    check_generate_audio(model, audio, option="--audio" if audio else "--no-audio")
+
+
 def price_options(func: F) -> F:
     """Overrides of the price table."""
+    func = click.option("--flash-min-charge", metavar="CREDITS",
+                        help="Minimum charge per flash task (default 9).")(func)
+    func = click.option("--flash-price-per-second", metavar="CREDITS",
+                        help="Credits per billed second of the flash model at 720p with audio "
+                             "(default 2.38).")(func)
     func = click.option("--min-charge", metavar="CREDITS",
                         help="Minimum charge per task (default 9).")(func)
     func = click.option("--price-1080p-multiplier", metavar="X",
@@ -129,11 +155,13 @@ def api_options(func: F) -> F:
 
 
 def upload_mode_option(func: F) -> F:
-    """--upload-mode base64|stream."""
+    """--upload-mode auto|base64|stream."""
     return click.option(
-        "--upload-mode", type=click.Choice(["base64", "stream"]), default="base64",
+        "--upload-mode", type=click.Choice(["auto", "base64", "stream"]), default="auto",
         show_default=True,
-        help="base64: the JSON endpoint EvoLink's docs name; stream: the multipart endpoint.",
+        help="base64: the JSON endpoint EvoLink's docs name; stream: the multipart endpoint "
+             "EvoLink's own clients use; auto: base64, and stream for a file base64 refuses by "
+             "its type.",
     )(func)
 
 

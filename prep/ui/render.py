@@ -304,6 +304,7 @@ def estimate_table(est: Estimate, *, to_stderr: bool = False) -> None:
         + ", ".join(f"{q}: {credits_text(est.credits_at(q))}" for q in ("720p", "1080p")),
         soft_wrap=True,
     )
+    estimate_models(est, console)
     console.print(f"[dim]prices: {_escape(est.prices.label)}[/]", soft_wrap=True)
     notes: Iterable[str] = [n for c in est.clips for n in c.notes] + list(est.notes)
     for line in notes:
@@ -785,3 +786,108 @@ def batch_picks(plan: Any, *, to_stderr: bool = False, quiet: bool = False) -> N
                 console.print(f"{_escape(job.name)}: picked [bold]{_escape(picked.clip_spec)}[/]  ·  "
                               f"face and speech {picked.head_both:.0%} of the billed head",
                               soft_wrap=True, highlight=False)
+
+
+# -- models, the account and the task list ---------------------------------------------------------
+
+def estimate_models(est: Estimate, console: Console) -> None:
+    """Which model the bill is for, and what the same job costs with the other one."""
+    model = est.model + ("" if est.model == "wan2.6-reference-video"
+                         else f" ({'with' if est.audio else 'no'} audio)")
+    console.print(f"model: {_escape(model)}", soft_wrap=True, highlight=False)
+    for alt in est.alternatives:
+        difference = alt.credits_units - est.credits_units
+        if difference < 0:
+            word = f"saves {credits_text(-difference)}"
+        elif difference > 0:
+            word = f"{credits_text(difference)} more"
+        else:
+            word = "the same"
+        console.print(f"  {_escape(alt.label)}: {credits_text(alt.credits_units)} credits ({word})",
+                      soft_wrap=True, highlight=False)
+
+
+def _credits_or_dash(units: int | None) -> str:
+    return "-" if units is None else credits_text(units)
+
+
+def account_view(credits: Any, quota: dict[str, Any] | None, *, notes: Sequence[str] = ()) -> None:
+    """The people's view of `prep account`: the balance and the file quota."""
+    console = out()
+    if credits is not None:
+        key = ("unlimited (within the account)" if credits.key_unlimited
+               else f"{_credits_or_dash(credits.key_remaining_units)} left")
+        console.print(f"[bold]credits[/]: {_credits_or_dash(credits.spendable_units)} spendable "
+                      f"with this key", highlight=False)
+        console.print(f"  key: {key}, {_credits_or_dash(credits.key_used_units)} used",
+                      highlight=False)
+        console.print(f"  account: {_credits_or_dash(credits.account_remaining_units)} left, "
+                      f"{_credits_or_dash(credits.account_used_units)} used", highlight=False)
+    if quota is not None:
+        console.print(f"[bold]files[/]: {quota.get('used_files', '?')} of "
+                      f"{quota.get('max_files', '?')} stored, {quota.get('remain_files', '?')} "
+                      f"left (group {quota.get('user_group', '?')})", highlight=False)
+    for line in notes:
+        note(line)
+
+
+def tasks_table(page: Any) -> None:
+    """The people's view of `prep tasks`: one row a task, newest first."""
+    import datetime as _dt
+
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("task", "status", "model", "created", "credits"):
+        table.add_column(column, justify="right" if column == "credits" else "left",
+                         overflow="fold")
+    for task in page.tasks:
+        created = (_dt.datetime.fromtimestamp(task.created, _dt.UTC).strftime("%Y-%m-%d %H:%M")
+                   if task.created else "-")
+        status = task.status + (f" {task.progress}%" if task.status == "processing" else "")
+        table.add_row(_escape(task.id), status, _escape(task.model or "-"), created,
+                      _credits_or_dash(task.credits_reserved_units))
+    console = out()
+    console.print(table)
+    pages = f" of {page.pages}" if page.pages else ""
+    total = f", {page.total} tasks" if page.total is not None else ""
+    console.print(f"[dim]page {page.page}{pages}{total}[/]", highlight=False)
+
+
+# -- prep check --------------------------------------------------------------------------------
+
+_STATUS_STYLE = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[red]fail[/]"}
+_VERDICT_STYLE = {"good": "[bold green]good[/]", "fair": "[bold yellow]fair[/]",
+                  "poor": "[bold red]poor[/]"}
+
+
+def check_report(report: Any, *, quiet: bool = False, verbose: bool = False,
+                 to_stderr: bool = False) -> None:
+    """One clip's `prep check`: the verdict, then what did not pass (fails first), each with
+    what to do. Passed checks are listed only with --verbose; --quiet keeps the verdict line."""
+    console = err() if to_stderr else out()
+    reasons = report.reasons
+    summary = (f"{len(reasons)} finding{'s' * (len(reasons) != 1)}" if reasons
+               else "every check passed")
+    console.print(f"{_VERDICT_STYLE[report.verdict]}  {_escape(report.spec)}  [dim]"
+                  f"({format_ms(report.duration_ms)} s; {summary})[/]", soft_wrap=True)
+    if quiet:
+        return
+    shown = report.checks if verbose else reasons
+    for check in sorted(shown, key=lambda c: ("fail", "warn", "pass").index(c.status)):
+        console.print(f"  {_STATUS_STYLE[check.status]}  {check.name:<12}  "
+                      f"{_escape(check.message)}", soft_wrap=True, highlight=False)
+    if verbose and report.analysis is not None and report.elapsed_s:
+        seconds = report.duration_ms / 1000
+        console.print(f"  [dim]checked {seconds:.1f} s in {report.elapsed_s:.1f} s "
+                      f"({seconds / report.elapsed_s:.0f}x real time)[/]", soft_wrap=True)
+
+
+def check_summary(reports: Sequence[Any], *, required: str | None,
+                  to_stderr: bool = False) -> None:
+    """A line counting the verdicts of several clips, and which fall below `required`."""
+    console = err() if to_stderr else out()
+    counts = {v: sum(r.verdict == v for r in reports) for v in ("good", "fair", "poor")}
+    line = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+    console.print(f"{len(reports)} clips: {line}" + (f"  [dim](required: {required})[/]"
+                                                     if required else ""), soft_wrap=True)

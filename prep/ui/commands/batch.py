@@ -61,14 +61,19 @@ def batch() -> None:
 @click.option("--resubmit-unknown", is_flag=True,
               help="Re-send create requests whose outcome is unknown, under the same Idempotency-Key "
                    "(a second bill if the server does not honour the key).")
-@click.option("--upload-mode", type=click.Choice(["base64", "stream"]), default="base64",
-              show_default=True, help="Files API endpoint for uploads.")
+@click.option("--upload-mode", type=click.Choice(["auto", "base64", "stream"]), default="auto",
+              show_default=True,
+              help="Files API endpoint for uploads. auto: base64, and the stream endpoint for a "
+                   "file base64 refuses by its type; base64: strictly base64.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask to confirm the cost.")
 @click.option("--test-fault", hidden=True, metavar="POINT[:JOB]",
               help="Tests only: the process kills itself (SIGKILL) at POINT.")
 @click.option("--report", "report_file", metavar="FILE", type=click.Path(dir_okay=False),
               help="Also write the summary as one self-contained HTML file (contact sheets, costs, "
                    "results); with --dry-run, of the plan.")
+@click.option("--check-credits/--no-check-credits", default=True, show_default=True,
+              help="Read the key's balance (GET /v1/credits) first and stop (exit 5) if the jobs "
+                   "still to run cost more.")
 @extend_option
 @price_options
 @common_options
@@ -76,15 +81,19 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
               concurrency: int, cpu_workers: int | None, scheduler: str | None, retry_failed: bool,
               resubmit_unknown: bool,
               upload_mode: str, yes: bool, test_fault: str | None, report_file: str | None, extend: Any,
-              price_per_second: str | None, price_1080p_multiplier: str | None,
-              min_charge: str | None, json_: bool, quiet: bool, verbose: bool) -> None:
+              check_credits: bool, price_per_second: str | None,
+              price_1080p_multiplier: str | None, min_charge: str | None,
+              flash_price_per_second: str | None, flash_min_charge: str | None, json_: bool,
+              quiet: bool, verbose: bool) -> None:
     """Run (or with --dry-run, cost) every job of MANIFEST; run it again to resume.
 
     \b
     MANIFEST is CSV (columns name, clips, prompt, and optionally duration, quality,
-    aspect_ratio, shot_type, callback_url, pick; clips separated by ';') or JSONL (one object per
-    line, same fields; clips a list). Every row is checked before anything runs. A job with
-    pick=true gets a picked window (as `prep pick` chooses) for each clip given without one.
+    aspect_ratio, shot_type, callback_url, pick, model, generate_audio; clips separated by ';')
+    or JSONL (one object per line, same fields; clips a list). Every row is checked before
+    anything runs. A job with pick=true gets a picked window (as `prep pick` chooses) for each
+    clip given without one; model=wan2.6-reference-video-flash runs the cheaper model, and
+    generate_audio=false (flash only) leaves out the audio for half its price.
     Results are DIR/NAME.mp4; `prep batch status DIR` shows where every job stands.
     """
 
@@ -94,7 +103,9 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
     from prep.ui import render
 
     settings = cli_settings(price_per_second=price_per_second,
-                         price_1080p_multiplier=price_1080p_multiplier, min_charge=min_charge)
+                         price_1080p_multiplier=price_1080p_multiplier, min_charge=min_charge,
+                         flash_price_per_second=flash_price_per_second,
+                         flash_min_charge=flash_min_charge)
     budget = parse_credits(max_cost, "--max-cost") if max_cost is not None else None
     if not dry_run and not output:
         raise UsageError("give an output folder with -o DIR, or --dry-run to cost the batch only")
@@ -142,9 +153,11 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
                            cpu_workers=cpu_workers or default_cpu_workers(),
                            retry_failed=retry_failed, resubmit_unknown=resubmit_unknown,
                            upload_mode=upload_mode, max_cost_units=budget,  # type: ignore[arg-type]
-                           fault=test_fault)
+                           fault=test_fault, check_credits=False)  # checked here, before the prompt
     if not quiet:
         render.batch_cost_table(plan, to_stderr=True)
+    if check_credits:
+        _check_balance(plan, settings, Path(output), retry_failed)
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError("the batch costs credits; pass --yes to run it without a prompt")
@@ -223,6 +236,19 @@ def batch_resolve(folder: str, job: str, task_id: str | None, not_created: bool,
         render.json_out({"job": job, "resolved": True, "message": message})
     elif not quiet:
         render.note(message)
+
+
+def _check_balance(plan: Any, settings: Any, output: Path, retry_failed: bool) -> None:
+    """Exit 5 before anything is prepared when the jobs still to run cost more than the key has."""
+    from prep.api.client import Client
+    from prep.jobs.budget import check_balance, jobs_to_pay
+    from prep.ui import render
+
+    if not settings.api_key:
+        return  # run_batch says so, with its hint
+    with Client.from_settings(settings) as client:
+        check_balance(jobs_to_pay(plan, output, retry_failed=retry_failed), client,
+                      on_note=render.note, batch=len(plan.jobs) > 1)
 
 
 def _write_report(report: Any, report_file: str, quiet: bool) -> None:

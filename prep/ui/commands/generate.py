@@ -16,8 +16,10 @@ from prep.ui.options import (
     ClipSpecType,
     api_cli_settings,
     api_options,
+    check_model_options,
     common_options,
     extend_option,
+    model_options,
     price_options,
     show_progress,
     trim_options,
@@ -65,18 +67,21 @@ F = TypeVar("F", bound=Callable[..., Any])
 @click.option("--pick", is_flag=True,
               help="Choose the window of each clip given without one, as `prep pick` does (needs "
                    "the pick extra); --length sets the window's length.")
+@model_options
 @trim_options
 @extend_option
 @price_options
 @api_options
 @common_options
 def generate(clips: tuple[ClipSpec, ...], prompt: str | None, prompt_file: Any, out_dir: str,
-             duration: int, quality: str, aspect_ratio: str, shot_type: str,
+             duration: int, quality: str, model: str, audio: bool | None, aspect_ratio: str,
+             shot_type: str,
              callback_url: str | None, yes: bool, max_cost: str | None, dry_run: bool,
              no_wait: bool, deadline: float, upload_mode: str, profile: str | None,
              no_cache: bool, resubmit: bool, pick: bool, start: str | None, end: str | None,
              length: str | None, extend: Any, price_per_second: str | None,
-             price_1080p_multiplier: str | None, min_charge: str | None, api_key: str | None,
+             price_1080p_multiplier: str | None, min_charge: str | None,
+             flash_price_per_second: str | None, flash_min_charge: str | None, api_key: str | None,
              base_url: str | None, files_url: str | None, json_: bool, quiet: bool,
              verbose: bool) -> None:
     """The whole job: prepare CLIPS, show the bill, upload, submit, follow, download.
@@ -91,6 +96,7 @@ def generate(clips: tuple[ClipSpec, ...], prompt: str | None, prompt_file: Any, 
         prep generate a.mov b.mp4 -p "Two friends talk" --quality 1080p --max-cost 90 -y -o out/
         prep generate take.mov -p "..." -o out/ --dry-run
         prep generate interview.mov vlog.mp4 --pick -p "Two hosts talk" -o out/
+        prep generate take.mov -p "..." -o out/ --model wan2.6-reference-video-flash --no-audio
     """
 
     from prep.core import billing
@@ -100,6 +106,7 @@ def generate(clips: tuple[ClipSpec, ...], prompt: str | None, prompt_file: Any, 
     from prep.ui import render
 
     verbose_logging(verbose)
+    check_model_options(model, audio)
     if prompt_file is not None:
         if prompt is not None:
             raise click.UsageError("give --prompt or --prompt-file, not both")
@@ -108,13 +115,14 @@ def generate(clips: tuple[ClipSpec, ...], prompt: str | None, prompt_file: Any, 
         raise click.UsageError("--prompt is required (or --prompt-file)")
     settings = api_cli_settings(api_key, base_url, files_url, price_per_second=price_per_second,
                              price_1080p_multiplier=price_1080p_multiplier,
-                             min_charge=min_charge)
+                             min_charge=min_charge, flash_price_per_second=flash_price_per_second,
+                             flash_min_charge=flash_min_charge)
     max_cost_units = billing.parse_credits(max_cost, "--max-cost") if max_cost else None
     specs = apply_trim_options(list(clips), start, end, length)
     options = GenerateOptions(
         prompt=prompt, out_dir=Path(out_dir), duration_s=duration, quality=quality,
         aspect_ratio=aspect_ratio, shot_type=shot_type, callback_url=callback_url,
-        upload_mode=upload_mode,  # type: ignore[arg-type]
+        model=model, generate_audio=audio, upload_mode=upload_mode,  # type: ignore[arg-type]
         max_cost_units=max_cost_units, dry_run=dry_run, wait=not no_wait, deadline_s=deadline,
         extend=extend, profile=profile, use_cache=not no_cache, resubmit=resubmit, pick=pick,
     )

@@ -36,12 +36,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 @click.option("--sheet", is_flag=True,
               help="Also write a contact sheet (thumbnails with timecodes) beside each prepared "
                    "clip, as NAME.sheet.png (needs the pick extra).")
+@click.option("--loudness", "loudness_lufs", type=click.FloatRange(-40, -5), metavar="LUFS",
+              help="Normalise the audio to LUFS (EBU R128, two passes; true peak at most "
+                   "-1.5 dBTP), e.g. -16 for speech. The video is still copied when it can be.")
 @trim_options
 @extend_option
 @common_options
 def prepare(clips: tuple[ClipSpec, ...], out_dir: str, profile: Any, max_size_mb: float | None,
             dry_run: bool, no_cache: bool, sheet: bool, start: str | None, end: str | None,
-            length: str | None, extend: Any, json_: bool, quiet: bool, verbose: bool) -> None:
+            length: str | None, extend: Any, json_: bool, quiet: bool, verbose: bool,
+            loudness_lufs: float | None = None) -> None:
     """Make each clip an mp4 EvoLink accepts: 2-30 s, under 100 MB, H.264/AAC.
 
     Compliant clips are copied as they are; compliant streams in another container are
@@ -55,6 +59,7 @@ def prepare(clips: tuple[ClipSpec, ...], out_dir: str, profile: Any, max_size_mb
         prep prepare interview.mp4@1:05-1:20 -o ready/ --profile quality --json
         prep prepare blink.mp4 -o ready/ --extend freeze --dry-run
         prep prepare take.mov -o ready/ --sheet      # and ready/take.sheet.png
+        prep prepare take.mov -o ready/ --loudness -16   # the voice at -16 LUFS
     """
     from pathlib import Path
 
@@ -72,6 +77,7 @@ def prepare(clips: tuple[ClipSpec, ...], out_dir: str, profile: Any, max_size_mb
         profile=profile, extend=extend, use_cache=not no_cache, cache_dir=settings.cache_dir,
         ffmpeg=settings.ffmpeg,
         max_size_bytes=int(max_size_mb * 1_000_000) if max_size_mb else rules.MAX_FILE_BYTES,
+        loudness_lufs=loudness_lufs,
     )
     results: list[PrepResult] = []
     errors: list[PrepError] = []

@@ -1,0 +1,497 @@
+"""Will this clip make a good reference? `prep check`, from the analysis behind `prep pick`.
+
+`check_clip` decodes a clip (or its window) once at reduced size (`analyze.analyze` with the audio
+levels and sharpness switched on) and `grade` turns the measurements into named checks, each
+`pass`, `warn` or `fail` with the value it measured and a one-line message saying what to do.
+`grade` is pure: no I/O, no clock, so it is tested on made-up analyses as well as real footage.
+
+A clip's verdict is `good` (no fail, at most one warn), `fair` (no fail) or `poor` (a fail).
+
+Every threshold below is a named constant with where it comes from. What other hosts of
+reference-video models ask for (see `evolink-api.md`, section 6): one character per reference
+(EvoLink's Wan 2.7 page), one face facing the camera, in frame the whole time, no cuts (Runway's
+Act-One), a character filling more than 5% of the image (Kling via fal), the voice taken from the
+clip's own audio (Alibaba's Wan 2.6), clear speech of one speaker with no music under it (Sarvam,
+Amazon Polly), SNR above 20 dB (Azure's custom avatar), spoken audio at -23 to -16 LUFS with peaks
+well under full scale (ACX), at least 16 fps (fal's Wan 2.6), a short side of at least 240 px
+(EvoLink's Wan 2.7) and at least 3 s (some hosts; EvoLink's own minimum is 2 s).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from prep.core import rules
+from prep.core.clipspec import ClipSpec
+from prep.core.timecode import format_ms
+from prep.errors import MediaError, PrepError
+from prep.pick.analyze import SPEECH_CHUNK_MS, Analysis
+
+__all__ = [
+    "CHECK_NAMES",
+    "Check",
+    "CheckReport",
+    "Status",
+    "Verdict",
+    "check_clip",
+    "check_each",
+    "grade",
+    "meets",
+]
+
+Status = Literal["pass", "warn", "fail"]
+Verdict = Literal["good", "fair", "poor"]
+VERDICTS: tuple[Verdict, ...] = ("poor", "fair", "good")  # worst first
+CHECK_NAMES = ("one_person", "face_size", "face_visible", "speech", "music", "loudness",
+               "clipping", "noise", "cuts", "frame_rate", "resolution", "sharpness", "duration")
+
+# --- faces (sampled at the analysis' face rate) --------------------------------------------------
+# Faces as small as this share of the frame height are looked for (the Haar cascade's 20 px window
+# at the 288-line analysis size), so that a small face is reported as small, not as missing.
+CHECK_FACE_MIN_HEIGHT = 0.07
+# One person: exactly one face in at least 90% of the samples; two or more in over 10% fails
+# (EvoLink's Wan 2.7: "each video should contain a single character").
+ONE_FACE_SHARE = 0.90
+TWO_FACES_SHARE = 0.10
+# Fewer samples with a face than this is no person at all (a stray detection or two).
+NO_FACE_SHARE = 0.10
+# Face height over frame height. A face a fifth of the frame high is a shoulders-up shot (Runway's
+# Act-One asks for shoulders up); under a tenth, the person fills less than the 5% of the image
+# that Kling via fal asks for.
+FACE_HEIGHT_PASS = 0.20
+FACE_HEIGHT_WARN = 0.10
+# Share of the clip with a face on screen (Act-One: "in frame the whole time").
+FACE_VISIBLE_PASS = 0.90
+FACE_VISIBLE_WARN = 0.50
+
+# --- audio -------------------------------------------------------------------------------------
+SPEECH_PROBABILITY = 0.5  # as `prep pick` (choose.SPEECH_THRESHOLD)
+# Speech: under 0.5 s (or 5% of the clip) is none; under 40% of the clip is little for a voice.
+SPEECH_NONE_MS = 500
+SPEECH_NONE_SHARE = 0.05
+SPEECH_WARN_SHARE = 0.40
+# A chunk quieter than this (dBFS RMS) is silence: it says nothing about music or noise.
+AUDIBLE_DB = -50.0
+# Music or a tonal hum: the share of audible chunks holding a steady tone (`AudioLevels.tonal`).
+# Calibrated on espeak-ng speech (3-10%, its flat pitch being the hardest case), a chord mixed
+# 14-24 dB under it (about 50%) and music alone (over 90%).
+MUSIC_TONAL_SHARE = 0.25
+# Loudness of spoken audio, EBU R128 integrated: ACX asks for -23 to -16 LUFS; half a LU either
+# side is measurement and normalisation tolerance. Past the warn band the voice is far off.
+LOUDNESS_PASS = (-23.5, -15.5)
+LOUDNESS_WARN = (-30.0, -12.0)
+LOUDNESS_TARGET = -16  # what `prepare --loudness` is told in the advice
+# Peaks: 0 dBTP or more is clipped (or will be, once decoded); EBU R128 broadcast keeps true peaks
+# at or under -1 dBTP (ACX asks for -3 dB, `prepare --loudness` makes -1.5).
+TRUE_PEAK_FAIL = 0.0
+TRUE_PEAK_WARN = -1.0
+# Runs of samples stuck at the peak (astats' flat factor above 0) at this many places: clipped.
+CLIPPED_PEAKS = 10
+# Signal to noise, speech against the rest: Azure's custom avatar asks for over 20 dB.
+SNR_PASS = 20.0
+SNR_WARN = 10.0
+# Non-speech chunks needed to measure the background directly; with fewer (speech all the way),
+# the quietest tenth of the chunks stands for it.
+NOISE_MIN_CHUNKS = 8
+NON_SPEECH_PROBABILITY = 0.2
+
+# --- picture -------------------------------------------------------------------------------------
+# Cuts in the first half second are encoder or fade-in artefacts (as in `prep pick`).
+IGNORE_CUTS_BEFORE_MS = 500
+MIN_FPS = 16  # fal's Wan 2.6 reference-to-video
+MIN_SHORT_SIDE = 240  # EvoLink's Wan 2.7: 240-4096 px
+# Under 360 lines a face has little detail to learn from (prep's own choice).
+GOOD_SHORT_SIDE = 360
+# `analyze.sharpness` (share of the detail that is fine), median over the samples. Sharp faces
+# and scenes measure 0.10-0.30 at the analysis size; a picture blurred by 2 px (at 360 lines)
+# under 0.03. Calibrated in tests/test_check_media.py.
+SHARPNESS_PASS = 0.06
+SHARPNESS_WARN = 0.035
+# Duration: EvoLink's minimum is 2 s, some hosts want 3 s; over 30 s the API refuses the clip.
+DURATION_WARN_MS = 3_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Check:
+    """One named check: its status, what it measured (`value`, in `unit`) and what to do."""
+
+    name: str
+    status: Status
+    value: float | int | None
+    message: str
+    unit: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON shape."""
+        return {"status": self.status, "value": self.value, "unit": self.unit,
+                "message": self.message}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckReport:
+    """How good one clip (or its window) is as a reference."""
+
+    path: Path
+    spec: str
+    start_ms: int
+    end_ms: int
+    checks: tuple[Check, ...]
+    elapsed_s: float = 0.0
+    analysis: Analysis | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def verdict(self) -> Verdict:
+        """good: no fail and at most one warn; fair: no fail; poor: a fail."""
+        statuses = [c.status for c in self.checks]
+        if "fail" in statuses:
+            return "poor"
+        return "good" if statuses.count("warn") <= 1 else "fair"
+
+    @property
+    def duration_ms(self) -> int:
+        """Length of the checked range."""
+        return self.end_ms - self.start_ms
+
+    @property
+    def reasons(self) -> tuple[Check, ...]:
+        """The checks that did not pass, fails first (in check order within each)."""
+        return (tuple(c for c in self.checks if c.status == "fail")
+                + tuple(c for c in self.checks if c.status == "warn"))
+
+    def check(self, name: str) -> Check:
+        """The check called `name` (KeyError if there is none)."""
+        for item in self.checks:
+            if item.name == name:
+                return item
+        raise KeyError(name)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON shape (`prep check --json` lists these)."""
+        return {
+            "path": str(self.path), "spec": self.spec, "verdict": self.verdict,
+            "reasons": [f"{c.name}: {c.message}" for c in self.reasons],
+            "start_s": self.start_ms / 1000, "end_s": self.end_ms / 1000,
+            "duration_s": self.duration_ms / 1000,
+            "checks": {c.name: c.as_dict() for c in self.checks},
+            "elapsed_s": round(self.elapsed_s, 3),
+        }
+
+
+def meets(verdict: Verdict, required: Verdict) -> bool:
+    """Whether `verdict` is `required` or better."""
+    return VERDICTS.index(verdict) >= VERDICTS.index(required)
+
+
+def check_clip(clip: ClipSpec | Path | str, *, workers: int | None = None,
+               progress: Callable[[int, int], None] | None = None) -> CheckReport:
+    """Analyse a clip (its window, when the spec has one) in one decode pass and grade it.
+
+    MediaError for a missing or unreadable clip, one without video, or missing `pick` extras.
+    """
+    from prep.media.clips import parse_clip_spec
+    from prep.media.probe import probe
+    from prep.pick.analyze import analyze, require_extras
+
+    spec = clip if isinstance(clip, ClipSpec) else parse_clip_spec(str(clip))
+    path = spec.path
+    if not path.exists():
+        raise MediaError(path, "no such file", hint="check the path")
+    require_extras(path)
+    started = time.perf_counter()
+    info = probe(path)
+    start_ms, end_ms = 0, info.video_duration_ms or info.duration_ms
+    if spec.window is not None and not spec.window.is_open:
+        start_ms, end_ms = spec.window.resolve(info.fps, end_ms, str(spec))
+    if end_ms <= start_ms:
+        raise MediaError(str(spec), "has nothing to check in the chosen part",
+                         hint="give a window inside the clip")
+    analysis = analyze(path, start_ms=start_ms, end_ms=end_ms, info=info, workers=workers,
+                       thumbnails=0, face_min_height=CHECK_FACE_MIN_HEIGHT, levels=True,
+                       sharpness=True, progress=progress)
+    report = grade(analysis, spec=str(spec))
+    return CheckReport(path=report.path, spec=report.spec, start_ms=report.start_ms,
+                       end_ms=report.end_ms, checks=report.checks, analysis=analysis,
+                       elapsed_s=time.perf_counter() - started)
+
+
+def check_each(clips: Sequence[ClipSpec], *,
+               progress: Callable[[ClipSpec], Any] | None = None) -> Iterator[CheckReport | PrepError]:
+    """`check_clip` for each clip in turn; a clip that cannot be checked yields its error, so
+    the others are still answered. `progress(spec)` may return a callable for that clip."""
+    for spec in clips:
+        try:
+            yield check_clip(spec, progress=progress(spec) if progress else None)
+        except PrepError as exc:
+            yield exc
+
+
+def grade(analysis: Analysis, *, spec: str | None = None) -> CheckReport:
+    """The checks of an analysed clip (made with `levels=True, sharpness=True` for all of them).
+    Pure: depends on `analysis` alone."""
+    checks = (*_faces(analysis), *_audio(analysis), _cuts(analysis), _frame_rate(analysis),
+              _resolution(analysis), _sharpness(analysis), _duration(analysis))
+    return CheckReport(path=analysis.path, spec=spec or str(analysis.path),
+                       start_ms=analysis.start_ms, end_ms=analysis.end_ms, checks=checks)
+
+
+# --- faces ---------------------------------------------------------------------------------------
+
+def _faces(a: Analysis) -> tuple[Check, Check, Check]:
+    samples = a.face_samples
+    total = len(samples)
+    if not total:
+        none = "no frames were sampled: the clip is too short to judge"
+        return (Check(name="one_person", status="fail", value=None, message=none),
+                Check(name="face_size", status="fail", value=None, message=none),
+                Check(name="face_visible", status="fail", value=None, message=none))
+    one = sum(len(s.faces) == 1 for s in samples) / total
+    many = sum(len(s.faces) >= 2 for s in samples) / total
+    seen = sum(bool(s.faces) for s in samples) / total
+    if seen < NO_FACE_SHARE:
+        person = Check(name="one_person", status="fail", value=_share(one), unit="share",
+                       message="no person: no face was found; use a clip with one person "
+                               "facing the camera")
+    elif many > TWO_FACES_SHARE:
+        person = Check(name="one_person", status="fail", value=_share(one), unit="share",
+                       message=f"two people (two or more faces in {_pct(many)} of the frames): "
+                               "the model may take the wrong one; crop or pick a part with one")
+    elif one >= ONE_FACE_SHARE:
+        person = Check(name="one_person", status="pass", value=_share(one), unit="share",
+                       message=f"one face in {_pct(one)} of the frames")
+    else:
+        person = Check(name="one_person", status="warn", value=_share(one), unit="share",
+                       message=f"one face in only {_pct(one)} of the frames; keep the person "
+                               "in view the whole time")
+
+    heights = [max(f.height for f in s.faces) for s in samples if s.faces]
+    if not heights:
+        size = Check(name="face_size", status="fail", value=None, unit="share",
+                     message="no face to measure")
+    else:
+        height = statistics.median(heights)
+        if height >= FACE_HEIGHT_PASS:
+            size = Check(name="face_size", status="pass", value=_share(height), unit="share",
+                         message=f"the face is {_pct(height)} of the frame height")
+        else:
+            size = Check(name="face_size", status="warn" if height >= FACE_HEIGHT_WARN else "fail",
+                         value=_share(height), unit="share",
+                         message=f"the face is only {_pct(height)} of the frame height; frame "
+                                 f"shoulders up (a face of {_pct(FACE_HEIGHT_PASS)} or more)")
+    if seen >= FACE_VISIBLE_PASS:
+        visible = Check(name="face_visible", status="pass", value=_share(seen), unit="share",
+                        message=f"a face is on screen {_pct(seen)} of the time")
+    else:
+        visible = Check(name="face_visible", status="warn" if seen >= FACE_VISIBLE_WARN else "fail",
+                        value=_share(seen), unit="share",
+                        message=f"a face is on screen only {_pct(seen)} of the time; pick a part "
+                                "where the face stays in frame (prep pick)")
+    return person, size, visible
+
+
+# --- audio ---------------------------------------------------------------------------------------
+
+def _audio(a: Analysis) -> tuple[Check, ...]:
+    names = ("speech", "music", "loudness", "clipping", "noise")
+    if not a.has_audio:
+        return (Check(name="speech", status="fail", value=0, unit="s",
+                      message="no audio track: the voice comes from the reference's audio; "
+                              "use a clip with the person speaking"),
+                *(Check(name=n, status="pass", value=None, message="no audio to measure")
+                  for n in names[1:]))
+    speech_chunks = [p >= SPEECH_PROBABILITY for p in a.speech]
+    speech_ms = sum(speech_chunks) * SPEECH_CHUNK_MS
+    share = speech_ms / max(1, a.duration_ms)
+    seconds = round(speech_ms / 1000, 1)
+    if speech_ms < SPEECH_NONE_MS or share < SPEECH_NONE_SHARE:
+        speech = Check(name="speech", status="fail", value=seconds, unit="s",
+                       message="no speech: the model learns the voice from this audio; use a clip "
+                               "where the person talks")
+    elif share < SPEECH_WARN_SHARE:
+        speech = Check(name="speech", status="warn", value=seconds, unit="s",
+                       message=f"little speech ({seconds:g} s, {_pct(share)} of the clip); "
+                               "pick a part where the person talks most of the time")
+    else:
+        speech = Check(name="speech", status="pass", value=seconds, unit="s",
+                       message=f"speech for {seconds:g} s ({_pct(share)} of the clip)")
+    levels = a.levels
+    if levels is None:
+        missing = "not measured (analysed without audio levels)"
+        return (speech, *(Check(name=n, status="pass", value=None, message=missing)
+                          for n in names[1:]))
+    return (speech, _music(levels.chunk_db, levels.tonal), _loudness(levels.integrated_lufs),
+            _clipping(levels.true_peak_db, levels.flat_factor, levels.peak_count),
+            _noise(a.speech, levels.chunk_db, bool(speech_ms >= SPEECH_NONE_MS)))
+
+
+def _music(chunk_db: Sequence[float], tonal: Sequence[bool]) -> Check:
+    audible = [t for t, db in zip(tonal, chunk_db, strict=False) if db > AUDIBLE_DB]
+    if not audible:
+        return Check(name="music", status="pass", value=None, message="no sound to judge")
+    share = sum(audible) / len(audible)
+    if share >= MUSIC_TONAL_SHARE:
+        return Check(name="music", status="warn", value=_share(share), unit="share",
+                     message=f"music or a steady tone in {_pct(share)} of the sound: the voice "
+                             "may be learned with it; use a take without music")
+    return Check(name="music", status="pass", value=_share(share), unit="share",
+                 message="no music or hum under the voice")
+
+
+def _loudness(lufs: float | None) -> Check:
+    fix = f"run `prep prepare --loudness {LOUDNESS_TARGET}`"
+    if lufs is None or lufs <= -70:
+        return Check(name="loudness", status="fail", value=None, unit="LUFS",
+                     message="the audio is silent or too quiet to measure")
+    value = round(lufs, 1)
+    low, high = LOUDNESS_PASS
+    if low <= lufs <= high:
+        return Check(name="loudness", status="pass", value=value, unit="LUFS",
+                     message=f"{value:g} LUFS, within -23 to -16 for speech")
+    status: Status = "warn" if LOUDNESS_WARN[0] <= lufs <= LOUDNESS_WARN[1] else "fail"
+    side = "quiet" if lufs < low else "loud"
+    return Check(name="loudness", status=status, value=value, unit="LUFS",
+                 message=f"{value:g} LUFS is too {side} for speech (-23 to -16): {fix}")
+
+
+def _clipping(true_peak: float | None, flat_factor: float, peak_count: int) -> Check:
+    value = None if true_peak is None else round(true_peak, 1)
+    if flat_factor > 0 and peak_count >= CLIPPED_PEAKS:
+        return Check(name="clipping", status="fail", value=value, unit="dBTP",
+                     message=f"clipped: samples stuck at the peak in {peak_count} places; the "
+                             "voice is distorted, record again at a lower gain")
+    if value is None:
+        return Check(name="clipping", status="pass", value=None, unit="dBTP",
+                     message="no peaks to measure")
+    if true_peak is not None and true_peak >= TRUE_PEAK_FAIL:
+        return Check(name="clipping", status="fail", value=value, unit="dBTP",
+                     message=f"true peak {value:+g} dBTP: the peaks clip; record at a lower gain, "
+                             f"or `prep prepare --loudness {LOUDNESS_TARGET}` keeps them under "
+                             "-1.5 dBTP")
+    if true_peak is not None and true_peak > TRUE_PEAK_WARN:
+        return Check(name="clipping", status="warn", value=value, unit="dBTP",
+                     message=f"true peak {value:+g} dBTP is close to clipping: "
+                             f"`prep prepare --loudness {LOUDNESS_TARGET}` keeps it under -1.5")
+    return Check(name="clipping", status="pass", value=value, unit="dBTP",
+                 message=f"true peak {value:+g} dBTP")
+
+
+def snr_db(speech: Sequence[float], chunk_db: Sequence[float]) -> float | None:
+    """Speech against background, in dB: the mean power of the speech chunks over the median
+    power of the non-speech chunks (or the quietest tenth of all chunks, when speech fills the
+    clip). None without speech. Capped at 60 dB (digital silence between words)."""
+    pairs = list(zip(speech, chunk_db, strict=False))
+    voiced = [10 ** (db / 10) for p, db in pairs if p >= SPEECH_PROBABILITY]
+    if not voiced:
+        return None
+    quiet = sorted(10 ** (db / 10) for p, db in pairs if p < NON_SPEECH_PROBABILITY)
+    if len(quiet) < NOISE_MIN_CHUNKS:
+        quiet = sorted(10 ** (db / 10) for _, db in pairs)[:max(1, len(pairs) // 10)]
+    noise = quiet[len(quiet) // 2]
+    signal = sum(voiced) / len(voiced)
+    return min(60.0, 10 * math.log10(signal / max(noise, 1e-14)))
+
+
+def _noise(speech: Sequence[float], chunk_db: Sequence[float], has_speech: bool) -> Check:
+    snr = snr_db(speech, chunk_db) if has_speech else None
+    if snr is None:
+        return Check(name="noise", status="pass", value=None, unit="dB",
+                     message="no speech to measure the noise against")
+    value = round(snr, 1)
+    if snr >= SNR_PASS:
+        return Check(name="noise", status="pass", value=value, unit="dB",
+                     message=f"speech {value:g} dB over the background")
+    status: Status = "warn" if snr >= SNR_WARN else "fail"
+    return Check(name="noise", status=status, value=value, unit="dB",
+                 message=f"speech only {value:g} dB over the background (20 dB or more is "
+                         "clean): record somewhere quieter or closer to the microphone")
+
+
+# --- picture and length --------------------------------------------------------------------------
+
+def _cuts(a: Analysis) -> Check:
+    from prep.core.plan import DEFAULT_FPS, edge_margin_ms
+
+    margin = edge_margin_ms(a.fps or DEFAULT_FPS)
+    inside = sorted({c.time_ms for c in a.cuts
+                     if a.start_ms + IGNORE_CUTS_BEFORE_MS <= c.time_ms < a.end_ms - margin})
+    if not inside:
+        return Check(name="cuts", status="pass", value=0, message="one shot, no cuts")
+    where = ", ".join(f"{format_ms(t)} s" for t in inside[:3]) + (" ..." if len(inside) > 3 else "")
+    return Check(name="cuts", status="fail", value=len(inside),
+                 message=f"{len(inside)} hard cut{'s' if len(inside) != 1 else ''} (at {where}): "
+                         "keep one shot, e.g. CLIP@START-END or `prep pick`")
+
+
+def _frame_rate(a: Analysis) -> Check:
+    fps = a.fps
+    if fps is None:
+        return Check(name="frame_rate", status="warn", value=None, unit="fps",
+                     message="the frame rate is unknown (variable?)")
+    value = round(float(fps), 3)
+    if fps < MIN_FPS:
+        return Check(name="frame_rate", status="fail", value=value, unit="fps",
+                     message=f"{value:g} fps is under {MIN_FPS}: motion and lips will stutter; "
+                             "use footage shot at 24 fps or more")
+    return Check(name="frame_rate", status="pass", value=value, unit="fps", message=f"{value:g} fps")
+
+
+def _resolution(a: Analysis) -> Check:
+    width, height = a.info.display_size
+    short = min(width, height)
+    if short < MIN_SHORT_SIDE:
+        return Check(name="resolution", status="fail", value=short, unit="px",
+                     message=f"{width}x{height}: the short side is under {MIN_SHORT_SIDE} px; "
+                             "use a larger original")
+    if short < GOOD_SHORT_SIDE:
+        return Check(name="resolution", status="warn", value=short, unit="px",
+                     message=f"{width}x{height}: the face has little detail under "
+                             f"{GOOD_SHORT_SIDE} px; use a larger original if there is one")
+    return Check(name="resolution", status="pass", value=short, unit="px",
+                 message=f"{width}x{height}")
+
+
+def _sharpness(a: Analysis) -> Check:
+    values = [s.sharpness for s in a.face_samples if s.sharpness is not None]
+    if not values:
+        return Check(name="sharpness", status="pass", value=None,
+                     message="not measured (a flat picture, or no frames)")
+    value = round(statistics.median(values), 3)
+    if value >= SHARPNESS_PASS:
+        return Check(name="sharpness", status="pass", value=value, message="sharp")
+    status: Status = "warn" if value >= SHARPNESS_WARN else "fail"
+    what = "soft" if status == "warn" else "blurred or out of focus"
+    return Check(name="sharpness", status=status, value=value,
+                 message=f"the picture is {what}: the model learns a face from its detail; "
+                         "use a take in focus")
+
+
+def _duration(a: Analysis) -> Check:
+    ms = a.duration_ms
+    seconds = round(ms / 1000, 3)
+    if ms < rules.MIN_CLIP_MS:
+        return Check(name="duration", status="fail", value=seconds, unit="s",
+                     message=f"{format_ms(ms)} s is under EvoLink's {rules.MIN_CLIP_MS // 1000} s "
+                             "minimum; use a longer part (or prepare --extend)")
+    if ms < DURATION_WARN_MS:
+        return Check(name="duration", status="warn", value=seconds, unit="s",
+                     message=f"{format_ms(ms)} s is short: some hosts want {DURATION_WARN_MS // 1000}"
+                             " s or more; give the model a longer take")
+    if ms > rules.MAX_CLIP_MS:
+        return Check(name="duration", status="warn", value=seconds, unit="s",
+                     message=f"{format_ms(ms)} s is over the API's {rules.MAX_CLIP_MS // 1000} s: "
+                             "choose the part to send (`prep pick`, or CLIP@START-END)")
+    return Check(name="duration", status="pass", value=seconds, unit="s",
+                 message=f"{format_ms(ms)} s")
+
+
+def _share(value: float) -> float:
+    return round(value, 3)
+
+
+def _pct(value: float) -> str:
+    return f"{round(value * 100)}%"

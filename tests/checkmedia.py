@@ -1,0 +1,124 @@
+"""Clips with known faults for `prep check`: one per check, each small (640x360 or less, 3-6 s).
+
+Built on tests/pickmedia.py (scikit-image pictures, the committed espeak-ng speech, lavfi music
+and noise): `base()` is a good reference (one face, speech, one shot), and each fault is that
+clip with one thing changed. Cached in the test-media cache like the rest.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pickmedia as pm
+from mediagen import make
+
+SIZE = "640x360"
+RATE = 25
+TALK = pm.Footage((pm.Shot(5, "portrait", "speech_a", 0.2),))
+
+
+def base(size: str = SIZE, rate: int = RATE) -> Path:
+    """One face, speech for most of 5 s, one shot: every check passes."""
+    return pm.footage(f"check-base-{size}-{rate}", TALK, size=size, rate=rate)
+
+
+def _changed(name: str, args: list[str]) -> Path:
+    return make(f"check-{name}", ["-i", str(base()), *args, "-c:v", "libx264", "-preset",
+                                  "veryfast", "-crf", "26", "-c:a", "aac", "-b:a", "64k"])
+
+
+def _remix(name: str, graph: str, *inputs: str) -> Path:
+    """The base picture (copied) with its audio (input 0) run through `graph` to [a]."""
+    extra: list[str] = []
+    for source in inputs:
+        extra += ["-f", "lavfi", "-i", source]
+    return make(f"check-{name}", ["-i", str(base()), *extra, "-filter_complex", graph,
+                                  "-map", "0:v", "-map", "[a]", "-c:v", "copy", "-c:a", "aac",
+                                  "-b:a", "128k"])
+
+
+def no_face() -> Path:
+    return pm.footage("check-noface", pm.Footage((pm.Shot(5, "landscape", "speech_a", 0.2),)),
+                      size=SIZE)
+
+
+def two_faces() -> Path:
+    """The astronaut and an LFW stranger side by side."""
+    left, right = pm.picture("portrait"), pm.picture("stranger")
+    graph = ("[0:v]crop=400:450:56:0,scale=320:360,setsar=1[l];[1:v]crop=400:450:56:0,"
+             "scale=320:360,setsar=1[r];[l][r]hstack,format=yuv420p[v]")
+    return make("check-two", ["-loop", "1", "-framerate", str(RATE), "-t", "5", "-i", str(left),
+                              "-loop", "1", "-framerate", str(RATE), "-t", "5", "-i", str(right),
+                              "-i", str(base()), "-filter_complex", graph, "-map", "[v]",
+                              "-map", "2:a", "-c:v", "libx264", "-preset", "veryfast",
+                              "-c:a", "copy", "-shortest"])
+
+
+def tiny_face() -> Path:
+    """The talking head shrunk into a grey frame: a face 12% of the height, too small to use."""
+    return _changed("tiny", ["-vf", "scale=200:112,pad=640:360:40:200:gray,setsar=1"])
+
+
+def small_face() -> Path:
+    """The talking head at half size in a grey frame: a face a fifth of the height, or just under."""
+    return _changed("smallface", ["-vf", "scale=320:180,pad=640:360:40:150:gray,setsar=1"])
+
+
+def no_speech() -> Path:
+    """The talking head over pink noise only."""
+    return _remix("nospeech", "[1:a]anull[a]", "anoisesrc=d=5:c=pink:a=0.05:r=48000")
+
+
+def music() -> Path:
+    """The speech with a chord 14 dB under it."""
+    return _remix("music", "[1:a]volume=-14dB[m];[0:a][m]amix=inputs=2:normalize=0:"
+                  "duration=first[a]", f"aevalsrc='{pm.MUSIC}':s=48000:d=5")
+
+
+def quiet() -> Path:
+    return _remix("quiet", "[0:a]volume=-16dB[a]")
+
+
+def loud() -> Path:
+    """Speech about -14 LUFS with its peaks kept under full scale."""
+    return _remix("loud", "[0:a]volume=13dB,alimiter=limit=0.9:level=false:attack=1:release=5[a]")
+
+
+def clipped() -> Path:
+    """Speech pushed 20 dB into full scale: flat-topped, as an overdriven recorder makes it."""
+    return make("check-clipped", ["-i", str(base()), "-map", "0:v", "-map", "0:a", "-c:v", "copy",
+                                  "-af", "volume=20dB", "-c:a", "pcm_s16le"], suffix=".mov")
+
+
+def noisy() -> Path:
+    """Speech with pink noise about 6 dB under it."""
+    return _remix("noisy", "[0:a][1:a]amix=inputs=2:normalize=0:duration=first[a]",
+                  "anoisesrc=d=5:c=pink:a=0.08:r=48000")
+
+
+def cuts() -> Path:
+    recipe = pm.Footage((pm.Shot(3, "portrait", "speech_a", 0.2), pm.Shot(3, "stranger", "speech_b")))
+    return pm.footage("check-cuts", recipe, size=SIZE)
+
+
+def low_fps() -> Path:
+    return base(rate=12)
+
+
+def small() -> Path:
+    return base(size="320x180")
+
+
+def blurred() -> Path:
+    return _changed("blur", ["-vf", "gblur=sigma=6"])
+
+
+def short() -> Path:
+    """2.5 s of the talking head."""
+    return make("check-short", ["-i", str(base()), "-t", "2.5", "-c:v", "libx264", "-preset",
+                                "veryfast", "-c:a", "aac"])
+
+
+def silent_film() -> Path:
+    """The talking head without an audio track."""
+    return make("check-mute", ["-i", str(base()), "-an", "-c:v", "copy"])

@@ -1,0 +1,167 @@
+"""`prep check` on generated clips with one known fault each (tests/checkmedia.py), and the face
+detector at the check's smaller face size on faces prep did not make (scikit-image's LFW subset)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import checkmedia
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from prep.pick import check as check_module
+from prep.pick.analyze import ANALYSIS_HEIGHT, FaceDetector
+from prep.pick.check import CheckReport, check_clip
+from prep.ui.cli import cli
+
+pytestmark = pytest.mark.media
+
+
+@functools.cache
+def report(name: str) -> CheckReport:
+    maker: Callable[[], Path] = getattr(checkmedia, name)
+    return check_clip(maker())
+
+
+def statuses(name: str) -> dict[str, str]:
+    return {c.name: c.status for c in report(name).checks}
+
+
+def test_a_clean_talking_head_passes_every_check() -> None:
+    result = report("base")
+    assert result.verdict == "good"
+    assert set(statuses("base").values()) == {"pass"}
+    assert result.check("loudness").unit == "LUFS"
+    assert -23.5 <= result.check("loudness").value <= -15.5  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(("clip", "check", "status"), [
+    ("no_face", "one_person", "fail"),
+    ("no_face", "face_visible", "fail"),
+    ("two_faces", "one_person", "fail"),
+    ("small_face", "face_size", "warn"),
+    ("no_speech", "speech", "fail"),
+    ("silent_film", "speech", "fail"),
+    ("music", "music", "warn"),
+    ("quiet", "loudness", "fail"),
+    ("clipped", "clipping", "fail"),
+    ("noisy", "noise", "warn"),
+    ("cuts", "cuts", "fail"),
+    ("low_fps", "frame_rate", "fail"),
+    ("small", "resolution", "fail"),
+    ("blurred", "sharpness", "fail"),
+    ("short", "duration", "warn"),
+])
+def test_each_fault_is_found_by_its_check(clip: str, check: str, status: str) -> None:
+    assert statuses(clip)[check] == status
+
+
+@pytest.mark.parametrize(("clip", "fault"), [
+    ("no_face", "one_person"), ("two_faces", "one_person"), ("small_face", "face_size"),
+    ("no_speech", "speech"), ("music", "music"), ("quiet", "loudness"), ("clipped", "clipping"),
+    ("noisy", "noise"), ("cuts", "cuts"), ("low_fps", "frame_rate"), ("small", "resolution"),
+    ("blurred", "sharpness"), ("short", "duration"),
+])
+def test_a_fault_does_not_trip_unrelated_picture_checks(clip: str, fault: str) -> None:
+    # Picture faults leave the audio checks alone and the other way round; each clip has one.
+    picture = {"one_person", "face_size", "face_visible", "cuts", "frame_rate", "resolution",
+               "sharpness"}
+    audio = {"speech", "music", "loudness", "clipping", "noise"}
+    untouched = audio if fault in picture else picture - {"face_size"}
+    if fault == "cuts":  # the second shot is another (upscaled, softer) face
+        untouched -= {"sharpness"}
+    found = statuses(clip)
+    assert {name for name in untouched if found[name] != "pass"} == set()
+
+
+def test_a_tiny_face_is_not_a_usable_person() -> None:
+    found = statuses("tiny_face")
+    assert report("tiny_face").verdict == "poor"
+    assert "fail" in (found["one_person"], found["face_size"])
+
+
+def test_loud_speech_is_told_to_use_prepare_loudness() -> None:
+    loudness = report("loud").check("loudness")
+    assert loudness.status in ("warn", "fail")
+    assert loudness.value is not None and loudness.value > -15.5
+    assert "prep prepare --loudness -16" in loudness.message
+    assert "prep prepare --loudness -16" in report("quiet").check("loudness").message
+
+
+def test_clipped_audio_peaks_at_or_over_full_scale() -> None:
+    value = report("clipped").check("clipping").value
+    assert value is not None and value >= -0.5
+
+
+def test_verdicts_fair_and_poor() -> None:
+    assert report("short").verdict == "good"  # one warning is still good
+    assert report("music").verdict == "poor"  # music is also noise under the voice
+    assert report("small_face").verdict == "good"
+    assert report("cuts").verdict == "poor"
+
+
+def test_a_window_is_checked_on_its_own() -> None:
+    clip = checkmedia.cuts()
+    whole = check_clip(clip)
+    first_shot = check_clip(f"{clip}@0-2.9")
+    assert whole.check("cuts").status == "fail"
+    assert first_shot.check("cuts").status == "pass"
+    assert first_shot.start_ms == 0 and first_shot.end_ms == 2_900
+
+
+def test_cli_json_lists_every_clip_and_exits_3_below_the_bar(tmp_path: Path) -> None:
+    good, poor = checkmedia.base(), checkmedia.blurred()
+    result = CliRunner().invoke(cli, ["check", str(good), str(poor), "--json"])
+    assert result.exit_code == 3, result.output
+    rows = json.loads(result.stdout)
+    assert [r["verdict"] for r in rows] == ["good", "poor"]
+    assert set(rows[0]["checks"]) == set(check_module.CHECK_NAMES)
+    assert rows[1]["reasons"][0].startswith("sharpness: ")
+    assert {"status", "value", "message"} <= set(rows[1]["checks"]["sharpness"])
+
+
+def test_cli_require_sets_the_bar() -> None:
+    runner = CliRunner()
+    short = str(checkmedia.short())
+    assert runner.invoke(cli, ["check", short]).exit_code == 0
+    assert runner.invoke(cli, ["check", short, "--require", "good"]).exit_code == 0
+    blurred = str(checkmedia.blurred())
+    assert runner.invoke(cli, ["check", blurred, "--require", "any"]).exit_code == 0
+    text = runner.invoke(cli, ["check", blurred])
+    assert text.exit_code == 3
+    assert "poor" in text.output and "sharpness" in text.output
+
+
+def test_cli_missing_clip_is_a_media_error_and_the_others_are_answered(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["check", str(tmp_path / "gone.mp4"), str(checkmedia.base()),
+                                      "--json"])
+    assert result.exit_code == 3
+    rows = json.loads(result.stdout)
+    assert rows[0]["verdict"] is None and "gone.mp4" in rows[0]["error"]
+    assert rows[1]["verdict"] == "good"
+
+
+def _frame(gray: np.ndarray, side: int) -> np.ndarray:
+    import cv2
+
+    frame = np.full((ANALYSIS_HEIGHT, ANALYSIS_HEIGHT * 16 // 9), 120, np.uint8)
+    big = cv2.resize(gray, (side, side), interpolation=cv2.INTER_CUBIC)
+    top, left = (ANALYSIS_HEIGHT - side) // 2, (frame.shape[1] - side) // 2
+    frame[top:top + side, left:left + side] = big
+    return frame
+
+
+def test_faces_in_the_wild_at_the_checks_smaller_size() -> None:
+    from skimage import data
+
+    detector = FaceDetector(check_module.CHECK_FACE_MIN_HEIGHT)
+    crops = (data.lfw_subset() * 255).astype(np.uint8)
+    # A crop 120 px high holds a face about a third of the frame; faces are found, non-faces not.
+    found = sum(bool(detector.detect(_frame(crop, 120))) for crop in crops[:100])
+    false = sum(bool(detector.detect(_frame(crop, 120))) for crop in crops[100:])
+    assert found >= 75
+    assert false <= 2
