@@ -391,7 +391,7 @@ def job_error(status: JobStatus, out_dir: Path, *, timed_out: bool = False) -> P
 
 def _encoding(out_dir: Path, clips: Sequence[ClipRecord]) -> tuple[int, int] | None:
     """How far the encodes of these clips are, from their workers' progress files (or None)."""
-    from prep.jobs.work import PREPARED_DIR, read_progress
+    from prep.jobs.layout import PREPARED_DIR, read_progress
 
     found = [p for p in (read_progress(out_dir / PREPARED_DIR / c.key[:16]) for c in clips) if p]
     if not found:

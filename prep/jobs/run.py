@@ -47,10 +47,10 @@ from prep.errors import (
 from prep.jobs.batch import BatchPlan, JobPlan, JobStatus, batch_status
 from prep.jobs.budget import RateGate, check_balance, jobs_to_pay, measured_units, over_budget
 from prep.jobs.journal import ClipRecord, JobRecord, Journal
+from prep.jobs.layout import PREPARED_DIR, read_progress
 from prep.jobs.reconcile import job_clips, reconcile, sync_journal
 from prep.jobs.work import (
     FAULT_POINTS,
-    PREPARED_DIR,
     ClipWork,
     PreparedClip,
     Uploaded,
@@ -59,7 +59,6 @@ from prep.jobs.work import (
     fault_matches,
     kill_self,
     prepare_clip,
-    read_progress,
     read_task,
     read_tasks,
     upload_clip,

@@ -24,6 +24,7 @@ from prep.core import rules
 from prep.core.plan import Extend, PlannedClip
 from prep.errors import MediaError, TaskFailedError
 from prep.files import file_sha256, write_text_atomic
+from prep.jobs.layout import PROGRESS_EVERY_S, progress_path
 
 if TYPE_CHECKING:
     from prep.api.client import Client, Task
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FAULT_POINTS",
-    "PREPARED_DIR",
     "ClipWork",
     "PreparedClip",
     "Uploaded",
@@ -43,8 +43,6 @@ __all__ = [
     "fault_matches",
     "kill_self",
     "prepare_clip",
-    "progress_path",
-    "read_progress",
     "read_task",
     "read_tasks",
     "upload_clip",
@@ -94,27 +92,6 @@ class PreparedClip:
     duration_ms: int
     action: str
     notes: tuple[str, ...] = ()  # what prepare said about it (a damaged cache entry rebuilt, ...)
-
-
-# Each prepared clip gets a folder of its own under this one, in the output folder.
-PREPARED_DIR = "prepared"
-PROGRESS_NAME = ".progress"
-# How often a worker rewrites its progress file (the coordinator reads it at about this pace).
-PROGRESS_EVERY_S = 0.5
-
-
-def progress_path(out_dir: Path) -> Path:
-    """Where the encode of the clip prepared into `out_dir` reports how far it is."""
-    return out_dir / PROGRESS_NAME
-
-
-def read_progress(out_dir: Path) -> tuple[int, int] | None:
-    """(encoded ms, total ms) of an encode in progress in `out_dir`, or None."""
-    try:
-        done, total = progress_path(out_dir).read_text().split()
-        return int(done), int(total)
-    except (OSError, ValueError):
-        return None
 
 
 def prepare_clip(work: ClipWork, on_progress: ProgressFn | None = None) -> PreparedClip:
