@@ -22,6 +22,7 @@ from prep.ui.commands.prepare import prepare
 from prep.ui.commands.probe import probe
 from prep.ui.commands.sandbox import sandbox
 from prep.ui.commands.schema import schema
+from prep.ui.commands.studio import studio
 from prep.ui.commands.task import task
 from prep.ui.commands.tasks import tasks
 from prep.ui.commands.upload import upload
@@ -54,6 +55,7 @@ cli.add_command(schema)
 cli.add_command(account)
 cli.add_command(tasks)
 cli.add_command(check)
+cli.add_command(studio)
 
 
 def main() -> None:

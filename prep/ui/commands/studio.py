@@ -1,0 +1,88 @@
+"""`prep studio`."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import click
+
+from prep.errors import MediaError, UsageError
+from prep.ui.options import cli_settings
+
+
+@click.command()
+@click.argument("folders", nargs=-1, metavar="[FOLDER]...")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port on 127.0.0.1 to serve on; 0 picks a free one.")
+@click.option("--no-browser", is_flag=True, help="Print the URL only; do not open a browser.")
+@click.option("-o", "--output", "out_dir", default="prep-out", show_default=True, metavar="DIR",
+              type=click.Path(file_okay=False),
+              help="Folder for results, prepared clips and the job journal (as generate -o).")
+@click.option("--sandbox", "use_sandbox", is_flag=True,
+              help="Run a local EvoLink sandbox in this process and send jobs there: no account, "
+                   "no network, nothing paid.")
+@click.option("-v", "--verbose", is_flag=True, help="Log every request to stderr.")
+def studio(folders: tuple[str, ...], port: int, no_browser: bool, out_dir: str,
+           use_sandbox: bool, verbose: bool) -> None:
+    """A local page to see the footage, pick windows, watch the bill and generate.
+
+    Lists every video in FOLDER(s) (default: the current folder) with its verdict; a clip opens
+    in a player over a timeline of its shots, faces and speech, where the window is dragged or
+    typed; the job's bill updates as anything changes, and Generate (after confirming the
+    amount) runs the same job as `prep generate`, journaled in the output folder. Serves on
+    127.0.0.1 only; the printed URL carries a token that every request needs. Ctrl-C stops it.
+
+    \b
+    Examples:
+        prep studio ~/footage
+        prep studio takes/ broll/ -o results/ --port 8790 --no-browser
+        prep studio demo-out/samples --sandbox        # try it with no account
+    """
+    from prep.ui import render
+    from prep.ui.studio import Studio, serve
+    from prep.ui.studio.server import bind
+
+    roots = [Path(f).expanduser() for f in folders] or [Path.cwd()]
+    for root in roots:
+        if not root.exists():
+            raise MediaError(root, "no such folder", hint="give folders that hold your footage")
+    settings = cli_settings()
+    sandbox = None
+    if use_sandbox:
+        from dataclasses import replace
+
+        from prep.sandbox import SandboxConfig, run_in_thread
+
+        sandbox = run_in_thread(SandboxConfig(speed=10.0, ffmpeg=settings.ffmpeg))
+        settings = replace(settings, api_key=sandbox.key, base_url=sandbox.url,
+                           files_url=sandbox.files_url)
+    try:
+        try:
+            sock = bind(port)
+        except OSError as exc:
+            raise UsageError(f"cannot listen on 127.0.0.1:{port} ({exc.strerror or exc})",
+                             hint="pick another --port, or --port 0 for a free one") from exc
+        app = Studio(roots, Path(out_dir), settings, sandbox=use_sandbox)
+
+        def ready(url: str) -> None:
+            click.echo(url)
+            where = "a local sandbox (nothing is paid)" if use_sandbox else (
+                "EvoLink" if settings.is_default_service else settings.base_url)
+            render.note(f"prep studio: {len(roots)} folder(s); results in {app.out_dir}; jobs go "
+                        f"to {where}. Ctrl-C stops it")
+            if not settings.api_key:
+                render.warn("no EvoLink API key is configured: the page shows clips and bills, "
+                            "but cannot generate (set EVOLINK_API_KEY, or try --sandbox)")
+            if not no_browser:
+                import webbrowser
+
+                with contextlib.suppress(Exception):  # no browser here: the URL is printed
+                    webbrowser.open(url)
+
+        with contextlib.suppress(KeyboardInterrupt):
+            serve(app, sock, verbose=verbose, on_ready=ready)
+    finally:
+        if sandbox is not None:
+            sandbox.stop()
+    render.note("prep studio: stopped")

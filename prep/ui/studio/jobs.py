@@ -1,0 +1,424 @@
+"""The studio's jobs: what the page asks for, turned into the engine's own jobs.
+
+A job on the page is 1-3 clip windows and the request options. `JobDraft.parse` checks what the
+page sent; `bill` is the bill `prep estimate` prints for the same clip specs and options; and
+`Jobs.start` runs `prep.jobs.generate.generate` in a worker thread, so the job is journaled in the
+output folder under the name the same `prep generate` command would give it. Running the same
+job again resumes it there (it never pays twice); asking for a job that is already running here
+follows that run instead of starting another.
+
+Each run's progress is a list of events (stage, progress, notes, the outcome) that the page reads
+as server-sent events; a page that reloads mid-job is sent the events so far, then the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prep.core import billing, rules
+from prep.core.clipspec import ClipSpec
+from prep.core.request import check_options
+from prep.core.timecode import format_ms
+from prep.errors import PrepError, UsageError
+
+if TYPE_CHECKING:
+    from prep.api.client import Task
+    from prep.core.billing import Estimate
+    from prep.jobs.generate import GenerateOptions
+    from prep.settings import Settings
+    from prep.ui.studio.library import Library
+
+__all__ = ["JobDraft", "Jobs", "StudioJob", "WindowDraft"]
+
+# The stages a person follows, in order (the engine's stage names -> the page's).
+STAGES = ("prepare", "upload", "submit", "rendering", "download")
+_PAGE_STAGE = {"validate": "check", "pick": "check", "estimate": "check", "prepare": "prepare",
+               "upload": "upload", "submit": "submit", "wait": "rendering",
+               "download": "download"}
+# Progress events are sent at most this often per stage (a fast upload reports every chunk).
+_PROGRESS_EVERY_S = 0.2
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WindowDraft:
+    """One clip of a job and the part of it to use (ms); the whole clip when `whole`."""
+
+    clip_id: str
+    path: Path
+    start_ms: int
+    end_ms: int
+    whole: bool
+
+    @property
+    def spec_text(self) -> str:
+        """The clip spec the command line takes for this window."""
+        if self.whole:
+            return str(self.path)
+        return f"{self.path}@{format_ms(self.start_ms)}-{format_ms(self.end_ms)}"
+
+    @property
+    def short_spec(self) -> str:
+        """The same spec with the file's name alone (what the page shows)."""
+        if self.whole:
+            return self.path.name
+        return f"{self.path.name}@{format_ms(self.start_ms)}-{format_ms(self.end_ms)}"
+
+    def spec(self) -> ClipSpec:
+        """As a ClipSpec (parsed the way the command line parses it)."""
+        from prep.media.clips import parse_clip_spec
+
+        return parse_clip_spec(self.spec_text)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON shape for the page."""
+        return {"clip_id": self.clip_id, "start_ms": self.start_ms, "end_ms": self.end_ms,
+                "whole": self.whole, "spec": self.short_spec, "path": str(self.path)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobDraft:
+    """A job as the page describes it, checked."""
+
+    windows: tuple[WindowDraft, ...]
+    prompt: str
+    duration_s: int
+    quality: str
+    aspect_ratio: str
+    model: str
+    generate_audio: bool | None
+
+    @classmethod
+    def parse(cls, body: Any, library: Library) -> JobDraft:
+        """Check the page's JSON; UsageError (with a message for people) when it is not a job."""
+        from prep.ui.studio.library import snap_ms
+
+        if not isinstance(body, dict):
+            raise UsageError("the job must be a JSON object")
+        raw_clips = body.get("clips")
+        if not isinstance(raw_clips, list) or not raw_clips:
+            raise UsageError("add a clip to the job")
+        if len(raw_clips) > rules.MAX_CLIPS:
+            raise UsageError(f"a job takes at most {rules.MAX_CLIPS} clips, not {len(raw_clips)}")
+        windows = []
+        for item in raw_clips:
+            if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+                raise UsageError("each clip of the job needs its id")
+            try:
+                clip = library.get(item["id"])
+            except KeyError:
+                raise UsageError("a clip of the job is no longer in the library",
+                                 hint="reload the page") from None
+            if clip.info is None:
+                raise clip.error or UsageError(f"{clip.path.name} could not be read")
+            duration = clip.duration_ms
+            start, end = _ms(item.get("start_ms"), 0), _ms(item.get("end_ms"), duration)
+            start = min(max(snap_ms(start, clip.info.fps), 0), duration)
+            end = min(max(snap_ms(end, clip.info.fps), 0), duration)
+            if end <= start:
+                raise UsageError(f"{clip.path.name}: the window ends at {format_ms(end)} s, "
+                                 f"before it starts ({format_ms(start)} s)")
+            windows.append(WindowDraft(clip_id=clip.id, path=clip.path, start_ms=start, end_ms=end,
+                                       whole=start == 0 and end >= duration))
+        audio = body.get("generate_audio")
+        model = str(body.get("model") or rules.DEFAULT_MODEL)
+        draft = cls(
+            windows=tuple(windows), prompt=str(body.get("prompt") or ""),
+            duration_s=_int(body.get("duration"), rules.DEFAULT_OUTPUT_S, "duration"),
+            quality=str(body.get("quality") or rules.DEFAULT_QUALITY),
+            aspect_ratio=str(body.get("aspect_ratio") or rules.DEFAULT_ASPECT_RATIO),
+            model=model,
+            generate_audio=(bool(audio) if audio is not None and model in rules.AUDIO_SWITCH_MODELS
+                            else None),
+        )
+        check_options(duration_s=draft.duration_s, quality=draft.quality, model=draft.model,
+                      generate_audio=draft.generate_audio)
+        if draft.aspect_ratio not in ("auto", *rules.ASPECT_RATIOS):
+            raise UsageError(f"aspect ratio {draft.aspect_ratio!r} is not one of "
+                             f"auto, {', '.join(rules.ASPECT_RATIOS)}")
+        return draft
+
+    def specs(self) -> list[ClipSpec]:
+        """The job's clips as the command line would give them."""
+        return [w.spec() for w in self.windows]
+
+    def options(self, out_dir: Path) -> GenerateOptions:
+        """The engine's options for this job (the CLI's defaults for everything else)."""
+        from prep.jobs.generate import GenerateOptions
+
+        return GenerateOptions(prompt=self.prompt, out_dir=out_dir, duration_s=self.duration_s,
+                               quality=self.quality, aspect_ratio=self.aspect_ratio,
+                               model=self.model, generate_audio=self.generate_audio)
+
+    def command(self, out_dir: Path) -> str:
+        """The `prep generate` command line that names the same job."""
+        import shlex
+
+        parts = ["prep", "generate", *(w.spec_text for w in self.windows), "--prompt",
+                 self.prompt or "...", "--duration", str(self.duration_s), "--quality", self.quality,
+                 "--aspect-ratio", self.aspect_ratio]
+        if self.model != rules.DEFAULT_MODEL:
+            parts += ["--model", self.model]
+        if self.generate_audio is not None:
+            parts.append("--audio" if self.generate_audio else "--no-audio")
+        parts += ["-o", str(out_dir)]
+        return shlex.join(parts)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON shape for the page (a reloaded page rebuilds its job view from it)."""
+        return {"clips": [w.as_dict() for w in self.windows], "prompt": self.prompt,
+                "duration": self.duration_s, "quality": self.quality,
+                "aspect_ratio": self.aspect_ratio, "model": self.model,
+                "generate_audio": self.generate_audio}
+
+
+def _ms(value: Any, default: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UsageError(f"a window time must be a number of ms, not {value!r}")
+    return int(value)
+
+
+def _int(value: Any, default: int, name: str) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{name} must be a whole number, not {value!r}") from None
+
+
+def bill(draft: JobDraft, settings: Settings) -> tuple[Estimate | None, list[PrepError]]:
+    """The bill of the draft, as `prep estimate` computes it for the same clip specs; or the
+    problems (one per clip) that keep it from being billed."""
+    from prep.jobs.estimate import estimate_planned, plan_clips
+
+    planned, errors = plan_clips(draft.specs())
+    if errors:
+        return None, errors
+    try:
+        est = estimate_planned(planned, output_s=draft.duration_s, quality=draft.quality,
+                               prices=settings.prices, model=draft.model,
+                               generate_audio=draft.generate_audio)
+    except PrepError as err:
+        return None, [err]
+    return est, []
+
+
+def bill_dict(est: Estimate) -> dict[str, Any]:
+    """The bill for the page: `prep estimate --json`'s shape plus the text the CLI prints."""
+    data = est.as_dict()
+    data["credits_text"] = f"{billing.credits_text(est.credits_units)} credits"
+    data["by_quality_text"] = {q: billing.credits_text(est.credits_at(q)) for q in rules.QUALITIES}
+    return data
+
+
+@dataclass(slots=True, kw_only=True)
+class StudioJob:
+    """One run of a job in this studio, and everything it reported so far."""
+
+    name: str
+    draft: JobDraft
+    out_dir: Path
+    credits_units: int
+    command: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+    finished: bool = False
+    result_path: Path | None = None
+    started: float = field(default_factory=time.time)
+    _listeners: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]]]] = field(
+        default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _last_progress: dict[str, float] = field(default_factory=dict)
+
+    def emit(self, event: dict[str, Any]) -> None:
+        """Record an event and hand it to every page that follows the job."""
+        with self._lock:
+            kind = event.get("type")
+            if kind == "progress":
+                # Keep one progress event per stage in the record: a reload needs only the last.
+                key = event.get("stage")
+                now = time.monotonic()
+                if event.get("done") != event.get("total") and \
+                        now - self._last_progress.get(str(key), 0.0) < _PROGRESS_EVERY_S:
+                    return
+                self._last_progress[str(key)] = now
+                if self.events and self.events[-1].get("type") == "progress" \
+                        and self.events[-1].get("stage") == key:
+                    self.events[-1] = event
+                else:
+                    self.events.append(event)
+            else:
+                self.events.append(event)
+            if kind == "finished":
+                self.finished = True
+            listeners = list(self._listeners)
+        for loop, queue in listeners:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, event)
+            except RuntimeError:  # that page's loop is gone
+                pass
+
+    async def follow(self) -> AsyncIterator[dict[str, Any]]:
+        """Every event so far, then each new one, until the job has finished."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        with self._lock:
+            past = list(self.events)
+            done = self.finished
+            if not done:
+                self._listeners.append((loop, queue))
+        try:
+            for event in past:
+                yield event
+            if done:
+                return
+            while True:
+                event = await queue.get()
+                yield event
+                if event.get("type") == "finished":
+                    return
+        finally:
+            with self._lock:
+                if (loop, queue) in self._listeners:
+                    self._listeners.remove((loop, queue))
+
+    def summary(self) -> dict[str, Any]:
+        """Where the job stands, for the page's list of jobs."""
+        with self._lock:
+            last = self.events[-1] if self.events else {}
+            outcome = next((e for e in reversed(self.events) if e.get("type") == "finished"), None)
+        return {"name": self.name, "running": not self.finished, "started": self.started,
+                "draft": self.draft.as_dict(), "credits_text": billing.credits_text(self.credits_units),
+                "command": self.command, "last": last, "outcome": outcome,
+                "result": str(self.result_path) if self.result_path else None}
+
+
+class Jobs:
+    """The jobs started from the page; one runs at a time (they share the output folder's journal)."""
+
+    def __init__(self, settings: Settings, out_dir: Path,
+                 run: Callable[..., Any] | None = None) -> None:
+        self.settings = settings
+        self.out_dir = out_dir
+        self._run = run  # the engine's generate (a test may hand in another)
+        self._jobs: dict[str, StudioJob] = {}
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prep-studio-job")
+
+    def get(self, name: str) -> StudioJob | None:
+        """The job of this name started here, if any."""
+        with self._lock:
+            return self._jobs.get(name)
+
+    def all(self) -> list[StudioJob]:
+        """Every job started here, newest first."""
+        with self._lock:
+            return sorted(self._jobs.values(), key=lambda j: j.started, reverse=True)
+
+    def name_of(self, draft: JobDraft) -> str:
+        """The engine's name of the job (the same as `prep generate` gives the same command)."""
+        from prep.jobs.generate import job_name
+
+        return job_name(draft.specs(), draft.options(self.out_dir))
+
+    def start(self, draft: JobDraft, confirmed_units: int) -> tuple[StudioJob, bool]:
+        """Run the job (confirmed for `confirmed_units`), or follow the run of it already going.
+
+        Returns the job and whether this call started it.
+        """
+        name = self.name_of(draft)
+        with self._lock:
+            running = self._jobs.get(name)
+            if running is not None and not running.finished:
+                return running, False
+            job = StudioJob(name=name, draft=draft, out_dir=self.out_dir,
+                            credits_units=confirmed_units, command=draft.command(self.out_dir))
+            self._jobs[name] = job
+        job.emit({"type": "queued", "name": name, "credits_text":
+                  f"{billing.credits_text(confirmed_units)} credits"})
+        self._pool.submit(self._work, job, confirmed_units)
+        return job, True
+
+    def close(self) -> None:
+        """Stop taking jobs; a job running now goes on in its thread until it ends."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _work(self, job: StudioJob, confirmed_units: int) -> None:
+        from prep.jobs.generate import Hooks, generate
+
+        run = self._run or generate
+        stage: list[str] = [""]
+
+        def on_stage(name: str) -> None:
+            page = _PAGE_STAGE.get(name, name)
+            if page != stage[0]:
+                stage[0] = page
+                job.emit({"type": "stage", "stage": page})
+
+        def progress(page_stage: str) -> Callable[..., None]:
+            def report(_label: Any, done: int, total: int | None) -> None:
+                job.emit({"type": "progress", "stage": page_stage, "done": int(done),
+                          "total": int(total) if total else None})
+            return report
+
+        def on_task(task: Task) -> None:
+            if stage[0] != "rendering" and task.status in ("pending", "processing"):
+                on_stage("wait")
+            job.emit({"type": "task", "task_id": task.id, "status": task.status,
+                      "progress": int(task.progress),
+                      "estimated_time_s": task.estimated_time_s})
+
+        def confirm(est: Estimate) -> bool:
+            if est.credits_units != confirmed_units:
+                job.emit({"type": "note", "text": "the bill changed to "
+                          f"{billing.credits_text(est.credits_units)} credits since it was "
+                          "confirmed: nothing was sent; confirm the new amount"})
+                return False
+            return True
+
+        hooks = Hooks(
+            confirm=confirm, on_stage=on_stage,
+            on_note=lambda text: job.emit({"type": "note", "text": text}),
+            on_prepare_progress=progress("prepare"),
+            on_upload_progress=progress("upload"),
+            on_task=on_task,
+            on_download_progress=lambda done, total: progress("download")(None, done, total),
+        )
+        try:
+            result = run(job.draft.specs(), job.draft.options(self.out_dir), self.settings,
+                         hooks=hooks, check=False)
+        except PrepError as err:
+            job.emit({"type": "finished", "ok": False, "state": "error", "error": err.message,
+                      "hint": err.hint, "exit_code": err.exit_code})
+            return
+        except Exception as err:  # a bug: the page says so rather than spin forever
+            job.emit({"type": "finished", "ok": False, "state": "error",
+                      "error": f"internal error: {type(err).__name__}: {err}",
+                      "hint": "this is a bug in prep; please report it", "exit_code": 1})
+            return
+        data = result.as_dict()
+        err = result.error()
+        if result.files:
+            job.result_path = Path(result.files[0])
+        ok = err is None and result.stopped is None and bool(result.files)
+        job.emit({
+            "type": "finished", "ok": ok,
+            "state": "completed" if ok else (result.stopped or data.get("state") or "error"),
+            "task_id": result.task_id, "resumed": result.resumed,
+            "result": str(job.result_path) if job.result_path else None,
+            "credits_estimated": billing.credits_text(result.estimate.credits_units),
+            "credits_reserved": (billing.credits_text(result.credits_reserved_units)
+                                 if result.credits_reserved_units is not None else None),
+            "error": err.message if err else ("not submitted: the bill changed"
+                                              if result.stopped == "declined" else None),
+            "hint": err.hint if err else None, "exit_code": data["exit_code"],
+            "journal": data.get("journal"),
+        })
