@@ -1,0 +1,861 @@
+// prep studio: the page's behaviour. Plain JavaScript, no build step, nothing fetched elsewhere.
+// Times are integer milliseconds throughout; the server snaps them to frames again and bills.
+"use strict";
+
+const TOKEN = document.querySelector('meta[name="prep-token"]').content;
+const $ = (id) => document.getElementById(id);
+
+const S = {
+  state: null,          // /api/state: folders, rules, service
+  clips: [],            // the library
+  byId: {},
+  current: null,        // id of the clip in the clip view
+  windows: {},          // clip id -> {start, end} (ms)
+  analysis: {},         // clip id -> analysis (or {error})
+  job: [],              // clip ids in the job, in order
+  bill: null,           // the last estimate answer
+  billSeq: 0,
+  billTimer: null,
+  following: null,      // name of the job whose events are shown
+  events: null,         // its EventSource
+  running: false,
+};
+
+// -- talking to the studio -----------------------------------------------------------------------
+
+function url(path) {
+  return path + (path.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(TOKEN);
+}
+
+async function api(path, options = {}) {
+  const init = { method: options.method || "GET", headers: { "X-Prep-Token": TOKEN } };
+  if (options.body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(options.body);
+  }
+  const response = await fetch(path, init);
+  let data = null;
+  try { data = await response.json(); } catch (_) { data = null; }
+  if (!response.ok) {
+    const err = new Error((data && data.error) || `${response.status} ${response.statusText}`);
+    err.hint = data && data.hint;
+    err.status = response.status;
+    err.data = data;
+    throw err;
+  }
+  return data;
+}
+
+// -- time ----------------------------------------------------------------------------------------
+
+function fmt(ms) {            // as prep's format_ms: 10000 -> "10.0", 1234 -> "1.234"
+  const whole = Math.floor(ms / 1000);
+  let frac = String(ms % 1000).padStart(3, "0").replace(/0+$/, "");
+  return `${whole}.${frac || "0"}`;
+}
+
+function parseTime(text) {    // seconds (12.5) or [H:]M:SS(.mmm) -> ms, or NaN
+  const raw = String(text).trim().replace(/s$/, "");
+  let m = raw.match(/^(\d+)(?:\.(\d{1,3}))?$/);
+  if (m) return Number(m[1]) * 1000 + Number((m[2] || "0").padEnd(3, "0"));
+  m = raw.match(/^(?:(\d+):)?(\d{1,2}):(\d{1,2})(?:\.(\d{1,3}))?$/);
+  if (m && Number(m[3]) < 60) {
+    const seconds = (Number(m[1] || 0) * 60 + Number(m[2])) * 60 + Number(m[3]);
+    return seconds * 1000 + Number((m[4] || "0").padEnd(3, "0"));
+  }
+  return NaN;
+}
+
+function rate(clip) {
+  return clip && clip.fps_num ? [clip.fps_num, clip.fps_den] : [25, 1];
+}
+
+function snap(ms, clip) {     // nearest frame start, halves up (integer arithmetic, as the server)
+  const [num, den] = rate(clip);
+  const frames = Math.floor((2 * ms * num + 1000 * den) / (2000 * den));
+  return Math.floor((2 * frames * 1000 * den + num) / (2 * num));
+}
+
+function frameMs(clip) {
+  const [num, den] = rate(clip);
+  return 1000 * den / num;
+}
+
+function clamp(v, lo, hi) { return Math.min(Math.max(v, lo), hi); }
+
+// -- the library ---------------------------------------------------------------------------------
+
+async function loadLibrary() {
+  $("library-note").textContent = "Reading the folders…";
+  const data = await api("/api/clips");
+  S.clips = data.clips;
+  S.byId = Object.fromEntries(S.clips.map((c) => [c.id, c]));
+  S.job = S.job.filter((id) => S.byId[id]);
+  const parts = [`${S.clips.length} video${S.clips.length === 1 ? "" : "s"}`];
+  if (data.empty_folders.length) parts.push(`no videos in ${data.empty_folders.join(", ")}`);
+  $("library-note").textContent = parts.join("; ");
+  renderLibrary();
+}
+
+function verdictBadge(clip) {
+  const span = document.createElement("span");
+  span.className = "badge " + (clip.compliant ? "ok" : "bad");
+  span.textContent = clip.error ? "unreadable" : clip.compliant ? "API accepts" : "API refuses";
+  span.title = clip.compliant ? "EvoLink takes this clip as it is" : clip.problems.join("\n");
+  return span;
+}
+
+function checkBadge(check) {
+  const span = document.createElement("span");
+  if (!check) { span.className = "badge"; span.textContent = "not checked"; return span; }
+  span.className = "badge " + ({ good: "ok", fair: "warn", poor: "bad" }[check.verdict] || "");
+  span.textContent = "check: " + check.verdict;
+  span.title = check.reasons.join("\n");
+  return span;
+}
+
+function renderLibrary() {
+  const list = $("clips");
+  list.replaceChildren();
+  for (const clip of S.clips) {
+    const li = document.createElement("li");
+    li.dataset.testid = "clip";
+    li.setAttribute("data-testid", "clip");
+    li.dataset.id = clip.id;
+    li.tabIndex = 0;
+    li.setAttribute("role", "button");
+    li.setAttribute("aria-label", `Open ${clip.name}`);
+    li.classList.toggle("selected", clip.id === S.current);
+    li.classList.toggle("in-job", S.job.includes(clip.id));
+    let thumb;
+    if (clip.error) {
+      thumb = document.createElement("div");
+      thumb.className = "thumb none";
+      thumb.textContent = "no picture";
+    } else {
+      thumb = document.createElement("img");
+      thumb.className = "thumb";
+      thumb.alt = "";
+      thumb.loading = "lazy";
+      thumb.src = url(`/api/clips/${clip.id}/poster.jpg`);
+    }
+    const body = document.createElement("div");
+    const name = document.createElement("div");
+    name.className = "name";
+    name.textContent = clip.name;
+    const meta = document.createElement("div");
+    meta.className = "meta";
+    meta.textContent = clip.error ? clip.error : `${fmt(clip.duration_ms)} s · ${clip.width}×${clip.height}`
+      + (clip.fps ? ` · ${Math.round(clip.fps * 100) / 100} fps` : "") + (clip.has_audio ? "" : " · no audio");
+    const badges = document.createElement("div");
+    badges.className = "badges";
+    badges.append(verdictBadge(clip), checkBadge(clip.check));
+    body.append(name, meta, badges);
+    li.append(thumb, body);
+    if (!clip.compliant && clip.problems.length) {
+      const why = document.createElement("ul");
+      why.className = "why";
+      for (const p of clip.problems) {
+        const item = document.createElement("li");
+        item.textContent = p;
+        why.append(item);
+      }
+      li.append(why);
+    }
+    li.addEventListener("click", () => openClip(clip.id));
+    li.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openClip(clip.id); }
+    });
+    list.append(li);
+  }
+}
+
+// -- the clip view -------------------------------------------------------------------------------
+
+function defaultWindow(clip) {
+  const end = clip.duration_ms <= 30000 ? clip.duration_ms : snap(10000, clip);
+  return { start: 0, end };
+}
+
+function openClip(id) {
+  const clip = S.byId[id];
+  if (!clip) return;
+  S.current = id;
+  if (!S.windows[id]) S.windows[id] = defaultWindow(clip);
+  if (S.job.length === 0 && !clip.error && !S.running) S.job.push(id);  // the first clip starts the job
+  $("clip-empty").hidden = true;
+  $("clip-body").hidden = false;
+  $("clip-title").textContent = clip.name;
+  const verdict = $("clip-verdict");
+  verdict.className = "badge " + (clip.compliant ? "ok" : "bad");
+  verdict.textContent = clip.compliant ? "API accepts" : "API refuses";
+  $("clip-facts").textContent = clip.error ? clip.error : [
+    `${fmt(clip.duration_ms)} s`, `${clip.width}×${clip.height}`, clip.fps ? `${Math.round(clip.fps * 1000) / 1000} fps` : "",
+    clip.video_codec, clip.container, clip.has_audio ? "with audio" : "no audio", clip.path,
+  ].filter(Boolean).join(" · ");
+  const problems = $("clip-problems");
+  problems.replaceChildren();
+  for (const text of [...clip.problems.map((p) => ["fail", "API: " + p]), ...(clip.advice || []).map((a) => ["", a])]) {
+    const li = document.createElement("li");
+    li.className = text[0];
+    li.textContent = text[1];
+    problems.append(li);
+  }
+  const player = $("player");
+  $("player-note").hidden = true;
+  if (!clip.error) {
+    player.src = url(`/api/clips/${clip.id}/media`);
+    $("strip").src = url(`/api/clips/${clip.id}/strip.jpg`);
+  } else {
+    player.removeAttribute("src");
+    $("strip").removeAttribute("src");
+  }
+  renderCheck(clip);
+  renderLibrary();
+  renderWindow();
+  renderJob();
+  loadAnalysis(clip);
+  scheduleBill();
+}
+
+function currentClip() { return S.current ? S.byId[S.current] : null; }
+
+function pct(ms, clip) { return clip.duration_ms ? (100 * ms / clip.duration_ms) : 0; }
+
+function renderWindow() {
+  const clip = currentClip();
+  if (!clip) return;
+  const w = S.windows[clip.id];
+  const el = $("window");
+  el.style.left = pct(w.start, clip) + "%";
+  el.style.width = pct(w.end - w.start, clip) + "%";
+  const count = S.job.includes(clip.id) ? S.job.length : Math.min(S.job.length + 1, 3);
+  const cap = S.state.rules.input_cap_ms[String(Math.max(count, 1))];
+  const head = Math.min(cap, w.end - w.start);
+  $("head").style.width = (w.end > w.start ? 100 * head / (w.end - w.start) : 0) + "%";
+  $("head").title = `billed head: the first ${fmt(head)} s (with ${Math.max(count, 1)} clip${count > 1 ? "s" : ""} in the job)`;
+  if (document.activeElement !== $("window-start")) $("window-start").value = fmt(w.start);
+  if (document.activeElement !== $("window-end")) $("window-end").value = fmt(w.end);
+  const length = w.end - w.start;
+  $("window-length").textContent = `${fmt(length)} s long · first ${fmt(head)} s billed`;
+  const rules = S.state.rules;
+  let problem = "";
+  if (length < rules.min_clip_ms) problem = `The window is ${fmt(length)} s; the API needs at least ${fmt(rules.min_clip_ms)} s.`;
+  else if (length > rules.max_clip_ms) problem = `The window is ${fmt(length)} s; the API takes at most ${fmt(rules.max_clip_ms)} s (prep would keep the first 30 s).`;
+  $("window-error").textContent = problem;
+  const whole = w.start === 0 && w.end >= clip.duration_ms;
+  $("clip-spec").textContent = whole ? clip.name : `${clip.name}@${fmt(w.start)}-${fmt(w.end)}`;
+  const inJob = S.job.includes(clip.id);
+  const add = $("add-to-job");
+  add.textContent = inJob ? "Remove from job" : "Add to job";
+  add.disabled = S.running || (!inJob && (S.job.length >= rules.max_clips || !!clip.error));
+  add.title = !inJob && S.job.length >= rules.max_clips ? `A job takes at most ${rules.max_clips} clips` : "";
+}
+
+function setWindow(start, end, commit = true) {
+  const clip = currentClip();
+  if (!clip) return;
+  const step = Math.max(1, Math.round(frameMs(clip)));
+  start = clamp(snap(start, clip), 0, clip.duration_ms);
+  end = clamp(snap(end, clip), 0, clip.duration_ms);
+  if (end - start < step) {
+    if (end >= clip.duration_ms) start = Math.max(0, snap(end - step, clip));
+    else end = Math.min(clip.duration_ms, snap(start + step, clip));
+  }
+  S.windows[clip.id] = { start, end };
+  renderWindow();
+  if (commit) { renderJob(); scheduleBill(); }
+}
+
+async function loadAnalysis(clip) {
+  for (const id of ["track-shots", "track-faces", "track-speech", "cuts"]) $(id).replaceChildren();
+  $("pick-mark").hidden = true;
+  const note = $("analysis-note");
+  if (clip.error) { note.textContent = ""; return; }
+  if (!S.state.pick.available) {
+    note.textContent = `· shots, faces and speech need the pick extra (${S.state.pick.hint})`;
+    $("pick").disabled = true;
+    $("run-check").disabled = true;
+    return;
+  }
+  $("pick").disabled = true;
+  const count = Math.max(1, S.job.includes(clip.id) ? S.job.length : Math.min(S.job.length + 1, 3));
+  note.textContent = "· analysing shots, faces and speech…";
+  try {
+    const data = await api(`/api/clips/${clip.id}/analysis?clips_in_job=${count}`);
+    S.analysis[clip.id] = data;
+    if (S.current !== clip.id) return;
+    drawTracks(clip, data);
+    note.textContent = data.pick.usable ? "" : "· " + data.pick.warnings.join("; ");
+    $("pick").disabled = false;
+  } catch (err) {
+    S.analysis[clip.id] = { error: err.message };
+    if (S.current === clip.id) note.textContent = "· no analysis: " + err.message;
+  }
+}
+
+function spans(track, items, clip, classes) {
+  const el = $(track);
+  el.replaceChildren();
+  items.forEach((s, i) => {
+    const span = document.createElement("span");
+    span.style.left = pct(s.start_ms, clip) + "%";
+    span.style.width = pct(s.end_ms - s.start_ms, clip) + "%";
+    if (classes) span.className = classes[i % classes.length];
+    span.title = `${fmt(s.start_ms)}–${fmt(s.end_ms)} s`;
+    el.append(span);
+  });
+}
+
+function drawTracks(clip, data) {
+  spans("track-shots", data.shots, clip, ["a", "b"]);
+  spans("track-faces", data.faces, clip);
+  spans("track-speech", data.speech, clip);
+  const cuts = $("cuts");
+  cuts.replaceChildren();
+  for (const ms of data.cuts_ms) {
+    const span = document.createElement("span");
+    span.style.left = pct(ms, clip) + "%";
+    cuts.append(span);
+  }
+}
+
+async function pickForMe() {
+  const clip = currentClip();
+  if (!clip) return;
+  const count = Math.max(1, S.job.includes(clip.id) ? S.job.length : Math.min(S.job.length + 1, 3));
+  $("pick").disabled = true;
+  try {
+    const data = await api(`/api/clips/${clip.id}/analysis?clips_in_job=${count}`);
+    if (S.current !== clip.id) return;
+    const mark = $("pick-mark");
+    mark.hidden = false;
+    mark.style.left = pct(data.pick.start_ms, clip) + "%";
+    mark.style.width = pct(data.pick.end_ms - data.pick.start_ms, clip) + "%";
+    setWindow(data.pick.start_ms, data.pick.end_ms);
+    $("analysis-note").textContent = data.pick.usable ? "· picked: " + data.pick.clip_spec
+      : "· picked, with warnings: " + data.pick.warnings.join("; ");
+  } catch (err) {
+    $("analysis-note").textContent = "· cannot pick: " + err.message;
+  } finally {
+    $("pick").disabled = false;
+  }
+}
+
+function renderCheck(clip) {
+  const summary = $("check-summary");
+  const reasons = $("check-reasons");
+  reasons.replaceChildren();
+  if (!clip.check) {
+    summary.textContent = S.state.pick.available ? "Not checked yet: how good the clip is as a reference (one person, face, speech, loudness, picture)." : "";
+    return;
+  }
+  summary.textContent = `Verdict: ${clip.check.verdict}` + (clip.check.reasons.length ? "" : " — every check passed");
+  for (const text of clip.check.reasons) {
+    const name = text.split(":")[0];
+    const li = document.createElement("li");
+    li.className = (clip.check.checks[name] || {}).status || "";
+    li.textContent = text;
+    reasons.append(li);
+  }
+}
+
+async function runCheck() {
+  const clip = currentClip();
+  if (!clip) return;
+  const button = $("run-check");
+  button.disabled = true;
+  $("check-summary").textContent = "Checking…";
+  try {
+    clip.check = await api(`/api/clips/${clip.id}/check`, { method: "POST" });
+  } catch (err) {
+    $("check-summary").textContent = "Could not check: " + err.message;
+    return;
+  } finally {
+    button.disabled = false;
+  }
+  renderCheck(clip);
+  renderLibrary();
+}
+
+// -- timeline dragging ---------------------------------------------------------------------------
+
+function timeAt(event, clip) {
+  const box = $("timeline").getBoundingClientRect();
+  return clamp(Math.round((event.clientX - box.left) / box.width * clip.duration_ms), 0, clip.duration_ms);
+}
+
+function setupTimeline() {
+  const timeline = $("timeline");
+  let drag = null;
+  timeline.addEventListener("pointerdown", (event) => {
+    const clip = currentClip();
+    if (!clip || clip.error || event.button !== 0 || S.running) return;
+    const at = timeAt(event, clip);
+    const w = S.windows[clip.id];
+    const handle = event.target.dataset ? event.target.dataset.drag : undefined;
+    const mode = handle || (event.target.closest("#window") ? "move" : "new");
+    drag = { mode, from: at, start: w.start, end: w.end, x: event.clientX, moved: false };
+    timeline.setPointerCapture(event.pointerId);
+    event.preventDefault();
+  });
+  timeline.addEventListener("pointermove", (event) => {
+    const clip = currentClip();
+    if (!drag || !clip) return;
+    if (Math.abs(event.clientX - drag.x) > 3) drag.moved = true;
+    if (!drag.moved) return;
+    const at = timeAt(event, clip);
+    if (drag.mode === "start") setWindow(Math.min(at, drag.end - 1), drag.end, false);
+    else if (drag.mode === "end") setWindow(drag.start, Math.max(at, drag.start + 1), false);
+    else if (drag.mode === "move") {
+      const length = drag.end - drag.start;
+      const start = clamp(drag.start + at - drag.from, 0, clip.duration_ms - length);
+      setWindow(start, start + length, false);
+    } else setWindow(Math.min(drag.from, at), Math.max(drag.from, at), false);
+  });
+  const finish = (event) => {
+    const clip = currentClip();
+    if (!drag || !clip) return;
+    if (!drag.moved) $("player").currentTime = timeAt(event, clip) / 1000;
+    else { renderJob(); scheduleBill(); }
+    drag = null;
+  };
+  timeline.addEventListener("pointerup", finish);
+  timeline.addEventListener("pointercancel", () => { drag = null; });
+}
+
+// -- the window inputs ---------------------------------------------------------------------------
+
+function setupWindowInputs() {
+  for (const which of ["start", "end"]) {
+    const input = $(`window-${which}`);
+    const commit = () => {
+      const clip = currentClip();
+      if (!clip) return;
+      const ms = parseTime(input.value);
+      const w = S.windows[clip.id];
+      if (Number.isNaN(ms)) {
+        input.classList.add("invalid");
+        $("window-error").textContent = `"${input.value}" is not a time: use seconds (12.5) or M:SS.mmm.`;
+        return;
+      }
+      input.classList.remove("invalid");
+      if (which === "start") setWindow(ms, Math.max(w.end, ms + 1));
+      else setWindow(Math.min(w.start, ms - 1), ms);
+      input.value = fmt(S.windows[clip.id][which]);
+    };
+    input.addEventListener("change", commit);
+    input.addEventListener("keydown", (event) => {
+      const clip = currentClip();
+      if (!clip) return;
+      if (event.key === "Enter") { event.preventDefault(); commit(); return; }
+      if (event.key === "Escape") { input.value = fmt(S.windows[clip.id][which]); input.classList.remove("invalid"); return; }
+      if (event.key !== "ArrowUp" && event.key !== "ArrowDown") return;
+      event.preventDefault();
+      const sign = event.key === "ArrowUp" ? 1 : -1;
+      const w = S.windows[clip.id];
+      const step = event.shiftKey ? 1000 : frameMs(clip);
+      const value = snap(Math.round(w[which] + sign * step), clip);
+      if (which === "start") setWindow(Math.min(value, w.end - 1), w.end);
+      else setWindow(w.start, Math.max(value, w.start + 1));
+      input.value = fmt(S.windows[clip.id][which]);
+    });
+  }
+  $("set-start").addEventListener("click", () => atPlayhead("start"));
+  $("set-end").addEventListener("click", () => atPlayhead("end"));
+  document.addEventListener("keydown", (event) => {
+    const tag = (event.target.tagName || "").toLowerCase();
+    if (["input", "textarea", "select"].includes(tag) || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key === "i") atPlayhead("start");
+    if (event.key === "o") atPlayhead("end");
+  });
+}
+
+function atPlayhead(which) {
+  const clip = currentClip();
+  if (!clip || S.running) return;
+  const at = Math.round($("player").currentTime * 1000);
+  const w = S.windows[clip.id];
+  if (which === "start") setWindow(at, Math.max(w.end, at + 1));
+  else setWindow(Math.min(w.start, at - 1), at);
+}
+
+function setupPlayer() {
+  const player = $("player");
+  player.addEventListener("timeupdate", () => {
+    const clip = currentClip();
+    if (clip) $("playhead").style.left = pct(Math.round(player.currentTime * 1000), clip) + "%";
+  });
+  player.addEventListener("error", () => {
+    if (!player.getAttribute("src")) return;
+    const note = $("player-note");
+    note.hidden = false;
+    note.textContent = "This browser cannot play this clip's format; the timeline, window and bill still work (prep converts it when it prepares the job).";
+  });
+}
+
+// -- the job -------------------------------------------------------------------------------------
+
+function jobBody() {
+  return {
+    clips: S.job.map((id) => ({ id, start_ms: S.windows[id].start, end_ms: S.windows[id].end })),
+    prompt: $("prompt").value,
+    duration: Number($("duration").value),
+    quality: $("quality").value,
+    aspect_ratio: $("aspect").value,
+    model: $("model").value,
+    generate_audio: S.state.rules.audio_switch_models.includes($("model").value) ? $("audio").checked : null,
+  };
+}
+
+function renderJob() {
+  const list = $("job-clips");
+  list.replaceChildren();
+  $("job-empty").hidden = S.job.length > 0;
+  const billed = S.bill && S.bill.bill ? S.bill.bill.clips : [];
+  S.job.forEach((id, i) => {
+    const clip = S.byId[id];
+    const w = S.windows[id];
+    const li = document.createElement("li");
+    const row = document.createElement("div");
+    row.className = "row";
+    const open = document.createElement("button");
+    open.type = "button";
+    open.className = "link";
+    const whole = w.start === 0 && w.end >= clip.duration_ms;
+    open.textContent = whole ? clip.name : `${clip.name}@${fmt(w.start)}-${fmt(w.end)}`;
+    open.title = "Show this clip";
+    open.addEventListener("click", () => openClip(id));
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "quiet";
+    remove.textContent = "Remove";
+    remove.setAttribute("aria-label", `Remove ${clip.name} from the job`);
+    remove.disabled = S.running;
+    remove.addEventListener("click", () => toggleInJob(id));
+    row.append(open, remove);
+    li.append(row);
+    if (billed[i]) {
+      const meta = document.createElement("div");
+      meta.className = "dim small";
+      meta.textContent = `${fmt(Math.round(billed[i].duration_s * 1000))} s, billed ${fmt(Math.round(billed[i].billed_s * 1000))} s`;
+      li.append(meta);
+    }
+    list.append(li);
+  });
+  renderLibraryMarks();
+}
+
+function renderLibraryMarks() {
+  for (const li of $("clips").children) {
+    li.classList.toggle("in-job", S.job.includes(li.dataset.id));
+    li.classList.toggle("selected", li.dataset.id === S.current);
+  }
+}
+
+function toggleInJob(id) {
+  if (S.running) return;
+  const at = S.job.indexOf(id);
+  if (at >= 0) S.job.splice(at, 1);
+  else if (S.job.length < S.state.rules.max_clips) S.job.push(id);
+  renderJob();
+  renderWindow();
+  scheduleBill();
+}
+
+function scheduleBill() {
+  clearTimeout(S.billTimer);
+  renderPromptCount();
+  S.billTimer = setTimeout(updateBill, 120);
+}
+
+function renderPromptCount() {
+  const n = $("prompt").value.length;
+  const max = S.state.rules.max_prompt_chars;
+  const count = $("prompt-count");
+  count.textContent = `${n} / ${max} characters` + (n > max ? ` — ${n - max} too many` : "");
+  count.classList.toggle("over", n > max);
+}
+
+async function updateBill() {
+  const seq = ++S.billSeq;
+  if (!S.job.length) {
+    S.bill = null;
+    renderBill();
+    return;
+  }
+  let data;
+  try {
+    data = await api("/api/estimate", { method: "POST", body: jobBody() });
+  } catch (err) {
+    data = { bill: null, problems: [{ error: err.message, hint: err.hint || "" }], prompt_error: null };
+  }
+  if (seq !== S.billSeq) return;   // a newer change is on its way
+  S.bill = data;
+  renderBill();
+  renderJob();
+}
+
+function renderBill() {
+  const data = S.bill;
+  const bill = data && data.bill;
+  $("cost").textContent = bill ? bill.credits_text : "—";
+  const detail = $("bill-detail");
+  const notes = $("bill-notes");
+  const problems = $("problems");
+  notes.replaceChildren();
+  problems.replaceChildren();
+  if (bill) {
+    detail.textContent = `input ${fmt(Math.round(bill.input_billed_s * 1000))} s + output ${fmt(Math.round(bill.output_billed_s * 1000))} s `
+      + `= ${fmt(Math.round(bill.total_billed_s * 1000))} s billed at ${bill.quality} (about $${bill.usd.toFixed(2)}); `
+      + `720p: ${bill.by_quality_text["720p"]}, 1080p: ${bill.by_quality_text["1080p"]}`;
+    for (const text of bill.notes) {
+      const li = document.createElement("li");
+      li.textContent = text;
+      notes.append(li);
+    }
+  } else {
+    detail.textContent = S.job.length ? "" : "Add a clip to see the bill.";
+  }
+  for (const p of (data && data.problems) || []) {
+    const li = document.createElement("li");
+    li.textContent = p.error + (p.hint ? ` (${p.hint})` : "");
+    problems.append(li);
+  }
+  $("command").textContent = data && data.command ? data.command : "";
+  renderGenerate();
+}
+
+function renderGenerate() {
+  const data = S.bill;
+  const button = $("generate");
+  let why = "";
+  if (S.running) why = "A job is running.";
+  else if (!S.job.length) why = "Add a clip to the job.";
+  else if (!data || !data.bill) why = data && data.problems.length ? "Fix the problems above first." : "Working out the bill…";
+  else if (!$("prompt").value.trim()) why = "Write a prompt.";
+  else if (data.prompt_error) why = data.prompt_error;
+  else if (S.state.api_key !== "set") why = "No EvoLink API key is configured (set EVOLINK_API_KEY, or start with --sandbox).";
+  button.disabled = !!why;
+  $("generate-why").textContent = why;
+}
+
+function askToConfirm(bill) {
+  return new Promise((resolve) => {
+    const dialog = $("confirm");
+    $("confirm-text").textContent = `${bill.credits_text} will be charged by ${S.state.service} when the task is created `
+      + `(${fmt(Math.round(bill.total_billed_s * 1000))} billed seconds at ${bill.quality}). prep sends the job once, and never twice.`;
+    $("confirm-ok").textContent = `Spend ${bill.credits_text}`;
+    dialog.returnValue = "";
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+    dialog.showModal();
+    $("confirm-cancel").focus();
+  });
+}
+
+async function generate() {
+  await updateBill();
+  const data = S.bill;
+  if (!data || !data.bill || $("generate").disabled) return;
+  if (!(await askToConfirm(data.bill))) return;
+  try {
+    const answer = await api("/api/jobs", { method: "POST", body: { ...jobBody(), confirm_units: data.bill.credits_units } });
+    follow(answer.name);
+  } catch (err) {
+    if (err.status === 409 && err.data && err.data.bill) await updateBill();
+    showBanner(err.message + (err.hint ? ` (${err.hint})` : ""));
+  }
+}
+
+// -- following a job -----------------------------------------------------------------------------
+
+const STAGE_LABEL = { check: "checking", prepare: "preparing the clips", upload: "uploading",
+  submit: "submitting", rendering: "rendering", download: "downloading" };
+
+function setRunning(running) {
+  S.running = running;
+  for (const id of ["prompt", "duration", "quality", "aspect", "model", "audio", "window-start", "window-end", "set-start", "set-end", "pick"]) {
+    $(id).disabled = running;
+  }
+  renderJob();
+  renderWindow();
+  renderGenerate();
+}
+
+function resetProgress(name) {
+  $("progress").hidden = false;
+  $("job-name").textContent = name;
+  const stages = $("stages");
+  stages.replaceChildren();
+  for (const stage of S.state.stages) {
+    const li = document.createElement("li");
+    li.dataset.stage = stage;
+    li.textContent = stage;
+    stages.append(li);
+  }
+  $("job-notes").replaceChildren();
+  $("job-bar").value = 0;
+  $("result-box").hidden = true;
+  setStatus("queued");
+}
+
+function setStatus(text, kind = "") {
+  const el = $("job-status");
+  el.textContent = text;
+  el.className = "job-status " + kind;
+}
+
+function markStage(stage) {
+  let seen = false;
+  for (const li of [...$("stages").children].reverse()) {
+    if (li.dataset.stage === stage) { seen = true; li.className = "active"; }
+    else li.className = seen ? "done" : "";
+  }
+}
+
+function follow(name) {
+  if (S.events) S.events.close();
+  S.following = name;
+  history.replaceState(null, "", url("/") + "#job=" + encodeURIComponent(name));
+  resetProgress(name);
+  setRunning(true);
+  const source = new EventSource(url(`/api/jobs/${encodeURIComponent(name)}/events`));
+  S.events = source;
+  source.addEventListener("open", () => resetProgress(name));   // the server replays from the start
+  source.addEventListener("message", (message) => onEvent(JSON.parse(message.data)));
+}
+
+function onEvent(event) {
+  const bar = $("job-bar");
+  if (event.type === "queued") setStatus(`queued: ${event.credits_text}`);
+  else if (event.type === "stage") {
+    if (S.state.stages.includes(event.stage)) markStage(event.stage);
+    setStatus(STAGE_LABEL[event.stage] || event.stage);
+    bar.removeAttribute("value");
+  } else if (event.type === "progress") {
+    if (event.total) {
+      bar.value = Math.round(100 * event.done / event.total);
+      setStatus(`${STAGE_LABEL[event.stage] || event.stage} ${bar.value}%`);
+    }
+  } else if (event.type === "task") {
+    markStage("rendering");
+    bar.value = event.progress;
+    setStatus(event.status === "pending" ? "rendering: waiting in the queue" : `rendering ${event.progress}%`);
+  } else if (event.type === "note") {
+    const li = document.createElement("li");
+    li.textContent = event.text;
+    $("job-notes").append(li);
+  } else if (event.type === "finished") {
+    if (S.events) { S.events.close(); S.events = null; }
+    finished(event);
+  }
+}
+
+function finished(event) {
+  setRunning(false);
+  const bar = $("job-bar");
+  if (event.ok) {
+    for (const li of $("stages").children) li.className = "done";
+    bar.value = 100;
+    setStatus(`completed${event.resumed ? " (resumed: nothing new was paid)" : ""}` +
+      (event.credits_reserved ? ` · ${event.credits_reserved} credits` : ""), "completed");
+    showResult(S.following, event.result);
+  } else {
+    bar.value = 0;
+    setStatus(`${event.state === "declined" ? "not sent" : "failed"}: ${event.error || event.state}` + (event.hint ? ` (${event.hint})` : ""), "failed");
+  }
+}
+
+function showResult(name, path) {
+  const source = url(`/api/jobs/${encodeURIComponent(name)}/result`);
+  $("result-box").hidden = false;
+  $("result").src = source;
+  $("result-link").href = source;
+  $("result-path").textContent = path || "";
+}
+
+async function restoreJob(name) {
+  const data = await api("/api/jobs");
+  const job = data.jobs.find((j) => j.name === name) || data.jobs.find((j) => j.running);
+  if (!job) return;
+  if (job.draft) {
+    S.job = job.draft.clips.map((c) => c.clip_id).filter((id) => S.byId[id]);
+    for (const c of job.draft.clips) S.windows[c.clip_id] = { start: c.start_ms, end: c.end_ms };
+    $("prompt").value = job.draft.prompt;
+    $("duration").value = String(job.draft.duration);
+    $("quality").value = job.draft.quality;
+    $("aspect").value = job.draft.aspect_ratio;
+    $("model").value = job.draft.model;
+    if (job.draft.generate_audio !== null) $("audio").checked = job.draft.generate_audio;
+    renderModel();
+    if (S.job.length) openClip(S.job[0]);
+    follow(job.name);
+  } else if (job.journal) {            // a job from an earlier session, known from the journal
+    resetProgress(job.name);
+    S.following = job.name;
+    setStatus(`${job.journal.state} (from the output folder's journal)`, job.journal.state === "done" ? "completed" : "");
+    if (job.result) showResult(job.name, job.result);
+  }
+}
+
+// -- set-up --------------------------------------------------------------------------------------
+
+function fillSelect(id, values, chosen, label = (v) => v) {
+  const select = $(id);
+  select.replaceChildren();
+  for (const value of values) {
+    const option = document.createElement("option");
+    option.value = String(value);
+    option.textContent = label(value);
+    select.append(option);
+  }
+  select.value = String(chosen);
+}
+
+function renderModel() {
+  $("audio-row").hidden = !S.state.rules.audio_switch_models.includes($("model").value);
+}
+
+function showBanner(text) {
+  const banner = $("banner");
+  banner.textContent = text;
+  banner.hidden = !text;
+}
+
+async function main() {
+  S.state = await api("/api/state");
+  const r = S.state.rules;
+  const service = $("service");
+  service.textContent = S.state.service === "sandbox" ? "sandbox: nothing is paid" : `jobs go to ${S.state.service}`;
+  service.className = "badge " + (S.state.service === "sandbox" ? "ok" : "warn");
+  $("out-dir").textContent = `results in ${S.state.out_dir}`;
+  if (S.state.api_key !== "set") showBanner("No EvoLink API key is configured: you can look and bill, not generate (set EVOLINK_API_KEY, or run prep studio --sandbox to try it).");
+  const seconds = [];
+  for (let s = r.min_output_s; s <= r.max_output_s; s++) seconds.push(s);
+  fillSelect("duration", seconds, r.default_output_s, (s) => `${s} s`);
+  fillSelect("quality", r.qualities, r.default_quality);
+  fillSelect("aspect", r.aspect_ratios, r.default_aspect_ratio, (a) => a === "auto" ? "auto (from the clips)" : a);
+  fillSelect("model", r.models, r.default_model);
+  renderModel();
+  renderPromptCount();
+  for (const id of ["duration", "quality", "aspect", "audio"]) $(id).addEventListener("change", scheduleBill);
+  $("model").addEventListener("change", () => { renderModel(); scheduleBill(); });
+  $("prompt").addEventListener("input", scheduleBill);
+  $("refresh").addEventListener("click", () => loadLibrary().catch((err) => showBanner(err.message)));
+  $("pick").addEventListener("click", pickForMe);
+  $("run-check").addEventListener("click", runCheck);
+  $("add-to-job").addEventListener("click", () => { if (S.current) toggleInJob(S.current); });
+  $("copy-spec").addEventListener("click", () => {
+    if (navigator.clipboard) navigator.clipboard.writeText($("clip-spec").textContent).catch(() => {});
+  });
+  $("generate").addEventListener("click", generate);
+  setupTimeline();
+  setupWindowInputs();
+  setupPlayer();
+  await loadLibrary();
+  renderBill();
+  const hash = new URLSearchParams(location.hash.slice(1));
+  await restoreJob(hash.get("job"));
+}
+
+main().catch((err) => showBanner("The studio could not start: " + err.message));
