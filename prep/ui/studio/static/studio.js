@@ -394,7 +394,9 @@ function setupTimeline() {
     const at = timeAt(event, clip);
     const w = S.windows[clip.id];
     const handle = event.target.dataset ? event.target.dataset.drag : undefined;
-    const mode = handle || (event.target.closest("#window") ? "move" : "new");
+    // Inside a window shorter than the clip, a drag moves it; anywhere else it draws a new one.
+    const movable = event.target.closest("#window") && w.end - w.start < clip.duration_ms;
+    const mode = handle || (movable ? "move" : "new");
     drag = { mode, from: at, start: w.start, end: w.end, x: event.clientX, moved: false };
     timeline.setPointerCapture(event.pointerId);
     event.preventDefault();
