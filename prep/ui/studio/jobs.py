@@ -14,6 +14,7 @@ as server-sent events; a page that reloads mid-job is sent the events so far, th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -261,10 +262,8 @@ class StudioJob:
                 self.finished = True
             listeners = list(self._listeners)
         for loop, queue in listeners:
-            try:
+            with contextlib.suppress(RuntimeError):  # that page's loop is gone
                 loop.call_soon_threadsafe(queue.put_nowait, event)
-            except RuntimeError:  # that page's loop is gone
-                pass
 
     async def follow(self) -> AsyncIterator[dict[str, Any]]:
         """Every event so far, then each new one, until the job has finished."""
@@ -405,10 +404,10 @@ class Jobs:
                       "hint": "this is a bug in prep; please report it", "exit_code": 1})
             return
         data = result.as_dict()
-        err = result.error()
+        problem = result.error()
         if result.files:
             job.result_path = Path(result.files[0])
-        ok = err is None and result.stopped is None and bool(result.files)
+        ok = problem is None and result.stopped is None and bool(result.files)
         job.emit({
             "type": "finished", "ok": ok,
             "state": "completed" if ok else (result.stopped or data.get("state") or "error"),
@@ -417,8 +416,8 @@ class Jobs:
             "credits_estimated": billing.credits_text(result.estimate.credits_units),
             "credits_reserved": (billing.credits_text(result.credits_reserved_units)
                                  if result.credits_reserved_units is not None else None),
-            "error": err.message if err else ("not submitted: the bill changed"
-                                              if result.stopped == "declined" else None),
-            "hint": err.hint if err else None, "exit_code": data["exit_code"],
+            "error": problem.message if problem else ("not submitted: the bill changed"
+                                                      if result.stopped == "declined" else None),
+            "hint": problem.hint if problem else None, "exit_code": data["exit_code"],
             "journal": data.get("journal"),
         })

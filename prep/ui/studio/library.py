@@ -13,6 +13,7 @@ and modification time), so a page reload is cheap and a clip that is replaced is
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -245,12 +246,9 @@ class Library:
         with clip.lock:
             report = check_clip(clip.path)
             data = report.as_dict()
-            data["checks"] = {name: {**item} for name, item in data["checks"].items()}
             clip.check = data
-        try:
+        with contextlib.suppress(OSError):  # else remembered for this session only
             write_text_atomic(self._check_path(clip), json.dumps(data))
-        except OSError:
-            pass  # remembered for this session; the next one checks again
         return data
 
     def _check_path(self, clip: Clip) -> Path:

@@ -568,6 +568,12 @@ function toggleInJob(id) {
 function scheduleBill() {
   clearTimeout(S.billTimer);
   renderPromptCount();
+  if (S.state.api_key === "set" && S.bill && S.bill.bill) {   // the prompt's own rules need no server
+    const n = $("prompt").value.length;
+    S.bill.prompt_error = n > S.state.rules.max_prompt_chars
+      ? `the prompt is ${n} characters; the API takes at most ${S.state.rules.max_prompt_chars}` : null;
+    renderGenerate();
+  }
   S.billTimer = setTimeout(updateBill, 120);
 }
 
@@ -580,11 +586,12 @@ function renderPromptCount() {
 }
 
 async function updateBill() {
+  clearTimeout(S.billTimer);
   const seq = ++S.billSeq;
   if (!S.job.length) {
     S.bill = null;
     renderBill();
-    return;
+    return null;
   }
   let data;
   try {
@@ -592,10 +599,11 @@ async function updateBill() {
   } catch (err) {
     data = { bill: null, problems: [{ error: err.message, hint: err.hint || "" }], prompt_error: null };
   }
-  if (seq !== S.billSeq) return;   // a newer change is on its way
+  if (seq !== S.billSeq) return data;   // a newer change is on its way: it renders
   S.bill = data;
   renderBill();
   renderJob();
+  return data;
 }
 
 function renderBill() {
@@ -656,8 +664,8 @@ function askToConfirm(bill) {
 }
 
 async function generate() {
-  await updateBill();
-  const data = S.bill;
+  const data = await updateBill();   // the bill of the job as it is now, not as it was typed
+  if (data !== S.bill) return;       // it changed meanwhile: look at the new bill first
   if (!data || !data.bill || $("generate").disabled) return;
   if (!(await askToConfirm(data.bill))) return;
   try {
