@@ -37,7 +37,7 @@ __all__ = [
     "price_units",
 ]
 
-UNITS_PER_CREDIT = 10_000
+UNITS_PER_CREDIT = rules.UNITS_PER_CREDIT
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,14 +66,14 @@ class PriceTable:
     """Prices in 1/10,000-credit units, for both models. The default is EvoLink's published public
     table. The unprefixed fields are the standard model's (as before the flash model existed)."""
 
-    units_per_second: int = 47_600
-    hd_multiplier: Fraction = Fraction(167, 100)
-    minimum_units: int = 90_000
-    flash_units_per_second: int = 23_800
-    flash_hd_multiplier: Fraction = Fraction(167, 100)
-    flash_minimum_units: int = 90_000
-    flash_no_audio_multiplier: Fraction = Fraction(1, 2)
-    units_per_usd: int = 680_000
+    units_per_second: int = rules.PRICE_UNITS_PER_SECOND
+    hd_multiplier: Fraction = rules.HD_MULTIPLIER
+    minimum_units: int = rules.MINIMUM_CHARGE_UNITS
+    flash_units_per_second: int = rules.FLASH_PRICE_UNITS_PER_SECOND
+    flash_hd_multiplier: Fraction = rules.HD_MULTIPLIER
+    flash_minimum_units: int = rules.MINIMUM_CHARGE_UNITS
+    flash_no_audio_multiplier: Fraction = rules.FLASH_NO_AUDIO_MULTIPLIER
+    units_per_usd: int = rules.UNITS_PER_USD
     source: str = (
         "EvoLink public default prices (machine-readable pricing rules shipped in the test "
         "fixtures of EvoLink's own CLI)"
@@ -112,7 +112,7 @@ DEFAULT_PRICES = PriceTable()
 
 
 def parse_credits(text: str, what: str) -> int:
-    """'4.76' credits -> 47600 units, exactly. UsageError for anything that is not a number >= 0."""
+    """'4.76' credits -> 4.76 x UNITS_PER_CREDIT units, exactly; UsageError unless a number >= 0."""
     try:
         value = Decimal(text)
     except InvalidOperation as err:

@@ -7,6 +7,7 @@ document for the generation endpoint. Times are integer milliseconds, sizes inte
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 from typing import Final
 
 MODEL: Final = "wan2.6-reference-video"
@@ -59,6 +60,16 @@ TERMINAL_STATUSES: Final = ("completed", "failed", "cancelled")
 # Hosts
 DEFAULT_BASE_URL: Final = "https://api.evolink.ai"
 DEFAULT_FILES_URL: Final = "https://files-api.evolink.ai"
+
+# Money: integer units of 1/10,000 credit, and EvoLink's public prices in them (evolink-api.md,
+# "Billing" and section 5). A per-second rate is charged on billed milliseconds, rounded half-up.
+UNITS_PER_CREDIT: Final = 10_000
+PRICE_UNITS_PER_SECOND: Final = 47_600  # 4.76 credits a billed second, 720p
+FLASH_PRICE_UNITS_PER_SECOND: Final = 23_800  # 2.38 credits a billed second, 720p, with audio
+HD_MULTIPLIER: Final = Fraction(167, 100)  # 1080p costs 1.67x
+FLASH_NO_AUDIO_MULTIPLIER: Final = Fraction(1, 2)  # flash without audio: half
+MINIMUM_CHARGE_UNITS: Final = 90_000  # 9 credits per task, both models
+UNITS_PER_USD: Final = 680_000  # 68 credits a dollar
 
 # Idempotency-Key header sent by EvoLink's own clients (not promised by the API docs).
 IDEMPOTENCY_KEY_RE: Final = re.compile(r"^[A-Za-z0-9._-]{16,96}$")
