@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import contextlib
+import signal
+import threading
 from pathlib import Path
+from typing import Any
 
 import click
 
 from prep.errors import MediaError, UsageError
 from prep.ui.options import cli_settings
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived: stop as Ctrl-C stops."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated
 
 
 @click.command()
@@ -80,8 +91,17 @@ def studio(folders: tuple[str, ...], port: int, no_browser: bool, out_dir: str,
                 with contextlib.suppress(Exception):  # no browser here: the URL is printed
                     webbrowser.open(url)
 
-        with contextlib.suppress(KeyboardInterrupt):
+        # uvicorn stops cleanly on SIGTERM too, then raises the signal again: catch it here, so
+        # the sandbox's temporary files are removed as on Ctrl-C.
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _on_sigterm) if main else None
+        try:
             serve(app, sock, verbose=verbose, on_ready=ready)
+        except (KeyboardInterrupt, _Terminated):
+            pass
+        finally:
+            if main:
+                signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
     finally:
         if sandbox is not None:
             sandbox.stop()
