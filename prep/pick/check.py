@@ -279,7 +279,7 @@ def refuse_below(report: CheckReport, required: Verdict) -> None:
     """MediaError (exit 3) when `report`'s verdict is below `required` (`--require`)."""
     if meets(report.verdict, required):
         return
-    why = "; ".join(f"{c.name}: {c.message}" for c in report.reasons[:2])
+    why = ", ".join(f"{c.name} {c.status}" for c in report.reasons[:3])
     raise MediaError(report.spec, f"is a {report.verdict} reference, below --require "
                                   f"{required} ({why})",
                      hint="choose another clip or window (`prep check`, `prep pick`), or lower "

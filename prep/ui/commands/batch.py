@@ -208,10 +208,10 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
         # Also after an interruption or an error: the report shows what the journal holds.
         if report_file:
             with contextlib.suppress(PrepError):
-                _journal_report(Path(output), report_file, quiet)
+                _journal_report(Path(output), report_file, quiet, plan)
         raise
     if report_file:
-        _journal_report(Path(output), report_file, quiet)
+        _journal_report(Path(output), report_file, quiet, plan)
     if json_:
         render.json_out(result.as_dict())
         if not quiet:
@@ -283,14 +283,15 @@ def _write_report(report: Any, report_file: str, quiet: bool) -> None:
         render.note(f"report: {report_file}")
 
 
-def _journal_report(folder: Any, report_file: str, quiet: bool) -> None:
+def _journal_report(folder: Any, report_file: str, quiet: bool, plan: Any = None) -> None:
     from prep.jobs.journal import Journal, journal_path
-    from prep.ui.report import report_from_journal
+    from prep.ui.report import plan_checks, report_from_journal
 
     if not journal_path(folder).is_file():
         return
+    checks = plan_checks(plan) if plan is not None else None
     with Journal.open(folder, create=False) as journal:
-        report = report_from_journal(journal)
+        report = report_from_journal(journal, checks=checks)
     _write_report(report, report_file, quiet)
 
 
