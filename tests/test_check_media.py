@@ -165,3 +165,18 @@ def test_faces_in_the_wild_at_the_checks_smaller_size() -> None:
     false = sum(bool(detector.detect(_frame(crop, 120))) for crop in crops[100:])
     assert found >= 75
     assert false <= 2
+
+
+@pytest.mark.parametrize("name", ["speech_a", "speech_b"])
+def test_music_calibration_the_committed_voices_alone_are_not_music(name: str) -> None:
+    music = check_clip(checkmedia.voice(name)).check("music")
+    assert music.status == "pass"
+    assert music.value is not None and music.value < check_module.MUSIC_TONAL_SHARE * 0.8
+
+
+@pytest.mark.parametrize(("name", "under_db"), [("speech_a", 14), ("speech_a", 24),
+                                                ("speech_b", 20)])
+def test_music_calibration_a_chord_under_either_voice_is_music(name: str, under_db: int) -> None:
+    music = check_clip(checkmedia.voice_with_music(name, under_db)).check("music")
+    assert music.status == "warn"
+    assert music.value is not None and music.value > check_module.MUSIC_TONAL_SHARE * 1.2

@@ -89,8 +89,10 @@ SPEECH_WARN_SHARE = 0.40
 # A chunk quieter than this (dBFS RMS) is silence: it says nothing about music or noise.
 AUDIBLE_DB = -50.0
 # Music or a tonal hum: the share of audible chunks holding a steady tone (`AudioLevels.tonal`).
-# Calibrated on espeak-ng speech (3-10%, its flat pitch being the hardest case), a chord mixed
-# 14-24 dB under it (about 50%) and music alone (over 90%).
+# Calibrated on the committed espeak-ng speech (fixtures/pick: speech_a 4%, speech_b 18%, its
+# flat pitch being the hardest case), a chord mixed 14-24 dB under either (38-61%) and music
+# alone (over 90%); 0.25 sits near the geometric middle of 18% and 38%. Held in
+# tests/test_check_media.py.
 MUSIC_TONAL_SHARE = 0.25
 # Loudness of spoken audio, EBU R128 integrated: ACX asks for -23 to -16 LUFS; half a LU either
 # side is measurement and normalisation tolerance. Past the warn band the voice is far off.

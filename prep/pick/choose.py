@@ -431,10 +431,10 @@ class _Flaws:
     factor on the step's worth (1: nothing), and the warnings for a chosen window."""
 
     def __init__(self, analysis: Analysis, grid: _Grid, bounds: Sequence[int]) -> None:
-        from prep.pick.check import AUDIBLE_DB, TRUE_PEAK_FAIL, TWO_FACES_SHARE
+        from prep.pick.check import AUDIBLE_DB, MUSIC_TONAL_SHARE, TRUE_PEAK_FAIL, TWO_FACES_SHARE
 
         self.grid = grid
-        self.two_faces_share = TWO_FACES_SHARE
+        self.two_faces_share, self.music_share = TWO_FACES_SHARE, MUSIC_TONAL_SHARE
         self.crowded = grid.fill(_sample_spans(analysis, bounds, lambda s: len(s.faces) >= 2,
                                                drop_lone=False))
         self.clipped = [0.0] * grid.size
@@ -466,7 +466,7 @@ class _Flaws:
                        "the wrong person")
         if any(self.clipped[lo:hi]):
             out.append("the audio clips in the window (true peak at or over 0 dBTP)")
-        if sum(self.music[lo:hi]) / (hi - lo) >= 0.25:
+        if sum(self.music[lo:hi]) / (hi - lo) >= self.music_share:
             out.append("music or a steady tone under the voice in the window")
         return out
 
