@@ -334,6 +334,7 @@ def analyze(
     face_min_height: float = FACE_MIN_HEIGHT,
     levels: bool = False,
     sharpness: bool = False,
+    skip_b_frames: bool = False,
 ) -> Analysis:
     """Decode `path` (from `start_ms` to `end_ms`) once and measure cuts, faces and speech.
 
@@ -342,6 +343,10 @@ def analyze(
     `face_min_height` is the smallest face found, as a share of the frame height. `levels` adds
     the audio's loudness, peaks and per-chunk levels (`Analysis.levels`), measured by the same
     audio process; `sharpness` a sharpness figure to each face sample. Both are for `prep check`.
+    `skip_b_frames` decodes no B frames at all (a third less decoding of typical H.264, where
+    only the unreferenced ones are skipped otherwise): cuts are then found up to the encoder's
+    B-frame run late (3 frames with x264's defaults), which `prep check` can afford (it counts
+    cuts) and `prep pick` (which keeps windows clear of them) does not ask for.
     """
     path = Path(path)
     require_extras(path)
@@ -364,6 +369,7 @@ def analyze(
     job = _Job(path=path, ffmpeg=ffmpeg, size=size, face_fps=face_fps, start_ms=start_ms,
                end_ms=end, thumbnails=thumbnails, progress=progress)
     job.face_min_height, job.want_levels, job.want_sharpness = face_min_height, levels, sharpness
+    job.skip_frame = "bidir" if skip_b_frames else "noref"
     try:
         job.run(parts, audio=info.has_audio)
     finally:
@@ -405,7 +411,7 @@ def ffmpeg_input(path: Path) -> str:
 
 
 def _video_args(ffmpeg: str, path: Path, begin_ms: int, end_ms: int, size: tuple[int, int],
-                face_fps: int, threads: int) -> list[str]:
+                face_fps: int, threads: int, skip_frame: str = "noref") -> list[str]:
     width, height = size
     cut_w = max(2, round(width * CUT_HEIGHT / height / 2) * 2)
     # Two branches: every frame, point-sampled to a thumbnail, for scdet (cheap, and a hard cut
@@ -419,7 +425,7 @@ def _video_args(ffmpeg: str, path: Path, begin_ms: int, end_ms: int, size: tuple
     return [ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info",
             # Decode less: no deblocking, and no frames that no other frame refers to (some B
             # frames). Cuts may then show up to a few frames late; pick.py keeps clear of that.
-            "-threads", str(threads), "-skip_loop_filter", "all", "-skip_frame", "noref",
+            "-threads", str(threads), "-skip_loop_filter", "all", "-skip_frame", skip_frame,
             "-ss", format_ms(begin_ms), "-to", format_ms(end_ms), "-i", ffmpeg_input(path),
             "-filter_complex", graph, "-map", "[out]", "-an", "-sn", "-dn",
             "-f", "rawvideo", "-pix_fmt", "bgr24", "pipe:1"]
@@ -465,6 +471,7 @@ class _Job:
         self.face_min_height = FACE_MIN_HEIGHT
         self.want_levels = False
         self.want_sharpness = False
+        self.skip_frame = "noref"
         self.levels: AudioLevels | None = None
         self.blocks: list[tuple[float, float]] = []  # ebur128's (momentary LUFS, true peak dB)
 
@@ -479,7 +486,7 @@ class _Job:
         for index, (own_start, own_end) in enumerate(parts):
             begin = own_start if index == 0 else max(self.start_ms, own_start - PREROLL_MS)
             argv = _video_args(self.ffmpeg, self.path, begin, own_end, self.size, self.face_fps,
-                               per_proc)
+                               per_proc, self.skip_frame)
             proc = self._spawn(argv)
             tail: deque[str] = deque(maxlen=30)
             stderr_tails.append(tail)

@@ -264,7 +264,7 @@ def check_window(path: Path, start_ms: int, end_ms: int, *, info: ClipInfo | Non
                        elapsed_s=time.perf_counter() - started)
     analysis = analyze(path, start_ms=start_ms, end_ms=end_ms, info=info, workers=workers,
                        thumbnails=0, face_fps=check_face_fps(end_ms - start_ms),
-                       progress=progress, **CHECK_ANALYSIS)
+                       skip_b_frames=True, progress=progress, **CHECK_ANALYSIS)
     report = grade(analysis, spec=spec)
     return replace(report, analysis=analysis, elapsed_s=time.perf_counter() - started)
 
@@ -408,7 +408,7 @@ def _faces(a: Analysis) -> tuple[Check, Check, Check]:
         size = Check(name="face_size", status="fail", value=None, unit="share",
                      message="no face to measure")
     else:
-        height = statistics.median(heights)
+        height = float(statistics.median(heights))
         if height >= FACE_HEIGHT_PASS:
             size = Check(name="face_size", status="pass", value=_share(height), unit="share",
                          message=f"the face is {_pct(height)} of the frame height")
@@ -594,7 +594,7 @@ def _sharpness(a: Analysis) -> Check:
     if not values:
         return Check(name="sharpness", status="pass", value=None,
                      message="not measured (a flat picture, or no frames)")
-    value = round(statistics.median(values), 3)
+    value = round(float(statistics.median(values)), 3)
     if value >= SHARPNESS_PASS:
         return Check(name="sharpness", status="pass", value=value, message="sharp")
     status: Status = "warn" if value >= SHARPNESS_WARN else "fail"
