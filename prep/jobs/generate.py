@@ -295,10 +295,13 @@ def generate(
                       generate_audio=options.generate_audio)
 
     picks: list[PickedWindow] = []
-    first: Stage = ("pick" if job.clips_to_pick and options.pick
-                    else "check" if options.check else "estimate")
+    first: Stage = "pick" if job.clips_to_pick and options.pick else "estimate"
     with stage(first):
         job_plan = _plan(job, options, settings, hooks, picks)
+    checked_s = sum(r.elapsed_s for r in job_plan.checks if r is not None)
+    if job_plan.checks:  # the check ran inside planning: its own time is its own stage
+        timings[first] = max(0.0, timings[first] - checked_s)
+        timings["check"] = checked_s
     estimate = job_plan.estimate
     result = GenerateResult(estimate=estimate, aspect_ratio=job_plan.aspect_ratio, job=job.name,
                             out_dir=options.out_dir, stage_s=timings, picks=picks,
