@@ -207,7 +207,8 @@ def test_expired_upload_is_redone(tmp_path: Path, clips: dict[str, Path], sandbo
     # A key with no credits: the clip is prepared and uploaded, then the batch stops submitting.
     sandbox.add_key("sk-poor", credits=0)
     poor = load_settings({"api_key": "sk-poor", "base_url": sandbox.url, "files_url": sandbox.files_url})
-    first = run_batch(plan, poor, BatchOptions(output_dir=out))
+    # (no balance check first: what is tested is the 402 at create, after the uploads)
+    first = run_batch(plan, poor, BatchOptions(output_dir=out, check_credits=False))
     assert first.jobs[0].state == "uploaded" and first.exit_code == 5
     with Journal.open(out, create=False) as journal:
         (clip,) = journal.clips()
@@ -227,7 +228,8 @@ def test_quota_halts_submitting_but_keeps_jobs_ready(
     plan = plan_batch(load_manifest(manifest))
     settings = load_settings({"api_key": "sk-poor", "base_url": sandbox.url,
                               "files_url": sandbox.files_url})
-    result = run_batch(plan, settings, BatchOptions(output_dir=out, concurrency=1))
+    # The 402 at create (the balance read up front is tested in test_flash_jobs.py).
+    result = run_batch(plan, settings, BatchOptions(output_dir=out, concurrency=1, check_credits=False))
     assert result.exit_code == 5 and result.halted
     # Nothing more is uploaded or sent once the account is out of credits; every job says why.
     assert {j.state for j in result.jobs} <= {"prepared", "uploaded"} and _tasks(sandbox) == []
@@ -329,7 +331,8 @@ def test_changed_rows_replan_before_submission_and_keep_tasks_after(
     out = tmp_path / "out"
     sandbox.add_key("sk-poor", credits=0)
     poor = load_settings({"api_key": "sk-poor", "base_url": sandbox.url, "files_url": sandbox.files_url})
-    assert run_batch(plan_batch(load_manifest(manifest)), poor, BatchOptions(output_dir=out)).exit_code == 5
+    assert run_batch(plan_batch(load_manifest(manifest)), poor,
+                     BatchOptions(output_dir=out, check_credits=False)).exit_code == 5
     # Not submitted yet: a changed prompt simply replaces the job (its clip stays uploaded).
     manifest.write_text(json.dumps({**MIXED[0], "prompt": "A person waves twice"}) + "\n")
     result = run_batch(plan_batch(load_manifest(manifest)), _settings(sandbox), BatchOptions(output_dir=out))

@@ -127,14 +127,11 @@ def test_batch_encodes_on_the_workers(tmp_path: Path, clips: dict[str, Path], sa
     out = tmp_path / "out"
     cluster.check_workers(client, [c.spec.path for j in plan.jobs for c in j.clips], out)
     _no_local_encoding(monkeypatch)
-    states: list[tuple[str, str, str]] = []
-    result = run_batch(plan, _settings(sandbox), BatchOptions(output_dir=out), cpu_executor=executor,
-                       hooks=Hooks(on_state=lambda *s: states.append(s)))
+    result = run_batch(plan, _settings(sandbox), BatchOptions(output_dir=out), cpu_executor=executor)
     assert result.exit_code == 0, result.as_dict()
     _check_one_task_per_job(sandbox, out, ["one", "two"])
-    # The workers' progress reached the coordinator (read from their progress files).
-    assert any(state == "preparing" and " s" in detail and "/" in detail
-               for _, state, detail in states), states
+    # (How encode progress travels from a worker to the coordinator is tested in test_engine.py,
+    # where the encode can wait for it: here the encodes may end before the first report.)
 
 
 @pytest.mark.media
@@ -155,24 +152,34 @@ def test_cli_runs_a_batch_on_a_local_cluster(tmp_path: Path, clips: dict[str, Pa
 @pytest.mark.media
 def test_a_worker_killed_mid_encode_costs_only_the_retry(tmp_path: Path, clips: dict[str, Path],
                                                          sandbox: Sandbox) -> None:
-    plan = plan_batch(load_manifest(_manifest(tmp_path, clips)))
+    long = {**clips,
+            "a.avi": mediagen.clip("cl-long-a", seconds=12, size="640x360", rate="25", suffix=".avi",
+                                   vcodec=["-c:v", "mpeg4", "-q:v", "5"]),
+            "b.avi": mediagen.clip("cl-long-b", seconds=12, size="640x360", rate="25", suffix=".avi",
+                                   vcodec=["-c:v", "mpeg4", "-q:v", "5"])}
+    plan = plan_batch(load_manifest(_manifest(tmp_path, long)))
     out = tmp_path / "out"
     killed: list[int] = []
-    lock = threading.Lock()
+    timers: list[threading.Timer] = []
     with cluster.cpu_executor(cluster.Scheduler("local", workers=2)) as (executor, client):
         pids: dict[str, int] = client.run(os.getpid)
 
+        def kill() -> None:
+            pid = sorted(pids.values())[0]
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
         def on_state(job: str, state: str, detail: str) -> None:
-            # The first progress report means both workers are encoding: kill one of them.
-            with lock:
-                if state == "preparing" and "/" in detail and not killed:
-                    pid = sorted(pids.values())[0]
-                    os.kill(pid, signal.SIGKILL)
-                    killed.append(pid)
+            # Both encodes were handed to the workers: kill one of the workers a moment later,
+            # while its encode runs (a 12 s 640x360 re-encode takes a few seconds here).
+            if state == "preparing" and not timers:
+                timers.append(threading.Timer(1.0, kill))
+                timers[0].start()
 
         result = run_batch(plan, _settings(sandbox), BatchOptions(output_dir=out),
                            cpu_executor=executor, hooks=Hooks(on_state=on_state))
-    assert killed, "no encode reported progress"
+        timers[0].join()
+    assert killed
     assert result.exit_code == 0, result.as_dict()
     _check_one_task_per_job(sandbox, out, ["one", "two"])
     # Nothing half-written is left beside the prepared clips.

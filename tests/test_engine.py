@@ -985,3 +985,55 @@ def test_journaled_picks(tmp_path: Path) -> None:
     assert read_journaled_picks(tmp_path) == {"k": {"start_ms": 0}}
     with Journal.open(tmp_path) as journal, pytest.raises(ValueError):
         reconcile(journal, ["nope"], retry_failed=False)
+
+
+# -- encode progress: from the worker's progress file to the coordinator and `batch status` -------
+
+
+def test_encode_progress_reaches_the_coordinator_through_its_file(env: Env) -> None:
+    """The encode reports half-way and then waits until the coordinator has shown it: whatever
+    runs the encode (thread, process, Dask worker), its progress file is the channel."""
+    import threading
+
+    seen = threading.Event()
+    real = env.encoder
+
+    def slow(clips: list[Any], out_dir: Path, options: object = None, *, on_progress: Any = None,
+             on_note: object = None) -> Any:
+        if callable(on_progress):
+            on_progress("a.mp4", 1_000, 2_000)
+            assert seen.wait(timeout=30), "the coordinator never reported the encode's progress"
+        return real(clips, out_dir, options, on_progress=on_progress, on_note=on_note)
+
+    states: list[tuple[str, str, str]] = []
+
+    def on_state(job: str, state: str, detail: str) -> None:
+        states.append((job, state, detail))
+        if state == "preparing" and "1.0/2.0 s" in detail:
+            seen.set()
+
+    import prep.media.prepare
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(prep.media.prepare, "prepare", slow)
+        result = env.run(env.plan(env.job("one")), hooks=Hooks(on_state=on_state))
+    assert result.exit_code == 0
+    assert ("one", "preparing", "a.mp4 1.0/2.0 s") in states
+    assert not list(env.out.rglob(".progress"))  # gone once the clip is prepared
+
+
+def test_batch_status_shows_an_encode_in_progress(env: Env) -> None:
+    from prep.jobs.batch import batch_status
+    from prep.jobs.layout import PREPARED_DIR, progress_path
+    from prep.jobs.reconcile import sync_journal
+
+    plan = env.plan(env.job("one"))
+    with Journal.open(env.out) as journal:
+        sync_journal(plan, journal)
+        (clip,) = journal.clips()
+        folder = env.out / PREPARED_DIR / clip.key[:16]
+        folder.mkdir(parents=True)
+        progress_path(folder).write_text("1500 6000\n")
+        (row,) = batch_status(journal, now=time.time())
+    assert row.encoding == (1_500, 6_000)
+    assert row.as_dict()["encoding"] == {"encoded_s": 1.5, "total_s": 6.0}

@@ -145,7 +145,8 @@ def test_confirmation_is_required_without_a_terminal(sb: Sandbox, clip: Path,
     result = invoke(cli_env(sb, tmp_path), "generate", str(clip), "-p", PROMPT, "-o",
                     str(tmp_path / "out"))
     assert result.exit_code == 2 and "--yes" in result.stderr
-    assert sb.state()["requests"] == []
+    # Only the balance was read (it comes before the confirmation); nothing was uploaded or sent.
+    assert [r["endpoint"] for r in sb.state()["requests"]] == ["credits"]
 
 
 def test_max_cost_refuses_before_anything_is_sent(sb: Sandbox, clip: Path, tmp_path: Path) -> None:

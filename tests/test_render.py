@@ -116,13 +116,11 @@ def test_paths_are_shortened_before_rows_are_split(console: Any) -> None:
 
 def test_probe_heading_and_estimate_rows_keep_paths_whole(console: Any) -> None:
     buf = console(40)
-    clip = SimpleNamespace(label=CLIP, duration_ms=3000, billed_ms=2500, notes=())
-    est: Any = SimpleNamespace(clips=[clip], input_billed_ms=2500, output_billed_ms=5000,
-                               total_billed_ms=7500, credits_units=357000, quality="720p",
-                               usd=0.52, prices=SimpleNamespace(label="test prices"), notes=(),
-                               credits_at=lambda q: 357000)
-    render.estimate_table(est)
-    _check(buf.getvalue(), 80, [], [CLIP])
+    from prep.core.billing import estimate_durations
+
+    render.estimate_table(estimate_durations([(CLIP, 3_000)], output_s=5, quality="720p"))
+    # The table shortens the path; a note names it whole on a line of its own width (never cut).
+    _check(buf.getvalue(), 80, [CLIP], [CLIP])
 
 
 def test_prepare_progress_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:

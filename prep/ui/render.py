@@ -305,7 +305,7 @@ def estimate_table(est: Estimate, *, to_stderr: bool = False) -> None:
         soft_wrap=True,
     )
     estimate_models(est, console)
-    console.print(f"[dim]prices: {_escape(est.prices.label)}[/]", soft_wrap=True)
+    console.print(f"[dim]prices: {_escape(est.prices.label)}[/]", soft_wrap=False)
     notes: Iterable[str] = [n for c in est.clips for n in c.notes] + list(est.notes)
     for line in notes:
         console.print(f"  - {_escape(line)}", soft_wrap=True)
@@ -574,7 +574,7 @@ def batch_cost_table(plan: Any, *, to_stderr: bool = False) -> None:
         f"(about ${plan.credits_units / plan.prices.units_per_usd:.2f}); failed tasks are not billed",
         soft_wrap=True,
     )
-    console.print(f"[dim]prices: {_escape(plan.prices.label)}[/]", soft_wrap=True)
+    console.print(f"[dim]prices: {_escape(plan.prices.label)}[/]", soft_wrap=False)
 
 
 _STATE_STYLES = {"done": "green", "failed": "red", "unknown": "magenta", "running": "cyan",
@@ -596,8 +596,8 @@ def batch_status_table(rows: Sequence[Any], *, to_stderr: bool = False) -> None:
         state = f"[{style}]{row.state}[/]" if style else row.state
         if row.state == "running" and row.progress is not None:
             state += f" {row.progress}%"
-        elif row.encoding is not None and row.encoding[1] > 0:
-            state += f" (encoding {100 * row.encoding[0] // row.encoding[1]}%)"
+        elif (encoding := getattr(row, "encoding", None)) is not None and encoding[1] > 0:
+            state += f" (encoding {100 * encoding[0] // encoding[1]}%)"
         reserved = ("" if row.credits_reserved_units is None
                     else credits_text(row.credits_reserved_units))
         estimate = "" if row.estimate_units is None else credits_text(row.estimate_units)
