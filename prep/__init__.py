@@ -42,6 +42,7 @@ if typing.TYPE_CHECKING:
     from prep.media.clips import parse_clip_spec
     from prep.media.prepare import PrepareOptions, PrepResult, prepare
     from prep.media.probe import probe
+    from prep.pick.check import Checker, CheckReport, check_clip
     from prep.pick.choose import PickResult, pick_window
     from prep.settings import Settings, load_settings
     from prep.ui.pictures import contact_sheet, pick_timeline
@@ -50,6 +51,8 @@ if typing.TYPE_CHECKING:
 # `prep --help`) stays fast: the modules behind them pull in pymediainfo, sqlite3, httpx, numpy...
 _LAZY = {
     "BatchPlan": "jobs.batch",
+    "CheckReport": "pick.check",
+    "Checker": "pick.check",
     "Client": "api.client",
     "ClipBill": "core.billing",
     "ClipInfo": "core.clipinfo",
@@ -77,6 +80,7 @@ _LAZY = {
     "Verdict": "core.clipinfo",
     "Window": "core.clipspec",
     "assess": "core.clipinfo",
+    "check_clip": "pick.check",
     "choose_window": "core.plan",
     "contact_sheet": "ui.pictures",
     "estimate": "jobs.estimate",
@@ -118,6 +122,8 @@ __all__ = [
     "ApiError",
     "AuthError",
     "BatchPlan",
+    "CheckReport",
+    "Checker",
     "Client",
     "ClipBill",
     "ClipInfo",
@@ -150,6 +156,7 @@ __all__ = [
     "Verdict",
     "Window",
     "assess",
+    "check_clip",
     "choose_window",
     "contact_sheet",
     "estimate",

@@ -8,6 +8,10 @@ baseline in the same run: the pick analysis as it is, then a separate ffmpeg pas
 loudness and peaks (ebur128 + astats), as a tool built from the two would do it.
 Target: at least 4x real time on 2 cores.
 
+The machines are shared, so beside the wall-clock figures it prints the CPU time each side used
+(this process and its ffmpeg children) and the real-time factor that CPU time allows on the
+machine's cores when nothing else runs: a figure that the load of other work does not move.
+
     python scripts/bench_check.py           # 30 s clip
     python scripts/bench_check.py --quick   # 10 s clip
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -40,6 +45,12 @@ def naive(path: Path, ffmpeg: str) -> float:
     return time.perf_counter() - started
 
 
+def cpu_s() -> float:
+    """CPU seconds used so far by this process and its finished children."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a 10 s clip instead of 30 s")
@@ -53,18 +64,25 @@ def main() -> int:
     clip = pickmedia.bench_clip(seconds)
     ffmpeg = find_ffmpeg().path
     check_clip(clip)  # warm the caches (files, models) so both sides start alike
-    started = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    cpu0, started = cpu_s(), time.perf_counter()
     report = check_clip(clip)
-    ours = time.perf_counter() - started
+    ours, ours_cpu = time.perf_counter() - started, cpu_s() - cpu0
+    cpu0 = cpu_s()
     theirs = naive(clip, ffmpeg)
-    load = os.getloadavg()[0]
+    theirs_cpu = cpu_s() - cpu0
+    load = max(load_before, os.getloadavg()[0])
+    cores = os.cpu_count() or 1
     print(f"prep check: {seconds} s of 1920x1080 h264 at 30 fps, 12 Mb/s; {os.cpu_count()} cores "
           f"(load average {load:.1f})")
     print(f"  prep check (one pass):                {ours:6.2f} s = {seconds / ours:5.1f}x real time"
           f"  (verdict {report.verdict}; loudness {report.check('loudness').value} LUFS)")
     print(f"  naive (pick analysis + loudness pass): {theirs:6.2f} s = {seconds / theirs:5.1f}x "
           "real time")
-    print(f"speed-up over naive: {theirs / ours:.2f}x")
+    print(f"  CPU time: prep check {ours_cpu:.2f} s, naive {theirs_cpu:.2f} s; on {cores} idle "
+          f"cores that is {seconds * cores / ours_cpu:.1f}x and {seconds * cores / theirs_cpu:.1f}x "
+          "real time")
+    print(f"speed-up over naive: {theirs / ours:.2f}x (CPU time: {theirs_cpu / ours_cpu:.2f}x)")
     ok = seconds / ours >= TARGET_X
     print(f"target >= {TARGET_X:g}x real time: {seconds / ours:.1f}x, {'ok' if ok else 'MISSED'}")
     return 0 if ok else 1

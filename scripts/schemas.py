@@ -19,6 +19,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from prep.core import rules  # noqa: E402  (the limits come from the one copy of each rule)
+from prep.pick.check import CHECK_NAMES  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "prep" / "schemas"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -105,6 +106,28 @@ TASK = obj(
      "credits_reserved_units": nullable(UNITS), "error": nullable(STR)},
 )
 
+CHECK_STATUS: S = {"enum": ["pass", "warn", "fail"]}
+VERDICT: S = {"enum": ["good", "fair", "poor"]}
+ONE_CHECK = obj({"status": CHECK_STATUS, "value": {"type": ["number", "null"]}, "message": STR},
+                {"unit": STR})
+CHECKS = obj({name: ONE_CHECK for name in CHECK_NAMES},
+             description="every named check: pass, warn or fail, what it measured, what to do")
+# A clip's check inside a job (generate's `checks`, the batch dry run's `clips[].check`).
+JOB_CHECK = obj(
+    {"verdict": VERDICT, "reasons": STRINGS, "checks": CHECKS},
+    {"path": STR, "spec": STR, "start_s": SECONDS, "end_s": SECONDS,
+     "reused_pick_analysis": BOOL},
+)
+CHECKED = obj(
+    {"path": STR, "spec": STR, "verdict": VERDICT, "reasons": STRINGS, "checks": CHECKS},
+    {"start_s": SECONDS, "end_s": SECONDS, "duration_s": SECONDS, "elapsed_s": SECONDS},
+)
+CHECK_ERROR = obj(
+    {"path": STR, "spec": STR, "verdict": {"type": "null"}, "error": STR,
+     "checks": {"type": "object", "maxProperties": 0}},
+    description="a clip that could not be checked (missing, unreadable, no pick extra)",
+)
+
 GENERATE = obj(
     {"task_id": nullable(STR), "status": nullable(TASK_STATUS), "files": STRINGS,
      "credits_estimated": nullable(CREDITS), "credits_reserved": nullable(CREDITS),
@@ -116,7 +139,8 @@ GENERATE = obj(
      "idempotency_key": nullable(STR), "replayed": BOOL, "resumed": BOOL,
      "task": nullable(TASK), "job": nullable(STR), "state": nullable(STR),
      "journal": nullable(STR), "hint": nullable(STR),
-     "stage_s": {"type": "object", "additionalProperties": SECONDS}},
+     "stage_s": {"type": "object", "additionalProperties": SECONDS},
+     "checks": array(nullable(JOB_CHECK), maxItems=3)},
 )
 
 JOB_ROW = obj(
@@ -140,7 +164,7 @@ BATCH_STATUS = obj({"folder": STR, "jobs": array(JOB_ROW)})
 PLANNED_CLIP = obj(
     {"path": STR, "duration_s": SECONDS, "billed_s": SECONDS},
     {"spec": STR, "start_s": nullable(SECONDS), "picked": nullable({"type": "object"}),
-     "notes": STRINGS},
+     "check": nullable(JOB_CHECK), "notes": STRINGS},
 )
 PLANNED_JOB = obj(
     {"name": STR, "clips": array(PLANNED_CLIP, minItems=1, maxItems=3), "prompt": STR,
@@ -234,6 +258,7 @@ SCHEMAS: dict[str, tuple[str, S]] = {
     "batch-status": ("prep batch status DIR --json", BATCH_STATUS),
     "batch-resolve": ("prep batch resolve DIR JOB --json", BATCH_RESOLVE),
     "pick": ("prep pick --json", PICK),
+    "check": ("prep check --json", array({"anyOf": [CHECKED, CHECK_ERROR]})),
     "config-show": ("prep config show --json", CONFIG_SHOW),
     "config-get": ("prep config get NAME --json", CONFIG_GET),
     "doctor": ("prep doctor --json", DOCTOR),

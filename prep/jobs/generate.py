@@ -1,12 +1,18 @@
 """`generate`: one job end to end, as a batch of one on the same engine as `prep batch`.
 
-Validate -> (pick) -> estimate -> confirm -> prepare -> upload -> submit -> follow -> download.
+Validate -> (pick) -> check -> estimate -> confirm -> prepare -> upload -> submit -> follow ->
+download.
 
 Everything that can be judged locally is judged before anything slow or remote happens: the prompt,
 the request options, the clip count, the key, the output folder, and every clip (probed once and
 windowed once). The bill is the one `prep estimate` computes and is shown before any encoding or
 upload, so a declined job costs nothing but the probe. Nothing leaves the machine until the user
 agrees (or passed --yes).
+
+Before the bill, each clip's planned window is checked as a reference (`prep check`), from the
+analysis that picked it when it was picked; `on_check` hears each report. `require` refuses a
+clip below a verdict (MediaError, exit 3) before anything is prepared or sent. Without the `pick`
+extra the check is skipped with a note (and `require` is an error).
 
 The job then runs on `prep.jobs.run`, journaled in its output folder like a batch job (its name
 is made from the command's inputs, so the same command names the same job). Running the same
@@ -42,12 +48,13 @@ if TYPE_CHECKING:
     from prep.api.client import Client, Task
     from prep.core.clipinfo import ClipInfo
     from prep.core.plan import Extend
+    from prep.pick.check import Checker, CheckReport, Verdict
     from prep.pick.picks import PickedWindow, Picker
     from prep.settings import Settings
 
 __all__ = ["GenerateOptions", "GenerateResult", "Hooks", "generate", "job_name"]
 
-Stage = Literal["validate", "pick", "estimate", "prepare", "upload", "submit", "wait", "download"]
+Stage = Literal["validate", "pick", "check", "estimate", "prepare", "upload", "submit", "wait", "download"]
 Stopped = Literal["dry-run", "declined", "no-wait", "deadline"]
 
 # The engine's job states, as the stages a person follows.
@@ -81,6 +88,8 @@ class GenerateOptions:
     use_cache: bool = True
     resubmit: bool = False
     pick: bool = False  # choose a window for clips given without one, as `prep pick` does
+    check: bool = True  # check each clip as a reference (`prep check`) before the bill
+    require: Verdict | None = None  # refuse clips below this verdict (exit 3)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -96,6 +105,8 @@ class Hooks:
     on_stage: Callable[[str], None] | None = None
     on_pick: Callable[[PickedWindow], None] | None = None
     on_pick_progress: Callable[[str, int, int], None] | None = None
+    on_check: Callable[[CheckReport], None] | None = None
+    on_check_progress: Callable[[str, int, int], None] | None = None
     on_prepare_progress: Callable[[str, int, int], None] | None = None
     on_upload_progress: Callable[[Path, int, int], None] | None = None
     on_task: Callable[[Task], None] | None = None
@@ -116,6 +127,7 @@ class GenerateResult:
     out_dir: Path
     prepared: list[Path] = field(default_factory=list)
     picks: list[PickedWindow] = field(default_factory=list)
+    checks: list[CheckReport | None] = field(default_factory=list)  # per clip, when checked
     uploads: list[dict[str, Any]] = field(default_factory=list)
     request: dict[str, Any] | None = None
     idempotency_key: str | None = None
@@ -186,6 +198,8 @@ class GenerateResult:
             "estimate": self.estimate.as_dict(),
             "prepared": [str(p) for p in self.prepared],
             "picks": [p.as_dict() for p in self.picks],
+            "checks": [None if c is None else {"path": str(c.path), "spec": c.spec, **c.summary()}
+                       for c in self.checks],
             "uploads": self.uploads,
             "request": self.request,
             "idempotency_key": self.idempotency_key,
@@ -281,11 +295,18 @@ def generate(
                       generate_audio=options.generate_audio)
 
     picks: list[PickedWindow] = []
-    with stage("pick" if job.clips_to_pick else "estimate"):
+    first: Stage = "pick" if job.clips_to_pick and options.pick else "estimate"
+    with stage(first):
         job_plan = _plan(job, options, settings, hooks, picks)
+    checked_s = sum(r.elapsed_s for r in job_plan.checks if r is not None)
+    if job_plan.checks:  # the check ran inside planning: its own time is its own stage
+        timings[first] = max(0.0, timings[first] - checked_s)
+        timings["check"] = checked_s
     estimate = job_plan.estimate
     result = GenerateResult(estimate=estimate, aspect_ratio=job_plan.aspect_ratio, job=job.name,
-                            out_dir=options.out_dir, stage_s=timings, picks=picks)
+                            out_dir=options.out_dir, stage_s=timings, picks=picks,
+                            checks=[job_plan.check_of(i) for i in range(len(job_plan.clips))]
+                            if job_plan.checks else [])
     if hooks.on_estimate is not None:
         hooks.on_estimate(estimate)
     _check_cost(estimate.credits_units, options.max_cost_units, "the job")
@@ -325,9 +346,11 @@ def _plan(job: JobSpec, options: GenerateOptions, settings: Settings, hooks: Hoo
     for spec in job.clips:
         if spec.path not in infos:
             infos[spec.path] = probe(spec.path)
-    picker = _picker(job, options, settings, hooks) if options.pick else None
+    checker = _checker(job, options, hooks) if options.check else None
+    picker = (_picker(job, options, settings, hooks, for_check=checker is not None)
+              if options.pick else None)
     job_plan = plan_job(job, infos, prices=settings.prices, extend=options.extend, picker=picker,
-                        on_pick=_collect(picks, hooks.on_pick))
+                        on_pick=_collect(picks, hooks.on_pick), checker=checker)
     for index in job.clips_to_pick:
         if job_plan.pick_of(index) is None:
             hooks.note(f"{job.clips[index]}: too short to choose a window in; used whole")
@@ -344,8 +367,24 @@ def _collect(picks: list[PickedWindow],
     return on_pick
 
 
+def _checker(job: JobSpec, options: GenerateOptions, hooks: Hooks) -> Checker | None:
+    """The reference check of the job's clips, or None when the `pick` extra is missing (said
+    once; a MediaError instead when a verdict is required)."""
+    from prep.pick.check import Checker
+
+    report = hooks.on_check_progress
+
+    @contextmanager
+    def progress(path: Path) -> Iterator[Callable[[int, int], None]]:
+        yield (lambda done, total: report(path.name, done, total)) if report else (lambda d, t: None)
+
+    checker = Checker(required=options.require, on_note=hooks.on_note, on_report=hooks.on_check,
+                      progress=progress)
+    return checker if checker.available(job.clips[0].path) else None
+
+
 def _picker(job: JobSpec, options: GenerateOptions, settings: Settings,
-            hooks: Hooks) -> Picker | None:
+            hooks: Hooks, *, for_check: bool = False) -> Picker | None:
     """The window picker for `--pick` (cached in `<cache>/picks`), or None when nothing needs one."""
     if not job.clips_to_pick:
         hooks.note("--pick: every clip has a window already; they are used as given")
@@ -361,7 +400,7 @@ def _picker(job: JobSpec, options: GenerateOptions, settings: Settings,
         yield (lambda done, total: report(path.name, done, total)) if report else (lambda d, t: None)
 
     return Picker(cache_dir=settings.cache_dir / "picks", refresh=not options.use_cache,
-                  progress=progress)
+                  progress=progress, for_check=for_check)
 
 
 def _check_cost(units: int, budget_units: int | None, what: str) -> None:

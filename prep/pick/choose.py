@@ -13,6 +13,10 @@ How a window is chosen:
      the best part comes first. Ties go to the longer window, then the earlier.
   4. Without an explicit length, a window may be shorter where it meets the end of its shot, and
      a tail with neither face nor speech is cut off.
+  5. What `prep check` would fail or warn about lowers a step's worth, from the same analysis:
+     two or more faces on screen (the model may take the wrong person), clipped audio (a true
+     peak at or over 0 dBTP in those 100 ms) and music or a steady tone under the voice. Cuts and
+     missing speech are already kept out by steps 1 and 2.
 Footage with no face or no speech still gets the best window there is, with warnings that say what
 is missing (`PickResult.usable` is False).
 """
@@ -30,7 +34,7 @@ from prep.core import rules
 from prep.core.plan import DEFAULT_FPS, edge_margin_ms
 from prep.core.timecode import format_ms, frame_ms, ms_to_frames
 from prep.errors import MediaError, UsageError
-from prep.pick.analyze import SPEECH_CHUNK_MS, Analysis
+from prep.pick.analyze import SPEECH_CHUNK_MS, Analysis, FaceSample
 
 if TYPE_CHECKING:
     from prep.core.clipspec import Window
@@ -64,6 +68,12 @@ HEAD_WEIGHT = 0.65
 USABLE_HEAD_RATIO = 0.5
 # Less than this of face and speech together in the whole footage is a coincidence, not a talk.
 TOGETHER_MIN_MS = 500
+# What a step is still worth when `prep check` would object to it (step 5 above): two people on
+# screen fail its one_person check, so they cost the most; clipping fails the clipping check
+# but the picture may still be the best there is; music only warns.
+CROWDED_WORTH = 0.2
+CLIPPED_WORTH = 0.4
+MUSIC_WORTH = 0.7
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -184,15 +194,19 @@ def pick_window(
     within: Window | None = None,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    for_check: bool = False,
 ) -> PickResult:
     """Analyse `path` and choose its best window (see the module docstring for how).
 
     `length_ms` is the wanted length (default 8 s, clamped to 2-30 s and to the shot);
     `clips_in_job` (1-3) says which billed head applies; `within` limits the search to a part of
-    the clip. MediaError for unreadable footage, footage under 2 s, or missing `pick` extras.
+    the clip. `for_check` also measures what `prep check` needs (smaller faces, sharpness), so
+    the window can be graded from the same analysis (`PickResult.analysis`). MediaError for
+    unreadable footage, footage under 2 s, or missing `pick` extras.
     """
     from prep.media.probe import probe
     from prep.pick.analyze import analyze, require_extras
+    from prep.pick.check import CHECK_ANALYSIS
 
     _check_args(length_ms, clips_in_job)
     require_extras(path)
@@ -200,8 +214,11 @@ def pick_window(
     start_ms, end_ms = 0, info.video_duration_ms or info.duration_ms
     if within is not None and not within.is_open:
         start_ms, end_ms = within.resolve(info.fps, end_ms, str(path))
+    # The audio levels are always measured (the same audio process; little work): clipping and
+    # music lower a window's worth.
+    extra = CHECK_ANALYSIS if for_check else {"levels": True}
     analysis = analyze(path, start_ms=start_ms, end_ms=end_ms, info=info, workers=workers,
-                       progress=progress)
+                       progress=progress, **extra)
     return choose(analysis, length_ms=length_ms, clips_in_job=clips_in_job)
 
 
@@ -235,8 +252,9 @@ def choose(analysis: Analysis, *, length_ms: int | None = None, clips_in_job: in
     face = grid.fill(_face_spans(analysis, bounds))
     speech = grid.fill(_speech_spans(analysis.speech, begin, end))
     both = [f * s for f, s in zip(face, speech, strict=True)]
+    flaws = _Flaws(analysis, grid, bounds)
     worth = [(WORTH_BOTH * b + WORTH_FACE * f + WORTH_SPEECH * s) / (WORTH_BOTH + WORTH_FACE + WORTH_SPEECH)
-             for b, f, s in zip(both, face, speech, strict=True)]
+             * factor for b, f, s, factor in zip(both, face, speech, flaws.factors, strict=True)]
     guard_before = frame_ms(CUT_GUARD_BEFORE_FRAMES, fps)
     guard_after = frame_ms(CUT_GUARD_AFTER_FRAMES, fps)
     sums = _Prefix(worth)
@@ -304,6 +322,7 @@ def choose(analysis: Analysis, *, length_ms: int | None = None, clips_in_job: in
     together = sum(both) * STEP_MS >= TOGETHER_MIN_MS
     if face_spans and speech_spans and not together:
         warnings.append("faces and speech never occur together: the window has one or the other")
+    warnings.extend(flaws.warnings(start_al, end_al))
     usable = head_cov.both >= USABLE_HEAD_RATIO and not crosses
     if face_spans and speech_spans and together and not usable:
         warnings.append(f"only {head_cov.both:.0%} of the billed head shows a face while someone speaks")
@@ -407,23 +426,79 @@ class _Prefix:
         return (self.sums[hi] - self.sums[lo]) / (hi - lo) if hi > lo else 0.0
 
 
+class _Flaws:
+    """Per grid step, what `prep check` would object to (step 5 of the module docstring), as a
+    factor on the step's worth (1: nothing), and the warnings for a chosen window."""
+
+    def __init__(self, analysis: Analysis, grid: _Grid, bounds: Sequence[int]) -> None:
+        from prep.pick.check import AUDIBLE_DB, MUSIC_TONAL_SHARE, TRUE_PEAK_FAIL, TWO_FACES_SHARE
+
+        self.grid = grid
+        self.two_faces_share, self.music_share = TWO_FACES_SHARE, MUSIC_TONAL_SHARE
+        self.crowded = grid.fill(_sample_spans(analysis, bounds, lambda s: len(s.faces) >= 2,
+                                               drop_lone=False))
+        self.clipped = [0.0] * grid.size
+        self.music = [0.0] * grid.size
+        levels = analysis.levels
+        if levels is not None:
+            from prep.pick.analyze import BLOCK_MS
+
+            begin = analysis.start_ms
+            self.clipped = grid.fill(_merge([
+                Span(start_ms=begin + i * BLOCK_MS, end_ms=begin + (i + 1) * BLOCK_MS)
+                for i, peak in enumerate(levels.block_peak_db) if peak >= TRUE_PEAK_FAIL], 0))
+            self.music = grid.fill(_merge([
+                Span(start_ms=begin + i * SPEECH_CHUNK_MS, end_ms=begin + (i + 1) * SPEECH_CHUNK_MS)
+                for i, (tonal, db) in enumerate(zip(levels.tonal, levels.chunk_db, strict=False))
+                if tonal and db > AUDIBLE_DB], 0))
+        self.factors = [min(1 - (1 - CROWDED_WORTH) * c, 1 - (1 - CLIPPED_WORTH) * k,
+                            1 - (1 - MUSIC_WORTH) * m)
+                        for c, k, m in zip(self.crowded, self.clipped, self.music, strict=True)]
+
+    def warnings(self, start: int, end: int) -> list[str]:
+        lo, hi = self.grid.index(start), self.grid.index(end)
+        if hi <= lo:
+            return []
+        out = []
+        crowded = sum(self.crowded[lo:hi]) / (hi - lo)
+        if crowded > self.two_faces_share:
+            out.append(f"two or more faces in {crowded:.0%} of the window: the model may take "
+                       "the wrong person")
+        if any(self.clipped[lo:hi]):
+            out.append("the audio clips in the window (true peak at or over 0 dBTP)")
+        if sum(self.music[lo:hi]) / (hi - lo) >= self.music_share:
+            out.append("music or a steady tone under the voice in the window")
+        return out
+
+
 def _face_spans(analysis: Analysis, bounds: Sequence[int]) -> list[Span]:
     """Where a face is on screen. Each sample stands for the time halfway to its neighbours; at a
     cut (`bounds` are the shots' edges) it stands for the rest of its shot on that side.
 
     A face seen in one sample while its neighbours see none is dropped as a likely false find.
+    Faces smaller than FACE_MIN_HEIGHT (which `prep check`'s analysis also finds) do not count.
     """
+    from prep.pick.analyze import FACE_MIN_HEIGHT
+
+    floor = FACE_MIN_HEIGHT * 0.98  # the detector's own floor, rounded to pixels
+    return _sample_spans(analysis, bounds,
+                         lambda s: any(f.height >= floor for f in s.faces), drop_lone=True)
+
+
+def _sample_spans(analysis: Analysis, bounds: Sequence[int], test: Callable[[FaceSample], bool],
+                  *, drop_lone: bool) -> list[Span]:
+    """Where the face samples pass `test`, each standing for the time around it (`_face_spans`)."""
     samples = analysis.face_samples
     half = 500 // analysis.face_fps
     times = [s.time_ms for s in samples]
-    present = [bool(s.faces) for s in samples]
+    present = [test(s) for s in samples]
     spans: list[Span] = []
     for i, t in enumerate(times):
         if not present[i]:
             continue
         before = i > 0 and present[i - 1]
         after = i + 1 < len(samples) and present[i + 1]
-        if not (before or after) and len(samples) > 1:
+        if drop_lone and not (before or after) and len(samples) > 1:
             continue
         at = bisect.bisect_right(bounds, t)
         shot_lo = bounds[max(0, at - 1)]

@@ -38,7 +38,7 @@ from prep.media.probe import probe
 __all__ = ["PICK_RULES", "PickedWindow", "Picker", "needs_pick", "pick_key", "too_short_to_pick"]
 
 # Bump when `prep.pick.choose` would choose differently, so cached picks are made again.
-PICK_RULES = "1"
+PICK_RULES = "2"  # 2: windows the check would object to are worth less
 Origin = Literal["analysis", "cache", "journal"]
 ProgressFactory = Callable[[Path], AbstractContextManager[Callable[[int, int], None]]]
 
@@ -119,13 +119,19 @@ class Picker:
 
     `progress(path)` returns a context manager that yields a `(done_ms, total_ms)` callback for the
     analysis of `path`. `analyse` stands in for `prep.pick.choose.pick_window` in tests.
+
+    With `for_check`, a clip is analysed with what `prep check` also needs, and the analysis is
+    kept (`analysis(path)`), so the job's check grades the picked window from it: one decode
+    pass per clip for both.
     """
 
     def __init__(self, *, cache_dir: Path | None = None, known: Mapping[str, Mapping[str, Any]] | None = None,
                  progress: ProgressFactory | None = None, refresh: bool = False,
-                 analyse: Callable[..., Any] | None = None) -> None:
+                 analyse: Callable[..., Any] | None = None, for_check: bool = False) -> None:
         self.cache_dir = cache_dir
         self.refresh = refresh
+        self.for_check = for_check
+        self._analyses: dict[Path, Any] = {}
         self._known = dict(known or {})
         self._progress = progress
         self._analyse = analyse
@@ -147,6 +153,11 @@ class Picker:
             self._store(found)
         self.picked[key] = found
         return found
+
+    def analysis(self, path: Path) -> Any:
+        """The analysis this picker made of `path` (an `Analysis`), or None (picked from the
+        journal or the cache, or never asked)."""
+        return self._analyses.get(path.resolve())
 
     def records(self) -> dict[str, dict[str, Any]]:
         """Every pick made or reused by this picker, as the journal keeps them."""
@@ -174,8 +185,11 @@ class Picker:
 
             analyse = pick_window
         factory = self._progress
+        extra: dict[str, Any] = {"for_check": True} if self.for_check else {}
         with factory(path) if factory is not None else contextlib.nullcontext(None) as bar:
-            result = analyse(path, length_ms, clips_in_job, progress=bar)
+            result = analyse(path, length_ms, clips_in_job, progress=bar, **extra)
+        if getattr(result, "analysis", None) is not None:
+            self._analyses[path.resolve()] = result.analysis
         return PickedWindow(key=key, path=path, start_ms=result.start_ms, end_ms=result.end_ms,
                             clips_in_job=clips_in_job, usable=result.usable,
                             warnings=tuple(result.warnings), head_both=result.head.both)

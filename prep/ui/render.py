@@ -891,3 +891,27 @@ def check_summary(reports: Sequence[Any], *, required: str | None,
     line = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
     console.print(f"{len(reports)} clips: {line}" + (f"  [dim](required: {required})[/]"
                                                      if required else ""), soft_wrap=True)
+
+
+# -- the check in a job (`prep generate`, `prep batch`) --------------------------------------------
+
+def job_check(report: Any, *, quiet: bool = False, job: str | None = None) -> None:
+    """One clip's reference check before the bill, on stderr: the verdict and what did not pass.
+    Quiet keeps only clips that are not good, as one line each."""
+    if quiet and report.verdict == "good":
+        return
+    if job is not None:
+        err().print(f"[dim]job {_escape(job)}:[/]", soft_wrap=True, highlight=False)
+    check_report(report, quiet=quiet, to_stderr=True)
+
+
+def batch_checks(plan: Any, *, to_stderr: bool = True) -> None:
+    """A line counting the verdicts of a batch plan's checked clips (nothing when none were)."""
+    reports = [r for job in plan.jobs for r in job.checks if r is not None]
+    if not reports:
+        return
+    counts = {v: sum(r.verdict == v for r in reports) for v in ("good", "fair", "poor")}
+    console = err() if to_stderr else out()
+    console.print(f"reference check: {len(reports)} clip{'s' * (len(reports) != 1)}: "
+                  + ", ".join(f"{n} {v}" for v, n in counts.items() if n), soft_wrap=True,
+                  highlight=False)

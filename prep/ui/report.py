@@ -32,12 +32,14 @@ if TYPE_CHECKING:
     from prep.jobs.batch import BatchPlan
     from prep.jobs.journal import Journal
 
-__all__ = ["ReportClip", "ReportJob", "report_from_journal", "report_from_plan", "write_report"]
+__all__ = ["ReportClip", "ReportJob", "plan_checks", "report_from_journal", "report_from_plan",
+           "write_report"]
 
 # Contact sheets in the report: one row of small thumbnails per clip.
 SHEET_COUNT = 6
 SHEET_THUMB_WIDTH = 120
 RESULT_THUMB_WIDTH = 320
+_VERDICT_COLOURS = {"good": "#2f9e44", "fair": "#f08c00", "poor": "#e03131"}
 _STATE_COLOURS = {"done": "#2f9e44", "failed": "#e03131", "unknown": "#ae3ec9", "running": "#1c7ed6",
                   "completed": "#1c7ed6", "submitting": "#f08c00", "planned": "#495057"}
 
@@ -53,6 +55,8 @@ class ReportClip:
     picked: bool = False
     pick_usable: bool | None = None
     pick_warnings: tuple[str, ...] = ()
+    verdict: str | None = None  # the reference check's (`prep check`), when the clip was checked
+    findings: tuple[str, ...] = ()  # the checks that did not pass: "fail one_person: ..."
 
     @property
     def spec(self) -> str:
@@ -89,8 +93,32 @@ class Report:
     facts: Mapping[str, str] = field(default_factory=dict)
 
 
-def report_from_journal(journal: Journal, *, title: str = "") -> Report:
-    """The batch as its journal records it."""
+CheckKey = tuple[str, int, int]  # resolved source, start_ms, end_ms
+
+
+def plan_checks(plan: BatchPlan) -> dict[CheckKey, Any]:
+    """The reference checks of a plan's clips, by clip (for `report_from_journal`)."""
+    found: dict[CheckKey, Any] = {}
+    for job in plan.jobs:
+        for index, clip in enumerate(job.clips):
+            report = job.check_of(index)
+            if report is not None:
+                found[(str(clip.spec.path.resolve()), clip.window.start_ms,
+                       clip.window.end_ms)] = report
+    return found
+
+
+def _check_fields(report: Any) -> dict[str, Any]:
+    if report is None:
+        return {}
+    return {"verdict": report.verdict,
+            "findings": tuple(f"{c.status} {c.name}: {c.message}" for c in report.reasons)}
+
+
+def report_from_journal(journal: Journal, *, title: str = "",
+                        checks: Mapping[CheckKey, Any] | None = None) -> Report:
+    """The batch as its journal records it; `checks` (from `plan_checks`) adds the reference
+    check of each clip the run checked."""
     from prep.jobs.batch import batch_status
     from prep.jobs.reconcile import journaled_picks
 
@@ -113,7 +141,8 @@ def report_from_journal(journal: Journal, *, title: str = "") -> Report:
                 source=clip.source, start_ms=clip.start_ms, end_ms=clip.end_ms,
                 prepared=clip.prepared_path, picked=picked,
                 pick_usable=None if pick is None else bool(pick.get("usable")),
-                pick_warnings=tuple(str(w) for w in (pick or {}).get("warnings", ()))))
+                pick_warnings=tuple(str(w) for w in (pick or {}).get("warnings", ())),
+                **_check_fields((checks or {}).get((clip.source, clip.start_ms, clip.end_ms)))))
         status = statuses.get(record.name)
         jobs.append(ReportJob(
             name=record.name, line=record.line, state=record.state,
@@ -139,7 +168,8 @@ def _find_pick(picks: Sequence[Mapping[str, Any]], source: str, start_ms: int,
 
 
 def report_from_plan(plan: BatchPlan, *, title: str = "") -> Report:
-    """A dry run's plan: each job's clips and windows (picked ones marked) and its estimate."""
+    """A dry run's plan: each job's clips and windows (picked ones marked), their reference
+    checks, and its estimate."""
     jobs = []
     for job in plan.jobs:
         shown = []
@@ -148,7 +178,8 @@ def report_from_plan(plan: BatchPlan, *, title: str = "") -> Report:
             shown.append(ReportClip(
                 source=str(clip.spec.path), start_ms=clip.window.start_ms, end_ms=clip.window.end_ms,
                 picked=picked is not None, pick_usable=None if picked is None else picked.usable,
-                pick_warnings=() if picked is None else picked.warnings))
+                pick_warnings=() if picked is None else picked.warnings,
+                **_check_fields(job.check_of(index))))
         spec = job.job
         jobs.append(ReportJob(name=spec.name, line=spec.line, state="planned", prompt=spec.prompt,
                               quality=spec.quality, duration_s=spec.duration_s,
@@ -254,6 +285,7 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:10px 0
 dt{color:#6c757d}dd{margin:0;overflow-wrap:anywhere}
 .clip{margin:10px 0}.clip code{overflow-wrap:anywhere}
 img{max-width:100%;height:auto;border-radius:4px;display:block;margin-top:4px}
+.check ul{margin:2px 0 0;padding-left:20px}
 .warn{color:#d9480f}.err{color:#c92a2a}.note{color:#6c757d;font-style:italic}
 """
 
@@ -342,6 +374,17 @@ def _job_html(job: ReportJob, pictures: _Pictures) -> str:
             for warning in clip.pick_warnings or ("the billed head seldom shows a face while someone "
                                                   "speaks",):
                 out.append(f'<div class="warn">pick: {_e(warning)}</div>')
+        if clip.verdict is not None:
+            colour = _VERDICT_COLOURS.get(clip.verdict, "#868e96")
+            out.append(f'<div class="check">reference check: <span class="state" '
+                       f'style="background:{colour}">{_e(clip.verdict)}</span>')
+            if clip.findings:
+                out.append("<ul>" + "".join(
+                    f'<li class="{"err" if f.startswith("fail") else "warn"}">{_e(f)}</li>'
+                    for f in clip.findings) + "</ul>")
+            else:
+                out.append(' <span class="muted">every check passed</span>')
+            out.append("</div>")
         uri, why = pictures.sheet(clip)
         if uri:
             out.append(f'<img src="{uri}" alt="contact sheet of {_e(clip.spec)}">')

@@ -74,6 +74,11 @@ def batch() -> None:
 @click.option("--check-credits/--no-check-credits", default=True, show_default=True,
               help="Read the key's balance (GET /v1/credits) first and stop (exit 5) if the jobs "
                    "still to run cost more.")
+@click.option("--require", type=click.Choice(["good", "fair"]), default=None,
+              help="Refuse (exit 3, before anything runs) every job with a clip whose reference "
+                   "check is below this verdict; default: only show the check's warnings.")
+@click.option("--no-check", is_flag=True,
+              help="Do not check the clips as references (`prep check`) while planning.")
 @extend_option
 @price_options
 @common_options
@@ -81,7 +86,8 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
               concurrency: int, cpu_workers: int | None, scheduler: str | None, retry_failed: bool,
               resubmit_unknown: bool,
               upload_mode: str, yes: bool, test_fault: str | None, report_file: str | None, extend: Any,
-              check_credits: bool, price_per_second: str | None,
+              check_credits: bool, require: str | None, no_check: bool,
+              price_per_second: str | None,
               price_1080p_multiplier: str | None, min_charge: str | None,
               flash_price_per_second: str | None, flash_min_charge: str | None, json_: bool,
               quiet: bool, verbose: bool) -> None:
@@ -94,6 +100,8 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
     anything runs. A job with pick=true gets a picked window (as `prep pick` chooses) for each
     clip given without one; model=wan2.6-reference-video-flash runs the cheaper model, and
     generate_audio=false (flash only) leaves out the audio for half its price.
+    Every clip's window is checked as a reference, as `prep check` does, and the warnings are
+    shown before the cost (--require good|fair refuses jobs below it, --no-check skips it).
     Results are DIR/NAME.mp4; `prep batch status DIR` shows where every job stands.
     """
 
@@ -116,16 +124,28 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
     if cluster is not None and cpu_workers is not None:
         raise UsageError("give --scheduler or --cpu-workers, not both",
                          hint="--cpu-workers N encodes in N processes here; --scheduler on a cluster")
+    if no_check and require:
+        raise click.UsageError("give --require or --no-check, not both")
     from prep.jobs.reconcile import read_journaled_picks
+    from prep.pick.check import Checker
     from prep.pick.picks import Picker
 
+    checker = None
+    if not no_check:
+        checker = Checker(required=require, on_note=render.note,  # type: ignore[arg-type]
+                          on_report=lambda report: render.job_check(report, quiet=quiet),
+                          progress=lambda path: render.progress_bar(f"checking {path.name}",
+                                                                    enabled=not quiet))
+        checker = checker if checker.available(manifest) else None
     picker = Picker(cache_dir=settings.cache_dir / "picks",
                     known=read_journaled_picks(Path(output)) if output else None,
                     progress=lambda path: render.progress_bar(f"picking a window in {path.name}",
-                                                              enabled=not quiet))
+                                                              enabled=not quiet),
+                    for_check=checker is not None)
     try:
         loaded = load_manifest(manifest)
-        plan = plan_batch(loaded, prices=settings.prices, extend=extend, picker=picker)
+        plan = plan_batch(loaded, prices=settings.prices, extend=extend, picker=picker,
+                          checker=checker)
     except ManifestError as exc:
         if json_:
             render.json_out({"manifest": exc.source, "problems": [
@@ -134,6 +154,8 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
         render.manifest_problems(exc.source, exc.problems)
         raise
     render.batch_picks(plan, to_stderr=True, quiet=quiet)
+    if not quiet:
+        render.batch_checks(plan)
     if dry_run:
         if json_:
             render.json_out(plan.as_dict())
@@ -186,10 +208,10 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
         # Also after an interruption or an error: the report shows what the journal holds.
         if report_file:
             with contextlib.suppress(PrepError):
-                _journal_report(Path(output), report_file, quiet)
+                _journal_report(Path(output), report_file, quiet, plan)
         raise
     if report_file:
-        _journal_report(Path(output), report_file, quiet)
+        _journal_report(Path(output), report_file, quiet, plan)
     if json_:
         render.json_out(result.as_dict())
         if not quiet:
@@ -261,14 +283,15 @@ def _write_report(report: Any, report_file: str, quiet: bool) -> None:
         render.note(f"report: {report_file}")
 
 
-def _journal_report(folder: Any, report_file: str, quiet: bool) -> None:
+def _journal_report(folder: Any, report_file: str, quiet: bool, plan: Any = None) -> None:
     from prep.jobs.journal import Journal, journal_path
-    from prep.ui.report import report_from_journal
+    from prep.ui.report import plan_checks, report_from_journal
 
     if not journal_path(folder).is_file():
         return
+    checks = plan_checks(plan) if plan is not None else None
     with Journal.open(folder, create=False) as journal:
-        report = report_from_journal(journal)
+        report = report_from_journal(journal, checks=checks)
     _write_report(report, report_file, quiet)
 
 

@@ -67,6 +67,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 @click.option("--pick", is_flag=True,
               help="Choose the window of each clip given without one, as `prep pick` does (needs "
                    "the pick extra); --length sets the window's length.")
+@click.option("--require", type=click.Choice(["good", "fair"]), default=None,
+              help="Refuse (exit 3, before anything is uploaded) a clip whose reference check "
+                   "is below this verdict; default: only show the check's warnings.")
+@click.option("--no-check", is_flag=True,
+              help="Do not check the clips as references (`prep check`) before the bill.")
 @model_options
 @trim_options
 @extend_option
@@ -78,7 +83,8 @@ def generate(clips: tuple[ClipSpec, ...], prompt: str | None, prompt_file: Any, 
              shot_type: str,
              callback_url: str | None, yes: bool, max_cost: str | None, dry_run: bool,
              no_wait: bool, deadline: float, upload_mode: str, profile: str | None,
-             no_cache: bool, resubmit: bool, pick: bool, start: str | None, end: str | None,
+             no_cache: bool, resubmit: bool, pick: bool, require: str | None, no_check: bool,
+             start: str | None, end: str | None,
              length: str | None, extend: Any, price_per_second: str | None,
              price_1080p_multiplier: str | None, min_charge: str | None,
              flash_price_per_second: str | None, flash_min_charge: str | None, api_key: str | None,
@@ -87,8 +93,9 @@ def generate(clips: tuple[ClipSpec, ...], prompt: str | None, prompt_file: Any, 
     """The whole job: prepare CLIPS, show the bill, upload, submit, follow, download.
 
     Everything is checked locally first (prompt, options, 1-3 clips, the key, the output folder);
-    the bill is shown and confirmed before anything is encoded or sent. The task is submitted
-    once: if its answer is lost, prep stops (exit 6) rather than risk paying twice.
+    each clip (its window) is graded as a reference as `prep check` does, and its warnings are
+    shown with the bill, which is confirmed before anything is encoded or sent. The task is
+    submitted once: if its answer is lost, prep stops (exit 6) rather than risk paying twice.
 
     \b
     Examples:
@@ -97,6 +104,7 @@ def generate(clips: tuple[ClipSpec, ...], prompt: str | None, prompt_file: Any, 
         prep generate take.mov -p "..." -o out/ --dry-run
         prep generate interview.mov vlog.mp4 --pick -p "Two hosts talk" -o out/
         prep generate take.mov -p "..." -o out/ --model wan2.6-reference-video-flash --no-audio
+        prep generate take.mov -p "..." -o out/ --require good
     """
 
     from prep.core import billing
@@ -118,6 +126,8 @@ def generate(clips: tuple[ClipSpec, ...], prompt: str | None, prompt_file: Any, 
                              min_charge=min_charge, flash_price_per_second=flash_price_per_second,
                              flash_min_charge=flash_min_charge)
     max_cost_units = billing.parse_credits(max_cost, "--max-cost") if max_cost else None
+    if no_check and require:
+        raise click.UsageError("give --require or --no-check, not both")
     specs = apply_trim_options(list(clips), start, end, length)
     options = GenerateOptions(
         prompt=prompt, out_dir=Path(out_dir), duration_s=duration, quality=quality,
@@ -125,6 +135,7 @@ def generate(clips: tuple[ClipSpec, ...], prompt: str | None, prompt_file: Any, 
         model=model, generate_audio=audio, upload_mode=upload_mode,  # type: ignore[arg-type]
         max_cost_units=max_cost_units, dry_run=dry_run, wait=not no_wait, deadline_s=deadline,
         extend=extend, profile=profile, use_cache=not no_cache, resubmit=resubmit, pick=pick,
+        check=not no_check, require=require,  # type: ignore[arg-type]
     )
 
     def confirm(est: Any) -> bool:
@@ -147,6 +158,9 @@ def generate(clips: tuple[ClipSpec, ...], prompt: str | None, prompt_file: Any, 
             on_pick=lambda picked: render.picked_window(picked, quiet=quiet),
             on_pick_progress=lambda label, done, total: view.work(
                 "pick:" + label, f"pick {label}", done, total),
+            on_check=lambda report: render.job_check(report, quiet=quiet),
+            on_check_progress=lambda label, done, total: view.work(
+                "check:" + label, f"check {label}", done, total),
             on_prepare_progress=lambda label, done, total: view.work(
                 "prepare:" + label, f"prepare {label}", done, total),
             on_upload_progress=lambda path, sent, total: view.transfer(
