@@ -218,16 +218,10 @@ class RunningSandbox(Sandbox):
         self.stop()
 
 
-def run_in_thread(config: SandboxConfig | None = None, *, host: str = "127.0.0.1",
-                  port: int = 0, ready_timeout_s: float = 15.0) -> RunningSandbox:
-    """Start a sandbox in a daemon thread on host:port (0: a free port); returns once it serves."""
-    config = config or SandboxConfig()
-    sock = bind(host, port)
-    bound_host, bound_port = sock.getsockname()[:2]
-    app = SandboxApp(config)
-    app.set_address(bound_host, bound_port)
-    server = uvicorn.Server(_uvicorn_config(app, log_level="warning", access_log=False,
-                                            log_config=None))
+def start_in_thread(server: uvicorn.Server, sock: socket.socket, *, name: str, what: str,
+                    ready_timeout_s: float = 15.0) -> threading.Thread:
+    """Run a uvicorn server on `sock` in a daemon thread; returns once it serves, or raises
+    RuntimeError saying why `what` did not start. Used by the sandbox and by `prep studio`."""
     errors: list[BaseException] = []
 
     def run() -> None:
@@ -239,14 +233,29 @@ def run_in_thread(config: SandboxConfig | None = None, *, host: str = "127.0.0.1
             with contextlib.suppress(OSError):
                 sock.close()
 
-    thread = threading.Thread(target=run, name=f"prep-sandbox-{bound_port}", daemon=True)
+    thread = threading.Thread(target=run, name=name, daemon=True)
     thread.start()
     deadline = time.monotonic() + ready_timeout_s
     while not server.started:
         if errors or not thread.is_alive():
-            raise RuntimeError(f"the sandbox did not start: {errors[0] if errors else 'stopped'}")
+            raise RuntimeError(f"{what} did not start: {errors[0] if errors else 'stopped'}")
         if time.monotonic() > deadline:
             server.should_exit = True
-            raise RuntimeError("the sandbox did not start in time")
+            raise RuntimeError(f"{what} did not start in time")
         time.sleep(0.01)
+    return thread
+
+
+def run_in_thread(config: SandboxConfig | None = None, *, host: str = "127.0.0.1",
+                  port: int = 0, ready_timeout_s: float = 15.0) -> RunningSandbox:
+    """Start a sandbox in a daemon thread on host:port (0: a free port); returns once it serves."""
+    config = config or SandboxConfig()
+    sock = bind(host, port)
+    bound_host, bound_port = sock.getsockname()[:2]
+    app = SandboxApp(config)
+    app.set_address(bound_host, bound_port)
+    server = uvicorn.Server(_uvicorn_config(app, log_level="warning", access_log=False,
+                                            log_config=None))
+    thread = start_in_thread(server, sock, name=f"prep-sandbox-{bound_port}", what="the sandbox",
+                             ready_timeout_s=ready_timeout_s)
     return RunningSandbox(app, server, thread, app.public_base, config.key)

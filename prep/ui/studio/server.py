@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import threading
-import time
 from collections.abc import Callable
 from types import TracebackType
 
 import uvicorn
 
+from prep.sandbox.server import start_in_thread
 from prep.ui.studio.app import Studio, create_app
 
 __all__ = ["HOST", "RunningStudio", "bind", "run_in_thread", "serve"]
@@ -83,25 +82,6 @@ def run_in_thread(studio: Studio, *, port: int = 0, ready_timeout_s: float = 15.
     sock = bind(port)
     bound_port = sock.getsockname()[1]
     server = _server(studio)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            server.run(sockets=[sock])
-        except BaseException as err:  # reported to the caller below
-            errors.append(err)
-        finally:
-            with contextlib.suppress(OSError):
-                sock.close()
-
-    thread = threading.Thread(target=run, name=f"prep-studio-{bound_port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + ready_timeout_s
-    while not server.started:
-        if errors or not thread.is_alive():
-            raise RuntimeError(f"the studio did not start: {errors[0] if errors else 'stopped'}")
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError("the studio did not start in time")
-        time.sleep(0.01)
+    thread = start_in_thread(server, sock, name=f"prep-studio-{bound_port}", what="the studio",
+                             ready_timeout_s=ready_timeout_s)
     return RunningStudio(studio, server, thread, bound_port)
