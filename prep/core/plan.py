@@ -550,6 +550,12 @@ def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
     lowest = -(-(rules.MIN_CLIP_MS + edge) * fps // 1000)
     highest = (rules.MAX_CLIP_MS - edge) * fps // 1000
     frames = min(max(round_half_up(Fraction(duration) * fps / 1000), lowest), highest)
+    held = _video_frames_in(info, facts, window, fps)
+    if window.extend is None and 0 < held < frames:
+        # Never more frames than the source's video holds in the window: ffmpeg ends the video
+        # there, and audio counted from a longer plan would run past it.
+        frames = held
+        duration = round_half_up(Fraction(frames * 1000) / fps)
     encoder = PROFILE_SETTINGS[opts.profile]
     video = VideoEncode(
         width=width, height=height, fps=fps, frame_count=frames,
@@ -567,7 +573,8 @@ def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
     # be made to end exactly with the re-encoded video. Encoding it costs a few percent of the
     # video's time, so copying would win nothing worth those risks.
     audio = _audio_encode(Fraction(frames * 1000) / fps) if info.has_audio else None
-    return replace(base, action="transcode", video=video, audio=audio, reasons=tuple(reasons))
+    return replace(base, action="transcode", video=video, audio=audio, reasons=tuple(reasons),
+                   duration_ms=duration)
 
 
 def _why_remux(info: ClipInfo, facts: SourceFacts, cut: bool) -> list[str]:
@@ -593,15 +600,28 @@ def _audio_encode(video_ms: Fraction) -> AudioEncode:
     return AudioEncode(bitrate_kbps=AUDIO_KBPS, sample_count=max(1024, video_samples - 1024))
 
 
-def _copied_video_ms(info: ClipInfo, facts: SourceFacts, window: ClipWindow) -> Fraction:
-    """How long the video of a stream copy of `window` is: whole frames, from the sample tables
-    where known. The shortest of the known lengths, so audio cut to it never runs past it."""
+def _video_end_ms(info: ClipInfo, facts: SourceFacts) -> Fraction:
+    """Where the source's video ends: the shortest of its known lengths (MediaInfo's, the
+    sample tables', frames over rate), or the container's when none is known."""
     lengths: list[Fraction] = [Fraction(ms) for ms in (info.video_duration_ms, facts.raw_video_ms)
                                if ms]
     if info.frame_count and info.fps and not info.vfr:
         lengths.append(Fraction(info.frame_count * 1000) / info.fps)
-    video_end = min(lengths, default=Fraction(info.duration_ms))
-    span = min(Fraction(window.end_ms), video_end) - window.start_ms
+    return min(lengths, default=Fraction(info.duration_ms))
+
+
+def _video_frames_in(info: ClipInfo, facts: SourceFacts, window: ClipWindow,
+                     fps: Fraction) -> int:
+    """How many frames at `fps` the source's video fills between the window's start and the
+    earlier of its end and the video's own end (durations are whole ms: rounded to the nearest)."""
+    span = min(Fraction(window.end_ms), _video_end_ms(info, facts)) - window.start_ms
+    return round_half_up(max(span, Fraction(0)) * fps / 1000)
+
+
+def _copied_video_ms(info: ClipInfo, facts: SourceFacts, window: ClipWindow) -> Fraction:
+    """How long the video of a stream copy of `window` is: whole frames, from the sample tables
+    where known. The shortest of the known lengths, so audio cut to it never runs past it."""
+    span = min(Fraction(window.end_ms), _video_end_ms(info, facts)) - window.start_ms
     if info.fps and not info.vfr:
         # Cut points are keyframe times in whole ms (rounded down): snap to whole frames.
         span = Fraction(int(round_half_up(span * info.fps / 1000)) * 1000) / info.fps

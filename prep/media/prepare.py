@@ -542,9 +542,9 @@ def _verify(path: Path, clip_plan: PrepPlan, label: str, *,
         problems.append(f"has {out.audio_codec} {out.audio_rate} Hz {out.audio_channels}-channel "
                         "audio, not the AAC planned")
     video, audio = raw.raw_video_ms, raw.raw_audio_ms
-    if clip_plan.video is None and clip_plan.audio is not None and video is not None \
-            and audio is not None and audio > video + 1:
-        # Re-encoded audio beside copied video is cut to the video's length: never past it.
+    if clip_plan.audio is not None and video is not None and audio is not None \
+            and audio > video + 1:
+        # Re-encoded audio is cut to the video's length, on every path: never past it.
         problems.append(f"has audio ({audio} ms) running past its video ({video} ms)")
     if problems:
         raise MediaError(label, "the prepared file " + "; ".join(problems),
