@@ -473,3 +473,19 @@ def test_a_window_is_a_cut_and_keeps_the_margin() -> None:
         choose_window(_lasting(2_000), parse_clip_spec("take.mp4@0-2").window)
     assert not choose_window(_lasting(8_000)).as_is  # away from the edges: nothing to say
     assert choose_window(_lasting(8_000)).notes == ()
+
+
+@pytest.mark.parametrize("changes", [
+    {"video_codec": "hevc"}, {"hdr": "HLG", "video_codec": "hevc", "bit_depth": 10},
+])
+def test_transcode_counts_only_the_frames_the_source_video_holds(changes: dict[str, Any]) -> None:
+    """Audio 1 s longer than the video: the window runs to the container's end, but the plan's
+    frames stop where the video does, and the audio (counted from them) ends with it."""
+    clip = info(duration_ms=5000, video_duration_ms=4000, audio_duration_ms=5000, frame_count=120,
+                **changes)
+    result = plan(clip, opts("take.mp4@0.5-"), SourceFacts(raw_durations_ms=(4000, 5000),
+                                                            raw_video_ms=4000))
+    assert result.video is not None and result.audio is not None
+    assert result.video.frame_count == 105  # 3.5 s at 30 fps
+    assert result.duration_ms == 3500
+    assert result.audio.sample_count == 3500 * 48 - 1024

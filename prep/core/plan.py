@@ -600,12 +600,12 @@ def _audio_encode(video_ms: Fraction) -> AudioEncode:
     return AudioEncode(bitrate_kbps=AUDIO_KBPS, sample_count=max(1024, video_samples - 1024))
 
 
-def _video_end_ms(info: ClipInfo, facts: SourceFacts) -> Fraction:
+def _video_end_ms(info: ClipInfo, facts: SourceFacts, *, counted: bool = True) -> Fraction:
     """Where the source's video ends: the shortest of its known lengths (MediaInfo's, the
-    sample tables', frames over rate), or the container's when none is known."""
+    sample tables', and with `counted` frames over rate), or the container's when none is known."""
     lengths: list[Fraction] = [Fraction(ms) for ms in (info.video_duration_ms, facts.raw_video_ms)
                                if ms]
-    if info.frame_count and info.fps and not info.vfr:
+    if counted and info.frame_count and info.fps and not info.vfr:
         lengths.append(Fraction(info.frame_count * 1000) / info.fps)
     return min(lengths, default=Fraction(info.duration_ms))
 
@@ -614,7 +614,7 @@ def _video_frames_in(info: ClipInfo, facts: SourceFacts, window: ClipWindow,
                      fps: Fraction) -> int:
     """How many frames at `fps` the source's video fills between the window's start and the
     earlier of its end and the video's own end (durations are whole ms: rounded to the nearest)."""
-    span = min(Fraction(window.end_ms), _video_end_ms(info, facts)) - window.start_ms
+    span = min(Fraction(window.end_ms), _video_end_ms(info, facts, counted=False)) - window.start_ms
     return round_half_up(max(span, Fraction(0)) * fps / 1000)
 
 
