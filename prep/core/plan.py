@@ -27,6 +27,8 @@ __all__ = [
     "CUT_REASON",
     "DEFAULT_FPS",
     "DEFAULT_PROFILE",
+    "HDR_DEFAULT_PEAK_NITS",
+    "HDR_REFERENCE_WHITE_NITS",
     "PROFILES",
     "Action",
     "AudioEncode",
@@ -38,6 +40,7 @@ __all__ = [
     "PrepPlan",
     "Profile",
     "SourceFacts",
+    "TONEMAP_KNEE",
     "VideoEncode",
     "choose_window",
     "edge_margin_ms",
@@ -229,6 +232,12 @@ _COMMON_RATES = (Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(300
                  Fraction(30), Fraction(50), Fraction(60000, 1001), Fraction(60))
 # AAC with one or two channels is what the API takes, at any sample rate: it is copied.
 _PLAIN_AUDIO = ("aac",)
+# HDR to SDR (BT.2408): HDR reference white, 203 cd/m2 (75 % HLG signal, 58 % PQ), becomes SDR
+# white, so footage graded at SDR levels keeps its brightness; above it, highlights up to the
+# peak roll off smoothly into SDR's top range (linear light from TONEMAP_KNEE of SDR white up).
+HDR_REFERENCE_WHITE_NITS = 203
+HDR_DEFAULT_PEAK_NITS = 1000  # HLG's nominal display peak; HDR10's usual grade without metadata
+TONEMAP_KNEE = Fraction(8, 10)
 # The reason a stream copy was refused because a cut does not land on keyframes.
 CUT_REASON = "cut between keyframes"
 
@@ -293,6 +302,7 @@ class SourceFacts:
     raw_video_ms: int | None = None  # the video track's raw duration (sum of its samples)
     raw_audio_ms: int | None = None  # the same for the audio track
     video_bytes: int | None = None  # the size of the video stream's samples, when known
+    hdr_peak_nits: int | None = None  # a PQ clip's MaxCLL or mastering peak, when it says
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -307,6 +317,9 @@ class VideoEncode:
     deinterlace: bool
     tonemap: str | None
     vfr_to_cfr: bool
+    # The HDR peak (cd/m2) that tone mapping rolls highlights off from (HLG's nominal 1000;
+    # a PQ clip's MaxCLL or mastering peak, else 1000).
+    hdr_peak_nits: int = HDR_DEFAULT_PEAK_NITS
     preset: str
     crf: int
     maxrate_kbps: int
@@ -377,7 +390,8 @@ class PrepPlan:
                 "width": self.video.width, "height": self.video.height,
                 "fps": f"{self.video.fps.numerator}/{self.video.fps.denominator}",
                 "frames": self.video.frame_count, "deinterlace": self.video.deinterlace,
-                "tonemap": self.video.tonemap, "preset": self.video.preset, "crf": self.video.crf,
+                "tonemap": self.video.tonemap, "hdr_peak_nits": self.video.hdr_peak_nits,
+                "preset": self.video.preset, "crf": self.video.crf,
                 "maxrate_kbps": self.video.maxrate_kbps, "bufsize_kbps": self.video.bufsize_kbps,
             },
             "audio": None if not self.has_audio else "copy" if self.audio is None else {
@@ -562,6 +576,8 @@ def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
         scale=(width, height) != info.display_size or info.pixel_aspect != 1
         or bool(info.width % 2 or info.height % 2),
         deinterlace=info.interlaced, tonemap=info.hdr,
+        hdr_peak_nits=(facts.hdr_peak_nits or HDR_DEFAULT_PEAK_NITS) if info.hdr == "PQ"
+        else HDR_DEFAULT_PEAK_NITS,
         vfr_to_cfr=info.vfr or fps != (info.fps or fps),
         preset=encoder.preset, crf=encoder.crf, maxrate_kbps=maxrate,
         bufsize_kbps=min(maxrate * VBV_BUFFER_S, MAX_BUFSIZE_KBITS),

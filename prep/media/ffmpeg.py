@@ -20,11 +20,18 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from functools import cache
 from pathlib import Path
 from typing import IO, Any
 
-from prep.core.plan import Loudness, PrepPlan, VideoEncode
+from prep.core.plan import (
+    HDR_REFERENCE_WHITE_NITS,
+    TONEMAP_KNEE,
+    Loudness,
+    PrepPlan,
+    VideoEncode,
+)
 from prep.errors import FfmpegError, PrepError, ToolMissingError
 
 __all__ = [
@@ -289,13 +296,20 @@ def _video_chain(stream: Any, plan: PrepPlan, video: VideoEncode) -> Any:
         stream = stream.filter("bwdif", mode="send_frame")
     if video.tonemap:
         transfer = "smpte2084" if video.tonemap == "PQ" else "arib-std-b67"
-        # Resize while still in HDR (cheaper at the smaller size), go linear, tone-map, then
-        # back to BT.709 limited range: SDR that keeps faces from looking washed out.
+        # Resize while still in HDR (cheaper at the smaller size), then go to linear light
+        # scaled so that 1.0 is HDR reference white (npl; zimg applies HLG's OOTF at its
+        # nominal 1000 cd/m2 and reads PQ as absolute levels), which becomes SDR white: the
+        # picture keeps its master's brightness. Mobius leaves everything below the knee as it
+        # is and rolls highlights up to the peak off into the rest, instead of clipping them.
+        peak = Fraction(video.hdr_peak_nits, HDR_REFERENCE_WHITE_NITS)
+        curve = {"tonemap": "mobius", "param": f"{float(TONEMAP_KNEE):g}", "desat": 0,
+                 "peak": f"{float(peak):.4f}"} if peak > 1 else {"tonemap": "clip"}
         stream = (stream.filter("zscale", w=video.width, h=video.height, tin=transfer,
-                                pin="bt2020", min="bt2020nc", t="linear", npl=100)
+                                pin="bt2020", min="bt2020nc", t="linear",
+                                npl=HDR_REFERENCE_WHITE_NITS)
                   .filter("format", "gbrpf32le")
                   .filter("zscale", p="bt709")
-                  .filter("tonemap", tonemap="hable", desat=0)
+                  .filter("tonemap", **curve)
                   .filter("zscale", t="bt709", m="bt709", r="tv"))
     elif video.scale:
         stream = stream.filter("scale", video.width, video.height, flags="bicubic")

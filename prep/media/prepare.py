@@ -66,8 +66,8 @@ NoteFn = Callable[[str], None]
 # What prepare takes: a clip spec (or its text), or a clip already probed and windowed.
 ClipInput = ClipSpec | PlannedClip | str | Path
 # Bump when the way outputs are made changes, so old cache entries are not reused.
-# 2: entries carry a record of their size and sha256 (cache.py).
-CACHE_SCHEME = 2
+# 2: entries carry a record of their size and sha256 (cache.py). 3: HDR at reference white.
+CACHE_SCHEME = 3
 CACHE_LIMIT_BYTES = 4_000_000_000
 MAX_ATTEMPTS = 3
 _MP4_LIKE = ("mp4", "mov", "m4v")
@@ -163,6 +163,10 @@ def _clips(clips: Sequence[ClipInput]) -> list[ClipSpec | PlannedClip]:
 
 def _facts(info: ClipInfo) -> SourceFacts:
     if info.container not in _MP4_LIKE:
+        if info.hdr == "PQ":
+            from prep.media.probe import hdr_peak_nits
+
+            return SourceFacts(hdr_peak_nits=hdr_peak_nits(info.path))
         return SourceFacts()
     try:
         mp4 = read_mp4(info.path)
@@ -170,7 +174,12 @@ def _facts(info: ClipInfo) -> SourceFacts:
         # A damaged index (MediaInfo could still read the clip): no facts then, and the
         # planner errs on the side of re-encoding, which rebuilds the index.
         return SourceFacts(edit_list=True)
-    return _facts_from(mp4)
+    facts = _facts_from(mp4)
+    if info.hdr == "PQ":
+        from prep.media.probe import hdr_peak_nits
+
+        facts = replace(facts, hdr_peak_nits=hdr_peak_nits(info.path))
+    return facts
 
 
 def _facts_from(mp4: Mp4Info) -> SourceFacts:
