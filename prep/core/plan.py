@@ -39,6 +39,7 @@ __all__ = [
     "PlannedClip",
     "PrepPlan",
     "Profile",
+    "SmartCut",
     "SourceFacts",
     "TONEMAP_KNEE",
     "VideoEncode",
@@ -337,6 +338,20 @@ class AudioEncode:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SmartCut:
+    """A frame-exact window of compliant H.264 with the least re-encoding: the `head_frames`
+    before the first keyframe inside the window and the `tail_frames` from the last one on are
+    re-encoded, the `copy_frames` of whole GOPs between are copied. Frame counts at the source's
+    rate; `first_key_ms` / `last_key_ms` are those keyframes' times."""
+
+    first_key_ms: int
+    last_key_ms: int
+    head_frames: int
+    copy_frames: int
+    tail_frames: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PrepPlan:
     """What prep will do to one clip. `video` / `audio` None with a stream means stream copy.
 
@@ -360,6 +375,8 @@ class PrepPlan:
     # A stream copy cut before the end of its source keeps exactly this many video frames.
     copy_frames: int | None = None
     loudness: Loudness | None = None  # audio normalised to a loudness (re-encoded)
+    # A transcode whose window could instead be smart-cut (tried first; `video` is the fallback).
+    smart_cut: SmartCut | None = None
 
     @property
     def trimmed(self) -> bool:
@@ -400,6 +417,13 @@ class PrepPlan:
                 "samples": self.audio.sample_count,
             },
             "copy_frames": self.copy_frames,
+            "smart_cut": None if self.smart_cut is None else {
+                "first_key_ms": self.smart_cut.first_key_ms,
+                "last_key_ms": self.smart_cut.last_key_ms,
+                "head_frames": self.smart_cut.head_frames,
+                "copy_frames": self.smart_cut.copy_frames,
+                "tail_frames": self.smart_cut.tail_frames,
+            },
             "loudness_lufs": None if self.loudness is None else self.loudness.target_lufs,
             "reasons": list(self.reasons),
             "notes": list(self.notes),
@@ -589,8 +613,32 @@ def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
     # be made to end exactly with the re-encoded video. Encoding it costs a few percent of the
     # video's time, so copying would win nothing worth those risks.
     audio = _audio_encode(Fraction(frames * 1000) / fps) if info.has_audio else None
+    smart = None
+    if (not video_reasons and size_ok and not opts.reencode and window.extend is None
+            and reasons[len(audio_reasons):] == [CUT_REASON]):
+        smart = _smart_cut(info, facts, window, frames)
     return replace(base, action="transcode", video=video, audio=audio, reasons=tuple(reasons),
-                   duration_ms=duration)
+                   duration_ms=duration, smart_cut=smart)
+
+
+def _smart_cut(info: ClipInfo, facts: SourceFacts, window: ClipWindow,
+               frames: int) -> SmartCut | None:
+    """The keyframes that bound the whole GOPs inside the window, when a smart cut can use them:
+    a constant, known frame rate and at least one whole GOP. None otherwise."""
+    rate = info.fps
+    if rate is None or info.vfr or not facts.keyframes_ms:
+        return None
+    first = round_half_up(Fraction(window.start_ms) * rate / 1000)
+    last = first + frames
+    # Keyframe times are whole ms rounded down: the nearest frame is the keyframe's.
+    keys = sorted({round_half_up(Fraction(ms) * rate / 1000): ms for ms in facts.keyframes_ms
+                   }.items())
+    inside = [(index, ms) for index, ms in keys if first <= index <= last]
+    if len(inside) < 2:
+        return None
+    (head_key, head_ms), (tail_key, tail_ms) = inside[0], inside[-1]
+    return SmartCut(first_key_ms=head_ms, last_key_ms=tail_ms, head_frames=head_key - first,
+                    copy_frames=tail_key - head_key, tail_frames=last - tail_key)
 
 
 def _why_remux(info: ClipInfo, facts: SourceFacts, cut: bool) -> list[str]:
