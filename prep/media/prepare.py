@@ -385,7 +385,7 @@ def _carry_out(source: _Source, clip_plan: PrepPlan, target: Path, options: Prep
                 if on_progress:
                     on_progress(label, clip_plan.duration_ms, clip_plan.duration_ms)
                 return done(clip_plan, out_info, cached=True)
-        smart, fallback = (_smart_cut(source, clip_plan, tmp, options, note)
+        smart, fallback = (_smart_cut(source, clip_plan, tmp, options, note, on_progress)
                            if clip_plan.smart_cut else (None, None))
         if smart is not None:
             if cache is not None:
@@ -405,7 +405,8 @@ def _carry_out(source: _Source, clip_plan: PrepPlan, target: Path, options: Prep
 
 
 def _smart_cut(source: _Source, clip_plan: PrepPlan, tmp: Path, options: PrepareOptions,
-               note: NoteFn) -> tuple[ClipInfo | None, str | None]:
+               note: NoteFn, on_progress: ProgressFn | None
+               ) -> tuple[ClipInfo | None, str | None]:
     """The window smart-cut into `tmp` and verified; or no output and why (also noted) when it
     could not be made or proven, and the whole window is to be re-encoded."""
     from prep.media.smartcut import smart_cut
@@ -413,7 +414,9 @@ def _smart_cut(source: _Source, clip_plan: PrepPlan, tmp: Path, options: Prepare
     assert source.info.fps is not None
     why: str | None
     try:
-        why = smart_cut(clip_plan, source.info.path, tmp, _binary(options), source.info.fps)
+        progress = functools.partial(on_progress, source.label) if on_progress else None
+        why = smart_cut(clip_plan, source.info.path, tmp, _binary(options), source.info.fps,
+                        on_progress=progress)
         if why is None:
             return _verify(tmp, clip_plan, source.label,
                            expected_video_ms=_video_expected_ms(source, clip_plan)), None

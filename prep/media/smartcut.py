@@ -21,6 +21,7 @@ from prep.core.plan import PrepPlan
 from prep.errors import PrepError
 from prep.media.ffmpeg import (
     FfmpegBinary,
+    ProgressCallback,
     framemd5_args,
     run,
     smart_cut_join_args,
@@ -83,10 +84,11 @@ def _encoder_options(options: dict[str, str], config: bytes) -> dict[str, str] |
             "x264-params": x264}
 
 
-def smart_cut(plan: PrepPlan, src: Path, out: Path, binary: FfmpegBinary,
-              fps: Fraction) -> str | None:
+def smart_cut(plan: PrepPlan, src: Path, out: Path, binary: FfmpegBinary, fps: Fraction, *,
+              on_progress: ProgressCallback | None = None) -> str | None:
     """Make `plan`'s window at `out` by a smart cut; None when it was made and proven, else why
-    not (then `out` is to be thrown away). `fps` is the source's constant frame rate."""
+    not (then `out` is to be thrown away). `fps` is the source's constant frame rate;
+    `on_progress` hears (done_ms, total_ms) as the pieces are made and joined."""
     cut = plan.smart_cut
     if cut is None:
         return "no whole GOP inside the window"
@@ -99,6 +101,8 @@ def smart_cut(plan: PrepPlan, src: Path, out: Path, binary: FfmpegBinary,
     encode = _encoder_options(options, track.avc_config)
     if isinstance(encode, str):
         return encode
+    if on_progress:
+        on_progress(0, plan.duration_ms)
     frame_ms = Fraction(1000) / fps
     total = cut.head_frames + cut.copy_frames + cut.tail_frames
     with tempfile.TemporaryDirectory(prefix=".prep-smartcut-", dir=out.parent) as tmp_text:
@@ -126,7 +130,7 @@ def smart_cut(plan: PrepPlan, src: Path, out: Path, binary: FfmpegBinary,
             listing = tmp / "pieces.txt"
             listing.write_text("".join(f"file '{p.name}'\n" for p in pieces))
             run(smart_cut_join_args(listing, plan, src, out), total_ms=plan.duration_ms,
-                path=out, binary=binary)
+                path=out, binary=binary, on_progress=on_progress)
             return _prove(plan, src, out, tmp, binary, total)
         except PrepError as err:
             return f"ffmpeg failed ({err})"
