@@ -143,7 +143,7 @@ def main() -> None:
         *_natural(seconds), "-c:v", "libx264", "-preset", "veryfast", "-crf", "14",
         "-pix_fmt", "yuv420p", "-g", "30", "-c:a", "pcm_s16le"])
     # Compliant 1080p H.264 with B-frames and 2 s GOPs, for a window cut between keyframes.
-    gop_seconds = 6 if args.quick else 14
+    gop_seconds = 8 if args.quick else 14
     gop2 = _make(f"gop2-{gop_seconds}s.mp4", [
         *_natural(gop_seconds), "-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
         "-bf", "3", "-g", "60", "-x264-params", "scenecut=0", "-pix_fmt", "yuv420p",
