@@ -43,6 +43,7 @@ __all__ = [
     "RunResult",
     "build_args",
     "child_options",
+    "decode_check_args",
     "find_ffmpeg",
     "framemd5_args",
     "inspect_ffmpeg",
@@ -289,6 +290,16 @@ def smart_cut_join_args(pieces: Path | str, plan: PrepPlan, src: Path | str,
         options.update(_audio_options(plan.audio))
     args: list[str] = ffmpeg.output(*streams, safe_path(out), format="mp4", **options).compile()
     return args[1:]
+
+
+def decode_check_args(src: Path | str) -> list[str]:
+    """Decode every video frame of `src` and keep nothing: run with `-v error`, any line on
+    stderr is a decoding error. Pure."""
+    import ffmpeg
+
+    args: list[str] = ffmpeg.output(ffmpeg.input(safe_path(src))["v:0"], "-",
+                                    format="null").compile()
+    return ["-v", "error", *args[1:]]
 
 
 def framemd5_args(src: Path | str, out: Path | str, *, decode: bool, start_ms: int = 0,
