@@ -81,7 +81,7 @@ def _encoder_options(options: dict[str, str], config: bytes) -> dict[str, str] |
         crf = "26"
     params["crf"] = crf
     x264 = ":".join(f"{key}={value}" for key, value in params.items())
-    return {"preset": "superfast", "profile:v": profile, "level": f"{config[3] / 10:g}",
+    return {"preset": "ultrafast", "profile:v": profile, "level": f"{config[3] / 10:g}",
             "x264-params": x264}
 
 
