@@ -1,17 +1,23 @@
-"""Benchmark of `prep prepare` against naive ffmpeg use, measured in the same run.
+"""Benchmark of `prep prepare` against the baselines, measured in the same run.
 
     python scripts/bench_prepare.py [--quick]
 
 1. A compliant clip: prepare (a copy) against a naive always-transcode (`ffmpeg -i in out.mp4`)
    and against a plain file copy.
 2. Natural-looking 1080p30 footage through each profile, against ffmpeg's defaults (x264
-   medium, CRF 23): speed as a multiple of real time, and VMAF against the source, frames aligned
-   by index (setpts=N/(30*TB) on both sides: frame N at N/30 s), not by source timestamp.
-   The source's H.264 could be copied, so prep's re-encode is asked for (`plan_clip(...,
-   reencode=True)`): the path any clip whose video needs re-encoding takes.
+   medium, CRF 23) and HandBrakeCLI's default (when `HandBrakeCLI` is installed, e.g.
+   `apt-get install handbrake-cli`; skipped with a note otherwise): speed as a multiple of real
+   time, file size, and VMAF against the source with frames aligned by index
+   (`settb=expr=1/30,setpts=N` on both inputs: frame N at N/30 s whatever the file's timebase,
+   so HandBrake's 90 kHz files are scored right). The source's H.264 could be copied, so prep's
+   re-encode is asked for (`plan_clip(..., reencode=True)`).
 3. Camera-style footage, compliant H.264 with PCM audio in mov: prepare copies the video and
    re-encodes only the audio, against prep's full transcode of the same footage (row 2, balanced).
-4. The HDR path (HEVC 10-bit HLG, tone-mapped to SDR BT.709): speed as a multiple of real time.
+4. A window cut between keyframes of compliant 1080p H.264 (B-frames, 2 s GOPs): prepare's smart
+   cut against a full re-encode of the same window (prep's own, balanced), both frame-exact.
+5. HDR (HEVC 10-bit HLG and PQ made from the SDR reference as BT.2408 maps SDR white): prep's
+   tone mapping against a plain HLG/PQ -> BT.709 conversion (zscale): mean luma against the SDR
+   master's, SSIM, and speed.
 
 There is no natural footage on these machines, so the "natural" clip is synthesised: a zooming
 Mandelbrot set blended with ffmpeg's moving test pattern and temporal grain, which gives x264
@@ -22,6 +28,7 @@ The machine may be shared: load average is printed with the results.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import re
 import shutil
@@ -89,14 +96,31 @@ def _transcode(source: Path, out_dir: Path, profile: str) -> tuple[Path, int]:
     return out, probe(out).size_bytes
 
 
+# Frames aligned by index on both sides, whatever each file's timebase (HandBrake writes 90 kHz).
+_ALIGN = "settb=expr=1/30,setpts=N"
+
+
 def _vmaf(distorted: Path, reference: Path) -> float:
     text = _ffmpeg("-i", str(distorted), "-i", str(reference), "-lavfi",
-                   "[0:v]setpts=N/(30*TB)[d];[1:v]setpts=N/(30*TB)[r];[d][r]libvmaf=n_threads=2",
+                   f"[0:v]{_ALIGN}[d];[1:v]{_ALIGN}[r];[d][r]libvmaf=n_threads=2",
                    "-f", "null", "-")
     match = re.search(r"VMAF score: ([\d.]+)", text)
     if not match:
         raise SystemExit("libvmaf gave no score")
     return float(match[1])
+
+
+def _luma_ssim(distorted: Path, master: Path, seconds: int) -> tuple[float, float, float]:
+    """Mean luma of `distorted` and of `master`'s first `seconds`, and SSIM (all planes)."""
+    text = _ffmpeg("-i", str(distorted), "-t", str(seconds), "-i", str(master), "-lavfi",
+                   f"[0:v]{_ALIGN},signalstats,metadata=print:key=lavfi.signalstats.YAVG[a];"
+                   f"[1:v]{_ALIGN},signalstats,metadata=print:key=lavfi.signalstats.YAVG[b];"
+                   "[a][b]ssim", "-f", "null", "-")
+    means: dict[str, list[float]] = {}
+    for parsed, value in re.findall(r"\[(Parsed_metadata_\d+) [^\]]*\][^\n]*YAVG=([\d.]+)", text):
+        means.setdefault(parsed, []).append(float(value))
+    first, second = (sum(v) / len(v) for v in means.values())
+    return first, second, float(re.findall(r"SSIM Y:.*All:([\d.]+)", text)[-1])
 
 
 def main() -> None:
@@ -118,11 +142,21 @@ def main() -> None:
     camera = _make(f"camera-{seconds}s.mov", [
         *_natural(seconds), "-c:v", "libx264", "-preset", "veryfast", "-crf", "14",
         "-pix_fmt", "yuv420p", "-g", "30", "-c:a", "pcm_s16le"])
-    hdr = _make(f"hlg-{hdr_seconds}s.mov", [
-        "-t", str(hdr_seconds), "-i", str(reference), "-c:v", "libx265", "-preset", "ultrafast",
-        "-pix_fmt", "yuv420p10le", "-x265-params",
-        "log-level=error:colorprim=bt2020:transfer=arib-std-b67:colormatrix=bt2020nc",
+    # Compliant 1080p H.264 with B-frames and 2 s GOPs, for a window cut between keyframes.
+    gop_seconds = 8 if args.quick else 14
+    gop2 = _make(f"gop2-{gop_seconds}s.mp4", [
+        *_natural(gop_seconds), "-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
+        "-bf", "3", "-g", "60", "-x264-params", "scenecut=0", "-pix_fmt", "yuv420p",
+        "-c:a", "aac", "-movflags", "+faststart"])
+    window = (1.3, gop_seconds - 2.7)
+    # HDR made from the SDR reference as BT.2408 maps it: SDR white to 203 cd/m2.
+    hdr = {kind: _make(f"{kind}-{hdr_seconds}s.mov", [
+        "-t", str(hdr_seconds), "-i", str(reference), "-vf",
+        f"zscale=tin=709:min=709:pin=709:rin=tv:t={transfer}:p=2020:m=2020_ncl:r=tv:npl=203,"
+        "format=yuv420p10le", "-c:v", "libx265", "-preset", "ultrafast", "-x265-params",
+        f"log-level=error:colorprim=bt2020:transfer={transfer}:colormatrix=bt2020nc",
         "-tag:v", "hvc1", "-c:a", "aac"])
+        for kind, transfer in (("hlg", "arib-std-b67"), ("pq", "smpte2084"))}
     rows: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="bench-prepare-") as tmp_text:
         tmp = Path(tmp_text)
@@ -137,22 +171,36 @@ def main() -> None:
                      f"{t_naive / t_prep:.0f}x faster than naive transcode ({t_naive:.1f} s); "
                      f"{t_prep - t_copy:+.3f} s vs plain file copy ({t_copy:.3f} s)"))
 
-        # 2. natural footage: ffmpeg defaults vs each profile
+        # 2. natural footage: ffmpeg defaults, HandBrake's default, and each profile
         t_default = _timed(lambda: _ffmpeg("-i", str(reference), str(tmp / "default.mp4")))
         v_default = _vmaf(tmp / "default.mp4", reference)
         size_default = (tmp / "default.mp4").stat().st_size
         rows.append(("ffmpeg defaults (x264 medium CRF 23)",
                      f"{seconds / t_default:.2f}x real time",
                      f"VMAF {v_default:.1f}; {size_default / 1e6:.1f} MB"))
+        handbrake = shutil.which("HandBrakeCLI")
+        t_hb = size_hb = None
+        if handbrake:
+            hb_out = tmp / "handbrake.mp4"
+            t_hb = _timed(lambda: subprocess.run([handbrake, "-i", str(reference), "-o",
+                                                  str(hb_out)], capture_output=True, check=True))
+            size_hb = hb_out.stat().st_size
+            rows.append(("HandBrakeCLI default", f"{seconds / t_hb:.2f}x real time",
+                         f"VMAF {_vmaf(hb_out, reference):.1f}; {size_hb / 1e6:.1f} MB"))
+        else:
+            rows.append(("HandBrakeCLI default", "skipped",
+                         "HandBrakeCLI not installed (apt-get install handbrake-cli)"))
         t_transcode = {}
         for profile in ("fast", "balanced", "quality"):
             start = time.perf_counter()
             output, size = _transcode(reference, tmp / profile, profile)
             elapsed = t_transcode[profile] = time.perf_counter() - start
             score = _vmaf(output, reference)
+            versus = (f"; {t_hb / elapsed:.2f}x HandBrake's speed, {size / size_hb:.2f}x its "
+                      "bytes") if t_hb and size_hb else ""
             rows.append((f"prepare --profile {profile}", f"{seconds / elapsed:.2f}x real time",
-                         f"VMAF {score:.1f}; {t_default / elapsed:.2f}x the speed of ffmpeg "
-                         f"defaults; {size / 1e6:.1f} MB"))
+                         f"VMAF {score:.1f}; {size / 1e6:.1f} MB; {t_default / elapsed:.2f}x "
+                         f"the speed of ffmpeg defaults{versus}"))
 
         # 3. camera-style: compliant video + PCM audio -> video copied, audio to AAC
         t_audio = min(_timed(lambda: prepare([str(camera)], tmp / "camera", no_cache))
@@ -164,10 +212,45 @@ def main() -> None:
                      f"{t_transcode['balanced'] / t_audio:.0f}x faster than prep's full transcode "
                      f"({t_transcode['balanced']:.1f} s, balanced); {t_audio:.2f} s for {seconds} s"))
 
-        # 4. the HDR path
-        elapsed = _timed(lambda: prepare([str(hdr)], tmp / "hdr", no_cache))
-        rows.append(("HDR HLG 10-bit HEVC -> SDR H.264 (balanced)",
-                     f"{hdr_seconds / elapsed:.2f}x real time", f"{elapsed:.1f} s for {hdr_seconds} s"))
+        # 4. a window cut between keyframes: smart cut vs a full re-encode of the window
+        spec = f"{gop2}@{window[0]}-{window[1]}"
+        length = window[1] - window[0]
+        smart_out = tmp / "smart"
+        t_smart = _timed(lambda: prepare([spec], smart_out, no_cache))
+        (smart,) = prepare([spec], tmp / "smart2", no_cache)
+        if not smart.smart_cut:
+            raise SystemExit(f"no smart cut: {smart.smart_cut_fallback}")
+        _info, full_plan = plan_clip(parse_clip_spec(spec), no_cache)
+        full = tmp / "full-window.mp4"
+        t_full = _timed(lambda: run(build_args(full_plan, gop2, full), total_ms=1, path=full,
+                                    binary=find_ffmpeg("")))
+        assert smart.output is not None
+        frames_smart, frames_full = (probe(p).frame_count for p in (smart.output, full))
+        rows.append((f"{length:g} s window of 1080p H.264 (B-frames, 2 s GOPs): smart cut",
+                     f"{t_smart:.2f} s",
+                     f"{t_full / t_smart:.1f}x faster than re-encoding the window ({t_full:.2f} s); "
+                     f"{frames_smart} frames vs {frames_full}; "
+                     f"VMAF {_vmaf(smart.output, full):.1f} against the re-encode; "
+                     f"{smart.output.stat().st_size / 1e6:.1f} MB vs {full.stat().st_size / 1e6:.1f} MB"))
+
+        # 5. HDR: prep's tone mapping vs a plain conversion, against the SDR master
+        for kind, source in hdr.items():
+            ours_dir = tmp / f"hdr-{kind}"
+            elapsed = _timed(functools.partial(prepare, [str(source)], ours_dir, no_cache))
+            (ours,) = ours_dir.iterdir()
+            plain = tmp / f"plain-{kind}.mp4"
+            t_plain = _timed(functools.partial(
+                _ffmpeg, "-i", str(source), "-vf",
+                "zscale=t=709:p=709:m=709:r=tv:npl=203,format=yuv420p", "-c:v", "libx264",
+                "-preset", "superfast", "-crf", "18", "-c:a", "aac", str(plain)))
+            luma_ours, master, ssim_ours = _luma_ssim(ours, reference, hdr_seconds)
+            luma_plain, _, ssim_plain = _luma_ssim(plain, reference, hdr_seconds)
+            rows.append((f"HDR {kind.upper()} 10-bit HEVC -> SDR H.264 (balanced)",
+                         f"{hdr_seconds / elapsed:.2f}x real time",
+                         f"mean luma {luma_ours:.1f} vs master {master:.1f} "
+                         f"({(luma_ours - master) / master:+.1%}), SSIM {ssim_ours:.3f}; plain "
+                         f"zscale: {luma_plain:.1f} ({(luma_plain - master) / master:+.1%}), "
+                         f"SSIM {ssim_plain:.3f}, {hdr_seconds / t_plain:.2f}x real time"))
 
     load = os.getloadavg()
     width = max(len(r[0]) for r in rows)

@@ -77,9 +77,9 @@ def _x264(maxrate: str, frames: int, rate: str = "30/1") -> list[str]:
 def test_hdr_transcode_argv_guards_a_dash_name() -> None:
     clip = info(video_codec="hevc", hdr="HLG", bit_depth=10, width=3840, height=2160)
     args = build_args(plan(clip, opts("take.mp4@1.5-7")), "-take.mov", "out/take.mp4")
-    graph = ("[0:v:0]zscale=h=1080:min=bt2020nc:npl=100:pin=bt2020:t=linear:tin=arib-std-b67:"
+    graph = ("[0:v:0]zscale=h=1080:min=bt2020nc:npl=203:pin=bt2020:t=linear:tin=arib-std-b67:"
              "w=1920[s0];[s0]format=gbrpf32le[s1];[s1]zscale=p=bt709[s2];"
-             "[s2]tonemap=desat=0:tonemap=hable[s3];[s3]zscale=m=bt709:r=tv:t=bt709[s4];"
+             "[s2]tonemap=desat=0:param=0.8:peak=4.9261:tonemap=mobius[s3];[s3]zscale=m=bt709:r=tv:t=bt709[s4];"
              "[s4]setsar=1[s5];[s5]format=yuv420p[s6];[0:a:0]aresample=48000[s7];[s7]apad[s8];"
              "[s8]atrim=end_sample=262976[s9]")
     assert args == [

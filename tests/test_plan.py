@@ -473,3 +473,45 @@ def test_a_window_is_a_cut_and_keeps_the_margin() -> None:
         choose_window(_lasting(2_000), parse_clip_spec("take.mp4@0-2").window)
     assert not choose_window(_lasting(8_000)).as_is  # away from the edges: nothing to say
     assert choose_window(_lasting(8_000)).notes == ()
+
+
+@pytest.mark.parametrize("changes", [
+    {"video_codec": "hevc"}, {"hdr": "HLG", "video_codec": "hevc", "bit_depth": 10},
+])
+def test_transcode_counts_only_the_frames_the_source_video_holds(changes: dict[str, Any]) -> None:
+    """Audio 1 s longer than the video: the window runs to the container's end, but the plan's
+    frames stop where the video does, and the audio (counted from them) ends with it."""
+    clip = info(duration_ms=5000, video_duration_ms=4000, audio_duration_ms=5000, frame_count=120,
+                **changes)
+    result = plan(clip, opts("take.mp4@0.5-"), SourceFacts(raw_durations_ms=(4000, 5000),
+                                                            raw_video_ms=4000))
+    assert result.video is not None and result.audio is not None
+    assert result.video.frame_count == 105  # 3.5 s at 30 fps
+    assert result.duration_ms == 3500
+    assert result.audio.sample_count == 3500 * 48 - 1024
+
+
+SPARSE = SourceFacts(keyframes_ms=(0, 4000), raw_durations_ms=(8000, 8021))
+
+
+@pytest.mark.parametrize(("spec", "facts", "frames"), [
+    ("take.mp4@1.3-6.5", KEYFRAMES, (21, 120, 15)),  # keyframes every second: 2.0-6.0 copied
+    ("take.mp4@2-6.5", KEYFRAMES, (0, 120, 15)),     # starts on a keyframe: only the tail
+    ("take.mp4@1.3-3.9", SPARSE, None),              # no whole GOP inside
+])
+def test_a_window_between_keyframes_offers_a_smart_cut(
+        spec: str, facts: SourceFacts, frames: tuple[int, int, int] | None) -> None:
+    result = plan(info(), opts(spec), facts)
+    assert result.action == "transcode" and result.video is not None  # the fallback
+    cut = result.smart_cut
+    if frames is None:
+        assert cut is None
+        return
+    assert cut is not None
+    assert (cut.head_frames, cut.copy_frames, cut.tail_frames) == frames
+    assert sum(frames) == result.video.frame_count
+
+
+def test_no_smart_cut_when_the_video_must_be_re_encoded_anyway() -> None:
+    assert plan(info(video_codec="hevc"), opts("take.mp4@1.3-6.5"), KEYFRAMES).smart_cut is None
+    assert plan(info(), opts("take.mp4@1.3-6.5", reencode=True), KEYFRAMES).smart_cut is None

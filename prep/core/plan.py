@@ -27,6 +27,8 @@ __all__ = [
     "CUT_REASON",
     "DEFAULT_FPS",
     "DEFAULT_PROFILE",
+    "HDR_DEFAULT_PEAK_NITS",
+    "HDR_REFERENCE_WHITE_NITS",
     "PROFILES",
     "Action",
     "AudioEncode",
@@ -37,7 +39,9 @@ __all__ = [
     "PlannedClip",
     "PrepPlan",
     "Profile",
+    "SmartCut",
     "SourceFacts",
+    "TONEMAP_KNEE",
     "VideoEncode",
     "choose_window",
     "edge_margin_ms",
@@ -229,6 +233,12 @@ _COMMON_RATES = (Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(300
                  Fraction(30), Fraction(50), Fraction(60000, 1001), Fraction(60))
 # AAC with one or two channels is what the API takes, at any sample rate: it is copied.
 _PLAIN_AUDIO = ("aac",)
+# HDR to SDR (BT.2408): HDR reference white, 203 cd/m2 (75 % HLG signal, 58 % PQ), becomes SDR
+# white, so footage graded at SDR levels keeps its brightness; above it, highlights up to the
+# peak roll off smoothly into SDR's top range (linear light from TONEMAP_KNEE of SDR white up).
+HDR_REFERENCE_WHITE_NITS = 203
+HDR_DEFAULT_PEAK_NITS = 1000  # HLG's nominal display peak; HDR10's usual grade without metadata
+TONEMAP_KNEE = Fraction(8, 10)
 # The reason a stream copy was refused because a cut does not land on keyframes.
 CUT_REASON = "cut between keyframes"
 
@@ -293,6 +303,7 @@ class SourceFacts:
     raw_video_ms: int | None = None  # the video track's raw duration (sum of its samples)
     raw_audio_ms: int | None = None  # the same for the audio track
     video_bytes: int | None = None  # the size of the video stream's samples, when known
+    hdr_peak_nits: int | None = None  # a PQ clip's MaxCLL or mastering peak, when it says
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -307,6 +318,9 @@ class VideoEncode:
     deinterlace: bool
     tonemap: str | None
     vfr_to_cfr: bool
+    # The HDR peak (cd/m2) that tone mapping rolls highlights off from (HLG's nominal 1000;
+    # a PQ clip's MaxCLL or mastering peak, else 1000).
+    hdr_peak_nits: int = HDR_DEFAULT_PEAK_NITS
     preset: str
     crf: int
     maxrate_kbps: int
@@ -321,6 +335,20 @@ class AudioEncode:
     sample_count: int
     channels: int = AUDIO_CHANNELS
     rate: int = AUDIO_RATE
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SmartCut:
+    """A frame-exact window of compliant H.264 with the least re-encoding: the `head_frames`
+    before the first keyframe inside the window and the `tail_frames` from the last one on are
+    re-encoded, the `copy_frames` of whole GOPs between are copied. Frame counts at the source's
+    rate; `first_key_ms` / `last_key_ms` are those keyframes' times."""
+
+    first_key_ms: int
+    last_key_ms: int
+    head_frames: int
+    copy_frames: int
+    tail_frames: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -347,6 +375,8 @@ class PrepPlan:
     # A stream copy cut before the end of its source keeps exactly this many video frames.
     copy_frames: int | None = None
     loudness: Loudness | None = None  # audio normalised to a loudness (re-encoded)
+    # A transcode whose window could instead be smart-cut (tried first; `video` is the fallback).
+    smart_cut: SmartCut | None = None
 
     @property
     def trimmed(self) -> bool:
@@ -377,7 +407,8 @@ class PrepPlan:
                 "width": self.video.width, "height": self.video.height,
                 "fps": f"{self.video.fps.numerator}/{self.video.fps.denominator}",
                 "frames": self.video.frame_count, "deinterlace": self.video.deinterlace,
-                "tonemap": self.video.tonemap, "preset": self.video.preset, "crf": self.video.crf,
+                "tonemap": self.video.tonemap, "hdr_peak_nits": self.video.hdr_peak_nits,
+                "preset": self.video.preset, "crf": self.video.crf,
                 "maxrate_kbps": self.video.maxrate_kbps, "bufsize_kbps": self.video.bufsize_kbps,
             },
             "audio": None if not self.has_audio else "copy" if self.audio is None else {
@@ -386,6 +417,13 @@ class PrepPlan:
                 "samples": self.audio.sample_count,
             },
             "copy_frames": self.copy_frames,
+            "smart_cut": None if self.smart_cut is None else {
+                "first_key_ms": self.smart_cut.first_key_ms,
+                "last_key_ms": self.smart_cut.last_key_ms,
+                "head_frames": self.smart_cut.head_frames,
+                "copy_frames": self.smart_cut.copy_frames,
+                "tail_frames": self.smart_cut.tail_frames,
+            },
             "loudness_lufs": None if self.loudness is None else self.loudness.target_lufs,
             "reasons": list(self.reasons),
             "notes": list(self.notes),
@@ -550,12 +588,20 @@ def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
     lowest = -(-(rules.MIN_CLIP_MS + edge) * fps // 1000)
     highest = (rules.MAX_CLIP_MS - edge) * fps // 1000
     frames = min(max(round_half_up(Fraction(duration) * fps / 1000), lowest), highest)
+    held = _video_frames_in(info, facts, window, fps)
+    if window.extend is None and 0 < held < frames:
+        # Never more frames than the source's video holds in the window: ffmpeg ends the video
+        # there, and audio counted from a longer plan would run past it.
+        frames = held
+        duration = round_half_up(Fraction(frames * 1000) / fps)
     encoder = PROFILE_SETTINGS[opts.profile]
     video = VideoEncode(
         width=width, height=height, fps=fps, frame_count=frames,
         scale=(width, height) != info.display_size or info.pixel_aspect != 1
         or bool(info.width % 2 or info.height % 2),
         deinterlace=info.interlaced, tonemap=info.hdr,
+        hdr_peak_nits=(facts.hdr_peak_nits or HDR_DEFAULT_PEAK_NITS) if info.hdr == "PQ"
+        else HDR_DEFAULT_PEAK_NITS,
         vfr_to_cfr=info.vfr or fps != (info.fps or fps),
         preset=encoder.preset, crf=encoder.crf, maxrate_kbps=maxrate,
         bufsize_kbps=min(maxrate * VBV_BUFFER_S, MAX_BUFSIZE_KBITS),
@@ -567,7 +613,32 @@ def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
     # be made to end exactly with the re-encoded video. Encoding it costs a few percent of the
     # video's time, so copying would win nothing worth those risks.
     audio = _audio_encode(Fraction(frames * 1000) / fps) if info.has_audio else None
-    return replace(base, action="transcode", video=video, audio=audio, reasons=tuple(reasons))
+    smart = None
+    if (not video_reasons and size_ok and not opts.reencode and window.extend is None
+            and reasons[len(audio_reasons):] == [CUT_REASON]):
+        smart = _smart_cut(info, facts, window, frames)
+    return replace(base, action="transcode", video=video, audio=audio, reasons=tuple(reasons),
+                   duration_ms=duration, smart_cut=smart)
+
+
+def _smart_cut(info: ClipInfo, facts: SourceFacts, window: ClipWindow,
+               frames: int) -> SmartCut | None:
+    """The keyframes that bound the whole GOPs inside the window, when a smart cut can use them:
+    a constant, known frame rate and at least one whole GOP. None otherwise."""
+    rate = info.fps
+    if rate is None or info.vfr or not facts.keyframes_ms:
+        return None
+    first = round_half_up(Fraction(window.start_ms) * rate / 1000)
+    last = first + frames
+    # Keyframe times are whole ms rounded down: the nearest frame is the keyframe's.
+    keys = sorted({round_half_up(Fraction(ms) * rate / 1000): ms for ms in facts.keyframes_ms
+                   }.items())
+    inside = [(index, ms) for index, ms in keys if first <= index <= last]
+    if len(inside) < 2:
+        return None
+    (head_key, head_ms), (tail_key, tail_ms) = inside[0], inside[-1]
+    return SmartCut(first_key_ms=head_ms, last_key_ms=tail_ms, head_frames=head_key - first,
+                    copy_frames=tail_key - head_key, tail_frames=last - tail_key)
 
 
 def _why_remux(info: ClipInfo, facts: SourceFacts, cut: bool) -> list[str]:
@@ -593,15 +664,28 @@ def _audio_encode(video_ms: Fraction) -> AudioEncode:
     return AudioEncode(bitrate_kbps=AUDIO_KBPS, sample_count=max(1024, video_samples - 1024))
 
 
+def _video_end_ms(info: ClipInfo, facts: SourceFacts, *, counted: bool = True) -> Fraction:
+    """Where the source's video ends: the shortest of its known lengths (MediaInfo's, the
+    sample tables', and with `counted` frames over rate), or the container's when none is known."""
+    lengths: list[Fraction] = [Fraction(ms) for ms in (info.video_duration_ms, facts.raw_video_ms)
+                               if ms]
+    if counted and info.frame_count and info.fps and not info.vfr:
+        lengths.append(Fraction(info.frame_count * 1000) / info.fps)
+    return min(lengths, default=Fraction(info.duration_ms))
+
+
+def _video_frames_in(info: ClipInfo, facts: SourceFacts, window: ClipWindow,
+                     fps: Fraction) -> int:
+    """How many frames at `fps` the source's video fills between the window's start and the
+    earlier of its end and the video's own end (durations are whole ms: rounded to the nearest)."""
+    span = min(Fraction(window.end_ms), _video_end_ms(info, facts, counted=False)) - window.start_ms
+    return round_half_up(max(span, Fraction(0)) * fps / 1000)
+
+
 def _copied_video_ms(info: ClipInfo, facts: SourceFacts, window: ClipWindow) -> Fraction:
     """How long the video of a stream copy of `window` is: whole frames, from the sample tables
     where known. The shortest of the known lengths, so audio cut to it never runs past it."""
-    lengths: list[Fraction] = [Fraction(ms) for ms in (info.video_duration_ms, facts.raw_video_ms)
-                               if ms]
-    if info.frame_count and info.fps and not info.vfr:
-        lengths.append(Fraction(info.frame_count * 1000) / info.fps)
-    video_end = min(lengths, default=Fraction(info.duration_ms))
-    span = min(Fraction(window.end_ms), video_end) - window.start_ms
+    span = min(Fraction(window.end_ms), _video_end_ms(info, facts)) - window.start_ms
     if info.fps and not info.vfr:
         # Cut points are keyframe times in whole ms (rounded down): snap to whole frames.
         span = Fraction(int(round_half_up(span * info.fps / 1000)) * 1000) / info.fps

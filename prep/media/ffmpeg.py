@@ -20,11 +20,19 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from functools import cache
 from pathlib import Path
 from typing import IO, Any
 
-from prep.core.plan import Loudness, PrepPlan, VideoEncode
+from prep.core.plan import (
+    HDR_REFERENCE_WHITE_NITS,
+    TONEMAP_KNEE,
+    AudioEncode,
+    Loudness,
+    PrepPlan,
+    VideoEncode,
+)
 from prep.errors import FfmpegError, PrepError, ToolMissingError
 
 __all__ = [
@@ -35,12 +43,16 @@ __all__ = [
     "RunResult",
     "build_args",
     "child_options",
+    "decode_check_args",
     "find_ffmpeg",
+    "framemd5_args",
     "inspect_ffmpeg",
     "keyframes_ms",
     "last_meaningful_line",
     "run",
     "safe_path",
+    "smart_cut_join_args",
+    "smart_cut_piece_args",
 ]
 
 
@@ -216,17 +228,93 @@ def build_args(plan: PrepPlan, src: Path | str, out: Path | str) -> list[str]:
             streams.append(stream["a:0"])
             output_opts["c:a"] = "copy"
         else:
-            chain = stream["a:0"]
-            if plan.loudness is not None:
-                chain = chain.filter("loudnorm", **_loudnorm_options(plan.loudness))
-            chain = chain.filter("aresample", audio.rate)
-            if plan.extend == "loop":
-                chain = chain.filter("aloop", loop=-1, size=2**31 - 1)
-            chain = chain.filter("apad").filter("atrim", end_sample=audio.sample_count)
-            streams.append(chain)
-            output_opts.update({"c:a": "aac", "b:a": f"{audio.bitrate_kbps}k",
-                                "ac": audio.channels, "ar": audio.rate})
+            streams.append(_audio_chain(stream["a:0"], plan, audio))
+            output_opts.update(_audio_options(audio))
     args: list[str] = ffmpeg.output(*streams, safe_path(out), format="mp4", **output_opts).compile()
+    return args[1:]
+
+
+def _audio_chain(chain: Any, plan: PrepPlan, audio: AudioEncode) -> Any:
+    """Resampled (normalised, looped) and cut to exactly `audio.sample_count` samples."""
+    if plan.loudness is not None:
+        chain = chain.filter("loudnorm", **_loudnorm_options(plan.loudness))
+    chain = chain.filter("aresample", audio.rate)
+    if plan.extend == "loop":
+        chain = chain.filter("aloop", loop=-1, size=2**31 - 1)
+    return chain.filter("apad").filter("atrim", end_sample=audio.sample_count)
+
+
+def _audio_options(audio: AudioEncode) -> dict[str, object]:
+    return {"c:a": "aac", "b:a": f"{audio.bitrate_kbps}k", "ac": audio.channels, "ar": audio.rate}
+
+
+# --- smart cut: pieces of one H.264 stream, joined -----------------------------------------------
+
+def smart_cut_piece_args(src: Path | str, out: Path | str, *, start_ms: int, frames: int,
+                         timescale: int, encode: dict[str, str] | None = None,
+                         fps: Fraction | None = None) -> list[str]:
+    """One video-only piece of a smart cut: `frames` frames from `start_ms`, copied (a keyframe
+    at `start_ms`) or, with `encode` (libx264 options), re-encoded at `fps`. Pure."""
+    import ffmpeg
+
+    # A copy seeks 1 ms past its keyframe (held in whole ms, rounded down): it lands on it.
+    seek_ms = start_ms + 1 if encode is None else start_ms
+    stream = ffmpeg.input(safe_path(src), ss=_seconds(seek_ms))["v:0"]
+    options: dict[str, object] = {"frames:v": frames, "video_track_timescale": timescale,
+                                  "movflags": "+negative_cts_offsets", "use_editlist": 0,
+                                  "map_metadata": -1, "map_chapters": -1}
+    if encode is None:
+        options["c:v"] = "copy"
+    else:
+        assert fps is not None
+        options.update({"c:v": "libx264", "pix_fmt": "yuv420p", "fps_mode": "cfr",
+                        "r": f"{fps.numerator}/{fps.denominator}", **encode})
+    args: list[str] = ffmpeg.output(stream, safe_path(out), format="mp4", **options).compile()
+    return args[1:]
+
+
+def smart_cut_join_args(pieces: Path | str, plan: PrepPlan, src: Path | str,
+                        out: Path | str) -> list[str]:
+    """The pieces (a concat list) joined into one video track, with the source's audio from the
+    plan's start re-encoded to end with it (as `build_args` does). Pure."""
+    import ffmpeg
+
+    # auto_convert=0: the pieces share one avcC, so no parameter sets are copied in-band.
+    video = ffmpeg.input(safe_path(pieces), format="concat", safe=0, auto_convert=0)["v:0"]
+    streams = [video]
+    options: dict[str, object] = {"c:v": "copy", "movflags": _MOV_FLAGS, "use_editlist": 0,
+                                  "map_metadata": -1, "map_chapters": -1}
+    if plan.has_audio and plan.audio is not None:
+        audio_in = ffmpeg.input(safe_path(src), ss=_seconds(plan.start_ms))["a:0"]
+        streams.append(_audio_chain(audio_in, plan, plan.audio))
+        options.update(_audio_options(plan.audio))
+    args: list[str] = ffmpeg.output(*streams, safe_path(out), format="mp4", **options).compile()
+    return args[1:]
+
+
+def decode_check_args(src: Path | str) -> list[str]:
+    """Decode every video frame of `src` and keep nothing: run with `-v error`, any line on
+    stderr is a decoding error. Pure."""
+    import ffmpeg
+
+    args: list[str] = ffmpeg.output(ffmpeg.input(safe_path(src))["v:0"], "-",
+                                    format="null").compile()
+    return ["-v", "error", *args[1:]]
+
+
+def framemd5_args(src: Path | str, out: Path | str, *, decode: bool, start_ms: int = 0,
+                  frames: int | None = None) -> list[str]:
+    """Per-frame hashes of the video of `src` into `out`: of the decoded frames (`decode`), or
+    of the packets as stored (a stream copy, in decode order). Pure."""
+    import ffmpeg
+
+    input_opts: dict[str, str] = {"ss": _seconds(start_ms + 1)} if start_ms else {}
+    stream = ffmpeg.input(safe_path(src), **input_opts)["v:0"]
+    options: dict[str, object] = {} if decode else {"c:v": "copy"}
+    if frames is not None:
+        options["frames:v"] = frames
+    args: list[str] = ffmpeg.output(stream, safe_path(out), format="framemd5",
+                                    **options).compile()
     return args[1:]
 
 
@@ -289,13 +377,20 @@ def _video_chain(stream: Any, plan: PrepPlan, video: VideoEncode) -> Any:
         stream = stream.filter("bwdif", mode="send_frame")
     if video.tonemap:
         transfer = "smpte2084" if video.tonemap == "PQ" else "arib-std-b67"
-        # Resize while still in HDR (cheaper at the smaller size), go linear, tone-map, then
-        # back to BT.709 limited range: SDR that keeps faces from looking washed out.
+        # Resize while still in HDR (cheaper at the smaller size), then go to linear light
+        # scaled so that 1.0 is HDR reference white (npl; zimg applies HLG's OOTF at its
+        # nominal 1000 cd/m2 and reads PQ as absolute levels), which becomes SDR white: the
+        # picture keeps its master's brightness. Mobius leaves everything below the knee as it
+        # is and rolls highlights up to the peak off into the rest, instead of clipping them.
+        peak = Fraction(video.hdr_peak_nits, HDR_REFERENCE_WHITE_NITS)
+        curve = {"tonemap": "mobius", "param": f"{float(TONEMAP_KNEE):g}", "desat": 0,
+                 "peak": f"{float(peak):.4f}"} if peak > 1 else {"tonemap": "clip"}
         stream = (stream.filter("zscale", w=video.width, h=video.height, tin=transfer,
-                                pin="bt2020", min="bt2020nc", t="linear", npl=100)
+                                pin="bt2020", min="bt2020nc", t="linear",
+                                npl=HDR_REFERENCE_WHITE_NITS)
                   .filter("format", "gbrpf32le")
                   .filter("zscale", p="bt709")
-                  .filter("tonemap", tonemap="hable", desat=0)
+                  .filter("tonemap", **curve)
                   .filter("zscale", t="bt709", m="bt709", r="tv"))
     elif video.scale:
         stream = stream.filter("scale", video.width, video.height, flags="bicubic")

@@ -52,6 +52,8 @@ class Mp4Track:
     # Decode time (ms) of the first sample whose bytes are not all in the file; None when every
     # sample the index lists is there (or the tables that place samples are missing).
     data_end_ms: int | None = None
+    # The avcC record of an H.264 track with one avc1 sample description (None otherwise).
+    avc_config: bytes | None = None
 
     @property
     def duration_ms(self) -> int:
@@ -285,7 +287,26 @@ def _track(trak: bytes, file_size: int) -> Mp4Track:
     elst = _find(trak, (b"edts", b"elst"))
     return Mp4Track(kind=kind, timescale=timescale, sample_count=count, duration_units=total,
                     keyframe_ms=keyframes, has_edit_list=bool(elst and _edits_matter(elst)),
-                    media_bytes=sizes.total if sizes else None, data_end_ms=data_end_ms)
+                    media_bytes=sizes.total if sizes else None, data_end_ms=data_end_ms,
+                    avc_config=_avc_config(_find(stbl, (b"stsd",))))
+
+
+def _avc_config(stsd: bytes | None) -> bytes | None:
+    """The avcC record (profile, level, SPS and PPS) of a track with exactly one sample
+    description, an `avc1` one; None otherwise."""
+    if not stsd or len(stsd) < 16 or struct.unpack_from(">I", stsd, 4)[0] != 1:
+        return None
+    size, kind = struct.unpack_from(">I4s", stsd, 8)
+    if kind != b"avc1" or size > len(stsd) - 8:
+        return None
+    # A visual sample entry: 8 bytes of box header, 78 of fields, then its child boxes.
+    try:
+        for child, start, length in _walk(stsd[8:8 + size], 86, size):
+            if child == b"avcC":
+                return stsd[8 + start:8 + start + length]
+    except _Damaged:  # an odd sample entry: no smart cut, but the file is still readable
+        return None
+    return None
 
 
 @dataclass(frozen=True, slots=True)

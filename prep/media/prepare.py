@@ -66,8 +66,8 @@ NoteFn = Callable[[str], None]
 # What prepare takes: a clip spec (or its text), or a clip already probed and windowed.
 ClipInput = ClipSpec | PlannedClip | str | Path
 # Bump when the way outputs are made changes, so old cache entries are not reused.
-# 2: entries carry a record of their size and sha256 (cache.py).
-CACHE_SCHEME = 2
+# 2: entries carry a record of their size and sha256 (cache.py). 3: HDR at reference white.
+CACHE_SCHEME = 3
 CACHE_LIMIT_BYTES = 4_000_000_000
 MAX_ATTEMPTS = 3
 _MP4_LIKE = ("mp4", "mov", "m4v")
@@ -102,6 +102,10 @@ class PrepResult:
     output: Path | None  # None for a dry run
     output_info: ClipInfo | None
     cached: bool = False
+    # The window was smart-cut (whole GOPs copied, only the edges re-encoded); or why a smart
+    # cut the plan offered fell back to re-encoding the whole window.
+    smart_cut: bool = False
+    smart_cut_fallback: str | None = None
     elapsed_s: float = 0.0
     attempts: int = 0
     # What happened while carrying the plan out that the user should know (each names the
@@ -122,7 +126,8 @@ class PrepResult:
             "source_path": str(self.source.path),
             "output": str(self.output) if self.output else None,
             "action": self.plan.action,
-            "video_action": self.plan.video_action,
+            "video_action": "smart-cut" if self.smart_cut else self.plan.video_action,
+            "smart_cut_fallback": self.smart_cut_fallback,
             "audio_action": self.plan.audio_action,
             "duration_s": (out.duration_ms if out else self.plan.duration_ms) / 1000,
             "size_bytes": out.size_bytes if out else None,
@@ -163,6 +168,10 @@ def _clips(clips: Sequence[ClipInput]) -> list[ClipSpec | PlannedClip]:
 
 def _facts(info: ClipInfo) -> SourceFacts:
     if info.container not in _MP4_LIKE:
+        if info.hdr == "PQ":
+            from prep.media.probe import hdr_peak_nits
+
+            return SourceFacts(hdr_peak_nits=hdr_peak_nits(info.path))
         return SourceFacts()
     try:
         mp4 = read_mp4(info.path)
@@ -170,7 +179,12 @@ def _facts(info: ClipInfo) -> SourceFacts:
         # A damaged index (MediaInfo could still read the clip): no facts then, and the
         # planner errs on the side of re-encoding, which rebuilds the index.
         return SourceFacts(edit_list=True)
-    return _facts_from(mp4)
+    facts = _facts_from(mp4)
+    if info.hdr == "PQ":
+        from prep.media.probe import hdr_peak_nits
+
+        facts = replace(facts, hdr_peak_nits=hdr_peak_nits(info.path))
+    return facts
 
 
 def _facts_from(mp4: Mp4Info) -> SourceFacts:
@@ -371,7 +385,15 @@ def _carry_out(source: _Source, clip_plan: PrepPlan, target: Path, options: Prep
                 if on_progress:
                     on_progress(label, clip_plan.duration_ms, clip_plan.duration_ms)
                 return done(clip_plan, out_info, cached=True)
+        smart, fallback = (_smart_cut(source, clip_plan, tmp, options, note, on_progress)
+                           if clip_plan.smart_cut else (None, None))
+        if smart is not None:
+            if cache is not None:
+                cache.store(key, tmp)
+            return done(clip_plan, smart, attempts=1, smart_cut=True)
         final_plan, out_info, attempts = _encode(source, clip_plan, tmp, options, on_progress)
+        if fallback is not None:
+            return done(final_plan, out_info, attempts=attempts, smart_cut_fallback=fallback)
         if final_plan.loudness is not None:
             note(_loudness_note(label, final_plan, tmp, options))
         if cache is not None:
@@ -380,6 +402,30 @@ def _carry_out(source: _Source, clip_plan: PrepPlan, target: Path, options: Prep
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
+
+
+def _smart_cut(source: _Source, clip_plan: PrepPlan, tmp: Path, options: PrepareOptions,
+               note: NoteFn, on_progress: ProgressFn | None
+               ) -> tuple[ClipInfo | None, str | None]:
+    """The window smart-cut into `tmp` and verified; or no output and why (also noted) when it
+    could not be made or proven, and the whole window is to be re-encoded."""
+    from prep.media.smartcut import smart_cut
+
+    assert source.info.fps is not None
+    why: str | None
+    try:
+        progress = functools.partial(on_progress, source.label) if on_progress else None
+        why = smart_cut(clip_plan, source.info.path, tmp, _binary(options), source.info.fps,
+                        on_progress=progress)
+        if why is None:
+            return _verify(tmp, clip_plan, source.label,
+                           expected_video_ms=_video_expected_ms(source, clip_plan)), None
+    except PrepError as err:
+        why = f"the result failed the checks ({err})"
+    note(f"{source.label}: smart cut not used: {why}; the whole window is re-encoded")
+    with contextlib.suppress(OSError):
+        tmp.unlink()
+    return None, why
 
 
 def _from_cache(cache: Cache, key: str, tmp: Path, target: Path, clip_plan: PrepPlan,
@@ -542,9 +588,9 @@ def _verify(path: Path, clip_plan: PrepPlan, label: str, *,
         problems.append(f"has {out.audio_codec} {out.audio_rate} Hz {out.audio_channels}-channel "
                         "audio, not the AAC planned")
     video, audio = raw.raw_video_ms, raw.raw_audio_ms
-    if clip_plan.video is None and clip_plan.audio is not None and video is not None \
-            and audio is not None and audio > video + 1:
-        # Re-encoded audio beside copied video is cut to the video's length: never past it.
+    if clip_plan.audio is not None and video is not None and audio is not None \
+            and audio > video + 1:
+        # Re-encoded audio is cut to the video's length, on every path: never past it.
         problems.append(f"has audio ({audio} ms) running past its video ({video} ms)")
     if problems:
         raise MediaError(label, "the prepared file " + "; ".join(problems),

@@ -16,7 +16,7 @@ from prep.core.clipinfo import ClipInfo
 from prep.errors import MediaError
 from prep.media.mp4 import read_mp4
 
-__all__ = ["probe", "probe_many"]
+__all__ = ["hdr_peak_nits", "probe", "probe_many"]
 
 _CONTAINERS = {
     "matroska": "mkv", "webm": "webm", "avi": "avi", "mpeg-ps": "mpeg-ps", "mpeg-ts": "mpeg-ts",
@@ -55,6 +55,32 @@ def probe(path: Path | str) -> ClipInfo:
     if general is not None and general.format in ("MPEG-4", "QuickTime"):
         _check_complete(path)
     return _clip_info(path, media)
+
+
+def hdr_peak_nits(path: Path | str) -> int | None:
+    """The brightest level an HDR10 (PQ) clip was graded to, in cd/m2, from its metadata: the
+    content's MaxCLL, else the mastering display's peak. None when it carries neither."""
+    from pymediainfo import MediaInfo
+
+    try:
+        with _MEDIAINFO_LOCK:
+            media = MediaInfo.parse(Path(path), mediainfo_options=_MEDIAINFO_OPTIONS)
+    except Exception:  # pymediainfo raises bare Exceptions; metadata is only a hint here
+        return None
+    for video in media.video_tracks[:1]:
+        for text in (video.maxcll, video.masteringdisplay_luminance):
+            peak = _nits(text)
+            if peak:
+                return peak
+    return None
+
+
+def _nits(text: object) -> int | None:
+    """`1000 cd/m2` or `min: 0.0050 cd/m2, max: 1000 cd/m2` -> 1000 (the largest number)."""
+    import re
+
+    values = [float(v) for v in re.findall(r"\d+(?:\.\d+)?", str(text or ""))]
+    return round(max(values)) if values else None
 
 
 def _check_complete(path: Path) -> None:
