@@ -113,6 +113,24 @@ def model_options(func: F) -> F:
     return func
 
 
+def reference_check_options(func: F) -> F:
+    """--require good|fair and --no-check: the reference check (`prep check`) inside a job."""
+    func = click.option("--no-check", is_flag=True,
+                        help="Do not check the clips as references (`prep check`) before the "
+                             "bill.")(func)
+    func = click.option("--require", type=click.Choice(["good", "fair"]), default=None,
+                        help="Refuse (exit 3, before anything is uploaded) a job with a clip whose "
+                             "reference check is below this verdict; default: only show the "
+                             "check's warnings.")(func)
+    return func
+
+
+def check_reference_options(require: str | None, no_check: bool) -> None:
+    """Usage error when --require and --no-check are given together."""
+    if no_check and require:
+        raise click.UsageError("give --require or --no-check, not both")
+
+
 def check_model_options(model: str, audio: bool | None) -> None:
     """UsageError naming the flag given when --audio/--no-audio does not go with --model."""
     from prep.core.request import check_generate_audio

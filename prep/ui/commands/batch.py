@@ -14,10 +14,12 @@ from prep.errors import PrepError, UsageError
 from prep.ui.options import (
     CONTEXT_SETTINGS,
     PrepGroup,
+    check_reference_options,
     cli_settings,
     common_options,
     extend_option,
     price_options,
+    reference_check_options,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -74,11 +76,7 @@ def batch() -> None:
 @click.option("--check-credits/--no-check-credits", default=True, show_default=True,
               help="Read the key's balance (GET /v1/credits) first and stop (exit 5) if the jobs "
                    "still to run cost more.")
-@click.option("--require", type=click.Choice(["good", "fair"]), default=None,
-              help="Refuse (exit 3, before anything runs) every job with a clip whose reference "
-                   "check is below this verdict; default: only show the check's warnings.")
-@click.option("--no-check", is_flag=True,
-              help="Do not check the clips as references (`prep check`) while planning.")
+@reference_check_options
 @extend_option
 @price_options
 @common_options
@@ -124,8 +122,7 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
     if cluster is not None and cpu_workers is not None:
         raise UsageError("give --scheduler or --cpu-workers, not both",
                          hint="--cpu-workers N encodes in N processes here; --scheduler on a cluster")
-    if no_check and require:
-        raise click.UsageError("give --require or --no-check, not both")
+    check_reference_options(require, no_check)
     from prep.jobs.reconcile import read_journaled_picks
     from prep.pick.check import Checker
     from prep.pick.picks import Picker

@@ -17,10 +17,12 @@ from prep.ui.options import (
     api_cli_settings,
     api_options,
     check_model_options,
+    check_reference_options,
     common_options,
     extend_option,
     model_options,
     price_options,
+    reference_check_options,
     show_progress,
     trim_options,
     upload_mode_option,
@@ -67,11 +69,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 @click.option("--pick", is_flag=True,
               help="Choose the window of each clip given without one, as `prep pick` does (needs "
                    "the pick extra); --length sets the window's length.")
-@click.option("--require", type=click.Choice(["good", "fair"]), default=None,
-              help="Refuse (exit 3, before anything is uploaded) a clip whose reference check "
-                   "is below this verdict; default: only show the check's warnings.")
-@click.option("--no-check", is_flag=True,
-              help="Do not check the clips as references (`prep check`) before the bill.")
+@reference_check_options
 @model_options
 @trim_options
 @extend_option
@@ -126,8 +124,7 @@ def generate(clips: tuple[ClipSpec, ...], prompt: str | None, prompt_file: Any, 
                              min_charge=min_charge, flash_price_per_second=flash_price_per_second,
                              flash_min_charge=flash_min_charge)
     max_cost_units = billing.parse_credits(max_cost, "--max-cost") if max_cost else None
-    if no_check and require:
-        raise click.UsageError("give --require or --no-check, not both")
+    check_reference_options(require, no_check)
     specs = apply_trim_options(list(clips), start, end, length)
     options = GenerateOptions(
         prompt=prompt, out_dir=Path(out_dir), duration_s=duration, quality=quality,
