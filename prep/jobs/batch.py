@@ -78,6 +78,7 @@ class JobPlan:
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of one job in `prep batch --dry-run --json`."""
         est = self.estimate
+        billed = est.as_dict()  # computed once: it prices the job on the other model too
         return {
             "name": self.job.name,
             "line": self.job.line,
@@ -97,7 +98,7 @@ class JobPlan:
             "shot_type": self.job.shot_type,
             "callback_url": self.job.callback_url,
             "model": self.job.model,
-            "generate_audio": est.as_dict()["generate_audio"],
+            "generate_audio": billed["generate_audio"],
             "input_billed_s": est.input_billed_ms / 1000,
             "output_billed_s": est.output_billed_ms / 1000,
             "total_billed_s": est.total_billed_ms / 1000,
@@ -105,7 +106,7 @@ class JobPlan:
             "credits_units": est.credits_units,
             "credits_by_quality": {q: credits_number(est.credits_at(q)) for q in rules.QUALITIES},
             "minimum_applied": est.minimum_applied,
-            "other_models": est.as_dict()["other_models"],
+            "other_models": billed["other_models"],
         }
 
 
