@@ -140,3 +140,21 @@ class FakeEncoder:
             out = fake_mp4(Path(out_dir) / f"{spec.path.stem}.mp4", duration)
             results.append(FakeResult(spec=spec, output=out, output_info=fake_info(out, duration)))
         return results
+
+
+def fast_engine(monkeypatch: Any) -> FakeEncoder:
+    """The fake encoder in place of ffmpeg, and client retries and sandbox polls that do not wait
+    (`monkeypatch` undoes it all after the test)."""
+    import prep.api.client as client_mod
+
+    policy = client_mod.RetryPolicy  # the real class, before it is patched below
+
+    def quick_retry(*, attempts: int = 4, **_: Any) -> Any:
+        return policy(attempts=attempts, base_delay_s=0.0, max_delay_s=0.0)
+
+    encoder = FakeEncoder()
+    monkeypatch.setattr("prep.media.prepare.prepare", encoder)
+    monkeypatch.setattr(client_mod, "RetryPolicy", quick_retry)
+    monkeypatch.setattr(client_mod, "_LOCAL_POLL_INITIAL_S", 0.01)
+    monkeypatch.setattr(client_mod, "_LOCAL_POLL_MAX_S", 0.05)
+    return encoder

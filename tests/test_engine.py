@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_encoder import FakeEncoder, fake_info, fake_mp4, mp4_duration_ms
+from fake_encoder import FakeEncoder, fake_info, fake_mp4, fast_engine, mp4_duration_ms
 
-import prep.api.client as client_mod
-from prep.api.client import Client, RetryPolicy, Task
+from prep.api.client import Client, Task
 from prep.core.billing import Estimate
 from prep.errors import (
     AuthError,
@@ -62,19 +61,10 @@ DURATION_S = 2
 CLIP_MS = 3000
 
 
-def _fast_retry(*, attempts: int = 4, **_: Any) -> RetryPolicy:
-    return RetryPolicy(attempts=attempts, base_delay_s=0.0, max_delay_s=0.0)
-
-
 @pytest.fixture(autouse=True)
 def fast(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeEncoder]:
     """The fake encoder in place of ffmpeg; client retries and sandbox polls that do not wait."""
-    encoder = FakeEncoder()
-    monkeypatch.setattr("prep.media.prepare.prepare", encoder)
-    monkeypatch.setattr(client_mod, "RetryPolicy", _fast_retry)
-    monkeypatch.setattr(client_mod, "_LOCAL_POLL_INITIAL_S", 0.01)
-    monkeypatch.setattr(client_mod, "_LOCAL_POLL_MAX_S", 0.05)
-    yield encoder
+    yield fast_engine(monkeypatch)
 
 
 @dataclass

@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
-from fake_encoder import FakeEncoder
-from test_engine import PROMPT, Env, _fast_retry
+from fake_encoder import FakeEncoder, fast_engine
+from test_engine import PROMPT, Env
 
 from prep.api.client import Client, Credits, Task
 from prep.core import rules
@@ -32,14 +32,7 @@ FLASH = rules.FLASH_MODEL
 @pytest.fixture(autouse=True)
 def fast(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeEncoder]:
     """As in test_engine: the fake encoder, client retries and sandbox polls that do not wait."""
-    import prep.api.client as client_mod
-
-    encoder = FakeEncoder()
-    monkeypatch.setattr("prep.media.prepare.prepare", encoder)
-    monkeypatch.setattr(client_mod, "RetryPolicy", _fast_retry)
-    monkeypatch.setattr(client_mod, "_LOCAL_POLL_INITIAL_S", 0.01)
-    monkeypatch.setattr(client_mod, "_LOCAL_POLL_MAX_S", 0.05)
-    yield encoder
+    yield fast_engine(monkeypatch)
 
 
 @pytest.fixture()
