@@ -49,7 +49,7 @@ def console(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 def _rows() -> list[Any]:
-    common = dict(progress=None, measured_units=None, clips_uploaded=2, clips_total=2)
+    common = dict(progress=None, measured_units=None, clips_uploaded=2, clips_total=2, encoding=None)
     return [
         SimpleNamespace(name="interview-take-2", state="done", credits_reserved_units=476000,
                         estimate_units=476000, result_path=RESULT, error=None, task_id=TASK_ID,

@@ -596,8 +596,8 @@ def batch_status_table(rows: Sequence[Any], *, to_stderr: bool = False) -> None:
         state = f"[{style}]{row.state}[/]" if style else row.state
         if row.state == "running" and row.progress is not None:
             state += f" {row.progress}%"
-        elif (encoding := getattr(row, "encoding", None)) is not None and encoding[1] > 0:
-            state += f" (encoding {100 * encoding[0] // encoding[1]}%)"
+        elif row.encoding is not None and row.encoding[1] > 0:
+            state += f" (encoding {100 * row.encoding[0] // row.encoding[1]}%)"
         reserved = ("" if row.credits_reserved_units is None
                     else credits_text(row.credits_reserved_units))
         estimate = "" if row.estimate_units is None else credits_text(row.estimate_units)
