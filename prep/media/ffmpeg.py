@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import cache
@@ -45,11 +45,11 @@ __all__ = [
     "child_options",
     "decode_check_args",
     "find_ffmpeg",
-    "framemd5_args",
     "inspect_ffmpeg",
     "keyframes_ms",
     "last_meaningful_line",
     "run",
+    "run_together",
     "safe_path",
     "smart_cut_join_args",
     "smart_cut_piece_args",
@@ -292,30 +292,17 @@ def smart_cut_join_args(pieces: Path | str, plan: PrepPlan, src: Path | str,
     return args[1:]
 
 
-def decode_check_args(src: Path | str) -> list[str]:
-    """Decode every video frame of `src` and keep nothing: run with `-v error`, any line on
-    stderr is a decoding error. Pure."""
+def decode_check_args(src: Path | str, *, seek_ms: int = 0, frames: int | None = None) -> list[str]:
+    """Decode the video of `src` and keep nothing: every frame, or from the keyframe at or before
+    `seek_ms` up to `frames` frames shown. Run with `-v error`: any line on stderr is a decoding
+    error. Pure."""
     import ffmpeg
 
-    args: list[str] = ffmpeg.output(ffmpeg.input(safe_path(src))["v:0"], "-",
-                                    format="null").compile()
+    input_opts: dict[str, str] = {"ss": _seconds(seek_ms)} if seek_ms else {}
+    options: dict[str, object] = {} if frames is None else {"frames:v": frames}
+    args: list[str] = ffmpeg.output(ffmpeg.input(safe_path(src), **input_opts)["v:0"], "-",
+                                    format="null", **options).compile()
     return ["-v", "error", *args[1:]]
-
-
-def framemd5_args(src: Path | str, out: Path | str, *, decode: bool, start_ms: int = 0,
-                  frames: int | None = None) -> list[str]:
-    """Per-frame hashes of the video of `src` into `out`: of the decoded frames (`decode`), or
-    of the packets as stored (a stream copy, in decode order). Pure."""
-    import ffmpeg
-
-    input_opts: dict[str, str] = {"ss": _seconds(start_ms + 1)} if start_ms else {}
-    stream = ffmpeg.input(safe_path(src), **input_opts)["v:0"]
-    options: dict[str, object] = {} if decode else {"c:v": "copy"}
-    if frames is not None:
-        options["frames:v"] = frames
-    args: list[str] = ffmpeg.output(stream, safe_path(out), format="framemd5",
-                                    **options).compile()
-    return args[1:]
 
 
 def _loudnorm_options(loudness: Loudness) -> dict[str, Any]:
@@ -433,7 +420,41 @@ def run(args: list[str], *, total_ms: int, path: Path | str, on_progress: Progre
     it along. A failure raises FfmpegError naming `path` with ffmpeg's last meaningful line; a
     full disk says so.
     """
+    running = _start(args, path, binary or find_ffmpeg())
+    try:
+        return _wait(running, total_ms, on_progress)
+    finally:
+        _stop(running)
+
+
+def run_together(jobs: Sequence[tuple[list[str], Path | str]], *,
+                 binary: FfmpegBinary | None = None) -> list[RunResult]:
+    """Run several independent ffmpegs at once, each `(args, path)` as `run` runs one; their
+    results in the same order. The first failure is raised, and every ffmpeg still running is
+    killed then, as on Ctrl-C."""
     binary = binary or find_ffmpeg()
+    running: list[_Running] = []
+    try:
+        for args, path in jobs:
+            running.append(_start(args, path, binary))
+        return [_wait(one, 1, None) for one in running]
+    finally:
+        for one in running:
+            _stop(one)
+
+
+@dataclass(slots=True)
+class _Running:
+    """An ffmpeg started by `_start`, with the threads draining its pipes."""
+
+    proc: subprocess.Popen[bytes]
+    path: Path | str
+    events: queue.Queue[int | None]
+    stderr_lines: deque[str]
+    readers: list[threading.Thread]
+
+
+def _start(args: list[str], path: Path | str, binary: FfmpegBinary) -> _Running:
     argv = [binary.path, *RUNNER_FLAGS, *args]
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -447,28 +468,37 @@ def run(args: list[str], *, total_ms: int, path: Path | str, on_progress: Progre
                threading.Thread(target=_read_lines, args=(proc.stderr, stderr_lines), daemon=True)]
     for reader in readers:
         reader.start()
-    try:
-        while True:
-            done_us = events.get()
-            if done_us is None:
-                break
-            if on_progress:
-                on_progress(min(total_ms, max(0, done_us // 1000)), total_ms)
-        returncode = proc.wait()
-    finally:
-        if proc.poll() is None:
-            _kill_group(proc)
-        for reader in readers:
-            reader.join(timeout=5)
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
-    stderr = "\n".join(stderr_lines)
+    return _Running(proc, path, events, stderr_lines, readers)
+
+
+def _wait(running: _Running, total_ms: int, on_progress: ProgressCallback | None) -> RunResult:
+    """Follow an ffmpeg to its end: its progress, then its exit status (FfmpegError if not 0)."""
+    while True:
+        done_us = running.events.get()
+        if done_us is None:
+            break
+        if on_progress:
+            on_progress(min(total_ms, max(0, done_us // 1000)), total_ms)
+    returncode = running.proc.wait()
+    for reader in running.readers:
+        reader.join(timeout=5)
+    stderr = "\n".join(running.stderr_lines)
     if returncode != 0:
-        raise _failure(path, returncode, list(stderr_lines), stderr)
+        raise _failure(running.path, returncode, list(running.stderr_lines), stderr)
     if on_progress:
         on_progress(total_ms, total_ms)
     return RunResult(stderr)
+
+
+def _stop(running: _Running) -> None:
+    """Kill an ffmpeg that is still running (Ctrl-C, or a sibling failed) and close its pipes."""
+    if running.proc.poll() is None:
+        _kill_group(running.proc)
+    for reader in running.readers:
+        reader.join(timeout=5)
+    for pipe in (running.proc.stdout, running.proc.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 # prctl(2) option: the signal the kernel sends this process when its parent dies.

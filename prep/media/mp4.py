@@ -24,7 +24,7 @@ from typing import BinaryIO
 
 from prep.errors import MediaError
 
-__all__ = ["Mp4Info", "Mp4Track", "read_mp4"]
+__all__ = ["Mp4Info", "Mp4Track", "Samples", "read_mp4", "read_samples"]
 
 # Sample tables are small next to the media; this keeps a damaged size field from eating memory.
 _MAX_TABLE_BYTES = 64 * 1024 * 1024
@@ -111,7 +111,118 @@ def read_mp4(path: Path | str) -> Mp4Info:
                          hint="check that the file exists and can be read") from err
 
 
-def _read(fh: BinaryIO) -> Mp4Info:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Samples:
+    """One track's samples in decode order: where each is stored, its size, and its decode and
+    presentation times (in the track's `timescale`, edit lists ignored)."""
+
+    timescale: int
+    offsets: tuple[int, ...]
+    sizes: tuple[int, ...]
+    decode_times: tuple[int, ...]
+    presentation_times: tuple[int, ...]
+    sync: frozenset[int] | None  # indices of the sync samples (keyframes); None: every sample
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def read(self, fh: BinaryIO, first: int, count: int) -> Iterator[bytes]:
+        """The bytes of `count` samples from `first`, one sample at a time."""
+        for index in range(first, first + count):
+            fh.seek(self.offsets[index])
+            data = fh.read(self.sizes[index])
+            if len(data) != self.sizes[index]:
+                raise _Damaged(f"sample {index + 1:,} runs past the end of the file")
+            yield data
+
+
+def read_samples(path: Path | str, kind: str = "vide") -> Samples | None:
+    """The sample table of the first track of `kind` in `path` (None when there is no such
+    track). MediaError, as `read_mp4`, when the file or its index cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            moov, _first, _size = _moov(fh)
+    except _Damaged as err:
+        raise MediaError(path, f"damaged mp4 index ({err})", hint=_HINT) from err
+    except OSError as err:
+        raise MediaError(path, f"cannot be read ({err.strerror or err})",
+                         hint="check that the file exists and can be read") from err
+    try:
+        for box, start, length in _walk(moov, 0, len(moov)):
+            trak = moov[start:start + length]
+            hdlr = _find(trak, (b"mdia", b"hdlr")) if box == b"trak" else None
+            if hdlr and len(hdlr) >= 12 and hdlr[8:12].decode("latin-1") == kind:
+                return _samples(trak)
+    except _Damaged as err:
+        raise MediaError(path, f"damaged mp4 index ({err})", hint=_HINT) from err
+    except (struct.error, IndexError, ValueError, OverflowError) as err:
+        raise MediaError(path, f"damaged mp4 index ({type(err).__name__}: {err})",
+                         hint=_HINT) from err
+    return None
+
+
+def _samples(trak: bytes) -> Samples:
+    mdhd = _find(trak, (b"mdia", b"mdhd")) or b""
+    if len(mdhd) < 24:
+        raise _Damaged("a track has no usable media header (mdhd)")
+    timescale = int(struct.unpack_from(">I", mdhd, 20 if mdhd[0] == 1 else 12)[0])
+    stbl = _find(trak, (b"mdia", b"minf", b"stbl")) or b""
+    sizes = _sample_sizes(_find(stbl, (b"stsz",)))
+    if sizes is None:
+        raise _Damaged("the track has no sample sizes (stsz)")
+    count = sizes.count
+    size_list = (tuple(b - a for a, b in zip(sizes.ends, sizes.ends[1:], strict=False))
+                 if sizes.ends is not None else (sizes.uniform,) * count)
+    decode: list[int] = []
+    now = 0
+    for run, delta in _runs(_find(stbl, (b"stts",)), "stts"):
+        for _ in range(run):
+            decode.append(now)
+            now += delta
+    if len(decode) != count:
+        raise _Damaged(f"stts times {len(decode):,} samples, stsz sizes {count:,}")
+    offsets = _sample_offsets(stbl, sizes)
+    shown = list(decode)
+    index = 0
+    for run, value in _runs(_find(stbl, (b"ctts",)), "ctts"):
+        for _ in range(run):
+            if index < count:
+                shown[index] += _signed(value)
+            index += 1
+    stss = _find(stbl, (b"stss",))
+    sync = frozenset(n - 1 for n in _uints(stss, "stss", 1)) if stss else None
+    return Samples(timescale=timescale, offsets=offsets, sizes=size_list,
+                   decode_times=tuple(decode), presentation_times=tuple(shown), sync=sync)
+
+
+def _sample_offsets(stbl: bytes, sizes: _Sizes) -> tuple[int, ...]:
+    """The file offset of every sample: chunks in order (stsc: samples per chunk; stco/co64:
+    where each chunk starts), samples back to back inside a chunk."""
+    stco = _find(stbl, (b"stco",))
+    co64 = _find(stbl, (b"co64",))
+    stsc_box = _find(stbl, (b"stsc",))
+    if not stsc_box or not (stco or co64):
+        raise _Damaged("the track has no chunk table (stsc, stco)")
+    chunks = _uints(stco, "stco", 1) if stco else _uints(co64 or b"", "co64", 1, wide=True)
+    flat = _uints(stsc_box, "stsc", 3)
+    firsts, per_chunk = flat[0::3], flat[1::3]
+    out: list[int] = []
+    for i, first_chunk in enumerate(firsts):
+        stop = firsts[i + 1] - 1 if i + 1 < len(firsts) else len(chunks)
+        for chunk in range(first_chunk - 1, min(stop, len(chunks))):
+            pos = chunks[chunk]
+            for _ in range(per_chunk[i]):
+                if len(out) == sizes.count:
+                    return tuple(out)
+                out.append(pos)
+                pos += sizes.span(len(out) - 1, 1)
+    if len(out) != sizes.count:
+        raise _Damaged(f"the chunk tables place {len(out):,} of {sizes.count:,} samples")
+    return tuple(out)
+
+
+def _moov(fh: BinaryIO) -> tuple[bytes, bool, int]:
+    """The moov box's payload, whether it comes before the media, and the file's size."""
     file_size = fh.seek(0, 2)
     moov: bytes | None = None
     moov_first = False
@@ -129,6 +240,11 @@ def _read(fh: BinaryIO) -> Mp4Info:
             moov_first = not seen_mdat
     if moov is None:
         raise _Damaged("no moov box: not an mp4, or cut short before its index")
+    return moov, moov_first, file_size
+
+
+def _read(fh: BinaryIO) -> Mp4Info:
+    moov, moov_first, file_size = _moov(fh)
     tracks = tuple(_track(moov[s:s + n], file_size) for kind, s, n in _walk(moov, 0, len(moov))
                    if kind == b"trak")
     return Mp4Info(tracks=tracks, moov_first=moov_first, file_size_bytes=file_size)

@@ -23,12 +23,12 @@ from prep.media.ffmpeg import (
     FfmpegBinary,
     ProgressCallback,
     decode_check_args,
-    framemd5_args,
     run,
+    run_together,
     smart_cut_join_args,
     smart_cut_piece_args,
 )
-from prep.media.mp4 import read_mp4
+from prep.media.mp4 import Samples, read_mp4, read_samples
 
 __all__ = ["smart_cut", "x264_options"]
 
@@ -94,7 +94,7 @@ def smart_cut(plan: PrepPlan, src: Path, out: Path, binary: FfmpegBinary, fps: F
     if cut is None:
         return "no whole GOP inside the window"
     track = read_mp4(src).track("vide")
-    if track is None or track.avc_config is None or len(track.avc_config) < 4:
+    if track is None or track.avc_config is None or len(track.avc_config) < 5:
         return "the source's H.264 has more than one sample description, or none"
     options = x264_options(src)
     if options is None:
@@ -104,74 +104,119 @@ def smart_cut(plan: PrepPlan, src: Path, out: Path, binary: FfmpegBinary, fps: F
         return encode
     if on_progress:
         on_progress(0, plan.duration_ms)
-    frame_ms = Fraction(1000) / fps
-    total = cut.head_frames + cut.copy_frames + cut.tail_frames
+    pieces = [(name, start_ms, frames, how) for name, start_ms, frames, how in (
+        ("head", plan.start_ms, cut.head_frames, encode),
+        ("copy", cut.first_key_ms, cut.copy_frames, None),
+        ("tail", cut.last_key_ms, cut.tail_frames, encode)) if frames]
     with tempfile.TemporaryDirectory(prefix=".prep-smartcut-", dir=out.parent) as tmp_text:
         tmp = Path(tmp_text)
-        pieces: list[Path] = []
+        paths = [tmp / f"{name}.mp4" for name, *_ in pieces]
         try:
-            for name, start_ms, frames, how in (
-                    ("head", plan.start_ms, cut.head_frames, encode),
-                    ("copy", cut.first_key_ms, cut.copy_frames, None),
-                    ("tail", int(cut.first_key_ms + cut.copy_frames * frame_ms), cut.tail_frames,
-                     encode)):
-                if not frames:
-                    continue
-                piece = tmp / f"{name}.mp4"
-                run(smart_cut_piece_args(src, piece, start_ms=start_ms, frames=frames,
-                                         timescale=track.timescale, encode=how, fps=fps),
-                    total_ms=1, path=piece, binary=binary)
-                made = read_mp4(piece).track("vide")
+            # The pieces do not depend on each other: both edges are encoded at once.
+            run_together([(smart_cut_piece_args(src, path, start_ms=start_ms, frames=frames,
+                                                timescale=track.timescale, encode=how, fps=fps),
+                           path) for path, (_, start_ms, frames, how) in zip(paths, pieces,
+                                                                            strict=True)],
+                         binary=binary)
+            for path, (name, _, frames, how) in zip(paths, pieces, strict=True):
+                made = read_mp4(path).track("vide")
                 if made is None or made.sample_count != frames:
                     return f"the {name} came out with the wrong number of frames"
                 if made.avc_config != track.avc_config:
                     return (f"the re-encoded {name}'s parameter sets differ from the source's"
                             if how else "the copied GOPs' parameter sets changed")
-                pieces.append(piece)
             listing = tmp / "pieces.txt"
-            listing.write_text("".join(f"file '{p.name}'\n" for p in pieces))
+            listing.write_text("".join(f"file '{path.name}'\n" for path in paths))
             run(smart_cut_join_args(listing, plan, src, out), total_ms=plan.duration_ms,
                 path=out, binary=binary, on_progress=on_progress)
-            return _prove(plan, src, out, tmp, binary, total)
+            return _prove(plan, src, out, fps, binary)
         except PrepError as err:
             return f"ffmpeg failed ({err})"
 
 
-def _prove(plan: PrepPlan, src: Path, out: Path, tmp: Path, binary: FfmpegBinary,
-           total: int) -> str | None:
-    """None when every frame of `out` decodes cleanly, their number and times are exact, and
-    the copied packets are the source's; else what failed."""
+# Frames of the copied GOP decoded after the head: past its IDR and the B-frames that follow.
+_JOIN_FRAMES = 8
+
+
+def _prove(plan: PrepPlan, src: Path, out: Path, fps: Fraction,
+           binary: FfmpegBinary) -> str | None:
+    """None when `out` is proven one valid stream, else what failed.
+
+    From the sample tables: one sample description, the source's; the exact frame count; times
+    evenly spaced from 0, each piece's frames shown before the next piece's; each piece starting
+    on an IDR access unit; and the copied samples byte for byte the source's, whole GOPs (the
+    source's next sample is an IDR). An IDR starts a decoder afresh, so the copied GOPs decode
+    exactly as they do in the source. What is left is decoded: the head with the first frames
+    of the copy, and the tail, with any error a failure.
+    """
     cut = plan.smart_cut
     assert cut is not None
-    # Decoding every frame is the proof that the joined stream is valid; the packets' hashes
-    # (no decoding) give their count, their times and the copied range's identity.
-    result = run(decode_check_args(out), total_ms=1, path=out, binary=binary)
-    errors = [line for line in result.stderr.splitlines() if line.strip()]
-    if errors:
-        return f"the joined stream does not decode cleanly ({errors[-1]})"
-    ours, theirs = tmp / "ours.md5", tmp / "theirs.md5"
-    run(framemd5_args(out, ours, decode=False), total_ms=1, path=out, binary=binary)
-    packets = _rows(ours)
-    if len(packets) != total:
-        return f"the joined stream has {len(packets)} frames, not {total}"
-    times = sorted(pts for _, pts, _ in packets)
-    step = times[1] - times[0] if len(times) > 1 else 1
-    if step <= 0 or times != [i * step for i in range(total)]:
-        return "the joined stream's timestamps are not evenly spaced from 0"
-    run(framemd5_args(src, theirs, decode=False, start_ms=cut.first_key_ms,
-                      frames=cut.copy_frames), total_ms=1, path=src, binary=binary)
-    copied = [row[2] for row in packets][cut.head_frames:cut.head_frames + cut.copy_frames]
-    if copied != [row[2] for row in _rows(theirs)]:
-        return "the copied packets differ from the source's"
+    ours, theirs = read_samples(out), read_samples(src)
+    config = read_mp4(out).track("vide")
+    if ours is None or theirs is None or config is None:
+        return "the joined file has no video track"
+    if config.avc_config != read_mp4(src).track("vide").avc_config:  # type: ignore[union-attr]
+        return "the joined stream's parameter sets are not the source's"
+    bounds = [0, cut.head_frames, cut.head_frames + cut.copy_frames,
+              cut.head_frames + cut.copy_frames + cut.tail_frames]
+    total = bounds[-1]
+    if len(ours) != total:
+        return f"the joined stream has {len(ours)} frames, not {total}"
+    times = sorted(ours.presentation_times)
+    step = times[1] - times[0] if total > 1 else 1
+    if step <= 0 or [t - times[0] for t in times] != [i * step for i in range(total)]:
+        return "the joined stream's timestamps are not evenly spaced"
+    rank = {t: i for i, t in enumerate(times)}
+    length_size = (config.avc_config[4] & 3) + 1  # type: ignore[index]
+    first_copied = _sample_at(theirs, cut.first_key_ms)
+    if first_copied is None or first_copied + cut.copy_frames > len(theirs):
+        return "the copied GOPs are not where the source's keyframes are"
+    with open(out, "rb") as fh, open(src, "rb") as sfh:
+        for name, low, high in zip(("head", "copy", "tail"), bounds, bounds[1:], strict=False):
+            if low == high:
+                continue
+            if {rank[ours.presentation_times[i]] for i in range(low, high)} != set(range(low, high)):
+                return f"the {name}'s frames are not shown in their place"
+            if not _is_idr(next(ours.read(fh, low, 1)), length_size):
+                return f"the {name} does not start on an IDR frame"
+        nxt = first_copied + cut.copy_frames
+        if nxt < len(theirs) and not _is_idr(next(theirs.read(sfh, nxt, 1)), length_size):
+            return "the copied frames are not whole GOPs"
+        copied = zip(ours.read(fh, cut.head_frames, cut.copy_frames),
+                     theirs.read(sfh, first_copied, cut.copy_frames), strict=True)
+        if not all(a == b for a, b in copied):
+            return "the copied packets differ from the source's"
+    checks = []
+    if cut.head_frames:
+        checks.append(decode_check_args(out, frames=cut.head_frames + min(_JOIN_FRAMES,
+                                                                          cut.copy_frames)))
+    if cut.tail_frames:
+        # Just past the tail's first frame: the seek lands on that IDR and decodes from it.
+        tail_ms = int(Fraction(bounds[2] * 1000) / fps) + 1
+        checks.append(decode_check_args(out, seek_ms=tail_ms))
+    for result in run_together([(args, out) for args in checks], binary=binary):
+        errors = [line for line in result.stderr.splitlines() if line.strip()]
+        if errors:
+            return f"the joined stream does not decode cleanly ({errors[-1]})"
     return None
 
 
-def _rows(path: Path) -> list[tuple[int, int, str]]:
-    """(dts, pts, hash) of each line of a framemd5 file."""
-    rows = []
-    for line in path.read_text().splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        fields = [f.strip() for f in line.split(",")]
-        rows.append((int(fields[1]), int(fields[2]), fields[5]))
-    return rows
+def _sample_at(samples: Samples, ms: int) -> int | None:
+    """The index of the sync sample shown at `ms` (presentation time from the first frame shown,
+    rounded down as the plan's keyframe times are)."""
+    first = min(samples.presentation_times)
+    for index in sorted(samples.sync) if samples.sync is not None else range(len(samples)):
+        if (samples.presentation_times[index] - first) * 1000 // samples.timescale == ms:
+            return index
+    return None
+
+
+def _is_idr(sample: bytes, length_size: int) -> bool:
+    """True when an H.264 access unit (length-prefixed NAL units) holds an IDR slice."""
+    pos = 0
+    while pos + length_size < len(sample):
+        size = int.from_bytes(sample[pos:pos + length_size], "big")
+        if sample[pos + length_size] & 0x1F == 5:
+            return True
+        pos += length_size + size
+    return False
