@@ -21,6 +21,7 @@ from prep.media.ffmpeg import (
     inspect_ffmpeg,
     last_meaningful_line,
     run,
+    run_together,
     safe_path,
 )
 
@@ -187,6 +188,27 @@ def test_runner_kills_ffmpeg_on_interrupt(tmp_path: Path) -> None:
         run([], total_ms=1000, path="x", binary=fake, on_progress=interrupt)
     pid = int((tmp_path / "pid").read_text())
     time.sleep(0.05)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_run_together_runs_all_and_keeps_their_order(tmp_path: Path) -> None:
+    fake = _fake(tmp_path, 'for a; do last=$a; done\necho "said $last" >&2\n')
+    results = run_together([(["-i", "a"], "a"), (["-i", "b"], "b"), (["-i", "c"], "c")],
+                           binary=fake)
+    assert [r.stderr for r in results] == ["said a", "said b", "said c"]
+
+
+def test_run_together_stops_the_others_when_one_fails(tmp_path: Path) -> None:
+    """A failed piece raises at once (naming its file) and the slow sibling is killed, not
+    waited for."""
+    fake = _fake(tmp_path, 'for a; do last=$a; done\n'
+                 f'if [ "$last" = slow ]; then echo $$ > {tmp_path}/pid; exec sleep 600; fi\n'
+                 'while [ ! -s ' + f"{tmp_path}/pid" + ' ]; do sleep 0.01; done\n'
+                 'echo "broken input" >&2\nexit 1\n')
+    with pytest.raises(FfmpegError, match="^bad.mp4: ffmpeg failed: broken input"):
+        run_together([(["-i", "slow"], "slow.mp4"), (["-i", "bad"], "bad.mp4")], binary=fake)
+    pid = int((tmp_path / "pid").read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import struct
 import subprocess
 import tempfile
@@ -16,7 +17,7 @@ from mediagen import ffmpeg_exe
 
 from prep.errors import MediaError
 from prep.media import mp4
-from prep.media.mp4 import read_mp4
+from prep.media.mp4 import read_mp4, read_samples
 
 
 def test_reads_tracks_keyframes_and_index_position() -> None:
@@ -52,6 +53,36 @@ def test_media_bytes_sum_the_sample_sizes() -> None:
     sizes = [int(line.split(",")[4]) for line in done.stdout.splitlines()
              if not line.startswith("#")]
     assert video.media_bytes == sum(sizes)
+
+
+@pytest.mark.parametrize("name", ["compliant", "ntsc_bframes"])
+def test_sample_table_matches_ffmpegs_packets(name: str) -> None:
+    """Every sample's bytes (found by the chunk tables) hash as ffmpeg's packets do, in decode
+    order, and the presentation times keep ffmpeg's spacing and order (B-frames reordered)."""
+    path = case(name)
+    samples = read_samples(path)
+    assert samples is not None and read_samples(path, "none") is None
+    done = subprocess.run([ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-map",
+                           "0:v:0", "-c", "copy", "-f", "framemd5", "-"],
+                          capture_output=True, text=True, check=True)
+    rows = [[f.strip() for f in line.split(",")] for line in done.stdout.splitlines()
+            if line and not line.startswith("#")]
+    assert len(samples) == len(rows)
+    with open(path, "rb") as fh:
+        hashes = [hashlib.md5(data).hexdigest() for data in samples.read(fh, 0, len(samples))]
+    assert hashes == [row[5] for row in rows]
+    assert [int(row[4]) for row in rows] == list(samples.sizes)
+    # ffmpeg's times are in its own timebase and shifted; the order and spacing are the same
+    ffmpeg_pts = [int(row[2]) for row in rows]
+    assert sorted(range(len(rows)), key=ffmpeg_pts.__getitem__) == sorted(
+        range(len(rows)), key=samples.presentation_times.__getitem__)
+    assert samples.sync is not None and 0 in samples.sync
+    assert list(samples.decode_times) == sorted(samples.decode_times)
+
+
+def test_sample_table_of_a_missing_file_is_a_media_error(tmp_path: Path) -> None:
+    with pytest.raises(MediaError, match="cannot be read"):
+        read_samples(tmp_path / "absent.mp4")
 
 
 # --- long clips: one pass over the tables ----------------------------------------------------
@@ -164,6 +195,13 @@ def test_damaged_tables_are_media_errors(tmp_path: Path, name: str) -> None:
         read_mp4(path)
     assert str(path) in str(caught.value) and caught.value.exit_code == 3
     assert "re-export" in caught.value.hint
+    # A track whose header is cut is not found as a video track (None); every other damage is a
+    # MediaError for the sample table too.
+    if name == "mdhd cut":
+        assert read_samples(path) is None
+    else:
+        with pytest.raises(MediaError, match=r"damaged mp4 index \("):
+            read_samples(path)
 
 
 # --- fuzz: data or MediaError, nothing else --------------------------------------------------
@@ -182,6 +220,12 @@ def _read_or_media_error(data: bytes) -> None:
         assert str(path) in str(err)
         return
     assert isinstance(info, mp4.Mp4Info)
+    try:
+        samples = read_samples(path)
+    except MediaError as err:
+        assert str(path) in str(err)
+    else:
+        assert samples is None or len(samples.offsets) == len(samples)
     for track in info.tracks:
         assert track.duration_ms >= 0 or track.duration_units < 0
 

@@ -4,13 +4,17 @@ with only its edges re-encoded, proven frame by frame; what cannot be proven fal
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from mediagen import ffmpeg_exe, make
 
-from prep.media.mp4 import read_mp4
+from prep.media.ffmpeg import find_ffmpeg
+from prep.media.mp4 import read_mp4, read_samples
 from prep.media.prepare import PrepareOptions, PrepResult, prepare
+from prep.media.probe import probe
+from prep.media.smartcut import _prove
 
 pytestmark = pytest.mark.media
 
@@ -84,3 +88,65 @@ def test_window_that_cannot_be_smart_cut_falls_back_with_its_reason(
     assert reason in (result.smart_cut_fallback or "")
     assert any("smart cut not used" in note and reason in note for note in data["notes"])
     assert len(_framemd5(result.output)) == 96  # type: ignore[arg-type]
+
+
+# --- the proof catches a joined stream that is not what it claims ------------------------------
+
+def _tamper(path: Path, out: Path, index: int, change: Callable[[bytearray], None]) -> None:
+    """Copy `path` to `out` with video sample `index`'s bytes changed in place."""
+    samples = read_samples(path)
+    assert samples is not None
+    data = bytearray(path.read_bytes())
+    start, size = samples.offsets[index], samples.sizes[index]
+    sample = data[start:start + size]
+    change(sample)
+    data[start:start + size] = sample
+    out.write_bytes(bytes(data))
+
+
+def _nal_starts(sample: bytearray) -> list[int]:
+    starts, pos = [], 0
+    while pos + 4 < len(sample):
+        starts.append(pos)
+        pos += 4 + int.from_bytes(sample[pos:pos + 4], "big")
+    return starts
+
+
+def _retype_idr(sample: bytearray) -> None:
+    for pos in _nal_starts(sample):
+        if sample[pos + 4] & 0x1F == 5:
+            sample[pos + 4] = (sample[pos + 4] & 0xE0) | 1
+
+
+def _scramble_slice(sample: bytearray) -> None:
+    pos = max(p for p in _nal_starts(sample) if sample[p + 4] & 0x1F in (1, 5))
+    end = pos + 4 + int.from_bytes(sample[pos:pos + 4], "big")
+    for at in range(pos + 12, end):
+        sample[at] = (at * 73) & 0xFF
+
+
+def _flip_last_byte(sample: bytearray) -> None:
+    sample[-1] ^= 0x01
+
+
+@pytest.mark.parametrize(("where", "change", "reason"), [
+    ("copy", _flip_last_byte, "the copied packets differ from the source's"),
+    ("tail", _retype_idr, "the tail does not start on an IDR frame"),
+    ("head", _scramble_slice, "does not decode cleanly"),
+])
+def test_the_proof_refuses_a_tampered_join(tmp_out: Path, where: str,
+                                           change: Callable[[bytearray], None],
+                                           reason: str) -> None:
+    source = _source("x264", _x264())
+    result = _prepare(tmp_out, f"{source}@1.3-4.5")
+    assert result.output is not None and result.plan.smart_cut is not None
+    fps = probe(source).fps
+    assert fps is not None
+    binary = find_ffmpeg("")
+    assert _prove(result.plan, source, result.output, fps, binary) is None
+    cut = result.plan.smart_cut
+    index = {"head": 0, "copy": cut.head_frames + 5, "tail": cut.head_frames + cut.copy_frames}
+    tampered = tmp_out / f"tampered-{where}.mp4"
+    _tamper(result.output, tampered, index[where], change)
+    why = _prove(result.plan, source, tampered, fps, binary)
+    assert why is not None and reason in why

@@ -434,13 +434,25 @@ def run_together(jobs: Sequence[tuple[list[str], Path | str]], *,
     killed then, as on Ctrl-C."""
     binary = binary or find_ffmpeg()
     running: list[_Running] = []
+    ended: queue.Queue[int] = queue.Queue()
+    results: dict[int, RunResult] = {}
     try:
-        for args, path in jobs:
+        for index, (args, path) in enumerate(jobs):
             running.append(_start(args, path, binary))
-        return [_wait(one, 1, None) for one in running]
+            threading.Thread(target=_tell_end, args=(running[-1].proc, index, ended),
+                             daemon=True).start()
+        while len(results) < len(running):  # in the order they end: a failure stops the rest
+            index = ended.get()
+            results[index] = _wait(running[index], 1, None)
+        return [results[index] for index in range(len(running))]
     finally:
         for one in running:
             _stop(one)
+
+
+def _tell_end(proc: subprocess.Popen[bytes], index: int, ended: queue.Queue[int]) -> None:
+    proc.wait()
+    ended.put(index)
 
 
 @dataclass(slots=True)

@@ -141,7 +141,7 @@ def read_samples(path: Path | str, kind: str = "vide") -> Samples | None:
     track). MediaError, as `read_mp4`, when the file or its index cannot be read."""
     try:
         with open(path, "rb") as fh:
-            moov, _first, _size = _moov(fh)
+            moov, _first, file_size = _moov(fh)
     except _Damaged as err:
         raise MediaError(path, f"damaged mp4 index ({err})", hint=_HINT) from err
     except OSError as err:
@@ -152,7 +152,7 @@ def read_samples(path: Path | str, kind: str = "vide") -> Samples | None:
             trak = moov[start:start + length]
             hdlr = _find(trak, (b"mdia", b"hdlr")) if box == b"trak" else None
             if hdlr and len(hdlr) >= 12 and hdlr[8:12].decode("latin-1") == kind:
-                return _samples(trak)
+                return _samples(trak, file_size)
     except _Damaged as err:
         raise MediaError(path, f"damaged mp4 index ({err})", hint=_HINT) from err
     except (struct.error, IndexError, ValueError, OverflowError) as err:
@@ -161,7 +161,7 @@ def read_samples(path: Path | str, kind: str = "vide") -> Samples | None:
     return None
 
 
-def _samples(trak: bytes) -> Samples:
+def _samples(trak: bytes, file_size: int) -> Samples:
     mdhd = _find(trak, (b"mdia", b"mdhd")) or b""
     if len(mdhd) < 24:
         raise _Damaged("a track has no usable media header (mdhd)")
@@ -171,24 +171,27 @@ def _samples(trak: bytes) -> Samples:
     if sizes is None:
         raise _Damaged("the track has no sample sizes (stsz)")
     count = sizes.count
-    size_list = (tuple(b - a for a, b in zip(sizes.ends, sizes.ends[1:], strict=False))
-                 if sizes.ends is not None else (sizes.uniform,) * count)
+    if sizes.total > file_size:  # also keeps a damaged count of one-size samples from a loop
+        raise _Damaged(f"the samples add up to {sizes.total:,} bytes, more than the file holds")
+    stts = _runs(_find(stbl, (b"stts",)), "stts")
+    timed = sum(run for run, _ in stts)
+    if timed != count:  # checked before any run is expanded: a damaged count is not a loop
+        raise _Damaged(f"stts times {timed:,} samples, stsz sizes {count:,}")
     decode: list[int] = []
     now = 0
-    for run, delta in _runs(_find(stbl, (b"stts",)), "stts"):
-        for _ in range(run):
-            decode.append(now)
-            now += delta
-    if len(decode) != count:
-        raise _Damaged(f"stts times {len(decode):,} samples, stsz sizes {count:,}")
+    for run, delta in stts:
+        decode.extend(range(now, now + run * delta, delta) if delta else [now] * run)
+        now += run * delta
+    size_list = (tuple(b - a for a, b in zip(sizes.ends, sizes.ends[1:], strict=False))
+                 if sizes.ends is not None else (sizes.uniform,) * count)
     offsets = _sample_offsets(stbl, sizes)
     shown = list(decode)
     index = 0
     for run, value in _runs(_find(stbl, (b"ctts",)), "ctts"):
-        for _ in range(run):
-            if index < count:
-                shown[index] += _signed(value)
-            index += 1
+        offset = _signed(value)
+        for at in range(index, min(index + run, count)):
+            shown[at] += offset
+        index += run
     stss = _find(stbl, (b"stss",))
     sync = frozenset(n - 1 for n in _uints(stss, "stss", 1)) if stss else None
     return Samples(timescale=timescale, offsets=offsets, sizes=size_list,
