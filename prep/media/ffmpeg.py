@@ -51,6 +51,7 @@ __all__ = [
     "run",
     "run_together",
     "safe_path",
+    "smart_cut_audio_args",
     "smart_cut_join_args",
     "smart_cut_piece_args",
 ]
@@ -273,22 +274,32 @@ def smart_cut_piece_args(src: Path | str, out: Path | str, *, start_ms: int, fra
     return args[1:]
 
 
-def smart_cut_join_args(pieces: Path | str, plan: PrepPlan, src: Path | str,
-                        out: Path | str) -> list[str]:
-    """The pieces (a concat list) joined into one video track, with the source's audio from the
-    plan's start re-encoded to end with it (as `build_args` does). Pure."""
+def smart_cut_audio_args(plan: PrepPlan, src: Path | str, out: Path | str) -> list[str]:
+    """The audio of a smart cut, made beside its video pieces: the source's audio from the plan's
+    start, re-encoded to end with the video (as `build_args` cuts it). Pure."""
+    import ffmpeg
+
+    assert plan.audio is not None
+    audio_in = ffmpeg.input(safe_path(src), ss=_seconds(plan.start_ms))["a:0"]
+    args: list[str] = ffmpeg.output(_audio_chain(audio_in, plan, plan.audio), safe_path(out),
+                                    format="mp4", use_editlist=0, map_metadata=-1,
+                                    map_chapters=-1, **_audio_options(plan.audio)).compile()
+    return args[1:]
+
+
+def smart_cut_join_args(pieces: Path | str, out: Path | str,
+                        audio: Path | str | None = None) -> list[str]:
+    """The video pieces (a concat list) joined into one track, beside the `audio` piece
+    (`smart_cut_audio_args`), both copied. Pure."""
     import ffmpeg
 
     # auto_convert=0: the pieces share one avcC, so no parameter sets are copied in-band.
-    video = ffmpeg.input(safe_path(pieces), format="concat", safe=0, auto_convert=0)["v:0"]
-    streams = [video]
-    options: dict[str, object] = {"c:v": "copy", "movflags": _MOV_FLAGS, "use_editlist": 0,
-                                  "map_metadata": -1, "map_chapters": -1}
-    if plan.has_audio and plan.audio is not None:
-        audio_in = ffmpeg.input(safe_path(src), ss=_seconds(plan.start_ms))["a:0"]
-        streams.append(_audio_chain(audio_in, plan, plan.audio))
-        options.update(_audio_options(plan.audio))
-    args: list[str] = ffmpeg.output(*streams, safe_path(out), format="mp4", **options).compile()
+    streams = [ffmpeg.input(safe_path(pieces), format="concat", safe=0, auto_convert=0)["v:0"]]
+    if audio is not None:
+        streams.append(ffmpeg.input(safe_path(audio))["a:0"])
+    args: list[str] = ffmpeg.output(*streams, safe_path(out), format="mp4", c="copy",
+                                    movflags=_MOV_FLAGS, use_editlist=0, map_metadata=-1,
+                                    map_chapters=-1).compile()
     return args[1:]
 
 

@@ -25,6 +25,7 @@ from prep.media.ffmpeg import (
     decode_check_args,
     run,
     run_together,
+    smart_cut_audio_args,
     smart_cut_join_args,
     smart_cut_piece_args,
 )
@@ -111,13 +112,15 @@ def smart_cut(plan: PrepPlan, src: Path, out: Path, binary: FfmpegBinary, fps: F
     with tempfile.TemporaryDirectory(prefix=".prep-smartcut-", dir=out.parent) as tmp_text:
         tmp = Path(tmp_text)
         paths = [tmp / f"{name}.mp4" for name, *_ in pieces]
+        audio = tmp / "audio.mp4" if plan.has_audio and plan.audio is not None else None
         try:
-            # The pieces do not depend on each other: both edges are encoded at once.
-            run_together([(smart_cut_piece_args(src, path, start_ms=start_ms, frames=frames,
-                                                timescale=track.timescale, encode=how, fps=fps),
-                           path) for path, (_, start_ms, frames, how) in zip(paths, pieces,
-                                                                            strict=True)],
-                         binary=binary)
+            # The pieces do not depend on each other: both edges and the audio are made at once.
+            jobs = [(smart_cut_piece_args(src, path, start_ms=start_ms, frames=frames,
+                                          timescale=track.timescale, encode=how, fps=fps), path)
+                    for path, (_, start_ms, frames, how) in zip(paths, pieces, strict=True)]
+            if audio is not None:
+                jobs.append((smart_cut_audio_args(plan, src, audio), audio))
+            run_together(jobs, binary=binary)
             for path, (name, _, frames, how) in zip(paths, pieces, strict=True):
                 made = read_mp4(path).track("vide")
                 if made is None or made.sample_count != frames:
@@ -127,7 +130,7 @@ def smart_cut(plan: PrepPlan, src: Path, out: Path, binary: FfmpegBinary, fps: F
                             if how else "the copied GOPs' parameter sets changed")
             listing = tmp / "pieces.txt"
             listing.write_text("".join(f"file '{path.name}'\n" for path in paths))
-            run(smart_cut_join_args(listing, plan, src, out), total_ms=plan.duration_ms,
+            run(smart_cut_join_args(listing, out, audio), total_ms=plan.duration_ms,
                 path=out, binary=binary, on_progress=on_progress)
             return _prove(plan, src, out, fps, binary)
         except PrepError as err:
