@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from mediagen import ffmpeg_exe, make
 
+from prep.media.avc import parse_avc_config
 from prep.media.ffmpeg import find_ffmpeg
 from prep.media.mp4 import read_mp4, read_samples
 from prep.media.prepare import PrepareOptions, PrepResult, prepare
@@ -34,6 +35,9 @@ def _x264(extra: str = "") -> list[str]:
             "-x264-params", f"scenecut=0{extra}"]
 
 
+_OPENH264 = ["-c:v", "libopenh264", "-g", "30"]
+
+
 def _prepare(tmp_out: Path, spec: str) -> PrepResult:
     (result,) = prepare([spec], tmp_out, PrepareOptions(use_cache=False, ffmpeg=""))
     assert result.output is not None
@@ -51,8 +55,12 @@ def _framemd5(path: Path, *args: str) -> list[tuple[int, str]]:
     return [(int(r[2]), r[5]) for r in rows]
 
 
-def test_window_between_keyframes_is_smart_cut(tmp_out: Path) -> None:
-    source = _source("x264", _x264())
+@pytest.mark.parametrize("encoder", ["x264", "openh264"])
+def test_window_between_keyframes_is_smart_cut(tmp_out: Path, encoder: str) -> None:
+    """An x264 source's edges are re-encoded with its own parameter sets; another encoder's
+    (openh264's, as phones' hardware encoders) get their own under a free id, beside the
+    source's in the one avcC."""
+    source = _source(encoder, _x264() if encoder == "x264" else _OPENH264)
     result = _prepare(tmp_out, f"{source}@1.3-4.5")
     assert result.output is not None
     assert result.as_dict()["video_action"] == "smart-cut"
@@ -71,14 +79,22 @@ def test_window_between_keyframes_is_smart_cut(tmp_out: Path) -> None:
     mp4 = read_mp4(result.output)
     video, audio = mp4.track("vide"), mp4.track("soun")
     assert video is not None and audio is not None and not mp4.has_edit_list
-    assert video.avc_config == read_mp4(source).track("vide").avc_config  # type: ignore[union-attr]
+    theirs = read_mp4(source).track("vide")
+    assert theirs is not None and theirs.avc_config is not None and video.avc_config is not None
+    if encoder == "x264":
+        assert video.avc_config == theirs.avc_config
+    else:
+        ours, source_sets = parse_avc_config(video.avc_config), parse_avc_config(theirs.avc_config)
+        assert ours is not None and source_sets is not None
+        assert ours.sps[:1] == source_sets.sps and ours.pps[:1] == source_sets.pps
+        assert ours.sps_ids == ours.pps_ids == {0, 1} and len(ours.sps) == len(ours.pps) == 2
     assert video.sample_count == 96
     assert audio.duration_units / audio.timescale <= video.duration_units / video.timescale
 
 
 @pytest.mark.parametrize(("name", "video", "reason"), [
     ("open-gop", _x264(":open_gop=1"), "open GOPs"),
-    ("openh264", ["-c:v", "libopenh264", "-g", "30"], "not made by x264"),
+    ("bluray", _x264(":bluray-compat=1"), "Blu-ray compatible coding"),
 ])
 def test_window_that_cannot_be_smart_cut_falls_back_with_its_reason(
         tmp_out: Path, name: str, video: list[str], reason: str) -> None:
@@ -143,10 +159,12 @@ def test_the_proof_refuses_a_tampered_join(tmp_out: Path, where: str,
     fps = probe(source).fps
     assert fps is not None
     binary = find_ffmpeg("")
-    assert _prove(result.plan, source, result.output, fps, binary) is None
+    record = read_mp4(source).track("vide").avc_config  # type: ignore[union-attr]
+    assert record is not None
+    assert _prove(result.plan, source, result.output, fps, binary, record) is None
     cut = result.plan.smart_cut
     index = {"head": 0, "copy": cut.head_frames + 5, "tail": cut.head_frames + cut.copy_frames}
     tampered = tmp_out / f"tampered-{where}.mp4"
     _tamper(result.output, tampered, index[where], change)
-    why = _prove(result.plan, source, tampered, fps, binary)
+    why = _prove(result.plan, source, tampered, fps, binary, record)
     assert why is not None and reason in why

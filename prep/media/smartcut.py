@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import re
 import tempfile
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 from prep.core.plan import PrepPlan
 from prep.errors import PrepError
+from prep.media.avc import AvcConfig, parse_avc_config, replace_avc_config
 from prep.media.ffmpeg import (
     FfmpegBinary,
     ProgressCallback,
@@ -55,35 +57,69 @@ def x264_options(path: Path | str) -> dict[str, str] | None:
     return {key: value for key, value in pairs}
 
 
-def _encoder_options(options: dict[str, str], config: bytes) -> dict[str, str] | str:
-    """libx264 options whose parameter sets match the source's, or why there are none."""
-    for key, refused in (("open_gop", "open GOPs"), ("interlaced", "interlaced coding"),
-                         ("bluray_compat", "Blu-ray compatible coding"),
-                         ("intra_refresh", "periodic intra refresh"), ("fake_interlaced", "")):
-        if options.get(key, "0") not in ("0", ""):
-            return f"the source uses {refused or key}"
+@dataclass(frozen=True, slots=True)
+class _Edges:
+    """How the head and tail are encoded: libx264 `options`, and `own_id` when they carry
+    parameter sets of their own (that id) beside the source's, None when they carry the
+    source's own, byte for byte."""
+
+    options: dict[str, str]
+    own_id: int | None = None
+
+
+def _matched(options: dict[str, str], config: AvcConfig) -> _Edges | None:
+    """libx264 options that remake the parameter sets x264 recorded for the source; None when
+    they cannot be matched (then the edges get their own)."""
     if "nal_hrd" in options and options["nal_hrd"] != "none":
-        return "the source signals HRD parameters"
-    profile = _PROFILES.get(config[1])
-    if profile is None:
-        return f"H.264 profile {config[1]} is not matched"
+        return None
+    profile = _PROFILES.get(config.profile)
+    rc = options.get("rc", "crf")
+    if profile is None or rc == "cqp":
+        return None
     params = {key: options[key] for key in _HEADER_KEYS if key in options}
     params["b-pyramid"] = _PYRAMID.get(options.get("b_pyramid", "0"), "none")
     # x264 lowers the chroma QP offset itself when psy is on; with psy off, the source's final
     # offset (as recorded) is used as it is.
     params["psy"] = "0"
     # The PPS's initial QP is the CRF (whole part) for a CRF encode, 26 for rate-controlled ones.
-    rc = options.get("rc", "crf")
-    if rc == "crf":
-        crf = str(int(float(options.get("crf", "23"))))
-    elif rc == "cqp":
-        return "the source was encoded at a constant QP"
-    else:
-        crf = "26"
-    params["crf"] = crf
+    params["crf"] = str(int(float(options.get("crf", "23")))) if rc == "crf" else "26"
     x264 = ":".join(f"{key}={value}" for key, value in params.items())
-    return {"preset": "ultrafast", "profile:v": profile, "level": f"{config[3] / 10:g}",
-            "x264-params": x264}
+    return _Edges({"preset": "ultrafast", "profile:v": profile, "level": _level(config),
+                   "x264-params": x264})
+
+
+def _own(plan: PrepPlan, config: AvcConfig) -> _Edges | str:
+    """libx264 options for edges with parameter sets of their own, under an id the source does
+    not use, at the source's profile and level; or why there are none."""
+    profile = _PROFILES.get(config.profile)
+    if profile is None:
+        return f"H.264 profile {config.profile} is not one x264 writes"
+    own_id = config.free_id()
+    if own_id is None:
+        return "the source uses every parameter set id"
+    assert plan.video is not None
+    return _Edges({"preset": plan.video.preset, "crf": str(plan.video.crf), "profile:v": profile,
+                   "level": _level(config), "x264-params": f"sps-id={own_id}"}, own_id)
+
+
+def _level(config: AvcConfig) -> str:
+    return f"{config.level / 10:g}"
+
+
+def _edges(plan: PrepPlan, src: Path, config: AvcConfig) -> _Edges | str:
+    """How to encode the edges of a smart cut of `src`, or why it cannot be smart-cut."""
+    options = x264_options(src)
+    if options is not None:
+        for key, refused in (("open_gop", "open GOPs"), ("interlaced", "interlaced coding"),
+                             ("bluray_compat", "Blu-ray compatible coding"),
+                             ("intra_refresh", "periodic intra refresh"),
+                             ("fake_interlaced", "")):
+            if options.get(key, "0") not in ("0", ""):
+                return f"the source uses {refused or key}"
+        matched = _matched(options, config)
+        if matched is not None:
+            return matched
+    return _own(plan, config)
 
 
 def smart_cut(plan: PrepPlan, src: Path, out: Path, binary: FfmpegBinary, fps: Fraction, *,
@@ -95,20 +131,19 @@ def smart_cut(plan: PrepPlan, src: Path, out: Path, binary: FfmpegBinary, fps: F
     if cut is None:
         return "no whole GOP inside the window"
     track = read_mp4(src).track("vide")
-    if track is None or track.avc_config is None or len(track.avc_config) < 5:
+    source_record = track.avc_config if track else None
+    config = parse_avc_config(source_record) if source_record else None
+    if track is None or source_record is None or config is None:
         return "the source's H.264 has more than one sample description, or none"
-    options = x264_options(src)
-    if options is None:
-        return "the source was not made by x264, so its parameter sets cannot be matched"
-    encode = _encoder_options(options, track.avc_config)
-    if isinstance(encode, str):
-        return encode
+    edges = _edges(plan, src, config)
+    if isinstance(edges, str):
+        return edges
     if on_progress:
         on_progress(0, plan.duration_ms)
     pieces = [(name, start_ms, frames, how) for name, start_ms, frames, how in (
-        ("head", plan.start_ms, cut.head_frames, encode),
+        ("head", plan.start_ms, cut.head_frames, edges.options),
         ("copy", cut.first_key_ms, cut.copy_frames, None),
-        ("tail", cut.last_key_ms, cut.tail_frames, encode)) if frames]
+        ("tail", cut.last_key_ms, cut.tail_frames, edges.options)) if frames]
     with tempfile.TemporaryDirectory(prefix=".prep-smartcut-", dir=out.parent) as tmp_text:
         tmp = Path(tmp_text)
         paths = [tmp / f"{name}.mp4" for name, *_ in pieces]
@@ -121,31 +156,57 @@ def smart_cut(plan: PrepPlan, src: Path, out: Path, binary: FfmpegBinary, fps: F
             if audio is not None:
                 jobs.append((smart_cut_audio_args(plan, src, audio), audio))
             run_together(jobs, binary=binary)
+            expected: AvcConfig | None = None  # the source's avcC as it is
             for path, (name, _, frames, how) in zip(paths, pieces, strict=True):
                 made = read_mp4(path).track("vide")
                 if made is None or made.sample_count != frames:
                     return f"the {name} came out with the wrong number of frames"
-                if made.avc_config != track.avc_config:
-                    return (f"the re-encoded {name}'s parameter sets differ from the source's"
-                            if how else "the copied GOPs' parameter sets changed")
+                sets = _check_sets(name, how is not None, edges, source_record,
+                                   made.avc_config)
+                if isinstance(sets, str):
+                    return sets
+                expected = sets or expected
             listing = tmp / "pieces.txt"
             listing.write_text("".join(f"file '{path.name}'\n" for path in paths))
             run(smart_cut_join_args(listing, out, audio), total_ms=plan.duration_ms,
                 path=out, binary=binary, on_progress=on_progress)
-            return _prove(plan, src, out, fps, binary)
+            record = source_record if expected is None else expected.to_bytes()
+            if expected is not None:
+                replace_avc_config(out, record)
+            return _prove(plan, src, out, fps, binary, record)
         except PrepError as err:
             return f"ffmpeg failed ({err})"
+
+
+def _check_sets(name: str, encoded: bool, edges: _Edges, source: bytes,
+                made: bytes | None) -> AvcConfig | str | None:
+    """Whether a piece's parameter sets are what the join needs: the source's (None), or for an
+    edge with its own, the source's record with the edge's sets added (that record); else why
+    not."""
+    if not encoded or edges.own_id is None:
+        if made == source:
+            return None
+        return (f"the re-encoded {name}'s parameter sets differ from the source's" if encoded
+                else "the copied GOPs' parameter sets changed")
+    own = parse_avc_config(made) if made else None
+    theirs = parse_avc_config(source)
+    assert theirs is not None  # read before the edges were planned
+    if (own is None or own.length_size != theirs.length_size
+            or own.sps_ids != {edges.own_id} or own.pps_ids != {edges.own_id}):
+        return f"the re-encoded {name}'s parameter sets are not under id {edges.own_id}"
+    return theirs.merged(own)
 
 
 # Frames of the copied GOP decoded after the head: past its IDR and the B-frames that follow.
 _JOIN_FRAMES = 8
 
 
-def _prove(plan: PrepPlan, src: Path, out: Path, fps: Fraction,
-           binary: FfmpegBinary) -> str | None:
+def _prove(plan: PrepPlan, src: Path, out: Path, fps: Fraction, binary: FfmpegBinary,
+           record: bytes) -> str | None:
     """None when `out` is proven one valid stream, else what failed.
 
-    From the sample tables: one sample description, the source's; the exact frame count; times
+    From the sample tables: one sample description, `record` (the source's avcC, or it with
+    the edges' own parameter sets added); the exact frame count; times
     evenly spaced from 0, each piece's frames shown before the next piece's; each piece starting
     on an IDR access unit; and the copied samples byte for byte the source's, whole GOPs (the
     source's next sample is an IDR). An IDR starts a decoder afresh, so the copied GOPs decode
@@ -158,8 +219,8 @@ def _prove(plan: PrepPlan, src: Path, out: Path, fps: Fraction,
     config = read_mp4(out).track("vide")
     if ours is None or theirs is None or config is None:
         return "the joined file has no video track"
-    if config.avc_config != read_mp4(src).track("vide").avc_config:  # type: ignore[union-attr]
-        return "the joined stream's parameter sets are not the source's"
+    if config.avc_config != record:
+        return "the joined stream's parameter sets are not the ones it was made with"
     bounds = [0, cut.head_frames, cut.head_frames + cut.copy_frames,
               cut.head_frames + cut.copy_frames + cut.tail_frames]
     total = bounds[-1]
@@ -170,7 +231,7 @@ def _prove(plan: PrepPlan, src: Path, out: Path, fps: Fraction,
     if step <= 0 or [t - times[0] for t in times] != [i * step for i in range(total)]:
         return "the joined stream's timestamps are not evenly spaced"
     rank = {t: i for i, t in enumerate(times)}
-    length_size = (config.avc_config[4] & 3) + 1  # type: ignore[index]
+    length_size = (record[4] & 3) + 1
     first_copied = _sample_at(theirs, cut.first_key_ms)
     if first_copied is None or first_copied + cut.copy_frames > len(theirs):
         return "the copied GOPs are not where the source's keyframes are"

@@ -1,0 +1,122 @@
+"""H.264 parameter sets in an mp4: the avcC record read, merged and written back into a file."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+from media_cases import case
+
+from prep.media.avc import AvcConfig, parse_avc_config, replace_avc_config
+from prep.media.mp4 import read_mp4, read_samples
+
+# A Constrained Baseline SPS (id 0) and PPS (id 0), as openh264 writes them.
+SPS0 = bytes.fromhex("6742c01e8c680a02ff970101e1108d40")
+PPS0 = bytes.fromhex("68ce3c80")
+# x264's with `sps-id=1`: the SPS carries an emulation prevention byte (00 00 03).
+SPS1 = bytes.fromhex("6742c01e5680a02ff970110000030001000003003c0f162ea0")
+PPS1 = bytes.fromhex("6848e023c8")
+
+
+def _record(sps: list[bytes], pps: list[bytes], tail: bytes = b"") -> bytes:
+    out = bytearray([1, 66, 0xC0, 30, 0xFF, 0xE0 | len(sps)])
+    for unit in sps:
+        out += len(unit).to_bytes(2, "big") + unit
+    out.append(len(pps))
+    for unit in pps:
+        out += len(unit).to_bytes(2, "big") + unit
+    return bytes(out + tail)
+
+
+def test_parse_reads_the_ids_and_round_trips() -> None:
+    config = parse_avc_config(_record([SPS0], [PPS0]))
+    assert config is not None
+    assert (config.profile, config.compatibility, config.level, config.length_size) == (66, 0xC0, 30, 4)
+    assert config.sps_ids == config.pps_ids == {0} and config.free_id() == 1
+    # reserved bits are written as the standard has them (0xFF and 0xE1 here already are)
+    assert config.to_bytes() == _record([SPS0], [PPS0])
+
+
+def test_merged_lists_both_encoders_sets_after_the_sources() -> None:
+    source, edges = parse_avc_config(_record([SPS0], [PPS0])), parse_avc_config(_record([SPS1], [PPS1]))
+    assert source is not None and edges is not None
+    assert edges.sps_ids == edges.pps_ids == {1}  # read through the emulation prevention byte
+    merged = source.merged(edges)
+    assert merged.sps == (SPS0, SPS1) and merged.pps == (PPS0, PPS1)
+    again = parse_avc_config(merged.to_bytes())
+    assert again == merged and again.free_id() == 2
+
+
+def test_high_profile_extension_is_kept() -> None:
+    tail = bytes([0xFD, 0xF8, 0xF8, 0x00])  # chroma 4:2:0, 8-bit luma and chroma, no SPS ext
+    config = parse_avc_config(_record([SPS0], [PPS0], tail))
+    assert config is not None and config.extension == tail
+    assert config.to_bytes().endswith(tail)
+
+
+@pytest.mark.parametrize("record", [
+    b"", b"\x01\x42", _record([], [PPS0]), _record([SPS0], []),
+    _record([SPS0], [PPS0])[:-2],  # the PPS cut short
+    _record([bytes([0x67, 66, 0, 30, 0])], [PPS0]),  # an id that runs past its data
+])
+def test_records_prep_cannot_rewrite_are_refused(record: bytes) -> None:
+    assert parse_avc_config(record) is None
+
+
+def _ue(value: int) -> str:
+    code = bin(value + 1)[2:]
+    return "0" * (len(code) - 1) + code
+
+
+def _unit(header: bytes, bits: str) -> bytes:
+    """A NAL unit: `header`, then `bits` with a stop bit, padded to whole bytes."""
+    bits += "1"
+    bits += "0" * (-len(bits) % 8)
+    return header + int(bits, 2).to_bytes(len(bits) // 8, "big")
+
+
+def test_free_id_skips_the_ids_in_use_and_is_none_when_all_are() -> None:
+    sps = {n: _unit(bytes([0x67, 66, 0xC0, 30]), _ue(n)) for n in range(31)}
+    some = AvcConfig(66, 0xC0, 30, 4, (sps[0], sps[1], sps[3]), (PPS0,), b"")
+    assert some.sps_ids == {0, 1, 3} and some.free_id() == 2
+    # an avcC holds at most 31 SPS; the PPS takes the last id
+    every = AvcConfig(66, 0xC0, 30, 4, tuple(sps.values()),
+                      (_unit(b"\x68", _ue(31) + _ue(0)),), b"")
+    assert every.free_id() is None
+    assert parse_avc_config(every.to_bytes()) == every
+
+
+def _sample_hashes(path: Path) -> list[str]:
+    samples = read_samples(path)
+    assert samples is not None
+    with open(path, "rb") as fh:
+        return [hashlib.md5(data).hexdigest() for data in samples.read(fh, 0, len(samples))]
+
+
+@pytest.mark.parametrize("name", ["compliant", "quicktime"])  # moov before / after the media
+def test_replace_keeps_every_sample_where_the_index_says(tmp_path: Path, name: str) -> None:
+    path = tmp_path / f"clip{case(name).suffix}"
+    shutil.copyfile(case(name), path)
+    before = _sample_hashes(path)
+    audio_before = read_mp4(path).track("soun")
+    old = read_mp4(path).track("vide").avc_config  # type: ignore[union-attr]
+    config = parse_avc_config(old or b"")
+    assert config is not None
+    extra = parse_avc_config(_record([SPS1], [PPS1]))
+    assert extra is not None
+    bigger = config.merged(extra).to_bytes()
+    replace_avc_config(path, bigger)
+    info = read_mp4(path)
+    assert info.track("vide").avc_config == bigger  # type: ignore[union-attr]
+    assert _sample_hashes(path) == before  # chunk offsets moved with the moov
+    assert info.track("soun") == audio_before
+    assert not list(tmp_path.glob(".*"))  # no temp file left
+
+
+def test_replace_refuses_a_file_without_h264(tmp_path: Path) -> None:
+    path = tmp_path / "audio.mp4"
+    path.write_bytes(b"\x00\x00\x00\x08free")
+    with pytest.raises(ValueError, match="no moov box"):
+        replace_avc_config(path, _record([SPS0], [PPS0]))
