@@ -3,84 +3,50 @@ with only its edges re-encoded, proven frame by frame; what cannot be proven fal
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
-from mediagen import ffmpeg_exe, make
+from smartcutmedia import WINDOW, WINDOW_FRAMES, frame_hashes, prepare_one, source, x264
 
 from prep.media.mp4 import read_mp4
-from prep.media.prepare import PrepareOptions, PrepResult, prepare
 
 pytestmark = pytest.mark.media
 
-_RATE = 30
-
-
-def _source(name: str, video: list[str]) -> Path:
-    """5 s of 320x180 at 30 fps with a keyframe every second, B-frames, and AAC audio."""
-    return make(f"smartcut-{name}", [
-        "-f", "lavfi", "-i", f"testsrc2=size=320x180:rate={_RATE}:duration=5",
-        "-f", "lavfi", "-i", "sine=sample_rate=48000:duration=5", *video,
-        "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", "-movflags", "+faststart"])
-
-
-def _x264(extra: str = "") -> list[str]:
-    return ["-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-g", "30",
-            "-x264-params", f"scenecut=0{extra}"]
-
-
-def _prepare(tmp_out: Path, spec: str) -> PrepResult:
-    (result,) = prepare([spec], tmp_out, PrepareOptions(use_cache=False, ffmpeg=""))
-    assert result.output is not None
-    return result
-
-
-def _framemd5(path: Path, *args: str) -> list[tuple[int, str]]:
-    """(pts, hash) of each decoded frame; any decoding error fails the test."""
-    done = subprocess.run([ffmpeg_exe(), "-v", "error", "-nostdin", *args, "-i", str(path),
-                           "-map", "0:v", "-f", "framemd5", "-"], capture_output=True, text=True,
-                          check=True)
-    assert done.stderr.strip() == ""
-    rows = [[f.strip() for f in line.split(",")] for line in done.stdout.splitlines()
-            if line and not line.startswith("#")]
-    return [(int(r[2]), r[5]) for r in rows]
-
 
 def test_window_between_keyframes_is_smart_cut(tmp_out: Path) -> None:
-    source = _source("x264", _x264())
-    result = _prepare(tmp_out, f"{source}@1.3-4.5")
+    original = source("x264", x264())
+    result = prepare_one(tmp_out, f"{original}{WINDOW}")
     assert result.output is not None
     assert result.as_dict()["video_action"] == "smart-cut"
     assert result.smart_cut_fallback is None
     cut = result.plan.smart_cut
     assert cut is not None and (cut.head_frames, cut.copy_frames, cut.tail_frames) == (21, 60, 15)
     # Every frame decodes without an error; 96 frames (3.2 s), evenly timed from 0.
-    ours = _framemd5(result.output)
-    assert len(ours) == 96
+    ours = frame_hashes(result.output)
+    assert len(ours) == WINDOW_FRAMES
     step = ours[1][0]
-    assert [pts for pts, _ in ours] == [i * step for i in range(96)]
+    assert [pts for pts, _ in ours] == [i * step for i in range(WINDOW_FRAMES)]
     # The copied frames (2.0-4.0 s) decode bit-identical to the source's same frames.
-    theirs = _framemd5(source, "-ss", "1.3")[:96]
+    theirs = frame_hashes(original, "-ss", "1.3")[:WINDOW_FRAMES]
     assert [h for _, h in ours[21:81]] == [h for _, h in theirs[21:81]]
     # One track, one sample description, no edit list; the audio ends with the video.
     mp4 = read_mp4(result.output)
     video, audio = mp4.track("vide"), mp4.track("soun")
     assert video is not None and audio is not None and not mp4.has_edit_list
-    assert video.avc_config == read_mp4(source).track("vide").avc_config  # type: ignore[union-attr]
-    assert video.sample_count == 96
+    assert video.avc_config == read_mp4(original).track("vide").avc_config  # type: ignore[union-attr]
+    assert video.sample_count == WINDOW_FRAMES
     assert audio.duration_units / audio.timescale <= video.duration_units / video.timescale
 
 
 @pytest.mark.parametrize(("name", "video", "reason"), [
-    ("open-gop", _x264(":open_gop=1"), "open GOPs"),
+    ("open-gop", x264(":open_gop=1"), "open GOPs"),
     ("openh264", ["-c:v", "libopenh264", "-g", "30"], "not made by x264"),
 ])
 def test_window_that_cannot_be_smart_cut_falls_back_with_its_reason(
         tmp_out: Path, name: str, video: list[str], reason: str) -> None:
-    result = _prepare(tmp_out, f"{_source(name, video)}@1.3-4.5")
+    result = prepare_one(tmp_out, f"{source(name, video)}{WINDOW}")
     data = result.as_dict()
     assert data["video_action"] == "transcode" and data["action"] == "transcode"
     assert reason in (result.smart_cut_fallback or "")
     assert any("smart cut not used" in note and reason in note for note in data["notes"])
-    assert len(_framemd5(result.output)) == 96  # type: ignore[arg-type]
+    assert len(frame_hashes(result.output)) == WINDOW_FRAMES  # type: ignore[arg-type]
