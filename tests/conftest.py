@@ -27,4 +27,5 @@ def tmp_out(tmp_path: Path) -> Path:
     out.mkdir()
     return out
 
-from sandbox_fixture import sandbox, sandbox_server  # noqa: E402,F401  (fixtures for every test file)
+from chromium import browser, page  # noqa: E402,F401  (fixtures for every test file)
+from sandbox_fixture import sandbox, sandbox_server  # noqa: E402,F401

@@ -3,107 +3,78 @@ with only its edges re-encoded, proven frame by frame; what cannot be proven fal
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from mediagen import ffmpeg_exe, make
+from smartcutmedia import (
+    OPENH264,
+    WINDOW,
+    WINDOW_FRAMES,
+    frame_hashes,
+    prepare_one,
+    source,
+    x264,
+)
 
 from prep.media.avc import parse_avc_config
 from prep.media.ffmpeg import find_ffmpeg
 from prep.media.mp4 import read_mp4, read_samples
-from prep.media.prepare import PrepareOptions, PrepResult, prepare
 from prep.media.probe import probe
 from prep.media.smartcut import _prove
 
 pytestmark = pytest.mark.media
-
-_RATE = 30
-
-
-def _source(name: str, video: list[str]) -> Path:
-    """5 s of 320x180 at 30 fps with a keyframe every second, B-frames, and AAC audio."""
-    return make(f"smartcut-{name}", [
-        "-f", "lavfi", "-i", f"testsrc2=size=320x180:rate={_RATE}:duration=5",
-        "-f", "lavfi", "-i", "sine=sample_rate=48000:duration=5", *video,
-        "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", "-movflags", "+faststart"])
-
-
-def _x264(extra: str = "") -> list[str]:
-    return ["-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-g", "30",
-            "-x264-params", f"scenecut=0{extra}"]
-
-
-_OPENH264 = ["-c:v", "libopenh264", "-g", "30"]
-
-
-def _prepare(tmp_out: Path, spec: str) -> PrepResult:
-    (result,) = prepare([spec], tmp_out, PrepareOptions(use_cache=False, ffmpeg=""))
-    assert result.output is not None
-    return result
-
-
-def _framemd5(path: Path, *args: str) -> list[tuple[int, str]]:
-    """(pts, hash) of each decoded frame; any decoding error fails the test."""
-    done = subprocess.run([ffmpeg_exe(), "-v", "error", "-nostdin", *args, "-i", str(path),
-                           "-map", "0:v", "-f", "framemd5", "-"], capture_output=True, text=True,
-                          check=True)
-    assert done.stderr.strip() == ""
-    rows = [[f.strip() for f in line.split(",")] for line in done.stdout.splitlines()
-            if line and not line.startswith("#")]
-    return [(int(r[2]), r[5]) for r in rows]
-
 
 @pytest.mark.parametrize("encoder", ["x264", "openh264"])
 def test_window_between_keyframes_is_smart_cut(tmp_out: Path, encoder: str) -> None:
     """An x264 source's edges are re-encoded with its own parameter sets; another encoder's
     (openh264's, as phones' hardware encoders) get their own under a free id, beside the
     source's in the one avcC."""
-    source = _source(encoder, _x264() if encoder == "x264" else _OPENH264)
-    result = _prepare(tmp_out, f"{source}@1.3-4.5")
+    original = source(encoder, x264() if encoder == "x264" else OPENH264)
+    result = prepare_one(tmp_out, f"{original}{WINDOW}")
     assert result.output is not None
     assert result.as_dict()["video_action"] == "smart-cut"
     assert result.smart_cut_fallback is None
     cut = result.plan.smart_cut
     assert cut is not None and (cut.head_frames, cut.copy_frames, cut.tail_frames) == (21, 60, 15)
     # Every frame decodes without an error; 96 frames (3.2 s), evenly timed from 0.
-    ours = _framemd5(result.output)
-    assert len(ours) == 96
+    ours = frame_hashes(result.output)
+    assert len(ours) == WINDOW_FRAMES
     step = ours[1][0]
-    assert [pts for pts, _ in ours] == [i * step for i in range(96)]
+    assert [pts for pts, _ in ours] == [i * step for i in range(WINDOW_FRAMES)]
     # The copied frames (2.0-4.0 s) decode bit-identical to the source's same frames.
-    theirs = _framemd5(source, "-ss", "1.3")[:96]
+    theirs = frame_hashes(original, "-ss", "1.3")[:WINDOW_FRAMES]
     assert [h for _, h in ours[21:81]] == [h for _, h in theirs[21:81]]
     # One track, one sample description, no edit list; the audio ends with the video.
     mp4 = read_mp4(result.output)
     video, audio = mp4.track("vide"), mp4.track("soun")
     assert video is not None and audio is not None and not mp4.has_edit_list
-    theirs = read_mp4(source).track("vide")
-    assert theirs is not None and theirs.avc_config is not None and video.avc_config is not None
-    if encoder == "x264":
-        assert video.avc_config == theirs.avc_config
-    else:
-        ours, source_sets = parse_avc_config(video.avc_config), parse_avc_config(theirs.avc_config)
-        assert ours is not None and source_sets is not None
-        assert ours.sps[:1] == source_sets.sps and ours.pps[:1] == source_sets.pps
-        assert ours.sps_ids == ours.pps_ids == {0, 1} and len(ours.sps) == len(ours.pps) == 2
-    assert video.sample_count == 96
+    assert video.sample_count == WINDOW_FRAMES
     assert audio.duration_units / audio.timescale <= video.duration_units / video.timescale
+    source_track = read_mp4(original).track("vide")
+    assert source_track is not None and source_track.avc_config and video.avc_config
+    if encoder == "x264":
+        assert video.avc_config == source_track.avc_config
+    else:
+        sets, source_sets = (parse_avc_config(video.avc_config),
+                             parse_avc_config(source_track.avc_config))
+        assert sets is not None and source_sets is not None
+        assert sets.sps[:1] == source_sets.sps and sets.pps[:1] == source_sets.pps
+        assert sets.sps_ids == sets.pps_ids == {0, 1} and len(sets.sps) == len(sets.pps) == 2
 
 
 @pytest.mark.parametrize(("name", "video", "reason"), [
-    ("open-gop", _x264(":open_gop=1"), "open GOPs"),
-    ("bluray", _x264(":bluray-compat=1"), "Blu-ray compatible coding"),
+    ("open-gop", x264(":open_gop=1"), "open GOPs"),
+    ("bluray", x264(":bluray-compat=1"), "Blu-ray compatible coding"),
 ])
 def test_window_that_cannot_be_smart_cut_falls_back_with_its_reason(
         tmp_out: Path, name: str, video: list[str], reason: str) -> None:
-    result = _prepare(tmp_out, f"{_source(name, video)}@1.3-4.5")
+    result = prepare_one(tmp_out, f"{source(name, video)}{WINDOW}")
     data = result.as_dict()
     assert data["video_action"] == "transcode" and data["action"] == "transcode"
     assert reason in (result.smart_cut_fallback or "")
     assert any("smart cut not used" in note and reason in note for note in data["notes"])
-    assert len(_framemd5(result.output)) == 96  # type: ignore[arg-type]
+    assert len(frame_hashes(result.output)) == WINDOW_FRAMES  # type: ignore[arg-type]
 
 
 # --- the proof catches a joined stream that is not what it claims ------------------------------
@@ -153,18 +124,18 @@ def _flip_last_byte(sample: bytearray) -> None:
 def test_the_proof_refuses_a_tampered_join(tmp_out: Path, where: str,
                                            change: Callable[[bytearray], None],
                                            reason: str) -> None:
-    source = _source("x264", _x264())
-    result = _prepare(tmp_out, f"{source}@1.3-4.5")
+    original = source("x264", x264())
+    result = prepare_one(tmp_out, f"{original}{WINDOW}")
     assert result.output is not None and result.plan.smart_cut is not None
-    fps = probe(source).fps
+    fps = probe(original).fps
     assert fps is not None
     binary = find_ffmpeg("")
-    record = read_mp4(source).track("vide").avc_config  # type: ignore[union-attr]
+    record = read_mp4(original).track("vide").avc_config  # type: ignore[union-attr]
     assert record is not None
-    assert _prove(result.plan, source, result.output, fps, binary, record) is None
+    assert _prove(result.plan, original, result.output, fps, binary, record) is None
     cut = result.plan.smart_cut
     index = {"head": 0, "copy": cut.head_frames + 5, "tail": cut.head_frames + cut.copy_frames}
     tampered = tmp_out / f"tampered-{where}.mp4"
     _tamper(result.output, tampered, index[where], change)
-    why = _prove(result.plan, source, tampered, fps, binary, record)
+    why = _prove(result.plan, original, tampered, fps, binary, record)
     assert why is not None and reason in why

@@ -1,18 +1,17 @@
 """`prep studio` in a real browser: Playwright driving Debian's Chromium against the sandbox.
 
-The browser is the system's (`chromium` from apt, which scripts/test installs when it can);
-Playwright's own browser downloads are not used. Without either, these tests are skipped and say
-why. Waiting is Playwright's (`expect` retries until the page shows the text); nothing is timed.
+The browser is found and launched by tests/chromium.py; without it or Playwright, these tests are
+skipped and say why. Waiting is Playwright's (`expect` retries until the page shows the text);
+nothing is timed.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import chromium
 import mediagen
 import pytest
 
@@ -22,33 +21,9 @@ from prep.ui.studio import RunningStudio, Studio, run_in_thread
 
 pytestmark = pytest.mark.media
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed "
-                                                            "(pip install playwright)")
-
-
-def _chromium() -> str | None:
-    given = os.environ.get("PREP_CHROMIUM")
-    if given:
-        return given
-    return next((p for p in map(shutil.which, ("chromium", "chromium-browser")) if p), None)
-
-
-CHROMIUM = _chromium()
-if CHROMIUM is None:
-    pytest.skip("no Chromium here: install Debian's with `apt-get install chromium` (scripts/test "
-                "does when apt can), or point PREP_CHROMIUM at one", allow_module_level=True)
+sync_api = chromium.sync_api()
 
 PROMPT = "She looks at the camera and waves hello"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -69,20 +44,6 @@ def studio(sandbox: Sandbox, sandbox_server: RunningSandbox, footage: Path,
         yield running
     finally:
         running.stop()
-
-
-@pytest.fixture()
-def page(browser: Any) -> Iterator[Any]:
-    """A page at 1280 px that collects every console error and uncaught exception."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.problems = []
-    page.on("console", lambda m: page.problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: page.problems.append(str(e)))
-    try:
-        yield page
-    finally:
-        context.close()
 
 
 def open_clip(page: Any, name: str) -> None:

@@ -1,0 +1,61 @@
+"""Debian's Chromium driven by Playwright, for the tests that need a real browser.
+
+The browser is the system's (`chromium` from apt, which scripts/test installs when it can), or the
+one PREP_CHROMIUM names; Playwright's own browser downloads are not used. A test module calls
+`sync_api()` at import, which skips the module and says why when either is missing; its fixtures
+`browser` (one Chromium per module) and `page` are offered to every test by conftest.py.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+
+def find_chromium() -> str | None:
+    """PREP_CHROMIUM, else `chromium` or `chromium-browser` on PATH."""
+    given = os.environ.get("PREP_CHROMIUM")
+    if given:
+        return given
+    return next((p for p in map(shutil.which, ("chromium", "chromium-browser")) if p), None)
+
+
+def sync_api() -> ModuleType:
+    """Playwright's sync API; skips the calling test module when Playwright or Chromium is missing."""
+    api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed "
+                                                            "(pip install playwright)")
+    if find_chromium() is None:
+        pytest.skip("no Chromium here: install Debian's with `apt-get install chromium` (scripts/test "
+                    "does when apt can), or point PREP_CHROMIUM at one", allow_module_level=True)
+    return api
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One Chromium per test module, with `--no-sandbox` (it will not start as root otherwise, as in
+    a CI container)."""
+    with sync_api().sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=find_chromium(), args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture()
+def page(browser: Any) -> Iterator[Any]:
+    """A page at 1280 px that collects every console error and uncaught exception in `problems`."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.problems = []
+    page.on("console", lambda m: page.problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: page.problems.append(str(e)))
+    try:
+        yield page
+    finally:
+        context.close()
