@@ -165,6 +165,8 @@ def smart_cut(plan: PrepPlan, src: Path, out: Path, binary: FfmpegBinary, fps: F
                                    made.avc_config)
                 if isinstance(sets, str):
                     return sets
+                if sets is not None and expected not in (None, sets):
+                    return "the head's and the tail's own parameter sets differ"
                 expected = sets or expected
             listing = tmp / "pieces.txt"
             listing.write_text("".join(f"file '{path.name}'\n" for path in paths))
