@@ -139,3 +139,18 @@ def test_the_proof_refuses_a_tampered_join(tmp_out: Path, where: str,
     _tamper(result.output, tampered, index[where], change)
     why = _prove(result.plan, original, tampered, fps, binary, record)
     assert why is not None and reason in why
+
+
+def test_cli_says_a_smart_cut_is_planned_and_then_made(tmp_out: Path) -> None:
+    from click.testing import CliRunner
+
+    from prep.ui.cli import cli
+
+    spec = f"{source('openh264', OPENH264)}{WINDOW}"
+    runner = CliRunner()
+    dry = runner.invoke(cli, ["prepare", spec, "-o", str(tmp_out / "dry"), "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "smart cut: 60 frames copied, 21 + 15 re-encoded at the edges" in dry.stdout
+    done = runner.invoke(cli, ["prepare", spec, "-o", str(tmp_out / "made"), "--no-cache", "-v"])
+    assert done.exit_code == 0, done.output
+    assert "smart cut because cut between keyframes" in done.stdout

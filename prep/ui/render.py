@@ -477,7 +477,7 @@ def prepare_table(results: Sequence[Any], *, to_stderr: bool = False) -> None:
         table.add_column(column, no_wrap=column in ("source", "output"), overflow="fold")
     for result in results:
         info, output = result.source, result.output_info
-        action = result.plan.action + (" (audio to AAC)" if _audio_only(result.plan) else "") \
+        action = _action(result) + (" (audio to AAC)" if _audio_only(result.plan) else "") \
             + (" (cached)" if result.cached else "")
         size = (f"{_size(info.size_bytes)} -> {_size(output.size_bytes)}" if output
                 else _size(info.size_bytes))
@@ -495,7 +495,7 @@ def plan_details(results: Sequence[Any], *, to_stderr: bool = False) -> None:
     for result in results:
         plan = result.plan
         if plan.reasons:
-            console.print(f"  {_escape(str(result.spec))}: {plan.action} because "
+            console.print(f"  {_escape(str(result.spec))}: {_action(result)} because "
                           f"{_escape(', '.join(plan.reasons))}", soft_wrap=True, style="dim")
         if _audio_only(plan) and result.output is None:
             a = plan.audio
@@ -510,6 +510,16 @@ def plan_details(results: Sequence[Any], *, to_stderr: bool = False) -> None:
                           + (f", tone-mapped from {v.tonemap}" if v.tonemap else "")
                           + (", deinterlaced" if v.deinterlace else ""),
                           soft_wrap=True, style="dim")
+        if plan.smart_cut is not None and result.output is None:
+            cut = plan.smart_cut
+            console.print(f"    -> smart cut: {cut.copy_frames} frames copied, {cut.head_frames} + "
+                          f"{cut.tail_frames} re-encoded at the edges (the whole window is "
+                          "re-encoded if it cannot be proven)", soft_wrap=True, style="dim")
+
+
+def _action(result: Any) -> str:
+    """What was (or will be) done to a clip, as the table and the details name it."""
+    return "smart cut" if result.smart_cut else str(result.plan.action)
 
 
 def _audio_only(plan: Any) -> bool:
