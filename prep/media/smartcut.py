@@ -178,6 +178,8 @@ def smart_cut(plan: PrepPlan, src: Path, out: Path, binary: FfmpegBinary, fps: F
             return _prove(plan, src, out, fps, binary, record)
         except PrepError as err:
             return f"ffmpeg failed ({err})"
+        except ValueError as err:  # the joined file's boxes are not what replace_avc_config takes
+            return f"the joined file's parameter sets could not be written ({err})"
 
 
 def _check_sets(name: str, encoded: bool, edges: _Edges, source: bytes,
