@@ -199,26 +199,13 @@ def _samples(trak: bytes, file_size: int) -> Samples:
 
 
 def _sample_offsets(stbl: bytes, sizes: _Sizes) -> tuple[int, ...]:
-    """The file offset of every sample: chunks in order (stsc: samples per chunk; stco/co64:
-    where each chunk starts), samples back to back inside a chunk."""
-    stco = _find(stbl, (b"stco",))
-    co64 = _find(stbl, (b"co64",))
-    stsc_box = _find(stbl, (b"stsc",))
-    if not stsc_box or not (stco or co64):
-        raise _Damaged("the track has no chunk table (stsc, stco)")
-    chunks = _uints(stco, "stco", 1) if stco else _uints(co64 or b"", "co64", 1, wide=True)
-    flat = _uints(stsc_box, "stsc", 3)
-    firsts, per_chunk = flat[0::3], flat[1::3]
+    """The file offset of every sample: samples lie back to back inside their chunk."""
     out: list[int] = []
-    for i, first_chunk in enumerate(firsts):
-        stop = firsts[i + 1] - 1 if i + 1 < len(firsts) else len(chunks)
-        for chunk in range(first_chunk - 1, min(stop, len(chunks))):
-            pos = chunks[chunk]
-            for _ in range(per_chunk[i]):
-                if len(out) == sizes.count:
-                    return tuple(out)
-                out.append(pos)
-                pos += sizes.span(len(out) - 1, 1)
+    for offset, first, count in _chunks(stbl, sizes.count):
+        pos = offset
+        for sample in range(first, first + count):
+            out.append(pos)
+            pos += sizes.span(sample, 1)
     if len(out) != sizes.count:
         raise _Damaged(f"the chunk tables place {len(out):,} of {sizes.count:,} samples")
     return tuple(out)
@@ -468,15 +455,15 @@ def _sample_sizes(stsz: bytes | None) -> _Sizes | None:
     return _Sizes(count=count, uniform=0, ends=(0, *accumulate(table)))
 
 
-def _first_missing_sample(stbl: bytes, sizes: _Sizes, file_size: int) -> int | None:
-    """The first sample (0-based) whose bytes are not all inside the file, walking the chunks
-    in order (stsc says how many samples each chunk holds, stco/co64 where it starts).
-    None when every sample is there, or when the tables that place them are absent."""
+def _chunks(stbl: bytes, sample_count: int) -> Iterator[tuple[int, int, int]]:
+    """(file offset, first sample, sample count) of each chunk in order: stsc says how many
+    samples each chunk holds, stco/co64 where it starts. Chunks listed past the last sample
+    end the walk; nothing when the tables that place samples are absent."""
     stco = _find(stbl, (b"stco",))
     co64 = _find(stbl, (b"co64",))
     stsc_box = _find(stbl, (b"stsc",))
     if not stsc_box or not (stco or co64):
-        return None
+        return
     offsets = _uints(stco, "stco", 1) if stco else _uints(co64 or b"", "co64", 1, wide=True)
     flat = _uints(stsc_box, "stsc", 3)
     firsts, per_chunk = flat[0::3], flat[1::3]
@@ -486,16 +473,20 @@ def _first_missing_sample(stbl: bytes, sizes: _Sizes, file_size: int) -> int | N
         stop = firsts[i + 1] - 1 if i + 1 < len(firsts) else len(offsets)
         if start < 0 or stop < start or (i and start <= firsts[i - 1] - 1):
             raise _Damaged("stsc chunk numbers do not rise")
-        samples = per_chunk[i]
         for chunk in range(start, min(stop, len(offsets))):
-            if sample + samples > sizes.count:
-                if sample >= sizes.count:
-                    return None  # chunks listed past the last sample: nothing more to place
-                samples = sizes.count - sample
-            end = offsets[chunk] + sizes.span(sample, samples)
-            if end > file_size:
-                return sample + sizes.whole_samples(sample, samples, file_size - offsets[chunk])
+            if sample >= sample_count:
+                return
+            samples = min(per_chunk[i], sample_count - sample)
+            yield offsets[chunk], sample, samples
             sample += samples
+
+
+def _first_missing_sample(stbl: bytes, sizes: _Sizes, file_size: int) -> int | None:
+    """The first sample (0-based) whose bytes are not all inside the file; None when every
+    sample is there, or when the tables that place them are absent."""
+    for offset, first, count in _chunks(stbl, sizes.count):
+        if offset + sizes.span(first, count) > file_size:
+            return first + sizes.whole_samples(first, count, file_size - offset)
     return None
 
 
