@@ -96,8 +96,15 @@ def _transcode(source: Path, out_dir: Path, profile: str) -> tuple[Path, int]:
     return out, probe(out).size_bytes
 
 
-# Frames aligned by index on both sides, whatever each file's timebase (HandBrake writes 90 kHz).
-_ALIGN = "settb=expr=1/30,setpts=N"
+# Frames aligned by index on both sides, whatever each file's timebase (HandBrake writes 90 kHz),
+# and the same colour tags on both: the sources are untagged, HandBrake (and prep's tone mapping)
+# tag BT.709, and ffmpeg (7.1 on) negotiates colour spaces in a filter graph, so a two-input filter
+# (libvmaf, ssim) given unlike tags auto-inserts a scale that converts one input's matrix
+# (unspecified, read as BT.601, to BT.709) through RGB before comparing: that alone scored
+# HandBrake's output VMAF 65.9 instead of 92. Pixels are compared as they are decoded; the
+# sources' pixels are BT.709 by the HD convention players (and zscale below) apply to them.
+_ALIGN = ("settb=expr=1/30,setpts=N,"
+          "setparams=range=tv:color_primaries=bt709:color_trc=bt709:colorspace=bt709")
 
 
 def _vmaf(distorted: Path, reference: Path) -> float:
