@@ -19,6 +19,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from prep.core import rules  # noqa: E402  (the limits come from the one copy of each rule)
+from prep.core.plan import PROFILES  # noqa: E402
 from prep.pick.check import CHECK_NAMES  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "prep" / "schemas"
@@ -49,6 +50,7 @@ SECONDS: S = {"type": "number", "minimum": 0, "description": "seconds"}
 CREDITS: S = {"type": "number", "minimum": 0, "description": "credits (1 credit = 0.1 CNY)"}
 UNITS: S = {"type": "integer", "minimum": 0, "description": "1/10,000 credit"}
 QUALITY: S = {"enum": list(rules.QUALITIES)}
+PROFILE: S = {"enum": list(PROFILES)}
 STRINGS: S = array(STR)
 EXIT_CODE: S = {"enum": [0, 1, 2, 3, 4, 5, 6, 7, 130], "description": "the exit code this row means"}
 BY_QUALITY: S = obj({"720p": CREDITS, "1080p": CREDITS})
@@ -83,7 +85,7 @@ PREPARED = obj(
     {"source": STR, "output": nullable(STR), "action": {"enum": ["copy", "remux", "transcode"]},
      "duration_s": SECONDS, "size_bytes": INT},
     {"source_path": STR, "video_action": nullable(STR), "audio_action": nullable(STR),
-     "width": INT, "height": INT, "start_s": SECONDS, "end_s": SECONDS, "profile": STR,
+     "width": INT, "height": INT, "start_s": SECONDS, "end_s": SECONDS, "profile": PROFILE,
      "reasons": STRINGS, "notes": STRINGS, "cached": BOOL, "elapsed_s": SECONDS,
      "dry_run": BOOL},
 )

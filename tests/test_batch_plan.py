@@ -178,3 +178,21 @@ def test_dry_run_says_a_long_clip_is_cut(folder: Path) -> None:
     code, stdout, _ = _run("batch", str(folder / "long.csv"), "--dry-run", "--json")
     [clip] = json.loads(stdout)["jobs"][0]["clips"]
     assert any("first 29.9" in note for note in clip["notes"])
+
+
+def test_profile_reaches_the_engine(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`prep batch --profile small` runs the batch with that profile (the engine prepares with it)."""
+    import prep.jobs.run
+
+    seen: list[object] = []
+
+    def stop_at_run(*args: object, **kwargs: object) -> None:
+        seen.append(args[2])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(prep.jobs.run, "run_batch", stop_at_run)
+    code, _, stderr = _run("batch", str(folder / "jobs.csv"), "-o", str(folder / "out"), "--yes",
+                           "--no-check", "--no-check-credits", "--profile", "small", "-q")
+    assert code == 130, stderr
+    (options,) = seen
+    assert isinstance(options, prep.jobs.run.BatchOptions) and options.profile == "small"

@@ -12,6 +12,7 @@ import mediagen
 import pytest
 from click.testing import CliRunner
 
+from prep.core.plan import PROFILE_SETTINGS, PROFILES, Profile
 from prep.ui.cli import cli
 
 
@@ -163,3 +164,30 @@ def test_unexpected_errors_exit_1_with_a_report_link(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(prep.core.billing, "estimate_durations", boom)
     code, _, err = run("estimate", "--seconds", "3")
     assert code == 1 and "this is a bug" in err and "kaput" in err
+
+
+def _profile_choices(command: click.Command) -> tuple[str, ...]:
+    (option,) = [p for p in command.params if p.name == "profile"]
+    assert isinstance(option.type, click.Choice)
+    return tuple(option.type.choices)
+
+
+def test_every_command_that_encodes_offers_every_profile() -> None:
+    """prepare, generate and batch take --profile from the one list of profiles."""
+    batch = cli.commands["batch"]
+    assert isinstance(batch, click.Group)
+    for command in (cli.commands["prepare"], cli.commands["generate"], batch.commands["run"]):
+        assert _profile_choices(command) == PROFILES
+
+
+@pytest.mark.media
+@pytest.mark.parametrize("profile", PROFILES)
+def test_prepare_profile_shows_in_dry_run_json(tmp_path: Path, profile: Profile) -> None:
+    clip = mediagen.clip("profile", seconds=3, size="160x90", audio=False, vcodec=["-c:v", "mpeg4"])
+    code, out, err = run("prepare", str(clip), "-o", str(tmp_path / "x"), "--profile", profile,
+                         "--dry-run", "--json")
+    assert code == 0, err
+    (row,) = json.loads(out)
+    assert row["action"] == "transcode" and row["profile"] == profile
+    assert f"x264 {PROFILE_SETTINGS[profile].preset} CRF" in err
+    assert not (tmp_path / "x").exists()

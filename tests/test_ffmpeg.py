@@ -119,6 +119,14 @@ def test_extend_argv() -> None:
     assert "-c:a" not in freeze
 
 
+def test_small_profile_argv_sets_its_x264_options() -> None:
+    small = build_args(plan(info(video_codec="hevc"), opts(profile="small")), "take.mp4", "o.mp4")
+    assert small[small.index("-preset") + 1] == "faster" and small[small.index("-crf") + 1] == "22"
+    assert small[small.index("-x264-params") + 1] == "subme=7:aq-mode=2:psy=0"
+    balanced = build_args(plan(info(video_codec="hevc"), opts()), "take.mp4", "o.mp4")
+    assert "-x264-params" not in balanced
+
+
 def test_copy_plan_has_no_argv() -> None:
     with pytest.raises(ValueError):
         build_args(plan(info(), opts(), KEYFRAMES), "a.mp4", "b.mp4")

@@ -14,8 +14,13 @@ from prep.core.billing import estimate_durations
 from prep.core.clipinfo import ClipInfo, assess
 from prep.core.plan import (
     AUDIO_KBPS,
+    DEFAULT_PROFILE,
+    PROFILE_SETTINGS,
+    PROFILES,
+    EncoderSettings,
     PlannedClip,
     PlanOptions,
+    Profile,
     SourceFacts,
     choose_window,
     edge_margin_ms,
@@ -248,10 +253,31 @@ def test_impossible_size_is_an_error() -> None:
         plan(clip, opts(max_size_bytes=1_000_000), KEYFRAMES)
 
 
-@pytest.mark.parametrize("profile", ["fast", "balanced", "quality"])
-def test_profiles(profile: str) -> None:
+@pytest.mark.parametrize("profile", PROFILES)
+def test_profiles(profile: Profile) -> None:
     result = plan(info(video_codec="hevc"), opts(profile=profile), KEYFRAMES)
     assert result.video is not None and result.profile == profile
+    encoder = PROFILE_SETTINGS[profile]
+    video = result.video
+    assert (video.preset, video.crf, video.x264_params) == (encoder.preset, encoder.crf,
+                                                            encoder.x264_params)
+    assert result.as_dict()["video"]["x264_params"] == dict(encoder.x264_params)  # type: ignore[index]
+
+
+def test_every_profile_has_settings_and_balanced_is_the_default() -> None:
+    assert set(PROFILE_SETTINGS) == set(PROFILES) and DEFAULT_PROFILE == "balanced"
+    assert PlanOptions().profile == DEFAULT_PROFILE
+
+
+def test_small_profile_turns_off_what_costs_bytes() -> None:
+    """small: psycho-visual optimisation off and variance AQ on, whose bits VMAF does not see."""
+    params = dict(PROFILE_SETTINGS["small"].x264_params)
+    assert params["psy"] == "0" and params["aq-mode"] == "2"
+
+
+def test_x264_params_cannot_break_the_option_string() -> None:
+    with pytest.raises(ValueError):
+        EncoderSettings("faster", 22, (("deblock", "-1:-1"),))
 
 
 def test_bad_options_are_value_errors() -> None:

@@ -261,6 +261,16 @@ def test_repeat_is_served_from_the_cache(tmp_path: Path) -> None:
     assert not other.cached  # another plan is another entry
 
 
+def test_small_profile_makes_a_smaller_file_than_balanced(tmp_path: Path) -> None:
+    sizes = {}
+    for profile in ("balanced", "small"):
+        (result,) = prepare([str(case("prores"))], tmp_path / profile,
+                            PrepareOptions(use_cache=False, profile=profile))
+        assert result.action == "transcode" and result.plan.profile == profile
+        sizes[profile] = _check_compliant(result).size_bytes
+    assert sizes["small"] < sizes["balanced"]
+
+
 def test_dry_run_writes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "never"
     results = list(prepare_each([str(case("prores"))], out, dry_run=True))

@@ -30,6 +30,7 @@ __all__ = [
     "HDR_DEFAULT_PEAK_NITS",
     "HDR_REFERENCE_WHITE_NITS",
     "PROFILES",
+    "PROFILE_SETTINGS",
     "Action",
     "AudioEncode",
     "ClipWindow",
@@ -191,26 +192,37 @@ def frame_aligned_ms(ms: int, fps: Fraction | None) -> int:
 # --- what prep makes of a clip: copy, remux or transcode --------------------------------------
 
 Action = Literal["copy", "remux", "transcode"]
-Profile = Literal["fast", "balanced", "quality"]
-PROFILES: tuple[Profile, ...] = ("fast", "balanced", "quality")
+Profile = Literal["fast", "balanced", "quality", "small"]
+PROFILES: tuple[Profile, ...] = ("fast", "balanced", "quality", "small")
 DEFAULT_PROFILE: Profile = "balanced"
 
 
 @dataclass(frozen=True, slots=True)
 class EncoderSettings:
-    """x264 settings of a profile: speed preset and constant rate factor (lower is better)."""
+    """x264 settings of a profile: speed preset, constant rate factor (lower is better), and
+    x264 options set on top of the preset (`-x264-params`, as name-value pairs in order)."""
 
     preset: str
     crf: int
+    x264_params: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if any(c in text for pair in self.x264_params for text in pair for c in ":="):
+            raise ValueError("x264 option names and values cannot hold ':' or '='")
 
 
 # Chosen by measurement (scripts/bench_prepare.py, README Benchmarks; 2 cores, 1080p30): each step
 # up buys VMAF for speed, and "balanced" beats ffmpeg's own default (medium, CRF 23) on VMAF at
 # about 2.5x its speed. CRF values differ per preset because presets spend bits differently.
+# "small" is for a slow uplink: no more bytes than HandBrake's default (x264 medium, RF 22) at no
+# lower VMAF, and faster. The faster preset with medium's subpixel refinement (subme 7: RD on
+# every frame type), variance AQ (aq-mode 2) and psycho-visual optimisation off (psy 0: the
+# grain psy-rd keeps costs bytes that VMAF does not reward).
 PROFILE_SETTINGS: dict[Profile, EncoderSettings] = {
     "fast": EncoderSettings("ultrafast", 22),
     "balanced": EncoderSettings("superfast", 18),
     "quality": EncoderSettings("faster", 16),
+    "small": EncoderSettings("faster", 22, (("subme", "7"), ("aq-mode", "2"), ("psy", "0"))),
 }
 AUDIO_RATE = 48_000
 AUDIO_CHANNELS = 2
@@ -325,6 +337,7 @@ class VideoEncode:
     crf: int
     maxrate_kbps: int
     bufsize_kbps: int
+    x264_params: tuple[tuple[str, str], ...] = ()  # on top of the preset (a profile's)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -409,6 +422,7 @@ class PrepPlan:
                 "frames": self.video.frame_count, "deinterlace": self.video.deinterlace,
                 "tonemap": self.video.tonemap, "hdr_peak_nits": self.video.hdr_peak_nits,
                 "preset": self.video.preset, "crf": self.video.crf,
+                "x264_params": dict(self.video.x264_params),
                 "maxrate_kbps": self.video.maxrate_kbps, "bufsize_kbps": self.video.bufsize_kbps,
             },
             "audio": None if not self.has_audio else "copy" if self.audio is None else {
@@ -603,7 +617,8 @@ def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
         hdr_peak_nits=(facts.hdr_peak_nits or HDR_DEFAULT_PEAK_NITS) if info.hdr == "PQ"
         else HDR_DEFAULT_PEAK_NITS,
         vfr_to_cfr=info.vfr or fps != (info.fps or fps),
-        preset=encoder.preset, crf=encoder.crf, maxrate_kbps=maxrate,
+        preset=encoder.preset, crf=encoder.crf, x264_params=encoder.x264_params,
+        maxrate_kbps=maxrate,
         bufsize_kbps=min(maxrate * VBV_BUFFER_S, MAX_BUFSIZE_KBITS),
     )
     # When the video is re-encoded the audio is re-encoded too, even when it is already AAC:

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
     from prep.api.client import Client, Task
     from prep.core.clipinfo import ClipInfo
-    from prep.core.plan import Extend
+    from prep.core.plan import Extend, Profile
     from prep.pick.check import Checker, CheckReport, Verdict
     from prep.pick.picks import PickedWindow, Picker
     from prep.settings import Settings
@@ -84,7 +84,7 @@ class GenerateOptions:
     wait: bool = True
     deadline_s: float | None = 30 * 60.0
     extend: Extend | None = None
-    profile: str | None = None
+    profile: Profile | None = None
     use_cache: bool = True
     resubmit: bool = False
     pick: bool = False  # choose a window for clips given without one, as `prep pick` does

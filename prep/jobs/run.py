@@ -67,7 +67,7 @@ from prep.jobs.work import (
 if TYPE_CHECKING:
     from prep.api.client import Client, PollPolicy, Task
     from prep.api.upload import UploadCache
-    from prep.core.plan import Extend, PlannedClip
+    from prep.core.plan import Extend, PlannedClip, Profile
     from prep.media.prepare import PrepareOptions
     from prep.settings import Settings
 
@@ -125,7 +125,7 @@ class BatchOptions:
     follow: bool = True  # False: stop once every task is created (`generate --no-wait`)
     deadline_s: float | None = None  # stop following tasks after this long (they go on at EvoLink)
     use_cache: bool = True  # reuse prepared clips and live uploads from the cache folder
-    profile: str | None = None  # the encoder profile for clips that must be re-encoded
+    profile: Profile | None = None  # the encoder profile for re-encoded clips (None: the default)
     check_credits: bool = True  # read GET /v1/credits first (False: the caller already did)
     batch_queries: bool = True  # follow several tasks with one POST /v1/tasks/batch where served
     fault: str | None = None  # test only: "POINT[:JOB]", see FAULT_POINTS

@@ -220,6 +220,8 @@ def build_args(plan: PrepPlan, src: Path | str, out: Path | str) -> list[str]:
             "profile:v": "high", "pix_fmt": "yuv420p", "frames:v": video.frame_count,
             "fps_mode": "cfr", "r": f"{video.fps.numerator}/{video.fps.denominator}",
         })
+        if video.x264_params:
+            output_opts["x264-params"] = ":".join(f"{k}={v}" for k, v in video.x264_params)
         if video.tonemap:
             output_opts.update({"color_primaries": "bt709", "color_trc": "bt709",
                                 "colorspace": "bt709", "color_range": "tv"})

@@ -99,6 +99,16 @@ def extend_option(func: F) -> F:
     )(func)
 
 
+def profile_option(func: F) -> F:
+    """--profile for the clips a command must re-encode (unset: prepare's default)."""
+    from prep.core.plan import PROFILES
+
+    return click.option(
+        "--profile", type=click.Choice(PROFILES),
+        help="Encoding profile for clips that must be re-encoded (see prep prepare).",
+    )(func)
+
+
 def model_options(func: F) -> F:
     """--model and --audio/--no-audio (the flash model's switch)."""
     from prep.core import rules

@@ -505,8 +505,9 @@ def plan_details(results: Sequence[Any], *, to_stderr: bool = False) -> None:
                           soft_wrap=True, style="dim")
         if plan.video is not None and result.output is None:
             v = plan.video
+            params = "".join(f" {k}={value}" for k, value in v.x264_params)
             console.print(f"    -> {v.width}x{v.height} {_fps(v.fps)} fps, x264 {v.preset} CRF "
-                          f"{v.crf}, peak {v.maxrate_kbps} kbit/s"
+                          f"{v.crf}{params}, peak {v.maxrate_kbps} kbit/s"
                           + (f", tone-mapped from {v.tonemap}" if v.tonemap else "")
                           + (", deinterlaced" if v.deinterlace else ""),
                           soft_wrap=True, style="dim")

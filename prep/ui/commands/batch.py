@@ -6,7 +6,7 @@ import contextlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -19,8 +19,12 @@ from prep.ui.options import (
     common_options,
     extend_option,
     price_options,
+    profile_option,
     reference_check_options,
 )
+
+if TYPE_CHECKING:
+    from prep.core.plan import Profile
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -67,6 +71,7 @@ def batch() -> None:
               show_default=True,
               help="Files API endpoint for uploads. auto: base64, and the stream endpoint for a "
                    "file base64 refuses by its type; base64: strictly base64.")
+@profile_option
 @click.option("-y", "--yes", is_flag=True, help="Do not ask to confirm the cost.")
 @click.option("--test-fault", hidden=True, metavar="POINT[:JOB]",
               help="Tests only: the process kills itself (SIGKILL) at POINT.")
@@ -82,8 +87,8 @@ def batch() -> None:
 @common_options
 def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | None,
               concurrency: int, cpu_workers: int | None, scheduler: str | None, retry_failed: bool,
-              resubmit_unknown: bool,
-              upload_mode: str, yes: bool, test_fault: str | None, report_file: str | None, extend: Any,
+              resubmit_unknown: bool, upload_mode: str, profile: Profile | None,
+              yes: bool, test_fault: str | None, report_file: str | None, extend: Any,
               check_credits: bool, require: str | None, no_check: bool,
               price_per_second: str | None,
               price_1080p_multiplier: str | None, min_charge: str | None,
@@ -172,6 +177,7 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
                            cpu_workers=cpu_workers or default_cpu_workers(),
                            retry_failed=retry_failed, resubmit_unknown=resubmit_unknown,
                            upload_mode=upload_mode, max_cost_units=budget,  # type: ignore[arg-type]
+                           profile=profile,
                            fault=test_fault, check_credits=False)  # checked here, before the prompt
     if not quiet:
         render.batch_cost_table(plan, to_stderr=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -22,12 +22,16 @@ from prep.ui.options import (
     extend_option,
     model_options,
     price_options,
+    profile_option,
     reference_check_options,
     show_progress,
     trim_options,
     upload_mode_option,
     verbose_logging,
 )
+
+if TYPE_CHECKING:
+    from prep.core.plan import Profile
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,8 +65,7 @@ F = TypeVar("F", bound=Callable[..., Any])
               metavar="S", help="Stop following the task after S seconds (it goes on; resume "
                                 "with `prep task ID --wait`).")
 @upload_mode_option
-@click.option("--profile", type=click.Choice(["fast", "balanced", "quality"]),
-              help="Encoding profile for clips that must be re-encoded (see prep prepare).")
+@profile_option
 @click.option("--no-cache", is_flag=True, help="Prepare and upload afresh, ignoring caches.")
 @click.option("--resubmit", is_flag=True,
               help="Send a job again although an identical earlier request has an unknown outcome.")
@@ -80,7 +83,7 @@ def generate(clips: tuple[ClipSpec, ...], prompt: str | None, prompt_file: Any, 
              duration: int, quality: str, model: str, audio: bool | None, aspect_ratio: str,
              shot_type: str,
              callback_url: str | None, yes: bool, max_cost: str | None, dry_run: bool,
-             no_wait: bool, deadline: float, upload_mode: str, profile: str | None,
+             no_wait: bool, deadline: float, upload_mode: str, profile: Profile | None,
              no_cache: bool, resubmit: bool, pick: bool, require: str | None, no_check: bool,
              start: str | None, end: str | None,
              length: str | None, extend: Any, price_per_second: str | None,

@@ -11,6 +11,7 @@ import click
 
 from prep.core import rules
 from prep.core.clipspec import ClipSpec
+from prep.core.plan import DEFAULT_PROFILE, PROFILES
 from prep.errors import PrepError
 from prep.ui.options import (
     ClipSpecType,
@@ -27,8 +28,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 @click.argument("clips", nargs=-1, required=True, type=ClipSpecType())
 @click.option("-o", "--output", "out_dir", required=True, metavar="DIR",
               type=click.Path(file_okay=False), help="Folder for the prepared mp4s (made if needed).")
-@click.option("--profile", type=click.Choice(["fast", "balanced", "quality"]), default="balanced",
-              show_default=True, help="Encoding speed against quality, when a clip is re-encoded.")
+@click.option("--profile", type=click.Choice(PROFILES), default=DEFAULT_PROFILE, show_default=True,
+              help="How a clip that must be re-encoded is encoded: fast, balanced and quality trade "
+                   "speed for quality; small makes the smallest file (for a slow uplink).")
 @click.option("--max-size-mb", type=click.FloatRange(1, 100), metavar="N",
               help="Keep each output under N MB (1,000,000 bytes each; default: the API's 100).")
 @click.option("--dry-run", is_flag=True, help="Show what would be done; write nothing.")
