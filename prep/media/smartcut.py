@@ -98,8 +98,10 @@ def _own(plan: PrepPlan, config: AvcConfig) -> _Edges | str:
     if own_id is None:
         return "the source uses every parameter set id"
     assert plan.video is not None
+    params = [*plan.video.x264_params, ("sps-id", str(own_id))]  # the profile's, then the id
     return _Edges({"preset": plan.video.preset, "crf": str(plan.video.crf), "profile:v": profile,
-                   "level": _level(config), "x264-params": f"sps-id={own_id}"}, own_id)
+                   "level": _level(config),
+                   "x264-params": ":".join(f"{key}={value}" for key, value in params)}, own_id)
 
 
 def _level(config: AvcConfig) -> str:
