@@ -382,6 +382,11 @@ def _video_chain(stream: Any, plan: PrepPlan, video: VideoEncode) -> Any:
         # nominal 1000 cd/m2 and reads PQ as absolute levels), which becomes SDR white: the
         # picture keeps its master's brightness. Mobius leaves everything below the knee as it
         # is and rolls highlights up to the peak off into the rest, instead of clipping them.
+        # It scales each pixel by its brightest component, so it runs while the primaries are
+        # still BT.2020's: there, a saturated colour of the BT.709 gamut is not near its
+        # brightest component's limit, and is not darkened (in BT.709 primaries it was, and
+        # the round trip lost 0.01 SSIM and 3 % of its luma); the gamut conversion after it
+        # clips what lies outside BT.709 channel by channel.
         peak = Fraction(video.hdr_peak_nits, HDR_REFERENCE_WHITE_NITS)
         curve = {"tonemap": "mobius", "param": f"{float(TONEMAP_KNEE):g}", "desat": 0,
                  "peak": f"{float(peak):.4f}"} if peak > 1 else {"tonemap": "clip"}
@@ -389,9 +394,8 @@ def _video_chain(stream: Any, plan: PrepPlan, video: VideoEncode) -> Any:
                                 pin="bt2020", min="bt2020nc", t="linear",
                                 npl=HDR_REFERENCE_WHITE_NITS)
                   .filter("format", "gbrpf32le")
-                  .filter("zscale", p="bt709")
                   .filter("tonemap", **curve)
-                  .filter("zscale", t="bt709", m="bt709", r="tv"))
+                  .filter("zscale", p="bt709", t="bt709", m="bt709", r="tv"))
     elif video.scale:
         stream = stream.filter("scale", video.width, video.height, flags="bicubic")
     stream = stream.filter("setsar", "1")
