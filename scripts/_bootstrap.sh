@@ -28,3 +28,20 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
     echo "$want" > "$stamp"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
+
+# apt_install PACKAGE WHAT: install a Debian package with apt once, quietly (its log in
+# .venv/apt-PACKAGE.log), when the caller found its command missing. WHAT says what goes without
+# it ("the browser tests will be skipped"), printed when apt cannot or may not install it.
+apt_install() {
+    local package=$1 what=$2
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        echo "== apt-get install $package (first run only)" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        if ! { apt-get install -y -qq "$package" || { apt-get update -qq && apt-get install -y -qq "$package"; }; } \
+                > ".venv/apt-$package.log" 2>&1; then
+            echo "note: apt could not install $package (.venv/apt-$package.log); $what" >&2
+        fi
+    else
+        echo "note: no $package, and no apt-get as root to install it; $what" >&2
+    fi
+}
