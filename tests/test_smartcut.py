@@ -154,3 +154,16 @@ def test_cli_says_a_smart_cut_is_planned_and_then_made(tmp_out: Path) -> None:
     done = runner.invoke(cli, ["prepare", spec, "-o", str(tmp_out / "made"), "--no-cache", "-v"])
     assert done.exit_code == 0, done.output
     assert "smart cut because cut between keyframes" in done.stdout
+
+
+def test_a_cached_smart_cut_is_still_reported_as_one(tmp_out: Path) -> None:
+    from prep.media.prepare import PrepareOptions, prepare
+
+    options = PrepareOptions(use_cache=True, cache_dir=tmp_out / "cache", ffmpeg="")
+    spec = f"{source('x264', x264())}{WINDOW}"
+    (first,) = prepare([spec], tmp_out / "one", options)
+    (again,) = prepare([spec], tmp_out / "two", options)
+    assert first.smart_cut and not first.cached
+    assert again.cached and again.smart_cut and again.as_dict()["video_action"] == "smart-cut"
+    assert again.output is not None and first.output is not None
+    assert again.output.read_bytes() == first.output.read_bytes()

@@ -378,18 +378,22 @@ def _carry_out(source: _Source, clip_plan: PrepPlan, target: Path, options: Prep
             return done(clip_plan, info)
         cache = _cache(options)
         key = _cache_key(info, clip_plan)
+        # A smart cut is kept under its own key, so that a cached one is still reported as one.
+        smart_key = f"{key}-smart-cut"
         if cache is not None:
-            out_info = _from_cache(cache, key, tmp, target, clip_plan, label, note,
-                                   _video_expected_ms(source, clip_plan))
-            if out_info is not None:
-                if on_progress:
-                    on_progress(label, clip_plan.duration_ms, clip_plan.duration_ms)
-                return done(clip_plan, out_info, cached=True)
+            for entry, smart_hit in ((smart_key, True), (key, False))[
+                    0 if clip_plan.smart_cut else 1:]:
+                out_info = _from_cache(cache, entry, tmp, target, clip_plan, label, note,
+                                       _video_expected_ms(source, clip_plan))
+                if out_info is not None:
+                    if on_progress:
+                        on_progress(label, clip_plan.duration_ms, clip_plan.duration_ms)
+                    return done(clip_plan, out_info, cached=True, smart_cut=smart_hit)
         smart, fallback = (_smart_cut(source, clip_plan, tmp, options, note, on_progress)
                            if clip_plan.smart_cut else (None, None))
         if smart is not None:
             if cache is not None:
-                cache.store(key, tmp)
+                cache.store(smart_key, tmp)
             return done(clip_plan, smart, attempts=1, smart_cut=True)
         final_plan, out_info, attempts = _encode(source, clip_plan, tmp, options, on_progress)
         if fallback is not None:
