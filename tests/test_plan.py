@@ -218,6 +218,19 @@ def test_window_duration_matches_estimate() -> None:
         choose_window(clip, spec.window).duration_ms == 8_800
 
 
+@pytest.mark.parametrize(("spec", "note"), [
+    ("take.mp4@30-50", "ends at 50.0 s, past the clip's end (45.0 s): prep stops there"),
+    ("take.mp4@40-", None),  # open-ended: to the end, as asked
+    ("take.mp4@40-45", None),  # exactly to the end
+])
+def test_a_window_past_the_clip_says_where_it_stops(spec: str, note: str | None) -> None:
+    clip = info(duration_ms=45_000, video_duration_ms=45_000, audio_duration_ms=45_000)
+    window = choose_window(clip, parse_clip_spec(spec).window, label=spec)
+    assert window.end_ms == 45_000
+    found = [n for n in window.notes if "past the clip's end" in n]
+    assert found == ([f"the window of {spec} {note}"] if note else [])
+
+
 def test_budget_keeps_the_worst_case_under_the_limit() -> None:
     # 30 s of 40 Mbit/s footage is 150 MB: the peak rate must hold the file under 100 MB.
     duration_ms = 29_966

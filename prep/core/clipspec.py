@@ -40,18 +40,32 @@ class Window:
         """True when no trim was asked for."""
         return self.start is None and self.end is None and self.length is None
 
-    def resolve(self, fps: Fraction | None, duration_ms: int, label: str) -> tuple[int, int]:
-        """(start_ms, end_ms) inside a clip of `duration_ms`; UsageError when it makes no sense."""
+    def _asked(self, fps: Fraction | None) -> tuple[int, int | None]:
+        """(start_ms, end_ms) as asked for; the end None when it is open. ValueError from a
+        timecode that does not fit the clip's rate."""
+        start = self.start.resolve(fps) if self.start else 0
+        if self.end is not None:
+            return start, self.end.resolve(fps)
+        if self.length is not None:
+            return start, start + self.length.resolve(fps)
+        return start, None
+
+    def end_past(self, fps: Fraction | None, duration_ms: int) -> int | None:
+        """The end asked for, in ms, when it lies past a clip of `duration_ms`; else None."""
         try:
-            start = self.start.resolve(fps) if self.start else 0
-            if self.end is not None:
-                end = self.end.resolve(fps)
-            elif self.length is not None:
-                end = start + self.length.resolve(fps)
-            else:
-                end = duration_ms
+            _start, end = self._asked(fps)
+        except ValueError:
+            return None
+        return end if end is not None and end > duration_ms else None
+
+    def resolve(self, fps: Fraction | None, duration_ms: int, label: str) -> tuple[int, int]:
+        """(start_ms, end_ms) inside a clip of `duration_ms` (an end past it is cut to it);
+        UsageError when it makes no sense."""
+        try:
+            start, asked = self._asked(fps)
         except ValueError as err:
             raise UsageError(f"{label}: {err}") from err
+        end = duration_ms if asked is None else asked
         if start >= duration_ms:
             raise UsageError(
                 f"{label}: the window starts at {timecode.format_ms(start)} s but the clip is only "

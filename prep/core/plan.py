@@ -139,6 +139,10 @@ def choose_window(
     else:
         start, end = window.resolve(info.fps, info.duration_ms, name)
         trimmed = True
+        past = window.end_past(info.fps, info.duration_ms)
+        if past is not None:
+            notes.append(f"the window of {name} ends at {format_ms(past)} s, past the clip's "
+                         f"end ({format_ms(info.duration_ms)} s): prep stops there")
     max_len = rules.MAX_CLIP_MS - margin
     if end - start > max_len or (window.is_open and longest > rules.MAX_CLIP_MS):
         if window.is_open:
