@@ -126,12 +126,16 @@ def test_pieces_parameter_sets_are_checked_against_what_the_join_needs() -> None
     from prep.media.smartcut import _check_sets, _Edges
 
     source, own = _record([SPS0], [PPS0]), _record([SPS1], [PPS1])
+    parsed = parse_avc_config(source)
+    assert parsed is not None
     matched, separate = _Edges({}), _Edges({}, own_id=1)
-    assert _check_sets("copy", False, separate, source, source) is None
-    assert _check_sets("copy", False, matched, source, own) == "the copied GOPs' parameter sets changed"
-    assert _check_sets("head", True, matched, source, source) is None
-    assert "head's parameter sets differ" in str(_check_sets("head", True, matched, source, own))
-    merged = _check_sets("tail", True, separate, source, own)
+    assert _check_sets("copy", False, separate, source, parsed, source) is None
+    assert _check_sets("copy", False, matched, source, parsed, own) == (
+        "the copied GOPs' parameter sets changed")
+    assert _check_sets("head", True, matched, source, parsed, source) is None
+    assert "head's parameter sets differ" in str(
+        _check_sets("head", True, matched, source, parsed, own))
+    merged = _check_sets("tail", True, separate, source, parsed, own)
     assert isinstance(merged, AvcConfig) and merged.sps == (SPS0, SPS1)
-    assert _check_sets("tail", True, _Edges({}, own_id=2), source, own) == (
+    assert _check_sets("tail", True, _Edges({}, own_id=2), source, parsed, own) == (
         "the re-encoded tail's parameter sets are not under id 2")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import struct
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
@@ -97,9 +98,15 @@ def read_mp4(path: Path | str) -> Mp4Info:
     MediaError (exit 3) naming the file when it cannot be read, is not an mp4, or its index is
     damaged ("damaged mp4 index (...)").
     """
+    with _reading(path), open(path, "rb") as fh:
+        return _read(fh)
+
+
+@contextmanager
+def _reading(path: Path | str) -> Iterator[None]:
+    """Every failure to read `path`'s index, as the one MediaError naming the file."""
     try:
-        with open(path, "rb") as fh:
-            return _read(fh)
+        yield
     except _Damaged as err:
         raise MediaError(path, f"damaged mp4 index ({err})", hint=_HINT) from err
     except (struct.error, IndexError, ValueError, OverflowError, ZeroDivisionError) as err:
@@ -139,25 +146,14 @@ class Samples:
 def read_samples(path: Path | str, kind: str = "vide") -> Samples | None:
     """The sample table of the first track of `kind` in `path` (None when there is no such
     track). MediaError, as `read_mp4`, when the file or its index cannot be read."""
-    try:
+    with _reading(path):
         with open(path, "rb") as fh:
             moov, _first, file_size = _moov(fh)
-    except _Damaged as err:
-        raise MediaError(path, f"damaged mp4 index ({err})", hint=_HINT) from err
-    except OSError as err:
-        raise MediaError(path, f"cannot be read ({err.strerror or err})",
-                         hint="check that the file exists and can be read") from err
-    try:
         for box, start, length in _walk(moov, 0, len(moov)):
             trak = moov[start:start + length]
             hdlr = _find(trak, (b"mdia", b"hdlr")) if box == b"trak" else None
             if hdlr and len(hdlr) >= 12 and hdlr[8:12].decode("latin-1") == kind:
                 return _samples(trak, file_size)
-    except _Damaged as err:
-        raise MediaError(path, f"damaged mp4 index ({err})", hint=_HINT) from err
-    except (struct.error, IndexError, ValueError, OverflowError) as err:
-        raise MediaError(path, f"damaged mp4 index ({type(err).__name__}: {err})",
-                         hint=_HINT) from err
     return None
 
 

@@ -380,9 +380,10 @@ def _carry_out(source: _Source, clip_plan: PrepPlan, target: Path, options: Prep
         key = _cache_key(info, clip_plan)
         # A smart cut is kept under its own key, so that a cached one is still reported as one.
         smart_key = f"{key}-smart-cut"
+        entries = [(smart_key, True)] if clip_plan.smart_cut else []
+        entries.append((key, False))
         if cache is not None:
-            for entry, smart_hit in ((smart_key, True), (key, False))[
-                    0 if clip_plan.smart_cut else 1:]:
+            for entry, smart_hit in entries:
                 out_info = _from_cache(cache, entry, tmp, target, clip_plan, label, note,
                                        _video_expected_ms(source, clip_plan))
                 if out_info is not None:

@@ -163,7 +163,7 @@ def smart_cut(plan: PrepPlan, src: Path, out: Path, binary: FfmpegBinary, fps: F
                 made = read_mp4(path).track("vide")
                 if made is None or made.sample_count != frames:
                     return f"the {name} came out with the wrong number of frames"
-                sets = _check_sets(name, how is not None, edges, source_record,
+                sets = _check_sets(name, how is not None, edges, source_record, config,
                                    made.avc_config)
                 if isinstance(sets, str):
                     return sets
@@ -184,7 +184,7 @@ def smart_cut(plan: PrepPlan, src: Path, out: Path, binary: FfmpegBinary, fps: F
             return f"the joined file's parameter sets could not be written ({err})"
 
 
-def _check_sets(name: str, encoded: bool, edges: _Edges, source: bytes,
+def _check_sets(name: str, encoded: bool, edges: _Edges, source: bytes, theirs: AvcConfig,
                 made: bytes | None) -> AvcConfig | str | None:
     """Whether a piece's parameter sets are what the join needs: the source's (None), or for an
     edge with its own, the source's record with the edge's sets added (that record); else why
@@ -195,8 +195,6 @@ def _check_sets(name: str, encoded: bool, edges: _Edges, source: bytes,
         return (f"the re-encoded {name}'s parameter sets differ from the source's" if encoded
                 else "the copied GOPs' parameter sets changed")
     own = parse_avc_config(made) if made else None
-    theirs = parse_avc_config(source)
-    assert theirs is not None  # read before the edges were planned
     if (own is None or own.length_size != theirs.length_size
             or own.sps_ids != {edges.own_id} or own.pps_ids != {edges.own_id}):
         return f"the re-encoded {name}'s parameter sets are not under id {edges.own_id}"
@@ -222,10 +220,10 @@ def _prove(plan: PrepPlan, src: Path, out: Path, fps: Fraction, binary: FfmpegBi
     cut = plan.smart_cut
     assert cut is not None
     ours, theirs = read_samples(out), read_samples(src)
-    config = read_mp4(out).track("vide")
-    if ours is None or theirs is None or config is None:
+    track = read_mp4(out).track("vide")
+    if ours is None or theirs is None or track is None:
         return "the joined file has no video track"
-    if config.avc_config != record:
+    if track.avc_config != record:
         return "the joined stream's parameter sets are not the ones it was made with"
     bounds = [0, cut.head_frames, cut.head_frames + cut.copy_frames,
               cut.head_frames + cut.copy_frames + cut.tail_frames]
