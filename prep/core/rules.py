@@ -7,8 +7,11 @@ document for the generation endpoint. Times are integer milliseconds, sizes inte
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from fractions import Fraction
 from typing import Final
+
+from prep.core.modelspec import Billing, MediaLimits, ModelSpec, Span
 
 MODEL: Final = "wan2.6-reference-video"
 # The cheaper variant: the same request plus a top-level `generate_audio` boolean (default true).
@@ -86,3 +89,113 @@ DEFAULT_FILE_QUOTA: Final = 2_000
 # What prep aims for beyond the API's verdict (a clean reference, not just an accepted one).
 MAX_CLEAN_WIDTH: Final = 1920
 MAX_CLEAN_HEIGHT: Final = 1080
+
+
+# --- every reference-video model, as one table each (core/modelspec.py has the shape) ---------
+# wan2.6 and flash: sections 1 and 5 of the facts; wan2.7, wan3.0 and prime: section 7 (pages and the
+# published pricing rules, effective 2026-10-08). The numbers of the two wan2.6 tables are the ones above.
+
+_VIDEO_FORMATS = CONTAINERS
+_IMAGE_FORMATS = ("jpeg", "jpg", "png", "bmp", "webp")
+_AUDIO_FORMATS = ("wav", "mp3")
+_MB = 1_000_000
+_ASPECT_1_8 = (Fraction(1, 8), Fraction(8, 1))
+_NAMES = {"video": "Video", "image": "Image", "audio": "Audio"}
+_ASPECTS_ADAPTIVE = ("adaptive", *ASPECT_RATIOS)
+_WAN26_VIDEOS = MediaLimits(count=Span(MIN_CLIPS, MAX_CLIPS),
+                            duration_ms=Span(MIN_CLIP_MS, MAX_CLIP_MS),
+                            max_bytes=MAX_FILE_BYTES, formats=_VIDEO_FORMATS)
+_WAN30_VIDEOS = MediaLimits(count=Span(0, 5), duration_ms=Span(1_000, 15_000), total_ms=15_000,
+                            max_bytes=MAX_FILE_BYTES, formats=_VIDEO_FORMATS,
+                            side_px=Span(240, 4096), aspect=_ASPECT_1_8)
+_REFERENCE_IMAGES = MediaLimits(count=Span(0, 10), max_bytes=20 * _MB, formats=_IMAGE_FORMATS,
+                                side_px=Span(240, 8000), aspect=_ASPECT_1_8)
+_WAN30_AUDIO = MediaLimits(count=Span(0, 5), duration_ms=Span(1_000, 15_000), total_ms=15_000,
+                           max_bytes=15 * _MB, formats=_AUDIO_FORMATS)
+
+
+def _wan26_billing(rate: int, rule_id: str, no_audio: Fraction | None = None) -> Billing:
+    return Billing(units_per_second=rate, minimum_units=MINIMUM_CHARGE_UNITS,
+                   quality_multipliers={"720p": Fraction(1), "1080p": HD_MULTIPLIER},
+                   input_rule="per_clip_cap", per_clip_cap_ms=INPUT_CAP_MS,
+                   no_audio_multiplier=no_audio, rule_id=rule_id)
+
+
+def _wan30(model_id: str, aliases: tuple[str, ...], summary: str, *, rate: int, minimum: int,
+           multipliers: Mapping[str, Fraction], rule_id: str) -> ModelSpec:
+    # wan3.0 and prime share a page word for word except the id and the prices.
+    return ModelSpec(
+        id=model_id, aliases=aliases, summary=summary,
+        videos=_WAN30_VIDEOS, images=_REFERENCE_IMAGES, audio=_WAN30_AUDIO,
+        clips_plus_output_max_ms=30_000,
+        prompt_chars=20_000, prompt_required=False,
+        durations_s=Span(2, 30), smart_duration=True,
+        qualities=("480p", "720p", "1080p"), aspect_ratios=_ASPECTS_ADAPTIVE,
+        default_aspect_ratio="adaptive", seed=Span(0, 2_147_483_647), generate_audio_default=True,
+        reference_names=_NAMES, bad_request_code="invalid_parameter",
+        billing=Billing(units_per_second=rate, quality_multipliers=multipliers, minimum_units=minimum,
+                        input_rule="full", smart_hold_s=30, rule_id=rule_id),
+    )
+
+
+WAN26 = ModelSpec(
+    id=MODEL, aliases=("2.6", "wan2.6"), legacy=True,
+    summary="wan2.6 standard: 1-3 clips of 2-30 s, input billed up to 5 s",
+    videos=_WAN26_VIDEOS, prompt_chars=MAX_PROMPT_CHARS,
+    durations_s=Span(MIN_OUTPUT_S, MAX_OUTPUT_S), shot_types=SHOT_TYPES,
+    qualities=QUALITIES, aspect_ratios=ASPECT_RATIOS,
+    reference_names={"video": "character"},
+    billing=_wan26_billing(PRICE_UNITS_PER_SECOND, "wan2.6"),
+)
+
+WAN26_FLASH = ModelSpec(
+    id=FLASH_MODEL, aliases=("flash", "2.6-flash", "wan2.6-flash"), legacy=True,
+    summary="wan2.6 flash: as wan2.6 at half the rate, half again without audio",
+    videos=_WAN26_VIDEOS, prompt_chars=MAX_PROMPT_CHARS,
+    durations_s=Span(MIN_OUTPUT_S, MAX_OUTPUT_S), shot_types=SHOT_TYPES,
+    qualities=QUALITIES, aspect_ratios=ASPECT_RATIOS,
+    generate_audio_default=DEFAULT_GENERATE_AUDIO, reference_names={"video": "character"},
+    billing=_wan26_billing(FLASH_PRICE_UNITS_PER_SECOND, "wan2.6-flash", FLASH_NO_AUDIO_MULTIPLIER),
+)
+
+WAN27 = ModelSpec(
+    id="wan2.7-reference-video", aliases=("2.7", "wan2.7"),
+    summary="wan2.7: up to 5 videos and images, voices bound to references, input billed up to 5 s",
+    videos=MediaLimits(count=Span(0, 5), duration_ms=Span(1_000, 30_000),
+                       max_bytes=MAX_FILE_BYTES, formats=_VIDEO_FORMATS,
+                       side_px=Span(240, 4096), aspect=_ASPECT_1_8),
+    images=_REFERENCE_IMAGES,
+    voices=MediaLimits(count=Span(0, 5), duration_ms=Span(1_000, 10_000), max_bytes=15 * _MB,
+                       formats=_AUDIO_FORMATS),
+    references=Span(1, 5), output_max_with_videos_s=10,
+    prompt_chars=5_000, negative_prompt_chars=500,
+    durations_s=Span(2, 15), qualities=QUALITIES, aspect_ratios=ASPECT_RATIOS,
+    seed=Span(1, 2_147_483_647), prompt_extend_default=False,
+    reference_names=_NAMES,
+    # The pricing rule caps the TOTAL of the clips at 5 s (the spec leaves per-clip unconfirmed).
+    billing=Billing(units_per_second=54_400,
+                    quality_multipliers={"720p": Fraction(1), "1080p": Fraction(167, 100)},
+                    minimum_units=108_800, input_rule="total_cap", total_cap_ms=5_000, rule_id="1352"),
+)
+
+WAN30 = _wan30("wan3.0-reference-video", ("3.0", "wan3.0"),
+               "wan3.0: videos, images and audio; every input second billed", rate=25_500,
+               minimum=51_000, rule_id="1362",
+               multipliers={"480p": Fraction(1), "720p": Fraction(2), "1080p": Fraction(4)})
+
+WAN30_PRIME = _wan30("wan3.0-prime-reference-video", ("3.0-prime", "prime", "wan3.0-prime"),
+                     "wan3.0 prime: as wan3.0 at a higher rate", rate=39_304, minimum=78_608,
+                     rule_id="1365",
+                     multipliers={"480p": Fraction(1), "720p": Fraction(206, 100),
+                                  "1080p": Fraction(412, 100)})
+
+MODEL_SPECS: Final[tuple[ModelSpec, ...]] = (WAN26, WAN26_FLASH, WAN27, WAN30, WAN30_PRIME)
+
+# Where the spec leaves a fact open, the reading prep takes.
+MODEL_ASSUMPTIONS: Final = (
+    "wan2.7 caps the total of its reference seconds at 5 s (the pricing rule), not each clip",
+    "fractional reference seconds are billed exactly, as the pricing rules compute them",
+    "wan2.7, wan3.0 and prime are not sent model_params.shot_type (their pages do not list it)",
+    "a wan3.0 smart-duration hold prices 30 s of output plus the reference seconds",
+)
+

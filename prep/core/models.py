@@ -1,0 +1,171 @@
+"""Every reference-video model EvoLink serves, read from its table: look-up, billing, limits.
+
+Pure: no I/O, no clock. The tables are in rules.py (`rules.MODEL_SPECS`, one frozen `ModelSpec`
+each, shaped in modelspec.py); the functions here read only a table, so a new model is a new table
+and a block of rows in the test tables, nothing else. Times are integer milliseconds, money integer
+1/10,000-credit units, rounded half-up once per task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Final
+
+from prep.core import rules
+from prep.core.modelspec import MediaLimits, ModelSpec
+from prep.core.timecode import round_half_up
+from prep.errors import UsageError
+
+__all__ = [
+    "ASSUMED",
+    "MODELS",
+    "Bill",
+    "bill",
+    "billed_input_ms",
+    "model_spec",
+    "reference_problems",
+]
+
+MODELS: Final = rules.MODEL_SPECS
+# Where the spec leaves a fact open, the reading prep takes (the README's Models section lists them).
+ASSUMED: Final = rules.MODEL_ASSUMPTIONS
+
+_BY_NAME: Final[dict[str, ModelSpec]] = {
+    name: spec for spec in MODELS for name in (spec.id, *spec.aliases)
+}
+
+
+def model_spec(name: object, *, option: str = "--model") -> ModelSpec:
+    """The table of a model id or alias; UsageError (exit 2) listing the known ones otherwise."""
+    if isinstance(name, str) and name.strip().lower() in _BY_NAME:
+        return _BY_NAME[name.strip().lower()]
+    known = ", ".join(f"{m.id} ({'/'.join(m.aliases)})" for m in MODELS)
+    raise UsageError(f"{option} {name!r} is not a model prep knows; use one of {known}",
+                     hint="`prep estimate --compare CLIPS` prices the same clips on each")
+
+
+def billed_input_ms(spec: ModelSpec, durations_ms: Sequence[int]) -> tuple[int, ...]:
+    """Each reference video's billed milliseconds under the model's input rule.
+
+    For a total cap the clips are billed in order until the cap is reached (the sum is what the
+    rule defines; the split only says which clip it came from).
+    """
+    rule = spec.billing
+    if rule.input_rule == "per_clip_cap":
+        if not durations_ms:
+            return ()
+        cap = rule.per_clip_cap_ms[len(durations_ms)]
+        return tuple(min(d, cap) for d in durations_ms)
+    if rule.input_rule == "total_cap":
+        left = rule.total_cap_ms or 0
+        billed = []
+        for d in durations_ms:
+            billed.append(min(d, left))
+            left -= billed[-1]
+        return tuple(billed)
+    return tuple(durations_ms)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Bill:
+    """A job's price on one model: what is billed, the charge, and the hold where it differs."""
+
+    model: str
+    input_ms: tuple[int, ...]
+    output_ms: int
+    quality: str
+    audio: bool
+    units: int
+    minimum_applied: bool
+    hold_units: int  # what the service reserves when the task is made (the charge, or more)
+
+    @property
+    def billed_ms(self) -> int:
+        """Billed input plus output, before the quality multiplier."""
+        return sum(self.input_ms) + self.output_ms
+
+
+def bill(spec: ModelSpec, durations_ms: Sequence[int], *, output_s: int, quality: str,
+         audio: bool = True, units_per_second: int | None = None) -> Bill:
+    """The exact price of a job on `spec` (inputs assumed valid: see `reference_problems`).
+
+    `output_s` -1 is a smart duration: charged as the seconds generated, held at the model's
+    hold; the charge shown is then the hold. `units_per_second` overrides the table's rate (a
+    price from the user's config).
+    """
+    rule = spec.billing
+    rate = rule.units_per_second if units_per_second is None else units_per_second
+    inputs = billed_input_ms(spec, durations_ms)
+
+    def units_for(output_ms: int) -> tuple[int, bool]:
+        exact = Fraction((sum(inputs) + output_ms) * rate, 1000) * rule.quality_multipliers[quality]
+        if not audio and rule.no_audio_multiplier is not None:
+            exact *= rule.no_audio_multiplier
+        rounded = round_half_up(exact)
+        return max(rounded, rule.minimum_units), rule.minimum_units > rounded
+
+    smart = output_s == -1
+    output_ms = (rule.smart_hold_s or 0) * 1000 if smart else output_s * 1000
+    units, minimum = units_for(output_ms)
+    return Bill(model=spec.id, input_ms=inputs, output_ms=output_ms, quality=quality, audio=audio,
+                units=units, minimum_applied=minimum, hold_units=units)
+
+
+def reference_problems(spec: ModelSpec, *, videos_ms: Sequence[int], images: int = 0, audio_ms:
+                       Sequence[int] = (), voices_ms: Sequence[int] = (),
+                       output_s: int = rules.DEFAULT_OUTPUT_S) -> list[str]:
+    """Every count, duration and cross-field rule of `spec` that these references break, each a
+    sentence with the limit and the fix. Empty when the model takes them."""
+    problems: list[str] = []
+
+    def counted(limits: MediaLimits | None, count: int, kind: str) -> None:
+        if limits is None:
+            if count:
+                problems.append(f"{spec.id} takes no {kind} references (drop them, or choose a model "
+                                f"that does)")
+            return
+        if count not in limits.count:
+            problems.append(f"{spec.id} takes {limits.count.text()} {kind} references, not {count}")
+
+    def timed(limits: MediaLimits | None, durations: Sequence[int], kind: str) -> None:
+        if limits is None or limits.duration_ms is None:
+            return
+        span = limits.duration_ms
+        before = len(problems)
+        for index, d in enumerate(durations):
+            if not span.low <= d <= span.high:
+                problems.append(f"{kind} {index + 1} is {d / 1000:g} s; {spec.id} takes "
+                                f"{span.low / 1000:g}-{span.high / 1000:g} s per {kind}")
+        # The total is worth a line of its own only once every clip is within its own range.
+        if len(problems) == before and limits.total_ms is not None and sum(durations) > limits.total_ms:
+            over = sum(durations) - limits.total_ms
+            problems.append(f"the {kind}s total {sum(durations) / 1000:g} s; {spec.id} takes at most "
+                            f"{limits.total_ms / 1000:g} s in all (cut {over / 1000:g} s)")
+
+    counted(spec.videos, len(videos_ms), "video")
+    counted(spec.images, images, "image")
+    counted(spec.audio, len(audio_ms), "audio")
+    counted(spec.voices, len(voices_ms), "voice")
+    if spec.references is not None and len(videos_ms) + images not in spec.references:
+        problems.append(f"{spec.id} takes {spec.references.text()} videos and images together, "
+                        f"not {len(videos_ms) + images}")
+    timed(spec.videos, videos_ms, "video")
+    timed(spec.audio, audio_ms, "audio")
+    timed(spec.voices, voices_ms, "voice")
+    if output_s != -1 and output_s not in spec.durations_s:
+        problems.append(f"{spec.id} makes {spec.durations_s.text(' s')} of output, not {output_s} s")
+    if output_s == -1 and not spec.smart_duration:
+        problems.append(f"{spec.id} has no smart duration (-1); give whole seconds")
+    if spec.output_max_with_videos_s is not None and videos_ms and output_s > spec.output_max_with_videos_s:
+        problems.append(f"with reference videos {spec.id} makes at most {spec.output_max_with_videos_s} s "
+                        f"of output, not {output_s} s")
+    if spec.clips_plus_output_max_ms is not None and videos_ms and output_s != -1:
+        total = sum(videos_ms) + output_s * 1000
+        if total > spec.clips_plus_output_max_ms:
+            cap = spec.clips_plus_output_max_ms
+            problems.append(f"reference videos ({sum(videos_ms) / 1000:g} s) plus output ({output_s} s) "
+                            f"come to {total / 1000:g} s; {spec.id} takes at most {cap / 1000:g} s "
+                            f"(cut {(total - cap) / 1000:g} s)")
+    return problems
