@@ -34,11 +34,11 @@ if typing.TYPE_CHECKING:
     from prep.core.clipspec import ClipSpec, Window
     from prep.core.plan import ClipWindow, PlannedClip, PlanOptions, PrepPlan, choose_window, plan
     from prep.core.request import GenerationRequest
-    from prep.jobs.batch import BatchPlan, JobPlan, plan_batch
     from prep.jobs.estimate import estimate, plan_clips
     from prep.jobs.generate import GenerateOptions, GenerateResult, generate
     from prep.jobs.journal import Journal
     from prep.jobs.manifest import JobSpec, Manifest, load_manifest, parse_manifest
+    from prep.jobs.planning import BatchPlan, JobPlan, plan_batch
     from prep.media.clips import parse_clip_spec
     from prep.media.prepare import PrepareOptions, PrepResult, prepare
     from prep.media.probe import probe
@@ -50,7 +50,7 @@ if typing.TYPE_CHECKING:
 # Every other public name loads with its module on first use, so `import prep` (and with it
 # `prep --help`) stays fast: the modules behind them pull in pymediainfo, sqlite3, httpx, numpy...
 _LAZY = {
-    "BatchPlan": "jobs.batch",
+    "BatchPlan": "jobs.planning",
     "CheckReport": "pick.check",
     "Checker": "pick.check",
     "Client": "api.client",
@@ -63,7 +63,7 @@ _LAZY = {
     "GenerateOptions": "jobs.generate",
     "GenerateResult": "jobs.generate",
     "GenerationRequest": "core.request",
-    "JobPlan": "jobs.batch",
+    "JobPlan": "jobs.planning",
     "JobSpec": "jobs.manifest",
     "Journal": "jobs.journal",
     "Manifest": "jobs.manifest",
@@ -93,7 +93,7 @@ _LAZY = {
     "pick_timeline": "ui.pictures",
     "pick_window": "pick.choose",
     "plan": "core.plan",
-    "plan_batch": "jobs.batch",
+    "plan_batch": "jobs.planning",
     "plan_clips": "jobs.estimate",
     "prepare": "media.prepare",
     "probe": "media.probe",

@@ -18,7 +18,11 @@
     │   └── UploadRejected (6)      the files API refused an upload
     ├── TaskFailedError (7)         the generation task failed or was cancelled
     ├── TaskTimeoutError (6)        waiting for a task gave up at its deadline (the task goes on)
+    ├── JobError (any)              a batch job's recorded failure, with the code its journal gives
     └── Interrupted (130)           Ctrl-C; nothing half-written is left
+
+`ExitCode` names each code once; everything else (the classes, the commands, a job's status)
+uses the names.
 
 A caller's misuse of the library (wrong types, impossible arguments) raises ValueError or
 TypeError and stays off this tree.
@@ -27,14 +31,17 @@ TypeError and stays off this tree.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "ApiError",
     "AuthError",
+    "ExitCode",
     "FfmpegError",
     "Interrupted",
+    "JobError",
     "ManifestError",
     "MediaError",
     "NetworkError",
@@ -53,10 +60,24 @@ __all__ = [
 ]
 
 
+class ExitCode(IntEnum):
+    """What prep's exit codes mean (a contract: scripts test them)."""
+
+    OK = 0
+    INTERNAL = 1  # unexpected: a bug
+    USAGE = 2  # bad options, manifest rows, timecodes; a declined cost prompt
+    MEDIA = 3  # a clip or request the service would refuse; a task id that does not exist
+    AUTH = 4  # the API key is missing, wrong or lacks the model
+    QUOTA = 5  # the account needs credits
+    SERVICE = 6  # the service or a tool failed, or the outcome is unknown
+    TASK_FAILED = 7  # the generation task failed
+    INTERRUPTED = 130  # Ctrl-C
+
+
 class PrepError(Exception):
     """Base of every error prep raises on purpose."""
 
-    exit_code = 1
+    exit_code: int = ExitCode.INTERNAL
 
     def __init__(self, message: str, *, hint: str = "") -> None:
         super().__init__(message)
@@ -83,7 +104,7 @@ def _rebuild(cls: type[PrepError], message: str, state: dict[str, Any]) -> PrepE
 class UsageError(PrepError):
     """The command was asked for something that is not allowed (exit 2)."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class ManifestError(PrepError):
@@ -92,7 +113,7 @@ class ManifestError(PrepError):
     Exit 2, or 3 when a row names a clip that is missing or unusable.
     """
 
-    exit_code = 2
+    exit_code: int = ExitCode.USAGE
 
     def __init__(self, source: str, problems: Sequence[Any]) -> None:
         count = len(problems)
@@ -104,13 +125,13 @@ class ManifestError(PrepError):
         )
         self.source = source
         self.problems = list(problems)
-        self.exit_code = max((int(p.exit_code) for p in problems), default=2)
+        self.exit_code = max((int(p.exit_code) for p in problems), default=ExitCode.USAGE)
 
 
 class MediaError(PrepError):
     """A clip is missing, unreadable, not a video or cannot be made compliant (exit 3)."""
 
-    exit_code = 3
+    exit_code = ExitCode.MEDIA
 
     def __init__(self, path: Path | str, problem: str, *, hint: str = "") -> None:
         super().__init__(f"{path}: {problem}", hint=hint)
@@ -129,13 +150,13 @@ class FfmpegError(MediaError):
 class ToolMissingError(PrepError):
     """No usable ffmpeg binary was found (exit 6)."""
 
-    exit_code = 6
+    exit_code = ExitCode.SERVICE
 
 
 class ApiError(PrepError):
     """EvoLink answered with an error or could not be reached (exit 6 unless a subclass says)."""
 
-    exit_code = 6
+    exit_code = ExitCode.SERVICE
 
     def __init__(
         self,
@@ -157,19 +178,19 @@ class ApiError(PrepError):
 class AuthError(ApiError):
     """401 / 403, or no API key configured (exit 4)."""
 
-    exit_code = 4
+    exit_code = ExitCode.AUTH
 
 
 class QuotaError(ApiError):
     """402: the account has no credits left (exit 5)."""
 
-    exit_code = 5
+    exit_code = ExitCode.QUOTA
 
 
 class RequestRejected(ApiError):
     """400: the server refused the request's content; its message says why (exit 3)."""
 
-    exit_code = 3
+    exit_code = ExitCode.MEDIA
 
 
 class RateLimitError(ApiError):
@@ -214,7 +235,7 @@ class OutcomeUnknownError(ApiError):
 class TaskNotFoundError(ApiError):
     """The API has no task with this id: mistyped, another account's, or no longer kept (exit 3)."""
 
-    exit_code = 3
+    exit_code = ExitCode.MEDIA
 
     def __init__(self, message: str, *, hint: str = "", task_id: str = "",
                  status: int | None = None, code: str | None = None,
@@ -230,7 +251,7 @@ class UploadRejected(ApiError):
 class TaskFailedError(PrepError):
     """The generation task ended as failed or cancelled (exit 7)."""
 
-    exit_code = 7
+    exit_code = ExitCode.TASK_FAILED
 
     def __init__(self, message: str, *, hint: str = "", task_id: str = "") -> None:
         super().__init__(message, hint=hint)
@@ -240,7 +261,7 @@ class TaskFailedError(PrepError):
 class TaskTimeoutError(PrepError):
     """Waiting for a task reached its deadline; the task itself may still finish (exit 6)."""
 
-    exit_code = 6
+    exit_code = ExitCode.SERVICE
 
     def __init__(self, message: str, *, hint: str = "", task_id: str = "") -> None:
         super().__init__(message, hint=hint)
@@ -250,4 +271,12 @@ class TaskTimeoutError(PrepError):
 class Interrupted(PrepError):
     """The user pressed Ctrl-C (exit 130)."""
 
-    exit_code = 130
+    exit_code = ExitCode.INTERRUPTED
+
+
+class JobError(PrepError):
+    """A batch job's recorded failure, with the exit code its journal gives it."""
+
+    def __init__(self, message: str, *, exit_code: int, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code = exit_code

@@ -1,6 +1,6 @@
 """Benchmark: a 12-job batch, pipelined, against the same jobs run one after another.
 
-Both runs use the same code (`prep.jobs.run.run_batch`), the same clips and an in-process sandbox
+Both runs use the same code (`prep.jobs.engine.run_batch`), the same clips and an in-process sandbox
 whose tasks take a realistic-ish while (the sandbox's simulated render time, sped up), so waiting
 on tasks and the network matters as it does against EvoLink. The baseline runs each job alone,
 from preparing to download, before starting the next (what a shell loop over `prep generate`
@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from prep.jobs.batch import plan_batch
+from prep.jobs.engine import BatchOptions, default_cpu_workers, run_batch
 from prep.jobs.manifest import load_manifest
-from prep.jobs.run import BatchOptions, default_cpu_workers, run_batch
+from prep.jobs.planning import plan_batch
 from prep.media.ffmpeg import find_ffmpeg
 from prep.sandbox import SandboxConfig, run_in_thread
 from prep.settings import Settings, load_settings

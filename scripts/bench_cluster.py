@@ -19,10 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from prep.jobs.batch import plan_batch
 from prep.jobs.cluster import Scheduler, cpu_executor
+from prep.jobs.engine import BatchOptions, run_batch
 from prep.jobs.manifest import load_manifest
-from prep.jobs.run import BatchOptions, run_batch
+from prep.jobs.planning import plan_batch
 from prep.media.ffmpeg import find_ffmpeg
 from prep.sandbox import SandboxConfig, run_in_thread
 from prep.settings import load_settings

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from prep.core import billing
 from prep.errors import UsageError
 from prep.jobs import estimate as preflight
-from prep.jobs.batch import check_budget, plan_batch
 from prep.jobs.manifest import ManifestError, load_manifest
+from prep.jobs.planning import check_budget, plan_batch
 from prep.ui.cli import cli
 from tests import mediagen
 
@@ -182,7 +182,7 @@ def test_dry_run_says_a_long_clip_is_cut(folder: Path) -> None:
 
 def test_profile_reaches_the_engine(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`prep batch --profile small` runs the batch with that profile (the engine prepares with it)."""
-    import prep.jobs.run
+    import prep.jobs.engine
 
     seen: list[object] = []
 
@@ -190,9 +190,9 @@ def test_profile_reaches_the_engine(folder: Path, monkeypatch: pytest.MonkeyPatc
         seen.append(args[2])
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(prep.jobs.run, "run_batch", stop_at_run)
+    monkeypatch.setattr(prep.jobs.engine, "run_batch", stop_at_run)
     code, _, stderr = _run("batch", str(folder / "jobs.csv"), "-o", str(folder / "out"), "--yes",
                            "--no-check", "--no-check-credits", "--profile", "small", "-q")
     assert code == 130, stderr
     (options,) = seen
-    assert isinstance(options, prep.jobs.run.BatchOptions) and options.profile == "small"
+    assert isinstance(options, prep.jobs.engine.BatchOptions) and options.profile == "small"

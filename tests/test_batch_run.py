@@ -21,12 +21,12 @@ import pytest
 from click.testing import CliRunner
 
 from prep.errors import UsageError
-from prep.jobs.batch import plan_batch
 from prep.jobs.budget import RateGate
+from prep.jobs.engine import BatchOptions, run_batch
 from prep.jobs.journal import Journal
 from prep.jobs.manifest import load_manifest
+from prep.jobs.planning import plan_batch
 from prep.jobs.reconcile import resolve_unknown
-from prep.jobs.run import BatchOptions, run_batch
 from prep.sandbox import Sandbox
 from prep.settings import Settings, load_settings
 from prep.ui.cli import cli
@@ -325,7 +325,7 @@ def test_rate_gate_pauses_and_recovers() -> None:
 
 def test_changed_rows_replan_before_submission_and_keep_tasks_after(
         tmp_path: Path, clips: dict[str, Path], sandbox: Sandbox) -> None:
-    from prep.jobs.run import Hooks
+    from prep.jobs.engine import RunHooks
 
     manifest = _folder(tmp_path, clips, MIXED[:1])
     out = tmp_path / "out"
@@ -342,6 +342,6 @@ def test_changed_rows_replan_before_submission_and_keep_tasks_after(
     manifest.write_text(json.dumps({**MIXED[0], "prompt": "Something else"}) + "\n")
     warnings: list[str] = []
     again = run_batch(plan_batch(load_manifest(manifest)), _settings(sandbox),
-                      BatchOptions(output_dir=out), hooks=Hooks(on_warning=warnings.append))
+                      BatchOptions(output_dir=out), hooks=RunHooks(on_warning=warnings.append))
     assert again.exit_code == 0 and len(_tasks(sandbox)) == 1
     assert any("changed in the manifest after it was submitted" in w for w in warnings)

@@ -20,10 +20,10 @@ from click.testing import CliRunner
 
 from prep.errors import MediaError, UsageError
 from prep.jobs import cluster
-from prep.jobs.batch import plan_batch
+from prep.jobs.engine import BatchOptions, RunHooks, run_batch
 from prep.jobs.journal import Journal
 from prep.jobs.manifest import load_manifest
-from prep.jobs.run import BatchOptions, Hooks, run_batch
+from prep.jobs.planning import plan_batch
 from prep.sandbox import Sandbox
 from prep.settings import Settings, load_settings
 from prep.ui.cli import cli
@@ -177,7 +177,7 @@ def test_a_worker_killed_mid_encode_costs_only_the_retry(tmp_path: Path, clips: 
                 timers[0].start()
 
         result = run_batch(plan, _settings(sandbox), BatchOptions(output_dir=out),
-                           cpu_executor=executor, hooks=Hooks(on_state=on_state))
+                           cpu_executor=executor, hooks=RunHooks(on_state=on_state))
         timers[0].join()
     assert killed
     assert result.exit_code == 0, result.as_dict()

@@ -1,4 +1,4 @@
-"""The job engine (`prep.jobs.run` and the modules around it) without media: no ffmpeg anywhere on
+"""The job engine (`prep.jobs.engine` and the modules around it) without media: no ffmpeg anywhere on
 prep's side. Clips are ~1 KB hand-made mp4 files (`fake_encoder.fake_mp4`, which MediaInfo and
 the sandbox read as real), and `prep.media.prepare.prepare` is replaced by a fake encoder that
 writes another one. The sandbox stands in for EvoLink (it still renders its result videos with
@@ -26,6 +26,7 @@ from prep.core.billing import Estimate
 from prep.errors import (
     AuthError,
     Interrupted,
+    JobError,
     MediaError,
     OutcomeUnknownError,
     PrepError,
@@ -34,13 +35,14 @@ from prep.errors import (
     TaskTimeoutError,
     UsageError,
 )
+from prep.jobs import engine as run_mod
 from prep.jobs import generate as gen_mod
-from prep.jobs import run as run_mod
-from prep.jobs.batch import BatchPlan, JobError, JobStatus, job_error, plan_job
 from prep.jobs.budget import RateGate, measured_units, over_budget
+from prep.jobs.engine import BatchOptions, BatchResult, RunHooks, outcome_of, result_path, run_batch
 from prep.jobs.generate import GenerateOptions, GenerateResult, generate
 from prep.jobs.journal import Journal
 from prep.jobs.manifest import JobSpec, Manifest
+from prep.jobs.planning import BatchPlan, plan_job
 from prep.jobs.reconcile import (
     PICKS_META,
     journaled_picks,
@@ -49,8 +51,8 @@ from prep.jobs.reconcile import (
     resolve_unknown,
     sync_journal,
 )
-from prep.jobs.run import BatchOptions, BatchResult, Hooks, outcome_of, result_path, run_batch
-from prep.jobs.work import fault_matches, parse_expiry
+from prep.jobs.status import JobStatus, job_error
+from prep.jobs.steps import fault_matches, parse_expiry
 from prep.media.clips import parse_clip_spec
 from prep.sandbox import NO_CREDITS_KEY, Sandbox
 from prep.settings import Settings, load_settings
@@ -102,11 +104,11 @@ class Env:
     def out(self) -> Path:
         return self.tmp / "out"
 
-    def run(self, plan: BatchPlan, *, key: str | None = None, hooks: Hooks | None = None,
+    def run(self, plan: BatchPlan, *, key: str | None = None, hooks: RunHooks | None = None,
             client: Client | None = None, out: Path | None = None, **options: Any) -> BatchResult:
         options.setdefault("poll_initial_s", 0.01)
         options.setdefault("poll_max_s", 0.05)
-        hooks = hooks or Hooks()
+        hooks = hooks or RunHooks()
         if hooks.on_warning is None:
             hooks.on_warning = self.warnings.append
         return run_batch(plan, self.settings(key), BatchOptions(output_dir=out or self.out, **options),
@@ -159,7 +161,7 @@ def test_run_to_done_then_resume_sends_nothing(env: Env) -> None:
     plan = env.plan(env.job("one", "a.mp4"), env.job("two", "a.mp4", "b.mp4@0.5-3.2"))
     seen: dict[str, list[Any]] = {"state": [], "progress": [], "task": [], "prep": [], "up": [],
                                   "down": []}
-    hooks = Hooks(on_state=lambda *a: seen["state"].append(a),
+    hooks = RunHooks(on_state=lambda *a: seen["state"].append(a),
                   on_progress=lambda *a: seen["progress"].append(a),
                   on_task=seen["task"].append,
                   on_prepare_progress=lambda *a: seen["prep"].append(a),
@@ -217,12 +219,12 @@ def test_missing_prepared_file_is_prepared_again(env: Env) -> None:
 # -- kill points, simulated without SIGKILL --------------------------------------------------------
 
 
-def _interrupt_at(state: str, job: str | None = None) -> Hooks:
+def _interrupt_at(state: str, job: str | None = None) -> RunHooks:
     def on_state(name: str, now: str, detail: str) -> None:
         if now == state and (job is None or name == job):
             raise KeyboardInterrupt
 
-    return Hooks(on_state=on_state)
+    return RunHooks(on_state=on_state)
 
 
 def test_killed_after_journaling_the_create_is_unknown_and_never_resent(env: Env) -> None:
@@ -574,13 +576,13 @@ def test_refused_expired_upload_is_uploaded_again_once(env: Env) -> None:
             first.append(1)
             env.sb.advance_clock(73 * 3600)
 
-    result = env.run(plan, hooks=Hooks(on_state=once))
+    result = env.run(plan, hooks=RunHooks(on_state=once))
     assert result.exit_code == 0, result.as_dict()
     assert env.uploads() == 2 and len(env.tasks()) == 1
 
     # Refused every time: uploaded afresh once per run, then the job fails (no task was made).
     plan2 = env.plan(env.job("two", prompt=PROMPT + "!"))
-    result = env.run(plan2, hooks=Hooks(on_state=expire_uploads), out=env.tmp / "o2")
+    result = env.run(plan2, hooks=RunHooks(on_state=expire_uploads), out=env.tmp / "o2")
     job = result.jobs[0]
     assert job.state == "failed" and job.error and "expired" in job.error
     assert len(env.tasks()) == 1
@@ -637,7 +639,7 @@ def test_any_executor_takes_the_cpu_work(env: Env) -> None:
     with Client.from_settings(env.settings()) as api:
         result = run_batch(plan, env.settings(), BatchOptions(output_dir=env.out, poll_initial_s=0.01,
                                                               poll_max_s=0.05, profile="default"),
-                           hooks=Hooks(on_prepare_progress=lambda *a: progress.append(a)),
+                           hooks=RunHooks(on_prepare_progress=lambda *a: progress.append(a)),
                            cpu_executor=cpu, io_executor=ThreadPoolExecutor(2), client=api)
     assert result.exit_code == 0 and cpu.calls == 1 and not progress
 
@@ -714,7 +716,7 @@ def test_generate_end_to_end_then_the_same_command_resumes(env: Env) -> None:
     notes: list[str] = []
     estimates: list[Estimate] = []
     tasks: list[Task] = []
-    hooks = gen_mod.Hooks(on_stage=stages.append, on_note=notes.append, on_estimate=estimates.append,
+    hooks = gen_mod.GenerateHooks(on_stage=stages.append, on_note=notes.append, on_estimate=estimates.append,
                           on_task=tasks.append, confirm=lambda est: True)
     result = generate([clip], _gen_options(env, aspect_ratio="auto"), env.settings(), hooks=hooks)
     assert result.exit_code == 0 and result.error() is None and not result.resumed
@@ -728,7 +730,7 @@ def test_generate_end_to_end_then_the_same_command_resumes(env: Env) -> None:
     assert data["credits_reserved_units"] == data["credits_estimated_units"]
 
     again = generate([str(clip)], _gen_options(env, aspect_ratio="auto"), env.settings(),
-                     hooks=gen_mod.Hooks(on_note=notes.append, confirm=lambda est: False))
+                     hooks=gen_mod.GenerateHooks(on_note=notes.append, confirm=lambda est: False))
     assert again.resumed and again.job == result.job and again.files == result.files
     assert any("resuming job" in n for n in notes)
     assert len(env.tasks()) == 1 and env.uploads() == 1
@@ -742,7 +744,7 @@ def test_generate_dry_run_prepares_and_sends_nothing(env: Env) -> None:
     no_key = load_settings({"base_url": env.sb.url, "files_url": env.sb.files_url,
                             "cache_dir": str(env.tmp / "cache")})
     result = generate([clip], _gen_options(env, dry_run=True, profile="default"), no_key,
-                      hooks=gen_mod.Hooks(on_note=notes.append, on_estimate=planned.append))
+                      hooks=gen_mod.GenerateHooks(on_note=notes.append, on_estimate=planned.append))
     assert result.stopped == "dry-run" and result.exit_code == 0 and result.prepared
     assert any("the prepared clips measure" in n for n in notes)
     assert result.estimate.input_billed_ms == CLIP_MS - 500
@@ -756,7 +758,7 @@ def test_generate_dry_run_prepares_and_sends_nothing(env: Env) -> None:
 def test_generate_declined_sends_nothing(env: Env) -> None:
     clip = env.clip("a.mp4")
     result = generate([clip], _gen_options(env), env.settings(),
-                      hooks=gen_mod.Hooks(confirm=lambda est: False))
+                      hooks=gen_mod.GenerateHooks(confirm=lambda est: False))
     assert result.stopped == "declined" and result.exit_code == 0 and result.status is None
     assert env.encoder.calls == [] and env.uploads() == 0 and not env.tasks()
 
@@ -779,7 +781,7 @@ def test_generate_pick_with_windows_given_uses_them(env: Env) -> None:
     clip = env.clip("a.mp4", 5000)
     notes: list[str] = []
     result = generate([f"{clip}@0-3"], _gen_options(env, pick=True, wait=False), env.settings(),
-                      hooks=gen_mod.Hooks(on_note=notes.append))
+                      hooks=gen_mod.GenerateHooks(on_note=notes.append))
     assert any("every clip has a window already" in n for n in notes)
     assert result.stopped == "no-wait" and result.exit_code == 0 and result.task_id
     assert result.status is not None and result.status.state == "running"
@@ -1006,16 +1008,16 @@ def test_encode_progress_reaches_the_coordinator_through_its_file(env: Env) -> N
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(prep.media.prepare, "prepare", slow)
-        result = env.run(env.plan(env.job("one")), hooks=Hooks(on_state=on_state))
+        result = env.run(env.plan(env.job("one")), hooks=RunHooks(on_state=on_state))
     assert result.exit_code == 0
     assert ("one", "preparing", "a.mp4 1.0/2.0 s") in states
     assert not list(env.out.rglob(".progress"))  # gone once the clip is prepared
 
 
 def test_batch_status_shows_an_encode_in_progress(env: Env) -> None:
-    from prep.jobs.batch import batch_status
     from prep.jobs.layout import PREPARED_DIR, progress_path
     from prep.jobs.reconcile import sync_journal
+    from prep.jobs.status import batch_status
 
     plan = env.plan(env.job("one"))
     with Journal.open(env.out) as journal:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from prep import errors
-from prep.jobs.batch import JobError
+from prep.errors import JobError
 from prep.jobs.manifest import Problem
 
 SAMPLES: list[errors.PrepError] = [

@@ -203,7 +203,7 @@ def test_an_unaffordable_batch_stops_before_anything_is_prepared_or_uploaded(env
 def test_an_unaffordable_generate_stops_before_the_confirmation(env: Env) -> None:
     asked: list[Any] = []
     options = GenerateOptions(prompt=PROMPT, out_dir=env.out, duration_s=2)
-    from prep.jobs.generate import Hooks
+    from prep.jobs.generate import GenerateHooks
 
     def confirm(est: Any) -> bool:
         asked.append(est)
@@ -212,7 +212,7 @@ def test_an_unaffordable_generate_stops_before_the_confirmation(env: Env) -> Non
     with _LowBalance.from_settings(env.settings()) as low, pytest.raises(
             QuotaError, match=r"^this job needs \d+(\.\d+)? credits; the key has 1.0 left$"):
         generate([env.clip()], options, env.settings(), client=low,
-                 hooks=Hooks(confirm=confirm))
+                 hooks=GenerateHooks(confirm=confirm))
     assert not asked and env.uploads() == 0 and not env.encoder.calls
 
 

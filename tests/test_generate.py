@@ -350,7 +350,7 @@ def test_verbose_traces_never_show_the_key(sb: Sandbox, clip: Path, tmp_path: Pa
 @pytest.fixture()
 def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """The engine's back-off in milliseconds instead of seconds (what is tested is the outcome)."""
-    import prep.jobs.run as run_module
+    import prep.jobs.engine as run_module
 
     monkeypatch.setattr(run_module, "DEFER_BASE_S", 0.001)
     monkeypatch.setattr(run_module, "RETRY_BASE_S", 0.001)

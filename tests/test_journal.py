@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from prep.errors import UsageError
-from prep.jobs.batch import batch_status
 from prep.jobs.journal import JOURNAL_NAME, MIGRATIONS, Journal, journal_path
+from prep.jobs.status import batch_status
 
 
 class Clock:

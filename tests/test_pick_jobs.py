@@ -18,14 +18,14 @@ import pickmedia
 import pytest
 from click.testing import CliRunner
 
-from prep.jobs.batch import plan_batch
+from prep.jobs.engine import BatchOptions, run_batch
 from prep.jobs.journal import Journal
 from prep.jobs.manifest import load_manifest
+from prep.jobs.planning import plan_batch
 from prep.jobs.reconcile import journaled_picks, sync_journal
-from prep.jobs.run import BatchOptions, run_batch
 from prep.media.clips import parse_clip_spec
 from prep.pick import analyze as analyze_module
-from prep.pick.picks import Picker, pick_key
+from prep.pick.picker import Picker, pick_key
 from prep.sandbox import Sandbox
 from prep.settings import load_settings
 from prep.ui.cli import cli

@@ -30,6 +30,7 @@ __all__ = [
     "Estimate",
     "ModelRate",
     "PriceTable",
+    "credits_number",
     "credits_text",
     "estimate_durations",
     "input_billed_ms",
@@ -131,6 +132,11 @@ def credits_text(units: int) -> str:
     whole, frac = divmod(units, UNITS_PER_CREDIT)
     text = f"{whole}.{frac:04d}".rstrip("0").rstrip(".")
     return text
+
+
+def credits_number(units: int) -> float:
+    """Integer credit units as a JSON number of credits (for display and JSON only)."""
+    return float(Fraction(units, UNITS_PER_CREDIT))
 
 
 def input_billed_ms(durations_ms: Sequence[int]) -> int:

@@ -21,7 +21,7 @@ from prep.jobs.journal import JobRecord
 
 if TYPE_CHECKING:
     from prep.api.client import Client, Credits
-    from prep.jobs.batch import BatchPlan
+    from prep.jobs.planning import BatchPlan
 
 __all__ = [
     "RateGate",

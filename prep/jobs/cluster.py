@@ -119,7 +119,7 @@ def _worker_can(identities: list[tuple[str, int, int]], marker: str, ffmpeg: str
                 ) -> tuple[str, int] | None:
     """Runs ON a worker: what it lacks to prepare these clips into this folder, or None."""
     try:
-        import prep.jobs.work  # noqa: F401  (the same prep the coordinator runs)
+        import prep.jobs.steps  # noqa: F401  (the same prep the coordinator runs)
     except ImportError as err:
         return f"cannot import prep ({err})", 6
     binary = ffmpeg or shutil.which("ffmpeg")

@@ -14,7 +14,7 @@ analysis that picked it when it was picked; `on_check` hears each report. `requi
 clip below a verdict (MediaError, exit 3) before anything is prepared or sent. Without the `pick`
 extra the check is skipped with a note (and `require` is an error).
 
-The job then runs on `prep.jobs.run`, journaled in its output folder like a batch job (its name
+The job then runs on `prep.jobs.engine`, journaled in its output folder like a batch job (its name
 is made from the command's inputs, so the same command names the same job). Running the same
 command again therefore resumes: it follows the task it already has, downloads what is missing,
 and never creates a second task for the same job. A create request whose answer was lost leaves
@@ -34,12 +34,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from prep.core import billing, rules
-from prep.core.billing import ClipBill, Estimate, credits_text
+from prep.core.billing import ClipBill, Estimate, credits_number, credits_text
 from prep.core.clipspec import ClipSpec
 from prep.core.request import check_clip_count, check_options, check_prompt, resolve_aspect_ratio
 from prep.errors import AuthError, PrepError, UsageError
-from prep.jobs.batch import BatchPlan, JobPlan, JobStatus, credits_number, job_error, plan_job
 from prep.jobs.manifest import JobSpec, Manifest
+from prep.jobs.planning import BatchPlan, JobPlan, plan_job
+from prep.jobs.status import JobStatus, job_error
 from prep.media.clips import expand_paths, parse_clip_spec
 
 if TYPE_CHECKING:
@@ -49,10 +50,10 @@ if TYPE_CHECKING:
     from prep.core.clipinfo import ClipInfo
     from prep.core.plan import Extend, Profile
     from prep.pick.check import Checker, CheckReport, Verdict
-    from prep.pick.picks import PickedWindow, Picker
+    from prep.pick.picker import PickedWindow, Picker
     from prep.settings import Settings
 
-__all__ = ["GenerateOptions", "GenerateResult", "Hooks", "generate", "job_name"]
+__all__ = ["GenerateOptions", "GenerateResult", "GenerateHooks", "generate", "job_name"]
 
 Stage = Literal["validate", "pick", "check", "estimate", "prepare", "upload", "submit", "wait", "download"]
 Stopped = Literal["dry-run", "declined", "no-wait", "deadline"]
@@ -93,7 +94,7 @@ class GenerateOptions:
 
 
 @dataclass(slots=True, kw_only=True)
-class Hooks:
+class GenerateHooks:
     """Callbacks the pipeline reports through (the CLI draws them; the library never prints).
 
     `confirm(estimate)` returns False to stop before anything is prepared or sent; None means yes.
@@ -248,7 +249,7 @@ def generate(
     settings: Settings,
     *,
     client: Client | None = None,
-    hooks: Hooks | None = None,
+    hooks: GenerateHooks | None = None,
     cpu_executor: Executor | None = None,
     check: bool = True,
 ) -> GenerateResult:
@@ -259,7 +260,7 @@ def generate(
     deadline). With `check=False` the outcome is only in the result: `result.exit_code`,
     `result.error()`, `result.raise_for_outcome()` (the CLI prints its JSON first).
     """
-    hooks = hooks or Hooks()
+    hooks = hooks or GenerateHooks()
     timings: dict[str, float] = {}
 
     @contextmanager
@@ -337,7 +338,7 @@ def generate(
     return result
 
 
-def _plan(job: JobSpec, options: GenerateOptions, settings: Settings, hooks: Hooks,
+def _plan(job: JobSpec, options: GenerateOptions, settings: Settings, hooks: GenerateHooks,
           picks: list[PickedWindow]) -> JobPlan:
     """Probe each clip once, pick windows where asked, window and bill: the job's plan."""
     from prep.media.probe import probe
@@ -367,7 +368,7 @@ def _collect(picks: list[PickedWindow],
     return on_pick
 
 
-def _checker(job: JobSpec, options: GenerateOptions, hooks: Hooks) -> Checker | None:
+def _checker(job: JobSpec, options: GenerateOptions, hooks: GenerateHooks) -> Checker | None:
     """The reference check of the job's clips, or None when the `pick` extra is missing (said
     once; a MediaError instead when a verdict is required)."""
     from prep.pick.check import Checker
@@ -384,13 +385,13 @@ def _checker(job: JobSpec, options: GenerateOptions, hooks: Hooks) -> Checker | 
 
 
 def _picker(job: JobSpec, options: GenerateOptions, settings: Settings,
-            hooks: Hooks, *, for_check: bool = False) -> Picker | None:
+            hooks: GenerateHooks, *, for_check: bool = False) -> Picker | None:
     """The window picker for `--pick` (cached in `<cache>/picks`), or None when nothing needs one."""
     if not job.clips_to_pick:
         hooks.note("--pick: every clip has a window already; they are used as given")
         return None
     from prep.pick.analyze import require_extras
-    from prep.pick.picks import Picker
+    from prep.pick.picker import Picker
 
     require_extras(job.clips[job.clips_to_pick[0]].path)
     report = hooks.on_pick_progress
@@ -413,7 +414,7 @@ def _check_cost(units: int, budget_units: int | None, what: str) -> None:
 
 
 def _check_balance(units: int, name: str, settings: Settings, client: Client | None,
-                   hooks: Hooks) -> None:
+                   hooks: GenerateHooks) -> None:
     """QuotaError (exit 5) when the key cannot pay for the job; a note when the balance is not
     offered (an optional endpoint never blocks)."""
     from prep.api.client import Client
@@ -433,14 +434,14 @@ def _journaled(out_dir: Path, name: str) -> JobStatus | None:
 
     if not journal_path(out_dir).is_file():
         return None
-    from prep.jobs.batch import batch_status
+    from prep.jobs.status import batch_status
 
     with Journal.open(out_dir, create=False) as journal:
         return next((s for s in batch_status(journal, now=time.time()) if s.name == name), None)
 
 
 def _prepare_only(result: GenerateResult, job_plan: JobPlan, options: GenerateOptions,
-                  settings: Settings, hooks: Hooks) -> None:
+                  settings: Settings, hooks: GenerateHooks) -> None:
     """--dry-run: prepare the planned clips (nothing is uploaded or journaled) and bill them as
     measured."""
     from prep.media.prepare import PrepareOptions, prepare
@@ -459,7 +460,7 @@ def _prepare_only(result: GenerateResult, job_plan: JobPlan, options: GenerateOp
 
 
 def _measured(result: GenerateResult, bills: list[ClipBill], options: GenerateOptions,
-              settings: Settings, hooks: Hooks) -> None:
+              settings: Settings, hooks: GenerateHooks) -> None:
     """The bill of the prepared clips as measured (what EvoLink measures), said when it moved."""
     measured = billing.estimate_durations(bills, output_s=options.duration_s,
                                           quality=options.quality, prices=settings.prices,
@@ -473,10 +474,10 @@ def _measured(result: GenerateResult, bills: list[ClipBill], options: GenerateOp
 
 
 def _run(result: GenerateResult, job_plan: JobPlan, options: GenerateOptions, settings: Settings,
-         hooks: Hooks, *, client: Client | None, cpu_executor: Executor | None,
+         hooks: GenerateHooks, *, client: Client | None, cpu_executor: Executor | None,
          timings: dict[str, float]) -> None:
     """The job on the batch engine, then what the journal says about it."""
-    from prep.jobs import run
+    from prep.jobs import engine
 
     plan = BatchPlan(manifest=Manifest(source="prep generate", base_dir=options.out_dir,
                                        format="command", jobs=(job_plan.job,)),
@@ -499,17 +500,17 @@ def _run(result: GenerateResult, job_plan: JobPlan, options: GenerateOptions, se
         if hooks.on_task is not None:
             hooks.on_task(task)
 
-    engine_hooks = run.Hooks(on_state=on_state, on_warning=hooks.on_note, on_task=on_task,
+    engine_hooks = engine.RunHooks(on_state=on_state, on_warning=hooks.on_note, on_task=on_task,
                              on_prepare_progress=hooks.on_prepare_progress,
                              on_upload_progress=hooks.on_upload_progress,
                              on_download_progress=hooks.on_download_progress)
-    batch_options = run.BatchOptions(
+    batch_options = engine.BatchOptions(
         output_dir=options.out_dir, concurrency=2, resubmit_unknown=options.resubmit,
         upload_mode=options.upload_mode, max_cost_units=options.max_cost_units,
         follow=options.wait, deadline_s=options.deadline_s, use_cache=options.use_cache,
         profile=options.profile, check_credits=False)  # checked before the confirmation
     try:
-        outcome = run.run_batch(plan, settings, batch_options, extend=options.extend,
+        outcome = engine.run_batch(plan, settings, batch_options, extend=options.extend,
                                 hooks=engine_hooks, client=client, cpu_executor=cpu_executor)
     finally:
         if current[0] is not None:
@@ -524,7 +525,7 @@ def _run(result: GenerateResult, job_plan: JobPlan, options: GenerateOptions, se
 
 
 def _read_back(result: GenerateResult, job_plan: JobPlan, options: GenerateOptions,
-               settings: Settings, hooks: Hooks) -> None:
+               settings: Settings, hooks: GenerateHooks) -> None:
     """Fill the result from the journal: prepared files (and the bill as measured on them),
     uploads, the request, the result file."""
     from prep.jobs.journal import Journal

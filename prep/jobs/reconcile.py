@@ -24,9 +24,9 @@ from prep.core import rules
 from prep.core.plan import Extend
 from prep.errors import UsageError
 from prep.files import file_sha256
-from prep.jobs.batch import BatchPlan, JobPlan
 from prep.jobs.journal import JobRecord, Journal
-from prep.jobs.work import clip_key
+from prep.jobs.planning import BatchPlan, JobPlan
+from prep.jobs.steps import clip_key
 
 if TYPE_CHECKING:
     from prep.api.client import Client

@@ -29,8 +29,8 @@ from prep.errors import MediaError, PrepError
 from prep.files import write_text_atomic
 
 if TYPE_CHECKING:
-    from prep.jobs.batch import BatchPlan
     from prep.jobs.journal import Journal
+    from prep.jobs.planning import BatchPlan
 
 __all__ = ["ReportClip", "ReportJob", "plan_checks", "report_from_journal", "report_from_plan",
            "write_report"]
@@ -119,8 +119,8 @@ def report_from_journal(journal: Journal, *, title: str = "",
                         checks: Mapping[CheckKey, Any] | None = None) -> Report:
     """The batch as its journal records it; `checks` (from `plan_checks`) adds the reference
     check of each clip the run checked."""
-    from prep.jobs.batch import batch_status
     from prep.jobs.reconcile import journaled_picks
+    from prep.jobs.status import batch_status
 
     clips = {c.key: c for c in journal.clips()}
     picks = list(journaled_picks(journal).values())

@@ -109,8 +109,8 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
     """
 
     from prep.core.billing import parse_credits
-    from prep.jobs.batch import check_budget, plan_batch
     from prep.jobs.manifest import ManifestError, load_manifest
+    from prep.jobs.planning import check_budget, plan_batch
     from prep.ui import render
 
     settings = cli_settings(price_per_second=price_per_second,
@@ -130,7 +130,7 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
     check_reference_options(require, no_check)
     from prep.jobs.reconcile import read_journaled_picks
     from prep.pick.check import Checker
-    from prep.pick.picks import Picker
+    from prep.pick.picker import Picker
 
     checker = None
     if not no_check:
@@ -171,7 +171,7 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
         return
     check_budget(plan, budget)
     assert output is not None
-    from prep.jobs.run import BatchOptions, Hooks, default_cpu_workers, run_batch
+    from prep.jobs.engine import BatchOptions, RunHooks, default_cpu_workers, run_batch
 
     options = BatchOptions(output_dir=Path(output), concurrency=concurrency,
                            cpu_workers=cpu_workers or default_cpu_workers(),
@@ -203,7 +203,7 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
                 render.note(f"encoding on {workers} Dask worker{'s' if workers != 1 else ''} "
                             f"({where})")
             with render.BatchProgress([j.name for j in plan.jobs], enabled=not quiet) as progress:
-                hooks = Hooks(on_state=progress.state, on_progress=progress.progress,
+                hooks = RunHooks(on_state=progress.state, on_progress=progress.progress,
                               on_warning=render.warn)
                 result = run_batch(plan, settings, options, extend=extend, hooks=hooks,
                                    cpu_executor=executor)
@@ -315,8 +315,8 @@ def batch_status_cmd(folder: str, report_file: str | None, json_: bool, quiet: b
     """
     import time
 
-    from prep.jobs.batch import batch_status
     from prep.jobs.journal import Journal
+    from prep.jobs.status import batch_status
     from prep.ui import render
 
     with Journal.open(folder, create=False) as journal:

@@ -129,7 +129,7 @@ def config_show(json_: bool, quiet: bool, verbose: bool) -> None:
     Example:
         prep config show --json
     """
-    from prep.jobs.batch import credits_number
+    from prep.core.billing import credits_number
     from prep.settings import setting_sources
     from prep.ui import render
 

@@ -110,7 +110,7 @@ def generate(clips: tuple[ClipSpec, ...], prompt: str | None, prompt_file: Any, 
 
     from prep.core import billing
     from prep.core.clipspec import apply_trim_options
-    from prep.jobs.generate import GenerateOptions, Hooks
+    from prep.jobs.generate import GenerateHooks, GenerateOptions
     from prep.jobs.generate import generate as run_generate
     from prep.ui import render
 
@@ -153,7 +153,7 @@ def generate(clips: tuple[ClipSpec, ...], prompt: str | None, prompt_file: Any, 
             render.estimate_table(est, to_stderr=True)
 
     with render.ProgressView(show_progress(json_, quiet)) as view:
-        hooks = Hooks(
+        hooks = GenerateHooks(
             confirm=confirm, on_estimate=show_estimate, on_note=render.note,
             on_pick=lambda picked: render.picked_window(picked, quiet=quiet),
             on_pick_progress=lambda label, done, total: view.work(

@@ -351,7 +351,7 @@ class Jobs:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _work(self, job: StudioJob, confirmed_units: int) -> None:
-        from prep.jobs.generate import Hooks, generate
+        from prep.jobs.generate import GenerateHooks, generate
 
         run = self._run or generate
         stage: list[str] = [""]
@@ -383,7 +383,7 @@ class Jobs:
                 return False
             return True
 
-        hooks = Hooks(
+        hooks = GenerateHooks(
             confirm=confirm, on_stage=on_stage,
             on_note=lambda text: job.emit({"type": "note", "text": text}),
             on_prepare_progress=progress("prepare"),

@@ -6,14 +6,14 @@ both keep the same journal in their output folder and both resume instead of pay
 Stages and where they run:
 
 - **prepare** is CPU-bound (ffmpeg): it runs on the `cpu` executor, 1-2 workers on a small
-  machine. Its unit of work is `prep.jobs.work.prepare_clip`, a module-level function of picklable
+  machine. Its unit of work is `prep.jobs.steps.prepare_clip`, a module-level function of picklable
   values, so a process pool or Dask's `Client.get_executor()` can take it instead.
 - **upload, create, poll, download** are network-bound: they run on the `io` executor
   (`--concurrency` workers) and overlap with preparing, so a batch takes about as long as its
   slowest stage rather than the sum of all of them.
 
 One coordinator thread (`_Runner`) owns the schedule and writes the journal; workers only do the
-work and return values (`prep.jobs.work`). Every step is journaled as it completes, and a create
+work and return values (`prep.jobs.steps`). Every step is journaled as it completes, and a create
 request is journaled before it is sent, so the run can be killed at any moment and resumed by
 running the same command. What a resumed run does with each job is decided first, by
 `prep.jobs.reconcile`; the rate brake and the credit cap live in `prep.jobs.budget`.
@@ -44,12 +44,13 @@ from prep.errors import (
     TaskFailedError,
     UsageError,
 )
-from prep.jobs.batch import BatchPlan, JobPlan, JobStatus, batch_status
 from prep.jobs.budget import RateGate, check_balance, jobs_to_pay, measured_units, over_budget
 from prep.jobs.journal import ClipRecord, JobRecord, Journal
 from prep.jobs.layout import PREPARED_DIR, read_progress
+from prep.jobs.planning import BatchPlan, JobPlan
 from prep.jobs.reconcile import job_clips, reconcile, sync_journal
-from prep.jobs.work import (
+from prep.jobs.status import JobStatus, batch_status
+from prep.jobs.steps import (
     FAULT_POINTS,
     ClipWork,
     PreparedClip,
@@ -74,7 +75,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BatchOptions",
     "BatchResult",
-    "Hooks",
+    "RunHooks",
     "default_cpu_workers",
     "outcome_of",
     "result_path",
@@ -186,7 +187,7 @@ def outcome_of(job: JobStatus) -> Outcome:
 
 
 @dataclass(slots=True, kw_only=True)
-class Hooks:
+class RunHooks:
     """How a run reports progress (the CLI draws it; the library never prints)."""
 
     on_state: Callable[[str, str, str], None] | None = None  # (job, state, detail)
@@ -220,7 +221,7 @@ class _Runner:
 
     def __init__(self, plan: BatchPlan, journal: Journal, settings: Settings, options: BatchOptions,
                  *, api: Client, fetch: Client, gate: RateGate, cpu: Executor, io: Executor,
-                 hooks: Hooks, prepare_options: PrepareOptions, extend: Extend | None,
+                 hooks: RunHooks, prepare_options: PrepareOptions, extend: Extend | None,
                  poll: PollPolicy, upload_cache: UploadCache | None, in_process_cpu: bool) -> None:
         self.plan = plan
         self.journal = journal
@@ -758,7 +759,7 @@ def run_batch(
     options: BatchOptions,
     *,
     extend: Extend | None = None,
-    hooks: Hooks | None = None,
+    hooks: RunHooks | None = None,
     cpu_executor: Executor | None = None,
     io_executor: Executor | None = None,
     client: Client | None = None,
@@ -777,7 +778,7 @@ def run_batch(
                         hint="set EVOLINK_API_KEY, or run `prep config set api_key`; --dry-run "
                              "works without one")
     started = time.monotonic()
-    hooks = hooks or Hooks()
+    hooks = hooks or RunHooks()
     out = options.output_dir
     try:
         (out / PREPARED_DIR).mkdir(parents=True, exist_ok=True)

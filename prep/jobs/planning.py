@@ -1,18 +1,19 @@
 """Batch planning: a validated manifest becomes probed, windowed, costed jobs, before anything runs.
 
+(Where a job stands once it runs is `prep.jobs.status`.)
+
 `plan_batch` probes every distinct clip once (on an executor, so the work can run on a pool or a
 cluster), picks a window for the clips of `pick` jobs given without one (as `prep pick` does; see
-`prep.picks` for how picks are remembered), chooses each clip's window exactly as `prep estimate`
+`prep.pick.picker` for how picks are remembered), chooses each clip's window exactly as `prep estimate`
 does, and bills every job with `prep.billing`. Every problem is collected with its manifest line,
 as manifest parsing does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,25 +23,19 @@ from prep.core.clipinfo import ClipInfo
 from prep.core.plan import Extend, PlannedClip, choose_window
 from prep.core.request import check_clip_count, resolve_aspect_ratio
 from prep.errors import (
-    OutcomeUnknownError,
     PrepError,
-    TaskFailedError,
-    TaskTimeoutError,
     UsageError,
 )
-from prep.jobs.journal import ClipRecord, Journal
 from prep.jobs.manifest import JobSpec, Manifest, ManifestError, Problem
 from prep.media.probe import probe
 
 if TYPE_CHECKING:
     from prep.pick.check import Checker, CheckReport
-    from prep.pick.picks import PickedWindow, Picker
+    from prep.pick.picker import PickedWindow, Picker
 
 __all__ = [
     "BatchPlan",
     "JobPlan",
-    "JobStatus",
-    "batch_status",
     "check_budget",
     "plan_batch",
 ]
@@ -102,9 +97,9 @@ class JobPlan:
             "input_billed_s": est.input_billed_ms / 1000,
             "output_billed_s": est.output_billed_ms / 1000,
             "total_billed_s": est.total_billed_ms / 1000,
-            "credits": credits_number(est.credits_units),
+            "credits": billing.credits_number(est.credits_units),
             "credits_units": est.credits_units,
-            "credits_by_quality": {q: credits_number(est.credits_at(q)) for q in rules.QUALITIES},
+            "credits_by_quality": {q: billing.credits_number(est.credits_at(q)) for q in rules.QUALITIES},
             "minimum_applied": est.minimum_applied,
             "other_models": billed["other_models"],
         }
@@ -159,18 +154,14 @@ class BatchPlan:
                 "input_billed_s": self.input_billed_ms / 1000,
                 "output_billed_s": self.output_billed_ms / 1000,
                 "total_billed_s": self.total_billed_ms / 1000,
-                "credits": credits_number(self.credits_units),
+                "credits": billing.credits_number(self.credits_units),
                 "credits_units": self.credits_units,
-                "credits_by_quality": {q: credits_number(self.credits_at(q)) for q in rules.QUALITIES},
+                "credits_by_quality": {q: billing.credits_number(self.credits_at(q))
+                                       for q in rules.QUALITIES},
                 "usd": round(self.credits_units / self.prices.units_per_usd, 4),
             },
             "price_source": self.prices.label,
         }
-
-
-def credits_number(units: int) -> float:
-    """Integer credit units as a JSON number of credits (for display and JSON only)."""
-    return float(Fraction(units, billing.UNITS_PER_CREDIT))
 
 
 ProbeResult = ClipInfo | PrepError
@@ -256,7 +247,7 @@ def plan_batch(
     Each distinct clip file is probed once, through `executor` when one is given (a
     concurrent.futures Executor, or anything with the same `map`). The manifest's own problems
     are reported together with those probing finds, so one run lists every bad row. Clips of
-    `pick` jobs given without a window get one from `picker` (default: a `prep.pick.picks.Picker`
+    `pick` jobs given without a window get one from `picker` (default: a `prep.pick.picker.Picker`
     with no cache), one clip at a time since each analysis already uses every core; a missing
     `pick` extra is a MediaError (exit 3) naming the first such clip, before any analysis.
     With a `checker` (`prep.pick.check.Checker`), every clip's planned window is checked as a
@@ -268,7 +259,7 @@ def plan_batch(
     to_pick = [(job, i) for job in manifest.jobs for i in job.clips_to_pick]
     if to_pick:
         from prep.pick.analyze import require_extras
-        from prep.pick.picks import Picker
+        from prep.pick.picker import Picker
 
         require_extras(to_pick[0][0].clips[to_pick[0][1]].path)
         picker = picker or Picker()
@@ -301,141 +292,3 @@ def check_budget(plan: BatchPlan, max_cost_units: int | None) -> None:
         f"--max-cost {billing.credits_text(max_cost_units)}; nothing was run",
         hint="raise --max-cost, or remove jobs from the manifest",
     )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class JobStatus:
-    """Where one job of a batch stands, from its journal (no network)."""
-
-    name: str
-    line: int
-    state: str
-    clips_total: int
-    clips_prepared: int
-    clips_uploaded: int
-    task_id: str | None
-    task_status: str | None
-    progress: int | None
-    estimate_units: int | None
-    measured_units: int | None
-    credits_reserved_units: int | None
-    result_path: str | None
-    result_sha256: str | None
-    result_bytes: int | None
-    error: str | None
-    error_exit: int | None
-    submissions: int
-    idempotency_key: str | None
-    encoding: tuple[int, int] | None = None  # (encoded ms, total ms) of its clips being prepared
-
-    def as_dict(self) -> dict[str, Any]:
-        """The JSON shape of one job in `prep batch status --json` and the batch summary."""
-        return {
-            "name": self.name,
-            "line": self.line,
-            "state": self.state,
-            "clips": {"total": self.clips_total, "prepared": self.clips_prepared,
-                      "uploaded": self.clips_uploaded},
-            "task_id": self.task_id,
-            "task_status": self.task_status,
-            "progress": self.progress,
-            "estimate_credits": None if self.estimate_units is None else credits_number(self.estimate_units),
-            "measured_credits": None if self.measured_units is None else credits_number(self.measured_units),
-            "credits_reserved": (None if self.credits_reserved_units is None
-                                 else credits_number(self.credits_reserved_units)),
-            "credits_reserved_units": self.credits_reserved_units,
-            "result_path": self.result_path,
-            "result_sha256": self.result_sha256,
-            "result_bytes": self.result_bytes,
-            "error": self.error,
-            "exit_code": self.exit_code,
-            "submissions": self.submissions,
-            "idempotency_key": self.idempotency_key,
-            "encoding": (None if self.encoding is None else
-                         {"encoded_s": self.encoding[0] / 1000, "total_s": self.encoding[1] / 1000}),
-        }
-
-    @property
-    def exit_code(self) -> int:
-        """What this job's outcome means as an exit code (0 done, 6 unknown, the error's code...)."""
-        if self.state == "done":
-            return 0
-        if self.state == "unknown":
-            return 6
-        if self.error_exit:
-            return self.error_exit
-        # Unfinished with no error: the batch stopped before it (interrupted).
-        return 130 if self.state not in ("failed",) else 1
-
-
-class JobError(PrepError):
-    """A job's recorded failure, with the exit code its journal gives it."""
-
-    def __init__(self, message: str, *, exit_code: int, hint: str = "") -> None:
-        super().__init__(message, hint=hint)
-        self.exit_code = exit_code
-
-
-def job_error(status: JobStatus, out_dir: Path, *, timed_out: bool = False) -> PrepError | None:
-    """The one mapping from where a job stands to the error (and exit code) a command ends with.
-
-    None when the job is done. `timed_out`: the run stopped following a running task at its
-    deadline (the task goes on at EvoLink; running the same command again picks it up).
-    """
-    again = f"run the same command again to pick it up (journal in {out_dir})"
-    if status.state == "done":
-        return None
-    if status.state == "unknown":
-        return OutcomeUnknownError(
-            f"job {status.name}: outcome unknown: the create request was sent and no answer came "
-            "back, so the task may exist",
-            hint=f"look for it in your EvoLink dashboard, then `prep batch resolve {out_dir} "
-                 f"{status.name} --task-id ID` (or `--not-created`), or run again with --resubmit")
-    if status.state == "failed" and status.error_exit == TaskFailedError.exit_code:
-        return TaskFailedError(f"job {status.name}: {status.error}", task_id=status.task_id or "",
-                               hint="failed tasks are not billed; change the prompt or clips and "
-                                    "run again")
-    if timed_out:
-        return TaskTimeoutError(f"job {status.name}: task {status.task_id} is still "
-                                f"{status.task_status or 'running'} at the deadline; it goes on at "
-                                "EvoLink", task_id=status.task_id or "", hint=again)
-    if status.state == "failed":
-        return JobError(f"job {status.name}: {status.error}", exit_code=status.exit_code,
-                        hint="fix the cause and run again" if not status.task_id else again)
-    if status.error:
-        return JobError(f"job {status.name} is {status.state}: {status.error}",
-                        exit_code=status.exit_code, hint=again)
-    return JobError(f"job {status.name} stopped while {status.state}", exit_code=status.exit_code,
-                    hint=again)
-
-
-def _encoding(out_dir: Path, clips: Sequence[ClipRecord]) -> tuple[int, int] | None:
-    """How far the encodes of these clips are, from their workers' progress files (or None)."""
-    from prep.jobs.layout import PREPARED_DIR, read_progress
-
-    found = [p for p in (read_progress(out_dir / PREPARED_DIR / c.key[:16]) for c in clips) if p]
-    if not found:
-        return None
-    return sum(p[0] for p in found), sum(p[1] for p in found)
-
-
-def batch_status(journal: Journal, *, now: float, upload_margin_s: float = 0) -> list[JobStatus]:
-    """Every job of the journal and where it stands, in manifest order."""
-    clips = {c.key: c for c in journal.clips()}
-    rows = []
-    for job in journal.jobs():
-        records = [clips[k] for k in job.clip_keys if k in clips]
-        subs = journal.submissions(job.name)
-        rows.append(JobStatus(
-            name=job.name, line=job.line, state=job.state, clips_total=len(job.clip_keys),
-            clips_prepared=sum(1 for c in records if c.prepared_path),
-            clips_uploaded=sum(1 for c in records if c.upload_fresh(now, upload_margin_s)),
-            task_id=job.task_id, task_status=job.task_status, progress=job.progress,
-            estimate_units=job.estimate_units, measured_units=job.measured_units,
-            credits_reserved_units=job.credits_reserved_units,
-            result_path=job.result_path, result_sha256=job.result_sha256,
-            result_bytes=job.result_bytes, error=job.error, error_exit=job.error_exit,
-            submissions=len(subs), idempotency_key=subs[-1].idempotency_key if subs else None,
-            encoding=_encoding(journal.path.parent, [c for c in records if not c.prepared_path]),
-        ))
-    return rows
