@@ -252,7 +252,7 @@ class Task:
 
     def raise_for_failure(self) -> None:
         """TaskFailedError (exit 7) when the task failed or was cancelled."""
-        if self.status not in ("failed", "cancelled"):
+        if self.status not in rules.UNBILLED_STATUSES:
             return
         reason = self.error_message or ("cancelled" if self.status == "cancelled" else "no reason given")
         raise TaskFailedError(

@@ -59,6 +59,8 @@ SERVICE_POLL_INTERVAL_S: Final = 8
 # Task states
 TASK_STATUSES: Final = ("pending", "processing", "completed", "failed", "cancelled")
 TERMINAL_STATUSES: Final = ("completed", "failed", "cancelled")
+ACTIVE_STATUSES: Final = ("pending", "processing")  # still being made
+UNBILLED_STATUSES: Final = ("failed", "cancelled")  # ended without a result: not charged
 
 # Hosts
 DEFAULT_BASE_URL: Final = "https://api.evolink.ai"

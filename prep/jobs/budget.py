@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from prep.core import rules
 from prep.core.billing import PriceTable, credits_text, estimate_durations
-from prep.jobs.journal import JobRecord
+from prep.jobs.journal import SENT, JobRecord
 
 if TYPE_CHECKING:
     from prep.api.client import Client, Credits
@@ -115,7 +115,6 @@ def over_budget(jobs: Sequence[JobRecord], budget_units: int | None) -> str | No
 # -- the account's balance, before anything is prepared or uploaded ------------------------------
 
 # Journal states in which a job's create request has been sent: its money is spent or reserved.
-_SENT_STATES = ("submitting", "running", "completed", "done", "unknown")
 
 
 def credits_label(units: int) -> str:
@@ -138,7 +137,7 @@ def jobs_to_pay(plan: BatchPlan, output_dir: Path | None, *,
     rest = []
     for job in plan.jobs:
         record = known.get(job.name)
-        if record is not None and (record.state in _SENT_STATES
+        if record is not None and (record.state in SENT
                                    or (record.state == "failed" and not retry_failed)):
             continue
         units = record.measured_units if record is not None and record.measured_units is not None \

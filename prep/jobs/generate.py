@@ -38,6 +38,7 @@ from prep.core.billing import ClipBill, Estimate, credits_number, credits_text
 from prep.core.clipspec import ClipSpec
 from prep.core.request import check_clip_count, check_options, check_prompt, resolve_aspect_ratio
 from prep.errors import AuthError, PrepError, UsageError
+from prep.jobs.journal import FOLLOWED, SENT
 from prep.jobs.manifest import JobSpec, Manifest
 from prep.jobs.planning import BatchPlan, JobPlan, plan_job
 from prep.jobs.status import JobStatus, job_error
@@ -63,7 +64,6 @@ _STAGE_OF_STATE: dict[str, Stage] = {"preparing": "prepare", "uploading": "uploa
                                      "submitting": "submit", "running": "wait",
                                      "completed": "download"}
 # Journal states that mean a create request has been sent for the job.
-_SENT = ("submitting", "running", "completed", "done", "unknown")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -319,7 +319,7 @@ def generate(
         return result
 
     earlier = _journaled(options.out_dir, job.name)
-    if earlier is not None and earlier.state in _SENT:
+    if earlier is not None and earlier.state in SENT:
         result.resumed = True
         hooks.note(f"resuming job {job.name} from {options.out_dir}: its task "
                    f"{earlier.task_id or '(outcome unknown)'} was already submitted, so nothing "
@@ -518,7 +518,7 @@ def _run(result: GenerateResult, job_plan: JobPlan, options: GenerateOptions, se
     (result.status,) = outcome.jobs
     result.halted = outcome.halted_error
     _read_back(result, job_plan, options, settings, hooks)
-    if outcome.timed_out and result.status.state in ("running", "submitting"):
+    if outcome.timed_out and result.status.state in FOLLOWED:
         result.stopped = "deadline"
     elif not options.wait and result.status.state == "running":
         result.stopped = "no-wait"

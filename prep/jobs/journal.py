@@ -26,14 +26,18 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from prep.core.billing import UNITS_PER_CREDIT
 from prep.errors import UsageError
 
 __all__ = [
+    "FOLLOWED",
     "JOURNAL_NAME",
     "MIGRATIONS",
+    "NOT_SENT",
+    "SENT",
+    "SETTLED",
     "ClipRecord",
     "Event",
     "JobRecord",
@@ -48,6 +52,11 @@ JobState = Literal["pending", "prepared", "uploaded", "submitting", "running", "
                    "failed", "unknown"]
 JOB_STATES: tuple[str, ...] = ("pending", "prepared", "uploaded", "submitting", "running",
                                "completed", "done", "failed", "unknown")
+# The groups of job states that decisions are made on, named once.
+NOT_SENT: Final = ("pending", "prepared", "uploaded")  # nothing was sent for it: safe to send
+SENT: Final = ("submitting", "running", "completed", "done", "unknown")  # a task may exist: never send again
+FOLLOWED: Final = ("submitting", "running")  # a create or a task to follow
+SETTLED: Final = ("done", "failed", "unknown")  # nothing more happens without the user
 # sending: journaled, no answer recorded yet; created / replayed: a task came back (replayed: the
 # server answered a repeated Idempotency-Key with the first task); rejected: the server refused it
 # (no task); deferred: provably not taken (429, never connected), to be sent again with the same

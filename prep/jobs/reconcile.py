@@ -24,7 +24,7 @@ from prep.core import rules
 from prep.core.plan import Extend
 from prep.errors import UsageError
 from prep.files import file_sha256
-from prep.jobs.journal import JobRecord, Journal
+from prep.jobs.journal import FOLLOWED, NOT_SENT, SENT, JobRecord, Journal
 from prep.jobs.planning import BatchPlan, JobPlan
 from prep.jobs.steps import clip_key
 
@@ -61,11 +61,6 @@ def _spec_hash(plan: JobPlan, clips: list[tuple[str, str, int, int]]) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
-_SUBMITTED = ("submitting", "running", "completed", "done", "unknown")
-# A task that ended so is not billed: a changed row may start over with no risk of paying twice.
-_NOT_BILLED = ("failed", "cancelled")
-
-
 def sync_journal(plan: BatchPlan, journal: Journal, *, extend: Extend | None = None) -> list[str]:
     """Bring the journal in line with the manifest; returns warnings for people.
 
@@ -88,8 +83,8 @@ def sync_journal(plan: BatchPlan, journal: Journal, *, extend: Extend | None = N
         elif record.spec_hash == digest:
             if (record.position, record.line) != (position, job_plan.job.line):
                 journal.update_position(job_plan.name, position, job_plan.job.line)
-        elif record.state in _SUBMITTED or (record.state == "failed" and record.task_id
-                                            and record.task_status not in _NOT_BILLED):
+        elif record.state in SENT or (record.state == "failed" and record.task_id
+                                            and record.task_status not in rules.UNBILLED_STATUSES):
             warnings.append(f"job {job_plan.name!r} changed in the manifest after it was submitted "
                             f"(task {record.task_id or 'unknown'}); its task is kept: give the job "
                             "a new name to make another")
@@ -168,11 +163,11 @@ def reconcile(journal: Journal, names: list[str], *, retry_failed: bool) -> Reco
                 journal.set_state(name, "failed", error="the result file is missing or changed, "
                                   "and no result URL is known", error_exit=6)
             job = _job(journal, name)
-        if job.state in ("pending", "prepared", "uploaded"):
+        if job.state in NOT_SENT:
             for key in job.clip_keys:
                 if key not in checked:
                     checked[key] = _check_prepared(journal, key)
-        if job.state in ("running", "submitting"):
+        if job.state in FOLLOWED:
             follow.append(name)
     return Reconciled(to_follow=tuple(follow))
 

@@ -13,6 +13,7 @@ from fractions import Fraction
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from prep.core import rules
 from prep.core.billing import credits_text
 from prep.core.timecode import format_ms
 from prep.errors import PrepError
@@ -379,7 +380,7 @@ class ProgressView:
         started = self._started.setdefault(task_id, time.monotonic())
         elapsed = time.monotonic() - started
         label = f"task {task_id}: {status}"
-        if estimated_s and status in ("pending", "processing"):
+        if estimated_s and status in rules.ACTIVE_STATUSES:
             label += f", about {_seconds_text(max(estimated_s - elapsed, 0))} left"
         key = "task:" + task_id
         if key not in self._bars:
@@ -413,7 +414,7 @@ def task_summary(task: dict[str, Any], *, files: Sequence[str] = (),
                   f"({task.get('progress', 0)}%)", soft_wrap=True)
     if task.get("error"):
         console.print(f"  reason: {_escape(str(task['error']))}", soft_wrap=True)
-    if task.get("estimated_time_s") and status in ("pending", "processing"):
+    if task.get("estimated_time_s") and status in rules.ACTIVE_STATUSES:
         console.print(f"  the server expects about {_seconds_text(task['estimated_time_s'])} in all")
     reserved = task.get("credits_reserved_units")
     if reserved is not None:

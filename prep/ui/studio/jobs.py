@@ -369,7 +369,7 @@ class Jobs:
             return report
 
         def on_task(task: Task) -> None:
-            if stage[0] != "rendering" and task.status in ("pending", "processing"):
+            if stage[0] != "rendering" and task.status in rules.ACTIVE_STATUSES:
                 on_stage("wait")
             job.emit({"type": "task", "task_id": task.id, "status": task.status,
                       "progress": int(task.progress),
