@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from fractions import Fraction
 from typing import Final
 
@@ -166,7 +167,7 @@ WAN27 = ModelSpec(
     videos=MediaLimits(count=Span(0, 5), duration_ms=Span(1_000, 30_000),
                        max_bytes=MAX_FILE_BYTES, formats=_VIDEO_FORMATS,
                        side_px=Span(240, 4096), aspect=_ASPECT_1_8),
-    images=_REFERENCE_IMAGES,
+    images=replace(_REFERENCE_IMAGES, count=Span(0, 5)),  # images + videos 1-5 together
     voices=MediaLimits(count=Span(0, 5), duration_ms=Span(1_000, 10_000), max_bytes=15 * _MB,
                        formats=_AUDIO_FORMATS),
     references=Span(1, 5), output_max_with_videos_s=10,

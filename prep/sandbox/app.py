@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -29,10 +30,11 @@ from prep.errors import PrepError
 from prep.files import file_sha256
 
 from . import limits
-from .bodies import BodyError, DecodedUpload, read_base64_envelope, read_multipart, sniff_video
+from .bodies import BodyError, DecodedUpload, read_base64_envelope, read_multipart, sniff_media
 from .boxes import NotAMovie, read_movie
 from .config import KeyConfig, SandboxConfig
 from .faults import Fault, parse_fault
+from .models import NEW_MODELS, ModelRules, charge_units, smart_duration_s
 from .openapi import openapi_document
 from .pricing import FLASH_PRICES, UNITS_PER_CREDIT, Prices, charge
 from .results import render_result
@@ -77,7 +79,23 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
 _SAFE_FOLDER = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
 _EXTENSIONS = {"video/mp4": ".mp4", "video/quicktime": ".mov", "video/webm": ".webm",
                "video/x-matroska": ".mkv", "video/x-msvideo": ".avi", "video/mpeg": ".mpg",
-               "video/3gpp": ".3gp", "video/x-flv": ".flv", "video/mp2t": ".ts"}
+               "video/3gpp": ".3gp", "video/x-flv": ".flv", "video/mp2t": ".ts",
+               "image/png": ".png", "image/jpeg": ".jpg", "image/bmp": ".bmp", "image/webp": ".webp",
+               "image/gif": ".gif", "audio/wav": ".wav", "audio/mpeg": ".mp3", "audio/mp4": ".m4a",
+               "audio/flac": ".flac", "audio/ogg": ".ogg"}
+
+
+_IMAGE_TYPES = ("image/png", "image/jpeg", "image/bmp", "image/webp")
+_AUDIO_TYPES = ("audio/wav", "audio/mpeg")
+_IMAGE_MAX_BYTES = 20_000_000
+_AUDIO_MAX_BYTES = 15_000_000
+_FFMPEG_DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
+
+
+def _bad_request_code(model: str) -> str:
+    """The code of a 400 for bad parameters: wan3.0 and prime say `invalid_parameter`."""
+    newer = NEW_MODELS.get(model)
+    return "invalid_request" if newer is None else newer.error_code
 
 
 def error_body(status: int, message: str, code: str | None = None,
@@ -322,6 +340,8 @@ class SandboxApp:
         return [
             Route("/api/v1/files/upload/base64", self._wrap("upload", self._upload_base64, True),
                   methods=["POST"]),
+            Route("/api/v1/files/upload/url", self._wrap("upload", self._upload_url, True),
+                  methods=["POST"]),
             Route("/api/v1/files/upload/stream", self._wrap("upload", self._upload_stream, True),
                   methods=["POST"]),
             Route("/api/v1/files/quota", self._wrap("quota", self._quota, True), methods=["GET"]),
@@ -430,6 +450,64 @@ class SandboxApp:
         return _Caller(key=key, config=config, key_id=store.key_ids[key])
 
     # -- files API -------------------------------------------------------------------------------
+    async def _upload_url(self, request: Request, fault: Fault | None) -> Response:
+        """POST /api/v1/files/upload/url: `{"file_url": ..., "upload_path"?, "file_name"?}`, the
+        file fetched by the server. The sandbox fetches only what is on this machine: its own
+        files, or an http(s) URL on a loopback address."""
+
+        async def decode(chunks: AsyncIterator[bytes], out: Any, limit: int) -> DecodedUpload:
+            raw = bytearray()
+            async for chunk in chunks:
+                raw += chunk
+                if len(raw) > MAX_JSON_BODY_BYTES:
+                    raise BodyError("the request body is too large for a URL upload", status=413)
+            body = _json(bytes(raw))
+            url = body.get("file_url") if isinstance(body, dict) else None
+            if not isinstance(url, str) or not url:
+                raise BodyError("file_url is required: the address of the file to fetch")
+            result = DecodedUpload()
+            for name, alias in (("upload_path", "uploadPath"), ("file_name", "fileName")):
+                value = body.get(name, body.get(alias))
+                if isinstance(value, str):
+                    result.fields[name] = value[:1024]
+            result.original_name = PurePosixPath(urlsplit(url).path).name or None
+            await self._fetch_into(url, out, result, limit)
+            return result
+
+        return await self._upload(request, decode, "url", body_overhead=0.0)
+
+    async def _fetch_into(self, url: str, out: Any, result: DecodedUpload, limit: int) -> None:
+        def take(data: bytes) -> None:
+            if result.size_bytes + len(data) > limit:
+                raise BodyError(f"the file at file_url is larger than the upload limit "
+                                f"({limit:,} bytes)", status=413, code="file_too_large")
+            if len(result.head) < 512:
+                result.head += data[:512 - len(result.head)]
+            result.sha256.update(data)
+            result.size_bytes += len(data)
+            out.write(data)
+
+        stored = self._own_file(url)
+        if isinstance(stored, StoredFile):
+            with stored.path.open("rb") as source:
+                while data := source.read(1 << 20):
+                    take(data)
+            return
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or (parts.hostname or "") not in (
+                "127.0.0.1", "localhost", "::1"):
+            raise BodyError("the sandbox fetches file_url only from this machine (127.0.0.1); "
+                            "upload the file itself with upload/base64 or upload/stream")
+        try:
+            async with httpx.AsyncClient(timeout=30, follow_redirects=False) as client, \
+                    client.stream("GET", url) as answer:
+                if answer.status_code != 200:
+                    raise BodyError(f"file_url answered HTTP {answer.status_code}")
+                async for data in answer.aiter_bytes():
+                    take(data)
+        except httpx.HTTPError as err:
+            raise BodyError(f"file_url could not be fetched ({type(err).__name__})") from err
+
     async def _upload_base64(self, request: Request, fault: Fault | None) -> Response:
         async def decode(chunks: AsyncIterator[bytes], out: Any, limit: int) -> DecodedUpload:
             return await read_base64_envelope(chunks, out, max_bytes=limit)
@@ -470,10 +548,11 @@ class SandboxApp:
         try:
             with tmp.open("wb") as out:
                 decoded = await decode(_body_chunks(request, store.config.body_idle_s), out, limit)
-            mime = sniff_video(decoded.head)
+            mime = sniff_media(decoded.head)
             if mime is None:
-                raise BodyError("the uploaded data is not a video file (unrecognised magic bytes); "
-                                "upload mp4 or mov video", code="unsupported_file_type")
+                raise BodyError("the uploaded data is not a video, image or audio file "
+                                "(unrecognised magic bytes); upload mp4 or mov video, an image, "
+                                "or wav or mp3 sound", code="unsupported_file_type")
             stored = self._store_file(caller, tmp, decoded, mime, endpoint)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -615,7 +694,7 @@ class SandboxApp:
         try:
             req = parse_generation(body, allow_local_callbacks=store.config.allow_local_callbacks)
         except Invalid as err:
-            return error_response(400, str(err))
+            return error_response(400, str(err), err.code)
         if req.model not in caller.config.models:
             return error_response(403, f"Token does not have access to model: {req.model}")
         callback_note = None
@@ -625,7 +704,7 @@ class SandboxApp:
                     req.callback_host, hosts=store.config.hosts,
                     timeout_s=store.config.resolve_timeout_s)
             except Invalid as err:
-                return error_response(400, str(err))
+                return error_response(400, str(err), _bad_request_code(req.model))
         idem_key = request.headers.get("idempotency-key")
         fingerprint = hashlib.sha256(raw).hexdigest()
         if store.config.honour_idempotency and idem_key is not None:
@@ -639,12 +718,18 @@ class SandboxApp:
                                           "different request body")
                 return Response(seen[2], status_code=200, media_type="application/json",
                                 headers={"idempotency-replayed": "true"})
+        newer = NEW_MODELS.get(req.model)
         try:
-            durations = await self._probe_references(req)
+            durations = await self._probe_references(req, newer)
+            if newer is not None:
+                await self._check_other_references(req, newer, durations)
         except Invalid as err:
-            return error_response(400, str(err))
-        units = charge(durations, req.duration_s, req.quality, store.config.prices_for(req.model),
-                       audio=req.generate_audio).units
+            return error_response(400, str(err), _bad_request_code(req.model))
+        if newer is not None:
+            units = charge_units(newer, durations, req.duration_s, req.quality)
+        else:
+            units = charge(durations, req.duration_s, req.quality, store.config.prices_for(req.model),
+                           audio=req.generate_audio).units
         short = store.short_of(caller.key, units)
         if short is not None:
             account = short == "insufficient_quota"
@@ -656,7 +741,7 @@ class SandboxApp:
                 f"(this task needs {units / UNITS_PER_CREDIT:g} credits; {whose} has "
                 f"{max(available, 0) / UNITS_PER_CREDIT:g} left)", short)
         store.reserve(caller.key, units)
-        task = self._create_task(caller, req, body, units, fault, idem_key, callback_note)
+        task = self._create_task(caller, req, body, units, fault, idem_key, callback_note, durations)
         payload = json.dumps(task.body(store.clock.now(), store.config.speed, None)).encode()
         if store.config.honour_idempotency and idem_key is not None:
             store.idempotency[(caller.key_id, idem_key)] = (fingerprint, raw, payload)
@@ -686,24 +771,20 @@ class SandboxApp:
             return task.result
         return None
 
-    async def _probe_references(self, req: GenerationRequest) -> list[int]:
-        """Each reference's billed duration (ms), after checking it as EvoLink would: it must be
-        downloadable, at most 100MB, an mp4 or mov, and 2 to 30 s by every measure it carries."""
+    async def _probe_references(self, req: GenerationRequest, newer: ModelRules | None) -> list[int]:
+        """Each reference video's duration (ms; wan2.6: what of it is billed), after checking it as
+        EvoLink would: it must be downloadable, at most 100MB, an mp4 or mov, and within the model's
+        per-clip range by every measure it carries (wan2.6: 2 to 30 s)."""
+        low = limits.REFERENCE_MIN_MS if newer is None else newer.video_min_ms
+        high = limits.REFERENCE_MAX_MS if newer is None else newer.video_max_ms
         durations = []
-        now = self.store.clock.now()
         for i, url in enumerate(req.video_urls):
             label = f"video_urls[{i}] {url}"
-            stored = self._own_file(url)
-            if stored is False:
-                if not self.store.config.accept_foreign_urls:
-                    raise Invalid(f"{label}: the sandbox can only fetch videos it hosts; upload the "
-                                  "clip to the sandbox's files API and use its file_url")
-                durations.append(limits.BILLED_INPUT_CAP_MS[len(req.video_urls)])
+            stored = self._fetchable(url, label)
+            if stored is None:  # a foreign URL the sandbox was told to take on trust
+                durations.append(limits.BILLED_INPUT_CAP_MS[len(req.video_urls)] if newer is None
+                                 else low)
                 continue
-            if not isinstance(stored, StoredFile):
-                raise Invalid(f"{label}: the video could not be downloaded (HTTP 404)")
-            if stored.expires_at <= now:
-                raise Invalid(f"{label}: the video could not be downloaded (the link expired)")
             if stored.size_bytes > limits.REFERENCE_MAX_BYTES:
                 raise Invalid(f"{label}: the video is {stored.size_bytes:,} bytes; the limit is "
                               f"100MB ({limits.REFERENCE_MAX_BYTES:,} bytes)")
@@ -721,29 +802,104 @@ class SandboxApp:
                 raise Invalid(f"{label}: the video format is {movie.container}; only mp4 and mov "
                               "are supported")
             shortest, longest = movie.shortest_ms, movie.longest_ms
-            if shortest < limits.REFERENCE_MIN_MS or longest > limits.REFERENCE_MAX_MS:
-                shown = shortest if shortest < limits.REFERENCE_MIN_MS else longest
+            if shortest < low or longest > high:
+                shown = shortest if shortest < low else longest
                 raise Invalid(f"{label}: the video is {shown / 1000:g} s long; reference videos "
-                              "must be 2 to 30 seconds")
+                              f"must be {low // 1000} to {high // 1000} seconds")
             durations.append(movie.duration_ms or longest)
         return durations
 
+    def _fetchable(self, url: str, label: str) -> StoredFile | None:
+        """The live stored file behind a reference URL; None for a foreign URL taken on trust."""
+        stored = self._own_file(url)
+        if stored is False:
+            if not self.store.config.accept_foreign_urls:
+                raise Invalid(f"{label}: the sandbox can only fetch files it hosts; upload the "
+                              "file to the sandbox's files API and use its file_url")
+            return None
+        if not isinstance(stored, StoredFile):
+            raise Invalid(f"{label}: the file could not be downloaded (HTTP 404)")
+        if stored.expires_at <= self.store.clock.now():
+            raise Invalid(f"{label}: the file could not be downloaded (the link expired)")
+        return stored
+
+    async def _check_other_references(self, req: GenerationRequest, rules: ModelRules,
+                                      videos_ms: list[int]) -> None:
+        """The newer models' totals, cross-field caps, images, audio references and voices."""
+        total = sum(videos_ms)
+        if rules.videos_total_max_ms is not None and total > rules.videos_total_max_ms:
+            raise Invalid(f"the reference videos total {total / 1000:g} s; {rules.name} takes at "
+                          f"most {rules.videos_total_max_ms // 1000} s in all")
+        if (rules.videos_plus_output_max_ms is not None and req.video_urls and req.duration_s != -1
+                and total + req.duration_s * 1000 > rules.videos_plus_output_max_ms):
+            raise Invalid(f"the reference videos ({total / 1000:g} s) and the duration "
+                          f"({req.duration_s} s) come to more than "
+                          f"{rules.videos_plus_output_max_ms // 1000} s")
+        for i, url in enumerate(req.image_urls):
+            stored = self._fetchable(url, f"image_urls[{i}] {url}")
+            if stored is not None and stored.mime_type not in _IMAGE_TYPES:
+                raise Invalid(f"image_urls[{i}] {url}: not an image (JPEG, PNG, BMP or WEBP)")
+            if stored is not None and stored.size_bytes > _IMAGE_MAX_BYTES:
+                raise Invalid(f"image_urls[{i}] {url}: the image is {stored.size_bytes:,} bytes; "
+                              f"the limit is 20MB")
+        sounds = [(f"audio_urls[{i}] {url}", url) for i, url in enumerate(req.audio_urls)]
+        sounds += [(f"voice_bindings.{key} {url}", url) for key, url in req.voice_bindings]
+        audio_total = 0
+        for label, url in sounds:
+            stored = self._fetchable(url, label)
+            if stored is None:
+                continue
+            if stored.mime_type not in _AUDIO_TYPES:
+                raise Invalid(f"{label}: not a wav or mp3 file")
+            if stored.size_bytes > _AUDIO_MAX_BYTES:
+                raise Invalid(f"{label}: the audio is {stored.size_bytes:,} bytes; the limit is 15MB")
+            length = await asyncio.to_thread(self._audio_ms, stored.path)
+            if not rules.audio_min_ms <= length <= rules.audio_max_ms:
+                raise Invalid(f"{label}: the audio is {length / 1000:g} s long; it must be "
+                              f"{rules.audio_min_ms // 1000} to {rules.audio_max_ms // 1000} seconds")
+            if label.startswith("audio_urls"):
+                audio_total += length
+        if rules.audio_total_max_ms is not None and audio_total > rules.audio_total_max_ms:
+            raise Invalid(f"the audio references total {audio_total / 1000:g} s; {rules.name} takes "
+                          f"at most {rules.audio_total_max_ms // 1000} s in all")
+
+    def _audio_ms(self, path: Path) -> int:
+        """An audio file's length in ms, as ffmpeg reads its header (0 when it cannot)."""
+        if self._ffmpeg is None:
+            from prep.media.ffmpeg import find_ffmpeg
+
+            self._ffmpeg = find_ffmpeg(self.store.config.ffmpeg or "").path
+        run = subprocess.run([self._ffmpeg, "-hide_banner", "-nostdin", "-i", str(path)],
+                             capture_output=True, text=True, timeout=30, check=False)
+        found = _FFMPEG_DURATION.search(run.stderr)
+        if found is None:
+            return 0
+        hours, minutes, seconds = found.groups()
+        return round((int(hours) * 3600 + int(minutes) * 60 + float(seconds)) * 1000)
+
     def _create_task(self, caller: _Caller, req: GenerationRequest, body: dict[str, Any],
                      units: int, fault: Fault | None, idem_key: str | None,
-                     callback_note: str | None) -> Task:
+                     callback_note: str | None, videos_ms: list[int]) -> Task:
         store = self.store
         now = store.clock.now()
         created = int(now)
         task_id = new_task_id(created)
         while task_id in store.tasks:
             task_id = new_task_id(created)
+        newer = NEW_MODELS.get(req.model)
+        duration_s, settle = req.duration_s, None
+        if newer is not None and req.duration_s == -1:
+            # Smart duration: held at the model's hold, charged for what is made.
+            duration_s = smart_duration_s(newer, videos_ms)
+            settle = charge_units(newer, videos_ms, duration_s, req.quality)
         task = Task(
             id=task_id, key_id=caller.key_id, created=created, created_at=now, request=body,
             model=req.model, generate_audio=req.generate_audio, prompt=req.prompt,
             quality=req.quality, aspect_ratio=req.aspect_ratio,
-            duration_s=req.duration_s, shot_type=req.shot_type, callback_url=req.callback_url,
+            duration_s=duration_s, shot_type=req.shot_type, callback_url=req.callback_url,
             credits_units=units, user_group=caller.config.user_group,
-            work_s=task_work_s(req.duration_s, req.quality),
+            work_s=task_work_s(duration_s, req.quality), settle_units=settle,
+            reports_duration=newer is not None and newer.reports_video_duration,
             fail=fault is not None and fault.kind == "fail_task",
             fail_code=fault.error_code if fault is not None else FAIL_TASK_DEFAULT_CODE,
             idempotency_key=idem_key,
@@ -991,7 +1147,7 @@ class SandboxApp:
                     0 <= limit <= 10**12)):
                 raise ValueError("limit must be a number of credits from 0 to 1e12, or null for "
                                  "a key without a limit of its own")
-            models = body.get("models", list(limits.MODELS))
+            models = body.get("models", list(limits.SERVED_MODELS))
             if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
                 raise ValueError("models must be a list of model names")
             max_files = body.get("max_files", self.store.config.max_files)

@@ -23,6 +23,7 @@ __all__ = [
     "DecodedUpload",
     "read_base64_envelope",
     "read_multipart",
+    "sniff_media",
     "sniff_video",
 ]
 
@@ -34,6 +35,8 @@ MAX_DEPTH = 32
 _B64_ALPHABET = re.compile(rb"[A-Za-z0-9+/=]*")
 _DATA_URL = re.compile(r"data:([\w.+-]+/[\w.+-]+)?((?:;[\w.+-]+=[^;,]*)*);base64", re.ASCII)
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis")
+# ISO files that hold sound only (iTunes audio and audiobooks): audio, not video.
+_AUDIO_BRANDS = (b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B ")
 
 
 class BodyError(Exception):
@@ -63,8 +66,8 @@ def sniff_video(head: bytes) -> str | None:
     box = head[4:8]
     if box == b"ftyp":
         brand = head[8:12]
-        if brand in _HEIF_BRANDS:
-            return None  # HEIF/AVIF still images share the ISO box format
+        if brand in _HEIF_BRANDS or brand in _AUDIO_BRANDS:
+            return None  # HEIF/AVIF still images and m4a sound share the ISO box format
         if brand == b"qt  ":
             return "video/quicktime"
         if brand.startswith((b"3gp", b"3g2")):
@@ -82,6 +85,37 @@ def sniff_video(head: bytes) -> str | None:
         return "video/x-flv"
     if len(head) > 188 and head[0] == 0x47 and head[188] == 0x47:
         return "video/mp2t"
+    return None
+
+
+def sniff_media(head: bytes) -> str | None:
+    """The MIME type of a video, image or audio file from its first bytes (None: none of these).
+
+    The newer models take images (JPEG, PNG, BMP, WEBP) and sound (WAV, MP3) beside videos."""
+    video = sniff_video(head)
+    if video is not None:
+        return video
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return "image/png"
+    if head[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    if head[:2] == b"BM" and len(head) >= 26:
+        return "image/bmp"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "audio/wav"
+    if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0
+                              and head[1] & 0x06 != 0):
+        return "audio/mpeg"  # an ID3 tag, or an MPEG audio frame header (layer bits set)
+    if head[4:8] == b"ftyp" and head[8:12] in _AUDIO_BRANDS:
+        return "audio/mp4"
+    if head[:4] == b"fLaC":
+        return "audio/flac"
+    if head[:4] == b"OggS":
+        return "audio/ogg"
     return None
 
 

@@ -84,7 +84,7 @@ class KeyConfig:
     # The key's own spending limit in units (EvoLink lets a key be capped below the account's
     # balance); None: the key has no limit of its own.
     limit_units: int | None = None
-    models: tuple[str, ...] = limits.MODELS
+    models: tuple[str, ...] = limits.SERVED_MODELS
     user_group: str = "default"
     max_files: int = limits.FILE_QUOTA_DEFAULT
 

@@ -15,6 +15,9 @@ MODEL: Final = "wan2.6-reference-video"
 # The cheaper variant: the same request plus a top-level `generate_audio` boolean.
 FLASH_MODEL: Final = "wan2.6-reference-video-flash"
 MODELS: Final = (MODEL, FLASH_MODEL)
+# Every model the sandbox serves: the wan2.6 pair above and the newer ones of models.py.
+SERVED_MODELS: Final = (*MODELS, "wan2.7-reference-video", "wan3.0-reference-video",
+                        "wan3.0-prime-reference-video")
 GENERATE_AUDIO_DEFAULT: Final = True
 
 # video_urls: how many, which schemes, and what each referenced video must be.

@@ -102,7 +102,7 @@ def _task_schema() -> dict[str, Any]:
         "properties": {
             "created": {"type": "integer"},
             "id": TASK_ID_SCHEMA,
-            "model": {"type": "string", "enum": list(limits.MODELS)},
+            "model": {"type": "string", "enum": list(limits.SERVED_MODELS)},
             "object": {"type": "string", "enum": ["video.generation.task"]},
             "progress": {"type": "integer", "minimum": 0, "maximum": 100},
             "status": {"type": "string", "enum": _STATUSES},

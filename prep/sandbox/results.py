@@ -16,13 +16,15 @@ from pathlib import Path
 
 __all__ = ["frame_size", "render_result"]
 
-_SHORT_SIDE = {"720p": 720, "1080p": 1080}
-_RATIOS = {"16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1), "4:3": (4, 3), "3:4": (3, 4)}
+_SHORT_SIDE = {"480p": 480, "720p": 720, "1080p": 1080}
+# `adaptive` (wan3.0): the model picks a ratio; the sandbox always picks 16:9.
+_RATIOS = {"16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1), "4:3": (4, 3), "3:4": (3, 4),
+           "adaptive": (16, 9)}
 _FPS = 24
 
 
 def frame_size(quality: str, aspect_ratio: str) -> tuple[int, int]:
-    """(width, height) of the output: the short side is 720 or 1080, the long side follows."""
+    """(width, height) of the output: the short side is 480, 720 or 1080, the long side follows."""
     short = _SHORT_SIDE[quality]
     w, h = _RATIOS[aspect_ratio]
     if w >= h:

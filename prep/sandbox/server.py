@@ -174,7 +174,7 @@ class Sandbox:
         return result
 
     def add_key(self, key: str, *, credits: float | None = None,
-                models: tuple[str, ...] = limits.MODELS, max_files: int | None = None,
+                models: tuple[str, ...] = limits.SERVED_MODELS, max_files: int | None = None,
                 user_group: str = "default", limit: float | None = None) -> None:
         """Accept another key, with its account's balance in credits (None: unlimited), its own
         spending limit in credits (None: none) and its models."""

@@ -114,6 +114,15 @@ class Task:
     finished_at: float | None = None
     callback_note: str | None = None
     callbacks: list[dict[str, Any]] = field(default_factory=list)
+    # What a completed task is charged when that differs from what it held (a smart duration
+    # holds 30 s of output and is charged for the seconds made); None: the hold.
+    settle_units: int | None = None
+    reports_duration: bool = False  # wan3.0 and prime add task_info.video_duration
+
+    @property
+    def charged_units(self) -> int:
+        """What the task costs once completed."""
+        return self.credits_units if self.settle_units is None else self.settle_units
 
     @property
     def terminal(self) -> bool:
@@ -133,7 +142,9 @@ class Task:
             "progress": self.progress,
             "status": self.status,
             "task_info": {"can_cancel": self.status == "pending",
-                          "estimated_time": max(1, math.ceil(remaining)) if not self.terminal else 0},
+                          "estimated_time": max(1, math.ceil(remaining)) if not self.terminal else 0,
+                          **({"video_duration": self.duration_s}
+                             if self.reports_duration and self.status == "completed" else {})},
             "type": "video",
             "usage": {
                 "billing_rule": "per_second",
@@ -164,7 +175,7 @@ class Task:
         out.update({"created_at": self.created, "has_results": self.status == "completed",
                     "has_error": self.status == "failed"})
         if self.status == "completed":
-            out["credits_used"] = credits_number(self.credits_units)
+            out["credits_used"] = credits_number(self.charged_units)
         return out
 
     def record(self, now: float, speed: float, result_url: str | None) -> dict[str, Any]:
@@ -299,7 +310,10 @@ class Store:
         if key is None:
             return
         if task.status == "completed":
-            self.used[key] += task.credits_units
+            self.used[key] += task.charged_units
+            balance = self.balances[key]
+            if balance is not None:  # a hold above the charge comes back
+                self.balances[key] = balance + task.credits_units - task.charged_units
         else:
             balance = self.balances[key]
             if balance is not None:

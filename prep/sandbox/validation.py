@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import limits
+from .models import NEW_MODELS, ModelRules
 
 __all__ = [
     "GenerationRequest",
@@ -39,7 +41,12 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class Invalid(Exception):
-    """A request that breaks a documented rule: 400 `invalid_request` with this message."""
+    """A request that breaks a documented rule: 400 with this message and the model's code
+    (`invalid_request`, or `invalid_parameter` on wan3.0 and prime)."""
+
+    def __init__(self, message: str, code: str = "invalid_request") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,6 +67,13 @@ class GenerationRequest:
     # allow (allow_local_callbacks). A name still needs check_callback_host.
     callback_host: str | None = None
     callback_local: bool = False
+    # The newer models' references and fields (empty or None on wan2.6).
+    image_urls: tuple[str, ...] = ()
+    audio_urls: tuple[str, ...] = ()
+    voice_bindings: tuple[tuple[str, str], ...] = ()  # (video1 / image2, voice URL)
+    seed: int | None = None
+    negative_prompt: str | None = None
+    prompt_extend: bool | None = None
 
 
 def _type_name(value: Any) -> str:
@@ -114,15 +128,23 @@ def parse_generation(body: Any, *, allow_local_callbacks: bool = False) -> Gener
     if where is not None:
         raise Invalid(f"{where} holds a lone UTF-16 surrogate (such as \\ud800), which is not a "
                       "character; send valid Unicode text")
-    for name in ("model", "prompt", "video_urls"):
-        if name not in body:
-            raise Invalid(f"{name} is required")
+    if "model" not in body:
+        raise Invalid("model is required")
     model = body["model"]
     if not isinstance(model, str):
         raise Invalid(f"model must be a string, not {_type_name(model)}")
+    if model in NEW_MODELS:
+        return _parse_newer(body, NEW_MODELS[model], allow_local_callbacks)
     if model not in limits.MODELS:
-        raise Invalid(f"model {model[:100]!r} is not supported by this endpoint; use "
-                      f"{' or '.join(repr(m) for m in limits.MODELS)}")
+        raise Invalid(f"model {model[:100]!r} is not served by this sandbox; it emulates "
+                      f"{', '.join(repr(m) for m in limits.SERVED_MODELS)}",
+                      code="model_not_found")
+    for name in ("prompt", "video_urls"):
+        if name not in body:
+            raise Invalid(f"{name} is required")
+    foreign = [name for name in _NEWER_FIELDS if name in body]
+    if foreign:
+        raise Invalid(f"{foreign[0]} is not a parameter of {model!r}; it takes reference videos only")
     audio = limits.GENERATE_AUDIO_DEFAULT
     if "generate_audio" in body:
         # The standard model documents no such field and always makes sound: a request that asks
@@ -179,21 +201,176 @@ def _video_urls(value: Any) -> tuple[str, ...]:
     if not limits.URL_COUNT_MIN <= len(value) <= limits.URL_COUNT_MAX:
         raise Invalid(f"video_urls has {len(value)} URLs; give {limits.URL_COUNT_MIN} to "
                       f"{limits.URL_COUNT_MAX} reference videos")
+    return _urls(value, "video_urls", "invalid_request")
+
+
+def _urls(value: list[Any], name: str, code: str) -> tuple[str, ...]:
     urls = []
     for i, url in enumerate(value):
         if not isinstance(url, str):
-            raise Invalid(f"video_urls[{i}] must be a string URL, not {_type_name(url)}")
-        try:
-            parts = urlsplit(url)
-            host = parts.hostname
-        except ValueError as err:
-            raise Invalid(f"video_urls[{i}] {url[:200]!r} is not a valid URL") from err
-        if parts.scheme not in limits.URL_SCHEMES:
-            raise Invalid(f"video_urls[{i}] {url[:200]!r} must use http or https")
-        if not host:
-            raise Invalid(f"video_urls[{i}] {url[:200]!r} has no host")
+            raise Invalid(f"{name}[{i}] must be a string URL, not {_type_name(url)}", code)
+        _check_url(url, f"{name}[{i}]", code)
         urls.append(url)
     return tuple(urls)
+
+
+def _check_url(url: str, label: str, code: str) -> None:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as err:
+        raise Invalid(f"{label} {url[:200]!r} is not a valid URL", code) from err
+    if parts.scheme not in limits.URL_SCHEMES:
+        raise Invalid(f"{label} {url[:200]!r} must use http or https", code)
+    if not host:
+        raise Invalid(f"{label} {url[:200]!r} has no host", code)
+
+
+# Fields of the newer models that wan2.6 does not take: sent to it, they are refused rather than
+# ignored, so that a client never believes an image or a seed was used when it was not.
+_NEWER_FIELDS = ("image_urls", "audio_urls", "image_start", "image_end", "negative_prompt", "seed",
+                 "prompt_extend")
+_VOICE_KEY = re.compile(r"(video|image)([1-9][0-9]*)")
+
+
+def _parse_newer(body: dict[str, Any], rules: ModelRules, allow_local: bool) -> GenerationRequest:
+    """wan2.7, wan3.0 and prime: the fields each page documents, with its own limits."""
+    code = rules.error_code
+
+    def bad(message: str) -> Invalid:
+        return Invalid(message, code)
+
+    def url_list(name: str, most: int) -> tuple[str, ...]:
+        if name not in body:
+            return ()
+        value = body[name]
+        if not isinstance(value, list):
+            raise bad(f"{name} must be an array of URLs, not {_type_name(value)}")
+        if len(value) > most:
+            raise bad(f"{name} has {len(value)} URLs; {rules.name} takes at most {most}")
+        return _urls(value, name, code)
+
+    for name in ("image_start", "image_end"):
+        if name in body and rules.max_audio:  # wan3.0: first/last frames exclude references
+            raise bad(f"{name} is not accepted by {rules.name}; use image_urls as references")
+    videos = url_list("video_urls", rules.max_videos)
+    images = url_list("image_urls", rules.max_images)
+    audio = url_list("audio_urls", rules.max_audio if rules.max_audio else 5)
+    if rules.max_references is not None and not (
+            rules.min_references <= len(videos) + len(images) <= rules.max_references):
+        raise bad(f"image_urls and video_urls together must hold {rules.min_references} to "
+                  f"{rules.max_references} references, not {len(videos) + len(images)}")
+    prompt = body.get("prompt", "")
+    if not isinstance(prompt, str):
+        raise bad(f"prompt must be a string, not {_type_name(prompt)}")
+    if rules.prompt_required and not prompt.strip():
+        raise bad("prompt is required" if "prompt" not in body else "prompt must not be empty")
+    if not rules.prompt_required and not prompt.strip() and not (videos or images or audio):
+        raise bad("give a prompt or at least one reference")
+    prompt = prompt[:rules.prompt_max_chars]  # longer text is cut silently, as the pages say
+    negative = None
+    if "negative_prompt" in body:
+        if rules.negative_prompt_max_chars is None:
+            raise bad(f"negative_prompt is not a parameter of {rules.name}")
+        negative = body["negative_prompt"]
+        if not isinstance(negative, str):
+            raise bad(f"negative_prompt must be a string, not {_type_name(negative)}")
+        negative = negative[:rules.negative_prompt_max_chars]
+    duration = rules.output_default_s
+    if "duration" in body:
+        duration = body["duration"]
+        if isinstance(duration, bool) or not isinstance(duration, int):
+            raise bad(f"duration must be a whole number of seconds, not {_type_name(duration)}")
+        smart = rules.smart_duration and duration == -1
+        if not smart and not rules.output_min_s <= duration <= rules.output_max_s:
+            shown = str(duration) if abs(duration) < 10**12 else "out of range"
+            raise bad(f"duration {shown} is out of range; use {rules.output_min_s} to "
+                      f"{rules.output_max_s} seconds" + (" or -1" if rules.smart_duration else ""))
+    if videos and rules.output_with_videos_max_s is not None and duration > rules.output_with_videos_max_s:
+        raise bad(f"duration {duration} is out of range with reference videos; use "
+                  f"{rules.output_min_s} to {rules.output_with_videos_max_s} seconds")
+    quality = _coded_choice(body, "quality", rules.qualities, rules.quality_default, code)
+    aspect = _coded_choice(body, "aspect_ratio", rules.aspect_ratios, rules.aspect_ratio_default, code)
+    seed = None
+    if "seed" in body:
+        seed = body["seed"]
+        if (isinstance(seed, bool) or not isinstance(seed, int)
+                or not rules.seed_min <= seed <= rules.seed_max):
+            raise bad(f"seed must be a whole number from {rules.seed_min} to {rules.seed_max}")
+    extend = None
+    if "prompt_extend" in body:
+        if not rules.prompt_extend:
+            raise bad(f"prompt_extend is not a parameter of {rules.name}")
+        extend = body["prompt_extend"]
+        if not isinstance(extend, bool):
+            raise bad(f"prompt_extend must be true or false, not {_type_name(extend)}")
+    sound = True
+    if "generate_audio" in body:
+        if not rules.generate_audio:
+            raise bad(f"generate_audio is not a parameter of {rules.name}")
+        sound = body["generate_audio"]
+        if not isinstance(sound, bool):
+            raise bad(f"generate_audio must be true or false, not {_type_name(sound)}")
+    bindings: tuple[tuple[str, str], ...] = ()
+    if "model_params" in body:
+        params = body["model_params"]
+        if not isinstance(params, dict):
+            raise bad(f"model_params must be an object, not {_type_name(params)}")
+        if "voice_bindings" in params:
+            if not rules.voice_bindings:
+                raise bad(f"model_params.voice_bindings is not supported by {rules.name}")
+            bindings = _voice_bindings(params["voice_bindings"], len(videos), len(images), code)
+        if "file_url" in params and "link_url" in params:
+            raise bad("model_params.file_url and model_params.link_url are mutually exclusive")
+    callback = host = None
+    local = False
+    if "callback_url" in body:
+        callback = body["callback_url"]
+        if not isinstance(callback, str):
+            raise bad(f"callback_url must be a string, not {_type_name(callback)}")
+        try:
+            host, local = callback_shape(callback, allow_local=allow_local)
+        except Invalid as err:
+            raise bad(str(err)) from err
+    return GenerationRequest(
+        model=rules.name, prompt=prompt, video_urls=videos, aspect_ratio=aspect, quality=quality,
+        duration_s=duration, shot_type=limits.SHOT_TYPE_DEFAULT, callback_url=callback,
+        generate_audio=sound, callback_host=host, callback_local=local, image_urls=images,
+        audio_urls=audio, voice_bindings=bindings, seed=seed, negative_prompt=negative,
+        prompt_extend=extend,
+    )
+
+
+def _coded_choice(body: Mapping[str, Any], name: str, allowed: tuple[str, ...], default: str,
+                  code: str) -> str:
+    try:
+        return _choice(body, name, allowed, default)
+    except Invalid as err:
+        raise Invalid(str(err), code) from err
+
+
+def _voice_bindings(value: Any, videos: int, images: int, code: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict):
+        raise Invalid(f"voice_bindings must be an object, not {_type_name(value)}", code)
+    if len(value) > 5:
+        raise Invalid(f"voice_bindings has {len(value)} bindings; at most 5", code)
+    seen: set[str] = set()
+    out = []
+    for key, url in value.items():
+        match = _VOICE_KEY.fullmatch(key)
+        if match is None:
+            raise Invalid(f'voice_bindings key "{key[:40]}" invalid; use video1.. or image1..', code)
+        kind, number = match.group(1), int(match.group(2))
+        if number > (videos if kind == "video" else images):
+            raise Invalid(f"voice_bindings.{key} out of range", code)
+        if not isinstance(url, str) or not url:
+            raise Invalid(f"voice_bindings.{key} must be a voice URL", code)
+        if url in seen:
+            raise Invalid(f"voice_bindings.{key}: the same voice is bound twice", code)
+        _check_url(url, f"voice_bindings.{key}", code)
+        seen.add(url)
+        out.append((key, url))
+    return tuple(out)
 
 
 def is_internal(address: str) -> bool:
