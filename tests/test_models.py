@@ -121,3 +121,26 @@ def test_request_fields_each_model_takes() -> None:
     assert w30.default_aspect_ratio == "adaptive"
     assert w27.seed is not None and w27.seed.low == 1 and w30.seed is not None and w30.seed.low == 0
     assert w27.reference_name("video", 0) == "Video 1" and w30.reference_name("audio", 1) == "Audio 2"
+
+
+def test_compare_prices_the_same_clips_on_every_model() -> None:
+    # One 20 s clip, 5 s of output at 720p, by hand from the spec:
+    rows = {(r.model, r.audio): r for r in models.compare([20_000], output_s=5, quality="720p")}
+    assert rows[(W26, None)].bill is not None and rows[(W26, None)].bill.units == 476_000
+    assert rows[(FLASH, True)].bill is not None and rows[(FLASH, True)].bill.units == 238_000
+    assert rows[(FLASH, False)].bill is not None and rows[(FLASH, False)].bill.units == 119_000
+    assert rows[(W27, None)].bill is not None and rows[(W27, None)].bill.units == 544_000
+    w30 = rows[(W30, True)]
+    assert w30.cuts == ("clip 1 cut from 20 s to 15 s",)
+    assert w30.bill is not None and w30.bill.units == 1_020_000  # (15 + 5) x 2 x 25,500
+    assert rows[(PRIME, True)].bill is not None
+    assert rows[(PRIME, True)].bill.units == 1_619_325  # 20 x 2.06 x 39,304 = 1,619,324.8
+
+
+def test_compare_says_why_a_model_refuses() -> None:
+    rows = {r.model: r for r in models.compare([1_200], output_s=5, quality="480p")}
+    assert rows[W26].bill is None and any("1.2 s" in p for p in rows[W26].problems)
+    assert any("not 480p" in p for p in rows[W26].problems)
+    assert rows[W30].bill is not None and rows[W30].bill.units == 158_100  # 6.2 x 25,500
+    rows = {r.model: r for r in models.compare([10_000, 10_000], output_s=10, quality="720p")}
+    assert rows[W30].bill is None and any("cut 5 s" in p for p in rows[W30].problems)

@@ -22,8 +22,10 @@ __all__ = [
     "ASSUMED",
     "MODELS",
     "Bill",
+    "Comparison",
     "bill",
     "billed_input_ms",
+    "compare",
     "model_spec",
     "reference_problems",
 ]
@@ -169,3 +171,44 @@ def reference_problems(spec: ModelSpec, *, videos_ms: Sequence[int], images: int
                             f"come to {total / 1000:g} s; {spec.id} takes at most {cap / 1000:g} s "
                             f"(cut {(total - cap) / 1000:g} s)")
     return problems
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Comparison:
+    """The same clips and options priced on one model: what it would cut or refuse, and why."""
+
+    model: str
+    audio: bool | None  # flash and wan3.0: with or without sound; None: no switch
+    bill: Bill | None  # None when the model refuses the job
+    clips_ms: tuple[int, ...]  # the clips as prep would prepare them for this model
+    cuts: tuple[str, ...]  # what prep would cut to fit the model
+    problems: tuple[str, ...]  # why the model refuses (empty when it takes the job)
+
+
+def compare(clips_ms: Sequence[int], *, output_s: int, quality: str,
+            specs: Sequence[ModelSpec] = MODELS) -> list[Comparison]:
+    """Price the same clips on every model (flash with and without audio).
+
+    A clip longer than a model takes is cut to its longest, as `prep prepare` would (and said so);
+    anything else a model does not take (too short, too many, a quality or duration it does not
+    offer, a cap no cut can meet) is a problem, and that model's bill is None.
+    """
+    rows = []
+    for spec in specs:
+        limits = spec.videos.duration_ms
+        cut_ms = [min(d, limits.high) if limits else d for d in clips_ms]
+        cuts = tuple(f"clip {i + 1} cut from {d / 1000:g} s to {c / 1000:g} s"
+                     for i, (d, c) in enumerate(zip(clips_ms, cut_ms, strict=True)) if c < d)
+        problems = reference_problems(spec, videos_ms=cut_ms, output_s=output_s)
+        if quality not in spec.qualities:
+            problems.append(f"{spec.id} offers {', '.join(spec.qualities)}, not {quality}")
+        switches: tuple[bool | None, ...] = (None,)
+        if spec.generate_audio_default is not None:
+            # Only where sound changes the price is each setting worth a row.
+            switches = (True, False) if spec.billing.no_audio_multiplier is not None else (True,)
+        for audio in switches:
+            bill_ = None if problems else bill(spec, cut_ms, output_s=output_s, quality=quality,
+                                              audio=audio is not False)
+            rows.append(Comparison(model=spec.id, audio=audio, bill=bill_, clips_ms=tuple(cut_ms),
+                                   cuts=cuts, problems=tuple(problems)))
+    return rows
