@@ -5,9 +5,12 @@ Every expected number here is hand arithmetic from the spec, not prep's output.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from prep.core import models, rules
+from prep.core.clipinfo import ClipInfo, assess
 from prep.errors import UsageError
 
 W26, FLASH, W27, W30, PRIME = (rules.MODEL, rules.FLASH_MODEL, "wan2.7-reference-video",
@@ -144,3 +147,28 @@ def test_compare_says_why_a_model_refuses() -> None:
     assert rows[W30].bill is not None and rows[W30].bill.units == 158_100  # 6.2 x 25,500
     rows = {r.model: r for r in models.compare([10_000, 10_000], output_s=10, quality="720p")}
     assert rows[W30].bill is None and any("cut 5 s" in p for p in rows[W30].problems)
+
+
+def _clip(duration_ms: int, width: int = 1280, height: int = 720) -> ClipInfo:
+    return ClipInfo(path=Path("take.mp4"), size_bytes=1_000_000, container="mp4",
+                    container_format="MPEG-4", duration_ms=duration_ms, video_duration_ms=duration_ms,
+                    audio_duration_ms=duration_ms, video_codec="h264", video_profile="High",
+                    width=width, height=height, audio_codec="aac")
+
+
+@pytest.mark.parametrize(("model", "duration_ms", "size", "words"), [
+    ("2.6", 1_200, (1280, 720), "the API needs at least 2.0 s"),
+    ("3.0", 1_200, (1280, 720), None),
+    ("2.6", 20_000, (1280, 720), None),
+    ("3.0", 20_000, (1280, 720), "wan3.0-reference-video takes at most 15.0 s"),
+    ("2.7", 31_000, (1280, 720), "wan2.7-reference-video takes at most 30.0 s"),
+    ("2.7", 5_000, (160, 120), "240-4096 px a side"),
+    ("2.6", 5_000, (160, 120), None),  # wan2.6 states no pixel range
+    ("3.0", 5_000, (4000, 400), "beyond wan3.0-reference-video's 1:8 to 8:1"),
+])
+def test_the_probe_verdict_is_per_model(model: str, duration_ms: int, size: tuple[int, int],
+                                        words: str | None) -> None:
+    verdict = assess(_clip(duration_ms, *size), models.model_spec(model))
+    assert verdict.compliant == (words is None), verdict.problems
+    if words:
+        assert any(words in p for p in verdict.problems), verdict.problems

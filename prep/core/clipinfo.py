@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from prep.core import rules
+from prep.core.modelspec import ModelSpec
 from prep.core.timecode import format_ms
 
 __all__ = ["ClipInfo", "Verdict", "assess"]
@@ -136,27 +137,39 @@ class Verdict:
     advice: tuple[str, ...]
 
 
-def assess(info: ClipInfo) -> Verdict:
-    """Judge a probed clip against the API's rules and against a clean reference. Pure."""
+def assess(info: ClipInfo, spec: ModelSpec = rules.WAN26) -> Verdict:
+    """Judge a probed clip against a model's rules (wan2.6 unless told) and against a clean
+    reference. Pure. The same clip can pass one model and fail another: a 1.2 s clip is too short
+    for wan2.6 and fine for wan3.0; a 20 s clip is fine for wan2.6 and too long for wan3.0."""
+    who = "the API" if spec.legacy else spec.id
+    limits = spec.videos
     problems: list[str] = []
-    if info.container not in rules.CONTAINERS:
-        problems.append(f"the container is {info.container}; the API takes only mp4 or mov")
+    if info.container not in limits.formats:
+        problems.append(f"the container is {info.container}; {who} takes only "
+                        f"{' or '.join(limits.formats)}")
     shortest, longest = info.min_duration_ms, info.max_duration_ms
-    if shortest < rules.MIN_CLIP_MS:
+    span = limits.duration_ms
+    if span is not None and shortest < span.low:
         problems.append(
-            f"it is {format_ms(shortest)} s long; the API needs at least "
-            f"{format_ms(rules.MIN_CLIP_MS)} s"
+            f"it is {format_ms(shortest)} s long; {who} needs at least {format_ms(span.low)} s"
         )
-    if longest > rules.MAX_CLIP_MS:
+    if span is not None and longest > span.high:
         problems.append(
-            f"it is {format_ms(longest)} s long; the API takes at most {format_ms(rules.MAX_CLIP_MS)} s "
-            f"(prep uses the first {rules.MAX_CLIP_MS // 1000} s unless you give a window: "
+            f"it is {format_ms(longest)} s long; {who} takes at most {format_ms(span.high)} s "
+            f"(prep uses the first {span.high // 1000} s unless you give a window: "
             "PATH@START-END)"
         )
-    if info.size_bytes > rules.MAX_FILE_BYTES:
+    if limits.max_bytes is not None and info.size_bytes > limits.max_bytes:
         problems.append(
-            f"it is {info.size_bytes:,} bytes; the API takes at most {rules.MAX_FILE_BYTES:,} bytes"
+            f"it is {info.size_bytes:,} bytes; {who} takes at most {limits.max_bytes:,} bytes"
         )
+    width, height = info.display_size
+    if limits.side_px is not None and width and height and not (
+            width in limits.side_px and height in limits.side_px):
+        problems.append(f"it is {width}x{height}; {who} takes {limits.side_px.text(' px')} a side")
+    if limits.aspect is not None and width and height and not (
+            limits.aspect[0] <= Fraction(width, height) <= limits.aspect[1]):
+        problems.append(f"its aspect ratio {width}:{height} is beyond {who}'s 1:8 to 8:1")
     return Verdict(not problems, tuple(problems), tuple(_advice(info)))
 
 
