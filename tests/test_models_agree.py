@@ -88,9 +88,9 @@ def test_sandbox_parses_each_model_by_its_own_page() -> None:
                                    model_params={"voice_bindings": {key: "https://x.example/v.mp3"}}))
     with pytest.raises(Invalid, match="image_urls is not a parameter"):
         parse_generation(_body("wan2.6-reference-video", video_urls=[url], image_urls=[url]))
-    with pytest.raises(Invalid, match="not served by this sandbox") as err:
-        parse_generation(_body("seedance-1.5-pro"))
-    assert err.value.code == "model_not_found"
+    with pytest.raises(Invalid, match="is not supported by this endpoint .the models served") as err:
+        parse_generation(_body("seedance-1.5-pro"))  # not "video_urls is required"
+    assert err.value.code == "invalid_request"
     # wan3.0 needs no prompt when a reference is given; wan2.7 needs one
     assert parse_generation({"model": "wan3.0-reference-video", "video_urls": [url]}).prompt == ""
     with pytest.raises(Invalid, match="prompt is required"):

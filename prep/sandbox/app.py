@@ -780,7 +780,7 @@ class SandboxApp:
         durations = []
         for i, url in enumerate(req.video_urls):
             label = f"video_urls[{i}] {url}"
-            stored = self._fetchable(url, label)
+            stored = self._fetchable(url, label, "videos")
             if stored is None:  # a foreign URL the sandbox was told to take on trust
                 durations.append(limits.BILLED_INPUT_CAP_MS[len(req.video_urls)] if newer is None
                                  else low)
@@ -809,18 +809,18 @@ class SandboxApp:
             durations.append(movie.duration_ms or longest)
         return durations
 
-    def _fetchable(self, url: str, label: str) -> StoredFile | None:
+    def _fetchable(self, url: str, label: str, what: str = "files") -> StoredFile | None:
         """The live stored file behind a reference URL; None for a foreign URL taken on trust."""
         stored = self._own_file(url)
         if stored is False:
             if not self.store.config.accept_foreign_urls:
-                raise Invalid(f"{label}: the sandbox can only fetch files it hosts; upload the "
+                raise Invalid(f"{label}: the sandbox can only fetch {what} it hosts; upload the "
                               "file to the sandbox's files API and use its file_url")
             return None
         if not isinstance(stored, StoredFile):
-            raise Invalid(f"{label}: the file could not be downloaded (HTTP 404)")
+            raise Invalid(f"{label}: the {what[:-1]} could not be downloaded (HTTP 404)")
         if stored.expires_at <= self.store.clock.now():
-            raise Invalid(f"{label}: the file could not be downloaded (the link expired)")
+            raise Invalid(f"{label}: the {what[:-1]} could not be downloaded (the link expired)")
         return stored
 
     async def _check_other_references(self, req: GenerationRequest, rules: ModelRules,

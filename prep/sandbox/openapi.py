@@ -337,6 +337,15 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                 }}}},
                 "responses": {**file_ok, **_errors(400, 401, 403, 408, 413, 429, 500)},
             }},
+            "/api/v1/files/upload/url": {"post": {
+                "operationId": "uploadUrl",
+                "summary": "Upload a file the server fetches (the sandbox fetches only from this machine)",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["file_url"],
+                    "properties": {"file_url": {"type": "string", "format": "uri"}, **upload_fields},
+                }}}},
+                "responses": {**file_ok, **_errors(400, 401, 403, 408, 413, 429, 500)},
+            }},
             "/api/v1/files/quota": {"get": {
                 "operationId": "fileQuota", "summary": "Files stored and allowed",
                 "responses": {"200": {"description": "Quota", "content": {"application/json": {

@@ -136,9 +136,8 @@ def parse_generation(body: Any, *, allow_local_callbacks: bool = False) -> Gener
     if model in NEW_MODELS:
         return _parse_newer(body, NEW_MODELS[model], allow_local_callbacks)
     if model not in limits.MODELS:
-        raise Invalid(f"model {model[:100]!r} is not served by this sandbox; it emulates "
-                      f"{', '.join(repr(m) for m in limits.SERVED_MODELS)}",
-                      code="model_not_found")
+        raise Invalid(f"model {model[:100]!r} is not supported by this endpoint (the models "
+                      f"served are {', '.join(repr(m) for m in limits.SERVED_MODELS)})")
     for name in ("prompt", "video_urls"):
         if name not in body:
             raise Invalid(f"{name} is required")
