@@ -19,6 +19,7 @@
     ├── TaskFailedError (7)         the generation task failed or was cancelled
     ├── TaskTimeoutError (6)        waiting for a task gave up at its deadline (the task goes on)
     ├── JobError (any)              a batch job's recorded failure, with the code its journal gives
+    ├── FolderBusyError (8)         another prep run holds the output folder's lock
     └── Interrupted (130)           Ctrl-C; nothing half-written is left
 
 `ExitCode` names each code once; everything else (the classes, the commands, a job's status)
@@ -40,6 +41,7 @@ __all__ = [
     "AuthError",
     "ExitCode",
     "FfmpegError",
+    "FolderBusyError",
     "Interrupted",
     "JobError",
     "ManifestError",
@@ -71,6 +73,7 @@ class ExitCode(IntEnum):
     QUOTA = 5  # the account needs credits
     SERVICE = 6  # the service or a tool failed, or the outcome is unknown
     TASK_FAILED = 7  # the generation task failed
+    BUSY = 8  # another prep run holds the output folder
     INTERRUPTED = 130  # Ctrl-C
 
 
@@ -280,3 +283,9 @@ class JobError(PrepError):
     def __init__(self, message: str, *, exit_code: int, hint: str = "") -> None:
         super().__init__(message, hint=hint)
         self.exit_code = exit_code
+
+
+class FolderBusyError(PrepError):
+    """Another prep run holds the output folder (exit 8): two runs would pay twice."""
+
+    exit_code = ExitCode.BUSY

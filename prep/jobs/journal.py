@@ -157,6 +157,18 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
 )
 
 
+def _statements(sql: str) -> Iterator[str]:
+    """The SQL statements of a migration script, one by one (executescript would commit first)."""
+    pending = ""
+    for line in sql.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending.strip()
+            pending = ""
+    if pending.strip():
+        yield pending.strip()
+
+
 def journal_path(folder: Path | str) -> Path:
     """Where the journal of an output folder lives."""
     return Path(folder) / JOURNAL_NAME
@@ -303,11 +315,17 @@ class Journal:
         for name, sql in migrations:
             if name in done:
                 continue
-            # One transaction per migration: a crash leaves the schema before or after it.
-            script = (f"BEGIN IMMEDIATE;\n{sql}\n"
-                      f"INSERT INTO migrations VALUES ('{name}', {self._clock()});\nCOMMIT;")
+            # One transaction per migration: a crash leaves the schema before or after it. Two
+            # processes opening an old journal at once both see the migration missing; the
+            # second finds it applied once it holds the write lock, and skips it.
             try:
-                self._db.executescript(script)
+                self._db.execute("BEGIN IMMEDIATE")
+                applied = self._db.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone()
+                if applied is None:
+                    for statement in _statements(sql):
+                        self._db.execute(statement)
+                    self._db.execute("INSERT INTO migrations VALUES (?, ?)", (name, self._clock()))
+                self._db.execute("COMMIT")
             except sqlite3.Error as err:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
