@@ -54,6 +54,7 @@ __all__ = [
     "smart_cut_audio_args",
     "smart_cut_join_args",
     "smart_cut_piece_args",
+    "stop_running",
 ]
 
 
@@ -467,6 +468,23 @@ def run_together(jobs: Sequence[tuple[list[str], Path | str]], *,
             _stop(one)
 
 
+# Every ffmpeg `run` and `run_together` have started and not yet stopped, in any thread: what
+# `stop_running` kills when prepare works on several clips at once and is interrupted.
+_LIVE: set[subprocess.Popen[bytes]] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def stop_running() -> None:
+    """Kill every ffmpeg this process started through `run`/`run_together` that still runs (an
+    interrupted prepare of several clips at once: the threads waiting on them then fail and
+    clean up as on Ctrl-C)."""
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for proc in live:
+        if proc.poll() is None:
+            _kill_group(proc)
+
+
 def _tell_end(proc: subprocess.Popen[bytes], index: int, ended: queue.Queue[int]) -> None:
     proc.wait()
     ended.put(index)
@@ -491,6 +509,8 @@ def _start(args: list[str], path: Path | str, binary: FfmpegBinary) -> _Running:
     except OSError as err:
         raise ToolMissingError(f"{binary.path}: ffmpeg could not be started ({err})",
                                hint="fix PREP_FFMPEG, or unset it to use the bundled ffmpeg") from err
+    with _LIVE_LOCK:
+        _LIVE.add(proc)
     events: queue.Queue[int | None] = queue.Queue()
     stderr_lines: deque[str] = deque(maxlen=400)
     readers = [threading.Thread(target=_read_progress, args=(proc.stdout, events), daemon=True),
@@ -528,6 +548,8 @@ def _stop(running: _Running) -> None:
     for pipe in (running.proc.stdout, running.proc.stderr):
         if pipe is not None:
             pipe.close()
+    with _LIVE_LOCK:
+        _LIVE.discard(running.proc)
 
 
 # prctl(2) option: the signal the kernel sends this process when its parent dies.

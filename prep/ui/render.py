@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from functools import cache
@@ -444,6 +445,7 @@ class PrepareProgress:
         enabled = enabled and err().is_terminal
         self._enabled = enabled
         self._tasks: dict[str, TaskID] = {}
+        self._lock = threading.Lock()  # prepare reports from a thread per clip
         self._progress = Progress(
             TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[done]}"),
             TimeElapsedColumn(), console=err(), transient=False, disable=not enabled,
@@ -457,12 +459,13 @@ class PrepareProgress:
             self._progress.stop()
 
     def __call__(self, label: str, done_ms: int, total_ms: int) -> None:
-        task = self._tasks.get(label)
-        if task is None:
-            if not self._tasks:
-                self._progress.start()
-            task = self._progress.add_task(_escape(label), total=max(total_ms, 1), done="")
-            self._tasks[label] = task
+        with self._lock:
+            task = self._tasks.get(label)
+            if task is None:
+                if not self._tasks:
+                    self._progress.start()
+                task = self._progress.add_task(_escape(label), total=max(total_ms, 1), done="")
+                self._tasks[label] = task
         self._progress.update(task, completed=done_ms, total=max(total_ms, 1),
                               done=f"{format_ms(done_ms)}/{format_ms(total_ms)} s")
 
