@@ -433,23 +433,20 @@ class PrepareProgress:
     """One progress bar per clip on stderr, fed by `prepare`'s (label, done_ms, total_ms) calls."""
 
     def __init__(self, *, enabled: bool = True) -> None:
-        from rich.progress import (
-            BarColumn,
-            Progress,
-            TaskID,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        # Bars only on a terminal: redirected to a log, a bar is a heap of control codes.
+        # Bars only on a terminal: redirected to a log, a bar is a heap of control codes. Rich's
+        # progress display is imported only then (a scripted run does without it).
         enabled = enabled and err().is_terminal
         self._enabled = enabled
-        self._tasks: dict[str, TaskID] = {}
+        self._tasks: dict[str, Any] = {}
         self._lock = threading.Lock()  # prepare reports from a thread per clip
-        self._progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[done]}"),
-            TimeElapsedColumn(), console=err(), transient=False, disable=not enabled,
-        )
+        self._progress: Any = None
+        if enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[done]}"),
+                TimeElapsedColumn(), console=err(), transient=False,
+            )
 
     def __enter__(self) -> PrepareProgress:
         return self
@@ -459,6 +456,8 @@ class PrepareProgress:
             self._progress.stop()
 
     def __call__(self, label: str, done_ms: int, total_ms: int) -> None:
+        if self._progress is None:
+            return
         with self._lock:
             task = self._tasks.get(label)
             if task is None:
