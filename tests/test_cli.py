@@ -22,7 +22,7 @@ def run(*args: str) -> tuple[int, str, str]:
 
 
 def _commands(group: click.Group) -> list[list[str]]:
-    return [[name] for name in group.commands]
+    return [[name] for name in group.list_commands(click.Context(group))]
 
 
 @pytest.mark.parametrize("command", _commands(cli))
@@ -41,6 +41,49 @@ def test_help_is_fast_because_nothing_heavy_is_imported() -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_importing_the_cli_imports_no_command_module() -> None:
+    """The group is lazy: a command's module loads when that command runs, not before."""
+    code = (
+        "import sys, prep.ui.cli\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('prep.ui.commands.'))\n"
+        "assert not loaded, loaded\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_help_lists_every_command_with_its_own_short_help() -> None:
+    """The table the group's help reads says what each command's docstring says."""
+    from prep.ui.cli import COMMANDS
+
+    ctx = click.Context(cli)
+    assert sorted(COMMANDS) == cli.list_commands(ctx)
+    for name, short in COMMANDS.items():
+        command = cli.get_command(ctx, name)
+        assert command is not None and command.name == name
+        assert command.get_short_help_str(limit=300) == short
+    code, out, _ = run("--help")
+    assert code == 0
+    listed = out.split("Commands:", 1)[1].split()
+    assert all(name in listed for name in COMMANDS)
+
+
+def test_shell_completion_offers_the_commands_without_importing_them() -> None:
+    code = (
+        "import sys, click\n"
+        "from prep.ui.cli import cli\n"
+        "items = cli.shell_complete(click.Context(cli), 'ta')\n"
+        "assert [i.value for i in items] == ['task', 'tasks'], items\n"
+        "assert items[0].help.startswith('Status of a generation task')\n"
+        "assert not [m for m in sys.modules if m.startswith('prep.ui.commands.')]\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    env = {**__import__("os").environ, "_PREP_COMPLETE": "bash_complete", "COMP_WORDS": "prep pro",
+           "COMP_CWORD": "1"}
+    done = subprocess.run([sys.executable, "-c", "from prep.ui.cli import main; main()"],
+                          env=env, capture_output=True, text=True, check=False)
+    assert "probe" in done.stdout
 
 
 def test_python_dash_m_prep() -> None:
@@ -174,9 +217,12 @@ def _profile_choices(command: click.Command) -> tuple[str, ...]:
 
 def test_every_command_that_encodes_offers_every_profile() -> None:
     """prepare, generate and batch take --profile from the one list of profiles."""
-    batch = cli.commands["batch"]
+    ctx = click.Context(cli)
+    batch = cli.get_command(ctx, "batch")
     assert isinstance(batch, click.Group)
-    for command in (cli.commands["prepare"], cli.commands["generate"], batch.commands["run"]):
+    for command in (cli.get_command(ctx, "prepare"), cli.get_command(ctx, "generate"),
+                    batch.commands["run"]):
+        assert command is not None
         assert _profile_choices(command) == PROFILES
 
 

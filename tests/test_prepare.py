@@ -558,3 +558,32 @@ def test_video_shorter_than_its_audio_is_not_taken_for_a_short_source(tmp_out: P
     (result,) = prepare([str(source)], tmp_out, PrepareOptions(use_cache=False))
     assert result.action == "remux" and not result.notes
     _check_compliant(result)
+
+
+# --- several clips at once -------------------------------------------------------------------
+
+def test_two_clips_at_once_come_back_in_order(tmp_out: Path) -> None:
+    """Worked on side by side (two threads, each waiting on its ffmpeg), yielded as given; the
+    same clip twice gets two names."""
+    specs = [str(case("mjpeg")), str(case("compliant")), str(case("mjpeg"))]
+    results = prepare(specs, tmp_out, PrepareOptions(use_cache=False, jobs=2))
+    assert [r.output.name for r in results if r.output] == [
+        case("mjpeg").stem + ".mp4", case("compliant").stem + ".mp4",
+        case("mjpeg").stem + "-2.mp4"]
+    assert [r.action for r in results] == ["transcode", "copy", "transcode"]
+
+
+def test_interrupt_of_clips_at_once_stops_every_ffmpeg(tmp_out: Path) -> None:
+    """One clip's interrupt reaches the caller; the other clip's ffmpeg is killed, not waited
+    for, and neither leaves a file behind."""
+    from prep.media import ffmpeg
+
+    def interrupt(label: str, done: int, total: int) -> None:
+        if "mjpeg" in label and done < total:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        prepare([str(case("mjpeg")), str(case("long45"))], tmp_out,
+                PrepareOptions(use_cache=False, jobs=2), on_progress=interrupt)
+    assert list(tmp_out.iterdir()) == []
+    assert not ffmpeg._LIVE

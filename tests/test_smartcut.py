@@ -3,10 +3,13 @@ with only its edges re-encoded, proven frame by frame; what cannot be proven fal
 
 from __future__ import annotations
 
+import re
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from mediagen import ffmpeg_exe
 from smartcutmedia import (
     OPENH264,
     WINDOW,
@@ -21,7 +24,7 @@ from prep.media.avc import parse_avc_config
 from prep.media.ffmpeg import find_ffmpeg
 from prep.media.mp4 import read_mp4, read_samples
 from prep.media.probe import probe
-from prep.media.smartcut import _prove
+from prep.media.smartcut import _prove, _with_copied_tail
 
 pytestmark = pytest.mark.media
 
@@ -42,9 +45,19 @@ def test_window_between_keyframes_is_smart_cut(tmp_out: Path, encoder: str) -> N
     assert len(ours) == WINDOW_FRAMES
     step = ours[1][0]
     assert [pts for pts, _ in ours] == [i * step for i in range(WINDOW_FRAMES)]
-    # The copied frames (2.0-4.0 s) decode bit-identical to the source's same frames.
+    # The copied frames (2.0-4.0 s, and the first run of the last GOP in decode order that is
+    # also shown first) decode bit-identical to the source's same frames.
+    samples = read_samples(original)
+    assert samples is not None
+    made = _with_copied_tail(cut, samples)
+    assert made is not None and made.copy_frames > 60 and made.tail_frames < 15
+    copied = slice(21, 21 + made.copy_frames)
     theirs = frame_hashes(original, "-ss", "1.3")[:WINDOW_FRAMES]
-    assert [h for _, h in ours[21:81]] == [h for _, h in theirs[21:81]]
+    assert [h for _, h in ours[copied]] == [h for _, h in theirs[copied]]
+    # The re-encoded frames are the source's frames at their places, not their neighbours'.
+    for index in (0, 20, WINDOW_FRAMES - 1):
+        if made.copy_frames + 21 <= index or index < 21:
+            assert _closest_source_frame(result.output, index, original) == index
     # One track, one sample description, no edit list; the audio ends with the video.
     mp4 = read_mp4(result.output)
     video, audio = mp4.track("vide"), mp4.track("soun")
@@ -61,6 +74,24 @@ def test_window_between_keyframes_is_smart_cut(tmp_out: Path, encoder: str) -> N
         assert sets is not None and source_sets is not None
         assert sets.sps[:1] == source_sets.sps and sets.pps[:1] == source_sets.pps
         assert sets.sps_ids == sets.pps_ids == {0, 1} and len(sets.sps) == len(sets.pps) == 2
+
+
+def _closest_source_frame(output: Path, index: int, original: Path) -> int:
+    """Which of the source's window frames index-1..index+1 frame `index` of `output` looks most
+    like (PSNR)."""
+    scores = {}
+    for candidate in (index - 1, index, index + 1):
+        if not 0 <= candidate < WINDOW_FRAMES:
+            continue
+        done = subprocess.run(
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(output), "-ss", "1.3", "-i",
+             str(original), "-lavfi",
+             f"[0:v]select=eq(n\\,{index}),setpts=0[a];[1:v]select=eq(n\\,{candidate}),"
+             "setpts=0[b];[a][b]psnr", "-f", "null", "-"],
+            capture_output=True, text=True, check=True)
+        found = re.findall(r"average:([\d.]+|inf)", done.stderr)
+        scores[candidate] = float(found[-1])
+    return max(scores, key=lambda c: scores[c])
 
 
 @pytest.mark.parametrize(("name", "video", "reason"), [
@@ -132,12 +163,15 @@ def test_the_proof_refuses_a_tampered_join(tmp_out: Path, where: str,
     binary = find_ffmpeg("")
     record = read_mp4(original).track("vide").avc_config  # type: ignore[union-attr]
     assert record is not None
-    assert _prove(result.plan, original, result.output, fps, binary, record) is None
-    cut = result.plan.smart_cut
+    samples = read_samples(original)
+    assert samples is not None
+    cut = _with_copied_tail(result.plan.smart_cut, samples)  # as smart_cut made it
+    assert cut is not None and cut.tail_frames
+    assert _prove(cut, original, result.output, fps, binary, record) is None
     index = {"head": 0, "copy": cut.head_frames + 5, "tail": cut.head_frames + cut.copy_frames}
     tampered = tmp_out / f"tampered-{where}.mp4"
     _tamper(result.output, tampered, index[where], change)
-    why = _prove(result.plan, original, tampered, fps, binary, record)
+    why = _prove(cut, original, tampered, fps, binary, record)
     assert why is not None and reason in why
 
 

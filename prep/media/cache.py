@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,7 +155,8 @@ class Cache:
     def store(self, key: str, src: Path) -> None:
         """Keep a copy of a verified output with its record; best effort, never an error."""
         entry = self.entry(key)
-        part = entry.with_name(f".{entry.name}.{os.getpid()}.part")
+        # The thread too: prepare works on two clips at once, and both may store one key.
+        part = entry.with_name(f".{entry.name}.t{threading.get_native_id()}.{os.getpid()}.part")
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             copy_file(src, part)

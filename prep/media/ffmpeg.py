@@ -44,16 +44,19 @@ __all__ = [
     "build_args",
     "child_options",
     "decode_check_args",
+    "decode_checks_args",
     "find_ffmpeg",
     "inspect_ffmpeg",
     "keyframes_ms",
     "last_meaningful_line",
+    "loopback_decoding",
     "run",
     "run_together",
     "safe_path",
     "smart_cut_audio_args",
     "smart_cut_join_args",
     "smart_cut_piece_args",
+    "stop_running",
 ]
 
 
@@ -255,14 +258,21 @@ def _audio_options(audio: AudioEncode) -> dict[str, object]:
 
 def smart_cut_piece_args(src: Path | str, out: Path | str, *, start_ms: int, frames: int,
                          timescale: int, encode: dict[str, str] | None = None,
-                         fps: Fraction | None = None) -> list[str]:
+                         fps: Fraction | None = None, skip_frames: int = 0,
+                         decode_check: bool = False) -> list[str]:
     """One video-only piece of a smart cut: `frames` frames from `start_ms`, copied (a keyframe
-    at `start_ms`) or, with `encode` (libx264 options), re-encoded at `fps`. Pure."""
+    at `start_ms`) or, with `encode` (libx264 options), re-encoded at `fps`, leaving out the
+    first `skip_frames` frames shown from `start_ms` (counted, not timed). With `decode_check`
+    (an ffmpeg with `loopback_decoding`), the encoded frames are also decoded as they are
+    made, and stderr holds only errors. Pure."""
     import ffmpeg
 
     # A copy seeks 1 ms past its keyframe (held in whole ms, rounded down): it lands on it.
     seek_ms = start_ms + 1 if encode is None else start_ms
     stream = ffmpeg.input(safe_path(src), ss=_seconds(seek_ms))["v:0"]
+    if skip_frames:
+        assert encode is not None, "a copy starts on a keyframe"
+        stream = stream.trim(start_frame=skip_frames).setpts("PTS-STARTPTS")
     options: dict[str, object] = {"frames:v": frames, "video_track_timescale": timescale,
                                   "movflags": "+negative_cts_offsets", "use_editlist": 0,
                                   "map_metadata": -1, "map_chapters": -1}
@@ -273,7 +283,26 @@ def smart_cut_piece_args(src: Path | str, out: Path | str, *, start_ms: int, fra
         options.update({"c:v": "libx264", "pix_fmt": "yuv420p", "fps_mode": "cfr",
                         "r": f"{fps.numerator}/{fps.denominator}", **encode})
     args: list[str] = ffmpeg.output(stream, safe_path(out), format="mp4", **options).compile()
+    if encode is not None and decode_check:
+        # A loopback decoder (ffmpeg 7.1+) decodes the encoder's packets in the same process,
+        # and `-v error` leaves on stderr only what went wrong, as `decode_check_args` does.
+        return ["-v", "error", *args[1:], "-dec", "0:0", "-filter_complex", "[dec:0]null[check]",
+                "-map", "[check]", "-f", "null", "-"]
     return args[1:]
+
+
+@cache
+def loopback_decoding(path: str) -> bool:
+    """Whether the ffmpeg at `path` has loopback decoders (`-dec`, ffmpeg 7.1 on): an encode
+    can then decode its own output in the same process. False when its version is not a
+    release number (a git build) or it cannot be run."""
+    try:
+        done = subprocess.run([path, "-hide_banner", "-version"], capture_output=True, text=True,
+                              timeout=30, stdin=subprocess.DEVNULL, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    match = re.match(r"ffmpeg version n?(\d+)\.(\d+)", done.stdout)
+    return match is not None and (int(match[1]), int(match[2])) >= (7, 1)
 
 
 def smart_cut_audio_args(plan: PrepPlan, src: Path | str, out: Path | str) -> list[str]:
@@ -309,12 +338,21 @@ def decode_check_args(src: Path | str, *, seek_ms: int = 0, frames: int | None =
     """Decode the video of `src` and keep nothing: every frame, or from the keyframe at or before
     `seek_ms` up to `frames` frames shown. Run with `-v error`: any line on stderr is a decoding
     error. Pure."""
+    return decode_checks_args(src, [(seek_ms, frames)])
+
+
+def decode_checks_args(src: Path | str, ranges: Sequence[tuple[int, int | None]]) -> list[str]:
+    """Several `decode_check_args` ranges of `src`, each `(seek_ms, frames)`, decoded by one
+    ffmpeg (one start instead of one per range). Pure."""
     import ffmpeg
 
-    input_opts: dict[str, str] = {"ss": _seconds(seek_ms)} if seek_ms else {}
-    options: dict[str, object] = {} if frames is None else {"frames:v": frames}
-    args: list[str] = ffmpeg.output(ffmpeg.input(safe_path(src), **input_opts)["v:0"], "-",
-                                    format="null", **options).compile()
+    outputs = []
+    for seek_ms, frames in ranges:
+        input_opts: dict[str, str] = {"ss": _seconds(seek_ms)} if seek_ms else {}
+        options: dict[str, object] = {} if frames is None else {"frames:v": frames}
+        outputs.append(ffmpeg.input(safe_path(src), **input_opts)["v:0"].output(
+            "-", format="null", **options))
+    args: list[str] = ffmpeg.merge_outputs(*outputs).compile()
     return ["-v", "error", *args[1:]]
 
 
@@ -467,6 +505,23 @@ def run_together(jobs: Sequence[tuple[list[str], Path | str]], *,
             _stop(one)
 
 
+# Every ffmpeg `run` and `run_together` have started and not yet stopped, in any thread: what
+# `stop_running` kills when prepare works on several clips at once and is interrupted.
+_LIVE: set[subprocess.Popen[bytes]] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def stop_running() -> None:
+    """Kill every ffmpeg this process started through `run`/`run_together` that still runs (an
+    interrupted prepare of several clips at once: the threads waiting on them then fail and
+    clean up as on Ctrl-C)."""
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for proc in live:
+        if proc.poll() is None:
+            _kill_group(proc)
+
+
 def _tell_end(proc: subprocess.Popen[bytes], index: int, ended: queue.Queue[int]) -> None:
     proc.wait()
     ended.put(index)
@@ -491,6 +546,8 @@ def _start(args: list[str], path: Path | str, binary: FfmpegBinary) -> _Running:
     except OSError as err:
         raise ToolMissingError(f"{binary.path}: ffmpeg could not be started ({err})",
                                hint="fix PREP_FFMPEG, or unset it to use the bundled ffmpeg") from err
+    with _LIVE_LOCK:
+        _LIVE.add(proc)
     events: queue.Queue[int | None] = queue.Queue()
     stderr_lines: deque[str] = deque(maxlen=400)
     readers = [threading.Thread(target=_read_progress, args=(proc.stdout, events), daemon=True),
@@ -528,6 +585,8 @@ def _stop(running: _Running) -> None:
     for pipe in (running.proc.stdout, running.proc.stderr):
         if pipe is not None:
             pipe.close()
+    with _LIVE_LOCK:
+        _LIVE.discard(running.proc)
 
 
 # prctl(2) option: the signal the kernel sends this process when its parent dies.

@@ -84,6 +84,21 @@ class PrepareOptions:
     cache_dir: Path | None = None  # None: the settings' cache_dir
     ffmpeg: str | None = None  # None: the settings' ffmpeg (PREP_FFMPEG, PATH, bundled)
     loudness_lufs: float | None = None  # normalise the audio to this loudness (EBU R128)
+    # Clips worked on at once; None: two where there are two cores or more (see `workers`).
+    jobs: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.jobs is not None and self.jobs < 1:
+            raise ValueError("jobs must be at least 1")
+
+    def workers(self) -> int:
+        """How many clips are worked on at once: `jobs`, else two on a machine with two cores
+        or more. Each clip's ffmpeg decodes, filters and muxes in one thread, and x264 at
+        prep's presets keeps fewer than two cores busy, so two clips side by side use the
+        second core that one leaves partly idle; more would only share the same cores."""
+        if self.jobs is not None:
+            return self.jobs
+        return min(2, os.cpu_count() or 1)
 
     def plan_options(self, spec: ClipSpec) -> PlanOptions:
         """The planner's options for one clip."""
@@ -266,11 +281,13 @@ def prepare_each(
     options: PrepareOptions = PrepareOptions(), *, on_progress: ProgressFn | None = None,
     dry_run: bool = False, on_note: NoteFn | None = None,
 ) -> Iterator[PrepResult | PrepError]:
-    """Prepare each clip in turn; a clip that fails yields its error and the others go on.
+    """Prepare each clip; a clip that fails yields its error and the others go on. Results come
+    in the order of `clips`, while up to `options.jobs` clips are worked on at once.
 
     `clips` are specs (or their text), or `PlannedClip`s from estimate / plan_clips, which are
     used as probed and windowed there. `on_note` hears each note as it happens (the results
-    carry them too). KeyboardInterrupt stops ffmpeg, removes the temp file and propagates.
+    carry them too); it and `on_progress` may be called from worker threads. KeyboardInterrupt
+    stops every ffmpeg, removes the temp files and propagates.
     """
     items = _clips(clips)
     out = Path(out_dir)
@@ -278,18 +295,55 @@ def prepare_each(
         check_out_dir(out)
         remove_stale_parts(out, _PART)
     used: set[str] = set()
-    for item in items:
+    targets = [out / _output_name(item.spec if isinstance(item, PlannedClip) else item, out, used)
+               for item in items]
+
+    def one(item: ClipSpec | PlannedClip, target: Path) -> PrepResult | PrepError:
         started = time.monotonic()
         try:
             source, clip_plan = _plan(_source(item), options)
-            target = out / _output_name(source.spec, out, used)
             if dry_run:
-                yield PrepResult(spec=source.spec, source=source.info, plan=clip_plan,
-                                 output=None, output_info=None)
-                continue
-            yield _carry_out(source, clip_plan, target, options, on_progress, on_note, started)
+                return PrepResult(spec=source.spec, source=source.info, plan=clip_plan,
+                                  output=None, output_info=None)
+            return _carry_out(source, clip_plan, target, options, on_progress, on_note, started)
         except PrepError as err:
-            yield err
+            return err
+
+    workers = 1 if dry_run else min(options.workers(), len(items))
+    if workers <= 1:
+        for item, target in zip(items, targets, strict=True):
+            yield one(item, target)
+        return
+    yield from _in_parallel(one, list(zip(items, targets, strict=True)), workers)
+
+
+def _in_parallel(one: Callable[[ClipSpec | PlannedClip, Path], PrepResult | PrepError],
+                 work: list[tuple[ClipSpec | PlannedClip, Path]],
+                 workers: int) -> Iterator[PrepResult | PrepError]:
+    """`one` over `work` in `workers` threads (ffmpeg does the work; the threads wait on it),
+    yielded in order. On an interrupt (or the caller closing the iterator), clips not started
+    are dropped and every running ffmpeg is killed, so each thread fails fast and removes its
+    temp file, before the interrupt goes on."""
+    from concurrent.futures import Future, ThreadPoolExecutor, wait
+
+    from prep.media.ffmpeg import stop_running
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="prep-prepare")
+    futures: list[Future[PrepResult | PrepError]] = [pool.submit(one, *job) for job in work]
+    finished = False
+    try:
+        for future in futures:
+            yield future.result()
+        finished = True
+    finally:
+        for future in futures:
+            future.cancel()
+        if not finished:
+            pending = [f for f in futures if not f.done()]
+            while pending:
+                stop_running()  # again each round: a thread may have started its next ffmpeg
+                pending = list(wait(pending, timeout=0.2).not_done)
+        pool.shutdown(wait=True)
 
 
 def prepare(

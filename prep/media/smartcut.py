@@ -1,7 +1,9 @@
 """Smart cut: a frame-exact window of compliant H.264 with the least re-encoding.
 
-The whole GOPs inside the window are copied as they are; only the frames before the first
-keyframe (the head) and from the last one on (the tail) are re-encoded, by x264 with the options
+The whole GOPs inside the window are copied as they are, and so are the first frames of the
+last GOP when they come first in decode order too (the sample tables say so before anything
+runs); only the frames before the first keyframe (the head) and the rest of the last GOP (the
+tail) are re-encoded, by x264 with the options
 the source's own x264 recorded in its stream, so that the edges' parameter sets (SPS and PPS)
 come out byte for byte the source's. The pieces are joined into one mp4 track with one sample
 description and no edit list, and the result is proven before it is used: every frame decodes
@@ -14,17 +16,20 @@ from __future__ import annotations
 
 import re
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
-from prep.core.plan import PrepPlan
+from prep.core.plan import PrepPlan, SmartCut
 from prep.errors import PrepError
 from prep.media.avc import AvcConfig, parse_avc_config, replace_avc_config
 from prep.media.ffmpeg import (
     FfmpegBinary,
     ProgressCallback,
-    decode_check_args,
+    decode_checks_args,
+    loopback_decoding,
     run,
     run_together,
     smart_cut_audio_args,
@@ -140,29 +145,48 @@ def smart_cut(plan: PrepPlan, src: Path, out: Path, binary: FfmpegBinary, fps: F
     edges = _edges(plan, src, config)
     if isinstance(edges, str):
         return edges
+    theirs = read_samples(src)
+    if theirs is None:
+        return "the source has no video track"
+    planned = cut
+    cut = _with_copied_tail(planned, theirs)
+    if cut is None:
+        return "the copied GOPs are not where the source's keyframes are"
+    copied_tail = cut.copy_frames - planned.copy_frames
     if on_progress:
         on_progress(0, plan.duration_ms)
-    pieces = [(name, start_ms, frames, how) for name, start_ms, frames, how in (
-        ("head", plan.start_ms, cut.head_frames, edges.options),
-        ("copy", cut.first_key_ms, cut.copy_frames, None),
-        ("tail", cut.last_key_ms, cut.tail_frames, edges.options)) if frames]
+    pieces = [(name, start_ms, frames, how, skip) for name, start_ms, frames, how, skip in (
+        ("head", plan.start_ms, cut.head_frames, edges.options, 0),
+        ("copy", cut.first_key_ms, cut.copy_frames, None, 0),
+        ("tail", cut.last_key_ms, cut.tail_frames, edges.options, copied_tail)) if frames]
     with tempfile.TemporaryDirectory(prefix=".prep-smartcut-", dir=out.parent) as tmp_text:
         tmp = Path(tmp_text)
         paths = [tmp / f"{name}.mp4" for name, *_ in pieces]
         audio = tmp / "audio.mp4" if plan.has_audio and plan.audio is not None else None
         try:
             # The pieces do not depend on each other: both edges and the audio are made at once.
+            # An ffmpeg with loopback decoders decodes each edge as it encodes it: no decoding
+            # pass after the join (the proof then compares the joined edges' bytes with these).
+            checked = loopback_decoding(binary.path)
             jobs = [(smart_cut_piece_args(src, path, start_ms=start_ms, frames=frames,
-                                          timescale=track.timescale, encode=how, fps=fps), path)
-                    for path, (_, start_ms, frames, how) in zip(paths, pieces, strict=True)]
+                                          timescale=track.timescale, encode=how, fps=fps,
+                                          skip_frames=skip, decode_check=checked), path)
+                    for path, (_, start_ms, frames, how, skip) in zip(paths, pieces, strict=True)]
             if audio is not None:
                 jobs.append((smart_cut_audio_args(plan, src, audio), audio))
-            run_together(jobs, binary=binary)
+            results = run_together(jobs, binary=binary)
             expected: AvcConfig | None = None  # the source's avcC as it is
-            for path, (name, _, frames, how) in zip(paths, pieces, strict=True):
+            decoded: dict[str, Path] = {}
+            for path, (name, _, frames, how, _skip), result in zip(paths, pieces, results,
+                                                                   strict=False):
                 made = read_mp4(path).track("vide")
                 if made is None or made.sample_count != frames:
                     return f"the {name} came out with the wrong number of frames"
+                if checked and how is not None:
+                    errors = [line for line in result.stderr.splitlines() if line.strip()]
+                    if errors:
+                        return f"the re-encoded {name} does not decode cleanly ({errors[-1]})"
+                    decoded[name] = path
                 sets = _check_sets(name, how is not None, edges, source_record, config,
                                    made.avc_config)
                 if isinstance(sets, str):
@@ -177,11 +201,38 @@ def smart_cut(plan: PrepPlan, src: Path, out: Path, binary: FfmpegBinary, fps: F
             record = source_record if expected is None else expected.to_bytes()
             if expected is not None:
                 replace_avc_config(out, record)
-            return _prove(plan, src, out, fps, binary, record)
+            return _prove(cut, src, out, fps, binary, record, theirs, decoded=decoded)
         except PrepError as err:
             return f"ffmpeg failed ({err})"
         except ValueError as err:  # the joined file's boxes are not what replace_avc_config takes
             return f"the joined file's parameter sets could not be written ({err})"
+
+
+def _with_copied_tail(cut: SmartCut, samples: Samples) -> SmartCut | None:
+    """`cut` with as many of the tail's frames copied as can be: the longest run of the last GOP's samples,
+    from its keyframe in decode order, that is also its first frames shown (a sample only
+    refers to samples decoded before it, so such a run decodes on its own, and shows the
+    frames it shows in the source). All of the tail when it ends where a run of B-frames
+    does; none when it ends inside one. None when the first keyframe is not in the tables."""
+    first = _sample_at(samples, cut.first_key_ms)
+    if first is None:
+        return None
+    key = first + cut.copy_frames
+    times = samples.presentation_times
+    if (not cut.tail_frames or key >= len(samples)
+            or (samples.sync is not None and key not in samples.sync)):
+        return cut
+    shown = sorted(times[first:key + 1])  # the copied GOPs, evenly spaced: one frame's time
+    step_units = min((b - a for a, b in zip(shown, shown[1:], strict=False)), default=0)
+    if step_units <= 0:
+        return cut
+    latest, copied = times[key], 0
+    for count in range(1, min(cut.tail_frames, len(samples) - key) + 1):
+        latest = max(latest, times[key + count - 1])
+        if latest - times[key] == (count - 1) * step_units:
+            copied = count
+    return replace(cut, copy_frames=cut.copy_frames + copied,
+                   tail_frames=cut.tail_frames - copied)
 
 
 def _check_sets(name: str, encoded: bool, edges: _Edges, source: bytes, theirs: AvcConfig,
@@ -205,21 +256,27 @@ def _check_sets(name: str, encoded: bool, edges: _Edges, source: bytes, theirs: 
 _JOIN_FRAMES = 8
 
 
-def _prove(plan: PrepPlan, src: Path, out: Path, fps: Fraction, binary: FfmpegBinary,
-           record: bytes) -> str | None:
-    """None when `out` is proven one valid stream, else what failed.
+def _prove(cut: SmartCut, src: Path, out: Path, fps: Fraction, binary: FfmpegBinary,
+           record: bytes, theirs: Samples | None = None, *,
+           decoded: dict[str, Path] | None = None) -> str | None:
+    """None when `out` is proven one valid stream made by `cut`, else what failed.
 
     From the sample tables: one sample description, `record` (the source's avcC, or it with
-    the edges' own parameter sets added); the exact frame count; times
-    evenly spaced from 0, each piece's frames shown before the next piece's; each piece starting
-    on an IDR access unit; and the copied samples byte for byte the source's, whole GOPs (the
-    source's next sample is an IDR). An IDR starts a decoder afresh, so the copied GOPs decode
-    exactly as they do in the source. What is left is decoded: the head with the first frames
-    of the copy, and the tail, with any error a failure.
+    the edges' own parameter sets added); the exact frame count; times evenly spaced from 0,
+    each piece's frames shown before the next piece's; each piece starting on an IDR access
+    unit; and the copied samples byte for byte the source's, from a keyframe, showing frames
+    that follow one another in the source, in the source's order (whole GOPs, and possibly a
+    first run of the next). An IDR starts a decoder afresh and a sample refers only to samples
+    decoded before it, so the copied samples decode exactly as they do in the source. What is
+    left, the re-encoded frames, is decoded by one ffmpeg: the head with the first frames of
+    the copy, and the tail, with any error a failure. `theirs`: the source's samples, when
+    already read. `decoded`: the edges ("head", "tail") already decoded without an error as
+    they were encoded, by name, with the piece each was made in: their samples in `out` are
+    proven byte for byte that piece's instead of decoded again (their parameter sets are in
+    `record`, and the copy after the head starts on an IDR, which no frame before it affects).
     """
-    cut = plan.smart_cut
-    assert cut is not None
-    ours, theirs = read_samples(out), read_samples(src)
+    decoded = decoded or {}
+    ours, theirs = read_samples(out), theirs or read_samples(src)
     track = read_mp4(out).track("vide")
     if ours is None or theirs is None or track is None:
         return "the joined file has no video track"
@@ -230,15 +287,20 @@ def _prove(plan: PrepPlan, src: Path, out: Path, fps: Fraction, binary: FfmpegBi
     total = bounds[-1]
     if len(ours) != total:
         return f"the joined stream has {len(ours)} frames, not {total}"
-    times = sorted(ours.presentation_times)
-    step = times[1] - times[0] if total > 1 else 1
-    if step <= 0 or [t - times[0] for t in times] != [i * step for i in range(total)]:
+    if not _evenly_spaced(ours.presentation_times):
         return "the joined stream's timestamps are not evenly spaced"
+    times = sorted(ours.presentation_times)
     rank = {t: i for i, t in enumerate(times)}
     length_size = (record[4] & 3) + 1
     first_copied = _sample_at(theirs, cut.first_key_ms)
     if first_copied is None or first_copied + cut.copy_frames > len(theirs):
         return "the copied GOPs are not where the source's keyframes are"
+    source_times = theirs.presentation_times[first_copied:first_copied + cut.copy_frames]
+    if not _evenly_spaced(source_times):
+        return "the copied frames are not whole GOPs (or a first run of one)"
+    copied_times = ours.presentation_times[cut.head_frames:cut.head_frames + cut.copy_frames]
+    if _order(copied_times) != _order(source_times):
+        return "the copied frames are not shown in the source's order"
     with open(out, "rb") as fh, open(src, "rb") as sfh:
         for name, low, high in zip(("head", "copy", "tail"), bounds, bounds[1:], strict=False):
             if low == high:
@@ -247,26 +309,50 @@ def _prove(plan: PrepPlan, src: Path, out: Path, fps: Fraction, binary: FfmpegBi
                 return f"the {name}'s frames are not shown in their place"
             if not _is_idr(next(ours.read(fh, low, 1)), length_size):
                 return f"the {name} does not start on an IDR frame"
-        nxt = first_copied + cut.copy_frames
-        if nxt < len(theirs) and not _is_idr(next(theirs.read(sfh, nxt, 1)), length_size):
-            return "the copied frames are not whole GOPs"
         copied = zip(ours.read(fh, cut.head_frames, cut.copy_frames),
                      theirs.read(sfh, first_copied, cut.copy_frames), strict=True)
         if not all(a == b for a, b in copied):
             return "the copied packets differ from the source's"
-    checks = []
-    if cut.head_frames:
-        checks.append(decode_check_args(out, frames=cut.head_frames + min(_JOIN_FRAMES,
-                                                                          cut.copy_frames)))
-    if cut.tail_frames:
+        for name, low, high in (("head", bounds[0], bounds[1]), ("tail", bounds[2], bounds[3])):
+            if name in decoded and not _same_samples(ours, fh, low, high, decoded[name]):
+                return f"the joined {name} is not the {name} that was decoded"
+    checks: list[tuple[int, int | None]] = []
+    if cut.head_frames and "head" not in decoded:
+        checks.append((0, cut.head_frames + min(_JOIN_FRAMES, cut.copy_frames)))
+    if cut.tail_frames and "tail" not in decoded:
         # Just past the tail's first frame: the seek lands on that IDR and decodes from it.
-        tail_ms = int(Fraction(bounds[2] * 1000) / fps) + 1
-        checks.append(decode_check_args(out, seek_ms=tail_ms))
-    for result in run_together([(args, out) for args in checks], binary=binary):
+        checks.append((int(Fraction(bounds[2] * 1000) / fps) + 1, None))
+    if checks:
+        result = run(decode_checks_args(out, checks), total_ms=1, path=out, binary=binary)
         errors = [line for line in result.stderr.splitlines() if line.strip()]
         if errors:
             return f"the joined stream does not decode cleanly ({errors[-1]})"
     return None
+
+
+def _same_samples(ours: Samples, fh: BinaryIO, low: int, high: int, piece: Path) -> bool:
+    """True when samples `low` to `high` of `ours` (open in `fh`) are the samples of `piece`."""
+    theirs = read_samples(piece)
+    if theirs is None or len(theirs) != high - low:
+        return False
+    with open(piece, "rb") as pfh:
+        return all(a == b for a, b in zip(ours.read(fh, low, high - low),
+                                          theirs.read(pfh, 0, high - low), strict=True))
+
+
+def _evenly_spaced(times: Sequence[int]) -> bool:
+    """True when `times`, sorted, step by one positive amount (or there are fewer than two)."""
+    ordered = sorted(times)
+    if len(ordered) < 2:
+        return True
+    step = ordered[1] - ordered[0]
+    return step > 0 and all(b - a == step for a, b in zip(ordered, ordered[1:], strict=False))
+
+
+def _order(times: Sequence[int]) -> list[int]:
+    """Each sample's place when shown (the rank of its presentation time)."""
+    rank = {t: i for i, t in enumerate(sorted(times))}
+    return [rank[t] for t in times]
 
 
 def _sample_at(samples: Samples, ms: int) -> int | None:

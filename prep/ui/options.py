@@ -10,9 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from prep.core.clipspec import ClipSpec
 from prep.errors import PrepError, UsageError
-from prep.media.clips import parse_clip_spec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,6 +57,10 @@ class ClipSpecType(click.ParamType):  # type: ignore[type-arg]
         return [CompletionItem(incomplete, type="file")]
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        # Imported here: `prep --help` needs neither (fractions, pathlib and the rest).
+        from prep.core.clipspec import ClipSpec
+        from prep.media.clips import parse_clip_spec
+
         if isinstance(value, ClipSpec):
             return value
         try:

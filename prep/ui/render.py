@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from functools import cache
@@ -433,22 +434,20 @@ class PrepareProgress:
     """One progress bar per clip on stderr, fed by `prepare`'s (label, done_ms, total_ms) calls."""
 
     def __init__(self, *, enabled: bool = True) -> None:
-        from rich.progress import (
-            BarColumn,
-            Progress,
-            TaskID,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        # Bars only on a terminal: redirected to a log, a bar is a heap of control codes.
+        # Bars only on a terminal: redirected to a log, a bar is a heap of control codes. Rich's
+        # progress display is imported only then (a scripted run does without it).
         enabled = enabled and err().is_terminal
         self._enabled = enabled
-        self._tasks: dict[str, TaskID] = {}
-        self._progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[done]}"),
-            TimeElapsedColumn(), console=err(), transient=False, disable=not enabled,
-        )
+        self._tasks: dict[str, Any] = {}
+        self._lock = threading.Lock()  # prepare reports from a thread per clip
+        self._progress: Any = None
+        if enabled:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[done]}"),
+                TimeElapsedColumn(), console=err(), transient=False,
+            )
 
     def __enter__(self) -> PrepareProgress:
         return self
@@ -458,12 +457,15 @@ class PrepareProgress:
             self._progress.stop()
 
     def __call__(self, label: str, done_ms: int, total_ms: int) -> None:
-        task = self._tasks.get(label)
-        if task is None:
-            if not self._tasks:
-                self._progress.start()
-            task = self._progress.add_task(_escape(label), total=max(total_ms, 1), done="")
-            self._tasks[label] = task
+        if self._progress is None:
+            return
+        with self._lock:
+            task = self._tasks.get(label)
+            if task is None:
+                if not self._tasks:
+                    self._progress.start()
+                task = self._progress.add_task(_escape(label), total=max(total_ms, 1), done="")
+                self._tasks[label] = task
         self._progress.update(task, completed=done_ms, total=max(total_ms, 1),
                               done=f"{format_ms(done_ms)}/{format_ms(total_ms)} s")
 

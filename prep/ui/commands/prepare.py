@@ -33,6 +33,8 @@ F = TypeVar("F", bound=Callable[..., Any])
                    "speed for quality; small makes the smallest file (for a slow uplink).")
 @click.option("--max-size-mb", type=click.FloatRange(1, 100), metavar="N",
               help="Keep each output under N MB (1,000,000 bytes each; default: the API's 100).")
+@click.option("--jobs", type=click.IntRange(1, 16), metavar="N",
+              help="Clips worked on at once (default: 2 where there are two cores or more).")
 @click.option("--dry-run", is_flag=True, help="Show what would be done; write nothing.")
 @click.option("--no-cache", is_flag=True, help="Re-encode even when a cached result exists.")
 @click.option("--sheet", is_flag=True,
@@ -47,7 +49,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 def prepare(clips: tuple[ClipSpec, ...], out_dir: str, profile: Any, max_size_mb: float | None,
             dry_run: bool, no_cache: bool, sheet: bool, start: str | None, end: str | None,
             length: str | None, extend: Any, json_: bool, quiet: bool, verbose: bool,
-            loudness_lufs: float | None = None) -> None:
+            loudness_lufs: float | None = None, jobs: int | None = None) -> None:
     """Make each clip an mp4 EvoLink accepts: 2-30 s, under 100 MB, H.264/AAC.
 
     Compliant clips are copied as they are; compliant streams in another container are
@@ -79,7 +81,7 @@ def prepare(clips: tuple[ClipSpec, ...], out_dir: str, profile: Any, max_size_mb
         profile=profile, extend=extend, use_cache=not no_cache, cache_dir=settings.cache_dir,
         ffmpeg=settings.ffmpeg,
         max_size_bytes=int(max_size_mb * 1_000_000) if max_size_mb else rules.MAX_FILE_BYTES,
-        loudness_lufs=loudness_lufs,
+        loudness_lufs=loudness_lufs, jobs=jobs,
     )
     results: list[PrepResult] = []
     errors: list[PrepError] = []
