@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from prep.api.client import Client, RetryPolicy
+from prep.core.request import RequestOptions
 from prep.errors import AuthError, MediaError, OutcomeUnknownError, QuotaError, UsageError
 from prep.jobs.generate import GenerateOptions, generate
 from prep.sandbox import NO_ACCESS_KEY, NO_CREDITS_KEY, Sandbox
@@ -49,7 +50,9 @@ def fast_client(settings: Settings) -> Client:
 def run_generate(sb: Sandbox, tmp_path: Path, clips: list[Path], key: str | None = None,
                  out: str = "out", **options: Any) -> Any:
     settings = settings_for(sb, tmp_path, key)
-    opts = GenerateOptions(prompt=options.pop("prompt", PROMPT), out_dir=tmp_path / out, **options)
+    asked = {k: options.pop(k) for k in list(options) if k in RequestOptions.__dataclass_fields__}
+    opts = GenerateOptions(request=RequestOptions(**{"prompt": PROMPT, **asked}),
+                           out_dir=tmp_path / out, **options)
     with fast_client(settings) as client:
         return generate([str(c) for c in clips], opts, settings, client=client)
 
@@ -191,7 +194,7 @@ def test_unwritable_output_folder_exits_3_before_any_upload(sb: Sandbox, clip: P
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     with pytest.raises(MediaError, match="cannot be written") as info:
-        generate([str(clip)], GenerateOptions(prompt=PROMPT, out_dir=blocker / "out"),
+        generate([str(clip)], GenerateOptions(request=RequestOptions(prompt=PROMPT), out_dir=blocker / "out"),
                  settings_for(sb, tmp_path))
     assert info.value.exit_code == 3
     assert sb.state()["requests"] == []
