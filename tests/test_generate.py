@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import mediagen
 import pytest
 from click.testing import CliRunner
@@ -18,7 +19,9 @@ from prep.errors import AuthError, MediaError, OutcomeUnknownError, QuotaError, 
 from prep.jobs.generate import GenerateOptions, generate
 from prep.sandbox import NO_ACCESS_KEY, NO_CREDITS_KEY, Sandbox
 from prep.settings import Settings, load_settings
+from prep.ui import endings
 from prep.ui.cli import cli
+from prep.ui.commands.schema import load_schema
 
 pytestmark = pytest.mark.media
 
@@ -156,6 +159,47 @@ def test_max_cost_refuses_before_anything_is_sent(sb: Sandbox, clip: Path, tmp_p
     result = invoke(cli_env(sb, tmp_path), "generate", str(clip), "-p", PROMPT, "-o",
                     str(tmp_path / "out"), "-y", "--max-cost", "10")
     assert result.exit_code == 2 and "--max-cost 10" in result.stderr
+    assert sb.state()["requests"] == []
+
+
+def validate(name: str, data: Any) -> None:
+    jsonschema.Draft202012Validator(load_schema(name)).validate(data)
+
+
+def test_declining_the_cost_exits_2_and_answers_in_json(sb: Sandbox, clip: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before: a "no" at the prompt exited 0, and the README says 2 (no confirmation).
+    monkeypatch.setattr(endings, "can_ask", lambda: True)
+    result = CliRunner().invoke(cli, ["generate", str(clip), "-p", PROMPT, "-o",
+                                      str(tmp_path / "out"), "--json"],
+                                env=cli_env(sb, tmp_path), input="n\n")
+    assert result.exit_code == 2, result.stderr
+    assert "credits? [y/N]" in result.stderr and "not confirmed" in result.stderr
+    data = json.loads(result.stdout)  # one document, saying the same
+    validate("generate", data)
+    assert data["exit_code"] == 2 and "not confirmed" in data["error"] and data["task_id"] is None
+    assert [r["endpoint"] for r in sb.state()["requests"]] == ["credits"]
+
+
+@pytest.mark.parametrize(("args", "key", "code", "message"), [
+    (["-p", PROMPT, "--duration", "11"], "default", 2, "--duration 11"),  # prep's own check
+    (["-p", PROMPT, "--quality", "4k"], "default", 2, "'4k' is not one of"),  # click's
+    (["--duration", "5"], "default", 2, "--prompt is required"),
+    (["-p", PROMPT, "--no-audio"], "default", 2, "--no-audio is only for"),
+    (["-p", PROMPT, "missing.mp4"], "default", 3, "missing.mp4"),
+    (["-p", PROMPT], None, 4, "no EvoLink API key"),
+])
+def test_generate_json_answers_every_exit(sb: Sandbox, clip: Path, tmp_path: Path,
+                                          args: list[str], key: str | None, code: int,
+                                          message: str) -> None:
+    # Before: `--json` printed nothing on stdout for these exits although the README says it
+    # always answers.
+    result = invoke(cli_env(sb, tmp_path, key=key), "generate", str(clip), *args, "-o",
+                    str(tmp_path / "out"), "-y", "--json")
+    assert result.exit_code == code, result.stderr
+    data = json.loads(result.stdout)
+    validate("generate", data)
+    assert data["exit_code"] == code and message in data["error"]
     assert sb.state()["requests"] == []
 
 

@@ -11,7 +11,7 @@ import click
 
 from prep.errors import PrepError, UsageError
 
-__all__ = ["AnswersInJson", "answer", "confirm_cost", "exit_with", "json_or_table"]
+__all__ = ["AnswersInJson", "answer", "can_ask", "confirm_cost", "exit_with", "json_or_table"]
 
 
 def confirm_cost(question: str, *, yes: bool) -> None:
@@ -22,12 +22,17 @@ def confirm_cost(question: str, *, yes: bool) -> None:
     """
     if yes:
         return
-    if not sys.stdin.isatty():
+    if not can_ask():
         raise UsageError("not submitting: the cost must be confirmed and stdin is not a terminal",
                          hint="pass --yes to accept the estimate (and --max-cost to cap it)")
     if not click.confirm(question, default=False, err=True):
         raise UsageError("not submitted: the cost was not confirmed; nothing was uploaded or "
                          "paid for", hint="run the same command again and answer y, or pass --yes")
+
+
+def can_ask() -> bool:
+    """Whether there is a person to ask: stdin is a terminal."""
+    return sys.stdin.isatty()
 
 
 def json_or_table(data: Any, table: Callable[[bool], None], *, json_: bool, quiet: bool) -> None:
