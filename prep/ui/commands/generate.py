@@ -112,16 +112,18 @@ def generate(clips: tuple[ClipSpec, ...], request: RequestOptions, out_dir: str,
         check=not no_check, require=require,  # type: ignore[arg-type]
     )
 
-    def confirm(est: Any) -> bool:
-        confirm_cost(f"Submit this job for {billing.credits_text(est.credits_units)} credits?",
-                     yes=yes)
-        return True
-
-    def show_estimate(est: Any) -> None:
-        if not quiet or not yes:
-            render.estimate_table(est, to_stderr=True)
-
     with render.ProgressView(show_progress(json_, quiet)) as view:
+
+        def confirm(est: Any) -> bool:
+            with view.paused():
+                confirm_cost(f"Submit this job for {billing.credits_text(est.credits_units)} "
+                             "credits?", yes=yes)
+            return True
+
+        def show_estimate(est: Any) -> None:
+            if not quiet or not yes:
+                render.estimate_table(est, to_stderr=True)
+
         hooks = Hooks(
             confirm=confirm, on_estimate=show_estimate, on_note=render.note,
             on_pick=lambda picked: render.picked_window(picked, quiet=quiet),
