@@ -286,26 +286,34 @@ def _request_cells(row: Mapping[str, Any], problems: list[str], *, words: bool) 
     """The row's request fields as values (CSV text read as numbers and true/false); the rules
     themselves are RequestOptions'. A cell that cannot be read is a problem and left out."""
     values: dict[str, Any] = {}
-    for key, value in row.items():
-        if key not in REQUEST_COLUMNS or value is None or value == "":
+    for key in REQUEST_COLUMNS:
+        value = row.get(key)
+        if value is None or value == "":
             continue
-        if isinstance(value, str):
-            value = value.strip()
-        if key == "duration":
-            value = _duration(value)
-        elif key == "callback_url" and not isinstance(value, str):
-            problems.append(f"'callback_url' must be text, not {_json_type(value)}")
+        try:
+            read = _cell(key, value.strip() if isinstance(value, str) else value, words=words)
+        except UsageError as err:
+            problems.append(err.message)
             continue
-        elif key == "generate_audio" and words and isinstance(value, str):
-            if not value:
-                continue
-            if value.lower() not in _TRUE_WORDS + _FALSE_WORDS:
-                problems.append(f"generate_audio {row[key]!r} is not allowed; use true or false "
-                                "(or yes/no, 1/0)")
-                continue
-            value = value.lower() in _TRUE_WORDS
-        values[key] = value
+        if read is not None:
+            values[key] = read
     return values
+
+
+def _cell(key: str, value: Any, *, words: bool) -> Any:
+    """One request cell as the value it stands for (None: blank, the default)."""
+    if key == "duration":
+        return _duration(value)
+    if key == "callback_url" and not isinstance(value, str):
+        raise UsageError(f"'callback_url' must be text, not {_json_type(value)}")
+    if key == "generate_audio" and words and isinstance(value, str):
+        if not value:
+            return None
+        if value.lower() not in _TRUE_WORDS + _FALSE_WORDS:
+            raise UsageError(f"generate_audio {value!r} is not allowed; use true or false "
+                             "(or yes/no, 1/0)")
+        return value.lower() in _TRUE_WORDS
+    return value
 
 
 def _name(value: Any, problems: list[str]) -> str | None:
