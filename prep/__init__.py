@@ -33,7 +33,7 @@ if typing.TYPE_CHECKING:
     from prep.core.clipinfo import ClipInfo, Verdict, assess
     from prep.core.clipspec import ClipSpec, Window
     from prep.core.plan import ClipWindow, PlannedClip, PlanOptions, PrepPlan, choose_window, plan
-    from prep.core.request import GenerationRequest
+    from prep.core.request import GenerationRequest, RequestOptions
     from prep.jobs.estimate import estimate, plan_clips
     from prep.jobs.generate import GenerateOptions, GenerateResult, generate
     from prep.jobs.journal import Journal
@@ -74,6 +74,7 @@ _LAZY = {
     "PrepResult": "media.prepare",
     "PrepareOptions": "media.prepare",
     "PriceTable": "core.billing",
+    "RequestOptions": "core.request",
     "Settings": "settings",
     "Task": "api.client",
     "UploadedFile": "api.upload",
@@ -148,6 +149,7 @@ __all__ = [
     "PrepareOptions",
     "PriceTable",
     "QuotaError",
+    "RequestOptions",
     "Settings",
     "Task",
     "TaskFailedError",

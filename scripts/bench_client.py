@@ -120,6 +120,7 @@ def bench_generate(quick: bool) -> None:
     except ImportError:
         print("generate on the sandbox: skipped (prep.sandbox is not installed in this tree)")
         return
+    from prep.core.request import RequestOptions
     from prep.jobs.generate import GenerateOptions, generate
     from prep.settings import load_settings
 
@@ -135,8 +136,9 @@ def bench_generate(quick: bool) -> None:
             started = time.perf_counter()
             result = generate([str(folder / "samples" / "interview.mp4") + "@0:02-0:12",
                                str(folder / "samples" / "phone.mov")],
-                              GenerateOptions(prompt="A person waves at the camera",
-                                              out_dir=folder / "out", duration_s=5),
+                              GenerateOptions(request=RequestOptions(
+                                                  prompt="A person waves at the camera", duration_s=5),
+                                                  out_dir=folder / "out"),
                               settings)
             total = time.perf_counter() - started
     stages = ", ".join(f"{k} {v:.2f} s" for k, v in result.stage_s.items())

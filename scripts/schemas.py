@@ -143,6 +143,9 @@ GENERATE = obj(
      "journal": nullable(STR), "hint": nullable(STR),
      "stage_s": {"type": "object", "additionalProperties": SECONDS},
      "checks": array(nullable(JOB_CHECK), maxItems=3)},
+    description="the run's summary; a run that stopped before it had one (a bad option, a "
+                "missing clip, no key, a declined cost) answers with the required fields only, "
+                "the unknown ones null, and its exit_code, error and hint",
 )
 
 JOB_ROW = obj(

@@ -29,6 +29,7 @@ from prep.jobs.planning import plan_batch
 from prep.jobs.reconcile import resolve_unknown
 from prep.sandbox import Sandbox
 from prep.settings import Settings, load_settings
+from prep.ui import endings
 from prep.ui.cli import cli
 from tests import mediagen
 
@@ -345,3 +346,16 @@ def test_changed_rows_replan_before_submission_and_keep_tasks_after(
                       BatchOptions(output_dir=out), hooks=RunHooks(on_warning=warnings.append))
     assert again.exit_code == 0 and len(_tasks(sandbox)) == 1
     assert any("changed in the manifest after it was submitted" in w for w in warnings)
+
+
+def test_declining_the_cost_exits_2_as_in_generate(tmp_path: Path, clips: dict[str, Path],
+                                                  sandbox: Sandbox,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before: a "no" at the prompt exited 1 (generate's README code is 2: now both say 2).
+    monkeypatch.setattr(endings, "can_ask", lambda: True)
+    manifest = _folder(tmp_path, clips, MIXED[:1])
+    declined = CliRunner().invoke(cli, ["batch", str(manifest), "-o", str(tmp_path / "out")],
+                                  env=sandbox.env(), input="n\n")
+    assert declined.exit_code == 2, declined.stderr
+    assert "credits (jobs already submitted are not paid again)? [y/N]" in declined.stderr
+    assert "not confirmed" in declined.stderr and _tasks(sandbox) == []

@@ -20,7 +20,7 @@ from request_cases import REQUEST_CASES, RequestCase, request_params
 from sandbox_util import client, error_of, tiny_clip, upload
 
 from prep.core.billing import PriceTable, estimate_durations
-from prep.core.request import GenerationRequest
+from prep.core.request import GenerationRequest, RequestOptions
 from prep.errors import UsageError
 from prep.sandbox import Sandbox
 from prep.sandbox.pricing import FLASH_PRICES, Prices, charge
@@ -103,13 +103,12 @@ def _client_request(body: dict[str, Any]) -> GenerationRequest:
         extra["model"] = body["model"]
     if "generate_audio" in body:
         extra["generate_audio"] = body["generate_audio"]
-    return GenerationRequest(
-        prompt=body["prompt"], video_urls=tuple(body["video_urls"]),
-        duration_s=body.get("duration", 5), quality=body.get("quality", "720p"),
-        aspect_ratio=body.get("aspect_ratio", "16:9"),
+    return GenerationRequest(options=RequestOptions(
+        prompt=body["prompt"], duration_s=body.get("duration", 5),
+        quality=body.get("quality", "720p"), aspect_ratio=body.get("aspect_ratio", "16:9"),
         shot_type=body.get("model_params", {}).get("shot_type", "single"),
         callback_url=body.get("callback_url"), **extra,
-    )
+    ), video_urls=tuple(body["video_urls"]))
 
 
 # Cases the client gets wrong today, each with the bug it shows. Strict: once the client is fixed

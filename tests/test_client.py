@@ -17,7 +17,7 @@ import prep.api.client
 from prep import errors
 from prep.api.client import Client, PollPolicy, RetryPolicy, Task, error_from_response, result_filename
 from prep.core import rules
-from prep.core.request import GenerationRequest
+from prep.core.request import GenerationRequest, RequestOptions
 from prep.errors import (
     ApiError,
     AuthError,
@@ -85,7 +85,8 @@ def err_body(status: int, code: str, message: str, kind: str = "x") -> httpx.Res
                           headers={"x-request-id": "req-42"})
 
 
-REQUEST = GenerationRequest(prompt="a person waves", video_urls=("https://files.test/a.mp4",))
+REQUEST = GenerationRequest(options=RequestOptions(prompt="a person waves"),
+                            video_urls=("https://files.test/a.mp4",))
 
 
 # -- status mapping ----------------------------------------------------------------------------

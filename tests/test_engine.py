@@ -23,6 +23,7 @@ from fake_encoder import FakeEncoder, fake_info, fake_mp4, fast_engine, mp4_dura
 
 from prep.api.client import Client, Task
 from prep.core.billing import Estimate
+from prep.core.request import RequestOptions
 from prep.errors import (
     AuthError,
     Interrupted,
@@ -90,8 +91,9 @@ class Env:
         for spec in specs:
             if not spec.path.exists():
                 fake_mp4(spec.path, CLIP_MS)
-        return JobSpec(line=1, name=name, clips=specs, prompt=prompt,
-                       duration_s=fields.pop("duration_s", DURATION_S), **fields)
+        asked = {k: fields.pop(k) for k in list(fields) if k in RequestOptions.__dataclass_fields__}
+        request = RequestOptions(prompt=prompt, **{"duration_s": DURATION_S, **asked})
+        return JobSpec(line=1, name=name, clips=specs, request=request, **fields)
 
     def plan(self, *jobs: JobSpec) -> BatchPlan:
         infos = {c.path: fake_info(c.path, mp4_duration_ms(c.path)) for j in jobs for c in j.clips}
@@ -706,8 +708,9 @@ def test_retry_failed_after_the_source_changed(env: Env) -> None:
 
 
 def _gen_options(env: Env, **options: Any) -> GenerateOptions:
-    return GenerateOptions(prompt=options.pop("prompt", PROMPT), out_dir=options.pop("out", env.out),
-                           duration_s=DURATION_S, **options)
+    asked = {k: options.pop(k) for k in list(options) if k in RequestOptions.__dataclass_fields__}
+    request = RequestOptions(**{"prompt": PROMPT, "duration_s": DURATION_S, **asked})
+    return GenerateOptions(request=request, out_dir=options.pop("out", env.out), **options)
 
 
 def test_generate_end_to_end_then_the_same_command_resumes(env: Env) -> None:

@@ -18,6 +18,7 @@ from test_engine import PROMPT, Env
 
 from prep.api.client import Client, Credits, Task
 from prep.core import rules
+from prep.core.request import RequestOptions
 from prep.errors import QuotaError
 from prep.jobs.budget import check_balance, credits_label, fitting_jobs, jobs_to_pay
 from prep.jobs.generate import GenerateOptions, generate, job_name
@@ -51,13 +52,13 @@ def test_manifest_model_and_generate_audio(tmp_path: Path) -> None:
     manifest = parse_manifest(_jsonl({}, {"model": FLASH}, {"model": FLASH, "generate_audio": False}),
                               fmt="jsonl", base_dir=tmp_path)
     assert not manifest.problems
-    assert [(j.model, j.generate_audio) for j in manifest.jobs] == [
+    assert [(j.request.model, j.request.generate_audio) for j in manifest.jobs] == [
         (rules.MODEL, None), (FLASH, None), (FLASH, False)]
     csv_text = ("name,clips,prompt,model,generate_audio\n"
                 f"a,a.mp4,Hi,{FLASH},no\nb,a.mp4,Hi,{FLASH},\nc,a.mp4,Hi,,\n")
     rows = parse_manifest(csv_text, fmt="csv", base_dir=tmp_path)
     assert not rows.problems
-    assert [(j.model, j.generate_audio) for j in rows.jobs] == [
+    assert [(j.request.model, j.request.generate_audio) for j in rows.jobs] == [
         (FLASH, False), (FLASH, None), (rules.MODEL, None)]
 
 
@@ -78,14 +79,15 @@ def test_a_flash_job_is_another_job_and_a_standard_one_keeps_its_name(tmp_path: 
     clip = tmp_path / "take.mp4"
     clip.write_bytes(b"x")
     specs = [parse_clip_spec(str(clip))]
-    standard = GenerateOptions(prompt="Hi", out_dir=tmp_path)
+    standard = GenerateOptions(request=RequestOptions(prompt="Hi"), out_dir=tmp_path)
     # The name a standard job had before the model existed (the same inputs, the same digest).
     inputs = {"clips": [str(clip.resolve())], "prompt": "Hi", "duration": 5, "quality": "720p",
               "aspect_ratio": "16:9", "shot_type": "single", "callback_url": None, "pick": False,
               "extend": None}
     old = "take-" + hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:10]
     assert job_name(specs, standard) == old
-    names = {job_name(specs, replace(standard, model=FLASH, generate_audio=audio))
+    names = {job_name(specs, replace(standard, request=RequestOptions(prompt="Hi", model=FLASH,
+                                                                      generate_audio=audio)))
              for audio in (None, True, False)}
     assert len(names) == 3 and old not in names
 
@@ -202,7 +204,7 @@ def test_an_unaffordable_batch_stops_before_anything_is_prepared_or_uploaded(env
 
 def test_an_unaffordable_generate_stops_before_the_confirmation(env: Env) -> None:
     asked: list[Any] = []
-    options = GenerateOptions(prompt=PROMPT, out_dir=env.out, duration_s=2)
+    options = GenerateOptions(request=RequestOptions(prompt=PROMPT, duration_s=2), out_dir=env.out)
     from prep.jobs.generate import GenerateHooks
 
     def confirm(est: Any) -> bool:

@@ -8,16 +8,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import mediagen
 import pytest
 from click.testing import CliRunner
 
 from prep.api.client import Client, RetryPolicy
+from prep.core.request import RequestOptions
 from prep.errors import AuthError, MediaError, OutcomeUnknownError, QuotaError, UsageError
 from prep.jobs.generate import GenerateOptions, generate
 from prep.sandbox import NO_ACCESS_KEY, NO_CREDITS_KEY, Sandbox
 from prep.settings import Settings, load_settings
+from prep.ui import endings
 from prep.ui.cli import cli
+from prep.ui.commands.schema import load_schema
 
 pytestmark = pytest.mark.media
 
@@ -49,7 +53,9 @@ def fast_client(settings: Settings) -> Client:
 def run_generate(sb: Sandbox, tmp_path: Path, clips: list[Path], key: str | None = None,
                  out: str = "out", **options: Any) -> Any:
     settings = settings_for(sb, tmp_path, key)
-    opts = GenerateOptions(prompt=options.pop("prompt", PROMPT), out_dir=tmp_path / out, **options)
+    asked = {k: options.pop(k) for k in list(options) if k in RequestOptions.__dataclass_fields__}
+    opts = GenerateOptions(request=RequestOptions(**{"prompt": PROMPT, **asked}),
+                           out_dir=tmp_path / out, **options)
     with fast_client(settings) as client:
         return generate([str(c) for c in clips], opts, settings, client=client)
 
@@ -156,6 +162,47 @@ def test_max_cost_refuses_before_anything_is_sent(sb: Sandbox, clip: Path, tmp_p
     assert sb.state()["requests"] == []
 
 
+def validate(name: str, data: Any) -> None:
+    jsonschema.Draft202012Validator(load_schema(name)).validate(data)
+
+
+def test_declining_the_cost_exits_2_and_answers_in_json(sb: Sandbox, clip: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before: a "no" at the prompt exited 0, and the README says 2 (no confirmation).
+    monkeypatch.setattr(endings, "can_ask", lambda: True)
+    result = CliRunner().invoke(cli, ["generate", str(clip), "-p", PROMPT, "-o",
+                                      str(tmp_path / "out"), "--json"],
+                                env=cli_env(sb, tmp_path), input="n\n")
+    assert result.exit_code == 2, result.stderr
+    assert "credits? [y/N]" in result.stderr and "not confirmed" in result.stderr
+    data = json.loads(result.stdout)  # one document, saying the same
+    validate("generate", data)
+    assert data["exit_code"] == 2 and "not confirmed" in data["error"] and data["task_id"] is None
+    assert [r["endpoint"] for r in sb.state()["requests"]] == ["credits"]
+
+
+@pytest.mark.parametrize(("args", "key", "code", "message"), [
+    (["-p", PROMPT, "--duration", "11"], "default", 2, "--duration 11"),  # prep's own check
+    (["-p", PROMPT, "--quality", "4k"], "default", 2, "'4k' is not one of"),  # click's
+    (["--duration", "5"], "default", 2, "--prompt is required"),
+    (["-p", PROMPT, "--no-audio"], "default", 2, "--no-audio is only for"),
+    (["-p", PROMPT, "missing.mp4"], "default", 3, "missing.mp4"),
+    (["-p", PROMPT], None, 4, "no EvoLink API key"),
+])
+def test_generate_json_answers_every_exit(sb: Sandbox, clip: Path, tmp_path: Path,
+                                          args: list[str], key: str | None, code: int,
+                                          message: str) -> None:
+    # Before: `--json` printed nothing on stdout for these exits although the README says it
+    # always answers.
+    result = invoke(cli_env(sb, tmp_path, key=key), "generate", str(clip), *args, "-o",
+                    str(tmp_path / "out"), "-y", "--json")
+    assert result.exit_code == code, result.stderr
+    data = json.loads(result.stdout)
+    validate("generate", data)
+    assert data["exit_code"] == code and message in data["error"]
+    assert sb.state()["requests"] == []
+
+
 # -- bad input: refused locally, nothing sent ---------------------------------------------------
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -191,7 +238,7 @@ def test_unwritable_output_folder_exits_3_before_any_upload(sb: Sandbox, clip: P
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     with pytest.raises(MediaError, match="cannot be written") as info:
-        generate([str(clip)], GenerateOptions(prompt=PROMPT, out_dir=blocker / "out"),
+        generate([str(clip)], GenerateOptions(request=RequestOptions(prompt=PROMPT), out_dir=blocker / "out"),
                  settings_for(sb, tmp_path))
     assert info.value.exit_code == 3
     assert sb.state()["requests"] == []

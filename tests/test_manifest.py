@@ -40,13 +40,14 @@ def test_csv_full_row_and_defaults() -> None:
     m = parse_manifest(text, fmt="csv", base_dir=Path("/footage"), source="m.csv")
     assert not m.problems
     a, b = m.jobs
-    assert (a.line, a.name, a.prompt, a.duration_s, a.quality) == (2, "a", "Hello, world", 8, "1080p")
-    assert (a.aspect_ratio, a.shot_type, a.callback_url) == ("9:16", "multi", "https://example.com/h")
+    ra, rb = a.request, b.request
+    assert (a.line, a.name, ra.prompt, ra.duration_s, ra.quality) == (2, "a", "Hello, world", 8, "1080p")
+    assert (ra.aspect_ratio, ra.shot_type, ra.callback_url) == ("9:16", "multi", "https://example.com/h")
     assert [c.path for c in a.clips] == [Path("/footage/take.mov"), Path("/footage/b.mp4")]
     assert a.clips[0].window.start is not None and a.clips[0].window.start.ms == 65_000
     assert a.clips[0].window.end is not None and a.clips[0].window.end.ms == 80_000
     assert b.clips[0].path == Path("/abs/c.mov")  # absolute paths stay absolute
-    assert (b.duration_s, b.quality, b.aspect_ratio, b.shot_type, b.callback_url) == (
+    assert (rb.duration_s, rb.quality, rb.aspect_ratio, rb.shot_type, rb.callback_url) == (
         rules.DEFAULT_OUTPUT_S, rules.DEFAULT_QUALITY, rules.DEFAULT_ASPECT_RATIO,
         rules.DEFAULT_SHOT_TYPE, None)
 

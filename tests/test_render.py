@@ -4,6 +4,7 @@ lines, progress only on a terminal, colour off with NO_COLOR."""
 from __future__ import annotations
 
 import io
+import sys
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -144,3 +145,24 @@ def test_config_table(console: Any) -> None:
                          "sources": {"base_url": "file", "prices": "default"}})
     assert buf.getvalue().splitlines() == ["base_url = http://x  (file)",
                                            "prices.min_charge = 9.0  (default)"]
+
+
+def test_a_question_asked_under_progress_bars_keeps_its_brackets(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # A running rich display owns stderr and reads what is written there as markup: the cost
+    # prompt lost its `[y/N]`. The bars are paused while a question is asked.
+    import click
+
+    from prep.ui import endings
+
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich draws as on a terminal
+    monkeypatch.setattr(endings, "can_ask", lambda: True)
+    def ask(prompt: str) -> str:  # as input() does when stdout is not the terminal itself
+        sys.stdout.write(prompt)
+        sys.stdout.flush()
+        return "y"
+
+    monkeypatch.setattr(click.termui, "visible_prompt_func", ask)
+    with render.ProgressView(True) as view, view.paused():
+        endings.confirm_cost("Submit this job for 9 credits?", yes=False)
+    assert "credits? [y/N]" in capsys.readouterr().err

@@ -5,12 +5,14 @@ from __future__ import annotations
 import ipaddress
 import socket
 from fractions import Fraction
+from typing import Any
 
 import pytest
 
 from prep.core import rules
 from prep.core.request import (
     GenerationRequest,
+    RequestOptions,
     check_callback_url,
     check_clip_count,
     check_prompt,
@@ -159,8 +161,13 @@ def test_callback_errors_name_the_option_they_were_given_as() -> None:
         check_callback_url("https://127.1/x")
 
 
+def _request(video_urls: tuple[str, ...], **fields: Any) -> GenerationRequest:
+    """The request of these options and videos (built as the engine builds it)."""
+    return GenerationRequest(options=RequestOptions(**fields), video_urls=video_urls)
+
+
 def test_request_body_is_exactly_what_the_api_takes() -> None:
-    request = GenerationRequest(prompt="wave", video_urls=(URL, URL), duration_s=10,
+    request = _request(prompt="wave", video_urls=(URL, URL), duration_s=10,
                                 quality="1080p", aspect_ratio="9:16", shot_type="multi",
                                 callback_url="https://hooks.example.com/cb")
     assert request.body() == {
@@ -168,7 +175,7 @@ def test_request_body_is_exactly_what_the_api_takes() -> None:
         "aspect_ratio": "9:16", "quality": "1080p", "duration": 10,
         "model_params": {"shot_type": "multi"}, "callback_url": "https://hooks.example.com/cb",
     }
-    assert "callback_url" not in GenerationRequest(prompt="w", video_urls=(URL,)).body()
+    assert "callback_url" not in _request(prompt="w", video_urls=(URL,)).body()
 
 
 @pytest.mark.parametrize(("fields", "match"), [
@@ -181,7 +188,7 @@ def test_request_body_is_exactly_what_the_api_takes() -> None:
 def test_request_refuses_what_the_api_would(fields: dict[str, object], match: str) -> None:
     values: dict[str, object] = {"prompt": "wave", "video_urls": (URL,), **fields}
     with pytest.raises(UsageError, match=match):
-        GenerationRequest(**values)  # type: ignore[arg-type]
+        _request(**values)  # type: ignore[arg-type]
 
 
 # -- the flash model's request ---------------------------------------------------------------------
@@ -189,12 +196,12 @@ def test_request_refuses_what_the_api_would(fields: dict[str, object], match: st
 
 def test_flash_body_sends_generate_audio_at_the_top_level() -> None:
     base = {"prompt": "A person waves", "video_urls": ("https://cdn.example.com/a.mp4",)}
-    body = GenerationRequest(**base, model=rules.FLASH_MODEL, generate_audio=False).body()  # type: ignore[arg-type]
+    body = _request(**base, model=rules.FLASH_MODEL, generate_audio=False).body()  # type: ignore[arg-type]
     assert body["model"] == rules.FLASH_MODEL and body["generate_audio"] is False
     assert "generate_audio" not in body["model_params"]
-    default = GenerationRequest(**base, model=rules.FLASH_MODEL).body()  # type: ignore[arg-type]
+    default = _request(**base, model=rules.FLASH_MODEL).body()  # type: ignore[arg-type]
     assert default["generate_audio"] is True  # the API's default, said out loud
-    standard = GenerationRequest(**base).body()  # type: ignore[arg-type]
+    standard = _request(**base).body()  # type: ignore[arg-type]
     assert standard["model"] == rules.MODEL and "generate_audio" not in standard
 
 
@@ -206,5 +213,5 @@ def test_flash_body_sends_generate_audio_at_the_top_level() -> None:
 ])
 def test_flash_request_refusals(model: str, audio: object, message: str) -> None:
     with pytest.raises(UsageError, match=message):
-        GenerationRequest(prompt="A person waves", video_urls=("https://cdn.example.com/a.mp4",),
-                          model=model, generate_audio=audio)  # type: ignore[arg-type]
+        _request(prompt="A person waves", video_urls=("https://cdn.example.com/a.mp4",),
+                 model=model, generate_audio=audio)

@@ -208,7 +208,7 @@ def test_what_keeps_a_job_from_being_billed_is_said(studio: RunningStudio) -> No
         assert long_prompt["bill"] is not None and long_prompt["prompt_chars"] == 1501
         assert "1501 characters" in long_prompt["prompt_error"]
         four = http.post("/api/estimate", json={"clips": [{"id": cid}] * 4})
-        assert four.status_code == 400 and "at most 3 clips" in four.json()["error"]
+        assert four.status_code == 400 and "1 to 3 reference clips, not 4" in four.json()["error"]
         bad = http.post("/api/estimate", json=job_body(cid, duration=11))
         assert bad.status_code == 400
 

@@ -13,8 +13,8 @@ import ipaddress
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import Field, dataclass, field, fields, replace
 from fractions import Fraction
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +25,7 @@ from prep.errors import UsageError
 __all__ = [
     "AUTO_ASPECT",
     "GenerationRequest",
+    "RequestOptions",
     "audio_on",
     "check_aspect_ratio",
     "check_callback_url",
@@ -297,49 +298,189 @@ def check_callback_url(url: str, *, option: str = "--callback-url") -> str:
     return url
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GenerationRequest:
-    """One wan2.6-reference-video (or -flash) job, checked when built: `GenerationRequest(...).body()`
-    is exactly what is POSTed to /v1/videos/generations."""
+# --- the request's options, as one value --------------------------------------------------------
 
-    prompt: str
-    video_urls: tuple[str, ...]
-    duration_s: int = rules.DEFAULT_OUTPUT_S
-    quality: str = rules.DEFAULT_QUALITY
-    aspect_ratio: str = rules.DEFAULT_ASPECT_RATIO
-    shot_type: str = rules.DEFAULT_SHOT_TYPE
-    callback_url: str | None = None
-    model: str = rules.DEFAULT_MODEL
-    generate_audio: bool | None = None  # flash only; None leaves it out (the API's default: on)
+# How a field of RequestOptions is checked: (the options, its value, the name that messages give it:
+# the option `--duration` or the manifest field `duration`) -> the value as sent; UsageError if not.
+Check = Callable[["RequestOptions", Any, str], Any]
+
+
+def _field(default: Any, check: Check, *, key: str = "", body: tuple[str, ...] = (),
+           flag: str | Callable[[Any], str] = "", named: bool = False,
+           sent: Callable[[RequestOptions], Any] | None = None) -> Any:
+    """One request field: its default and check, and the names it has outside Python.
+
+    key: its name in JSON (the journal, the manifest, `--json`, the studio's page), default the
+    attribute's; body: where the create request carries it (nothing: not sent); flag: its command
+    line option for messages, default `--key` (or a function of the value given); named: it
+    always takes part in a job's name, even at its default (the fields older than the journal);
+    sent: the value sent, when it is not the field's own (None leaves it out of the body).
+    """
+    return field(default=default, metadata={"check": check, "key": key, "body": body, "flag": flag,
+                                            "named": named, "sent": sent})
+
+
+def _prompt_check(options: RequestOptions, value: Any, name: str) -> str | None:
+    if value is None:  # a bill needs no prompt; a request does (GenerationRequest checks it)
+        return None
+    if not isinstance(value, str):
+        raise UsageError(f"{name} must be text, not {type(value).__name__}")
+    return check_prompt(value)
+
+
+def _callback_check(options: RequestOptions, value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise UsageError(f"{name} must be text, not {type(value).__name__}")
+    return check_callback_url(value, option=name)
+
+
+def _audio_flag(value: Any) -> str:
+    return "--audio" if value else "--no-audio"
+
+
+def _audio_sent(options: RequestOptions) -> bool | None:
+    # Sent even when on, for the models that have the switch: the journal then shows what was
+    # asked for, whatever the default; the others always make audio and take no such field.
+    if options.model not in rules.AUDIO_SWITCH_MODELS:
+        return None
+    return audio_on(options.model, options.generate_audio)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestOptions:
+    """Everything a job asks EvoLink for besides its clips, checked once when built.
+
+    The one place the request's fields are listed: the command line (`request_options` in
+    prep.ui.options), the batch manifest, the journal, a job's name, the studio and the create
+    body all read them from here. `prompt` may be None where no request is sent (a bill);
+    `aspect_ratio` may be `auto` until the clips are probed (`resolved`). Adding a field is one
+    line here (with its check); `as_dict`, `from_dict`, `named` and `body` follow.
+    """
+
+    prompt: str | None = _field(None, _prompt_check, body=("prompt",), flag="--prompt", named=True)
+    duration_s: int = _field(rules.DEFAULT_OUTPUT_S, lambda o, v, n: check_duration(v, option=n),
+                             key="duration", body=("duration",), named=True)
+    quality: str = _field(rules.DEFAULT_QUALITY, lambda o, v, n: check_quality(v, option=n),
+                          body=("quality",), named=True)
+    aspect_ratio: str = _field(rules.DEFAULT_ASPECT_RATIO,
+                               lambda o, v, n: check_aspect_ratio(v, option=n, allow_auto=True),
+                               body=("aspect_ratio",), named=True)
+    shot_type: str = _field(rules.DEFAULT_SHOT_TYPE, lambda o, v, n: check_shot_type(v, option=n),
+                            body=("model_params", "shot_type"), named=True)
+    callback_url: str | None = _field(None, _callback_check, body=("callback_url",), named=True)
+    model: str = _field(rules.DEFAULT_MODEL, lambda o, v, n: check_model(v, option=n),
+                        body=("model",))
+    generate_audio: bool | None = _field(None, lambda o, v, n: check_generate_audio(o.model, v, option=n),
+                                         body=("generate_audio",), flag=_audio_flag, sent=_audio_sent)
 
     def __post_init__(self) -> None:
-        check_prompt(self.prompt)
+        for item in fields(self):
+            value = getattr(self, item.name)
+            item.metadata["check"](self, value, _flag(item, value))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, problems: list[str] | None = None
+                  ) -> RequestOptions | None:
+        """The options a JSON object holds (`as_dict`'s keys; absent or null: the default).
+
+        Messages name the JSON key (`duration 12 is not allowed ...`). With `problems`, every
+        field's problem is added to it and None returned when there is any (a manifest row lists
+        them all); without, the first one is raised.
+        """
+        values: dict[str, Any] = {}
+        found: list[str] = []
+        for item in fields(cls):
+            value = data.get(_key(item))
+            if value is None:
+                continue
+            try:
+                # The fields checked so far (the model, for the audio switch) are seen as given.
+                item.metadata["check"](cls(**values), value, _key(item))
+            except UsageError as err:
+                if problems is None:
+                    raise
+                found.append(err.message)
+                continue
+            values[item.name] = value
+        if found:
+            assert problems is not None
+            problems.extend(found)
+            return None
+        return cls(**values)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every field by its JSON key: what the journal records and `--json` prints."""
+        return {_key(item): getattr(self, item.name) for item in fields(self)}
+
+    def named(self) -> dict[str, Any]:
+        """What names a job (`prep generate`'s job name, the journal's spec hash): `as_dict`
+        without the fields newer than the first journals while they hold their default, so a job
+        keeps the name it had before such a field existed."""
+        values = {item: getattr(self, item.name) for item in fields(self)}
+        return {_key(item): value for item, value in values.items()
+                if item.metadata["named"] or not _is_default(item, value)}
+
+    def resolved(self, aspects: Sequence[Fraction] = ()) -> RequestOptions:
+        """The same options with `auto` replaced by the ratio chosen from the clips' aspects."""
+        if self.aspect_ratio != AUTO_ASPECT:
+            return self
+        return replace(self, aspect_ratio=nearest_aspect_ratio(aspects))
+
+    def body(self, video_urls: Sequence[str]) -> dict[str, Any]:
+        """The JSON body of the create request with these reference videos (see GenerationRequest)."""
+        body: dict[str, Any] = {}
+        for item in fields(self):
+            sent = item.metadata["sent"]
+            value = sent(self) if sent is not None else getattr(self, item.name)
+            path: tuple[str, ...] = item.metadata["body"]
+            if value is None or not path:
+                continue
+            place = body
+            for part in path[:-1]:
+                place = place.setdefault(part, {})
+            place[path[-1]] = value
+            if item.name == "prompt":
+                body["video_urls"] = list(video_urls)
+        return body
+
+
+def _key(item: Field[Any]) -> str:
+    return str(item.metadata["key"] or item.name)
+
+
+def _flag(item: Field[Any], value: Any) -> str:
+    flag = item.metadata["flag"]
+    if callable(flag):
+        return str(flag(value))
+    return str(flag or "--" + _key(item).replace("_", "-"))
+
+
+def _is_default(item: Field[Any], value: Any) -> bool:
+    return bool(value == item.default and type(value) is type(item.default))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GenerationRequest:
+    """One wan2.6-reference-video (or -flash) job, checked when built: the request options with a
+    prompt and a resolved aspect ratio, and 1-3 reference video URLs. `.body()` is exactly what is
+    POSTed to /v1/videos/generations."""
+
+    options: RequestOptions
+    video_urls: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        check_prompt(self.options.prompt or "")
         check_clip_count(len(self.video_urls))
         for url in self.video_urls:
             if urlsplit(url).scheme not in rules.URL_SCHEMES:
                 raise UsageError(f"reference video {url!r} is not an http(s) URL")
-        check_options(duration_s=self.duration_s, quality=self.quality,
-                      aspect_ratio=self.aspect_ratio, shot_type=self.shot_type,
-                      callback_url=self.callback_url, model=self.model,
-                      generate_audio=self.generate_audio)
+        check_aspect_ratio(self.options.aspect_ratio)
 
     def body(self) -> dict[str, Any]:
         """The JSON body of the create request."""
-        body: dict[str, Any] = {
-            "model": self.model,
-            "prompt": self.prompt,
-            "video_urls": list(self.video_urls),
-            "aspect_ratio": self.aspect_ratio,
-            "quality": self.quality,
-            "duration": self.duration_s,
-            "model_params": {"shot_type": self.shot_type},
-        }
-        if self.model in rules.AUDIO_SWITCH_MODELS:
-            # Sent even when on: the journal then shows what was asked for, whatever the default.
-            body["generate_audio"] = audio_on(self.model, self.generate_audio)
-        if self.callback_url:
-            body["callback_url"] = self.callback_url
-        return body
+        return self.options.body(self.video_urls)
 
 
 def check_options(
@@ -353,19 +494,16 @@ def check_options(
     model: str = rules.DEFAULT_MODEL,
     generate_audio: bool | None = None,
 ) -> None:
-    """UsageError for the first request option the API would refuse.
+    """UsageError for the first request option the API would refuse (RequestOptions' checks).
 
     The aspect ratio must be resolved already unless `allow_auto_aspect` (a job whose clips are not
     probed yet may still say `auto`).
     """
-    check_model(model)
-    check_generate_audio(model, generate_audio)
-    check_duration(duration_s)
-    check_quality(quality)
-    check_aspect_ratio(aspect_ratio, allow_auto=allow_auto_aspect)
-    check_shot_type(shot_type)
-    if callback_url is not None:
-        check_callback_url(callback_url)
+    RequestOptions(duration_s=duration_s, quality=quality, aspect_ratio=aspect_ratio,
+                   shot_type=shot_type, callback_url=callback_url, model=model,
+                   generate_audio=generate_audio)
+    if not allow_auto_aspect:
+        check_aspect_ratio(aspect_ratio)
 
 
 def _plural(count: int, word: str) -> str:

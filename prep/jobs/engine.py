@@ -483,10 +483,10 @@ class _Runner:
 
     def _measure(self, job: JobRecord, durations_ms: list[int]) -> None:
         """Bill the job again from its prepared clips as measured: what EvoLink will see."""
-        spec = self.plans[job.name].job
+        request = self.plans[job.name].request
         self.journal.record_measured(job.name, measured_units(
-            durations_ms, output_s=spec.duration_s, quality=spec.quality, prices=self.plan.prices,
-            model=spec.model, generate_audio=spec.generate_audio))
+            durations_ms, output_s=request.duration_s, quality=request.quality,
+            prices=self.plan.prices, model=request.model, generate_audio=request.generate_audio))
 
     # -- create
 
@@ -500,13 +500,7 @@ class _Runner:
         return new_idempotency_key()
 
     def _request(self, name: str, urls: list[str]) -> dict[str, Any]:
-        job_plan = self.plans[name]
-        spec = job_plan.job
-        return GenerationRequest(
-            prompt=spec.prompt, video_urls=tuple(urls), duration_s=spec.duration_s,
-            quality=spec.quality, aspect_ratio=job_plan.aspect_ratio, shot_type=spec.shot_type,
-            callback_url=spec.callback_url, model=spec.model, generate_audio=spec.generate_audio,
-        ).body()
+        return GenerationRequest(options=self.plans[name].request, video_urls=tuple(urls)).body()
 
     def _create(self, job: JobRecord, urls: list[str]) -> None:
         over = over_budget([self._job(n) for n in self.names], self.options.max_cost_units)

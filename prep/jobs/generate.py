@@ -33,10 +33,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from prep.core import billing, rules
+from prep.core import billing
 from prep.core.billing import ClipBill, Estimate, credits_number, credits_text
 from prep.core.clipspec import ClipSpec
-from prep.core.request import check_clip_count, check_options, check_prompt, resolve_aspect_ratio
+from prep.core.request import RequestOptions, check_clip_count, check_prompt
 from prep.errors import AuthError, PrepError, UsageError
 from prep.jobs.journal import FOLLOWED, SENT
 from prep.jobs.manifest import JobSpec, Manifest
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from prep.pick.picker import PickedWindow, Picker
     from prep.settings import Settings
 
-__all__ = ["GenerateOptions", "GenerateResult", "GenerateHooks", "generate", "job_name"]
+__all__ = ["GenerateOptions", "GenerateResult", "GenerateHooks", "error_dict", "generate", "job_name"]
 
 Stage = Literal["validate", "pick", "check", "estimate", "prepare", "upload", "submit", "wait", "download"]
 Stopped = Literal["dry-run", "declined", "no-wait", "deadline"]
@@ -68,17 +68,10 @@ _STAGE_OF_STATE: dict[str, Stage] = {"preparing": "prepare", "uploading": "uploa
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GenerateOptions:
-    """What to generate and how far to go (defaults are the CLI's)."""
+    """What to generate (the request, with its prompt) and how far to go (defaults are the CLI's)."""
 
-    prompt: str
+    request: RequestOptions
     out_dir: Path
-    duration_s: int = rules.DEFAULT_OUTPUT_S
-    quality: str = rules.DEFAULT_QUALITY
-    aspect_ratio: str = rules.DEFAULT_ASPECT_RATIO  # or "auto"
-    shot_type: str = rules.DEFAULT_SHOT_TYPE
-    callback_url: str | None = None
-    model: str = rules.DEFAULT_MODEL
-    generate_audio: bool | None = None  # flash only; None: the model's default (with audio)
     upload_mode: Literal["auto", "base64", "stream"] = "auto"
     max_cost_units: int | None = None
     dry_run: bool = False
@@ -217,6 +210,15 @@ class GenerateResult:
         }
 
 
+def error_dict(message: str, exit_code: int, hint: str = "") -> dict[str, Any]:
+    """`prep generate --json` for a run that stopped before it had a result (a bad option, no
+    key, a clip that cannot be used, a declined cost): the result's shape, with what is unknown
+    left null (contract: the same keys as `GenerateResult.as_dict` requires)."""
+    return {"task_id": None, "status": None, "stopped": None, "files": [],
+            "credits_estimated": None, "credits_reserved": None, "exit_code": exit_code,
+            "error": message, "hint": hint or None}
+
+
 def _specs(clips: Sequence[ClipSpec | str | Path]) -> list[ClipSpec]:
     specs = [c if isinstance(c, ClipSpec) else parse_clip_spec(str(c)) for c in clips]
     return expand_paths(specs)
@@ -225,18 +227,11 @@ def _specs(clips: Sequence[ClipSpec | str | Path]) -> list[ClipSpec]:
 def job_name(specs: Sequence[ClipSpec], options: GenerateOptions) -> str:
     """The job's name in the output folder's journal: the first clip's name and a digest of the
     command's inputs, so the same command finds the same job and another command makes another."""
-    inputs = {
-        "clips": [str(replace(s, path=s.path.resolve())) for s in specs],
-        "prompt": options.prompt, "duration": options.duration_s, "quality": options.quality,
-        "aspect_ratio": options.aspect_ratio, "shot_type": options.shot_type,
-        "callback_url": options.callback_url, "pick": options.pick, "extend": options.extend,
-    }
-    # Only when not the defaults, so a standard job keeps the name it had before flash existed
-    # (its journal still finds it), and a flash job (with or without audio) is another job.
-    if options.model != rules.DEFAULT_MODEL:
-        inputs["model"] = options.model
-    if options.generate_audio is not None:
-        inputs["generate_audio"] = options.generate_audio
+    # The request's newer fields only when not at their defaults (RequestOptions.named), so a
+    # standard job keeps the name it had before flash existed (its journal still finds it), and a
+    # flash job (with or without audio) is another job.
+    inputs = {"clips": [str(replace(s, path=s.path.resolve())) for s in specs],
+              **options.request.named(), "pick": options.pick, "extend": options.extend}
     digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:10]
     stem = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "-"
                    for c in specs[0].path.stem)[:40].strip("-") or "job"
@@ -275,13 +270,8 @@ def generate(
 
     with stage("validate"):
         specs = _specs(clips)
-        check_prompt(options.prompt)
+        check_prompt(options.request.prompt or "")  # the rest was checked when it was built
         check_clip_count(len(specs))
-        if options.aspect_ratio != "auto":
-            resolve_aspect_ratio(options.aspect_ratio)
-        check_options(duration_s=options.duration_s, quality=options.quality,
-                      shot_type=options.shot_type, callback_url=options.callback_url,
-                      model=options.model, generate_audio=options.generate_audio)
         if not options.dry_run and not settings.api_key:
             raise AuthError("no EvoLink API key is configured",
                             hint="set EVOLINK_API_KEY, or run `prep config set api_key` (stored "
@@ -290,10 +280,7 @@ def generate(
 
         check_out_dir(options.out_dir)
         job = JobSpec(line=0, name=job_name(specs, options), clips=tuple(specs),
-                      prompt=options.prompt, duration_s=options.duration_s, quality=options.quality,
-                      aspect_ratio=options.aspect_ratio, shot_type=options.shot_type,
-                      callback_url=options.callback_url, pick=options.pick, model=options.model,
-                      generate_audio=options.generate_audio)
+                      request=options.request, pick=options.pick)
 
     picks: list[PickedWindow] = []
     first: Stage = "pick" if job.clips_to_pick and options.pick else "estimate"
@@ -462,10 +449,11 @@ def _prepare_only(result: GenerateResult, job_plan: JobPlan, options: GenerateOp
 def _measured(result: GenerateResult, bills: list[ClipBill], options: GenerateOptions,
               settings: Settings, hooks: GenerateHooks) -> None:
     """The bill of the prepared clips as measured (what EvoLink measures), said when it moved."""
-    measured = billing.estimate_durations(bills, output_s=options.duration_s,
-                                          quality=options.quality, prices=settings.prices,
-                                          model=options.model,
-                                          generate_audio=options.generate_audio)
+    request = options.request
+    measured = billing.estimate_durations(bills, output_s=request.duration_s,
+                                          quality=request.quality, prices=settings.prices,
+                                          model=request.model,
+                                          generate_audio=request.generate_audio)
     if measured.credits_units != result.estimate.credits_units:
         hooks.note(f"the prepared clips measure {measured.input_billed_ms / 1000:g} s of billed "
                    f"input: the estimate is {credits_text(measured.credits_units)} credits "

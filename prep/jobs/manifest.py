@@ -24,22 +24,11 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from prep.core import rules, timecode
 from prep.core.clipspec import ClipSpec, Window, parse_clip_spec
-from prep.core.request import (
-    AUTO_ASPECT,
-    check_aspect_ratio,
-    check_callback_url,
-    check_clip_count,
-    check_duration,
-    check_generate_audio,
-    check_model,
-    check_prompt,
-    check_quality,
-    check_shot_type,
-)
+from prep.core.request import AUTO_ASPECT, RequestOptions, check_clip_count
 from prep.errors import ManifestError, UsageError
 
 __all__ = [
@@ -55,15 +44,16 @@ __all__ = [
 ]
 
 Format = Literal["csv", "jsonl", "command"]  # command: the one job of `prep generate`
-_T = TypeVar("_T")
 
 REQUIRED_COLUMNS = ("name", "clips", "prompt")
-OPTIONAL_COLUMNS = ("duration", "quality", "aspect_ratio", "shot_type", "callback_url", "pick",
-                    "model", "generate_audio")
+# The request's fields (RequestOptions' JSON keys) less the prompt, and the manifest's own.
+REQUEST_COLUMNS = tuple(k for k in RequestOptions().as_dict() if k != "prompt")
+OPTIONAL_COLUMNS = (*REQUEST_COLUMNS, "pick")
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 CLIP_KEYS = ("path", "start", "end")
-# Every request rule (prompt, clip count, duration, quality, aspect ratio, shot type, callback URL)
-# is prep.core.request's; a row's problems are its UsageError messages, named by the field.
+# Every request rule (prompt, clip count, duration, quality, aspect ratio, shot type, callback URL,
+# model, audio) is prep.core.request's; a row's problems are its UsageError messages, named by the
+# field.
 # `aspect_ratio: auto` (AUTO_ASPECT) is chosen from the clips once they are probed.
 MAX_NAME_CHARS = 100
 _NAME_FORBIDDEN = set('/\\:*?"<>|')
@@ -98,15 +88,8 @@ class JobSpec:
     line: int
     name: str
     clips: tuple[ClipSpec, ...]
-    prompt: str
-    duration_s: int = rules.DEFAULT_OUTPUT_S
-    quality: str = rules.DEFAULT_QUALITY
-    aspect_ratio: str = rules.DEFAULT_ASPECT_RATIO
-    shot_type: str = rules.DEFAULT_SHOT_TYPE
-    callback_url: str | None = None
+    request: RequestOptions  # with its prompt; the aspect ratio may still be `auto`
     pick: bool = False
-    model: str = rules.DEFAULT_MODEL
-    generate_audio: bool | None = None  # flash only; None: the model's default (with audio)
 
     @property
     def clips_to_pick(self) -> tuple[int, ...]:
@@ -118,20 +101,8 @@ class JobSpec:
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-able form: what the journal records and `--json` prints."""
-        return {
-            "name": self.name,
-            "line": self.line,
-            "clips": [_clip_dict(c) for c in self.clips],
-            "prompt": self.prompt,
-            "duration": self.duration_s,
-            "quality": self.quality,
-            "aspect_ratio": self.aspect_ratio,
-            "shot_type": self.shot_type,
-            "callback_url": self.callback_url,
-            "pick": self.pick,
-            "model": self.model,
-            "generate_audio": self.generate_audio,
-        }
+        return {"name": self.name, "line": self.line, "clips": [_clip_dict(c) for c in self.clips],
+                **self.request.as_dict(), "pick": self.pick}
 
 
 def _clip_dict(spec: ClipSpec) -> dict[str, Any]:
@@ -303,23 +274,46 @@ def _job(line: int, row: Mapping[str, Any], base_dir: Path, problems: list[str],
     name = _name(row.get("name"), problems)
     clips = _clips(row.get("clips"), base_dir, problems)
     prompt = _prompt(row.get("prompt"), problems)
-    duration = _duration(row.get("duration"), problems)
-    quality = _field(row.get("quality"), rules.DEFAULT_QUALITY, problems,
-                     lambda v: check_quality(v, option="quality"))
-    aspect = _field(row.get("aspect_ratio"), rules.DEFAULT_ASPECT_RATIO, problems,
-                    lambda v: check_aspect_ratio(v, option="aspect_ratio", allow_auto=True))
-    shot = _field(row.get("shot_type"), rules.DEFAULT_SHOT_TYPE, problems,
-                  lambda v: check_shot_type(v, option="shot_type"))
-    callback = _callback(row.get("callback_url"), problems)
+    values = {**_request_cells(row, problems, words=fmt == "csv"), "prompt": prompt}
     pick = _pick(row.get("pick"), problems, words=fmt == "csv")
-    model = _field(row.get("model"), rules.DEFAULT_MODEL, problems,
-                   lambda v: check_model(v, option="model"))
-    audio = _generate_audio(row.get("generate_audio"), model, problems, words=fmt == "csv")
-    if problems or name is None or clips is None or prompt is None or duration is None:
+    request = RequestOptions.from_dict(values, problems=problems)
+    if problems or name is None or clips is None or prompt is None or request is None:
         return None
-    return JobSpec(line=line, name=name, clips=clips, prompt=prompt, duration_s=duration,
-                   quality=quality, aspect_ratio=aspect, shot_type=shot, callback_url=callback,
-                   pick=pick, model=model, generate_audio=audio)
+    return JobSpec(line=line, name=name, clips=clips, request=request, pick=pick)
+
+
+def _request_cells(row: Mapping[str, Any], problems: list[str], *, words: bool) -> dict[str, Any]:
+    """The row's request fields as values (CSV text read as numbers and true/false); the rules
+    themselves are RequestOptions'. A cell that cannot be read is a problem and left out."""
+    values: dict[str, Any] = {}
+    for key in REQUEST_COLUMNS:
+        value = row.get(key)
+        if value is None or value == "":
+            continue
+        try:
+            read = _cell(key, value.strip() if isinstance(value, str) else value, words=words)
+        except UsageError as err:
+            problems.append(err.message)
+            continue
+        if read is not None:
+            values[key] = read
+    return values
+
+
+def _cell(key: str, value: Any, *, words: bool) -> Any:
+    """One request cell as the value it stands for (None: blank, the default)."""
+    if key == "duration":
+        return _duration(value)
+    if key == "callback_url" and not isinstance(value, str):
+        raise UsageError(f"'callback_url' must be text, not {_json_type(value)}")
+    if key == "generate_audio" and words and isinstance(value, str):
+        if not value:
+            return None
+        if value.lower() not in _TRUE_WORDS + _FALSE_WORDS:
+            raise UsageError(f"generate_audio {value!r} is not allowed; use true or false "
+                             "(or yes/no, 1/0)")
+        return value.lower() in _TRUE_WORDS
+    return value
 
 
 def _name(value: Any, problems: list[str]) -> str | None:
@@ -417,44 +411,17 @@ def _prompt(value: Any, problems: list[str]) -> str | None:
     if not isinstance(value, str):
         problems.append(f"'prompt' must be text, not {_json_type(value)}")
         return None
-    return _checked(lambda: check_prompt(value), problems)
+    return value
 
 
-def _duration(value: Any, problems: list[str]) -> int | None:
-    if value is None or value == "":
-        return rules.DEFAULT_OUTPUT_S
-    # Reading the cell is the manifest's business (CSV text, JSON 6.0); the rule is core's.
-    number: Any = value
+def _duration(value: Any) -> Any:
+    """A duration cell as a number where it reads as a whole one (CSV text, JSON 6.0); anything
+    else is left for the rule (prep.core.request) to refuse."""
     if isinstance(value, float) and value.is_integer():
-        number = int(value)
-    elif isinstance(value, str) and value.strip().isdigit():
-        number = int(value.strip())
-    return _checked(lambda: check_duration(number, option="duration"), problems)
-
-
-def _field(value: Any, default: str, problems: list[str], check: Callable[[Any], str]) -> str:
-    if value is None or value == "":
-        return default
-    text = value.strip() if isinstance(value, str) else value
-    return _checked(lambda: check(text), problems) or default
-
-
-def _checked(check: Callable[[], _T], problems: list[str]) -> _T | None:
-    """What `check` returns, or None with its UsageError's message added to `problems`."""
-    try:
-        return check()
-    except UsageError as err:
-        problems.append(err.message)
-        return None
-
-
-def _callback(value: Any, problems: list[str]) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        problems.append(f"'callback_url' must be text, not {_json_type(value)}")
-        return None
-    return _checked(lambda: check_callback_url(value.strip(), option="callback_url"), problems)
+        return int(value)
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return value
 
 
 def _pick(value: Any, problems: list[str], *, words: bool) -> bool:
@@ -472,20 +439,6 @@ def _pick(value: Any, problems: list[str], *, words: bool) -> bool:
     problems.append(f"'pick' must be true or false, not {_json_type(value)}"
                     + (f" ({value!r})" if isinstance(value, str | int | float) else ""))
     return False
-
-
-def _generate_audio(value: Any, model: str, problems: list[str], *, words: bool) -> bool | None:
-    """JSONL: true or false (null: the model's default). CSV: as `pick`, blank: the default."""
-    if value is None or (words and isinstance(value, str) and not value.strip()):
-        return None
-    if words and isinstance(value, str):
-        word = value.strip().lower()
-        if word not in _TRUE_WORDS + _FALSE_WORDS:
-            problems.append(f"generate_audio {value!r} is not allowed; use true or false "
-                            "(or yes/no, 1/0)")
-            return None
-        value = word in _TRUE_WORDS
-    return _checked(lambda: check_generate_audio(model, value, option="generate_audio"), problems)
 
 
 def _json_type(value: Any) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,7 @@ from prep.core import billing, rules
 from prep.core.billing import DEFAULT_PRICES, Estimate, PriceTable
 from prep.core.clipinfo import ClipInfo
 from prep.core.plan import Extend, PlannedClip, choose_window
-from prep.core.request import check_clip_count, resolve_aspect_ratio
+from prep.core.request import RequestOptions, check_clip_count
 from prep.errors import (
     PrepError,
     UsageError,
@@ -66,6 +66,11 @@ class JobPlan:
         return self.job.name
 
     @property
+    def request(self) -> RequestOptions:
+        """The job's request options with the aspect ratio resolved: what is sent."""
+        return replace(self.job.request, aspect_ratio=self.aspect_ratio)
+
+    @property
     def notes(self) -> tuple[str, ...]:
         """What prep will do to the clips that the bill depends on (cuts, extensions, edges)."""
         return tuple(note for c in self.clips for note in c.window.notes)
@@ -86,14 +91,8 @@ class JobPlan:
                 for i, (c, b) in enumerate(zip(self.clips, est.clips, strict=True))
             ],
             "pick": self.job.pick,
-            "prompt": self.job.prompt,
-            "duration": self.job.duration_s,
-            "quality": self.job.quality,
-            "aspect_ratio": self.aspect_ratio,
-            "shot_type": self.job.shot_type,
-            "callback_url": self.job.callback_url,
-            "model": self.job.model,
-            "generate_audio": billed["generate_audio"],
+            **self.request.as_dict(),
+            "generate_audio": billed["generate_audio"],  # what the job gets, the default resolved
             "input_billed_s": est.input_billed_ms / 1000,
             "output_billed_s": est.output_billed_ms / 1000,
             "total_billed_s": est.total_billed_ms / 1000,
@@ -223,11 +222,11 @@ def plan_job(
             checks.append(checker(given.path, window.start_ms, window.end_ms, spec=str(spec),
                                   info=info, analysis=analysis))
     check_clip_count(len(planned))
-    est = billing.estimate_durations([p.bill() for p in planned], output_s=job.duration_s,
-                                     quality=job.quality, prices=prices, model=job.model,
-                                     generate_audio=job.generate_audio)
-    aspect = resolve_aspect_ratio(job.aspect_ratio, [p.info.display_aspect for p in planned])
-    return JobPlan(job=job, clips=tuple(planned), aspect_ratio=aspect, estimate=est,
+    request = job.request.resolved([p.info.display_aspect for p in planned])
+    est = billing.estimate_durations([p.bill() for p in planned], output_s=request.duration_s,
+                                     quality=request.quality, prices=prices, model=request.model,
+                                     generate_audio=request.generate_audio)
+    return JobPlan(job=job, clips=tuple(planned), aspect_ratio=request.aspect_ratio, estimate=est,
                    picks=tuple(picks) if any(p is not None for p in picks) else (),
                    checks=tuple(checks) if any(c is not None for c in checks) else ())
 

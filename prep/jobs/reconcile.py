@@ -50,14 +50,14 @@ def job_clips(plan: JobPlan, extend: Extend | None) -> list[tuple[str, str, int,
 
 
 def _spec_hash(plan: JobPlan, clips: list[tuple[str, str, int, int]]) -> str:
-    # Fields at their old defaults are left out (`pick: false`, the standard model, no audio
-    # switch), so journals written before they existed still match; any other value (a flash job,
-    # its audio setting) makes another job.
-    defaults = {"pick": False, "model": rules.DEFAULT_MODEL, "generate_audio": None}
-    spec = {k: v for k, v in plan.job.as_dict().items()
-            if k != "line" and not (k in defaults and v == defaults[k] and type(v) is type(defaults[k]))}
-    spec["aspect_ratio"] = plan.aspect_ratio
-    spec["clip_keys"] = [c[0] for c in clips]
+    # Fields newer than the first journals are left out at their defaults (`pick: false`, and
+    # the request's own: see RequestOptions.named), so journals written before they existed still
+    # match; any other value (a flash job, its audio setting) makes another job.
+    job = plan.job
+    spec: dict[str, Any] = {"name": job.name, "clips": job.as_dict()["clips"],
+                            **plan.request.named(), "clip_keys": [c[0] for c in clips]}
+    if job.pick is not False:
+        spec["pick"] = job.pick
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 

@@ -111,18 +111,95 @@ def profile_option(func: F) -> F:
     )(func)
 
 
-def model_options(func: F) -> F:
-    """--model and --audio/--no-audio (the flash model's switch)."""
+# Every request field's flag (RequestOptions' attribute -> its click option). The rules are
+# prep.core.request's; the flags parse, and show the choices and defaults in --help.
+def _request_flags() -> dict[str, Callable[[F], F]]:
+    from prep.core import rules
+    from prep.core.billing import DEFAULT_PRICES, credits_text
+
+    flash = DEFAULT_PRICES.rate(rules.FLASH_MODEL)
+    flash_s = credits_text(flash.units_per_second)
+    flash_quiet_s = credits_text(int(flash.units_per_second * DEFAULT_PRICES.flash_no_audio_multiplier))
+    return {
+        "prompt": _prompt_flags,
+        "duration_s": click.option(
+            "--duration", "duration_s", type=int, default=rules.DEFAULT_OUTPUT_S, show_default=True,
+            help=f"Output seconds ({rules.MIN_OUTPUT_S}-{rules.MAX_OUTPUT_S})."),
+        "quality": click.option(
+            "--quality", type=click.Choice(rules.QUALITIES), default=rules.DEFAULT_QUALITY,
+            show_default=True, help="Output quality; 1080p costs more per second."),
+        "aspect_ratio": click.option(
+            "--aspect-ratio", type=click.Choice(("auto", *rules.ASPECT_RATIOS)),
+            default=rules.DEFAULT_ASPECT_RATIO, show_default=True,
+            help="Output shape; auto: each clip's nearest allowed ratio, the most common wins."),
+        "shot_type": click.option(
+            "--shot-type", type=click.Choice(rules.SHOT_TYPES), default=rules.DEFAULT_SHOT_TYPE,
+            show_default=True, help="One continuous shot, or several (overrides the prompt)."),
+        "callback_url": click.option(
+            "--callback-url", metavar="URL",
+            help="HTTPS URL EvoLink POSTs the finished task to (no internal addresses)."),
+        "model": click.option(
+            "--model", type=click.Choice(rules.MODELS), default=rules.DEFAULT_MODEL,
+            show_default=True,
+            help=f"{rules.FLASH_MODEL} is the cheaper variant ({flash_s} credits a second with "
+                 f"audio, {flash_quiet_s} without, by the default prices)."),
+        "generate_audio": click.option(
+            "--audio/--no-audio", "generate_audio", default=None,
+            help=f"With {rules.FLASH_MODEL} only: generate the audio track (default) or not "
+                 "(half the price)."),
+    }
+
+
+def _prompt_flags(func: F) -> F:
     from prep.core import rules
 
-    func = click.option("--audio/--no-audio", "audio", default=None,
-                        help=f"With {rules.FLASH_MODEL} only: generate the audio track (default) "
-                             "or not (half the price).")(func)
-    func = click.option("--model", type=click.Choice(rules.MODELS), default=rules.DEFAULT_MODEL,
-                        show_default=True,
-                        help=f"{rules.FLASH_MODEL} is the cheaper variant (2.38 credits a second "
-                             "with audio, 1.19 without, by the default prices).")(func)
-    return func
+    func = click.option("--prompt-file", type=click.File("r", encoding="utf-8"),
+                        help="Read the prompt from a file ('-' for stdin).")(func)
+    return click.option("-p", "--prompt",
+                        help=f"What the video shows (at most {rules.MAX_PROMPT_CHARS} "
+                             "characters).")(func)
+
+
+def _prompt(kwargs: dict[str, Any]) -> str:
+    prompt, prompt_file = kwargs.pop("prompt"), kwargs.pop("prompt_file")
+    if prompt_file is not None:
+        if prompt is not None:
+            raise click.UsageError("give --prompt or --prompt-file, not both")
+        return str(prompt_file.read().strip())
+    if prompt is None:
+        raise click.UsageError("--prompt is required (or --prompt-file)")
+    return str(prompt)
+
+
+#: The request fields that change a bill (what `prep estimate` takes).
+BILLED_FIELDS = ("duration_s", "quality", "model", "generate_audio")
+
+
+def request_options(fields: tuple[str, ...] | None = None) -> Callable[[F], F]:
+    """The flags of the request's fields (all of them, or `fields`: RequestOptions' attribute
+    names), handed to the command as one checked value, `request` (a RequestOptions).
+
+    A value the API would refuse is a usage error (exit 2) naming the flag, before the command
+    runs; with `prompt`, --prompt or --prompt-file is required.
+    """
+    from prep.core.request import RequestOptions
+
+    flags = _request_flags()
+    names = tuple(flags) if fields is None else fields
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            given: dict[str, Any] = {name: _prompt(kwargs) if name == "prompt" else kwargs.pop(name)
+                                     for name in names}
+            return func(*args, request=RequestOptions(**given), **kwargs)
+
+        decorated: Any = wrapper
+        for name in reversed(names):
+            decorated = flags[name](decorated)
+        return decorated  # type: ignore[no-any-return]
+
+    return decorate
 
 
 def reference_check_options(func: F) -> F:
@@ -143,27 +220,37 @@ def check_reference_options(require: str | None, no_check: bool) -> None:
         raise click.UsageError("give --require or --no-check, not both")
 
 
-def check_model_options(model: str, audio: bool | None) -> None:
-    """UsageError naming the flag given when --audio/--no-audio does not go with --model."""
-    from prep.core.request import check_generate_audio
-
-    check_generate_audio(model, audio, option="--audio" if audio else "--no-audio")
-
-
 def price_options(func: F) -> F:
-    """Overrides of the price table."""
-    func = click.option("--flash-min-charge", metavar="CREDITS",
-                        help="Minimum charge per flash task (default 9).")(func)
-    func = click.option("--flash-price-per-second", metavar="CREDITS",
-                        help="Credits per billed second of the flash model at 720p with audio "
-                             "(default 2.38).")(func)
-    func = click.option("--min-charge", metavar="CREDITS",
-                        help="Minimum charge per task (default 9).")(func)
-    func = click.option("--price-1080p-multiplier", metavar="X",
-                        help="Price multiplier of 1080p over 720p (default 1.67).")(func)
-    func = click.option("--price-per-second", metavar="CREDITS",
-                        help="Credits per billed second at 720p (default 4.76).")(func)
-    return func
+    """Overrides of the price table, handed to the command as one value, `prices`: the flags
+    given, by their config names (what `cli_settings(**prices)` takes). Their defaults in --help
+    are read from the default price table, the one place prices are written."""
+    from prep.core import rules
+    from prep.core.billing import DEFAULT_PRICES, credits_text
+
+    standard, flash = DEFAULT_PRICES.rate(rules.MODEL), DEFAULT_PRICES.rate(rules.FLASH_MODEL)
+    flags = (  # (config name, metavar, help)
+        ("price_per_second", "CREDITS",
+         f"Credits per billed second at 720p (default {credits_text(standard.units_per_second)})."),
+        ("price_1080p_multiplier", "X", "Price multiplier of 1080p over 720p (default "
+                                        f"{float(standard.hd_multiplier):g})."),
+        ("min_charge", "CREDITS",
+         f"Minimum charge per task (default {credits_text(standard.minimum_units)})."),
+        ("flash_price_per_second", "CREDITS",
+         "Credits per billed second of the flash model at 720p with audio (default "
+         f"{credits_text(flash.units_per_second)})."),
+        ("flash_min_charge", "CREDITS",
+         f"Minimum charge per flash task (default {credits_text(flash.minimum_units)})."),
+    )
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        prices = {name: value for name, _, _ in flags if (value := kwargs.pop(name)) is not None}
+        return func(*args, prices=prices, **kwargs)
+
+    decorated: Any = wrapper
+    for name, metavar, text in reversed(flags):
+        decorated = click.option("--" + name.replace("_", "-"), metavar=metavar, help=text)(decorated)
+    return decorated  # type: ignore[no-any-return]
 
 
 def cli_settings(**options: Any) -> Any:

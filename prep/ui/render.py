@@ -6,10 +6,11 @@ progress go to stderr.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from fractions import Fraction
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -352,6 +353,19 @@ class ProgressView:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """The bars stopped while a question is asked: a running display owns stderr and reads
+        what is written there as markup (`[y/N]` vanished from the prompt)."""
+        if self._progress is None:
+            yield
+            return
+        self._progress.stop()
+        try:
+            yield
+        finally:
+            self._progress.start()
 
     def transfer(self, key: str, label: str, done: int, total: int | None) -> None:
         """Bytes sent or received for `key` (an upload or a download)."""

@@ -180,9 +180,10 @@ def report_from_plan(plan: BatchPlan, *, title: str = "") -> Report:
                 picked=picked is not None, pick_usable=None if picked is None else picked.usable,
                 pick_warnings=() if picked is None else picked.warnings,
                 **_check_fields(job.check_of(index))))
-        spec = job.job
-        jobs.append(ReportJob(name=spec.name, line=spec.line, state="planned", prompt=spec.prompt,
-                              quality=spec.quality, duration_s=spec.duration_s,
+        spec, request = job.job, job.request
+        jobs.append(ReportJob(name=spec.name, line=spec.line, state="planned",
+                              prompt=request.prompt or "", quality=request.quality,
+                              duration_s=request.duration_s,
                               aspect_ratio=job.aspect_ratio, clips=tuple(shown),
                               estimate_units=job.estimate.credits_units))
     return Report(title=title or f"prep batch (dry run): {plan.manifest.source}", jobs=tuple(jobs),

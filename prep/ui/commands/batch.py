@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from prep.errors import PrepError, UsageError
+from prep.ui.endings import confirm_cost, exit_with, json_or_table
 from prep.ui.options import (
     CONTEXT_SETTINGS,
     PrepGroup,
@@ -25,6 +25,7 @@ from prep.ui.options import (
 
 if TYPE_CHECKING:
     from prep.core.plan import Profile
+    from prep.jobs.planning import BatchPlan
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -89,11 +90,8 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
               concurrency: int, cpu_workers: int | None, scheduler: str | None, retry_failed: bool,
               resubmit_unknown: bool, upload_mode: str, profile: Profile | None,
               yes: bool, test_fault: str | None, report_file: str | None, extend: Any,
-              check_credits: bool, require: str | None, no_check: bool,
-              price_per_second: str | None,
-              price_1080p_multiplier: str | None, min_charge: str | None,
-              flash_price_per_second: str | None, flash_min_charge: str | None, json_: bool,
-              quiet: bool, verbose: bool) -> None:
+              check_credits: bool, require: str | None, no_check: bool, prices: dict[str, str],
+              json_: bool, quiet: bool, verbose: bool) -> None:
     """Run (or with --dry-run, cost) every job of MANIFEST; run it again to resume.
 
     \b
@@ -108,29 +106,76 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
     Results are DIR/NAME.mp4; `prep batch status DIR` shows where every job stands.
     """
 
-    from prep.core.billing import parse_credits
-    from prep.jobs.manifest import ManifestError, load_manifest
-    from prep.jobs.planning import check_budget, plan_batch
+    from prep.core.billing import credits_text, parse_credits
+    from prep.jobs.cluster import parse_scheduler
+    from prep.jobs.planning import check_budget
     from prep.ui import render
 
-    settings = cli_settings(price_per_second=price_per_second,
-                         price_1080p_multiplier=price_1080p_multiplier, min_charge=min_charge,
-                         flash_price_per_second=flash_price_per_second,
-                         flash_min_charge=flash_min_charge)
+    settings = cli_settings(**prices)
     budget = parse_credits(max_cost, "--max-cost") if max_cost is not None else None
     if not dry_run and not output:
         raise UsageError("give an output folder with -o DIR, or --dry-run to cost the batch only")
-    from prep.jobs.cluster import check_workers, cpu_executor, parse_scheduler
-
     where = scheduler or settings.scheduler
     cluster = parse_scheduler(where) if where else None
     if cluster is not None and cpu_workers is not None:
         raise UsageError("give --scheduler or --cpu-workers, not both",
                          hint="--cpu-workers N encodes in N processes here; --scheduler on a cluster")
     check_reference_options(require, no_check)
+    plan = _plan(manifest, output, settings, extend, require=require, no_check=no_check,
+                 json_=json_, quiet=quiet)
+    if dry_run:
+        json_or_table(plan.as_dict(), lambda to_stderr: render.batch_cost_table(plan, to_stderr=to_stderr),
+                      json_=json_, quiet=quiet)
+        if report_file:
+            from prep.ui.report import report_from_plan
+
+            _write_report(report_from_plan(plan), report_file, quiet)
+        check_budget(plan, budget)
+        return
+    check_budget(plan, budget)
+    assert output is not None
+    from prep.jobs.engine import BatchOptions, default_cpu_workers
+
+    options = BatchOptions(output_dir=Path(output), concurrency=concurrency,
+                           cpu_workers=cpu_workers or default_cpu_workers(),
+                           retry_failed=retry_failed, resubmit_unknown=resubmit_unknown,
+                           upload_mode=upload_mode, max_cost_units=budget,  # type: ignore[arg-type]
+                           profile=profile,
+                           fault=test_fault, check_credits=False)  # checked here, before the prompt
+    if not quiet:
+        render.batch_cost_table(plan, to_stderr=True)
+    if check_credits:
+        _check_balance(plan, settings, Path(output), retry_failed)
+    confirm_cost(f"Run {len(plan.jobs)} jobs for up to {credits_text(plan.credits_units)} credits "
+                 "(jobs already submitted are not paid again)?", yes=yes)
+    if resubmit_unknown and not quiet:
+        render.warn("--resubmit-unknown re-sends requests whose outcome is unknown under the same "
+                    "Idempotency-Key; if EvoLink does not honour the key, such a job may be billed twice")
+    try:
+        result = _run(plan, settings, options, extend, cluster, where, cpu_workers, quiet)
+    except BaseException:
+        # Also after an interruption or an error: the report shows what the journal holds.
+        if report_file:
+            with contextlib.suppress(PrepError):
+                _journal_report(Path(output), report_file, quiet, plan)
+        raise
+    if report_file:
+        _journal_report(Path(output), report_file, quiet, plan)
+    json_or_table(result.as_dict(), lambda to_stderr: render.batch_summary(result, to_stderr=to_stderr),
+                  json_=json_, quiet=quiet)
+    exit_with([result.exit_code])
+
+
+def _plan(manifest: str, output: str | None, settings: Any, extend: Any, *, require: str | None,
+          no_check: bool, json_: bool, quiet: bool) -> BatchPlan:
+    """The manifest read, probed, picked, checked and costed; its problems listed (and answered
+    in JSON with --json) when it has any."""
+    from prep.jobs.manifest import ManifestError, load_manifest
+    from prep.jobs.planning import plan_batch
     from prep.jobs.reconcile import read_journaled_picks
     from prep.pick.check import Checker
     from prep.pick.picker import Picker
+    from prep.ui import render
 
     checker = None
     if not no_check:
@@ -145,9 +190,8 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
                                                               enabled=not quiet),
                     for_check=checker is not None)
     try:
-        loaded = load_manifest(manifest)
-        plan = plan_batch(loaded, prices=settings.prices, extend=extend, picker=picker,
-                          checker=checker)
+        plan = plan_batch(load_manifest(manifest), prices=settings.prices, extend=extend,
+                          picker=picker, checker=checker)
     except ManifestError as exc:
         if json_:
             render.json_out({"manifest": exc.source, "problems": [
@@ -158,71 +202,27 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
     render.batch_picks(plan, to_stderr=True, quiet=quiet)
     if not quiet:
         render.batch_checks(plan)
-    if dry_run:
-        if json_:
-            render.json_out(plan.as_dict())
-        if not (json_ and quiet):
-            render.batch_cost_table(plan, to_stderr=json_)
-        if report_file:
-            from prep.ui.report import report_from_plan
+    return plan
 
-            _write_report(report_from_plan(plan), report_file, quiet)
-        check_budget(plan, budget)
-        return
-    check_budget(plan, budget)
-    assert output is not None
-    from prep.jobs.engine import BatchOptions, RunHooks, default_cpu_workers, run_batch
 
-    options = BatchOptions(output_dir=Path(output), concurrency=concurrency,
-                           cpu_workers=cpu_workers or default_cpu_workers(),
-                           retry_failed=retry_failed, resubmit_unknown=resubmit_unknown,
-                           upload_mode=upload_mode, max_cost_units=budget,  # type: ignore[arg-type]
-                           profile=profile,
-                           fault=test_fault, check_credits=False)  # checked here, before the prompt
-    if not quiet:
-        render.batch_cost_table(plan, to_stderr=True)
-    if check_credits:
-        _check_balance(plan, settings, Path(output), retry_failed)
-    if not yes:
-        if not sys.stdin.isatty():
-            raise UsageError("the batch costs credits; pass --yes to run it without a prompt")
-        from prep.core.billing import credits_text
+def _run(plan: BatchPlan, settings: Any, options: Any, extend: Any, cluster: Any,
+         where: str | None, cpu_workers: int | None, quiet: bool) -> Any:
+    """The batch on the engine: encoding here or on the cluster, progress on stderr."""
+    from prep.jobs.cluster import check_workers, cpu_executor
+    from prep.jobs.engine import RunHooks, run_batch
+    from prep.ui import render
 
-        if not click.confirm(f"Run {len(plan.jobs)} jobs for up to {credits_text(plan.credits_units)} "
-                             "credits (jobs already submitted are not paid again)?", err=True):
-            raise click.exceptions.Exit(1)
-    if resubmit_unknown and not quiet:
-        render.warn("--resubmit-unknown re-sends requests whose outcome is unknown under the same "
-                    "Idempotency-Key; if EvoLink does not honour the key, such a job may be billed twice")
-    try:
-        with cpu_executor(cluster, processes=cpu_workers) as (executor, client):
-            if client is not None:
-                check_workers(client, [c.spec.path for j in plan.jobs for c in j.clips],
-                              Path(output), ffmpeg=settings.ffmpeg)
-                workers = len(client.scheduler_info().get("workers", {}))
-                render.note(f"encoding on {workers} Dask worker{'s' if workers != 1 else ''} "
-                            f"({where})")
-            with render.BatchProgress([j.name for j in plan.jobs], enabled=not quiet) as progress:
-                hooks = RunHooks(on_state=progress.state, on_progress=progress.progress,
-                              on_warning=render.warn)
-                result = run_batch(plan, settings, options, extend=extend, hooks=hooks,
-                                   cpu_executor=executor)
-    except BaseException:
-        # Also after an interruption or an error: the report shows what the journal holds.
-        if report_file:
-            with contextlib.suppress(PrepError):
-                _journal_report(Path(output), report_file, quiet, plan)
-        raise
-    if report_file:
-        _journal_report(Path(output), report_file, quiet, plan)
-    if json_:
-        render.json_out(result.as_dict())
-        if not quiet:
-            render.batch_summary(result, to_stderr=True)
-    else:
-        render.batch_summary(result)
-    if result.exit_code:
-        sys.exit(result.exit_code)
+    with cpu_executor(cluster, processes=cpu_workers) as (executor, client):
+        if client is not None:
+            check_workers(client, [c.spec.path for j in plan.jobs for c in j.clips],
+                          options.output_dir, ffmpeg=settings.ffmpeg)
+            workers = len(client.scheduler_info().get("workers", {}))
+            render.note(f"encoding on {workers} Dask worker{'s' if workers != 1 else ''} ({where})")
+        with render.BatchProgress([j.name for j in plan.jobs], enabled=not quiet) as progress:
+            hooks = RunHooks(on_state=progress.state, on_progress=progress.progress,
+                          on_warning=render.warn)
+            return run_batch(plan, settings, options, extend=extend, hooks=hooks,
+                             cpu_executor=executor)
 
 
 @batch.command("resolve")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
 
 from prep.core.clipspec import ClipSpec
 from prep.errors import PrepError
+from prep.ui.endings import exit_with
 from prep.ui.options import ClipSpecType, common_options, show_progress
 
 
@@ -68,5 +68,4 @@ def check(clips: tuple[ClipSpec, ...], require: str, json_: bool, quiet: bool,
     if below and not quiet:
         names = ", ".join(r.spec for r in below)
         render.warn(f"below {required}: {names}")
-    if errors or below:
-        sys.exit(max([e.exit_code for e in errors] + [3] * bool(below)))
+    exit_with([e.exit_code for e in errors] + [3] * bool(below))

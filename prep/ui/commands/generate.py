@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from prep.core import rules
 from prep.core.clipspec import ClipSpec
-from prep.errors import UsageError
+from prep.ui.endings import AnswersInJson, answer, confirm_cost
 from prep.ui.options import (
     ClipSpecType,
     api_cli_settings,
     api_options,
-    check_model_options,
     check_reference_options,
     common_options,
     extend_option,
-    model_options,
     price_options,
     profile_option,
     reference_check_options,
+    request_options,
     show_progress,
     trim_options,
     upload_mode_option,
@@ -32,29 +29,24 @@ from prep.ui.options import (
 
 if TYPE_CHECKING:
     from prep.core.plan import Profile
+    from prep.core.request import RequestOptions
+    from prep.jobs.generate import GenerateResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@click.command()
+def _error_answer(message: str, exit_code: int, hint: str) -> dict[str, Any]:
+    from prep.jobs.generate import error_dict
+
+    return error_dict(message, exit_code, hint)
+
+
+@click.command(cls=AnswersInJson, error_answer=_error_answer)
 @click.argument("clips", nargs=-1, required=True, type=ClipSpecType())
-@click.option("-p", "--prompt", help=f"What the video shows (at most {rules.MAX_PROMPT_CHARS} characters).")
-@click.option("--prompt-file", type=click.File("r", encoding="utf-8"),
-              help="Read the prompt from a file ('-' for stdin).")
+@request_options()
 @click.option("-o", "--output", "out_dir", required=True, metavar="DIR",
               type=click.Path(file_okay=False),
               help="Folder for the result (named after the task id) and the prepared clips.")
-@click.option("--duration", type=int, default=rules.DEFAULT_OUTPUT_S, show_default=True,
-              help=f"Output seconds ({rules.MIN_OUTPUT_S}-{rules.MAX_OUTPUT_S}).")
-@click.option("--quality", type=click.Choice(rules.QUALITIES), default=rules.DEFAULT_QUALITY,
-              show_default=True, help="Output quality; 1080p costs more per second.")
-@click.option("--aspect-ratio", type=click.Choice(("auto", *rules.ASPECT_RATIOS)),
-              default=rules.DEFAULT_ASPECT_RATIO, show_default=True,
-              help="Output shape; auto: each clip's nearest allowed ratio, the most common wins.")
-@click.option("--shot-type", type=click.Choice(rules.SHOT_TYPES), default=rules.DEFAULT_SHOT_TYPE,
-              show_default=True, help="One continuous shot, or several (overrides the prompt).")
-@click.option("--callback-url", metavar="URL",
-              help="HTTPS URL EvoLink POSTs the finished task to (no internal addresses).")
 @click.option("-y", "--yes", is_flag=True, help="Submit without asking to confirm the cost.")
 @click.option("--max-cost", metavar="CREDITS",
               help="Refuse to submit a job estimated above CREDITS.")
@@ -73,22 +65,16 @@ F = TypeVar("F", bound=Callable[..., Any])
               help="Choose the window of each clip given without one, as `prep pick` does (needs "
                    "the pick extra); --length sets the window's length.")
 @reference_check_options
-@model_options
 @trim_options
 @extend_option
 @price_options
 @api_options
 @common_options
-def generate(clips: tuple[ClipSpec, ...], prompt: str | None, prompt_file: Any, out_dir: str,
-             duration: int, quality: str, model: str, audio: bool | None, aspect_ratio: str,
-             shot_type: str,
-             callback_url: str | None, yes: bool, max_cost: str | None, dry_run: bool,
-             no_wait: bool, deadline: float, upload_mode: str, profile: Profile | None,
-             no_cache: bool, resubmit: bool, pick: bool, require: str | None, no_check: bool,
-             start: str | None, end: str | None,
-             length: str | None, extend: Any, price_per_second: str | None,
-             price_1080p_multiplier: str | None, min_charge: str | None,
-             flash_price_per_second: str | None, flash_min_charge: str | None, api_key: str | None,
+def generate(clips: tuple[ClipSpec, ...], request: RequestOptions, out_dir: str, yes: bool,
+             max_cost: str | None, dry_run: bool, no_wait: bool, deadline: float,
+             upload_mode: str, profile: Profile | None, no_cache: bool, resubmit: bool,
+             pick: bool, require: str | None, no_check: bool, start: str | None, end: str | None,
+             length: str | None, extend: Any, prices: dict[str, str], api_key: str | None,
              base_url: str | None, files_url: str | None, json_: bool, quiet: bool,
              verbose: bool) -> None:
     """The whole job: prepare CLIPS, show the bill, upload, submit, follow, download.
@@ -115,44 +101,29 @@ def generate(clips: tuple[ClipSpec, ...], prompt: str | None, prompt_file: Any, 
     from prep.ui import render
 
     verbose_logging(verbose)
-    check_model_options(model, audio)
-    if prompt_file is not None:
-        if prompt is not None:
-            raise click.UsageError("give --prompt or --prompt-file, not both")
-        prompt = prompt_file.read().strip()
-    if prompt is None:
-        raise click.UsageError("--prompt is required (or --prompt-file)")
-    settings = api_cli_settings(api_key, base_url, files_url, price_per_second=price_per_second,
-                             price_1080p_multiplier=price_1080p_multiplier,
-                             min_charge=min_charge, flash_price_per_second=flash_price_per_second,
-                             flash_min_charge=flash_min_charge)
+    settings = api_cli_settings(api_key, base_url, files_url, **prices)
     max_cost_units = billing.parse_credits(max_cost, "--max-cost") if max_cost else None
     check_reference_options(require, no_check)
     specs = apply_trim_options(list(clips), start, end, length)
     options = GenerateOptions(
-        prompt=prompt, out_dir=Path(out_dir), duration_s=duration, quality=quality,
-        aspect_ratio=aspect_ratio, shot_type=shot_type, callback_url=callback_url,
-        model=model, generate_audio=audio, upload_mode=upload_mode,  # type: ignore[arg-type]
+        request=request, out_dir=Path(out_dir), upload_mode=upload_mode,  # type: ignore[arg-type]
         max_cost_units=max_cost_units, dry_run=dry_run, wait=not no_wait, deadline_s=deadline,
         extend=extend, profile=profile, use_cache=not no_cache, resubmit=resubmit, pick=pick,
         check=not no_check, require=require,  # type: ignore[arg-type]
     )
 
-    def confirm(est: Any) -> bool:
-        if yes:
-            return True
-        if not sys.stdin.isatty():
-            raise UsageError("not submitting: the cost must be confirmed and stdin is not a "
-                             "terminal", hint="pass --yes to accept the estimate (and --max-cost "
-                                              "to cap it)")
-        return click.confirm(f"Submit this job for {billing.credits_text(est.credits_units)} "
-                             "credits?", default=False, err=True)
-
-    def show_estimate(est: Any) -> None:
-        if not quiet or not yes:
-            render.estimate_table(est, to_stderr=True)
-
     with render.ProgressView(show_progress(json_, quiet)) as view:
+
+        def confirm(est: Any) -> bool:
+            with view.paused():
+                confirm_cost(f"Submit this job for {billing.credits_text(est.credits_units)} "
+                             "credits?", yes=yes)
+            return True
+
+        def show_estimate(est: Any) -> None:
+            if not quiet or not yes:
+                render.estimate_table(est, to_stderr=True)
+
         hooks = GenerateHooks(
             confirm=confirm, on_estimate=show_estimate, on_note=render.note,
             on_pick=lambda picked: render.picked_window(picked, quiet=quiet),
@@ -169,22 +140,26 @@ def generate(clips: tuple[ClipSpec, ...], prompt: str | None, prompt_file: Any, 
             on_download_progress=lambda n, t: view.transfer("download", "download", n, t),
         )
         result = run_generate(specs, options, settings, hooks=hooks, check=False)
-    data = result.as_dict()
     if json_:
-        render.json_out(data)
-    if result.stopped == "declined":
-        render.note("not submitted: nothing was uploaded or paid for")
-        return
+        answer(result.as_dict())
+    _tell(result, json_, out_dir)
+    result.raise_for_outcome()
+
+
+def _tell(result: GenerateResult, json_: bool, out_dir: str) -> None:
+    """What the run did, for people (stderr notes; with --json nothing more on stdout)."""
+    from prep.core.billing import credits_text
+    from prep.ui import render
+
     if result.stopped == "dry-run":
         if not json_:
             for path in result.prepared:
                 render.out().print(f"prepared: {path}", soft_wrap=True, highlight=False)
         render.note("dry run: nothing was uploaded or submitted")
         return
-    task_data = data["task"] or {"id": result.task_id, "status": data["status"]}
     if result.credits_differ:
-        render.warn(f"EvoLink reserved {billing.credits_text(result.credits_reserved_units or 0)} "
-                    f"credits; prep estimated {billing.credits_text(result.estimate.credits_units)} "
+        render.warn(f"EvoLink reserved {credits_text(result.credits_reserved_units or 0)} "
+                    f"credits; prep estimated {credits_text(result.estimate.credits_units)} "
                     "(account discounts or new prices? check `prep estimate` price options)")
     if result.stopped == "no-wait":
         if not json_:
@@ -193,6 +168,7 @@ def generate(clips: tuple[ClipSpec, ...], prompt: str | None, prompt_file: Any, 
                     "or run the same command again")
         return
     if not json_ and result.status is not None and result.status.state == "done":
+        data = result.as_dict()
+        task_data = data["task"] or {"id": result.task_id, "status": data["status"]}
         render.task_summary(task_data, files=[str(p) for p in result.files],
                             estimate_units=result.estimate.credits_units)
-    result.raise_for_outcome()

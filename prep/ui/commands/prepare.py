@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,6 +12,7 @@ from prep.core import rules
 from prep.core.clipspec import ClipSpec
 from prep.core.plan import DEFAULT_PROFILE, PROFILES
 from prep.errors import PrepError
+from prep.ui.endings import exit_with
 from prep.ui.options import (
     ClipSpecType,
     cli_settings,
@@ -115,8 +115,7 @@ def prepare(clips: tuple[ClipSpec, ...], out_dir: str, profile: Any, max_size_mb
         for row in rows:
             if row.get("sheet"):
                 render.note(f"contact sheet: {row['sheet']}")
-    if errors:
-        sys.exit(max(e.exit_code for e in errors))
+    exit_with(e.exit_code for e in errors)
 
 
 def _prepared_sheet(result: Any) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -10,6 +9,7 @@ import click
 
 from prep.core.clipspec import ClipSpec
 from prep.errors import PrepError
+from prep.ui.endings import exit_with
 from prep.ui.options import (
     ClipSpecType,
     common_options,
@@ -52,5 +52,4 @@ def probe(paths: tuple[ClipSpec, ...], json_: bool, quiet: bool, verbose: bool) 
         render.probe_table(good)
     for exc in bad:
         render.error(exc, verbose=verbose)
-    if bad:
-        sys.exit(bad[0].exit_code)
+    exit_with(e.exit_code for e in bad)

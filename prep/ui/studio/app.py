@@ -258,7 +258,7 @@ def _estimate(studio: Studio, request: Request, body: Any) -> dict[str, Any]:
         "problems": [{"error": e.message, "hint": e.hint} for e in errors],
         "prompt_chars": len(draft.prompt), "prompt_error": prompt_error,
         "command": draft.command(studio.out_dir),
-        "job": studio.jobs.name_of(draft) if est is not None else None,
+        "job": studio.jobs.name_of(draft) if est is not None and prompt_error is None else None,
     }
 
 

@@ -19,13 +19,13 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prep.core import billing, rules
 from prep.core.clipspec import ClipSpec
-from prep.core.request import check_options
+from prep.core.request import RequestOptions, check_clip_count
 from prep.core.timecode import format_ms
 from prep.errors import PrepError, UsageError
 
@@ -88,95 +88,89 @@ class JobDraft:
     """A job as the page describes it, checked."""
 
     windows: tuple[WindowDraft, ...]
-    prompt: str
-    duration_s: int
-    quality: str
-    aspect_ratio: str
-    model: str
-    generate_audio: bool | None
+    prompt: str  # as the page has it: checked when the job starts (a bill needs none)
+    request: RequestOptions  # the other fields, checked (its prompt is `prompt`, set by `options`)
 
     @classmethod
     def parse(cls, body: Any, library: Library) -> JobDraft:
         """Check the page's JSON; UsageError (with a message for people) when it is not a job."""
-        from prep.ui.studio.library import snap_ms
-
         if not isinstance(body, dict):
             raise UsageError("the job must be a JSON object")
         raw_clips = body.get("clips")
-        if not isinstance(raw_clips, list) or not raw_clips:
+        if not isinstance(raw_clips, list):
             raise UsageError("add a clip to the job")
-        if len(raw_clips) > rules.MAX_CLIPS:
-            raise UsageError(f"a job takes at most {rules.MAX_CLIPS} clips, not {len(raw_clips)}")
-        windows = []
-        for item in raw_clips:
-            if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-                raise UsageError("each clip of the job needs its id")
-            try:
-                clip = library.get(item["id"])
-            except KeyError:
-                raise UsageError("a clip of the job is no longer in the library",
-                                 hint="reload the page") from None
-            if clip.info is None:
-                raise clip.error or UsageError(f"{clip.path.name} could not be read")
-            duration = clip.duration_ms
-            start, end = _ms(item.get("start_ms"), 0), _ms(item.get("end_ms"), duration)
-            start = min(max(snap_ms(start, clip.info.fps), 0), duration)
-            end = min(max(snap_ms(end, clip.info.fps), 0), duration)
-            if end <= start:
-                raise UsageError(f"{clip.path.name}: the window ends at {format_ms(end)} s, "
-                                 f"before it starts ({format_ms(start)} s)")
-            windows.append(WindowDraft(clip_id=clip.id, path=clip.path, start_ms=start, end_ms=end,
-                                       whole=start == 0 and end >= duration))
+        check_clip_count(len(raw_clips))
+        windows = tuple(_window(item, library) for item in raw_clips)
+        # The page's own spellings (a blank prompt, "6" from a field, audio left on for a model
+        # that has no switch) become the request's values; the rules are RequestOptions'.
+        model = body.get("model") or rules.DEFAULT_MODEL
         audio = body.get("generate_audio")
-        model = str(body.get("model") or rules.DEFAULT_MODEL)
-        draft = cls(
-            windows=tuple(windows), prompt=str(body.get("prompt") or ""),
-            duration_s=_int(body.get("duration"), rules.DEFAULT_OUTPUT_S, "duration"),
-            quality=str(body.get("quality") or rules.DEFAULT_QUALITY),
-            aspect_ratio=str(body.get("aspect_ratio") or rules.DEFAULT_ASPECT_RATIO),
-            model=model,
-            generate_audio=(bool(audio) if audio is not None and model in rules.AUDIO_SWITCH_MODELS
-                            else None),
-        )
-        check_options(duration_s=draft.duration_s, quality=draft.quality, model=draft.model,
-                      generate_audio=draft.generate_audio)
-        if draft.aspect_ratio not in ("auto", *rules.ASPECT_RATIOS):
-            raise UsageError(f"aspect ratio {draft.aspect_ratio!r} is not one of "
-                             f"auto, {', '.join(rules.ASPECT_RATIOS)}")
-        return draft
+        values = {"duration": _int(body.get("duration"), rules.DEFAULT_OUTPUT_S, "duration"),
+                  "quality": body.get("quality") or None, "aspect_ratio": body.get("aspect_ratio") or None,
+                  "model": model,
+                  "generate_audio": bool(audio) if audio is not None and model in rules.AUDIO_SWITCH_MODELS
+                  else None}
+        request = RequestOptions.from_dict(values)
+        assert request is not None
+        return cls(windows=windows, prompt=str(body.get("prompt") or ""), request=request)
 
     def specs(self) -> list[ClipSpec]:
         """The job's clips as the command line would give them."""
         return [w.spec() for w in self.windows]
 
     def options(self, out_dir: Path) -> GenerateOptions:
-        """The engine's options for this job (the CLI's defaults for everything else)."""
+        """The engine's options for this job (the CLI's defaults for everything else);
+        UsageError when the prompt is not one the API takes."""
         from prep.jobs.generate import GenerateOptions
 
-        return GenerateOptions(prompt=self.prompt, out_dir=out_dir, duration_s=self.duration_s,
-                               quality=self.quality, aspect_ratio=self.aspect_ratio,
-                               model=self.model, generate_audio=self.generate_audio)
+        return GenerateOptions(request=replace(self.request, prompt=self.prompt), out_dir=out_dir)
 
     def command(self, out_dir: Path) -> str:
         """The `prep generate` command line that names the same job."""
         import shlex
 
+        request = self.request
         parts = ["prep", "generate", *(w.spec_text for w in self.windows), "--prompt",
-                 self.prompt or "...", "--duration", str(self.duration_s), "--quality", self.quality,
-                 "--aspect-ratio", self.aspect_ratio]
-        if self.model != rules.DEFAULT_MODEL:
-            parts += ["--model", self.model]
-        if self.generate_audio is not None:
-            parts.append("--audio" if self.generate_audio else "--no-audio")
+                 self.prompt or "...", "--duration", str(request.duration_s), "--quality",
+                 request.quality, "--aspect-ratio", request.aspect_ratio]
+        if request.model != rules.DEFAULT_MODEL:
+            parts += ["--model", request.model]
+        if request.generate_audio is not None:
+            parts.append("--audio" if request.generate_audio else "--no-audio")
         parts += ["-o", str(out_dir)]
         return shlex.join(parts)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON shape for the page (a reloaded page rebuilds its job view from it)."""
+        request = self.request
         return {"clips": [w.as_dict() for w in self.windows], "prompt": self.prompt,
-                "duration": self.duration_s, "quality": self.quality,
-                "aspect_ratio": self.aspect_ratio, "model": self.model,
-                "generate_audio": self.generate_audio}
+                "duration": request.duration_s, "quality": request.quality,
+                "aspect_ratio": request.aspect_ratio, "model": request.model,
+                "generate_audio": request.generate_audio}
+
+
+def _window(item: Any, library: Library) -> WindowDraft:
+    """One clip of the page's job: its window snapped to frames and kept inside the clip."""
+    from prep.ui.studio.library import snap_ms
+
+    if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+        raise UsageError("each clip of the job needs its id")
+    try:
+        clip = library.get(item["id"])
+    except KeyError:
+        raise UsageError("a clip of the job is no longer in the library",
+                         hint="reload the page") from None
+    if clip.info is None:
+        raise clip.error or UsageError(f"{clip.path.name} could not be read")
+    duration = clip.duration_ms
+    start, end = _ms(item.get("start_ms"), 0), _ms(item.get("end_ms"), duration)
+    start = min(max(snap_ms(start, clip.info.fps), 0), duration)
+    end = min(max(snap_ms(end, clip.info.fps), 0), duration)
+    if end <= start:
+        raise UsageError(f"{clip.path.name}: the window ends at {format_ms(end)} s, "
+                         f"before it starts ({format_ms(start)} s)")
+    return WindowDraft(clip_id=clip.id, path=clip.path, start_ms=start, end_ms=end,
+                       whole=start == 0 and end >= duration)
 
 
 def _ms(value: Any, default: int) -> int:
@@ -205,9 +199,10 @@ def bill(draft: JobDraft, settings: Settings) -> tuple[Estimate | None, list[Pre
     if errors:
         return None, errors
     try:
-        est = estimate_planned(planned, output_s=draft.duration_s, quality=draft.quality,
-                               prices=settings.prices, model=draft.model,
-                               generate_audio=draft.generate_audio)
+        request = draft.request
+        est = estimate_planned(planned, output_s=request.duration_s, quality=request.quality,
+                               prices=settings.prices, model=request.model,
+                               generate_audio=request.generate_audio)
     except PrepError as err:
         return None, [err]
     return est, []
