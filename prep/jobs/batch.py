@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from prep.core import billing, rules
 from prep.core.billing import DEFAULT_PRICES, Estimate, PriceTable
 from prep.core.clipinfo import ClipInfo
-from prep.core.plan import Extend, PlannedClip, choose_window
 from prep.core.request import check_clip_count, resolve_aspect_ratio
+from prep.core.window import Extend, PlannedClip, choose_window
 from prep.errors import (
     OutcomeUnknownError,
     PrepError,
