@@ -431,29 +431,22 @@ class _Runner:
 
     def _advance_clips(self, job: JobRecord, now: float) -> None:
         """A job before its create: prepare and upload its clips, then send it."""
-        clips = [self.journal.clip(k) for k in job.clip_keys]
         failed = [self.clip_errors[k] for k in job.clip_keys if k in self.clip_errors]
         if failed:
             self._fail(job.name, failed[0].message, failed[0].exit_code)
             return
-        all_prepared = all(c is not None and c.prepared_path for c in clips)
-        all_uploaded = all(c is not None and c.upload_fresh(now, self.options.upload_margin_s)
-                           for c in clips)
-        if all_prepared and job.measured_units is None:
-            self._measure(job, [c.prepared_duration_ms or 0 for c in clips if c is not None])
+        clips = [self._clip(key) for key in job.clip_keys]
+        prepared = all(c.prepared_path for c in clips)
+        if prepared and job.measured_units is None:
+            self._measure(job, [c.prepared_duration_ms or 0 for c in clips])
             job = self._job(job.name)
-        if all_uploaded:
-            if job.state != "uploaded":
-                self.journal.set_state(job.name, "uploaded")
-                self.hooks.state(job.name, "uploaded")
-            if self.halted is None and self._idle(Step.CREATE, job.name):
-                self._create(job, [c.file_url for c in clips if c is not None and c.file_url])
+        if all(c.upload_fresh(now, self.options.upload_margin_s) for c in clips):
+            self._send_when_ready(job, [c.file_url or "" for c in clips])
             return
-        if all_prepared and job.state == "pending":
+        if prepared and job.state == "pending":
             self.journal.set_state(job.name, "prepared")
             self.hooks.state(job.name, "prepared")
         for clip in clips:
-            assert clip is not None
             if not clip.prepared_path and clip.key not in self.clips:
                 # A journaled job kept under clips this run did not plan (its row changed).
                 self._fail(job.name, f"job {job.name!r}: its clip {clip.source} is not the one the "
@@ -461,6 +454,19 @@ class _Runner:
                            "clips", 2)
                 return
             self._advance_clip(job.name, clip, now)
+
+    def _send_when_ready(self, job: JobRecord, urls: list[str]) -> None:
+        """Every clip is uploaded: create the task, unless creating stopped or waits its turn."""
+        if job.state != "uploaded":
+            self.journal.set_state(job.name, "uploaded")
+            self.hooks.state(job.name, "uploaded")
+        if self.halted is None and self._idle(Step.CREATE, job.name):
+            self._create(job, urls)
+
+    def _clip(self, key: str) -> ClipRecord:
+        clip = self.journal.clip(key)
+        assert clip is not None
+        return clip
 
     def _advance_clip(self, name: str, clip: ClipRecord, now: float) -> None:
         """The next step of one clip of job `name`: prepare it, or upload it (again)."""
