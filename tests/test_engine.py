@@ -717,6 +717,7 @@ def test_retry_failed_after_the_source_changed(env: Env) -> None:
 
 
 def _gen_options(env: Env, **options: Any) -> GenerateOptions:
+    options.setdefault("pacing", QUICK)
     return GenerateOptions(prompt=options.pop("prompt", PROMPT), out_dir=options.pop("out", env.out),
                            duration_s=DURATION_S, **options)
 
