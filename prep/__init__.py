@@ -32,8 +32,8 @@ if typing.TYPE_CHECKING:
     from prep.core.billing import DEFAULT_PRICES, ClipBill, Estimate, PriceTable, estimate_durations
     from prep.core.clipinfo import ClipInfo, Verdict, assess
     from prep.core.clipspec import ClipSpec, Window
-    from prep.core.plan import ClipWindow, PlannedClip, PlanOptions, PrepPlan, choose_window, plan
     from prep.core.request import GenerationRequest, RequestOptions
+    from prep.core.window import ClipWindow, PlannedClip, choose_window
     from prep.jobs.estimate import estimate, plan_clips
     from prep.jobs.generate import GenerateOptions, GenerateResult, generate
     from prep.jobs.journal import Journal
@@ -57,7 +57,7 @@ _LAZY = {
     "ClipBill": "core.billing",
     "ClipInfo": "core.clipinfo",
     "ClipSpec": "core.clipspec",
-    "ClipWindow": "core.plan",
+    "ClipWindow": "core.window",
     "DEFAULT_PRICES": "core.billing",
     "Estimate": "core.billing",
     "GenerateOptions": "jobs.generate",
@@ -69,7 +69,7 @@ _LAZY = {
     "Manifest": "jobs.manifest",
     "PickResult": "pick.choose",
     "PlanOptions": "core.plan",
-    "PlannedClip": "core.plan",
+    "PlannedClip": "core.window",
     "PrepPlan": "core.plan",
     "PrepResult": "media.prepare",
     "PrepareOptions": "media.prepare",
@@ -82,7 +82,7 @@ _LAZY = {
     "Window": "core.clipspec",
     "assess": "core.clipinfo",
     "check_clip": "pick.check",
-    "choose_window": "core.plan",
+    "choose_window": "core.window",
     "contact_sheet": "ui.pictures",
     "estimate": "jobs.estimate",
     "estimate_durations": "core.billing",

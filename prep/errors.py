@@ -197,7 +197,10 @@ class RequestRejected(ApiError):
 
 
 class RateLimitError(ApiError):
-    """429 that did not clear within the retries (exit 6)."""
+    """429 that did not clear within the retries (exit 6). `retry_after_ms` is how long the
+    server asked to wait (its Retry-After), when it said."""
+
+    retry_after_ms: int | None = None
 
 
 class ServerError(ApiError):

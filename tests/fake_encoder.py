@@ -143,8 +143,9 @@ class FakeEncoder:
 
 
 def fast_engine(monkeypatch: Any) -> FakeEncoder:
-    """The fake encoder in place of ffmpeg, and client retries and sandbox polls that do not wait
-    (`monkeypatch` undoes it all after the test)."""
+    """The fake encoder in place of ffmpeg, and client retries that do not wait (`monkeypatch`
+    undoes it all after the test). The engine's own pace comes from the options each test passes
+    (`Pacing` in `BatchOptions` and `GenerateOptions`)."""
     import prep.api.client as client_mod
 
     policy = client_mod.RetryPolicy  # the real class, before it is patched below
@@ -155,6 +156,4 @@ def fast_engine(monkeypatch: Any) -> FakeEncoder:
     encoder = FakeEncoder()
     monkeypatch.setattr("prep.media.prepare.prepare", encoder)
     monkeypatch.setattr(client_mod, "RetryPolicy", quick_retry)
-    monkeypatch.setattr(client_mod, "_LOCAL_POLL_INITIAL_S", 0.01)
-    monkeypatch.setattr(client_mod, "_LOCAL_POLL_MAX_S", 0.05)
     return encoder

@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,6 @@ from prep.errors import (
     TaskTimeoutError,
     UsageError,
 )
-from prep.jobs import engine as run_mod
 from prep.jobs import generate as gen_mod
 from prep.jobs.budget import RateGate, measured_units, over_budget
 from prep.jobs.engine import BatchOptions, BatchResult, RunHooks, outcome_of, result_path, run_batch
@@ -44,6 +43,7 @@ from prep.jobs.generate import GenerateOptions, GenerateResult, generate
 from prep.jobs.journal import Journal
 from prep.jobs.manifest import JobSpec, Manifest
 from prep.jobs.planning import BatchPlan, plan_job
+from prep.jobs.policy import Pacing
 from prep.jobs.reconcile import (
     PICKS_META,
     journaled_picks,
@@ -62,6 +62,8 @@ from prep.settings import Settings, load_settings
 PROMPT = "A person waves at the camera"
 DURATION_S = 2
 CLIP_MS = 3000
+# The engine's patience in milliseconds instead of seconds: what is tested is the outcome.
+QUICK = Pacing(defer_base_ms=1, retry_base_ms=1, poll_initial_ms=10, poll_max_ms=50)
 
 
 @pytest.fixture(autouse=True)
@@ -108,8 +110,7 @@ class Env:
 
     def run(self, plan: BatchPlan, *, key: str | None = None, hooks: RunHooks | None = None,
             client: Client | None = None, out: Path | None = None, **options: Any) -> BatchResult:
-        options.setdefault("poll_initial_s", 0.01)
-        options.setdefault("poll_max_s", 0.05)
+        options.setdefault("pacing", QUICK)
         hooks = hooks or RunHooks()
         if hooks.on_warning is None:
             hooks.on_warning = self.warnings.append
@@ -300,12 +301,10 @@ def test_done_job_with_no_task_and_no_result_is_failed(env: Env) -> None:
     assert job.error and "no result URL" in job.error
 
 
-def test_failed_download_after_the_task_completed_is_fetched_again(
-        env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(run_mod, "MAX_DEFERRALS", 0)  # a 5xx download fails its job at once
+def test_failed_download_after_the_task_completed_is_fetched_again(env: Env) -> None:
     plan = env.plan(env.job("one"))
     env.sb.fail_next("server_error", endpoint="download", times=4)
-    result = env.run(plan)
+    result = env.run(plan, pacing=replace(QUICK, max_deferrals=0))  # a 5xx download fails at once
     job = result.jobs[0]
     assert job.state == "failed" and job.task_status == "completed" and result.exit_code == 6
     result = env.run(plan)  # no --retry-failed needed: the task is paid for, only fetch it
@@ -413,9 +412,8 @@ def test_resolve_unknown_refuses_what_it_cannot_settle(env: Env) -> None:
         resolve_unknown(env.out, "one", task_id=None, not_created=True)
 
 
-def test_resolved_task_that_does_not_exist_stops_being_followed(
-        env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(run_mod, "MAX_POLL_FAILURES", 1)
+def test_resolved_task_that_does_not_exist_stops_being_followed(env: Env) -> None:
+    # A task that is gone is given up at its first answer (no count of failures).
     plan = env.plan(env.job("one"))
     env.sb.fail_next("server_error", endpoint="generate")
     env.run(plan)
@@ -442,17 +440,17 @@ def test_rate_limited_create_is_deferred_and_sent_again_with_the_same_key(env: E
     assert len(env.tasks()) == 1
 
 
-def test_rate_limited_create_past_the_deferral_limit_is_left_ready(
-        env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(run_mod, "MAX_DEFERRALS", 0)
+def test_rate_limits_on_create_never_use_up_its_patience(env: Env) -> None:
+    # No deferral at all is allowed for passing failures: 429s still only slow the job down.
     plan = env.plan(env.job("one"))
-    env.sb.fail_next("rate_limit", endpoint="generate", times=4, retry_after_s=0)
-    result = env.run(plan)
-    job = result.jobs[0]
-    assert job.state == "uploaded" and job.error and "not submitted" in job.error
-    assert outcome_of(job) == "not run" and result.exit_code == 6
-    assert not env.tasks()
-    assert env.run(plan).exit_code == 0 and len(env.tasks()) == 1
+    env.sb.fail_next("rate_limit", endpoint="generate", times=12, retry_after_s=0)
+    result = env.run(plan, pacing=replace(QUICK, max_deferrals=0))
+    assert result.exit_code == 0, result.as_dict()
+    assert result.rate_limit_pauses >= 3 and not result.jobs[0].error
+    with env.journal() as journal:
+        subs = journal.submissions("one")
+    assert [s.outcome for s in subs] == ["deferred"] * 3 + ["created"]
+    assert len({s.idempotency_key for s in subs}) == 1 and len(env.tasks()) == 1
 
 
 def test_rate_limited_upload_is_deferred(env: Env) -> None:
@@ -463,12 +461,10 @@ def test_rate_limited_upload_is_deferred(env: Env) -> None:
     assert env.uploads() == 1
 
 
-def test_upload_past_the_deferral_limit_fails_its_job(
-        env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(run_mod, "MAX_DEFERRALS", 0)
+def test_upload_past_the_deferral_limit_fails_its_job(env: Env) -> None:
     plan = env.plan(env.job("one"))
     env.sb.fail_next("server_error", endpoint="upload", times=4)
-    result = env.run(plan)
+    result = env.run(plan, pacing=replace(QUICK, max_deferrals=0))
     assert result.jobs[0].state == "failed" and result.exit_code == 6 and not env.tasks()
 
 
@@ -497,6 +493,23 @@ def test_server_errors_on_every_task_query_stop_following(env: Env) -> None:
     result = env.run(plan)
     assert result.exit_code == 0 and result.jobs[0].task_id == job.task_id
     assert len(env.tasks()) == 1
+
+
+@pytest.mark.parametrize("endpoint", ["tasks", "task"])
+def test_a_burst_of_429s_on_task_queries_slows_the_batch_and_abandons_nothing(
+        env: Env, endpoint: str) -> None:
+    # "tasks": the batch query that follows every job at once; "task": one GET per job.
+    names = [f"job{i}" for i in range(10)]
+    plan = env.plan(*(env.job(name) for name in names))
+    env.sb.fail_next("rate_limit", endpoint=endpoint, times=12, retry_after_s=1)
+    result = env.run(plan, concurrency=4, batch_queries=endpoint == "tasks")
+    assert result.exit_code == 0, result.as_dict()
+    assert {j.name: j.state for j in result.jobs} == dict.fromkeys(names, "done")
+    for name in names:
+        assert result_path(env.out, name).read_bytes()[4:8] == b"ftyp"
+    assert not any(j.error for j in result.jobs)
+    assert result.rate_limit_pauses >= 1 and len(env.tasks()) == 10
+    assert not [f for f in env.sb.state()["faults"]], "the burst was not used up"
 
 
 def test_wrong_key_on_a_task_query_halts(env: Env) -> None:
@@ -639,8 +652,8 @@ def test_any_executor_takes_the_cpu_work(env: Env) -> None:
     cpu = _InlineExecutor()
     progress: list[Any] = []
     with Client.from_settings(env.settings()) as api:
-        result = run_batch(plan, env.settings(), BatchOptions(output_dir=env.out, poll_initial_s=0.01,
-                                                              poll_max_s=0.05, profile="default"),
+        result = run_batch(plan, env.settings(), BatchOptions(output_dir=env.out, pacing=QUICK,
+                                                              profile="default"),
                            hooks=RunHooks(on_prepare_progress=lambda *a: progress.append(a)),
                            cpu_executor=cpu, io_executor=ThreadPoolExecutor(2), client=api)
     assert result.exit_code == 0 and cpu.calls == 1 and not progress
@@ -708,6 +721,7 @@ def test_retry_failed_after_the_source_changed(env: Env) -> None:
 
 
 def _gen_options(env: Env, **options: Any) -> GenerateOptions:
+    options.setdefault("pacing", QUICK)
     asked = {k: options.pop(k) for k in list(options) if k in RequestOptions.__dataclass_fields__}
     request = RequestOptions(**{"prompt": PROMPT, "duration_s": DURATION_S, **asked})
     return GenerateOptions(request=request, out_dir=options.pop("out", env.out), **options)

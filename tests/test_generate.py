@@ -17,6 +17,7 @@ from prep.api.client import Client, RetryPolicy
 from prep.core.request import RequestOptions
 from prep.errors import AuthError, MediaError, OutcomeUnknownError, QuotaError, UsageError
 from prep.jobs.generate import GenerateOptions, generate
+from prep.jobs.policy import Pacing
 from prep.sandbox import NO_ACCESS_KEY, NO_CREDITS_KEY, Sandbox
 from prep.settings import Settings, load_settings
 from prep.ui import endings
@@ -51,13 +52,13 @@ def fast_client(settings: Settings) -> Client:
 
 
 def run_generate(sb: Sandbox, tmp_path: Path, clips: list[Path], key: str | None = None,
-                 out: str = "out", **options: Any) -> Any:
+                 out: str = "out", check: bool = True, **options: Any) -> Any:
     settings = settings_for(sb, tmp_path, key)
     asked = {k: options.pop(k) for k in list(options) if k in RequestOptions.__dataclass_fields__}
     opts = GenerateOptions(request=RequestOptions(**{"prompt": PROMPT, **asked}),
                            out_dir=tmp_path / out, **options)
     with fast_client(settings) as client:
-        return generate([str(c) for c in clips], opts, settings, client=client)
+        return generate([str(c) for c in clips], opts, settings, client=client, check=check)
 
 
 def cli_env(sb: Sandbox, tmp_path: Path, key: str | None = "default") -> dict[str, str]:
@@ -394,14 +395,8 @@ def test_verbose_traces_never_show_the_key(sb: Sandbox, clip: Path, tmp_path: Pa
 
 # -- one engine: the same command resumes its job and never pays twice -------------------------
 
-@pytest.fixture()
-def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The engine's back-off in milliseconds instead of seconds (what is tested is the outcome)."""
-    import prep.jobs.engine as run_module
-
-    monkeypatch.setattr(run_module, "DEFER_BASE_S", 0.001)
-    monkeypatch.setattr(run_module, "RETRY_BASE_S", 0.001)
-    monkeypatch.setattr(run_module, "MAX_DEFERRALS", 2)
+# The engine's back-off in milliseconds instead of seconds (what is tested is the outcome).
+QUICK = Pacing(defer_base_ms=1, retry_base_ms=1, max_deferrals=2)
 
 
 def _generates(sb: Sandbox) -> int:
@@ -409,35 +404,28 @@ def _generates(sb: Sandbox) -> int:
 
 
 def test_task_queries_failing_then_rerun_follows_the_same_task(sb: Sandbox, clip: Path,
-                                                               tmp_path: Path,
-                                                               quick_backoff: None) -> None:
+                                                               tmp_path: Path) -> None:
     sb.fail_next("server_error", endpoint="task", times=50)
-    env = cli_env(sb, tmp_path)
-    args = ["generate", str(clip), "-p", PROMPT, "-o", str(tmp_path / "out"), "-y", "--json"]
-    first = invoke(env, *args)
-    assert first.exit_code == 6, first.stderr
-    data = json.loads(first.stdout)  # JSON even when the job did not finish
+    first = run_generate(sb, tmp_path, [clip], pacing=QUICK, check=False)
+    assert first.exit_code == 6
+    data = first.as_dict()  # what --json prints, even when the job did not finish
     assert data["task_id"] and data["exit_code"] == 6 and data["error"]
     sb.clear_faults()
-    again = invoke(env, *args)
-    assert again.exit_code == 0, again.stderr
-    assert json.loads(again.stdout)["task_id"] == data["task_id"]
+    again = run_generate(sb, tmp_path, [clip], pacing=QUICK)
+    assert again.exit_code == 0, again.as_dict()
+    assert again.task_id == first.task_id
     assert len(sb.state()["tasks"]) == 1 and _generates(sb) == 1
 
 
 def test_download_failing_then_rerun_downloads_without_a_new_task(sb: Sandbox, clip: Path,
-                                                                 tmp_path: Path,
-                                                                 quick_backoff: None) -> None:
+                                                                 tmp_path: Path) -> None:
     sb.fail_next("server_error", endpoint="download", times=200)
-    env = cli_env(sb, tmp_path)
-    args = ["generate", str(clip), "-p", PROMPT, "-o", str(tmp_path / "out"), "-y", "--json"]
-    first = invoke(env, *args)
-    assert first.exit_code == 6, first.stderr
-    assert json.loads(first.stdout)["files"] == []
+    first = run_generate(sb, tmp_path, [clip], pacing=QUICK, check=False)
+    assert first.exit_code == 6 and first.as_dict()["files"] == []
     sb.clear_faults()
-    again = invoke(env, *args)
-    assert again.exit_code == 0, again.stderr
-    assert Path(json.loads(again.stdout)["files"][0]).is_file()
+    again = run_generate(sb, tmp_path, [clip], pacing=QUICK)
+    assert again.exit_code == 0, again.as_dict()
+    assert again.files[0].is_file()
     assert len(sb.state()["tasks"]) == 1 and _generates(sb) == 1
 
 

@@ -33,8 +33,9 @@ ALLOWED: dict[str, set[str]] = {
     "__main__": {"ui"},
 }
 # The sandbox must never share these with the client: its own twins catch the client's bugs.
-SANDBOX_FORBIDDEN = ("prep.core.billing", "prep.core.request", "prep.core.plan", "prep.core.clipinfo",
-                     "prep.media.probe", "prep.media.mp4", "prep.media.prepare", "prep.api", "prep.jobs")
+SANDBOX_FORBIDDEN = ("prep.core.billing", "prep.core.request", "prep.core.plan", "prep.core.window",
+                     "prep.core.streams", "prep.core.clipinfo", "prep.media.probe", "prep.media.mp4",
+                     "prep.media.prepare", "prep.api", "prep.jobs")
 
 
 def _module_name(path: Path) -> str:

@@ -14,22 +14,22 @@ from prep.core.billing import estimate_durations
 from prep.core.clipinfo import ClipInfo, assess
 from prep.core.plan import (
     AUDIO_KBPS,
+    CUT_REASON,
     DEFAULT_PROFILE,
     PROFILE_SETTINGS,
     PROFILES,
     EncoderSettings,
-    PlannedClip,
     PlanOptions,
     Profile,
     SourceFacts,
-    choose_window,
-    edge_margin_ms,
+    eligibility,
     output_fps,
     output_size,
     plan,
     tighten,
     video_budget_kbps,
 )
+from prep.core.window import PlannedClip, choose_window, edge_margin_ms
 from prep.errors import MediaError
 
 KEYFRAMES = SourceFacts(keyframes_ms=(0, 1000, 2000, 3000, 4000, 5000, 6000, 7000),
@@ -554,3 +554,77 @@ def test_a_window_between_keyframes_offers_a_smart_cut(
 def test_no_smart_cut_when_the_video_must_be_re_encoded_anyway() -> None:
     assert plan(info(video_codec="hevc"), opts("take.mp4@1.3-6.5"), KEYFRAMES).smart_cut is None
     assert plan(info(), opts("take.mp4@1.3-6.5", reencode=True), KEYFRAMES).smart_cut is None
+
+
+# -- the eligibility step, by table: what a clip allows before any action is chosen ---------------
+
+EDIT_LIST = dataclasses.replace(KEYFRAMES, edit_list=True)
+NO_KEYFRAMES = dataclasses.replace(KEYFRAMES, keyframes_ms=None)
+OPEN = ("copy", "remux", "audio_only", "smart_cut")
+
+
+@pytest.mark.parametrize(("changes", "spec", "options", "facts", "open_", "reasons"), [
+    ({}, "take.mp4", {}, KEYFRAMES, {"copy", "remux"}, ()),
+    ({"faststart": False}, "take.mp4", {}, KEYFRAMES, {"remux"}, ()),
+    ({"container": "mov"}, "take.mp4", {}, KEYFRAMES, {"remux"}, ()),
+    ({}, "take.mp4", {}, EDIT_LIST, {"remux"}, ()),
+    ({}, "take.mp4@1-5", {}, KEYFRAMES, {"remux"}, ()),  # cut on keyframes
+    ({}, "take.mp4@1.5-5", {}, KEYFRAMES, {"smart_cut"}, (CUT_REASON,)),
+    ({}, "take.mp4@1-5", {}, NO_KEYFRAMES, {"smart_cut"}, (CUT_REASON,)),
+    ({"fps": None}, "take.mp4@1-5", {}, KEYFRAMES, {"smart_cut"}, (CUT_REASON,)),
+    ({"audio_codec": "pcm_s16le"}, "take.mp4", {}, KEYFRAMES, {"audio_only"},
+     ("pcm_s16le audio",)),
+    ({"audio_channels": 6}, "take.mp4@1-5", {}, KEYFRAMES, {"audio_only"},
+     ("6-channel audio",)),
+    ({"audio_codec": "opus"}, "take.mp4@1.5-5", {}, KEYFRAMES, {"smart_cut"},
+     ("opus audio", CUT_REASON)),
+    ({}, "take.mp4", {"loudness_lufs": -16.0}, KEYFRAMES, {"audio_only"},
+     ("loudness to -16 LUFS",)),
+    ({"audio_codec": None, "audio_channels": None, "audio_rate": None}, "take.mp4",
+     {"loudness_lufs": -16.0},
+     KEYFRAMES, {"copy", "remux"}, ()),
+    ({"video_codec": "hevc"}, "take.mp4", {}, KEYFRAMES, set(), ("hevc video",)),
+    ({"video_codec": "hevc"}, "take.mp4@1.5-5", {}, KEYFRAMES, set(),
+     ("hevc video", CUT_REASON)),
+    ({"bit_depth": 10, "hdr": "PQ"}, "take.mp4", {}, KEYFRAMES, set(),
+     ("10-bit video", "HDR (PQ)")),
+    ({}, "take.mp4", {"reencode": True}, KEYFRAMES, set(), ("re-encode asked for",)),
+    ({"audio_codec": "mp3"}, "take.mp4", {"reencode": True}, KEYFRAMES, set(), ("mp3 audio",)),
+    ({"size_bytes": 2_000_000}, "take.mp4", {"max_size_bytes": 1_000_000}, KEYFRAMES, set(),
+     ("over 1,000,000 bytes",)),
+    ({}, "take.mp4", {}, dataclasses.replace(KEYFRAMES, raw_durations_ms=(8000, 31_000)),
+     set(), ("durations of the tracks differ",)),
+])
+def test_eligibility(changes: dict[str, Any], spec: str, options: dict[str, Any],
+                     facts: SourceFacts, open_: set[str], reasons: tuple[str, ...]) -> None:
+    clip = info(**changes)
+    options = opts(spec, **options)
+    window = choose_window(clip, options.window, label=spec, as_is=False)
+    allowed = eligibility(clip, options, facts, window)
+    assert {name for name in OPEN if getattr(allowed, name)} == open_
+    assert allowed.transcode_reasons == reasons
+
+
+def test_eligibility_of_an_extended_clip() -> None:
+    clip = info(duration_ms=1500, video_duration_ms=1500, audio_duration_ms=1500, frame_count=45)
+    options = opts(extend="loop")
+    allowed = eligibility(clip, options, KEYFRAMES, choose_window(clip, extend="loop"))
+    assert allowed.extended and allowed.cut and not allowed.cut_ok
+    assert {name for name in OPEN if getattr(allowed, name)} == set()
+    assert allowed.transcode_reasons == ("extended",)
+
+
+@pytest.mark.parametrize("spec", ["take.mp4", "take.mp4@1-5", "take.mp4@1.5-5"])
+@pytest.mark.parametrize("changes", [{}, {"audio_codec": "pcm_s16le"}, {"video_codec": "hevc"},
+                                     {"faststart": False}])
+def test_plan_takes_the_cheapest_action_eligibility_allows(changes: dict[str, Any],
+                                                           spec: str) -> None:
+    clip = info(**changes)
+    options = opts(spec)
+    result = plan(clip, options, KEYFRAMES)
+    window = choose_window(clip, options.window, label=spec)
+    allowed = eligibility(clip, options, KEYFRAMES, window)
+    expected = ("copy" if allowed.copy else "remux" if allowed.remux or allowed.audio_only
+                else "transcode")
+    assert result.action == expected
+    assert (result.smart_cut is not None) <= allowed.smart_cut

@@ -18,7 +18,7 @@ from mediagen import ffmpeg_exe, make
 
 from prep.core import rules
 from prep.core.clipinfo import ClipInfo
-from prep.core.plan import choose_window
+from prep.core.window import choose_window
 from prep.errors import MediaError, PrepError
 from prep.media.mp4 import read_mp4
 from prep.media.prepare import PrepareOptions, PrepResult, prepare, prepare_each
@@ -464,7 +464,7 @@ def test_stale_part_files_are_removed_and_live_ones_kept(tmp_out: Path) -> None:
 def test_planned_clips_are_neither_probed_nor_windowed_again(
         tmp_out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import prep.core.plan as core_plan
-    from prep.core.plan import PlannedClip
+    from prep.core.window import PlannedClip
     from prep.media.clips import parse_clip_spec
 
     prepare_module = sys.modules["prep.media.prepare"]

@@ -166,3 +166,24 @@ def test_a_question_asked_under_progress_bars_keeps_its_brackets(
     with render.ProgressView(True) as view, view.paused():
         endings.confirm_cost("Submit this job for 9 credits?", yes=False)
     assert "credits? [y/N]" in capsys.readouterr().err
+
+
+def test_batch_summary_says_how_to_follow_a_job_still_running(console: Any) -> None:
+    from prep.jobs.engine import BatchResult
+    from prep.jobs.status import JobStatus
+
+    def job(name: str, state: str, task_id: str | None) -> JobStatus:
+        return JobStatus(name=name, line=1, state=state, clips_total=1, clips_prepared=1,
+                         clips_uploaded=1, task_id=task_id, task_status=None, progress=40,
+                         estimate_units=1, measured_units=1, credits_reserved_units=1,
+                         result_path=None, result_sha256=None, result_bytes=None, error=None,
+                         error_exit=None, submissions=1, idempotency_key=None)
+
+    buf = console(400)
+    render.batch_summary(BatchResult(jobs=(job("one", "done", "t-1"), job("two", "running", TASK_ID))))
+    text = buf.getvalue()
+    assert "1 job(s) not finished" in text and f"two ({TASK_ID})" in text
+    assert "run the same command again" in text and "prep task ID --wait" in text
+    buf = console(400)
+    render.batch_summary(BatchResult(jobs=(job("one", "done", "t-1"),)))
+    assert "not finished" not in buf.getvalue()

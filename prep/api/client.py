@@ -478,7 +478,11 @@ def error_from_response(
         cls, hint = rejected, "the server's message says what to change"
     else:
         cls, hint = ApiError, ""
-    return cls(message, hint=hint, status=status, code=code or None, request_id=request_id)
+    error = cls(message, hint=hint, status=status, code=code or None, request_id=request_id)
+    if isinstance(error, RateLimitError):
+        wait_s = _retry_after_s(response)
+        error.retry_after_ms = None if wait_s is None else round(wait_s * 1000)
+    return error
 
 
 def _task_not_found(response: httpx.Response, url: str, task_id: str) -> TaskNotFoundError:

@@ -1,12 +1,12 @@
 """Planning, pure: a probed clip and the user's wishes become what prep will make of it.
 
-`choose_window` decides which part of a clip is used (the window asked for, or the first 30 s of a
-long clip), keeping every output prep cuts or encodes at least one frame inside the API's 2-30 s. A
-source that already complies and needs no re-encoding is used whole as it is, even on the edge
-(exactly 2.0 s, say): what probe calls compliant, estimate bills and prepare copies. `plan` decides, per
-stream, what is copied and what is re-encoded: the whole file copied as it is (`copy`), its streams
-rewrapped in mp4 (`remux`, which may re-encode just the audio to AAC while the video is copied),
-or the video re-encoded (`transcode`).
+Three steps, each a pure function. The window (`prep.core.window.choose_window`) says which part
+of the clip is used. The eligibility step (`eligibility`) says what that clip allows: which
+streams must be re-encoded and why, and whether a stream copy can keep the window's cut points,
+the tracks' lengths and the size limit. `plan` then takes the cheapest action open, one function
+each: the whole file as it is (`copy`), its streams rewrapped in mp4 (`remux`), the video copied
+while only the audio is re-encoded to AAC (a `remux` with `audio` set), or the video re-encoded
+(`transcode`), with a smart cut to try first when only the cut points stood in a copy's way.
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ from pathlib import Path
 from typing import Literal
 
 from prep.core import rules
-from prep.core.billing import ClipBill
-from prep.core.clipinfo import ClipInfo, assess
-from prep.core.clipspec import ClipSpec, Window
-from prep.core.timecode import format_ms, frame_ms, round_half_up
+from prep.core.clipinfo import ClipInfo
+from prep.core.clipspec import Window
+from prep.core.streams import audio_reasons, output_fps, output_size, video_reasons
+from prep.core.timecode import format_ms, round_half_up
+from prep.core.window import OPEN_WINDOW, ClipWindow, Extend, choose_window, edge_margin_ms
 from prep.errors import MediaError
 
 __all__ = [
     "CUT_REASON",
-    "DEFAULT_FPS",
     "DEFAULT_PROFILE",
     "HDR_DEFAULT_PEAK_NITS",
     "HDR_REFERENCE_WHITE_NITS",
@@ -33,165 +33,23 @@ __all__ = [
     "PROFILE_SETTINGS",
     "Action",
     "AudioEncode",
-    "ClipWindow",
+    "Eligibility",
     "EncoderSettings",
-    "Extend",
+    "Loudness",
     "PlanOptions",
-    "PlannedClip",
     "PrepPlan",
     "Profile",
     "SmartCut",
     "SourceFacts",
     "TONEMAP_KNEE",
     "VideoEncode",
-    "choose_window",
-    "edge_margin_ms",
+    "eligibility",
     "output_fps",
     "output_size",
     "plan",
     "tighten",
     "video_budget_kbps",
 ]
-
-Extend = Literal["loop", "freeze"]
-OPEN_WINDOW = Window()
-# Used for margins when a clip's frame rate is unknown: one frame at 25 fps.
-DEFAULT_FPS = Fraction(25)
-
-
-# One AAC frame at 48 kHz (1024 samples) is 21.3 ms: the margin never gets smaller than that, so
-# the audio also stays inside 2-30 s for a reader that skips the encoder's delay.
-MIN_MARGIN_MS = 22
-
-
-def edge_margin_ms(fps: Fraction | None) -> int:
-    """One frame (at least 22 ms), in whole ms rounded up: how far inside 2-30 s outputs stay."""
-    rate = fps or DEFAULT_FPS
-    return max(MIN_MARGIN_MS, -(-1000 * rate.denominator // rate.numerator))
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ClipWindow:
-    """The part of the source that becomes the output; `extend_to_ms` is set for short clips."""
-
-    start_ms: int
-    end_ms: int
-    source_duration_ms: int
-    extend: Extend | None = None
-    extend_to_ms: int | None = None
-    trimmed: bool = False
-    notes: tuple[str, ...] = ()
-    # The whole source, used as it is although it sits within a frame of the API's 2-30 s: it
-    # may be copied or remuxed, never cut or re-encoded (that would take the margin).
-    as_is: bool = False
-
-    @property
-    def duration_ms(self) -> int:
-        """Duration of the output as planned."""
-        return self.extend_to_ms or (self.end_ms - self.start_ms)
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedClip:
-    """A clip spec, what probing found, and the window prep will use."""
-
-    spec: ClipSpec
-    info: ClipInfo
-    window: ClipWindow
-
-    def bill(self) -> ClipBill:
-        """This clip as billing sees it: its planned duration."""
-        return ClipBill(label=str(self.spec), duration_ms=self.window.duration_ms, billed_ms=0,
-                        source_duration_ms=self.info.duration_ms, start_ms=self.window.start_ms,
-                        notes=self.window.notes)
-
-
-def choose_window(
-    info: ClipInfo, window: Window = OPEN_WINDOW, *, label: str | None = None,
-    extend: Extend | None = None, as_is: bool = True,
-) -> ClipWindow:
-    """Which part of `info` prep will use. MediaError when it cannot reach 2 s.
-
-    With no window asked for, a source the API takes as it is (and that prep would not re-encode)
-    is used whole, even within a frame of 2 or 30 s; `as_is=False` applies the margin anyway, for
-    a plan that finds it must cut or encode after all.
-    """
-    name = label or str(info.path)
-    margin = edge_margin_ms(info.fps)
-    longest = info.max_duration_ms
-    notes: list[str] = []
-    if window.is_open and as_is and _usable_as_is(info):
-        shortest = info.min_duration_ms
-        if shortest < rules.MIN_CLIP_MS + margin or longest > rules.MAX_CLIP_MS - margin:
-            low = shortest < rules.MIN_CLIP_MS + margin
-            edge, measured = (rules.MIN_CLIP_MS, shortest) if low else (rules.MAX_CLIP_MS, longest)
-            notes.append(
-                f"{name} is {format_ms(measured)} s, within a frame of the API's {format_ms(edge)} s "
-                "limit: prep uses it whole as it is (a stream copy); to cut or re-encode it, prep "
-                f"would need it {'at least' if low else 'at most'} "
-                f"{format_ms(edge + margin if low else edge - margin)} s"
-            )
-            return ClipWindow(start_ms=0, end_ms=info.duration_ms,
-                              source_duration_ms=info.duration_ms, notes=tuple(notes), as_is=True)
-    if window.is_open:
-        start, end = 0, info.duration_ms
-        trimmed = False
-    else:
-        start, end = window.resolve(info.fps, info.duration_ms, name)
-        trimmed = True
-        past = window.end_past(info.fps, info.duration_ms)
-        if past is not None:
-            notes.append(f"the window of {name} ends at {format_ms(past)} s, past the clip's "
-                         f"end ({format_ms(info.duration_ms)} s): prep stops there")
-    max_len = rules.MAX_CLIP_MS - margin
-    if end - start > max_len or (window.is_open and longest > rules.MAX_CLIP_MS):
-        if window.is_open:
-            notes.append(
-                f"{name} is {format_ms(longest)} s; prep uses its first {format_ms(max_len)} s "
-                f"(choose another part with {name}@START-END, --start/--length, or prep pick)"
-            )
-        else:
-            notes.append(
-                f"the window of {name} is {format_ms(end - start)} s; prep keeps its first "
-                f"{format_ms(max_len)} s, the API takes at most {rules.MAX_CLIP_MS // 1000} s"
-            )
-        end = start + max_len
-        trimmed = True
-    min_len = rules.MIN_CLIP_MS + margin
-    available = min(end, info.min_duration_ms) - start
-    if available < min_len:
-        if extend is None:
-            length = format_ms(max(available, 0))
-            need = (f"at least {format_ms(rules.MIN_CLIP_MS)} s" if available < rules.MIN_CLIP_MS
-                    else f"{format_ms(min_len)} s, to stay a frame inside its "
-                         f"{format_ms(rules.MIN_CLIP_MS)} s minimum")
-            raise MediaError(
-                name,
-                f"is {length} s long{' in the chosen window' if trimmed else ''}; the API needs "
-                f"{need}",
-                hint="choose a longer window, or pass --extend loop or --extend freeze",
-            )
-        target = rules.MIN_CLIP_MS + 2 * margin
-        notes.append(f"{name} is {format_ms(max(available, 0))} s; prep extends it to "
-                     f"{format_ms(target)} s ({extend})")
-        return ClipWindow(start_ms=start, end_ms=start + max(available, 0),
-                          source_duration_ms=info.duration_ms, extend=extend, extend_to_ms=target,
-                          trimmed=trimmed, notes=tuple(notes))
-    return ClipWindow(start_ms=start, end_ms=end, source_duration_ms=info.duration_ms,
-                      trimmed=trimmed, notes=tuple(notes))
-
-
-def _usable_as_is(info: ClipInfo) -> bool:
-    """The API takes the source as it is and prep would not re-encode any of its streams."""
-    return (assess(info).compliant and not _why_video_transcodes(info)
-            and not _why_audio_transcodes(info))
-
-
-def frame_aligned_ms(ms: int, fps: Fraction | None) -> int:
-    """`ms` moved to the start of the frame that contains it."""
-    rate = fps or DEFAULT_FPS
-    return frame_ms(int(Fraction(ms) * rate / 1000), rate)
-
 
 # --- what prep makes of a clip: copy, remux or transcode --------------------------------------
 
@@ -244,11 +102,6 @@ MIN_SIZE_LIMIT_BYTES = 1_000_000
 # decoders take; short clips would otherwise get budgets no decoder is built for.
 MAX_VIDEO_KBPS = 50_000
 MAX_BUFSIZE_KBITS = 62_500
-MAX_OUTPUT_FPS = Fraction(60)
-_COMMON_RATES = (Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001),
-                 Fraction(30), Fraction(50), Fraction(60000, 1001), Fraction(60))
-# AAC with one or two channels is what the API takes, at any sample rate: it is copied.
-_PLAIN_AUDIO = ("aac",)
 # HDR to SDR (BT.2408): HDR reference white, 203 cd/m2 (75 % HLG signal, 58 % PQ), becomes SDR
 # white, so footage graded at SDR levels keeps its brightness; above it, highlights up to the
 # peak roll off smoothly into SDR's top range (linear light from TONEMAP_KNEE of SDR white up).
@@ -449,27 +302,6 @@ class PrepPlan:
         return out
 
 
-def output_size(info: ClipInfo) -> tuple[int, int]:
-    """Upright, square-pixel size that fits 1920x1080 (either orientation), both sides even."""
-    width, height = info.display_size
-    long_side, short_side = max(width, height), min(width, height)
-    scale = min(Fraction(1), Fraction(rules.MAX_CLEAN_WIDTH, long_side),
-                Fraction(rules.MAX_CLEAN_HEIGHT, short_side))
-    return _even(width * scale), _even(height * scale)
-
-
-def _even(value: Fraction) -> int:
-    return max(2, 2 * round_half_up(value / 2))
-
-
-def output_fps(info: ClipInfo) -> Fraction:
-    """The constant frame rate of a re-encode: the source's, snapped to a common rate if VFR."""
-    rate = info.fps or Fraction(30)
-    if info.vfr:
-        rate = min(_COMMON_RATES, key=lambda r: abs(r - rate))
-    return min(rate, MAX_OUTPUT_FPS)
-
-
 def video_budget_kbps(duration_ms: int, max_size_bytes: int, audio_kbps: int) -> int:
     """The highest x264 maxrate (kbit/s) that keeps the file under `max_size_bytes`.
 
@@ -482,45 +314,117 @@ def video_budget_kbps(duration_ms: int, max_size_bytes: int, audio_kbps: int) ->
     return min(MAX_VIDEO_KBPS, int((usable_bits - audio_bits) / (duration + VBV_BUFFER_S) / 1000))
 
 
-def _why_video_transcodes(info: ClipInfo) -> list[str]:
-    reasons = []
-    if info.video_codec != "h264":
-        reasons.append(f"{info.video_codec} video")
-    if info.bit_depth and info.bit_depth > 8:
-        reasons.append(f"{info.bit_depth}-bit video")
-    if info.hdr:
-        reasons.append(f"HDR ({info.hdr})")
-    if info.chroma_subsampling and info.chroma_subsampling != "4:2:0":
-        reasons.append(f"{info.chroma_subsampling} chroma")
-    if (info.video_profile or "").lower().startswith(("high 10", "high 4:2:2", "high 4:4:4")):
-        reasons.append(f"H.264 {info.video_profile} profile")
-    if output_size(info) != info.display_size or info.width % 2 or info.height % 2:
-        reasons.append(f"{info.width}x{info.height} needs resizing")
-    if info.pixel_aspect != 1:
-        reasons.append("non-square pixels")
-    if info.rotation:
-        reasons.append(f"rotation flag ({info.rotation})")
-    if info.vfr:
-        reasons.append("variable frame rate")
-    if info.interlaced:
-        reasons.append("interlaced")
-    if info.fps and info.fps > MAX_OUTPUT_FPS:
-        reasons.append(f"{float(info.fps):g} fps")
-    return reasons
+# --- the eligibility step: what the clip allows ------------------------------------------------
 
 
-def _why_audio_transcodes(info: ClipInfo) -> list[str]:
-    if not info.has_audio:
-        return []
-    if info.audio_codec not in _PLAIN_AUDIO:
-        return [f"{info.audio_codec} audio"]
-    if (info.audio_channels or 2) > 2:
-        return [f"{info.audio_channels}-channel audio"]
-    return []
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Eligibility:
+    """What a clip allows before any action is chosen (see `eligibility`): which streams must be
+    re-encoded and why, and whether a stream copy can keep the window, the tracks' lengths and
+    the size limit. The properties say which actions are open; `plan` takes the cheapest."""
+
+    video_reasons: tuple[str, ...]  # why the video must be re-encoded (empty: it can be copied)
+    audio_reasons: tuple[str, ...]  # why the audio must be re-encoded (a loudness target too)
+    cut: bool  # only part of the source is used, or it is extended
+    extended: bool  # the window is extended past the source (loop or freeze)
+    cut_ok: bool  # a stream copy can start and end where the window does (on keyframes)
+    whole_ok: bool  # used whole, every track as stored (edit lists ignored) is inside 2-30 s
+    size_ok: bool  # a stream copy of the window fits the size limit
+    ready_as_stored: bool  # an mp4 with its index first and no edit list: the file itself will do
+    reencode: bool  # a re-encode was asked for (or a stream copy failed its checks)
+    transcode_reasons: tuple[str, ...]  # why a transcode, when it comes to one
+
+    @property
+    def streams_copy(self) -> bool:
+        """Both streams can be copied and the copy fits."""
+        return (not self.video_reasons and not self.audio_reasons and self.size_ok
+                and not self.reencode)
+
+    @property
+    def copy(self) -> bool:
+        """The source file can be used byte for byte."""
+        return self.streams_copy and not self.cut and self.whole_ok and self.ready_as_stored
+
+    @property
+    def remux(self) -> bool:
+        """Its streams can be copied into a new mp4 (cut on keyframes, or rewrapped whole)."""
+        return self.streams_copy and self.cut_ok and (self.cut or self.whole_ok)
+
+    @property
+    def audio_only(self) -> bool:
+        """The video can be copied while the audio is re-encoded (the budget is checked after)."""
+        return (not self.video_reasons and bool(self.audio_reasons) and self.cut_ok
+                and not self.reencode)
+
+    @property
+    def smart_cut(self) -> bool:
+        """The video is fine but the window starts or ends between keyframes: a smart cut (the
+        GOPs inside copied, only the edges re-encoded) may stand in for the transcode."""
+        return (not self.video_reasons and self.size_ok and not self.reencode
+                and not self.extended and self.cut and not self.cut_ok)
+
+
+def eligibility(info: ClipInfo, opts: PlanOptions, facts: SourceFacts,
+                window: ClipWindow) -> Eligibility:
+    """What `info`, cut to `window`, allows under `opts`. Pure: no I/O, no clock."""
+    video = video_reasons(info)
+    audio = audio_reasons(info)
+    if opts.loudness_lufs is not None and info.has_audio:
+        audio.append(f"loudness to {opts.loudness_lufs:g} LUFS")
+    extended = window.extend is not None
+    cut = window.trimmed or extended
+    cut_ok = not cut or (not extended and _cut_on_keyframes(info, facts, window))
+    whole_ok = not cut and _tracks_inside_limits(info, facts)
+    size_ok = _copy_fits(info, opts, window, cut)
+    reasons = video + audio
+    if not size_ok:
+        reasons.append(f"over {opts.max_size_bytes:,} bytes")
+    if opts.reencode and not reasons:
+        reasons.append("re-encode asked for")
+    if cut and not cut_ok:
+        reasons.append("extended" if extended else CUT_REASON)
+    elif not cut and not whole_ok:
+        reasons.append("durations of the tracks differ")
+    return Eligibility(
+        video_reasons=tuple(video), audio_reasons=tuple(audio), cut=cut, extended=extended,
+        cut_ok=cut_ok, whole_ok=whole_ok, size_ok=size_ok, reencode=opts.reencode,
+        ready_as_stored=info.container == "mp4" and info.faststart and not facts.edit_list,
+        transcode_reasons=tuple(reasons))
+
+
+def _copy_fits(info: ClipInfo, opts: PlanOptions, window: ClipWindow, cut: bool) -> bool:
+    """A stream copy fits the size limit: the whole file, or a cut's share of it (with room)."""
+    if not cut:
+        return info.size_bytes <= opts.max_size_bytes
+    share = Fraction(max(window.end_ms - window.start_ms, 1), max(info.duration_ms, 1))
+    return info.size_bytes * share <= opts.max_size_bytes * SIZE_SAFETY
+
+
+def _inside_limits(shortest_ms: int, longest_ms: int) -> bool:
+    return shortest_ms >= rules.MIN_CLIP_MS and longest_ms <= rules.MAX_CLIP_MS
+
+
+def _tracks_inside_limits(info: ClipInfo, facts: SourceFacts) -> bool:
+    """Every track inside 2-30 s, as stored (edit lists ignored) and as MediaInfo reads it."""
+    raw = facts.raw_durations_ms or info.durations_ms
+    return (_inside_limits(min(raw), max(raw))
+            and _inside_limits(info.min_duration_ms, info.max_duration_ms))
+
+
+def _cut_on_keyframes(info: ClipInfo, facts: SourceFacts, window: ClipWindow) -> bool:
+    """A stream copy can only start and end where the source has keyframes: anything else would
+    need an edit list to hide frames, which a server may ignore (and then bill). The frame rate
+    must be known, to count the frames a copy keeps (see `PrepPlan.copy_frames`)."""
+    return (info.fps is not None and _on_keyframe(window.start_ms, facts.keyframes_ms)
+            and (window.end_ms >= info.duration_ms
+                 or _on_keyframe(window.end_ms, facts.keyframes_ms)))
 
 
 def _on_keyframe(ms: int, keyframes: tuple[int, ...] | None) -> bool:
     return keyframes is not None and any(abs(k - ms) <= 1 for k in keyframes)
+
+
+# --- the actions: copy, remux, audio only, transcode (with a smart cut) ------------------------
 
 
 def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
@@ -532,75 +436,85 @@ def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
     (without `extend`) or cannot fit the size. `window`, when given (chosen earlier, as in a
     `PlannedClip`), is used as it is instead of being chosen again from `opts`.
     """
+    window = _window(info, opts, facts, window)
+    allowed = eligibility(info, opts, facts, window)
+    base = PrepPlan(action="copy", source=info.path, start_ms=window.start_ms,
+                    end_ms=window.end_ms, duration_ms=window.duration_ms, extend=window.extend,
+                    has_audio=info.has_audio, notes=window.notes, profile=opts.profile,
+                    max_size_bytes=opts.max_size_bytes, source_duration_ms=info.duration_ms,
+                    loudness=Loudness(target_lufs=opts.loudness_lufs)
+                    if opts.loudness_lufs is not None and info.has_audio else None)
+    if allowed.copy:
+        return base
+    if allowed.remux:
+        return _remux(info, facts, window, allowed, base)
+    copied_video = _audio_only(info, opts, facts, window, allowed, base)
+    if copied_video is not None:
+        return copied_video
+    return _transcode(info, opts, facts, window, allowed, base)
+
+
+def _window(info: ClipInfo, opts: PlanOptions, facts: SourceFacts,
+            window: ClipWindow | None) -> ClipWindow:
+    """The window given, or the one `opts` asks for; with the margin after all when an edge
+    source (used as it is) must be re-encoded: what its sample tables say, a lower size limit,
+    a failed copy. The margin applies to every clip prep encodes."""
     if window is None:
         window = choose_window(info, opts.window, label=opts.label, extend=opts.extend)
     raw = facts.raw_durations_ms or info.durations_ms
     if window.as_is and (opts.reencode or info.size_bytes > opts.max_size_bytes
-                         or min(raw) < rules.MIN_CLIP_MS or max(raw) > rules.MAX_CLIP_MS):
-        # An edge source that must be re-encoded after all (what its sample tables say, a lower
-        # size limit, a failed copy): the margin applies, as to every clip prep encodes.
+                         or not _inside_limits(min(raw), max(raw))):
         window = choose_window(info, opts.window, label=opts.label, extend=opts.extend,
                                as_is=False)
+    return window
+
+
+def _copy_frames(info: ClipInfo, window: ClipWindow, allowed: Eligibility) -> int | None:
+    """How many frames a stream copy cut before the source's end keeps. ffmpeg ends a stream
+    copy's -t by decode time, which lets the next keyframe (and frames decoded before it)
+    through when there are B-frames; a frame count does not."""
+    if allowed.cut_ok and allowed.cut and window.end_ms < info.duration_ms and info.fps is not None:
+        return round_half_up(Fraction(window.end_ms - window.start_ms) * info.fps / 1000)
+    return None
+
+
+def _remux(info: ClipInfo, facts: SourceFacts, window: ClipWindow, allowed: Eligibility,
+           base: PrepPlan) -> PrepPlan:
+    """Both streams copied into a new mp4."""
+    return replace(base, action="remux", reasons=tuple(_why_remux(info, facts, allowed.cut)),
+                   copy_frames=_copy_frames(info, window, allowed))
+
+
+def _transcode(info: ClipInfo, opts: PlanOptions, facts: SourceFacts, window: ClipWindow,
+               allowed: Eligibility, base: PrepPlan) -> PrepPlan:
+    """The video re-encoded (and with it the audio), within the size limit; with a smart cut to
+    try first when only the cut points stood in a copy's way."""
     name = opts.label or str(info.path)
-    video_reasons = _why_video_transcodes(info)
-    audio_reasons = _why_audio_transcodes(info)
-    loudness = None
-    if opts.loudness_lufs is not None and info.has_audio:
-        loudness = Loudness(target_lufs=opts.loudness_lufs)
-        audio_reasons.append(f"loudness to {opts.loudness_lufs:g} LUFS")
     duration = window.duration_ms
-    start, end = window.start_ms, window.end_ms
-    cut = window.trimmed or window.extend is not None
-    # A stream copy can only start and end where the source has keyframes: anything else would
-    # need an edit list to hide frames, which a server may ignore (and then bill).
-    # The frame rate must be known, to count the frames a copy keeps (see `copy_frames`).
-    cut_ok = not cut or (window.extend is None and info.fps is not None
-                         and _on_keyframe(start, facts.keyframes_ms)
-                         and (end >= info.duration_ms or _on_keyframe(end, facts.keyframes_ms)))
-    if cut_ok and cut and end < info.duration_ms and info.fps is not None:
-        # ffmpeg ends a stream copy's -t by decode time, which lets the next keyframe (and
-        # frames decoded before it) through when there are B-frames; a frame count does not.
-        base_frames: int | None = round_half_up(Fraction(end - start) * info.fps / 1000)
-    else:
-        base_frames = None
-    whole_ok = (not cut and min(raw) >= rules.MIN_CLIP_MS and max(raw) <= rules.MAX_CLIP_MS
-                and info.min_duration_ms >= rules.MIN_CLIP_MS
-                and info.max_duration_ms <= rules.MAX_CLIP_MS)
-    size_ok = info.size_bytes <= opts.max_size_bytes if not cut else (
-        info.size_bytes * Fraction(max(end - start, 1), max(info.duration_ms, 1))
-        <= opts.max_size_bytes * SIZE_SAFETY)
-    base = PrepPlan(action="copy", source=info.path, start_ms=start, end_ms=end,
-                    duration_ms=duration, extend=window.extend, has_audio=info.has_audio,
-                    notes=window.notes, profile=opts.profile, max_size_bytes=opts.max_size_bytes,
-                    source_duration_ms=info.duration_ms, loudness=loudness)
-    if not video_reasons and not audio_reasons and size_ok and not opts.reencode:
-        if (not cut and whole_ok and info.container == "mp4" and info.faststart
-                and not facts.edit_list):
-            return base
-        if cut_ok and (cut or whole_ok):
-            return replace(base, action="remux", reasons=tuple(_why_remux(info, facts, cut)),
-                           copy_frames=base_frames)
-    if not video_reasons and audio_reasons and cut_ok and not opts.reencode:
-        audio_only = _audio_only(info, opts, facts, window,
-                                 replace(base, copy_frames=base_frames))
-        if audio_only is not None:
-            return replace(audio_only, reasons=tuple(audio_reasons + _why_remux(info, facts, cut)))
-    reasons = video_reasons + audio_reasons
-    if not size_ok:
-        reasons.append(f"over {opts.max_size_bytes:,} bytes")
-    if opts.reencode and not reasons:
-        reasons.append("re-encode asked for")
-    if cut and not cut_ok:
-        reasons.append("extended" if window.extend else CUT_REASON)
-    elif not cut and not whole_ok:
-        reasons.append("durations of the tracks differ")
     audio_kbps = AUDIO_KBPS if info.has_audio else 0
     maxrate = video_budget_kbps(duration, opts.max_size_bytes, audio_kbps)
     if maxrate < MIN_VIDEO_KBPS:
         raise MediaError(name, f"{format_ms(duration)} s cannot fit in {opts.max_size_bytes:,} "
                                "bytes at a usable quality", hint="raise --max-size-mb or cut it shorter")
     fps = output_fps(info)
-    width, height = output_size(info)
+    frames, duration = _frames(info, facts, window, fps)
+    video = _video_encode(info, opts, facts, fps, frames, maxrate)
+    # When the video is re-encoded the audio is re-encoded too, even when it is already AAC:
+    # a copied AAC track can only be cut at its 1024-sample frames (21.3 ms), its first frame
+    # needs the one before it to decode (hiding that takes an edit list, which prep never
+    # writes), and its encoder delay is whatever the source's encoder chose; so it could not
+    # be made to end exactly with the re-encoded video. Encoding it costs a few percent of the
+    # video's time, so copying would win nothing worth those risks.
+    audio = _audio_encode(Fraction(frames * 1000) / fps) if info.has_audio else None
+    smart = _smart_cut(info, facts, window, frames) if allowed.smart_cut else None
+    return replace(base, action="transcode", video=video, audio=audio,
+                   reasons=allowed.transcode_reasons, duration_ms=duration, smart_cut=smart)
+
+
+def _frames(info: ClipInfo, facts: SourceFacts, window: ClipWindow,
+            fps: Fraction) -> tuple[int, int]:
+    """How many frames a transcode makes at `fps`, and the duration (ms) that leaves."""
+    duration = window.duration_ms
     # Whole frames, kept a margin (a frame, at least 22 ms) inside 2-30 s at the output rate.
     edge = edge_margin_ms(fps)
     lowest = -(-(rules.MIN_CLIP_MS + edge) * fps // 1000)
@@ -610,10 +524,16 @@ def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
     if window.extend is None and 0 < held < frames:
         # Never more frames than the source's video holds in the window: ffmpeg ends the video
         # there, and audio counted from a longer plan would run past it.
-        frames = held
-        duration = round_half_up(Fraction(frames * 1000) / fps)
+        return held, round_half_up(Fraction(held * 1000) / fps)
+    return frames, duration
+
+
+def _video_encode(info: ClipInfo, opts: PlanOptions, facts: SourceFacts, fps: Fraction,
+                  frames: int, maxrate: int) -> VideoEncode:
+    """The x264 settings of a transcode: size, rate, filters, the profile and the peak rate."""
+    width, height = output_size(info)
     encoder = PROFILE_SETTINGS[opts.profile]
-    video = VideoEncode(
+    return VideoEncode(
         width=width, height=height, fps=fps, frame_count=frames,
         scale=(width, height) != info.display_size or info.pixel_aspect != 1
         or bool(info.width % 2 or info.height % 2),
@@ -625,19 +545,6 @@ def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
         maxrate_kbps=maxrate,
         bufsize_kbps=min(maxrate * VBV_BUFFER_S, MAX_BUFSIZE_KBITS),
     )
-    # When the video is re-encoded the audio is re-encoded too, even when it is already AAC:
-    # a copied AAC track can only be cut at its 1024-sample frames (21.3 ms), its first frame
-    # needs the one before it to decode (hiding that takes an edit list, which prep never
-    # writes), and its encoder delay is whatever the source's encoder chose; so it could not
-    # be made to end exactly with the re-encoded video. Encoding it costs a few percent of the
-    # video's time, so copying would win nothing worth those risks.
-    audio = _audio_encode(Fraction(frames * 1000) / fps) if info.has_audio else None
-    smart = None
-    if (not video_reasons and size_ok and not opts.reencode and window.extend is None
-            and reasons[len(audio_reasons):] == [CUT_REASON]):
-        smart = _smart_cut(info, facts, window, frames)
-    return replace(base, action="transcode", video=video, audio=audio, reasons=tuple(reasons),
-                   duration_ms=duration, smart_cut=smart)
 
 
 def _smart_cut(info: ClipInfo, facts: SourceFacts, window: ClipWindow,
@@ -712,10 +619,12 @@ def _copied_video_ms(info: ClipInfo, facts: SourceFacts, window: ClipWindow) -> 
 
 
 def _audio_only(info: ClipInfo, opts: PlanOptions, facts: SourceFacts, window: ClipWindow,
-                base: PrepPlan) -> PrepPlan | None:
+                allowed: Eligibility, base: PrepPlan) -> PrepPlan | None:
     """Copy the video and re-encode only the audio, when that keeps every guarantee: the
     video's own length inside 2-30 s by a frame, and the copied video plus the audio's budget
     inside the size limit. None when it does not (then the clip is transcoded)."""
+    if not allowed.audio_only:
+        return None
     video_ms = _copied_video_ms(info, facts, window)
     margin = edge_margin_ms(info.fps)
     if not rules.MIN_CLIP_MS + margin <= video_ms <= rules.MAX_CLIP_MS - margin:
@@ -735,7 +644,8 @@ def _audio_only(info: ClipInfo, opts: PlanOptions, facts: SourceFacts, window: C
         return None
     # The output lasts as long as its video: audio running past it in the source is cut away.
     return replace(base, action="remux", audio=_audio_encode(video_ms),
-                   duration_ms=round_half_up(video_ms))
+                   duration_ms=round_half_up(video_ms), copy_frames=_copy_frames(info, window, allowed),
+                   reasons=allowed.audio_reasons + tuple(_why_remux(info, facts, allowed.cut)))
 
 
 def tighten(plan_: PrepPlan, measured_bytes: int) -> PrepPlan:

@@ -16,7 +16,9 @@ One coordinator thread (`_Runner`) owns the schedule and writes the journal; wor
 work and return values (`prep.jobs.steps`). Every step is journaled as it completes, and a create
 request is journaled before it is sent, so the run can be killed at any moment and resumed by
 running the same command. What a resumed run does with each job is decided first, by
-`prep.jobs.reconcile`; the rate brake and the credit cap live in `prep.jobs.budget`.
+`prep.jobs.reconcile`; what a failed step leads to (pace, retry, stop following, fail the job, stop
+creating) by `prep.jobs.policy.decide`, with the run's patience in `BatchOptions.pacing`; the rate
+brake and the credit cap live in `prep.jobs.budget`.
 """
 
 from __future__ import annotations
@@ -35,12 +37,7 @@ from prep.errors import (
     ApiError,
     AuthError,
     Interrupted,
-    NetworkError,
-    OutcomeUnknownError,
     PrepError,
-    QuotaError,
-    RateLimitError,
-    RequestRejected,
     TaskFailedError,
     UsageError,
 )
@@ -48,6 +45,7 @@ from prep.jobs.budget import RateGate, check_balance, jobs_to_pay, measured_unit
 from prep.jobs.journal import ClipRecord, JobRecord, Journal
 from prep.jobs.layout import PREPARED_DIR, read_progress
 from prep.jobs.planning import BatchPlan, JobPlan
+from prep.jobs.policy import DEFAULT_PACING, Decision, Pacing, Step, Verdict, decide
 from prep.jobs.reconcile import job_clips, reconcile, sync_journal
 from prep.jobs.status import JobStatus, batch_status
 from prep.jobs.steps import (
@@ -68,7 +66,8 @@ from prep.jobs.steps import (
 if TYPE_CHECKING:
     from prep.api.client import Client, PollPolicy, Task
     from prep.api.upload import UploadCache
-    from prep.core.plan import Extend, PlannedClip, Profile
+    from prep.core.plan import Profile
+    from prep.core.window import Extend, PlannedClip
     from prep.media.prepare import PrepareOptions
     from prep.settings import Settings
 
@@ -84,16 +83,6 @@ __all__ = [
 
 # Redo an upload whose URL expires sooner than this: the server fetches references after create.
 UPLOAD_MARGIN_S = 3600.0
-# How many times one operation may be put back after 429s / unreachable server before its job
-# is given up for this run (each time after the client's own retries and a batch-wide pause).
-MAX_DEFERRALS = 8
-# The first put-back waits this long; each next one twice as long, up to 60 times as long.
-DEFER_BASE_S = 1.0
-# The client's own retries of one call (before the batch puts the operation back).
-RETRY_ATTEMPTS = 4
-RETRY_BASE_S = 1.0
-# A task query that fails this many times in a row stops being followed for this run.
-MAX_POLL_FAILURES = 3
 
 
 def default_cpu_workers() -> int:
@@ -120,8 +109,7 @@ class BatchOptions:
     resubmit_unknown: bool = False
     upload_mode: Literal["auto", "base64", "stream"] = "auto"  # auto: base64, stream if refused
     upload_margin_s: float = UPLOAD_MARGIN_S
-    poll_initial_s: float | None = None  # None: 1 s against EvoLink, 0.2 s against a sandbox
-    poll_max_s: float | None = None  # None: the settings' poll_max_interval_s (8 s; 2 s sandbox)
+    pacing: Pacing = DEFAULT_PACING  # retries, pauses and poll intervals (tests: a quick one)
     max_cost_units: int | None = None  # checked again once the clips are prepared and measured
     follow: bool = True  # False: stop once every task is created (`generate --no-wait`)
     deadline_s: float | None = None  # stop following tasks after this long (they go on at EvoLink)
@@ -212,12 +200,14 @@ class RunHooks:
 class _Poll:
     due: float
     interval: float
-    failures: int = 0
+
+
+Work = tuple[Step, str]  # a step and what it works on: a clip key, or a job name
 
 
 class _Runner:
     """The coordinator: one thread schedules every step, hands work to the pools and journals
-    what comes back."""
+    what comes back. What a failed step leads to is `prep.jobs.policy.decide`'s call."""
 
     def __init__(self, plan: BatchPlan, journal: Journal, settings: Settings, options: BatchOptions,
                  *, api: Client, fetch: Client, gate: RateGate, cpu: Executor, io: Executor,
@@ -227,6 +217,7 @@ class _Runner:
         self.journal = journal
         self.settings = settings
         self.options = options
+        self.pacing = options.pacing
         self.api = api
         self.fetch = fetch
         self.gate = gate
@@ -237,12 +228,14 @@ class _Runner:
         self.extend = extend
         self.upload_cache = upload_cache
         self.in_process_cpu = in_process_cpu
-        self.futures: dict[Future[Any], tuple[str, str]] = {}
-        self.busy: set[tuple[str, str]] = set()  # (kind, clip key or job name) in flight
+        self.futures: dict[Future[Any], Work] = {}
+        self.busy: set[Work] = set()  # in flight (a query for several tasks: one POLL per job)
         self.clip_errors: dict[str, PrepError] = {}
         self.polls: dict[str, _Poll] = {}
-        self.deferrals: dict[tuple[str, str], int] = {}
-        self.retry_at: dict[tuple[str, str], float] = {}
+        # Counted failures in a row of each step (a success clears them); the queries for several
+        # tasks at once are counted as one, under (POLL_MANY, "").
+        self.attempts: dict[Work, int] = {}
+        self.retry_at: dict[Work, float] = {}
         self.halted: PrepError | None = None
         self.given_up: set[str] = set()
         self.resubmitted: set[str] = set()  # --resubmit-unknown sends a job again once per run
@@ -262,6 +255,10 @@ class _Runner:
                 self.jobs_of_clip.setdefault(key, []).append(job_plan.name)
         self.poll_initial_s = poll.initial_s
         self.poll_max_s = poll.max_s
+        self._finished: dict[Step, Callable[[str, Any], None]] = {
+            Step.PREPARE: self._prepared, Step.UPLOAD: self._uploaded, Step.CREATE: self._created,
+            Step.POLL: self._polled, Step.DOWNLOAD: self._downloaded,
+        }
 
     def reconcile(self) -> None:
         """What the journal says about each job, settled before anything is sent."""
@@ -289,12 +286,12 @@ class _Runner:
                 break
             done, _ = wait(list(self.futures), timeout=self._next_wake(), return_when=FIRST_COMPLETED)
             for future in done:
-                kind, ident = self.futures.pop(future)
-                if kind == "polls":
+                step, ident = self.futures.pop(future)
+                if step is Step.POLL_MANY:
                     self._polled_many(ident, future)
                     continue
-                self.busy.discard((kind, ident))
-                self._finish(kind, ident, future)
+                self.busy.discard((step, ident))
+                self._finish(step, ident, future)
 
     def _prepared_dir(self, key: str) -> Path:
         return self.options.output_dir / PREPARED_DIR / key[:16]
@@ -302,8 +299,8 @@ class _Runner:
     def _report_encoding(self) -> None:
         """How far each encode in flight is, from the progress file its worker keeps (threads,
         processes and Dask workers alike), as each of its jobs' state."""
-        for kind, key in list(self.busy):
-            if kind != "prepare":
+        for step, key in list(self.busy):
+            if step is not Step.PREPARE:
                 continue
             found = read_progress(self._prepared_dir(key))
             if found is None or found == self.encoding.get(key):
@@ -330,10 +327,11 @@ class _Runner:
 
     def _waiting_for_time(self) -> bool:
         """Whether a poll or a deferred step is still due (nothing else may be in flight)."""
-        for kind, ident in self.retry_at:
-            if kind == "download" and ident not in self.given_up:
+        for step, ident in self.retry_at:
+            if step is Step.DOWNLOAD and ident not in self.given_up:
                 return True
-            if kind in ("create", "upload") and self.halted is None and ident not in self.given_up:
+            if step in (Step.CREATE, Step.UPLOAD) and self.halted is None \
+                    and ident not in self.given_up:
                 return True
         return any(self._following(name) and self._job(name).state in ("running", "submitting")
                    for name in self.polls)
@@ -346,19 +344,23 @@ class _Runner:
             return 0.5
         return min(max(min(times) - now, 0.01), 0.5)
 
-    def _submit(self, executor: Executor, kind: str, ident: str, fn: Callable[..., Any],
+    def _submit(self, executor: Executor, step: Step, ident: str, fn: Callable[..., Any],
                 *args: Any) -> None:
-        self.busy.add((kind, ident))
-        self.futures[executor.submit(fn, *args)] = (kind, ident)
+        self.busy.add((step, ident))
+        self.futures[executor.submit(fn, *args)] = (step, ident)
 
-    def _ready(self, kind: str, ident: str) -> bool:
-        when = self.retry_at.get((kind, ident))
+    def _ready(self, step: Step, ident: str) -> bool:
+        when = self.retry_at.get((step, ident))
         if when is None:
             return True
         if when <= time.time():
-            del self.retry_at[(kind, ident)]
+            del self.retry_at[(step, ident)]
             return True
         return False
+
+    def _idle(self, step: Step, ident: str) -> bool:
+        """Neither in flight nor waiting out a pause."""
+        return (step, ident) not in self.busy and self._ready(step, ident)
 
     def _schedule(self) -> None:
         now = time.time()
@@ -374,13 +376,12 @@ class _Runner:
                 self._resubmit(job)
             elif job.state == "running" and self.options.follow:
                 poll = self.polls.setdefault(name, _Poll(due=now, interval=self.poll_initial_s))
-                if ("poll", name) not in self.busy and job.task_id:
+                if (Step.POLL, name) not in self.busy and job.task_id:
                     (due if poll.due <= now else early).append((name, job.task_id))
-            elif job.state == "completed" and ("download", name) not in self.busy \
-                    and self._ready("download", name):
+            elif job.state == "completed" and self._idle(Step.DOWNLOAD, name):
                 if fault_matches(self.options.fault, "download", name):
                     kill_self()
-                self._submit(self.io, "download", name, self._download, job)
+                self._submit(self.io, Step.DOWNLOAD, name, self._download, job)
         self._poll(due, early)
         if self.hooks.on_progress is not None:
             states = [self._job(n).state for n in self.names]
@@ -396,26 +397,29 @@ class _Runner:
             for start in range(0, len(every), rules.MAX_BATCH_TASK_IDS):
                 chunk = every[start:start + rules.MAX_BATCH_TASK_IDS]
                 names = [name for name, _task_id in chunk]
-                self.busy.update(("poll", name) for name in names)
-                ident = "\n".join(names)
+                self.busy.update((Step.POLL, name) for name in names)
                 self.futures[self.io.submit(read_tasks, self.api, self.gate,
-                                            [task_id for _name, task_id in chunk])] = ("polls", ident)
+                                            [task_id for _name, task_id in chunk])] = (
+                    Step.POLL_MANY, "\n".join(names))
                 self.batch_calls += 1
             return
         for name, task_id in due:
-            self._submit(self.io, "poll", name, read_task, self.api, self.gate, task_id)
+            self._submit(self.io, Step.POLL, name, read_task, self.api, self.gate, task_id)
 
     def _polled_many(self, ident: str, future: Future[Any]) -> None:
         """The answer of one batch query: each job's task, or a fallback to one GET per task."""
         names = ident.split("\n")
         for name in names:
-            self.busy.discard(("poll", name))
+            self.busy.discard((Step.POLL, name))
         try:
             found: dict[str, Task] | None = future.result()
         except PrepError as err:
+            # One failed query is one failure, however many tasks rode along in it.
+            decision = self._decide(Step.POLL_MANY, "", err)
             for name in names:
-                self._poll_failed(name, err)
+                self._poll_failed(name, err, decision)
             return
+        self.attempts.pop((Step.POLL_MANY, ""), None)
         if found is None:
             if self.batch_queries is None and self.hooks.on_warning is not None:
                 self.hooks.on_warning("this server does not answer several tasks at once (POST "
@@ -431,55 +435,67 @@ class _Runner:
             else:
                 # Unknown ids are simply absent from the answer: ask for this one on its own,
                 # which says plainly whether it exists.
-                self._submit(self.io, "poll", name, read_task, self.api, self.gate, task_id)
+                self._submit(self.io, Step.POLL, name, read_task, self.api, self.gate, task_id)
 
     def _advance_clips(self, job: JobRecord, now: float) -> None:
-        clips = [self.journal.clip(k) for k in job.clip_keys]
+        """A job before its create: prepare and upload its clips, then send it."""
         failed = [self.clip_errors[k] for k in job.clip_keys if k in self.clip_errors]
         if failed:
-            err = failed[0]
-            self.journal.set_state(job.name, "failed", error=err.message, error_exit=err.exit_code)
-            self.hooks.state(job.name, "failed", err.message)
+            self._fail(job.name, failed[0].message, failed[0].exit_code)
             return
-        all_prepared = all(c is not None and c.prepared_path for c in clips)
-        all_uploaded = all(c is not None and c.upload_fresh(now, self.options.upload_margin_s)
-                           for c in clips)
-        if all_prepared and job.measured_units is None:
-            self._measure(job, [c.prepared_duration_ms or 0 for c in clips if c is not None])
+        clips = [self._clip(key) for key in job.clip_keys]
+        prepared = all(c.prepared_path for c in clips)
+        if prepared and job.measured_units is None:
+            self._measure(job, [c.prepared_duration_ms or 0 for c in clips])
             job = self._job(job.name)
-        if all_uploaded:
-            if job.state != "uploaded":
-                self.journal.set_state(job.name, "uploaded")
-                self.hooks.state(job.name, "uploaded")
-            if self.halted is None and ("create", job.name) not in self.busy \
-                    and self._ready("create", job.name):
-                self._create(job, [c.file_url for c in clips if c is not None and c.file_url])
+        if all(c.upload_fresh(now, self.options.upload_margin_s) for c in clips):
+            self._send_when_ready(job, [c.file_url or "" for c in clips])
             return
-        if all_prepared and job.state == "pending":
+        if prepared and job.state == "pending":
             self.journal.set_state(job.name, "prepared")
             self.hooks.state(job.name, "prepared")
         for clip in clips:
-            assert clip is not None
             if not clip.prepared_path and clip.key not in self.clips:
                 # A journaled job kept under clips this run did not plan (its row changed).
-                message = (f"job {job.name!r}: its clip {clip.source} is not the one the manifest "
-                           "names now; give the job a new name to run it with the new clips")
-                self.journal.set_state(job.name, "failed", error=message, error_exit=2)
-                self.hooks.state(job.name, "failed", message)
+                self._fail(job.name, f"job {job.name!r}: its clip {clip.source} is not the one the "
+                           "manifest names now; give the job a new name to run it with the new "
+                           "clips", 2)
                 return
-            if not clip.prepared_path:
-                if ("prepare", clip.key) not in self.busy:
-                    self.hooks.state(job.name, "preparing", clip.source)
-                    work = ClipWork(key=clip.key, clip=self.clips[clip.key],
-                                    out_dir=self._prepared_dir(clip.key),
-                                    options=self.prepare_options, fault=self.options.fault)
-                    # Progress callbacks cannot cross a process boundary: only in-process pools.
-                    progress = self.hooks.on_prepare_progress if self.in_process_cpu else None
-                    self._submit(self.cpu, "prepare", clip.key, prepare_clip, work, progress)
-            elif not clip.upload_fresh(now, self.options.upload_margin_s) and self.halted is None \
-                    and ("upload", clip.key) not in self.busy and self._ready("upload", clip.key):
-                self.hooks.state(job.name, "uploading", clip.source)
-                self._submit(self.io, "upload", clip.key, self._upload, clip)
+            self._advance_clip(job.name, clip, now)
+
+    def _send_when_ready(self, job: JobRecord, urls: list[str]) -> None:
+        """Every clip is uploaded: create the task, unless creating stopped or waits its turn."""
+        if job.state != "uploaded":
+            self.journal.set_state(job.name, "uploaded")
+            self.hooks.state(job.name, "uploaded")
+        if self.halted is None and self._idle(Step.CREATE, job.name):
+            self._create(job, urls)
+
+    def _clip(self, key: str) -> ClipRecord:
+        clip = self.journal.clip(key)
+        assert clip is not None
+        return clip
+
+    def _advance_clip(self, name: str, clip: ClipRecord, now: float) -> None:
+        """The next step of one clip of job `name`: prepare it, or upload it (again)."""
+        if not clip.prepared_path:
+            if (Step.PREPARE, clip.key) in self.busy:
+                return
+            self.hooks.state(name, "preparing", clip.source)
+            work = ClipWork(key=clip.key, clip=self.clips[clip.key],
+                            out_dir=self._prepared_dir(clip.key),
+                            options=self.prepare_options, fault=self.options.fault)
+            # Progress callbacks cannot cross a process boundary: only in-process pools.
+            progress = self.hooks.on_prepare_progress if self.in_process_cpu else None
+            self._submit(self.cpu, Step.PREPARE, clip.key, prepare_clip, work, progress)
+        elif not clip.upload_fresh(now, self.options.upload_margin_s) and self.halted is None \
+                and self._idle(Step.UPLOAD, clip.key):
+            self.hooks.state(name, "uploading", clip.source)
+            self._submit(self.io, Step.UPLOAD, clip.key, self._upload, clip)
+
+    def _fail(self, name: str, message: str, exit_code: int) -> None:
+        self.journal.set_state(name, "failed", error=message, error_exit=exit_code)
+        self.hooks.state(name, "failed", message)
 
     def _measure(self, job: JobRecord, durations_ms: list[int]) -> None:
         """Bill the job again from its prepared clips as measured: what EvoLink will see."""
@@ -515,10 +531,10 @@ class _Runner:
         self.hooks.state(job.name, "submitting")
         if fault_matches(self.options.fault, "before-create", job.name):
             kill_self()
-        self._submit(self.io, "create", job.name, self._send_create, sub, body, key, job.name)
+        self._submit(self.io, Step.CREATE, job.name, self._send_create, sub, body, key, job.name)
 
     def _resubmit(self, job: JobRecord) -> None:
-        if ("create", job.name) in self.busy or self.halted is not None \
+        if (Step.CREATE, job.name) in self.busy or self.halted is not None \
                 or job.name in self.resubmitted:
             return
         self.resubmitted.add(job.name)
@@ -530,7 +546,7 @@ class _Runner:
         sub = self.journal.begin_submission(job.name, idempotency_key=last.idempotency_key,
                                             request=last.request)
         self.hooks.state(job.name, "submitting", "re-sending under the same Idempotency-Key")
-        self._submit(self.io, "create", job.name, self._send_create, sub, last.request,
+        self._submit(self.io, Step.CREATE, job.name, self._send_create, sub, last.request,
                      last.idempotency_key, job.name)
 
     def _send_create(self, sub: int, body: dict[str, Any], key: str, name: str) -> tuple[int, Task]:
@@ -565,57 +581,59 @@ class _Runner:
 
     # -- results of work (coordinator thread: the only journal writer)
 
-    def _finish(self, kind: str, ident: str, future: Future[Any]) -> None:
+    def _finish(self, step: Step, ident: str, future: Future[Any]) -> None:
         try:
             value = future.result()
         except PrepError as err:
-            self._failed(kind, ident, err)
+            self._failed(step, ident, err)
             return
         except Exception as err:  # a bug in one job must not take the others down
-            self._failed(kind, ident, PrepError(f"internal error ({type(err).__name__}: {err}); "
+            self._failed(step, ident, PrepError(f"internal error ({type(err).__name__}: {err}); "
                                                 "this is a bug in prep"))
             return
-        self.deferrals.pop((kind, ident), None)
-        if kind == "prepare":
-            prepared: PreparedClip = value
-            for note in prepared.notes:
-                if self.hooks.on_warning is not None:
-                    self.hooks.on_warning(note)
-            self.journal.record_prepared(ident, path=str(prepared.path), sha256=prepared.sha256,
-                                         size_bytes=prepared.size_bytes,
-                                         duration_ms=prepared.duration_ms, action=prepared.action)
-        elif kind == "upload":
-            uploaded: Uploaded = value
-            for note in uploaded.notes:
-                if self.hooks.on_warning is not None:
-                    self.hooks.on_warning(note)
-            self.journal.record_upload(ident, file_url=uploaded.file_url, file_id=uploaded.file_id,
-                                       expires_at=uploaded.expires_at)
-        elif kind == "create":
-            sub, task = value
-            self.journal.record_created(
-                sub, task_id=task.id, status=task.status,
-                credits_reserved_units=task.credits_reserved_units,
-                outcome="replayed" if task.replayed else "created")
-            self.polls[ident] = _Poll(due=time.time() + self.poll_initial_s,
-                                      interval=self.poll_initial_s)
-            self._report_task(task)
-            self.hooks.state(ident, "running", f"task {task.id}" + (" (replayed)" if task.replayed
-                                                                    else ""))
-        elif kind == "poll":
-            self._polled(ident, value)
-        elif kind == "download":
-            path, digest, size = value
-            self.journal.record_result(ident, path=str(path), sha256=digest, size_bytes=size)
-            self.hooks.state(ident, "done", str(path))
+        self.attempts.pop((step, ident), None)
+        self._finished[step](ident, value)
+
+    def _warn(self, notes: tuple[str, ...]) -> None:
+        for note in notes:
+            if self.hooks.on_warning is not None:
+                self.hooks.on_warning(note)
+
+    def _prepared(self, key: str, prepared: PreparedClip) -> None:
+        self._warn(prepared.notes)
+        self.journal.record_prepared(key, path=str(prepared.path), sha256=prepared.sha256,
+                                     size_bytes=prepared.size_bytes,
+                                     duration_ms=prepared.duration_ms, action=prepared.action)
+
+    def _uploaded(self, key: str, uploaded: Uploaded) -> None:
+        self._warn(uploaded.notes)
+        self.journal.record_upload(key, file_url=uploaded.file_url, file_id=uploaded.file_id,
+                                   expires_at=uploaded.expires_at)
+
+    def _created(self, name: str, answer: tuple[int, Task]) -> None:
+        sub, task = answer
+        self.journal.record_created(
+            sub, task_id=task.id, status=task.status,
+            credits_reserved_units=task.credits_reserved_units,
+            outcome="replayed" if task.replayed else "created")
+        self.polls[name] = _Poll(due=time.time() + self.poll_initial_s,
+                                 interval=self.poll_initial_s)
+        self._report_task(task)
+        self.hooks.state(name, "running", f"task {task.id}" + (" (replayed)" if task.replayed
+                                                               else ""))
+
+    def _downloaded(self, name: str, saved: tuple[Path, str, int]) -> None:
+        path, digest, size = saved
+        self.journal.record_result(name, path=str(path), sha256=digest, size_bytes=size)
+        self.hooks.state(name, "done", str(path))
 
     def _report_task(self, task: Task) -> None:
         if self.hooks.on_task is not None:
             self.hooks.on_task(task)
 
     def _polled(self, name: str, task: Task) -> None:
+        self.attempts.pop((Step.POLL, name), None)
         poll = self.polls[name]
-        poll.failures = 0
         self._report_task(task)
         if task.status in ("failed", "cancelled"):
             reason = task.error_message or task.status
@@ -636,91 +654,82 @@ class _Runner:
         poll.due = time.time() + poll.interval
         poll.interval = min(poll.interval * 1.5, self.poll_max_s)
 
-    def _failed(self, kind: str, ident: str, err: PrepError) -> None:
-        if kind == "prepare":
-            self.clip_errors[ident] = err
-        elif kind == "upload":
-            if not self._defer(kind, ident, err):
-                self.clip_errors[ident] = err
-        elif kind == "create":
-            self._create_failed(ident, err)
-        elif kind == "poll":
-            self._poll_failed(ident, err)
-        elif kind == "download":
-            if self._defer(kind, ident, err):
-                return
-            expired = isinstance(err, ApiError) and err.status in (401, 403, 404, 410)
-            self.journal.set_state(ident, "failed", error=err.message,
-                                   error_exit=6 if expired else err.exit_code)
-            self.hooks.state(ident, "failed", err.message)
+    # -- failures: `decide` says what follows, the runner carries it out
 
-    def _poll_failed(self, name: str, err: PrepError) -> None:
-        poll = self.polls[name]
-        if isinstance(err, (AuthError, QuotaError)):
+    def _decide(self, step: Step, ident: str, err: PrepError) -> Decision:
+        """The policy's decision on a failed step, with what it means for the whole run applied
+        (the count of failures in a row, a pause of every call, no more creates)."""
+        attempts = self.attempts.get((step, ident), 0) + 1
+        decision = decide(step, err, attempts, self.pacing)
+        if decision.counted:
+            self.attempts[(step, ident)] = attempts
+        if decision.halt:
             self._halt(err)
-        poll.failures += 1
-        if poll.failures >= MAX_POLL_FAILURES or isinstance(err, (AuthError, RequestRejected,
-                                                                   UsageError)):
-            self.journal.note_error(name, f"stopped following the task: {err.message}",
-                                    err.exit_code)
+        if decision.pause_run:
+            self.gate.backoff(decision.delay_ms / 1000)
+        return decision
+
+    def _failed(self, step: Step, ident: str, err: PrepError) -> None:
+        decision = self._decide(step, ident, err)
+        if step is Step.CREATE:
+            self._create_failed(ident, err, decision)
+        elif step is Step.POLL:
+            self._poll_failed(ident, err, decision)
+        elif decision.verdict in (Verdict.PACE, Verdict.RETRY):
+            self.retry_at[(step, ident)] = time.time() + decision.delay_ms / 1000
+        elif step is Step.DOWNLOAD:
+            self._fail(ident, err.message,
+                       err.exit_code if decision.exit_code is None else decision.exit_code)
+        else:  # a clip that cannot be prepared or uploaded fails the jobs that use it
+            self.clip_errors[ident] = err
+
+    def _poll_failed(self, name: str, err: PrepError, decision: Decision) -> None:
+        if decision.verdict is Verdict.STOP_FOLLOWING:
+            task_id = self._job(name).task_id
+            self.journal.note_error(name, f"stopped following task {task_id} ({err.message}); "
+                                    "the task goes on at EvoLink", err.exit_code)
             self.given_up.add(name)
             self.hooks.state(name, "running", f"stopped following: {err.message}")
         else:
-            poll.due = time.time() + max(poll.interval, 1.0) * 2
+            self.polls[name].due = time.time() + decision.delay_ms / 1000
 
-    def _defer(self, kind: str, ident: str, err: PrepError) -> bool:
-        """Put an operation back after a 429 / unreachable server, braking the whole batch."""
-        if not isinstance(err, (RateLimitError, NetworkError)) and not (
-                isinstance(err, ApiError) and err.status is not None and err.status >= 500):
-            return False
-        count = self.deferrals.get((kind, ident), 0) + 1
-        self.deferrals[(kind, ident)] = count
-        if count > MAX_DEFERRALS:
-            return False
-        delay = DEFER_BASE_S * min(2.0 ** count, 60.0)
-        self.gate.backoff(delay)
-        self.retry_at[(kind, ident)] = time.time() + delay
-        return True
-
-    def _create_failed(self, name: str, err: PrepError) -> None:
+    def _create_failed(self, name: str, err: PrepError, decision: Decision) -> None:
         sub = self.journal.last_submission(name)
         assert sub is not None
-        if isinstance(err, OutcomeUnknownError):
+        status = err.status if isinstance(err, ApiError) else None
+        verdict = decision.verdict
+        if verdict is Verdict.UNKNOWN:
             self.journal.record_unknown(sub.id, error=err.message)
             self.hooks.state(name, "unknown", err.message)
             return
-        status = err.status if isinstance(err, ApiError) else None
-        # 429, or a connection that was never made: the server provably did not take it.
-        if isinstance(err, (RateLimitError, NetworkError)):
-            self.journal.record_retryable(sub.id, error=err.message, http_status=status)
-            if not self._defer("create", name, err):
-                self.journal.note_error(name, f"not submitted: {err.message}", err.exit_code)
-                self.given_up.add(name)
-            self.hooks.state(name, "uploaded", "waiting: rate limited")
+        if verdict is Verdict.FAIL:
+            self.journal.record_rejected(sub.id, error=err.message, error_exit=err.exit_code,
+                                         http_status=status)
+            self.hooks.state(name, "failed", err.message)
             return
-        if isinstance(err, (QuotaError, AuthError)):
-            # Not this job's fault and no task was made: every later create would fail the same
-            # way. Stop creating; the jobs stay ready for a re-run after the account is fixed.
-            self.journal.record_retryable(sub.id, error=err.message, http_status=status)
-            self._halt(err)
-            return
-        if isinstance(err, RequestRejected) and any(
-                word in err.message.lower() for word in ("expire", "not found", "fetch", "download")):
-            # The server could not use an uploaded reference (expired early or deleted): upload
-            # afresh, and send again (the 400 proves no task was made).
-            self.journal.record_retryable(sub.id, error=err.message, http_status=status)
-            if self.deferrals.get(("refresh", name), 0) < 1:
-                self.deferrals[("refresh", name)] = 1
-                for key in self._job(name).clip_keys:
-                    clip = self.journal.clip(key)
-                    if self.upload_cache is not None and clip is not None and clip.prepared_sha256:
-                        self.upload_cache.forget(clip.prepared_sha256, self.api.files_url)
-                    self.journal.forget_upload(key, f"the server refused it: {err.message}")
-                self.journal.set_state(name, "prepared", detail="references refused: uploading again")
-                return
-        self.journal.record_rejected(sub.id, error=err.message, error_exit=err.exit_code,
-                                     http_status=status)
-        self.hooks.state(name, "failed", err.message)
+        # Every other verdict: the server provably did not take it (429, no connection, 402,
+        # 401/403, a reference it could not fetch), so the job is ready to be sent again.
+        self.journal.record_retryable(sub.id, error=err.message, http_status=status)
+        if verdict in (Verdict.PACE, Verdict.RETRY):
+            self.retry_at[(Step.CREATE, name)] = time.time() + decision.delay_ms / 1000
+            why = "rate limited" if verdict is Verdict.PACE else "EvoLink cannot be reached"
+            self.hooks.state(name, "uploaded", f"waiting: {why}")
+        elif verdict is Verdict.REFRESH:
+            self._upload_again(name, err)
+        elif not decision.halt:  # a halt says it on every job left (finalize)
+            self.journal.note_error(name, f"not submitted: {err.message}", err.exit_code)
+            self.given_up.add(name)
+            self.hooks.state(name, "uploaded", f"not submitted: {err.message}")
+
+    def _upload_again(self, name: str, err: PrepError) -> None:
+        """The server could not use an uploaded reference (expired early or deleted): upload
+        afresh, and send again (the 400 proves no task was made)."""
+        for key in self._job(name).clip_keys:
+            clip = self.journal.clip(key)
+            if self.upload_cache is not None and clip is not None and clip.prepared_sha256:
+                self.upload_cache.forget(clip.prepared_sha256, self.api.files_url)
+            self.journal.forget_upload(key, f"the server refused it: {err.message}")
+        self.journal.set_state(name, "prepared", detail="references refused: uploading again")
 
     def _halt(self, err: PrepError) -> None:
         if self.halted is None:
@@ -738,13 +747,13 @@ class _Runner:
 
     def stop_in_flight_creates(self, timeout_s: float = 30.0) -> None:
         """After Ctrl-C: wait a little for create requests already sent, and journal their answers."""
-        creates = [f for f, (kind, _) in self.futures.items() if kind == "create"]
+        creates = [f for f, (step, _) in self.futures.items() if step is Step.CREATE]
         if not creates:
             return
         done, _ = wait(creates, timeout=timeout_s)
         for future in done:
-            kind, ident = self.futures.pop(future)
-            self._finish(kind, ident, future)
+            step, ident = self.futures.pop(future)
+            self._finish(step, ident, future)
 
 
 def run_batch(
@@ -780,8 +789,9 @@ def run_batch(
         raise UsageError(f"{out}: the output folder cannot be written ({err.strerror or err})",
                          hint="choose another folder with -o") from err
     gate = RateGate(options.concurrency)
-    retry = RetryPolicy(attempts=RETRY_ATTEMPTS, base_delay_s=RETRY_BASE_S,
-                        max_delay_s=20.0 * RETRY_BASE_S)
+    pacing = options.pacing
+    retry = RetryPolicy(attempts=pacing.retry_attempts, base_delay_s=pacing.retry_base_ms / 1000,
+                        max_delay_s=20 * pacing.retry_base_ms / 1000)
     api = client or Client.from_settings(settings, retry=retry, sleep=gate.sleep)
     fetch = Client.from_settings(settings, retry=retry)
     own_cpu = cpu_executor is None
@@ -794,8 +804,10 @@ def run_batch(
         prepare_kwargs["profile"] = options.profile
     prepare_options = PrepareOptions(**prepare_kwargs)
     upload_cache = UploadCache(settings.cache_dir / "uploads") if options.use_cache else None
-    poll = PollPolicy.for_settings(settings, initial_s=options.poll_initial_s,
-                                   max_s=options.poll_max_s or None, deadline_s=None)
+    poll = PollPolicy.for_settings(
+        settings, deadline_s=None,
+        initial_s=None if pacing.poll_initial_ms is None else pacing.poll_initial_ms / 1000,
+        max_s=None if pacing.poll_max_ms is None else pacing.poll_max_ms / 1000)
     interrupted = False
     halted: PrepError | None = None
     with Journal.open(out) as journal:

@@ -8,9 +8,9 @@ from pathlib import Path
 from prep.core import billing, rules
 from prep.core.billing import DEFAULT_PRICES, ClipBill, Estimate, PriceTable
 from prep.core.clipspec import ClipSpec
-from prep.core.plan import Extend, PlannedClip, choose_window
 from prep.core.request import check_clip_count, check_options
 from prep.core.timecode import format_ms
+from prep.core.window import Extend, PlannedClip, choose_window
 from prep.errors import PrepError, UsageError
 from prep.media.clips import expand_paths, parse_clip_spec
 from prep.media.probe import probe

@@ -41,6 +41,7 @@ from prep.errors import AuthError, PrepError, UsageError
 from prep.jobs.journal import FOLLOWED, SENT
 from prep.jobs.manifest import JobSpec, Manifest
 from prep.jobs.planning import BatchPlan, JobPlan, plan_job
+from prep.jobs.policy import DEFAULT_PACING, Pacing
 from prep.jobs.status import JobStatus, job_error
 from prep.media.clips import expand_paths, parse_clip_spec
 
@@ -49,7 +50,8 @@ if TYPE_CHECKING:
 
     from prep.api.client import Client, Task
     from prep.core.clipinfo import ClipInfo
-    from prep.core.plan import Extend, Profile
+    from prep.core.plan import Profile
+    from prep.core.window import Extend
     from prep.pick.check import Checker, CheckReport, Verdict
     from prep.pick.picker import PickedWindow, Picker
     from prep.settings import Settings
@@ -84,6 +86,7 @@ class GenerateOptions:
     pick: bool = False  # choose a window for clips given without one, as `prep pick` does
     check: bool = True  # check each clip as a reference (`prep check`) before the bill
     require: Verdict | None = None  # refuse clips below this verdict (exit 3)
+    pacing: Pacing = DEFAULT_PACING  # the engine's retries and pauses (tests: a quick one)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -496,7 +499,8 @@ def _run(result: GenerateResult, job_plan: JobPlan, options: GenerateOptions, se
         output_dir=options.out_dir, concurrency=2, resubmit_unknown=options.resubmit,
         upload_mode=options.upload_mode, max_cost_units=options.max_cost_units,
         follow=options.wait, deadline_s=options.deadline_s, use_cache=options.use_cache,
-        profile=options.profile, check_credits=False)  # checked before the confirmation
+        profile=options.profile, pacing=options.pacing,
+        check_credits=False)  # checked before the confirmation
     try:
         outcome = engine.run_batch(plan, settings, batch_options, extend=options.extend,
                                 hooks=engine_hooks, client=client, cpu_executor=cpu_executor)

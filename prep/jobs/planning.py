@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from prep.core import billing, rules
 from prep.core.billing import DEFAULT_PRICES, Estimate, PriceTable
 from prep.core.clipinfo import ClipInfo
-from prep.core.plan import Extend, PlannedClip, choose_window
 from prep.core.request import RequestOptions, check_clip_count
+from prep.core.window import Extend, PlannedClip, choose_window
 from prep.errors import (
     PrepError,
     UsageError,

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prep.core import rules
-from prep.core.plan import Extend
+from prep.core.window import Extend
 from prep.errors import UsageError
 from prep.files import file_sha256
 from prep.jobs.journal import FOLLOWED, NOT_SENT, SENT, JobRecord, Journal

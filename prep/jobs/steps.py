@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prep.core import rules
-from prep.core.plan import Extend, PlannedClip
+from prep.core.window import Extend, PlannedClip
 from prep.errors import MediaError, TaskFailedError
 from prep.files import file_sha256, write_text_atomic
 from prep.jobs.layout import PROGRESS_EVERY_S, progress_path

@@ -30,9 +30,6 @@ from prep.core.clipspec import ClipSpec
 from prep.core.plan import (
     CUT_REASON,
     DEFAULT_PROFILE,
-    ClipWindow,
-    Extend,
-    PlannedClip,
     PlanOptions,
     PrepPlan,
     Profile,
@@ -41,6 +38,7 @@ from prep.core.plan import (
     tighten,
 )
 from prep.core.timecode import format_ms
+from prep.core.window import ClipWindow, Extend, PlannedClip
 from prep.errors import FfmpegError, MediaError, PrepError
 from prep.media.cache import Cache, copy_file, remove_stale_parts
 from prep.media.clips import expand_paths, parse_clip_spec

@@ -548,7 +548,7 @@ def _noise(speech: Sequence[float], chunk_db: Sequence[float], has_speech: bool)
 # --- picture and length --------------------------------------------------------------------------
 
 def _cuts(a: Analysis) -> Check:
-    from prep.core.plan import DEFAULT_FPS, edge_margin_ms
+    from prep.core.window import DEFAULT_FPS, edge_margin_ms
 
     margin = edge_margin_ms(a.fps or DEFAULT_FPS)
     inside = sorted({c.time_ms for c in a.cuts

@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prep.core import rules
-from prep.core.plan import DEFAULT_FPS, edge_margin_ms
 from prep.core.timecode import format_ms, frame_ms, ms_to_frames
+from prep.core.window import DEFAULT_FPS, edge_margin_ms
 from prep.errors import MediaError, UsageError
 from prep.pick.analyze import SPEECH_CHUNK_MS, Analysis, FaceSample
 

@@ -30,8 +30,8 @@ from typing import Any, Literal
 from prep.core import rules
 from prep.core.clipinfo import ClipInfo
 from prep.core.clipspec import ClipSpec, Window
-from prep.core.plan import edge_margin_ms
 from prep.core.timecode import Timepoint, format_ms
+from prep.core.window import edge_margin_ms
 from prep.files import write_text_atomic
 from prep.media.probe import probe
 

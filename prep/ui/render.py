@@ -707,6 +707,14 @@ def batch_summary(result: Any, *, to_stderr: bool = False) -> None:
                   f"{credits_text(reserved)} credits{pauses}", soft_wrap=True)
     if result.halted:
         console.print(f"[red]stopped submitting: {_escape(result.halted)}[/]", soft_wrap=True)
+    running = [j for j in result.jobs if j.state in ("running", "submitting", "completed")]
+    if running:
+        tasks = ", ".join(f"{j.name} ({j.task_id})" if j.task_id else j.name for j in running)
+        console.print(
+            f"[cyan]{len(running)} job(s) not finished when prep stopped following them: "
+            f"{_escape(tasks)}. Their tasks go on at EvoLink: run the same command again to "
+            "follow them and download the results (`prep task ID --wait` shows one)[/]",
+            soft_wrap=True)
     unknown = [j.name for j in result.jobs if j.state == "unknown"]
     if unknown:
         console.print(
