@@ -81,8 +81,12 @@ class PrepareOptions:
     max_size_bytes: int = rules.MAX_FILE_BYTES
     extend: Extend | None = None
     use_cache: bool = True
-    cache_dir: Path | None = None  # None: the settings' cache_dir
-    ffmpeg: str | None = None  # None: the settings' ffmpeg (PREP_FFMPEG, PATH, bundled)
+    # The folder whose `prepared/` keeps finished re-encodes (`Settings.cache_dir`, passed down
+    # by the caller); None: no such cache.
+    cache_dir: Path | None = None
+    # The configured ffmpeg (`Settings.ffmpeg`), resolved where the clip is prepared (a worker
+    # finds its own); None: the one on PATH, else the bundled one.
+    ffmpeg: str | None = None
     loudness_lufs: float | None = None  # normalise the audio to this loudness (EBU R128)
 
     def plan_options(self, spec: ClipSpec) -> PlanOptions:
@@ -633,11 +637,6 @@ def _cache_key(info: ClipInfo, clip_plan: PrepPlan) -> str:
 
 
 def _cache(options: PrepareOptions) -> Cache | None:
-    if not options.use_cache:
+    if not options.use_cache or options.cache_dir is None:
         return None
-    folder = options.cache_dir
-    if folder is None:
-        from prep.settings import load_settings
-
-        folder = load_settings().cache_dir
-    return Cache(folder / "prepared", CACHE_LIMIT_BYTES)
+    return Cache(options.cache_dir / "prepared", CACHE_LIMIT_BYTES)

@@ -137,13 +137,14 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
         checker = Checker(required=require, on_note=render.note,  # type: ignore[arg-type]
                           on_report=lambda report: render.job_check(report, quiet=quiet),
                           progress=lambda path: render.progress_bar(f"checking {path.name}",
-                                                                    enabled=not quiet))
+                                                                    enabled=not quiet),
+                          ffmpeg=settings.ffmpeg)
         checker = checker if checker.available(manifest) else None
     picker = Picker(cache_dir=settings.cache_dir / "picks",
                     known=read_journaled_picks(Path(output)) if output else None,
                     progress=lambda path: render.progress_bar(f"picking a window in {path.name}",
                                                               enabled=not quiet),
-                    for_check=checker is not None)
+                    for_check=checker is not None, ffmpeg=settings.ffmpeg)
     try:
         loaded = load_manifest(manifest)
         plan = plan_batch(loaded, prices=settings.prices, extend=extend, picker=picker,
@@ -280,7 +281,7 @@ def _write_report(report: Any, report_file: str, quiet: bool) -> None:
     from prep.ui import render
     from prep.ui.report import write_report
 
-    for warning in write_report(report, report_file):
+    for warning in write_report(report, report_file, ffmpeg=cli_settings().ffmpeg):
         render.warn(warning)
     if not quiet:
         render.note(f"report: {report_file}")
