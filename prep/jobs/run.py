@@ -21,6 +21,7 @@ running the same command. What a resumed run does with each job is decided first
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -65,7 +66,7 @@ from prep.jobs.work import (
 )
 
 if TYPE_CHECKING:
-    from prep.api.client import Client, PollPolicy, Task
+    from prep.api.client import Client, PollPolicy, RetryPolicy, Task
     from prep.api.upload import UploadCache
     from prep.core.plan import Extend, PlannedClip, Profile
     from prep.media.prepare import PrepareOptions
@@ -76,6 +77,7 @@ __all__ = [
     "BatchResult",
     "Hooks",
     "default_cpu_workers",
+    "engine_client",
     "outcome_of",
     "result_path",
     "run_batch",
@@ -752,6 +754,21 @@ class _Runner:
             self._finish(kind, ident, future)
 
 
+def _retry_policy() -> RetryPolicy:
+    from prep.api.client import RetryPolicy
+
+    return RetryPolicy(attempts=RETRY_ATTEMPTS, base_delay_s=RETRY_BASE_S,
+                       max_delay_s=20.0 * RETRY_BASE_S)
+
+
+def engine_client(settings: Settings, gate: RateGate) -> Client:
+    """The client a run talks to EvoLink through: the run's retries, each back-off braking every
+    call of the run (`gate`). The caller closes it."""
+    from prep.api.client import Client
+
+    return Client.from_settings(settings, retry=_retry_policy(), sleep=gate.sleep)
+
+
 def run_batch(
     plan: BatchPlan,
     settings: Settings,
@@ -762,13 +779,19 @@ def run_batch(
     cpu_executor: Executor | None = None,
     io_executor: Executor | None = None,
     client: Client | None = None,
+    journal: Journal | None = None,
+    gate: RateGate | None = None,
 ) -> BatchResult:
     """Run (or resume) every job of `plan` into `options.output_dir`; see the module docstring.
 
     `cpu_executor` takes `prepare_clip` calls (default: a thread pool of `options.cpu_workers`);
-    any concurrent.futures-style Executor works, e.g. Dask's `Client.get_executor()`.
+    any concurrent.futures-style Executor works, e.g. Dask's `Client.get_executor()`. `client`
+    is used as it is (default: `engine_client`, closed at the end); downloads share its
+    connections. `journal` is the output folder's journal when the caller holds it open (it
+    stays open); `gate` the rate gate every API call passes (default: one of
+    `options.concurrency`).
     """
-    from prep.api.client import Client, PollPolicy, RetryPolicy
+    from prep.api.client import PollPolicy
     from prep.api.upload import UploadCache
     from prep.media.prepare import PrepareOptions
 
@@ -784,11 +807,10 @@ def run_batch(
     except OSError as err:
         raise UsageError(f"{out}: the output folder cannot be written ({err.strerror or err})",
                          hint="choose another folder with -o") from err
-    gate = RateGate(options.concurrency)
-    retry = RetryPolicy(attempts=RETRY_ATTEMPTS, base_delay_s=RETRY_BASE_S,
-                        max_delay_s=20.0 * RETRY_BASE_S)
-    api = client or Client.from_settings(settings, retry=retry, sleep=gate.sleep)
-    fetch = Client.from_settings(settings, retry=retry)
+    gate = gate or RateGate(options.concurrency)
+    api = client or engine_client(settings, gate)
+    # Downloads (of result files, off the API's hosts) retry on their own: no brake on the run.
+    fetch = api.with_policy(retry=_retry_policy(), sleep=time.sleep)
     own_cpu = cpu_executor is None
     own_io = io_executor is None
     cpu = cpu_executor or ThreadPoolExecutor(options.cpu_workers, thread_name_prefix="prep-cpu")
@@ -803,7 +825,7 @@ def run_batch(
                                    max_s=options.poll_max_s or None, deadline_s=None)
     interrupted = False
     halted: PrepError | None = None
-    with Journal.open(out) as journal:
+    with contextlib.nullcontext(journal) if journal is not None else Journal.open(out) as journal:
         journal.set_meta("manifest", plan.manifest.source)
         journal.set_meta("base_url", settings.base_url)
         runner = _Runner(plan, journal, settings, options, api=api, fetch=fetch, gate=gate, cpu=cpu,
@@ -831,7 +853,6 @@ def run_batch(
                 io.shutdown(wait=not interrupted, cancel_futures=True)
             if client is None:
                 api.close()
-            fetch.close()
         halted = runner.halted
         rows = batch_status(journal, now=time.time(), upload_margin_s=0)
     names = {j.name for j in plan.jobs}
