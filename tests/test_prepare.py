@@ -558,3 +558,13 @@ def test_video_shorter_than_its_audio_is_not_taken_for_a_short_source(tmp_out: P
     (result,) = prepare([str(source)], tmp_out, PrepareOptions(use_cache=False))
     assert result.action == "remux" and not result.notes
     _check_compliant(result)
+
+
+def test_no_cache_is_kept_without_a_cache_folder(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache folder is the caller's to give (the CLI gives its settings'): prepare reads no
+    settings of its own."""
+    monkeypatch.setenv("PREP_CACHE_DIR", str(tmp_path / "from-env"))
+    (result,) = prepare([str(case("vp9"))], tmp_path / "out", PrepareOptions(ffmpeg=""))
+    assert result.action == "transcode" and not result.cached
+    assert not (tmp_path / "from-env").exists()
