@@ -35,7 +35,8 @@ TARGET_X = 4.0
 
 def naive(path: Path, ffmpeg: str) -> float:
     """Seconds for the pick analysis plus a separate loudness pass over the whole clip."""
-    from prep.pick.analyze import analyze, ffmpeg_input
+    from prep.media.stream import ffmpeg_input
+    from prep.pick.analyze import analyze
 
     started = time.perf_counter()
     analyze(path)

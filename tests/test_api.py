@@ -10,7 +10,8 @@ import pytest
 
 import prep
 from prep import errors
-from prep.settings import load_settings, write_config
+from prep.configfile import write_config
+from prep.settings import load_settings
 
 
 def test_all_is_sorted_and_complete() -> None:

@@ -194,3 +194,15 @@ def test_the_check_decodes_no_b_frames_and_still_places_the_cut() -> None:
     assert analysis is not None
     [cut] = [c.time_ms for c in analysis.cuts if c.time_ms > 500]
     assert 3_000 <= cut <= 3_000 + 4 * 40  # at most 4 frames late at 25 fps
+
+
+def test_check_decodes_with_the_configured_ffmpeg(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI hands its PREP_FFMPEG down to the analysis: a missing one is exit 6."""
+    import mediagen
+
+    clip = mediagen.clip("check-configured-ffmpeg", seconds=2.5, size="160x90", rate="10")
+    monkeypatch.setenv("PREP_FFMPEG", str(tmp_path / "no-ffmpeg"))
+    run = CliRunner().invoke(cli, ["check", str(clip)])
+    assert run.exit_code == 6, run.output
+    assert "no-ffmpeg" in run.stderr

@@ -675,3 +675,26 @@ def test_list_tasks_where_it_is_not_served_is_an_api_error() -> None:
     with pytest.raises(ApiError, match="does not offer a task list") as info:
         client.list_tasks()
     assert info.value.exit_code == 6
+
+
+def test_with_policy_shares_the_connections_and_owns_none() -> None:
+    """A run's downloads use the API client's connections with retries of their own."""
+    answers = Recorder(httpx.Response(503), httpx.Response(200, json=task_json("completed")))
+    client, sleeps = make_client(answers)
+    own: list[float] = []
+    other = client.with_policy(retry=RetryPolicy(attempts=2, base_delay_s=0.5, max_delay_s=0.5),
+                               sleep=own.append)
+    assert type(other) is type(client) and other.retry.attempts == 2
+    assert other.get_task("task-1").status == "completed"
+    assert own == [0.25] and sleeps == []  # its own sleep; the API client's never slept
+    other.close()  # closes nothing: the connections are the API client's
+    assert client.get_task("task-1").status == "completed" and len(answers.requests) == 3
+
+
+def test_closing_a_policy_view_leaves_the_owners_connections_open() -> None:
+    owner = Client(KEY, base_url=API, files_url=FILES)
+    view = owner.with_policy(sleep=lambda s: None)
+    view.close()
+    assert not owner._http.is_closed and not owner._public.is_closed
+    owner.close()
+    assert owner._http.is_closed and owner._public.is_closed

@@ -177,7 +177,7 @@ def test_posix_only_names_are_guarded(monkeypatch: pytest.MonkeyPatch) -> None:
             return -9
 
     proc: Any = Proc()
-    ffmpeg._kill_group(proc)
+    ffmpeg.kill_group(proc)
     assert proc.killed and proc.waited
 
 

@@ -319,3 +319,10 @@ def test_ffmpeg_dies_with_a_killed_prep() -> None:
         for child in children:
             with contextlib.suppress(OSError):
                 os.kill(child, 9)
+
+
+def test_find_ffmpeg_reads_no_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The configured ffmpeg comes from the caller's settings: PREP_FFMPEG alone changes nothing
+    below the ui."""
+    monkeypatch.setenv("PREP_FFMPEG", str(tmp_path / "no-ffmpeg"))
+    assert find_ffmpeg().source in ("PATH", "imageio-ffmpeg")

@@ -478,3 +478,34 @@ def test_clip_is_probed_once(sb: Sandbox, clip: Path, tmp_path: Path,
     monkeypatch.setattr(probe_module, "probe", counting)
     run_generate(sb, tmp_path, [clip], dry_run=True)
     assert calls.count(Path(str(clip))) == 1
+
+
+def test_a_job_makes_one_client_and_opens_its_journal_once(
+        sb: Sandbox, clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The balance check, the engine (its downloads too) and the read-back share one client
+    and one open journal, for a new job and for the same job resumed."""
+    from prep.jobs.journal import Journal
+
+    made: list[Client] = []
+    opened: list[Path] = []
+    real_init, real_open = Client.__init__, Journal.open.__func__  # type: ignore[attr-defined]
+
+    def counting_init(self: Client, *args: Any, **kwargs: Any) -> None:
+        made.append(self)
+        real_init(self, *args, **kwargs)
+
+    def counting_open(cls: type[Journal], folder: Path, **kwargs: Any) -> Journal:
+        opened.append(Path(folder))
+        return real_open(cls, folder, **kwargs)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(Client, "__init__", counting_init)
+    monkeypatch.setattr(Journal, "open", classmethod(counting_open))
+    settings = settings_for(sb, tmp_path)
+    options = GenerateOptions(prompt=PROMPT, out_dir=tmp_path / "out")
+    for run in ("new", "resumed"):
+        made.clear()
+        opened.clear()
+        result = generate([str(clip)], options, settings)
+        assert result.exit_code == 0 and result.resumed == (run == "resumed"), run
+        assert len(made) == 1 and opened == [options.out_dir], run
+    assert len(sb.state()["tasks"]) == 1

@@ -1,7 +1,8 @@
 """The package's shape: every import in prep/ runs down the layers, never up, never in a circle.
 
 Layers, lowest first (see ../shared/spec/design.md): core (pure rules) -> settings -> the edges
-(media, api) -> pick -> jobs -> ui. `errors` and `files` sit under everything. The sandbox stands
+(media, api) -> pick -> jobs -> ui. `errors` and `files` sit under everything; `configfile`
+(editing the config file) sits beside settings, for the ui alone. The sandbox stands
 apart: it may use the shared plumbing and ffmpeg, but none of the client's billing, probing,
 planning or request code, so that it can catch their mistakes. Every import counts, including
 those inside functions and under TYPE_CHECKING.
@@ -22,11 +23,12 @@ BASE = {"prep.errors", "prep.files"}
 ALLOWED: dict[str, set[str]] = {
     "core": set(),
     "settings": {"core"},
-    "media": {"core", "settings"},
+    "configfile": {"core", "settings"},
+    "media": {"core"},  # the ffmpeg and cache folder come from the caller's settings
     "api": {"core", "settings"},
-    "pick": {"core", "settings", "media"},
+    "pick": {"core", "media"},
     "jobs": {"core", "settings", "media", "api", "pick"},
-    "ui": {"core", "settings", "media", "api", "pick", "jobs", "sandbox"},
+    "ui": {"core", "settings", "configfile", "media", "api", "pick", "jobs", "sandbox"},
     "sandbox": {"settings", "media.ffmpeg"},
     "errors": set(),
     "files": set(),
@@ -151,6 +153,20 @@ def test_sandbox_shares_no_rules_with_the_client(forbidden: str) -> None:
     users = [src for src, targets in _graph().items() if _layer(src) == "sandbox"
              for dst in targets if dst == forbidden or dst.startswith(forbidden + ".")]
     assert not users, f"the sandbox uses {forbidden} ({', '.join(sorted(set(users)))})"
+
+
+def test_settings_are_loaded_only_in_the_ui() -> None:
+    """Below ui/ nothing loads settings behind its caller's back: the ffmpeg, the cache folder and
+    the rest are passed down (a Settings value, or the one field a function needs)."""
+    bad = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = _module_name(path)
+        if _layer(module) not in ("core", "media", "api", "pick", "jobs"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.ImportFrom) else [])
+            bad += [f"{module} imports load_settings" for n in names if n == "load_settings"]
+    assert not bad, "\n".join(bad)
 
 
 def test_cli_is_the_only_place_click_is_imported() -> None:

@@ -11,11 +11,12 @@ from click.testing import CliRunner
 from PIL import Image
 
 from prep.media.clips import parse_clip_spec
+from prep.media.frames import grab_frames
 from prep.pick import analyze as analyze_module
 from prep.pick.analyze import analyze
 from prep.pick.choose import PickResult, choose, pick_window
 from prep.ui.cli import cli
-from prep.ui.pictures import contact_sheet, grab_frames, pick_timeline
+from prep.ui.pictures import contact_sheet, pick_timeline
 
 pytestmark = pytest.mark.media
 FRAME_MS = 40  # the test footage runs at 25 fps

@@ -475,16 +475,16 @@ def test_planned_clips_are_neither_probed_nor_windowed_again(
     window = choose_window(info, parse_clip_spec(f"{source}@10-20").window, label=str(spec))
     planned = PlannedClip(spec, info, window)
     probed: list[Path] = []
-    real_probe = prepare_module.probe
+    real_probe = prepare_module.probe_with_index
 
-    def counting_probe(path: Path | str) -> ClipInfo:
+    def counting_probe(path: Path | str) -> tuple[ClipInfo, Any]:
         probed.append(Path(path))
         return real_probe(path)  # type: ignore[no-any-return]
 
     def no_second_window(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the window was chosen again")
 
-    monkeypatch.setattr(prepare_module, "probe", counting_probe)
+    monkeypatch.setattr(prepare_module, "probe_with_index", counting_probe)
     with monkeypatch.context() as patch:
         patch.setattr(core_plan, "choose_window", no_second_window)
         (dry,) = list(prepare_each([planned], tmp_out, dry_run=True))
@@ -587,3 +587,13 @@ def test_interrupt_of_clips_at_once_stops_every_ffmpeg(tmp_out: Path) -> None:
                 PrepareOptions(use_cache=False, jobs=2), on_progress=interrupt)
     assert list(tmp_out.iterdir()) == []
     assert not ffmpeg._LIVE
+
+
+def test_no_cache_is_kept_without_a_cache_folder(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache folder is the caller's to give (the CLI gives its settings'): prepare reads no
+    settings of its own."""
+    monkeypatch.setenv("PREP_CACHE_DIR", str(tmp_path / "from-env"))
+    (result,) = prepare([str(case("vp9"))], tmp_path / "out", PrepareOptions(ffmpeg=""))
+    assert result.action == "transcode" and not result.cached
+    assert not (tmp_path / "from-env").exists()

@@ -201,3 +201,24 @@ def test_a_cached_smart_cut_is_still_reported_as_one(tmp_out: Path) -> None:
     assert again.cached and again.smart_cut and again.as_dict()["video_action"] == "smart-cut"
     assert again.output is not None and first.output is not None
     assert again.output.read_bytes() == first.output.read_bytes()
+
+
+def test_the_sources_index_is_read_once_for_probe_plan_and_smart_cut(
+        tmp_out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sample tables probe read are the ones prepare plans from and the smart cut uses."""
+    import sys
+
+    from prep.media import mp4
+
+    src = source("x264", x264())
+    reads: list[Path] = []
+
+    def counting(path: Path | str) -> mp4.Mp4Info:
+        reads.append(Path(path))
+        return mp4.read_mp4(path)
+
+    for module in ("prep.media.probe", "prep.media.prepare", "prep.media.smartcut"):
+        monkeypatch.setattr(sys.modules[module], "read_mp4", counting)
+    result = prepare_one(tmp_out, f"{src}{WINDOW}")
+    assert result.smart_cut
+    assert reads.count(src) == 1

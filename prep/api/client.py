@@ -556,6 +556,17 @@ class Client:
         return cls(settings.api_key, base_url=settings.base_url, files_url=settings.files_url,
                    **kwargs)
 
+    def with_policy(self, *, retry: RetryPolicy | None = None, sleep: Sleep | None = None) -> Client:
+        """This client (same class, key, hosts and HTTP connections) with other retries or another
+        retry sleep. It owns no connections: closing it closes nothing, this client still does."""
+        import copy
+
+        other = copy.copy(self)
+        other._owned = []
+        other.retry = retry or self.retry
+        other._sleep = sleep or self._sleep
+        return other
+
     def __repr__(self) -> str:
         key = "set" if self._api_key else "missing"
         return f"Client(api_key=<{key}>, base_url={self.base_url!r}, files_url={self.files_url!r})"

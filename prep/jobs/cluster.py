@@ -14,7 +14,6 @@ import contextlib
 import importlib
 import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -117,21 +116,21 @@ def _identity(path: Path) -> tuple[str, int, int]:
 
 def _worker_can(identities: list[tuple[str, int, int]], marker: str, ffmpeg: str | None
                 ) -> tuple[str, int] | None:
-    """Runs ON a worker: what it lacks to prepare these clips into this folder, or None."""
+    """Runs ON a worker: what it lacks to prepare these clips into this folder, or None.
+    `ffmpeg` is the coordinator's configured value (`Settings.ffmpeg`), which the worker
+    resolves for itself."""
     try:
         import prep.jobs.steps  # noqa: F401  (the same prep the coordinator runs)
     except ImportError as err:
         return f"cannot import prep ({err})", 6
-    binary = ffmpeg or shutil.which("ffmpeg")
-    if binary is None:
-        try:
-            import imageio_ffmpeg
+    from prep.media.ffmpeg import find_ffmpeg
 
-            binary = imageio_ffmpeg.get_ffmpeg_exe()
-        except Exception:
-            binary = None
-    if binary is None:
-        return "has no ffmpeg (install it, or set PREP_FFMPEG)", 6
+    try:
+        # Resolved here, on the worker, by the rules prepare follows there: the configured
+        # ffmpeg, else PATH, else the bundled one.
+        binary = find_ffmpeg(ffmpeg).path
+    except ToolMissingError as err:
+        return f"has no usable ffmpeg ({err.message})", 6
     try:
         subprocess.run([binary, "-hide_banner", "-version"], capture_output=True, timeout=30,
                        check=True)

@@ -23,6 +23,7 @@ brake and the credit cap live in `prep.jobs.budget`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -64,7 +65,7 @@ from prep.jobs.steps import (
 )
 
 if TYPE_CHECKING:
-    from prep.api.client import Client, PollPolicy, Task
+    from prep.api.client import Client, PollPolicy, RetryPolicy, Task
     from prep.api.upload import UploadCache
     from prep.core.plan import Profile
     from prep.core.window import Extend, PlannedClip
@@ -76,6 +77,7 @@ __all__ = [
     "BatchResult",
     "RunHooks",
     "default_cpu_workers",
+    "engine_client",
     "outcome_of",
     "result_path",
     "run_batch",
@@ -756,6 +758,21 @@ class _Runner:
             self._finish(step, ident, future)
 
 
+def _retry_policy(pacing: Pacing) -> RetryPolicy:
+    from prep.api.client import RetryPolicy
+
+    return RetryPolicy(attempts=pacing.retry_attempts, base_delay_s=pacing.retry_base_ms / 1000,
+                       max_delay_s=20 * pacing.retry_base_ms / 1000)
+
+
+def engine_client(settings: Settings, gate: RateGate, pacing: Pacing = DEFAULT_PACING) -> Client:
+    """The client a run talks to EvoLink through: the run's retries, each back-off braking every
+    call of the run (`gate`). The caller closes it."""
+    from prep.api.client import Client
+
+    return Client.from_settings(settings, retry=_retry_policy(pacing), sleep=gate.sleep)
+
+
 def run_batch(
     plan: BatchPlan,
     settings: Settings,
@@ -766,13 +783,19 @@ def run_batch(
     cpu_executor: Executor | None = None,
     io_executor: Executor | None = None,
     client: Client | None = None,
+    journal: Journal | None = None,
+    gate: RateGate | None = None,
 ) -> BatchResult:
     """Run (or resume) every job of `plan` into `options.output_dir`; see the module docstring.
 
     `cpu_executor` takes `prepare_clip` calls (default: a thread pool of `options.cpu_workers`);
-    any concurrent.futures-style Executor works, e.g. Dask's `Client.get_executor()`.
+    any concurrent.futures-style Executor works, e.g. Dask's `Client.get_executor()`. `client`
+    is used as it is (default: `engine_client`, closed at the end); downloads share its
+    connections. `journal` is the output folder's journal when the caller holds it open (it
+    stays open); `gate` the rate gate every API call passes (default: one of
+    `options.concurrency`).
     """
-    from prep.api.client import Client, PollPolicy, RetryPolicy
+    from prep.api.client import PollPolicy
     from prep.api.upload import UploadCache
     from prep.media.prepare import PrepareOptions
 
@@ -788,12 +811,11 @@ def run_batch(
     except OSError as err:
         raise UsageError(f"{out}: the output folder cannot be written ({err.strerror or err})",
                          hint="choose another folder with -o") from err
-    gate = RateGate(options.concurrency)
+    gate = gate or RateGate(options.concurrency)
     pacing = options.pacing
-    retry = RetryPolicy(attempts=pacing.retry_attempts, base_delay_s=pacing.retry_base_ms / 1000,
-                        max_delay_s=20 * pacing.retry_base_ms / 1000)
-    api = client or Client.from_settings(settings, retry=retry, sleep=gate.sleep)
-    fetch = Client.from_settings(settings, retry=retry)
+    api = client or engine_client(settings, gate, pacing)
+    # Downloads (of result files, off the API's hosts) retry on their own: no brake on the run.
+    fetch = api.with_policy(retry=_retry_policy(pacing), sleep=time.sleep)
     own_cpu = cpu_executor is None
     own_io = io_executor is None
     cpu = cpu_executor or ThreadPoolExecutor(options.cpu_workers, thread_name_prefix="prep-cpu")
@@ -810,7 +832,7 @@ def run_batch(
         max_s=None if pacing.poll_max_ms is None else pacing.poll_max_ms / 1000)
     interrupted = False
     halted: PrepError | None = None
-    with Journal.open(out) as journal:
+    with contextlib.nullcontext(journal) if journal is not None else Journal.open(out) as journal:
         journal.set_meta("manifest", plan.manifest.source)
         journal.set_meta("base_url", settings.base_url)
         runner = _Runner(plan, journal, settings, options, api=api, fetch=fetch, gate=gate, cpu=cpu,
@@ -838,7 +860,6 @@ def run_batch(
                 io.shutdown(wait=not interrupted, cancel_futures=True)
             if client is None:
                 api.close()
-            fetch.close()
         halted = runner.halted
         rows = batch_status(journal, now=time.time(), upload_margin_s=0)
     names = {j.name for j in plan.jobs}

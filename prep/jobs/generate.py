@@ -52,6 +52,8 @@ if TYPE_CHECKING:
     from prep.core.clipinfo import ClipInfo
     from prep.core.plan import Profile
     from prep.core.window import Extend
+    from prep.jobs.budget import RateGate
+    from prep.jobs.journal import Journal
     from prep.pick.check import Checker, CheckReport, Verdict
     from prep.pick.picker import PickedWindow, Picker
     from prep.settings import Settings
@@ -65,6 +67,8 @@ Stopped = Literal["dry-run", "declined", "no-wait", "deadline"]
 _STAGE_OF_STATE: dict[str, Stage] = {"preparing": "prepare", "uploading": "upload",
                                      "submitting": "submit", "running": "wait",
                                      "completed": "download"}
+# How many API calls the job's engine runs at once.
+_CONCURRENCY = 2
 # Journal states that mean a create request has been sent for the job.
 
 
@@ -308,21 +312,35 @@ def generate(
         result.stopped = "dry-run"
         return result
 
-    earlier = _journaled(options.out_dir, job.name)
-    if earlier is not None and earlier.state in SENT:
-        result.resumed = True
-        hooks.note(f"resuming job {job.name} from {options.out_dir}: its task "
-                   f"{earlier.task_id or '(outcome unknown)'} was already submitted, so nothing "
-                   "new is paid for")
-    else:
-        # The balance before the confirmation, and before anything is prepared or uploaded.
-        _check_balance(estimate.credits_units, job.name, settings, client, hooks)
-        if hooks.confirm is not None and not hooks.confirm(estimate):
-            result.stopped = "declined"
-            return result
+    # One client and one journal for the whole job: the balance, the engine and the read-back.
+    from prep.jobs import engine
+    from prep.jobs.budget import RateGate
 
-    _run(result, job_plan, options, settings, hooks, client=client, cpu_executor=cpu_executor,
-         timings=timings)
+    gate = RateGate(_CONCURRENCY)
+    api = client or engine.engine_client(settings, gate, options.pacing)
+    journal = _open_journal(options.out_dir, create=False)
+    try:
+        earlier = _journaled(journal, job.name) if journal is not None else None
+        if earlier is not None and earlier.state in SENT:
+            result.resumed = True
+            hooks.note(f"resuming job {job.name} from {options.out_dir}: its task "
+                       f"{earlier.task_id or '(outcome unknown)'} was already submitted, so "
+                       "nothing new is paid for")
+        else:
+            # The balance before the confirmation, and before anything is prepared or uploaded.
+            _check_balance(estimate.credits_units, job.name, api, hooks)
+            if hooks.confirm is not None and not hooks.confirm(estimate):
+                result.stopped = "declined"
+                return result
+        journal = journal or _open_journal(options.out_dir, create=True)
+        assert journal is not None
+        _run(result, job_plan, options, settings, hooks, client=api, journal=journal, gate=gate,
+             cpu_executor=cpu_executor, timings=timings)
+    finally:
+        if journal is not None:
+            journal.close()
+        if client is None:
+            api.close()
     if check:
         result.raise_for_outcome()
     return result
@@ -337,7 +355,7 @@ def _plan(job: JobSpec, options: GenerateOptions, settings: Settings, hooks: Gen
     for spec in job.clips:
         if spec.path not in infos:
             infos[spec.path] = probe(spec.path)
-    checker = _checker(job, options, hooks) if options.check else None
+    checker = _checker(job, options, settings, hooks) if options.check else None
     picker = (_picker(job, options, settings, hooks, for_check=checker is not None)
               if options.pick else None)
     job_plan = plan_job(job, infos, prices=settings.prices, extend=options.extend, picker=picker,
@@ -358,7 +376,8 @@ def _collect(picks: list[PickedWindow],
     return on_pick
 
 
-def _checker(job: JobSpec, options: GenerateOptions, hooks: GenerateHooks) -> Checker | None:
+def _checker(job: JobSpec, options: GenerateOptions, settings: Settings,
+             hooks: GenerateHooks) -> Checker | None:
     """The reference check of the job's clips, or None when the `pick` extra is missing (said
     once; a MediaError instead when a verdict is required)."""
     from prep.pick.check import Checker
@@ -370,7 +389,7 @@ def _checker(job: JobSpec, options: GenerateOptions, hooks: GenerateHooks) -> Ch
         yield (lambda done, total: report(path.name, done, total)) if report else (lambda d, t: None)
 
     checker = Checker(required=options.require, on_note=hooks.on_note, on_report=hooks.on_check,
-                      progress=progress)
+                      progress=progress, ffmpeg=settings.ffmpeg)
     return checker if checker.available(job.clips[0].path) else None
 
 
@@ -391,7 +410,7 @@ def _picker(job: JobSpec, options: GenerateOptions, settings: Settings,
         yield (lambda done, total: report(path.name, done, total)) if report else (lambda d, t: None)
 
     return Picker(cache_dir=settings.cache_dir / "picks", refresh=not options.use_cache,
-                  progress=progress, for_check=for_check)
+                  progress=progress, for_check=for_check, ffmpeg=settings.ffmpeg)
 
 
 def _check_cost(units: int, budget_units: int | None, what: str) -> None:
@@ -403,31 +422,28 @@ def _check_cost(units: int, budget_units: int | None, what: str) -> None:
         )
 
 
-def _check_balance(units: int, name: str, settings: Settings, client: Client | None,
-                   hooks: GenerateHooks) -> None:
+def _check_balance(units: int, name: str, api: Client, hooks: GenerateHooks) -> None:
     """QuotaError (exit 5) when the key cannot pay for the job; a note when the balance is not
     offered (an optional endpoint never blocks)."""
-    from prep.api.client import Client
     from prep.jobs.budget import check_balance
 
-    api = client or Client.from_settings(settings)
-    try:
-        check_balance([(name, units)], api, on_note=hooks.on_note)
-    finally:
-        if client is None:
-            api.close()
+    check_balance([(name, units)], api, on_note=hooks.on_note)
 
 
-def _journaled(out_dir: Path, name: str) -> JobStatus | None:
-    """Where the journal in `out_dir` says job `name` stands, or None when it has no such job."""
+def _open_journal(out_dir: Path, *, create: bool) -> Journal | None:
+    """The journal of `out_dir`, open; without `create`, None when the folder has none yet."""
     from prep.jobs.journal import Journal, journal_path
 
-    if not journal_path(out_dir).is_file():
+    if not create and not journal_path(out_dir).is_file():
         return None
+    return Journal.open(out_dir, create=create)
+
+
+def _journaled(journal: Journal, name: str) -> JobStatus | None:
+    """Where `journal` says job `name` stands, or None when it has no such job."""
     from prep.jobs.status import batch_status
 
-    with Journal.open(out_dir, create=False) as journal:
-        return next((s for s in batch_status(journal, now=time.time()) if s.name == name), None)
+    return next((s for s in batch_status(journal, now=time.time()) if s.name == name), None)
 
 
 def _prepare_only(result: GenerateResult, job_plan: JobPlan, options: GenerateOptions,
@@ -465,8 +481,8 @@ def _measured(result: GenerateResult, bills: list[ClipBill], options: GenerateOp
 
 
 def _run(result: GenerateResult, job_plan: JobPlan, options: GenerateOptions, settings: Settings,
-         hooks: GenerateHooks, *, client: Client | None, cpu_executor: Executor | None,
-         timings: dict[str, float]) -> None:
+         hooks: GenerateHooks, *, client: Client, journal: Journal, gate: RateGate,
+         cpu_executor: Executor | None, timings: dict[str, float]) -> None:
     """The job on the batch engine, then what the journal says about it."""
     from prep.jobs import engine
 
@@ -496,37 +512,35 @@ def _run(result: GenerateResult, job_plan: JobPlan, options: GenerateOptions, se
                              on_upload_progress=hooks.on_upload_progress,
                              on_download_progress=hooks.on_download_progress)
     batch_options = engine.BatchOptions(
-        output_dir=options.out_dir, concurrency=2, resubmit_unknown=options.resubmit,
+        output_dir=options.out_dir, concurrency=_CONCURRENCY, resubmit_unknown=options.resubmit,
         upload_mode=options.upload_mode, max_cost_units=options.max_cost_units,
         follow=options.wait, deadline_s=options.deadline_s, use_cache=options.use_cache,
         profile=options.profile, pacing=options.pacing,
         check_credits=False)  # checked before the confirmation
     try:
         outcome = engine.run_batch(plan, settings, batch_options, extend=options.extend,
-                                hooks=engine_hooks, client=client, cpu_executor=cpu_executor)
+                                hooks=engine_hooks, client=client, cpu_executor=cpu_executor,
+                                journal=journal, gate=gate)
     finally:
         if current[0] is not None:
             timings[current[0]] = timings.get(current[0], 0.0) + time.perf_counter() - current[1]
     (result.status,) = outcome.jobs
     result.halted = outcome.halted_error
-    _read_back(result, job_plan, options, settings, hooks)
+    _read_back(result, job_plan, journal, options, settings, hooks)
     if outcome.timed_out and result.status.state in FOLLOWED:
         result.stopped = "deadline"
     elif not options.wait and result.status.state == "running":
         result.stopped = "no-wait"
 
 
-def _read_back(result: GenerateResult, job_plan: JobPlan, options: GenerateOptions,
-               settings: Settings, hooks: GenerateHooks) -> None:
+def _read_back(result: GenerateResult, job_plan: JobPlan, journal: Journal,
+               options: GenerateOptions, settings: Settings, hooks: GenerateHooks) -> None:
     """Fill the result from the journal: prepared files (and the bill as measured on them),
     uploads, the request, the result file."""
-    from prep.jobs.journal import Journal
-
-    with Journal.open(result.out_dir, create=False) as journal:
-        record = journal.job(result.job)
-        assert record is not None
-        clips = [journal.clip(key) for key in record.clip_keys]
-        sub = journal.last_submission(result.job)
+    record = journal.job(result.job)
+    assert record is not None
+    clips = [journal.clip(key) for key in record.clip_keys]
+    sub = journal.last_submission(result.job)
     result.prepared = [Path(c.prepared_path) for c in clips if c is not None and c.prepared_path]
     result.uploads = [{"path": c.prepared_path, "file_url": c.file_url, "file_id": c.file_id,
                        "expires_at": c.expires_at, "size_bytes": c.prepared_bytes,

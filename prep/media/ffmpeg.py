@@ -1,7 +1,8 @@
 """The ffmpeg edge: finding the binary, building command lines, and running them.
 
-Search order: the configured path (`PREP_FFMPEG` / config `ffmpeg`), an `ffmpeg` on PATH, then the
-static binary that the imageio-ffmpeg package ships. Found lazily, never at import time.
+Search order: the configured path (`PREP_FFMPEG` / config `ffmpeg`, which callers pass down from
+their settings: nothing here reads them), an `ffmpeg` on PATH, then the static binary that the
+imageio-ffmpeg package ships. Found lazily, never at import time.
 `build_args` is the only place a command line is built (with ffmpeg-python, pure); `run` is the
 only place ffmpeg runs a plan: progress as data, pipes drained, ffmpeg killed on any exit.
 """
@@ -48,6 +49,7 @@ __all__ = [
     "find_ffmpeg",
     "inspect_ffmpeg",
     "keyframes_ms",
+    "kill_group",
     "last_meaningful_line",
     "loopback_decoding",
     "run",
@@ -94,11 +96,10 @@ def _find(configured: str | None) -> FfmpegBinary:
 
 
 def find_ffmpeg(configured: str | None = None) -> FfmpegBinary:
-    """The ffmpeg prep uses. `configured` defaults to the PREP_FFMPEG setting."""
-    if configured is None:
-        from prep.settings import load_settings
-
-        configured = load_settings().ffmpeg
+    """The ffmpeg prep uses, found where it runs: `configured` (the `Settings.ffmpeg` the caller
+    passes down: PREP_FFMPEG or the config file's `ffmpeg`), else the one on PATH, else the
+    bundled one. Found once per process for each `configured`; ToolMissingError (exit 6) when
+    there is none."""
     return _find(configured or None)
 
 
@@ -519,7 +520,7 @@ def stop_running() -> None:
         live = list(_LIVE)
     for proc in live:
         if proc.poll() is None:
-            _kill_group(proc)
+            kill_group(proc)
 
 
 def _tell_end(proc: subprocess.Popen[bytes], index: int, ended: queue.Queue[int]) -> None:
@@ -579,7 +580,7 @@ def _wait(running: _Running, total_ms: int, on_progress: ProgressCallback | None
 def _stop(running: _Running) -> None:
     """Kill an ffmpeg that is still running (Ctrl-C, or a sibling failed) and close its pipes."""
     if running.proc.poll() is None:
-        _kill_group(running.proc)
+        kill_group(running.proc)
     for reader in running.readers:
         reader.join(timeout=5)
     for pipe in (running.proc.stdout, running.proc.stderr):
@@ -632,7 +633,7 @@ def child_options() -> dict[str, Any]:
     return options
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
     """Kill ffmpeg and anything it started (its process group), then reap it."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)

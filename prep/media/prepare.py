@@ -43,7 +43,7 @@ from prep.errors import FfmpegError, MediaError, PrepError
 from prep.media.cache import Cache, copy_file, remove_stale_parts
 from prep.media.clips import expand_paths, parse_clip_spec
 from prep.media.mp4 import Mp4Info, read_mp4
-from prep.media.probe import probe
+from prep.media.probe import probe_with_index
 
 __all__ = [
     "ClipInput",
@@ -79,8 +79,12 @@ class PrepareOptions:
     max_size_bytes: int = rules.MAX_FILE_BYTES
     extend: Extend | None = None
     use_cache: bool = True
-    cache_dir: Path | None = None  # None: the settings' cache_dir
-    ffmpeg: str | None = None  # None: the settings' ffmpeg (PREP_FFMPEG, PATH, bundled)
+    # The folder whose `prepared/` keeps finished re-encodes (`Settings.cache_dir`, passed down
+    # by the caller); None: no such cache.
+    cache_dir: Path | None = None
+    # The configured ffmpeg (`Settings.ffmpeg`), resolved where the clip is prepared (a worker
+    # finds its own); None: the one on PATH, else the bundled one.
+    ffmpeg: str | None = None
     loudness_lufs: float | None = None  # normalise the audio to this loudness (EBU R128)
     # Clips worked on at once; None: two where there are two cores or more (see `workers`).
     jobs: int | None = None
@@ -179,16 +183,27 @@ def _clips(clips: Sequence[ClipInput]) -> list[ClipSpec | PlannedClip]:
 
 # --- planning --------------------------------------------------------------------------------
 
-def _facts(info: ClipInfo) -> SourceFacts:
+def _index(info: ClipInfo, probed: Mp4Info | None = None) -> Mp4Info | None:
+    """The sample tables of an mp4 / mov source: the ones its probe read, else read now. None
+    for another container, or an index too damaged to read."""
+    if info.container not in _MP4_LIKE:
+        return None
+    if probed is not None:
+        return probed
+    try:
+        return read_mp4(info.path)
+    except MediaError:
+        return None
+
+
+def _facts(info: ClipInfo, mp4: Mp4Info | None) -> SourceFacts:
     if info.container not in _MP4_LIKE:
         if info.hdr == "PQ":
             from prep.media.probe import hdr_peak_nits
 
             return SourceFacts(hdr_peak_nits=hdr_peak_nits(info.path))
         return SourceFacts()
-    try:
-        mp4 = read_mp4(info.path)
-    except MediaError:
+    if mp4 is None:
         # A damaged index (MediaInfo could still read the clip): no facts then, and the
         # planner errs on the side of re-encoding, which rebuilds the index.
         return SourceFacts(edit_list=True)
@@ -216,13 +231,14 @@ def _facts_from(mp4: Mp4Info) -> SourceFacts:
 
 @dataclass(frozen=True, slots=True)
 class _Source:
-    """One clip being prepared: its spec, its probe, the window chosen upstream (if any) and
-    what its sample tables say, each found once."""
+    """One clip being prepared: its spec, its probe, the window chosen upstream (if any), its
+    sample tables (`index`, for an mp4 / mov) and what they tell the planner, each found once."""
 
     spec: ClipSpec
     info: ClipInfo
     window: ClipWindow | None
     facts: SourceFacts
+    index: Mp4Info | None = None
 
     @property
     def label(self) -> str:
@@ -230,11 +246,14 @@ class _Source:
 
 
 def _source(clip: ClipSpec | PlannedClip) -> _Source:
-    """Probe a spec; a PlannedClip brings its probe and window, so it is not probed again."""
+    """Probe a spec (its sample tables kept from the probe); a PlannedClip brings its probe and
+    window, so it is not probed again (its tables are read here, once)."""
     if isinstance(clip, PlannedClip):
-        return _Source(clip.spec, clip.info, clip.window, _facts(clip.info))
-    info = probe(clip.path)
-    return _Source(clip, info, None, _facts(info))
+        spec, info, window, probed = clip.spec, clip.info, clip.window, None
+    else:
+        (info, probed), spec, window = probe_with_index(clip.path), clip, None
+    index = _index(info, probed)
+    return _Source(spec, info, window, _facts(info, index), index)
 
 
 def _plan(source: _Source, options: PrepareOptions, *, reencode: bool = False
@@ -473,7 +492,8 @@ def _smart_cut(source: _Source, clip_plan: PrepPlan, tmp: Path, options: Prepare
     try:
         progress = functools.partial(on_progress, source.label) if on_progress else None
         why = smart_cut(clip_plan, source.info.path, tmp, _binary(options), source.info.fps,
-                        on_progress=progress)
+                        on_progress=progress,
+                        track=source.index.track("vide") if source.index else None)
         if why is None:
             return _verify(tmp, clip_plan, source.label,
                            expected_video_ms=_video_expected_ms(source, clip_plan)), None
@@ -615,8 +635,8 @@ def _verify(path: Path, clip_plan: PrepPlan, label: str, *,
     video as long as `expected_video_ms` (what the source's index promised), no rotation flag,
     and under the size limit. MediaError / _SourceShort / _OverSize otherwise."""
     try:
-        out = probe(path)
-        raw = _facts_from(read_mp4(path))
+        out, index = probe_with_index(path)
+        raw = _facts_from(index if index is not None else read_mp4(path))
     except (MediaError, ValueError, IndexError) as err:
         raise FfmpegError(label, f"the output could not be verified ({err})") from err
     durations = out.durations_ms + raw.raw_durations_ms
@@ -685,11 +705,6 @@ def _cache_key(info: ClipInfo, clip_plan: PrepPlan) -> str:
 
 
 def _cache(options: PrepareOptions) -> Cache | None:
-    if not options.use_cache:
+    if not options.use_cache or options.cache_dir is None:
         return None
-    folder = options.cache_dir
-    if folder is None:
-        from prep.settings import load_settings
-
-        folder = load_settings().cache_dir
-    return Cache(folder / "prepared", CACHE_LIMIT_BYTES)
+    return Cache(options.cache_dir / "prepared", CACHE_LIMIT_BYTES)

@@ -1,6 +1,9 @@
 """Probing: a file on disk becomes a `ClipInfo` (pymediainfo).
 
-`probe` does the I/O; `prep.core.clipinfo.assess` judges the result.
+`probe` does the I/O; `prep.core.clipinfo.assess` judges the result. An mp4 or mov has its
+sample tables read too (`prep.media.mp4`), to catch a file cut short; `probe_with_index` hands
+them over with the `ClipInfo`, so that prepare plans (and smart-cuts) from them without reading
+the index again.
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ from typing import Any
 
 from prep.core.clipinfo import ClipInfo
 from prep.errors import MediaError
-from prep.media.mp4 import read_mp4
+from prep.media.mp4 import Mp4Info, read_mp4
 
-__all__ = ["hdr_peak_nits", "probe", "probe_many"]
+__all__ = ["hdr_peak_nits", "probe", "probe_many", "probe_with_index"]
 
 _CONTAINERS = {
     "matroska": "mkv", "webm": "webm", "avi": "avi", "mpeg-ps": "mpeg-ps", "mpeg-ts": "mpeg-ts",
@@ -42,6 +45,13 @@ _MEDIAINFO_LOCK = threading.Lock()
 
 def probe(path: Path | str) -> ClipInfo:
     """Probe one file. Raises MediaError (exit 3) naming the file and what is wrong."""
+    return probe_with_index(path)[0]
+
+
+def probe_with_index(path: Path | str) -> tuple[ClipInfo, Mp4Info | None]:
+    """Probe one file, with the sample tables of an mp4 / mov as the probe read them (None for
+    another container, or an index too damaged to read, which MediaInfo may still get past).
+    MediaError (exit 3) as `probe`."""
     path = Path(path)
     _check_readable(path)
     from pymediainfo import MediaInfo  # heavy-ish: loads libmediainfo; keep `prep --help` fast
@@ -52,9 +62,10 @@ def probe(path: Path | str) -> ClipInfo:
     except Exception as err:  # pymediainfo raises bare Exceptions for library problems
         raise MediaError(path, f"could not be read by MediaInfo ({err})") from err
     general = media.general_tracks[0] if media.general_tracks else None
+    index = None
     if general is not None and general.format in ("MPEG-4", "QuickTime"):
-        _check_complete(path)
-    return _clip_info(path, media)
+        index = _check_complete(path)
+    return _clip_info(path, media), index
 
 
 def hdr_peak_nits(path: Path | str) -> int | None:
@@ -83,20 +94,21 @@ def _nits(text: object) -> int | None:
     return round(max(values)) if values else None
 
 
-def _check_complete(path: Path) -> None:
-    """MediaError when the index lists samples past the end of the file's data: a copy or an
-    export that stopped early, whose index (at the front) still promises the whole clip.
+def _check_complete(path: Path) -> Mp4Info | None:
+    """The file's sample tables; MediaError when the index lists samples past the end of the
+    file's data: a copy or an export that stopped early, whose index (at the front) still
+    promises the whole clip.
 
     Reads only the index (moov), never the media. A damaged index is left to MediaInfo's
-    judgement here: prepare re-encodes such a clip, which rebuilds the index.
+    judgement here (None): prepare re-encodes such a clip, which rebuilds the index.
     """
     try:
         info = read_mp4(path)
     except MediaError:
-        return
+        return None
     data_end_ms = info.data_end_ms
     if data_end_ms is None:
-        return
+        return info
     raise MediaError(
         path, f"truncated: the index lists {_tenths(info.index_ms)} s but the data ends at "
               f"{_tenths(data_end_ms)} s",

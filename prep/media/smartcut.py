@@ -36,7 +36,7 @@ from prep.media.ffmpeg import (
     smart_cut_join_args,
     smart_cut_piece_args,
 )
-from prep.media.mp4 import Samples, read_mp4, read_samples
+from prep.media.mp4 import Mp4Track, Samples, read_mp4, read_samples
 
 __all__ = ["smart_cut", "x264_options"]
 
@@ -130,14 +130,17 @@ def _edges(plan: PrepPlan, src: Path, config: AvcConfig) -> _Edges | str:
 
 
 def smart_cut(plan: PrepPlan, src: Path, out: Path, binary: FfmpegBinary, fps: Fraction, *,
-              on_progress: ProgressCallback | None = None) -> str | None:
+              on_progress: ProgressCallback | None = None,
+              track: Mp4Track | None = None) -> str | None:
     """Make `plan`'s window at `out` by a smart cut; None when it was made and proven, else why
     not (then `out` is to be thrown away). `fps` is the source's constant frame rate;
-    `on_progress` hears (done_ms, total_ms) as the pieces are made and joined."""
+    `on_progress` hears (done_ms, total_ms) as the pieces are made and joined. `track` is the
+    source's video track as its probe read it (prepare passes it on); None: read here."""
     cut = plan.smart_cut
     if cut is None:
         return "no whole GOP inside the window"
-    track = read_mp4(src).track("vide")
+    if track is None:
+        track = read_mp4(src).track("vide")
     source_record = track.avc_config if track else None
     config = parse_avc_config(source_record) if source_record else None
     if track is None or source_record is None or config is None:

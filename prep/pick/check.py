@@ -222,8 +222,10 @@ def meets(verdict: Verdict, required: Verdict) -> bool:
 
 
 def check_clip(clip: ClipSpec | Path | str, *, workers: int | None = None,
-               progress: Callable[[int, int], None] | None = None) -> CheckReport:
+               progress: Callable[[int, int], None] | None = None,
+               ffmpeg: str | None = None) -> CheckReport:
     """Analyse a clip (its window, when the spec has one) in one decode pass and grade it.
+    `ffmpeg` is the configured ffmpeg (`Settings.ffmpeg`; None: PATH, then the bundled one).
 
     MediaError for a missing or unreadable clip, one without video, or missing `pick` extras.
     """
@@ -245,13 +247,13 @@ def check_clip(clip: ClipSpec | Path | str, *, workers: int | None = None,
         raise MediaError(str(spec), "has nothing to check in the chosen part",
                          hint="give a window inside the clip")
     return check_window(path, start_ms, end_ms, info=info, spec=str(spec), workers=workers,
-                        progress=progress, started=started)
+                        progress=progress, started=started, ffmpeg=ffmpeg)
 
 
 def check_window(path: Path, start_ms: int, end_ms: int, *, info: ClipInfo | None = None,
                  analysis: Analysis | None = None, spec: str | None = None,
                  workers: int | None = None, progress: Callable[[int, int], None] | None = None,
-                 started: float | None = None) -> CheckReport:
+                 started: float | None = None, ffmpeg: str | None = None) -> CheckReport:
     """Grade [start_ms, end_ms) of `path`. From `analysis` when it covers that range and was made
     with CHECK_ANALYSIS (a job that picked the window hands over the analysis that picked it):
     nothing is decoded again. Otherwise one decode pass of the range."""
@@ -264,7 +266,7 @@ def check_window(path: Path, start_ms: int, end_ms: int, *, info: ClipInfo | Non
                        elapsed_s=time.perf_counter() - started)
     analysis = analyze(path, start_ms=start_ms, end_ms=end_ms, info=info, workers=workers,
                        thumbnails=0, face_fps=check_face_fps(end_ms - start_ms),
-                       skip_b_frames=True, progress=progress, **CHECK_ANALYSIS)
+                       skip_b_frames=True, progress=progress, ffmpeg=ffmpeg, **CHECK_ANALYSIS)
     report = grade(analysis, spec=spec)
     return replace(report, analysis=analysis, elapsed_s=time.perf_counter() - started)
 
@@ -296,14 +298,17 @@ class Checker:
     `pick` extra is missing: then `on_note` hears it once and the job goes on, unless a verdict
     is `required`, which makes the missing extra a MediaError (exit 3) as `prep check` has it.
     A clip that cannot be analysed (a broken audio track, say) is not the job's problem either:
-    its report is None, with a note. Every report is kept in `reports` for the caller.
+    its report is None, with a note. Every report is kept in `reports` for the caller. `ffmpeg`
+    is the configured ffmpeg the clips are decoded with (`Settings.ffmpeg`).
     """
 
     def __init__(self, *, required: Verdict | None = None,
                  on_note: Callable[[str], None] | None = None,
                  on_report: Callable[[CheckReport], None] | None = None,
-                 progress: Callable[[Path], Any] | None = None) -> None:
+                 progress: Callable[[Path], Any] | None = None,
+                 ffmpeg: str | None = None) -> None:
         self.required = required
+        self.ffmpeg = ffmpeg
         self._note = on_note
         self._report = on_report
         self._progress = progress
@@ -339,7 +344,7 @@ class Checker:
         try:
             with factory(path) if factory is not None else contextlib.nullcontext(None) as bar:
                 report = check_window(path, start_ms, end_ms, info=info, analysis=analysis,
-                                      spec=spec, progress=bar)
+                                      spec=spec, progress=bar, ffmpeg=self.ffmpeg)
         except (MediaError, ValueError) as exc:
             if self.required is not None:
                 raise
@@ -355,12 +360,13 @@ class Checker:
 
 
 def check_each(clips: Sequence[ClipSpec], *,
-               progress: Callable[[ClipSpec], Any] | None = None) -> Iterator[CheckReport | PrepError]:
+               progress: Callable[[ClipSpec], Any] | None = None,
+               ffmpeg: str | None = None) -> Iterator[CheckReport | PrepError]:
     """`check_clip` for each clip in turn; a clip that cannot be checked yields its error, so
     the others are still answered. `progress(spec)` may return a callable for that clip."""
     for spec in clips:
         try:
-            yield check_clip(spec, progress=progress(spec) if progress else None)
+            yield check_clip(spec, progress=progress(spec) if progress else None, ffmpeg=ffmpeg)
         except PrepError as exc:
             yield exc
 

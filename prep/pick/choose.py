@@ -195,13 +195,15 @@ def pick_window(
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     for_check: bool = False,
+    ffmpeg: str | None = None,
 ) -> PickResult:
     """Analyse `path` and choose its best window (see the module docstring for how).
 
     `length_ms` is the wanted length (default 8 s, clamped to 2-30 s and to the shot);
     `clips_in_job` (1-3) says which billed head applies; `within` limits the search to a part of
     the clip. `for_check` also measures what `prep check` needs (smaller faces, sharpness), so
-    the window can be graded from the same analysis (`PickResult.analysis`). MediaError for
+    the window can be graded from the same analysis (`PickResult.analysis`). `ffmpeg` is the
+    configured ffmpeg (`Settings.ffmpeg`; None: PATH, then the bundled one). MediaError for
     unreadable footage, footage under 2 s, or missing `pick` extras.
     """
     from prep.media.probe import probe
@@ -218,7 +220,7 @@ def pick_window(
     # music lower a window's worth.
     extra = CHECK_ANALYSIS if for_check else {"levels": True}
     analysis = analyze(path, start_ms=start_ms, end_ms=end_ms, info=info, workers=workers,
-                       progress=progress, **extra)
+                       progress=progress, ffmpeg=ffmpeg, **extra)
     return choose(analysis, length_ms=length_ms, clips_in_job=clips_in_job)
 
 

@@ -19,6 +19,7 @@ A clip that is touched (new size or modification time) is a new identity and is 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -118,7 +119,8 @@ class Picker:
     """Picks windows, each clip identity once (see the module docstring for where answers come from).
 
     `progress(path)` returns a context manager that yields a `(done_ms, total_ms)` callback for the
-    analysis of `path`. `analyse` stands in for `prep.pick.choose.pick_window` in tests.
+    analysis of `path`. `analyse` stands in for `prep.pick.choose.pick_window` in tests;
+    `ffmpeg` is the configured ffmpeg that `pick_window` decodes with (`Settings.ffmpeg`).
 
     With `for_check`, a clip is analysed with what `prep check` also needs, and the analysis is
     kept (`analysis(path)`), so the job's check grades the picked window from it: one decode
@@ -127,8 +129,10 @@ class Picker:
 
     def __init__(self, *, cache_dir: Path | None = None, known: Mapping[str, Mapping[str, Any]] | None = None,
                  progress: ProgressFactory | None = None, refresh: bool = False,
-                 analyse: Callable[..., Any] | None = None, for_check: bool = False) -> None:
+                 analyse: Callable[..., Any] | None = None, for_check: bool = False,
+                 ffmpeg: str | None = None) -> None:
         self.cache_dir = cache_dir
+        self.ffmpeg = ffmpeg
         self.refresh = refresh
         self.for_check = for_check
         self._analyses: dict[Path, Any] = {}
@@ -183,7 +187,7 @@ class Picker:
         if analyse is None:
             from prep.pick.choose import pick_window
 
-            analyse = pick_window
+            analyse = functools.partial(pick_window, ffmpeg=self.ffmpeg)
         factory = self._progress
         extra: dict[str, Any] = {"for_check": True} if self.for_check else {}
         with factory(path) if factory is not None else contextlib.nullcontext(None) as bar:

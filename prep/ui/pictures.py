@@ -1,5 +1,7 @@
 """Pictures of footage for people: contact sheets, and the timeline behind a `prep pick` choice.
 
+Only drawing happens here: the frames come decoded from `prep.media.frames`.
+
 `contact_sheet(video, png)` lays out thumbnails with their timecodes (for a prepared clip, or any
 part of any clip). `pick_timeline(result, png)` draws what `prep pick` saw over a strip of thumbnails:
 faces, speech, cuts, the chosen window and its billed head. Both need Pillow and numpy (the `pick`
@@ -9,26 +11,21 @@ extra) and write the PNG atomically (a temp file beside it, then a rename).
 from __future__ import annotations
 
 import math
-import os
-import subprocess
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prep.core.timecode import format_ms
-from prep.errors import FfmpegError, MediaError
+from prep.errors import MediaError
 from prep.files import write_atomic
 
 if TYPE_CHECKING:
     from PIL import Image, ImageDraw, ImageFont
 
     from prep.core.clipinfo import ClipInfo
-    from prep.pick.analyze import Thumbnail
     from prep.pick.choose import PickResult
 
-__all__ = ["contact_sheet", "grab_frames", "pick_timeline", "require_extras"]
+__all__ = ["contact_sheet", "pick_timeline", "require_extras"]
 
 # Colours (RGB) shared by both pictures.
 BACKGROUND = (24, 26, 30)
@@ -40,8 +37,6 @@ SPEECH = (86, 156, 240)
 CUT = (236, 82, 82)
 WINDOW = (246, 196, 66)
 WARN = (246, 170, 66)
-# Clips up to this long are sampled in one decode pass; longer ones by seeking to each frame.
-ONE_PASS_MAX_MS = 120_000
 _PIL_HINT = "pip install 'evolink-prep[pick]'"
 
 
@@ -75,74 +70,6 @@ def _save(image: Image.Image, png: Path) -> Path:
                          hint="choose a folder you can write to") from err
 
 
-def _thumb_size(info: ClipInfo, width: int) -> tuple[int, int]:
-    dw, dh = info.display_size
-    if not dw or not dh:
-        raise MediaError(info.path, "has no video stream to draw", hint="pass a video file")
-    return width // 2 * 2, max(2, round(width * dh / dw / 2) * 2)
-
-
-def grab_frames(
-    video: Path | str, times_ms: Sequence[int], *, width: int = 240, info: ClipInfo | None = None,
-    ffmpeg: str | None = None,
-) -> list[Thumbnail]:
-    """RGB thumbnails `width` pixels wide of the frames at `times_ms` (ms from the clip's start).
-
-    Evenly spaced times within two minutes are read in one decode pass; others by seeking.
-    """
-    path = Path(video)
-    _pil(path)
-    import numpy as np
-
-    from prep.media.probe import probe
-    from prep.pick.analyze import Thumbnail, ffmpeg_input
-
-    info = info or probe(path)
-    size = _thumb_size(info, width)
-    if ffmpeg is None:
-        from prep.media.ffmpeg import find_ffmpeg
-
-        ffmpeg = find_ffmpeg().path
-    times = sorted(times_ms)
-    if not times:
-        return []
-    frame_bytes = size[0] * size[1] * 3
-    scale = f"scale={size[0]}:{size[1]}:flags=area,setsar=1,format=rgb24"
-
-    def run(argv: list[str], count: int) -> list[bytes]:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, check=False)
-        if proc.returncode != 0:
-            lines = [ln for ln in proc.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
-            raise FfmpegError(path, f"could not be read for pictures ({(lines or ['?'])[-1]})",
-                              detail="\n".join(lines))
-        data = proc.stdout
-        return [data[i * frame_bytes:(i + 1) * frame_bytes] for i in range(len(data) // frame_bytes)][:count]
-
-    base = [ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error"]
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    evenly = bool(gaps) and min(gaps) > 0 and max(gaps) - min(gaps) <= 1  # 1 ms of rounding
-    frames: list[tuple[int, bytes]] = []
-    if evenly and times[-1] - times[0] <= ONE_PASS_MAX_MS:
-        step = Fraction(times[-1] - times[0], len(times) - 1) if len(times) > 1 else Fraction(1000)
-        rate = Fraction(1000) / step
-        # round=up: frame k is the one on screen at times[0] + k * step (not half a step later).
-        argv = [*base, "-ss", format_ms(times[0]), "-i", ffmpeg_input(path), "-map", "0:v:0", "-an", "-sn",
-                "-vf", f"fps={rate.numerator}/{rate.denominator}:start_time=0:round=up,{scale}",
-                "-frames:v", str(len(times)), "-f", "rawvideo", "pipe:1"]
-        frames = list(zip(times, run(argv, len(times)), strict=False))
-    else:
-        def one(at: int) -> tuple[int, bytes] | None:
-            argv = [*base, "-ss", format_ms(at), "-i", ffmpeg_input(path), "-map", "0:v:0", "-an", "-sn",
-                    "-vf", scale, "-frames:v", "1", "-f", "rawvideo", "pipe:1"]
-            got = run(argv, 1)
-            return (at, got[0]) if got else None
-
-        with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-            frames = [f for f in pool.map(one, times) if f is not None]
-    return [Thumbnail(time_ms=at, rgb=np.frombuffer(data, dtype=np.uint8).reshape(size[1], size[0], 3))
-            for at, data in frames]
-
-
 def contact_sheet(
     video: Path | str,
     png: Path | str,
@@ -154,10 +81,13 @@ def contact_sheet(
     end_ms: int | None = None,
     title: str | None = None,
     info: ClipInfo | None = None,
+    ffmpeg: str | None = None,
 ) -> Path:
     """Write a contact sheet of `video` to `png`: `count` thumbnails with timecodes, evenly spaced
-    over the clip (or `start_ms`-`end_ms`), under a header that says what the clip is."""
+    over the clip (or `start_ms`-`end_ms`), under a header that says what the clip is. The frames
+    come from `prep.media.frames.grab_frames`, with the configured `ffmpeg`."""
     Image, ImageDraw, _ = _pil(png)
+    from prep.media.frames import grab_frames, thumb_size
     from prep.media.probe import probe
 
     if count < 1 or columns < 1:
@@ -171,8 +101,8 @@ def contact_sheet(
         raise ValueError(f"nothing to draw between {begin} and {end} ms")
     span = end - begin
     times = [begin + span * k // count for k in range(count)]
-    thumbs = grab_frames(path, times, width=thumb_width, info=info)
-    tw, th = _thumb_size(info, thumb_width)
+    thumbs = grab_frames(path, times, width=thumb_width, info=info, ffmpeg=ffmpeg)
+    tw, th = thumb_size(info, thumb_width)
     gap, label_h, pad, header_h = 8, 22, 16, 54
     rows = math.ceil(len(thumbs) / columns) if thumbs else 1
     width = pad * 2 + columns * tw + (columns - 1) * gap

@@ -196,8 +196,9 @@ def report_from_plan(plan: BatchPlan, *, title: str = "") -> Report:
 class _Pictures:
     """Draws pictures as data: URIs, each distinct one once; failures become notes."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, ffmpeg: str | None = None) -> None:
         self.enabled = enabled
+        self.ffmpeg = ffmpeg
         self._done: dict[tuple[str, int, int, str], tuple[str | None, str | None]] = {}
         self._tmp = tempfile.TemporaryDirectory(prefix="prep-report-") if enabled else None
 
@@ -226,13 +227,14 @@ class _Pictures:
             prepared = Path(clip.prepared)
             return self._memo((clip.prepared, 0, 0, "sheet"), lambda png: contact_sheet(
                 prepared, png, count=SHEET_COUNT, columns=SHEET_COUNT,
-                thumb_width=SHEET_THUMB_WIDTH, title=f"{prepared.name} (prepared)"))
+                thumb_width=SHEET_THUMB_WIDTH, title=f"{prepared.name} (prepared)",
+                ffmpeg=self.ffmpeg))
         source = Path(clip.source)
         if not source.is_file():
             return None, f"{clip.source}: no such file"
         return self._memo((clip.source, clip.start_ms, clip.end_ms, "sheet"), lambda png: contact_sheet(
             source, png, count=SHEET_COUNT, columns=SHEET_COUNT, thumb_width=SHEET_THUMB_WIDTH,
-            start_ms=clip.start_ms, end_ms=clip.end_ms, title=source.name))
+            start_ms=clip.start_ms, end_ms=clip.end_ms, title=source.name, ffmpeg=self.ffmpeg))
 
     def frame(self, video: str) -> tuple[str | None, str | None]:
         """A frame from the middle of `video`, as a data URI."""
@@ -242,12 +244,13 @@ class _Pictures:
         def draw(png: Path) -> Path:
             from PIL import Image
 
+            from prep.media.frames import grab_frames
             from prep.media.probe import probe
-            from prep.ui.pictures import grab_frames
 
             info = probe(video)
             middle = (info.video_duration_ms or info.duration_ms) // 2
-            thumbs = grab_frames(video, [middle], width=RESULT_THUMB_WIDTH, info=info)
+            thumbs = grab_frames(video, [middle], width=RESULT_THUMB_WIDTH, info=info,
+                                 ffmpeg=self.ffmpeg)
             if not thumbs:
                 raise ValueError(f"{video}: no frame could be read")
             Image.fromarray(thumbs[0].rgb).save(png, format="PNG", optimize=True)
@@ -403,8 +406,10 @@ def _job_html(job: ReportJob, pictures: _Pictures) -> str:
     return "".join(out)
 
 
-def write_report(report: Report, path: Path | str, *, pictures: bool = True) -> list[str]:
+def write_report(report: Report, path: Path | str, *, pictures: bool = True,
+                 ffmpeg: str | None = None) -> list[str]:
     """Write `report` as self-contained HTML to `path`, atomically; returns warnings for people.
+    The pictures' frames are decoded with the configured `ffmpeg` (`Settings.ffmpeg`).
 
     MediaError (exit 3) when the file cannot be written.
     """
@@ -420,7 +425,7 @@ def write_report(report: Report, path: Path | str, *, pictures: bool = True) -> 
             pictures = False
             missing_note = f"no pictures: they need Pillow and numpy ({err.hint})"
             warnings.append(f"{target}: written without pictures; {err.hint} to have them")
-    drawer = _Pictures(pictures)
+    drawer = _Pictures(pictures, ffmpeg)
     try:
         now = datetime.now(UTC).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
         text = _render(report, drawer, now, missing_note)

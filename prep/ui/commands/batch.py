@@ -182,13 +182,14 @@ def _plan(manifest: str, output: str | None, settings: Any, extend: Any, *, requ
         checker = Checker(required=require, on_note=render.note,  # type: ignore[arg-type]
                           on_report=lambda report: render.job_check(report, quiet=quiet),
                           progress=lambda path: render.progress_bar(f"checking {path.name}",
-                                                                    enabled=not quiet))
+                                                                    enabled=not quiet),
+                          ffmpeg=settings.ffmpeg)
         checker = checker if checker.available(manifest) else None
     picker = Picker(cache_dir=settings.cache_dir / "picks",
                     known=read_journaled_picks(Path(output)) if output else None,
                     progress=lambda path: render.progress_bar(f"picking a window in {path.name}",
                                                               enabled=not quiet),
-                    for_check=checker is not None)
+                    for_check=checker is not None, ffmpeg=settings.ffmpeg)
     try:
         plan = plan_batch(load_manifest(manifest), prices=settings.prices, extend=extend,
                           picker=picker, checker=checker)
@@ -280,7 +281,7 @@ def _write_report(report: Any, report_file: str, quiet: bool) -> None:
     from prep.ui import render
     from prep.ui.report import write_report
 
-    for warning in write_report(report, report_file):
+    for warning in write_report(report, report_file, ffmpeg=cli_settings().ffmpeg):
         render.warn(warning)
     if not quiet:
         render.note(f"report: {report_file}")

@@ -9,7 +9,7 @@ import click
 from prep.core.clipspec import ClipSpec
 from prep.errors import PrepError
 from prep.ui.endings import exit_with
-from prep.ui.options import ClipSpecType, common_options, show_progress
+from prep.ui.options import ClipSpecType, cli_settings, common_options, show_progress
 
 
 @click.command()
@@ -41,6 +41,7 @@ def check(clips: tuple[ClipSpec, ...], require: str, json_: bool, quiet: bool,
     from prep.ui import render
 
     specs = expand_paths(list(clips))
+    ffmpeg = cli_settings().ffmpeg
     reports: list[CheckReport] = []
     errors: list[PrepError] = []
     rows: list[dict[str, Any]] = []
@@ -48,7 +49,7 @@ def check(clips: tuple[ClipSpec, ...], require: str, json_: bool, quiet: bool,
     for spec in specs:
         try:
             with render.progress_bar(f"checking {spec.path.name}", enabled=progress) as bar:
-                outcome = check_clip(spec, progress=bar)
+                outcome = check_clip(spec, progress=bar, ffmpeg=ffmpeg)
         except PrepError as exc:
             errors.append(exc)
             render.error(exc, verbose=verbose)

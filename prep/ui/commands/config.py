@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from prep.settings import CONFIG_KEYS
+from prep.configfile import CONFIG_KEYS
 from prep.ui.options import cli_settings, common_options
 
 
@@ -46,7 +46,7 @@ def config_set(name: str, value: str | None) -> None:
         prep config set base_url http://127.0.0.1:8765
         prep config set prices.min_charge 9
     """
-    from prep.settings import set_config
+    from prep.configfile import set_config
     from prep.ui import render
 
     if value is None:
@@ -73,7 +73,7 @@ def config_get(name: str, json_: bool, quiet: bool, verbose: bool) -> None:
     Example:
         prep config get prices.price_per_second
     """
-    from prep.settings import get_config
+    from prep.configfile import get_config
     from prep.ui import render
 
     value = get_config(name)
@@ -98,7 +98,8 @@ def config_unset(name: str) -> None:
     Example:
         prep config unset base_url
     """
-    from prep.settings import config_path, unset_config
+    from prep.configfile import unset_config
+    from prep.settings import config_path
     from prep.ui import render
 
     if unset_config(name):

@@ -12,6 +12,7 @@ from prep.core import rules
 from prep.core.clipspec import ClipSpec
 from prep.ui.options import (
     ClipSpecType,
+    cli_settings,
     common_options,
     seconds_ms,
 )
@@ -59,7 +60,8 @@ def pick(clip: ClipSpec, length: str | None, clips_in_job: int, timeline_png: Pa
         if length_ms <= 0:
             raise click.BadParameter("must be more than 0", param_hint="--length")
     with render.progress_bar(f"analysing {clip.path.name}", enabled=not quiet) as bar:
-        result = pick_window(clip.path, length_ms, clips_in_job, within=clip.window, progress=bar)
+        result = pick_window(clip.path, length_ms, clips_in_job, within=clip.window, progress=bar,
+                             ffmpeg=cli_settings().ffmpeg)
     if timeline_png is not None:
         from prep.ui.pictures import pick_timeline
 

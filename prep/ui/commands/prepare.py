@@ -101,7 +101,7 @@ def prepare(clips: tuple[ClipSpec, ...], out_dir: str, profile: Any, max_size_mb
                     render.warn(line)
                 if sheet and outcome.output is not None:
                     try:
-                        rows[-1]["sheet"] = str(_prepared_sheet(outcome))
+                        rows[-1]["sheet"] = str(_prepared_sheet(outcome, settings.ffmpeg))
                     except PrepError as exc:
                         errors.append(exc)
                         render.error(exc, verbose=verbose)
@@ -118,10 +118,11 @@ def prepare(clips: tuple[ClipSpec, ...], out_dir: str, profile: Any, max_size_mb
     exit_with(e.exit_code for e in errors)
 
 
-def _prepared_sheet(result: Any) -> Path:
+def _prepared_sheet(result: Any, ffmpeg: str | None) -> Path:
     """The contact sheet of a prepared clip, beside it as NAME.sheet.png."""
     from prep.ui.pictures import contact_sheet
 
     output: Path = result.output
     return contact_sheet(output, output.with_name(f"{output.stem}.sheet.png"),
-                         info=result.output_info, title=f"{output.name}  (from {result.spec})")
+                         info=result.output_info, title=f"{output.name}  (from {result.spec})",
+                         ffmpeg=ffmpeg)

@@ -176,7 +176,8 @@ class Library:
             import numpy as np
             from PIL import Image
 
-            from prep.ui.pictures import grab_frames, require_extras
+            from prep.media.frames import grab_frames
+            from prep.ui.pictures import require_extras
 
             require_extras(clip.path)
             frames = grab_frames(clip.path, times, width=width, info=clip.info, ffmpeg=self.ffmpeg)
@@ -244,7 +245,7 @@ class Library:
         if clip.info is None:
             raise clip.error or MediaError(clip.path, "could not be read")
         with clip.lock:
-            report = check_clip(clip.path)
+            report = check_clip(clip.path, ffmpeg=self.ffmpeg)
             data = report.as_dict()
             clip.check = data
         with contextlib.suppress(OSError):  # else remembered for this session only
