@@ -38,9 +38,10 @@ from prep.errors import (
 )
 from prep.jobs import generate as gen_mod
 from prep.jobs.budget import RateGate, measured_units, over_budget
-from prep.jobs.engine import BatchOptions, BatchResult, RunHooks, outcome_of, result_path, run_batch
+from prep.jobs.engine import BatchOptions, BatchResult, RunHooks, outcome_of, run_batch
 from prep.jobs.generate import GenerateOptions, GenerateResult, generate
 from prep.jobs.journal import Journal
+from prep.jobs.layout import result_path
 from prep.jobs.manifest import JobSpec, Manifest
 from prep.jobs.planning import BatchPlan, plan_job
 from prep.jobs.policy import Pacing
@@ -807,13 +808,13 @@ def test_generate_pick_with_windows_given_uses_them(env: Env) -> None:
 def test_generate_failed_task_with_check_false(env: Env) -> None:
     clip = env.clip("a.mp4")
     env.sb.fail_next("fail_task", endpoint="generate")
-    result = generate([clip], _gen_options(env), env.settings(), check=False)
+    result = generate([clip], _gen_options(env), env.settings(), raise_on_failure=False)
     assert result.exit_code == 7 and isinstance(result.error(), TaskFailedError)
     with pytest.raises(TaskFailedError):
         result.raise_for_outcome()
     data = result.as_dict()
     assert data["exit_code"] == 7 and data["error"] and data["hint"] and data["state"] == "failed"
-    with pytest.raises(TaskFailedError):  # check=True (the default) raises it
+    with pytest.raises(TaskFailedError):  # raise_on_failure=True (the default) raises it
         generate([clip], _gen_options(env), env.settings())
     assert len(env.tasks()) == 1
 
@@ -822,7 +823,7 @@ def test_generate_no_credits_is_the_account_error(env: Env, monkeypatch: pytest.
     # The 402 at create (a server with no balance endpoint): the balance check is test_flash_jobs'.
     monkeypatch.setattr(Client, "credits", lambda self: None)
     clip = env.clip("a.mp4")
-    result = generate([clip], _gen_options(env), env.settings(NO_CREDITS_KEY), check=False)
+    result = generate([clip], _gen_options(env), env.settings(NO_CREDITS_KEY), raise_on_failure=False)
     assert isinstance(result.halted, QuotaError) and result.error() is result.halted
     assert result.exit_code == 5 and not env.tasks()
     result = generate([clip], _gen_options(env), env.settings())
@@ -831,12 +832,12 @@ def test_generate_no_credits_is_the_account_error(env: Env, monkeypatch: pytest.
 
 def test_generate_deadline_then_resume(env: Env) -> None:
     clip = env.clip("a.mp4")
-    result = generate([clip], _gen_options(env, deadline_s=0.000001), env.settings(), check=False)
+    result = generate([clip], _gen_options(env, deadline_s=0.000001), env.settings(), raise_on_failure=False)
     assert result.stopped == "deadline" and isinstance(result.error(), TaskTimeoutError)
     assert result.exit_code == 6
     with pytest.raises(TaskTimeoutError):
         result.raise_for_outcome()
-    again = generate([clip], _gen_options(env, deadline_s=0.000001), env.settings(), check=False)
+    again = generate([clip], _gen_options(env, deadline_s=0.000001), env.settings(), raise_on_failure=False)
     assert again.resumed  # (it may time out again: the task is only followed)
     final = generate([clip], _gen_options(env), env.settings())
     assert final.resumed and final.exit_code == 0 and final.task_id == result.task_id
@@ -858,7 +859,7 @@ def test_generate_unknown_outcome_then_resubmit(env: Env) -> None:
 
 def test_generate_prepare_error_and_a_clip_given_twice(env: Env) -> None:
     clip = env.clip("broken.mp4")
-    result = generate([clip, clip], _gen_options(env), env.settings(), check=False)
+    result = generate([clip, clip], _gen_options(env), env.settings(), raise_on_failure=False)
     assert result.exit_code == 3 and result.status is not None and result.status.state == "failed"
     assert result.prepared == [] and result.request is None and not env.tasks()
 

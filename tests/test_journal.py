@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from prep.errors import UsageError
-from prep.jobs.journal import JOURNAL_NAME, MIGRATIONS, Journal, journal_path
+from prep.jobs.journal import MIGRATIONS, Journal
+from prep.jobs.layout import JOURNAL_NAME, journal_path
 from prep.jobs.status import batch_status
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from prep.errors import ExitCode, FolderBusyError
-from prep.jobs.journal import MIGRATIONS, Journal, journal_path
+from prep.jobs.journal import MIGRATIONS, Journal
+from prep.jobs.layout import journal_path
 from prep.jobs.lock import RunLock, holder_of
 
 _HOLD = """

@@ -19,7 +19,7 @@ from prep.core import timecode
 from prep.core.timecode import Timepoint
 from prep.errors import UsageError
 
-__all__ = ["VIDEO_EXTENSIONS", "ClipSpec", "Window", "apply_trim_options", "parse_clip_spec"]
+__all__ = ["VIDEO_EXTENSIONS", "ClipSpec", "Window", "apply_trim_options", "parse_clip_spec", "spec_text"]
 
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mxf", ".mts", ".m2ts", ".ts", ".mpg",
@@ -89,6 +89,11 @@ class ClipSpec:
 
     def __str__(self) -> str:
         return self.text or str(self.path)
+
+
+def spec_text(path: Path | str, start_ms: int, end_ms: int) -> str:
+    """A window as a clip spec people can paste back: `take.mov@1.5-6.5` (seconds)."""
+    return f"{path}@{timecode.format_ms(start_ms)}-{timecode.format_ms(end_ms)}"
 
 
 def _parse_point(text: str, spec: str) -> Timepoint | None:

@@ -128,7 +128,8 @@ def jobs_to_pay(plan: BatchPlan, output_dir: Path | None, *,
     """(name, units) of every job of `plan` that a run would still create a task for: those the
     journal in `output_dir` has not sent yet (failed ones only with `retry_failed`), each at its
     bill as measured when the journal has it, else as planned."""
-    from prep.jobs.journal import Journal, journal_path
+    from prep.jobs.journal import Journal
+    from prep.jobs.layout import journal_path
 
     known: dict[str, JobRecord] = {}
     if output_dir is not None and journal_path(output_dir).is_file():

@@ -22,7 +22,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Literal
 
-from prep.errors import MediaError, NetworkError, ToolMissingError, UsageError
+from prep.errors import ExitCode, MediaError, NetworkError, ToolMissingError, UsageError
 
 __all__ = ["Scheduler", "WorkerProblem", "check_workers", "cpu_executor", "parse_scheduler"]
 
@@ -162,7 +162,7 @@ def check_workers(client: Any, clips: Sequence[Path], out_dir: Path, *,
     first = problems[0]
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
     message = f"worker {first.worker} {first.problem}{more}"
-    if first.exit_code == 3:
+    if first.exit_code == ExitCode.MEDIA:
         raise MediaError(out_dir, message, hint="mount the clips and the output folder at the same "
                                                 "paths on every worker")
     raise ToolMissingError(message, hint="install prep (and ffmpeg) on every worker")

@@ -44,7 +44,7 @@ from prep.errors import (
 )
 from prep.jobs.budget import RateGate, check_balance, jobs_to_pay, measured_units, over_budget
 from prep.jobs.journal import ClipRecord, JobRecord, Journal
-from prep.jobs.layout import PREPARED_DIR, read_progress
+from prep.jobs.layout import prepared_dir, prepared_root, read_progress, result_path
 from prep.jobs.planning import BatchPlan, JobPlan
 from prep.jobs.policy import DEFAULT_PACING, Decision, Pacing, Step, Verdict, decide
 from prep.jobs.reconcile import job_clips, reconcile, sync_journal
@@ -90,11 +90,6 @@ UPLOAD_MARGIN_S = 3600.0
 def default_cpu_workers() -> int:
     """ffmpeg at a time: 1 on a 2-core machine (ffmpeg itself uses the cores), else 2."""
     return 1 if (os.cpu_count() or 1) <= 2 else 2
-
-
-def result_path(output_dir: Path, job: str) -> Path:
-    """Where a job's result video is written."""
-    return output_dir / f"{job}.mp4"
 
 
 # -- options and results -----------------------------------------------------------------------
@@ -296,7 +291,7 @@ class _Runner:
                 self._finish(step, ident, future)
 
     def _prepared_dir(self, key: str) -> Path:
-        return self.options.output_dir / PREPARED_DIR / key[:16]
+        return prepared_dir(self.options.output_dir, key)
 
     def _report_encoding(self) -> None:
         """How far each encode in flight is, from the progress file its worker keeps (threads,
@@ -807,7 +802,7 @@ def run_batch(
     hooks = hooks or RunHooks()
     out = options.output_dir
     try:
-        (out / PREPARED_DIR).mkdir(parents=True, exist_ok=True)
+        prepared_root(out).mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UsageError(f"{out}: the output folder cannot be written ({err.strerror or err})",
                          hint="choose another folder with -o") from err

@@ -253,13 +253,13 @@ def generate(
     client: Client | None = None,
     hooks: GenerateHooks | None = None,
     cpu_executor: Executor | None = None,
-    check: bool = True,
+    raise_on_failure: bool = True,
 ) -> GenerateResult:
     """Run (or resume) one job; see the module docstring for the order.
 
     Raises prep errors (with their exit codes) for anything found before the job runs, and with
-    `check` (the default) for the job's own outcome too (failed, unknown, still running at the
-    deadline). With `check=False` the outcome is only in the result: `result.exit_code`,
+    `raise_on_failure` (the default) for the job's own outcome too (failed, unknown, still running
+    at the deadline). With `raise_on_failure=False` the outcome is only in the result: `result.exit_code`,
     `result.error()`, `result.raise_for_outcome()` (the CLI prints its JSON first).
     """
     hooks = hooks or GenerateHooks()
@@ -341,7 +341,7 @@ def generate(
             journal.close()
         if client is None:
             api.close()
-    if check:
+    if raise_on_failure:
         result.raise_for_outcome()
     return result
 
@@ -432,7 +432,8 @@ def _check_balance(units: int, name: str, api: Client, hooks: GenerateHooks) -> 
 
 def _open_journal(out_dir: Path, *, create: bool) -> Journal | None:
     """The journal of `out_dir`, open; without `create`, None when the folder has none yet."""
-    from prep.jobs.journal import Journal, journal_path
+    from prep.jobs.journal import Journal
+    from prep.jobs.layout import journal_path
 
     if not create and not journal_path(out_dir).is_file():
         return None
@@ -450,13 +451,14 @@ def _prepare_only(result: GenerateResult, job_plan: JobPlan, options: GenerateOp
                   settings: Settings, hooks: GenerateHooks) -> None:
     """--dry-run: prepare the planned clips (nothing is uploaded or journaled) and bill them as
     measured."""
+    from prep.jobs.layout import prepared_root
     from prep.media.prepare import PrepareOptions, prepare
 
     kwargs: dict[str, Any] = {"extend": options.extend, "use_cache": options.use_cache,
                               "cache_dir": settings.cache_dir, "ffmpeg": settings.ffmpeg}
     if options.profile:
         kwargs["profile"] = options.profile
-    done = prepare(list(job_plan.clips), options.out_dir / "prepared",
+    done = prepare(list(job_plan.clips), prepared_root(options.out_dir),
                    PrepareOptions(**kwargs), on_progress=hooks.on_prepare_progress)
     result.prepared = [r.output for r in done if r.output is not None]
     bills = [replace(c.bill(), duration_ms=r.output_info.duration_ms) if r.output_info else c.bill()

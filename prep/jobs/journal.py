@@ -30,10 +30,10 @@ from typing import Any, Final, Literal
 
 from prep.core.billing import UNITS_PER_CREDIT
 from prep.errors import UsageError
+from prep.jobs.layout import JOURNAL_NAME, journal_path
 
 __all__ = [
     "FOLLOWED",
-    "JOURNAL_NAME",
     "MIGRATIONS",
     "NOT_SENT",
     "SENT",
@@ -43,10 +43,8 @@ __all__ = [
     "JobRecord",
     "Journal",
     "Submission",
-    "journal_path",
 ]
 
-JOURNAL_NAME = "batch-journal.sqlite"
 
 JobState = Literal["pending", "prepared", "uploaded", "submitting", "running", "completed", "done",
                    "failed", "unknown"]
@@ -167,11 +165,6 @@ def _statements(sql: str) -> Iterator[str]:
             pending = ""
     if pending.strip():
         yield pending.strip()
-
-
-def journal_path(folder: Path | str) -> Path:
-    """Where the journal of an output folder lives."""
-    return Path(folder) / JOURNAL_NAME
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,13 +1,29 @@
-"""Where things are in a batch's output folder (shared by the engine, its workers and `status`)."""
+"""Where everything is in an output folder: results, prepared clips, the journal, the run lock.
+
+The one place these paths are defined (the engine, its workers, `generate`, `status`, the studio).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["PREPARED_DIR", "PROGRESS_EVERY_S", "progress_path", "read_progress"]
+__all__ = [
+    "JOURNAL_NAME",
+    "LOCK_NAME",
+    "PREPARED_DIR",
+    "PROGRESS_EVERY_S",
+    "journal_path",
+    "prepared_dir",
+    "prepared_root",
+    "progress_path",
+    "read_progress",
+    "result_path",
+]
 
 # Each prepared clip gets a folder of its own under this one, in the output folder.
 PREPARED_DIR = "prepared"
+JOURNAL_NAME = "batch-journal.sqlite"
+LOCK_NAME = ".prep-lock"
 PROGRESS_NAME = ".progress"
 # How often a worker rewrites its progress file (the coordinator reads it at about this pace).
 PROGRESS_EVERY_S = 0.5
@@ -25,3 +41,23 @@ def read_progress(out_dir: Path) -> tuple[int, int] | None:
         return int(done), int(total)
     except (OSError, ValueError):
         return None
+
+
+def result_path(out_dir: Path, job: str) -> Path:
+    """Where a job's result video is written."""
+    return out_dir / f"{job}.mp4"
+
+
+def journal_path(out_dir: Path | str) -> Path:
+    """Where the journal of an output folder lives."""
+    return Path(out_dir) / JOURNAL_NAME
+
+
+def prepared_root(out_dir: Path) -> Path:
+    """The folder of every prepared clip of an output folder."""
+    return out_dir / PREPARED_DIR
+
+
+def prepared_dir(out_dir: Path, clip_key: str) -> Path:
+    """The folder a clip (by its key) is prepared into."""
+    return prepared_root(out_dir) / clip_key[:16]

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from prep.errors import FolderBusyError, UsageError
+from prep.jobs.layout import LOCK_NAME
 
-__all__ = ["LOCK_NAME", "RunLock", "holder_of"]
+__all__ = ["RunLock", "holder_of"]
 
-LOCK_NAME = ".prep-lock"
 
 
 def holder_of(folder: Path) -> dict[str, Any] | None:

@@ -29,7 +29,7 @@ from typing import Any, Literal
 from prep.core import rules, timecode
 from prep.core.clipspec import ClipSpec, Window, parse_clip_spec
 from prep.core.request import AUTO_ASPECT, RequestOptions, check_clip_count
-from prep.errors import ManifestError, UsageError
+from prep.errors import ExitCode, ManifestError, UsageError
 
 __all__ = [
     "AUTO_ASPECT",
@@ -178,7 +178,7 @@ def _file_problems(
             if is_file(spec.path):
                 continue
             problem = "is a folder, not a video file" if exists(spec.path) else "no such file"
-            yield Problem(line=job.line, name=job.name, exit_code=3,
+            yield Problem(line=job.line, name=job.name, exit_code=ExitCode.MEDIA,
                           message=f"clip {spec.text or spec.path}: {problem} ({spec.path})")
 
 

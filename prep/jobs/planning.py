@@ -23,6 +23,7 @@ from prep.core.clipinfo import ClipInfo
 from prep.core.request import RequestOptions, check_clip_count
 from prep.core.window import Extend, PlannedClip, choose_window
 from prep.errors import (
+    ExitCode,
     PrepError,
     UsageError,
 )
@@ -176,7 +177,7 @@ def _probe_one(path: Path) -> ProbeResult:
 def _problem(job: JobSpec, err: PrepError) -> Problem:
     return Problem(line=job.line, name=job.name,
                    message=err.message + (f" ({err.hint})" if err.hint else ""),
-                   exit_code=3 if err.exit_code == 3 else 2)
+                   exit_code=ExitCode.MEDIA if err.exit_code == ExitCode.MEDIA else ExitCode.USAGE)
 
 
 def plan_job(

@@ -25,6 +25,7 @@ from enum import Enum
 from prep.errors import (
     ApiError,
     AuthError,
+    ExitCode,
     NetworkError,
     OutcomeUnknownError,
     PrepError,
@@ -140,7 +141,7 @@ def decide(step: Step, error: PrepError, attempts: int, pacing: Pacing = DEFAULT
                         pause_run=True)
     if step is Step.DOWNLOAD and isinstance(error, ApiError) \
             and error.status in _GONE_LINK_STATUSES:
-        return Decision(verdict=Verdict.FAIL, exit_code=6)
+        return Decision(verdict=Verdict.FAIL, exit_code=ExitCode.SERVICE)
     return Decision(verdict=Verdict.FAIL)
 
 

@@ -112,7 +112,7 @@ def journaled_picks(journal: Journal) -> dict[str, dict[str, Any]]:
 
 def read_journaled_picks(folder: Path) -> dict[str, dict[str, Any]]:
     """`journaled_picks` of the batch in `folder`, or nothing when it has no journal yet."""
-    from prep.jobs.journal import journal_path
+    from prep.jobs.layout import journal_path
 
     if not journal_path(folder).is_file():
         return {}

@@ -121,9 +121,9 @@ def job_error(status: JobStatus, out_dir: Path, *, timed_out: bool = False) -> P
 
 def _encoding(out_dir: Path, clips: Sequence[ClipRecord]) -> tuple[int, int] | None:
     """How far the encodes of these clips are, from their workers' progress files (or None)."""
-    from prep.jobs.layout import PREPARED_DIR, read_progress
+    from prep.jobs.layout import prepared_dir, read_progress
 
-    found = [p for p in (read_progress(out_dir / PREPARED_DIR / c.key[:16]) for c in clips) if p]
+    found = [p for p in (read_progress(prepared_dir(out_dir, c.key)) for c in clips) if p]
     if not found:
         return None
     return sum(p[0] for p in found), sum(p[1] for p in found)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prep.core import rules
+from prep.core.clipspec import spec_text
 from prep.core.timecode import format_ms, frame_ms, ms_to_frames
 from prep.core.window import DEFAULT_FPS, edge_margin_ms
 from prep.errors import MediaError, UsageError
@@ -147,7 +148,7 @@ class PickResult:
     @property
     def clip_spec(self) -> str:
         """`PATH@START-END`, which every prep command takes."""
-        return f"{self.path}@{format_ms(self.start_ms)}-{format_ms(self.end_ms)}"
+        return spec_text(self.path, self.start_ms, self.end_ms)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of `prep pick --json` (contract: extend, never rename)."""

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from prep.core import rules
 from prep.core.clipinfo import ClipInfo
-from prep.core.clipspec import ClipSpec, Window
+from prep.core.clipspec import ClipSpec, Window, spec_text
 from prep.core.timecode import Timepoint, format_ms
 from prep.core.window import edge_margin_ms
 from prep.files import write_text_atomic
@@ -61,14 +61,14 @@ class PickedWindow:
     @property
     def clip_spec(self) -> str:
         """`PATH@START-END`, which every prep command takes."""
-        return f"{self.path}@{format_ms(self.start_ms)}-{format_ms(self.end_ms)}"
+        return spec_text(self.path, self.start_ms, self.end_ms)
 
     def spec(self, original: ClipSpec) -> ClipSpec:
         """`original` with the picked window (its text says the window, for messages and bills)."""
         window = Window(Timepoint(format_ms(self.start_ms), self.start_ms),
                         Timepoint(format_ms(self.end_ms), self.end_ms))
         return ClipSpec(original.path, window,
-                        f"{original}@{format_ms(self.start_ms)}-{format_ms(self.end_ms)}")
+                        spec_text(str(original), self.start_ms, self.end_ms))
 
     def record(self) -> dict[str, Any]:
         """What the cache and the journal keep (JSON)."""

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from prep.errors import ExitCode
 from prep.ui.options import CONTEXT_SETTINGS, PrepGroup
 
 # Command name -> its short help, as the command's docstring opens. The module is
@@ -93,4 +94,4 @@ def main() -> None:
         cli(prog_name="prep")
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from prep.errors import PrepError, UsageError
+from prep.errors import ExitCode, PrepError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,7 +30,7 @@ class PrepGroup(click.Group):
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
-            ctx.exit(130)
+            ctx.exit(ExitCode.INTERRUPTED)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
         except Exception as exc:
@@ -39,7 +39,7 @@ class PrepGroup(click.Group):
             from prep.ui import render
 
             render.bug(exc)
-            ctx.exit(1)
+            ctx.exit(ExitCode.INTERNAL)
 
 
 class ClipSpecType(click.ParamType):  # type: ignore[type-arg]

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prep.core import billing
-from prep.core.timecode import format_ms
+from prep.core.clipspec import spec_text
 from prep.errors import MediaError, PrepError
 from prep.files import write_text_atomic
 
@@ -61,7 +61,7 @@ class ReportClip:
     @property
     def spec(self) -> str:
         """`SOURCE@START-END`."""
-        return f"{self.source}@{format_ms(self.start_ms)}-{format_ms(self.end_ms)}"
+        return spec_text(self.source, self.start_ms, self.end_ms)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -288,7 +288,8 @@ def _write_report(report: Any, report_file: str, quiet: bool) -> None:
 
 
 def _journal_report(folder: Any, report_file: str, quiet: bool, plan: Any = None) -> None:
-    from prep.jobs.journal import Journal, journal_path
+    from prep.jobs.journal import Journal
+    from prep.jobs.layout import journal_path
     from prep.ui.report import plan_checks, report_from_journal
 
     if not journal_path(folder).is_file():

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from prep.core.clipspec import ClipSpec
-from prep.errors import PrepError
+from prep.errors import ExitCode, PrepError
 from prep.ui.endings import exit_with
 from prep.ui.options import ClipSpecType, cli_settings, common_options, show_progress
 
@@ -69,4 +69,4 @@ def check(clips: tuple[ClipSpec, ...], require: str, json_: bool, quiet: bool,
     if below and not quiet:
         names = ", ".join(r.spec for r in below)
         render.warn(f"below {required}: {names}")
-    exit_with([e.exit_code for e in errors] + [3] * bool(below))
+    exit_with([e.exit_code for e in errors] + [ExitCode.MEDIA] * bool(below))

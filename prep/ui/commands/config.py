@@ -7,6 +7,7 @@ import sys
 import click
 
 from prep.configfile import CONFIG_KEYS
+from prep.errors import ExitCode
 from prep.ui.options import cli_settings, common_options
 
 
@@ -86,7 +87,7 @@ def config_get(name: str, json_: bool, quiet: bool, verbose: bool) -> None:
     if value is None:
         if not quiet and not json_:
             render.note(f"{name} is not set in the config file")
-        sys.exit(1)
+        sys.exit(ExitCode.INTERNAL)
 
 
 @config.command("unset")

@@ -139,7 +139,7 @@ def generate(clips: tuple[ClipSpec, ...], request: RequestOptions, out_dir: str,
             on_task=lambda t: view.task(t.id, t.status, t.progress, t.estimated_time_s),
             on_download_progress=lambda n, t: view.transfer("download", "download", n, t),
         )
-        result = run_generate(specs, options, settings, hooks=hooks, check=False)
+        result = run_generate(specs, options, settings, hooks=hooks, raise_on_failure=False)
     if json_:
         answer(result.as_dict())
     _tell(result, json_, out_dir)

@@ -296,7 +296,8 @@ def _jobs(studio: Studio, request: Request, body: Any) -> dict[str, Any]:
 
 def _journal(studio: Studio) -> list[dict[str, Any]]:
     """The output folder's journal, as `prep batch status` reads it ([] when there is none)."""
-    from prep.jobs.journal import Journal, journal_path
+    from prep.jobs.journal import Journal
+    from prep.jobs.layout import journal_path
     from prep.jobs.status import batch_status
 
     if not journal_path(studio.out_dir).is_file():

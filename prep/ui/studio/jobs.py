@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prep.core import billing, rules
-from prep.core.clipspec import ClipSpec
+from prep.core.clipspec import ClipSpec, spec_text
 from prep.core.request import RequestOptions, check_clip_count
 from prep.core.timecode import format_ms
-from prep.errors import PrepError, UsageError
+from prep.errors import ExitCode, PrepError, UsageError
 
 if TYPE_CHECKING:
     from prep.api.client import Task
@@ -62,14 +62,14 @@ class WindowDraft:
         """The clip spec the command line takes for this window."""
         if self.whole:
             return str(self.path)
-        return f"{self.path}@{format_ms(self.start_ms)}-{format_ms(self.end_ms)}"
+        return spec_text(self.path, self.start_ms, self.end_ms)
 
     @property
     def short_spec(self) -> str:
         """The same spec with the file's name alone (what the page shows)."""
         if self.whole:
             return self.path.name
-        return f"{self.path.name}@{format_ms(self.start_ms)}-{format_ms(self.end_ms)}"
+        return spec_text(self.path.name, self.start_ms, self.end_ms)
 
     def spec(self) -> ClipSpec:
         """As a ClipSpec (parsed the way the command line parses it)."""
@@ -388,7 +388,7 @@ class Jobs:
         )
         try:
             result = run(job.draft.specs(), job.draft.options(self.out_dir), self.settings,
-                         hooks=hooks, check=False)
+                         hooks=hooks, raise_on_failure=False)
         except PrepError as err:
             job.emit({"type": "finished", "ok": False, "state": "error", "error": err.message,
                       "hint": err.hint, "exit_code": err.exit_code})
@@ -396,7 +396,8 @@ class Jobs:
         except Exception as err:  # a bug: the page says so rather than spin forever
             job.emit({"type": "finished", "ok": False, "state": "error",
                       "error": f"internal error: {type(err).__name__}: {err}",
-                      "hint": "this is a bug in prep; please report it", "exit_code": 1})
+                      "hint": "this is a bug in prep; please report it",
+                      "exit_code": ExitCode.INTERNAL})
             return
         data = result.as_dict()
         problem = result.error()

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from prep.core import rules
 from prep.core.clipinfo import ClipInfo, assess
-from prep.core.clipspec import VIDEO_EXTENSIONS
-from prep.core.timecode import format_ms, frame_ms, round_half_up
+from prep.core.clipspec import VIDEO_EXTENSIONS, spec_text
+from prep.core.timecode import frame_ms, round_half_up
 from prep.errors import MediaError, PrepError
 from prep.files import write_text_atomic
 
@@ -213,8 +213,7 @@ class Library:
             "pick": {"start_ms": picked.start_ms, "end_ms": picked.end_ms,
                      "head_ms": picked.head_ms, "usable": picked.usable,
                      "warnings": list(picked.warnings), "clips_in_job": clips_in_job,
-                     "clip_spec": f"{clip.path.name}@{format_ms(picked.start_ms)}-"
-                                  f"{format_ms(picked.end_ms)}"},
+                     "clip_spec": spec_text(clip.path.name, picked.start_ms, picked.end_ms)},
         }
 
     def _analysis(self, clip: Clip) -> Analysis:
