@@ -406,7 +406,7 @@ def _generates(sb: Sandbox) -> int:
 def test_task_queries_failing_then_rerun_follows_the_same_task(sb: Sandbox, clip: Path,
                                                                tmp_path: Path) -> None:
     sb.fail_next("server_error", endpoint="task", times=50)
-    first = run_generate(sb, tmp_path, [clip], pacing=QUICK, raise_on_failure=False)
+    first = run_generate(sb, tmp_path, [clip], pacing=QUICK, check=False)
     assert first.exit_code == 6
     data = first.as_dict()  # what --json prints, even when the job did not finish
     assert data["task_id"] and data["exit_code"] == 6 and data["error"]
@@ -420,7 +420,7 @@ def test_task_queries_failing_then_rerun_follows_the_same_task(sb: Sandbox, clip
 def test_download_failing_then_rerun_downloads_without_a_new_task(sb: Sandbox, clip: Path,
                                                                  tmp_path: Path) -> None:
     sb.fail_next("server_error", endpoint="download", times=200)
-    first = run_generate(sb, tmp_path, [clip], pacing=QUICK, raise_on_failure=False)
+    first = run_generate(sb, tmp_path, [clip], pacing=QUICK, check=False)
     assert first.exit_code == 6 and first.as_dict()["files"] == []
     sb.clear_faults()
     again = run_generate(sb, tmp_path, [clip], pacing=QUICK)
