@@ -45,3 +45,33 @@ apt_install() {
         echo "note: no $package, and no apt-get as root to install it; $what" >&2
     fi
 }
+
+# fetch_old_ffmpeg: a real ffmpeg 4.2.2 (older than prep's 5.1 floor) for the version-gate test
+# (tests/test_ffmpeg_version.py), taken once from the imageio-ffmpeg 0.5.1 wheel on PyPI into the
+# test cache. Where pip cannot reach PyPI, that one test is skipped and says why.
+fetch_old_ffmpeg() {
+    local cache=${PREP_TEST_MEDIA:-$ROOT/.cache/test-media}/old-ffmpeg
+    [ -x "$cache/ffmpeg-4.2.2" ] && return 0
+    echo "== fetching ffmpeg 4.2.2 for the version-gate test (first run only)" >&2
+    mkdir -p "$cache"
+    if .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps \
+            --only-binary :all: --platform manylinux2010_x86_64 "imageio-ffmpeg==0.5.1" \
+            -d "$cache/wheel" > "$cache/pip.log" 2>&1 \
+        && .venv/bin/python - "$cache" <<'PY'
+import sys, zipfile
+from pathlib import Path
+cache = Path(sys.argv[1])
+wheel = next((cache / "wheel").glob("imageio_ffmpeg-0.5.1-*.whl"))
+with zipfile.ZipFile(wheel) as archive:
+    name = next(n for n in archive.namelist() if n.endswith("ffmpeg-linux64-v4.2.2"))
+    part = cache / "ffmpeg-4.2.2.part"
+    part.write_bytes(archive.read(name))
+    part.chmod(0o755)
+    part.replace(cache / "ffmpeg-4.2.2")
+PY
+    then
+        rm -rf "$cache/wheel"
+    else
+        echo "note: could not fetch ffmpeg 4.2.2 ($cache/pip.log); its test will be skipped" >&2
+    fi
+}

@@ -218,7 +218,10 @@ CONFIG_GET = obj({"name": STR, "value": {"type": ["string", "number", "boolean",
 DOCTOR = obj(
     {"ffmpeg": STR, "source": STR, "version": STR,
      "features": {"type": "object", "additionalProperties": BOOL}, "ok": BOOL},
-    {"missing": STRINGS, "cache": STR, "mediainfo": STR},
+    {"missing": STRINGS, "cache": STR, "mediainfo": STR,
+     "version_ok": {**BOOL, "description": "false when this ffmpeg is older than prep needs"},
+     "minimum_version": STR,
+     "note": {**STR, "description": "what was passed over to find this ffmpeg, or empty"}},
 )
 SANDBOX = obj({"base_url": STR, "files_url": STR, "api_key": STR},
               description="the one line `prep sandbox --json` prints once it serves")

@@ -346,7 +346,8 @@ def test_missing_ffmpeg_is_exit_6(tmp_out: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_failing_ffmpeg_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = tmp_path / "ffmpeg"
-    fake.write_text('#!/bin/sh\nfor a; do last=$a; done\necho partial > "$last"\n'
+    fake.write_text('#!/bin/sh\n[ "$2" = -version ] && exit 0\nfor a; do last=$a; done\n'
+                    'echo partial > "$last"\n'
                     'echo "[libx264 @ 0x1] broken encoder" >&2\nexit 1\n')
     fake.chmod(0o755)
     monkeypatch.setenv("PREP_FFMPEG", str(fake))

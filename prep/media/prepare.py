@@ -390,20 +390,27 @@ def _carry_out(source: _Source, clip_plan: PrepPlan, target: Path, options: Prep
                     if on_progress:
                         on_progress(label, clip_plan.duration_ms, clip_plan.duration_ms)
                     return done(clip_plan, out_info, cached=True, smart_cut=smart_hit)
+        passed_over = _binary(options).note  # an ffmpeg on PATH too old for prep
+        if passed_over:
+            note(f"{label}: {passed_over}")
         smart, fallback = (_smart_cut(source, clip_plan, tmp, options, note, on_progress)
                            if clip_plan.smart_cut else (None, None))
+        extra: dict[str, Any]
         if smart is not None:
-            if cache is not None:
-                cache.store(smart_key, tmp)
-            return done(clip_plan, smart, attempts=1, smart_cut=True)
-        final_plan, out_info, attempts = _encode(source, clip_plan, tmp, options, on_progress)
-        if fallback is not None:
-            return done(final_plan, out_info, attempts=attempts, smart_cut_fallback=fallback)
-        if final_plan.loudness is not None:
+            final_plan, out_info, extra = clip_plan, smart, {"attempts": 1, "smart_cut": True}
+            store_key: str | None = smart_key
+        else:
+            final_plan, out_info, attempts = _encode(source, clip_plan, tmp, options, on_progress)
+            extra = {"attempts": attempts}
+            store_key = key
+            if fallback is not None:
+                extra["smart_cut_fallback"] = fallback
+                store_key = None
+        if final_plan.loudness is not None:  # whichever way it was made, say what it did
             note(_loudness_note(label, final_plan, tmp, options))
-        if cache is not None:
-            cache.store(key, tmp)
-        return done(final_plan, out_info, attempts=attempts)
+        if cache is not None and store_key is not None:
+            cache.store(store_key, tmp)
+        return done(final_plan, out_info, **extra)
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()

@@ -537,7 +537,9 @@ def doctor_report(report: Any, extra: dict[str, str]) -> None:
     table.add_column(overflow="fold")
     table.add_row("ffmpeg", PathCell(str(report.path)))
     table.add_row("found via", report.source)
-    table.add_row("version", _escape(report.version))
+    version = _escape(report.version)
+    table.add_row("version", f"[red]{version} (too old: 5.1 or newer needed)[/]"
+                  if report.too_old else version)
     for name, ok in report.features.items():
         table.add_row(name, "[green]yes[/]" if ok else "[red]missing[/]")
     for key, value in extra.items():
