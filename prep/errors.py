@@ -13,6 +13,7 @@
     │   ├── RateLimitError (6)      429 after retries
     │   ├── ServerError (6)         5xx after retries
     │   ├── NetworkError (6)        connect / read failures after retries
+    │   │   └── ServiceUnreachable (6)  no connection could be made within the connect timeout
     │   ├── OutcomeUnknownError (6) a create request was sent and no answer came back
     │   ├── TaskNotFoundError (3)   404 on a task id: no such task (mistyped, or no longer kept)
     │   └── UploadRejected (6)      the files API refused an upload
@@ -44,6 +45,7 @@ __all__ = [
     "RateLimitError",
     "RequestRejected",
     "ServerError",
+    "ServiceUnreachable",
     "TaskFailedError",
     "TaskNotFoundError",
     "TaskTimeoutError",
@@ -182,6 +184,11 @@ class ServerError(ApiError):
 
 class NetworkError(ApiError):
     """The server could not be reached, or stopped answering, after retries (exit 6)."""
+
+
+class ServiceUnreachable(NetworkError):
+    """No connection to the service could be made within the connect timeout (exit 6): nothing
+    was sent, and every other call to the same service would wait as long, so callers stop."""
 
 
 class OutcomeUnknownError(ApiError):

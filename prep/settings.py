@@ -28,7 +28,12 @@ ENV_KEYS = {
     "ffmpeg": "PREP_FFMPEG",
     "cache_dir": "PREP_CACHE_DIR",
     "scheduler": "PREP_SCHEDULER",
+    "connect_timeout_s": "PREP_CONNECT_TIMEOUT",
 }
+
+# How long a service that refuses or does not answer connections is tried again before prep
+# says so (exit 6). The API client's default is the same figure.
+DEFAULT_CONNECT_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,6 +49,7 @@ class Settings:
     prices: PriceTable = DEFAULT_PRICES
     poll_max_interval_s: float = float(rules.SERVICE_POLL_INTERVAL_S)
     scheduler: str | None = None  # where batch encodes run: local[:N] or a Dask scheduler address
+    connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
     debug: bool = False
 
     def __repr__(self) -> str:
@@ -136,6 +142,16 @@ def _prices(table: Mapping[str, Any], overrides: Mapping[str, str | None], where
                    effective=str(table.get("price_effective") or "as configured"))
 
 
+def _seconds(name: str, value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError) as err:
+        raise UsageError(f"{name} must be a number of seconds, not {value!r}") from err
+    if not seconds > 0 or seconds == float("inf"):
+        raise UsageError(f"{name} must be more than 0 seconds, not {value!r}")
+    return seconds
+
+
 def load_settings(
     options: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
@@ -159,6 +175,7 @@ def load_settings(
     prices = _prices(price_table, {k: opts.get(k) for k in PRICE_OPTIONS}, str(path))
     cache_dir = resolve("cache_dir")
     poll = resolve("poll_max_interval_s")
+    connect = resolve("connect_timeout_s")
     return Settings(
         api_key=resolve("api_key") or None,
         base_url=str(resolve("base_url") or rules.DEFAULT_BASE_URL).rstrip("/"),
@@ -169,6 +186,8 @@ def load_settings(
         prices=prices,
         poll_max_interval_s=float(poll) if poll else float(rules.SERVICE_POLL_INTERVAL_S),
         scheduler=str(resolve("scheduler") or "").strip() or None,
+        connect_timeout_s=_seconds("connect_timeout_s", connect) if connect
+        else DEFAULT_CONNECT_TIMEOUT_S,
         debug=bool(env.get("PREP_DEBUG")),
     )
 
@@ -180,7 +199,7 @@ def setting_sources(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     config = _read_config(config_path(env))
     sources = {}
     for name in ("api_key", "base_url", "files_url", "ffmpeg", "cache_dir", "poll_max_interval_s",
-                 "scheduler"):
+                 "scheduler", "connect_timeout_s"):
         env_name = ENV_KEYS.get(name)
         if env_name and env.get(env_name):
             sources[name] = f"env:{env_name}"
@@ -204,6 +223,7 @@ CONFIG_KEYS: dict[str, str] = {
     "ffmpeg": "path",
     "cache_dir": "path",
     "poll_max_interval_s": "seconds",
+    "connect_timeout_s": "seconds",
     "scheduler": "text",
     "prices.price_per_second": "credits",
     "prices.price_1080p_multiplier": "number",

@@ -41,6 +41,7 @@ from prep.errors import (
     QuotaError,
     RateLimitError,
     RequestRejected,
+    ServiceUnreachable,
     TaskFailedError,
     UsageError,
 )
@@ -661,11 +662,11 @@ class _Runner:
 
     def _poll_failed(self, name: str, err: PrepError) -> None:
         poll = self.polls[name]
-        if isinstance(err, (AuthError, QuotaError)):
+        if isinstance(err, (AuthError, QuotaError, ServiceUnreachable)):
             self._halt(err)
         poll.failures += 1
         if poll.failures >= MAX_POLL_FAILURES or isinstance(err, (AuthError, RequestRejected,
-                                                                   UsageError)):
+                                                                   UsageError, ServiceUnreachable)):
             self.journal.note_error(name, f"stopped following the task: {err.message}",
                                     err.exit_code)
             self.given_up.add(name)
@@ -675,6 +676,9 @@ class _Runner:
 
     def _defer(self, kind: str, ident: str, err: PrepError) -> bool:
         """Put an operation back after a 429 / unreachable server, braking the whole batch."""
+        if isinstance(err, ServiceUnreachable):  # tried for the whole connect timeout already:
+            self._halt(err)                       # every other call would wait as long
+            return False
         if not isinstance(err, (RateLimitError, NetworkError)) and not (
                 isinstance(err, ApiError) and err.status is not None and err.status >= 500):
             return False

@@ -17,6 +17,7 @@ from prep.ui.options import (
     check_reference_options,
     cli_settings,
     common_options,
+    connect_timeout_option,
     extend_option,
     price_options,
     profile_option,
@@ -84,6 +85,7 @@ def batch() -> None:
 @reference_check_options
 @extend_option
 @price_options
+@connect_timeout_option
 @common_options
 def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | None,
               concurrency: int, cpu_workers: int | None, scheduler: str | None, retry_failed: bool,
