@@ -457,6 +457,8 @@ class PrepareProgress:
             self._progress.stop()
 
     def __call__(self, label: str, done_ms: int, total_ms: int) -> None:
+        if not self._enabled:  # never started: rich before 14.3 prints a blank line on stop
+            return
         task = self._tasks.get(label)
         if task is None:
             if not self._tasks:
