@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -290,3 +292,36 @@ def test_a_missing_folder_is_a_media_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["studio", str(tmp_path / "nope"), "--no-browser"])
     assert result.exit_code == 3
     assert "no such folder" in result.stderr
+
+
+# -- a service that is not there: the retry is shown, and Cancel stops it -------------------------
+
+def test_unreachable_service_shows_the_retry_and_cancel_stops_it(footage: Path,
+                                                                  tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        address = f"http://127.0.0.1:{sock.getsockname()[1]}"  # closed once the block ends
+    settings = load_settings({"api_key": "sk-test", "base_url": address, "files_url": address,
+                              "cache_dir": str(tmp_path / "cache"), "connect_timeout_s": 600})
+    with run_in_thread(Studio([footage], tmp_path / "out", settings)) as running, \
+            client(running) as http:
+        cid = clip_id(http, "take.mp4")
+        units = http.post("/api/estimate", json=job_body(cid)).json()["bill"]["credits_units"]
+        name = http.post("/api/jobs", json=job_body(cid, confirm_units=units)).json()["name"]
+        seen: list[dict[str, Any]] = []
+        started = time.monotonic()
+        with http.stream("GET", f"/api/jobs/{name}/events") as answer:
+            for line in answer.iter_lines():
+                if not line.startswith("data: "):
+                    continue
+                seen.append(json.loads(line[6:]))
+                if seen[-1]["type"] == "retry":
+                    assert address in seen[-1]["text"]
+                    assert http.post(f"/api/jobs/{name}/cancel").status_code == 202
+                if seen[-1]["type"] == "finished":
+                    break
+        assert time.monotonic() - started < 30  # not the 600 s connect timeout
+        assert any(e["type"] == "retry" for e in seen)
+        assert seen[-1]["exit_code"] == 130 and "cancelled" in seen[-1]["error"]
+        assert http.post(f"/api/jobs/{name}/cancel").status_code == 409
+        assert http.post("/api/jobs/no-such-job/cancel").status_code == 404

@@ -81,6 +81,7 @@ def create_app(studio: Studio) -> Starlette:
         Route("/api/estimate", _handler(studio, _estimate), methods=["POST"]),
         Route("/api/jobs", _handler(studio, _jobs), methods=["GET"]),
         Route("/api/jobs", _handler(studio, _start_job), methods=["POST"]),
+        Route("/api/jobs/{name}/cancel", _handler(studio, _cancel_job), methods=["POST"]),
         Route("/api/jobs/{name}/events", _events(studio)),
         Route("/api/jobs/{name}/result", _result(studio)),
     ]
@@ -281,6 +282,16 @@ def _start_job(studio: Studio, request: Request, body: Any) -> Response:
     job, started = studio.jobs.start(draft, confirmed)
     return JSONResponse({"name": job.name, "started": started, "job": job.summary()},
                         status_code=202 if started else 200)
+
+
+def _cancel_job(studio: Studio, request: Request, body: Any) -> Response:
+    job = studio.jobs.get(request.path_params["name"])
+    if job is None:
+        raise KeyError(request.path_params["name"])
+    if not job.cancel():
+        return JSONResponse({"error": "this job has already finished", "hint": ""},
+                            status_code=409)
+    return JSONResponse({"name": job.name, "cancelling": True}, status_code=202)
 
 
 def _jobs(studio: Studio, request: Request, body: Any) -> dict[str, Any]:
