@@ -79,7 +79,9 @@ def test_actions(prepared: dict[str, PrepResult]) -> None:
                for name, r in prepared.items()}
     assert actions["compliant"] == actions["aac_mono44"] == ("copy", "copy", "copy")
     assert actions["silent"] == ("copy", "copy", None)
-    assert actions["quicktime"] == actions["noisy"] == ("remux", "copy", "copy")
+    # Rewrapped, their AAC's delay and padding would run past the video: the audio is re-encoded.
+    assert actions["quicktime"] == actions["noisy"] == ("remux", "copy", "transcode")
+    assert "audio runs past the video" in prepared["quicktime"].plan.reasons
     audio_only = {"pcm_mov", "opus_mkv", "surround", "ntsc_bframes"}
     assert {actions[n] for n in audio_only} == {("remux", "copy", "transcode")}
     transcoded = set(EVERY_CASE) - {"compliant", "aac_mono44", "silent", "quicktime", "noisy",

@@ -144,3 +144,17 @@ def test_config_table(console: Any) -> None:
                          "sources": {"base_url": "file", "prices": "default"}})
     assert buf.getvalue().splitlines() == ["base_url = http://x  (file)",
                                            "prices.min_charge = 9.0  (default)"]
+
+
+def test_with_verbose_an_error_does_not_ask_for_verbose(monkeypatch: pytest.MonkeyPatch) -> None:
+    from prep.errors import FfmpegError
+
+    failure = FfmpegError("clip.avi", "ffmpeg failed: bad huffman",
+                          hint="run with --verbose for ffmpeg's full output",
+                          detail="[mjpeg @ 0x2] bad huffman")
+    for verbose, says in ((False, "run with --verbose"), (True, "ffmpeg's full output follows")):
+        buf = io.StringIO()
+        monkeypatch.setattr(render, "err", lambda buf=buf: Console(file=buf, width=200))
+        render.error(failure, verbose=verbose)
+        assert says in buf.getvalue()
+        assert ("--verbose" in buf.getvalue()) is not verbose

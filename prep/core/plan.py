@@ -578,6 +578,14 @@ def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
                 and not facts.edit_list):
             return base
         if cut_ok and (cut or whole_ok):
+            if not cut and info.has_audio and (facts.raw_audio_ms or 0) > (
+                    facts.raw_video_ms or facts.raw_audio_ms or 0) + 1:
+                # Rewrapped without an edit list, copied audio keeps its encoder delay and
+                # padding past the video's end: re-encode it to end with the video instead.
+                audio_only = _audio_only(info, opts, facts, window, base)
+                if audio_only is not None:
+                    return replace(audio_only, reasons=(AUDIO_PAST_VIDEO,
+                                                        *_why_remux(info, facts, cut)))
             return replace(base, action="remux", reasons=tuple(_why_remux(info, facts, cut)),
                            copy_frames=base_frames)
     if not video_reasons and audio_reasons and cut_ok and not opts.reencode:
@@ -658,6 +666,9 @@ def _smart_cut(info: ClipInfo, facts: SourceFacts, window: ClipWindow,
     (head_key, head_ms), (tail_key, tail_ms) = inside[0], inside[-1]
     return SmartCut(first_key_ms=head_ms, last_key_ms=tail_ms, head_frames=head_key - first,
                     copy_frames=tail_key - head_key, tail_frames=last - tail_key)
+
+
+AUDIO_PAST_VIDEO = "audio runs past the video"
 
 
 def _why_remux(info: ClipInfo, facts: SourceFacts, cut: bool) -> list[str]:

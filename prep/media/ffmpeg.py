@@ -323,7 +323,10 @@ def build_args(plan: PrepPlan, src: Path | str, out: Path | str) -> list[str]:
 def _audio_chain(chain: Any, plan: PrepPlan, audio: AudioEncode) -> Any:
     """Resampled (normalised, looped) and cut to exactly `audio.sample_count` samples."""
     if plan.loudness is not None:
-        chain = chain.filter("loudnorm", **_loudnorm_options(plan.loudness))
+        # loudnorm's frames can leave a gap in the timestamps (80 ms mid-clip seen with 29.97 fps
+        # sources), which the muxer keeps as a longer track: number the samples again instead.
+        chain = (chain.filter("loudnorm", **_loudnorm_options(plan.loudness))
+                 .filter("asetpts", "STARTPTS+N/SR/TB"))
     chain = chain.filter("aresample", audio.rate)
     if plan.extend == "loop":
         chain = chain.filter("aloop", loop=-1, size=2**31 - 1)

@@ -606,8 +606,8 @@ def _verify(path: Path, clip_plan: PrepPlan, label: str, *,
         problems.append(f"has audio ({audio} ms) running past its video ({video} ms)")
     if problems:
         raise MediaError(label, "the prepared file " + "; ".join(problems),
-                         hint="run with --verbose to see ffmpeg's output, and report it as a bug "
-                              "in prep with `prep probe --json` of the source")
+                         hint="this is a bug in prep: please report it with the output of "
+                              f"`prep probe --json {label}`")
     if out.size_bytes > clip_plan.max_size_bytes:
         raise _OverSize(label, out.size_bytes, clip_plan.max_size_bytes)
     return out

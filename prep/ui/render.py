@@ -60,10 +60,13 @@ def json_out(data: Any) -> None:
 def error(exc: PrepError, *, verbose: bool = False) -> None:
     """One line on stderr: what is wrong, where, and what to do."""
     line = f"error: {exc.message}"
-    if exc.hint:
-        line += f" ({exc.hint})"
-    err().print(_escape(line), style="red", soft_wrap=True)
     detail = getattr(exc, "detail", "")
+    hint = exc.hint
+    if verbose and "--verbose" in hint:  # it was run with it: say where the output is instead
+        hint = "ffmpeg's full output follows" if detail else ""
+    if hint:
+        line += f" ({hint})"
+    err().print(_escape(line), style="red", soft_wrap=True)
     if verbose and detail:
         err().print(_escape(detail), style="dim", soft_wrap=True)
 
