@@ -108,6 +108,22 @@ TASK = obj(
      "credits_reserved_units": nullable(UNITS), "error": nullable(STR)},
 )
 
+TASKS = obj({"tasks": array(TASK), "page": INT},
+            {"total": nullable(INT), "page_size": nullable(INT), "pages": nullable(INT)},
+            description="a page of the account's tasks, newest first (no result links)")
+MONEY: S = obj({"remaining": nullable(CREDITS), "remaining_units": nullable(UNITS),
+                "used": nullable(CREDITS), "used_units": nullable(UNITS)})
+ACCOUNT = obj(
+    {"credits": nullable(obj(
+        {"spendable": nullable(CREDITS), "spendable_units": nullable(UNITS),
+         "limited_by": nullable({"enum": ["key", "account"]})},
+        {"key": {**MONEY, "properties": {**MONEY["properties"], "unlimited": BOOL}},
+         "account": MONEY})),
+     "files": nullable({"type": "object", "description": "the files API's quota, as it answers"}),
+     "notes": STRINGS},
+    description="credits (null: not reported by the server), the file quota, and notes",
+)
+
 CHECK_STATUS: S = {"enum": ["pass", "warn", "fail"]}
 VERDICT: S = {"enum": ["good", "fair", "poor"]}
 ONE_CHECK = obj({"status": CHECK_STATUS, "value": {"type": ["number", "null"]}, "message": STR},
@@ -256,6 +272,8 @@ SCHEMAS: dict[str, tuple[str, S]] = {
     "prepare": ("prep prepare --json", array({"anyOf": [PREPARED, PREPARE_ERROR]})),
     "upload": ("prep upload --json", array(UPLOADED)),
     "generate": ("prep generate --json", GENERATE),
+    "account": ("prep account --json", ACCOUNT),
+    "tasks": ("prep tasks --json", TASKS),
     "task": ("prep task --json", {**TASK, "properties": {**TASK["properties"], "files": STRINGS}}),
     "batch": ("prep batch MANIFEST --json", BATCH_RUN),
     "batch-dry-run": ("prep batch MANIFEST --dry-run --json", BATCH_DRY_RUN),

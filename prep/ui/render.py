@@ -858,15 +858,15 @@ def tasks_table(page: Any) -> None:
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("task", "status", "model", "created", "credits"):
         table.add_column(column, justify="right" if column == "credits" else "left",
-                         overflow="fold")
+                         no_wrap=column in ("task", "model", "created"), overflow="fold")
     for task in page.tasks:
         created = (_dt.datetime.fromtimestamp(task.created, _dt.UTC).strftime("%Y-%m-%d %H:%M")
                    if task.created else "-")
         status = task.status + (f" {task.progress}%" if task.status == "processing" else "")
-        table.add_row(_escape(task.id), status, _escape(task.model or "-"), created,
+        table.add_row(whole(task.id), status, whole(task.model or "-"), whole(created),
                       _credits_or_dash(task.credits_reserved_units))
     console = out()
-    console.print(table)
+    print_table(console, table)  # one block per task when the columns do not fit
     pages = f" of {page.pages}" if page.pages else ""
     total = f", {page.total} tasks" if page.total is not None else ""
     console.print(f"[dim]page {page.page}{pages}{total}[/]", highlight=False)
