@@ -172,6 +172,7 @@ def load_settings(
     price_table = config.get("prices", {})
     if not isinstance(price_table, dict):
         raise UsageError(f"{path}: [prices] must be a table")
+    _check_keys(config, path)
     prices = _prices(price_table, {k: opts.get(k) for k in PRICE_OPTIONS}, str(path))
     cache_dir = resolve("cache_dir")
     poll = resolve("poll_max_interval_s")
@@ -209,6 +210,9 @@ def setting_sources(environ: Mapping[str, str] | None = None) -> dict[str, str]:
             sources[name] = "default"
     prices = config.get("prices")
     sources["prices"] = "file" if isinstance(prices, dict) and prices else "default"
+    for name in (*PRICE_OPTIONS, "price_source"):
+        sources[f"prices.{name}"] = ("file" if isinstance(prices, dict) and name in prices
+                                     else "default")
     return sources
 
 
@@ -225,12 +229,28 @@ CONFIG_KEYS: dict[str, str] = {
     "poll_max_interval_s": "seconds",
     "connect_timeout_s": "seconds",
     "scheduler": "text",
-    "prices.price_per_second": "credits",
-    "prices.price_1080p_multiplier": "number",
-    "prices.min_charge": "credits",
+    **{f"prices.{name}": "number" if kind == "multiplier" else kind
+       for name, _field, kind in PRICE_KEYS},
     "prices.price_source": "text",
     "prices.price_effective": "text",
 }
+# The keys the config file may hold: at its top level, and in its [prices] table.
+_FILE_KEYS = frozenset(name for name in CONFIG_KEYS if "." not in name) | {"prices"}
+_PRICE_FILE_KEYS = frozenset(name.split(".", 1)[1] for name in CONFIG_KEYS
+                             if name.startswith("prices."))
+
+
+def _check_keys(config: Mapping[str, Any], path: Path) -> None:
+    """UsageError naming a key the file holds that prep does not know (a typo would otherwise
+    be ignored: a misspelt price billed at the default)."""
+    prices = config.get("prices")
+    unknown = [name for name in config if name not in _FILE_KEYS]
+    if isinstance(prices, dict):
+        unknown += [f"prices.{name}" for name in prices if name not in _PRICE_FILE_KEYS]
+    if unknown:
+        raise UsageError(f"{path}: unknown config key{'s' * (len(unknown) > 1)} "
+                         + ", ".join(repr(name) for name in unknown),
+                         hint="the keys prep knows: " + ", ".join(CONFIG_KEYS))
 
 
 def _config_document(path: Path) -> Any:

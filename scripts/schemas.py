@@ -223,9 +223,11 @@ PICK = obj(
 CONFIG_SHOW = obj(
     {"config_file": STR, "api_key": {"enum": ["set", "missing"]}, "base_url": STR,
      "files_url": STR, "cache_dir": STR, "ffmpeg": nullable(STR)},
-    {"poll_max_interval_s": NUM,
+    {"poll_max_interval_s": NUM, "connect_timeout_s": NUM, "scheduler": nullable(STR),
      "prices": obj({"price_per_second": CREDITS, "price_1080p_multiplier": NUM,
-                    "min_charge": CREDITS, "price_source": STR}),
+                    "min_charge": CREDITS, "price_source": STR},
+                   {"flash_price_per_second": CREDITS, "flash_1080p_multiplier": NUM,
+                    "flash_min_charge": CREDITS, "flash_no_audio_multiplier": NUM}),
      "sources": {"type": "object", "additionalProperties": STR}},
     description="the settings in effect; the API key itself is never shown",
 )

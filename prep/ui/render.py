@@ -216,12 +216,17 @@ def config_table(data: dict[str, Any]) -> None:
             continue
         if isinstance(value, dict):
             for inner, inner_value in value.items():
-                out().print(f"{key}.{inner} = {_escape(str(inner_value))}"
-                            + (f"  [dim]({sources[key]})[/]" if key in sources else ""),
-                            soft_wrap=True)
+                where = sources.get(f"{key}.{inner}", sources.get(key))
+                out().print(f"{key}.{inner} = {_escape(_setting(inner_value))}"
+                            + (f"  [dim]({where})[/]" if where else ""), soft_wrap=True)
             continue
         source = f"  [dim]({sources[key]})[/]" if key in sources else ""
-        out().print(f"{key} = {_escape(str(value))}{source}", soft_wrap=True)
+        out().print(f"{key} = {_escape(_setting(value))}{source}", soft_wrap=True)
+
+
+def _setting(value: Any) -> str:
+    """A setting's value as `config show` prints it: unset is said in words, not `None`."""
+    return "(not set)" if value is None else str(value)
 
 
 def _size(num: int) -> str:
