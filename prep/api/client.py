@@ -743,7 +743,7 @@ class Client:
         """The task's current state (retried on 429, 5xx and network failures).
 
         TaskNotFoundError (exit 3) when the API has no task with this id."""
-        if not task_id or "/" in task_id or task_id.strip() != task_id:
+        if not rules.TASK_ID_RE.match(task_id):
             raise UsageError(f"{task_id!r} is not a task id", hint="task ids look like "
                              "task-unified-1757169743-7cvnl5zw")
         url = f"{self.base_url}/v1/tasks/{task_id}"
