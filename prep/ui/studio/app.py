@@ -130,7 +130,7 @@ def _handler(studio: Studio, work: Any) -> Any:
             raw = await request.body()
             try:
                 body = json.loads(raw) if raw else {}
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested too deeply
                 return _problem(UsageError("the request is not JSON"))
         try:
             answer = await run_in_threadpool(work, studio, request, body)
@@ -219,10 +219,11 @@ def _media(studio: Studio) -> Any:
     async def media(request: Request) -> Response:
         try:
             clip = await run_in_threadpool(studio.library.get, request.path_params["clip_id"])
+            path = await run_in_threadpool(studio.library.servable, clip)
         except KeyError:
             return PlainTextResponse("no such clip\n", status_code=404)
         # FileResponse answers Range requests (206), so the player can seek without reading all.
-        return FileResponse(clip.path, headers={"cache-control": "private, no-cache"})
+        return FileResponse(path, headers={"cache-control": "private, no-cache"})
 
     return media
 
