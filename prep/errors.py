@@ -52,6 +52,7 @@ __all__ = [
     "ToolMissingError",
     "UploadRejected",
     "UsageError",
+    "install_hint",
 ]
 
 
@@ -258,3 +259,23 @@ class Interrupted(PrepError):
     """The user pressed Ctrl-C (exit 130)."""
 
     exit_code = 130
+
+
+DISTRIBUTION = "evolink-prep"
+
+
+def install_hint(extra: str | None = None, *, package: str | None = None,
+                 prefix: str | None = None) -> str:
+    """The command that installs what is missing, in the way prep itself was installed: prep's
+    `extra` (`pick`, `cluster`) or one `package`. Under pipx a `pip install` would land outside
+    prep's own environment, so pipx's commands are named there. `prefix` is the environment
+    (sys.prefix), given by tests."""
+    import sys
+
+    parts = Path(prefix or sys.prefix).parts
+    pipx = len(parts) >= 3 and parts[-2] == "venvs" and any("pipx" in p for p in parts[:-2])
+    if package is not None:
+        quoted = f"'{package}'" if any(c in package for c in "<>=[") else package
+        return f"pipx inject {DISTRIBUTION} {quoted}" if pipx else f"pip install {quoted}"
+    target = f"'{DISTRIBUTION}[{extra}]'" if extra else DISTRIBUTION
+    return f"pipx install --force {target}" if pipx else f"pip install {target}"

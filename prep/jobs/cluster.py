@@ -23,7 +23,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Literal
 
-from prep.errors import MediaError, NetworkError, ToolMissingError, UsageError
+from prep.errors import MediaError, NetworkError, ToolMissingError, UsageError, install_hint
 
 __all__ = ["Scheduler", "WorkerProblem", "check_workers", "cpu_executor", "parse_scheduler"]
 
@@ -78,7 +78,7 @@ def cpu_executor(scheduler: Scheduler | None, *, processes: int | None = None
         distributed: Any = importlib.import_module("distributed")
     except ImportError as err:
         raise ToolMissingError("--scheduler needs Dask's distributed package",
-                               hint="pip install 'evolink-prep[cluster]'") from err
+                               hint=install_hint("cluster")) from err
     cluster = None
     try:
         if scheduler.kind == "local":

@@ -33,7 +33,7 @@ from prep.core.plan import (
     PrepPlan,
     VideoEncode,
 )
-from prep.errors import FfmpegError, PrepError, ToolMissingError
+from prep.errors import FfmpegError, PrepError, ToolMissingError, install_hint
 
 __all__ = [
     "MIN_VERSION",
@@ -135,13 +135,15 @@ def _find(configured: str | None) -> FfmpegBinary:
         raise ToolMissingError(
             "no ffmpeg found: none configured, none on PATH"
             f"{' new enough' if note else ''}, and imageio-ffmpeg has no binary",
-            hint="pip install imageio-ffmpeg, or set PREP_FFMPEG to your ffmpeg",
+            hint=f"{install_hint(package='imageio-ffmpeg>=0.6')}, or set PREP_FFMPEG to your "
+                 "ffmpeg",
         ) from err
     text, version = version_of(bundled)
     if too_old(version):
         raise _too_old(FfmpegBinary(bundled, "imageio-ffmpeg", note), text,
                        "the ffmpeg bundled with imageio-ffmpeg",
-                       "pip install -U 'imageio-ffmpeg>=0.6', or set PREP_FFMPEG to a newer ffmpeg")
+                       f"{install_hint(package='imageio-ffmpeg>=0.6')}, or set PREP_FFMPEG to a newer "
+                       "ffmpeg")
     return FfmpegBinary(bundled, "imageio-ffmpeg", note)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prep.core.timecode import format_ms
-from prep.errors import FfmpegError, MediaError
+from prep.errors import FfmpegError, MediaError, install_hint
 from prep.files import write_atomic
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ WINDOW = (246, 196, 66)
 WARN = (246, 170, 66)
 # Clips up to this long are sampled in one decode pass; longer ones by seeking to each frame.
 ONE_PASS_MAX_MS = 120_000
-_PIL_HINT = "pip install 'evolink-prep[pick]'"
+_PIL_HINT = install_hint("pick")
 
 
 def require_extras(target: Path | str = "pictures") -> None:

@@ -27,7 +27,7 @@ def doctor(json_: bool, quiet: bool, verbose: bool) -> None:
     than 5.1, one without libx264 or aac, or no usable MediaInfo library. A missing filter
     (zscale, tonemap, bwdif) is a warning: only the clips that need it fail.
     """
-    from prep.errors import ToolMissingError
+    from prep.errors import ToolMissingError, install_hint
     from prep.media.ffmpeg import REQUIRED_ENCODERS, inspect_chosen
     from prep.ui import render
 
@@ -60,5 +60,5 @@ def doctor(json_: bool, quiet: bool, verbose: bool) -> None:
     if extra["mediainfo"] != "yes":
         raise ToolMissingError(f"the MediaInfo library is {extra['mediainfo']}: prep cannot probe "
                                "a clip without it",
-                               hint="pip install -U 'pymediainfo>=7' (its wheels carry the "
+                               hint=f"{install_hint(package='pymediainfo>=7')} (its wheels carry the "
                                     "library), or install libmediainfo with your package manager")
