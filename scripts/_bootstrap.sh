@@ -1,9 +1,12 @@
 # Sourced by the scripts here: makes .venv with prep installed (again only when pyproject.toml
 # changes), then puts .venv/bin first on PATH. Needs only Python 3.11+ and pip.
+# PREP_EXTRAS picks prep's extras to install: `test` (the default: the test tools, and with them
+# pick and cluster) or empty for prep alone (./scripts/demo runs nothing else).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 PYTHON=${PYTHON:-python3}
+EXTRAS=${PREP_EXTRAS-test}
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
     echo "error: prep needs Python 3.11 or newer ($PYTHON is $("$PYTHON" -V 2>&1)); set PYTHON=" >&2
     exit 1
@@ -12,15 +15,23 @@ if [ ! -x .venv/bin/python ]; then
     echo "setting up .venv (first run only)..." >&2
     "$PYTHON" -m venv .venv
 fi
-stamp=.venv/.prep-installed
+spec=.
+[ -n "$EXTRAS" ] && spec=".[$EXTRAS]"
+stamp=.venv/.prep-installed-${EXTRAS:-prep}
 want=$(cat pyproject.toml | "$PYTHON" -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
-    echo "installing prep and its test tools into .venv..." >&2
+    if [ -n "$EXTRAS" ]; then
+        echo "installing prep and its $EXTRAS tools into .venv (first run only; a few minutes)..." >&2
+    else
+        echo "installing prep and what it needs into .venv (first run only; about a minute)..." >&2
+    fi
     # The distribution was called `prep` before it became evolink-prep: drop that install.
     .venv/bin/python -m pip uninstall -q -y prep >/dev/null 2>&1 || true
     .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
-    if ! .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]" \
-            > .venv/pip-install.log 2>&1; then
+    # pip's own log goes to .venv/pip-install.log; what it fetches and installs is said as it goes.
+    if ! .venv/bin/python -m pip install --disable-pip-version-check --progress-bar off \
+            -e "$spec" 2>&1 | tee .venv/pip-install.log \
+            | awk '/^(Collecting|Successfully installed)/ { print "  " $0; fflush() }' >&2; then
         cat .venv/pip-install.log >&2
         echo "error: installing prep into .venv failed (log above)" >&2
         exit 1
