@@ -29,9 +29,9 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
     .venv/bin/python -m pip uninstall -q -y prep >/dev/null 2>&1 || true
     .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
     # pip's own log goes to .venv/pip-install.log; what it fetches and installs is said as it goes.
-    if ! .venv/bin/python -m pip install --disable-pip-version-check --progress-bar off \
+    if ! PYTHONUNBUFFERED=1 .venv/bin/python -m pip install --disable-pip-version-check --progress-bar off \
             -e "$spec" 2>&1 | tee .venv/pip-install.log \
-            | awk '/^(Collecting|Successfully installed)/ { print "  " $0; fflush() }' >&2; then
+            | awk '/^(Collecting|Installing collected|Successfully installed)/ { print "  " $0; fflush() }' >&2; then
         cat .venv/pip-install.log >&2
         echo "error: installing prep into .venv failed (log above)" >&2
         exit 1

@@ -24,7 +24,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -797,8 +804,13 @@ def run_batch(
     own_io = io_executor is None
     cpu = cpu_executor or ThreadPoolExecutor(options.cpu_workers, thread_name_prefix="prep-cpu")
     io = io_executor or ThreadPoolExecutor(options.concurrency + 2, thread_name_prefix="prep-io")
+    # On a Dask cluster each worker finds its own ffmpeg (None): this machine's path may not be
+    # the workers'. Threads and local processes use this machine's.
+    remote = cpu_executor is not None and not isinstance(
+        cpu_executor, (ThreadPoolExecutor, ProcessPoolExecutor))
     prepare_kwargs: dict[str, Any] = {"extend": extend, "cache_dir": settings.cache_dir,
-                                      "ffmpeg": settings.ffmpeg, "use_cache": options.use_cache}
+                                      "ffmpeg": None if remote else settings.ffmpeg,
+                                      "use_cache": options.use_cache}
     if options.profile:
         prepare_kwargs["profile"] = options.profile
     prepare_options = PrepareOptions(**prepare_kwargs)

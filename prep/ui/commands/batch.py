@@ -122,7 +122,7 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
     budget = parse_credits(max_cost, "--max-cost") if max_cost is not None else None
     if not dry_run and not output:
         raise UsageError("give an output folder with -o DIR, or --dry-run to cost the batch only")
-    from prep.jobs.cluster import check_workers, cpu_executor, parse_scheduler
+    from prep.jobs.cluster import check_workers, cpu_executor, parse_scheduler, watch_workers
 
     where = scheduler or settings.scheduler
     cluster = parse_scheduler(where) if where else None
@@ -197,18 +197,31 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
         render.warn("--resubmit-unknown re-sends requests whose outcome is unknown under the same "
                     "Idempotency-Key; if EvoLink does not honour the key, such a job may be billed twice")
     try:
+        lost: list[str] = []
         with cpu_executor(cluster, processes=cpu_workers) as (executor, client):
+            watch: Any = contextlib.nullcontext()
             if client is not None:
+                # Each worker is vetted with its own ffmpeg (not this machine's path).
                 check_workers(client, [c.spec.path for j in plan.jobs for c in j.clips],
-                              Path(output), ffmpeg=settings.ffmpeg)
+                              Path(output))
                 workers = len(client.scheduler_info().get("workers", {}))
                 render.note(f"encoding on {workers} Dask worker{'s' if workers != 1 else ''} "
-                            f"({where})")
-            with render.BatchProgress([j.name for j in plan.jobs], enabled=not quiet) as progress:
+                            f"({where}); dashboard: {client.dashboard_link}")
+
+                def worker_lost(address: str) -> None:
+                    lost.append(address)
+                    render.warn(f"Dask worker {address} left the cluster: its encodes run again "
+                                "on the others")
+
+                watch = watch_workers(client, worker_lost)
+            with watch, render.BatchProgress([j.name for j in plan.jobs],
+                                             enabled=not quiet) as progress:
                 hooks = Hooks(on_state=progress.state, on_progress=progress.progress,
                               on_warning=render.warn)
                 result = run_batch(plan, settings, options, extend=extend, hooks=hooks,
                                    cpu_executor=executor)
+        if lost:
+            _journal_lost_workers(Path(output), lost)
     except BaseException:
         # Also after an interruption or an error: the report shows what the journal holds.
         if report_file:
@@ -331,3 +344,19 @@ def batch_status_cmd(folder: str, report_file: str | None, json_: bool, quiet: b
         from pathlib import Path
 
         _journal_report(Path(folder), report_file, quiet)
+
+
+def _journal_lost_workers(folder: Path, lost: list[str]) -> None:
+    """Keep the Dask workers lost during the run in the output folder's journal (after the run,
+    which holds the journal while it goes)."""
+    import time
+
+    from prep.jobs.journal import Journal
+
+    with Journal.open(folder, create=False) as journal:
+        earlier = journal.meta("lost_workers")
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        lines = [*(earlier.splitlines() if earlier else []),
+                 *(f"{stamp} {address}: left the cluster; its encodes ran again elsewhere"
+                   for address in lost)]
+        journal.set_meta("lost_workers", "\n".join(lines))
