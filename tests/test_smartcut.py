@@ -167,3 +167,14 @@ def test_a_cached_smart_cut_is_still_reported_as_one(tmp_out: Path) -> None:
     assert again.cached and again.smart_cut and again.as_dict()["video_action"] == "smart-cut"
     assert again.output is not None and first.output is not None
     assert again.output.read_bytes() == first.output.read_bytes()
+
+
+def test_loudness_is_noted_on_the_smart_cut_path(tmp_out: Path) -> None:
+    """The smart cut applied loudness but said nothing of it (the transcode path did)."""
+    from prep.media.prepare import PrepareOptions, prepare
+
+    spec = f"{source('x264', x264())}{WINDOW}"
+    (result,) = prepare([spec], tmp_out, PrepareOptions(use_cache=False, ffmpeg="",
+                                                         loudness_lufs=-16.0))
+    assert result.smart_cut and result.plan.loudness is not None
+    assert any("LUFS" in note for note in result.notes), result.notes
