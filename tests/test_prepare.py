@@ -561,3 +561,18 @@ def test_video_shorter_than_its_audio_is_not_taken_for_a_short_source(tmp_out: P
     (result,) = prepare([str(source)], tmp_out, PrepareOptions(use_cache=False))
     assert result.action == "remux" and not result.notes
     _check_compliant(result)
+
+
+def test_a_vfr_clip_is_made_at_its_peak_rate(tmp_path: Path) -> None:
+    """30 fps for 1.5 s, then 15 fps: MediaInfo averages 18.6 fps, and the clip came out at
+    23.976, dropping frames where it ran at 30."""
+    from fractions import Fraction
+
+    source = make("vfr-peak30", [
+        "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=30:duration=4",
+        "-vf", "setpts='if(lt(N,45),N/30,1.5+(N-45)/15)/TB'", "-fps_mode", "vfr",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"], suffix=".mp4")
+    assert probe(source).vfr
+    (result,) = prepare([str(source)], tmp_path, PrepareOptions(use_cache=False))
+    assert result.plan.video is not None and result.plan.video.fps == Fraction(30)
+    assert result.output is not None and probe(result.output).fps == Fraction(30)

@@ -21,6 +21,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -198,7 +199,9 @@ def _facts_from(mp4: Mp4Info) -> SourceFacts:
                                                            for t in mp4.tracks),
                        raw_video_ms=video.duration_ms if video else None,
                        raw_audio_ms=audio.duration_ms if audio else None,
-                       video_bytes=video.media_bytes if video else None)
+                       video_bytes=video.media_bytes if video else None,
+                       peak_fps=Fraction(video.timescale, video.short_sample_units)
+                       if video and video.timescale and video.short_sample_units else None)
 
 
 @dataclass(frozen=True, slots=True)
