@@ -73,7 +73,9 @@ PROBED = obj(
     {"video_duration_s": nullable(SECONDS), "audio_duration_s": nullable(SECONDS),
      "display_width": INT, "display_height": INT, "rotation": INT, "vfr": BOOL,
      "audio_codec": nullable(STR), "audio_channels": nullable(INT), "audio_rate": nullable(INT),
-     "hdr": nullable(STR), "faststart": nullable(BOOL)},
+     "hdr": nullable(STR), "faststart": nullable(BOOL),
+     "index_damage": {**nullable(STR), "description": "what is wrong with an mp4/mov index "
+                                                      "MediaInfo read past (then not compliant)"}},
 )
 PROBE_ERROR = obj(
     {"path": STR, "error": STR, "compliant": {"const": False}, "problems": STRINGS},

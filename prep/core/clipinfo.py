@@ -48,6 +48,8 @@ class ClipInfo:
     faststart: bool = True
     video_bitrate: int | None = None
     extra_streams: tuple[str, ...] = field(default=())
+    # What is wrong with an mp4 / mov index that MediaInfo read past (prep's own reading of it).
+    index_damage: str | None = None
 
     @property
     def has_audio(self) -> bool:
@@ -116,6 +118,7 @@ class ClipInfo:
             "audio_codec": self.audio_codec,
             "audio_channels": self.audio_channels,
             "audio_rate": self.audio_rate,
+            "index_damage": self.index_damage,
         }
 
 
@@ -157,6 +160,9 @@ def assess(info: ClipInfo) -> Verdict:
         problems.append(
             f"it is {info.size_bytes:,} bytes; the API takes at most {rules.MAX_FILE_BYTES:,} bytes"
         )
+    if info.index_damage:
+        problems.append(f"its index is damaged ({info.index_damage}); a server reading it would "
+                        "refuse the file")
     return Verdict(not problems, tuple(problems), tuple(_advice(info)))
 
 
