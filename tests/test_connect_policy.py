@@ -132,3 +132,21 @@ def test_wrong_key_stops_before_any_encode(sandbox: Sandbox, tmp_path: Path) -> 
     assert "EVOLINK_API_KEY" in result.stderr and "prep config set api_key" in result.stderr
     assert not list((tmp_path / "out").rglob("*.mp4"))
     assert sandbox.state()["uploads"] == []
+
+
+def test_generate_json_on_a_missing_clip_is_still_json(tmp_path: Path) -> None:
+    """stdout was empty: a script reading --json got nothing to parse."""
+    import json
+
+    from prep.ui.commands.schema import load_schema
+
+    result = CliRunner().invoke(cli, ["generate", str(tmp_path / "missing.mp4"), "-p", "a wave",
+                                      "--json", "-y", "-o", str(tmp_path / "out")],
+                                env={"EVOLINK_API_KEY": "sk-test",
+                                     "EVOLINK_BASE_URL": "http://127.0.0.1:9"})
+    assert result.exit_code == 3
+    data = json.loads(result.stdout)
+    assert data["exit_code"] == 3 and "missing.mp4" in data["error"]
+    import jsonschema
+
+    jsonschema.Draft202012Validator(load_schema("generate")).validate(data)

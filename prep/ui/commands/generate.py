@@ -11,7 +11,7 @@ import click
 
 from prep.core import rules
 from prep.core.clipspec import ClipSpec
-from prep.errors import UsageError
+from prep.errors import PrepError, UsageError
 from prep.ui.options import (
     ClipSpecType,
     api_cli_settings,
@@ -168,7 +168,15 @@ def generate(clips: tuple[ClipSpec, ...], prompt: str | None, prompt_file: Any, 
             on_task=lambda t: view.task(t.id, t.status, t.progress, t.estimated_time_s),
             on_download_progress=lambda n, t: view.transfer("download", "download", n, t),
         )
-        result = run_generate(specs, options, settings, hooks=hooks, check=False)
+        try:
+            result = run_generate(specs, options, settings, hooks=hooks, check=False)
+        except PrepError as err:
+            if json_:  # a script still gets its one JSON document, saying what stopped the job
+                render.json_out({"task_id": None, "status": None, "files": [],
+                                 "credits_estimated": None, "credits_reserved": None,
+                                 "exit_code": err.exit_code, "error": err.message,
+                                 "hint": err.hint or None})
+            raise
     data = result.as_dict()
     if json_:
         render.json_out(data)
