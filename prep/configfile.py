@@ -15,27 +15,9 @@ from typing import Any
 
 from prep.core.billing import parse_credits
 from prep.errors import UsageError
-from prep.settings import config_path, price_table, read_config
+from prep.settings import CONFIG_KEYS, config_path, price_table, read_config
 
 __all__ = ["CONFIG_KEYS", "get_config", "set_config", "unset_config", "write_config"]
-
-
-#: Every key `prep config set` knows, with the kind of value it takes. Dotted names live in a
-#: table: `prices.price_per_second` is `price_per_second` in `[prices]`.
-CONFIG_KEYS: dict[str, str] = {
-    "api_key": "secret",
-    "base_url": "url",
-    "files_url": "url",
-    "ffmpeg": "path",
-    "cache_dir": "path",
-    "poll_max_interval_s": "seconds",
-    "scheduler": "text",
-    "prices.price_per_second": "credits",
-    "prices.price_1080p_multiplier": "number",
-    "prices.min_charge": "credits",
-    "prices.price_source": "text",
-    "prices.price_effective": "text",
-}
 
 
 def _config_document(path: Path) -> Any:

@@ -13,6 +13,7 @@
     │   ├── RateLimitError (6)      429 after retries
     │   ├── ServerError (6)         5xx after retries
     │   ├── NetworkError (6)        connect / read failures after retries
+    │   │   └── ServiceUnreachable (6)  no connection could be made within the connect timeout
     │   ├── OutcomeUnknownError (6) a create request was sent and no answer came back
     │   ├── TaskNotFoundError (3)   404 on a task id: no such task (mistyped, or no longer kept)
     │   └── UploadRejected (6)      the files API refused an upload
@@ -53,12 +54,14 @@ __all__ = [
     "RateLimitError",
     "RequestRejected",
     "ServerError",
+    "ServiceUnreachable",
     "TaskFailedError",
     "TaskNotFoundError",
     "TaskTimeoutError",
     "ToolMissingError",
     "UploadRejected",
     "UsageError",
+    "install_hint",
 ]
 
 
@@ -211,6 +214,11 @@ class NetworkError(ApiError):
     """The server could not be reached, or stopped answering, after retries (exit 6)."""
 
 
+class ServiceUnreachable(NetworkError):
+    """No connection to the service could be made within the connect timeout (exit 6): nothing
+    was sent, and every other call to the same service would wait as long, so callers stop."""
+
+
 class OutcomeUnknownError(ApiError):
     """A create request was sent but no answer came back: the task may exist (exit 6).
 
@@ -292,3 +300,23 @@ class FolderBusyError(PrepError):
     """Another prep run holds the output folder (exit 8): two runs would pay twice."""
 
     exit_code = ExitCode.BUSY
+
+
+DISTRIBUTION = "evolink-prep"
+
+
+def install_hint(extra: str | None = None, *, package: str | None = None,
+                 prefix: str | None = None) -> str:
+    """The command that installs what is missing, in the way prep itself was installed: prep's
+    `extra` (`pick`, `cluster`) or one `package`. Under pipx a `pip install` would land outside
+    prep's own environment, so pipx's commands are named there. `prefix` is the environment
+    (sys.prefix), given by tests."""
+    import sys
+
+    parts = Path(prefix or sys.prefix).parts
+    pipx = len(parts) >= 3 and parts[-2] == "venvs" and any("pipx" in p for p in parts[:-2])
+    if package is not None:
+        quoted = f"'{package}'" if any(c in package for c in "<>=[") else package
+        return f"pipx inject {DISTRIBUTION} {quoted}" if pipx else f"pip install {quoted}"
+    target = f"'{DISTRIBUTION}[{extra}]'" if extra else DISTRIBUTION
+    return f"pipx install --force {target}" if pipx else f"pip install {target}"

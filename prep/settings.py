@@ -29,7 +29,12 @@ ENV_KEYS = {
     "ffmpeg": "PREP_FFMPEG",
     "cache_dir": "PREP_CACHE_DIR",
     "scheduler": "PREP_SCHEDULER",
+    "connect_timeout_s": "PREP_CONNECT_TIMEOUT",
 }
+
+# How long a service that refuses or does not answer connections is tried again before prep
+# says so (exit 6). The API client's default is the same figure.
+DEFAULT_CONNECT_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,6 +50,7 @@ class Settings:
     prices: PriceTable = DEFAULT_PRICES
     poll_max_interval_s: float = float(rules.SERVICE_POLL_INTERVAL_S)
     scheduler: str | None = None  # where batch encodes run: local[:N] or a Dask scheduler address
+    connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
     debug: bool = False
 
     def __repr__(self) -> str:
@@ -100,6 +106,42 @@ PRICE_KEYS: tuple[tuple[str, str, str], ...] = (
 PRICE_OPTIONS = tuple(name for name, _field, _kind in PRICE_KEYS)
 
 
+#: Every key the config file may hold (and `prep config set` knows), with the kind of value it
+#: takes. Dotted names live in a table: `prices.price_per_second` is `price_per_second` in
+#: `[prices]`.
+CONFIG_KEYS: dict[str, str] = {
+    "api_key": "secret",
+    "base_url": "url",
+    "files_url": "url",
+    "ffmpeg": "path",
+    "cache_dir": "path",
+    "poll_max_interval_s": "seconds",
+    "connect_timeout_s": "seconds",
+    "scheduler": "text",
+    **{f"prices.{name}": "number" if kind == "multiplier" else kind
+       for name, _field, kind in PRICE_KEYS},
+    "prices.price_source": "text",
+    "prices.price_effective": "text",
+}
+# The keys the config file may hold: at its top level, and in its [prices] table.
+_FILE_KEYS = frozenset(name for name in CONFIG_KEYS if "." not in name) | {"prices"}
+_PRICE_FILE_KEYS = frozenset(name.split(".", 1)[1] for name in CONFIG_KEYS
+                             if name.startswith("prices."))
+
+
+def _check_keys(config: Mapping[str, Any], path: Path) -> None:
+    """UsageError naming a key the file holds that prep does not know (a typo would otherwise
+    be ignored: a misspelt price billed at the default)."""
+    prices = config.get("prices")
+    unknown = [name for name in config if name not in _FILE_KEYS]
+    if isinstance(prices, dict):
+        unknown += [f"prices.{name}" for name in prices if name not in _PRICE_FILE_KEYS]
+    if unknown:
+        raise UsageError(f"{path}: unknown config key{'s' * (len(unknown) > 1)} "
+                         + ", ".join(repr(name) for name in unknown),
+                         hint="the keys prep knows: " + ", ".join(CONFIG_KEYS))
+
+
 def _multiplier(name: str, text: str) -> Fraction:
     try:
         value = Fraction(text)
@@ -142,6 +184,16 @@ def price_table(table: Mapping[str, Any], overrides: Mapping[str, str | None],
                    effective=str(table.get("price_effective") or "as configured"))
 
 
+def _seconds(name: str, value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError) as err:
+        raise UsageError(f"{name} must be a number of seconds, not {value!r}") from err
+    if not seconds > 0 or seconds == float("inf"):
+        raise UsageError(f"{name} must be more than 0 seconds, not {value!r}")
+    return seconds
+
+
 def load_settings(
     options: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
@@ -162,9 +214,11 @@ def load_settings(
     table = config.get("prices", {})
     if not isinstance(table, dict):
         raise UsageError(f"{path}: [prices] must be a table")
+    _check_keys(config, path)
     prices = price_table(table, {k: opts.get(k) for k in PRICE_OPTIONS}, str(path))
     cache_dir = resolve("cache_dir")
     poll = resolve("poll_max_interval_s")
+    connect = resolve("connect_timeout_s")
     return Settings(
         api_key=resolve("api_key") or None,
         base_url=str(resolve("base_url") or rules.DEFAULT_BASE_URL).rstrip("/"),
@@ -175,6 +229,8 @@ def load_settings(
         prices=prices,
         poll_max_interval_s=float(poll) if poll else float(rules.SERVICE_POLL_INTERVAL_S),
         scheduler=str(resolve("scheduler") or "").strip() or None,
+        connect_timeout_s=_seconds("connect_timeout_s", connect) if connect
+        else DEFAULT_CONNECT_TIMEOUT_S,
         debug=bool(env.get("PREP_DEBUG")),
     )
 
@@ -186,7 +242,7 @@ def setting_sources(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     config = read_config(config_path(env))
     sources = {}
     for name in ("api_key", "base_url", "files_url", "ffmpeg", "cache_dir", "poll_max_interval_s",
-                 "scheduler"):
+                 "scheduler", "connect_timeout_s"):
         env_name = ENV_KEYS.get(name)
         if env_name and env.get(env_name):
             sources[name] = f"env:{env_name}"
@@ -196,4 +252,7 @@ def setting_sources(environ: Mapping[str, str] | None = None) -> dict[str, str]:
             sources[name] = "default"
     prices = config.get("prices")
     sources["prices"] = "file" if isinstance(prices, dict) and prices else "default"
+    for name in (*PRICE_OPTIONS, "price_source"):
+        sources[f"prices.{name}"] = ("file" if isinstance(prices, dict) and name in prices
+                                     else "default")
     return sources

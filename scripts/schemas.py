@@ -73,7 +73,9 @@ PROBED = obj(
     {"video_duration_s": nullable(SECONDS), "audio_duration_s": nullable(SECONDS),
      "display_width": INT, "display_height": INT, "rotation": INT, "vfr": BOOL,
      "audio_codec": nullable(STR), "audio_channels": nullable(INT), "audio_rate": nullable(INT),
-     "hdr": nullable(STR), "faststart": nullable(BOOL)},
+     "hdr": nullable(STR), "faststart": nullable(BOOL),
+     "index_damage": {**nullable(STR), "description": "what is wrong with an mp4/mov index "
+                                                      "MediaInfo read past (then not compliant)"}},
 )
 PROBE_ERROR = obj(
     {"path": STR, "error": STR, "compliant": {"const": False}, "problems": STRINGS},
@@ -106,6 +108,22 @@ TASK = obj(
     {"model": STR, "created": nullable(INT), "estimated_time_s": nullable(NUM),
      "results": STRINGS, "credits_reserved": nullable(CREDITS),
      "credits_reserved_units": nullable(UNITS), "error": nullable(STR)},
+)
+
+TASKS = obj({"tasks": array(TASK), "page": INT},
+            {"total": nullable(INT), "page_size": nullable(INT), "pages": nullable(INT)},
+            description="a page of the account's tasks, newest first (no result links)")
+MONEY: S = obj({"remaining": nullable(CREDITS), "remaining_units": nullable(UNITS),
+                "used": nullable(CREDITS), "used_units": nullable(UNITS)})
+ACCOUNT = obj(
+    {"credits": nullable(obj(
+        {"spendable": nullable(CREDITS), "spendable_units": nullable(UNITS),
+         "limited_by": nullable({"enum": ["key", "account"]})},
+        {"key": {**MONEY, "properties": {**MONEY["properties"], "unlimited": BOOL}},
+         "account": MONEY})),
+     "files": nullable({"type": "object", "description": "the files API's quota, as it answers"}),
+     "notes": STRINGS},
+    description="credits (null: not reported by the server), the file quota, and notes",
 )
 
 CHECK_STATUS: S = {"enum": ["pass", "warn", "fail"]}
@@ -210,9 +228,11 @@ PICK = obj(
 CONFIG_SHOW = obj(
     {"config_file": STR, "api_key": {"enum": ["set", "missing"]}, "base_url": STR,
      "files_url": STR, "cache_dir": STR, "ffmpeg": nullable(STR)},
-    {"poll_max_interval_s": NUM,
+    {"poll_max_interval_s": NUM, "connect_timeout_s": NUM, "scheduler": nullable(STR),
      "prices": obj({"price_per_second": CREDITS, "price_1080p_multiplier": NUM,
-                    "min_charge": CREDITS, "price_source": STR}),
+                    "min_charge": CREDITS, "price_source": STR},
+                   {"flash_price_per_second": CREDITS, "flash_1080p_multiplier": NUM,
+                    "flash_min_charge": CREDITS, "flash_no_audio_multiplier": NUM}),
      "sources": {"type": "object", "additionalProperties": STR}},
     description="the settings in effect; the API key itself is never shown",
 )
@@ -221,7 +241,10 @@ CONFIG_GET = obj({"name": STR, "value": {"type": ["string", "number", "boolean",
 DOCTOR = obj(
     {"ffmpeg": STR, "source": STR, "version": STR,
      "features": {"type": "object", "additionalProperties": BOOL}, "ok": BOOL},
-    {"missing": STRINGS, "cache": STR, "mediainfo": STR},
+    {"missing": STRINGS, "cache": STR, "mediainfo": STR,
+     "version_ok": {**BOOL, "description": "false when this ffmpeg is older than prep needs"},
+     "minimum_version": STR,
+     "note": {**STR, "description": "what was passed over to find this ffmpeg, or empty"}},
 )
 SANDBOX = obj({"base_url": STR, "files_url": STR, "api_key": STR},
               description="the one line `prep sandbox --json` prints once it serves")
@@ -256,6 +279,8 @@ SCHEMAS: dict[str, tuple[str, S]] = {
     "prepare": ("prep prepare --json", array({"anyOf": [PREPARED, PREPARE_ERROR]})),
     "upload": ("prep upload --json", array(UPLOADED)),
     "generate": ("prep generate --json", GENERATE),
+    "account": ("prep account --json", ACCOUNT),
+    "tasks": ("prep tasks --json", TASKS),
     "task": ("prep task --json", {**TASK, "properties": {**TASK["properties"], "files": STRINGS}}),
     "batch": ("prep batch MANIFEST --json", BATCH_RUN),
     "batch-dry-run": ("prep batch MANIFEST --dry-run --json", BATCH_DRY_RUN),

@@ -109,3 +109,41 @@ def test_flash_prices_on_the_command_line() -> None:
     result = run("estimate", "--seconds", "6", "--model", FLASH, "--flash-price-per-second", "1",
                  "--json", "-q")
     assert json.loads(result.stdout)["credits_units"] == 100_000  # 10 s x 1 credit
+
+
+LONG_ID = "task-unified-1757169743-7cvnl5zw"
+
+
+def _long_page(self: Client, **kwargs: Any) -> TaskPage:
+    return TaskPage(tasks=tuple(
+        Task(id=f"{LONG_ID}{n}", status="processing", progress=40, model=FLASH,
+             created=1757169743, credits_reserved_units=90_000) for n in range(3)),
+        total=3, page=1, page_size=20)
+
+
+@pytest.mark.parametrize("columns", ["80", "90", "200"])
+def test_tasks_never_split_an_id(monkeypatch: pytest.MonkeyPatch, columns: str) -> None:
+    """At 80 and 90 columns the id column was folded, and ids broke across lines."""
+    monkeypatch.setattr(Client, "list_tasks", _long_page)
+    result = CliRunner().invoke(cli, ["tasks"], env={
+        "EVOLINK_API_KEY": KEY, "EVOLINK_BASE_URL": "http://127.0.0.1:9", "COLUMNS": columns})
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    for n in range(3):
+        assert any(f"{LONG_ID}{n}" in line for line in lines), result.stdout
+        assert any(FLASH in line for line in lines)
+
+
+def test_account_and_tasks_json_have_schemas(account: dict[str, Any],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import jsonschema
+
+    from prep.ui.commands.schema import load_schema
+
+    monkeypatch.setattr(Client, "list_tasks", _long_page)
+    for name in ("account", "tasks"):
+        result = run(name, "--json")
+        jsonschema.Draft202012Validator(load_schema(name)).validate(json.loads(result.stdout))
+    account["credits"] = None
+    jsonschema.Draft202012Validator(load_schema("account")).validate(
+        json.loads(run("account", "--json").stdout))

@@ -70,3 +70,40 @@ def test_reencoded_audio_ends_with_the_video(tmp_out: Path, path: str) -> None:
     # (the encoder's delay, cut from the end) before it.
     assert audio_s <= video_s
     assert video_s - audio_s <= 1 / 30 + 1024 / 48_000
+
+
+def _ends(path: Path) -> tuple[float, float]:
+    tracks = {t.kind: t for t in read_mp4(path).tracks}
+    video, audio = tracks["vide"], tracks["soun"]
+    return video.duration_units / video.timescale, audio.duration_units / audio.timescale
+
+
+def test_loudness_keeps_the_audio_within_the_video(tmp_out: Path) -> None:
+    """A 29.97 fps export whose audio runs 20 ms past its video: loudnorm left a gap in the
+    audio's timestamps, and the prepared file's audio ran past its video (exit 3)."""
+    source = make("audio-end-ntsc-over", [
+        "-f", "lavfi", "-i", f"testsrc2=size={_SIZE}:rate=30000/1001:duration=6",
+        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=6.02",
+        *_X264, "-c:a", "aac", "-movflags", "+faststart"], suffix=".mp4")
+    (result,) = prepare([str(source)], tmp_out,
+                        PrepareOptions(use_cache=False, ffmpeg="", loudness_lufs=-16.0))
+    assert result.output is not None and result.plan.video_action == "copy"
+    video_s, audio_s = _ends(result.output)
+    assert audio_s <= video_s
+
+
+def test_a_remux_trims_audio_that_runs_past_the_video(tmp_out: Path) -> None:
+    """A plain ffmpeg mp4 (index at the end, AAC delay hidden by an edit list): rewrapped with
+    its audio copied, the audio came out 21 ms longer than the video."""
+    from prep.core.plan import AUDIO_PAST_VIDEO
+
+    source = make("audio-end-plain-remux", [
+        "-f", "lavfi", "-i", f"testsrc2=size={_SIZE}:rate=30:duration=4",
+        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=4",
+        *_X264, "-c:a", "aac"], suffix=".mp4")
+    (result,) = prepare([str(source)], tmp_out, PrepareOptions(use_cache=False, ffmpeg=""))
+    assert result.output is not None
+    assert result.plan.action == "remux" and result.plan.video_action == "copy"
+    assert AUDIO_PAST_VIDEO in result.plan.reasons
+    video_s, audio_s = _ends(result.output)
+    assert audio_s <= video_s

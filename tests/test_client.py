@@ -314,7 +314,7 @@ def test_key_never_in_repr_errors_or_logs(caplog: pytest.LogCaptureFixture) -> N
     client, _ = make_client(rec)
     assert KEY not in repr(client) and KEY not in str(client)
     raised: list[BaseException] = []
-    for call in (lambda: client.get_task("t-1"), lambda: client.create_task(REQUEST)):
+    for call in (lambda: client.get_task("task-1"), lambda: client.create_task(REQUEST)):
         try:
             call()
         except Exception as exc:  # noqa: BLE001 - every failure is inspected below
@@ -444,18 +444,18 @@ def test_wait_gives_up_at_the_deadline_naming_the_task() -> None:
 
 
 def test_unknown_task_id_is_an_input_problem() -> None:
-    rec = Recorder(err_body(404, "task_not_found", "Task not found: NOSUCH"))
+    rec = Recorder(err_body(404, "task_not_found", "Task not found: task-NOSUCH"))
     client, sleeps = make_client(rec)
     with pytest.raises(TaskNotFoundError) as info:
-        client.get_task("NOSUCH")
+        client.get_task("task-NOSUCH")
     exc = info.value
-    assert exc.exit_code == 3 and exc.task_id == "NOSUCH" and exc.status == 404
-    assert "NOSUCH" in exc.message and "\n" not in exc.message and "req-42" in exc.message
+    assert exc.exit_code == 3 and exc.task_id == "task-NOSUCH" and exc.status == 404
+    assert "task-NOSUCH" in exc.message and "\n" not in exc.message and "req-42" in exc.message
     assert "task id" in exc.hint and "24 h" in exc.hint
     assert len(rec.requests) == 1 and sleeps == []  # a 404 is an answer, not a failure to retry
     bare, _ = make_client(Recorder(httpx.Response(404, text="")))
-    with pytest.raises(TaskNotFoundError, match=r"^no task NOSUCH at api\.test: HTTP 404$"):
-        bare.get_task("NOSUCH")
+    with pytest.raises(TaskNotFoundError, match=r"^no task task-NOSUCH at api\.test: HTTP 404$"):
+        bare.get_task("task-NOSUCH")
 
 
 def test_a_404_elsewhere_keeps_its_meaning(tmp_path: Path) -> None:
@@ -473,10 +473,14 @@ def test_a_404_elsewhere_keeps_its_meaning(tmp_path: Path) -> None:
     assert type(expired.value) is ApiError
 
 
-def test_get_task_refuses_ids_that_are_paths() -> None:
-    client, _ = make_client(Recorder(httpx.Response(200, json=task_json())))
+@pytest.mark.parametrize("task_id", ["../files", "hello", "task-a\nb", "task-1\n", "", "task-",
+                                     "task-a/b", "task-" + "x" * 200])
+def test_get_task_refuses_what_is_not_a_task_id(task_id: str) -> None:
+    rec = Recorder(httpx.Response(200, json=task_json()))
+    client, _ = make_client(rec)
     with pytest.raises(errors.UsageError):
-        client.get_task("../files")
+        client.get_task(task_id)
+    assert rec.requests == []
 
 
 # -- downloads ---------------------------------------------------------------------------------
@@ -626,7 +630,11 @@ def test_an_unlimited_key_spends_what_the_account_has() -> None:
 @pytest.mark.parametrize("status", [403, 404, 405, 501])
 def test_absent_account_endpoints_answer_none(status: int) -> None:
     client, sleeps = make_client(Recorder(err_body(status, "not_found", "no route")))
-    assert client.credits() is None
+    if status == 403:  # the balance read is a job's first call: a refused key stops it there
+        with pytest.raises(AuthError):
+            client.credits()
+    else:
+        assert client.credits() is None
     assert client.get_tasks(["t1", "t2"]) is None
     assert sleeps == []  # not retried: absent is an answer
 

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -144,7 +145,7 @@ def test_cli_runs_a_batch_on_a_local_cluster(tmp_path: Path, clips: dict[str, Pa
     result = CliRunner().invoke(cli, ["batch", str(manifest), "-o", str(out), "--yes", "--json"],
                                 env=env)
     assert result.exit_code == 0, result.stderr
-    assert "encoding on 2 Dask workers" in result.stderr
+    assert "encoding on 2 Dask workers" in result.stderr and "dashboard: http" in result.stderr
     assert json.loads(result.stdout)["counts"]["done"] == 2
     _check_one_task_per_job(sandbox, out, ["one", "two"])
 
@@ -235,3 +236,51 @@ def test_a_workers_media_error_arrives_intact(tmp_path: Path, sandbox: Sandbox,
     (job,) = result.jobs
     assert job.state == "failed" and job.exit_code == 3, job
     assert "bug" not in (job.error or "")
+
+
+# -- workers that join late, leave, or keep ffmpeg elsewhere (issue 25) ---------------------------
+
+@pytest.mark.media
+def test_each_encode_vets_its_worker(tmp_path: Path, local_cluster: tuple[Any, Any]) -> None:
+    """A worker that joins after `check_workers` is vetted when it takes an encode: without the
+    clips it is named, where it used to fail with ffmpeg's "No such file" and no worker named."""
+    _, client = local_cluster
+    (tmp_path / "out" / "prepared").mkdir(parents=True)
+    future = client.submit(cluster.vet_this_worker, [Path("/nowhere/take.mov")],
+                           tmp_path / "out" / "prepared" / "take", pure=False)
+    with pytest.raises(MediaError, match=r"worker tcp://\S+ cannot see this clip"):
+        future.result()
+    missing_out = client.submit(cluster.vet_this_worker, [], Path("/nowhere/out/prepared/x"),
+                                pure=False)
+    with pytest.raises(MediaError, match="cannot see the output folder"):
+        missing_out.result()
+    cluster.vet_this_worker([Path("/nowhere/take.mov")], tmp_path)  # off a worker: nothing
+
+
+@pytest.mark.media
+def test_workers_use_their_own_ffmpeg(tmp_path: Path, clips: dict[str, Path], sandbox: Sandbox,
+                                      local_cluster: tuple[Any, Any]) -> None:
+    """The coordinator's PREP_FFMPEG is a path on the coordinator: the workers find their own
+    (it used to be sent along, and every encode failed where ffmpeg lives elsewhere)."""
+    executor, client = local_cluster
+    plan = plan_batch(load_manifest(_manifest(tmp_path, clips)))
+    out = tmp_path / "out"
+    cluster.check_workers(client, [c.spec.path for j in plan.jobs for c in j.clips], out)
+    settings = load_settings({"api_key": sandbox.key, "base_url": sandbox.url,
+                              "files_url": sandbox.files_url,
+                              "ffmpeg": str(tmp_path / "only-on-the-coordinator" / "ffmpeg")})
+    result = run_batch(plan, settings, BatchOptions(output_dir=out), cpu_executor=executor)
+    assert result.exit_code == 0, result.as_dict()
+
+
+def test_a_lost_worker_is_told(tmp_path: Path) -> None:
+    told: list[str] = []
+    with cluster.cpu_executor(cluster.Scheduler("local", workers=2)) as (_, client):
+        addresses = sorted(client.scheduler_info()["workers"])
+        with cluster.watch_workers(client, told.append, every_s=0.2):
+            client.retire_workers([addresses[0]], close_workers=True)
+            for _ in range(100):
+                if told:
+                    break
+                time.sleep(0.1)
+    assert told == [addresses[0]]

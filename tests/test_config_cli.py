@@ -133,12 +133,12 @@ def test_bad_values_are_refused_and_the_file_is_untouched(name: str, value: str,
 
 def test_get_unset_path() -> None:
     assert _cli("config", "path").strip() == str(_config())
-    _cli("config", "get", "base_url", code=1)
+    _cli("config", "get", "base_url")
     _cli("config", "set", "base_url", "http://127.0.0.1:9/")
     assert _cli("config", "get", "base_url").splitlines()[0] == "http://127.0.0.1:9"
     assert "removed" in _cli("config", "unset", "base_url")
     assert "was not set" in _cli("config", "unset", "base_url")
-    _cli("config", "get", "base_url", code=1)
+    _cli("config", "get", "base_url")
     _cli("config", "get", "no_such_key", code=2)
 
 
@@ -164,3 +164,44 @@ def test_a_quoted_key_stays_valid_toml() -> None:
     data = tomllib.loads(_config().read_text())
     assert data == {"weird key": "x", "a.b": 1, "cache_dir": "/tmp/prep cache"}
     assert stat.S_IMODE(_config().stat().st_mode) == 0o600
+
+
+# -- contract slips (issue 25) -----------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("prices.flash_price_per_second", "2.5"), ("prices.flash_1080p_multiplier", "1.5"),
+    ("prices.flash_min_charge", "8"), ("prices.flash_no_audio_multiplier", "0.5")])
+def test_flash_price_keys_can_be_set(name: str, value: str) -> None:
+    _cli("config", "set", name, value)
+    assert _cli("config", "get", name).strip() == value
+    shown = json.loads(CliRunner().invoke(cli, ["config", "show", "--json"]).stdout)
+    key = name.split(".", 1)[1]
+    assert shown["prices"][key] == float(value)
+    assert shown["sources"][name] == "file"
+
+
+def test_unknown_keys_are_an_error_naming_the_known_ones() -> None:
+    _config().write_text('[prices]\nprice_per_secnd = 1\n')  # a typo would bill at the default
+    out = _cli("estimate", "--seconds", "5", code=2)
+    assert "price_per_secnd" in out and "prices.price_per_second" in out
+    _config().write_text('base_ulr = "http://127.0.0.1:9"\n')
+    assert "base_ulr" in _cli("config", "show", code=2)
+
+
+def test_config_show_says_unset_and_where_each_price_comes_from() -> None:
+    _config().write_text('[prices]\nmin_charge = 8\n')
+    out = CliRunner().invoke(cli, ["config", "show"]).stdout
+    assert "None" not in out and "ffmpeg = (not set)" in out
+    lines = {line.split(" = ")[0]: line for line in out.splitlines() if " = " in line}
+    assert "(file)" in lines["prices.min_charge"]
+    assert "(default)" in lines["prices.price_per_second"]
+    assert "(default)" in lines["prices.flash_min_charge"]
+
+
+def test_config_get_of_an_unset_key_is_not_an_error() -> None:
+    """It exited 1, which prep's exit codes reserve for a bug."""
+    result = CliRunner().invoke(cli, ["config", "get", "base_url"])
+    assert result.exit_code == 0 and result.stdout == ""
+    assert "not set" in result.stderr
+    as_json = CliRunner().invoke(cli, ["config", "get", "base_url", "--json"])
+    assert as_json.exit_code == 0 and json.loads(as_json.stdout)["value"] is None

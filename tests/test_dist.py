@@ -39,7 +39,9 @@ def test_every_install_hint_names_the_distribution() -> None:
                                                         *sorted((ROOT / "prep").rglob("*.py"))]}
     bad = [f"{p.relative_to(ROOT)}: {m.group(0)}" for p, t in texts.items() for m in wrong.finditer(t)]
     assert not bad, bad
-    assert f"pip install '{DIST}[pick]'" in (ROOT / "prep" / "pick" / "analyze.py").read_text()
+    from prep.errors import install_hint
+
+    assert install_hint("pick", prefix="/home/ana/.venv") == f"pip install '{DIST}[pick]'"
 
 
 def test_metadata_in_pyproject() -> None:
@@ -116,6 +118,36 @@ def test_the_wheel_holds_the_package_and_nothing_else(wheel: Path) -> None:
     assert {"prep/py.typed", "prep/schemas/probe.json", "prep/schemas/manifest.json"} <= names
     assert {n.removeprefix(info) for n in names if n.startswith(info)} == {
         "METADATA", "WHEEL", "RECORD", "entry_points.txt", "top_level.txt", "licenses/LICENSE"}
+
+
+def test_the_sdist_leaves_the_tests_out(tmp_path: Path) -> None:
+    """It carried tests/test_*.py without conftest, helpers or fixtures: 34 collection errors."""
+    pytest.importorskip("setuptools")
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE", "MANIFEST.in"):
+        shutil.copy(ROOT / name, src / name)
+    for folder in ("prep", "tests", "fixtures", "scripts"):
+        shutil.copytree(ROOT / folder, src / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".cache"))
+    out = tmp_path / "out"
+    subprocess.run([sys.executable, "-c", "import sys; from setuptools import build_meta; "
+                    "build_meta.build_sdist(sys.argv[1])", str(out)], cwd=src, check=True,
+                   capture_output=True)
+    import tarfile
+
+    (built,) = out.glob("*.tar.gz")
+    with tarfile.open(built) as archive:
+        names = [n.split("/", 1)[1] for n in archive.getnames() if "/" in n]
+    assert "prep/ui/cli.py" in names and "prep/schemas/probe.json" in names
+    assert not [n for n in names if n.split("/")[0] in ("tests", "fixtures", "scripts", "docs")]
+
+
+def test_readme_images_are_absolute_links() -> None:
+    """Relative image links break on a package index's page (the README is the long description)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    images = re.findall(r"!\[[^\]]*\]\(([^)\s]+)", readme)
+    assert images and all(link.startswith("https://") for link in images), images
 
 
 def test_the_wheel_metadata(wheel: Path) -> None:

@@ -4,6 +4,7 @@ the happy path and every fault of issue 7, with no key leaked and nothing sent t
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -509,3 +510,22 @@ def test_a_job_makes_one_client_and_opens_its_journal_once(
         assert result.exit_code == 0 and result.resumed == (run == "resumed"), run
         assert len(made) == 1 and opened == [options.out_dir], run
     assert len(sb.state()["tasks"]) == 1
+
+
+def test_upload_warns_of_a_clip_the_api_would_refuse(sb: Sandbox, tmp_path: Path) -> None:
+    """A 45 s clip was uploaded without a word; a job with it is refused."""
+    long = mediagen.clip("gen-long45", seconds=45, size="160x90", rate="10")
+    result = invoke(cli_env(sb, tmp_path), "upload", str(long), "--json", "--no-cache")
+    assert result.exit_code == 0, result.stderr
+    assert "45" in result.stderr and "prep prepare" in result.stderr
+    assert json.loads(result.stdout)[0]["file_url"]
+
+
+@pytest.mark.timeout(60)
+def test_upload_of_a_fifo_is_refused_at_once(sb: Sandbox, tmp_path: Path) -> None:
+    """It hung: opening a FIFO waits for a writer."""
+    fifo = tmp_path / "clip.mp4"
+    os.mkfifo(fifo)
+    result = invoke(cli_env(sb, tmp_path), "upload", str(fifo))
+    assert result.exit_code == 3
+    assert "not a regular file" in result.stderr

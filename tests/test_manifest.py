@@ -365,3 +365,11 @@ def test_clips_to_pick_are_those_without_a_window() -> None:
     unpicked = parse_manifest(json.dumps({"name": "a", "prompt": "p", "clips": ["x.mov"]}),
                               fmt="jsonl", base_dir=Path("/f"))
     assert unpicked.jobs[0].clips_to_pick == ()
+
+
+def test_jsonl_line_nested_too_deeply_is_a_row_problem() -> None:
+    """It was an internal error (exit 1): Python's parser gives up with RecursionError."""
+    deep = '{"name": "deep", "clips": ' + "[" * 100_000 + "]" * 100_000 + ', "prompt": "p"}'
+    names, problems = _jsonl([{"name": "ok", "clips": ["a.mov"], "prompt": "fine"}, deep])
+    assert names == ["ok"]
+    assert problems == [(2, "not valid JSON (nested too deeply)")]

@@ -79,7 +79,9 @@ def test_actions(prepared: dict[str, PrepResult]) -> None:
                for name, r in prepared.items()}
     assert actions["compliant"] == actions["aac_mono44"] == ("copy", "copy", "copy")
     assert actions["silent"] == ("copy", "copy", None)
-    assert actions["quicktime"] == actions["noisy"] == ("remux", "copy", "copy")
+    # Rewrapped, their AAC's delay and padding would run past the video: the audio is re-encoded.
+    assert actions["quicktime"] == actions["noisy"] == ("remux", "copy", "transcode")
+    assert "audio runs past the video" in prepared["quicktime"].plan.reasons
     audio_only = {"pcm_mov", "opus_mkv", "surround", "ntsc_bframes"}
     assert {actions[n] for n in audio_only} == {("remux", "copy", "transcode")}
     transcoded = set(EVERY_CASE) - {"compliant", "aac_mono44", "silent", "quicktime", "noisy",
@@ -346,7 +348,8 @@ def test_missing_ffmpeg_is_exit_6(tmp_out: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_failing_ffmpeg_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = tmp_path / "ffmpeg"
-    fake.write_text('#!/bin/sh\nfor a; do last=$a; done\necho partial > "$last"\n'
+    fake.write_text('#!/bin/sh\n[ "$2" = -version ] && exit 0\nfor a; do last=$a; done\n'
+                    'echo partial > "$last"\n'
                     'echo "[libx264 @ 0x1] broken encoder" >&2\nexit 1\n')
     fake.chmod(0o755)
     monkeypatch.setenv("PREP_FFMPEG", str(fake))
@@ -597,3 +600,18 @@ def test_no_cache_is_kept_without_a_cache_folder(tmp_path: Path,
     (result,) = prepare([str(case("vp9"))], tmp_path / "out", PrepareOptions(ffmpeg=""))
     assert result.action == "transcode" and not result.cached
     assert not (tmp_path / "from-env").exists()
+
+
+def test_a_vfr_clip_is_made_at_its_peak_rate(tmp_path: Path) -> None:
+    """30 fps for 1.5 s, then 15 fps: MediaInfo averages 18.6 fps, and the clip came out at
+    23.976, dropping frames where it ran at 30."""
+    from fractions import Fraction
+
+    source = make("vfr-peak30", [
+        "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=30:duration=4",
+        "-vf", "setpts='if(lt(N,45),N/30,1.5+(N-45)/15)/TB'", "-fps_mode", "vfr",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"], suffix=".mp4")
+    assert probe(source).vfr
+    (result,) = prepare([str(source)], tmp_path, PrepareOptions(use_cache=False))
+    assert result.plan.video is not None and result.plan.video.fps == Fraction(30)
+    assert result.output is not None and probe(result.output).fps == Fraction(30)

@@ -208,3 +208,40 @@ def test_cli_refuses_a_truncated_file(tmp_path: Path) -> None:
         assert result.exit_code == 3, (args, result.output)
         assert "truncated: the index lists 8.0 s" in result.output + result.stderr
     assert not list((tmp_path / "out").glob("*.mp4"))
+
+
+def test_a_huge_stsz_count_is_not_api_ok(tmp_path: Path) -> None:
+    """MediaInfo reads past a sample-size table that claims 2^31 entries; probe said "API ok"."""
+    import struct
+
+    from media_cases import case
+
+    data = bytearray(case("compliant").read_bytes())
+    at = data.find(b"stsz")
+    struct.pack_into(">I", data, at + 12, 0x7FFF_FFFF)
+    broken = tmp_path / "huge-stsz.mp4"
+    broken.write_bytes(bytes(data))
+    info = media.probe(broken)
+    verdict = clipinfo.assess(info)
+    assert not verdict.compliant
+    assert info.index_damage and "2,147,483,647 entries" in info.index_damage
+    assert any("index is damaged" in p for p in verdict.problems)
+
+
+def test_an_impossible_picture_size_is_refused(tmp_path: Path) -> None:
+    """A Matroska header claiming 30000x30000 over a 640x360 stream came out squashed to
+    1080x1080, exit 0."""
+    source = mediagen.make("probe-mkv-640", ["-f", "lavfi", "-i",
+                                             "testsrc2=size=640x360:rate=30:duration=3",
+                                             "-c:v", "libx264", "-preset", "ultrafast",
+                                             "-pix_fmt", "yuv420p"], suffix=".mkv")
+    data = bytearray(source.read_bytes())
+    for element, value in ((0xB0, 640), (0xBA, 360)):  # PixelWidth, PixelHeight (2-byte)
+        at = data.find(bytes([element, 0x82]) + value.to_bytes(2, "big"))
+        assert at > 0
+        data[at + 2:at + 4] = (30000).to_bytes(2, "big")
+    broken = tmp_path / "huge-header.mkv"
+    broken.write_bytes(bytes(data))
+    with pytest.raises(MediaError, match="claims 30000x30000") as caught:
+        media.probe(broken)
+    assert caught.value.exit_code == 3

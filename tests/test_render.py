@@ -187,3 +187,17 @@ def test_batch_summary_says_how_to_follow_a_job_still_running(console: Any) -> N
     buf = console(400)
     render.batch_summary(BatchResult(jobs=(job("one", "done", "t-1"),)))
     assert "not finished" not in buf.getvalue()
+
+
+def test_with_verbose_an_error_does_not_ask_for_verbose(monkeypatch: pytest.MonkeyPatch) -> None:
+    from prep.errors import FfmpegError
+
+    failure = FfmpegError("clip.avi", "ffmpeg failed: bad huffman",
+                          hint="run with --verbose for ffmpeg's full output",
+                          detail="[mjpeg @ 0x2] bad huffman")
+    for verbose, says in ((False, "run with --verbose"), (True, "ffmpeg's full output follows")):
+        buf = io.StringIO()
+        monkeypatch.setattr(render, "err", lambda buf=buf: Console(file=buf, width=200))
+        render.error(failure, verbose=verbose)
+        assert says in buf.getvalue()
+        assert ("--verbose" in buf.getvalue()) is not verbose

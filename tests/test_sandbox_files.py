@@ -91,6 +91,15 @@ def test_range_head_and_auth_header_count(sandbox: Sandbox) -> None:
     assert sandbox.state()["auth_header_requests"] == 1
 
 
+@pytest.mark.parametrize("header", ["bytes=0-abc", "bytes=\u00b2-", "bytes=-\u00b2", "bytes=a-b",
+                                    "bytes=1-2x"])
+def test_a_malformed_range_is_416_not_500(sandbox: Sandbox, header: str) -> None:
+    url = upload(sandbox, tiny_clip())["file_url"]
+    with httpx.Client(trust_env=False) as http:
+        answer = http.get(url, headers={"Range": header.encode("utf-8")})
+    assert answer.status_code == 416
+
+
 def test_files_expire_after_72_hours(sandbox: Sandbox) -> None:
     url = upload(sandbox, tiny_clip())["file_url"]
     sandbox.advance_clock(rules.UPLOAD_TTL_S - 60)

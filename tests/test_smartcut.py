@@ -222,3 +222,14 @@ def test_the_sources_index_is_read_once_for_probe_plan_and_smart_cut(
     result = prepare_one(tmp_out, f"{src}{WINDOW}")
     assert result.smart_cut
     assert reads.count(src) == 1
+
+
+def test_loudness_is_noted_on_the_smart_cut_path(tmp_out: Path) -> None:
+    """The smart cut applied loudness but said nothing of it (the transcode path did)."""
+    from prep.media.prepare import PrepareOptions, prepare
+
+    spec = f"{source('x264', x264())}{WINDOW}"
+    (result,) = prepare([spec], tmp_out, PrepareOptions(use_cache=False, ffmpeg="",
+                                                         loudness_lufs=-16.0))
+    assert result.smart_cut and result.plan.loudness is not None
+    assert any("LUFS" in note for note in result.notes), result.notes

@@ -4,9 +4,13 @@ driven in a real browser in test_studio_browser.py."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import shutil
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,8 +36,11 @@ PROMPT = "A person looks at the camera and waves"
 def footage(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder with a 6 s clip, a 1.5 s one (too short for the API) and a text file."""
     folder = tmp_path_factory.mktemp("footage")
-    (folder / "take.mp4").symlink_to(mediagen.clip("studio-take", seconds=6, size="320x180", rate="25"))
-    (folder / "blip.mp4").symlink_to(mediagen.clip("studio-blip", seconds=1.5, size="320x180", rate="25"))
+    # Copies: the studio lists and serves only files inside its folders, not links out of them.
+    shutil.copyfile(mediagen.clip("studio-take", seconds=6, size="320x180", rate="25"),
+                    folder / "take.mp4")
+    shutil.copyfile(mediagen.clip("studio-blip", seconds=1.5, size="320x180", rate="25"),
+                    folder / "blip.mp4")
     (folder / "notes.txt").write_text("not a video")
     return folder
 
@@ -290,3 +297,70 @@ def test_a_missing_folder_is_a_media_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["studio", str(tmp_path / "nope"), "--no-browser"])
     assert result.exit_code == 3
     assert "no such folder" in result.stderr
+
+
+# -- a service that is not there: the retry is shown, and Cancel stops it -------------------------
+
+def test_unreachable_service_shows_the_retry_and_cancel_stops_it(footage: Path,
+                                                                  tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        address = f"http://127.0.0.1:{sock.getsockname()[1]}"  # closed once the block ends
+    settings = load_settings({"api_key": "sk-test", "base_url": address, "files_url": address,
+                              "cache_dir": str(tmp_path / "cache"), "connect_timeout_s": 600})
+    with run_in_thread(Studio([footage], tmp_path / "out", settings)) as running, \
+            client(running) as http:
+        cid = clip_id(http, "take.mp4")
+        units = http.post("/api/estimate", json=job_body(cid)).json()["bill"]["credits_units"]
+        name = http.post("/api/jobs", json=job_body(cid, confirm_units=units)).json()["name"]
+        seen: list[dict[str, Any]] = []
+        started = time.monotonic()
+        with http.stream("GET", f"/api/jobs/{name}/events") as answer:
+            for line in answer.iter_lines():
+                if not line.startswith("data: "):
+                    continue
+                seen.append(json.loads(line[6:]))
+                if seen[-1]["type"] == "retry":
+                    assert address in seen[-1]["text"]
+                    assert http.post(f"/api/jobs/{name}/cancel").status_code == 202
+                if seen[-1]["type"] == "finished":
+                    break
+        assert time.monotonic() - started < 30  # not the 600 s connect timeout
+        assert any(e["type"] == "retry" for e in seen)
+        assert seen[-1]["exit_code"] == 130 and "cancelled" in seen[-1]["error"]
+        assert http.post(f"/api/jobs/{name}/cancel").status_code == 409
+        assert http.post("/api/jobs/no-such-job/cancel").status_code == 404
+
+
+def test_a_body_nested_too_deeply_is_a_400(studio: RunningStudio) -> None:
+    """It was a 500: the JSON parser's RecursionError was not caught."""
+    with client(studio) as http:
+        answer = http.post("/api/estimate", content=b"[" * 100_000 + b"]" * 100_000,
+                           headers={"content-type": "application/json"})
+    assert answer.status_code == 400 and answer.json()["error"] == "the request is not JSON"
+
+
+def test_links_out_of_the_folders_are_neither_listed_nor_served(footage: Path, tmp_path: Path,
+                                                                sandbox: Sandbox) -> None:
+    """`passwd.mp4 -> /etc/passwd` was listed, and its media URL served /etc/passwd."""
+    folder = tmp_path / "linked"
+    folder.mkdir()
+    shutil.copyfile(footage / "take.mp4", folder / "take.mp4")
+    (folder / "passwd.mp4").symlink_to("/etc/passwd")
+    (folder / "outside.mp4").symlink_to(footage / "take.mp4")  # a video, but outside
+    (folder / "again.mp4").symlink_to(folder / "take.mp4")  # inside: fine
+    settings = settings_for(sandbox, tmp_path)
+    with run_in_thread(Studio([folder], tmp_path / "out", settings)) as running, \
+            client(running) as http:
+        names = {c["name"] for c in http.get("/api/clips").json()["clips"]}
+        assert names == {"take.mp4", "again.mp4"}
+        studio = running.studio
+        passwd = hashlib.sha256(str(folder / "passwd.mp4").encode()).hexdigest()[:12]
+        assert http.get(f"/api/clips/{passwd}/media").status_code == 404
+        take = clip_id(http, "take.mp4")
+        assert http.get(f"/api/clips/{take}/media").status_code == 200
+        # A link changed after the listing is checked again when served.
+        (folder / "take.mp4").unlink()
+        (folder / "take.mp4").symlink_to("/etc/passwd")
+        assert http.get(f"/api/clips/{take}/media").status_code == 404
+        assert studio.library.roots == [folder.resolve()]

@@ -7,6 +7,7 @@ nothing is timed.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,11 @@ PROMPT = "She looks at the camera and waves hello"
 @pytest.fixture(scope="module")
 def footage(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("footage")
-    (folder / "take.mp4").symlink_to(mediagen.clip("studio-take", seconds=6, size="320x180", rate="25"))
-    (folder / "blip.mp4").symlink_to(mediagen.clip("studio-blip", seconds=1.5, size="320x180", rate="25"))
+    # Copies: the studio lists and serves only files inside its folders, not links out of them.
+    shutil.copyfile(mediagen.clip("studio-take", seconds=6, size="320x180", rate="25"),
+                    folder / "take.mp4")
+    shutil.copyfile(mediagen.clip("studio-blip", seconds=1.5, size="320x180", rate="25"),
+                    folder / "blip.mp4")
     return folder
 
 

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from prep.api.client import Client
-from prep.errors import RequestRejected, TaskNotFoundError
+from prep.errors import TaskNotFoundError, UsageError
 from prep.sandbox import Sandbox
 from prep.ui.cli import cli
 
@@ -39,5 +39,15 @@ def test_unknown_task_in_the_library(sandbox: Sandbox) -> None:
         with pytest.raises(TaskNotFoundError) as info:
             client.get_task(MISSING)
         assert info.value.task_id == MISSING and info.value.code == "task_not_found"
-        with pytest.raises(RequestRejected):  # the sandbox's 400 for a malformed id is unchanged
+        with pytest.raises(UsageError):  # not the shape of a task id: refused before a request
             client.get_task("NOSUCH")
+
+
+@pytest.mark.parametrize("task_id", ["hello", "task-a\nb"])
+def test_not_a_task_id_is_a_usage_error(task_id: str) -> None:
+    """`prep task hello` exited 3 (after asking the server), and an id holding a line break was
+    an internal error (exit 1); the README promises 2."""
+    result = CliRunner().invoke(cli, ["task", task_id], env={
+        "EVOLINK_API_KEY": "sk-test", "EVOLINK_BASE_URL": "http://127.0.0.1:9"})
+    assert result.exit_code == 2, result.output
+    assert "is not a task id" in result.stderr

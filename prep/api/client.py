@@ -46,6 +46,7 @@ from prep.errors import (
     RateLimitError,
     RequestRejected,
     ServerError,
+    ServiceUnreachable,
     TaskFailedError,
     TaskNotFoundError,
     TaskTimeoutError,
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Credits",
+    "DEFAULT_CONNECT_DEADLINE_S",
     "DEFAULT_POLL",
     "DEFAULT_POLL_DEADLINE_S",
     "DEFAULT_RETRY",
@@ -78,6 +80,9 @@ log = logging.getLogger("prep.api.client")
 # Connecting should be quick; a 134 MB base64 body on a slow uplink takes a while to write; the
 # generation API answers within seconds; waiting for a free pooled connection should be short.
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, write=120.0, read=60.0, pool=10.0)
+# How long a service that cannot be connected to is tried again before prep says so (the
+# `connect_timeout_s` setting, `--connect-timeout`): every command and the studio share it.
+DEFAULT_CONNECT_DEADLINE_S = 60.0
 
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-evolink-request-id", "x-trace-id")
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -507,6 +512,13 @@ def _host(url: str) -> str:
     return httpx.URL(url).host
 
 
+def _origin(url: str) -> str:
+    """scheme://host[:port] of a URL: the address a refused connection was meant for."""
+    parsed = httpx.URL(url)
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{parsed.host}{port}"
+
+
 class Client:
     """EvoLink over HTTP. The key goes only to `base_url` and `files_url`, never anywhere else.
 
@@ -528,8 +540,17 @@ class Client:
         sleep: Sleep = time.sleep,
         clock: Clock = time.monotonic,
         rand: Callable[[], float] = random.random,
+        connect_deadline_s: float = DEFAULT_CONNECT_DEADLINE_S,
+        on_retry: Callable[[str], None] | None = None,
     ) -> None:
+        if connect_deadline_s <= 0:
+            raise ValueError("connect_deadline_s must be positive")
         self._api_key = api_key or None
+        self.connect_deadline_s = connect_deadline_s
+        # Called with a line of text each time a connection is tried again (the studio shows it).
+        self.on_retry = on_retry
+        connect = (http.timeout.connect if http is not None else timeout.connect)
+        self._connect_timeout_s = min(connect or 0.0, connect_deadline_s / 4)
         self.base_url = base_url.rstrip("/")
         self.files_url = files_url.rstrip("/")
         self._owned: list[httpx.Client] = []
@@ -553,6 +574,7 @@ class Client:
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> Client:
         """A client for the hosts and key in `settings` (other keyword arguments as for Client)."""
+        kwargs.setdefault("connect_deadline_s", settings.connect_timeout_s)
         return cls(settings.api_key, base_url=settings.base_url, files_url=settings.files_url,
                    **kwargs)
 
@@ -619,6 +641,8 @@ class Client:
         unknown outcome raises a private _Unknown for create_task to turn into its error."""
         all_headers = {**self._auth_headers(url), **(headers or {})}
         failures = 0
+        unreachable_since: float | None = None
+        waited = 0.0
         while True:
             try:
                 kwargs: dict[str, Any] = {"headers": all_headers}
@@ -630,13 +654,21 @@ class Client:
                     kwargs["json"] = json_body
                 response = self._http.request(method, url, **kwargs)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as err:
-                # The connection was never made, so the request never left: safe to retry always.
+                # The connection was never made, so the request never left: safe to retry, for
+                # as long as the connect deadline allows (not a number of attempts).
                 failures += 1
-                if failures >= self.retry.attempts:
-                    raise NetworkError(f"{what}: cannot reach {_host(url)} ({_describe(err)})",
-                                       hint="check the network and EVOLINK_BASE_URL / "
-                                            "EVOLINK_FILES_URL") from err
-                self._backoff(failures, None, what, _describe(err))
+                if unreachable_since is None:
+                    unreachable_since = self._clock()
+                delay = self.retry.delay_s(failures, None, self._rand())
+                spent = max(self._clock() - unreachable_since, waited)
+                if spent + delay + self._connect_timeout_s > self.connect_deadline_s:
+                    raise self._unreachable(url, what, err, spent) from err
+                log.info("%s: %s; retrying in %.1f s (up to %g s)", what, _describe(err), delay,
+                         self.connect_deadline_s)
+                self._notify_retry(f"{what}: cannot reach {_origin(url)} ({_describe(err)}); "
+                                   f"trying again for up to {self.connect_deadline_s:g} s")
+                self._sleep(delay)
+                waited += delay
                 continue
             except httpx.TransportError as err:
                 if mode == "create":
@@ -657,6 +689,20 @@ class Client:
             if not retryable or failures >= self.retry.attempts:
                 raise error_from_response(response, what=what, rejected=rejected)
             self._backoff(failures, _retry_after_s(response), what, f"HTTP {status}")
+
+    def _unreachable(self, url: str, what: str, err: httpx.HTTPError,
+                     spent_s: float) -> ServiceUnreachable:
+        service = "EVOLINK_FILES_URL" if url.startswith(self.files_url) and \
+            self.files_url != self.base_url else "EVOLINK_BASE_URL"
+        return ServiceUnreachable(
+            f"{what}: cannot reach {_origin(url)} ({_describe(err)}; gave up after "
+            f"{max(spent_s, 0.0):.0f} s)",
+            hint=f"is the service running there? Check {service} and the network; "
+                 "--connect-timeout SECONDS (or `prep config set connect_timeout_s`) waits longer")
+
+    def _notify_retry(self, text: str) -> None:
+        if self.on_retry is not None:
+            self.on_retry(text)
 
     def _json(self, response: httpx.Response, what: str) -> Any:
         try:
@@ -712,7 +758,7 @@ class Client:
         """The task's current state (retried on 429, 5xx and network failures).
 
         TaskNotFoundError (exit 3) when the API has no task with this id."""
-        if not task_id or "/" in task_id or task_id.strip() != task_id:
+        if not rules.TASK_ID_RE.match(task_id):
             raise UsageError(f"{task_id!r} is not a task id", hint="task ids look like "
                              "task-unified-1757169743-7cvnl5zw")
         url = f"{self.base_url}/v1/tasks/{task_id}"
@@ -772,11 +818,13 @@ class Client:
 
     def credits(self) -> Credits | None:
         """The balance (`GET /v1/credits`), or None when the server does not offer it (404, 405,
-        403, 501). Other failures raise as any call does: the caller decides whether they block."""
+        501). Other failures raise as any call does: a 401 or 403 here is AuthError (exit 4), as
+        it is the first call of a job and a refused key must stop it before anything is encoded."""
         url = f"{self.base_url}/v1/credits"
         what = "reading the credits"
-        response = self._send("GET", url, what=what, ok_statuses=rules.OPTIONAL_ENDPOINT_ABSENT)
-        if response.status_code in rules.OPTIONAL_ENDPOINT_ABSENT:
+        absent = tuple(s for s in rules.OPTIONAL_ENDPOINT_ABSENT if s != 403)
+        response = self._send("GET", url, what=what, ok_statuses=absent)
+        if response.status_code in absent:
             return None
         return Credits.from_json(self._json(response, what))
 

@@ -22,6 +22,7 @@ import hashlib
 import json
 import re
 import secrets
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -100,7 +101,12 @@ def check_upload_file(path: Path) -> tuple[int, str]:
     """(size_bytes, mime type) of a file fit to upload; MediaError (exit 3) naming the file if it is
     missing, empty, too big, or not an mp4 / mov by its first bytes (whatever its name says)."""
     try:
-        size = path.stat().st_size
+        status = path.stat()
+        if not stat.S_ISREG(status.st_mode):  # a FIFO would block the open until a writer came
+            raise MediaError(path, "is not a regular file" if not stat.S_ISDIR(status.st_mode)
+                             else "is a folder, not a file",
+                             hint="give the mp4 file itself (not a pipe, device or socket)")
+        size = status.st_size
         with path.open("rb") as fh:
             head = fh.read(12)
     except FileNotFoundError as err:

@@ -49,6 +49,8 @@ class ClipInfo:
     faststart: bool = True
     video_bitrate: int | None = None
     extra_streams: tuple[str, ...] = field(default=())
+    # What is wrong with an mp4 / mov index that MediaInfo read past (prep's own reading of it).
+    index_damage: str | None = None
 
     @property
     def has_audio(self) -> bool:
@@ -117,6 +119,7 @@ class ClipInfo:
             "audio_codec": self.audio_codec,
             "audio_channels": self.audio_channels,
             "audio_rate": self.audio_rate,
+            "index_damage": self.index_damage,
         }
 
 
@@ -170,6 +173,9 @@ def assess(info: ClipInfo, spec: ModelSpec = rules.WAN26) -> Verdict:
     if limits.aspect is not None and width and height and not (
             limits.aspect[0] <= Fraction(width, height) <= limits.aspect[1]):
         problems.append(f"its aspect ratio {width}:{height} is beyond {who}'s 1:8 to 8:1")
+    if info.index_damage:
+        problems.append(f"its index is damaged ({info.index_damage}); a server reading it would "
+                        "refuse the file")
     return Verdict(not problems, tuple(problems), tuple(_advice(info)))
 
 

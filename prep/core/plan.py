@@ -173,6 +173,7 @@ class SourceFacts:
     raw_audio_ms: int | None = None  # the same for the audio track
     video_bytes: int | None = None  # the size of the video stream's samples, when known
     hdr_peak_nits: int | None = None  # a PQ clip's MaxCLL or mastering peak, when it says
+    peak_fps: Fraction | None = None  # a variable-rate video's peak rate, from its sample tables
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -447,7 +448,7 @@ def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
     if allowed.copy:
         return base
     if allowed.remux:
-        return _remux(info, facts, window, allowed, base)
+        return _remux(info, opts, facts, window, allowed, base)
     copied_video = _audio_only(info, opts, facts, window, allowed, base)
     if copied_video is not None:
         return copied_video
@@ -478,9 +479,17 @@ def _copy_frames(info: ClipInfo, window: ClipWindow, allowed: Eligibility) -> in
     return None
 
 
-def _remux(info: ClipInfo, facts: SourceFacts, window: ClipWindow, allowed: Eligibility,
-           base: PrepPlan) -> PrepPlan:
-    """Both streams copied into a new mp4."""
+def _remux(info: ClipInfo, opts: PlanOptions, facts: SourceFacts, window: ClipWindow,
+           allowed: Eligibility, base: PrepPlan) -> PrepPlan:
+    """Both streams copied into a new mp4; the audio re-encoded to end with the video when a
+    whole-file copy would carry it past the video's end."""
+    if not allowed.cut and info.has_audio and (facts.raw_audio_ms or 0) > (
+            facts.raw_video_ms or facts.raw_audio_ms or 0) + 1:
+        # Rewrapped without an edit list, copied audio keeps its encoder delay and padding past
+        # the video's end: re-encode it to end with the video instead.
+        trimmed = _audio_only(info, opts, facts, window, allowed, base, audio_past_video=True)
+        if trimmed is not None:
+            return replace(trimmed, reasons=(AUDIO_PAST_VIDEO, *_why_remux(info, facts, allowed.cut)))
     return replace(base, action="remux", reasons=tuple(_why_remux(info, facts, allowed.cut)),
                    copy_frames=_copy_frames(info, window, allowed))
 
@@ -496,7 +505,7 @@ def _transcode(info: ClipInfo, opts: PlanOptions, facts: SourceFacts, window: Cl
     if maxrate < MIN_VIDEO_KBPS:
         raise MediaError(name, f"{format_ms(duration)} s cannot fit in {opts.max_size_bytes:,} "
                                "bytes at a usable quality", hint="raise --max-size-mb or cut it shorter")
-    fps = output_fps(info)
+    fps = output_fps(info, facts.peak_fps)
     frames, duration = _frames(info, facts, window, fps)
     video = _video_encode(info, opts, facts, fps, frames, maxrate)
     # When the video is re-encoded the audio is re-encoded too, even when it is already AAC:
@@ -567,6 +576,9 @@ def _smart_cut(info: ClipInfo, facts: SourceFacts, window: ClipWindow,
                     copy_frames=tail_key - head_key, tail_frames=last - tail_key)
 
 
+AUDIO_PAST_VIDEO = "audio runs past the video"
+
+
 def _why_remux(info: ClipInfo, facts: SourceFacts, cut: bool) -> list[str]:
     why = ["cut on keyframes"] if cut else []
     if info.container != "mp4":
@@ -619,11 +631,12 @@ def _copied_video_ms(info: ClipInfo, facts: SourceFacts, window: ClipWindow) -> 
 
 
 def _audio_only(info: ClipInfo, opts: PlanOptions, facts: SourceFacts, window: ClipWindow,
-                allowed: Eligibility, base: PrepPlan) -> PrepPlan | None:
+                allowed: Eligibility, base: PrepPlan, *,
+                audio_past_video: bool = False) -> PrepPlan | None:
     """Copy the video and re-encode only the audio, when that keeps every guarantee: the
     video's own length inside 2-30 s by a frame, and the copied video plus the audio's budget
     inside the size limit. None when it does not (then the clip is transcoded)."""
-    if not allowed.audio_only:
+    if not (allowed.audio_only or audio_past_video):
         return None
     video_ms = _copied_video_ms(info, facts, window)
     margin = edge_margin_ms(info.fps)

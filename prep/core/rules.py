@@ -77,6 +77,14 @@ FLASH_NO_AUDIO_MULTIPLIER: Final = Fraction(1, 2)  # flash without audio: half
 MINIMUM_CHARGE_UNITS: Final = 90_000  # 9 credits per task, both models
 UNITS_PER_USD: Final = 680_000  # 68 credits a dollar
 
+# A task id as EvoLink makes them ("task-unified-1757169743-7cvnl5zw"): anything else (a typo,
+# a word, a line break) is refused before a request is built from it.
+TASK_ID_RE: Final = re.compile(r"^task-[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
+
+# No video stream is wider or taller than this (AV1's highest level stops at 16384; H.264 and
+# HEVC sooner): a header that claims more is damaged, and trusting it would squash the picture.
+MAX_SOURCE_SIDE_PX: Final = 16_384
+
 # Idempotency-Key header sent by EvoLink's own clients (not promised by the API docs).
 IDEMPOTENCY_KEY_RE: Final = re.compile(r"^[A-Za-z0-9._-]{16,96}$")
 

@@ -161,10 +161,12 @@ def check_balance(jobs: Sequence[tuple[str, int]], client: Client, *,
                   on_note: Callable[[str], None] | None = None, batch: bool = False) -> Credits | None:
     """QuotaError (exit 5) when `jobs` cost more than the key can spend, by `GET /v1/credits`.
 
-    The endpoint is optional: when the server does not offer it, refuses it or cannot be reached,
-    that is said once through `on_note` and nothing is stopped (None is returned). `batch` words
-    the message for the rest of a batch, naming the jobs that would fit."""
-    from prep.errors import ApiError, QuotaError
+    The endpoint is optional: when the server does not offer it or answers it with an error,
+    that is said once through `on_note` and nothing is stopped (None is returned). A refused key
+    (401, 403: AuthError, exit 4) and a service that cannot be reached at all (ServiceUnreachable,
+    exit 6) stop here, before anything is encoded or uploaded: every later call would fail the
+    same way. `batch` words the message for the rest of a batch, naming the jobs that would fit."""
+    from prep.errors import ApiError, AuthError, QuotaError, ServiceUnreachable
 
     def note(text: str) -> None:
         if on_note is not None:
@@ -174,6 +176,12 @@ def check_balance(jobs: Sequence[tuple[str, int]], client: Client, *,
         return None
     try:
         credits = client.credits()
+    except AuthError as err:
+        raise AuthError(f"{err.message}; nothing was prepared or uploaded",
+                        hint="check the API key: EVOLINK_API_KEY, or `prep config set api_key`",
+                        status=err.status, code=err.code) from err
+    except ServiceUnreachable:
+        raise
     except ApiError as err:
         note(f"the balance could not be read ({err.message}); going on without checking it")
         return None

@@ -15,16 +15,19 @@ import importlib
 import os
 import re
 import subprocess
-from collections.abc import Iterator, Sequence
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Literal
 
-from prep.errors import ExitCode, MediaError, NetworkError, ToolMissingError, UsageError
+from prep.errors import ExitCode, MediaError, NetworkError, ToolMissingError, UsageError, install_hint
 
-__all__ = ["Scheduler", "WorkerProblem", "check_workers", "cpu_executor", "parse_scheduler"]
+__all__ = ["Scheduler", "WorkerProblem", "check_workers", "cpu_executor", "parse_scheduler",
+           "this_worker", "vet_this_worker", "watch_workers"]
 
 _LOCAL = re.compile(r"^local(?::(\d+))?$")
 _REMOTE = re.compile(r"^(tcp|tls|ucx|inproc)://\S+$")
@@ -77,7 +80,7 @@ def cpu_executor(scheduler: Scheduler | None, *, processes: int | None = None
         distributed: Any = importlib.import_module("distributed")
     except ImportError as err:
         raise ToolMissingError("--scheduler needs Dask's distributed package",
-                               hint="pip install 'evolink-prep[cluster]'") from err
+                               hint=install_hint("cluster")) from err
     cluster = None
     try:
         if scheduler.kind == "local":
@@ -107,6 +110,65 @@ class WorkerProblem:
     worker: str
     problem: str
     exit_code: int
+
+
+def this_worker() -> str | None:
+    """The address of the Dask worker running this code; None anywhere else."""
+    distributed: Any = sys.modules.get("distributed")  # loaded on a worker; never loaded to ask
+    if distributed is None:
+        return None
+    try:
+        return str(distributed.get_worker().address)
+    except (ValueError, AttributeError):
+        return None
+
+
+def vet_this_worker(clips: Sequence[Path], out_dir: Path) -> None:
+    """At the start of each encode on a Dask worker: MediaError (exit 3) naming the worker when it
+    cannot see a clip or the batch's output folder. `check_workers` vets the workers there at the
+    start; this catches one that joined later without the shared filesystem. Off a worker, nothing."""
+    worker = this_worker()
+    if worker is None:
+        return
+    hint = "mount the clips and the output folder at the same paths on every worker"
+    for path in clips:
+        if not os.path.isfile(path):
+            raise MediaError(path, f"worker {worker} cannot see this clip (the clips must be on a "
+                                   "filesystem every worker shares, at the same path)", hint=hint)
+    if not out_dir.parent.is_dir():  # the coordinator made it: a worker that shares it sees it
+        raise MediaError(out_dir.parent, f"worker {worker} cannot see the output folder", hint=hint)
+
+
+@contextlib.contextmanager
+def watch_workers(client: Any, on_lost: Callable[[str], None], *,
+                  every_s: float = 1.0) -> Iterator[None]:
+    """Call `on_lost(address)` for each worker that leaves the cluster while the block runs (Dask
+    runs its encodes again elsewhere without a word; the user is told, and the journal keeps it)."""
+    stop = threading.Event()
+
+    def workers() -> set[str]:
+        try:
+            return set(client.scheduler_info().get("workers", {}))
+        except Exception:  # noqa: BLE001 - a scheduler that stops answering ends the watch
+            return set()
+
+    def watch() -> None:
+        known = workers()
+        while not stop.wait(every_s):
+            now = workers()
+            if not now:
+                continue
+            for address in sorted(known - now):
+                on_lost(address)
+            known = now
+
+    thread = threading.Thread(target=watch, name="prep-dask-watch", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def _identity(path: Path) -> tuple[str, int, int]:

@@ -27,7 +27,14 @@ import contextlib
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -753,7 +760,7 @@ class _Runner:
             self._finish(step, ident, future)
 
 
-def _retry_policy(pacing: Pacing) -> RetryPolicy:
+def retry_policy(pacing: Pacing) -> RetryPolicy:
     from prep.api.client import RetryPolicy
 
     return RetryPolicy(attempts=pacing.retry_attempts, base_delay_s=pacing.retry_base_ms / 1000,
@@ -765,7 +772,7 @@ def engine_client(settings: Settings, gate: RateGate, pacing: Pacing = DEFAULT_P
     call of the run (`gate`). The caller closes it."""
     from prep.api.client import Client
 
-    return Client.from_settings(settings, retry=_retry_policy(pacing), sleep=gate.sleep)
+    return Client.from_settings(settings, retry=retry_policy(pacing), sleep=gate.sleep)
 
 
 def run_batch(
@@ -810,13 +817,18 @@ def run_batch(
     pacing = options.pacing
     api = client or engine_client(settings, gate, pacing)
     # Downloads (of result files, off the API's hosts) retry on their own: no brake on the run.
-    fetch = api.with_policy(retry=_retry_policy(pacing), sleep=time.sleep)
+    fetch = api.with_policy(retry=retry_policy(pacing), sleep=time.sleep)
     own_cpu = cpu_executor is None
     own_io = io_executor is None
     cpu = cpu_executor or ThreadPoolExecutor(options.cpu_workers, thread_name_prefix="prep-cpu")
     io = io_executor or ThreadPoolExecutor(options.concurrency + 2, thread_name_prefix="prep-io")
+    # On a Dask cluster each worker finds its own ffmpeg (None): this machine's path may not be
+    # the workers'. Threads and local processes use this machine's.
+    remote = cpu_executor is not None and not isinstance(
+        cpu_executor, (ThreadPoolExecutor, ProcessPoolExecutor))
     prepare_kwargs: dict[str, Any] = {"extend": extend, "cache_dir": settings.cache_dir,
-                                      "ffmpeg": settings.ffmpeg, "use_cache": options.use_cache}
+                                      "ffmpeg": None if remote else settings.ffmpeg,
+                                      "use_cache": options.use_cache}
     if options.profile:
         prepare_kwargs["profile"] = options.profile
     prepare_options = PrepareOptions(**prepare_kwargs)

@@ -220,6 +220,9 @@ def _jsonl_rows(text: str, problems: list[Problem]) -> Iterator[tuple[int, dict[
             problems.append(Problem(line=number, message=f"not valid JSON ({err.msg} at column "
                                                          f"{err.colno})"))
             continue
+        except RecursionError:  # nested deeper than Python's parser goes
+            problems.append(Problem(line=number, message="not valid JSON (nested too deeply)"))
+            continue
         if not isinstance(value, dict):
             problems.append(Problem(line=number, message="each line must be a JSON object "
                                                          '({"name": ..., "clips": [...], "prompt": ...})'))

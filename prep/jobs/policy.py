@@ -32,6 +32,7 @@ from prep.errors import (
     QuotaError,
     RateLimitError,
     RequestRejected,
+    ServiceUnreachable,
     TaskNotFoundError,
     UsageError,
 )
@@ -129,6 +130,11 @@ def decide(step: Step, error: PrepError, attempts: int, pacing: Pacing = DEFAULT
         wait_ms = error.retry_after_ms
         return Decision(verdict=Verdict.PACE, pause_run=True, counted=False,
                         delay_ms=pacing.backoff_ms(1) if wait_ms is None else wait_ms)
+    if isinstance(error, ServiceUnreachable):
+        # Tried for the whole connect timeout already: every other call would wait as long.
+        verdict = {Step.CREATE: Verdict.NOT_SUBMITTED, Step.POLL: Verdict.STOP_FOLLOWING,
+                   Step.POLL_MANY: Verdict.STOP_FOLLOWING}.get(step, Verdict.FAIL)
+        return Decision(verdict=verdict, halt=True)
     if step is Step.CREATE:
         return _create(error, attempts, pacing)
     if step in (Step.POLL, Step.POLL_MANY):

@@ -100,8 +100,10 @@ def prepare_clip(work: ClipWork, on_progress: ProgressFn | None = None) -> Prepa
     Wherever it runs (a thread, a process, a Dask worker), it reports how far the encode is in a
     small file beside the output, which the coordinator reads: progress needs no channel back.
     """
+    from prep.jobs.cluster import vet_this_worker
     from prep.media.prepare import prepare
 
+    vet_this_worker([work.clip.spec.path], work.out_dir)  # a Dask worker that joined late
     report = progress_path(work.out_dir)
     last = [0.0]
 

@@ -20,7 +20,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import cache
 from pathlib import Path
@@ -34,9 +34,10 @@ from prep.core.plan import (
     PrepPlan,
     VideoEncode,
 )
-from prep.errors import FfmpegError, PrepError, ToolMissingError
+from prep.errors import FfmpegError, PrepError, ToolMissingError, install_hint
 
 __all__ = [
+    "MIN_VERSION",
     "RUNNER_FLAGS",
     "FfmpegBinary",
     "FfmpegReport",
@@ -47,6 +48,7 @@ __all__ = [
     "decode_check_args",
     "decode_checks_args",
     "find_ffmpeg",
+    "inspect_chosen",
     "inspect_ffmpeg",
     "keyframes_ms",
     "kill_group",
@@ -59,15 +61,51 @@ __all__ = [
     "smart_cut_join_args",
     "smart_cut_piece_args",
     "stop_running",
+    "too_old",
+    "version_of",
 ]
+
+
+# prep's command lines use -fps_mode, which came in ffmpeg 5.1: an older ffmpeg stops at
+# "Option not found" before it reads a frame. Older binaries are passed over when found on PATH
+# and refused when configured.
+MIN_VERSION = (5, 1)
+MIN_VERSION_REASON = "prep's command lines use -fps_mode"
+_VERSION = re.compile(r"^ffmpeg version n?(\d+)\.(\d+)")
 
 
 @dataclass(frozen=True, slots=True)
 class FfmpegBinary:
-    """An ffmpeg executable and where it was found (`PREP_FFMPEG`, `PATH` or `imageio-ffmpeg`)."""
+    """An ffmpeg executable and where it was found (`PREP_FFMPEG`, `PATH` or `imageio-ffmpeg`).
+
+    `note` says what was passed over to find it (an ffmpeg on PATH too old), for the user."""
 
     path: str
     source: str
+    note: str = field(default="", compare=False)
+
+
+def version_of(path: str) -> tuple[str, tuple[int, int] | None]:
+    """The version an ffmpeg reports (its text, and (major, minor) when it is a release number;
+    None for a git build such as N-112345-g..., whose age the text does not tell)."""
+    try:
+        done = subprocess.run([path, "-hide_banner", "-version"], capture_output=True, text=True,
+                              errors="replace", timeout=30, stdin=subprocess.DEVNULL, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown", None
+    first = done.stdout.splitlines()[0] if done.stdout.strip() else ""
+    text = first.split(" version ", 1)[1].split(" ")[0] if " version " in first else "unknown"
+    found = _VERSION.match(first)
+    return text, (int(found[1]), int(found[2])) if found else None
+
+
+def too_old(version: tuple[int, int] | None) -> bool:
+    """Whether a version (from `version_of`) is older than prep's command lines need."""
+    return version is not None and version < MIN_VERSION
+
+
+def _needs() -> str:
+    return f"{MIN_VERSION[0]}.{MIN_VERSION[1]} or newer ({MIN_VERSION_REASON})"
 
 
 @cache
@@ -79,20 +117,58 @@ def _find(configured: str | None) -> FfmpegBinary:
                 f"{configured}: the configured ffmpeg (PREP_FFMPEG) is missing or not executable",
                 hint="fix PREP_FFMPEG, or unset it to use the bundled ffmpeg",
             )
+        text, version = version_of(resolved)
+        if too_old(version):
+            raise _too_old(FfmpegBinary(resolved, "PREP_FFMPEG"), text,
+                           "the configured ffmpeg (PREP_FFMPEG)",
+                           "install a newer ffmpeg, or unset PREP_FFMPEG (`prep config unset "
+                           "ffmpeg`) to use the bundled one")
         return FfmpegBinary(resolved, "PREP_FFMPEG")
+    note = ""
     on_path = shutil.which("ffmpeg")
     if on_path:
-        return FfmpegBinary(on_path, "PATH")
+        text, version = version_of(on_path)
+        if not too_old(version):
+            return FfmpegBinary(on_path, "PATH")
+        note = (f"the ffmpeg on PATH ({on_path}) is version {text}, and prep needs {_needs()}: "
+                f"using the one bundled with imageio-ffmpeg instead")
     try:
         import imageio_ffmpeg
 
         bundled = imageio_ffmpeg.get_ffmpeg_exe()
     except (ImportError, RuntimeError) as err:
         raise ToolMissingError(
-            "no ffmpeg found: none configured, none on PATH, and imageio-ffmpeg has no binary",
-            hint="pip install imageio-ffmpeg, or set PREP_FFMPEG to your ffmpeg",
+            "no ffmpeg found: none configured, none on PATH"
+            f"{' new enough' if note else ''}, and imageio-ffmpeg has no binary",
+            hint=f"{install_hint(package='imageio-ffmpeg>=0.6')}, or set PREP_FFMPEG to your "
+                 "ffmpeg",
         ) from err
-    return FfmpegBinary(bundled, "imageio-ffmpeg")
+    text, version = version_of(bundled)
+    if too_old(version):
+        raise _too_old(FfmpegBinary(bundled, "imageio-ffmpeg", note), text,
+                       "the ffmpeg bundled with imageio-ffmpeg",
+                       f"{install_hint(package='imageio-ffmpeg>=0.6')}, or set PREP_FFMPEG to a newer "
+                       "ffmpeg")
+    return FfmpegBinary(bundled, "imageio-ffmpeg", note)
+
+
+def _too_old(binary: FfmpegBinary, version: str, what: str, hint: str) -> ToolMissingError:
+    error = ToolMissingError(f"{binary.path}: {what} is version {version}; prep needs {_needs()}",
+                             hint=hint)
+    error.binary = binary  # type: ignore[attr-defined]  # for `inspect_chosen`
+    return error
+
+
+def inspect_chosen(configured: str | None) -> FfmpegReport:
+    """`inspect_ffmpeg` of the ffmpeg prep would use, or of the one it refuses as too old
+    (reported with `too_old` set, for `prep doctor`). ToolMissingError when there is none."""
+    try:
+        return inspect_ffmpeg(_find(configured or None))
+    except ToolMissingError as err:
+        refused: FfmpegBinary | None = getattr(err, "binary", None)
+        if refused is None:
+            raise
+        return inspect_ffmpeg(refused)
 
 
 def find_ffmpeg(configured: str | None = None) -> FfmpegBinary:
@@ -119,30 +195,37 @@ class FfmpegReport:
     source: str
     version: str
     features: dict[str, bool]
+    too_old: bool = False
+    note: str = ""
 
     @property
     def missing(self) -> tuple[str, ...]:
         """Features prep needs that this ffmpeg lacks."""
         return tuple(name for name, ok in self.features.items() if not ok)
 
+    @property
+    def version_problem(self) -> str:
+        """Why this ffmpeg's version will not do ("" when it will)."""
+        return f"version {self.version} is too old: prep needs {_needs()}" if self.too_old else ""
+
     def as_dict(self) -> dict[str, object]:
         """The JSON shape of `prep doctor --json`."""
         return {"ffmpeg": self.path, "source": self.source, "version": self.version,
-                "features": dict(self.features), "missing": list(self.missing),
-                "ok": not self.missing}
+                "version_ok": not self.too_old, "minimum_version": ".".join(map(str, MIN_VERSION)),
+                "note": self.note, "features": dict(self.features), "missing": list(self.missing),
+                "ok": not self.missing and not self.too_old}
 
 
 def inspect_ffmpeg(binary: FfmpegBinary | None = None) -> FfmpegReport:
     """Ask the ffmpeg binary for its version, encoders and filters."""
     binary = binary or find_ffmpeg()
-    version_text = _capture(binary, ["-version"])
-    first = version_text.splitlines()[0] if version_text else ""
-    version = first.split(" version ", 1)[1].split(" ")[0] if " version " in first else "unknown"
+    version, number = version_of(binary.path)
     encoders = _names(_capture(binary, ["-encoders"]))
     filters = _names(_capture(binary, ["-filters"]))
     features = {name: name in encoders for name in REQUIRED_ENCODERS}
     features.update({name: name in filters for name in REQUIRED_FILTERS})
-    return FfmpegReport(path=binary.path, source=binary.source, version=version, features=features)
+    return FfmpegReport(path=binary.path, source=binary.source, version=version, features=features,
+                        too_old=too_old(number), note=binary.note)
 
 
 def _capture(binary: FfmpegBinary, args: list[str]) -> str:
@@ -244,7 +327,10 @@ def build_args(plan: PrepPlan, src: Path | str, out: Path | str) -> list[str]:
 def _audio_chain(chain: Any, plan: PrepPlan, audio: AudioEncode) -> Any:
     """Resampled (normalised, looped) and cut to exactly `audio.sample_count` samples."""
     if plan.loudness is not None:
-        chain = chain.filter("loudnorm", **_loudnorm_options(plan.loudness))
+        # loudnorm's frames can leave a gap in the timestamps (80 ms mid-clip seen with 29.97 fps
+        # sources), which the muxer keeps as a longer track: number the samples again instead.
+        chain = (chain.filter("loudnorm", **_loudnorm_options(plan.loudness))
+                 .filter("asetpts", "STARTPTS+N/SR/TB"))
     chain = chain.filter("aresample", audio.rate)
     if plan.extend == "loop":
         chain = chain.filter("aloop", loop=-1, size=2**31 - 1)

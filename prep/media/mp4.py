@@ -55,6 +55,9 @@ class Mp4Track:
     data_end_ms: int | None = None
     # The avcC record of an H.264 track with one avc1 sample description (None otherwise).
     avc_config: bytes | None = None
+    # The duration of its shortest samples, in timescale units: the 5th percentile, so that one
+    # odd sample does not count (a variable-rate video's peak rate is timescale / this).
+    short_sample_units: int | None = None
 
     @property
     def duration_ms(self) -> int:
@@ -390,7 +393,19 @@ def _track(trak: bytes, file_size: int) -> Mp4Track:
     return Mp4Track(kind=kind, timescale=timescale, sample_count=count, duration_units=total,
                     keyframe_ms=keyframes, has_edit_list=bool(elst and _edits_matter(elst)),
                     media_bytes=sizes.total if sizes else None, data_end_ms=data_end_ms,
-                    avc_config=_avc_config(_find(stbl, (b"stsd",))))
+                    avc_config=_avc_config(_find(stbl, (b"stsd",))),
+                    short_sample_units=_short_sample_units(stts, count))
+
+
+def _short_sample_units(stts: list[tuple[int, int]], count: int) -> int | None:
+    """The 5th-percentile sample duration, from the run-length table (never expanded)."""
+    seen = 0
+    for run, delta in sorted(((r, d) for r, d in stts if d > 0 and r > 0),
+                             key=lambda pair: pair[1]):
+        seen += run
+        if seen * 20 >= count:
+            return delta
+    return None
 
 
 def _avc_config(stsd: bytes | None) -> bytes | None:

@@ -21,6 +21,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -226,7 +227,9 @@ def _facts_from(mp4: Mp4Info) -> SourceFacts:
                                                            for t in mp4.tracks),
                        raw_video_ms=video.duration_ms if video else None,
                        raw_audio_ms=audio.duration_ms if audio else None,
-                       video_bytes=video.media_bytes if video else None)
+                       video_bytes=video.media_bytes if video else None,
+                       peak_fps=Fraction(video.timescale, video.short_sample_units)
+                       if video and video.timescale and video.short_sample_units else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,20 +464,27 @@ def _carry_out(source: _Source, clip_plan: PrepPlan, target: Path, options: Prep
                     if on_progress:
                         on_progress(label, clip_plan.duration_ms, clip_plan.duration_ms)
                     return done(clip_plan, out_info, cached=True, smart_cut=smart_hit)
+        passed_over = _binary(options).note  # an ffmpeg on PATH too old for prep
+        if passed_over:
+            note(f"{label}: {passed_over}")
         smart, fallback = (_smart_cut(source, clip_plan, tmp, options, note, on_progress)
                            if clip_plan.smart_cut else (None, None))
+        extra: dict[str, Any]
         if smart is not None:
-            if cache is not None:
-                cache.store(smart_key, tmp)
-            return done(clip_plan, smart, attempts=1, smart_cut=True)
-        final_plan, out_info, attempts = _encode(source, clip_plan, tmp, options, on_progress)
-        if fallback is not None:
-            return done(final_plan, out_info, attempts=attempts, smart_cut_fallback=fallback)
-        if final_plan.loudness is not None:
+            final_plan, out_info, extra = clip_plan, smart, {"attempts": 1, "smart_cut": True}
+            store_key: str | None = smart_key
+        else:
+            final_plan, out_info, attempts = _encode(source, clip_plan, tmp, options, on_progress)
+            extra = {"attempts": attempts}
+            store_key = key
+            if fallback is not None:
+                extra["smart_cut_fallback"] = fallback
+                store_key = None
+        if final_plan.loudness is not None:  # whichever way it was made, say what it did
             note(_loudness_note(label, final_plan, tmp, options))
-        if cache is not None:
-            cache.store(key, tmp)
-        return done(final_plan, out_info, attempts=attempts)
+        if cache is not None and store_key is not None:
+            cache.store(store_key, tmp)
+        return done(final_plan, out_info, **extra)
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -671,8 +681,8 @@ def _verify(path: Path, clip_plan: PrepPlan, label: str, *,
         problems.append(f"has audio ({audio} ms) running past its video ({video} ms)")
     if problems:
         raise MediaError(label, "the prepared file " + "; ".join(problems),
-                         hint="run with --verbose to see ffmpeg's output, and report it as a bug "
-                              "in prep with `prep probe --json` of the source")
+                         hint="this is a bug in prep: please report it with the output of "
+                              f"`prep probe --json {label}`")
     if out.size_bytes > clip_plan.max_size_bytes:
         raise _OverSize(label, out.size_bytes, clip_plan.max_size_bytes)
     return out

@@ -11,10 +11,12 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from prep.core import rules
 from prep.core.clipinfo import ClipInfo
 from prep.errors import MediaError
 from prep.media.mp4 import Mp4Info, read_mp4
@@ -62,10 +64,11 @@ def probe_with_index(path: Path | str) -> tuple[ClipInfo, Mp4Info | None]:
     except Exception as err:  # pymediainfo raises bare Exceptions for library problems
         raise MediaError(path, f"could not be read by MediaInfo ({err})") from err
     general = media.general_tracks[0] if media.general_tracks else None
-    index = None
+    index = damage = None
     if general is not None and general.format in ("MPEG-4", "QuickTime"):
-        index = _check_complete(path)
-    return _clip_info(path, media), index
+        index, damage = _check_complete(path)
+    info = _clip_info(path, media)
+    return (replace(info, index_damage=damage) if damage else info), index
 
 
 def hdr_peak_nits(path: Path | str) -> int | None:
@@ -94,21 +97,24 @@ def _nits(text: object) -> int | None:
     return round(max(values)) if values else None
 
 
-def _check_complete(path: Path) -> Mp4Info | None:
-    """The file's sample tables; MediaError when the index lists samples past the end of the
-    file's data: a copy or an export that stopped early, whose index (at the front) still
-    promises the whole clip.
+def _check_complete(path: Path) -> tuple[Mp4Info | None, str | None]:
+    """The file's sample tables, and what is wrong with its index when MediaInfo read past
+    damage; MediaError when the index lists samples past the end of the file's data: a copy or
+    an export that stopped early, whose index (at the front) still promises the whole clip.
 
-    Reads only the index (moov), never the media. A damaged index is left to MediaInfo's
-    judgement here (None): prepare re-encodes such a clip, which rebuilds the index.
+    Reads only the index (moov), never the media. A damaged index that MediaInfo read past is
+    returned (what is wrong with it): the clip is probed, and its verdict says the API would
+    refuse it; prepare re-encodes such a clip when ffmpeg can read it, which rebuilds the index.
     """
     try:
         info = read_mp4(path)
-    except MediaError:
-        return None
+    except MediaError as err:
+        damage = err.problem.removeprefix("damaged mp4 index (").removesuffix(")") \
+            if err.problem.startswith("damaged mp4 index") else None
+        return None, damage
     data_end_ms = info.data_end_ms
     if data_end_ms is None:
-        return info
+        return info, None
     raise MediaError(
         path, f"truncated: the index lists {_tenths(info.index_ms)} s but the data ends at "
               f"{_tenths(data_end_ms)} s",
@@ -173,6 +179,10 @@ def _clip_info(path: Path, media: Any) -> ClipInfo:
     if not duration_ms or not width or not height:
         raise MediaError(path, "is damaged: its video stream has no duration or size",
                          hint="copy or re-export the clip again")
+    if max(width, height) > rules.MAX_SOURCE_SIDE_PX:
+        raise MediaError(path, f"is damaged: its header claims {width}x{height}, more than any "
+                               f"video stream holds (at most {rules.MAX_SOURCE_SIDE_PX} a side)",
+                         hint="re-export the clip; prep will not guess its real picture size")
     transfer = video.transfer_characteristics
     hdr = "PQ" if transfer and "PQ" in transfer else "HLG" if transfer and "HLG" in transfer else None
     scan = (video.scan_type or "").lower()

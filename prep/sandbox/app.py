@@ -1226,9 +1226,11 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | str | None:
     unit, _, spec = header.partition("=")
     if unit.strip().lower() != "bytes" or "," in spec:
         return None  # other units and multi-range requests get the whole file, as RFC 9110 allows
-    first, dash, last = spec.strip().partition("-")
-    if not dash or not (first.isdigit() or last.isdigit()):
+    first, dash, last = (part.strip() for part in spec.strip().partition("-"))
+    if not dash or not (first or last):
         return None
+    if any(part and not (part.isascii() and part.isdigit()) for part in (first, last)):
+        return "unsatisfiable"  # bytes=0-abc, bytes=²- (a digit to str.isdigit, not to int)
     if not first:  # suffix range: the last N bytes
         count = int(last)
         if count == 0:

@@ -256,11 +256,33 @@ def price_options(func: F) -> F:
 def cli_settings(**options: Any) -> Any:
     from prep.settings import load_settings
 
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.meta.get("prep.connect_timeout") is not None:
+        options.setdefault("connect_timeout_s", ctx.meta["prep.connect_timeout"])
     return load_settings(options)
 
 
+def _keep_connect_timeout(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value is not None:
+        ctx.meta["prep.connect_timeout"] = value
+    return value
+
+
+def connect_timeout_option(func: F) -> F:
+    """--connect-timeout SECONDS: how long a service that cannot be reached is tried again (read
+    by `cli_settings`, so the command's own signature does not change)."""
+    return click.option(
+        "--connect-timeout", metavar="SECONDS", type=click.FloatRange(min=1, max=86_400),
+        expose_value=False, callback=_keep_connect_timeout, is_eager=True,
+        help="How long to keep trying a service that cannot be reached before exit 6 (default "
+             "60, or the connect_timeout_s setting).",
+    )(func)
+
+
 def api_options(func: F) -> F:
-    """--api-key, --base-url and --files-url (the environment or config file are better homes)."""
+    """--api-key, --base-url and --files-url (the environment or config file are better homes),
+    and --connect-timeout."""
+    func = connect_timeout_option(func)
     func = click.option("--files-url", metavar="URL",
                         help="Files API base URL (default $EVOLINK_FILES_URL or EvoLink's).")(func)
     func = click.option("--base-url", metavar="URL",

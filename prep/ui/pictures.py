@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prep.core.timecode import format_ms
-from prep.errors import MediaError
+from prep.errors import MediaError, install_hint
 from prep.files import write_atomic
 
 if TYPE_CHECKING:
@@ -37,7 +37,9 @@ SPEECH = (86, 156, 240)
 CUT = (236, 82, 82)
 WINDOW = (246, 196, 66)
 WARN = (246, 170, 66)
-_PIL_HINT = "pip install 'evolink-prep[pick]'"
+# Clips up to this long are sampled in one decode pass; longer ones by seeking to each frame.
+ONE_PASS_MAX_MS = 120_000
+_PIL_HINT = install_hint("pick")
 
 
 def require_extras(target: Path | str = "pictures") -> None:

@@ -63,10 +63,13 @@ def json_out(data: Any) -> None:
 def error(exc: PrepError, *, verbose: bool = False) -> None:
     """One line on stderr: what is wrong, where, and what to do."""
     line = f"error: {exc.message}"
-    if exc.hint:
-        line += f" ({exc.hint})"
-    err().print(_escape(line), style="red", soft_wrap=True)
     detail = getattr(exc, "detail", "")
+    hint = exc.hint
+    if verbose and "--verbose" in hint:  # it was run with it: say where the output is instead
+        hint = "ffmpeg's full output follows" if detail else ""
+    if hint:
+        line += f" ({hint})"
+    err().print(_escape(line), style="red", soft_wrap=True)
     if verbose and detail:
         err().print(_escape(detail), style="dim", soft_wrap=True)
 
@@ -216,12 +219,17 @@ def config_table(data: dict[str, Any]) -> None:
             continue
         if isinstance(value, dict):
             for inner, inner_value in value.items():
-                out().print(f"{key}.{inner} = {_escape(str(inner_value))}"
-                            + (f"  [dim]({sources[key]})[/]" if key in sources else ""),
-                            soft_wrap=True)
+                where = sources.get(f"{key}.{inner}", sources.get(key))
+                out().print(f"{key}.{inner} = {_escape(_setting(inner_value))}"
+                            + (f"  [dim]({where})[/]" if where else ""), soft_wrap=True)
             continue
         source = f"  [dim]({sources[key]})[/]" if key in sources else ""
-        out().print(f"{key} = {_escape(str(value))}{source}", soft_wrap=True)
+        out().print(f"{key} = {_escape(_setting(value))}{source}", soft_wrap=True)
+
+
+def _setting(value: Any) -> str:
+    """A setting's value as `config show` prints it: unset is said in words, not `None`."""
+    return "(not set)" if value is None else str(value)
 
 
 def _size(num: int) -> str:
@@ -554,7 +562,9 @@ def doctor_report(report: Any, extra: dict[str, str]) -> None:
     table.add_column(overflow="fold")
     table.add_row("ffmpeg", PathCell(str(report.path)))
     table.add_row("found via", report.source)
-    table.add_row("version", _escape(report.version))
+    version = _escape(report.version)
+    table.add_row("version", f"[red]{version} (too old: 5.1 or newer needed)[/]"
+                  if report.too_old else version)
     for name, ok in report.features.items():
         table.add_row(name, "[green]yes[/]" if ok else "[red]missing[/]")
     for key, value in extra.items():
@@ -876,15 +886,15 @@ def tasks_table(page: Any) -> None:
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("task", "status", "model", "created", "credits"):
         table.add_column(column, justify="right" if column == "credits" else "left",
-                         overflow="fold")
+                         no_wrap=column in ("task", "model", "created"), overflow="fold")
     for task in page.tasks:
         created = (_dt.datetime.fromtimestamp(task.created, _dt.UTC).strftime("%Y-%m-%d %H:%M")
                    if task.created else "-")
         status = task.status + (f" {task.progress}%" if task.status == "processing" else "")
-        table.add_row(_escape(task.id), status, _escape(task.model or "-"), created,
+        table.add_row(whole(task.id), status, whole(task.model or "-"), whole(created),
                       _credits_or_dash(task.credits_reserved_units))
     console = out()
-    console.print(table)
+    print_table(console, table)  # one block per task when the columns do not fit
     pages = f" of {page.pages}" if page.pages else ""
     total = f", {page.total} tasks" if page.total is not None else ""
     console.print(f"[dim]page {page.page}{pages}{total}[/]", highlight=False)

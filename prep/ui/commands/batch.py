@@ -17,6 +17,7 @@ from prep.ui.options import (
     check_reference_options,
     cli_settings,
     common_options,
+    connect_timeout_option,
     extend_option,
     price_options,
     profile_option,
@@ -85,6 +86,7 @@ def batch() -> None:
 @reference_check_options
 @extend_option
 @price_options
+@connect_timeout_option
 @common_options
 def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | None,
               concurrency: int, cpu_workers: int | None, scheduler: str | None, retry_failed: bool,
@@ -208,22 +210,38 @@ def _plan(manifest: str, output: str | None, settings: Any, extend: Any, *, requ
 
 def _run(plan: BatchPlan, settings: Any, options: Any, extend: Any, cluster: Any,
          where: str | None, cpu_workers: int | None, quiet: bool) -> Any:
-    """The batch on the engine: encoding here or on the cluster, progress on stderr."""
-    from prep.jobs.cluster import check_workers, cpu_executor
+    """The batch on the engine: encoding here or on the cluster, progress on stderr. Each Dask
+    worker is vetted with its own ffmpeg when it joins; one that leaves is a note, kept in the
+    journal."""
+    from prep.jobs.cluster import check_workers, cpu_executor, watch_workers
     from prep.jobs.engine import RunHooks, run_batch
     from prep.ui import render
 
+    lost: list[str] = []
     with cpu_executor(cluster, processes=cpu_workers) as (executor, client):
+        watch: Any = contextlib.nullcontext()
         if client is not None:
+            # Each worker is vetted with its own ffmpeg (not this machine's path).
             check_workers(client, [c.spec.path for j in plan.jobs for c in j.clips],
-                          options.output_dir, ffmpeg=settings.ffmpeg)
+                          options.output_dir)
             workers = len(client.scheduler_info().get("workers", {}))
-            render.note(f"encoding on {workers} Dask worker{'s' if workers != 1 else ''} ({where})")
-        with render.BatchProgress([j.name for j in plan.jobs], enabled=not quiet) as progress:
+            render.note(f"encoding on {workers} Dask worker{'s' if workers != 1 else ''} "
+                        f"({where}); dashboard: {client.dashboard_link}")
+
+            def worker_lost(address: str) -> None:
+                lost.append(address)
+                render.warn(f"Dask worker {address} left the cluster: its encodes run again "
+                            "on the others")
+
+            watch = watch_workers(client, worker_lost)
+        with watch, render.BatchProgress([j.name for j in plan.jobs], enabled=not quiet) as progress:
             hooks = RunHooks(on_state=progress.state, on_progress=progress.progress,
-                          on_warning=render.warn)
-            return run_batch(plan, settings, options, extend=extend, hooks=hooks,
-                             cpu_executor=executor)
+                             on_warning=render.warn)
+            result = run_batch(plan, settings, options, extend=extend, hooks=hooks,
+                               cpu_executor=executor)
+    if lost:
+        _journal_lost_workers(options.output_dir, lost)
+    return result
 
 
 @batch.command("resolve")
@@ -331,3 +349,19 @@ def batch_status_cmd(folder: str, report_file: str | None, json_: bool, quiet: b
         from pathlib import Path
 
         _journal_report(Path(folder), report_file, quiet)
+
+
+def _journal_lost_workers(folder: Path, lost: list[str]) -> None:
+    """Keep the Dask workers lost during the run in the output folder's journal (after the run,
+    which holds the journal while it goes)."""
+    import time
+
+    from prep.jobs.journal import Journal
+
+    with Journal.open(folder, create=False) as journal:
+        earlier = journal.meta("lost_workers")
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        lines = [*(earlier.splitlines() if earlier else []),
+                 *(f"{stamp} {address}: left the cluster; its encodes ran again elsewhere"
+                   for address in lost)]
+        journal.set_meta("lost_workers", "\n".join(lines))

@@ -7,7 +7,6 @@ import sys
 import click
 
 from prep.configfile import CONFIG_KEYS
-from prep.errors import ExitCode
 from prep.ui.options import cli_settings, common_options
 
 
@@ -38,8 +37,10 @@ def config_set(name: str, value: str | None) -> None:
     Numbers stay numbers (`4.76`, `9`); other values are stored as quoted strings, so quotes,
     backslashes and line breaks are safe. Other keys, comments and their order are kept.
     NAME is one of: api_key, base_url, files_url, ffmpeg, cache_dir, poll_max_interval_s,
-    scheduler, prices.price_per_second, prices.price_1080p_multiplier, prices.min_charge,
-    prices.price_source, prices.price_effective.
+    connect_timeout_s, scheduler, prices.price_per_second, prices.price_1080p_multiplier,
+    prices.min_charge, prices.flash_price_per_second, prices.flash_1080p_multiplier,
+    prices.flash_min_charge, prices.flash_no_audio_multiplier, prices.price_source,
+    prices.price_effective.
 
     \b
     Examples:
@@ -66,7 +67,7 @@ def config_set(name: str, value: str | None) -> None:
 @click.argument("name", type=_KEY, metavar="NAME")
 @common_options
 def config_get(name: str, json_: bool, quiet: bool, verbose: bool) -> None:
-    """The value of NAME in the config file; exit 1 when it is not set there.
+    """The value of NAME in the config file; nothing (JSON: null) when it is not set there.
 
     The API key is never printed: `get api_key` answers `set`.
 
@@ -84,10 +85,9 @@ def config_get(name: str, json_: bool, quiet: bool, verbose: bool) -> None:
         render.json_out({"name": name, "value": value})
     elif value is not None:
         click.echo(value)
-    if value is None:
-        if not quiet and not json_:
-            render.note(f"{name} is not set in the config file")
-        sys.exit(ExitCode.INTERNAL)
+    if value is None and not quiet and not json_:
+        render.note(f"{name} is not set in the config file (`prep config show` lists the value "
+                    "in effect and where it comes from)")
 
 
 @config.command("unset")
@@ -141,9 +141,14 @@ def config_show(json_: bool, quiet: bool, verbose: bool) -> None:
             else "missing", "base_url": settings.base_url, "files_url": settings.files_url,
             "cache_dir": str(settings.cache_dir), "ffmpeg": settings.ffmpeg,
             "poll_max_interval_s": settings.poll_max_interval_s, "scheduler": settings.scheduler,
+            "connect_timeout_s": settings.connect_timeout_s,
             "prices": {"price_per_second": credits_number(prices.units_per_second),
                        "price_1080p_multiplier": float(prices.hd_multiplier),
                        "min_charge": credits_number(prices.minimum_units),
+                       "flash_price_per_second": credits_number(prices.flash_units_per_second),
+                       "flash_1080p_multiplier": float(prices.flash_hd_multiplier),
+                       "flash_min_charge": credits_number(prices.flash_minimum_units),
+                       "flash_no_audio_multiplier": float(prices.flash_no_audio_multiplier),
                        "price_source": prices.label},
             "sources": setting_sources()}
     if json_:

@@ -37,10 +37,11 @@ def _complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> li
 def schema(name: str | None) -> None:
     """Print the JSON Schema (2020-12) of NAME's --json output; without NAME, list the names.
 
-    NAME is a command (probe, estimate, prepare, upload, generate, task, pick, doctor, sandbox,
-    config-show, config-get), a batch output (batch, batch-dry-run, batch-problems, batch-status,
-    batch-resolve), or `manifest`: one job of a batch manifest. The schemas require what scripts
-    may rely on and allow more: outputs gain fields, never lose or rename them.
+    NAME is a command (probe, estimate, prepare, upload, generate, task, tasks, account, pick,
+    doctor, sandbox, config-show, config-get), a batch output (batch, batch-dry-run,
+    batch-problems, batch-status, batch-resolve), or `manifest`: one job of a batch manifest.
+    The schemas require what scripts may rely on and allow more: outputs gain fields, never lose
+    or rename them.
 
     \b
     Examples:

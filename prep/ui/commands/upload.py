@@ -48,6 +48,7 @@ def upload(files: tuple[str, ...], upload_mode: str, no_cache: bool, api_key: st
 
     verbose_logging(verbose)
     settings = api_cli_settings(api_key, base_url, files_url)
+    _warn_unfit([Path(f) for f in files])
     cache = None if no_cache else UploadCache(settings.cache_dir / "uploads")
     with Client.from_settings(settings) as client, \
             render.ProgressView(show_progress(json_, quiet)) as view:
@@ -60,3 +61,23 @@ def upload(files: tuple[str, ...], upload_mode: str, no_cache: bool, api_key: st
         render.json_out(rows)
     else:
         render.upload_table(rows)
+
+
+def _warn_unfit(paths: list[Path]) -> None:
+    """A warning for each file the API would refuse in a job (a 45 s clip, say): uploading it is
+    allowed, and it is the user's to know before paying for the upload's use."""
+    from prep.core.clipinfo import assess
+    from prep.errors import MediaError
+    from prep.media.probe import probe
+    from prep.ui import render
+
+    for path in paths:
+        try:
+            if not path.is_file():
+                continue  # the upload's own check says what is wrong with it
+            verdict = assess(probe(path))
+        except (MediaError, OSError):
+            continue
+        for problem in verdict.problems:
+            render.warn(f"{path}: {problem}: a generation request with it would be refused "
+                        f"(run `prep prepare {path}` first)")

@@ -81,6 +81,7 @@ def create_app(studio: Studio) -> Starlette:
         Route("/api/estimate", _handler(studio, _estimate), methods=["POST"]),
         Route("/api/jobs", _handler(studio, _jobs), methods=["GET"]),
         Route("/api/jobs", _handler(studio, _start_job), methods=["POST"]),
+        Route("/api/jobs/{name}/cancel", _handler(studio, _cancel_job), methods=["POST"]),
         Route("/api/jobs/{name}/events", _events(studio)),
         Route("/api/jobs/{name}/result", _result(studio)),
     ]
@@ -129,7 +130,7 @@ def _handler(studio: Studio, work: Any) -> Any:
             raw = await request.body()
             try:
                 body = json.loads(raw) if raw else {}
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested too deeply
                 return _problem(UsageError("the request is not JSON"))
         try:
             answer = await run_in_threadpool(work, studio, request, body)
@@ -218,10 +219,11 @@ def _media(studio: Studio) -> Any:
     async def media(request: Request) -> Response:
         try:
             clip = await run_in_threadpool(studio.library.get, request.path_params["clip_id"])
+            path = await run_in_threadpool(studio.library.servable, clip)
         except KeyError:
             return PlainTextResponse("no such clip\n", status_code=404)
         # FileResponse answers Range requests (206), so the player can seek without reading all.
-        return FileResponse(clip.path, headers={"cache-control": "private, no-cache"})
+        return FileResponse(path, headers={"cache-control": "private, no-cache"})
 
     return media
 
@@ -281,6 +283,16 @@ def _start_job(studio: Studio, request: Request, body: Any) -> Response:
     job, started = studio.jobs.start(draft, confirmed)
     return JSONResponse({"name": job.name, "started": started, "job": job.summary()},
                         status_code=202 if started else 200)
+
+
+def _cancel_job(studio: Studio, request: Request, body: Any) -> Response:
+    job = studio.jobs.get(request.path_params["name"])
+    if job is None:
+        raise KeyError(request.path_params["name"])
+    if not job.cancel():
+        return JSONResponse({"error": "this job has already finished", "hint": ""},
+                            status_code=409)
+    return JSONResponse({"name": job.name, "cancelling": True}, status_code=202)
 
 
 def _jobs(studio: Studio, request: Request, body: Any) -> dict[str, Any]:

@@ -27,10 +27,10 @@ from prep.core import billing, rules
 from prep.core.clipspec import ClipSpec, spec_text
 from prep.core.request import RequestOptions, check_clip_count
 from prep.core.timecode import format_ms
-from prep.errors import ExitCode, PrepError, UsageError
+from prep.errors import ExitCode, Interrupted, PrepError, UsageError
 
 if TYPE_CHECKING:
-    from prep.api.client import Task
+    from prep.api.client import Client, Task
     from prep.core.billing import Estimate
     from prep.jobs.generate import GenerateOptions
     from prep.settings import Settings
@@ -233,6 +233,24 @@ class StudioJob:
         default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _last_progress: dict[str, float] = field(default_factory=dict)
+    # Set by the page's Cancel: the job stops at its next wait or progress report.
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def cancel(self) -> bool:
+        """Ask the running job to stop; False when it has already finished."""
+        with self._lock:
+            if self.finished:
+                return False
+        self.cancelled.set()
+        self.emit({"type": "note", "text": "cancelling: the job stops at its next step"})
+        return True
+
+    def stop_if_cancelled(self) -> None:
+        """Interrupted (exit 130) once the page has asked the job to stop."""
+        if self.cancelled.is_set():
+            raise Interrupted("cancelled from the page",
+                              hint="what was finished is kept in the journal; start the job again "
+                                   "to resume it")
 
     def emit(self, event: dict[str, Any]) -> None:
         """Record an event and hand it to every page that follows the job."""
@@ -345,13 +363,31 @@ class Jobs:
         """Stop taking jobs; a job running now goes on in its thread until it ends."""
         self._pool.shutdown(wait=False, cancel_futures=True)
 
+    def _client(self, job: StudioJob) -> Client:
+        """The engine's client for one job: its retries wait on the page's Cancel, and each new
+        try at a service that cannot be reached is shown on the page."""
+        from prep.api.client import Client
+        from prep.jobs.engine import retry_policy
+        from prep.jobs.policy import DEFAULT_PACING
+
+        def wait(delay_s: float) -> None:
+            job.cancelled.wait(delay_s)
+            job.stop_if_cancelled()
+
+        return Client.from_settings(self.settings, retry=retry_policy(DEFAULT_PACING), sleep=wait,
+                                    on_retry=lambda text: job.emit({"type": "retry", "text": text}))
+
     def _work(self, job: StudioJob, confirmed_units: int) -> None:
         from prep.jobs.generate import GenerateHooks, generate
 
         run = self._run or generate
         stage: list[str] = [""]
+        extra: dict[str, Any] = {}
+        if self._run is None:
+            extra["client"] = self._client(job)
 
         def on_stage(name: str) -> None:
+            job.stop_if_cancelled()
             page = _PAGE_STAGE.get(name, name)
             if page != stage[0]:
                 stage[0] = page
@@ -359,6 +395,7 @@ class Jobs:
 
         def progress(page_stage: str) -> Callable[..., None]:
             def report(_label: Any, done: int, total: int | None) -> None:
+                job.stop_if_cancelled()
                 job.emit({"type": "progress", "stage": page_stage, "done": int(done),
                           "total": int(total) if total else None})
             return report
@@ -388,7 +425,7 @@ class Jobs:
         )
         try:
             result = run(job.draft.specs(), job.draft.options(self.out_dir), self.settings,
-                         hooks=hooks, raise_on_failure=False)
+                         hooks=hooks, raise_on_failure=False, **extra)
         except PrepError as err:
             job.emit({"type": "finished", "ok": False, "state": "error", "error": err.message,
                       "hint": err.hint, "exit_code": err.exit_code})
@@ -399,6 +436,9 @@ class Jobs:
                       "hint": "this is a bug in prep; please report it",
                       "exit_code": ExitCode.INTERNAL})
             return
+        finally:
+            if "client" in extra:
+                extra["client"].close()
         data = result.as_dict()
         problem = result.error()
         if result.files:

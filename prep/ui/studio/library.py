@@ -120,7 +120,7 @@ class Library:
                 except OSError:
                     continue
                 found += [(p, root) for p in names
-                          if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()
+                          if p.suffix.lower() in VIDEO_EXTENSIONS and self.inside(p)
                           and not p.name.startswith(".")]
             elif root.is_file():
                 found.append((root, root.parent))
@@ -145,6 +145,26 @@ class Library:
                 clip.check = self._stored_check(clip)
             clips.append(clip)
         return clips
+
+    def inside(self, path: Path) -> bool:
+        """Whether `path` is a regular file that resolves inside the studio's folders (or is a
+        file it was given): a symlink in a folder that points elsewhere (`passwd.mp4 ->
+        /etc/passwd`) is neither listed nor served."""
+        try:
+            resolved = path.resolve(strict=True)
+        except (OSError, RuntimeError):  # RuntimeError: a symlink loop
+            return False
+        if not resolved.is_file():
+            return False
+        return any(resolved == root or (root.is_dir() and resolved.is_relative_to(root))
+                   for root in self.roots)
+
+    def servable(self, clip: Clip) -> Path:
+        """The clip's file, checked again as it is served (a link may have changed since it was
+        listed); KeyError when it no longer resolves inside the folders."""
+        if not self.inside(clip.path):
+            raise KeyError(clip.id)
+        return clip.path.resolve()
 
     def get(self, clip_id: str) -> Clip:
         """The clip with this id; KeyError when the library has none (list it first)."""

@@ -463,6 +463,7 @@ function setupWindowInputs() {
       input.value = fmt(S.windows[clip.id][which]);
     });
   }
+  $("cancel-job").addEventListener("click", cancelJob);
   $("set-start").addEventListener("click", () => atPlayhead("start"));
   $("set-end").addEventListener("click", () => atPlayhead("end"));
   document.addEventListener("keydown", (event) => {
@@ -704,6 +705,9 @@ function resetProgress(name) {
     stages.append(li);
   }
   $("job-notes").replaceChildren();
+  $("job-retry").hidden = true;
+  $("cancel-job").hidden = false;
+  $("cancel-job").disabled = false;
   $("job-bar").value = 0;
   $("result-box").hidden = true;
   setStatus("queued");
@@ -751,6 +755,9 @@ function onEvent(event) {
     markStage("rendering");
     bar.value = event.progress;
     setStatus(event.status === "pending" ? "rendering: waiting in the queue" : `rendering ${event.progress}%`);
+  } else if (event.type === "retry") {
+    $("job-retry").hidden = false;
+    $("job-retry").textContent = event.text;
   } else if (event.type === "note") {
     const li = document.createElement("li");
     li.textContent = event.text;
@@ -761,8 +768,20 @@ function onEvent(event) {
   }
 }
 
+async function cancelJob() {
+  if (!S.following) return;
+  $("cancel-job").disabled = true;
+  try {
+    await api(`/api/jobs/${encodeURIComponent(S.following)}/cancel`, { method: "POST" });
+  } catch (err) {
+    $("cancel-job").disabled = false;
+  }
+}
+
 function finished(event) {
   setRunning(false);
+  $("cancel-job").hidden = true;
+  $("job-retry").hidden = true;
   const bar = $("job-bar");
   if (event.ok) {
     for (const li of $("stages").children) li.className = "done";
