@@ -21,6 +21,7 @@ running the same command. What a resumed run does with each job is decided first
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable
@@ -805,6 +806,8 @@ def run_batch(
     halted: PrepError | None = None
     with Journal.open(out) as journal:
         journal.set_meta("manifest", plan.manifest.source)
+        if plan.manifest.timeline is not None:
+            journal.set_meta("timeline", json.dumps(plan.manifest.timeline, sort_keys=True))
         journal.set_meta("base_url", settings.base_url)
         runner = _Runner(plan, journal, settings, options, api=api, fetch=fetch, gate=gate, cpu=cpu,
                          io=io, hooks=hooks, prepare_options=prepare_options, extend=extend,

@@ -21,6 +21,8 @@ from prep.ui.options import (
     price_options,
     profile_option,
     reference_check_options,
+    timeline_options,
+    timeline_settings,
 )
 
 if TYPE_CHECKING:
@@ -40,13 +42,16 @@ class _BatchGroup(PrepGroup):
 
 @click.group(cls=_BatchGroup, context_settings=CONTEXT_SETTINGS)
 def batch() -> None:
-    """Many generate jobs from a CSV or JSONL manifest: costed up front, pipelined, resumable.
+    """Many generate jobs from a CSV or JSONL manifest (or an editor's timeline): costed up
+    front, pipelined, resumable.
 
     \b
     Examples:
         prep batch jobs.csv --dry-run                 # validate, probe, plan and cost; no network
         prep batch jobs.jsonl -o out/ --max-cost 500  # run (asks to confirm the total first)
+        prep batch selects.edl --media /mnt/rushes --prompt "slow dolly in" -o out/
         prep batch status out/                        # where every job stands
+        prep batch export out/ -o results.otio        # the results as a timeline for the editor
     """
 
 
@@ -81,6 +86,13 @@ def batch() -> None:
 @click.option("--check-credits/--no-check-credits", default=True, show_default=True,
               help="Read the key's balance (GET /v1/credits) first and stop (exit 5) if the jobs "
                    "still to run cost more.")
+@click.option("--group", type=click.Choice(["event", "track"]), default="event", show_default=True,
+              help="Timeline files: one job per event, or each video track's events (1-3) as the "
+                   "clips of one job.")
+@click.option("--prompt", "default_prompt", metavar="TEXT",
+              help="Timeline files: the prompt of every job whose event has no comment or marker "
+                   "note.")
+@timeline_options
 @reference_check_options
 @extend_option
 @price_options
@@ -89,7 +101,9 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
               concurrency: int, cpu_workers: int | None, scheduler: str | None, retry_failed: bool,
               resubmit_unknown: bool, upload_mode: str, profile: Profile | None,
               yes: bool, test_fault: str | None, report_file: str | None, extend: Any,
-              check_credits: bool, require: str | None, no_check: bool,
+              check_credits: bool, group: str, default_prompt: str | None,
+              media_dirs: tuple[str, ...], map_paths: tuple[str, ...],
+              require: str | None, no_check: bool,
               price_per_second: str | None,
               price_1080p_multiplier: str | None, min_charge: str | None,
               flash_price_per_second: str | None, flash_min_charge: str | None, json_: bool,
@@ -99,7 +113,10 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
     \b
     MANIFEST is CSV (columns name, clips, prompt, and optionally duration, quality,
     aspect_ratio, shot_type, callback_url, pick, model, generate_audio; clips separated by ';')
-    or JSONL (one object per line, same fields; clips a list). Every row is checked before
+    or JSONL (one object per line, same fields; clips a list), or an editor's timeline (.otio,
+    .edl, .fcpxml, .fcpxmld, FCP 7 .xml; the timeline extra): each event on a video track is
+    a job of its source range, its media found by path or by name (--media, --map-path), its
+    prompt from the event's comment or marker (else --prompt). Every row is checked before
     anything runs. A job with pick=true gets a picked window (as `prep pick` chooses) for each
     clip given without one; model=wan2.6-reference-video-flash runs the cheaper model, and
     generate_audio=false (flash only) leaves out the audio for half its price.
@@ -110,7 +127,8 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
 
     from prep.core.billing import parse_credits
     from prep.jobs.batch import check_budget, plan_batch
-    from prep.jobs.manifest import ManifestError, load_manifest
+    from prep.jobs.manifest import ManifestError
+    from prep.jobs.timeline import load_jobs
     from prep.ui import render
 
     settings = cli_settings(price_per_second=price_per_second,
@@ -145,7 +163,8 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
                                                               enabled=not quiet),
                     for_check=checker is not None)
     try:
-        loaded = load_manifest(manifest)
+        loaded = load_jobs(manifest, timeline_settings(
+            media_dirs, map_paths, group=group, prompt=default_prompt, quiet=quiet))
         plan = plan_batch(loaded, prices=settings.prices, extend=extend, picker=picker,
                           checker=checker)
     except ManifestError as exc:
@@ -329,3 +348,32 @@ def batch_status_cmd(folder: str, report_file: str | None, json_: bool, quiet: b
         from pathlib import Path
 
         _journal_report(Path(folder), report_file, quiet)
+
+
+@batch.command("export")
+@click.argument("folder", metavar="DIR", type=click.Path(file_okay=False, path_type=str))
+@click.option("-o", "--output", "output", metavar="FILE", required=True,
+              help="The timeline to write: .otio, .edl, .fcpxml or .xml (FCP 7 XML), by suffix.")
+@common_options
+def batch_export(folder: str, output: str, json_: bool, quiet: bool, verbose: bool) -> None:
+    """Write the batch's results in DIR as a timeline to import into the editing application.
+
+    One video track of the generated clips, each where its source event sat when the batch came
+    from a timeline (else one after another), pointing at the downloaded file; prompt, model,
+    task id and credits are in each clip's metadata (a marker in EDL and XML). Needs the
+    timeline extra.
+
+    \b
+    Examples:
+        prep batch export out/ -o results.otio
+        prep batch export out/ -o results.xml         # for Premiere or Resolve
+    """
+    from prep.jobs.timeline import export_results
+    from prep.ui import render
+
+    clips = export_results(Path(folder), Path(output), on_note=None if quiet else render.note)
+    if json_:
+        render.json_out({"folder": folder, "timeline": output,
+                         "clips": [c.as_dict() for c in clips]})
+    elif not quiet:
+        render.note(f"{output}: {len(clips)} result{'s' if len(clips) != 1 else ''} on one track")

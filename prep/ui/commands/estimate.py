@@ -19,6 +19,8 @@ from prep.ui.options import (
     model_options,
     price_options,
     seconds_ms,
+    timeline_clips,
+    timeline_options,
     trim_options,
 )
 
@@ -35,12 +37,14 @@ F = TypeVar("F", bound=Callable[..., Any])
               show_default=True, help="Output quality; 1080p costs more per second.")
 @model_options
 @trim_options
+@timeline_options
 @extend_option
 @price_options
 @common_options
 def estimate(clips: tuple[ClipSpec, ...], seconds: tuple[str, ...], duration: int, quality: str,
              model: str, audio: bool | None,
-             start: str | None, end: str | None, length: str | None, extend: Any,
+             start: str | None, end: str | None, length: str | None, media_dirs: tuple[str, ...],
+             map_paths: tuple[str, ...], extend: Any,
              price_per_second: str | None, price_1080p_multiplier: str | None,
              min_charge: str | None, flash_price_per_second: str | None,
              flash_min_charge: str | None, json_: bool, quiet: bool, verbose: bool) -> None:
@@ -70,6 +74,7 @@ def estimate(clips: tuple[ClipSpec, ...], seconds: tuple[str, ...], duration: in
         raise click.BadParameter(str(exc), param_hint="--seconds") from exc
     if not clips and not given_ms:
         raise click.UsageError("give 1 to 3 clips, or --seconds S for each clip")
+    clips = timeline_clips(clips, media_dirs, map_paths, quiet=quiet)
     planned, errors = plan_clips(apply_trim_options(list(clips), start, end, length), extend=extend)
     for problem in errors:
         render.error(problem, verbose=verbose)
