@@ -470,3 +470,18 @@ def test_batch_from_edl_runs_and_exports(tmp_path: Path, media: dict[str, Path],
         assert len(list(again.find_clips())) == 2
     wrong = runner.invoke(cli, ["batch", "export", str(out), "-o", str(tmp_path / "r.mov")])
     assert wrong.exit_code == 2 and ".otio" in wrong.stderr
+
+
+def test_studio_opens_a_timeline_as_its_events_clips(tmp_path: Path, media: dict[str, Path]) -> None:
+    from prep.ui.commands.studio import _timeline_events
+
+    edl = _df_edl(tmp_path, media)
+    folder = tmp_path / "other"
+    folder.mkdir()
+    roots, events = _timeline_events([folder, edl], (str(tmp_path / "rushes of day 1"),), ())
+    shot = tmp_path / "rushes of day 1" / "shot é 1.mov"
+    assert roots == [folder, shot]
+    assert [(e.number, e.path, e.start_ms, e.end_ms) for e in events] == [
+        (1, shot, 1001, 3504), (2, shot, 4071, 6674)]
+    with pytest.raises(ManifestError):
+        _timeline_events([edl], (), ())  # the media is not under the timeline's folder
