@@ -303,6 +303,54 @@ def test_fcpxml_relinks_by_name_under_the_timeline_folder(tmp_path: Path, media:
     assert manifest.timeline["jobs"][manifest.jobs[1].name]["start_s"] == pytest.approx(4.0)
 
 
+NTSC_FCPXML = """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE fcpxml>
+<fcpxml version="1.9">
+  <resources>
+    <format id="r1" name="FFVideoFormat1080p2997" frameDuration="1001/30000s" width="1920" height="1080"/>
+    <asset id="r2" name="ntsc shot" start="107999892/30000s" duration="240240/30000s" hasVideo="1"
+           format="r1" hasAudio="1">
+      <media-rep kind="original-media" src="file:///Users/ed/Footage/ntsc%20shot.mov"/>
+    </asset>
+  </resources>
+  <library>
+    <event name="Selects">
+      <project name="NTSC selects">
+        <sequence format="r1" tcStart="0s" tcFormat="DF" duration="165165/30000s">
+          <spine>
+            <asset-clip ref="r2" offset="0s" name="ntsc shot" start="108029922/30000s"
+                        duration="75075/30000s" format="r1" tcFormat="DF"/>
+            <asset-clip ref="r2" offset="75075/30000s" name="ntsc shot" start="108122014/30000s"
+                        duration="90090/30000s" format="r1" tcFormat="DF"/>
+          </spine>
+        </sequence>
+      </project>
+    </event>
+  </library>
+</fcpxml>
+"""
+
+
+def test_fcpxml_at_29_97_is_frame_exact(tmp_path: Path, media: dict[str, Path]) -> None:
+    # The adapter alone reads 29.97 fps as 29 and truncates; prep's read keeps every frame.
+    _link(tmp_path / "Footage", "ntsc shot.mov", media["df"])
+    path = tmp_path / "ntsc.fcpxml"
+    path.write_text(NTSC_FCPXML, encoding="utf-8")
+    manifest = load_timeline(path, TimelineOptions(prompt="x"))
+    assert manifest.problems == ()
+    windows = [(j.clips[0].window.start.text, j.clips[0].window.end.text)  # type: ignore[union-attr]
+               for j in manifest.jobs]
+    # media from frame 107892 (01:00:00;00): events at 107922 (+30) for 75 frames, 108014 (+122)
+    # for 90
+    assert windows == [(_ms_text(30, NTSC), _ms_text(105, NTSC)),
+                       (_ms_text(122, NTSC), _ms_text(212, NTSC))]
+    assert manifest.timeline is not None
+    assert manifest.timeline["jobs"][manifest.jobs[1].name]["start_s"] == pytest.approx(75 * 1001 / 30000)
+    # The adapter is as it was after the read.
+    module = otio.adapters.from_name("fcpx_xml").module()
+    assert module.to_rational_time("1001/30000s", 29).rate == 29
+
+
 # -- OTIO: skipped and refused events, grouping -------------------------------------------------------
 
 

@@ -19,11 +19,13 @@ transitions, titles and generators, nested sequences, speed changes) are skipped
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
 import re
 import tempfile
+import threading
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -282,8 +284,11 @@ def _read(otio: Any, path: Path, rate: Fraction | None) -> Any:
             result = otio.adapters.read_from_string(
                 _edl_text(path), adapter_name="cmx_3600",
                 rate=float(rate if rate is not None else _edl_rate(path)))
-        elif suffix == ".fcpxmld":
-            result = otio.adapters.read_from_file(str(path / "Info.fcpxml"), adapter_name="fcpx_xml")
+        elif suffix in (".fcpxml", ".fcpxmld"):
+            with _exact_fcpx_rates():
+                result = otio.adapters.read_from_file(
+                    str(path / "Info.fcpxml" if suffix == ".fcpxmld" else path),
+                    adapter_name="fcpx_xml")
         else:
             result = otio.adapters.read_from_file(str(path), adapter_name=_ADAPTERS[suffix])
     except PrepError:
@@ -296,6 +301,65 @@ def _read(otio: Any, path: Path, rate: Fraction | None) -> Any:
     if found is None:
         raise UsageError(f"{path}: the file holds no timeline (sequence)")
     return found
+
+
+_FCPX_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _exact_fcpx_rates() -> Iterator[None]:
+    """While the FCPXML adapter reads: exact frame rates, times rounded to the nearest frame.
+
+    The adapter counts whole frames per second (29.97 fps becomes 29) and truncates every time to
+    a frame, so a window of NTSC footage could land a frame or two off. Its three conversions are
+    replaced for the read (and put back after) by exact ones; an adapter whose inside differs is
+    left as it is.
+    """
+    otio = importlib.import_module("opentimelineio")
+    try:  # the module OTIO's plugin system loaded, which is the one that reads
+        module: Any = otio.adapters.from_name("fcpx_xml").module()
+    except Exception:  # no such adapter (then the read says so) or it cannot load
+        yield
+        return
+    reader = getattr(module, "FcpxXml", None)
+    needed = ("_format_frame_rate", "_number_of_frames", "_format_frame_duration")
+    if reader is None or not callable(getattr(module, "to_rational_time", None)) or not all(
+            callable(getattr(reader, name, None)) for name in needed):
+        yield
+        return
+
+    def rate_of(self: Any, format_id: Any) -> Fraction:
+        total, rate = self._format_frame_duration(format_id)
+        return Fraction(str(rate)) / Fraction(str(total))
+
+    def to_rational_time(text: Any, fps: Any) -> Any:
+        exact = fps if isinstance(fps, Fraction) else Fraction(fps)
+        return otio.opentime.RationalTime(round(_fcpx_seconds(text) * exact), float(exact))
+
+    def format_frame_rate(self: Any, format_id: Any) -> Fraction:
+        return rate_of(self, format_id)
+
+    def number_of_frames(self: Any, text: Any, format_id: Any) -> int:
+        return round(_fcpx_seconds(text) * rate_of(self, format_id))
+
+    with _FCPX_LOCK:
+        saved = (module.to_rational_time, reader._format_frame_rate, reader._number_of_frames)
+        module.to_rational_time = to_rational_time
+        reader._format_frame_rate = format_frame_rate
+        reader._number_of_frames = number_of_frames
+        try:
+            yield
+        finally:
+            module.to_rational_time, reader._format_frame_rate, reader._number_of_frames = saved
+
+
+def _fcpx_seconds(text: Any) -> Fraction:
+    """An FCPXML time (`1001/30000s`, `36000s`, `0s`) as exact seconds."""
+    if text is None:
+        return Fraction(0)
+    value = str(text).strip().removesuffix("s")
+    num, _, den = value.partition("/")
+    return Fraction(num) / Fraction(den) if den else Fraction(num)
 
 
 def _first_timeline(otio: Any, value: Any) -> Any:
