@@ -488,7 +488,12 @@ def test_batch_from_edl_runs_and_exports(tmp_path: Path, media: dict[str, Path],
     exported = tmp_path / "back" / "results.otio"
     result = runner.invoke(cli, ["batch", "export", str(out), "-o", str(exported), "--json"])
     assert result.exit_code == 0, result.stderr
-    placed = json.loads(result.stdout)["clips"]
+    answer = json.loads(result.stdout)
+    from prep.ui.commands.schema import load_schema
+
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.Draft202012Validator(load_schema("batch-export")).validate(answer)
+    placed = answer["clips"]
     assert [c["start_s"] for c in placed] == [0.0, pytest.approx(300 * 1001 / 30000, abs=1e-3)]
     timeline = otio.adapters.read_from_file(str(exported))
     clips = list(timeline.find_clips())
@@ -533,3 +538,19 @@ def test_studio_opens_a_timeline_as_its_events_clips(tmp_path: Path, media: dict
         (1, shot, 1001, 3504), (2, shot, 4071, 6674)]
     with pytest.raises(ManifestError):
         _timeline_events([edl], (), ())  # the media is not under the timeline's folder
+
+
+def test_an_event_shorter_than_the_minimum_is_a_problem_like_a_short_row(
+        tmp_path: Path, media: dict[str, Path]) -> None:
+    _link(tmp_path, "s.mov", media["df"])
+    edl = tmp_path / "short.edl"
+    edl.write_text(
+        "TITLE: short\nFCM: DROP FRAME\n\n"
+        "001  AX       V     C        01:00:01;00 01:00:03;15 00:00:00;00 00:00:02;15\n"
+        "* FROM CLIP NAME: s.mov\n"
+        "002  AX       V     C        01:00:04;00 01:00:05;00 00:00:02;15 00:00:03;15\n"
+        "* FROM CLIP NAME: s.mov\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["batch", str(edl), "--dry-run", "--no-check", "--prompt", "x"])
+    assert result.exit_code == 3, result.stderr
+    assert "short.edl:2 (job '002 s')" in result.stderr and "needs at least 2.0 s" in result.stderr
+    assert "short.edl:1" not in result.stderr
