@@ -398,7 +398,7 @@ def test_otio_events_skipped_and_refused_with_notes(tmp_path: Path, media: dict[
     assert any("event 4" in n and "title" in n for n in notes)
     grouped = load_timeline(path, TimelineOptions(prompt="p", group="track"))
     assert grouped.problems == () and len(grouped.jobs) == 1
-    assert len(grouped.jobs[0].clips) == 2 and grouped.jobs[0].name == "V1 V1"
+    assert len(grouped.jobs[0].clips) == 2 and grouped.jobs[0].name == "track 1"
 
 
 def test_track_of_more_than_three_events_is_a_problem(tmp_path: Path,

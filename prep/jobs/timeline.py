@@ -208,8 +208,9 @@ def _groups(events: list[Event], group: Group,
     for e in events:
         tracks.setdefault(e.track, []).append(e)
     for track, members in tracks.items():
-        label = names.get(track) or f"track {track}"
-        yield members[0].number, _job_name(f"V{track} {label}" if names.get(track) else label), members
+        label = names.get(track, "").strip()
+        own = f" {label}" if label and label.casefold() != f"v{track}" else ""
+        yield members[0].number, _job_name(f"track {track}{own}"), members
 
 
 def _stem(name: str) -> str:
