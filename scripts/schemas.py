@@ -273,6 +273,19 @@ MANIFEST = {
     },
 }
 
+BATCH_EXPORT = obj({
+    "folder": STR,
+    "timeline": {"type": "string", "description": "the timeline file written"},
+    "clips": array(obj({
+        "job": STR,
+        "path": {"type": "string", "description": "the result file (absolute)"},
+        "start_s": {**SECONDS, "description": "where the clip sits on the exported track"},
+        "duration_s": SECONDS,
+        "task_id": nullable(STR),
+        "credits_units": nullable(UNITS),
+    })),
+})
+
 SCHEMAS: dict[str, tuple[str, S]] = {
     "probe": ("prep probe --json", array({"anyOf": [PROBED, PROBE_ERROR]})),
     "estimate": ("prep estimate --json", ESTIMATE),
@@ -287,6 +300,7 @@ SCHEMAS: dict[str, tuple[str, S]] = {
     "batch-problems": ("prep batch MANIFEST --json, when rows are bad", BATCH_PROBLEMS),
     "batch-status": ("prep batch status DIR --json", BATCH_STATUS),
     "batch-resolve": ("prep batch resolve DIR JOB --json", BATCH_RESOLVE),
+    "batch-export": ("prep batch export DIR -o FILE --json", BATCH_EXPORT),
     "pick": ("prep pick --json", PICK),
     "check": ("prep check --json", array({"anyOf": [CHECKED, CHECK_ERROR]})),
     "config-show": ("prep config show --json", CONFIG_SHOW),

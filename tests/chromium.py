@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -33,6 +34,18 @@ def sync_api() -> ModuleType:
         pytest.skip("no Chromium here: install Debian's with `apt-get install chromium` (scripts/test "
                     "does when apt can), or point PREP_CHROMIUM at one", allow_module_level=True)
     return api
+
+
+def axe_source() -> str:
+    """axe-core's script (installed from npm into .cache/npm by scripts/test, or PREP_AXE); skips
+    the calling test when it is missing. The page loads nothing from elsewhere: a test injects it."""
+    given = os.environ.get("PREP_AXE")
+    path = Path(given) if given else (Path(__file__).resolve().parent.parent / ".cache" / "npm"
+                                      / "node_modules" / "axe-core" / "axe.min.js")
+    if not path.is_file():
+        pytest.skip(f"no axe-core at {path}: `npm install --prefix .cache/npm axe-core@4` "
+                    "(scripts/test does), or point PREP_AXE at axe.min.js")
+    return path.read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,8 @@ from prep.ui.commands.schema import load_schema, schema_names
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = {"probe", "estimate", "prepare", "upload", "generate", "task", "batch", "batch-dry-run",
-            "batch-problems", "batch-status", "batch-resolve", "pick", "config-show", "config-get",
-            "doctor", "sandbox", "manifest", "check", "account", "tasks"}
+            "batch-problems", "batch-status", "batch-resolve", "batch-export", "pick", "config-show",
+            "config-get", "doctor", "sandbox", "manifest", "check", "account", "tasks"}
 
 
 def validate(name: str, data: Any) -> None:

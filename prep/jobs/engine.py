@@ -24,6 +24,7 @@ brake and the credit cap live in `prep.jobs.budget`.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from collections.abc import Callable
@@ -841,6 +842,8 @@ def run_batch(
     halted: PrepError | None = None
     with contextlib.nullcontext(journal) if journal is not None else Journal.open(out) as journal:
         journal.set_meta("manifest", plan.manifest.source)
+        if plan.manifest.timeline is not None:
+            journal.set_meta("timeline", json.dumps(plan.manifest.timeline, sort_keys=True))
         journal.set_meta("base_url", settings.base_url)
         runner = _Runner(plan, journal, settings, options, api=api, fetch=fetch, gate=gate, cpu=cpu,
                          io=io, hooks=hooks, prepare_options=prepare_options, extend=extend,

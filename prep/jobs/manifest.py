@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -40,10 +40,11 @@ __all__ = [
     "ManifestError",
     "Problem",
     "load_manifest",
+    "manifest_from_rows",
     "parse_manifest",
 ]
 
-Format = Literal["csv", "jsonl", "command"]  # command: the one job of `prep generate`
+Format = Literal["csv", "jsonl", "command", "timeline"]  # command: the one job of `prep generate`
 
 REQUIRED_COLUMNS = ("name", "clips", "prompt")
 # The request's fields (RequestOptions' JSON keys) less the prompt, and the manifest's own.
@@ -123,6 +124,8 @@ class Manifest:
     format: Format
     jobs: tuple[JobSpec, ...]
     problems: tuple[Problem, ...] = field(default=())
+    # From a timeline file: where each job's event sat, for `prep batch export` (JSON-able).
+    timeline: Mapping[str, Any] | None = None
 
     def raise_for_problems(self) -> None:
         """ManifestError listing every problem, if there is any."""
@@ -147,7 +150,8 @@ def load_manifest(path: Path | str, *, fmt: Format | None = None) -> Manifest:
     """Read, parse and validate a manifest, and check that every clip it names is a file.
 
     Problems are returned in the Manifest, not raised: call `raise_for_problems()` to stop on them.
-    A file that cannot be read at all raises UsageError.
+    A file that cannot be read at all raises UsageError. (A timeline file is read into the same
+    Manifest by `prep.jobs.timeline.load_jobs`.)
     """
     source = Path(path)
     try:
@@ -186,6 +190,17 @@ def parse_manifest(text: str, *, fmt: Format, base_dir: Path, source: str = "man
     """Parse and validate manifest text (pure: no file is opened or checked)."""
     problems: list[Problem] = []
     rows = list(_csv_rows(text, problems) if fmt == "csv" else _jsonl_rows(text, problems))
+    return manifest_from_rows(rows, fmt=fmt, base_dir=base_dir, source=source, problems=problems)
+
+
+def manifest_from_rows(rows: Sequence[tuple[int, Mapping[str, Any]]], *, fmt: Format, base_dir: Path,
+                       source: str, problems: list[Problem] | None = None,
+                       timeline: Mapping[str, Any] | None = None) -> Manifest:
+    """Validate rows (line number, fields as in a JSONL line) into a Manifest (pure).
+
+    A timeline's reader gives its events here as rows, so they are checked as a CSV row is.
+    """
+    problems = list(problems or ())
     jobs: list[JobSpec] = []
     seen: dict[str, int] = {}
     for line, row in rows:
@@ -207,7 +222,7 @@ def parse_manifest(text: str, *, fmt: Format, base_dir: Path, source: str = "man
     if not rows and not problems:
         problems.append(Problem(line=0, message="the manifest has no jobs"))
     return Manifest(source=source, base_dir=base_dir, format=fmt, jobs=tuple(jobs),
-                    problems=tuple(sorted(problems, key=lambda p: p.line)))
+                    problems=tuple(sorted(problems, key=lambda p: p.line)), timeline=timeline)
 
 
 def _jsonl_rows(text: str, problems: list[Problem]) -> Iterator[tuple[int, dict[str, Any]]]:

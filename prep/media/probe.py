@@ -21,7 +21,7 @@ from prep.core.clipinfo import ClipInfo
 from prep.errors import MediaError
 from prep.media.mp4 import Mp4Info, read_mp4
 
-__all__ = ["hdr_peak_nits", "probe", "probe_many", "probe_with_index"]
+__all__ = ["hdr_peak_nits", "probe", "probe_many", "probe_with_index", "start_timecode"]
 
 _CONTAINERS = {
     "matroska": "mkv", "webm": "webm", "avi": "avi", "mpeg-ps": "mpeg-ps", "mpeg-ts": "mpeg-ts",
@@ -69,6 +69,25 @@ def probe_with_index(path: Path | str) -> tuple[ClipInfo, Mp4Info | None]:
         index, damage = _check_complete(path)
     info = _clip_info(path, media)
     return (replace(info, index_damage=damage) if damage else info), index
+
+
+def start_timecode(path: Path | str) -> str | None:
+    """The timecode of the clip's first frame (its tmcd track), e.g. `01:00:00;00`; None without one.
+
+    Editors' timelines count source frames from it, so a window read from a timeline subtracts it.
+    """
+    from pymediainfo import MediaInfo
+
+    try:
+        with _MEDIAINFO_LOCK:
+            media = MediaInfo.parse(Path(path), mediainfo_options=_MEDIAINFO_OPTIONS)
+    except Exception as err:  # pymediainfo raises bare Exceptions for library problems
+        raise MediaError(path, f"could not be read by MediaInfo ({err})") from err
+    for track in media.tracks:
+        value = getattr(track, "time_code_of_first_frame", None)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
 
 
 def hdr_peak_nits(path: Path | str) -> int | None:

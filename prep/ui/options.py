@@ -6,11 +6,14 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from prep.errors import ExitCode, PrepError, UsageError
+
+if TYPE_CHECKING:
+    from prep.core.clipspec import ClipSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -99,6 +102,51 @@ def extend_option(func: F) -> F:
         "--extend", type=click.Choice(["loop", "freeze"]),
         help="Make a clip shorter than 2 s long enough, by looping it or holding its last frame.",
     )(func)
+
+
+def timeline_options(func: F) -> F:
+    """--media and --map-path: where a timeline file's media is found (relinking)."""
+    func = click.option(
+        "--map-path", "map_paths", multiple=True, metavar="FROM=TO",
+        help="Timeline files: read media paths starting with FROM as starting with TO "
+             "(e.g. 'C:\\Footage=/mnt/footage'; repeatable).")(func)
+    return click.option(
+        "--media", "media_dirs", multiple=True, metavar="DIR",
+        type=click.Path(file_okay=False, path_type=str),
+        help="Timeline files: more folders to look for their media in, by clip, reel or file "
+             "name (repeatable; the timeline's own folder is always searched).")(func)
+
+
+def timeline_settings(media_dirs: tuple[str, ...], map_paths: tuple[str, ...], *,
+                      group: str = "event", prompt: str | None = None, quiet: bool = False) -> Any:
+    """The TimelineOptions of a command's --media/--map-path (and batch's --group/--prompt)."""
+    from pathlib import Path
+
+    from prep.jobs.timeline import TimelineOptions, parse_map_path
+    from prep.ui import render
+
+    return TimelineOptions(group=group, prompt=prompt,  # type: ignore[arg-type]
+                           media_dirs=tuple(Path(d) for d in media_dirs),
+                           path_maps=tuple(parse_map_path(m) for m in map_paths),
+                           on_note=None if quiet else render.note)
+
+
+def timeline_clips(clips: tuple[ClipSpec, ...], media_dirs: tuple[str, ...],
+                   map_paths: tuple[str, ...], *, quiet: bool) -> tuple[ClipSpec, ...]:
+    """CLIPS with each timeline file among them replaced by its events' windows; the problems of
+    a timeline's events are listed one a line before its ManifestError ends the command."""
+    from prep.jobs.timeline import expand_timelines, is_timeline
+
+    if not any(is_timeline(c.path) for c in clips):
+        return clips
+    from prep.errors import ManifestError
+    from prep.ui import render
+
+    try:
+        return tuple(expand_timelines(clips, timeline_settings(media_dirs, map_paths, quiet=quiet)))
+    except ManifestError as exc:
+        render.manifest_problems(exc.source, exc.problems)
+        raise
 
 
 def profile_option(func: F) -> F:

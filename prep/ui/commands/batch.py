@@ -22,6 +22,8 @@ from prep.ui.options import (
     price_options,
     profile_option,
     reference_check_options,
+    timeline_options,
+    timeline_settings,
 )
 
 if TYPE_CHECKING:
@@ -42,13 +44,16 @@ class _BatchGroup(PrepGroup):
 
 @click.group(cls=_BatchGroup, context_settings=CONTEXT_SETTINGS)
 def batch() -> None:
-    """Many generate jobs from a CSV or JSONL manifest: costed up front, pipelined, resumable.
+    """Many generate jobs from a CSV or JSONL manifest (or an editor's timeline): costed up
+    front, pipelined, resumable.
 
     \b
     Examples:
         prep batch jobs.csv --dry-run                 # validate, probe, plan and cost; no network
         prep batch jobs.jsonl -o out/ --max-cost 500  # run (asks to confirm the total first)
+        prep batch selects.edl --media /mnt/rushes --prompt "slow dolly in" -o out/
         prep batch status out/                        # where every job stands
+        prep batch export out/ -o results.otio        # the results as a timeline for the editor
     """
 
 
@@ -83,6 +88,13 @@ def batch() -> None:
 @click.option("--check-credits/--no-check-credits", default=True, show_default=True,
               help="Read the key's balance (GET /v1/credits) first and stop (exit 5) if the jobs "
                    "still to run cost more.")
+@click.option("--group", type=click.Choice(["event", "track"]), default="event", show_default=True,
+              help="Timeline files: one job per event, or each video track's events (1-3) as the "
+                   "clips of one job.")
+@click.option("--prompt", "default_prompt", metavar="TEXT",
+              help="Timeline files: the prompt of every job whose event has no comment or marker "
+                   "note.")
+@timeline_options
 @reference_check_options
 @extend_option
 @price_options
@@ -92,14 +104,19 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
               concurrency: int, cpu_workers: int | None, scheduler: str | None, retry_failed: bool,
               resubmit_unknown: bool, upload_mode: str, profile: Profile | None,
               yes: bool, test_fault: str | None, report_file: str | None, extend: Any,
-              check_credits: bool, require: str | None, no_check: bool, prices: dict[str, str],
+              check_credits: bool, group: str, default_prompt: str | None,
+              media_dirs: tuple[str, ...], map_paths: tuple[str, ...],
+              require: str | None, no_check: bool, prices: dict[str, str],
               json_: bool, quiet: bool, verbose: bool) -> None:
     """Run (or with --dry-run, cost) every job of MANIFEST; run it again to resume.
 
     \b
     MANIFEST is CSV (columns name, clips, prompt, and optionally duration, quality,
     aspect_ratio, shot_type, callback_url, pick, model, generate_audio; clips separated by ';')
-    or JSONL (one object per line, same fields; clips a list). Every row is checked before
+    or JSONL (one object per line, same fields; clips a list), or an editor's timeline (.otio,
+    .edl, .fcpxml, .fcpxmld, FCP 7 .xml; the timeline extra): each event on a video track is
+    a job of its source range, its media found by path or by name (--media, --map-path), its
+    prompt from the event's comment or marker (else --prompt). Every row is checked before
     anything runs. A job with pick=true gets a picked window (as `prep pick` chooses) for each
     clip given without one; model=wan2.6-reference-video-flash runs the cheaper model, and
     generate_audio=false (flash only) leaves out the audio for half its price.
@@ -124,7 +141,8 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
                          hint="--cpu-workers N encodes in N processes here; --scheduler on a cluster")
     check_reference_options(require, no_check)
     plan = _plan(manifest, output, settings, extend, require=require, no_check=no_check,
-                 json_=json_, quiet=quiet)
+                 json_=json_, quiet=quiet, timeline=timeline_settings(
+                     media_dirs, map_paths, group=group, prompt=default_prompt, quiet=quiet))
     if dry_run:
         json_or_table(plan.as_dict(), lambda to_stderr: render.batch_cost_table(plan, to_stderr=to_stderr),
                       json_=json_, quiet=quiet)
@@ -169,12 +187,13 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
 
 
 def _plan(manifest: str, output: str | None, settings: Any, extend: Any, *, require: str | None,
-          no_check: bool, json_: bool, quiet: bool) -> BatchPlan:
-    """The manifest read, probed, picked, checked and costed; its problems listed (and answered
-    in JSON with --json) when it has any."""
-    from prep.jobs.manifest import ManifestError, load_manifest
+          no_check: bool, json_: bool, quiet: bool, timeline: Any) -> BatchPlan:
+    """The manifest (or timeline) read, probed, picked, checked and costed; its problems listed
+    (and answered in JSON with --json) when it has any."""
+    from prep.jobs.manifest import ManifestError
     from prep.jobs.planning import plan_batch
     from prep.jobs.reconcile import read_journaled_picks
+    from prep.jobs.timeline import load_jobs
     from prep.pick.check import Checker
     from prep.pick.picker import Picker
     from prep.ui import render
@@ -193,7 +212,7 @@ def _plan(manifest: str, output: str | None, settings: Any, extend: Any, *, requ
                                                               enabled=not quiet),
                     for_check=checker is not None, ffmpeg=settings.ffmpeg)
     try:
-        plan = plan_batch(load_manifest(manifest), prices=settings.prices, extend=extend,
+        plan = plan_batch(load_jobs(manifest, timeline), prices=settings.prices, extend=extend,
                           picker=picker, checker=checker)
     except ManifestError as exc:
         if json_:
@@ -365,3 +384,32 @@ def _journal_lost_workers(folder: Path, lost: list[str]) -> None:
                  *(f"{stamp} {address}: left the cluster; its encodes ran again elsewhere"
                    for address in lost)]
         journal.set_meta("lost_workers", "\n".join(lines))
+
+
+@batch.command("export")
+@click.argument("folder", metavar="DIR", type=click.Path(file_okay=False, path_type=str))
+@click.option("-o", "--output", "output", metavar="FILE", required=True,
+              help="The timeline to write: .otio, .edl, .fcpxml or .xml (FCP 7 XML), by suffix.")
+@common_options
+def batch_export(folder: str, output: str, json_: bool, quiet: bool, verbose: bool) -> None:
+    """Write the batch's results in DIR as a timeline to import into the editing application.
+
+    One video track of the generated clips, each where its source event sat when the batch came
+    from a timeline (else one after another), pointing at the downloaded file; prompt, model,
+    task id and credits are in each clip's metadata (a marker in EDL and XML). Needs the
+    timeline extra.
+
+    \b
+    Examples:
+        prep batch export out/ -o results.otio
+        prep batch export out/ -o results.xml         # for Premiere or Resolve
+    """
+    from prep.jobs.timeline import export_results
+    from prep.ui import render
+
+    clips = export_results(Path(folder), Path(output), on_note=None if quiet else render.note)
+    if json_:
+        render.json_out({"folder": folder, "timeline": output,
+                         "clips": [c.as_dict() for c in clips]})
+    elif not quiet:
+        render.note(f"{output}: {len(clips)} result{'s' if len(clips) != 1 else ''} on one track")

@@ -18,6 +18,8 @@ from prep.ui.options import (
     price_options,
     request_options,
     seconds_ms,
+    timeline_clips,
+    timeline_options,
     trim_options,
 )
 
@@ -33,11 +35,13 @@ F = TypeVar("F", bound=Callable[..., Any])
               help="A clip of S seconds (repeatable), instead of or besides files.")
 @request_options(BILLED_FIELDS)
 @trim_options
+@timeline_options
 @extend_option
 @price_options
 @common_options
 def estimate(clips: tuple[ClipSpec, ...], seconds: tuple[str, ...], request: RequestOptions,
-             start: str | None, end: str | None, length: str | None, extend: Any,
+             start: str | None, end: str | None, length: str | None, media_dirs: tuple[str, ...],
+             map_paths: tuple[str, ...], extend: Any,
              prices: dict[str, str], json_: bool, quiet: bool, verbose: bool) -> None:
     """Billed seconds and credits of a job, before anything is encoded or uploaded.
 
@@ -59,6 +63,7 @@ def estimate(clips: tuple[ClipSpec, ...], seconds: tuple[str, ...], request: Req
         raise click.BadParameter(str(exc), param_hint="--seconds") from exc
     if not clips and not given_ms:
         raise click.UsageError("give 1 to 3 clips, or --seconds S for each clip")
+    clips = timeline_clips(clips, media_dirs, map_paths, quiet=quiet)
     planned, errors = plan_clips(apply_trim_options(list(clips), start, end, length), extend=extend)
     for problem in errors:
         render.error(problem, verbose=verbose)

@@ -18,6 +18,8 @@ from prep.ui.options import (
     cli_settings,
     common_options,
     extend_option,
+    timeline_clips,
+    timeline_options,
     trim_options,
 )
 
@@ -44,11 +46,13 @@ F = TypeVar("F", bound=Callable[..., Any])
               help="Normalise the audio to LUFS (EBU R128, two passes; true peak at most "
                    "-1.5 dBTP), e.g. -16 for speech. The video is still copied when it can be.")
 @trim_options
+@timeline_options
 @extend_option
 @common_options
 def prepare(clips: tuple[ClipSpec, ...], out_dir: str, profile: Any, max_size_mb: float | None,
             dry_run: bool, no_cache: bool, sheet: bool, start: str | None, end: str | None,
-            length: str | None, extend: Any, json_: bool, quiet: bool, verbose: bool,
+            length: str | None, media_dirs: tuple[str, ...], map_paths: tuple[str, ...],
+            extend: Any, json_: bool, quiet: bool, verbose: bool,
             loudness_lufs: float | None = None, jobs: int | None = None) -> None:
     """Make each clip an mp4 EvoLink accepts: 2-30 s, under 100 MB, H.264/AAC.
 
@@ -76,6 +80,7 @@ def prepare(clips: tuple[ClipSpec, ...], out_dir: str, profile: Any, max_size_mb
 
         require_extras("--sheet")
     settings = cli_settings()
+    clips = timeline_clips(clips, media_dirs, map_paths, quiet=quiet)
     specs = apply_trim_options(list(clips), start, end, length)
     options = PrepareOptions(
         profile=profile, extend=extend, use_cache=not no_cache, cache_dir=settings.cache_dir,

@@ -39,9 +39,9 @@ def schema(name: str | None) -> None:
 
     NAME is a command (probe, estimate, prepare, upload, generate, task, tasks, account, pick,
     doctor, sandbox, config-show, config-get), a batch output (batch, batch-dry-run,
-    batch-problems, batch-status, batch-resolve), or `manifest`: one job of a batch manifest.
-    The schemas require what scripts may rely on and allow more: outputs gain fields, never lose
-    or rename them.
+    batch-problems, batch-status, batch-resolve, batch-export), or `manifest`: one job of a batch
+    manifest. The schemas require what scripts may rely on and allow more: outputs gain fields,
+    never lose or rename them.
 
     \b
     Examples:

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from prep.errors import MediaError, UsageError
-from prep.ui.options import cli_settings
+from prep.ui.options import cli_settings, timeline_options
 
 
 class _Terminated(BaseException):
@@ -33,12 +33,16 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 @click.option("--sandbox", "use_sandbox", is_flag=True,
               help="Run a local EvoLink sandbox in this process and send jobs there: no account, "
                    "no network, nothing paid.")
+@timeline_options
 @click.option("-v", "--verbose", is_flag=True, help="Log every request to stderr.")
 def studio(folders: tuple[str, ...], port: int, no_browser: bool, out_dir: str,
-           use_sandbox: bool, verbose: bool) -> None:
+           use_sandbox: bool, media_dirs: tuple[str, ...], map_paths: tuple[str, ...],
+           verbose: bool) -> None:
     """A local page to see the footage, pick windows, watch the bill and generate.
 
-    Lists every video in FOLDER(s) (default: the current folder) with its verdict; a clip opens
+    Lists every video in FOLDER(s) (default: the current folder; a timeline file, .otio, .edl,
+    .fcpxml or FCP 7 .xml, brings its events' clips, each event a window on its clip) with its
+    verdict; a clip opens
     in a player over a timeline of its shots, faces and speech, where the window is dragged or
     typed; the job's bill updates as anything changes, and Generate (after confirming the
     amount) runs the same job as `prep generate`, journaled in the output folder. Serves on
@@ -49,6 +53,7 @@ def studio(folders: tuple[str, ...], port: int, no_browser: bool, out_dir: str,
         prep studio ~/footage
         prep studio takes/ broll/ -o results/ --port 8790 --no-browser
         prep studio demo-out/samples --sandbox        # try it with no account
+        prep studio selects.edl --media /mnt/rushes   # the editor's selects as windows
     """
     from prep.ui import render
     from prep.ui.studio import Studio, serve
@@ -58,6 +63,7 @@ def studio(folders: tuple[str, ...], port: int, no_browser: bool, out_dir: str,
     for root in roots:
         if not root.exists():
             raise MediaError(root, "no such folder", hint="give folders that hold your footage")
+    roots, events = _timeline_events(roots, media_dirs, map_paths)
     settings = cli_settings()
     sandbox = None
     if use_sandbox:
@@ -74,7 +80,7 @@ def studio(folders: tuple[str, ...], port: int, no_browser: bool, out_dir: str,
         except OSError as exc:
             raise UsageError(f"cannot listen on 127.0.0.1:{port} ({exc.strerror or exc})",
                              hint="pick another --port, or --port 0 for a free one") from exc
-        app = Studio(roots, Path(out_dir), settings, sandbox=use_sandbox)
+        app = Studio(roots, Path(out_dir), settings, sandbox=use_sandbox, events=events)
 
         def ready(url: str) -> None:
             click.echo(url)
@@ -106,3 +112,38 @@ def studio(folders: tuple[str, ...], port: int, no_browser: bool, out_dir: str,
         if sandbox is not None:
             sandbox.stop()
     render.note("prep studio: stopped")
+
+
+def _timeline_events(roots: list[Path], media_dirs: tuple[str, ...],
+                     map_paths: tuple[str, ...]) -> tuple[list[Path], list[Any]]:
+    """The roots with each timeline file replaced by its events' clips, and those events."""
+    from prep.jobs.timeline import is_timeline
+
+    if not any(is_timeline(r) for r in roots):
+        return roots, []
+    from prep.errors import ManifestError
+    from prep.jobs.timeline import read_events
+    from prep.ui import render
+    from prep.ui.options import timeline_settings
+    from prep.ui.studio import TimelineEvent
+
+    options = timeline_settings(media_dirs, map_paths)
+    out: list[Path] = []
+    events: list[TimelineEvent] = []
+    for root in roots:
+        if not is_timeline(root):
+            out.append(root)
+            continue
+        found, problems, _names = read_events(root, options)
+        if problems:
+            render.manifest_problems(str(root), problems)
+            raise ManifestError(str(root), problems)
+        for event in found:
+            window = event.window
+            assert window.start is not None and window.end is not None
+            events.append(TimelineEvent(number=event.number, name=event.name, path=event.path,
+                                        start_ms=window.start.resolve(None),
+                                        end_ms=window.end.resolve(None)))
+            if event.path not in out:
+                out.append(event.path)
+    return out, events

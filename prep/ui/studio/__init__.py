@@ -13,7 +13,7 @@ shipped in this package (static/): no build step, nothing fetched from elsewhere
 
 from __future__ import annotations
 
-from .app import Studio, create_app
+from .app import Studio, TimelineEvent, create_app
 from .server import RunningStudio, run_in_thread, serve
 
-__all__ = ["RunningStudio", "Studio", "create_app", "run_in_thread", "serve"]
+__all__ = ["RunningStudio", "Studio", "TimelineEvent", "create_app", "run_in_thread", "serve"]

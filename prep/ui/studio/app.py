@@ -13,6 +13,8 @@ import hmac
 import json
 import secrets
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -29,9 +31,9 @@ from prep.core.request import check_prompt
 from prep.errors import PrepError, UsageError
 from prep.settings import Settings
 from prep.ui.studio.jobs import STAGES, JobDraft, Jobs, bill, bill_dict
-from prep.ui.studio.library import Library
+from prep.ui.studio.library import Library, clip_id
 
-__all__ = ["Studio", "create_app"]
+__all__ = ["Studio", "TimelineEvent", "create_app"]
 
 STATIC_FILES = {"studio.js": "text/javascript", "studio.css": "text/css"}
 TOKEN_HEADER = "x-prep-token"
@@ -47,13 +49,26 @@ SECURITY_HEADERS = {
 }
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TimelineEvent:
+    """An event of a timeline file opened in the studio: a window on one of its clips."""
+
+    number: int
+    name: str
+    path: Path
+    start_ms: int
+    end_ms: int
+
+
 class Studio:
     """What one `prep studio` serves: its folders, output folder, settings and token."""
 
     def __init__(self, roots: list[Path], out_dir: Path, settings: Settings, *,
                  token: str | None = None, sandbox: bool = False,
-                 jobs: Jobs | None = None) -> None:
+                 jobs: Jobs | None = None,
+                 events: Sequence[TimelineEvent] = ()) -> None:
         self.roots = roots
+        self.events = list(events)  # a timeline file's events: windows on their clips
         self.out_dir = out_dir.resolve()
         self.settings = settings
         self.token = token or secrets.token_urlsafe(24)
@@ -196,6 +211,10 @@ def _state(studio: Studio, request: Request, body: Any) -> dict[str, Any]:
             "input_cap_ms": {str(k): v for k, v in rules.INPUT_CAP_MS.items()},
         },
         "stages": list(STAGES),
+        # The library knows a clip by its path in a folder (kept) or named alone (resolved).
+        "events": [{"clip_ids": sorted({clip_id(e.path), clip_id(e.path.resolve())}),
+                    "number": e.number, "name": e.name,
+                    "start_ms": e.start_ms, "end_ms": e.end_ms} for e in studio.events],
     }
 
 

@@ -258,14 +258,15 @@ class StudioJob:
             kind = event.get("type")
             if kind == "progress":
                 # Keep one progress event per stage in the record: a reload needs only the last.
-                key = event.get("stage")
+                key = f"{event.get('stage')}\n{event.get('label')}"  # a stage's, per clip
                 now = time.monotonic()
                 if event.get("done") != event.get("total") and \
-                        now - self._last_progress.get(str(key), 0.0) < _PROGRESS_EVERY_S:
+                        now - self._last_progress.get(key, 0.0) < _PROGRESS_EVERY_S:
                     return
-                self._last_progress[str(key)] = now
-                if self.events and self.events[-1].get("type") == "progress" \
-                        and self.events[-1].get("stage") == key:
+                self._last_progress[key] = now
+                last = self.events[-1] if self.events else {}
+                if last.get("type") == "progress" and last.get("stage") == event.get("stage") \
+                        and last.get("label") == event.get("label"):
                     self.events[-1] = event
                 else:
                     self.events.append(event)
@@ -394,10 +395,12 @@ class Jobs:
                 job.emit({"type": "stage", "stage": page})
 
         def progress(page_stage: str) -> Callable[..., None]:
-            def report(_label: Any, done: int, total: int | None) -> None:
+            def report(label: Any, done: int, total: int | None) -> None:
+                # The label tells the clips apart, so the page adds their shares up.
                 job.stop_if_cancelled()
                 job.emit({"type": "progress", "stage": page_stage, "done": int(done),
-                          "total": int(total) if total else None})
+                          "total": int(total) if total else None,
+                          "label": str(label) if label is not None else None})
             return report
 
         def on_task(task: Task) -> None:

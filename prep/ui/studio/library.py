@@ -33,12 +33,17 @@ from prep.files import write_text_atomic
 if TYPE_CHECKING:
     from prep.pick.analyze import Analysis
 
-__all__ = ["Clip", "Library", "snap_ms"]
+__all__ = ["Clip", "Library", "clip_id", "snap_ms"]
 
 POSTER_WIDTH = 320
 STRIP_FRAMES = 12
 STRIP_FRAME_WIDTH = 160
 DEFAULT_FPS = Fraction(25)
+
+
+def clip_id(path: Path) -> str:
+    """The id the page knows a clip by: from its path, so it stays the same across scans."""
+    return hashlib.sha256(str(path).encode()).hexdigest()[:12]
 
 
 def snap_ms(ms: int, fps: Fraction | None) -> int:
@@ -126,17 +131,17 @@ class Library:
                 found.append((root, root.parent))
         clips = []
         for path, folder in found:
-            clip_id = hashlib.sha256(str(path).encode()).hexdigest()[:12]
+            key = clip_id(path)
             try:
                 stat = path.stat()
             except OSError:
                 continue
             identity = (stat.st_size, stat.st_mtime_ns)
             with self._lock:
-                clip = self._clips.get(clip_id)
+                clip = self._clips.get(key)
                 if clip is None or clip.identity != identity:
-                    clip = Clip(id=clip_id, path=path, folder=folder, identity=identity)
-                    self._clips[clip_id] = clip
+                    clip = Clip(id=key, path=path, folder=folder, identity=identity)
+                    self._clips[key] = clip
             if clip.info is None and clip.error is None:
                 try:
                     clip.info = probe(path)

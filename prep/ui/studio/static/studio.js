@@ -17,8 +17,12 @@ const S = {
   billSeq: 0,
   billTimer: null,
   following: null,      // name of the job whose events are shown
-  events: null,         // its EventSource
+  source: null,         // its EventSource
   running: false,
+  view: null,           // {id, start, end}: the part of the current clip the timeline shows (ms)
+  looping: false,       // the player plays the window, in to out, over and over
+  events: [],           // a timeline file's events: {clip_id, number, name, start_ms, end_ms}
+  stageParts: {},       // progress of the current stage, per clip (0..1): the bar never goes back
 };
 
 // -- talking to the studio -----------------------------------------------------------------------
@@ -122,9 +126,10 @@ function renderLibrary() {
     li.dataset.testid = "clip";
     li.setAttribute("data-testid", "clip");
     li.dataset.id = clip.id;
+    // Focusable, opened with Enter or Space; no role or label of its own, so a screen reader
+    // reads what it shows (name, facts, verdicts), not just a name.
     li.tabIndex = 0;
-    li.setAttribute("role", "button");
-    li.setAttribute("aria-label", `Open ${clip.name}`);
+    li.title = `Open ${clip.name}`;
     li.classList.toggle("selected", clip.id === S.current);
     li.classList.toggle("in-job", S.job.includes(clip.id));
     let thumb;
@@ -147,6 +152,8 @@ function renderLibrary() {
     meta.className = "meta";
     meta.textContent = clip.error ? clip.error : `${fmt(clip.duration_ms)} s · ${clip.width}×${clip.height}`
       + (clip.fps ? ` · ${Math.round(clip.fps * 100) / 100} fps` : "") + (clip.has_audio ? "" : " · no audio");
+    const events = S.events.filter((e) => e.clip_id === clip.id).map((e) => String(e.number).padStart(3, "0"));
+    if (events.length) meta.textContent += ` · timeline event${events.length > 1 ? "s" : ""} ${events.join(", ")}`;
     const badges = document.createElement("div");
     badges.className = "badges";
     badges.append(verdictBadge(clip), checkBadge(clip.check));
@@ -186,9 +193,8 @@ function openClip(id) {
   $("clip-empty").hidden = true;
   $("clip-body").hidden = false;
   $("clip-title").textContent = clip.name;
-  const verdict = $("clip-verdict");
-  verdict.className = "badge " + (clip.compliant ? "ok" : "bad");
-  verdict.textContent = clip.compliant ? "API accepts" : "API refuses";
+  if (S.view && S.view.id !== id) S.view = null;
+  if (S.looping) setLooping(false);
   $("clip-facts").textContent = clip.error ? clip.error : [
     `${fmt(clip.duration_ms)} s`, `${clip.width}×${clip.height}`, clip.fps ? `${Math.round(clip.fps * 1000) / 1000} fps` : "",
     clip.video_codec, clip.container, clip.has_audio ? "with audio" : "no audio", clip.path,
@@ -204,15 +210,28 @@ function openClip(id) {
   const player = $("player");
   $("player-note").hidden = true;
   if (!clip.error) {
+    player.hidden = false;
     player.src = url(`/api/clips/${clip.id}/media`);
     $("strip").src = url(`/api/clips/${clip.id}/strip.jpg`);
   } else {
+    // Nothing of the clip before may stay on screen, nor anything that would act on it.
+    player.pause();
     player.removeAttribute("src");
+    player.load();
+    player.hidden = true;
     $("strip").removeAttribute("src");
+    const note = $("player-note");
+    note.hidden = false;
+    note.textContent = `This clip cannot be read: ${clip.error}` + (clip.hint ? ` (${clip.hint})` : "");
   }
+  for (const control of ["pick", "run-check", "set-start", "set-end", "window-start", "window-end",
+    "zoom-in", "zoom-out", "zoom-fit", "zoom-window", "loop", "seek-start", "seek-end", "copy-spec"]) {
+    $(control).disabled = !!clip.error || (S.running && ["pick", "set-start", "set-end", "window-start", "window-end"].includes(control));
+  }
+  $("window").hidden = !!clip.error;
   renderCheck(clip);
   renderLibrary();
-  renderWindow();
+  drawView();
   renderJob();
   loadAnalysis(clip);
   scheduleBill();
@@ -220,15 +239,219 @@ function openClip(id) {
 
 function currentClip() { return S.current ? S.byId[S.current] : null; }
 
-function pct(ms, clip) { return clip.duration_ms ? (100 * ms / clip.duration_ms) : 0; }
+// -- the view: what part of the clip the timeline shows (zoom) -------------------------------------
+
+function view(clip) {
+  if (!S.view || S.view.id !== clip.id) S.view = { id: clip.id, start: 0, end: clip.duration_ms };
+  return S.view;
+}
+
+function pos(ms, clip) {       // where a time sits on the timeline, in % of its width
+  const v = view(clip);
+  return v.end > v.start ? 100 * (ms - v.start) / (v.end - v.start) : 0;
+}
+
+function len(ms, clip) {       // how wide a length is on the timeline, in %
+  const v = view(clip);
+  return v.end > v.start ? 100 * ms / (v.end - v.start) : 0;
+}
+
+function minSpan(clip) {       // the closest zoom: about a dozen frames across
+  return Math.min(clip.duration_ms, Math.max(12 * frameMs(clip), 200));
+}
+
+function setView(start, end) {
+  const clip = currentClip();
+  if (!clip || !clip.duration_ms) return;
+  let span = clamp(end - start, minSpan(clip), clip.duration_ms);
+  start = clamp(start, 0, clip.duration_ms - span);
+  S.view = { id: clip.id, start, end: start + span };
+  drawView();
+}
+
+function zoom(factor, around) {  // factor < 1 zooms in, keeping `around` (ms) where it is
+  const clip = currentClip();
+  if (!clip) return;
+  const v = view(clip);
+  const at = around === undefined ? (v.start + v.end) / 2 : around;
+  const span = clamp((v.end - v.start) * factor, minSpan(clip), clip.duration_ms);
+  const share = v.end > v.start ? (at - v.start) / (v.end - v.start) : 0.5;
+  setView(at - share * span, at - share * span + span);
+}
+
+function zoomToWindow() {
+  const clip = currentClip();
+  if (!clip) return;
+  const w = S.windows[clip.id];
+  const margin = Math.max((w.end - w.start) * 0.08, frameMs(clip) * 2);
+  setView(w.start - margin, w.end + margin);
+}
+
+function pan(ms) {
+  const clip = currentClip();
+  if (!clip) return;
+  const v = view(clip);
+  setView(v.start + ms, v.end + ms);
+}
+
+const TICK_STEPS_MS = [100, 200, 500, 1000, 2000, 5000, 10000, 15000, 30000, 60000, 120000, 300000, 600000];
+
+function drawRuler(clip) {
+  const ruler = $("ruler");
+  ruler.replaceChildren();
+  const v = view(clip);
+  const width = $("timeline").getBoundingClientRect().width || 600;
+  const span = v.end - v.start;
+  if (!span) return;
+  const pxPerMs = width / span;
+  const frame = frameMs(clip);
+  const framesShown = pxPerMs * frame >= 6;   // a tick on every frame when frames are 6 px apart
+  let step = TICK_STEPS_MS.find((ms) => ms * pxPerMs >= 70) || TICK_STEPS_MS[TICK_STEPS_MS.length - 1];
+  if (framesShown) {                            // labels on whole frames, every few frames
+    const every = [1, 2, 5, 10, 15, 25, 30, 50].find((n) => n * frame * pxPerMs >= 60) || 60;
+    step = every * frame;
+  }
+  const add = (ms, cls, label) => {
+    const tick = document.createElement("span");
+    tick.className = "tick " + cls;
+    tick.style.left = pos(ms, clip) + "%";
+    if (label) tick.dataset.label = label;
+    ruler.append(tick);
+  };
+  if (framesShown) {
+    const [num, den] = rate(clip);
+    const first = Math.ceil(v.start * num / (1000 * den));
+    const last = Math.floor(v.end * num / (1000 * den));
+    const every = Math.round(step / frame);
+    for (let f = first; f <= last; f++) {
+      const ms = 1000 * den * f / num;
+      const sec = Math.floor(ms / 1000 + 1e-9);
+      const inSecond = f - Math.ceil(sec * num / den - 1e-9);   // frames since that second began
+      add(ms, "frame" + (f % every === 0 ? " major" : ""), f % every === 0 ? `${sec}s+${inSecond}f` : "");
+    }
+    ruler.dataset.unit = "frames";
+    return;
+  }
+  ruler.dataset.unit = "seconds";
+  const minor = step / 5;
+  for (let ms = Math.ceil(v.start / minor) * minor; ms <= v.end; ms += minor) {
+    const major = Math.abs(ms / step - Math.round(ms / step)) < 1e-6;
+    add(ms, major ? "major" : "minor", major ? fmtClock(ms) : "");
+  }
+}
+
+function fmtClock(ms) {          // ruler labels: 0:05, 1:02.5
+  const minutes = Math.floor(ms / 60000);
+  const rest = ms - minutes * 60000;
+  const seconds = Math.floor(rest / 1000);
+  const tenths = Math.round((rest % 1000) / 100);
+  const text = `${minutes}:${String(seconds).padStart(2, "0")}`;
+  return tenths && tenths < 10 ? `${text}.${tenths}` : text;
+}
+
+function drawView() {
+  const clip = currentClip();
+  if (!clip) return;
+  const v = view(clip);
+  const strip = $("strip");
+  strip.style.left = pos(0, clip) + "%";
+  strip.style.width = len(clip.duration_ms, clip) + "%";
+  renderWindow();
+  const data = S.analysis[clip.id];
+  if (data && !data.error) drawTracks(clip, data);
+  drawEvents(clip);
+  drawRuler(clip);
+  const mark = $("pick-mark");
+  if (mark.dataset.start) {
+    mark.style.left = pos(Number(mark.dataset.start), clip) + "%";
+    mark.style.width = len(Number(mark.dataset.end) - Number(mark.dataset.start), clip) + "%";
+  }
+  drawPlayhead();
+  const whole = v.start === 0 && v.end >= clip.duration_ms;
+  $("zoom-label").textContent = whole ? "whole clip" : `showing ${fmt(Math.round(v.start))}–${fmt(Math.round(v.end))} s`;
+  $("zoom-out").disabled = whole;
+  $("zoom-fit").disabled = whole;
+  $("zoom-in").disabled = v.end - v.start <= minSpan(clip) + 0.5;
+}
+
+function drawPlayhead() {
+  const clip = currentClip();
+  if (clip) $("playhead").style.left = pos(Math.round($("player").currentTime * 1000), clip) + "%";
+}
+
+function drawEvents(clip) {
+  const track = $("track-events");
+  const mine = S.events.filter((e) => e.clip_id === clip.id);
+  track.hidden = !mine.length;
+  track.replaceChildren();
+  for (const e of mine) {
+    const span = document.createElement("button");
+    span.type = "button";
+    span.className = "event";
+    span.style.left = pos(e.start_ms, clip) + "%";
+    span.style.width = len(e.end_ms - e.start_ms, clip) + "%";
+    span.textContent = String(e.number).padStart(3, "0");
+    span.title = `event ${e.number} (${e.name}): ${fmt(e.start_ms)}–${fmt(e.end_ms)} s; click to use it as the window`;
+    span.setAttribute("aria-label", `Use timeline event ${e.number}, ${fmt(e.start_ms)} to ${fmt(e.end_ms)} s, as the window`);
+    span.addEventListener("pointerdown", (event) => event.stopPropagation());
+    span.addEventListener("click", () => setWindow(e.start_ms, e.end_ms));
+    track.append(span);
+  }
+}
+
+// -- playing the window ------------------------------------------------------------------------
+
+function seekTo(ms) {
+  const player = $("player");
+  if (!player.getAttribute("src")) return;
+  player.currentTime = ms / 1000;
+  drawPlayhead();
+}
+
+function setLooping(on) {
+  S.looping = on;
+  const button = $("loop");
+  button.setAttribute("aria-pressed", String(on));
+  button.classList.toggle("on", on);
+  const clip = currentClip();
+  const player = $("player");
+  if (!on || !clip || clip.error || !player.getAttribute("src")) {
+    if (!on) player.pause();
+    return;
+  }
+  const w = S.windows[clip.id];
+  const t = player.currentTime * 1000;
+  if (t < w.start || t >= w.end - frameMs(clip) / 2) seekTo(w.start);
+  player.play().catch(() => {});
+  requestAnimationFrame(loopTick);
+}
+
+function loopTick() {            // checked every frame the page draws: timeupdate comes too rarely
+  const clip = currentClip();
+  const player = $("player");
+  if (!S.looping || !clip) return;
+  const w = S.windows[clip.id];
+  const t = player.currentTime * 1000;
+  if (t >= w.end || t < w.start - frameMs(clip)) {
+    player.currentTime = w.start / 1000;
+    S.loops = (S.loops || 0) + 1;
+  }
+  drawPlayhead();
+  requestAnimationFrame(loopTick);
+}
+
 
 function renderWindow() {
   const clip = currentClip();
   if (!clip) return;
   const w = S.windows[clip.id];
   const el = $("window");
-  el.style.left = pct(w.start, clip) + "%";
-  el.style.width = pct(w.end - w.start, clip) + "%";
+  el.style.left = pos(w.start, clip) + "%";
+  el.style.width = len(w.end - w.start, clip) + "%";
+  el.setAttribute("aria-valuemin", "0");
+  el.setAttribute("aria-valuemax", String(clip.duration_ms));
+  el.setAttribute("aria-valuenow", String(w.start));
+  el.setAttribute("aria-valuetext", `${fmt(w.start)} to ${fmt(w.end)} s`);
   const count = S.job.includes(clip.id) ? S.job.length : Math.min(S.job.length + 1, 3);
   const cap = S.state.rules.input_cap_ms[String(Math.max(count, 1))];
   const head = Math.min(cap, w.end - w.start);
@@ -243,6 +466,12 @@ function renderWindow() {
   if (length < rules.min_clip_ms) problem = `The window is ${fmt(length)} s; the API needs at least ${fmt(rules.min_clip_ms)} s.`;
   else if (length > rules.max_clip_ms) problem = `The window is ${fmt(length)} s; the API takes at most ${fmt(rules.max_clip_ms)} s (prep would keep the first 30 s).`;
   $("window-error").textContent = problem;
+  // The header judges what would be sent, the window (prep cuts it from the file), not the file.
+  const verdict = $("clip-verdict");
+  const refuses = clip.error ? "unreadable" : problem ? "API refuses this window" : "";
+  verdict.className = "badge " + (refuses ? "bad" : "ok");
+  verdict.textContent = refuses || "API accepts this window";
+  verdict.title = clip.error ? clip.error : problem || `a ${fmt(length)} s window of ${clip.name}`;
   const whole = w.start === 0 && w.end >= clip.duration_ms;
   $("clip-spec").textContent = whole ? clip.name : `${clip.name}@${fmt(w.start)}-${fmt(w.end)}`;
   const inJob = S.job.includes(clip.id);
@@ -270,6 +499,7 @@ function setWindow(start, end, commit = true) {
 async function loadAnalysis(clip) {
   for (const id of ["track-shots", "track-faces", "track-speech", "cuts"]) $(id).replaceChildren();
   $("pick-mark").hidden = true;
+  delete $("pick-mark").dataset.start;
   const note = $("analysis-note");
   if (clip.error) { note.textContent = ""; return; }
   if (!S.state.pick.available) {
@@ -299,8 +529,8 @@ function spans(track, items, clip, classes) {
   el.replaceChildren();
   items.forEach((s, i) => {
     const span = document.createElement("span");
-    span.style.left = pct(s.start_ms, clip) + "%";
-    span.style.width = pct(s.end_ms - s.start_ms, clip) + "%";
+    span.style.left = pos(s.start_ms, clip) + "%";
+    span.style.width = len(s.end_ms - s.start_ms, clip) + "%";
     if (classes) span.className = classes[i % classes.length];
     span.title = `${fmt(s.start_ms)}–${fmt(s.end_ms)} s`;
     el.append(span);
@@ -315,7 +545,7 @@ function drawTracks(clip, data) {
   cuts.replaceChildren();
   for (const ms of data.cuts_ms) {
     const span = document.createElement("span");
-    span.style.left = pct(ms, clip) + "%";
+    span.style.left = pos(ms, clip) + "%";
     cuts.append(span);
   }
 }
@@ -330,8 +560,10 @@ async function pickForMe() {
     if (S.current !== clip.id) return;
     const mark = $("pick-mark");
     mark.hidden = false;
-    mark.style.left = pct(data.pick.start_ms, clip) + "%";
-    mark.style.width = pct(data.pick.end_ms - data.pick.start_ms, clip) + "%";
+    mark.dataset.start = String(data.pick.start_ms);
+    mark.dataset.end = String(data.pick.end_ms);
+    mark.style.left = pos(data.pick.start_ms, clip) + "%";
+    mark.style.width = len(data.pick.end_ms - data.pick.start_ms, clip) + "%";
     setWindow(data.pick.start_ms, data.pick.end_ms);
     $("analysis-note").textContent = data.pick.usable ? "· picked: " + data.pick.clip_spec
       : "· picked, with warnings: " + data.pick.warnings.join("; ");
@@ -346,6 +578,7 @@ function renderCheck(clip) {
   const summary = $("check-summary");
   const reasons = $("check-reasons");
   reasons.replaceChildren();
+  if (clip.error) { summary.textContent = ""; return; }
   if (!clip.check) {
     summary.textContent = S.state.pick.available ? "Not checked yet: how good the clip is as a reference (one person, face, speech, loudness, picture)." : "";
     return;
@@ -382,7 +615,8 @@ async function runCheck() {
 
 function timeAt(event, clip) {
   const box = $("timeline").getBoundingClientRect();
-  return clamp(Math.round((event.clientX - box.left) / box.width * clip.duration_ms), 0, clip.duration_ms);
+  const v = view(clip);
+  return clamp(Math.round(v.start + (event.clientX - box.left) / box.width * (v.end - v.start)), 0, clip.duration_ms);
 }
 
 function setupTimeline() {
@@ -424,6 +658,57 @@ function setupTimeline() {
   };
   timeline.addEventListener("pointerup", finish);
   timeline.addEventListener("pointercancel", () => { drag = null; });
+  timeline.addEventListener("wheel", (event) => {
+    const clip = currentClip();
+    if (!clip || clip.error) return;
+    event.preventDefault();
+    const unit = event.deltaMode === 1 ? 33 : event.deltaMode === 2 ? 400 : 1;  // lines, pages
+    if (event.shiftKey || Math.abs(event.deltaX) > Math.abs(event.deltaY)) {
+      const v = view(clip);
+      const delta = (event.shiftKey ? event.deltaY : event.deltaX) * unit;
+      pan(delta / 1000 * (v.end - v.start));
+    } else {
+      // A notch (100 px) zooms by 1.25; the browser may merge fast notches into one event.
+      zoom(Math.pow(1.25, clamp(event.deltaY * unit / 100, -40, 40)), timeAt(event, clip));
+    }
+  }, { passive: false });
+  const win = $("window");
+  win.addEventListener("keydown", (event) => {   // the focused window moves by frames or seconds
+    const clip = currentClip();
+    if (!clip || clip.error || S.running) return;
+    const w = S.windows[clip.id];
+    const length = w.end - w.start;
+    let by = null;
+    if (event.key === "ArrowLeft" || event.key === "ArrowRight") {
+      by = (event.key === "ArrowLeft" ? -1 : 1) * (event.shiftKey ? 1000 : frameMs(clip));
+    } else if (event.key === "PageUp" || event.key === "PageDown") {
+      by = (event.key === "PageUp" ? -1 : 1) * length;
+    } else if (event.key === "Home") by = -w.start;
+    else if (event.key === "End") by = clip.duration_ms - w.end;
+    if (by === null) return;
+    event.preventDefault();
+    moveWindow(by);
+  });
+  $("zoom-in").addEventListener("click", () => zoom(1 / 2));
+  $("zoom-out").addEventListener("click", () => zoom(2));
+  $("zoom-fit").addEventListener("click", () => { const c = currentClip(); if (c) setView(0, c.duration_ms); });
+  $("zoom-window").addEventListener("click", zoomToWindow);
+  $("loop").addEventListener("click", () => setLooping(!S.looping));
+  $("seek-start").addEventListener("click", () => { const c = currentClip(); if (c) seekTo(S.windows[c.id].start); });
+  $("seek-end").addEventListener("click", () => { const c = currentClip(); if (c) seekTo(S.windows[c.id].end); });
+  window.addEventListener("resize", () => { if (currentClip()) drawRuler(currentClip()); });
+}
+
+function moveWindow(by) {        // the whole window, its length kept, inside the clip and on frames
+  const clip = currentClip();
+  const w = S.windows[clip.id];
+  const length = w.end - w.start;
+  const start = clamp(snap(Math.round(w.start + by), clip), 0, Math.max(0, clip.duration_ms - length));
+  setWindow(start, Math.min(clip.duration_ms, start + length));
+  const v = view(clip);          // keep the moved window in sight
+  const now = S.windows[clip.id];
+  if (now.start < v.start) setView(now.start, now.start + (v.end - v.start));
+  else if (now.end > v.end) setView(now.end - (v.end - v.start), now.end);
 }
 
 // -- the window inputs ---------------------------------------------------------------------------
@@ -471,6 +756,21 @@ function setupWindowInputs() {
     if (["input", "textarea", "select"].includes(tag) || event.ctrlKey || event.metaKey || event.altKey) return;
     if (event.key === "i") atPlayhead("start");
     if (event.key === "o") atPlayhead("end");
+    const clip = currentClip();
+    if (!clip || clip.error) return;
+    if (event.key === "+" || event.key === "=") zoom(1 / 2);
+    else if (event.key === "-") zoom(2);
+    else if (event.key === "0") setView(0, clip.duration_ms);
+    else if (event.key === "z") zoomToWindow();
+    else if (event.key === "l") setLooping(!S.looping);
+    else if (event.key === "[") seekTo(S.windows[clip.id].start);
+    else if (event.key === "]") seekTo(S.windows[clip.id].end);
+    else if (event.target === $("window")) return;   // its own arrows move it
+    else if ([",", ".", "<", ">"].includes(event.key)) {
+      const back = event.key === "," || event.key === "<";
+      const seconds = event.key === "<" || event.key === ">" || event.shiftKey;
+      moveWindow((back ? -1 : 1) * (seconds ? 1000 : frameMs(clip)));
+    }
   });
 }
 
@@ -487,7 +787,7 @@ function setupPlayer() {
   const player = $("player");
   player.addEventListener("timeupdate", () => {
     const clip = currentClip();
-    if (clip) $("playhead").style.left = pct(Math.round(player.currentTime * 1000), clip) + "%";
+    if (clip) drawPlayhead();
   });
   player.addEventListener("error", () => {
     if (!player.getAttribute("src")) return;
@@ -649,6 +949,8 @@ function renderGenerate() {
   else if (S.state.api_key !== "set") why = "No EvoLink API key is configured (set EVOLINK_API_KEY, or start with --sandbox).";
   button.disabled = !!why;
   $("generate-why").textContent = why;
+  $("dock-cost").textContent = $("cost").textContent;
+  $("dock-why").textContent = why;
 }
 
 function askToConfirm(bill) {
@@ -728,13 +1030,13 @@ function markStage(stage) {
 }
 
 function follow(name) {
-  if (S.events) S.events.close();
+  if (S.source) S.source.close();
   S.following = name;
   history.replaceState(null, "", url("/") + "#job=" + encodeURIComponent(name));
   resetProgress(name);
   setRunning(true);
   const source = new EventSource(url(`/api/jobs/${encodeURIComponent(name)}/events`));
-  S.events = source;
+  S.source = source;
   source.addEventListener("open", () => resetProgress(name));   // the server replays from the start
   source.addEventListener("message", (message) => onEvent(JSON.parse(message.data)));
 }
@@ -745,10 +1047,18 @@ function onEvent(event) {
   else if (event.type === "stage") {
     if (S.state.stages.includes(event.stage)) markStage(event.stage);
     setStatus(STAGE_LABEL[event.stage] || event.stage);
+    S.stageParts = {};
     bar.removeAttribute("value");
   } else if (event.type === "progress") {
     if (event.total) {
-      bar.value = Math.round(100 * event.done / event.total);
+      // One bar for the stage: each clip's share of it, and no part ever goes back.
+      const key = event.label || "";
+      S.stageParts[key] = Math.max(S.stageParts[key] || 0, Math.min(1, event.done / event.total));
+      const perClip = ["prepare", "upload"].includes(event.stage);
+      const parts = Math.max(Object.keys(S.stageParts).length, perClip ? (S.job.length || 1) : 1);
+      const sum = Object.values(S.stageParts).reduce((a, b) => a + b, 0);
+      const value = Math.round(100 * sum / parts);
+      bar.value = bar.hasAttribute("value") ? Math.max(bar.value, value) : value;
       setStatus(`${STAGE_LABEL[event.stage] || event.stage} ${bar.value}%`);
     }
   } else if (event.type === "task") {
@@ -763,7 +1073,7 @@ function onEvent(event) {
     li.textContent = event.text;
     $("job-notes").append(li);
   } else if (event.type === "finished") {
-    if (S.events) { S.events.close(); S.events = null; }
+    if (S.source) { S.source.close(); S.source = null; }
     finished(event);
   }
 }
@@ -791,8 +1101,18 @@ function finished(event) {
     showResult(S.following, event.result);
   } else {
     bar.value = 0;
-    setStatus(`${event.state === "declined" ? "not sent" : "failed"}: ${event.error || event.state}` + (event.hint ? ` (${event.hint})` : ""), "failed");
+    setStatus(outcomeText(event), "failed");
   }
+}
+
+function outcomeText(event) {     // a job that did not complete: not sent, failed, or lost from sight
+  const hint = event.hint ? ` (${event.hint})` : "";
+  if (event.state === "declined") return `not sent: ${event.error || event.state}${hint}`;
+  if (["failed", "error"].includes(event.state)) return `failed: ${event.error || event.state}${hint}`;
+  // Still pending or running when prep stopped following it (the service went away, say): the
+  // job did not fail, and the task may still finish; say where it stood and how to pick it up.
+  const cause = (event.error || "").replace(/^job .+? is [a-z]+: /, "");
+  return `stopped following the job while it was ${event.state}` + (cause ? `: ${cause}` : "") + hint;
 }
 
 function showResult(name, path) {
@@ -884,6 +1204,15 @@ async function main() {
   await loadLibrary();
   renderBill();
   const hash = new URLSearchParams(location.hash.slice(1));
+  // A timeline file's events: each its clip's window (the first one of the clip), drawn on it.
+  S.events = (S.state.events || []).map((e) => ({ ...e, clip_id: e.clip_ids.find((id) => S.byId[id]) }))
+    .filter((e) => e.clip_id);
+  for (const e of S.events) {
+    const clip = S.byId[e.clip_id];
+    if (!S.windows[e.clip_id]) S.windows[e.clip_id] = { start: snap(e.start_ms, clip), end: snap(e.end_ms, clip) };
+  }
+  if (S.events.length) renderLibrary();
+  if (S.events.length && !hash.get("job")) openClip(S.events[0].clip_id);
   await restoreJob(hash.get("job"));
 }
 
