@@ -502,7 +502,7 @@ def test_a_job_makes_one_client_and_opens_its_journal_once(
     monkeypatch.setattr(Client, "__init__", counting_init)
     monkeypatch.setattr(Journal, "open", classmethod(counting_open))
     settings = settings_for(sb, tmp_path)
-    options = GenerateOptions(prompt=PROMPT, out_dir=tmp_path / "out")
+    options = GenerateOptions(request=RequestOptions(prompt=PROMPT), out_dir=tmp_path / "out")
     for run in ("new", "resumed"):
         made.clear()
         opened.clear()

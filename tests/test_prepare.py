@@ -539,7 +539,7 @@ def test_output_short_of_its_plan_says_why_and_what_to_do(
                                           "-movflags", "+faststart"]).read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(whole[: len(whole) * 43 // 100])
-    monkeypatch.setattr(sys.modules["prep.media.probe"], "_check_complete", lambda path: None,
+    monkeypatch.setattr(sys.modules["prep.media.probe"], "_check_complete", lambda path: (None, None),
                         raising=False)
     outcomes = list(prepare_each([f"{cut}@1-7", f"{cut}@2.7-7"], tmp_path / "out",
                                  PrepareOptions(use_cache=False)))

@@ -261,7 +261,7 @@ def test_asking_again_for_a_running_job_follows_it(sandbox: Sandbox, footage: Pa
     release = threading.Event()
     calls: list[str] = []
 
-    def blocked_run(specs: Any, options: Any, settings: Any, *, hooks: Any, check: bool) -> Any:
+    def blocked_run(specs: Any, options: Any, settings: Any, *, hooks: Any, raise_on_failure: bool) -> Any:
         calls.append(str(specs[0]))
         hooks.on_stage("prepare")
         release.wait(timeout=60)
