@@ -107,7 +107,7 @@ def test_drop_frame_edl_becomes_frame_exact_jobs(tmp_path: Path, media: dict[str
     assert (two.clips[0].window.start.text, two.clips[0].window.end.text) == (  # type: ignore[union-attr]
         _ms_text(122, NTSC), _ms_text(200, NTSC))
     assert one.clips[0].path.name == "shot é 1.mov"
-    assert one.prompt == "a slow push on her face" and two.prompt == "a person turns"
+    assert one.request.prompt == "a slow push on her face" and two.request.prompt == "a person turns"
     assert any("event 3" in n and "black" in n for n in notes)
     assert manifest.timeline is not None
     assert manifest.timeline["jobs"]["002 shot é 1"]["start_s"] == pytest.approx(300 * 1001 / 30000)
@@ -245,7 +245,7 @@ def test_fcp7_xml_relinks_windows_paths_with_map_path(tmp_path: Path,
     # the media's frames 10 (9.6 rounded) and 67 (67.2)
     assert (two.clips[0].window.start.text, two.clips[0].window.end.text) == (  # type: ignore[union-attr]
         _ms_text(10, Fraction(24)), _ms_text(67, Fraction(24)))
-    assert one.prompt == "wide and warm" and two.prompt == "a dog runs"
+    assert one.request.prompt == "wide and warm" and two.request.prompt == "a dog runs"
     unmapped = load_timeline(xml, TimelineOptions())
     assert {p.line for p in unmapped.problems} == {1, 2}
     assert "C:/Footage/Day 1/take two é.mp4" in unmapped.problems[0].message
@@ -298,7 +298,7 @@ def test_fcpxml_relinks_by_name_under_the_timeline_folder(tmp_path: Path, media:
     windows = [(j.clips[0].window.start.text, j.clips[0].window.end.text)  # type: ignore[union-attr]
                for j in manifest.jobs]
     assert windows == [("1.000", "4.000"), ("4.000", "6.000")]
-    assert manifest.jobs[1].prompt == "the hands, close"
+    assert manifest.jobs[1].request.prompt == "the hands, close"
     assert manifest.timeline is not None
     assert manifest.timeline["jobs"][manifest.jobs[1].name]["start_s"] == pytest.approx(4.0)
 
