@@ -40,9 +40,9 @@ __all__ = [
     "PlannedClip",
     "PrepPlan",
     "Profile",
+    "SDR_HEADROOM",
     "SmartCut",
     "SourceFacts",
-    "TONEMAP_KNEE",
     "VideoEncode",
     "choose_window",
     "edge_margin_ms",
@@ -250,11 +250,12 @@ _COMMON_RATES = (Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(300
 # AAC with one or two channels is what the API takes, at any sample rate: it is copied.
 _PLAIN_AUDIO = ("aac",)
 # HDR to SDR (BT.2408): HDR reference white, 203 cd/m2 (75 % HLG signal, 58 % PQ), becomes SDR
-# white, so footage graded at SDR levels keeps its brightness; above it, highlights up to the
-# peak roll off smoothly into SDR's top range (linear light from TONEMAP_KNEE of SDR white up).
+# white, so footage graded at SDR levels keeps its picture as it is up to white; above it,
+# highlights up to the peak roll off smoothly into the headroom BT.709's limited range keeps
+# over white (codes 236-254), whose top is SDR_HEADROOM times white in linear light.
 HDR_REFERENCE_WHITE_NITS = 203
 HDR_DEFAULT_PEAK_NITS = 1000  # HLG's nominal display peak; HDR10's usual grade without metadata
-TONEMAP_KNEE = Fraction(8, 10)
+SDR_HEADROOM = Fraction(1184, 1000)  # BT.709's OETF gives 1.184 (linear) code 254 of 8 bits
 # The reason a stream copy was refused because a cut does not land on keyframes.
 CUT_REASON = "cut between keyframes"
 
