@@ -20,18 +20,28 @@
    for (`plan_clip(..., reencode=True)`).
 3. Camera-style footage, compliant H.264 with PCM audio in mov: prepare copies the video and
    re-encodes only the audio, against prep's full transcode of the same footage (row 2, balanced).
-4. A window cut between keyframes of compliant 1080p H.264 with 2 s GOPs, made by x264 (B-frames)
-   and by OpenH264 (another encoder): prepare's smart cut against a full re-encode of the same
-   window (prep's own, balanced), both frame-exact, timed in turn (fastest of each), with VMAF of
-   both against the source's frames of the window.
+4. A window cut between keyframes of compliant 1080p H.264 with 2 s GOPs, made by x264 (3
+   B-frames), by OpenH264 (another encoder) and by x264 with 8 B-frames (a window whose tail
+   x264 would time unevenly: refused before encoding): prepare's smart cut against a full
+   re-encode of the same window (prep's own, balanced) and against `ffmpeg -ss S -i src -t L
+   -c:v libx264 -preset superfast -crf 18 -c:a aac` (the quick re-encode an editor would type),
+   timed in turn (fastest of each), with the CPU seconds of each (the processes' own
+   accounting, children included), and VMAF against the source's frames of the window.
 5. HDR (HEVC 10-bit HLG and PQ made from the SDR reference as BT.2408 maps SDR white, at x265
    CRF 4 so that the HDR encode itself costs little): prep's tone mapping against a plain
    HLG/PQ -> BT.709 conversion (zscale): mean luma against the SDR master's, SSIM, and speed.
-   The target: mean luma within 6 % of the master's and SSIM at least 0.97; SSIM is given for
-   all planes and for luma alone, as the round trip's chroma resampling (4:2:0 to RGB and back,
-   twice, and the HEVC encode's chroma) costs the chroma planes more than any tone curve does.
+   The target: mean luma within 2 % of the master's and SSIM at least 0.97, for all planes and
+   for luma alone (the round trip's chroma resampling, 4:2:0 to RGB and back, twice, and the
+   HEVC encode's chroma, costs the chroma planes more than any tone curve does).
    For scale, a row gives the master itself through the same final x264 encode (superfast CRF
    18); what is lost beyond it is lost in the HDR round trip.
+
+6. Many clips: 16 short clips that must be re-encoded (720p MPEG-4 Part 2) through one
+   `prepare`, one clip at a time (`jobs=1`) against two at once (the default on two cores):
+   wall and CPU seconds.
+
+`--only smartcut,hdr` runs only those sections (names: encodes, compliant, camera, smartcut,
+hdr, many); `--quick` makes shorter clips. Every timing's CPU seconds come from getrusage.
 
 There is no natural footage on these machines, so the "natural" clip is synthesised: a zooming
 Mandelbrot set blended with ffmpeg's moving test pattern and temporal grain, which gives x264
@@ -45,6 +55,7 @@ import argparse
 import functools
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -96,9 +107,21 @@ def _natural(seconds: int) -> list[str]:
 
 
 def _timed(action: object) -> float:
-    start = time.perf_counter()
+    return _timed_cpu(action)[0]
+
+
+def _cpu_now() -> float:
+    """CPU seconds of this process and its finished children (user + system)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _timed_cpu(action: object) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (this process and the processes it waited for) of one call."""
+    cpu, start = _cpu_now(), time.perf_counter()
     action()  # type: ignore[operator]
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _cpu_now() - cpu
 
 
 def _transcode(source: Path, out: Path, profile: str) -> int:
@@ -233,41 +256,184 @@ def _encode_table(encodes: list[_Encode], seconds: int) -> list[str]:
     return lines
 
 
+SECTIONS = ("encodes", "compliant", "camera", "smartcut", "hdr", "many")
+
+
+def _superfast(source: Path, start_s: float, length_s: float, out: Path) -> None:
+    """The quick re-encode an editor would type for a window: x264 superfast, CRF 18, AAC."""
+    _ffmpeg("-ss", f"{start_s:g}", "-i", str(source), "-t", f"{length_s:g}", "-c:v", "libx264",
+            "-preset", "superfast", "-crf", "18", "-c:a", "aac", str(out))
+
+
+def _smart_cut_rows(sources: list[tuple[str, Path]], window: tuple[float, float], tmp: Path,
+                    rounds: int) -> list[tuple[str, str, str]]:
+    """Section 4: each source's window by prepare (a smart cut, or its fallback), by prep's own
+    full re-encode and by the superfast baseline, timed in turn (fastest of each)."""
+    no_cache = PrepareOptions(use_cache=False, ffmpeg="")
+    length = window[1] - window[0]
+    rows = []
+    for label, source in sources:
+        spec = f"{source}@{window[0]:g}-{window[1]:g}"
+        _info, full_plan = plan_clip(parse_clip_spec(spec), no_cache)
+        full, quick = tmp / "full-window.mp4", tmp / "superfast-window.mp4"
+        best: dict[str, tuple[float, float]] = {}
+        for _ in range(max(rounds, 2)):
+            shutil.rmtree(tmp / "smart", ignore_errors=True)
+            timings = {
+                "smart": _timed_cpu(functools.partial(prepare, [spec], tmp / "smart", no_cache)),
+                "full": _timed_cpu(functools.partial(
+                    run, build_args(full_plan, source, full), total_ms=1, path=full,
+                    binary=find_ffmpeg(""))),
+                "superfast": _timed_cpu(functools.partial(_superfast, source, window[0], length,
+                                                          quick))}
+            for name, timing in timings.items():  # the fastest of each, with its CPU seconds
+                if name not in best or timing[0] < best[name][0]:
+                    best[name] = timing
+        (smart,) = prepare([spec], tmp / "smart-check", no_cache)
+        assert smart.output is not None
+        (w_smart, c_smart), (w_full, c_full), (w_fast, c_fast) = (
+            best["smart"], best["full"], best["superfast"])
+        how = "smart cut" if smart.smart_cut else f"no smart cut ({smart.smart_cut_fallback})"
+        original = tmp / "window-source.mkv"  # the source's frames of the window, lossless
+        _ffmpeg("-ss", str(window[0]), "-i", str(source), "-frames:v",
+                str(full_plan.video.frame_count if full_plan.video else 0), "-an",
+                "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", str(original))
+        frames_smart, frames_full = (probe(p).frame_count for p in (smart.output, full))
+        rows.append((f"{length:g} s window of 1080p H.264 ({label}, 2 s GOPs): {how}",
+                     f"{w_smart:.2f} s, {c_smart:.2f} CPU-s",
+                     f"{w_fast / w_smart:.1f}x faster than superfast ({w_fast:.2f} s, "
+                     f"{c_fast:.2f} CPU-s; {c_fast / c_smart:.1f}x the CPU), {w_full / w_smart:.1f}x "
+                     f"than prep's re-encode ({w_full:.2f} s, {c_full:.2f} CPU-s); "
+                     f"{frames_smart} frames vs {frames_full}; VMAF "
+                     f"{_vmaf(smart.output, original):.1f} vs {_vmaf(full, original):.1f} "
+                     f"(superfast {_vmaf(quick, original):.1f})"))
+    return rows
+
+
+def _many_rows(tmp: Path, count: int, seconds: int) -> list[tuple[str, str, str]]:
+    """Section 6: `count` clips through one prepare, one at a time against two at once."""
+    clips = [_make(f"many-{index:02d}-{seconds}s.avi", [
+        "-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate=30:duration={seconds},"
+        f"noise=alls=6:allf=t,hue=H=t*{index + 1}", "-f", "lavfi", "-i",
+        f"sine=frequency={200 + 10 * index}:sample_rate=48000:duration={seconds}",
+        "-c:v", "mpeg4", "-q:v", "3", "-c:a", "pcm_s16le"]) for index in range(count)]
+    timings = {}
+    for jobs in (1, 2):
+        options = PrepareOptions(use_cache=False, ffmpeg="", jobs=jobs)
+        out = tmp / f"many-{jobs}"
+        timings[jobs] = _timed_cpu(functools.partial(prepare, [str(c) for c in clips], out,
+                                                     options))
+        shutil.rmtree(out)
+    (w1, c1), (w2, c2) = timings[1], timings[2]
+    return [(f"{count} clips of {seconds} s 720p (MPEG-4 -> H.264): prepare, two at once",
+             f"{w2:.1f} s, {c2:.1f} CPU-s",
+             f"{w1 / w2:.2f}x faster than one at a time ({w1:.1f} s, {c1:.1f} CPU-s)")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="Shorter clips (runs in under a minute).")
     parser.add_argument("--rounds", type=int, default=None, metavar="N",
                         help="Time each encode of section 2 N times in turn, keeping the fastest "
                              "(default: 2, or 1 with --quick).")
+    parser.add_argument("--only", default=",".join(SECTIONS), metavar="NAMES",
+                        help=f"Comma-separated sections to run ({', '.join(SECTIONS)}).")
     args = parser.parse_args()
     args.rounds = args.rounds or (1 if args.quick else 2)
+    only = set(args.only.split(","))
+    if only - set(SECTIONS):
+        parser.error(f"unknown sections: {', '.join(sorted(only - set(SECTIONS)))}")
     seconds = 3 if args.quick else 20
     hdr_seconds = 3 if args.quick else 10
+    load_before = os.getloadavg()
     print(f"making sources ({seconds} s of 1080p30; cached in {CACHE})...", file=sys.stderr)
     # The reference: high quality H.264 with PCM audio in mkv, so prepare must re-encode it.
     reference = _make(f"natural-{seconds}s.mkv", [
         *_natural(seconds), "-c:v", "libx264", "-preset", "veryfast", "-crf", "14",
         "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le"])
-    compliant = _make(f"compliant-{seconds}s.mp4", [
-        "-i", str(reference), "-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
-        "-pix_fmt", "yuv420p", "-c:a", "aac", "-movflags", "+faststart"])
-    # Camera-style: the same footage, H.264 and PCM, in QuickTime (encoded, not rewrapped from
-    # the mkv, whose millisecond timestamps would make the rate variable).
-    camera = _make(f"camera-{seconds}s.mov", [
-        *_natural(seconds), "-c:v", "libx264", "-preset", "veryfast", "-crf", "14",
-        "-pix_fmt", "yuv420p", "-g", "30", "-c:a", "pcm_s16le"])
-    # Compliant 1080p H.264 with B-frames and 2 s GOPs, for a window cut between keyframes.
-    gop_seconds = 8 if args.quick else 14
-    gop2 = _make(f"gop2-{gop_seconds}s.mp4", [
-        *_natural(gop_seconds), "-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
-        "-bf", "3", "-g", "60", "-x264-params", "scenecut=0", "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-movflags", "+faststart"])
-    # The same footage from another encoder (OpenH264, as phones' hardware encoders: no x264
-    # settings to match, so the smart cut's edges carry parameter sets of their own).
-    gop2_other = _make(f"gop2-openh264-{gop_seconds}s.mp4", [
-        *_natural(gop_seconds), "-c:v", "libopenh264", "-b:v", "12M", "-g", "60",
-        "-pix_fmt", "yuv420p", "-c:a", "aac", "-movflags", "+faststart"])
-    window = (1.3, gop_seconds - 2.7)
+    rows: list[tuple[str, str, str]] = []
+    encodes: list[_Encode] = []
+    t_transcode: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-prepare-") as tmp_text:
+        tmp = Path(tmp_text)
+        no_cache = PrepareOptions(use_cache=False, ffmpeg="")
+
+        if "compliant" in only:  # 1. prepare (copy) vs naive transcode vs plain copy
+            compliant = _make(f"compliant-{seconds}s.mp4", [
+                "-i", str(reference), "-c:v", "libx264", "-preset", "veryfast", "-crf", "20",
+                "-pix_fmt", "yuv420p", "-c:a", "aac", "-movflags", "+faststart"])
+            t_copy = min(_timed(lambda: shutil.copyfile(compliant, tmp / "plain.mp4"))
+                         for _ in range(3))
+            t_prep = min(_timed(lambda: prepare([str(compliant)], tmp / "c", no_cache))
+                         for _ in range(3))
+            t_naive = _timed(lambda: _ffmpeg("-i", str(compliant), str(tmp / "naive.mp4")))
+            rows.append(("compliant clip: prepare (copy), in-process", f"{t_prep:.3f} s",
+                         f"{t_naive / t_prep:.0f}x faster than naive transcode ({t_naive:.1f} s); "
+                         f"{t_prep - t_copy:+.3f} s vs plain file copy ({t_copy:.3f} s); the "
+                         "whole command against cp: scripts/bench_startup.py"))
+
+        if "encodes" in only or "camera" in only:  # 2. ffmpeg, HandBrake, each profile
+            encodes = _encodes(reference, tmp / "encodes", seconds, args.rounds)
+            t_transcode = {e.key: e.seconds for e in encodes}
+
+        if "camera" in only:  # 3. compliant video + PCM audio -> video copied, audio to AAC
+            camera = _make(f"camera-{seconds}s.mov", [
+                *_natural(seconds), "-c:v", "libx264", "-preset", "veryfast", "-crf", "14",
+                "-pix_fmt", "yuv420p", "-g", "30", "-c:a", "pcm_s16le"])
+            t_audio = min(_timed(lambda: prepare([str(camera)], tmp / "camera", no_cache))
+                          for _ in range(3))
+            (result,) = prepare([str(camera)], tmp / "camera", no_cache)
+            assert (result.plan.video_action, result.plan.audio_action) == ("copy", "transcode")
+            rows.append(("H.264 + PCM mov: prepare (video copy, audio to AAC)",
+                         f"{seconds / t_audio:.0f}x real time",
+                         f"{t_transcode['balanced'] / t_audio:.0f}x faster than prep's full "
+                         f"transcode ({t_transcode['balanced']:.1f} s, balanced); {t_audio:.2f} s "
+                         f"for {seconds} s"))
+
+        if "smartcut" in only:  # 4. a window cut between keyframes
+            gop_seconds = 8 if args.quick else 14
+            x264_gop = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-g", "60",
+                        "-pix_fmt", "yuv420p", "-c:a", "aac", "-movflags", "+faststart"]
+            gop2 = _make(f"gop2-{gop_seconds}s.mp4", [
+                *_natural(gop_seconds), *x264_gop[:6], "-bf", "3", *x264_gop[6:8],
+                "-x264-params", "scenecut=0", *x264_gop[8:]])
+            # Another encoder (OpenH264, as phones' hardware encoders: no x264 settings to
+            # match, so the smart cut's edges carry parameter sets of their own).
+            gop2_other = _make(f"gop2-openh264-{gop_seconds}s.mp4", [
+                *_natural(gop_seconds), "-c:v", "libopenh264", "-b:v", "12M", "-g", "60",
+                "-pix_fmt", "yuv420p", "-c:a", "aac", "-movflags", "+faststart"])
+            gop2_bf8 = _make(f"gop2-bf8-{gop_seconds}s.mp4", [
+                *_natural(gop_seconds), *x264_gop[:6], "-bf", "8", *x264_gop[6:8],
+                "-x264-params", "scenecut=0", *x264_gop[8:]])
+            window = (1.3, gop_seconds - 2.7)
+            rows += _smart_cut_rows([("x264, 3 B-frames", gop2), ("OpenH264", gop2_other)],
+                                    window, tmp, args.rounds)
+            # A tail of 9 frames that x264 would make with another decode delay: refused.
+            rows += _smart_cut_rows([("x264, 8 B-frames", gop2_bf8)],
+                                    (window[0], window[1] - 1.0), tmp, args.rounds)
+
+        if "hdr" in only:  # 5. HDR: prep's tone mapping vs a plain conversion
+            rows += _hdr_rows(reference, tmp, hdr_seconds)
+
+        if "many" in only:  # 6. many clips, one at a time against two at once
+            rows += _many_rows(tmp, 4 if args.quick else 16, 3)
+
+    load = os.getloadavg()
+    width = max((len(r[0]) for r in rows), default=0)
+    print(f"\nprepare benchmark ({'quick' if args.quick else 'full'}; {os.cpu_count()} cores; "
+          f"load average {load_before[0]:.2f} at the start, {load[0]:.2f} {load[1]:.2f} "
+          f"{load[2]:.2f} at the end: the machine may be shared)")
+    if encodes:
+        print(f"natural 1080p30 footage, {seconds} s, re-encoded (fastest of {args.rounds} "
+              f"timing{'s' if args.rounds > 1 else ''} each; VMAF against the source):")
+        print("\n".join(_encode_table(encodes, seconds)))
+    print("the other cases:")
+    for name, value, detail in rows:
+        print(f"  {name.ljust(width)}  {value:>22}  {detail}")
+
+
+def _hdr_rows(reference: Path, tmp: Path, hdr_seconds: int) -> list[tuple[str, str, str]]:
+    """Section 5: HLG and PQ made from the SDR master, through prep and a plain conversion."""
     # HDR made from the SDR reference as BT.2408 maps it: SDR white to 203 cd/m2. At CRF 4, so
     # that the rows measure the tone mapping rather than this encode (x265's default CRF 28 on
     # grainy 1080p capped SSIM against the master near 0.94 before any tone mapping).
@@ -279,103 +445,36 @@ def main() -> None:
         f"log-level=error:colorprim=bt2020:transfer={transfer}:colormatrix=bt2020nc",
         "-tag:v", "hvc1", "-c:a", "aac"])
         for kind, transfer in (("hlg", "arib-std-b67"), ("pq", "smpte2084"))}
-    rows: list[tuple[str, str, str]] = []
-    with tempfile.TemporaryDirectory(prefix="bench-prepare-") as tmp_text:
-        tmp = Path(tmp_text)
-        no_cache = PrepareOptions(use_cache=False, ffmpeg="")
-
-        # 1. compliant clip: prepare (copy) vs naive transcode vs plain copy
-        t_copy = min(_timed(lambda: shutil.copyfile(compliant, tmp / "plain.mp4")) for _ in range(3))
-        t_prep = min(_timed(lambda: prepare([str(compliant)], tmp / "c", no_cache))
-                     for _ in range(3))
-        t_naive = _timed(lambda: _ffmpeg("-i", str(compliant), str(tmp / "naive.mp4")))
-        rows.append(("compliant clip: prepare (copy)", f"{t_prep:.3f} s",
-                     f"{t_naive / t_prep:.0f}x faster than naive transcode ({t_naive:.1f} s); "
-                     f"{t_prep - t_copy:+.3f} s vs plain file copy ({t_copy:.3f} s)"))
-
-        # 2. natural footage: ffmpeg defaults, HandBrake's default, and each profile
-        encodes = _encodes(reference, tmp / "encodes", seconds, args.rounds)
-        t_transcode = {e.key: e.seconds for e in encodes}
-
-        # 3. camera-style: compliant video + PCM audio -> video copied, audio to AAC
-        t_audio = min(_timed(lambda: prepare([str(camera)], tmp / "camera", no_cache))
-                      for _ in range(3))
-        (result,) = prepare([str(camera)], tmp / "camera", no_cache)
-        assert (result.plan.video_action, result.plan.audio_action) == ("copy", "transcode")
-        rows.append(("H.264 + PCM mov: prepare (video copy, audio to AAC)",
-                     f"{seconds / t_audio:.0f}x real time",
-                     f"{t_transcode['balanced'] / t_audio:.0f}x faster than prep's full transcode "
-                     f"({t_transcode['balanced']:.1f} s, balanced); {t_audio:.2f} s for {seconds} s"))
-
-        # 4. a window cut between keyframes: smart cut vs a full re-encode of the window (both
-        # frame-exact), timed in turn, fastest of each; VMAF of both against the source's window
-        length = window[1] - window[0]
-        for label, source in (("x264, B-frames", gop2), ("OpenH264", gop2_other)):
-            spec = f"{source}@{window[0]}-{window[1]}"
-            _info, full_plan = plan_clip(parse_clip_spec(spec), no_cache)
-            full = tmp / "full-window.mp4"
-            t_smart = t_full = float("inf")
-            for _ in range(max(args.rounds, 2)):
-                shutil.rmtree(tmp / "smart", ignore_errors=True)
-                t_smart = min(t_smart, _timed(functools.partial(
-                    prepare, [spec], tmp / "smart", no_cache)))
-                t_full = min(t_full, _timed(functools.partial(
-                    run, build_args(full_plan, source, full), total_ms=1, path=full,
-                    binary=find_ffmpeg(""))))
-            (smart,) = prepare([spec], tmp / "smart-check", no_cache)
-            if not smart.smart_cut or smart.output is None:
-                raise SystemExit(f"no smart cut of {source.name}: {smart.smart_cut_fallback}")
-            original = tmp / "window-source.mkv"  # the source's frames of the window, lossless
-            _ffmpeg("-ss", str(window[0]), "-i", str(source), "-frames:v",
-                    str(full_plan.video.frame_count if full_plan.video else 0), "-an",
-                    "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", str(original))
-            frames_smart, frames_full = (probe(p).frame_count for p in (smart.output, full))
-            rows.append((f"{length:g} s window of 1080p H.264 ({label}, 2 s GOPs): smart cut",
-                         f"{t_smart:.2f} s",
-                         f"{t_full / t_smart:.1f}x faster than re-encoding the window "
-                         f"({t_full:.2f} s); {frames_smart} frames vs {frames_full}; VMAF "
-                         f"{_vmaf(smart.output, original):.1f} vs {_vmaf(full, original):.1f}; "
-                         f"{smart.output.stat().st_size / 1e6:.1f} MB vs "
-                         f"{full.stat().st_size / 1e6:.1f} MB"))
-
-        # 5. HDR: prep's tone mapping vs a plain conversion, against the SDR master. For scale,
-        # the master itself through the same final x264 encode (superfast CRF 18, as both paths
-        # end): what is lost beyond it is lost in the HDR round trip.
-        sdr = tmp / "sdr-master.mp4"
-        _ffmpeg("-t", str(hdr_seconds), "-i", str(reference), "-c:v", "libx264", "-preset",
-                "superfast", "-crf", "18", "-pix_fmt", "yuv420p", "-an", str(sdr))
-        *_, ssim_sdr, ssim_sdr_y = _luma_ssim(sdr, reference, hdr_seconds)
-        rows.append(("HDR rows' scale: the SDR master, same x264 encode", "",
-                     f"SSIM {ssim_sdr:.3f} (luma {ssim_sdr_y:.3f}): no HDR, no tone mapping"))
-        for kind, source in hdr.items():
-            ours_dir = tmp / f"hdr-{kind}"
-            elapsed = _timed(functools.partial(prepare, [str(source)], ours_dir, no_cache))
-            (ours,) = ours_dir.iterdir()
-            plain = tmp / f"plain-{kind}.mp4"
-            t_plain = _timed(functools.partial(
-                _ffmpeg, "-i", str(source), "-vf",
-                "zscale=t=709:p=709:m=709:r=tv:npl=203,format=yuv420p", "-c:v", "libx264",
-                "-preset", "superfast", "-crf", "18", "-c:a", "aac", str(plain)))
-            luma_ours, master, ssim_ours, ssim_ours_y = _luma_ssim(ours, reference, hdr_seconds)
-            luma_plain, _, ssim_plain, ssim_plain_y = _luma_ssim(plain, reference, hdr_seconds)
-            rows.append((f"HDR {kind.upper()} 10-bit HEVC -> SDR H.264 (balanced)",
-                         f"{hdr_seconds / elapsed:.2f}x real time",
-                         f"mean luma {luma_ours:.1f} vs master {master:.1f} "
-                         f"({(luma_ours - master) / master:+.1%}), SSIM {ssim_ours:.3f} (luma "
-                         f"{ssim_ours_y:.3f}); plain zscale: {luma_plain:.1f} "
-                         f"({(luma_plain - master) / master:+.1%}), SSIM {ssim_plain:.3f} (luma "
-                         f"{ssim_plain_y:.3f}), {hdr_seconds / t_plain:.2f}x real time"))
-
-    load = os.getloadavg()
-    width = max(len(r[0]) for r in rows)
-    print(f"\nprepare benchmark ({'quick' if args.quick else 'full'}; {os.cpu_count()} cores; "
-          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}: the machine may be shared)")
-    print(f"natural 1080p30 footage, {seconds} s, re-encoded (fastest of {args.rounds} "
-          f"timing{'s' if args.rounds > 1 else ''} each; VMAF against the source):")
-    print("\n".join(_encode_table(encodes, seconds)))
-    print("the other cases:")
-    for name, value, detail in rows:
-        print(f"  {name.ljust(width)}  {value:>18}  {detail}")
+    no_cache = PrepareOptions(use_cache=False, ffmpeg="")
+    rows = []
+    # For scale, the master itself through the same final x264 encode (superfast CRF 18, as
+    # both paths end): what is lost beyond it is lost in the HDR round trip.
+    sdr = tmp / "sdr-master.mp4"
+    _ffmpeg("-t", str(hdr_seconds), "-i", str(reference), "-c:v", "libx264", "-preset",
+            "superfast", "-crf", "18", "-pix_fmt", "yuv420p", "-an", str(sdr))
+    *_, ssim_sdr, ssim_sdr_y = _luma_ssim(sdr, reference, hdr_seconds)
+    rows.append(("HDR rows' scale: the SDR master, same x264 encode", "",
+                 f"SSIM {ssim_sdr:.3f} (luma {ssim_sdr_y:.3f}): no HDR, no tone mapping"))
+    for kind, source in hdr.items():
+        ours_dir = tmp / f"hdr-{kind}"
+        elapsed, cpu = _timed_cpu(functools.partial(prepare, [str(source)], ours_dir, no_cache))
+        (ours,) = ours_dir.iterdir()
+        plain = tmp / f"plain-{kind}.mp4"
+        t_plain, c_plain = _timed_cpu(functools.partial(
+            _ffmpeg, "-i", str(source), "-vf",
+            "zscale=t=709:p=709:m=709:r=tv:npl=203,format=yuv420p", "-c:v", "libx264",
+            "-preset", "superfast", "-crf", "18", "-c:a", "aac", str(plain)))
+        luma_ours, master, ssim_ours, ssim_ours_y = _luma_ssim(ours, reference, hdr_seconds)
+        luma_plain, _, ssim_plain, ssim_plain_y = _luma_ssim(plain, reference, hdr_seconds)
+        rows.append((f"HDR {kind.upper()} 10-bit HEVC -> SDR H.264 (balanced)",
+                     f"{hdr_seconds / elapsed:.2f}x real time",
+                     f"mean luma {luma_ours:.1f} vs master {master:.1f} "
+                     f"({(luma_ours - master) / master:+.1%}), SSIM {ssim_ours:.3f} (luma "
+                     f"{ssim_ours_y:.3f}), {cpu:.1f} CPU-s; plain zscale: {luma_plain:.1f} "
+                     f"({(luma_plain - master) / master:+.1%}), SSIM {ssim_plain:.3f} (luma "
+                     f"{ssim_plain_y:.3f}), {hdr_seconds / t_plain:.2f}x real time, "
+                     f"{c_plain:.1f} CPU-s"))
+    return rows
 
 
 if __name__ == "__main__":

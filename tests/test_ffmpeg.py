@@ -80,13 +80,15 @@ def test_hdr_transcode_argv_guards_a_dash_name() -> None:
     args = build_args(plan(clip, opts("take.mp4@1.5-7")), "-take.mov", "out/take.mp4")
     graph = ("[0:v:0]zscale=h=1080:min=bt2020nc:npl=203:pin=bt2020:t=linear:tin=arib-std-b67:"
              "w=1920[s0];[s0]format=gbrpf32le[s1];"
-             "[s1]tonemap=desat=0:param=0.8:peak=4.9261:tonemap=mobius[s2];"
-             "[s2]zscale=m=bt709:p=bt709:r=tv:t=bt709[s3];"
-             "[s3]setsar=1[s4];[s4]format=yuv420p[s5];[0:a:0]aresample=48000[s6];[s6]apad[s7];"
-             "[s7]atrim=end_sample=262976[s8]")
+             "[s1]colorchannelmixer=bb=0.844595:gg=0.844595:rr=0.844595[s2];"
+             "[s2]tonemap=desat=0:param=0.844595:peak=4.1606:tonemap=mobius[s3];"
+             "[s3]colorchannelmixer=bb=1.184000:gg=1.184000:rr=1.184000[s4];"
+             "[s4]zscale=m=bt709:p=bt709:r=tv:t=bt709[s5];"
+             "[s5]setsar=1[s6];[s6]format=yuv420p[s7];[0:a:0]aresample=48000[s8];[s8]apad[s9];"
+             "[s9]atrim=end_sample=262976[s10]")
     assert args == [
-        "-ss", "1.500", "-i", "file:-take.mov", "-filter_complex", graph, "-map", "[s5]",
-        "-map", "[s8]", "-f", "mp4", "-ac", "2", "-ar", "48000", "-b:a", "160k",
+        "-ss", "1.500", "-i", "file:-take.mov", "-filter_complex", graph, "-map", "[s7]",
+        "-map", "[s10]", "-f", "mp4", "-ac", "2", "-ar", "48000", "-b:a", "160k",
         "-bufsize", "62500k", "-c:a", "aac", "-c:v", "libx264", "-color_primaries", "bt709",
         "-color_range", "tv", "-color_trc", "bt709", "-colorspace", "bt709",
         *_x264("50000k", 165), "out/take.mp4",

@@ -49,8 +49,8 @@ def test_window_between_keyframes_is_smart_cut(tmp_out: Path, encoder: str) -> N
     # also shown first) decode bit-identical to the source's same frames.
     samples = read_samples(original)
     assert samples is not None
-    made = _with_copied_tail(cut, samples)
-    assert made is not None and made.copy_frames > 60 and made.tail_frames < 15
+    made = _with_copied_tail(cut, samples, 3)
+    assert not isinstance(made, str) and made.copy_frames > 60 and made.tail_frames < 15
     copied = slice(21, 21 + made.copy_frames)
     theirs = frame_hashes(original, "-ss", "1.3")[:WINDOW_FRAMES]
     assert [h for _, h in ours[copied]] == [h for _, h in theirs[copied]]
@@ -106,6 +106,27 @@ def test_window_that_cannot_be_smart_cut_falls_back_with_its_reason(
     assert reason in (result.smart_cut_fallback or "")
     assert any("smart cut not used" in note and reason in note for note in data["notes"])
     assert len(frame_hashes(result.output)) == WINDOW_FRAMES  # type: ignore[arg-type]
+
+
+def test_edges_x264_would_time_unevenly_are_refused_before_encoding(
+        tmp_out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """8 B-frames and a tail of 9 frames that cannot be copied (it ends inside a run of
+    B-frames): x264 would make a piece the join cannot time evenly, so the smart cut is refused
+    from the sample tables and the x264 settings, before anything runs."""
+    import prep.media.smartcut as smartcut
+
+    original = source("bf8", ["-c:v", "libx264", "-preset", "veryfast", "-bf", "8", "-g", "30",
+                              "-x264-params", "scenecut=0:b-adapt=0"])
+
+    def no_encode(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an edge was encoded")
+
+    monkeypatch.setattr(smartcut, "run_together", no_encode)
+    result = prepare_one(tmp_out, f"{original}@1.3-4.3")
+    assert "tail's 9 frames would come out of x264 (8 B-frames)" in (
+        result.smart_cut_fallback or "")
+    assert result.as_dict()["video_action"] == "transcode"
+    assert len(frame_hashes(result.output)) == 90  # type: ignore[arg-type]
 
 
 # --- the proof catches a joined stream that is not what it claims ------------------------------
@@ -165,8 +186,8 @@ def test_the_proof_refuses_a_tampered_join(tmp_out: Path, where: str,
     assert record is not None
     samples = read_samples(original)
     assert samples is not None
-    cut = _with_copied_tail(result.plan.smart_cut, samples)  # as smart_cut made it
-    assert cut is not None and cut.tail_frames
+    cut = _with_copied_tail(result.plan.smart_cut, samples, 3)  # as smart_cut made it
+    assert not isinstance(cut, str) and cut.tail_frames
     assert _prove(cut, original, result.output, fps, binary, record) is None
     index = {"head": 0, "copy": cut.head_frames + 5, "tail": cut.head_frames + cut.copy_frames}
     tampered = tmp_out / f"tampered-{where}.mp4"

@@ -39,9 +39,9 @@ __all__ = [
     "PlanOptions",
     "PrepPlan",
     "Profile",
+    "SDR_HEADROOM",
     "SmartCut",
     "SourceFacts",
-    "TONEMAP_KNEE",
     "VideoEncode",
     "eligibility",
     "output_fps",
@@ -103,11 +103,12 @@ MIN_SIZE_LIMIT_BYTES = 1_000_000
 MAX_VIDEO_KBPS = 50_000
 MAX_BUFSIZE_KBITS = 62_500
 # HDR to SDR (BT.2408): HDR reference white, 203 cd/m2 (75 % HLG signal, 58 % PQ), becomes SDR
-# white, so footage graded at SDR levels keeps its brightness; above it, highlights up to the
-# peak roll off smoothly into SDR's top range (linear light from TONEMAP_KNEE of SDR white up).
+# white, so footage graded at SDR levels keeps its picture as it is up to white; above it,
+# highlights up to the peak roll off smoothly into the headroom BT.709's limited range keeps
+# over white (codes 236-254), whose top is SDR_HEADROOM times white in linear light.
 HDR_REFERENCE_WHITE_NITS = 203
 HDR_DEFAULT_PEAK_NITS = 1000  # HLG's nominal display peak; HDR10's usual grade without metadata
-TONEMAP_KNEE = Fraction(8, 10)
+SDR_HEADROOM = Fraction(1184, 1000)  # BT.709's OETF gives 1.184 (linear) code 254 of 8 bits
 # The reason a stream copy was refused because a cut does not land on keyframes.
 CUT_REASON = "cut between keyframes"
 

@@ -28,7 +28,7 @@ from typing import IO, Any
 
 from prep.core.plan import (
     HDR_REFERENCE_WHITE_NITS,
-    TONEMAP_KNEE,
+    SDR_HEADROOM,
     AudioEncode,
     Loudness,
     PrepPlan,
@@ -504,23 +504,28 @@ def _video_chain(stream: Any, plan: PrepPlan, video: VideoEncode) -> Any:
         transfer = "smpte2084" if video.tonemap == "PQ" else "arib-std-b67"
         # Resize while still in HDR (cheaper at the smaller size), then go to linear light
         # scaled so that 1.0 is HDR reference white (npl; zimg applies HLG's OOTF at its
-        # nominal 1000 cd/m2 and reads PQ as absolute levels), which becomes SDR white: the
-        # picture keeps its master's brightness. Mobius leaves everything below the knee as it
-        # is and rolls highlights up to the peak off into the rest, instead of clipping them.
-        # It scales each pixel by its brightest component, so it runs while the primaries are
-        # still BT.2020's: there, a saturated colour of the BT.709 gamut is not near its
-        # brightest component's limit, and is not darkened (in BT.709 primaries it was, and
-        # the round trip lost 0.01 SSIM and 3 % of its luma); the gamut conversion after it
-        # clips what lies outside BT.709 channel by channel.
+        # nominal 1000 cd/m2 and reads PQ as absolute levels), which becomes SDR white: up to
+        # white the picture is the plain conversion's (zscale's, npl at reference white). Above
+        # it, highlights up to the peak roll off into BT.709's headroom over white (up to code
+        # 254, SDR_HEADROOM in linear light) instead of being clipped: Mobius leaves everything
+        # below its knee as it is and maps the peak to 1.0, so the light is divided by the
+        # headroom first (white lands on the knee) and multiplied back after. Mobius scales each
+        # pixel by its brightest component, so it runs while the primaries are still
+        # BT.2020's: there, a colour of the BT.709 gamut within white has every component
+        # within white, and is not touched; the gamut conversion after it clips channel by
+        # channel what lies outside BT.709.
         peak = Fraction(video.hdr_peak_nits, HDR_REFERENCE_WHITE_NITS)
-        curve = {"tonemap": "mobius", "param": f"{float(TONEMAP_KNEE):g}", "desat": 0,
-                 "peak": f"{float(peak):.4f}"} if peak > 1 else {"tonemap": "clip"}
         stream = (stream.filter("zscale", w=video.width, h=video.height, tin=transfer,
                                 pin="bt2020", min="bt2020nc", t="linear",
                                 npl=HDR_REFERENCE_WHITE_NITS)
-                  .filter("format", "gbrpf32le")
-                  .filter("tonemap", **curve)
-                  .filter("zscale", p="bt709", t="bt709", m="bt709", r="tv"))
+                  .filter("format", "gbrpf32le"))
+        if peak > 1:
+            down, up = f"{float(1 / SDR_HEADROOM):.6f}", f"{float(SDR_HEADROOM):.6f}"
+            stream = (stream.filter("colorchannelmixer", rr=down, gg=down, bb=down)
+                      .filter("tonemap", tonemap="mobius", param=down, desat=0,
+                              peak=f"{float(peak / SDR_HEADROOM):.4f}")
+                      .filter("colorchannelmixer", rr=up, gg=up, bb=up))
+        stream = stream.filter("zscale", p="bt709", t="bt709", m="bt709", r="tv")
     elif video.scale:
         stream = stream.filter("scale", video.width, video.height, flags="bicubic")
     stream = stream.filter("setsar", "1")

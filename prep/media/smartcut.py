@@ -151,10 +151,16 @@ def smart_cut(plan: PrepPlan, src: Path, out: Path, binary: FfmpegBinary, fps: F
     theirs = read_samples(src)
     if theirs is None:
         return "the source has no video track"
+    # Decided here, before anything is encoded: what x264 would make of the edges.
+    bframes = _edge_bframes(edges)
+    if _uneven(cut.head_frames, bframes):
+        return (f"the head's {cut.head_frames} frames would come out of x264 ({bframes} "
+                "B-frames) with timestamps the join cannot line up")
     planned = cut
-    cut = _with_copied_tail(planned, theirs)
-    if cut is None:
-        return "the copied GOPs are not where the source's keyframes are"
+    widened = _with_copied_tail(planned, theirs, bframes)
+    if isinstance(widened, str):
+        return widened
+    cut = widened
     copied_tail = cut.copy_frames - planned.copy_frames
     if on_progress:
         on_progress(0, plan.duration_ms)
@@ -211,31 +217,54 @@ def smart_cut(plan: PrepPlan, src: Path, out: Path, binary: FfmpegBinary, fps: F
             return f"the joined file's parameter sets could not be written ({err})"
 
 
-def _with_copied_tail(cut: SmartCut, samples: Samples) -> SmartCut | None:
-    """`cut` with as many of the tail's frames copied as can be: the longest run of the last GOP's samples,
-    from its keyframe in decode order, that is also its first frames shown (a sample only
-    refers to samples decoded before it, so such a run decodes on its own, and shows the
-    frames it shows in the source). All of the tail when it ends where a run of B-frames
-    does; none when it ends inside one. None when the first keyframe is not in the tables."""
+def _with_copied_tail(cut: SmartCut, samples: Samples, bframes: int) -> SmartCut | str:
+    """`cut` with as many of the tail's frames copied as can be: the longest run of the last
+    GOP's samples, from its keyframe in decode order, that is also its first frames shown (a
+    sample only refers to samples decoded before it, so such a run decodes on its own, and
+    shows the frames it shows in the source). All of the tail when it ends where a run of
+    B-frames does; none when it ends inside the first. The rest is left to x264 only in a
+    number of frames it times evenly (`_uneven`, with `bframes`). Else why not."""
     first = _sample_at(samples, cut.first_key_ms)
     if first is None:
-        return None
+        return "the copied GOPs are not where the source's keyframes are"
     key = first + cut.copy_frames
     times = samples.presentation_times
-    if (not cut.tail_frames or key >= len(samples)
-            or (samples.sync is not None and key not in samples.sync)):
-        return cut
-    shown = sorted(times[first:key + 1])  # the copied GOPs, evenly spaced: one frame's time
-    step_units = min((b - a for a, b in zip(shown, shown[1:], strict=False)), default=0)
-    if step_units <= 0:
-        return cut
-    latest, copied = times[key], 0
-    for count in range(1, min(cut.tail_frames, len(samples) - key) + 1):
-        latest = max(latest, times[key + count - 1])
-        if latest - times[key] == (count - 1) * step_units:
-            copied = count
+    runs = [0]  # copyable run lengths
+    if (cut.tail_frames and key < len(samples)
+            and (samples.sync is None or key in samples.sync)):
+        shown = sorted(times[first:key + 1])  # the copied GOPs, evenly spaced: a frame's time
+        step_units = min((b - a for a, b in zip(shown, shown[1:], strict=False)), default=0)
+        latest = times[key]
+        for count in range(1, min(cut.tail_frames, len(samples) - key) + 1):
+            latest = max(latest, times[key + count - 1])
+            if step_units > 0 and latest - times[key] == (count - 1) * step_units:
+                runs.append(count)
+    usable = [run for run in runs if not _uneven(cut.tail_frames - run, bframes)]
+    if not usable:
+        return (f"the tail's {cut.tail_frames} frames would come out of x264 ({bframes} "
+                "B-frames) with timestamps the join cannot line up")
+    copied = max(usable)
     return replace(cut, copy_frames=cut.copy_frames + copied,
                    tail_frames=cut.tail_frames - copied)
+
+
+def _uneven(frames: int, bframes: int) -> bool:
+    """True when x264 encoding `frames` frames (some) with `bframes` B-frames makes a piece the
+    join cannot time evenly: up to 2 more frames than its B-frames, its run of B-frames is cut
+    short by the end, and it comes out with another decode delay than the source's (measured
+    with 3 and 8 B-frames: the joined decode times or presentation times skip). A piece that
+    would is not made."""
+    return bframes > 0 and 1 <= frames <= bframes + 2
+
+
+def _edge_bframes(edges: _Edges) -> int:
+    """The B-frames x264 may use in the edges: the source's count when its settings are matched,
+    else the preset's (none at ultrafast, 3 at the others), either overridden in x264-params."""
+    params = dict(item.split("=", 1) for item in edges.options.get("x264-params", "").split(":")
+                  if "=" in item)
+    if "bframes" in params:
+        return int(params["bframes"])
+    return 0 if edges.options.get("preset") == "ultrafast" else 3
 
 
 def _check_sets(name: str, encoded: bool, edges: _Edges, source: bytes, theirs: AvcConfig,
@@ -265,7 +294,8 @@ def _prove(cut: SmartCut, src: Path, out: Path, fps: Fraction, binary: FfmpegBin
     """None when `out` is proven one valid stream made by `cut`, else what failed.
 
     From the sample tables: one sample description, `record` (the source's avcC, or it with
-    the edges' own parameter sets added); the exact frame count; times evenly spaced from 0,
+    the edges' own parameter sets added); the exact frame count; presentation and decode
+    times evenly spaced,
     each piece's frames shown before the next piece's; each piece starting on an IDR access
     unit; and the copied samples byte for byte the source's, from a keyframe, showing frames
     that follow one another in the source, in the source's order (whole GOPs, and possibly a
@@ -292,6 +322,8 @@ def _prove(cut: SmartCut, src: Path, out: Path, fps: Fraction, binary: FfmpegBin
         return f"the joined stream has {len(ours)} frames, not {total}"
     if not _evenly_spaced(ours.presentation_times):
         return "the joined stream's timestamps are not evenly spaced"
+    if not _evenly_spaced(ours.decode_times):  # else the track runs longer than its frames
+        return "the joined stream's decode times are not evenly spaced"
     times = sorted(ours.presentation_times)
     rank = {t: i for i, t in enumerate(times)}
     length_size = (record[4] & 3) + 1
