@@ -12,8 +12,8 @@ from prep.core.clipinfo import ClipInfo
 from prep.pick.analyze import SPEECH_CHUNK_MS, Analysis, AudioLevels, Cut, Face, FaceSample
 from prep.pick.check import CHECK_NAMES, Check, CheckReport, grade, meets, snr_db
 
-FACE = Face(x=0.4, y=0.2, width=0.2, height=0.35, neighbours=12)
-OTHER = Face(x=0.1, y=0.2, width=0.2, height=0.3, neighbours=9)
+FACE = Face(x=0.4, y=0.2, width=0.2, height=0.35, score=0.99)
+OTHER = Face(x=0.1, y=0.2, width=0.2, height=0.3, score=0.99)
 
 
 def _info(**kw: object) -> ClipInfo:

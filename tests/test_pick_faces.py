@@ -51,4 +51,4 @@ def test_face_boxes_are_fractions_of_the_frame(detector: FaceDetector) -> None:
     assert len(faces) == 1
     face = faces[0]
     assert 0 < face.x < 1 and 0 < face.y < 1 and 0.3 < face.height < 1
-    assert face.neighbours >= 6
+    assert face.score >= 0.6
