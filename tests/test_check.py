@@ -103,6 +103,53 @@ def test_two_people_and_no_person() -> None:
     assert none.status == "fail" and "no person" in none.message
 
 
+def _samples(counts: list[int], *, luma: float | None = 120.0) -> Analysis:
+    """`analysis()` whose samples hold FACE, then OTHER, as many as `counts` says per sample."""
+    base = analysis(seconds=len(counts) // 2)
+    faces = [(FACE, OTHER)[:n] for n in counts]
+    samples = tuple(FaceSample(time_ms=500 * i, faces=f, sharpness=0.1, face_luma=luma)
+                    for i, f in enumerate(faces))
+    return replace(base, face_samples=samples)
+
+
+def test_a_talking_head_missed_in_single_samples_is_one_person_always_on_screen() -> None:
+    # The detector loses the face now and then for one sample: that is a glitch, not the footage.
+    report = grade(_samples([1, 1, 0, 1, 1, 1, 0, 1, 1, 0, 1, 1]))
+    assert report.check("one_person").status == "pass"
+    assert report.check("face_visible").status == "pass"
+    assert report.check("face_visible").value == 1.0
+
+
+def test_one_double_detection_is_not_two_people() -> None:
+    assert grade(_samples([1, 1, 2, 1, 1, 1, 1, 2, 1, 1])).check("one_person").status == "pass"
+
+
+@pytest.mark.parametrize(("counts", "status"), [
+    ([2] * 6 + [1] * 4, "fail"),  # two faces in the same frames most of the time
+    ([2] * 3 + [1] * 7, "warn"),  # a second person for a while
+    ([1] * 10, "pass"),
+])
+def test_two_people_means_two_faces_in_the_same_frames(counts: list[int], status: str) -> None:
+    assert grade(_samples(counts)).check("one_person").status == status
+
+
+def test_a_face_that_leaves_the_frame_for_a_while_is_reported() -> None:
+    visible = grade(_samples([1] * 6 + [0] * 6)).check("face_visible")
+    assert visible.status == "warn" and visible.value == 0.5
+
+
+@pytest.mark.parametrize(("luma", "status"), [(120.0, "pass"), (50.0, "warn"), (25.0, "fail"),
+                                              (225.0, "warn"), (250.0, "fail"), (None, "pass")])
+def test_face_light(luma: float | None, status: str) -> None:
+    assert grade(_samples([1] * 10, luma=luma)).check("face_light").status == status
+
+
+@pytest.mark.parametrize(("side", "status"), [(0.2, "pass"), (0.09, "warn"), (0.05, "fail")])
+def test_face_share_of_the_picture(side: float, status: str) -> None:
+    face = replace(FACE, height=side, width=side)
+    assert grade(analysis(faces=(face,))).check("face_share").status == status
+
+
 @pytest.mark.parametrize(("height", "status"), [(0.35, "pass"), (0.15, "warn"), (0.08, "fail")])
 def test_face_size(height: float, status: str) -> None:
     face = replace(FACE, height=height, width=height)
@@ -121,7 +168,11 @@ def test_cuts_inside_fail_and_a_cut_at_the_start_does_not() -> None:
 
 
 @pytest.mark.parametrize(("kw", "name", "status"), [
-    ({"fps": Fraction(12)}, "frame_rate", "fail"), ({"fps": Fraction(16)}, "frame_rate", "pass"),
+    ({"fps": Fraction(12)}, "frame_rate", "fail"), ({"fps": Fraction(16)}, "frame_rate", "warn"),
+        ({"fps": Fraction(24000, 1001)}, "frame_rate", "warn"),
+        ({"fps": Fraction(24)}, "frame_rate", "pass"), ({"fps": Fraction(60)}, "frame_rate", "pass"),
+        ({"fps": Fraction(120)}, "frame_rate", "warn"),
+        ({"fps": Fraction(30), "vfr": True}, "frame_rate", "warn"),
     ({"width": 320, "height": 180}, "resolution", "fail"),
     ({"width": 480, "height": 270}, "resolution", "warn"),
     ({"width": 720, "height": 1280}, "resolution", "pass"),

@@ -32,7 +32,7 @@ from prep.core.clipinfo import ClipInfo
 from prep.core.clipspec import ClipSpec
 from prep.core.timecode import format_ms
 from prep.errors import MediaError, PrepError
-from prep.pick.analyze import SPEECH_CHUNK_MS, Analysis
+from prep.pick.analyze import SPEECH_CHUNK_MS, Analysis, FaceSample
 
 __all__ = [
     "CHECK_ANALYSIS",
@@ -46,6 +46,7 @@ __all__ = [
     "check_each",
     "check_face_fps",
     "check_window",
+    "face_counts",
     "grade",
     "meets",
     "refuse_below",
@@ -54,31 +55,46 @@ __all__ = [
 Status = Literal["pass", "warn", "fail"]
 Verdict = Literal["good", "fair", "poor"]
 VERDICTS: tuple[Verdict, ...] = ("poor", "fair", "good")  # worst first
-CHECK_NAMES = ("one_person", "face_size", "face_visible", "speech", "music", "loudness",
-               "clipping", "noise", "cuts", "frame_rate", "resolution", "sharpness", "duration")
+CHECK_NAMES = ("one_person", "face_size", "face_share", "face_visible", "face_light", "speech",
+               "music", "loudness", "clipping", "noise", "cuts", "frame_rate", "resolution",
+               "sharpness", "duration")
 
 # --- faces (sampled at the analysis' face rate) --------------------------------------------------
-# The face detector is most of the check's work (about 60 ms a frame at the analysis size, the
-# 1080p decode aside); a range this long or longer is sampled once a second instead of twice,
-# which still gives it 20 samples or more.
+# The face detector is most of the check's work (`pick.faces`, OpenCV's ResNet-10 SSD); a range
+# this long or longer is sampled once a second instead of twice, which still gives it 20 samples
+# or more.
 SPARSE_FACES_FROM_MS = 20_000
-# Faces as small as this share of the frame height are looked for (the Haar cascade's 20 px window
-# at the 288-line analysis size), so that a small face is reported as small, not as missing.
-CHECK_FACE_MIN_HEIGHT = 0.07
-# One person: exactly one face in at least 90% of the samples; two or more in over 10% fails
-# (EvoLink's Wan 2.7: "each video should contain a single character").
-ONE_FACE_SHARE = 0.90
+# Faces as small as this share of the frame height are looked for, so that a small face is
+# reported as small, not as missing (the detector finds faces down to about 5% of the height).
+CHECK_FACE_MIN_HEIGHT = 0.05
+# Before the shares below are counted, a sample whose face count differs from both of its
+# neighbours, which agree, takes theirs: one missed or doubled detection is the detector's glitch,
+# not the footage (a person does not leave the frame, or a second one enter it, for half a second).
+# One person (EvoLink's Wan 2.7 page: "each video should contain a single character"; wan2.7 and
+# wan3.0 ask for one character per reference): two or more faces in the same samples for at least
+# half of the clip fails; for over a tenth of it warns.
+TWO_PEOPLE_SHARE = 0.50
 TWO_FACES_SHARE = 0.10
 # Fewer samples with a face than this is no person at all (a stray detection or two).
 NO_FACE_SHARE = 0.10
 # Face height over frame height. A face a fifth of the frame high is a shoulders-up shot (Runway's
-# Act-One asks for shoulders up); under a tenth, the person fills less than the 5% of the image
-# that Kling via fal asks for.
+# Act-One asks for shoulders up); under a tenth, the person is small in the picture.
 FACE_HEIGHT_PASS = 0.20
 FACE_HEIGHT_WARN = 0.10
+# The face's box over the frame's area. Kling via fal asks for a character filling more than 5%
+# of the image; in a shoulders-up shot the face's box is about a quarter of the character's, so a
+# face box under 1.25% of the frame leaves the character under 5%; under 0.5%, far under.
+FACE_SHARE_PASS = 0.0125
+FACE_SHARE_WARN = 0.005
 # Share of the clip with a face on screen (Act-One: "in frame the whole time").
 FACE_VISIBLE_PASS = 0.90
 FACE_VISIBLE_WARN = 0.50
+# Brightness of the face (mean luma of its box, 0-255, median over the samples). A face exposed
+# for skin sits at about 90-180; under 60 the model sees a dark face with little detail, under 35
+# hardly a face; over 215 the skin is washed out (prep's own choice, measured on the labelled
+# set's faces dimmed to 35% and 20%: 50-60 and 30-35).
+FACE_LIGHT_PASS = (60.0, 215.0)
+FACE_LIGHT_WARN = (35.0, 235.0)
 
 # --- audio -------------------------------------------------------------------------------------
 SPEECH_PROBABILITY = 0.5  # as `prep pick` (choose.SPEECH_THRESHOLD)
@@ -116,7 +132,10 @@ NON_SPEECH_PROBABILITY = 0.2
 # --- picture -------------------------------------------------------------------------------------
 # Cuts in the first half second are encoder or fade-in artefacts (as in `prep pick`).
 IGNORE_CUTS_BEFORE_MS = 500
-MIN_FPS = 16  # fal's Wan 2.6 reference-to-video
+MIN_FPS = 16  # fal's Wan 2.6 reference-to-video: under this fails
+# What the newer models and other hosts expect of a reference (spec section 6 and 7): 24 to 60
+# frames a second, constant. Outside that (but at MIN_FPS or more), or variable, warns.
+GOOD_FPS = (24, 60)
 MIN_SHORT_SIDE = 240  # EvoLink's Wan 2.7: 240-4096 px
 # Under 360 lines a face has little detail to learn from (prep's own choice).
 GOOD_SHORT_SIDE = 360
@@ -376,39 +395,56 @@ def grade(analysis: Analysis, *, spec: str | None = None) -> CheckReport:
 
 # --- faces ---------------------------------------------------------------------------------------
 
-def _faces(a: Analysis) -> tuple[Check, Check, Check]:
+def face_counts(samples: Sequence[FaceSample]) -> list[int]:
+    """Faces per sample (at least CHECK_FACE_MIN_HEIGHT high), a lone glitch smoothed over: a
+    sample whose count differs from both neighbours, which agree, takes theirs."""
+    raw = [sum(f.height >= CHECK_FACE_MIN_HEIGHT * 0.98 for f in s.faces) for s in samples]
+    counts = list(raw)
+    for i in range(1, len(raw) - 1):
+        if raw[i - 1] == raw[i + 1] != raw[i]:
+            counts[i] = raw[i - 1]
+    return counts
+
+
+def _faces(a: Analysis) -> tuple[Check, ...]:
     samples = a.face_samples
     total = len(samples)
     if not total:
         none = "no frames were sampled: the clip is too short to judge"
-        return (Check(name="one_person", status="fail", value=None, message=none),
-                Check(name="face_size", status="fail", value=None, message=none),
-                Check(name="face_visible", status="fail", value=None, message=none))
-    one = sum(len(s.faces) == 1 for s in samples) / total
-    many = sum(len(s.faces) >= 2 for s in samples) / total
-    seen = sum(bool(s.faces) for s in samples) / total
+        return tuple(Check(name=n, status="fail", value=None, message=none)
+                     for n in ("one_person", "face_size", "face_share", "face_visible",
+                               "face_light"))
+    counts = face_counts(samples)
+    one = sum(c == 1 for c in counts) / total
+    many = sum(c >= 2 for c in counts) / total
+    seen = sum(c >= 1 for c in counts) / total
+    rule = "wan2.7 and wan3.0 ask for one character per reference"
     if seen < NO_FACE_SHARE:
         person = Check(name="one_person", status="fail", value=_share(one), unit="share",
                        message="no person: no face was found; use a clip with one person "
                                "facing the camera")
-    elif many > TWO_FACES_SHARE:
+    elif many >= TWO_PEOPLE_SHARE:
         person = Check(name="one_person", status="fail", value=_share(one), unit="share",
-                       message=f"two people (two or more faces in {_pct(many)} of the frames): "
-                               "the model may take the wrong one; crop or pick a part with one")
-    elif one >= ONE_FACE_SHARE:
-        person = Check(name="one_person", status="pass", value=_share(one), unit="share",
-                       message=f"one face in {_pct(one)} of the frames")
-    else:
+                       message=f"two people (two or more faces in {_pct(many)} of the frames; "
+                               f"{rule}): crop to one, or pick a part with one")
+    elif many > TWO_FACES_SHARE:
         person = Check(name="one_person", status="warn", value=_share(one), unit="share",
-                       message=f"one face in only {_pct(one)} of the frames; keep the person "
-                               "in view the whole time")
-
-    heights = [max(f.height for f in s.faces) for s in samples if s.faces]
-    if not heights:
-        size = Check(name="face_size", status="fail", value=None, unit="share",
-                     message="no face to measure")
+                       message=f"a second face in {_pct(many)} of the frames ({rule}); crop "
+                               "or pick a part with one person")
     else:
-        height = float(statistics.median(heights))
+        person = Check(name="one_person", status="pass", value=_share(one), unit="share",
+                       message="one person" if seen >= FACE_VISIBLE_PASS
+                       else f"one person when a face is on screen ({_pct(seen)} of the time)")
+
+    # The main face of each sample: its largest.
+    main = [max(s.faces, key=lambda f: f.height) for s, c in zip(samples, counts, strict=True)
+            if c and s.faces]
+    if not main:
+        missing = "no face to measure"
+        size = Check(name="face_size", status="fail", value=None, unit="share", message=missing)
+        share = Check(name="face_share", status="fail", value=None, unit="share", message=missing)
+    else:
+        height = float(statistics.median(f.height for f in main))
         if height >= FACE_HEIGHT_PASS:
             size = Check(name="face_size", status="pass", value=_share(height), unit="share",
                          message=f"the face is {_pct(height)} of the frame height")
@@ -417,6 +453,17 @@ def _faces(a: Analysis) -> tuple[Check, Check, Check]:
                          value=_share(height), unit="share",
                          message=f"the face is only {_pct(height)} of the frame height; frame "
                                  f"shoulders up (a face of {_pct(FACE_HEIGHT_PASS)} or more)")
+        area = float(statistics.median(f.width * f.height for f in main))
+        value = round(area, 4)
+        if area >= FACE_SHARE_PASS:
+            share = Check(name="face_share", status="pass", value=value, unit="share",
+                          message=f"the face covers {area * 100:.1f}% of the picture")
+        else:
+            share = Check(name="face_share",
+                          status="warn" if area >= FACE_SHARE_WARN else "fail",
+                          value=value, unit="share",
+                          message=f"the face covers only {area * 100:.1f}% of the picture: the "
+                                  "character should fill over 5% of it; frame closer")
     if seen >= FACE_VISIBLE_PASS:
         visible = Check(name="face_visible", status="pass", value=_share(seen), unit="share",
                         message=f"a face is on screen {_pct(seen)} of the time")
@@ -425,7 +472,25 @@ def _faces(a: Analysis) -> tuple[Check, Check, Check]:
                         value=_share(seen), unit="share",
                         message=f"a face is on screen only {_pct(seen)} of the time; pick a part "
                                 "where the face stays in frame (prep pick)")
-    return person, size, visible
+    return person, size, share, visible, _face_light(samples, counts)
+
+
+def _face_light(samples: Sequence[FaceSample], counts: Sequence[int]) -> Check:
+    lumas = [s.face_luma for s, c in zip(samples, counts, strict=True)
+             if c and s.face_luma is not None]
+    if not lumas:
+        return Check(name="face_light", status="pass", value=None,
+                     message="not measured (no face, or analysed without it)")
+    luma = round(float(statistics.median(lumas)), 1)
+    low, high = FACE_LIGHT_PASS
+    if low <= luma <= high:
+        return Check(name="face_light", status="pass", value=luma, unit="luma",
+                     message=f"the face is well lit ({luma:g} of 255)")
+    status: Status = "warn" if FACE_LIGHT_WARN[0] <= luma <= FACE_LIGHT_WARN[1] else "fail"
+    what = "dark" if luma < low else "washed out"
+    fix = "light the face, or use a brighter take" if luma < low else "expose for the face"
+    return Check(name="face_light", status=status, value=luma, unit="luma",
+                 message=f"the face is {what} ({luma:g} of 255): {fix}")
 
 
 # --- audio ---------------------------------------------------------------------------------------
@@ -565,13 +630,23 @@ def _frame_rate(a: Analysis) -> Check:
     fps = a.fps
     if fps is None:
         return Check(name="frame_rate", status="warn", value=None, unit="fps",
-                     message="the frame rate is unknown (variable?)")
+                     message="the frame rate is unknown (variable?): use footage at a constant "
+                             "24-60 fps")
     value = round(float(fps), 3)
     if fps < MIN_FPS:
         return Check(name="frame_rate", status="fail", value=value, unit="fps",
                      message=f"{value:g} fps is under {MIN_FPS}: motion and lips will stutter; "
                              "use footage shot at 24 fps or more")
-    return Check(name="frame_rate", status="pass", value=value, unit="fps", message=f"{value:g} fps")
+    low, high = GOOD_FPS
+    if a.info.vfr:
+        return Check(name="frame_rate", status="warn", value=value, unit="fps",
+                     message=f"variable frame rate (about {value:g} fps): the models expect a "
+                             "constant rate; `prep prepare` converts it")
+    if not low <= fps <= high:
+        return Check(name="frame_rate", status="warn", value=value, unit="fps",
+                     message=f"{value:g} fps is outside the {low}-{high} fps the models expect")
+    return Check(name="frame_rate", status="pass", value=value, unit="fps",
+                 message=f"{value:g} fps, constant")
 
 
 def _resolution(a: Analysis) -> Check:
