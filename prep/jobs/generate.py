@@ -346,7 +346,7 @@ def _plan(job: JobSpec, options: GenerateOptions, settings: Settings, hooks: Hoo
     for spec in job.clips:
         if spec.path not in infos:
             infos[spec.path] = probe(spec.path)
-    checker = _checker(job, options, hooks) if options.check else None
+    checker = _checker(job, options, settings, hooks) if options.check else None
     picker = (_picker(job, options, settings, hooks, for_check=checker is not None)
               if options.pick else None)
     job_plan = plan_job(job, infos, prices=settings.prices, extend=options.extend, picker=picker,
@@ -367,10 +367,11 @@ def _collect(picks: list[PickedWindow],
     return on_pick
 
 
-def _checker(job: JobSpec, options: GenerateOptions, hooks: Hooks) -> Checker | None:
-    """The reference check of the job's clips, or None when the `pick` extra is missing (said
-    once; a MediaError instead when a verdict is required)."""
-    from prep.pick.check import Checker
+def _checker(job: JobSpec, options: GenerateOptions, settings: Settings,
+             hooks: Hooks) -> Checker | None:
+    """The reference check of the job's clips (reports kept in `<cache>/checks`), or None when
+    the `pick` extra is missing (said once; a MediaError instead when a verdict is required)."""
+    from prep.pick.check import CheckCache, Checker
 
     report = hooks.on_check_progress
 
@@ -378,8 +379,9 @@ def _checker(job: JobSpec, options: GenerateOptions, hooks: Hooks) -> Checker | 
     def progress(path: Path) -> Iterator[Callable[[int, int], None]]:
         yield (lambda done, total: report(path.name, done, total)) if report else (lambda d, t: None)
 
+    cache = CheckCache(settings.cache_dir / "checks" if options.use_cache else None)
     checker = Checker(required=options.require, on_note=hooks.on_note, on_report=hooks.on_check,
-                      progress=progress)
+                      progress=progress, cache=cache)
     return checker if checker.available(job.clips[0].path) else None
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "CHECK_ANALYSIS",
     "CHECK_NAMES",
     "Check",
+    "CheckCache",
     "CheckReport",
     "Checker",
     "Status",
@@ -45,6 +46,7 @@ __all__ = [
     "check_clip",
     "check_each",
     "check_face_fps",
+    "check_key",
     "check_window",
     "face_counts",
     "grade",
@@ -75,6 +77,10 @@ CHECK_FACE_MIN_HEIGHT = 0.05
 # half of the clip fails; for over a tenth of it warns.
 TWO_PEOPLE_SHARE = 0.50
 TWO_FACES_SHARE = 0.10
+# A face scored under this (the detector keeps faces from 0.6) is enough to say a face is on
+# screen, not to say there is a second one: the SSD's stray finds beside a face (a shoulder, a
+# collar) score 0.6-0.85 on the carphone footage, while the faces of two people score over 0.95.
+SECOND_FACE_SCORE = 0.9
 # Fewer samples with a face than this is no person at all (a stray detection or two).
 NO_FACE_SHARE = 0.10
 # Face height over frame height. A face a fifth of the frame high is a shoulders-up shot (Runway's
@@ -188,6 +194,8 @@ class CheckReport:
     analysis: Analysis | None = field(default=None, repr=False, compare=False)
     # Graded from the analysis that picked the window (no decode of its own).
     reused: bool = False
+    # Taken from the check cache (graded before, by this run or an earlier one).
+    cached: bool = False
 
     @property
     def verdict(self) -> Verdict:
@@ -221,7 +229,7 @@ class CheckReport:
                 "reasons": [f"{c.name}: {c.message}" for c in self.reasons],
                 "start_s": self.start_ms / 1000, "end_s": self.end_ms / 1000,
                 "checks": {c.name: c.as_dict() for c in self.checks},
-                "reused_pick_analysis": self.reused}
+                "reused_pick_analysis": self.reused, "cached": self.cached}
 
     def as_dict(self) -> dict[str, Any]:
         """JSON shape (`prep check --json` lists these)."""
@@ -296,6 +304,69 @@ def _covers(analysis: Analysis, start_ms: int, end_ms: int) -> bool:
             and sharp_ok and bool(analysis.levels is None or analysis.levels.block_lufs))
 
 
+# Bumped whenever the grading or the face detector changes, so that older cached reports are not
+# taken for new ones.
+CHECK_CACHE_VERSION = "2-ssd"
+
+
+def check_key(path: Path, start_ms: int, end_ms: int) -> str:
+    """Identity of a check: the clip as it is now (as prepared files are keyed: its path, size and
+    modification time), the window, and the version of the grading."""
+    import hashlib
+    import json
+
+    resolved = path.resolve()
+    stat = resolved.stat()
+    raw = json.dumps([CHECK_CACHE_VERSION, str(resolved), stat.st_size, stat.st_mtime_ns,
+                      start_ms, end_ms])
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+class CheckCache:
+    """Reports already graded, by clip and window: in memory for one run (20 jobs on one clip
+    decode it once), and as small JSON files in `folder` across runs (a dry run, then the real
+    run). A file that cannot be read is taken as absent."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = folder
+        self._memory: dict[str, CheckReport] = {}
+
+    def get(self, key: str, *, spec: str) -> CheckReport | None:
+        """The cached report for `key`, named `spec`, or None."""
+        import json
+
+        report = self._memory.get(key)
+        if report is None and self.folder is not None:
+            try:
+                data = json.loads((self.folder / f"{key}.json").read_text(encoding="utf-8"))
+                report = CheckReport(
+                    path=Path(data["path"]), spec=data["spec"], start_ms=int(data["start_ms"]),
+                    end_ms=int(data["end_ms"]), elapsed_s=float(data.get("elapsed_s", 0.0)),
+                    checks=tuple(Check(name=c["name"], status=c["status"], value=c["value"],
+                                       message=c["message"], unit=c.get("unit", ""))
+                                 for c in data["checks"]))
+            except (OSError, ValueError, KeyError, TypeError):
+                return None
+            self._memory[key] = report
+        return None if report is None else replace(report, spec=spec, cached=True)
+
+    def put(self, key: str, report: CheckReport) -> None:
+        """Keep `report` (on disk too, when there is a folder; a disk that refuses is ignored)."""
+        import contextlib
+        import json
+
+        from prep.files import write_text_atomic
+
+        self._memory[key] = replace(report, analysis=None)
+        if self.folder is None:
+            return
+        data = {"path": str(report.path), "spec": report.spec, "start_ms": report.start_ms,
+                "end_ms": report.end_ms, "elapsed_s": round(report.elapsed_s, 3),
+                "checks": [{"name": c.name, **c.as_dict()} for c in report.checks]}
+        with contextlib.suppress(OSError):
+            write_text_atomic(self.folder / f"{key}.json", json.dumps(data))
+
+
 def refuse_below(report: CheckReport, required: Verdict) -> None:
     """MediaError (exit 3) when `report`'s verdict is below `required` (`--require`)."""
     if meets(report.verdict, required):
@@ -316,17 +387,24 @@ class Checker:
     is `required`, which makes the missing extra a MediaError (exit 3) as `prep check` has it.
     A clip that cannot be analysed (a broken audio track, say) is not the job's problem either:
     its report is None, with a note. Every report is kept in `reports` for the caller.
+
+    A clip and window checked once is not decoded again: its report comes from `cache` (by
+    default one in memory only; give a CheckCache with a folder to keep reports across runs),
+    and `on_report` hears each clip and window once however many jobs use it.
     """
 
     def __init__(self, *, required: Verdict | None = None,
                  on_note: Callable[[str], None] | None = None,
                  on_report: Callable[[CheckReport], None] | None = None,
-                 progress: Callable[[Path], Any] | None = None) -> None:
+                 progress: Callable[[Path], Any] | None = None,
+                 cache: CheckCache | None = None) -> None:
         self.required = required
         self._note = on_note
         self._report = on_report
         self._progress = progress
         self._missing: bool | None = None
+        self._cache = cache or CheckCache()
+        self._shown: set[str] = set()
         self.reports: list[CheckReport] = []
 
     def available(self, path: Path | str) -> bool:
@@ -356,18 +434,23 @@ class Checker:
 
         factory = self._progress
         try:
-            with factory(path) if factory is not None else contextlib.nullcontext(None) as bar:
-                report = check_window(path, start_ms, end_ms, info=info, analysis=analysis,
-                                      spec=spec, progress=bar)
-        except (MediaError, ValueError) as exc:
+            key = check_key(path, start_ms, end_ms)
+            report = self._cache.get(key, spec=spec or str(path))
+            if report is None:
+                with factory(path) if factory is not None else contextlib.nullcontext(None) as bar:
+                    report = check_window(path, start_ms, end_ms, info=info, analysis=analysis,
+                                          spec=spec, progress=bar)
+                self._cache.put(key, report)
+        except (MediaError, ValueError, OSError) as exc:
             if self.required is not None:
                 raise
             if self._note is not None:
                 self._note(f"{spec or path}: not checked ({exc})")
             return None
         self.reports.append(report)
-        if self._report is not None:
+        if self._report is not None and key not in self._shown:
             self._report(report)
+        self._shown.add(key)
         if self.required is not None:
             refuse_below(report, self.required)
         return report
@@ -396,9 +479,14 @@ def grade(analysis: Analysis, *, spec: str | None = None) -> CheckReport:
 # --- faces ---------------------------------------------------------------------------------------
 
 def face_counts(samples: Sequence[FaceSample]) -> list[int]:
-    """Faces per sample (at least CHECK_FACE_MIN_HEIGHT high), a lone glitch smoothed over: a
-    sample whose count differs from both neighbours, which agree, takes theirs."""
-    raw = [sum(f.height >= CHECK_FACE_MIN_HEIGHT * 0.98 for f in s.faces) for s in samples]
+    """Faces per sample (at least CHECK_FACE_MIN_HEIGHT high; beyond the first, only those scored
+    SECOND_FACE_SCORE or more), a lone glitch smoothed over: a sample whose count differs from
+    both neighbours, which agree, takes theirs."""
+    raw = []
+    for sample in samples:
+        faces = [f for f in sample.faces if f.height >= CHECK_FACE_MIN_HEIGHT * 0.98]
+        sure = sum(f.score >= SECOND_FACE_SCORE for f in faces)
+        raw.append(max(sure, min(1, len(faces))))
     counts = list(raw)
     for i in range(1, len(raw) - 1):
         if raw[i - 1] == raw[i + 1] != raw[i]:

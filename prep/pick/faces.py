@@ -197,20 +197,21 @@ class _Haar:
             if int(n) >= HAAR_MIN_NEIGHBOURS)
 
 
-def _suppress(faces: list[FaceBox], overlap: float = 0.3) -> tuple[FaceBox, ...]:
-    """The best-scored boxes, dropping any that overlaps a better one by more than `overlap`
-    (intersection over union)."""
+def _suppress(faces: list[FaceBox], overlap: float = 0.4) -> tuple[FaceBox, ...]:
+    """The best-scored boxes, dropping any that shares more than `overlap` of the smaller box's
+    area with a better one: two people's faces do not overlap that much, while the SSD's second
+    guesses at one face (shifted towards the chin, or around the whole head) do."""
     kept: list[FaceBox] = []
     for face in sorted(faces, key=lambda f: -f.score):
-        if all(_iou(face, k) <= overlap for k in kept):
+        if all(_shared(face, k) <= overlap for k in kept):
             kept.append(face)
     return tuple(kept)
 
 
-def _iou(a: FaceBox, b: FaceBox) -> float:
+def _shared(a: FaceBox, b: FaceBox) -> float:
+    """The area two boxes share, over the smaller one's."""
     w = min(a.x + a.width, b.x + b.width) - max(a.x, b.x)
     h = min(a.y + a.height, b.y + b.height) - max(a.y, b.y)
     if w <= 0 or h <= 0:
         return 0.0
-    inter = w * h
-    return inter / (a.width * a.height + b.width * b.height - inter)
+    return w * h / min(a.width * a.height, b.width * b.height)

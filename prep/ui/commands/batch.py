@@ -129,7 +129,7 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
                          hint="--cpu-workers N encodes in N processes here; --scheduler on a cluster")
     check_reference_options(require, no_check)
     from prep.jobs.reconcile import read_journaled_picks
-    from prep.pick.check import Checker
+    from prep.pick.check import CheckCache, Checker
     from prep.pick.picks import Picker
 
     checker = None
@@ -137,7 +137,8 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
         checker = Checker(required=require, on_note=render.note,  # type: ignore[arg-type]
                           on_report=lambda report: render.job_check(report, quiet=quiet),
                           progress=lambda path: render.progress_bar(f"checking {path.name}",
-                                                                    enabled=not quiet))
+                                                                    enabled=not quiet),
+                          cache=CheckCache(settings.cache_dir / "checks"))
         checker = checker if checker.available(manifest) else None
     picker = Picker(cache_dir=settings.cache_dir / "picks",
                     known=read_journaled_picks(Path(output)) if output else None,
