@@ -31,8 +31,8 @@ TARGET_RECALL = 0.95
 
 def main() -> int:
     import cv2
-
     import faceset
+
     from prep.pick.faces import DETECTORS, detector
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from mediagen import ROOT, make
 
 TRUTH = ROOT / "fixtures" / "faces" / "truth.json"
