@@ -299,3 +299,47 @@ def test_checker_shows_a_report_before_refusing_it(monkeypatch: pytest.MonkeyPat
         checker(Path("talk.mp4"), 0, 6_000, spec="talk.mp4", analysis=two)
     assert caught.value.exit_code == 3 and "one_person fail" in str(caught.value)
     assert [r.verdict for r in seen] == ["poor"] and checker.reports == seen
+
+
+def test_a_clip_checked_once_is_not_decoded_again_nor_shown_twice(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from prep.pick import check as check_module
+    from prep.pick.check import CheckCache, Checker
+
+    clip = tmp_path / "talk.mp4"
+    clip.write_bytes(b"not really a video")
+    graded: list[int] = []
+
+    def fake_window(path: Path, start_ms: int, end_ms: int, **kw: object) -> CheckReport:
+        graded.append(start_ms)
+        return grade(analysis(), spec=str(kw.get("spec") or path))
+
+    monkeypatch.setattr(check_module, "check_window", fake_window)
+    shown: list[CheckReport] = []
+    folder = tmp_path / "checks"
+    checker = Checker(on_report=shown.append, cache=CheckCache(folder))
+    monkeypatch.setattr(checker, "available", lambda path: True)
+    for job in range(20):  # twenty jobs on one clip and window
+        assert checker(clip, 0, 6_000, spec=f"job{job}") is not None
+    assert graded == [0] and len(shown) == 1 and len(checker.reports) == 20
+    assert checker(clip, 1_000, 6_000) is not None and graded == [0, 1_000]  # another window
+
+    # The next run (the real one after a dry run) finds the reports on disk.
+    again = Checker(on_report=shown.append, cache=CheckCache(folder))
+    monkeypatch.setattr(again, "available", lambda path: True)
+    report = again(clip, 0, 6_000, spec="real run")
+    assert graded == [0, 1_000] and report is not None and report.cached
+    assert report.spec == "real run" and report.verdict == "good"
+    assert [c.name for c in report.checks] == list(CHECK_NAMES)
+    assert report.summary()["cached"] is True
+
+    # A clip changed since is checked again.
+    clip.write_bytes(b"another take, longer than the first")
+    assert Checker(cache=CheckCache(folder))(clip, 0, 6_000) is not None
+    assert graded == [0, 1_000, 0]
+
+
+def test_a_second_face_needs_a_confident_detection() -> None:
+    stray = replace(OTHER, score=0.7)  # the SSD's second guess beside a face (a shoulder)
+    assert grade(analysis(faces=(FACE, stray))).check("one_person").status == "pass"
+    assert grade(analysis(faces=(FACE, OTHER))).check("one_person").status == "fail"

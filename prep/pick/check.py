@@ -336,7 +336,7 @@ class CheckCache:
         import json
 
         report = self._memory.get(key)
-        if report is None and self.folder is not None:
+        if report is None and self.folder is not None and key.isalnum():
             try:
                 data = json.loads((self.folder / f"{key}.json").read_text(encoding="utf-8"))
                 report = CheckReport(
@@ -358,7 +358,7 @@ class CheckCache:
         from prep.files import write_text_atomic
 
         self._memory[key] = replace(report, analysis=None)
-        if self.folder is None:
+        if self.folder is None or not key.isalnum():
             return
         data = {"path": str(report.path), "spec": report.spec, "start_ms": report.start_ms,
                 "end_ms": report.end_ms, "elapsed_s": round(report.elapsed_s, 3),
@@ -435,13 +435,16 @@ class Checker:
         factory = self._progress
         try:
             key = check_key(path, start_ms, end_ms)
+        except OSError:  # a clip that cannot be read is checked (and fails) without a cache
+            key = f"{path}@{start_ms}-{end_ms}"
+        try:
             report = self._cache.get(key, spec=spec or str(path))
             if report is None:
                 with factory(path) if factory is not None else contextlib.nullcontext(None) as bar:
                     report = check_window(path, start_ms, end_ms, info=info, analysis=analysis,
                                           spec=spec, progress=bar)
                 self._cache.put(key, report)
-        except (MediaError, ValueError, OSError) as exc:
+        except (MediaError, ValueError) as exc:
             if self.required is not None:
                 raise
             if self._note is not None:
