@@ -343,3 +343,11 @@ def test_a_second_face_needs_a_confident_detection() -> None:
     stray = replace(OTHER, score=0.7)  # the SSD's second guess beside a face (a shoulder)
     assert grade(analysis(faces=(FACE, stray))).check("one_person").status == "pass"
     assert grade(analysis(faces=(FACE, OTHER))).check("one_person").status == "fail"
+
+
+def test_a_lone_find_at_either_end_is_smoothed_over_too() -> None:
+    from prep.pick.check import face_counts
+
+    samples = _samples([1, 0, 0, 0, 0, 0, 0, 0, 0, 1]).face_samples
+    assert face_counts(samples) == [0] * 10
+    assert grade(_samples([1] + [0] * 9)).check("one_person").message.startswith("no person")

@@ -484,7 +484,7 @@ def grade(analysis: Analysis, *, spec: str | None = None) -> CheckReport:
 def face_counts(samples: Sequence[FaceSample]) -> list[int]:
     """Faces per sample (at least CHECK_FACE_MIN_HEIGHT high; beyond the first, only those scored
     SECOND_FACE_SCORE or more), a lone glitch smoothed over: a sample whose count differs from
-    both neighbours, which agree, takes theirs."""
+    both neighbours (or, at an end, from the two next to it), which agree, takes theirs."""
     raw = []
     for sample in samples:
         faces = [f for f in sample.faces if f.height >= CHECK_FACE_MIN_HEIGHT * 0.98]
@@ -494,6 +494,10 @@ def face_counts(samples: Sequence[FaceSample]) -> list[int]:
     for i in range(1, len(raw) - 1):
         if raw[i - 1] == raw[i + 1] != raw[i]:
             counts[i] = raw[i - 1]
+    # At either end, a sample unlike the two next to it, which agree, takes theirs.
+    for end, nxt, after in ((0, 1, 2), (-1, -2, -3)):
+        if len(raw) >= 3 and raw[nxt] == raw[after] != raw[end]:
+            counts[end] = raw[nxt]
     return counts
 
 
