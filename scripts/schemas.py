@@ -136,7 +136,7 @@ CHECKS = obj({name: ONE_CHECK for name in CHECK_NAMES},
 JOB_CHECK = obj(
     {"verdict": VERDICT, "reasons": STRINGS, "checks": CHECKS},
     {"path": STR, "spec": STR, "start_s": SECONDS, "end_s": SECONDS,
-     "reused_pick_analysis": BOOL},
+     "reused_pick_analysis": BOOL, "cached": BOOL},
 )
 CHECKED = obj(
     {"path": STR, "spec": STR, "verdict": VERDICT, "reasons": STRINGS, "checks": CHECKS},

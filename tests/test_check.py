@@ -12,8 +12,8 @@ from prep.core.clipinfo import ClipInfo
 from prep.pick.analyze import SPEECH_CHUNK_MS, Analysis, AudioLevels, Cut, Face, FaceSample
 from prep.pick.check import CHECK_NAMES, Check, CheckReport, grade, meets, snr_db
 
-FACE = Face(x=0.4, y=0.2, width=0.2, height=0.35, neighbours=12)
-OTHER = Face(x=0.1, y=0.2, width=0.2, height=0.3, neighbours=9)
+FACE = Face(x=0.4, y=0.2, width=0.2, height=0.35, score=0.99)
+OTHER = Face(x=0.1, y=0.2, width=0.2, height=0.3, score=0.99)
 
 
 def _info(**kw: object) -> ClipInfo:
@@ -103,6 +103,53 @@ def test_two_people_and_no_person() -> None:
     assert none.status == "fail" and "no person" in none.message
 
 
+def _samples(counts: list[int], *, luma: float | None = 120.0) -> Analysis:
+    """`analysis()` whose samples hold FACE, then OTHER, as many as `counts` says per sample."""
+    base = analysis(seconds=len(counts) // 2)
+    faces = [(FACE, OTHER)[:n] for n in counts]
+    samples = tuple(FaceSample(time_ms=500 * i, faces=f, sharpness=0.1, face_luma=luma)
+                    for i, f in enumerate(faces))
+    return replace(base, face_samples=samples)
+
+
+def test_a_talking_head_missed_in_single_samples_is_one_person_always_on_screen() -> None:
+    # The detector loses the face now and then for one sample: that is a glitch, not the footage.
+    report = grade(_samples([1, 1, 0, 1, 1, 1, 0, 1, 1, 0, 1, 1]))
+    assert report.check("one_person").status == "pass"
+    assert report.check("face_visible").status == "pass"
+    assert report.check("face_visible").value == 1.0
+
+
+def test_one_double_detection_is_not_two_people() -> None:
+    assert grade(_samples([1, 1, 2, 1, 1, 1, 1, 2, 1, 1])).check("one_person").status == "pass"
+
+
+@pytest.mark.parametrize(("counts", "status"), [
+    ([2] * 6 + [1] * 4, "fail"),  # two faces in the same frames most of the time
+    ([2] * 3 + [1] * 7, "warn"),  # a second person for a while
+    ([1] * 10, "pass"),
+])
+def test_two_people_means_two_faces_in_the_same_frames(counts: list[int], status: str) -> None:
+    assert grade(_samples(counts)).check("one_person").status == status
+
+
+def test_a_face_that_leaves_the_frame_for_a_while_is_reported() -> None:
+    visible = grade(_samples([1] * 6 + [0] * 6)).check("face_visible")
+    assert visible.status == "warn" and visible.value == 0.5
+
+
+@pytest.mark.parametrize(("luma", "status"), [(120.0, "pass"), (50.0, "warn"), (25.0, "fail"),
+                                              (225.0, "warn"), (250.0, "fail"), (None, "pass")])
+def test_face_light(luma: float | None, status: str) -> None:
+    assert grade(_samples([1] * 10, luma=luma)).check("face_light").status == status
+
+
+@pytest.mark.parametrize(("side", "status"), [(0.2, "pass"), (0.09, "warn"), (0.05, "fail")])
+def test_face_share_of_the_picture(side: float, status: str) -> None:
+    face = replace(FACE, height=side, width=side)
+    assert grade(analysis(faces=(face,))).check("face_share").status == status
+
+
 @pytest.mark.parametrize(("height", "status"), [(0.35, "pass"), (0.15, "warn"), (0.08, "fail")])
 def test_face_size(height: float, status: str) -> None:
     face = replace(FACE, height=height, width=height)
@@ -121,7 +168,11 @@ def test_cuts_inside_fail_and_a_cut_at_the_start_does_not() -> None:
 
 
 @pytest.mark.parametrize(("kw", "name", "status"), [
-    ({"fps": Fraction(12)}, "frame_rate", "fail"), ({"fps": Fraction(16)}, "frame_rate", "pass"),
+    ({"fps": Fraction(12)}, "frame_rate", "fail"), ({"fps": Fraction(16)}, "frame_rate", "warn"),
+        ({"fps": Fraction(24000, 1001)}, "frame_rate", "warn"),
+        ({"fps": Fraction(24)}, "frame_rate", "pass"), ({"fps": Fraction(60)}, "frame_rate", "pass"),
+        ({"fps": Fraction(120)}, "frame_rate", "warn"),
+        ({"fps": Fraction(30), "vfr": True}, "frame_rate", "warn"),
     ({"width": 320, "height": 180}, "resolution", "fail"),
     ({"width": 480, "height": 270}, "resolution", "warn"),
     ({"width": 720, "height": 1280}, "resolution", "pass"),
@@ -248,3 +299,55 @@ def test_checker_shows_a_report_before_refusing_it(monkeypatch: pytest.MonkeyPat
         checker(Path("talk.mp4"), 0, 6_000, spec="talk.mp4", analysis=two)
     assert caught.value.exit_code == 3 and "one_person fail" in str(caught.value)
     assert [r.verdict for r in seen] == ["poor"] and checker.reports == seen
+
+
+def test_a_clip_checked_once_is_not_decoded_again_nor_shown_twice(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from prep.pick import check as check_module
+    from prep.pick.check import CheckCache, Checker
+
+    clip = tmp_path / "talk.mp4"
+    clip.write_bytes(b"not really a video")
+    graded: list[int] = []
+
+    def fake_window(path: Path, start_ms: int, end_ms: int, **kw: object) -> CheckReport:
+        graded.append(start_ms)
+        return grade(analysis(), spec=str(kw.get("spec") or path))
+
+    monkeypatch.setattr(check_module, "check_window", fake_window)
+    shown: list[CheckReport] = []
+    folder = tmp_path / "checks"
+    checker = Checker(on_report=shown.append, cache=CheckCache(folder))
+    monkeypatch.setattr(checker, "available", lambda path: True)
+    for job in range(20):  # twenty jobs on one clip and window
+        assert checker(clip, 0, 6_000, spec=f"job{job}") is not None
+    assert graded == [0] and len(shown) == 1 and len(checker.reports) == 20
+    assert checker(clip, 1_000, 6_000) is not None and graded == [0, 1_000]  # another window
+
+    # The next run (the real one after a dry run) finds the reports on disk.
+    again = Checker(on_report=shown.append, cache=CheckCache(folder))
+    monkeypatch.setattr(again, "available", lambda path: True)
+    report = again(clip, 0, 6_000, spec="real run")
+    assert graded == [0, 1_000] and report is not None and report.cached
+    assert report.spec == "real run" and report.verdict == "good"
+    assert [c.name for c in report.checks] == list(CHECK_NAMES)
+    assert report.summary()["cached"] is True
+
+    # A clip changed since is checked again.
+    clip.write_bytes(b"another take, longer than the first")
+    assert Checker(cache=CheckCache(folder))(clip, 0, 6_000) is not None
+    assert graded == [0, 1_000, 0]
+
+
+def test_a_second_face_needs_a_confident_detection() -> None:
+    stray = replace(OTHER, score=0.7)  # the SSD's second guess beside a face (a shoulder)
+    assert grade(analysis(faces=(FACE, stray))).check("one_person").status == "pass"
+    assert grade(analysis(faces=(FACE, OTHER))).check("one_person").status == "fail"
+
+
+def test_a_lone_find_at_either_end_is_smoothed_over_too() -> None:
+    from prep.pick.check import face_counts
+
+    samples = _samples([1, 0, 0, 0, 0, 0, 0, 0, 0, 1]).face_samples
+    assert face_counts(samples) == [0] * 10
+    assert grade(_samples([1] + [0] * 9)).check("one_person").message.startswith("no person")

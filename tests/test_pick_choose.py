@@ -16,7 +16,7 @@ from prep.pick.analyze import SPEECH_CHUNK_MS, Analysis, Cut, Face, FaceSample
 from prep.pick.choose import DEFAULT_LENGTH_MS, choose
 
 Ranges = Sequence[tuple[float, float]]
-A_FACE = Face(x=0.4, y=0.2, width=0.2, height=0.35, neighbours=30)
+A_FACE = Face(x=0.4, y=0.2, width=0.2, height=0.35, score=0.99)
 
 
 def fake(duration_s: float, *, cuts: Sequence[float] = (), faces: Ranges = (), speech: Ranges = (),
@@ -214,7 +214,7 @@ def _with_flaws(analysis: Analysis, *, crowded: Ranges = (), clipped: Ranges = (
     def inside(t_ms: int, ranges: Ranges) -> bool:
         return any(a * 1000 <= t_ms < b * 1000 for a, b in ranges)
 
-    other = Face(x=0.05, y=0.2, width=0.15, height=0.3, neighbours=20)
+    other = Face(x=0.05, y=0.2, width=0.15, height=0.3, score=0.99)
     samples = tuple(replace(s, faces=(*s.faces, other)) if s.faces and inside(s.time_ms, crowded)
                     else s for s in analysis.face_samples)
     begin = analysis.start_ms
@@ -261,7 +261,7 @@ def test_faces_under_the_pick_floor_do_not_count_as_a_face() -> None:
     """An analysis made for the check also finds small faces; picking still ignores them."""
     from dataclasses import replace
 
-    tiny = Face(x=0.4, y=0.4, width=0.05, height=0.08, neighbours=20)
+    tiny = Face(x=0.4, y=0.4, width=0.05, height=0.08, score=0.99)
     analysis = fake(12, faces=[(0, 12)], speech=[(0, 12)])
     small = replace(analysis, face_samples=tuple(
         replace(s, faces=(tiny,)) if s.time_ms < 6_000 else s for s in analysis.face_samples))

@@ -378,9 +378,9 @@ def _collect(picks: list[PickedWindow],
 
 def _checker(job: JobSpec, options: GenerateOptions, settings: Settings,
              hooks: GenerateHooks) -> Checker | None:
-    """The reference check of the job's clips, or None when the `pick` extra is missing (said
-    once; a MediaError instead when a verdict is required)."""
-    from prep.pick.check import Checker
+    """The reference check of the job's clips (reports kept in `<cache>/checks`), or None when
+    the `pick` extra is missing (said once; a MediaError instead when a verdict is required)."""
+    from prep.pick.check import CheckCache, Checker
 
     report = hooks.on_check_progress
 
@@ -388,8 +388,9 @@ def _checker(job: JobSpec, options: GenerateOptions, settings: Settings,
     def progress(path: Path) -> Iterator[Callable[[int, int], None]]:
         yield (lambda done, total: report(path.name, done, total)) if report else (lambda d, t: None)
 
+    cache = CheckCache(settings.cache_dir / "checks" if options.use_cache else None)
     checker = Checker(required=options.require, on_note=hooks.on_note, on_report=hooks.on_check,
-                      progress=progress, ffmpeg=settings.ffmpeg)
+                      progress=progress, ffmpeg=settings.ffmpeg, cache=cache)
     return checker if checker.available(job.clips[0].path) else None
 
 

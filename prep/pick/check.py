@@ -32,12 +32,13 @@ from prep.core.clipinfo import ClipInfo
 from prep.core.clipspec import ClipSpec
 from prep.core.timecode import format_ms
 from prep.errors import MediaError, PrepError
-from prep.pick.analyze import SPEECH_CHUNK_MS, Analysis
+from prep.pick.analyze import SPEECH_CHUNK_MS, Analysis, FaceSample
 
 __all__ = [
     "CHECK_ANALYSIS",
     "CHECK_NAMES",
     "Check",
+    "CheckCache",
     "CheckReport",
     "Checker",
     "Status",
@@ -45,7 +46,9 @@ __all__ = [
     "check_clip",
     "check_each",
     "check_face_fps",
+    "check_key",
     "check_window",
+    "face_counts",
     "grade",
     "meets",
     "refuse_below",
@@ -54,31 +57,50 @@ __all__ = [
 Status = Literal["pass", "warn", "fail"]
 Verdict = Literal["good", "fair", "poor"]
 VERDICTS: tuple[Verdict, ...] = ("poor", "fair", "good")  # worst first
-CHECK_NAMES = ("one_person", "face_size", "face_visible", "speech", "music", "loudness",
-               "clipping", "noise", "cuts", "frame_rate", "resolution", "sharpness", "duration")
+CHECK_NAMES = ("one_person", "face_size", "face_share", "face_visible", "face_light", "speech",
+               "music", "loudness", "clipping", "noise", "cuts", "frame_rate", "resolution",
+               "sharpness", "duration")
 
 # --- faces (sampled at the analysis' face rate) --------------------------------------------------
-# The face detector is most of the check's work (about 60 ms a frame at the analysis size, the
-# 1080p decode aside); a range this long or longer is sampled once a second instead of twice,
-# which still gives it 20 samples or more.
+# The face detector is most of the check's work (`pick.faces`, OpenCV's ResNet-10 SSD); a range
+# this long or longer is sampled once a second instead of twice, which still gives it 20 samples
+# or more.
 SPARSE_FACES_FROM_MS = 20_000
-# Faces as small as this share of the frame height are looked for (the Haar cascade's 20 px window
-# at the 288-line analysis size), so that a small face is reported as small, not as missing.
-CHECK_FACE_MIN_HEIGHT = 0.07
-# One person: exactly one face in at least 90% of the samples; two or more in over 10% fails
-# (EvoLink's Wan 2.7: "each video should contain a single character").
-ONE_FACE_SHARE = 0.90
+# Faces as small as this share of the frame height are looked for, so that a small face is
+# reported as small, not as missing (the detector finds faces down to about 5% of the height).
+CHECK_FACE_MIN_HEIGHT = 0.05
+# Before the shares below are counted, a sample whose face count differs from both of its
+# neighbours, which agree, takes theirs: one missed or doubled detection is the detector's glitch,
+# not the footage (a person does not leave the frame, or a second one enter it, for half a second).
+# One person (EvoLink's Wan 2.7 page: "each video should contain a single character"; wan2.7 and
+# wan3.0 ask for one character per reference): two or more faces in the same samples for at least
+# half of the clip fails; for over a tenth of it warns.
+TWO_PEOPLE_SHARE = 0.50
 TWO_FACES_SHARE = 0.10
+# A face scored under this (the detector keeps faces from 0.6) is enough to say a face is on
+# screen, not to say there is a second one: the SSD's stray finds beside a face (a shoulder, a
+# collar) score 0.6-0.85 on the carphone footage, while the faces of two people score over 0.95.
+SECOND_FACE_SCORE = 0.9
 # Fewer samples with a face than this is no person at all (a stray detection or two).
 NO_FACE_SHARE = 0.10
 # Face height over frame height. A face a fifth of the frame high is a shoulders-up shot (Runway's
-# Act-One asks for shoulders up); under a tenth, the person fills less than the 5% of the image
-# that Kling via fal asks for.
+# Act-One asks for shoulders up); under a tenth, the person is small in the picture.
 FACE_HEIGHT_PASS = 0.20
 FACE_HEIGHT_WARN = 0.10
+# The face's box over the frame's area. Kling via fal asks for a character filling more than 5%
+# of the image; in a shoulders-up shot the face's box is about a quarter of the character's, so a
+# face box under 1.25% of the frame leaves the character under 5%; under 0.5%, far under.
+FACE_SHARE_PASS = 0.0125
+FACE_SHARE_WARN = 0.005
 # Share of the clip with a face on screen (Act-One: "in frame the whole time").
 FACE_VISIBLE_PASS = 0.90
 FACE_VISIBLE_WARN = 0.50
+# Brightness of the face (mean luma of its box, 0-255, median over the samples). A face exposed
+# for skin sits at about 90-180; under 60 the model sees a dark face with little detail, under 35
+# hardly a face; over 215 the skin is washed out (prep's own choice, measured on the labelled
+# set's faces dimmed to 35% and 20%: 50-60 and 30-35).
+FACE_LIGHT_PASS = (60.0, 215.0)
+FACE_LIGHT_WARN = (35.0, 235.0)
 
 # --- audio -------------------------------------------------------------------------------------
 SPEECH_PROBABILITY = 0.5  # as `prep pick` (choose.SPEECH_THRESHOLD)
@@ -116,7 +138,10 @@ NON_SPEECH_PROBABILITY = 0.2
 # --- picture -------------------------------------------------------------------------------------
 # Cuts in the first half second are encoder or fade-in artefacts (as in `prep pick`).
 IGNORE_CUTS_BEFORE_MS = 500
-MIN_FPS = 16  # fal's Wan 2.6 reference-to-video
+MIN_FPS = 16  # fal's Wan 2.6 reference-to-video: under this fails
+# What the newer models and other hosts expect of a reference (spec section 6 and 7): 24 to 60
+# frames a second, constant. Outside that (but at MIN_FPS or more), or variable, warns.
+GOOD_FPS = (24, 60)
 MIN_SHORT_SIDE = 240  # EvoLink's Wan 2.7: 240-4096 px
 # Under 360 lines a face has little detail to learn from (prep's own choice).
 GOOD_SHORT_SIDE = 360
@@ -169,6 +194,8 @@ class CheckReport:
     analysis: Analysis | None = field(default=None, repr=False, compare=False)
     # Graded from the analysis that picked the window (no decode of its own).
     reused: bool = False
+    # Taken from the check cache (graded before, by this run or an earlier one).
+    cached: bool = False
 
     @property
     def verdict(self) -> Verdict:
@@ -202,7 +229,7 @@ class CheckReport:
                 "reasons": [f"{c.name}: {c.message}" for c in self.reasons],
                 "start_s": self.start_ms / 1000, "end_s": self.end_ms / 1000,
                 "checks": {c.name: c.as_dict() for c in self.checks},
-                "reused_pick_analysis": self.reused}
+                "reused_pick_analysis": self.reused, "cached": self.cached}
 
     def as_dict(self) -> dict[str, Any]:
         """JSON shape (`prep check --json` lists these)."""
@@ -279,6 +306,69 @@ def _covers(analysis: Analysis, start_ms: int, end_ms: int) -> bool:
             and sharp_ok and bool(analysis.levels is None or analysis.levels.block_lufs))
 
 
+# Bumped whenever the grading or the face detector changes, so that older cached reports are not
+# taken for new ones.
+CHECK_CACHE_VERSION = "2-ssd"
+
+
+def check_key(path: Path, start_ms: int, end_ms: int) -> str:
+    """Identity of a check: the clip as it is now (as prepared files are keyed: its path, size and
+    modification time), the window, and the version of the grading."""
+    import hashlib
+    import json
+
+    resolved = path.resolve()
+    stat = resolved.stat()
+    raw = json.dumps([CHECK_CACHE_VERSION, str(resolved), stat.st_size, stat.st_mtime_ns,
+                      start_ms, end_ms])
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+class CheckCache:
+    """Reports already graded, by clip and window: in memory for one run (20 jobs on one clip
+    decode it once), and as small JSON files in `folder` across runs (a dry run, then the real
+    run). A file that cannot be read is taken as absent."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = folder
+        self._memory: dict[str, CheckReport] = {}
+
+    def get(self, key: str, *, spec: str) -> CheckReport | None:
+        """The cached report for `key`, named `spec`, or None."""
+        import json
+
+        report = self._memory.get(key)
+        if report is None and self.folder is not None and key.isalnum():
+            try:
+                data = json.loads((self.folder / f"{key}.json").read_text(encoding="utf-8"))
+                report = CheckReport(
+                    path=Path(data["path"]), spec=data["spec"], start_ms=int(data["start_ms"]),
+                    end_ms=int(data["end_ms"]), elapsed_s=float(data.get("elapsed_s", 0.0)),
+                    checks=tuple(Check(name=c["name"], status=c["status"], value=c["value"],
+                                       message=c["message"], unit=c.get("unit", ""))
+                                 for c in data["checks"]))
+            except (OSError, ValueError, KeyError, TypeError):
+                return None
+            self._memory[key] = report
+        return None if report is None else replace(report, spec=spec, cached=True)
+
+    def put(self, key: str, report: CheckReport) -> None:
+        """Keep `report` (on disk too, when there is a folder; a disk that refuses is ignored)."""
+        import contextlib
+        import json
+
+        from prep.files import write_text_atomic
+
+        self._memory[key] = replace(report, analysis=None)
+        if self.folder is None or not key.isalnum():
+            return
+        data = {"path": str(report.path), "spec": report.spec, "start_ms": report.start_ms,
+                "end_ms": report.end_ms, "elapsed_s": round(report.elapsed_s, 3),
+                "checks": [{"name": c.name, **c.as_dict()} for c in report.checks]}
+        with contextlib.suppress(OSError):
+            write_text_atomic(self.folder / f"{key}.json", json.dumps(data))
+
+
 def refuse_below(report: CheckReport, required: Verdict) -> None:
     """MediaError (exit 3) when `report`'s verdict is below `required` (`--require`)."""
     if meets(report.verdict, required):
@@ -300,19 +390,25 @@ class Checker:
     A clip that cannot be analysed (a broken audio track, say) is not the job's problem either:
     its report is None, with a note. Every report is kept in `reports` for the caller. `ffmpeg`
     is the configured ffmpeg the clips are decoded with (`Settings.ffmpeg`).
+
+    A clip and window checked once is not decoded again: its report comes from `cache` (by
+    default one in memory only; give a CheckCache with a folder to keep reports across runs),
+    and `on_report` hears each clip and window once however many jobs use it.
     """
 
     def __init__(self, *, required: Verdict | None = None,
                  on_note: Callable[[str], None] | None = None,
                  on_report: Callable[[CheckReport], None] | None = None,
                  progress: Callable[[Path], Any] | None = None,
-                 ffmpeg: str | None = None) -> None:
+                 ffmpeg: str | None = None, cache: CheckCache | None = None) -> None:
         self.required = required
         self.ffmpeg = ffmpeg
         self._note = on_note
         self._report = on_report
         self._progress = progress
         self._missing: bool | None = None
+        self._cache = cache or CheckCache()
+        self._shown: set[str] = set()
         self.reports: list[CheckReport] = []
 
     def available(self, path: Path | str) -> bool:
@@ -342,9 +438,16 @@ class Checker:
 
         factory = self._progress
         try:
-            with factory(path) if factory is not None else contextlib.nullcontext(None) as bar:
-                report = check_window(path, start_ms, end_ms, info=info, analysis=analysis,
-                                      spec=spec, progress=bar, ffmpeg=self.ffmpeg)
+            key = check_key(path, start_ms, end_ms)
+        except OSError:  # a clip that cannot be read is checked (and fails) without a cache
+            key = f"{path}@{start_ms}-{end_ms}"
+        try:
+            report = self._cache.get(key, spec=spec or str(path))
+            if report is None:
+                with factory(path) if factory is not None else contextlib.nullcontext(None) as bar:
+                    report = check_window(path, start_ms, end_ms, info=info, analysis=analysis,
+                                          spec=spec, progress=bar, ffmpeg=self.ffmpeg)
+                self._cache.put(key, report)
         except (MediaError, ValueError) as exc:
             if self.required is not None:
                 raise
@@ -352,8 +455,9 @@ class Checker:
                 self._note(f"{spec or path}: not checked ({exc})")
             return None
         self.reports.append(report)
-        if self._report is not None:
+        if self._report is not None and key not in self._shown:
             self._report(report)
+        self._shown.add(key)
         if self.required is not None:
             refuse_below(report, self.required)
         return report
@@ -382,39 +486,65 @@ def grade(analysis: Analysis, *, spec: str | None = None) -> CheckReport:
 
 # --- faces ---------------------------------------------------------------------------------------
 
-def _faces(a: Analysis) -> tuple[Check, Check, Check]:
+def face_counts(samples: Sequence[FaceSample]) -> list[int]:
+    """Faces per sample (at least CHECK_FACE_MIN_HEIGHT high; beyond the first, only those scored
+    SECOND_FACE_SCORE or more), a lone glitch smoothed over: a sample whose count differs from
+    both neighbours (or, at an end, from the two next to it), which agree, takes theirs."""
+    raw = []
+    for sample in samples:
+        faces = [f for f in sample.faces if f.height >= CHECK_FACE_MIN_HEIGHT * 0.98]
+        sure = sum(f.score >= SECOND_FACE_SCORE for f in faces)
+        raw.append(max(sure, min(1, len(faces))))
+    counts = list(raw)
+    for i in range(1, len(raw) - 1):
+        if raw[i - 1] == raw[i + 1] != raw[i]:
+            counts[i] = raw[i - 1]
+    # At either end, a sample unlike the two next to it, which agree, takes theirs.
+    for end, nxt, after in ((0, 1, 2), (-1, -2, -3)):
+        if len(raw) >= 3 and raw[nxt] == raw[after] != raw[end]:
+            counts[end] = raw[nxt]
+    return counts
+
+
+def _faces(a: Analysis) -> tuple[Check, ...]:
     samples = a.face_samples
     total = len(samples)
     if not total:
         none = "no frames were sampled: the clip is too short to judge"
-        return (Check(name="one_person", status="fail", value=None, message=none),
-                Check(name="face_size", status="fail", value=None, message=none),
-                Check(name="face_visible", status="fail", value=None, message=none))
-    one = sum(len(s.faces) == 1 for s in samples) / total
-    many = sum(len(s.faces) >= 2 for s in samples) / total
-    seen = sum(bool(s.faces) for s in samples) / total
+        return tuple(Check(name=n, status="fail", value=None, message=none)
+                     for n in ("one_person", "face_size", "face_share", "face_visible",
+                               "face_light"))
+    counts = face_counts(samples)
+    one = sum(c == 1 for c in counts) / total
+    many = sum(c >= 2 for c in counts) / total
+    seen = sum(c >= 1 for c in counts) / total
+    rule = "wan2.7 and wan3.0 ask for one character per reference"
     if seen < NO_FACE_SHARE:
         person = Check(name="one_person", status="fail", value=_share(one), unit="share",
                        message="no person: no face was found; use a clip with one person "
                                "facing the camera")
-    elif many > TWO_FACES_SHARE:
+    elif many >= TWO_PEOPLE_SHARE:
         person = Check(name="one_person", status="fail", value=_share(one), unit="share",
-                       message=f"two people (two or more faces in {_pct(many)} of the frames): "
-                               "the model may take the wrong one; crop or pick a part with one")
-    elif one >= ONE_FACE_SHARE:
-        person = Check(name="one_person", status="pass", value=_share(one), unit="share",
-                       message=f"one face in {_pct(one)} of the frames")
-    else:
+                       message=f"two people (two or more faces in {_pct(many)} of the frames; "
+                               f"{rule}): crop to one, or pick a part with one")
+    elif many > TWO_FACES_SHARE:
         person = Check(name="one_person", status="warn", value=_share(one), unit="share",
-                       message=f"one face in only {_pct(one)} of the frames; keep the person "
-                               "in view the whole time")
-
-    heights = [max(f.height for f in s.faces) for s in samples if s.faces]
-    if not heights:
-        size = Check(name="face_size", status="fail", value=None, unit="share",
-                     message="no face to measure")
+                       message=f"a second face in {_pct(many)} of the frames ({rule}); crop "
+                               "or pick a part with one person")
     else:
-        height = float(statistics.median(heights))
+        person = Check(name="one_person", status="pass", value=_share(one), unit="share",
+                       message="one person" if seen >= FACE_VISIBLE_PASS
+                       else f"one person when a face is on screen ({_pct(seen)} of the time)")
+
+    # The main face of each sample: its largest.
+    main = [max(s.faces, key=lambda f: f.height) for s, c in zip(samples, counts, strict=True)
+            if c and s.faces]
+    if not main:
+        missing = "no face to measure"
+        size = Check(name="face_size", status="fail", value=None, unit="share", message=missing)
+        share = Check(name="face_share", status="fail", value=None, unit="share", message=missing)
+    else:
+        height = float(statistics.median(f.height for f in main))
         if height >= FACE_HEIGHT_PASS:
             size = Check(name="face_size", status="pass", value=_share(height), unit="share",
                          message=f"the face is {_pct(height)} of the frame height")
@@ -423,6 +553,17 @@ def _faces(a: Analysis) -> tuple[Check, Check, Check]:
                          value=_share(height), unit="share",
                          message=f"the face is only {_pct(height)} of the frame height; frame "
                                  f"shoulders up (a face of {_pct(FACE_HEIGHT_PASS)} or more)")
+        area = float(statistics.median(f.width * f.height for f in main))
+        value = round(area, 4)
+        if area >= FACE_SHARE_PASS:
+            share = Check(name="face_share", status="pass", value=value, unit="share",
+                          message=f"the face covers {area * 100:.1f}% of the picture")
+        else:
+            share = Check(name="face_share",
+                          status="warn" if area >= FACE_SHARE_WARN else "fail",
+                          value=value, unit="share",
+                          message=f"the face covers only {area * 100:.1f}% of the picture: the "
+                                  "character should fill over 5% of it; frame closer")
     if seen >= FACE_VISIBLE_PASS:
         visible = Check(name="face_visible", status="pass", value=_share(seen), unit="share",
                         message=f"a face is on screen {_pct(seen)} of the time")
@@ -431,7 +572,25 @@ def _faces(a: Analysis) -> tuple[Check, Check, Check]:
                         value=_share(seen), unit="share",
                         message=f"a face is on screen only {_pct(seen)} of the time; pick a part "
                                 "where the face stays in frame (prep pick)")
-    return person, size, visible
+    return person, size, share, visible, _face_light(samples, counts)
+
+
+def _face_light(samples: Sequence[FaceSample], counts: Sequence[int]) -> Check:
+    lumas = [s.face_luma for s, c in zip(samples, counts, strict=True)
+             if c and s.face_luma is not None]
+    if not lumas:
+        return Check(name="face_light", status="pass", value=None,
+                     message="not measured (no face, or analysed without it)")
+    luma = round(float(statistics.median(lumas)), 1)
+    low, high = FACE_LIGHT_PASS
+    if low <= luma <= high:
+        return Check(name="face_light", status="pass", value=luma, unit="luma",
+                     message=f"the face is well lit ({luma:g} of 255)")
+    status: Status = "warn" if FACE_LIGHT_WARN[0] <= luma <= FACE_LIGHT_WARN[1] else "fail"
+    what = "dark" if luma < low else "washed out"
+    fix = "light the face, or use a brighter take" if luma < low else "expose for the face"
+    return Check(name="face_light", status=status, value=luma, unit="luma",
+                 message=f"the face is {what} ({luma:g} of 255): {fix}")
 
 
 # --- audio ---------------------------------------------------------------------------------------
@@ -571,13 +730,23 @@ def _frame_rate(a: Analysis) -> Check:
     fps = a.fps
     if fps is None:
         return Check(name="frame_rate", status="warn", value=None, unit="fps",
-                     message="the frame rate is unknown (variable?)")
+                     message="the frame rate is unknown (variable?): use footage at a constant "
+                             "24-60 fps")
     value = round(float(fps), 3)
     if fps < MIN_FPS:
         return Check(name="frame_rate", status="fail", value=value, unit="fps",
                      message=f"{value:g} fps is under {MIN_FPS}: motion and lips will stutter; "
                              "use footage shot at 24 fps or more")
-    return Check(name="frame_rate", status="pass", value=value, unit="fps", message=f"{value:g} fps")
+    low, high = GOOD_FPS
+    if a.info.vfr:
+        return Check(name="frame_rate", status="warn", value=value, unit="fps",
+                     message=f"variable frame rate (about {value:g} fps): the models expect a "
+                             "constant rate; `prep prepare` converts it")
+    if not low <= fps <= high:
+        return Check(name="frame_rate", status="warn", value=value, unit="fps",
+                     message=f"{value:g} fps is outside the {low}-{high} fps the models expect")
+    return Check(name="frame_rate", status="pass", value=value, unit="fps",
+                 message=f"{value:g} fps, constant")
 
 
 def _resolution(a: Analysis) -> Check:

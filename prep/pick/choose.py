@@ -434,12 +434,21 @@ class _Flaws:
     factor on the step's worth (1: nothing), and the warnings for a chosen window."""
 
     def __init__(self, analysis: Analysis, grid: _Grid, bounds: Sequence[int]) -> None:
-        from prep.pick.check import AUDIBLE_DB, MUSIC_TONAL_SHARE, TRUE_PEAK_FAIL, TWO_FACES_SHARE
+        from prep.pick.check import (
+            AUDIBLE_DB,
+            MUSIC_TONAL_SHARE,
+            SECOND_FACE_SCORE,
+            TRUE_PEAK_FAIL,
+            TWO_FACES_SHARE,
+        )
 
         self.grid = grid
         self.two_faces_share, self.music_share = TWO_FACES_SHARE, MUSIC_TONAL_SHARE
-        self.crowded = grid.fill(_sample_spans(analysis, bounds, lambda s: len(s.faces) >= 2,
-                                               drop_lone=False))
+
+        def crowded(sample: FaceSample) -> bool:  # two confident faces, as `prep check` counts
+            return sum(f.score >= SECOND_FACE_SCORE for f in sample.faces) >= 2
+
+        self.crowded = grid.fill(_sample_spans(analysis, bounds, crowded, drop_lone=False))
         self.clipped = [0.0] * grid.size
         self.music = [0.0] * grid.size
         levels = analysis.levels

@@ -953,7 +953,10 @@ def job_check(report: Any, *, quiet: bool = False, job: str | None = None) -> No
 
 def batch_checks(plan: Any, *, to_stderr: bool = True) -> None:
     """A line counting the verdicts of a batch plan's checked clips (nothing when none were)."""
-    reports = [r for job in plan.jobs for r in job.checks if r is not None]
+    # A clip (and window) used by several jobs was checked once: it is counted once.
+    unique = {(str(r.path), r.start_ms, r.end_ms): r for job in plan.jobs for r in job.checks
+              if r is not None}
+    reports = list(unique.values())
     if not reports:
         return
     counts = {v: sum(r.verdict == v for r in reports) for v in ("good", "fair", "poor")}

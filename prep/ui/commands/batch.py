@@ -194,7 +194,7 @@ def _plan(manifest: str, output: str | None, settings: Any, extend: Any, *, requ
     from prep.jobs.planning import plan_batch
     from prep.jobs.reconcile import read_journaled_picks
     from prep.jobs.timeline import load_jobs
-    from prep.pick.check import Checker
+    from prep.pick.check import CheckCache, Checker
     from prep.pick.picker import Picker
     from prep.ui import render
 
@@ -204,7 +204,7 @@ def _plan(manifest: str, output: str | None, settings: Any, extend: Any, *, requ
                           on_report=lambda report: render.job_check(report, quiet=quiet),
                           progress=lambda path: render.progress_bar(f"checking {path.name}",
                                                                     enabled=not quiet),
-                          ffmpeg=settings.ffmpeg)
+                          ffmpeg=settings.ffmpeg, cache=CheckCache(settings.cache_dir / "checks"))
         checker = checker if checker.available(manifest) else None
     picker = Picker(cache_dir=settings.cache_dir / "picks",
                     known=read_journaled_picks(Path(output)) if output else None,

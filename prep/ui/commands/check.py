@@ -24,11 +24,11 @@ def check(clips: tuple[ClipSpec, ...], require: str, json_: bool, quiet: bool,
     """How good each clip is as a reference: one person, face, speech, loudness, picture.
 
     Each clip (or its window, CLIP@START-END) is decoded once at reduced size and graded on
-    13 checks, each pass, warn or fail with what was measured and what to do: one_person,
-    face_size, face_visible, speech, music, loudness, clipping, noise, cuts, frame_rate,
-    resolution, sharpness, duration. The verdict is good (no fail, at most one warn), fair (no
-    fail) or poor. Exit 0, or 3 when a clip is below --require (or cannot be read). Needs the
-    pick extra: pip install 'evolink-prep[pick]'.
+    15 checks, each pass, warn or fail with what was measured and what to do: one_person,
+    face_size, face_share, face_visible, face_light, speech, music, loudness, clipping, noise,
+    cuts, frame_rate, resolution, sharpness, duration. The verdict is good (no fail, at most
+    one warn), fair (no fail) or poor. Exit 0, or 3 when a clip is below --require (or cannot
+    be read). Needs the pick extra: pip install 'evolink-prep[pick]'.
 
     \b
     Examples:

