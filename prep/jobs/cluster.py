@@ -182,7 +182,7 @@ def _worker_can(identities: list[tuple[str, int, int]], marker: str, ffmpeg: str
     `ffmpeg` is the coordinator's configured value (`Settings.ffmpeg`), which the worker
     resolves for itself."""
     try:
-        import prep.jobs.steps  # noqa: F401  (the same prep the coordinator runs)
+        import prep.media.prepare  # noqa: F401  (the same prep the coordinator runs)
     except ImportError as err:
         return f"cannot import prep ({err})", 6
     from prep.media.ffmpeg import find_ffmpeg

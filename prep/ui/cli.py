@@ -22,8 +22,8 @@ from prep.ui.options import CONTEXT_SETTINGS, PrepGroup
 COMMANDS: dict[str, str] = {
     "account": "The key's credits (what it can still spend, and the account's) and the file "
                "quota.",
-    "batch": "Many generate jobs from a CSV or JSONL manifest: costed up front, pipelined, "
-             "resumable.",
+    "batch": "Many generate jobs from a CSV or JSONL manifest (or an editor's timeline): costed "
+             "up front, pipelined, resumable.",
     "check": "How good each clip is as a reference: one person, face, speech, loudness, picture.",
     "config": "Read and edit prep's config file (TOML; written with mode 0600, comments kept).",
     "doctor": "Which ffmpeg prep uses, its version, and whether it can do what prep needs.",
