@@ -1,6 +1,6 @@
 """The package's shape: every import in prep/ runs down the layers, never up, never in a circle.
 
-Layers, lowest first (see ../shared/spec/design.md): core (pure rules) -> settings -> the edges
+Layers, lowest first (the README's Development section lists them): core (pure rules) -> settings -> the edges
 (media, api) -> pick -> jobs -> ui. `errors` and `files` sit under everything. The sandbox stands
 apart: it may use the shared plumbing and ffmpeg, but none of the client's billing, probing,
 planning or request code, so that it can catch their mistakes. Every import counts, including
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -44,11 +45,11 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _imports(path: Path) -> Iterator[str]:
-    """Every prep module `path` imports (relative imports resolved)."""
+def _imports(path: Path, tree: ast.Module) -> Iterator[str]:
+    """Every prep module `path` (parsed as `tree`) imports (relative imports resolved)."""
     module = _module_name(path)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             yield from (a.name for a in node.names if a.name.split(".")[0] == "prep")
         elif isinstance(node, ast.ImportFrom):
@@ -76,8 +77,16 @@ def _layer(module: str) -> str:
     return parts[1] if len(parts) > 1 else ""
 
 
-def _graph() -> dict[str, set[str]]:
-    return {_module_name(p): set(_imports(p)) for p in sorted(PACKAGE.rglob("*.py"))}
+@cache
+def _trees() -> dict[Path, ast.Module]:
+    """Every module of the package, parsed once per test run."""
+    return {p: ast.parse(p.read_text(encoding="utf-8")) for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+@cache
+def _graph() -> dict[str, frozenset[str]]:
+    """Each module and the prep modules it imports, built once per test run."""
+    return {_module_name(p): frozenset(_imports(p, tree)) for p, tree in _trees().items()}
 
 
 def _allowed(source: str, target: str) -> bool:
@@ -114,8 +123,10 @@ def test_core_does_no_io() -> None:
     """core/ is pure: no subprocess, sockets, HTTP, clock or environment."""
     forbidden = {"subprocess", "socket", "httpx", "os", "time", "sqlite3", "shutil", "threading"}
     bad = []
-    for path in sorted((PACKAGE / "core").glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for path, tree in _trees().items():
+        if path.parent != PACKAGE / "core":
+            continue
+        for node in ast.walk(tree):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level
                      else [])
@@ -153,13 +164,13 @@ def test_sandbox_shares_no_rules_with_the_client(forbidden: str) -> None:
 
 
 def test_cli_is_the_only_place_click_is_imported() -> None:
-    """The library never imports click or rich (style.md): only ui/ talks to a person."""
+    """The library never imports click or rich: only ui/ talks to a person."""
     bad = []
-    for path in sorted(PACKAGE.rglob("*.py")):
+    for path, tree in _trees().items():
         module = _module_name(path)
         if _layer(module) in ("ui", "sandbox"):
             continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(tree):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             bad += [f"{module} imports {n}" for n in names if n.split(".")[0] in ("click", "rich")]
