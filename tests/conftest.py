@@ -31,6 +31,12 @@ import testmarks
 
 pytest_plugins = ["pytester"]  # tests/test_marks.py runs small pytest sessions of its own
 
+ROOT = Path(__file__).resolve().parent.parent
+# pyproject's `pythonpath` puts this repository's prep first for the tests; `python -m prep` in a
+# subprocess gets it first too, rather than another copy installed in the environment.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(ROOT), *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(ROOT))])
+
 testmarks.collecting = True  # until pytest_collection_finish: nothing heavy at import
 testmarks.check_sandbox_starts()
 

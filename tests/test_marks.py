@@ -103,3 +103,9 @@ def test_plain_pytest_collects_from_the_tests_folder() -> None:
                           timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "test_batch_plan.py::" in done.stdout  # a collection error exits 2, not 0
+
+
+def test_a_subprocess_runs_this_repositorys_prep(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", "import prep; print(prep.__file__)"], cwd=tmp_path,
+                          capture_output=True, text=True, check=True, timeout=60)
+    assert Path(done.stdout.strip()) == TESTS.parent / "prep" / "__init__.py"
