@@ -20,6 +20,7 @@ add (tests/testmarks.py).
 
 from __future__ import annotations
 
+import itertools
 import os
 import ssl
 from collections.abc import Generator, Iterator
@@ -90,11 +91,20 @@ def _share_tls_contexts() -> None:
 _share_tls_contexts()
 
 
+_HOMES = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def homes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of every test's own home. One folder of its own per test is a plain mkdir;
+    `tmp_path_factory.mktemp` per test read the whole base folder each time (quadratic)."""
+    return tmp_path_factory.mktemp("homes")
+
+
 @pytest.fixture(autouse=True)
-def clean_environ(
-    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[None]:
-    home = tmp_path_factory.mktemp("home")
+def clean_environ(monkeypatch: pytest.MonkeyPatch, homes: Path) -> Iterator[None]:
+    home = homes / str(next(_HOMES))
+    home.mkdir()
     for name in ("EVOLINK_API_KEY", "EVOLINK_BASE_URL", "EVOLINK_FILES_URL", "PREP_CACHE_DIR",
                  "PREP_DEBUG"):
         monkeypatch.delenv(name, raising=False)

@@ -45,11 +45,11 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _imports(path: Path, tree: ast.Module) -> Iterator[str]:
-    """Every prep module `path` (parsed as `tree`) imports (relative imports resolved)."""
+def _imports(path: Path, statements: list[ast.Import | ast.ImportFrom]) -> Iterator[str]:
+    """Every prep module `path` imports (relative imports resolved)."""
     module = _module_name(path)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    for node in ast.walk(tree):
+    for node in statements:
         if isinstance(node, ast.Import):
             yield from (a.name for a in node.names if a.name.split(".")[0] == "prep")
         elif isinstance(node, ast.ImportFrom):
@@ -78,15 +78,17 @@ def _layer(module: str) -> str:
 
 
 @cache
-def _trees() -> dict[Path, ast.Module]:
-    """Every module of the package, parsed once per test run."""
-    return {p: ast.parse(p.read_text(encoding="utf-8")) for p in sorted(PACKAGE.rglob("*.py"))}
+def _import_statements() -> dict[Path, list[ast.Import | ast.ImportFrom]]:
+    """Every import statement of every module in the package, anywhere in it (parsed once)."""
+    return {p: [n for n in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+                if isinstance(n, ast.Import | ast.ImportFrom)]
+            for p in sorted(PACKAGE.rglob("*.py"))}
 
 
 @cache
 def _graph() -> dict[str, frozenset[str]]:
-    """Each module and the prep modules it imports, built once per test run."""
-    return {_module_name(p): frozenset(_imports(p, tree)) for p, tree in _trees().items()}
+    """Each module and the prep modules it imports (built once)."""
+    return {_module_name(p): frozenset(_imports(p, nodes)) for p, nodes in _import_statements().items()}
 
 
 def _allowed(source: str, target: str) -> bool:
@@ -123,10 +125,10 @@ def test_core_does_no_io() -> None:
     """core/ is pure: no subprocess, sockets, HTTP, clock or environment."""
     forbidden = {"subprocess", "socket", "httpx", "os", "time", "sqlite3", "shutil", "threading"}
     bad = []
-    for path, tree in _trees().items():
+    for path, statements in _import_statements().items():
         if path.parent != PACKAGE / "core":
             continue
-        for node in ast.walk(tree):
+        for node in statements:
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level
                      else [])
@@ -166,11 +168,11 @@ def test_sandbox_shares_no_rules_with_the_client(forbidden: str) -> None:
 def test_cli_is_the_only_place_click_is_imported() -> None:
     """The library never imports click or rich: only ui/ talks to a person."""
     bad = []
-    for path, tree in _trees().items():
+    for path, statements in _import_statements().items():
         module = _module_name(path)
         if _layer(module) in ("ui", "sandbox"):
             continue
-        for node in ast.walk(tree):
+        for node in statements:
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             bad += [f"{module} imports {n}" for n in names if n.split(".")[0] in ("click", "rich")]
