@@ -66,8 +66,8 @@ def _share_tls_contexts() -> None:
 
     Every httpx client builds a TLS context and reads the CA bundle into it, about 25 ms of CPU,
     even when it only ever talks plain HTTP to a server on 127.0.0.1, as every client here does.
-    The suite makes thousands (the fuzz tests one per example), which made that a large share of
-    its time. Clients with the default verification now share one context per environment; any
+    The sandbox tests make several each (the sandbox's own reset is one) and the fuzz tests one or
+    two per example, which made that the larger part of their time. Clients with the default verification now share one context per environment; any
     other `verify` is built as asked. Nothing changes for prep outside the tests.
     """
     from httpx._transports import default
