@@ -79,7 +79,7 @@ def _share_tls_contexts() -> None:
     Every httpx client builds a TLS context and reads the CA bundle into it, about 25 ms of CPU,
     even when it only ever talks plain HTTP to a server on 127.0.0.1, as every client here does.
     The sandbox tests make several each (the sandbox's own reset is one) and the fuzz tests one or
-    two per example, which made that the larger part of their time (a fifth of the whole suite's CPU
+    two per example, which made that the larger part of their time (about a fifth of the whole suite's CPU
     time). Clients with the default verification now share one context per environment; any
     other `verify` is built as asked. Nothing changes for prep outside the tests.
     """
