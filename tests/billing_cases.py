@@ -5,7 +5,7 @@ test_cases_agree.py.
 Each case: the model, the references' durations (ms), the output seconds, the quality, whether the
 result has audio (the flash model only) and optional price overrides (units of 1/10,000 credit),
 and what must come out: billed input ms, billed total ms and the charge in units. The expected
-numbers are worked out by hand from the rule in shared/spec/evolink-api.md (sections 1 and 5), not
+numbers are worked out by hand from the rule in docs/spec/evolink-api.md (sections 1 and 5), not
 by either implementation.
 """
 

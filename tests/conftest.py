@@ -1,18 +1,123 @@
-"""Shared fixtures: every test runs with its own config and cache dirs and no EvoLink settings."""
+"""Shared fixtures, and the marks that keep the inner loop fast.
+
+Every test runs with its own config and cache dirs and no EvoLink settings.
+
+Marks (registered in pyproject.toml) say what a test costs, so that the inner loop
+`pytest -m "not media and not sandbox and not fuzz"` runs only the pure tests. Most are put on
+here, from what a test uses, so a new test is marked right without thinking about it:
+
+- `sandbox`: the test uses the `sandbox` or `sandbox_server` fixture. A test marked `sandbox`
+  (here or by hand) is marked `media` too: the sandbox renders each task's result with ffmpeg;
+- `browser`: it uses the `browser` or `page` fixture (Chromium);
+- `fuzz`: it is a Hypothesis test (`@given`).
+
+A test that calls a media helper itself (tests/mediagen.py and the recipes built on it) carries
+`@pytest.mark.media`, and one that starts a sandbox some other way (`prep sandbox` in a subprocess
+or through the CLI) carries `@pytest.mark.sandbox`. Forgetting is caught: the media helpers, any
+sandbox that starts and any `prep sandbox` subprocess fail an unmarked test and say which mark to
+add (tests/testmarks.py).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+import os
+import shutil
+import ssl
+import tempfile
+from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import testmarks
+
+pytest_plugins = ["pytester"]  # tests/test_marks.py runs small pytest sessions of its own
+
+ROOT = Path(__file__).resolve().parent.parent
+# pyproject's `pythonpath` puts this repository's prep first for the tests; `python -m prep` in a
+# subprocess gets it first too, rather than another copy installed in the environment.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(ROOT), *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(ROOT))])
+
+# Dask's workers (tests/test_cluster.py) keep a scratch folder in the temporary folder and leave it
+# behind; theirs is one that goes at the end of the run. Set before dask is first imported.
+_DASK_SCRATCH = Path(tempfile.mkdtemp(prefix="prep-tests-dask-"))
+os.environ["DASK_TEMPORARY_DIRECTORY"] = str(_DASK_SCRATCH)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_DASK_SCRATCH, ignore_errors=True)
+
+
+testmarks.collecting = True  # until pytest_collection_finish: nothing heavy at import
+testmarks.check_sandbox_starts()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    testmarks.collecting = False
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects anything
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    testmarks.mark_by_use(items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, Any, Any]:
+    """Let the helpers see which test runs (its setup, call and teardown)."""
+    testmarks.current = item
+    try:
+        return (yield)
+    finally:
+        testmarks.current = None
+
+
+def _share_tls_contexts() -> None:
+    """One TLS context for all the httpx clients the tests make.
+
+    Every httpx client builds a TLS context and reads the CA bundle into it, about 25 ms of CPU,
+    even when it only ever talks plain HTTP to a server on 127.0.0.1, as every client here does.
+    The sandbox tests make several each (the sandbox's own reset is one) and the fuzz tests one or
+    two per example, which made that the larger part of their time (about a fifth of the whole suite's CPU
+    time). Clients with the default verification now share one context per environment; any
+    other `verify` is built as asked. Nothing changes for prep outside the tests.
+    """
+    from httpx._transports import default
+
+    build = getattr(default, "create_ssl_context", None)
+    if build is None:  # an httpx that builds its contexts elsewhere: nothing to share
+        return
+    shared: dict[tuple[bool, str | None, str | None], ssl.SSLContext] = {}
+
+    def create_ssl_context(verify: Any = True, cert: Any = None, trust_env: bool = True) -> ssl.SSLContext:
+        if verify is not True or cert is not None:
+            return build(verify=verify, cert=cert, trust_env=trust_env)
+        key = (trust_env, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+        if key not in shared:
+            shared[key] = build(verify=verify, cert=cert, trust_env=trust_env)
+        return shared[key]
+
+    default.create_ssl_context = create_ssl_context
+
+
+_share_tls_contexts()
+
+
+_HOMES = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def homes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of every test's own home. One folder of its own per test is a plain mkdir;
+    `tmp_path_factory.mktemp` per test read the whole base folder each time (quadratic)."""
+    return tmp_path_factory.mktemp("homes")
 
 
 @pytest.fixture(autouse=True)
-def clean_environ(
-    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[None]:
-    home = tmp_path_factory.mktemp("home")
+def clean_environ(monkeypatch: pytest.MonkeyPatch, homes: Path) -> Iterator[None]:
+    home = homes / str(next(_HOMES))
+    home.mkdir()
     for name in ("EVOLINK_API_KEY", "EVOLINK_BASE_URL", "EVOLINK_FILES_URL", "PREP_CACHE_DIR",
                  "PREP_DEBUG"):
         monkeypatch.delenv(name, raising=False)

@@ -11,6 +11,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import testmarks
+
 from prep.media.ffmpeg import find_ffmpeg
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +24,9 @@ def ffmpeg_exe() -> str:
 
 
 def make(name: str, args: list[str], *, suffix: str = ".mp4") -> Path:
-    """Run `ffmpeg <args> OUT` once per recipe and return OUT (cached)."""
+    """Run `ffmpeg <args> OUT` once per recipe and return OUT (cached). Under pytest, only a test
+    marked `media` may ask, cached or not (tests/testmarks.py)."""
+    testmarks.require("media", f"generates test media ({name})")
     digest = hashlib.sha256(repr((args, suffix)).encode()).hexdigest()[:12]
     out = CACHE / f"{name}-{digest}{suffix}"
     if out.exists():

@@ -23,6 +23,7 @@ ROOT = HERE.parent
 if str(HERE) not in sys.path:  # run as a script (python tests/pickmedia.py), or by the benchmark
     sys.path.insert(0, str(HERE))
 
+import testmarks  # noqa: E402
 from mediagen import CACHE, ffmpeg_exe, make  # noqa: E402
 
 SPEECH_DIR = ROOT / "fixtures" / "pick"
@@ -148,6 +149,7 @@ def _stranger() -> object:
 def picture(name: str) -> Path:
     """A still as a PNG in the media cache: scikit-image's astronaut ("portrait"), rocket
     ("landscape"), or a face from its Labeled Faces in the Wild subset ("stranger")."""
+    testmarks.require("media", f"generates a test picture ({name})")
     out = CACHE / f"{name}-{STRANGER_INDEX}.png" if name == "stranger" else CACHE / f"{name}.png"
     if out.exists():
         return out

@@ -4,7 +4,7 @@ test_cases_agree.py.
 
 A case is a change to a valid body; `ok` says whether EvoLink must take it, `field` which field a
 refusal is about (the sandbox's message must name it). The verdicts come from
-shared/spec/evolink-api.md: a prompt of 1-1500 characters of text, 1-3 http(s) URLs, 2-10 s,
+docs/spec/evolink-api.md: a prompt of 1-1500 characters of text, 1-3 http(s) URLs, 2-10 s,
 the listed enums, and an https callback URL of at most 2048 characters that is not an internal
 address, however the address is spelled. The flash model (section 5) takes the same request plus
 a top-level boolean `generate_audio`; the standard model documents no such field and always makes

@@ -95,6 +95,7 @@ def _sample_hashes(path: Path) -> list[str]:
         return [hashlib.md5(data).hexdigest() for data in samples.read(fh, 0, len(samples))]
 
 
+@pytest.mark.media
 @pytest.mark.parametrize("name", ["compliant", "quicktime"])  # moov before / after the media
 def test_replace_keeps_every_sample_where_the_index_says(tmp_path: Path, name: str) -> None:
     path = tmp_path / f"clip{case(name).suffix}"

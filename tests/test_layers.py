@@ -1,8 +1,8 @@
 """The package's shape: every import in prep/ runs down the layers, never up, never in a circle.
 
-Layers, lowest first (see ../shared/spec/design.md): core (pure rules) -> settings -> the edges
-(media, api) -> pick -> jobs -> ui. `errors` and `files` sit under everything; `configfile`
-(editing the config file) sits beside settings, for the ui alone. The sandbox stands
+Layers, lowest first (the README's Development section lists them): core (pure rules) -> settings
+-> the edges (media, api) -> pick -> jobs -> ui. `errors` and `files` sit under everything;
+`configfile` (editing the config file) sits beside settings, for the ui alone. The sandbox stands
 apart: it may use the shared plumbing and ffmpeg, but none of the client's billing, probing,
 planning or request code, so that it can catch their mistakes. Every import counts, including
 those inside functions and under TYPE_CHECKING.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -47,11 +48,11 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _imports(path: Path) -> Iterator[str]:
+def _imports(path: Path, statements: list[ast.Import | ast.ImportFrom]) -> Iterator[str]:
     """Every prep module `path` imports (relative imports resolved)."""
     module = _module_name(path)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in statements:
         if isinstance(node, ast.Import):
             yield from (a.name for a in node.names if a.name.split(".")[0] == "prep")
         elif isinstance(node, ast.ImportFrom):
@@ -79,8 +80,18 @@ def _layer(module: str) -> str:
     return parts[1] if len(parts) > 1 else ""
 
 
-def _graph() -> dict[str, set[str]]:
-    return {_module_name(p): set(_imports(p)) for p in sorted(PACKAGE.rglob("*.py"))}
+@cache
+def _import_statements() -> dict[Path, list[ast.Import | ast.ImportFrom]]:
+    """Every import statement of every module in the package, anywhere in it (parsed once)."""
+    return {p: [n for n in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+                if isinstance(n, ast.Import | ast.ImportFrom)]
+            for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+@cache
+def _graph() -> dict[str, frozenset[str]]:
+    """Each module and the prep modules it imports (built once)."""
+    return {_module_name(p): frozenset(_imports(p, nodes)) for p, nodes in _import_statements().items()}
 
 
 def _allowed(source: str, target: str) -> bool:
@@ -117,8 +128,10 @@ def test_core_does_no_io() -> None:
     """core/ is pure: no subprocess, sockets, HTTP, clock or environment."""
     forbidden = {"subprocess", "socket", "httpx", "os", "time", "sqlite3", "shutil", "threading"}
     bad = []
-    for path in sorted((PACKAGE / "core").glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for path, statements in _import_statements().items():
+        if path.parent != PACKAGE / "core":
+            continue
+        for node in statements:
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level
                      else [])
@@ -170,13 +183,13 @@ def test_settings_are_loaded_only_in_the_ui() -> None:
 
 
 def test_cli_is_the_only_place_click_is_imported() -> None:
-    """The library never imports click or rich (style.md): only ui/ talks to a person."""
+    """The library never imports click or rich: only ui/ talks to a person."""
     bad = []
-    for path in sorted(PACKAGE.rglob("*.py")):
+    for path, statements in _import_statements().items():
         module = _module_name(path)
         if _layer(module) in ("ui", "sandbox"):
             continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in statements:
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             bad += [f"{module} imports {n}" for n in names if n.split(".")[0] in ("click", "rich")]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import struct
 import subprocess
-import tempfile
 from pathlib import Path
 
 import mp4build
@@ -20,6 +19,7 @@ from prep.media import mp4
 from prep.media.mp4 import read_mp4, read_samples
 
 
+@pytest.mark.media
 def test_reads_tracks_keyframes_and_index_position() -> None:
     info = read_mp4(case("compliant"))  # keyframe every 30 frames at 30 fps, +faststart
     video, audio = info.track("vide"), info.track("soun")
@@ -43,6 +43,7 @@ def test_not_an_mp4_is_a_media_error(tmp_path: Path, data: bytes) -> None:
     assert str(path) in str(caught.value) and caught.value.hint
 
 
+@pytest.mark.media
 def test_media_bytes_sum_the_sample_sizes() -> None:
     path = case("compliant")
     video = read_mp4(path).track("vide")
@@ -55,6 +56,7 @@ def test_media_bytes_sum_the_sample_sizes() -> None:
     assert video.media_bytes == sum(sizes)
 
 
+@pytest.mark.media
 @pytest.mark.parametrize("name", ["compliant", "ntsc_bframes"])
 def test_sample_table_matches_ffmpegs_packets(name: str) -> None:
     """Every sample's bytes (found by the chunk tables) hash as ffmpeg's packets do, in decode
@@ -141,6 +143,7 @@ def test_data_end_is_where_the_file_stops(tmp_path: Path) -> None:
     assert info.data_end_ms == min(video.data_end_ms, audio.data_end_ms)
 
 
+@pytest.mark.media
 def test_truncated_real_file(tmp_path: Path) -> None:
     source = case("compliant").read_bytes()  # faststart: the index is at the front
     path = tmp_path / "cut.mp4"
@@ -186,6 +189,7 @@ DAMAGE = {
 }
 
 
+@pytest.mark.media
 @pytest.mark.parametrize("name", list(DAMAGE))
 def test_damaged_tables_are_media_errors(tmp_path: Path, name: str) -> None:
     data = case("ntsc_bframes").read_bytes()  # mov with ctts; its moov is at the end
@@ -206,13 +210,18 @@ def test_damaged_tables_are_media_errors(tmp_path: Path, name: str) -> None:
 
 # --- fuzz: data or MediaError, nothing else --------------------------------------------------
 
-_SCRATCH = Path(tempfile.mkdtemp(prefix="prep-mp4-fuzz-"))
 FUZZ = settings(max_examples=300, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
-def _read_or_media_error(data: bytes) -> None:
-    path = _SCRATCH / "fuzz.mp4"
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder for every example's file (pytest's temporary folders are cleaned up)."""
+    return tmp_path_factory.mktemp("mp4-fuzz")
+
+
+def _read_or_media_error(scratch: Path, data: bytes) -> None:
+    path = scratch / "fuzz.mp4"
     path.write_bytes(data)
     try:
         info = read_mp4(path)
@@ -232,24 +241,29 @@ def _read_or_media_error(data: bytes) -> None:
 
 @FUZZ
 @given(st.binary(max_size=2048))
-def test_fuzz_random_bytes(data: bytes) -> None:
-    _read_or_media_error(data)
+def test_fuzz_random_bytes(scratch: Path, data: bytes) -> None:
+    _read_or_media_error(scratch, data)
 
 
 @FUZZ
 @given(st.binary(max_size=512))
-def test_fuzz_random_bytes_after_a_moov_header(data: bytes) -> None:
-    _read_or_media_error(struct.pack(">I4s", 8 + len(data), b"moov") + data)
+def test_fuzz_random_bytes_after_a_moov_header(scratch: Path, data: bytes) -> None:
+    _read_or_media_error(scratch, struct.pack(">I4s", 8 + len(data), b"moov") + data)
 
 
-_REAL = {name: case(name).read_bytes() for name in ("compliant", "ntsc_bframes")}
+@pytest.fixture(scope="module")
+def real_files() -> dict[str, bytes]:
+    """The generated clips whose moov the fuzzer mutates, read once."""
+    return {name: case(name).read_bytes() for name in ("compliant", "ntsc_bframes")}
 
 
+@pytest.mark.media
 @FUZZ
-@given(name=st.sampled_from(sorted(_REAL)), data=st.data())
-def test_fuzz_mutated_real_moov(name: str, data: st.DataObject) -> None:
+@given(name=st.sampled_from(["compliant", "ntsc_bframes"]), data=st.data())
+def test_fuzz_mutated_real_moov(scratch: Path, real_files: dict[str, bytes], name: str,
+                                data: st.DataObject) -> None:
     """Real files with bytes of their moov overwritten, and cut at random points."""
-    source = bytearray(_REAL[name])
+    source = bytearray(real_files[name])
     start, end = _moov_span(bytes(source))
     for _ in range(data.draw(st.integers(1, 8), label="mutations")):
         at = data.draw(st.integers(start, end - 1), label="at")
@@ -258,4 +272,4 @@ def test_fuzz_mutated_real_moov(name: str, data: st.DataObject) -> None:
         source[at] = value
     if data.draw(st.booleans(), label="cut"):
         del source[data.draw(st.integers(0, len(source)), label="keep"):]
-    _read_or_media_error(bytes(source))
+    _read_or_media_error(scratch, bytes(source))

@@ -40,6 +40,7 @@ def test_redirected_tables_keep_to_columns() -> None:
     assert all(len(line) <= 60 for line in table)
 
 
+@pytest.mark.sandbox
 def test_sandbox_json_verbose_logs_go_to_stderr() -> None:
     """`prep sandbox --json -v`: the ready line alone on stdout, access lines on stderr."""
     proc = subprocess.Popen([sys.executable, "-m", "prep", "sandbox", "--json", "-v", "--port", "0"],

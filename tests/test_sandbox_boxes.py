@@ -13,6 +13,7 @@ from prep.media.probe import probe
 from prep.sandbox.boxes import NotAMovie, read_movie
 
 
+@pytest.mark.media
 @pytest.mark.parametrize("kwargs", [
     {}, {"suffix": ".mov", "name": "sandbox-ref-mov"}, {"seconds": 6, "name": "sandbox-six"},
     {"seconds": 1.5, "name": "sandbox-short"},

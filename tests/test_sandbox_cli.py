@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 from click.testing import CliRunner
 
 from prep.ui.cli import cli
@@ -23,6 +24,7 @@ def test_help_lists_the_options() -> None:
         assert option in result.output
 
 
+@pytest.mark.sandbox
 def test_prints_exports_serves_and_stops_on_ctrl_c() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVOLINK_")}
     proc = subprocess.Popen(

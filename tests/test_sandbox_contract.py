@@ -28,6 +28,7 @@ from prep.sandbox.validation import Invalid, parse_generation
 # -- SIGTERM ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.sandbox
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_sigterm_removes_the_storage_folder(tmp_path: Path) -> None:
     temp = tmp_path / "tmp"

@@ -12,7 +12,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from bench_sandbox import MIB, body_chunks, peak_rss_bytes, start_sandbox, stop_sandbox  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
+pytestmark = [pytest.mark.sandbox,
+              pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")]
 
 
 def test_100_mib_upload_with_bounded_server_memory() -> None:

@@ -1,7 +1,7 @@
 """Every limit of EvoLink's wan2.6-reference-video API and its flash variant, in one place.
 
-Source: ../shared/spec/evolink-api.md (restated from docs.evolink.ai) and EvoLink's published OpenAPI
-document for the generation endpoint. Times are integer milliseconds, sizes integer bytes.
+Source: docs/spec/evolink-api.md (restated from docs.evolink.ai) and EvoLink's published OpenAPI
+document for the generation endpoint (docs/spec/). Times are integer milliseconds, sizes integer bytes.
 """
 
 from __future__ import annotations

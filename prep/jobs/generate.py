@@ -95,7 +95,7 @@ class GenerateOptions:
 
 @dataclass(slots=True, kw_only=True)
 class GenerateHooks:
-    """Callbacks the pipeline reports through (the CLI draws them; the library never prints).
+    """Callbacks a generate job reports through (the CLI draws them; the library never prints).
 
     `confirm(estimate)` returns False to stop before anything is prepared or sent; None means yes.
     """

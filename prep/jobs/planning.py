@@ -5,7 +5,7 @@
 `plan_batch` probes every distinct clip once (on an executor, so the work can run on a pool or a
 cluster), picks a window for the clips of `pick` jobs given without one (as `prep pick` does; see
 `prep.pick.picker` for how picks are remembered), chooses each clip's window exactly as `prep estimate`
-does, and bills every job with `prep.billing`. Every problem is collected with its manifest line,
+does, and bills every job with `prep.core.billing`. Every problem is collected with its manifest line,
 as manifest parsing does.
 """
 

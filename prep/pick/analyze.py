@@ -390,7 +390,7 @@ def _video_args(ffmpeg: str, path: Path, begin_ms: int, end_ms: int, size: tuple
              f"format=bgr24[out]")
     return [ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info",
             # Decode less: no deblocking, and no frames that no other frame refers to (some B
-            # frames). Cuts may then show up to a few frames late; pick.py keeps clear of that.
+            # frames). Cuts may then show up to a few frames late; choose.py keeps clear of that.
             "-threads", str(threads), "-skip_loop_filter", "all", "-skip_frame", skip_frame,
             "-ss", format_ms(begin_ms), "-to", format_ms(end_ms), "-i", ffmpeg_input(path),
             "-filter_complex", graph, "-map", "[out]", "-an", "-sn", "-dn",

@@ -8,7 +8,7 @@ levels and sharpness switched on) and `grade` turns the measurements into named 
 A clip's verdict is `good` (no fail, at most one warn), `fair` (no fail) or `poor` (a fail).
 
 Every threshold below is a named constant with where it comes from. What other hosts of
-reference-video models ask for (see `evolink-api.md`, section 6): one character per reference
+reference-video models ask for (see `docs/spec/evolink-api.md`, section 6): one character per reference
 (EvoLink's Wan 2.7 page), one face facing the camera, in frame the whole time, no cuts (Runway's
 Act-One), a character filling more than 5% of the image (Kling via fal), the voice taken from the
 clip's own audio (Alibaba's Wan 2.6), clear speech of one speaker with no music under it (Sarvam,

@@ -1,6 +1,6 @@
 """A local stand-in for EvoLink: files API, wan2.6-reference-video generation and task queries.
 
-It behaves as `shared/spec/evolink-api.md` describes EvoLink, strictly enough that a client that
+It behaves as `docs/spec/evolink-api.md` describes EvoLink, strictly enough that a client that
 works against it works against the real service, and adds fault injection and a movable clock for
 tests. Run it with `prep sandbox`, or in-process::
 

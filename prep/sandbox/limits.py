@@ -2,7 +2,7 @@
 
 The sandbox keeps its own copy of every limit on purpose: it must not share the client's rules
 (`prep.core`), so that a wrong limit on either side shows up as a disagreement in the shared case
-tables (tests/request_cases.py, tests/billing_cases.py). Source: shared/spec/evolink-api.md.
+tables (tests/request_cases.py, tests/billing_cases.py). Source: docs/spec/evolink-api.md.
 Times are integer milliseconds or whole seconds (named so), sizes integer bytes.
 """
 

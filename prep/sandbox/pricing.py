@@ -1,6 +1,6 @@
 """What a task costs, as the sandbox works it out: its own arithmetic, not the client's.
 
-The rule (shared/spec/evolink-api.md): billed time is the references' time, each cut to 5 s (one
+The rule (docs/spec/evolink-api.md): billed time is the references' time, each cut to 5 s (one
 reference), 2.5 s (two) or 1.65 s (three), plus the output seconds. Money is counted in whole
 1/10,000-credit units: the billed milliseconds times the per-second rate, times the 1080p
 multiplier (and, for the flash model without audio, times one half), rounded half-up to a unit

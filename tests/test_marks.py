@@ -1,0 +1,111 @@
+"""The marks that keep the inner loop fast: put on from what a test uses, and enforced while it runs
+(tests/testmarks.py, wired in by conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mediagen
+import pytest
+import testmarks
+
+from prep.sandbox.app import SandboxApp
+
+Failed = pytest.fail.Exception
+TESTS = Path(__file__).resolve().parent
+
+
+def test_marks_come_from_the_fixtures_a_test_uses(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nmarkers =\n    media\n    sandbox\n")
+    items = pytester.getitems("""
+        import pytest
+        from hypothesis import given, strategies as st
+
+        def test_pure(tmp_path): pass
+        def test_sandbox(sandbox): pass
+        def test_server(sandbox_server): pass
+        def test_page(page): pass
+        def test_browser(browser): pass
+
+        @given(st.integers())
+        def test_fuzzed(n): pass
+
+        @pytest.mark.sandbox
+        def test_sandbox_by_hand(): pass
+
+        @pytest.mark.media
+        def test_media_by_hand(): pass
+    """)
+    testmarks.mark_by_use(items)
+    marks = {item.name: sorted({m.name for m in item.iter_markers()}) for item in items}
+    assert marks == {
+        "test_pure": [], "test_sandbox": ["media", "sandbox"], "test_server": ["media", "sandbox"],
+        "test_page": ["browser"], "test_browser": ["browser"], "test_fuzzed": ["fuzz"],
+        "test_sandbox_by_hand": ["media", "sandbox"], "test_media_by_hand": ["media"],
+    }
+
+
+def test_an_unmarked_test_that_makes_media_fails_with_the_fix(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mediagen, "CACHE", tmp_path)
+    with pytest.raises(Failed, match=r"generates test media \(never\) but is not marked `media`: "
+                                     r"add @pytest\.mark\.media"):
+        mediagen.make("never", ["-f", "lavfi", "-i", "nullsrc=duration=1"])
+    assert list(tmp_path.iterdir()) == []  # stopped before ffmpeg ran
+
+
+@pytest.mark.media
+def test_a_marked_test_may_make_media() -> None:
+    testmarks.require("media", "generates test media")
+
+
+def test_an_unmarked_test_that_starts_a_sandbox_fails() -> None:
+    with pytest.raises(Failed, match=r"starts a sandbox but is not marked `sandbox`"):
+        SandboxApp.set_address(object(), "127.0.0.1", 1)  # type: ignore[arg-type]
+
+
+def test_an_unmarked_test_that_runs_prep_sandbox_fails_before_the_process_starts() -> None:
+    with pytest.raises(Failed, match=r"`prep sandbox` in a subprocess\) but is not marked `sandbox`"):
+        subprocess.Popen([sys.executable, "-m", "prep", "sandbox", "--port", "0"])
+
+
+@pytest.mark.parametrize(("argv", "starts"), [
+    (["python", "-m", "prep", "sandbox", "--port", "0"], True),
+    (["/usr/local/bin/prep", "-v", "sandbox"], True),
+    (["prep", "probe", "sandbox.mp4"], False),
+    (["python", "-m", "prep", "--help"], False),
+    (["ffmpeg", "-i", "sandbox"], False),
+])
+def test_what_counts_as_starting_a_sandbox(argv: list[str], starts: bool) -> None:
+    assert testmarks.is_prep_sandbox(argv) is starts
+
+
+def test_media_made_while_collecting_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(testmarks, "collecting", True)
+    with pytest.raises(RuntimeError, match="while the tests are being collected"):
+        testmarks.require("media", "generates test media (x)")
+
+
+def test_outside_a_test_nothing_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The benchmarks use the media helpers without pytest."""
+    monkeypatch.setattr(testmarks, "current", None)
+    testmarks.require("media", "generates test media (x)")
+
+
+def test_plain_pytest_collects_from_the_tests_folder() -> None:
+    """`from tests import mediagen` and `import mediagen` both work without PYTHONPATH."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                           "test_batch_plan.py"], cwd=TESTS, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "test_batch_plan.py::" in done.stdout  # a collection error exits 2, not 0
+
+
+def test_a_subprocess_runs_this_repositorys_prep(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", "import prep; print(prep.__file__)"], cwd=tmp_path,
+                          capture_output=True, text=True, check=True, timeout=60)
+    assert Path(done.stdout.strip()) == TESTS.parent / "prep" / "__init__.py"
