@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from prep.errors import MediaError, UsageError
-from prep.jobs import cluster
+from prep.jobs import cluster, steps
 from prep.jobs.engine import BatchOptions, RunHooks, run_batch
 from prep.jobs.journal import Journal
 from prep.jobs.manifest import load_manifest
@@ -246,15 +246,15 @@ def test_each_encode_vets_its_worker(tmp_path: Path, local_cluster: tuple[Any, A
     clips it is named, where it used to fail with ffmpeg's "No such file" and no worker named."""
     _, client = local_cluster
     (tmp_path / "out" / "prepared").mkdir(parents=True)
-    future = client.submit(cluster.vet_this_worker, [Path("/nowhere/take.mov")],
+    future = client.submit(steps.vet_this_worker, [Path("/nowhere/take.mov")],
                            tmp_path / "out" / "prepared" / "take", pure=False)
     with pytest.raises(MediaError, match=r"worker tcp://\S+ cannot see this clip"):
         future.result()
-    missing_out = client.submit(cluster.vet_this_worker, [], Path("/nowhere/out/prepared/x"),
+    missing_out = client.submit(steps.vet_this_worker, [], Path("/nowhere/out/prepared/x"),
                                 pure=False)
     with pytest.raises(MediaError, match="cannot see the output folder"):
         missing_out.result()
-    cluster.vet_this_worker([Path("/nowhere/take.mov")], tmp_path)  # off a worker: nothing
+    steps.vet_this_worker([Path("/nowhere/take.mov")], tmp_path)  # off a worker: nothing
 
 
 @pytest.mark.media

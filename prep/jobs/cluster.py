@@ -15,7 +15,6 @@ import importlib
 import os
 import re
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -27,7 +26,7 @@ from typing import Any, Literal
 from prep.errors import ExitCode, MediaError, NetworkError, ToolMissingError, UsageError, install_hint
 
 __all__ = ["Scheduler", "WorkerProblem", "check_workers", "cpu_executor", "parse_scheduler",
-           "this_worker", "vet_this_worker", "watch_workers"]
+           "watch_workers"]
 
 _LOCAL = re.compile(r"^local(?::(\d+))?$")
 _REMOTE = re.compile(r"^(tcp|tls|ucx|inproc)://\S+$")
@@ -110,33 +109,6 @@ class WorkerProblem:
     worker: str
     problem: str
     exit_code: int
-
-
-def this_worker() -> str | None:
-    """The address of the Dask worker running this code; None anywhere else."""
-    distributed: Any = sys.modules.get("distributed")  # loaded on a worker; never loaded to ask
-    if distributed is None:
-        return None
-    try:
-        return str(distributed.get_worker().address)
-    except (ValueError, AttributeError):
-        return None
-
-
-def vet_this_worker(clips: Sequence[Path], out_dir: Path) -> None:
-    """At the start of each encode on a Dask worker: MediaError (exit 3) naming the worker when it
-    cannot see a clip or the batch's output folder. `check_workers` vets the workers there at the
-    start; this catches one that joined later without the shared filesystem. Off a worker, nothing."""
-    worker = this_worker()
-    if worker is None:
-        return
-    hint = "mount the clips and the output folder at the same paths on every worker"
-    for path in clips:
-        if not os.path.isfile(path):
-            raise MediaError(path, f"worker {worker} cannot see this clip (the clips must be on a "
-                                   "filesystem every worker shares, at the same path)", hint=hint)
-    if not out_dir.parent.is_dir():  # the coordinator made it: a worker that shares it sees it
-        raise MediaError(out_dir.parent, f"worker {worker} cannot see the output folder", hint=hint)
 
 
 @contextlib.contextmanager

@@ -99,7 +99,7 @@ PICKS_META = "picks"
 
 
 def journaled_picks(journal: Journal) -> dict[str, dict[str, Any]]:
-    """The windows picked for this batch's clips so far, by pick key (see `prep.pick.picks`)."""
+    """The windows picked for this batch's clips so far, by pick key (see `prep.pick.picker`)."""
     text = journal.meta(PICKS_META)
     if not text:
         return {}

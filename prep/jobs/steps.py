@@ -13,8 +13,9 @@ import hashlib
 import json
 import os
 import signal
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,7 +46,9 @@ __all__ = [
     "prepare_clip",
     "read_task",
     "read_tasks",
+    "this_worker",
     "upload_clip",
+    "vet_this_worker",
 ]
 
 # Test-only fault points (hidden --test-fault): the process SIGKILLs itself there.
@@ -100,7 +103,6 @@ def prepare_clip(work: ClipWork, on_progress: ProgressFn | None = None) -> Prepa
     Wherever it runs (a thread, a process, a Dask worker), it reports how far the encode is in a
     small file beside the output, which the coordinator reads: progress needs no channel back.
     """
-    from prep.jobs.cluster import vet_this_worker
     from prep.media.prepare import prepare
 
     vet_this_worker([work.clip.spec.path], work.out_dir)  # a Dask worker that joined late
@@ -231,3 +233,30 @@ def download_result(api: Client, fetch: Client, gate: RateGate, *, url: str | No
         url = task.results[0]
     fetch.download(url, dest, on_progress=on_progress)
     return dest, file_sha256(dest), dest.stat().st_size
+
+
+def this_worker() -> str | None:
+    """The address of the Dask worker running this code; None anywhere else."""
+    distributed: Any = sys.modules.get("distributed")  # loaded on a worker; never loaded to ask
+    if distributed is None:
+        return None
+    try:
+        return str(distributed.get_worker().address)
+    except (ValueError, AttributeError):
+        return None
+
+
+def vet_this_worker(clips: Sequence[Path], out_dir: Path) -> None:
+    """At the start of each encode on a Dask worker: MediaError (exit 3) naming the worker when it
+    cannot see a clip or the batch's output folder. `check_workers` vets the workers there at the
+    start; this catches one that joined later without the shared filesystem. Off a worker, nothing."""
+    worker = this_worker()
+    if worker is None:
+        return
+    hint = "mount the clips and the output folder at the same paths on every worker"
+    for path in clips:
+        if not os.path.isfile(path):
+            raise MediaError(path, f"worker {worker} cannot see this clip (the clips must be on a "
+                                   "filesystem every worker shares, at the same path)", hint=hint)
+    if not out_dir.parent.is_dir():  # the coordinator made it: a worker that shares it sees it
+        raise MediaError(out_dir.parent, f"worker {worker} cannot see the output folder", hint=hint)
