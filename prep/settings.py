@@ -45,6 +45,7 @@ class Settings:
     prices: PriceTable = DEFAULT_PRICES
     poll_max_interval_s: float = float(rules.SERVICE_POLL_INTERVAL_S)
     scheduler: str | None = None  # where batch encodes run: local[:N] or a Dask scheduler address
+    model: str | None = None  # the model a job uses when it names none (a full id)
     debug: bool = False
 
     def __repr__(self) -> str:
@@ -142,6 +143,18 @@ def price_table(table: Mapping[str, Any], overrides: Mapping[str, str | None],
                    effective=str(table.get("price_effective") or "as configured"))
 
 
+def _model(value: Any, path: Path) -> str | None:
+    """The config's `model` as a full id (an alias is taken); UsageError naming the file."""
+    if value in (None, ""):
+        return None
+    from prep.core.models import model_spec
+
+    try:
+        return model_spec(value, option="model").id
+    except UsageError as err:
+        raise UsageError(f"{path}: {err.message}", hint="prep config set model 2.6") from err
+
+
 def load_settings(
     options: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
@@ -175,6 +188,7 @@ def load_settings(
         prices=prices,
         poll_max_interval_s=float(poll) if poll else float(rules.SERVICE_POLL_INTERVAL_S),
         scheduler=str(resolve("scheduler") or "").strip() or None,
+        model=_model(config.get("model"), path),
         debug=bool(env.get("PREP_DEBUG")),
     )
 
@@ -186,7 +200,7 @@ def setting_sources(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     config = read_config(config_path(env))
     sources = {}
     for name in ("api_key", "base_url", "files_url", "ffmpeg", "cache_dir", "poll_max_interval_s",
-                 "scheduler"):
+                 "scheduler", "model"):
         env_name = ENV_KEYS.get(name)
         if env_name and env.get(env_name):
             sources[name] = f"env:{env_name}"

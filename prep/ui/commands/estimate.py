@@ -32,12 +32,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 @click.option("--seconds", "seconds", multiple=True, metavar="S",
               help="A clip of S seconds (repeatable), instead of or besides files.")
 @request_options(BILLED_FIELDS)
+@click.option("--compare", is_flag=True,
+              help="Price the same clips on every model (flash and wan3.0 with and without audio), "
+                   "with what each would cut or refuse.")
 @trim_options
 @extend_option
 @price_options
 @common_options
 def estimate(clips: tuple[ClipSpec, ...], seconds: tuple[str, ...], request: RequestOptions,
-             start: str | None, end: str | None, length: str | None, extend: Any,
+             compare: bool, start: str | None, end: str | None, length: str | None, extend: Any,
              prices: dict[str, str], json_: bool, quiet: bool, verbose: bool) -> None:
     """Billed seconds and credits of a job, before anything is encoded or uploaded.
 
@@ -47,9 +50,11 @@ def estimate(clips: tuple[ClipSpec, ...], seconds: tuple[str, ...], request: Req
         prep estimate a.mp4 b.mov@0:10-0:16 --quality 1080p --duration 10
         prep estimate --seconds 12 --seconds 3 --json
         prep estimate take.mov --model wan2.6-reference-video-flash --no-audio
+        prep estimate take.mov --model 3.0 --duration -1   # wan3.0, the model chooses the length
+        prep estimate a.mp4 b.mov --compare          # the same clips on every model
     """
     from prep.core.clipspec import apply_trim_options
-    from prep.jobs.estimate import estimate_planned, plan_clips
+    from prep.jobs.estimate import compare_planned, estimate_planned, plan_clips
     from prep.ui import render
 
     settings = cli_settings(**prices)
@@ -63,6 +68,12 @@ def estimate(clips: tuple[ClipSpec, ...], seconds: tuple[str, ...], request: Req
     for problem in errors:
         render.error(problem, verbose=verbose)
     exit_with(e.exit_code for e in errors)
+    if compare:
+        data = compare_planned(planned, seconds=given_ms, output_s=request.duration_s,
+                               quality=request.quality, prices=settings.prices)
+        json_or_table(data, lambda to_stderr: render.compare_table(data, to_stderr=to_stderr),
+                      json_=json_, quiet=quiet)
+        return
     est = estimate_planned(planned, seconds=given_ms, output_s=request.duration_s,
                            quality=request.quality, prices=settings.prices, model=request.model,
                            generate_audio=request.generate_audio)
