@@ -89,7 +89,8 @@ PROBED = obj(
     {"video_duration_s": nullable(SECONDS), "audio_duration_s": nullable(SECONDS),
      "display_width": INT, "display_height": INT, "rotation": INT, "vfr": BOOL,
      "audio_codec": nullable(STR), "audio_channels": nullable(INT), "audio_rate": nullable(INT),
-     "hdr": nullable(STR), "faststart": nullable(BOOL)},
+     "hdr": nullable(STR), "faststart": nullable(BOOL), "model": MODEL_ID,
+     "models": array(obj({"model": MODEL_ID, "compliant": BOOL, "problems": STRINGS}))},
 )
 PROBE_ERROR = obj(
     {"path": STR, "error": STR, "compliant": {"const": False}, "problems": STRINGS},
