@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from fake_encoder import FakeEncoder, fast_engine
+from fake_encoder import FakeEncoder, fake_mp4, fast_engine
 from mediagen import clip
 from test_engine import PROMPT, Env
 
@@ -97,3 +97,40 @@ def test_the_sandbox_reserves_exactly_prep_s_estimate_for_a_wan30_job(env: Env) 
     [task] = env.tasks()
     assert task["model"] == WAN30
     assert task["credits_units"] == result.estimate.credits_units
+
+
+# -- prepare to the chosen model's rules ----------------------------------------------------------
+
+
+def test_a_45_s_clip_prepared_for_wan30_is_cut_to_15_s_with_a_note(tmp_path: Path) -> None:
+    long = clip("long45", seconds=45, size="320x240")
+    result = CliRunner().invoke(cli, ["prepare", str(long), "-o", str(tmp_path / "ready"),
+                                      "--model", "3.0", "--json"])
+    assert result.exit_code == 0, result.stderr
+    [row] = json.loads(result.stdout)
+    assert 14.0 <= row["duration_s"] <= 15.0
+    assert "is 45.0 s; prep uses its first 14.9" in " ".join(row["notes"])
+    [probed] = _probe(row["output"], "--model", "3.0")
+    assert probed["compliant"], probed["problems"]
+    # The same source for wan2.6 keeps its first 30 s (as before).
+    dry = CliRunner().invoke(cli, ["prepare", str(long), "-o", str(tmp_path / "r26"), "--dry-run",
+                                   "--json"])
+    assert 29.0 <= json.loads(dry.stdout)[0]["duration_s"] <= 30.0
+
+
+def test_clips_over_wan30_s_total_are_refused_before_any_work(tmp_path: Path) -> None:
+    a, b = clip("ten-a", seconds=10, size="320x240"), clip("ten-b", seconds=8, size="320x240")
+    out = tmp_path / "ready"
+    result = CliRunner().invoke(cli, ["prepare", str(a), str(b), "-o", str(out), "--model", "3.0"])
+    assert result.exit_code == 2
+    assert "the clips come to 18.0 s as prepared; wan3.0-reference-video takes at most 15.0 s of " \
+           "reference video in all: cut 3.0 s" in result.stderr
+    assert not out.exists()
+
+
+def test_a_wan30_job_plans_its_clips_to_15_s(env: Env) -> None:
+    fake_mp4(env.tmp / "clips" / "long.mp4", 20_000)
+    plan = env.plan(env.job("w", "long.mp4", model="3.0"))
+    [job] = plan.jobs
+    assert max(c.window.duration_ms for c in job.clips) <= 15_000
+    assert job.estimate.model == WAN30 and job.estimate.input_billed_ms <= 15_000

@@ -10,14 +10,15 @@ from prep.core import billing, models, rules
 from prep.core.billing import DEFAULT_PRICES, ClipBill, Estimate, PriceTable
 from prep.core.clipspec import ClipSpec
 from prep.core.models import model_spec
+from prep.core.modelspec import Span
 from prep.core.request import check_clip_count, check_options
 from prep.core.timecode import format_ms
-from prep.core.window import Extend, PlannedClip, choose_window
+from prep.core.window import DEFAULT_CLIP_MS, Extend, PlannedClip, choose_window
 from prep.errors import PrepError, UsageError
 from prep.media.clips import expand_paths, parse_clip_spec
 from prep.media.probe import probe
 
-__all__ = ["compare_planned", "estimate", "estimate_planned", "plan_clips"]
+__all__ = ["check_total", "compare_planned", "estimate", "estimate_planned", "plan_clips"]
 
 
 def _specs(clips: Sequence[ClipSpec | str | Path]) -> list[ClipSpec]:
@@ -26,16 +27,18 @@ def _specs(clips: Sequence[ClipSpec | str | Path]) -> list[ClipSpec]:
 
 
 def plan_clips(
-    clips: Sequence[ClipSpec | str | Path], *, extend: Extend | None = None
+    clips: Sequence[ClipSpec | str | Path], *, extend: Extend | None = None,
+    clip_ms: Span = DEFAULT_CLIP_MS,
 ) -> tuple[list[PlannedClip], list[PrepError]]:
-    """Probe and window every clip; errors come back per clip so the others still answer."""
+    """Probe and window every clip (to `clip_ms`, the chosen model's clip durations); errors
+    come back per clip so the others still answer."""
     planned: list[PlannedClip] = []
     errors: list[PrepError] = []
     for spec in _specs(clips):
         try:
             info = probe(spec.path)
-            planned.append(PlannedClip(spec, info, choose_window(info, spec.window,
-                                                                 label=str(spec), extend=extend)))
+            planned.append(PlannedClip(spec, info, choose_window(
+                info, spec.window, label=str(spec), extend=extend, clip_ms=clip_ms)))
         except PrepError as err:
             errors.append(err)
     return planned, errors
@@ -57,7 +60,8 @@ def estimate(
     Raises the first clip's MediaError if any clip cannot be used; `plan_clips` reports them all.
     """
     check_options(duration_s=output_s, quality=quality, model=model, generate_audio=generate_audio)
-    planned, errors = plan_clips(clips, extend=extend)
+    planned, errors = plan_clips(clips, extend=extend,
+                                 clip_ms=model_spec(model).videos.duration_ms or DEFAULT_CLIP_MS)
     if errors:
         raise errors[0]
     return estimate_planned(planned, seconds=seconds, output_s=output_s, quality=quality,
@@ -144,3 +148,16 @@ def compare_planned(
         "cheapest": None if cheapest is None else {"model": cheapest["model"],
                                                    "generate_audio": cheapest["generate_audio"]},
     }
+
+
+def check_total(planned: Sequence[PlannedClip], model: str) -> None:
+    """UsageError (exit 2) when the clips as planned pass the model's cap on their total (wan3.0:
+    15 s), naming the total and how much to cut: said before anything is encoded."""
+    spec = model_spec(model)
+    cap = spec.videos.total_ms
+    total = sum(p.window.duration_ms for p in planned)
+    if cap is None or total <= cap:
+        return
+    raise UsageError(f"the clips come to {format_ms(total)} s as prepared; {spec.id} takes at most "
+                     f"{format_ms(cap)} s of reference video in all: cut {format_ms(total - cap)} s",
+                     hint="trim the clips (PATH@START-END) or prepare fewer at once")

@@ -458,6 +458,9 @@ def _prepare_only(result: GenerateResult, job_plan: JobPlan, options: GenerateOp
 
     kwargs: dict[str, Any] = {"extend": options.extend, "use_cache": options.use_cache,
                               "cache_dir": settings.cache_dir, "ffmpeg": settings.ffmpeg}
+    limits = options.request.spec.videos.duration_ms
+    if limits is not None:
+        kwargs["clip_ms"] = limits
     if options.profile:
         kwargs["profile"] = options.profile
     done = prepare(list(job_plan.clips), options.out_dir / "prepared",

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 from prep.core import billing, rules
 from prep.core.billing import DEFAULT_PRICES, Estimate, PriceTable
 from prep.core.clipinfo import ClipInfo
+from prep.core.modelspec import Span
 from prep.core.request import RequestOptions, check_clip_count
-from prep.core.window import Extend, PlannedClip, choose_window
+from prep.core.window import DEFAULT_CLIP_MS, Extend, PlannedClip, choose_window
 from prep.errors import (
     PrepError,
     UsageError,
@@ -179,6 +180,11 @@ def _problem(job: JobSpec, err: PrepError) -> Problem:
                    exit_code=3 if err.exit_code == 3 else 2)
 
 
+def _clip_limits(job: JobSpec) -> Span:
+    """The clip durations of the job's model (choose_window's `clip_ms`)."""
+    return job.request.spec.videos.duration_ms or DEFAULT_CLIP_MS
+
+
 def plan_job(
     job: JobSpec,
     infos: Mapping[Path, ClipInfo],
@@ -215,7 +221,8 @@ def plan_job(
                 if on_pick is not None:
                     on_pick(picked)
         picks.append(picked)
-        window = choose_window(info, spec.window, label=str(spec), extend=extend)
+        window = choose_window(info, spec.window, label=str(spec), extend=extend,
+                               clip_ms=_clip_limits(job))
         planned.append(PlannedClip(spec, info, window))
         if checker is not None:
             analysis = picker.analysis(given.path) if picker is not None and picked else None

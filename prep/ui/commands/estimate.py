@@ -64,7 +64,13 @@ def estimate(clips: tuple[ClipSpec, ...], seconds: tuple[str, ...], request: Req
         raise click.BadParameter(str(exc), param_hint="--seconds") from exc
     if not clips and not given_ms:
         raise click.UsageError("give 1 to 3 clips, or --seconds S for each clip")
-    planned, errors = plan_clips(apply_trim_options(list(clips), start, end, length), extend=extend)
+    # Windows to the chosen model's clip limits; a comparison to the widest of every model's (it
+    # cuts to each one's itself, and says which refuses a clip too short for it).
+    from prep.core.models import widest_clip_ms
+
+    limits = widest_clip_ms() if compare else request.spec.videos.duration_ms
+    planned, errors = plan_clips(apply_trim_options(list(clips), start, end, length), extend=extend,
+                                 **({"clip_ms": limits} if limits is not None else {}))
     for problem in errors:
         render.error(problem, verbose=verbose)
     exit_with(e.exit_code for e in errors)
