@@ -247,3 +247,20 @@ def test_compare_uses_the_users_wan26_prices() -> None:
     assert rows[(rules.MODEL, None)]["credits_units"] == 10 * 50_000
     assert rows[(WAN30, True)]["credits_units"] == (6 + 5) * 25_500 * 2
     assert DEFAULT_PRICES.rate(WAN30).units_per_second == 25_500
+
+
+def test_the_readme_models_section_follows_the_tables() -> None:
+    from pathlib import Path
+
+    from prep.core.billing import credits_text
+    from prep.core.models import ASSUMED, MODELS
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Models"):readme.index("## Prices")]
+    for spec in MODELS:
+        assert f"`{spec.id}` (`{spec.aliases[0]}`" in section
+        assert f"| {credits_text(spec.billing.units_per_second)}" in section
+        assert credits_text(spec.billing.minimum_units) in section
+    for assumption in ASSUMED:
+        assert assumption.split(" (")[0].replace("model_params.shot_type",
+                                                 "`model_params.shot_type`") in section
