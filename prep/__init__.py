@@ -7,6 +7,8 @@ The library is usable without the command line::
     verdict = prep.assess(info)
     bill = prep.estimate(["take.mov@0:05-0:15"], output_s=5, quality="720p")
     print(bill.total_billed_ms, bill.credits)
+    wan30 = prep.estimate(["take.mov"], model="3.0", output_s=-1)  # any model, by id or alias
+    verdict_30 = prep.assess(info, prep.model_spec("3.0"))
     for result in prep.prepare(["take.mov", "phone/"], "ready/"):
         print(result.action, result.output, result.output_info.size_bytes)
 """
@@ -32,9 +34,11 @@ if typing.TYPE_CHECKING:
     from prep.core.billing import DEFAULT_PRICES, ClipBill, Estimate, PriceTable, estimate_durations
     from prep.core.clipinfo import ClipInfo, Verdict, assess
     from prep.core.clipspec import ClipSpec, Window
+    from prep.core.models import model_spec
+    from prep.core.modelspec import ModelSpec
     from prep.core.request import GenerationRequest, RequestOptions
     from prep.core.window import ClipWindow, PlannedClip, choose_window
-    from prep.jobs.estimate import estimate, plan_clips
+    from prep.jobs.estimate import compare_planned, estimate, plan_clips
     from prep.jobs.generate import GenerateOptions, GenerateResult, generate
     from prep.jobs.journal import Journal
     from prep.jobs.manifest import JobSpec, Manifest, load_manifest, parse_manifest
@@ -67,6 +71,7 @@ _LAZY = {
     "JobSpec": "jobs.manifest",
     "Journal": "jobs.journal",
     "Manifest": "jobs.manifest",
+    "ModelSpec": "core.modelspec",
     "PickResult": "pick.choose",
     "PlanOptions": "core.plan",
     "PlannedClip": "core.window",
@@ -83,12 +88,14 @@ _LAZY = {
     "assess": "core.clipinfo",
     "check_clip": "pick.check",
     "choose_window": "core.window",
+    "compare_planned": "jobs.estimate",
     "contact_sheet": "ui.pictures",
     "estimate": "jobs.estimate",
     "estimate_durations": "core.billing",
     "generate": "jobs.generate",
     "load_manifest": "jobs.manifest",
     "load_settings": "settings",
+    "model_spec": "core.models",
     "parse_clip_spec": "media.clips",
     "parse_manifest": "jobs.manifest",
     "pick_timeline": "ui.pictures",
@@ -140,6 +147,7 @@ __all__ = [
     "Manifest",
     "ManifestError",
     "MediaError",
+    "ModelSpec",
     "PickResult",
     "PlanOptions",
     "PlannedClip",
@@ -160,12 +168,14 @@ __all__ = [
     "assess",
     "check_clip",
     "choose_window",
+    "compare_planned",
     "contact_sheet",
     "estimate",
     "estimate_durations",
     "generate",
     "load_manifest",
     "load_settings",
+    "model_spec",
     "parse_clip_spec",
     "parse_manifest",
     "pick_timeline",

@@ -82,6 +82,10 @@ def _config_value(name: str, text: str) -> Any:
                 c.isspace() for c in text):
             raise UsageError(f"{name} must be an http(s) URL, not {text!r}")
         return text.rstrip("/")
+    if kind == "model":
+        from prep.core.models import model_spec
+
+        return model_spec(text, option=name).id
     if kind == "path" and ("\n" in text or "\r" in text or "\0" in text):
         raise UsageError(f"{name}: a path with a line break or NUL byte")
     return text

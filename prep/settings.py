@@ -51,6 +51,7 @@ class Settings:
     poll_max_interval_s: float = float(rules.SERVICE_POLL_INTERVAL_S)
     scheduler: str | None = None  # where batch encodes run: local[:N] or a Dask scheduler address
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
+    model: str | None = None  # the model a job uses when it names none (a full id)
     debug: bool = False
 
     def __repr__(self) -> str:
@@ -118,6 +119,7 @@ CONFIG_KEYS: dict[str, str] = {
     "poll_max_interval_s": "seconds",
     "connect_timeout_s": "seconds",
     "scheduler": "text",
+    "model": "model",
     **{f"prices.{name}": "number" if kind == "multiplier" else kind
        for name, _field, kind in PRICE_KEYS},
     "prices.price_source": "text",
@@ -192,6 +194,16 @@ def _seconds(name: str, value: Any) -> float:
     if not seconds > 0 or seconds == float("inf"):
         raise UsageError(f"{name} must be more than 0 seconds, not {value!r}")
     return seconds
+def _model(value: Any, path: Path) -> str | None:
+    """The config's `model` as a full id (an alias is taken); UsageError naming the file."""
+    if value in (None, ""):
+        return None
+    from prep.core.models import model_spec
+
+    try:
+        return model_spec(value, option="model").id
+    except UsageError as err:
+        raise UsageError(f"{path}: {err.message}", hint="prep config set model 2.6") from err
 
 
 def load_settings(
@@ -231,6 +243,7 @@ def load_settings(
         scheduler=str(resolve("scheduler") or "").strip() or None,
         connect_timeout_s=_seconds("connect_timeout_s", connect) if connect
         else DEFAULT_CONNECT_TIMEOUT_S,
+        model=_model(config.get("model"), path),
         debug=bool(env.get("PREP_DEBUG")),
     )
 
@@ -242,7 +255,7 @@ def setting_sources(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     config = read_config(config_path(env))
     sources = {}
     for name in ("api_key", "base_url", "files_url", "ffmpeg", "cache_dir", "poll_max_interval_s",
-                 "scheduler", "connect_timeout_s"):
+                 "scheduler", "connect_timeout_s", "model"):
         env_name = ENV_KEYS.get(name)
         if env_name and env.get(env_name):
             sources[name] = f"env:{env_name}"

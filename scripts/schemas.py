@@ -49,11 +49,13 @@ BOOL: S = {"type": "boolean"}
 SECONDS: S = {"type": "number", "minimum": 0, "description": "seconds"}
 CREDITS: S = {"type": "number", "minimum": 0, "description": "credits (1 credit = 0.1 CNY)"}
 UNITS: S = {"type": "integer", "minimum": 0, "description": "1/10,000 credit"}
-QUALITY: S = {"enum": list(rules.QUALITIES)}
+# Every model's qualities together (wan3.0 adds 480p); each job is checked against its own model.
+QUALITY: S = {"enum": list(dict.fromkeys(q for m in rules.MODEL_SPECS for q in m.qualities))}
+MODEL_ID: S = {"enum": [m.id for m in rules.MODEL_SPECS]}
 PROFILE: S = {"enum": list(PROFILES)}
 STRINGS: S = array(STR)
 EXIT_CODE: S = {"enum": [0, 1, 2, 3, 4, 5, 6, 7, 130], "description": "the exit code this row means"}
-BY_QUALITY: S = obj({"720p": CREDITS, "1080p": CREDITS})
+BY_QUALITY: S = obj({"720p": CREDITS, "1080p": CREDITS}, {"480p": CREDITS})
 
 ESTIMATE_CLIP = obj(
     {"path": STR, "duration_s": SECONDS, "billed_s": SECONDS},
@@ -63,7 +65,21 @@ ESTIMATE = obj(
     {"clips": array(ESTIMATE_CLIP), "input_billed_s": SECONDS, "output_billed_s": SECONDS,
      "total_billed_s": SECONDS, "quality": QUALITY, "credits": CREDITS, "price_source": STR},
     {"credits_units": UNITS, "credits_by_quality": BY_QUALITY, "usd": NUM, "minimum_applied": BOOL,
-     "price_per_second": CREDITS, "notes": STRINGS},
+     "price_per_second": CREDITS, "notes": STRINGS, "model": MODEL_ID,
+     "generate_audio": nullable(BOOL), "smart_duration_hold_s": nullable(INT)},
+)
+
+ESTIMATE_COMPARE = obj(
+    {"clips": array(obj({"path": STR, "duration_s": SECONDS})), "output_s": INT, "quality": QUALITY,
+     "models": array(obj(
+         {"model": MODEL_ID, "generate_audio": nullable(BOOL), "accepted": BOOL,
+          "credits": nullable(CREDITS), "credits_units": nullable(UNITS), "cuts": STRINGS,
+          "problems": STRINGS},
+         {"billed_input_s": nullable(SECONDS), "billed_output_s": nullable(SECONDS),
+          "minimum_applied": nullable(BOOL), "clips_s": array(SECONDS)})),
+     "cheapest": nullable(obj({"model": MODEL_ID, "generate_audio": nullable(BOOL)}))},
+    {"price_source": STR},
+    description="the same clips priced on every model: what each charges, cuts or refuses",
 )
 
 PROBED = obj(
@@ -75,7 +91,9 @@ PROBED = obj(
      "audio_codec": nullable(STR), "audio_channels": nullable(INT), "audio_rate": nullable(INT),
      "hdr": nullable(STR), "faststart": nullable(BOOL),
      "index_damage": {**nullable(STR), "description": "what is wrong with an mp4/mov index "
-                                                      "MediaInfo read past (then not compliant)"}},
+                                                      "MediaInfo read past (then not compliant)"},
+     "model": MODEL_ID,
+     "models": array(obj({"model": MODEL_ID, "compliant": BOOL, "problems": STRINGS}))},
 )
 PROBE_ERROR = obj(
     {"path": STR, "error": STR, "compliant": {"const": False}, "problems": STRINGS},
@@ -228,7 +246,7 @@ PICK = obj(
 CONFIG_SHOW = obj(
     {"config_file": STR, "api_key": {"enum": ["set", "missing"]}, "base_url": STR,
      "files_url": STR, "cache_dir": STR, "ffmpeg": nullable(STR)},
-    {"poll_max_interval_s": NUM, "connect_timeout_s": NUM, "scheduler": nullable(STR),
+    {"poll_max_interval_s": NUM, "connect_timeout_s": NUM, "model": MODEL_ID, "scheduler": nullable(STR),
      "prices": obj({"price_per_second": CREDITS, "price_1080p_multiplier": NUM,
                     "min_charge": CREDITS, "price_source": STR},
                    {"flash_price_per_second": CREDITS, "flash_1080p_multiplier": NUM,
@@ -261,14 +279,24 @@ MANIFEST = {
                    "columns, with clips separated by ';')",
     "properties": {
         "name": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[^/\\\\:*?\"<>|]+$"},
-        "clips": array(MANIFEST_CLIP, minItems=1, maxItems=3),
-        "prompt": {"type": "string", "minLength": 1, "maxLength": rules.MAX_PROMPT_CHARS},
-        "duration": {"type": "integer", "minimum": rules.MIN_OUTPUT_S,
-                     "maximum": rules.MAX_OUTPUT_S},
+        # Every model's widest limits; a row is checked against its own model's when read.
+        "clips": array(MANIFEST_CLIP, minItems=1,
+                       maxItems=max(m.videos.count.high for m in rules.MODEL_SPECS)),
+        "prompt": {"type": "string", "minLength": 1,
+                   "maxLength": max(m.prompt_chars for m in rules.MODEL_SPECS)},
+        "duration": {"type": "integer", "minimum": -1,
+                     "maximum": max(m.durations_s.high for m in rules.MODEL_SPECS)},
         "quality": QUALITY,
-        "aspect_ratio": {"enum": ["auto", *rules.ASPECT_RATIOS]},
+        "aspect_ratio": {"enum": ["auto", *dict.fromkeys(a for m in rules.MODEL_SPECS
+                                                         for a in m.aspect_ratios)]},
         "shot_type": {"enum": list(rules.SHOT_TYPES)},
         "callback_url": {"type": "string", "pattern": "^https://"},
+        "model": {"type": "string", "description": "a model id or alias (2.6, flash, 2.7, 3.0, "
+                                                   "3.0-prime)"},
+        "generate_audio": BOOL,
+        "seed": INT,
+        "negative_prompt": STR,
+        "prompt_extend": BOOL,
         "pick": {"type": "boolean"},
     },
 }
@@ -289,6 +317,7 @@ BATCH_EXPORT = obj({
 SCHEMAS: dict[str, tuple[str, S]] = {
     "probe": ("prep probe --json", array({"anyOf": [PROBED, PROBE_ERROR]})),
     "estimate": ("prep estimate --json", ESTIMATE),
+    "estimate-compare": ("prep estimate --compare --json", ESTIMATE_COMPARE),
     "prepare": ("prep prepare --json", array({"anyOf": [PREPARED, PREPARE_ERROR]})),
     "upload": ("prep upload --json", array(UPLOADED)),
     "generate": ("prep generate --json", GENERATE),

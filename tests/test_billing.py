@@ -201,8 +201,8 @@ def test_the_standard_model_is_unchanged_and_refuses_an_audio_switch() -> None:
     for audio in (True, False):
         with pytest.raises(UsageError, match="only for wan2.6-reference-video-flash"):
             estimate_durations([("a", 6_000)], output_s=5, generate_audio=audio)
-    with pytest.raises(UsageError, match="--model 'wan2.7'"):
-        estimate_durations([("a", 6_000)], output_s=5, model="wan2.7")
+    with pytest.raises(UsageError, match="--model 'wan2.5'"):
+        estimate_durations([("a", 6_000)], output_s=5, model="wan2.5")
 
 
 def test_estimate_shows_the_other_model() -> None:

@@ -64,7 +64,7 @@ def test_manifest_model_and_generate_audio(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("row", "words"), [
     ({"generate_audio": False}, "generate_audio is only for"),
-    ({"model": "wan9"}, "model 'wan9' is not allowed"),
+    ({"model": "wan9"}, "model 'wan9' is not a model prep knows"),
     ({"model": FLASH, "generate_audio": "off"}, "generate_audio 'off' is not allowed"),
 ])
 def test_manifest_refuses_bad_model_fields(tmp_path: Path, row: dict[str, Any], words: str) -> None:
@@ -101,7 +101,8 @@ def test_the_journal_spec_hash_includes_model_and_audio(env: Env) -> None:
     # A standard job hashes as it did before the fields existed (journals written then match).
     job = plain.jobs[0]
     spec = {k: v for k, v in job.job.as_dict().items()
-            if k not in ("line", "pick", "model", "generate_audio")}
+            if k not in ("line", "pick", "model", "generate_audio", "seed", "negative_prompt",
+                         "prompt_extend")}
     spec["aspect_ratio"] = job.aspect_ratio
     spec["clip_keys"] = [c[0] for c in job_clips(job, None)]
     assert _spec_hash(job, job_clips(job, None)) == hashlib.sha256(

@@ -152,7 +152,8 @@ def test_duplicate_name_reported_even_when_row_has_other_errors() -> None:
 JSONL_ERRORS: list[tuple[str, object, str]] = [
     ("not-json", "{nope", "not valid JSON"),
     ("not-object", "[1, 2]", "must be a JSON object"),
-    ("unknown-field", {"name": "n", "clips": ["a.mov"], "prompt": "p", "seed": 1}, "unknown field 'seed'"),
+    ("unknown-field", {"name": "n", "clips": ["a.mov"], "prompt": "p", "colour": 1},
+     "unknown field 'colour'"),
     ("pick-text", {"name": "n", "clips": ["a.mov"], "prompt": "p", "pick": "yes"},
      "'pick' must be true or false, not text ('yes')"),
     ("pick-number", {"name": "n", "clips": ["a.mov"], "prompt": "p", "pick": 1},

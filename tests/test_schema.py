@@ -17,9 +17,9 @@ from prep.ui.cli import cli
 from prep.ui.commands.schema import load_schema, schema_names
 
 ROOT = Path(__file__).resolve().parent.parent
-EXPECTED = {"probe", "estimate", "prepare", "upload", "generate", "task", "batch", "batch-dry-run",
-            "batch-problems", "batch-status", "batch-resolve", "batch-export", "pick", "config-show",
-            "config-get", "doctor", "sandbox", "manifest", "check", "account", "tasks"}
+EXPECTED = {"probe", "estimate", "estimate-compare", "prepare", "upload", "generate", "task", "batch",
+            "batch-dry-run", "batch-problems", "batch-status", "batch-resolve", "batch-export", "pick",
+            "config-show", "config-get", "doctor", "sandbox", "manifest", "check", "account", "tasks"}
 
 
 def validate(name: str, data: Any) -> None:
@@ -84,6 +84,10 @@ def test_schemas_refuse_what_the_contract_forbids() -> None:
 
 def test_estimate_from_seconds() -> None:
     validate("estimate", run("estimate", "--json", "--seconds", "3", "--seconds", "9"))
+    validate("estimate", run("estimate", "--json", "--seconds", "3", "--model", "3.0",
+                             "--quality", "480p", "--duration", "-1"))
+    validate("estimate-compare", run("estimate", "--json", "--compare", "--seconds", "12",
+                                     "--seconds", "9"))
 
 
 def test_config_show_and_get() -> None:
@@ -105,8 +109,10 @@ def test_manifest_fixtures() -> None:
     for name in ("jobs.jsonl", "pick.jsonl"):
         for line in (ROOT / "fixtures" / "batch" / name).read_text().splitlines():
             validate("manifest", json.loads(line))
-    assert invalid("manifest", {"name": "x", "clips": ["a.mov"] * 4, "prompt": "p"})
-    assert invalid("manifest", {"name": "x", "clips": ["a.mov"], "prompt": "p", "seed": 1})
+    assert invalid("manifest", {"name": "x", "clips": ["a.mov"] * 6, "prompt": "p"})
+    assert invalid("manifest", {"name": "x", "clips": ["a.mov"], "prompt": "p", "colour": 1})
+    validate("manifest", {"name": "x", "clips": ["a.mov"], "prompt": "p", "model": "3.0",
+                          "duration": -1, "quality": "480p", "seed": 1, "generate_audio": False})
     assert invalid("manifest", {"name": "a/b", "clips": ["a.mov"], "prompt": "p"})
     assert invalid("manifest", {"name": "x", "clips": [{"start": 1}], "prompt": "p"})
 

@@ -8,18 +8,28 @@ for three), then summed. Time is integer milliseconds; money is integer units of
 Each model has its own rate and minimum charge (`PriceTable.rate(model)`); the flash model's rate
 is halved when the output has no audio (`generate_audio: false`). Its minimum can bind: a short
 job without audio costs less than the minimum by the rate.
+
+wan2.7, wan3.0 and prime are billed from their tables (`models.bill`): wan2.7 caps the clips' total
+at 5 s, wan3.0 bills every reference second, and a wan3.0 smart duration (-1) holds 30 s of output
+until the task settles; the estimate is then the hold, and says so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
-from prep.core import rules
-from prep.core.request import audio_on, check_clip_count, check_generate_audio, check_options
+from prep.core import models, rules
+from prep.core.request import (
+    audio_on,
+    check_clip_count,
+    check_generate_audio,
+    check_model,
+    check_options,
+)
 from prep.core.timecode import format_ms, round_half_up
 from prep.errors import UsageError
 
@@ -51,11 +61,15 @@ class ModelRate:
     hd_multiplier: Fraction
     minimum_units: int
     no_audio_multiplier: Fraction | None = None
+    # Every quality's multiplier, where the model has more than 720p and 1080p (from its table).
+    quality_multipliers: Mapping[str, Fraction] | None = None
 
     def exact_units(self, billed_ms: int, quality: str, audio: bool = True) -> Fraction:
         """Units for `billed_ms` before rounding and before the minimum charge."""
         exact = Fraction(billed_ms * self.units_per_second, 1000)
-        if quality == "1080p":
+        if self.quality_multipliers is not None:
+            exact *= self.quality_multipliers[quality]
+        elif quality == "1080p":
             exact *= self.hd_multiplier
         if not audio and self.no_audio_multiplier is not None:
             exact *= self.no_audio_multiplier
@@ -92,7 +106,18 @@ class PriceTable:
         return self.hd_multiplier if quality == "1080p" else Fraction(1)
 
     def rate(self, model: str = rules.DEFAULT_MODEL) -> ModelRate:
-        """One model's price. ValueError for a model prep does not know."""
+        """One model's price (wan2.6 and flash: this table's, which the config may override; the
+        others: their own tables). ValueError for a model prep does not know."""
+        if model not in (rules.MODEL, rules.FLASH_MODEL):
+            spec = next((m for m in rules.MODEL_SPECS if m.id == model), None)
+            if spec is None:
+                raise ValueError(f"no price for model {model!r}")
+            rule = spec.billing
+            return ModelRate(model=model, units_per_second=rule.units_per_second,
+                             hd_multiplier=rule.quality_multipliers.get("1080p", Fraction(1)),
+                             minimum_units=rule.minimum_units,
+                             no_audio_multiplier=rule.no_audio_multiplier,
+                             quality_multipliers=rule.quality_multipliers)
         if model == rules.MODEL:
             return ModelRate(model=model, units_per_second=self.units_per_second,
                              hd_multiplier=self.hd_multiplier, minimum_units=self.minimum_units)
@@ -167,7 +192,7 @@ class Alternative:
     @property
     def label(self) -> str:
         """The model, and whether with audio where that is a choice."""
-        if self.model not in rules.AUDIO_SWITCH_MODELS:
+        if not _has_audio_switch(self.model):
             return self.model
         return f"{self.model} ({'with' if audio_on(self.model, self.generate_audio) else 'no'} audio)"
 
@@ -196,7 +221,14 @@ class Estimate:
     prices: PriceTable = DEFAULT_PRICES
     notes: tuple[str, ...] = field(default=())
     model: str = rules.DEFAULT_MODEL
-    generate_audio: bool | None = None  # flash only; None: the API's default (on)
+    generate_audio: bool | None = None  # flash, wan3.0, prime; None: the API's default (on)
+
+    @property
+    def smart_hold_s(self) -> int | None:
+        """With a smart duration (-1): the output seconds the service holds until it settles."""
+        if self.output_s != -1:
+            return None
+        return models.model_spec(self.model).billing.smart_hold_s
 
     @property
     def audio(self) -> bool:
@@ -210,8 +242,9 @@ class Estimate:
 
     @property
     def output_billed_ms(self) -> int:
-        """Requested output seconds, in milliseconds."""
-        return self.output_s * 1000
+        """Requested output seconds, in milliseconds (a smart duration: the hold's)."""
+        hold = self.smart_hold_s
+        return hold * 1000 if hold is not None else self.output_s * 1000
 
     @property
     def total_billed_ms(self) -> int:
@@ -240,8 +273,9 @@ class Estimate:
         options: list[tuple[str, bool | None]] = []
         if self.model == rules.MODEL:
             options = [(rules.FLASH_MODEL, True), (rules.FLASH_MODEL, False)]
-        else:
+        elif self.model == rules.FLASH_MODEL:
             options = [(rules.MODEL, None), (self.model, not self.audio)]
+        # The newer models bill differently from the same clips: `prep estimate --compare`.
         return tuple(Alternative(model=m, generate_audio=a, credits_units=self.credits_with(m, a))
                      for m, a in options)
 
@@ -272,7 +306,8 @@ class Estimate:
             "credits": float(self.credits),
             "credits_units": self.credits_units,
             "credits_by_quality": {
-                q: float(Fraction(self.credits_at(q), UNITS_PER_CREDIT)) for q in rules.QUALITIES
+                q: float(Fraction(self.credits_at(q), UNITS_PER_CREDIT))
+                for q in models.model_spec(self.model).qualities
             },
             "usd": round(float(self.usd), 4),
             "minimum_applied": self.minimum_applied,
@@ -281,10 +316,11 @@ class Estimate:
                                                UNITS_PER_CREDIT)),
             "notes": list(self.notes),
             "model": self.model,
-            "generate_audio": self.audio if self.model in rules.AUDIO_SWITCH_MODELS else None,
+            "generate_audio": self.audio if _has_audio_switch(self.model) else None,
+            "smart_duration_hold_s": self.smart_hold_s,
             "other_models": [
                 {"model": a.model, "generate_audio": a.generate_audio
-                 if a.model in rules.AUDIO_SWITCH_MODELS else None,
+                 if _has_audio_switch(a.model) else None,
                  "credits": float(Fraction(a.credits_units, UNITS_PER_CREDIT)),
                  "credits_units": a.credits_units,
                  "difference_units": a.credits_units - self.credits_units}
@@ -304,16 +340,23 @@ def estimate_durations(
 ) -> Estimate:
     """Bill a job from its clips' planned durations. `clips` are (label, duration_ms) or ClipBills.
 
-    `generate_audio` is the flash model's switch (None: its default, with audio)."""
+    `generate_audio` is the audio switch of flash, wan3.0 and prime (None: the model's default, on).
+    `model` may be an alias. On wan2.7, wan3.0 and prime a clip longer than the model takes is
+    billed as prep would prepare it (cut to the model's longest, with a note), and every other
+    limit of the model's table (counts, totals, reference + output caps) is a UsageError."""
+    model = check_model(model)
     check_options(duration_s=output_s, quality=quality, model=model, generate_audio=generate_audio)
     count = len(clips)
-    check_clip_count(count)
+    check_clip_count(count, model)
+    bases = [clip if isinstance(clip, ClipBill) else ClipBill(label=clip[0], duration_ms=clip[1],
+                                                               billed_ms=0) for clip in clips]
+    checked = check_generate_audio(model, generate_audio) if generate_audio is not None else None
+    if model not in (rules.MODEL, rules.FLASH_MODEL):
+        return _estimate_from_table(bases, output_s=output_s, quality=quality, prices=prices,
+                                    model=model, generate_audio=checked)
     cap = rules.INPUT_CAP_MS[count]
     bills = []
-    for clip in clips:
-        base = clip if isinstance(clip, ClipBill) else ClipBill(
-            label=clip[0], duration_ms=clip[1], billed_ms=0
-        )
+    for base in bases:
         billed = min(base.duration_ms, cap)
         bills.append(replace(base, billed_ms=billed, notes=base.notes + _clip_notes(base, cap, count)))
     total_ms = sum(b.billed_ms for b in bills) + output_s * 1000
@@ -330,9 +373,66 @@ def estimate_durations(
     return Estimate(
         clips=tuple(bills), output_s=output_s, quality=quality, credits_units=units,
         minimum_applied=units > exact_units, prices=prices, notes=tuple(notes), model=model,
-        generate_audio=check_generate_audio(model, generate_audio) if generate_audio is not None
-        else None,
+        generate_audio=checked,
     )
+
+
+def _has_audio_switch(model: str) -> bool:
+    return models.model_spec(model).generate_audio_default is not None
+
+
+def _estimate_from_table(bases: Sequence[ClipBill], *, output_s: int, quality: str,
+                         prices: PriceTable, model: str, generate_audio: bool | None) -> Estimate:
+    """The bill of a wan2.7, wan3.0 or prime job: `models.bill` over the clips as prep would
+    prepare them for the model."""
+    spec = models.model_spec(model)
+    longest = spec.videos.duration_ms.high if spec.videos.duration_ms else None
+    cut = []
+    for base in bases:
+        if longest is not None and base.duration_ms > longest:
+            note = (f"{base.label} is {format_ms(base.duration_ms)} s; {spec.id} takes at most "
+                    f"{format_ms(longest)} s a clip, so prep uses (and bills) its first "
+                    f"{format_ms(longest)} s")
+            base = replace(base, duration_ms=longest, notes=(*base.notes, note))
+        cut.append(base)
+    problems = models.reference_problems(spec, videos_ms=[b.duration_ms for b in cut],
+                                         output_s=output_s)
+    if problems:
+        raise UsageError("; ".join(problems),
+                         hint="trim the clips (PATH@START-END), shorten --duration, or compare the "
+                              "models with `prep estimate --compare`")
+    audio = audio_on(spec, generate_audio)
+    bill = models.bill(spec, [b.duration_ms for b in cut], output_s=output_s, quality=quality,
+                       audio=audio)
+    rule = spec.billing
+    bills = []
+    for base, billed in zip(cut, bill.input_ms, strict=True):
+        notes: tuple[str, ...] = ()
+        if billed < base.duration_ms:
+            notes = (f"{base.label} is {format_ms(base.duration_ms)} s; billed {format_ms(billed)} s "
+                     f"({spec.id} bills the clips' first {format_ms(rule.total_cap_ms or 0)} s in all)",)
+        bills.append(replace(base, billed_ms=billed, notes=base.notes + notes))
+    notes_ = []
+    if rule.input_rule == "full":
+        notes_.append(f"{spec.id} bills every reference second: each second trimmed saves "
+                      f"{credits_text(round_half_up(prices.rate(model).exact_units(1000, quality, audio)))}"
+                      " credits")
+    multiplier = rule.quality_multipliers[quality]
+    if multiplier != 1:
+        notes_.append(f"{quality} bills {float(multiplier):g}x the base price per second")
+    if not audio and rule.no_audio_multiplier is not None:
+        notes_.append(f"without audio {spec.id} bills {float(rule.no_audio_multiplier):g}x its price "
+                      "per second")
+    if output_s == -1:
+        notes_.append(f"duration -1 lets {spec.id} choose the length: the service holds "
+                      f"{rule.smart_hold_s} s of output ({credits_text(bill.hold_units)} credits) "
+                      "until the task settles, then charges the seconds made")
+    if bill.minimum_applied:
+        notes_.append(f"the minimum charge of {credits_text(rule.minimum_units)} credits per task "
+                      "applies")
+    return Estimate(clips=tuple(bills), output_s=output_s, quality=quality,
+                    credits_units=bill.hold_units, minimum_applied=bill.minimum_applied,
+                    prices=prices, notes=tuple(notes_), model=model, generate_audio=generate_audio)
 
 
 def _clip_notes(clip: ClipBill, cap: int, count: int) -> tuple[str, ...]:

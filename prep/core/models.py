@@ -14,7 +14,7 @@ from fractions import Fraction
 from typing import Final
 
 from prep.core import rules
-from prep.core.modelspec import MediaLimits, ModelSpec
+from prep.core.modelspec import MediaLimits, ModelSpec, Span
 from prep.core.timecode import round_half_up
 from prep.errors import UsageError
 
@@ -28,6 +28,7 @@ __all__ = [
     "compare",
     "model_spec",
     "reference_problems",
+    "widest_clip_ms",
 ]
 
 MODELS: Final = rules.MODEL_SPECS
@@ -212,3 +213,9 @@ def compare(clips_ms: Sequence[int], *, output_s: int, quality: str,
             rows.append(Comparison(model=spec.id, audio=audio, bill=bill_, clips_ms=tuple(cut_ms),
                                    cuts=cuts, problems=tuple(problems)))
     return rows
+
+
+def widest_clip_ms(specs: Sequence[ModelSpec] = MODELS) -> Span:
+    """The clip durations some model takes: the shortest any takes to the longest any takes."""
+    spans = [s.videos.duration_ms for s in specs if s.videos.duration_ms is not None]
+    return Span(min(s.low for s in spans), max(s.high for s in spans))

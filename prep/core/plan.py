@@ -19,9 +19,17 @@ from typing import Literal
 from prep.core import rules
 from prep.core.clipinfo import ClipInfo
 from prep.core.clipspec import Window
+from prep.core.modelspec import Span
 from prep.core.streams import audio_reasons, output_fps, output_size, video_reasons
 from prep.core.timecode import format_ms, round_half_up
-from prep.core.window import OPEN_WINDOW, ClipWindow, Extend, choose_window, edge_margin_ms
+from prep.core.window import (
+    DEFAULT_CLIP_MS,
+    OPEN_WINDOW,
+    ClipWindow,
+    Extend,
+    choose_window,
+    edge_margin_ms,
+)
 from prep.errors import MediaError
 
 __all__ = [
@@ -149,6 +157,7 @@ class PlanOptions:
     max_size_bytes: int = rules.MAX_FILE_BYTES
     reencode: bool = False  # re-encode even a compliant clip (used when a stream copy fails checks)
     loudness_lufs: float | None = None  # normalise the audio to this EBU R128 loudness
+    clip_ms: Span = DEFAULT_CLIP_MS  # the chosen model's clip durations (wan3.0: 1-15 s)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -249,6 +258,7 @@ class PrepPlan:
     loudness: Loudness | None = None  # audio normalised to a loudness (re-encoded)
     # A transcode whose window could instead be smart-cut (tried first; `video` is the fallback).
     smart_cut: SmartCut | None = None
+    clip_ms: Span = DEFAULT_CLIP_MS  # the durations the output must keep (the chosen model's)
 
     @property
     def trimmed(self) -> bool:
@@ -376,7 +386,7 @@ def eligibility(info: ClipInfo, opts: PlanOptions, facts: SourceFacts,
     extended = window.extend is not None
     cut = window.trimmed or extended
     cut_ok = not cut or (not extended and _cut_on_keyframes(info, facts, window))
-    whole_ok = not cut and _tracks_inside_limits(info, facts)
+    whole_ok = not cut and _tracks_inside_limits(info, facts, opts.clip_ms)
     size_ok = _copy_fits(info, opts, window, cut)
     reasons = video + audio
     if not size_ok:
@@ -402,15 +412,15 @@ def _copy_fits(info: ClipInfo, opts: PlanOptions, window: ClipWindow, cut: bool)
     return info.size_bytes * share <= opts.max_size_bytes * SIZE_SAFETY
 
 
-def _inside_limits(shortest_ms: int, longest_ms: int) -> bool:
-    return shortest_ms >= rules.MIN_CLIP_MS and longest_ms <= rules.MAX_CLIP_MS
+def _inside_limits(shortest_ms: int, longest_ms: int, clip_ms: Span) -> bool:
+    return shortest_ms >= clip_ms.low and longest_ms <= clip_ms.high
 
 
-def _tracks_inside_limits(info: ClipInfo, facts: SourceFacts) -> bool:
+def _tracks_inside_limits(info: ClipInfo, facts: SourceFacts, clip_ms: Span) -> bool:
     """Every track inside 2-30 s, as stored (edit lists ignored) and as MediaInfo reads it."""
     raw = facts.raw_durations_ms or info.durations_ms
-    return (_inside_limits(min(raw), max(raw))
-            and _inside_limits(info.min_duration_ms, info.max_duration_ms))
+    return (_inside_limits(min(raw), max(raw), clip_ms)
+            and _inside_limits(info.min_duration_ms, info.max_duration_ms, clip_ms))
 
 
 def _cut_on_keyframes(info: ClipInfo, facts: SourceFacts, window: ClipWindow) -> bool:
@@ -444,6 +454,7 @@ def plan(info: ClipInfo, opts: PlanOptions = PlanOptions(),
                     end_ms=window.end_ms, duration_ms=window.duration_ms, extend=window.extend,
                     has_audio=info.has_audio, notes=window.notes, profile=opts.profile,
                     max_size_bytes=opts.max_size_bytes, source_duration_ms=info.duration_ms,
+                    clip_ms=opts.clip_ms,
                     loudness=Loudness(target_lufs=opts.loudness_lufs)
                     if opts.loudness_lufs is not None and info.has_audio else None)
     if allowed.copy:
@@ -462,12 +473,13 @@ def _window(info: ClipInfo, opts: PlanOptions, facts: SourceFacts,
     source (used as it is) must be re-encoded: what its sample tables say, a lower size limit,
     a failed copy. The margin applies to every clip prep encodes."""
     if window is None:
-        window = choose_window(info, opts.window, label=opts.label, extend=opts.extend)
+        window = choose_window(info, opts.window, label=opts.label, extend=opts.extend,
+                               clip_ms=opts.clip_ms)
     raw = facts.raw_durations_ms or info.durations_ms
     if window.as_is and (opts.reencode or info.size_bytes > opts.max_size_bytes
-                         or not _inside_limits(min(raw), max(raw))):
+                         or not _inside_limits(min(raw), max(raw), opts.clip_ms)):
         window = choose_window(info, opts.window, label=opts.label, extend=opts.extend,
-                               as_is=False)
+                               as_is=False, clip_ms=opts.clip_ms)
     return window
 
 
@@ -507,7 +519,7 @@ def _transcode(info: ClipInfo, opts: PlanOptions, facts: SourceFacts, window: Cl
         raise MediaError(name, f"{format_ms(duration)} s cannot fit in {opts.max_size_bytes:,} "
                                "bytes at a usable quality", hint="raise --max-size-mb or cut it shorter")
     fps = output_fps(info, facts.peak_fps)
-    frames, duration = _frames(info, facts, window, fps)
+    frames, duration = _frames(info, facts, window, fps, opts.clip_ms)
     video = _video_encode(info, opts, facts, fps, frames, maxrate)
     # When the video is re-encoded the audio is re-encoded too, even when it is already AAC:
     # a copied AAC track can only be cut at its 1024-sample frames (21.3 ms), its first frame
@@ -522,13 +534,13 @@ def _transcode(info: ClipInfo, opts: PlanOptions, facts: SourceFacts, window: Cl
 
 
 def _frames(info: ClipInfo, facts: SourceFacts, window: ClipWindow,
-            fps: Fraction) -> tuple[int, int]:
+            fps: Fraction, clip_ms: Span = DEFAULT_CLIP_MS) -> tuple[int, int]:
     """How many frames a transcode makes at `fps`, and the duration (ms) that leaves."""
     duration = window.duration_ms
     # Whole frames, kept a margin (a frame, at least 22 ms) inside 2-30 s at the output rate.
     edge = edge_margin_ms(fps)
-    lowest = -(-(rules.MIN_CLIP_MS + edge) * fps // 1000)
-    highest = (rules.MAX_CLIP_MS - edge) * fps // 1000
+    lowest = -(-(clip_ms.low + edge) * fps // 1000)
+    highest = (clip_ms.high - edge) * fps // 1000
     frames = min(max(round_half_up(Fraction(duration) * fps / 1000), lowest), highest)
     held = _video_frames_in(info, facts, window, fps)
     if window.extend is None and 0 < held < frames:
@@ -641,10 +653,10 @@ def _audio_only(info: ClipInfo, opts: PlanOptions, facts: SourceFacts, window: C
         return None
     video_ms = _copied_video_ms(info, facts, window)
     margin = edge_margin_ms(info.fps)
-    if not rules.MIN_CLIP_MS + margin <= video_ms <= rules.MAX_CLIP_MS - margin:
+    if not opts.clip_ms.low + margin <= video_ms <= opts.clip_ms.high - margin:
         return None
     # A whole-file copy carries every sample, even those an edit list hides from MediaInfo.
-    if not window.trimmed and (facts.raw_video_ms or 0) > rules.MAX_CLIP_MS - margin:
+    if not window.trimmed and (facts.raw_video_ms or 0) > opts.clip_ms.high - margin:
         return None
     # The video's bytes: from the sample tables, else its bit rate, else (an upper bound) the
     # whole file; a cut takes its share.

@@ -20,6 +20,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from prep.core import rules
+from prep.core.models import model_spec
+from prep.core.modelspec import ModelSpec
 from prep.errors import UsageError
 
 __all__ = [
@@ -33,8 +35,11 @@ __all__ = [
     "check_duration",
     "check_generate_audio",
     "check_model",
+    "check_negative_prompt",
     "check_options",
     "check_prompt",
+    "check_prompt_extend",
+    "check_seed",
     "check_quality",
     "check_shot_type",
     "nearest_aspect_ratio",
@@ -59,8 +64,17 @@ _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _SHOWN_CHARS = 80
 
 
-def check_prompt(prompt: str) -> str:
-    """The prompt as sent; UsageError when it is empty or longer than the API allows."""
+def _spec(model: str | ModelSpec) -> ModelSpec:
+    return model if isinstance(model, ModelSpec) else model_spec(model)
+
+
+def _who(spec: ModelSpec) -> str:
+    # wan2.6's messages always said "the API"; the newer models are named.
+    return "the API" if spec.legacy else spec.id
+
+
+def check_prompt(prompt: str, model: str | ModelSpec = rules.DEFAULT_MODEL) -> str:
+    """The prompt as sent; UsageError when it is empty or longer than the model allows."""
     if not prompt.strip():
         raise UsageError("the prompt is empty", hint='describe the video with --prompt "..."')
     try:
@@ -69,81 +83,170 @@ def check_prompt(prompt: str) -> str:
         raise UsageError(f"the prompt holds a character that is not text (U+{ord(prompt[err.start]):04X} "
                          f"at position {err.start + 1})",
                          hint="retype the prompt, or save the prompt file as UTF-8") from err
-    if len(prompt) > rules.MAX_PROMPT_CHARS:
+    spec = _spec(model)
+    if len(prompt) > spec.prompt_chars:
         raise UsageError(
-            f"the prompt is {len(prompt)} characters; the API takes at most {rules.MAX_PROMPT_CHARS}",
-            hint=f"shorten it by {_plural(len(prompt) - rules.MAX_PROMPT_CHARS, 'character')}",
+            f"the prompt is {len(prompt)} characters; {_who(spec)} takes at most {spec.prompt_chars}",
+            hint=f"shorten it by {_plural(len(prompt) - spec.prompt_chars, 'character')}",
         )
     return prompt
 
 
-def check_clip_count(count: int) -> None:
-    """UsageError unless a job has as many reference clips as the API takes (1 to 3)."""
-    if not rules.MIN_CLIPS <= count <= rules.MAX_CLIPS:
+def check_clip_count(count: int, model: str | ModelSpec = rules.DEFAULT_MODEL) -> None:
+    """UsageError unless a job has as many reference clips as the model takes (wan2.6: 1 to 3).
+
+    A prep job always has at least one clip, even where the model could do with images alone."""
+    spec = _spec(model)
+    low, high = max(1, spec.videos.count.low), spec.videos.count.high
+    if not low <= count <= high:
+        on = "" if spec.legacy else f" on {spec.id}"
         raise UsageError(
-            f"a job takes {rules.MIN_CLIPS} to {rules.MAX_CLIPS} reference clips, not {count}",
-            hint="split the clips over several jobs (prep batch)" if count > rules.MAX_CLIPS
+            f"a job takes {low} to {high} reference clips{on}, not {count}",
+            hint="split the clips over several jobs (prep batch)" if count > high
             else "give at least one clip",
         )
 
 
-def check_duration(value: object, *, option: str = "--duration") -> int:
-    """The output duration in whole seconds; UsageError unless it is an int the API allows."""
-    if isinstance(value, bool) or not isinstance(value, int) or not (
-            rules.MIN_OUTPUT_S <= value <= rules.MAX_OUTPUT_S):
-        raise UsageError(f"{option} {value!r} is not allowed; the output is {rules.MIN_OUTPUT_S} "
-                         f"to {rules.MAX_OUTPUT_S} whole seconds",
-                         hint=f"the default is {rules.DEFAULT_OUTPUT_S}")
-    return value
+def check_duration(value: object, *, option: str = "--duration",
+                   model: str | ModelSpec = rules.DEFAULT_MODEL) -> int:
+    """The output duration in whole seconds (-1: the model chooses, where it can); UsageError
+    unless it is an int the model allows."""
+    spec = _spec(model)
+    span = spec.durations_s
+    ok = (not isinstance(value, bool) and isinstance(value, int)
+          and (value in span or (value == -1 and spec.smart_duration)))
+    if not ok:
+        smart = "; -1 lets the model choose" if spec.smart_duration else ""
+        raise UsageError(f"{option} {value!r} is not allowed; {_who(spec)} makes {span.low} "
+                         f"to {span.high} whole seconds{smart}",
+                         hint=f"the default is {spec.default_duration_s}")
+    return value  # type: ignore[return-value]
 
 
-def _choice(value: object, allowed: Sequence[str], option: str) -> str:
+def _model_choice(value: object, allowed: Sequence[str], option: str, spec: ModelSpec) -> str:
     if not isinstance(value, str) or value not in allowed:
-        raise UsageError(f"{option} {value!r} is not allowed; use one of {', '.join(allowed)}")
+        on = "" if spec.legacy else f" on {spec.id}"
+        raise UsageError(f"{option} {value!r} is not allowed{on}; use one of {', '.join(allowed)}")
     return value
 
 
-def check_quality(value: object, *, option: str = "--quality") -> str:
-    """The quality as sent; UsageError unless the API offers it."""
-    return _choice(value, rules.QUALITIES, option)
+def check_quality(value: object, *, option: str = "--quality",
+                  model: str | ModelSpec = rules.DEFAULT_MODEL) -> str:
+    """The quality as sent; UsageError unless the model offers it."""
+    spec = _spec(model)
+    return _model_choice(value, spec.qualities, option, spec)
 
 
-def check_shot_type(value: object, *, option: str = "--shot-type") -> str:
-    """The shot type as sent; UsageError unless the API offers it."""
-    return _choice(value, rules.SHOT_TYPES, option)
+def _not_taken(spec: ModelSpec, option: str) -> UsageError:
+    takers = [m.id for m in rules.MODEL_SPECS if m.takes(_FIELD_OF_OPTION.get(option, ""))]
+    return UsageError(f"{option} is not taken by {spec.id}",
+                      hint=f"drop {option}" + (f", or choose --model {' / '.join(takers)}"
+                                               if takers else ""))
+
+
+def check_shot_type(value: object, *, option: str = "--shot-type",
+                    model: str | ModelSpec = rules.DEFAULT_MODEL) -> str:
+    """The shot type (sent only to the models that take it; the others accept only the default,
+    which they are not sent); UsageError unless the model offers it."""
+    spec = _spec(model)
+    if not spec.shot_types:
+        if value != rules.DEFAULT_SHOT_TYPE:
+            raise _not_taken(spec, "--shot-type")
+        return rules.DEFAULT_SHOT_TYPE
+    return _model_choice(value, spec.shot_types, option, spec)
 
 
 def check_model(value: object, *, option: str = "--model") -> str:
-    """The model as sent; UsageError unless it is one prep knows (the standard or the flash one)."""
-    return _choice(value, rules.MODELS, option)
+    """The full id of a model id or alias prep knows (`3.0` -> wan3.0-reference-video);
+    UsageError (exit 2) listing the known ones otherwise."""
+    return model_spec(value, option=option).id
 
 
-def check_generate_audio(model: str, value: object, *, option: str = "--audio/--no-audio") -> bool | None:
+def check_generate_audio(model: str | ModelSpec, value: object, *,
+                         option: str = "--audio/--no-audio") -> bool | None:
     """`generate_audio` as sent (None: left out, the API's default); UsageError when it is not a
     boolean, or when it is given for a model that has no such switch."""
     if value is None:
         return None
     if not isinstance(value, bool):
         raise UsageError(f"{option} {value!r} is not allowed; use true or false")
-    if model not in rules.AUDIO_SWITCH_MODELS:
-        raise UsageError(f"{option} is only for {', '.join(rules.AUDIO_SWITCH_MODELS)}; {model} "
-                         "always makes its own audio",
-                         hint=f"drop {option}, or choose --model {rules.FLASH_MODEL}")
+    spec = _spec(model)
+    if spec.generate_audio_default is None:
+        takers = [m.id for m in rules.MODEL_SPECS if m.generate_audio_default is not None]
+        raise UsageError(f"{option} is only for {', '.join(takers)}; {spec.id} always makes its "
+                         "own audio", hint=f"drop {option}, or choose --model {rules.FLASH_MODEL}")
     return value
 
 
-def audio_on(model: str, generate_audio: bool | None) -> bool:
-    """Whether the output has audio: always for the standard model; the flash one's default is on."""
-    if model not in rules.AUDIO_SWITCH_MODELS or generate_audio is None:
+def audio_on(model: str | ModelSpec, generate_audio: bool | None) -> bool:
+    """Whether the output has audio: always for the models without a switch; else the switch, or
+    the model's default when it is left out."""
+    spec = _spec(model)
+    if spec.generate_audio_default is None:
         return rules.DEFAULT_GENERATE_AUDIO
-    return generate_audio
+    return spec.generate_audio_default if generate_audio is None else generate_audio
+
+
+def check_seed(value: object, *, option: str = "--seed",
+               model: str | ModelSpec = rules.DEFAULT_MODEL) -> int | None:
+    """The seed as sent (None: left out); UsageError when the model takes none or it is out of
+    the model's range."""
+    if value is None:
+        return None
+    spec = _spec(model)
+    if spec.seed is None:
+        raise _not_taken(spec, option)
+    if value not in spec.seed:
+        raise UsageError(f"{option} {value!r} is not allowed; {spec.id} takes a whole number from "
+                         f"{spec.seed.low} to {spec.seed.high}")
+    return value  # type: ignore[return-value]
+
+
+def check_negative_prompt(value: object, *, option: str = "--negative-prompt",
+                          model: str | ModelSpec = rules.DEFAULT_MODEL) -> str | None:
+    """The negative prompt as sent (None: left out); UsageError when the model takes none or it
+    is too long."""
+    if value is None:
+        return None
+    spec = _spec(model)
+    if spec.negative_prompt_chars is None:
+        raise _not_taken(spec, option)
+    if not isinstance(value, str):
+        raise UsageError(f"{option} must be text, not {type(value).__name__}")
+    over = len(value) - spec.negative_prompt_chars
+    if over > 0:
+        raise UsageError(f"{option} is {len(value)} characters; {spec.id} takes at most "
+                         f"{spec.negative_prompt_chars}", hint=f"shorten it by {_plural(over, 'character')}")
+    return value
+
+
+def check_prompt_extend(value: object, *, option: str = "--prompt-extend",
+                        model: str | ModelSpec = rules.DEFAULT_MODEL) -> bool | None:
+    """`prompt_extend` as sent (None: left out); UsageError when the model has no such switch."""
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise UsageError(f"{option} {value!r} is not allowed; use true or false")
+    spec = _spec(model)
+    if spec.prompt_extend_default is None:
+        raise _not_taken(spec, option)
+    return value
+
+
+# The request field (ModelSpec.takes' name) behind an option, for "choose --model ..." hints.
+_FIELD_OF_OPTION = {"--seed": "seed", "seed": "seed", "--negative-prompt": "negative_prompt",
+                    "negative_prompt": "negative_prompt", "--prompt-extend": "prompt_extend",
+                    "--no-prompt-extend": "prompt_extend", "prompt_extend": "prompt_extend",
+                    "--shot-type": "shot_type"}
 
 
 def check_aspect_ratio(value: object, *, option: str = "--aspect-ratio",
-                       allow_auto: bool = False) -> str:
-    """An allowed aspect ratio (or `auto` where the clips will decide); UsageError otherwise."""
-    allowed = (AUTO_ASPECT, *rules.ASPECT_RATIOS) if allow_auto else rules.ASPECT_RATIOS
-    return _choice(value, allowed, option)
+                       allow_auto: bool = False, model: str | ModelSpec = rules.DEFAULT_MODEL) -> str:
+    """An aspect ratio the model allows (or `auto` where the clips will decide); UsageError
+    otherwise."""
+    spec = _spec(model)
+    allowed = (AUTO_ASPECT, *spec.aspect_ratios) if allow_auto else spec.aspect_ratios
+    return _model_choice(value, allowed, option, spec)
 
 
 def _ratio(text: str) -> Fraction:
@@ -325,7 +428,7 @@ def _prompt_check(options: RequestOptions, value: Any, name: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise UsageError(f"{name} must be text, not {type(value).__name__}")
-    return check_prompt(value)
+    return check_prompt(value, options.model)
 
 
 def _callback_check(options: RequestOptions, value: Any, name: str) -> str | None:
@@ -343,9 +446,17 @@ def _audio_flag(value: Any) -> str:
 def _audio_sent(options: RequestOptions) -> bool | None:
     # Sent even when on, for the models that have the switch: the journal then shows what was
     # asked for, whatever the default; the others always make audio and take no such field.
-    if options.model not in rules.AUDIO_SWITCH_MODELS:
+    if model_spec(options.model).generate_audio_default is None:
         return None
     return audio_on(options.model, options.generate_audio)
+
+
+def _shot_type_sent(options: RequestOptions) -> str | None:
+    return options.shot_type if model_spec(options.model).shot_types else None
+
+
+def _extend_flag(value: Any) -> str:
+    return "--prompt-extend" if value else "--no-prompt-extend"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -360,25 +471,48 @@ class RequestOptions:
     """
 
     prompt: str | None = _field(None, _prompt_check, body=("prompt",), flag="--prompt", named=True)
-    duration_s: int = _field(rules.DEFAULT_OUTPUT_S, lambda o, v, n: check_duration(v, option=n),
+    duration_s: int = _field(rules.DEFAULT_OUTPUT_S,
+                             lambda o, v, n: check_duration(v, option=n, model=o.model),
                              key="duration", body=("duration",), named=True)
-    quality: str = _field(rules.DEFAULT_QUALITY, lambda o, v, n: check_quality(v, option=n),
+    quality: str = _field(rules.DEFAULT_QUALITY,
+                          lambda o, v, n: check_quality(v, option=n, model=o.model),
                           body=("quality",), named=True)
     aspect_ratio: str = _field(rules.DEFAULT_ASPECT_RATIO,
-                               lambda o, v, n: check_aspect_ratio(v, option=n, allow_auto=True),
+                               lambda o, v, n: check_aspect_ratio(v, option=n, allow_auto=True,
+                                                                  model=o.model),
                                body=("aspect_ratio",), named=True)
-    shot_type: str = _field(rules.DEFAULT_SHOT_TYPE, lambda o, v, n: check_shot_type(v, option=n),
-                            body=("model_params", "shot_type"), named=True)
+    shot_type: str = _field(rules.DEFAULT_SHOT_TYPE,
+                            lambda o, v, n: check_shot_type(v, option=n, model=o.model),
+                            body=("model_params", "shot_type"), named=True, sent=_shot_type_sent)
     callback_url: str | None = _field(None, _callback_check, body=("callback_url",), named=True)
+    # Ids and aliases are taken (`3.0`); the full id is what the value holds and sends.
     model: str = _field(rules.DEFAULT_MODEL, lambda o, v, n: check_model(v, option=n),
                         body=("model",))
     generate_audio: bool | None = _field(None, lambda o, v, n: check_generate_audio(o.model, v, option=n),
                                          body=("generate_audio",), flag=_audio_flag, sent=_audio_sent)
+    seed: int | None = _field(None, lambda o, v, n: check_seed(v, option=n, model=o.model),
+                              body=("seed",))
+    negative_prompt: str | None = _field(
+        None, lambda o, v, n: check_negative_prompt(v, option=n, model=o.model),
+        body=("negative_prompt",))
+    prompt_extend: bool | None = _field(
+        None, lambda o, v, n: check_prompt_extend(v, option=n, model=o.model),
+        body=("prompt_extend",), flag=_extend_flag)
 
     def __post_init__(self) -> None:
+        # The model first: every other field is checked against its table.
+        model_field = _FIELDS["model"]
+        full_id = model_field.metadata["check"](self, self.model, _flag(model_field, self.model))
+        object.__setattr__(self, "model", full_id)
         for item in fields(self):
-            value = getattr(self, item.name)
-            item.metadata["check"](self, value, _flag(item, value))
+            if item.name != "model":
+                value = getattr(self, item.name)
+                item.metadata["check"](self, value, _flag(item, value))
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The chosen model's table."""
+        return model_spec(self.model)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, problems: list[str] | None = None
@@ -391,12 +525,13 @@ class RequestOptions:
         """
         values: dict[str, Any] = {}
         found: list[str] = []
-        for item in fields(cls):
+        # The model first: the other fields are checked against its table.
+        for item in sorted(fields(cls), key=lambda f: f.name != "model"):
             value = data.get(_key(item))
             if value is None:
                 continue
             try:
-                # The fields checked so far (the model, for the audio switch) are seen as given.
+                # The fields checked so far (the model above all) are seen as given.
                 item.metadata["check"](cls(**values), value, _key(item))
             except UsageError as err:
                 if problems is None:
@@ -446,6 +581,9 @@ class RequestOptions:
         return body
 
 
+_FIELDS: dict[str, Field[Any]] = {item.name: item for item in fields(RequestOptions)}
+
+
 def _key(item: Field[Any]) -> str:
     return str(item.metadata["key"] or item.name)
 
@@ -471,12 +609,12 @@ class GenerationRequest:
     video_urls: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        check_prompt(self.options.prompt or "")
-        check_clip_count(len(self.video_urls))
+        check_prompt(self.options.prompt or "", self.options.model)
+        check_clip_count(len(self.video_urls), self.options.model)
         for url in self.video_urls:
             if urlsplit(url).scheme not in rules.URL_SCHEMES:
                 raise UsageError(f"reference video {url!r} is not an http(s) URL")
-        check_aspect_ratio(self.options.aspect_ratio)
+        check_aspect_ratio(self.options.aspect_ratio, model=self.options.model)
 
     def body(self) -> dict[str, Any]:
         """The JSON body of the create request."""
@@ -499,11 +637,11 @@ def check_options(
     The aspect ratio must be resolved already unless `allow_auto_aspect` (a job whose clips are not
     probed yet may still say `auto`).
     """
-    RequestOptions(duration_s=duration_s, quality=quality, aspect_ratio=aspect_ratio,
-                   shot_type=shot_type, callback_url=callback_url, model=model,
-                   generate_audio=generate_audio)
+    options = RequestOptions(duration_s=duration_s, quality=quality, aspect_ratio=aspect_ratio,
+                             shot_type=shot_type, callback_url=callback_url, model=model,
+                             generate_audio=generate_audio)
     if not allow_auto_aspect:
-        check_aspect_ratio(aspect_ratio)
+        check_aspect_ratio(aspect_ratio, model=options.model)
 
 
 def _plural(count: int, word: str) -> str:

@@ -17,6 +17,7 @@ from prep.core import rules
 from prep.core.billing import ClipBill
 from prep.core.clipinfo import ClipInfo
 from prep.core.clipspec import ClipSpec, Window
+from prep.core.modelspec import Span
 from prep.core.streams import usable_as_is
 from prep.core.timecode import format_ms
 from prep.errors import MediaError
@@ -84,25 +85,32 @@ class PlannedClip:
                         notes=self.window.notes)
 
 
+#: wan2.6's clip durations: what prep prepares for unless a model with others is chosen.
+DEFAULT_CLIP_MS = Span(rules.MIN_CLIP_MS, rules.MAX_CLIP_MS)
+
+
 def choose_window(
     info: ClipInfo, window: Window = OPEN_WINDOW, *, label: str | None = None,
-    extend: Extend | None = None, as_is: bool = True,
+    extend: Extend | None = None, as_is: bool = True, clip_ms: Span = DEFAULT_CLIP_MS,
 ) -> ClipWindow:
-    """Which part of `info` prep will use. MediaError when it cannot reach 2 s.
+    """Which part of `info` prep will use. MediaError when it cannot reach the shortest.
 
     With no window asked for, a source the API takes as it is (and that prep would not re-encode)
     is used whole, even within a frame of 2 or 30 s; `as_is=False` applies the margin anyway, for
-    a plan that finds it must cut or encode after all.
+    a plan that finds it must cut or encode after all. `clip_ms` is the chosen model's range of
+    clip durations (wan2.6's 2-30 s unless told: wan3.0 takes 1-15 s).
     """
     name = label or str(info.path)
     margin = edge_margin_ms(info.fps)
     longest = info.max_duration_ms
     notes: list[str] = []
-    if window.is_open and as_is and usable_as_is(info):
+    low_ms, high_ms = clip_ms.low, clip_ms.high
+    if (window.is_open and as_is and usable_as_is(info)
+            and low_ms <= info.min_duration_ms and longest <= high_ms):
         shortest = info.min_duration_ms
-        if shortest < rules.MIN_CLIP_MS + margin or longest > rules.MAX_CLIP_MS - margin:
-            low = shortest < rules.MIN_CLIP_MS + margin
-            edge, measured = (rules.MIN_CLIP_MS, shortest) if low else (rules.MAX_CLIP_MS, longest)
+        if shortest < low_ms + margin or longest > high_ms - margin:
+            low = shortest < low_ms + margin
+            edge, measured = (low_ms, shortest) if low else (high_ms, longest)
             notes.append(
                 f"{name} is {format_ms(measured)} s, within a frame of the API's {format_ms(edge)} s "
                 "limit: prep uses it whole as it is (a stream copy); to cut or re-encode it, prep "
@@ -121,8 +129,8 @@ def choose_window(
         if past is not None:
             notes.append(f"the window of {name} ends at {format_ms(past)} s, past the clip's "
                          f"end ({format_ms(info.duration_ms)} s): prep stops there")
-    max_len = rules.MAX_CLIP_MS - margin
-    if end - start > max_len or (window.is_open and longest > rules.MAX_CLIP_MS):
+    max_len = high_ms - margin
+    if end - start > max_len or (window.is_open and longest > high_ms):
         if window.is_open:
             notes.append(
                 f"{name} is {format_ms(longest)} s; prep uses its first {format_ms(max_len)} s "
@@ -131,25 +139,25 @@ def choose_window(
         else:
             notes.append(
                 f"the window of {name} is {format_ms(end - start)} s; prep keeps its first "
-                f"{format_ms(max_len)} s, the API takes at most {rules.MAX_CLIP_MS // 1000} s"
+                f"{format_ms(max_len)} s, the API takes at most {high_ms // 1000} s"
             )
         end = start + max_len
         trimmed = True
-    min_len = rules.MIN_CLIP_MS + margin
+    min_len = low_ms + margin
     available = min(end, info.min_duration_ms) - start
     if available < min_len:
         if extend is None:
             length = format_ms(max(available, 0))
-            need = (f"at least {format_ms(rules.MIN_CLIP_MS)} s" if available < rules.MIN_CLIP_MS
+            need = (f"at least {format_ms(low_ms)} s" if available < low_ms
                     else f"{format_ms(min_len)} s, to stay a frame inside its "
-                         f"{format_ms(rules.MIN_CLIP_MS)} s minimum")
+                         f"{format_ms(low_ms)} s minimum")
             raise MediaError(
                 name,
                 f"is {length} s long{' in the chosen window' if trimmed else ''}; the API needs "
                 f"{need}",
                 hint="choose a longer window, or pass --extend loop or --extend freeze",
             )
-        target = rules.MIN_CLIP_MS + 2 * margin
+        target = low_ms + 2 * margin
         notes.append(f"{name} is {format_ms(max(available, 0))} s; prep extends it to "
                      f"{format_ms(target)} s ({extend})")
         return ClipWindow(start_ms=start, end_ms=start + max(available, 0),

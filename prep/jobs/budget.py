@@ -158,8 +158,12 @@ def fitting_jobs(jobs: Sequence[tuple[str, int]], spendable_units: int) -> list[
 
 
 def check_balance(jobs: Sequence[tuple[str, int]], client: Client, *,
-                  on_note: Callable[[str], None] | None = None, batch: bool = False) -> Credits | None:
+                  on_note: Callable[[str], None] | None = None, batch: bool = False,
+                  held: str = "") -> Credits | None:
     """QuotaError (exit 5) when `jobs` cost more than the key can spend, by `GET /v1/credits`.
+
+    `held` says why the amount is a hold rather than the charge (a smart duration reserves the
+    model's longest output until the task settles); the message then says so.
 
     The endpoint is optional: when the server does not offer it or answers it with an error,
     that is said once through `on_note` and nothing is stopped (None is returned). A refused key
@@ -202,7 +206,8 @@ def check_balance(jobs: Sequence[tuple[str, int]], client: Client, *,
             "prepared or uploaded")
     left = f"the {whose} has {credits_label(spendable)} left"
     if not batch:
-        raise QuotaError(f"this job needs {credits_label(needed)} credits; {left}", hint=hint)
+        why = f" ({held})" if held else ""
+        raise QuotaError(f"this job needs {credits_label(needed)} credits{why}; {left}", hint=hint)
     fits = fitting_jobs(jobs, spendable)
     if fits:
         names = ", ".join(name for name, _units in fits)

@@ -36,7 +36,7 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     wait,
 )
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -481,6 +481,13 @@ class _Runner:
         assert clip is not None
         return clip
 
+    def _prepare_options(self, name: str) -> PrepareOptions:
+        """The run's prepare options, held to the clip durations of job `name`'s model."""
+        limits = self.plans[name].request.spec.videos.duration_ms
+        if limits is None or limits == self.prepare_options.clip_ms:
+            return self.prepare_options
+        return replace(self.prepare_options, clip_ms=limits)
+
     def _advance_clip(self, name: str, clip: ClipRecord, now: float) -> None:
         """The next step of one clip of job `name`: prepare it, or upload it (again)."""
         if not clip.prepared_path:
@@ -489,7 +496,7 @@ class _Runner:
             self.hooks.state(name, "preparing", clip.source)
             work = ClipWork(key=clip.key, clip=self.clips[clip.key],
                             out_dir=self._prepared_dir(clip.key),
-                            options=self.prepare_options, fault=self.options.fault)
+                            options=self._prepare_options(name), fault=self.options.fault)
             # Progress callbacks cannot cross a process boundary: only in-process pools.
             progress = self.hooks.on_prepare_progress if self.in_process_cpu else None
             self._submit(self.cpu, Step.PREPARE, clip.key, prepare_clip, work, progress)

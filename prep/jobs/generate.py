@@ -277,8 +277,9 @@ def generate(
 
     with stage("validate"):
         specs = _specs(clips)
-        check_prompt(options.request.prompt or "")  # the rest was checked when it was built
-        check_clip_count(len(specs))
+        # The rest was checked when it was built.
+        check_prompt(options.request.prompt or "", options.request.model)
+        check_clip_count(len(specs), options.request.model)
         if not options.dry_run and not settings.api_key:
             raise AuthError("no EvoLink API key is configured",
                             hint="set EVOLINK_API_KEY, or run `prep config set api_key` (stored "
@@ -328,7 +329,7 @@ def generate(
                        "nothing new is paid for")
         else:
             # The balance before the confirmation, and before anything is prepared or uploaded.
-            _check_balance(estimate.credits_units, job.name, api, hooks)
+            _check_balance(estimate, job.name, api, hooks)
             if hooks.confirm is not None and not hooks.confirm(estimate):
                 result.stopped = "declined"
                 return result
@@ -423,12 +424,15 @@ def _check_cost(units: int, budget_units: int | None, what: str) -> None:
         )
 
 
-def _check_balance(units: int, name: str, api: Client, hooks: GenerateHooks) -> None:
-    """QuotaError (exit 5) when the key cannot pay for the job; a note when the balance is not
-    offered (an optional endpoint never blocks)."""
+def _check_balance(estimate: Estimate, name: str, api: Client, hooks: GenerateHooks) -> None:
+    """QuotaError (exit 5) when the key cannot pay for the job (a smart duration: its hold); a
+    note when the balance is not offered (an optional endpoint never blocks)."""
     from prep.jobs.budget import check_balance
 
-    check_balance([(name, units)], api, on_note=hooks.on_note)
+    held = "" if estimate.smart_hold_s is None else (
+        f"{estimate.model} holds {estimate.smart_hold_s} s of output for duration -1 until the "
+        "task settles")
+    check_balance([(name, estimate.credits_units)], api, on_note=hooks.on_note, held=held)
 
 
 def _open_journal(out_dir: Path, *, create: bool) -> Journal | None:
@@ -457,6 +461,9 @@ def _prepare_only(result: GenerateResult, job_plan: JobPlan, options: GenerateOp
 
     kwargs: dict[str, Any] = {"extend": options.extend, "use_cache": options.use_cache,
                               "cache_dir": settings.cache_dir, "ffmpeg": settings.ffmpeg}
+    limits = options.request.spec.videos.duration_ms
+    if limits is not None:
+        kwargs["clip_ms"] = limits
     if options.profile:
         kwargs["profile"] = options.profile
     done = prepare(list(job_plan.clips), prepared_root(options.out_dir),

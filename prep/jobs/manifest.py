@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from prep.core import rules, timecode
 from prep.core.clipspec import ClipSpec, Window, parse_clip_spec
-from prep.core.request import AUTO_ASPECT, RequestOptions, check_clip_count
+from prep.core.request import AUTO_ASPECT, RequestOptions, check_clip_count, check_model
 from prep.errors import ExitCode, ManifestError, UsageError
 
 __all__ = [
@@ -290,7 +290,7 @@ def _job(line: int, row: Mapping[str, Any], base_dir: Path, problems: list[str],
         if key not in COLUMNS:
             problems.append(f"unknown field {key!r}; the fields are {', '.join(COLUMNS)}")
     name = _name(row.get("name"), problems)
-    clips = _clips(row.get("clips"), base_dir, problems)
+    clips = _clips(row.get("clips"), base_dir, problems, model=_model_of(row.get("model")))
     prompt = _prompt(row.get("prompt"), problems)
     values = {**_request_cells(row, problems, words=fmt == "csv"), "prompt": prompt}
     pick = _pick(row.get("pick"), problems, words=fmt == "csv")
@@ -320,15 +320,15 @@ def _request_cells(row: Mapping[str, Any], problems: list[str], *, words: bool) 
 
 def _cell(key: str, value: Any, *, words: bool) -> Any:
     """One request cell as the value it stands for (None: blank, the default)."""
-    if key == "duration":
+    if key in ("duration", "seed"):
         return _duration(value)
     if key == "callback_url" and not isinstance(value, str):
         raise UsageError(f"'callback_url' must be text, not {_json_type(value)}")
-    if key == "generate_audio" and words and isinstance(value, str):
+    if key in ("generate_audio", "prompt_extend") and words and isinstance(value, str):
         if not value:
             return None
         if value.lower() not in _TRUE_WORDS + _FALSE_WORDS:
-            raise UsageError(f"generate_audio {value!r} is not allowed; use true or false "
+            raise UsageError(f"{key} {value!r} is not allowed; use true or false "
                              "(or yes/no, 1/0)")
         return value.lower() in _TRUE_WORDS
     return value
@@ -350,7 +350,17 @@ def _name(value: Any, problems: list[str]) -> str | None:
     return name
 
 
-def _clips(value: Any, base_dir: Path, problems: list[str]) -> tuple[ClipSpec, ...] | None:
+def _model_of(value: Any) -> str:
+    """The row's model where it names one prep knows (its clip count depends on it); else the
+    default (a model it does not know is the request's problem, said once there)."""
+    try:
+        return check_model(value.strip() if isinstance(value, str) else value)
+    except UsageError:
+        return rules.DEFAULT_MODEL
+
+
+def _clips(value: Any, base_dir: Path, problems: list[str], *,
+           model: str = rules.DEFAULT_MODEL) -> tuple[ClipSpec, ...] | None:
     if value is None:
         problems.append(f"'clips' is missing; give {rules.MIN_CLIPS} to {rules.MAX_CLIPS} clip specs")
         return None
@@ -362,7 +372,7 @@ def _clips(value: Any, base_dir: Path, problems: list[str]) -> tuple[ClipSpec, .
         problems.append(f"'clips' must be a list of clip specs, not {_json_type(value)}")
         return None
     try:
-        check_clip_count(len(items))
+        check_clip_count(len(items), model)
         count_ok = True
     except UsageError as err:
         problems.append(err.message)
@@ -437,7 +447,7 @@ def _duration(value: Any) -> Any:
     else is left for the rule (prep.core.request) to refuse."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.removeprefix("-").isdigit():
         return int(value)
     return value
 

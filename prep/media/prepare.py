@@ -28,6 +28,7 @@ from typing import Any
 from prep.core import rules
 from prep.core.clipinfo import ClipInfo
 from prep.core.clipspec import ClipSpec
+from prep.core.modelspec import Span
 from prep.core.plan import (
     CUT_REASON,
     DEFAULT_PROFILE,
@@ -39,7 +40,7 @@ from prep.core.plan import (
     tighten,
 )
 from prep.core.timecode import format_ms
-from prep.core.window import ClipWindow, Extend, PlannedClip
+from prep.core.window import DEFAULT_CLIP_MS, ClipWindow, Extend, PlannedClip
 from prep.errors import FfmpegError, MediaError, PrepError
 from prep.media.cache import Cache, copy_file, remove_stale_parts
 from prep.media.clips import expand_paths, parse_clip_spec
@@ -89,6 +90,8 @@ class PrepareOptions:
     loudness_lufs: float | None = None  # normalise the audio to this loudness (EBU R128)
     # Clips worked on at once; None: two where there are two cores or more (see `workers`).
     jobs: int | None = None
+    # The chosen model's clip durations (`spec.videos.duration_ms`); wan2.6's 2-30 s by default.
+    clip_ms: Span = DEFAULT_CLIP_MS
 
     def __post_init__(self) -> None:
         if self.jobs is not None and self.jobs < 1:
@@ -107,7 +110,7 @@ class PrepareOptions:
         """The planner's options for one clip."""
         return PlanOptions(window=spec.window, label=str(spec), extend=self.extend,
                            profile=self.profile, max_size_bytes=self.max_size_bytes,
-                           loudness_lufs=self.loudness_lufs)
+                           loudness_lufs=self.loudness_lufs, clip_ms=self.clip_ms)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -662,10 +665,10 @@ def _verify(path: Path, clip_plan: PrepPlan, label: str, *,
     problems = []
     if out.container != "mp4" or out.video_codec != "h264":
         problems.append(f"came out as {out.container}/{out.video_codec}")
-    if min(durations) < rules.MIN_CLIP_MS or max(durations) > rules.MAX_CLIP_MS:
+    span = clip_plan.clip_ms
+    if min(durations) < span.low or max(durations) > span.high:
         problems.append(f"came out {format_ms(min(durations))}-{format_ms(max(durations))} s "
-                        f"long, outside the API's {format_ms(rules.MIN_CLIP_MS)}-"
-                        f"{format_ms(rules.MAX_CLIP_MS)} s")
+                        f"long, outside the API's {format_ms(span.low)}-{format_ms(span.high)} s")
     if out.rotation:
         problems.append("kept a rotation flag")
     if clip_plan.has_audio and not out.has_audio:

@@ -160,7 +160,8 @@ def profile_option(func: F) -> F:
 
 
 # Every request field's flag (RequestOptions' attribute -> its click option). The rules are
-# prep.core.request's; the flags parse, and show the choices and defaults in --help.
+# prep.core.request's, per model (the choices here are every model's together; the chosen model's
+# own are checked when the value is built); the flags parse, and show the choices in --help.
 def _request_flags() -> dict[str, Callable[[F], F]]:
     from prep.core import rules
     from prep.core.billing import DEFAULT_PRICES, credits_text
@@ -168,34 +169,59 @@ def _request_flags() -> dict[str, Callable[[F], F]]:
     flash = DEFAULT_PRICES.rate(rules.FLASH_MODEL)
     flash_s = credits_text(flash.units_per_second)
     flash_quiet_s = credits_text(int(flash.units_per_second * DEFAULT_PRICES.flash_no_audio_multiplier))
+    specs = rules.MODEL_SPECS
+    qualities = tuple(dict.fromkeys(q for m in specs for q in m.qualities))
+    aspects = tuple(dict.fromkeys(a for m in specs for a in m.aspect_ratios))
+    aliases = ", ".join(m.aliases[0] for m in specs)
     return {
         "prompt": _prompt_flags,
         "duration_s": click.option(
             "--duration", "duration_s", type=int, default=rules.DEFAULT_OUTPUT_S, show_default=True,
-            help=f"Output seconds ({rules.MIN_OUTPUT_S}-{rules.MAX_OUTPUT_S})."),
+            help=f"Output seconds ({rules.MIN_OUTPUT_S}-{rules.MAX_OUTPUT_S} on wan2.6; wan3.0: 2-30, "
+                 "or -1 to let the model choose, billed as a 30 s hold until it settles)."),
         "quality": click.option(
-            "--quality", type=click.Choice(rules.QUALITIES), default=rules.DEFAULT_QUALITY,
-            show_default=True, help="Output quality; 1080p costs more per second."),
+            "--quality", type=click.Choice(qualities), default=rules.DEFAULT_QUALITY,
+            show_default=True, help="Output quality; higher costs more per second (480p: wan3.0)."),
         "aspect_ratio": click.option(
-            "--aspect-ratio", type=click.Choice(("auto", *rules.ASPECT_RATIOS)),
+            "--aspect-ratio", type=click.Choice(("auto", *aspects)),
             default=rules.DEFAULT_ASPECT_RATIO, show_default=True,
-            help="Output shape; auto: each clip's nearest allowed ratio, the most common wins."),
+            help="Output shape; auto: each clip's nearest allowed ratio, the most common wins; "
+                 "adaptive: wan3.0 follows its references."),
         "shot_type": click.option(
             "--shot-type", type=click.Choice(rules.SHOT_TYPES), default=rules.DEFAULT_SHOT_TYPE,
-            show_default=True, help="One continuous shot, or several (overrides the prompt)."),
+            show_default=True, help="One continuous shot, or several (wan2.6 only; overrides the "
+                                    "prompt)."),
         "callback_url": click.option(
             "--callback-url", metavar="URL",
             help="HTTPS URL EvoLink POSTs the finished task to (no internal addresses)."),
         "model": click.option(
-            "--model", type=click.Choice(rules.MODELS), default=rules.DEFAULT_MODEL,
-            show_default=True,
-            help=f"{rules.FLASH_MODEL} is the cheaper variant ({flash_s} credits a second with "
-                 f"audio, {flash_quiet_s} without, by the default prices)."),
+            "--model", metavar="MODEL", default=None,
+            help=f"A model id or alias ({aliases}); default: `model` in the config, else "
+                 f"{rules.DEFAULT_MODEL}. {rules.FLASH_MODEL} is the cheaper wan2.6 ({flash_s} "
+                 f"credits a second with audio, {flash_quiet_s} without, by the default prices)."),
         "generate_audio": click.option(
             "--audio/--no-audio", "generate_audio", default=None,
-            help=f"With {rules.FLASH_MODEL} only: generate the audio track (default) or not "
-                 "(half the price)."),
+            help="With flash, wan3.0 and prime: generate the audio track (default) or not (flash: "
+                 "half the price)."),
+        "seed": click.option(
+            "--seed", type=int, default=None,
+            help="Random seed, for repeatable output (wan2.7, wan3.0, prime)."),
+        "negative_prompt": click.option(
+            "--negative-prompt", metavar="TEXT", default=None,
+            help="What the video must not show (wan2.7 only)."),
+        "prompt_extend": click.option(
+            "--prompt-extend/--no-prompt-extend", "prompt_extend", default=None,
+            help="Let the model rewrite the prompt (wan2.7 only; its default: off)."),
     }
+
+
+def configured_model(model: str | None) -> str:
+    """The model a command uses: the one given, else `model` in the config, else wan2.6."""
+    from prep.core import rules
+
+    if model is not None:
+        return model
+    return str(cli_settings().model or rules.DEFAULT_MODEL)
 
 
 def _prompt_flags(func: F) -> F:
@@ -240,6 +266,8 @@ def request_options(fields: tuple[str, ...] | None = None) -> Callable[[F], F]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             given: dict[str, Any] = {name: _prompt(kwargs) if name == "prompt" else kwargs.pop(name)
                                      for name in names}
+            if "model" in given:
+                given["model"] = configured_model(given["model"])
             return func(*args, request=RequestOptions(**given), **kwargs)
 
         decorated: Any = wrapper

@@ -306,13 +306,15 @@ def estimate_table(est: Estimate, *, to_stderr: bool = False) -> None:
         table.add_row(PathCell(clip.label), f"{format_ms(clip.duration_ms)} s",
                       f"{format_ms(clip.billed_ms)} s")
     table.add_row("[bold]input[/]", "", f"[bold]{format_ms(est.input_billed_ms)} s[/]")
-    table.add_row("[bold]output[/]", "", f"[bold]{format_ms(est.output_billed_ms)} s[/]")
+    held = " (held)" if est.smart_hold_s is not None else ""
+    table.add_row(f"[bold]output{held}[/]", "", f"[bold]{format_ms(est.output_billed_ms)} s[/]")
     table.add_row("[bold]total[/]", "", f"[bold]{format_ms(est.total_billed_ms)} s[/]")
     print_table(console, table)
     console.print(
         f"[bold]{credits_text(est.credits_units)} credits[/] at {est.quality} "
         f"(about ${float(est.usd):.2f}); "
-        + ", ".join(f"{q}: {credits_text(est.credits_at(q))}" for q in ("720p", "1080p")),
+        + ", ".join(f"{q}: {credits_text(est.credits_at(q))}"
+                    for q in est.as_dict()["credits_by_quality"]),
         soft_wrap=True,
     )
     estimate_models(est, console)
@@ -838,8 +840,8 @@ def batch_picks(plan: Any, *, to_stderr: bool = False, quiet: bool = False) -> N
 
 def estimate_models(est: Estimate, console: Console) -> None:
     """Which model the bill is for, and what the same job costs with the other one."""
-    model = est.model + ("" if est.model == "wan2.6-reference-video"
-                         else f" ({'with' if est.audio else 'no'} audio)")
+    switch = est.as_dict()["generate_audio"] is not None
+    model = est.model + (f" ({'with' if est.audio else 'no'} audio)" if switch else "")
     console.print(f"model: {_escape(model)}", soft_wrap=True, highlight=False)
     for alt in est.alternatives:
         difference = alt.credits_units - est.credits_units
@@ -851,6 +853,36 @@ def estimate_models(est: Estimate, console: Console) -> None:
             word = "the same"
         console.print(f"  {_escape(alt.label)}: {credits_text(alt.credits_units)} credits ({word})",
                       soft_wrap=True, highlight=False)
+
+
+def compare_table(data: dict[str, Any], *, to_stderr: bool = False) -> None:
+    """The people's view of `prep estimate --compare`: one row per model (and audio setting)."""
+    from rich.table import Table
+
+    console = err() if to_stderr else out()
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for name, justify in (("model", "left"), ("audio", "left"), ("credits", "right"),
+                          ("billed in", "right"), ("billed out", "right")):
+        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for row in data["models"]:
+        audio = {None: "", True: "with", False: "no"}[row["generate_audio"]]
+        if row["credits_units"] is None:
+            table.add_row(_escape(row["model"]), audio, "[red]refused[/]", "", "")
+            continue
+        cheapest = data["cheapest"] or {}
+        best = " *" if (row["model"], row["generate_audio"]) == (
+            cheapest.get("model"), cheapest.get("generate_audio")) else ""
+        table.add_row(_escape(row["model"]), audio, credits_text(row["credits_units"]) + best,
+                      f"{row['billed_input_s']:g} s", f"{row['billed_output_s']:g} s")
+    print_table(console, table)
+    console.print(f"at {data['quality']}, {data['output_s']} s of output; * the cheapest",
+                  soft_wrap=True, highlight=False)
+    for row in data["models"]:
+        if row["generate_audio"] is False:
+            continue  # the same cuts and problems as the row with audio
+        for line in [*row["cuts"], *row["problems"]]:
+            console.print(f"  - {_escape(row['model'])}: {_escape(line)}", soft_wrap=True,
+                          highlight=False)
 
 
 def _credits_or_dash(units: int | None) -> str:

@@ -37,7 +37,7 @@ def config_set(name: str, value: str | None) -> None:
     Numbers stay numbers (`4.76`, `9`); other values are stored as quoted strings, so quotes,
     backslashes and line breaks are safe. Other keys, comments and their order are kept.
     NAME is one of: api_key, base_url, files_url, ffmpeg, cache_dir, poll_max_interval_s,
-    connect_timeout_s, scheduler, prices.price_per_second, prices.price_1080p_multiplier,
+    connect_timeout_s, scheduler, model, prices.price_per_second, prices.price_1080p_multiplier,
     prices.min_charge, prices.flash_price_per_second, prices.flash_1080p_multiplier,
     prices.flash_min_charge, prices.flash_no_audio_multiplier, prices.price_source,
     prices.price_effective.
@@ -47,6 +47,7 @@ def config_set(name: str, value: str | None) -> None:
         prep config set api_key                   # typed at a hidden prompt, kept out of history
         prep config set base_url http://127.0.0.1:8765
         prep config set prices.min_charge 9
+        prep config set model 3.0                 # jobs use wan3.0 unless --model says otherwise
     """
     from prep.configfile import set_config
     from prep.ui import render
@@ -131,6 +132,7 @@ def config_show(json_: bool, quiet: bool, verbose: bool) -> None:
     Example:
         prep config show --json
     """
+    from prep.core import rules
     from prep.core.billing import credits_number
     from prep.settings import setting_sources
     from prep.ui import render
@@ -142,6 +144,7 @@ def config_show(json_: bool, quiet: bool, verbose: bool) -> None:
             "cache_dir": str(settings.cache_dir), "ffmpeg": settings.ffmpeg,
             "poll_max_interval_s": settings.poll_max_interval_s, "scheduler": settings.scheduler,
             "connect_timeout_s": settings.connect_timeout_s,
+            "model": settings.model or rules.DEFAULT_MODEL,
             "prices": {"price_per_second": credits_number(prices.units_per_second),
                        "price_1080p_multiplier": float(prices.hd_multiplier),
                        "min_charge": credits_number(prices.minimum_units),

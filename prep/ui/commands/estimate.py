@@ -34,14 +34,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 @click.option("--seconds", "seconds", multiple=True, metavar="S",
               help="A clip of S seconds (repeatable), instead of or besides files.")
 @request_options(BILLED_FIELDS)
+@click.option("--compare", is_flag=True,
+              help="Price the same clips on every model (flash and wan3.0 with and without audio), "
+                   "with what each would cut or refuse.")
 @trim_options
 @timeline_options
 @extend_option
 @price_options
 @common_options
 def estimate(clips: tuple[ClipSpec, ...], seconds: tuple[str, ...], request: RequestOptions,
-             start: str | None, end: str | None, length: str | None, media_dirs: tuple[str, ...],
-             map_paths: tuple[str, ...], extend: Any,
+             compare: bool, start: str | None, end: str | None, length: str | None,
+             media_dirs: tuple[str, ...], map_paths: tuple[str, ...], extend: Any,
              prices: dict[str, str], json_: bool, quiet: bool, verbose: bool) -> None:
     """Billed seconds and credits of a job, before anything is encoded or uploaded.
 
@@ -51,9 +54,11 @@ def estimate(clips: tuple[ClipSpec, ...], seconds: tuple[str, ...], request: Req
         prep estimate a.mp4 b.mov@0:10-0:16 --quality 1080p --duration 10
         prep estimate --seconds 12 --seconds 3 --json
         prep estimate take.mov --model wan2.6-reference-video-flash --no-audio
+        prep estimate take.mov --model 3.0 --duration -1   # wan3.0, the model chooses the length
+        prep estimate a.mp4 b.mov --compare          # the same clips on every model
     """
     from prep.core.clipspec import apply_trim_options
-    from prep.jobs.estimate import estimate_planned, plan_clips
+    from prep.jobs.estimate import compare_planned, estimate_planned, plan_clips
     from prep.ui import render
 
     settings = cli_settings(**prices)
@@ -64,10 +69,22 @@ def estimate(clips: tuple[ClipSpec, ...], seconds: tuple[str, ...], request: Req
     if not clips and not given_ms:
         raise click.UsageError("give 1 to 3 clips, or --seconds S for each clip")
     clips = timeline_clips(clips, media_dirs, map_paths, quiet=quiet)
-    planned, errors = plan_clips(apply_trim_options(list(clips), start, end, length), extend=extend)
+    # Windows to the chosen model's clip limits; a comparison to the widest of every model's (it
+    # cuts to each one's itself, and says which refuses a clip too short for it).
+    from prep.core.models import widest_clip_ms
+
+    limits = widest_clip_ms() if compare else request.spec.videos.duration_ms
+    planned, errors = plan_clips(apply_trim_options(list(clips), start, end, length), extend=extend,
+                                 **({"clip_ms": limits} if limits is not None else {}))
     for problem in errors:
         render.error(problem, verbose=verbose)
     exit_with(e.exit_code for e in errors)
+    if compare:
+        data = compare_planned(planned, seconds=given_ms, output_s=request.duration_s,
+                               quality=request.quality, prices=settings.prices)
+        json_or_table(data, lambda to_stderr: render.compare_table(data, to_stderr=to_stderr),
+                      json_=json_, quiet=quiet)
+        return
     est = estimate_planned(planned, seconds=given_ms, output_s=request.duration_s,
                            quality=request.quality, prices=settings.prices, model=request.model,
                            generate_audio=request.generate_audio)

@@ -45,6 +45,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 @click.option("--loudness", "loudness_lufs", type=click.FloatRange(-40, -5), metavar="LUFS",
               help="Normalise the audio to LUFS (EBU R128, two passes; true peak at most "
                    "-1.5 dBTP), e.g. -16 for speech. The video is still copied when it can be.")
+@click.option("--model", metavar="MODEL",
+              help="Prepare to this model's clip limits (id or alias: wan3.0 takes 1-15 s a clip, "
+                   "15 s in all); default: `model` in the config, else wan2.6 (2-30 s).")
 @trim_options
 @timeline_options
 @extend_option
@@ -53,8 +56,12 @@ def prepare(clips: tuple[ClipSpec, ...], out_dir: str, profile: Any, max_size_mb
             dry_run: bool, no_cache: bool, sheet: bool, start: str | None, end: str | None,
             length: str | None, media_dirs: tuple[str, ...], map_paths: tuple[str, ...],
             extend: Any, json_: bool, quiet: bool, verbose: bool,
-            loudness_lufs: float | None = None, jobs: int | None = None) -> None:
+            loudness_lufs: float | None = None, jobs: int | None = None,
+            model: str | None = None) -> None:
     """Make each clip an mp4 EvoLink accepts: 2-30 s, under 100 MB, H.264/AAC.
+
+    With --model, to that model's limits instead (wan3.0: 1-15 s a clip and 15 s in all; a
+    longer source is cut to its first 15 s, with a note).
 
     Compliant clips are copied as they are; compliant streams in another container are
     rewrapped; a compliant video with other audio (PCM, 5.1...) keeps its video and only the
@@ -68,6 +75,7 @@ def prepare(clips: tuple[ClipSpec, ...], out_dir: str, profile: Any, max_size_mb
         prep prepare blink.mp4 -o ready/ --extend freeze --dry-run
         prep prepare take.mov -o ready/ --sheet      # and ready/take.sheet.png
         prep prepare take.mov -o ready/ --loudness -16   # the voice at -16 LUFS
+        prep prepare long.mov -o ready/ --model 3.0     # wan3.0: cut to its first 15 s
     """
     from pathlib import Path
 
@@ -79,14 +87,26 @@ def prepare(clips: tuple[ClipSpec, ...], out_dir: str, profile: Any, max_size_mb
         from prep.ui.pictures import require_extras
 
         require_extras("--sheet")
+    from prep.core.models import model_spec
+    from prep.ui.options import configured_model
+
+    spec = model_spec(configured_model(model))
     settings = cli_settings()
     clips = timeline_clips(clips, media_dirs, map_paths, quiet=quiet)
     specs = apply_trim_options(list(clips), start, end, length)
+    clip_ms = spec.videos.duration_ms
+    if clip_ms is not None and spec.videos.total_ms is not None and len(specs) > 1:
+        # Clips over the model's total are refused before any of them is encoded.
+        from prep.jobs.estimate import check_total, plan_clips
+
+        planned, _errors = plan_clips(specs, extend=extend, clip_ms=clip_ms)
+        check_total(planned, spec.id)
     options = PrepareOptions(
         profile=profile, extend=extend, use_cache=not no_cache, cache_dir=settings.cache_dir,
         ffmpeg=settings.ffmpeg,
         max_size_bytes=int(max_size_mb * 1_000_000) if max_size_mb else rules.MAX_FILE_BYTES,
         loudness_lufs=loudness_lufs, jobs=jobs,
+        **({"clip_ms": clip_ms} if clip_ms is not None else {}),
     )
     results: list[PrepResult] = []
     errors: list[PrepError] = []

@@ -201,11 +201,16 @@ def _state(studio: Studio, request: Request, body: Any) -> dict[str, Any]:
         "rules": {
             "max_prompt_chars": rules.MAX_PROMPT_CHARS, "min_output_s": rules.MIN_OUTPUT_S,
             "max_output_s": rules.MAX_OUTPUT_S, "default_output_s": rules.DEFAULT_OUTPUT_S,
-            "qualities": list(rules.QUALITIES), "default_quality": rules.DEFAULT_QUALITY,
-            "aspect_ratios": ["auto", *rules.ASPECT_RATIOS],
-            "default_aspect_ratio": rules.DEFAULT_ASPECT_RATIO, "models": list(rules.MODELS),
-            "default_model": rules.DEFAULT_MODEL,
-            "audio_switch_models": list(rules.AUDIO_SWITCH_MODELS),
+            # Every model's choices together: the job is checked against its own model's.
+            "qualities": list(dict.fromkeys(q for m in rules.MODEL_SPECS for q in m.qualities)),
+            "default_quality": rules.DEFAULT_QUALITY,
+            "aspect_ratios": ["auto", *dict.fromkeys(a for m in rules.MODEL_SPECS
+                                                     for a in m.aspect_ratios)],
+            "default_aspect_ratio": rules.DEFAULT_ASPECT_RATIO,
+            "models": [m.id for m in rules.MODEL_SPECS],
+            "default_model": settings.model or rules.DEFAULT_MODEL,
+            "audio_switch_models": [m.id for m in rules.MODEL_SPECS
+                                    if m.generate_audio_default is not None],
             "min_clip_ms": rules.MIN_CLIP_MS, "max_clip_ms": rules.MAX_CLIP_MS,
             "max_clips": rules.MAX_CLIPS,
             "input_cap_ms": {str(k): v for k, v in rules.INPUT_CAP_MS.items()},

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from prep.core import billing, rules
 from prep.core.clipspec import ClipSpec, spec_text
+from prep.core.clipspec import ClipSpec
+from prep.core.models import model_spec
 from prep.core.request import RequestOptions, check_clip_count
 from prep.core.timecode import format_ms
 from prep.errors import ExitCode, Interrupted, PrepError, UsageError
@@ -99,17 +101,18 @@ class JobDraft:
         raw_clips = body.get("clips")
         if not isinstance(raw_clips, list):
             raise UsageError("add a clip to the job")
-        check_clip_count(len(raw_clips))
-        windows = tuple(_window(item, library) for item in raw_clips)
         # The page's own spellings (a blank prompt, "6" from a field, audio left on for a model
         # that has no switch) become the request's values; the rules are RequestOptions'.
-        model = body.get("model") or rules.DEFAULT_MODEL
+        spec = model_spec(body.get("model") or rules.DEFAULT_MODEL)
+        model = spec.id
+        check_clip_count(len(raw_clips), spec)
+        windows = tuple(_window(item, library) for item in raw_clips)
         audio = body.get("generate_audio")
         values = {"duration": _int(body.get("duration"), rules.DEFAULT_OUTPUT_S, "duration"),
                   "quality": body.get("quality") or None, "aspect_ratio": body.get("aspect_ratio") or None,
                   "model": model,
-                  "generate_audio": bool(audio) if audio is not None and model in rules.AUDIO_SWITCH_MODELS
-                  else None}
+                  "generate_audio": bool(audio)
+                  if audio is not None and spec.generate_audio_default is not None else None}
         request = RequestOptions.from_dict(values)
         assert request is not None
         return cls(windows=windows, prompt=str(body.get("prompt") or ""), request=request)
