@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 from prep.core import billing, rules
 from prep.core.clipspec import ClipSpec, spec_text
-from prep.core.clipspec import ClipSpec
 from prep.core.models import model_spec
 from prep.core.request import RequestOptions, check_clip_count
 from prep.core.timecode import format_ms
