@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -279,3 +280,35 @@ def test_waiting_for_the_folder_is_said_once(tmp_path: Path) -> None:
     second.release()
     assert len(heard) == 1 and "waiting for another prep run" in heard[0]
     assert time.monotonic() - started >= 0.25
+
+
+# -- SIGTERM and Ctrl-C ---------------------------------------------------------------------------
+
+
+def _until(check: Any, limit_s: float = 60.0) -> None:
+    end = time.monotonic() + limit_s
+    while not check():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_during_the_download_says_what_was_left_and_leaves_no_part(
+        sandbox: Sandbox, clip: Path, tmp_path: Path, signum: int) -> None:
+    sandbox.fail_next("slow", endpoint="download", times=None, delay_s=4.0)
+    out = tmp_path / "out"
+    env = {**os.environ, **sandbox.env(), "PREP_CACHE_DIR": str(tmp_path / "cache")}
+    run = subprocess.Popen([sys.executable, "-m", "prep", "generate", str(clip), "-p", PROMPT,
+                            "-o", str(out), "-y", "--quiet"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    _until(lambda: list(out.glob("*.part")) or run.poll() is not None)
+    run.send_signal(signum)
+    _, stderr = run.communicate(timeout=60)
+    expected = ExitCode.TERMINATED if signum == signal.SIGTERM else ExitCode.INTERRUPTED
+    assert run.returncode == expected, stderr
+    assert "stopped: 1 with a task still to follow or download" in stderr
+    assert "run the same command again" in stderr
+    assert not list(out.glob("*.part"))
+    sandbox.clear_faults()
+    again = _generate(sandbox, tmp_path, clip)
+    assert again.exit_code == 0 and len(_tasks(sandbox)) == 1

@@ -635,9 +635,16 @@ class _Runner:
                            on_progress=progress if fault or report else None)
 
     def _download(self, job: JobRecord) -> tuple[Path, str, int]:
+        report = self.hooks.on_download_progress
+
+        def progress(received: int, total: int | None) -> None:
+            self.gate.check()  # a stopping run leaves no `.part` behind (the client removes it)
+            if report is not None:
+                report(received, total)
+
         return download_result(self.api, self.fetch, self.gate, url=job.result_url,
                                task_id=job.task_id, dest=result_path(self.options.output_dir, job.name),
-                               on_progress=self.hooks.on_download_progress)
+                               on_progress=progress)
 
     # -- results of work (coordinator thread: the only journal writer)
 
@@ -820,6 +827,29 @@ class _Runner:
                 self.journal.note_error(name, f"not submitted: {self.halted.message}",
                                         self.halted.exit_code)
 
+    def wind_down(self, limit_s: float = 1.5) -> None:
+        """After Ctrl-C (creates settled): stop every call and pause, kill the encodes running
+        here, and give the threads a moment to clean up (a `.part`, an encode's temp file)."""
+        from prep.media.ffmpeg import stop_running
+
+        self.gate.stop()
+        pending = [f for f in self.futures if not f.done()]
+        end = time.monotonic() + limit_s
+        while pending and time.monotonic() < end:
+            stop_running()  # again each round: a thread may have started its next ffmpeg
+            pending = list(wait(pending, timeout=0.1).not_done)
+
+    def left(self) -> str:
+        """What a stopped run leaves, in words: jobs done, tasks still running, jobs not sent."""
+        states = [self._job(n).state for n in self.names]
+        counts = [(sum(1 for s in states if s == "done"), "done"),
+                  (sum(1 for s in states if s in ("submitting", "running", "completed")),
+                   "with a task still to follow or download"),
+                  (sum(1 for s in states if s == "unknown"), "with an unknown outcome"),
+                  (sum(1 for s in states if s == "failed"), "failed"),
+                  (sum(1 for s in states if s in ("pending", "prepared", "uploaded")), "not sent")]
+        return ", ".join(f"{n} {what}" for n, what in counts if n) or "nothing"
+
     def stop_in_flight_creates(self, timeout_s: float = 30.0) -> None:
         """After Ctrl-C: wait a little for create requests already sent, and journal their answers."""
         creates = [f for f, (step, _) in self.futures.items() if step is Step.CREATE]
@@ -888,7 +918,7 @@ def run_batch(
     pacing = options.pacing
     api = client or engine_client(settings, gate, pacing)
     # Downloads (of result files, off the API's hosts) retry on their own: no brake on the run.
-    fetch = api.with_policy(retry=_retry_policy(pacing), sleep=time.sleep)
+    fetch = api.with_policy(retry=_retry_policy(pacing), sleep=gate.nap)
     own_cpu = cpu_executor is None
     own_io = io_executor is None
     cpu = cpu_executor or ThreadPoolExecutor(options.cpu_workers, thread_name_prefix="prep-cpu")
@@ -932,6 +962,7 @@ def run_batch(
         except KeyboardInterrupt:
             interrupted = True
             runner.stop_in_flight_creates()
+            runner.wind_down()
         finally:
             if own_cpu:
                 cpu.shutdown(wait=not interrupted, cancel_futures=True)
@@ -940,6 +971,7 @@ def run_batch(
             if client is None:
                 api.close()
         halted = runner.halted
+        left = runner.left()
         rows = batch_status(journal, now=time.time(), upload_margin_s=0)
     names = {j.name for j in plan.jobs}
     result = BatchResult(jobs=tuple(r for r in rows if r.name in names), interrupted=interrupted,
@@ -948,6 +980,7 @@ def run_batch(
                          rate_limit_pauses=gate.backoffs, elapsed_s=time.monotonic() - started,
                          batch_queries=runner.batch_calls)
     if interrupted:
-        raise Interrupted("the batch was stopped; finished steps are kept in the journal",
-                          hint=f"run the same command again to resume ({out})")
+        raise Interrupted(f"stopped: {left}; finished steps are kept in the journal",
+                          hint=f"run the same command again to resume ({out}); tasks already "
+                               "made go on at EvoLink and are not paid again")
     return result
