@@ -312,3 +312,24 @@ def test_a_signal_during_the_download_says_what_was_left_and_leaves_no_part(
     sandbox.clear_faults()
     again = _generate(sandbox, tmp_path, clip)
     assert again.exit_code == 0 and len(_tasks(sandbox)) == 1
+
+
+@pytest.mark.parametrize("loss", ["emptied", "damaged"])
+def test_a_batch_whose_journal_was_lost_pays_nothing_again(sandbox: Sandbox, clip: Path,
+                                                           tmp_path: Path, loss: str) -> None:
+    (tmp_path / "clip.mp4").symlink_to(clip)
+    manifest = tmp_path / "jobs.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in MANIFEST))
+    out = tmp_path / "out"
+    env = {**sandbox.env(), "PREP_CACHE_DIR": str(tmp_path / "cache")}
+    args = ["batch", str(manifest), "-o", str(out), "--yes", "--quiet", "--json"]
+    first = CliRunner().invoke(cli, args, env=env)
+    assert first.exit_code == 0, first.stderr
+    results = {p.name: p.read_bytes() for p in out.glob("*.mp4")}
+    assert len(results) == len(MANIFEST)
+    journal_path(out).write_bytes(b"" if loss == "emptied" else b"\x00garbage" * 300)
+    again = CliRunner().invoke(cli, args, env=env)
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["counts"]["done"] == len(MANIFEST)
+    assert len(_tasks(sandbox)) == len(MANIFEST)
+    assert {p.name: p.read_bytes() for p in out.glob("*.mp4")} == results

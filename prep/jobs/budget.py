@@ -156,12 +156,13 @@ def jobs_to_pay(plan: BatchPlan, output_dir: Path | None, *,
     """(name, units) of every job of `plan` that a run would still create a task for: those the
     journal in `output_dir` has not sent yet (failed ones only with `retry_failed`), each at its
     bill as measured when the journal has it, else as planned."""
-    from prep.jobs.journal import Journal
+    from prep.jobs.journal import Journal, JournalDamaged
     from prep.jobs.layout import journal_path
 
     known: dict[str, JobRecord] = {}
     if output_dir is not None and journal_path(output_dir).is_file():
-        with Journal.open(output_dir, create=False) as journal:
+        # A damaged journal knows nothing: every job counts (the run sets the file aside).
+        with contextlib.suppress(JournalDamaged), Journal.open(output_dir, create=False) as journal:
             known = {j.name: j for j in journal.jobs()}
     rest = []
     for job in plan.jobs:
