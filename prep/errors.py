@@ -21,7 +21,7 @@
     ├── TaskTimeoutError (6)        waiting for a task gave up at its deadline (the task goes on)
     ├── JobError (any)              a batch job's recorded failure, with the code its journal gives
     ├── FolderBusyError (8)         another prep run holds the output folder's lock
-    └── Interrupted (130)           Ctrl-C; nothing half-written is left
+    └── Interrupted (130)           Ctrl-C (143 for SIGTERM); nothing half-written is left
 
 `ExitCode` names each code once; everything else (the classes, the commands, a job's status)
 uses the names.
@@ -78,6 +78,7 @@ class ExitCode(IntEnum):
     TASK_FAILED = 7  # the generation task failed
     BUSY = 8  # another prep run holds the output folder
     INTERRUPTED = 130  # Ctrl-C
+    TERMINATED = 143  # SIGTERM (128 + 15), handled as Ctrl-C is
 
 
 class PrepError(Exception):

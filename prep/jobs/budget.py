@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RateGate",
+    "RunStopped",
     "check_balance",
     "credits_label",
     "fitting_jobs",
@@ -32,6 +33,10 @@ __all__ = [
     "measured_units",
     "over_budget",
 ]
+
+
+class RunStopped(KeyboardInterrupt):
+    """Raised in a run's worker threads once it is stopping (as Ctrl-C is in the main one)."""
 
 
 class RateGate:
@@ -54,6 +59,28 @@ class RateGate:
         self._clock = clock
         self._sleep = sleep
         self._cond = threading.Condition()
+        self.stopped = False
+
+    def stop(self) -> None:
+        """The run is stopping (Ctrl-C, SIGTERM): every call not yet made and every pause raise
+        RunStopped at once, so the run's threads end within moments."""
+        with self._cond:
+            self.stopped = True
+            self._cond.notify_all()
+
+    def check(self) -> None:
+        """RunStopped once the run is stopping."""
+        if self.stopped:
+            raise RunStopped
+
+    def nap(self, delay_s: float) -> None:
+        """Sleep `delay_s` (a retry's pause that brakes nothing else), cut short by `stop`."""
+        if self._sleep is time.sleep:
+            with self._cond:
+                self._cond.wait_for(lambda: self.stopped, timeout=max(delay_s, 0.0))
+        else:
+            self._sleep(delay_s)
+        self.check()
 
     def backoff(self, delay_s: float) -> None:
         """Pause every API call for `delay_s` and run fewer at once for a while."""
@@ -66,13 +93,14 @@ class RateGate:
     def sleep(self, delay_s: float) -> None:
         """The client's retry sleep: every back-off anywhere brakes the whole batch."""
         self.backoff(delay_s)
-        self._sleep(delay_s)
+        self.nap(delay_s)
 
     @contextlib.contextmanager
     def call(self) -> Iterator[None]:
         """Hold one of the allowed concurrent API calls (waiting out any pause first)."""
         with self._cond:
             while True:
+                self.check()
                 wait_s = self.paused_until - self._clock()
                 if wait_s <= 0 and self.in_flight < self.limit:
                     break
@@ -128,12 +156,13 @@ def jobs_to_pay(plan: BatchPlan, output_dir: Path | None, *,
     """(name, units) of every job of `plan` that a run would still create a task for: those the
     journal in `output_dir` has not sent yet (failed ones only with `retry_failed`), each at its
     bill as measured when the journal has it, else as planned."""
-    from prep.jobs.journal import Journal
+    from prep.jobs.journal import Journal, JournalDamaged
     from prep.jobs.layout import journal_path
 
     known: dict[str, JobRecord] = {}
     if output_dir is not None and journal_path(output_dir).is_file():
-        with Journal.open(output_dir, create=False) as journal:
+        # A damaged journal knows nothing: every job counts (the run sets the file aside).
+        with contextlib.suppress(JournalDamaged), Journal.open(output_dir, create=False) as journal:
             known = {j.name: j for j in journal.jobs()}
     rest = []
     for job in plan.jobs:

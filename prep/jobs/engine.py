@@ -53,9 +53,20 @@ from prep.errors import (
 from prep.jobs.budget import RateGate, check_balance, jobs_to_pay, measured_units, over_budget
 from prep.jobs.journal import ClipRecord, JobRecord, Journal
 from prep.jobs.layout import prepared_dir, prepared_root, read_progress, result_path
+from prep.jobs.lock import RunLock
 from prep.jobs.planning import BatchPlan, JobPlan
 from prep.jobs.policy import DEFAULT_PACING, Decision, Pacing, Step, Verdict, decide
 from prep.jobs.reconcile import job_clips, reconcile, sync_journal
+from prep.jobs.recover import (
+    LOST_JOURNAL,
+    REBUILT_META,
+    TaskList,
+    fingerprint,
+    idempotency_key,
+    recent_tasks,
+    sidecar_matches,
+    write_sidecar,
+)
 from prep.jobs.status import JobStatus, batch_status
 from prep.jobs.steps import (
     FAULT_POINTS,
@@ -112,6 +123,7 @@ class BatchOptions:
     cpu_workers: int = field(default_factory=default_cpu_workers)
     retry_failed: bool = False
     resubmit_unknown: bool = False
+    wait_lock: bool = False  # another run holds the folder: wait for it (else FolderBusyError)
     upload_mode: Literal["auto", "base64", "stream"] = "auto"  # auto: base64, stream if refused
     upload_margin_s: float = UPLOAD_MARGIN_S
     pacing: Pacing = DEFAULT_PACING  # retries, pauses and poll intervals (tests: a quick one)
@@ -248,6 +260,7 @@ class _Runner:
         self.batch_queries: bool | None = None if options.batch_queries else False
         self.batch_calls = 0
         self.timed_out = False
+        self.task_list: TaskList | None = None  # what the service lists, after a lost journal
         self.started = time.monotonic()
         self.names = [j.name for j in plan.jobs]
         self.plans: dict[str, JobPlan] = {j.name: j for j in plan.jobs}
@@ -271,6 +284,17 @@ class _Runner:
         now = time.time()
         for name in found.to_follow:
             self.polls[name] = _Poll(due=now, interval=self.poll_initial_s)
+
+    def read_task_list(self) -> None:
+        """After a lost journal: the service's recent tasks, read once before anything is sent
+        (so no task this run makes can be taken for an earlier one)."""
+        since = self.journal.meta(REBUILT_META)
+        if since is None or all(self.journal.submissions(n) for n in self.names):
+            return
+        self.task_list = recent_tasks(self.api, float(since))
+        if self.task_list.unavailable is not None and self.hooks.on_warning is not None:
+            self.hooks.on_warning(f"the journal of {self.options.output_dir} was lost and the task "
+                                  f"list cannot be read ({self.task_list.unavailable})")
 
     def _job(self, name: str) -> JobRecord:
         job = self.journal.job(name)
@@ -518,14 +542,50 @@ class _Runner:
 
     # -- create
 
-    def _key_for(self, name: str) -> str:
-        """Reuse the last key when the last request provably made no task or may have made one."""
-        from prep.api.client import new_idempotency_key
+    def _fingerprint(self, name: str, body: dict[str, Any]) -> str:
+        """The job's request as `prep.jobs.recover` identifies it (references by content)."""
+        return fingerprint(body, [self._clip(k).prepared_sha256 for k in self._job(name).clip_keys])
 
-        last = self.journal.last_submission(name)
-        if last is not None and last.outcome in ("deferred", "abandoned", "unknown", "sending"):
-            return last.idempotency_key
-        return new_idempotency_key()
+    def _key_for(self, name: str, print_: str) -> str:
+        """Reuse the last key when the last request provably made no task or may have made one;
+        else the key the request's fingerprint gives (the same after a lost journal)."""
+        subs = self.journal.submissions(name)
+        if subs and subs[-1].outcome in ("deferred", "abandoned", "unknown", "sending"):
+            return subs[-1].idempotency_key
+        answered = sum(1 for sub in subs if sub.outcome in ("created", "replayed", "rejected",
+                                                            "resolved"))
+        return idempotency_key(print_, self.options.output_dir, name, answered)
+
+    def _made_before(self, job: JobRecord, body: dict[str, Any], print_: str, key: str) -> bool:
+        """A job never sent from this journal: its result already on disk (its sidecar's
+        fingerprint matches: done, nothing sent), or, after a lost journal, a task the service
+        lists that may be its own (the job stops as unknown, for the user to settle)."""
+        if self.journal.submissions(job.name):
+            return False
+        found = sidecar_matches(self.options.output_dir, job.name, print_)
+        if found is not None:
+            self.journal.record_adopted(
+                job.name, task_id=found.get("task_id"), path=str(result_path(
+                    self.options.output_dir, job.name)), sha256=str(found.get("sha256") or ""),
+                size_bytes=int(found.get("size_bytes") or 0),
+                credits_reserved_units=found.get("credits_reserved_units"))
+            self.hooks.state(job.name, "done", "its result is already here (matching sidecar)")
+            return True
+        if self.task_list is None:
+            return False
+        model = str(body.get("model") or "")
+        known = {j.task_id for j in self.journal.jobs() if j.task_id}
+        candidates = self.task_list.candidates(model, known)
+        if candidates == ():
+            return False
+        since = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.task_list.since))
+        seen = (f"EvoLink lists {len(candidates)} task(s) of {model} made since {since}: "
+                + ", ".join(candidates[:5])) if candidates else \
+            f"EvoLink's task list cannot be read ({self.task_list.unavailable})"
+        sub = self.journal.begin_submission(job.name, idempotency_key=key, request=body)
+        self.journal.record_unknown(sub, error=f"{LOST_JOURNAL}; {seen}")
+        self.hooks.state(job.name, "unknown", seen)
+        return True
 
     def _request(self, name: str, urls: list[str]) -> dict[str, Any]:
         return GenerationRequest(options=self.plans[name].request, video_urls=tuple(urls)).body()
@@ -536,7 +596,10 @@ class _Runner:
             self._halt(UsageError(over, hint="raise --max-cost, or remove jobs from the manifest"))
             return
         body = self._request(job.name, urls)
-        key = self._key_for(job.name)
+        print_ = self._fingerprint(job.name, body)
+        key = self._key_for(job.name, print_)
+        if self._made_before(job, body, print_, key):
+            return
         # Journaled (and committed) BEFORE the request leaves: a crash after this line is seen
         # on resume as a request that may have reached EvoLink.
         sub = self.journal.begin_submission(job.name, idempotency_key=key, request=body)
@@ -587,9 +650,16 @@ class _Runner:
                            on_progress=progress if fault or report else None)
 
     def _download(self, job: JobRecord) -> tuple[Path, str, int]:
+        report = self.hooks.on_download_progress
+
+        def progress(received: int, total: int | None) -> None:
+            self.gate.check()  # a stopping run leaves no `.part` behind (the client removes it)
+            if report is not None:
+                report(received, total)
+
         return download_result(self.api, self.fetch, self.gate, url=job.result_url,
                                task_id=job.task_id, dest=result_path(self.options.output_dir, job.name),
-                               on_progress=self.hooks.on_download_progress)
+                               on_progress=progress)
 
     # -- results of work (coordinator thread: the only journal writer)
 
@@ -637,7 +707,22 @@ class _Runner:
     def _downloaded(self, name: str, saved: tuple[Path, str, int]) -> None:
         path, digest, size = saved
         self.journal.record_result(name, path=str(path), sha256=digest, size_bytes=size)
+        self._write_sidecar(name, digest, size)
         self.hooks.state(name, "done", str(path))
+
+    def _write_sidecar(self, name: str, digest: str, size: int) -> None:
+        """The result remembers what was paid for it (read back after a lost journal)."""
+        sub = self.journal.last_submission(name)
+        job = self._job(name)
+        if sub is None:
+            return
+        try:
+            write_sidecar(self.options.output_dir, name, print_=self._fingerprint(name, sub.request),
+                          task_id=job.task_id, credits_reserved_units=job.credits_reserved_units,
+                          idempotency_key=sub.idempotency_key, model=sub.request.get("model"),
+                          sha256=digest, size_bytes=size)
+        except OSError as err:
+            self._warn((f"{name}: its sidecar could not be written ({err.strerror or err})",))
 
     def _report_task(self, task: Task) -> None:
         if self.hooks.on_task is not None:
@@ -757,6 +842,29 @@ class _Runner:
                 self.journal.note_error(name, f"not submitted: {self.halted.message}",
                                         self.halted.exit_code)
 
+    def wind_down(self, limit_s: float = 1.5) -> None:
+        """After Ctrl-C (creates settled): stop every call and pause, kill the encodes running
+        here, and give the threads a moment to clean up (a `.part`, an encode's temp file)."""
+        from prep.media.ffmpeg import stop_running
+
+        self.gate.stop()
+        pending = [f for f in self.futures if not f.done()]
+        end = time.monotonic() + limit_s
+        while pending and time.monotonic() < end:
+            stop_running()  # again each round: a thread may have started its next ffmpeg
+            pending = list(wait(pending, timeout=0.1).not_done)
+
+    def left(self) -> str:
+        """What a stopped run leaves, in words: jobs done, tasks still running, jobs not sent."""
+        states = [self._job(n).state for n in self.names]
+        counts = [(sum(1 for s in states if s == "done"), "done"),
+                  (sum(1 for s in states if s in ("submitting", "running", "completed")),
+                   "with a task still to follow or download"),
+                  (sum(1 for s in states if s == "unknown"), "with an unknown outcome"),
+                  (sum(1 for s in states if s == "failed"), "failed"),
+                  (sum(1 for s in states if s in ("pending", "prepared", "uploaded")), "not sent")]
+        return ", ".join(f"{n} {what}" for n, what in counts if n) or "nothing"
+
     def stop_in_flight_creates(self, timeout_s: float = 30.0) -> None:
         """After Ctrl-C: wait a little for create requests already sent, and journal their answers."""
         creates = [f for f, (step, _) in self.futures.items() if step is Step.CREATE]
@@ -825,7 +933,7 @@ def run_batch(
     pacing = options.pacing
     api = client or engine_client(settings, gate, pacing)
     # Downloads (of result files, off the API's hosts) retry on their own: no brake on the run.
-    fetch = api.with_policy(retry=retry_policy(pacing), sleep=time.sleep)
+    fetch = api.with_policy(retry=retry_policy(pacing), sleep=gate.nap)
     own_cpu = cpu_executor is None
     own_io = io_executor is None
     cpu = cpu_executor or ThreadPoolExecutor(options.cpu_workers, thread_name_prefix="prep-cpu")
@@ -847,7 +955,12 @@ def run_batch(
         max_s=None if pacing.poll_max_ms is None else pacing.poll_max_ms / 1000)
     interrupted = False
     halted: PrepError | None = None
-    with contextlib.nullcontext(journal) if journal is not None else Journal.open(out) as journal:
+    # A run of our own takes the folder's lock for its whole life, before opening the journal
+    # (a caller that hands in its journal holds the lock already).
+    lock = contextlib.nullcontext() if journal is not None else \
+        RunLock(out).acquire(wait=options.wait_lock, on_wait=hooks.on_warning)
+    with lock, (contextlib.nullcontext(journal) if journal is not None
+                else Journal.open(out, for_run=True)) as journal:
         journal.set_meta("manifest", plan.manifest.source)
         if plan.manifest.timeline is not None:
             journal.set_meta("timeline", json.dumps(plan.manifest.timeline, sort_keys=True))
@@ -865,11 +978,13 @@ def run_batch(
                 if hooks.on_warning is not None:
                     hooks.on_warning(warning)
             runner.reconcile()
+            runner.read_task_list()
             runner.run()
             runner.finalize()
         except KeyboardInterrupt:
             interrupted = True
             runner.stop_in_flight_creates()
+            runner.wind_down()
         finally:
             if own_cpu:
                 cpu.shutdown(wait=not interrupted, cancel_futures=True)
@@ -878,6 +993,7 @@ def run_batch(
             if client is None:
                 api.close()
         halted = runner.halted
+        left = runner.left()
         rows = batch_status(journal, now=time.time(), upload_margin_s=0)
     names = {j.name for j in plan.jobs}
     result = BatchResult(jobs=tuple(r for r in rows if r.name in names), interrupted=interrupted,
@@ -886,6 +1002,7 @@ def run_batch(
                          rate_limit_pauses=gate.backoffs, elapsed_s=time.monotonic() - started,
                          batch_queries=runner.batch_calls)
     if interrupted:
-        raise Interrupted("the batch was stopped; finished steps are kept in the journal",
-                          hint=f"run the same command again to resume ({out})")
+        raise Interrupted(f"stopped: {left}; finished steps are kept in the journal",
+                          hint=f"run the same command again to resume ({out}); tasks already "
+                               "made go on at EvoLink and are not paid again")
     return result

@@ -87,6 +87,8 @@ class GenerateOptions:
     profile: Profile | None = None
     use_cache: bool = True
     resubmit: bool = False
+    retry_failed: bool = False  # a job that failed (before submission, or its task) runs again
+    wait_lock: bool = False  # another run holds the output folder: wait for it (else exit 8)
     pick: bool = False  # choose a window for clips given without one, as `prep pick` does
     check: bool = True  # check each clip as a reference (`prep check`) before the bill
     require: Verdict | None = None  # refuse clips below this verdict (exit 3)
@@ -316,11 +318,19 @@ def generate(
     # One client and one journal for the whole job: the balance, the engine and the read-back.
     from prep.jobs import engine
     from prep.jobs.budget import RateGate
+    from prep.jobs.lock import RunLock
 
     gate = RateGate(_CONCURRENCY)
-    api = client or engine.engine_client(settings, gate, options.pacing)
-    journal = _open_journal(options.out_dir, create=False)
+    # One run per output folder, for the job's whole life, before its journal is opened.
+    lock = RunLock(options.out_dir).acquire(wait=options.wait_lock, on_wait=hooks.on_note)
     try:
+        api = client or engine.engine_client(settings, gate, options.pacing)
+    except BaseException:
+        lock.release()
+        raise
+    journal: Journal | None = None
+    try:
+        journal = _open_journal(options.out_dir, create=False)
         earlier = _journaled(journal, job.name) if journal is not None else None
         if earlier is not None and earlier.state in SENT:
             result.resumed = True
@@ -342,6 +352,7 @@ def generate(
             journal.close()
         if client is None:
             api.close()
+        lock.release()
     if raise_on_failure:
         result.raise_for_outcome()
     return result
@@ -442,7 +453,7 @@ def _open_journal(out_dir: Path, *, create: bool) -> Journal | None:
 
     if not create and not journal_path(out_dir).is_file():
         return None
-    return Journal.open(out_dir, create=create)
+    return Journal.open(out_dir, create=create, for_run=True)
 
 
 def _journaled(journal: Journal, name: str) -> JobStatus | None:
@@ -523,6 +534,7 @@ def _run(result: GenerateResult, job_plan: JobPlan, options: GenerateOptions, se
                              on_download_progress=hooks.on_download_progress)
     batch_options = engine.BatchOptions(
         output_dir=options.out_dir, concurrency=_CONCURRENCY, resubmit_unknown=options.resubmit,
+        retry_failed=options.retry_failed,
         upload_mode=options.upload_mode, max_cost_units=options.max_cost_units,
         follow=options.wait, deadline_s=options.deadline_s, use_cache=options.use_cache,
         profile=options.profile, pacing=options.pacing,

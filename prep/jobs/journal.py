@@ -18,7 +18,9 @@ answer came back: the task may exist, and the job waits for the user to resolve 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -31,6 +33,7 @@ from typing import Any, Final, Literal
 from prep.core.billing import UNITS_PER_CREDIT
 from prep.errors import UsageError
 from prep.jobs.layout import JOURNAL_NAME, journal_path
+from prep.jobs.recover import REBUILT_META, folder_evidence_since
 
 __all__ = [
     "FOLLOWED",
@@ -42,6 +45,7 @@ __all__ = [
     "Event",
     "JobRecord",
     "Journal",
+    "JournalDamaged",
     "Submission",
 ]
 
@@ -244,6 +248,34 @@ class Event:
     detail: str | None
 
 
+class JournalDamaged(UsageError):
+    """The file where the journal should be is not a readable prep journal."""
+
+
+def _read_only(err: sqlite3.Error) -> bool:
+    return "readonly" in str(err) or "read-only" in str(err)
+
+
+def _read_only_error(path: Path) -> UsageError:
+    return UsageError(f"{path}: the batch journal cannot be written (read-only file or folder)",
+                      hint="make the output folder and its journal writable (chmod u+w), or run "
+                           "as the user who owns them")
+
+
+def _has_content(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
 class Journal:
     """The SQLite journal of one batch output folder. Use as a context manager, or call close()."""
 
@@ -265,23 +297,54 @@ class Journal:
             self.applied = self._migrate(migrations)
         except sqlite3.DatabaseError as err:
             self._db.close()
-            raise UsageError(f"{path}: not a prep batch journal ({err})",
-                             hint="point at the batch's output folder, or move this file away") from err
+            if _read_only(err):
+                raise _read_only_error(path) from err
+            raise JournalDamaged(
+                f"{path}: not a prep batch journal, or a damaged one ({err})",
+                hint="it may record tasks already paid for, so prep keeps it: restore it from a "
+                     "backup, or run the job again (`prep batch` / `prep generate`), which sets "
+                     "it aside and checks EvoLink's task list before sending anything") from err
         except UsageError:
             self._db.close()
             raise
 
     @classmethod
     def open(cls, folder: Path | str, *, create: bool = True, clock: Callable[[], float] = time.time,
-             ) -> Journal:
-        """The journal of output folder `folder`; with create=False a missing one is a UsageError."""
+             for_run: bool = False) -> Journal:
+        """The journal of output folder `folder`; with create=False a missing one is a UsageError.
+
+        `for_run` (a run that may create tasks, holding the folder's lock): a journal that cannot
+        be written is a UsageError; one that is missing or empty where the folder shows jobs ran
+        (prepared clips, results' sidecars) is started afresh and marked rebuilt
+        (`REBUILT_META`), and a damaged one is set aside (`NAME.damaged-TIME`) and marked so too:
+        the engine then never takes "not in the journal" for "never sent" (`prep.jobs.recover`).
+        """
         folder = Path(folder)
         path = journal_path(folder)
         if not create and not path.exists():
             raise UsageError(f"{folder}: no batch journal here ({JOURNAL_NAME})",
                              hint="give the output folder of a `prep batch ... -o DIR` run")
+        if not for_run:
+            folder.mkdir(parents=True, exist_ok=True)
+            return cls(path, clock=clock)
+        # A run: a journal that is missing, empty or damaged where jobs already ran is a lost one.
+        since = folder_evidence_since(folder) if not _has_content(path) else None
+        if path.exists() and not os.access(path, os.W_OK):
+            raise _read_only_error(path)
         folder.mkdir(parents=True, exist_ok=True)
-        return cls(path, clock=clock)
+        try:
+            journal = cls(path, clock=clock)
+        except JournalDamaged:
+            aside = path.with_name(f"{path.name}.damaged-{int(time.time())}")
+            since = min(t for t in (folder_evidence_since(folder), _mtime(path)) if t is not None)
+            for extra in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(f"{path}{extra}", f"{aside}{extra}")
+            journal = cls(path, clock=clock)
+            journal.set_meta("damaged_journal", aside.name)
+        if since is not None and journal.meta(REBUILT_META) is None:
+            journal.set_meta(REBUILT_META, str(int(since)))
+        return journal
 
     def __enter__(self) -> Journal:
         return self
@@ -335,9 +398,19 @@ class Journal:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as err:
+                if _read_only(err):
+                    raise _read_only_error(self.path) from err
+                raise
             try:
                 yield self._db
+            except sqlite3.OperationalError as err:
+                self._db.execute("ROLLBACK")
+                if _read_only(err):
+                    raise _read_only_error(self.path) from err
+                raise
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -626,6 +699,19 @@ class Journal:
                        " result_bytes = ?, error = NULL, error_exit = NULL, updated_at = ? WHERE name = ?",
                        (path, sha256, size_bytes, self._clock(), name))
             self._event(db, "downloaded", job=name, detail=f"{path} ({size_bytes} bytes, sha256 {sha256})")
+
+    def record_adopted(self, name: str, *, task_id: str | None, path: str, sha256: str,
+                       size_bytes: int, credits_reserved_units: int | None) -> None:
+        """The job's result was already in the folder (its sidecar names the same request): the
+        job is done without sending anything."""
+        with self._tx() as db:
+            db.execute("UPDATE jobs SET state = 'done', task_id = ?, task_status = 'completed',"
+                       " credits_reserved_units = ?, result_path = ?, result_sha256 = ?,"
+                       " result_bytes = ?, error = NULL, error_exit = NULL, updated_at = ?"
+                       " WHERE name = ?", (task_id, credits_reserved_units, path, sha256,
+                                           size_bytes, self._clock(), name))
+            self._event(db, "adopted", job=name,
+                        detail=f"{path}: made by task {task_id} (its sidecar matches the request)")
 
     def reset_for_retry(self, name: str) -> None:
         """`--retry-failed`: a failed job runs again from its last good step.

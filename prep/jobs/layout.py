@@ -18,6 +18,7 @@ __all__ = [
     "progress_path",
     "read_progress",
     "result_path",
+    "sidecar_path",
 ]
 
 # Each prepared clip gets a folder of its own under this one, in the output folder.
@@ -46,6 +47,11 @@ def read_progress(out_dir: Path) -> tuple[int, int] | None:
 def result_path(out_dir: Path, job: str) -> Path:
     """Where a job's result video is written."""
     return out_dir / f"{job}.mp4"
+
+
+def sidecar_path(out_dir: Path, job: str) -> Path:
+    """Where a job's result remembers what was paid for it (fingerprint, task, credits)."""
+    return out_dir / f"{job}.json"
 
 
 def journal_path(out_dir: Path | str) -> Path:

@@ -154,6 +154,10 @@ def decide(step: Step, error: PrepError, attempts: int, pacing: Pacing = DEFAULT
 def _create(error: PrepError, attempts: int, pacing: Pacing) -> Decision:
     if isinstance(error, OutcomeUnknownError):
         return Decision(verdict=Verdict.UNKNOWN)
+    if isinstance(error, ApiError) and error.status == 409:
+        # The Idempotency-Key was used before with another body (references uploaded afresh
+        # after a lost journal): a task exists for it, so the job's outcome is for the user.
+        return Decision(verdict=Verdict.UNKNOWN)
     if isinstance(error, NetworkError):  # the connection was never made: nothing reached EvoLink
         if attempts <= pacing.max_deferrals:
             return Decision(verdict=Verdict.RETRY, delay_ms=pacing.backoff_ms(attempts),

@@ -24,7 +24,7 @@ from prep.core import rules
 from prep.core.window import Extend
 from prep.errors import UsageError
 from prep.files import file_sha256
-from prep.jobs.journal import FOLLOWED, NOT_SENT, SENT, JobRecord, Journal
+from prep.jobs.journal import FOLLOWED, NOT_SENT, SENT, JobRecord, Journal, JournalDamaged
 from prep.jobs.planning import BatchPlan, JobPlan
 from prep.jobs.steps import clip_key
 
@@ -116,8 +116,11 @@ def read_journaled_picks(folder: Path) -> dict[str, dict[str, Any]]:
 
     if not journal_path(folder).is_file():
         return {}
-    with Journal.open(folder, create=False) as journal:
-        return journaled_picks(journal)
+    try:
+        with Journal.open(folder, create=False) as journal:
+            return journaled_picks(journal)
+    except JournalDamaged:  # the run sets it aside and starts afresh
+        return {}
 
 
 def _record_picks(plan: BatchPlan, journal: Journal) -> None:

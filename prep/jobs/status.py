@@ -17,6 +17,7 @@ from prep.errors import (
     TaskTimeoutError,
 )
 from prep.jobs.journal import ClipRecord, Journal
+from prep.jobs.recover import LOST_JOURNAL
 
 __all__ = ["JobStatus", "batch_status", "job_error"]
 
@@ -95,6 +96,12 @@ def job_error(status: JobStatus, out_dir: Path, *, timed_out: bool = False) -> P
     again = f"run the same command again to pick it up (journal in {out_dir})"
     if status.state == "done":
         return None
+    if status.state == "unknown" and status.error and status.error.startswith(LOST_JOURNAL):
+        return OutcomeUnknownError(
+            f"job {status.name}: {status.error}",
+            hint=f"if one of them is this job's: `prep batch resolve {out_dir} {status.name} "
+                 f"--task-id ID`; if none is: `prep batch resolve {out_dir} {status.name} "
+                 "--not-created`; then run again")
     if status.state == "unknown":
         return OutcomeUnknownError(
             f"job {status.name}: outcome unknown: the create request was sent and no answer came "
@@ -104,14 +111,15 @@ def job_error(status: JobStatus, out_dir: Path, *, timed_out: bool = False) -> P
     if status.state == "failed" and status.error_exit == TaskFailedError.exit_code:
         return TaskFailedError(f"job {status.name}: {status.error}", task_id=status.task_id or "",
                                hint="failed tasks are not billed; change the prompt or clips and "
-                                    "run again")
+                                    "run again, or run it unchanged with --retry-failed")
     if timed_out:
         return TaskTimeoutError(f"job {status.name}: task {status.task_id} is still "
                                 f"{status.task_status or 'running'} at the deadline; it goes on at "
                                 "EvoLink", task_id=status.task_id or "", hint=again)
     if status.state == "failed":
         return JobError(f"job {status.name}: {status.error}", exit_code=status.exit_code,
-                        hint="fix the cause and run again" if not status.task_id else again)
+                        hint="fix the cause, then run again with --retry-failed"
+                        if not status.task_id else again)
     if status.error:
         return JobError(f"job {status.name} is {status.state}: {status.error}",
                         exit_code=status.exit_code, hint=again)

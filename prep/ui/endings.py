@@ -3,13 +3,16 @@ list of results, and `--json` answering every exit of a command that promises it
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import click
 
-from prep.errors import PrepError, UsageError
+from prep.errors import ExitCode, Interrupted, PrepError, UsageError
 
 __all__ = ["AnswersInJson", "answer", "can_ask", "confirm_cost", "exit_with", "json_or_table"]
 
@@ -63,13 +66,46 @@ def exit_with(codes: Iterable[int]) -> None:
         sys.exit(worst)
 
 
+# Set while a command runs when SIGTERM arrived: it is handled as Ctrl-C, but exits 143.
+_terminated = threading.Event()
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread where Ctrl-C's KeyboardInterrupt would be."""
+
+
+def _on_term(signum: int, frame: Any) -> None:
+    _terminated.set()
+    raise _Terminated
+
+
+@contextlib.contextmanager
+def on_sigterm() -> Iterator[None]:
+    """While a command runs (in the main thread): SIGTERM stops it as Ctrl-C does (what was left
+    is said, partial files are removed), and `interrupt_code` then says 143."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _terminated.clear()
+    previous = signal.signal(signal.SIGTERM, _on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def interrupt_code() -> int:
+    """The exit code of an interrupted command: 143 after SIGTERM, else 130 (Ctrl-C)."""
+    return ExitCode.TERMINATED if _terminated.is_set() else ExitCode.INTERRUPTED
+
+
 def _exit_code(err: BaseException) -> int:
+    if isinstance(err, (Interrupted, KeyboardInterrupt)):
+        return interrupt_code()
     if isinstance(err, PrepError):
         return err.exit_code
     if isinstance(err, click.ClickException):
         return err.exit_code
-    if isinstance(err, KeyboardInterrupt):
-        return 130
     return 1
 
 

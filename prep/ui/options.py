@@ -24,16 +24,21 @@ class PrepGroup(click.Group):
     """Turns prep's errors into their exit codes in one place, not at each call site."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from prep.ui.endings import interrupt_code, on_sigterm
+
         try:
-            return super().invoke(ctx)
+            with on_sigterm():
+                return super().invoke(ctx)
         except PrepError as exc:
+            from prep.errors import Interrupted
             from prep.ui import render
 
             render.error(exc, verbose=bool(ctx.meta.get("prep.verbose")))
-            ctx.exit(exc.exit_code)
+            ctx.exit(interrupt_code() if isinstance(exc, Interrupted) else exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            ctx.exit(ExitCode.INTERRUPTED)
+            code = interrupt_code()
+            click.echo("terminated" if code == ExitCode.TERMINATED else "interrupted", err=True)
+            ctx.exit(code)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
         except Exception as exc:

@@ -71,6 +71,9 @@ def batch() -> None:
               help="Encode on a Dask cluster: tcp://HOST:PORT, or local[:N] for N worker processes "
                    "here (also PREP_SCHEDULER or the config file). Needs the cluster extra.")
 @click.option("--retry-failed", is_flag=True, help="Run failed jobs again (failed tasks are not billed).")
+@click.option("--wait", "wait_lock", is_flag=True,
+              help="If another prep run is working in DIR, wait for it to finish (else exit 8 at "
+                   "once).")
 @click.option("--resubmit-unknown", is_flag=True,
               help="Re-send create requests whose outcome is unknown, under the same Idempotency-Key "
                    "(a second bill if the server does not honour the key).")
@@ -102,7 +105,7 @@ def batch() -> None:
 @common_options
 def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | None,
               concurrency: int, cpu_workers: int | None, scheduler: str | None, retry_failed: bool,
-              resubmit_unknown: bool, upload_mode: str, profile: Profile | None,
+              wait_lock: bool, resubmit_unknown: bool, upload_mode: str, profile: Profile | None,
               yes: bool, test_fault: str | None, report_file: str | None, extend: Any,
               check_credits: bool, group: str, default_prompt: str | None,
               media_dirs: tuple[str, ...], map_paths: tuple[str, ...],
@@ -159,6 +162,7 @@ def batch_run(manifest: str, output: str | None, dry_run: bool, max_cost: str | 
     options = BatchOptions(output_dir=Path(output), concurrency=concurrency,
                            cpu_workers=cpu_workers or default_cpu_workers(),
                            retry_failed=retry_failed, resubmit_unknown=resubmit_unknown,
+                           wait_lock=wait_lock,
                            upload_mode=upload_mode, max_cost_units=budget,  # type: ignore[arg-type]
                            profile=profile,
                            fault=test_fault, check_credits=False)  # checked here, before the prompt

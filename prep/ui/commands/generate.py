@@ -61,6 +61,12 @@ def _error_answer(message: str, exit_code: int, hint: str) -> dict[str, Any]:
 @click.option("--no-cache", is_flag=True, help="Prepare and upload afresh, ignoring caches.")
 @click.option("--resubmit", is_flag=True,
               help="Send a job again although an identical earlier request has an unknown outcome.")
+@click.option("--retry-failed", is_flag=True,
+              help="Run the job again if it failed (before it was sent, or its task failed: "
+                   "failed tasks are not billed).")
+@click.option("--wait", "wait_lock", is_flag=True,
+              help="If another prep run is working in the output folder, wait for it to finish "
+                   "(else exit 8 at once).")
 @click.option("--pick", is_flag=True,
               help="Choose the window of each clip given without one, as `prep pick` does (needs "
                    "the pick extra); --length sets the window's length.")
@@ -73,7 +79,8 @@ def _error_answer(message: str, exit_code: int, hint: str) -> dict[str, Any]:
 def generate(clips: tuple[ClipSpec, ...], request: RequestOptions, out_dir: str, yes: bool,
              max_cost: str | None, dry_run: bool, no_wait: bool, deadline: float,
              upload_mode: str, profile: Profile | None, no_cache: bool, resubmit: bool,
-             pick: bool, require: str | None, no_check: bool, start: str | None, end: str | None,
+             retry_failed: bool, wait_lock: bool, pick: bool, require: str | None,
+             no_check: bool, start: str | None, end: str | None,
              length: str | None, extend: Any, prices: dict[str, str], api_key: str | None,
              base_url: str | None, files_url: str | None, json_: bool, quiet: bool,
              verbose: bool) -> None:
@@ -109,6 +116,7 @@ def generate(clips: tuple[ClipSpec, ...], request: RequestOptions, out_dir: str,
         request=request, out_dir=Path(out_dir), upload_mode=upload_mode,  # type: ignore[arg-type]
         max_cost_units=max_cost_units, dry_run=dry_run, wait=not no_wait, deadline_s=deadline,
         extend=extend, profile=profile, use_cache=not no_cache, resubmit=resubmit, pick=pick,
+        retry_failed=retry_failed, wait_lock=wait_lock,
         check=not no_check, require=require,  # type: ignore[arg-type]
     )
 
