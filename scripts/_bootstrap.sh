@@ -1,7 +1,7 @@
 # Sourced by the scripts here: makes .venv with prep installed (again only when pyproject.toml
 # changes), then puts .venv/bin first on PATH. Needs only Python 3.11+ and pip.
 # PREP_EXTRAS picks prep's extras to install: `test` (the default: the test tools, and with them
-# pick and cluster) or empty for prep alone (./scripts/demo runs nothing else).
+# every other extra), `demo` (what ./scripts/demo runs) or empty for prep alone.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
