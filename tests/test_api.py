@@ -43,6 +43,8 @@ EXIT_CODES = {
     errors.TaskFailedError: 7, errors.TaskNotFoundError: 3, errors.TaskTimeoutError: 6,
     errors.Interrupted: 130,
     errors.ManifestError: 2,
+    errors.FolderBusyError: 8,
+    errors.JobError: 1,  # each instance carries its job's own code
 }
 
 
