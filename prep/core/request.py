@@ -159,7 +159,12 @@ def check_shot_type(value: object, *, option: str = "--shot-type",
 def check_model(value: object, *, option: str = "--model") -> str:
     """The full id of a model id or alias prep knows (`3.0` -> wan3.0-reference-video);
     UsageError (exit 2) listing the known ones otherwise."""
-    return model_spec(value, option=option).id
+    spec = model_spec(value, option=option)
+    if value not in (spec.id, *spec.aliases):
+        # The API takes ids exactly as written: no other case, no spaces around.
+        raise UsageError(f"{option} {value!r} is not a model id as the API spells it",
+                         hint=f"write {spec.id} (or {spec.aliases[0]})")
+    return spec.id
 
 
 def check_generate_audio(model: str | ModelSpec, value: object, *,
