@@ -96,6 +96,7 @@ def nothing_there(tmp_path: Path) -> dict[str, str]:
             "PREP_CACHE_DIR": str(tmp_path / "cache")}
 
 
+@pytest.mark.media
 @pytest.mark.parametrize("command", ["upload", "generate", "batch"])
 def test_every_command_gives_up_alike(command: str, nothing_there: dict[str, str],
                                       tmp_path: Path) -> None:

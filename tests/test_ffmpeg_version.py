@@ -80,6 +80,7 @@ def test_old_configured_ffmpeg_is_refused(tmp_path: Path) -> None:
     assert str(fake) in str(caught.value) and "PREP_FFMPEG" in caught.value.hint
 
 
+@pytest.mark.media
 def test_prepare_with_old_ffmpeg_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Before the gate, every encode ran the old ffmpeg and failed at -fps_mode."""
     _fake_ffmpeg(tmp_path / "bin", OLD_BANNER)
@@ -90,6 +91,7 @@ def test_prepare_with_old_ffmpeg_on_path(tmp_path: Path, monkeypatch: pytest.Mon
     assert "version 4.2.2" in result.stderr and "bundled with imageio-ffmpeg" in result.stderr
 
 
+@pytest.mark.media
 def test_prepare_with_old_configured_ffmpeg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PREP_FFMPEG", str(_fake_ffmpeg(tmp_path / "bin", OLD_BANNER)))
     result = CliRunner().invoke(cli, ["prepare", str(case("mjpeg")), "-o", str(tmp_path / "out"),

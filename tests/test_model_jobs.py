@@ -44,6 +44,7 @@ def _probe(*args: str) -> Any:
     return json.loads(result.stdout)
 
 
+@pytest.mark.media
 def test_probe_judges_each_model() -> None:
     short = clip("short12", seconds=1.2, size="320x240", audio=False)
     long = clip("long20", seconds=20, size="320x240", audio=False)
@@ -102,6 +103,7 @@ def test_the_sandbox_reserves_exactly_prep_s_estimate_for_a_wan30_job(env: Env) 
 # -- prepare to the chosen model's rules ----------------------------------------------------------
 
 
+@pytest.mark.media
 def test_a_45_s_clip_prepared_for_wan30_is_cut_to_15_s_with_a_note(tmp_path: Path) -> None:
     long = clip("long45", seconds=45, size="320x240")
     result = CliRunner().invoke(cli, ["prepare", str(long), "-o", str(tmp_path / "ready"),
@@ -118,6 +120,7 @@ def test_a_45_s_clip_prepared_for_wan30_is_cut_to_15_s_with_a_note(tmp_path: Pat
     assert 29.0 <= json.loads(dry.stdout)[0]["duration_s"] <= 30.0
 
 
+@pytest.mark.media
 def test_clips_over_wan30_s_total_are_refused_before_any_work(tmp_path: Path) -> None:
     a, b = clip("ten-a", seconds=10, size="320x240"), clip("ten-b", seconds=8, size="320x240")
     out = tmp_path / "ready"

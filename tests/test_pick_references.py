@@ -45,7 +45,7 @@ def test_no_voice_in_silence_or_a_blip() -> None:
 
 
 def test_the_still_is_the_largest_single_face() -> None:
-    face = lambda h: Face(x=0.4, y=0.2, width=h * 0.75, height=h, neighbours=5)  # noqa: E731
+    face = lambda h: Face(x=0.4, y=0.2, width=h * 0.75, height=h, score=0.99)  # noqa: E731
     samples = (FaceSample(time_ms=0, faces=(face(0.2),)), FaceSample(time_ms=500, faces=(face(0.4),)),
                FaceSample(time_ms=1_000, faces=(face(0.5), face(0.5))), FaceSample(time_ms=1_500))
     assert choose_still_ms(_analysis([], samples)) == 500
