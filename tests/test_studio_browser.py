@@ -210,9 +210,10 @@ def test_without_the_token_the_page_is_refused(page: Any, studio: RunningStudio)
 @pytest.fixture(scope="module")
 def long_footage(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("long-footage")
-    (folder / "take.mp4").symlink_to(mediagen.clip("studio-take", seconds=6, size="320x180", rate="25"))
-    (folder / "long.mp4").symlink_to(mediagen.clip("studio-long", seconds=40, size="160x90", rate="25",
-                                                   audio=False))
+    # Copies, not links: the studio serves only files that resolve inside its folders.
+    shutil.copy(mediagen.clip("studio-take", seconds=6, size="320x180", rate="25"), folder / "take.mp4")
+    shutil.copy(mediagen.clip("studio-long", seconds=40, size="160x90", rate="25", audio=False),
+                folder / "long.mp4")
     (folder / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not a video at all" * 40)
     return folder
 
