@@ -234,110 +234,124 @@ _VOICE_KEY = re.compile(r"(video|image)([1-9][0-9]*)")
 
 def _parse_newer(body: dict[str, Any], rules: ModelRules, allow_local: bool) -> GenerationRequest:
     """wan2.7, wan3.0 and prime: the fields each page documents, with its own limits."""
-    code = rules.error_code
-
-    def bad(message: str) -> Invalid:
-        return Invalid(message, code)
-
-    def url_list(name: str, most: int) -> tuple[str, ...]:
-        if name not in body:
-            return ()
-        value = body[name]
-        if not isinstance(value, list):
-            raise bad(f"{name} must be an array of URLs, not {_type_name(value)}")
-        if len(value) > most:
-            raise bad(f"{name} has {len(value)} URLs; {rules.name} takes at most {most}")
-        return _urls(value, name, code)
-
+    fields = _NewerFields(body, rules)
     for name in ("image_start", "image_end"):
         if name in body and rules.max_audio:  # wan3.0: first/last frames exclude references
-            raise bad(f"{name} is not accepted by {rules.name}; use image_urls as references")
-    videos = url_list("video_urls", rules.max_videos)
-    images = url_list("image_urls", rules.max_images)
-    audio = url_list("audio_urls", rules.max_audio if rules.max_audio else 5)
+            raise fields.bad(f"{name} is not accepted by {rules.name}; use image_urls as references")
+    videos = fields.urls("video_urls", rules.max_videos)
+    images = fields.urls("image_urls", rules.max_images)
+    audio = fields.urls("audio_urls", rules.max_audio if rules.max_audio else 5)
     if rules.max_references is not None and not (
             rules.min_references <= len(videos) + len(images) <= rules.max_references):
-        raise bad(f"image_urls and video_urls together must hold {rules.min_references} to "
-                  f"{rules.max_references} references, not {len(videos) + len(images)}")
-    prompt = body.get("prompt", "")
-    if not isinstance(prompt, str):
-        raise bad(f"prompt must be a string, not {_type_name(prompt)}")
-    if rules.prompt_required and not prompt.strip():
-        raise bad("prompt is required" if "prompt" not in body else "prompt must not be empty")
-    if not rules.prompt_required and not prompt.strip() and not (videos or images or audio):
-        raise bad("give a prompt or at least one reference")
-    prompt = prompt[:rules.prompt_max_chars]  # longer text is cut silently, as the pages say
-    negative = None
-    if "negative_prompt" in body:
-        if rules.negative_prompt_max_chars is None:
-            raise bad(f"negative_prompt is not a parameter of {rules.name}")
-        negative = body["negative_prompt"]
-        if not isinstance(negative, str):
-            raise bad(f"negative_prompt must be a string, not {_type_name(negative)}")
-        negative = negative[:rules.negative_prompt_max_chars]
-    duration = rules.output_default_s
-    if "duration" in body:
-        duration = body["duration"]
+        raise fields.bad(f"image_urls and video_urls together must hold {rules.min_references} to "
+                         f"{rules.max_references} references, not {len(videos) + len(images)}")
+    duration = fields.duration(videos)
+    negative = fields.switch("negative_prompt", rules.negative_prompt_max_chars is not None, str)
+    host, local = fields.callback(allow_local)
+    return GenerationRequest(
+        model=rules.name, prompt=fields.prompt(bool(videos or images or audio)), video_urls=videos,
+        aspect_ratio=fields.choice("aspect_ratio", rules.aspect_ratios, rules.aspect_ratio_default),
+        quality=fields.choice("quality", rules.qualities, rules.quality_default),
+        duration_s=duration, shot_type=limits.SHOT_TYPE_DEFAULT, callback_url=body.get("callback_url"),
+        generate_audio=fields.switch("generate_audio", rules.generate_audio, bool) is not False,
+        callback_host=host, callback_local=local, image_urls=images, audio_urls=audio,
+        voice_bindings=fields.model_params(len(videos), len(images)), seed=fields.seed(),
+        negative_prompt=None if negative is None else str(negative)[:rules.negative_prompt_max_chars or 0],
+        prompt_extend=fields.switch("prompt_extend", rules.prompt_extend, bool),
+    )
+
+
+class _NewerFields:
+    """The checks of one newer-model request body, each raising Invalid with the model's code."""
+
+    def __init__(self, body: dict[str, Any], rules: ModelRules) -> None:
+        self.body, self.rules = body, rules
+
+    def bad(self, message: str) -> Invalid:
+        return Invalid(message, self.rules.error_code)
+
+    def urls(self, name: str, most: int) -> tuple[str, ...]:
+        if name not in self.body:
+            return ()
+        value = self.body[name]
+        if not isinstance(value, list):
+            raise self.bad(f"{name} must be an array of URLs, not {_type_name(value)}")
+        if len(value) > most:
+            raise self.bad(f"{name} has {len(value)} URLs; {self.rules.name} takes at most {most}")
+        return _urls(value, name, self.rules.error_code)
+
+    def prompt(self, has_references: bool) -> str:
+        rules, prompt = self.rules, self.body.get("prompt", "")
+        if not isinstance(prompt, str):
+            raise self.bad(f"prompt must be a string, not {_type_name(prompt)}")
+        if rules.prompt_required and not prompt.strip():
+            raise self.bad("prompt is required" if "prompt" not in self.body
+                           else "prompt must not be empty")
+        if not rules.prompt_required and not prompt.strip() and not has_references:
+            raise self.bad("give a prompt or at least one reference")
+        return prompt[:rules.prompt_max_chars]  # longer text is cut silently, as the pages say
+
+    def duration(self, videos: tuple[str, ...]) -> int:
+        rules, duration = self.rules, self.body.get("duration", self.rules.output_default_s)
         if isinstance(duration, bool) or not isinstance(duration, int):
-            raise bad(f"duration must be a whole number of seconds, not {_type_name(duration)}")
+            raise self.bad(f"duration must be a whole number of seconds, not {_type_name(duration)}")
         smart = rules.smart_duration and duration == -1
         if not smart and not rules.output_min_s <= duration <= rules.output_max_s:
             shown = str(duration) if abs(duration) < 10**12 else "out of range"
-            raise bad(f"duration {shown} is out of range; use {rules.output_min_s} to "
-                      f"{rules.output_max_s} seconds" + (" or -1" if rules.smart_duration else ""))
-    if videos and rules.output_with_videos_max_s is not None and duration > rules.output_with_videos_max_s:
-        raise bad(f"duration {duration} is out of range with reference videos; use "
-                  f"{rules.output_min_s} to {rules.output_with_videos_max_s} seconds")
-    quality = _coded_choice(body, "quality", rules.qualities, rules.quality_default, code)
-    aspect = _coded_choice(body, "aspect_ratio", rules.aspect_ratios, rules.aspect_ratio_default, code)
-    seed = None
-    if "seed" in body:
-        seed = body["seed"]
-        if (isinstance(seed, bool) or not isinstance(seed, int)
-                or not rules.seed_min <= seed <= rules.seed_max):
-            raise bad(f"seed must be a whole number from {rules.seed_min} to {rules.seed_max}")
-    extend = None
-    if "prompt_extend" in body:
-        if not rules.prompt_extend:
-            raise bad(f"prompt_extend is not a parameter of {rules.name}")
-        extend = body["prompt_extend"]
-        if not isinstance(extend, bool):
-            raise bad(f"prompt_extend must be true or false, not {_type_name(extend)}")
-    sound = True
-    if "generate_audio" in body:
-        if not rules.generate_audio:
-            raise bad(f"generate_audio is not a parameter of {rules.name}")
-        sound = body["generate_audio"]
-        if not isinstance(sound, bool):
-            raise bad(f"generate_audio must be true or false, not {_type_name(sound)}")
-    bindings: tuple[tuple[str, str], ...] = ()
-    if "model_params" in body:
-        params = body["model_params"]
+            raise self.bad(f"duration {shown} is out of range; use {rules.output_min_s} to "
+                           f"{rules.output_max_s} seconds" + (" or -1" if rules.smart_duration else ""))
+        if videos and rules.output_with_videos_max_s is not None \
+                and duration > rules.output_with_videos_max_s:
+            raise self.bad(f"duration {duration} is out of range with reference videos; use "
+                           f"{rules.output_min_s} to {rules.output_with_videos_max_s} seconds")
+        return duration
+
+    def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
+        return _coded_choice(self.body, name, allowed, default, self.rules.error_code)
+
+    def switch(self, name: str, taken: bool, kind: type) -> Any:
+        """An optional field of one type (None when absent): refused where the model has none."""
+        if name not in self.body:
+            return None
+        if not taken:
+            raise self.bad(f"{name} is not a parameter of {self.rules.name}")
+        value = self.body[name]
+        if not isinstance(value, kind):
+            wanted = "true or false" if kind is bool else "a string"
+            raise self.bad(f"{name} must be {wanted}, not {_type_name(value)}")
+        return value
+
+    def seed(self) -> int | None:
+        rules, seed = self.rules, self.body.get("seed")
+        if "seed" in self.body and (isinstance(seed, bool) or not isinstance(seed, int)
+                                    or not rules.seed_min <= seed <= rules.seed_max):
+            raise self.bad(f"seed must be a whole number from {rules.seed_min} to {rules.seed_max}")
+        return seed
+
+    def model_params(self, videos: int, images: int) -> tuple[tuple[str, str], ...]:
+        if "model_params" not in self.body:
+            return ()
+        params = self.body["model_params"]
         if not isinstance(params, dict):
-            raise bad(f"model_params must be an object, not {_type_name(params)}")
-        if "voice_bindings" in params:
-            if not rules.voice_bindings:
-                raise bad(f"model_params.voice_bindings is not supported by {rules.name}")
-            bindings = _voice_bindings(params["voice_bindings"], len(videos), len(images), code)
+            raise self.bad(f"model_params must be an object, not {_type_name(params)}")
         if "file_url" in params and "link_url" in params:
-            raise bad("model_params.file_url and model_params.link_url are mutually exclusive")
-    callback = host = None
-    local = False
-    if "callback_url" in body:
-        callback = body["callback_url"]
+            raise self.bad("model_params.file_url and model_params.link_url are mutually exclusive")
+        if "voice_bindings" not in params:
+            return ()
+        if not self.rules.voice_bindings:
+            raise self.bad(f"model_params.voice_bindings is not supported by {self.rules.name}")
+        return _voice_bindings(params["voice_bindings"], videos, images, self.rules.error_code)
+
+    def callback(self, allow_local: bool) -> tuple[str | None, bool]:
+        if "callback_url" not in self.body:
+            return None, False
+        callback = self.body["callback_url"]
         if not isinstance(callback, str):
-            raise bad(f"callback_url must be a string, not {_type_name(callback)}")
+            raise self.bad(f"callback_url must be a string, not {_type_name(callback)}")
         try:
-            host, local = callback_shape(callback, allow_local=allow_local)
+            return callback_shape(callback, allow_local=allow_local)
         except Invalid as err:
-            raise bad(str(err)) from err
-    return GenerationRequest(
-        model=rules.name, prompt=prompt, video_urls=videos, aspect_ratio=aspect, quality=quality,
-        duration_s=duration, shot_type=limits.SHOT_TYPE_DEFAULT, callback_url=callback,
-        generate_audio=sound, callback_host=host, callback_local=local, image_urls=images,
-        audio_urls=audio, voice_bindings=bindings, seed=seed, negative_prompt=negative,
-        prompt_extend=extend,
-    )
+            raise self.bad(str(err)) from err
 
 
 def _coded_choice(body: Mapping[str, Any], name: str, allowed: tuple[str, ...], default: str,
