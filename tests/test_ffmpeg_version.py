@@ -142,6 +142,7 @@ OLD_FFMPEG = Path(os.environ.get("PREP_OLD_FFMPEG", CACHE / "old-ffmpeg" / "ffmp
 
 @pytest.mark.skipif(not OLD_FFMPEG.is_file(),
                     reason=f"no old ffmpeg at {OLD_FFMPEG}: scripts/test fetches it")
+@pytest.mark.media
 def test_real_old_ffmpeg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     text, number = version_of(str(OLD_FFMPEG))
     assert number is not None and too_old(number), text
