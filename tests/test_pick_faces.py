@@ -25,6 +25,7 @@ def detector() -> FaceDetector:
     return FaceDetector()
 
 
+@pytest.mark.media  # 200 detections: seconds of CPU, out of the inner loop
 def test_faces_in_the_wild_are_found(detector: FaceDetector) -> None:
     # scikit-image's Labeled Faces in the Wild subset: 100 face crops, then 100 non-face crops.
     crops = (data.lfw_subset() * 255).astype(np.uint8)
