@@ -24,6 +24,7 @@ from typing import Any
 
 from prep.core import models, rules
 from prep.core.request import (
+    RequestOptions,
     audio_on,
     check_clip_count,
     check_generate_audio,
@@ -40,6 +41,7 @@ __all__ = [
     "Estimate",
     "ModelRate",
     "PriceTable",
+    "bill_request",
     "credits_number",
     "credits_text",
     "estimate_durations",
@@ -377,6 +379,15 @@ def estimate_durations(
     )
 
 
+def bill_request(clips: Sequence[ClipBill], request: RequestOptions,
+                 prices: PriceTable = DEFAULT_PRICES) -> Estimate:
+    """The bill of a job's clips under its request: the one way a job is priced (`prep estimate`,
+    the studio's bill, every job `prep generate` and `prep batch` plan)."""
+    return estimate_durations(clips, output_s=request.duration_s, quality=request.quality,
+                              prices=prices, model=request.model,
+                              generate_audio=request.generate_audio)
+
+
 def _has_audio_switch(model: str) -> bool:
     return models.model_spec(model).generate_audio_default is not None
 
@@ -386,10 +397,10 @@ def _estimate_from_table(bases: Sequence[ClipBill], *, output_s: int, quality: s
     """The bill of a wan2.7, wan3.0 or prime job: `models.bill` over the clips as prep would
     prepare them for the model."""
     spec = models.model_spec(model)
-    longest = spec.videos.duration_ms.high if spec.videos.duration_ms else None
+    longest = spec.clip_ms.high
     cut = []
     for base in bases:
-        if longest is not None and base.duration_ms > longest:
+        if base.duration_ms > longest:
             note = (f"{base.label} is {format_ms(base.duration_ms)} s; {spec.id} takes at most "
                     f"{format_ms(longest)} s a clip, so prep uses (and bills) its first "
                     f"{format_ms(longest)} s")

@@ -196,8 +196,7 @@ def compare(clips_ms: Sequence[int], *, output_s: int, quality: str,
     """
     rows = []
     for spec in specs:
-        limits = spec.videos.duration_ms
-        cut_ms = [min(d, limits.high) if limits else d for d in clips_ms]
+        cut_ms = [min(d, spec.clip_ms.high) for d in clips_ms]
         cuts = tuple(f"clip {i + 1} cut from {d / 1000:g} s to {c / 1000:g} s"
                      for i, (d, c) in enumerate(zip(clips_ms, cut_ms, strict=True)) if c < d)
         problems = reference_problems(spec, videos_ms=cut_ms, output_s=output_s)
@@ -217,5 +216,5 @@ def compare(clips_ms: Sequence[int], *, output_s: int, quality: str,
 
 def widest_clip_ms(specs: Sequence[ModelSpec] = MODELS) -> Span:
     """The clip durations some model takes: the shortest any takes to the longest any takes."""
-    spans = [s.videos.duration_ms for s in specs if s.videos.duration_ms is not None]
+    spans = [s.clip_ms for s in specs]
     return Span(min(s.low for s in spans), max(s.high for s in spans))

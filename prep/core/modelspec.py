@@ -100,6 +100,13 @@ class ModelSpec:
     bad_request_code: str = "invalid_request"
     billing: Billing
 
+    @property
+    def clip_ms(self) -> Span:
+        """How long one reference clip may be: the window prep cuts a clip to for this model."""
+        if self.videos.duration_ms is None:
+            raise ValueError(f"{self.id}: the table gives no reference-clip durations")
+        return self.videos.duration_ms
+
     def takes(self, request_field: str) -> bool:
         """Whether the model accepts an optional request field (by its JSON name)."""
         return {

@@ -507,8 +507,8 @@ class _Runner:
 
     def _prepare_options(self, name: str) -> PrepareOptions:
         """The run's prepare options, held to the clip durations of job `name`'s model."""
-        limits = self.plans[name].request.spec.videos.duration_ms
-        if limits is None or limits == self.prepare_options.clip_ms:
+        limits = self.plans[name].request.spec.clip_ms
+        if limits == self.prepare_options.clip_ms:
             return self.prepare_options
         return replace(self.prepare_options, clip_ms=limits)
 

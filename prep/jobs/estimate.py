@@ -11,7 +11,7 @@ from prep.core.billing import DEFAULT_PRICES, ClipBill, Estimate, PriceTable
 from prep.core.clipspec import ClipSpec
 from prep.core.models import model_spec
 from prep.core.modelspec import Span
-from prep.core.request import check_clip_count, check_options
+from prep.core.request import RequestOptions
 from prep.core.timecode import format_ms
 from prep.core.window import DEFAULT_CLIP_MS, Extend, PlannedClip, choose_window
 from prep.errors import PrepError, UsageError
@@ -59,41 +59,35 @@ def estimate(
 
     Raises the first clip's MediaError if any clip cannot be used; `plan_clips` reports them all.
     """
-    check_options(duration_s=output_s, quality=quality, model=model, generate_audio=generate_audio)
-    planned, errors = plan_clips(clips, extend=extend,
-                                 clip_ms=model_spec(model).videos.duration_ms or DEFAULT_CLIP_MS)
+    request = RequestOptions(duration_s=output_s, quality=quality, model=model,
+                             generate_audio=generate_audio)
+    planned, errors = plan_clips(clips, extend=extend, clip_ms=request.spec.clip_ms)
     if errors:
         raise errors[0]
-    return estimate_planned(planned, seconds=seconds, output_s=output_s, quality=quality,
-                            prices=prices, model=model, generate_audio=generate_audio)
+    return estimate_planned(planned, request, seconds=seconds, prices=prices)
 
 
 def estimate_planned(
     planned: Sequence[PlannedClip],
+    request: RequestOptions,
     *,
     seconds: Sequence[int] = (),
-    output_s: int = rules.DEFAULT_OUTPUT_S,
-    quality: str = rules.DEFAULT_QUALITY,
     prices: PriceTable = DEFAULT_PRICES,
-    model: str = rules.DEFAULT_MODEL,
-    generate_audio: bool | None = None,
 ) -> Estimate:
-    """The bill of planned clips plus bare durations (ms): what `prep estimate` prints."""
-    spec = model_spec(model)
-    check_options(duration_s=output_s, quality=quality, model=spec.id, generate_audio=generate_audio)
-    check_clip_count(len(planned) + len(seconds), spec)
-    span = spec.videos.duration_ms
-    shortest = span.low if span is not None else rules.MIN_CLIP_MS
+    """The bill of planned clips plus bare durations (ms) under `request`: what `prep estimate`
+    prints, priced by the same `billing.bill_request` every planned job is."""
+    spec = request.spec
+    shortest = spec.clip_ms.low
     for ms in seconds:
         if not ms >= shortest:
             raise UsageError(f"--seconds {format_ms(ms)}: a reference clip must be at least "
                              f"{format_ms(shortest)} s long")
     bills = [p.bill() for p in planned]
-    # wan2.6's longest is applied here; the newer models' (with a note) by the bill itself.
+    # A bare duration is windowed as a clip would be: wan2.6's longest here, the newer models'
+    # (with a note) by the bill itself.
     bills += [ClipBill(label=f"{format_ms(ms)} s", duration_ms=min(ms, rules.MAX_CLIP_MS)
                        if spec.legacy else ms, billed_ms=0) for ms in seconds]
-    return billing.estimate_durations(bills, output_s=output_s, quality=quality, prices=prices,
-                                      model=spec.id, generate_audio=generate_audio)
+    return billing.bill_request(bills, request, prices)
 
 
 def compare_planned(

@@ -471,10 +471,8 @@ def _prepare_only(result: GenerateResult, job_plan: JobPlan, options: GenerateOp
     from prep.media.prepare import PrepareOptions, prepare
 
     kwargs: dict[str, Any] = {"extend": options.extend, "use_cache": options.use_cache,
-                              "cache_dir": settings.cache_dir, "ffmpeg": settings.ffmpeg}
-    limits = options.request.spec.videos.duration_ms
-    if limits is not None:
-        kwargs["clip_ms"] = limits
+                              "cache_dir": settings.cache_dir, "ffmpeg": settings.ffmpeg,
+                              "clip_ms": options.request.spec.clip_ms}
     if options.profile:
         kwargs["profile"] = options.profile
     done = prepare(list(job_plan.clips), prepared_root(options.out_dir),

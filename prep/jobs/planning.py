@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING, Any
 from prep.core import billing, rules
 from prep.core.billing import DEFAULT_PRICES, Estimate, PriceTable
 from prep.core.clipinfo import ClipInfo
-from prep.core.modelspec import Span
-from prep.core.request import RequestOptions, check_clip_count
-from prep.core.window import DEFAULT_CLIP_MS, Extend, PlannedClip, choose_window
+from prep.core.request import RequestOptions
+from prep.core.window import Extend, PlannedClip, choose_window
 from prep.errors import (
     ExitCode,
     PrepError,
@@ -181,11 +180,6 @@ def _problem(job: JobSpec, err: PrepError) -> Problem:
                    exit_code=ExitCode.MEDIA if err.exit_code == ExitCode.MEDIA else ExitCode.USAGE)
 
 
-def _clip_limits(job: JobSpec) -> Span:
-    """The clip durations of the job's model (choose_window's `clip_ms`)."""
-    return job.request.spec.videos.duration_ms or DEFAULT_CLIP_MS
-
-
 def plan_job(
     job: JobSpec,
     infos: Mapping[Path, ClipInfo],
@@ -223,17 +217,14 @@ def plan_job(
                     on_pick(picked)
         picks.append(picked)
         window = choose_window(info, spec.window, label=str(spec), extend=extend,
-                               clip_ms=_clip_limits(job))
+                               clip_ms=job.request.spec.clip_ms)
         planned.append(PlannedClip(spec, info, window))
         if checker is not None:
             analysis = picker.analysis(given.path) if picker is not None and picked else None
             checks.append(checker(given.path, window.start_ms, window.end_ms, spec=str(spec),
                                   info=info, analysis=analysis))
-    check_clip_count(len(planned), job.request.model)
+    est = billing.bill_request([p.bill() for p in planned], job.request, prices)
     request = job.request.resolved([p.info.display_aspect for p in planned])
-    est = billing.estimate_durations([p.bill() for p in planned], output_s=request.duration_s,
-                                     quality=request.quality, prices=prices, model=request.model,
-                                     generate_audio=request.generate_audio)
     return JobPlan(job=job, clips=tuple(planned), aspect_ratio=request.aspect_ratio, estimate=est,
                    picks=tuple(picks) if any(p is not None for p in picks) else (),
                    checks=tuple(checks) if any(c is not None for c in checks) else ())

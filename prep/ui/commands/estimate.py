@@ -73,9 +73,9 @@ def estimate(clips: tuple[ClipSpec, ...], seconds: tuple[str, ...], request: Req
     # cuts to each one's itself, and says which refuses a clip too short for it).
     from prep.core.models import widest_clip_ms
 
-    limits = widest_clip_ms() if compare else request.spec.videos.duration_ms
+    limits = widest_clip_ms() if compare else request.spec.clip_ms
     planned, errors = plan_clips(apply_trim_options(list(clips), start, end, length), extend=extend,
-                                 **({"clip_ms": limits} if limits is not None else {}))
+                                 clip_ms=limits)
     for problem in errors:
         render.error(problem, verbose=verbose)
     exit_with(e.exit_code for e in errors)
@@ -85,8 +85,6 @@ def estimate(clips: tuple[ClipSpec, ...], seconds: tuple[str, ...], request: Req
         json_or_table(data, lambda to_stderr: render.compare_table(data, to_stderr=to_stderr),
                       json_=json_, quiet=quiet)
         return
-    est = estimate_planned(planned, seconds=given_ms, output_s=request.duration_s,
-                           quality=request.quality, prices=settings.prices, model=request.model,
-                           generate_audio=request.generate_audio)
+    est = estimate_planned(planned, request, seconds=given_ms, prices=settings.prices)
     json_or_table(est.as_dict(), lambda to_stderr: render.estimate_table(est, to_stderr=to_stderr),
                   json_=json_, quiet=quiet)

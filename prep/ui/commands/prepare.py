@@ -94,8 +94,8 @@ def prepare(clips: tuple[ClipSpec, ...], out_dir: str, profile: Any, max_size_mb
     settings = cli_settings()
     clips = timeline_clips(clips, media_dirs, map_paths, quiet=quiet)
     specs = apply_trim_options(list(clips), start, end, length)
-    clip_ms = spec.videos.duration_ms
-    if clip_ms is not None and spec.videos.total_ms is not None and len(specs) > 1:
+    clip_ms = spec.clip_ms
+    if spec.videos.total_ms is not None and len(specs) > 1:
         # Clips over the model's total are refused before any of them is encoded.
         from prep.jobs.estimate import check_total, plan_clips
 
@@ -106,7 +106,7 @@ def prepare(clips: tuple[ClipSpec, ...], out_dir: str, profile: Any, max_size_mb
         ffmpeg=settings.ffmpeg,
         max_size_bytes=int(max_size_mb * 1_000_000) if max_size_mb else rules.MAX_FILE_BYTES,
         loudness_lufs=loudness_lufs, jobs=jobs,
-        **({"clip_ms": clip_ms} if clip_ms is not None else {}),
+        clip_ms=clip_ms,
     )
     results: list[PrepResult] = []
     errors: list[PrepError] = []

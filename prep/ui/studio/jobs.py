@@ -197,14 +197,12 @@ def bill(draft: JobDraft, settings: Settings) -> tuple[Estimate | None, list[Pre
     problems (one per clip) that keep it from being billed."""
     from prep.jobs.estimate import estimate_planned, plan_clips
 
-    planned, errors = plan_clips(draft.specs())
+    request = draft.request
+    planned, errors = plan_clips(draft.specs(), clip_ms=request.spec.clip_ms)
     if errors:
         return None, errors
     try:
-        request = draft.request
-        est = estimate_planned(planned, output_s=request.duration_s, quality=request.quality,
-                               prices=settings.prices, model=request.model,
-                               generate_audio=request.generate_audio)
+        est = estimate_planned(planned, request, prices=settings.prices)
     except PrepError as err:
         return None, [err]
     return est, []
