@@ -45,7 +45,8 @@ def require(marker: str, what: str) -> None:
 def mark_by_use(items: Iterable[pytest.Item]) -> None:
     """`sandbox` for the tests that use the sandbox fixtures, and `media` for every `sandbox` test
     (the sandbox renders each task's result with ffmpeg); `browser` for the tests that use the
-    browser fixtures; `fuzz` for the Hypothesis tests."""
+    browser fixtures; `fuzz` for the Hypothesis tests; and an `xdist_group` per module for the
+    tests that use a module-scoped fixture (see `_module_group`)."""
     import pytest
 
     for item in items:
@@ -57,6 +58,24 @@ def mark_by_use(items: Iterable[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
         if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
             item.add_marker(pytest.mark.fuzz)
+        if _uses_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(_module_group(item)))
+
+
+def _uses_module_fixture(item: pytest.Item) -> bool:
+    """Whether the test uses a module-scoped fixture (Chromium, one `prepare` of every case, a Dask
+    cluster, a built wheel, ...)."""
+    info = getattr(item, "_fixtureinfo", None)
+    defs = getattr(info, "name2fixturedefs", {})
+    return any(d.scope == "module" for chain in defs.values() for d in chain)
+
+
+def _module_group(item: pytest.Item) -> str:
+    """The group of a module's tests that share its module-scoped fixtures. Under pytest-xdist
+    (`--dist loadgroup`, as scripts/test runs it) a group runs on one worker, so each such fixture
+    is made once per run, not once per worker that happens to get one of its tests; the module's
+    other tests, and every test of the other modules, are still spread over all the workers."""
+    return "module:" + item.nodeid.split("::", 1)[0]
 
 
 def is_prep_sandbox(argv: Sequence[str]) -> bool:
