@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from prep.core import timecode
-from prep.core.clipspec import VIDEO_EXTENSIONS, ClipSpec, Window
+from prep.core.clipspec import TIMELINE_SUFFIXES, VIDEO_EXTENSIONS, ClipSpec, Window
 from prep.errors import ManifestError, MediaError, PrepError, ToolMissingError, UsageError
 from prep.jobs.manifest import (
     MAX_NAME_CHARS,
@@ -59,7 +59,6 @@ __all__ = [
     "read_events",
 ]
 
-TIMELINE_SUFFIXES = (".otio", ".edl", ".fcpxml", ".fcpxmld", ".xml")
 EXPORT_SUFFIXES = (".otio", ".edl", ".fcpxml", ".xml")
 EXTRA_HINT = "pip install 'evolink-prep[timeline]'"
 _ADAPTERS = {".otio": "otio_json", ".edl": "cmx_3600", ".fcpxml": "fcpx_xml", ".xml": "fcp_xml"}
