@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from prep.core import rules
-from prep.core.billing import DEFAULT_PRICES, PriceTable, parse_credits
+from prep.core.prices import DEFAULT_PRICES, PriceTable, parse_credits
 from prep.errors import UsageError
 
 __all__ = ["Settings", "config_path", "load_settings", "price_table", "read_config",

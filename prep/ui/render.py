@@ -16,7 +16,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from prep.core import rules
-from prep.core.billing import credits_text
+from prep.core.prices import credits_text
 from prep.core.timecode import format_ms
 from prep.errors import PrepError
 from prep.ui import plain
