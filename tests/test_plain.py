@@ -151,3 +151,32 @@ def test_probe_and_estimate_load_only_what_they_need(tmp_path: Path) -> None:
                               capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
         assert "5.0 s" in done.stdout or "3.0 s" in done.stdout
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_prepare_table_is_rich_s_at_any_width(monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str],
+                                               width: int) -> None:
+    from types import SimpleNamespace
+
+    source = _info(LONG)
+    plan = SimpleNamespace(video=None, audio=SimpleNamespace(rate=48_000), action="rewrap",
+                           duration_ms=4_000)
+    results = [
+        SimpleNamespace(spec=LONG, source=source, output_info=replace(source, size_bytes=900),
+                        output=Path("/tmp/ready") / Path(LONG).name, plan=plan, cached=True,
+                        smart_cut=False, elapsed_s=0.123),
+        SimpleNamespace(spec="b.mp4@0:01-0:05", source=_info("b.mp4"), output_info=None,
+                        output=None, plan=replace_plan(plan), cached=False, smart_cut=True,
+                        elapsed_s=0.0),
+    ]
+    rich_text, plain_text = _both(monkeypatch, capsys, width,
+                                  lambda: render.prepare_table(results))
+    assert plain_text == rich_text
+
+
+def replace_plan(plan: Any) -> Any:
+    """The same plan re-encoding both streams (so that the action has no audio note)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(**{**vars(plan), "video": object(), "action": "transcode"})

@@ -548,12 +548,8 @@ class PrepareProgress:
 
 def prepare_table(results: Sequence[Any], *, to_stderr: bool = False) -> None:
     """The summary of `prep prepare`: what was done to each clip, before -> after."""
-    from rich.table import Table
-
-    console = err() if to_stderr else out()
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("source", "action", "output", "size", "duration", "time"):
-        table.add_column(column, no_wrap=column in ("source", "output"), overflow="fold")
+    headers = ("source", "action", "output", "size", "duration", "time")
+    rows = []
     for result in results:
         info, output = result.source, result.output_info
         action = _action(result) + (" (audio to AAC)" if _audio_only(result.plan) else "") \
@@ -562,10 +558,20 @@ def prepare_table(results: Sequence[Any], *, to_stderr: bool = False) -> None:
                 else _size(info.size_bytes))
         duration = (f"{format_ms(info.duration_ms)} -> {format_ms(output.duration_ms)} s" if output
                     else f"{format_ms(info.duration_ms)} -> {format_ms(result.plan.duration_ms)} s")
-        table.add_row(PathCell(str(result.spec)), action,
-                      PathCell(str(result.output)) if result.output else "(dry run)",
-                      size, duration, f"{result.elapsed_s:.1f} s" if result.output else "")
-    print_table(console, table)
+        rows.append([Cell(str(result.spec), path=True), Cell(action),
+                     Cell(str(result.output), path=True) if result.output else Cell("(dry run)"),
+                     Cell(size), Cell(duration),
+                     Cell(f"{result.elapsed_s:.1f} s" if result.output else "")])
+    if _plain_table(to_stderr, headers, rows, (False,) * len(headers)):
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in headers:
+        table.add_column(column, no_wrap=column in ("source", "output"), overflow="fold")
+    for row in rows:
+        table.add_row(*(PathCell(cell.text) if cell.path else cell.text for cell in row))
+    print_table(err() if to_stderr else out(), table)
 
 
 def plan_details(results: Sequence[Any], *, to_stderr: bool = False) -> None:
