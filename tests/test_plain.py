@@ -126,31 +126,41 @@ def test_plain_only_off_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     assert plain.width() is None
 
 
+_NEVER = ("rich", "pymediainfo", "platformdirs", "tomllib", "httpx", "sqlite3", "numpy", "xml",
+          "importlib.metadata", "prep.jobs.timeline")
+
+
 @pytest.mark.media
-def test_probe_and_estimate_load_only_what_they_need(tmp_path: Path) -> None:
-    """`prep probe` and `prep estimate` of a clip, redirected, import neither rich (output is
-    written plainly) nor pymediainfo (libmediainfo is read through ctypes), platformdirs or
-    tomllib (no config file), nor the commands they do not run."""
-    clip = mediagen.clip("plain", seconds=3)
+@pytest.mark.parametrize(("command", "also_never"), [
+    (["probe"], ("json", "prep.core.plan", "prep.core.billing", "prep.ui.commands.prepare")),
+    (["estimate"], ("json", "prep.core.plan", "prep.ui.commands.probe")),
+    (["prepare", "-q", "-o", "OUT"], ("hashlib",)),
+])
+def test_commands_load_only_what_they_need(tmp_path: Path, command: list[str],
+                                           also_never: tuple[str, ...]) -> None:
+    """`prep probe`, `estimate` and `prepare` (of a clip it copies) of one clip, redirected,
+    import neither rich (output is written plainly) nor pymediainfo (libmediainfo is read
+    through ctypes), platformdirs or tomllib (no config file), nor what else they do not use."""
+    # faststart and no B-frames: a clip prepare copies as it is
+    clip = mediagen.clip("copyable", seconds=3, extra=["-movflags", "+faststart"])
     code = (
         "import sys, runpy\n"
-        "sys.argv = ['prep', sys.argv[1], sys.argv[2]]\n"
+        "never = set(sys.argv[1].split(','))\n"
+        "sys.argv = ['prep', *sys.argv[2:]]\n"
         "try:\n"
         "    runpy.run_module('prep', run_name='__main__')\n"
         "except SystemExit as done:\n"
         "    assert not done.code, done.code\n"
-        "heavy = {'rich', 'pymediainfo', 'platformdirs', 'tomllib', 'httpx', 'sqlite3', 'numpy',\n"
-        "         'xml', 'importlib.metadata', 'prep.jobs.journal', 'prep.ui.commands.prepare'}\n"
-        "loaded = sorted(heavy & set(sys.modules))\n"
+        "loaded = sorted(never & set(sys.modules))\n"
         "assert not loaded, loaded\n"
     )
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PREP_CACHE_DIR": str(tmp_path / "c"),
            "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    for command in ("probe", "estimate"):
-        done = subprocess.run([sys.executable, "-c", code, command, str(clip)], env=env,
-                              capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
-        assert "5.0 s" in done.stdout or "3.0 s" in done.stdout
+    args = [str(tmp_path / "out") if a == "OUT" else a for a in command]
+    done = subprocess.run([sys.executable, "-c", code, ",".join(_NEVER + also_never), *args,
+                           str(clip)], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "3.0 s" in done.stdout or "3.0 -> 3.0 s" in done.stdout, done.stdout
 
 
 @pytest.mark.parametrize("width", WIDTHS)

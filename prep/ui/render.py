@@ -7,7 +7,6 @@ progress go to stderr.
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -65,6 +64,8 @@ _escape = escape
 
 def json_out(data: Any) -> None:
     """Machine output: one JSON document on stdout."""
+    import json  # only for --json: the people's view does without it
+
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     sys.stdout.flush()
 
