@@ -6,7 +6,6 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -141,9 +140,9 @@ def timeline_clips(clips: tuple[ClipSpec, ...], media_dirs: tuple[str, ...],
                    map_paths: tuple[str, ...], *, quiet: bool) -> tuple[ClipSpec, ...]:
     """CLIPS with each timeline file among them replaced by its events' windows; the problems of
     a timeline's events are listed one a line before its ManifestError ends the command."""
-    from prep.core.clipspec import TIMELINE_SUFFIXES
+    from prep.core.clipspec import is_timeline
 
-    if not any(Path(c.path).suffix.lower() in TIMELINE_SUFFIXES for c in clips):
+    if not any(is_timeline(c.path) for c in clips):
         return clips  # no timeline among them: its reader is not even imported
     from prep.errors import ManifestError
     from prep.jobs.timeline import expand_timelines
