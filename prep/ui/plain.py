@@ -15,7 +15,7 @@ import builtins
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 __all__ = ["Cell", "is_plain", "simple", "table_lines", "width", "wrap"]
@@ -109,23 +109,35 @@ class Cell:
         self.text, self.path = text, path
 
 
-def shorten_path(text: str, room: int) -> str:
-    """`prep.ui.render.shorten_path` for ASCII text (one character, one cell)."""
+def _ascii_cells(text: str) -> int:
+    return len(text)
+
+
+def _ascii_size(text: str, size: int) -> str:
+    return text[:size].ljust(size)
+
+
+def shorten_path(text: str, room: int, cell_len: Callable[[str], int] = _ascii_cells,
+                 set_cell_size: Callable[[str, int], str] = _ascii_size) -> str:
+    """`text` in at most `room` cells on one line, keeping the file name and as many folders
+    before it as fit ('\u2026/footage/phone-pair.mov'), else the start of the name and its
+    extension ('phone-pai\u2026.mov'). Cells are characters unless rich's measures are given
+    (`prep.ui.render.shorten_path` passes them, for any text)."""
     room = max(room, 1)
-    if len(text) <= room:
+    if cell_len(text) <= room:
         return text
     parts = text.replace("\\", "/").split("/")
     for keep in range(len(parts) - 1, 0, -1):
         tail = ELLIPSIS + "/" + "/".join(parts[-keep:])
-        if len(tail) <= room:
+        if cell_len(tail) <= room:
             return tail
     name = parts[-1]
     if room <= 2:
-        return name[:room].ljust(room)
+        return set_cell_size(name, room)
     dot = name.rfind(".")
     end_len = min(max(len(name) - dot, 0) if dot > 0 else 0, room // 2)
     end = name[len(name) - end_len:] if end_len else ""
-    head = name[:room - 1 - len(end)].ljust(room - 1 - len(end)).rstrip()
+    head = set_cell_size(name, room - 1 - cell_len(end)).rstrip()
     return head + ELLIPSIS + end
 
 

@@ -138,7 +138,6 @@ def note(message: str) -> None:
 # -- text that must not be split across lines ---------------------------------------------------
 
 PATH_MIN_CELLS = 16
-_ELLIPSIS = "\u2026"
 
 
 def shorten_path(text: str, width: int) -> str:
@@ -146,23 +145,7 @@ def shorten_path(text: str, width: int) -> str:
     before it as fit): '/home/me/footage/phone-pair.mov' -> '\u2026/footage/phone-pair.mov'."""
     from rich.cells import cell_len, set_cell_size
 
-    width = max(width, 1)
-    if cell_len(text) <= width:
-        return text
-    parts = text.replace("\\", "/").split("/")
-    for keep in range(len(parts) - 1, 0, -1):
-        tail = _ELLIPSIS + "/" + "/".join(parts[-keep:])
-        if cell_len(tail) <= width:
-            return tail
-    name = parts[-1]
-    if width <= 2:
-        return set_cell_size(name, width)
-    dot = name.rfind(".")
-    end_len = min(max(len(name) - dot, 0) if dot > 0 else 0, width // 2)
-    end = name[len(name) - end_len:] if end_len else ""
-    # keep the start and the extension: 'phone-pai\u2026.mov'
-    head = set_cell_size(name, width - 1 - cell_len(end)).rstrip()
-    return head + _ELLIPSIS + end
+    return plain.shorten_path(text, width, cell_len, set_cell_size)
 
 
 class PathCell:
