@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +30,8 @@ def write_text_atomic(target: Path, text: str) -> Path:
 
 def file_sha256(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
     """Hex sha256 of a file's content, read in chunks."""
+    import hashlib  # OpenSSL's bindings: loaded when a file is hashed, not with every command
+
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         while chunk := fh.read(chunk_bytes):

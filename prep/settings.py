@@ -8,7 +8,7 @@ file (`prep config set/unset/get`) is `prep.configfile`'s work; this module only
 from __future__ import annotations
 
 import os
-import tomllib
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from prep.core import rules
-from prep.core.billing import DEFAULT_PRICES, PriceTable, parse_credits
+from prep.core.prices import DEFAULT_PRICES, PriceTable, parse_credits
 from prep.errors import UsageError
 
 __all__ = ["Settings", "config_path", "load_settings", "price_table", "read_config",
@@ -70,25 +70,42 @@ def config_path(environ: Mapping[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     if env.get("PREP_CONFIG"):
         return Path(env["PREP_CONFIG"])
-    from platformdirs import user_config_dir
-
-    return Path(user_config_dir("prep", appauthor=False)) / "config.toml"
+    return _user_dir("config") / "config.toml"
 
 
 def _default_cache_dir() -> Path:
-    from platformdirs import user_cache_dir
+    return _user_dir("cache")
 
-    return Path(user_cache_dir("prep", appauthor=False))
+
+def _user_dir(kind: str) -> Path:
+    """prep's folder of a kind ("config" or "cache") for this user, as platformdirs places it.
+
+    On Linux that is `$XDG_CONFIG_HOME/prep` (or `$XDG_CACHE_HOME`) when the variable holds an
+    absolute path, else `~/.config/prep` (`~/.cache/prep`): worked out here when $HOME is an
+    absolute path, which spares every command platformdirs' import. Elsewhere (another system,
+    Android, no usable $HOME) platformdirs answers."""
+    env = os.environ
+    home = env.get("HOME", "")
+    if sys.platform == "linux" and "ANDROID_DATA" not in env and home.startswith("/"):
+        xdg = env.get(f"XDG_{kind.upper()}_HOME", "")
+        base = xdg if xdg.startswith("/") else os.path.expanduser(f"~/.{kind}")
+        return Path(os.path.join(base, "prep"))
+    import platformdirs
+
+    where = platformdirs.user_config_dir if kind == "config" else platformdirs.user_cache_dir
+    return Path(where("prep", appauthor=False))
 
 
 def read_config(path: Path) -> dict[str, Any]:
     """The config file's values (empty when there is none); UsageError when it cannot be read."""
     try:
         with path.open("rb") as fh:
+            import tomllib  # only when there is a file to read
+
             return tomllib.load(fh)
     except FileNotFoundError:
         return {}
-    except (OSError, tomllib.TOMLDecodeError) as err:
+    except (OSError, ValueError) as err:  # tomllib.TOMLDecodeError is a ValueError
         raise UsageError(f"{path}: the config file cannot be read ({err})",
                          hint="fix or delete it") from err
 

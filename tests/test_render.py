@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from prep.ui import render
+from prep.ui import plain, render
 
 TASK_ID = "task-unified-1774412345-7f3a9c2e1b"
 RESULT = "/home/editor/projects/acme/results/interview-take-2/task-7f3a9c2e-result.mp4"
@@ -44,6 +44,7 @@ def console(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         made["c"] = Console(file=buf, width=width, color_system=None, highlight=False)
         monkeypatch.setattr(render, "out", lambda: made["c"])
         monkeypatch.setattr(render, "err", lambda: made["c"])
+        monkeypatch.setattr(plain, "is_plain", lambda to_stderr=False: False)  # through rich
         return buf
 
     yield at

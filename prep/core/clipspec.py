@@ -19,12 +19,20 @@ from prep.core import timecode
 from prep.core.timecode import Timepoint
 from prep.errors import UsageError
 
-__all__ = ["VIDEO_EXTENSIONS", "ClipSpec", "Window", "apply_trim_options", "parse_clip_spec", "spec_text"]
+__all__ = ["TIMELINE_SUFFIXES", "VIDEO_EXTENSIONS", "ClipSpec", "Window", "apply_trim_options",
+           "is_timeline", "parse_clip_spec", "spec_text"]
 
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mxf", ".mts", ".m2ts", ".ts", ".mpg",
      ".mpeg", ".3gp", ".wmv", ".flv", ".dv", ".ogv"}
 )
+# Files read as an editor's timeline, by suffix (prep.jobs.timeline reads them).
+TIMELINE_SUFFIXES = (".otio", ".edl", ".fcpxml", ".fcpxmld", ".xml")
+
+
+def is_timeline(path: Path | str) -> bool:
+    """True for a file name prep reads as a timeline (by its suffix)."""
+    return Path(path).suffix.lower() in TIMELINE_SUFFIXES
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from prep.core import timecode
-from prep.core.clipspec import VIDEO_EXTENSIONS, ClipSpec, Window
+from prep.core.clipspec import (
+    TIMELINE_SUFFIXES,
+    VIDEO_EXTENSIONS,
+    ClipSpec,
+    Window,
+    is_timeline,
+)
 from prep.errors import ManifestError, MediaError, PrepError, ToolMissingError, UsageError
 from prep.jobs.manifest import (
     MAX_NAME_CHARS,
@@ -59,7 +65,6 @@ __all__ = [
     "read_events",
 ]
 
-TIMELINE_SUFFIXES = (".otio", ".edl", ".fcpxml", ".fcpxmld", ".xml")
 EXPORT_SUFFIXES = (".otio", ".edl", ".fcpxml", ".xml")
 EXTRA_HINT = "pip install 'evolink-prep[timeline]'"
 _ADAPTERS = {".otio": "otio_json", ".edl": "cmx_3600", ".fcpxml": "fcpx_xml", ".xml": "fcp_xml"}
@@ -118,11 +123,6 @@ def _seconds(frame: int, fps: Fraction) -> str:
     exact = Fraction(frame * 1000) / fps
     ms = int(exact) if exact == int(exact) else int(exact) + 1
     return f"{ms // 1000}.{ms % 1000:03d}"
-
-
-def is_timeline(path: Path | str) -> bool:
-    """True for a file name prep reads as a timeline (by its suffix)."""
-    return Path(path).suffix.lower() in TIMELINE_SUFFIXES
 
 
 def parse_map_path(text: str) -> tuple[str, str]:

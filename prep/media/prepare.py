@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import hashlib
 import json
 import os
 import re
@@ -711,6 +710,8 @@ def _replace(tmp: Path, target: Path) -> None:
 
 def _cache_key(info: ClipInfo, clip_plan: PrepPlan) -> str:
     """Source identity (real path, size, mtime) plus the plan: a changed file or plan misses."""
+    import hashlib  # only for a clip that is encoded: a plain copy needs no key
+
     stat = info.path.stat()
     identity = {"scheme": CACHE_SCHEME, "path": str(info.path.resolve()), "size": stat.st_size,
                 "mtime_ns": stat.st_mtime_ns, "plan": {**clip_plan.as_dict(), "source": None}}

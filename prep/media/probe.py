@@ -1,4 +1,4 @@
-"""Probing: a file on disk becomes a `ClipInfo` (pymediainfo).
+"""Probing: a file on disk becomes a `ClipInfo` (libmediainfo, through `prep.media.mediainfo`).
 
 `probe` does the I/O; `prep.core.clipinfo.assess` judges the result. An mp4 or mov has its
 sample tables read too (`prep.media.mp4`), to catch a file cut short; `probe_with_index` hands
@@ -9,7 +9,6 @@ the index again.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterable
 from dataclasses import replace
 from fractions import Fraction
@@ -19,6 +18,7 @@ from typing import Any
 from prep.core import rules
 from prep.core.clipinfo import ClipInfo
 from prep.errors import MediaError
+from prep.media import mediainfo
 from prep.media.mp4 import Mp4Info, read_mp4
 
 __all__ = ["hdr_peak_nits", "probe", "probe_many", "probe_with_index", "start_timecode"]
@@ -39,10 +39,6 @@ _AUDIO_CODECS = {
 }
 _NTSC = (Fraction(24000, 1001), Fraction(30000, 1001), Fraction(60000, 1001), Fraction(120000, 1001))
 _MEDIAINFO_OPTIONS = {"File_TestContinuousFileNames": "0", "ParseSpeed": "0.5"}
-# libmediainfo keeps options process-wide: two threads parsing at once corrupt each other's
-# output or crash the process, so every parse in the process takes this lock.
-_MEDIAINFO_LOCK = threading.Lock()
-
 
 
 def probe(path: Path | str) -> ClipInfo:
@@ -56,13 +52,7 @@ def probe_with_index(path: Path | str) -> tuple[ClipInfo, Mp4Info | None]:
     MediaError (exit 3) as `probe`."""
     path = Path(path)
     _check_readable(path)
-    from pymediainfo import MediaInfo  # heavy-ish: loads libmediainfo; keep `prep --help` fast
-
-    try:
-        with _MEDIAINFO_LOCK:
-            media = MediaInfo.parse(path, mediainfo_options=_MEDIAINFO_OPTIONS)
-    except Exception as err:  # pymediainfo raises bare Exceptions for library problems
-        raise MediaError(path, f"could not be read by MediaInfo ({err})") from err
+    media = _read(path)
     general = media.general_tracks[0] if media.general_tracks else None
     index = damage = None
     if general is not None and general.format in ("MPEG-4", "QuickTime"):
@@ -76,13 +66,7 @@ def start_timecode(path: Path | str) -> str | None:
 
     Editors' timelines count source frames from it, so a window read from a timeline subtracts it.
     """
-    from pymediainfo import MediaInfo
-
-    try:
-        with _MEDIAINFO_LOCK:
-            media = MediaInfo.parse(Path(path), mediainfo_options=_MEDIAINFO_OPTIONS)
-    except Exception as err:  # pymediainfo raises bare Exceptions for library problems
-        raise MediaError(path, f"could not be read by MediaInfo ({err})") from err
+    media = _read(Path(path))
     for track in media.tracks:
         value = getattr(track, "time_code_of_first_frame", None)
         if isinstance(value, str) and value.strip():
@@ -93,12 +77,9 @@ def start_timecode(path: Path | str) -> str | None:
 def hdr_peak_nits(path: Path | str) -> int | None:
     """The brightest level an HDR10 (PQ) clip was graded to, in cd/m2, from its metadata: the
     content's MaxCLL, else the mastering display's peak. None when it carries neither."""
-    from pymediainfo import MediaInfo
-
     try:
-        with _MEDIAINFO_LOCK:
-            media = MediaInfo.parse(Path(path), mediainfo_options=_MEDIAINFO_OPTIONS)
-    except Exception:  # pymediainfo raises bare Exceptions; metadata is only a hint here
+        media = _read(Path(path))
+    except MediaError:  # metadata is only a hint here
         return None
     for video in media.video_tracks[:1]:
         for text in (video.maxcll, video.masteringdisplay_luminance):
@@ -106,6 +87,14 @@ def hdr_peak_nits(path: Path | str) -> int | None:
             if peak:
                 return peak
     return None
+
+
+def _read(path: Path) -> mediainfo.Media:
+    """MediaInfo's fields for a file; MediaError (exit 3) when the library cannot read it."""
+    try:
+        return mediainfo.read(path, _MEDIAINFO_OPTIONS)
+    except mediainfo.MediaInfoUnavailable as err:
+        raise MediaError(path, f"could not be read by MediaInfo ({err})") from err
 
 
 def _nits(text: object) -> int | None:

@@ -140,11 +140,12 @@ def timeline_clips(clips: tuple[ClipSpec, ...], media_dirs: tuple[str, ...],
                    map_paths: tuple[str, ...], *, quiet: bool) -> tuple[ClipSpec, ...]:
     """CLIPS with each timeline file among them replaced by its events' windows; the problems of
     a timeline's events are listed one a line before its ManifestError ends the command."""
-    from prep.jobs.timeline import expand_timelines, is_timeline
+    from prep.core.clipspec import is_timeline
 
     if not any(is_timeline(c.path) for c in clips):
-        return clips
+        return clips  # no timeline among them: its reader is not even imported
     from prep.errors import ManifestError
+    from prep.jobs.timeline import expand_timelines
     from prep.ui import render
 
     try:

@@ -7,7 +7,6 @@ progress go to stderr.
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -16,9 +15,11 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from prep.core import rules
-from prep.core.billing import credits_text
+from prep.core.prices import credits_text
 from prep.core.timecode import format_ms
 from prep.errors import PrepError
+from prep.ui import plain
+from prep.ui.plain import Cell
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -48,16 +49,57 @@ def err() -> Console:
     return Console(stderr=True, highlight=False)
 
 
-def _escape(text: str) -> str:
-    from rich.markup import escape
+def escape(text: str) -> str:
+    """`text` as rich markup that prints it as it is (rich's escape; text without a bracket or
+    a backslash, which it leaves alone, is returned without loading rich)."""
+    if "[" not in text and "\\" not in text:
+        return text
+    from rich.markup import escape as rich_escape
 
-    return escape(text)
+    return rich_escape(text)
+
+
+_escape = escape
 
 
 def json_out(data: Any) -> None:
     """Machine output: one JSON document on stdout."""
+    import json  # only for --json: the people's view does without it
+
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     sys.stdout.flush()
+
+
+def say(markup: str, text: str, *, to_stderr: bool = False, soft_wrap: bool = False) -> None:
+    """One line for people: `markup` through rich, or `text` (the same without markup) written
+    as it is when rich would print it plainly anyway (see `prep.ui.plain`), rich unloaded."""
+    room = plain.width() if plain.is_plain(to_stderr) and plain.simple(text) else None
+    if room is None:
+        (err() if to_stderr else out()).print(markup, soft_wrap=soft_wrap, highlight=False)
+        return
+    _write(to_stderr, [text] if soft_wrap else plain.wrap(text, room))
+
+
+def _write(to_stderr: bool, lines: list[str]) -> None:
+    stream = plain.stream(to_stderr)
+    stream.write("".join(line + "\n" for line in lines))
+    stream.flush()
+
+
+def _plain_table(to_stderr: bool, headers: Sequence[str], rows: Sequence[Sequence[Cell]],
+                 right: Sequence[bool]) -> bool:
+    """Print a borderless table (`print_table`'s layout) without rich when rich would print it
+    plainly anyway; False (nothing printed) when rich must."""
+    if not plain.is_plain(to_stderr):
+        return False
+    room = plain.width()
+    if room is None or not plain.simple(*headers, *(cell.text for row in rows for cell in row)):
+        return False
+    lines: list[str] = []
+    for text, wraps in plain.table_lines(headers, rows, right, room, PATH_CAP_CELLS):
+        lines += plain.wrap(text, room) if wraps else [text]
+    _write(to_stderr, lines)
+    return True
 
 
 def error(exc: PrepError, *, verbose: bool = False) -> None:
@@ -96,7 +138,6 @@ def note(message: str) -> None:
 # -- text that must not be split across lines ---------------------------------------------------
 
 PATH_MIN_CELLS = 16
-_ELLIPSIS = "\u2026"
 
 
 def shorten_path(text: str, width: int) -> str:
@@ -104,23 +145,7 @@ def shorten_path(text: str, width: int) -> str:
     before it as fit): '/home/me/footage/phone-pair.mov' -> '\u2026/footage/phone-pair.mov'."""
     from rich.cells import cell_len, set_cell_size
 
-    width = max(width, 1)
-    if cell_len(text) <= width:
-        return text
-    parts = text.replace("\\", "/").split("/")
-    for keep in range(len(parts) - 1, 0, -1):
-        tail = _ELLIPSIS + "/" + "/".join(parts[-keep:])
-        if cell_len(tail) <= width:
-            return tail
-    name = parts[-1]
-    if width <= 2:
-        return set_cell_size(name, width)
-    dot = name.rfind(".")
-    end_len = min(max(len(name) - dot, 0) if dot > 0 else 0, width // 2)
-    end = name[len(name) - end_len:] if end_len else ""
-    # keep the start and the extension: 'phone-pai\u2026.mov'
-    head = set_cell_size(name, width - 1 - cell_len(end)).rstrip()
-    return head + _ELLIPSIS + end
+    return plain.shorten_path(text, width, cell_len, set_cell_size)
 
 
 class PathCell:
@@ -256,13 +281,8 @@ def _durations(info: ClipInfo) -> str:
 
 def probe_table(results: Sequence[tuple[ClipInfo, Verdict]], *, to_stderr: bool = False) -> None:
     """The people's view of `prep probe`."""
-    from rich.table import Table
-
-    console = err() if to_stderr else out()
-    table = Table(show_lines=False, pad_edge=False, box=None, header_style="bold")
-    table.add_column("clip", no_wrap=True)
-    for column in ("duration", "size", "container", "video", "audio", "API"):
-        table.add_column(column, overflow="fold")
+    headers = ("clip", "duration", "size", "container", "video", "audio", "API")
+    rows = []
     for info, verdict in results:
         width, height = info.display_size
         video = [info.video_codec, f"{width}x{height}", f"{_fps(info.fps)} fps"]
@@ -280,48 +300,64 @@ def probe_table(results: Sequence[tuple[ClipInfo, Verdict]], *, to_stderr: bool 
             video.append(f"rot {info.rotation}")
         audio = (f"{info.audio_codec} {info.audio_channels or '?'}ch {info.audio_rate or '?'} Hz"
                  if info.has_audio else "none")
-        verdict_text = "[green]ok[/]" if verdict.compliant else "[red]refused[/]"
-        table.add_row(PathCell(str(info.path)), _durations(info), _size(info.size_bytes),
-                      info.container, _escape(" ".join(video)), _escape(audio), verdict_text)
-    print_table(console, table)
+        rows.append((str(info.path), _durations(info), _size(info.size_bytes), info.container,
+                     " ".join(video), audio, verdict.compliant))
+    plain_rows = [[Cell(path, path=True), *map(Cell, cells), Cell("ok" if ok else "refused")]
+                  for path, *cells, ok in rows]
+    if not _plain_table(to_stderr, headers, plain_rows, (False,) * len(headers)):
+        from rich.table import Table
+
+        table = Table(show_lines=False, pad_edge=False, box=None, header_style="bold")
+        table.add_column("clip", no_wrap=True)
+        for column in headers[1:]:
+            table.add_column(column, overflow="fold")
+        for path, durations, size, container, video_text, audio, ok in rows:
+            table.add_row(PathCell(path), durations, size, container, _escape(video_text),
+                          _escape(audio), "[green]ok[/]" if ok else "[red]refused[/]")
+        print_table(err() if to_stderr else out(), table)
     for info, verdict in results:
-        lines = [f"  [red]x[/] {_escape(p)}" for p in verdict.problems]
-        lines += [f"  [yellow]-[/] {_escape(a)}" for a in verdict.advice]
+        lines = [(f"  [red]x[/] {_escape(p)}", f"  x {p}") for p in verdict.problems]
+        lines += [(f"  [yellow]-[/] {_escape(a)}", f"  - {a}") for a in verdict.advice]
         if lines:
-            console.print(f"[bold]{_escape(str(info.path))}[/]", soft_wrap=True)
-            for line in lines:
-                console.print(line, soft_wrap=True)
+            say(f"[bold]{_escape(str(info.path))}[/]", str(info.path), to_stderr=to_stderr,
+                soft_wrap=True)
+            for markup, text in lines:
+                say(markup, text, to_stderr=to_stderr, soft_wrap=True)
 
 
 def estimate_table(est: Estimate, *, to_stderr: bool = False) -> None:
     """The people's view of `prep estimate`."""
-    from rich.table import Table
-
-    console = err() if to_stderr else out()
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    table.add_column("clip", no_wrap=True)
-    table.add_column("planned", justify="right")
-    table.add_column("billed", justify="right")
-    for clip in est.clips:
-        table.add_row(PathCell(clip.label), f"{format_ms(clip.duration_ms)} s",
-                      f"{format_ms(clip.billed_ms)} s")
-    table.add_row("[bold]input[/]", "", f"[bold]{format_ms(est.input_billed_ms)} s[/]")
     held = " (held)" if est.smart_hold_s is not None else ""
-    table.add_row(f"[bold]output{held}[/]", "", f"[bold]{format_ms(est.output_billed_ms)} s[/]")
-    table.add_row("[bold]total[/]", "", f"[bold]{format_ms(est.total_billed_ms)} s[/]")
-    print_table(console, table)
-    console.print(
-        f"[bold]{credits_text(est.credits_units)} credits[/] at {est.quality} "
-        f"(about ${float(est.usd):.2f}); "
-        + ", ".join(f"{q}: {credits_text(est.credits_at(q))}"
-                    for q in est.as_dict()["credits_by_quality"]),
-        soft_wrap=True,
-    )
-    estimate_models(est, console)
-    console.print(f"[dim]prices: {_escape(est.prices.label)}[/]", soft_wrap=False)
+    totals = (("input", est.input_billed_ms), (f"output{held}", est.output_billed_ms),
+              ("total", est.total_billed_ms))
+    headers = ("clip", "planned", "billed")
+    rows = [[Cell(clip.label, path=True), Cell(f"{format_ms(clip.duration_ms)} s"),
+             Cell(f"{format_ms(clip.billed_ms)} s")] for clip in est.clips]
+    rows += [[Cell(name), Cell(""), Cell(f"{format_ms(ms)} s")] for name, ms in totals]
+    if not _plain_table(to_stderr, headers, rows, (False, True, True)):
+        from rich.table import Table
+
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        table.add_column("clip", no_wrap=True)
+        table.add_column("planned", justify="right")
+        table.add_column("billed", justify="right")
+        for clip in est.clips:
+            table.add_row(PathCell(clip.label), f"{format_ms(clip.duration_ms)} s",
+                          f"{format_ms(clip.billed_ms)} s")
+        for name, ms in totals:
+            table.add_row(f"[bold]{name}[/]", "", f"[bold]{format_ms(ms)} s[/]")
+        print_table(err() if to_stderr else out(), table)
+    bill = f"{credits_text(est.credits_units)} credits"
+    rest = (f" at {est.quality} (about ${float(est.usd):.2f}); "
+            + ", ".join(f"{q}: {credits_text(est.credits_at(q))}"
+                        for q in est.as_dict()["credits_by_quality"]))
+    say(f"[bold]{bill}[/]{rest}", bill + rest, to_stderr=to_stderr, soft_wrap=True)
+    estimate_models(est, to_stderr=to_stderr)
+    say(f"[dim]prices: {_escape(est.prices.label)}[/]", f"prices: {est.prices.label}",
+        to_stderr=to_stderr)
     notes: Iterable[str] = [n for c in est.clips for n in c.notes] + list(est.notes)
     for line in notes:
-        console.print(f"  - {_escape(line)}", soft_wrap=True)
+        say(f"  - {_escape(line)}", f"  - {line}", to_stderr=to_stderr, soft_wrap=True)
 
 
 # -- the API client: transfers, tasks, uploads ------------------------------------------------
@@ -496,12 +532,8 @@ class PrepareProgress:
 
 def prepare_table(results: Sequence[Any], *, to_stderr: bool = False) -> None:
     """The summary of `prep prepare`: what was done to each clip, before -> after."""
-    from rich.table import Table
-
-    console = err() if to_stderr else out()
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("source", "action", "output", "size", "duration", "time"):
-        table.add_column(column, no_wrap=column in ("source", "output"), overflow="fold")
+    headers = ("source", "action", "output", "size", "duration", "time")
+    rows = []
     for result in results:
         info, output = result.source, result.output_info
         action = _action(result) + (" (audio to AAC)" if _audio_only(result.plan) else "") \
@@ -510,10 +542,20 @@ def prepare_table(results: Sequence[Any], *, to_stderr: bool = False) -> None:
                 else _size(info.size_bytes))
         duration = (f"{format_ms(info.duration_ms)} -> {format_ms(output.duration_ms)} s" if output
                     else f"{format_ms(info.duration_ms)} -> {format_ms(result.plan.duration_ms)} s")
-        table.add_row(PathCell(str(result.spec)), action,
-                      PathCell(str(result.output)) if result.output else "(dry run)",
-                      size, duration, f"{result.elapsed_s:.1f} s" if result.output else "")
-    print_table(console, table)
+        rows.append([Cell(str(result.spec), path=True), Cell(action),
+                     Cell(str(result.output), path=True) if result.output else Cell("(dry run)"),
+                     Cell(size), Cell(duration),
+                     Cell(f"{result.elapsed_s:.1f} s" if result.output else "")])
+    if _plain_table(to_stderr, headers, rows, (False,) * len(headers)):
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in headers:
+        table.add_column(column, no_wrap=column in ("source", "output"), overflow="fold")
+    for row in rows:
+        table.add_row(*(PathCell(cell.text) if cell.path else cell.text for cell in row))
+    print_table(err() if to_stderr else out(), table)
 
 
 def plan_details(results: Sequence[Any], *, to_stderr: bool = False) -> None:
@@ -838,11 +880,11 @@ def batch_picks(plan: Any, *, to_stderr: bool = False, quiet: bool = False) -> N
 
 # -- models, the account and the task list ---------------------------------------------------------
 
-def estimate_models(est: Estimate, console: Console) -> None:
+def estimate_models(est: Estimate, *, to_stderr: bool = False) -> None:
     """Which model the bill is for, and what the same job costs with the other one."""
     switch = est.as_dict()["generate_audio"] is not None
     model = est.model + (f" ({'with' if est.audio else 'no'} audio)" if switch else "")
-    console.print(f"model: {_escape(model)}", soft_wrap=True, highlight=False)
+    say(f"model: {_escape(model)}", f"model: {model}", to_stderr=to_stderr, soft_wrap=True)
     for alt in est.alternatives:
         difference = alt.credits_units - est.credits_units
         if difference < 0:
@@ -851,8 +893,9 @@ def estimate_models(est: Estimate, console: Console) -> None:
             word = f"{credits_text(difference)} more"
         else:
             word = "the same"
-        console.print(f"  {_escape(alt.label)}: {credits_text(alt.credits_units)} credits ({word})",
-                      soft_wrap=True, highlight=False)
+        line = f"{credits_text(alt.credits_units)} credits ({word})"
+        say(f"  {_escape(alt.label)}: {line}", f"  {alt.label}: {line}", to_stderr=to_stderr,
+            soft_wrap=True)
 
 
 def compare_table(data: dict[str, Any], *, to_stderr: bool = False) -> None:

@@ -70,14 +70,13 @@ def probe(paths: tuple[ClipSpec, ...], models: tuple[str, ...], json_: bool, qui
     elif good:
         render.probe_table(good)
         if len(specs_) > 1 or not first.legacy:
-            from rich.markup import escape
-
             for info, _verdict in good:
                 for spec in specs_:
                     verdict = assess(info, spec)
                     said = "takes it" if verdict.compliant else "; ".join(verdict.problems)
-                    render.out().print(f"{escape(info.path.name)} on {spec.id}: {escape(said)}",
-                                       soft_wrap=True, highlight=False)
+                    render.say(f"{render.escape(info.path.name)} on {spec.id}: "
+                               f"{render.escape(said)}", f"{info.path.name} on {spec.id}: {said}",
+                               soft_wrap=True)
     for exc in bad:
         render.error(exc, verbose=verbose)
     exit_with(e.exit_code for e in bad)
