@@ -444,13 +444,13 @@ class _Job:
     def run(self, parts: list[tuple[int, int]], *, audio: bool) -> None:
         import cv2
 
+        # One OpenCV thread per face detector: each part's ffmpeg decodes on the other cores
+        # while its detector runs, so more threads would only contend (scripts/bench_faces.py
+        # times the detector on one thread and on all the cores).
+        cv2.setNumThreads(1)
         threads: list[threading.Thread] = []
         cores = os.cpu_count() or 1
         per_proc = max(1, cores // len(parts))
-        # Each part's face detector may use its share of the cores (a clip under SPLIT_MIN_MS is
-        # one part, whose detector then has them all; one thread each left the others idle while
-        # the detector, most of the work, ran).
-        cv2.setNumThreads(per_proc)
         video_pipes: list[FfmpegPipe] = []
         for index, (own_start, own_end) in enumerate(parts):
             begin = own_start if index == 0 else max(self.start_ms, own_start - PREROLL_MS)

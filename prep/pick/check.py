@@ -77,7 +77,7 @@ CHECK_FACE_MIN_HEIGHT = 0.05
 # half of the clip fails; for over a tenth of it warns.
 TWO_PEOPLE_SHARE = 0.50
 TWO_FACES_SHARE = 0.10
-# A face scored under this (the detector keeps faces from 0.6) is enough to say a face is on
+# A face scored under this (the detector keeps faces from 0.7) is enough to say a face is on
 # screen, not to say there is a second one: the SSD's stray finds beside a face (a shoulder, a
 # collar) score 0.6-0.85 on the carphone footage, while the faces of two people score over 0.95.
 SECOND_FACE_SCORE = 0.9
