@@ -158,7 +158,8 @@ JOB_CHECK = obj(
 )
 CHECKED = obj(
     {"path": STR, "spec": STR, "verdict": VERDICT, "reasons": STRINGS, "checks": CHECKS},
-    {"start_s": SECONDS, "end_s": SECONDS, "duration_s": SECONDS, "elapsed_s": SECONDS},
+    {"start_s": SECONDS, "end_s": SECONDS, "duration_s": SECONDS, "elapsed_s": SECONDS,
+     "cached": BOOL},
 )
 CHECK_ERROR = obj(
     {"path": STR, "spec": STR, "verdict": {"type": "null"}, "error": STR,

@@ -63,10 +63,10 @@ def _scores() -> faceset.Score:
 
 def test_the_detector_finds_faces_rolled_up_to_30_degrees() -> None:
     scores = _scores()
-    for category in ("frontal", "roll 15", "roll 30", "two people"):
+    for category in ("frontal", "roll 15", "roll 30", "two people", "dim"):
         hits, total = scores.by_category[category]
         assert hits / total >= 0.95, (category, hits, total)
-    assert scores.target_recall >= 0.93
+    assert scores.target_recall >= 0.95  # the benchmark's target
 
 
 def test_the_detector_reports_no_face_on_the_face_free_clips() -> None:
@@ -76,3 +76,13 @@ def test_the_detector_reports_no_face_on_the_face_free_clips() -> None:
     assert len(labelled) > 20
     found = detector()
     assert [i.name for i in labelled if found.detect(i.bgr, 0.04)] == []
+
+
+def test_the_score_floor_holds_on_the_half_it_was_not_chosen_on() -> None:
+    """faces.SSD_MIN_SCORE was chosen on the even-numbered frames (bench_faces.py --holdout);
+    on the odd-numbered ones it reports no face on a face-free frame and no false face."""
+    held_out = faceset.items()[1::2]
+    found = detector()
+    scores = faceset.score(lambda bgr: found.detect(bgr, 0.04), held_out)
+    assert scores.free_frames_with_faces == 0 and scores.precision == 1.0, scores.misses
+    assert scores.target_found >= scores.target_faces - 3, scores.misses

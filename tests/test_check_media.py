@@ -7,6 +7,7 @@ import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import checkmedia
 import numpy as np
@@ -207,3 +208,35 @@ def test_check_decodes_with_the_configured_ffmpeg(tmp_path: Path,
     run = CliRunner().invoke(cli, ["check", str(clip)])
     assert run.exit_code == 6, run.output
     assert "no-ffmpeg" in run.stderr
+
+
+def test_cli_answers_a_clip_checked_before_from_the_disk_cache(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`prep check` keeps its reports in <cache>/checks, as batch and generate do: a second check
+    of the unchanged clip decodes nothing; --no-cache checks afresh."""
+    monkeypatch.setenv("PREP_CACHE_DIR", str(tmp_path / "cache"))
+    clip = str(checkmedia.short())
+    runner = CliRunner()
+    first = runner.invoke(cli, ["check", clip, "--json"])
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)[0]["cached"] is False
+    assert len(list((tmp_path / "cache" / "checks").glob("*.json"))) == 1
+
+    decoded: list[str] = []
+    real = check_module.check_window
+
+    def counted(*args: Any, **kwargs: Any) -> CheckReport:
+        decoded.append(str(args[0]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(check_module, "check_window", counted)
+    again = runner.invoke(cli, ["check", clip, "--json"])
+    assert again.exit_code == 0, again.output
+    [row] = json.loads(again.stdout)
+    assert row["cached"] is True and decoded == []
+    assert row["checks"] == json.loads(first.stdout)[0]["checks"]
+    told = runner.invoke(cli, ["check", clip, "--verbose"])
+    assert "from the check cache" in told.output and decoded == []
+    fresh = runner.invoke(cli, ["check", clip, "--no-cache", "--json"])
+    assert fresh.exit_code == 0, fresh.output
+    assert json.loads(fresh.stdout)[0]["cached"] is False and decoded == [clip]

@@ -444,7 +444,10 @@ class _Job:
     def run(self, parts: list[tuple[int, int]], *, audio: bool) -> None:
         import cv2
 
-        cv2.setNumThreads(1)  # the parallelism is in the processes; nested pools only thrash
+        # One OpenCV thread per face detector: each part's ffmpeg decodes on the other cores
+        # while its detector runs, so more threads would only contend (scripts/bench_faces.py
+        # times the detector on one thread and on all the cores).
+        cv2.setNumThreads(1)
         threads: list[threading.Thread] = []
         cores = os.cpu_count() or 1
         per_proc = max(1, cores // len(parts))

@@ -77,7 +77,7 @@ CHECK_FACE_MIN_HEIGHT = 0.05
 # half of the clip fails; for over a tenth of it warns.
 TWO_PEOPLE_SHARE = 0.50
 TWO_FACES_SHARE = 0.10
-# A face scored under this (the detector keeps faces from 0.6) is enough to say a face is on
+# A face scored under this (the detector keeps faces from 0.7) is enough to say a face is on
 # screen, not to say there is a second one: the SSD's stray finds beside a face (a shoulder, a
 # collar) score 0.6-0.85 on the carphone footage, while the faces of two people score over 0.95.
 SECOND_FACE_SCORE = 0.9
@@ -239,7 +239,7 @@ class CheckReport:
             "start_s": self.start_ms / 1000, "end_s": self.end_ms / 1000,
             "duration_s": self.duration_ms / 1000,
             "checks": {c.name: c.as_dict() for c in self.checks},
-            "elapsed_s": round(self.elapsed_s, 3),
+            "elapsed_s": round(self.elapsed_s, 3), "cached": self.cached,
         }
 
 
@@ -250,9 +250,11 @@ def meets(verdict: Verdict, required: Verdict) -> bool:
 
 def check_clip(clip: ClipSpec | Path | str, *, workers: int | None = None,
                progress: Callable[[int, int], None] | None = None,
-               ffmpeg: str | None = None) -> CheckReport:
+               ffmpeg: str | None = None, cache: CheckCache | None = None) -> CheckReport:
     """Analyse a clip (its window, when the spec has one) in one decode pass and grade it.
     `ffmpeg` is the configured ffmpeg (`Settings.ffmpeg`; None: PATH, then the bundled one).
+    With a `cache`, a clip and window graded before (unchanged since) is not decoded again: its
+    report comes from the cache, marked `cached`, and a new one is kept there.
 
     MediaError for a missing or unreadable clip, one without video, or missing `pick` extras.
     """
@@ -273,8 +275,14 @@ def check_clip(clip: ClipSpec | Path | str, *, workers: int | None = None,
     if end_ms <= start_ms:
         raise MediaError(str(spec), "has nothing to check in the chosen part",
                          hint="give a window inside the clip")
-    return check_window(path, start_ms, end_ms, info=info, spec=str(spec), workers=workers,
-                        progress=progress, started=started, ffmpeg=ffmpeg)
+    key = check_key(path, start_ms, end_ms) if cache is not None else ""
+    report = cache.get(key, spec=str(spec)) if cache is not None else None
+    if report is None:
+        report = check_window(path, start_ms, end_ms, info=info, spec=str(spec),
+                              workers=workers, progress=progress, started=started, ffmpeg=ffmpeg)
+        if cache is not None:
+            cache.put(key, report)
+    return report
 
 
 def check_window(path: Path, start_ms: int, end_ms: int, *, info: ClipInfo | None = None,
@@ -308,7 +316,7 @@ def _covers(analysis: Analysis, start_ms: int, end_ms: int) -> bool:
 
 # Bumped whenever the grading or the face detector changes, so that older cached reports are not
 # taken for new ones.
-CHECK_CACHE_VERSION = "2-ssd"
+CHECK_CACHE_VERSION = "3-ssd"
 
 
 def check_key(path: Path, start_ms: int, end_ms: int) -> str:

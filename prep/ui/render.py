@@ -1002,6 +1002,9 @@ def check_report(report: Any, *, quiet: bool = False, verbose: bool = False,
         seconds = report.duration_ms / 1000
         console.print(f"  [dim]checked {seconds:.1f} s in {report.elapsed_s:.1f} s "
                       f"({seconds / report.elapsed_s:.0f}x real time)[/]", soft_wrap=True)
+    if verbose and report.cached:
+        console.print("  [dim]from the check cache (checked before, the clip unchanged since; "
+                      "--no-cache checks afresh)[/]", soft_wrap=True)
 
 
 def check_summary(reports: Sequence[Any], *, required: str | None,

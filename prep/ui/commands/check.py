@@ -18,8 +18,10 @@ from prep.ui.options import ClipSpecType, cli_settings, common_options, show_pro
               show_default=True,
               help="Exit 3 when a clip's verdict is below this (fair: no check failed; good: "
                    "also at most one warning; any: never, for the verdict).")
+@click.option("--no-cache", is_flag=True,
+              help="Decode and grade afresh, ignoring reports cached by earlier checks.")
 @common_options
-def check(clips: tuple[ClipSpec, ...], require: str, json_: bool, quiet: bool,
+def check(clips: tuple[ClipSpec, ...], require: str, no_cache: bool, json_: bool, quiet: bool,
           verbose: bool) -> None:
     """How good each clip is as a reference: one person, face, speech, loudness, picture.
 
@@ -28,7 +30,10 @@ def check(clips: tuple[ClipSpec, ...], require: str, json_: bool, quiet: bool,
     face_size, face_share, face_visible, face_light, speech, music, loudness, clipping, noise,
     cuts, frame_rate, resolution, sharpness, duration. The verdict is good (no fail, at most
     one warn), fair (no fail) or poor. Exit 0, or 3 when a clip is below --require (or cannot
-    be read). Needs the pick extra: pip install 'evolink-prep[pick]'.
+    be read). A clip and window checked before, unchanged since (its size and modification
+    time), is answered from the check cache (<cache>/checks, shared with batch and generate)
+    without decoding it again; --no-cache checks afresh. Needs the pick extra:
+    pip install 'evolink-prep[pick]'.
 
     \b
     Examples:
@@ -37,11 +42,13 @@ def check(clips: tuple[ClipSpec, ...], require: str, json_: bool, quiet: bool,
         prep check takes/ --json | jq '.[] | select(.verdict == "poor") | .path'
     """
     from prep.media.clips import expand_paths
-    from prep.pick.check import CheckReport, check_clip, meets
+    from prep.pick.check import CheckCache, CheckReport, check_clip, meets
     from prep.ui import render
 
     specs = expand_paths(list(clips))
-    ffmpeg = cli_settings().ffmpeg
+    settings = cli_settings()
+    ffmpeg = settings.ffmpeg
+    cache = CheckCache(None if no_cache else settings.cache_dir / "checks")
     reports: list[CheckReport] = []
     errors: list[PrepError] = []
     rows: list[dict[str, Any]] = []
@@ -49,7 +56,7 @@ def check(clips: tuple[ClipSpec, ...], require: str, json_: bool, quiet: bool,
     for spec in specs:
         try:
             with render.progress_bar(f"checking {spec.path.name}", enabled=progress) as bar:
-                outcome = check_clip(spec, progress=bar, ffmpeg=ffmpeg)
+                outcome = check_clip(spec, progress=bar, ffmpeg=ffmpeg, cache=cache)
         except PrepError as exc:
             errors.append(exc)
             render.error(exc, verbose=verbose)
