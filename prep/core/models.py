@@ -24,6 +24,7 @@ __all__ = [
     "Bill",
     "Comparison",
     "bill",
+    "billed_head_ms",
     "billed_input_ms",
     "compare",
     "model_spec",
@@ -69,6 +70,21 @@ def billed_input_ms(spec: ModelSpec, durations_ms: Sequence[int]) -> tuple[int, 
             left -= billed[-1]
         return tuple(billed)
     return tuple(durations_ms)
+
+
+def billed_head_ms(spec: ModelSpec, clips_in_job: int) -> int | None:
+    """How much of one clip's start the model bills in a job of `clips_in_job` clips, or None when
+    it bills every second of every clip.
+
+    A total cap is read as an even share per clip (which clip the cap falls on is the order's, not
+    the clip's, doing); a per-clip cap is the table's cap for that many clips.
+    """
+    rule = spec.billing
+    if rule.input_rule == "per_clip_cap":
+        return rule.per_clip_cap_ms[clips_in_job]
+    if rule.input_rule == "total_cap":
+        return (rule.total_cap_ms or 0) // max(1, clips_in_job)
+    return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -216,7 +216,8 @@ def plan_job(
                 length_ms = length.resolve(info.fps) if length is not None else None
             except ValueError as err:
                 raise UsageError(f"{given}: the window's length: {err}") from err
-            picked = picker(given.path, len(job.clips), length_ms, info=info)
+            picked = picker(given.path, len(job.clips), length_ms, info=info,
+                            model=job.request.spec)
             if picked is not None:
                 spec = picked.spec(given)
                 if on_pick is not None:

@@ -220,6 +220,12 @@ def _request_flags() -> dict[str, Callable[[F], F]]:
     }
 
 
+def model_option(func: F) -> F:
+    """--model alone (a command that takes no other request field): the value as given, or None
+    (`configured_model` picks the config's then)."""
+    return _request_flags()["model"](func)
+
+
 def configured_model(model: str | None) -> str:
     """The model a command uses: the one given, else `model` in the config, else wan2.6."""
     from prep.core import rules
