@@ -154,15 +154,16 @@ CHECKS = obj({name: ONE_CHECK for name in CHECK_NAMES},
 JOB_CHECK = obj(
     {"verdict": VERDICT, "reasons": STRINGS, "checks": CHECKS},
     {"path": STR, "spec": STR, "start_s": SECONDS, "end_s": SECONDS,
-     "reused_pick_analysis": BOOL, "cached": BOOL},
+     "reused_pick_analysis": BOOL, "cached": BOOL, "model": MODEL_ID},
 )
 CHECKED = obj(
     {"path": STR, "spec": STR, "verdict": VERDICT, "reasons": STRINGS, "checks": CHECKS},
-    {"start_s": SECONDS, "end_s": SECONDS, "duration_s": SECONDS, "elapsed_s": SECONDS},
+    {"start_s": SECONDS, "end_s": SECONDS, "duration_s": SECONDS, "elapsed_s": SECONDS,
+     "model": MODEL_ID},
 )
 CHECK_ERROR = obj(
     {"path": STR, "spec": STR, "verdict": {"type": "null"}, "error": STR,
-     "checks": {"type": "object", "maxProperties": 0}},
+     "checks": {"type": "object", "maxProperties": 0}}, {"model": MODEL_ID},
     description="a clip that could not be checked (missing, unreadable, no pick extra)",
 )
 
@@ -234,7 +235,11 @@ COVERAGE = obj({"face_ratio": NUM, "speech_ratio": NUM, "both_ratio": NUM})
 PICK = obj(
     {"path": STR, "clip_spec": STR, "start_s": SECONDS, "end_s": SECONDS, "length_s": SECONDS,
      "usable": BOOL, "warnings": STRINGS},
-    {"billed_head_s": SECONDS, "clips_in_job": {"type": "integer", "minimum": 1, "maximum": 3},
+    {"billed_head_s": SECONDS,
+     "clips_in_job": {"type": "integer", "minimum": 1,
+                      "maximum": max(m.videos.count.high for m in rules.MODEL_SPECS)},
+     "model": MODEL_ID, "billed_s": {**SECONDS, "description": "seconds of the window billed"},
+     "every_second_billed": BOOL, "shortest_passing": BOOL, "notes": STRINGS,
      "score": NUM, "face_ratio": NUM, "speech_ratio": NUM, "both_ratio": NUM, "head": COVERAGE,
      "shot": obj({"index": INT, "start_s": SECONDS, "end_s": SECONDS}),
      "crosses_cuts": INT, "cuts_s": array(SECONDS),

@@ -229,7 +229,7 @@ def plan_job(
         if checker is not None:
             analysis = picker.analysis(given.path) if picker is not None and picked else None
             checks.append(checker(given.path, window.start_ms, window.end_ms, spec=str(spec),
-                                  info=info, analysis=analysis))
+                                  info=info, analysis=analysis, model=job.request.spec))
     check_clip_count(len(planned), job.request.model)
     request = job.request.resolved([p.info.display_aspect for p in planned])
     est = billing.estimate_durations([p.bill() for p in planned], output_s=request.duration_s,

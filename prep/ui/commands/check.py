@@ -9,7 +9,14 @@ import click
 from prep.core.clipspec import ClipSpec
 from prep.errors import ExitCode, PrepError
 from prep.ui.endings import exit_with
-from prep.ui.options import ClipSpecType, cli_settings, common_options, show_progress
+from prep.ui.options import (
+    ClipSpecType,
+    cli_settings,
+    common_options,
+    configured_model,
+    model_option,
+    show_progress,
+)
 
 
 @click.command()
@@ -18,8 +25,9 @@ from prep.ui.options import ClipSpecType, cli_settings, common_options, show_pro
               show_default=True,
               help="Exit 3 when a clip's verdict is below this (fair: no check failed; good: "
                    "also at most one warning; any: never, for the verdict).")
+@model_option
 @common_options
-def check(clips: tuple[ClipSpec, ...], require: str, json_: bool, quiet: bool,
+def check(clips: tuple[ClipSpec, ...], require: str, model: str | None, json_: bool, quiet: bool,
           verbose: bool) -> None:
     """How good each clip is as a reference: one person, face, speech, loudness, picture.
 
@@ -27,19 +35,24 @@ def check(clips: tuple[ClipSpec, ...], require: str, json_: bool, quiet: bool,
     15 checks, each pass, warn or fail with what was measured and what to do: one_person,
     face_size, face_share, face_visible, face_light, speech, music, loudness, clipping, noise,
     cuts, frame_rate, resolution, sharpness, duration. The verdict is good (no fail, at most
-    one warn), fair (no fail) or poor. Exit 0, or 3 when a clip is below --require (or cannot
-    be read). Needs the pick extra: pip install 'evolink-prep[pick]'.
+    one warn), fair (no fail) or poor. Three follow the chosen model's table (--model): the
+    one_person rule it cites, the resolution's pixel and aspect range and the duration's range
+    (a 1.5 s clip fails on wan2.6 and passes on wan3.0). Exit 0, or 3 when a clip is below
+    --require (or cannot be read). Needs the pick extra: pip install 'evolink-prep[pick]'.
 
     \b
     Examples:
         prep check interview.mp4 takes/
         prep check "interview.mp4@1:05-1:20" --require good
+        prep check take.mov --model 3.0
         prep check takes/ --json | jq '.[] | select(.verdict == "poor") | .path'
     """
+    from prep.core.models import model_spec
     from prep.media.clips import expand_paths
     from prep.pick.check import CheckReport, check_clip, meets
     from prep.ui import render
 
+    table = model_spec(configured_model(model))
     specs = expand_paths(list(clips))
     ffmpeg = cli_settings().ffmpeg
     reports: list[CheckReport] = []
@@ -49,11 +62,11 @@ def check(clips: tuple[ClipSpec, ...], require: str, json_: bool, quiet: bool,
     for spec in specs:
         try:
             with render.progress_bar(f"checking {spec.path.name}", enabled=progress) as bar:
-                outcome = check_clip(spec, progress=bar, ffmpeg=ffmpeg)
+                outcome = check_clip(spec, progress=bar, ffmpeg=ffmpeg, model=table)
         except PrepError as exc:
             errors.append(exc)
             render.error(exc, verbose=verbose)
-            rows.append({"path": str(spec.path), "spec": str(spec), "verdict": None,
+            rows.append({"path": str(spec.path), "spec": str(spec), "model": table.id, "verdict": None,
                          "error": exc.message, "checks": {}})
             continue
         reports.append(outcome)
