@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from prep.core import rules  # noqa: E402  (the limits come from the one copy of each rule)
 from prep.core.plan import PROFILES  # noqa: E402
 from prep.pick.check import CHECK_NAMES  # noqa: E402
+from prep.settings import MODEL_PRICE_KEYS  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "prep" / "schemas"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -255,7 +256,8 @@ CONFIG_SHOW = obj(
      "prices": obj({"price_per_second": CREDITS, "price_1080p_multiplier": NUM,
                     "min_charge": CREDITS, "price_source": STR},
                    {"flash_price_per_second": CREDITS, "flash_1080p_multiplier": NUM,
-                    "flash_min_charge": CREDITS, "flash_no_audio_multiplier": NUM}),
+                    "flash_min_charge": CREDITS, "flash_no_audio_multiplier": NUM,
+                    **{name: CREDITS for name, _model in MODEL_PRICE_KEYS}}),
      "sources": {"type": "object", "additionalProperties": STR}},
     description="the settings in effect; the API key itself is never shown",
 )

@@ -8,7 +8,7 @@ and a block of rows in the test tables, nothing else. Times are integer millisec
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Final
@@ -203,8 +203,10 @@ class Comparison:
 
 
 def compare(clips_ms: Sequence[int], *, output_s: int, quality: str,
-            specs: Sequence[ModelSpec] = MODELS) -> list[Comparison]:
-    """Price the same clips on every model (flash with and without audio).
+            specs: Sequence[ModelSpec] = MODELS,
+            rates: Mapping[str, int] | None = None) -> list[Comparison]:
+    """Price the same clips on every model (flash with and without audio), each at its table's
+    rate or at `rates[model id]` (units per billed second: the user's prices).
 
     A clip longer than a model takes is cut to its longest, as `prep prepare` would (and said so);
     anything else a model does not take (too short, too many, a quality or duration it does not
@@ -225,7 +227,8 @@ def compare(clips_ms: Sequence[int], *, output_s: int, quality: str,
             switches = (True, False) if spec.billing.no_audio_multiplier is not None else (True,)
         for audio in switches:
             bill_ = None if problems else bill(spec, cut_ms, output_s=output_s, quality=quality,
-                                              audio=audio is not False)
+                                              audio=audio is not False,
+                                              units_per_second=(rates or {}).get(spec.id))
             rows.append(Comparison(model=spec.id, audio=audio, bill=bill_, clips_ms=tuple(cut_ms),
                                    cuts=cuts, problems=tuple(problems)))
     return rows
