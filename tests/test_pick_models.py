@@ -183,3 +183,9 @@ def test_cli_picks_for_wan30() -> None:
     assert data["shortest_passing"] is True
     text = CliRunner().invoke(cli, ["pick", str(interview), "--model", "3.0"])
     assert "shortest window that passes" in text.stderr
+
+
+def test_the_library_takes_a_model_by_its_alias() -> None:
+    assert choose(fake(40, **TALKING), model="3.0").model == rules.WAN30.id
+    with pytest.raises(UsageError, match="not a model prep knows"):
+        choose(fake(40, **TALKING), model="wan9")

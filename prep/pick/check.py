@@ -254,9 +254,10 @@ def meets(verdict: Verdict, required: Verdict) -> bool:
 
 def check_clip(clip: ClipSpec | Path | str, *, workers: int | None = None,
                progress: Callable[[int, int], None] | None = None,
-               ffmpeg: str | None = None, model: ModelSpec | None = None) -> CheckReport:
+               ffmpeg: str | None = None, model: ModelSpec | str | None = None) -> CheckReport:
     """Analyse a clip (its window, when the spec has one) in one decode pass and grade it, by
-    `model`'s rules where a check depends on the model (default wan2.6; see `grade`).
+    `model`'s rules where a check depends on the model (a table, or its id or alias; default
+    wan2.6; see `grade`).
     `ffmpeg` is the configured ffmpeg (`Settings.ffmpeg`; None: PATH, then the bundled one).
 
     MediaError for a missing or unreadable clip, one without video, or missing `pick` extras.
@@ -265,6 +266,9 @@ def check_clip(clip: ClipSpec | Path | str, *, workers: int | None = None,
     from prep.media.probe import probe
     from prep.pick.analyze import require_extras
 
+    from prep.core.models import model_spec
+
+    model = model_spec(model) if isinstance(model, str) else model
     spec = clip if isinstance(clip, ClipSpec) else parse_clip_spec(str(clip))
     path = spec.path
     if not path.exists():

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from prep.core import rules
 from prep.core.clipspec import spec_text
-from prep.core.models import billed_head_ms
+from prep.core.models import billed_head_ms, model_spec
 from prep.core.modelspec import ModelSpec
 from prep.core.modelspec import Span as _Range
 from prep.core.timecode import format_ms, frame_ms, ms_to_frames
@@ -217,13 +217,13 @@ def pick_window(
     progress: Callable[[int, int], None] | None = None,
     for_check: bool = False,
     ffmpeg: str | None = None,
-    model: ModelSpec | None = None,
+    model: ModelSpec | str | None = None,
 ) -> PickResult:
     """Analyse `path` and choose its best window (see the module docstring for how).
 
     `length_ms` is the wanted length (default 8 s, clamped to the model's per-clip range and to
     the shot); `clips_in_job` says which billed head applies; `model` is the table the window is
-    chosen for (default wan2.6; see `choose`); `within` limits the search to a part of
+    chosen for, or its id or alias (default wan2.6; see `choose`); `within` limits the search to a part of
     the clip. `for_check` also measures what `prep check` needs (smaller faces, sharpness), so
     the window can be graded from the same analysis (`PickResult.analysis`). `ffmpeg` is the
     configured ffmpeg (`Settings.ffmpeg`; None: PATH, then the bundled one). MediaError for
@@ -233,6 +233,7 @@ def pick_window(
     from prep.pick.analyze import analyze, require_extras
     from prep.pick.check import CHECK_ANALYSIS
 
+    model = model_spec(model) if isinstance(model, str) else model
     _check_args(length_ms, clips_in_job, model or rules.WAN26)
     require_extras(path)
     info = probe(path)
@@ -256,7 +257,7 @@ def _check_args(length_ms: int | None, clips_in_job: int, spec: ModelSpec) -> No
 
 
 def choose(analysis: Analysis, *, length_ms: int | None = None, clips_in_job: int = 1,
-           model: ModelSpec | None = None) -> PickResult:
+           model: ModelSpec | str | None = None) -> PickResult:
     """The best window of an analysed clip for `model` (default wan2.6). Pure: depends on
     `analysis` and the model's table alone.
 
@@ -265,7 +266,7 @@ def choose(analysis: Analysis, *, length_ms: int | None = None, clips_in_job: in
     SHORTEST that passes the reference check (`passes_check`), from the check's "short" length up; when none
     does, the best window of the default length, with a warning saying so.
     """
-    spec = model or rules.WAN26
+    spec = model_spec(model) if isinstance(model, str) else model or rules.WAN26
     _check_args(length_ms, clips_in_job, spec)
     scene = _Scene(analysis, spec, clips_in_job)
     if scene.every_second and length_ms is None:
