@@ -262,11 +262,10 @@ def check_clip(clip: ClipSpec | Path | str, *, workers: int | None = None,
 
     MediaError for a missing or unreadable clip, one without video, or missing `pick` extras.
     """
+    from prep.core.models import model_spec
     from prep.media.clips import parse_clip_spec
     from prep.media.probe import probe
     from prep.pick.analyze import require_extras
-
-    from prep.core.models import model_spec
 
     model = model_spec(model) if isinstance(model, str) else model
     spec = clip if isinstance(clip, ClipSpec) else parse_clip_spec(str(clip))
