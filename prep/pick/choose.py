@@ -223,8 +223,8 @@ def pick_window(
 
     `length_ms` is the wanted length (default 8 s, clamped to the model's per-clip range and to
     the shot); `clips_in_job` says which billed head applies; `model` is the table the window is
-    chosen for, or its id or alias (default wan2.6; see `choose`); `within` limits the search to a part of
-    the clip. `for_check` also measures what `prep check` needs (smaller faces, sharpness), so
+    chosen for, or its id or alias (default wan2.6; see `choose`); `within` limits the search to
+    a part of the clip. `for_check` also measures what `prep check` needs (smaller faces, sharpness), so
     the window can be graded from the same analysis (`PickResult.analysis`). `ffmpeg` is the
     configured ffmpeg (`Settings.ffmpeg`; None: PATH, then the bundled one). MediaError for
     unreadable footage, footage under 2 s, or missing `pick` extras.
