@@ -121,7 +121,21 @@ PRICE_KEYS: tuple[tuple[str, str, str], ...] = (
     ("flash_min_charge", "flash_minimum_units", "credits"),
     ("flash_no_audio_multiplier", "flash_no_audio_multiplier", "multiplier"),
 )
-PRICE_OPTIONS = tuple(name for name, _field, _kind in PRICE_KEYS)
+
+
+
+def model_price_key(model_id: str) -> str:
+    """The config key (and, dashed, the option) of a model's own per-second price:
+    `wan3.0-prime-reference-video` -> `wan30_prime_price_per_second`."""
+    stem = model_id.removesuffix("-reference-video").replace(".", "").replace("-", "_")
+    return f"{stem}_price_per_second"
+
+
+# Every model beyond wan2.6 and flash (whose prices are the keys above): its per-second price,
+# read from the model tables, so a new model's table brings its key. (key, model id)
+MODEL_PRICE_KEYS: tuple[tuple[str, str], ...] = tuple(
+    (model_price_key(spec.id), spec.id) for spec in rules.MODEL_SPECS if spec.id not in rules.MODELS)
+PRICE_OPTIONS = (*(name for name, _field, _kind in PRICE_KEYS), *(k for k, _ in MODEL_PRICE_KEYS))
 
 
 #: Every key the config file may hold (and `prep config set` knows), with the kind of value it
@@ -139,6 +153,7 @@ CONFIG_KEYS: dict[str, str] = {
     "model": "model",
     **{f"prices.{name}": "number" if kind == "multiplier" else kind
        for name, _field, kind in PRICE_KEYS},
+    **{f"prices.{name}": "credits" for name, _model in MODEL_PRICE_KEYS},
     "prices.price_source": "text",
     "prices.price_effective": "text",
 }
@@ -194,6 +209,17 @@ def price_table(table: Mapping[str, Any], overrides: Mapping[str, str | None],
             if field_name.endswith("units_per_second") and units == 0:
                 raise UsageError(f"{name} must be more than 0 credits, not {text!r}")
             changes[field_name] = units
+    own = []
+    for name, model in MODEL_PRICE_KEYS:
+        text = pick(name)
+        if text is None:
+            continue
+        units = parse_credits(text, name)
+        if units == 0:
+            raise UsageError(f"{name} must be more than 0 credits, not {text!r}")
+        own.append((model, units))
+    if own:
+        changes["model_units_per_second"] = tuple(own)
     if not changes:
         return DEFAULT_PRICES
     source = str(table.get("price_source") or f"your own prices ({where})")

@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from prep.core import rules  # noqa: E402  (the limits come from the one copy of each rule)
 from prep.core.plan import PROFILES  # noqa: E402
 from prep.pick.check import CHECK_NAMES  # noqa: E402
+from prep.settings import MODEL_PRICE_KEYS  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "prep" / "schemas"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -154,16 +155,16 @@ CHECKS = obj({name: ONE_CHECK for name in CHECK_NAMES},
 JOB_CHECK = obj(
     {"verdict": VERDICT, "reasons": STRINGS, "checks": CHECKS},
     {"path": STR, "spec": STR, "start_s": SECONDS, "end_s": SECONDS,
-     "reused_pick_analysis": BOOL, "cached": BOOL},
+     "reused_pick_analysis": BOOL, "cached": BOOL, "model": MODEL_ID},
 )
 CHECKED = obj(
     {"path": STR, "spec": STR, "verdict": VERDICT, "reasons": STRINGS, "checks": CHECKS},
     {"start_s": SECONDS, "end_s": SECONDS, "duration_s": SECONDS, "elapsed_s": SECONDS,
-     "cached": BOOL},
+     "cached": BOOL, "model": MODEL_ID},
 )
 CHECK_ERROR = obj(
     {"path": STR, "spec": STR, "verdict": {"type": "null"}, "error": STR,
-     "checks": {"type": "object", "maxProperties": 0}},
+     "checks": {"type": "object", "maxProperties": 0}}, {"model": MODEL_ID},
     description="a clip that could not be checked (missing, unreadable, no pick extra)",
 )
 
@@ -235,7 +236,11 @@ COVERAGE = obj({"face_ratio": NUM, "speech_ratio": NUM, "both_ratio": NUM})
 PICK = obj(
     {"path": STR, "clip_spec": STR, "start_s": SECONDS, "end_s": SECONDS, "length_s": SECONDS,
      "usable": BOOL, "warnings": STRINGS},
-    {"billed_head_s": SECONDS, "clips_in_job": {"type": "integer", "minimum": 1, "maximum": 3},
+    {"billed_head_s": SECONDS,
+     "clips_in_job": {"type": "integer", "minimum": 1,
+                      "maximum": max(m.videos.count.high for m in rules.MODEL_SPECS)},
+     "model": MODEL_ID, "billed_s": {**SECONDS, "description": "seconds of the window billed"},
+     "every_second_billed": BOOL, "shortest_passing": BOOL, "notes": STRINGS,
      "score": NUM, "face_ratio": NUM, "speech_ratio": NUM, "both_ratio": NUM, "head": COVERAGE,
      "shot": obj({"index": INT, "start_s": SECONDS, "end_s": SECONDS}),
      "crosses_cuts": INT, "cuts_s": array(SECONDS),
@@ -251,7 +256,8 @@ CONFIG_SHOW = obj(
      "prices": obj({"price_per_second": CREDITS, "price_1080p_multiplier": NUM,
                     "min_charge": CREDITS, "price_source": STR},
                    {"flash_price_per_second": CREDITS, "flash_1080p_multiplier": NUM,
-                    "flash_min_charge": CREDITS, "flash_no_audio_multiplier": NUM}),
+                    "flash_min_charge": CREDITS, "flash_no_audio_multiplier": NUM,
+                    **{name: CREDITS for name, _model in MODEL_PRICE_KEYS}}),
      "sources": {"type": "object", "additionalProperties": STR}},
     description="the settings in effect; the API key itself is never shown",
 )

@@ -59,6 +59,7 @@ __all__ = [
     "price_units",
 ]
 
+
 def input_billed_ms(durations_ms: Sequence[int]) -> int:
     """Billed input milliseconds of a job's clips: each truncated to its cap, then summed.
 
@@ -307,7 +308,7 @@ def _estimate_from_table(bases: Sequence[ClipBill], *, output_s: int, quality: s
                               "models with `prep estimate --compare`")
     audio = audio_on(spec, generate_audio)
     bill = models.bill(spec, [b.duration_ms for b in cut], output_s=output_s, quality=quality,
-                       audio=audio)
+                       audio=audio, units_per_second=prices.rate(spec.id).units_per_second)
     rule = spec.billing
     bills = []
     for base, billed in zip(cut, bill.input_ms, strict=True):

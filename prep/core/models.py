@@ -8,7 +8,7 @@ and a block of rows in the test tables, nothing else. Times are integer millisec
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Final
@@ -24,6 +24,7 @@ __all__ = [
     "Bill",
     "Comparison",
     "bill",
+    "billed_head_ms",
     "billed_input_ms",
     "compare",
     "model_spec",
@@ -69,6 +70,21 @@ def billed_input_ms(spec: ModelSpec, durations_ms: Sequence[int]) -> tuple[int, 
             left -= billed[-1]
         return tuple(billed)
     return tuple(durations_ms)
+
+
+def billed_head_ms(spec: ModelSpec, clips_in_job: int) -> int | None:
+    """How much of one clip's start the model bills in a job of `clips_in_job` clips, or None when
+    it bills every second of every clip.
+
+    A total cap is read as an even share per clip (which clip the cap falls on is the order's, not
+    the clip's, doing); a per-clip cap is the table's cap for that many clips.
+    """
+    rule = spec.billing
+    if rule.input_rule == "per_clip_cap":
+        return rule.per_clip_cap_ms[clips_in_job]
+    if rule.input_rule == "total_cap":
+        return (rule.total_cap_ms or 0) // max(1, clips_in_job)
+    return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -187,8 +203,10 @@ class Comparison:
 
 
 def compare(clips_ms: Sequence[int], *, output_s: int, quality: str,
-            specs: Sequence[ModelSpec] = MODELS) -> list[Comparison]:
-    """Price the same clips on every model (flash with and without audio).
+            specs: Sequence[ModelSpec] = MODELS,
+            rates: Mapping[str, int] | None = None) -> list[Comparison]:
+    """Price the same clips on every model (flash with and without audio), each at its table's
+    rate or at `rates[model id]` (units per billed second: the user's prices).
 
     A clip longer than a model takes is cut to its longest, as `prep prepare` would (and said so);
     anything else a model does not take (too short, too many, a quality or duration it does not
@@ -208,7 +226,8 @@ def compare(clips_ms: Sequence[int], *, output_s: int, quality: str,
             switches = (True, False) if spec.billing.no_audio_multiplier is not None else (True,)
         for audio in switches:
             bill_ = None if problems else bill(spec, cut_ms, output_s=output_s, quality=quality,
-                                              audio=audio is not False)
+                                              audio=audio is not False,
+                                              units_per_second=(rates or {}).get(spec.id))
             rows.append(Comparison(model=spec.id, audio=audio, bill=bill_, clips_ms=tuple(cut_ms),
                                    cuts=cuts, problems=tuple(problems)))
     return rows

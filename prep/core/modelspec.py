@@ -98,6 +98,7 @@ class ModelSpec:
     generate_audio_default: bool | None = None  # None: no switch (the output's sound is the model's)
     reference_names: Mapping[str, str] = field(default_factory=dict)  # kind -> "Video" ...
     bad_request_code: str = "invalid_request"
+    one_character: bool = False  # the model asks for one character (subject) per reference
     billing: Billing
 
     @property

@@ -58,6 +58,9 @@ class PriceTable:
     flash_hd_multiplier: Fraction = rules.HD_MULTIPLIER
     flash_minimum_units: int = rules.MINIMUM_CHARGE_UNITS
     flash_no_audio_multiplier: Fraction = rules.FLASH_NO_AUDIO_MULTIPLIER
+    # Every other model's units per billed second where the user set one: (model id, units) pairs;
+    # a model not here is priced by its own table.
+    model_units_per_second: tuple[tuple[str, int], ...] = ()
     units_per_usd: int = rules.UNITS_PER_USD
     source: str = (
         "EvoLink public default prices (machine-readable pricing rules shipped in the test "
@@ -68,7 +71,8 @@ class PriceTable:
     def __post_init__(self) -> None:
         if (min(self.units_per_second, self.flash_units_per_second) <= 0
                 or min(self.hd_multiplier, self.flash_hd_multiplier, self.flash_no_audio_multiplier) <= 0
-                or min(self.minimum_units, self.flash_minimum_units) < 0):
+                or min(self.minimum_units, self.flash_minimum_units) < 0
+                or any(units <= 0 for _, units in self.model_units_per_second)):
             raise ValueError("prices must be positive")
 
     def multiplier(self, quality: str) -> Fraction:
@@ -77,13 +81,15 @@ class PriceTable:
 
     def rate(self, model: str = rules.DEFAULT_MODEL) -> ModelRate:
         """One model's price (wan2.6 and flash: this table's, which the config may override; the
-        others: their own tables). ValueError for a model prep does not know."""
+        others: their own tables, with the per-second price the user set, if any). ValueError for
+        a model prep does not know."""
         if model not in (rules.MODEL, rules.FLASH_MODEL):
             spec = next((m for m in rules.MODEL_SPECS if m.id == model), None)
             if spec is None:
                 raise ValueError(f"no price for model {model!r}")
             rule = spec.billing
-            return ModelRate(model=model, units_per_second=rule.units_per_second,
+            own = dict(self.model_units_per_second).get(model, rule.units_per_second)
+            return ModelRate(model=model, units_per_second=own,
                              hd_multiplier=rule.quality_multipliers.get("1080p", Fraction(1)),
                              minimum_units=rule.minimum_units,
                              no_audio_multiplier=rule.no_audio_multiplier,

@@ -143,7 +143,7 @@ def _wan30(model_id: str, aliases: tuple[str, ...], summary: str, *, rate: int, 
         durations_s=Span(2, 30), smart_duration=True,
         qualities=("480p", "720p", "1080p"), aspect_ratios=_ASPECTS_ADAPTIVE,
         default_aspect_ratio="adaptive", seed=Span(0, 2_147_483_647), generate_audio_default=True,
-        reference_names=_NAMES, bad_request_code="invalid_parameter",
+        reference_names=_NAMES, bad_request_code="invalid_parameter", one_character=True,
         billing=Billing(units_per_second=rate, quality_multipliers=multipliers, minimum_units=minimum,
                         input_rule="full", smart_hold_s=30, rule_id=rule_id),
     )
@@ -182,7 +182,7 @@ WAN27 = ModelSpec(
     prompt_chars=5_000, negative_prompt_chars=500,
     durations_s=Span(2, 15), qualities=QUALITIES, aspect_ratios=ASPECT_RATIOS,
     seed=Span(1, 2_147_483_647), prompt_extend_default=False,
-    reference_names=_NAMES,
+    reference_names=_NAMES, one_character=True,
     # The pricing rule caps the TOTAL of the clips at 5 s (the spec leaves per-clip unconfirmed).
     billing=Billing(units_per_second=54_400,
                     quality_multipliers={"720p": Fraction(1), "1080p": Fraction(167, 100)},
@@ -208,5 +208,6 @@ MODEL_ASSUMPTIONS: Final = (
     "fractional reference seconds are billed exactly, as the pricing rules compute them",
     "wan2.7, wan3.0 and prime are not sent model_params.shot_type (their pages do not list it)",
     "a wan3.0 smart-duration hold prices 30 s of output plus the reference seconds",
+    "wan3.0 and prime, like wan2.7, want one character per reference (their pages say so of images)",
 )
 

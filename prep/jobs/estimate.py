@@ -101,15 +101,17 @@ def compare_planned(
     """The same clips and options priced on every model (flash, wan3.0 and prime with and without
     audio where it changes the price): `prep estimate --compare --json`.
 
-    Each row says what prep would cut to fit the model and why a model refuses the job; wan2.6
-    and flash are priced with `prices` (the user's overrides), the others from their tables.
+    Each row says what prep would cut to fit the model and why a model refuses the job; every
+    model is priced with `prices` (the user's overrides, else the model's table).
     """
     clips = [(p.bill().label, p.bill().duration_ms) for p in planned]
     clips += [(f"{format_ms(ms)} s", ms) for ms in seconds]
     if not clips:
         raise UsageError("give at least one clip to compare", hint="prep estimate --compare CLIPS")
     rows: list[dict[str, Any]] = []
-    for row in models.compare([ms for _, ms in clips], output_s=output_s, quality=quality):
+    rates = {spec.id: prices.rate(spec.id).units_per_second for spec in models.MODELS}
+    for row in models.compare([ms for _, ms in clips], output_s=output_s, quality=quality,
+                              rates=rates):
         bill = row.bill
         units = None
         if bill is not None:

@@ -210,7 +210,8 @@ def plan_job(
                 length_ms = length.resolve(info.fps) if length is not None else None
             except ValueError as err:
                 raise UsageError(f"{given}: the window's length: {err}") from err
-            picked = picker(given.path, len(job.clips), length_ms, info=info)
+            picked = picker(given.path, len(job.clips), length_ms, info=info,
+                            model=job.request.spec)
             if picked is not None:
                 spec = picked.spec(given)
                 if on_pick is not None:
@@ -222,7 +223,7 @@ def plan_job(
         if checker is not None:
             analysis = picker.analysis(given.path) if picker is not None and picked else None
             checks.append(checker(given.path, window.start_ms, window.end_ms, spec=str(spec),
-                                  info=info, analysis=analysis))
+                                  info=info, analysis=analysis, model=job.request.spec))
     est = billing.bill_request([p.bill() for p in planned], job.request, prices)
     request = job.request.resolved([p.info.display_aspect for p in planned])
     return JobPlan(job=job, clips=tuple(planned), aspect_ratio=request.aspect_ratio, estimate=est,

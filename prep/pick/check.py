@@ -24,12 +24,14 @@ import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
 from prep.core import rules
 from prep.core.clipinfo import ClipInfo
 from prep.core.clipspec import ClipSpec
+from prep.core.modelspec import ModelSpec
 from prep.core.timecode import format_ms
 from prep.errors import MediaError, PrepError
 from prep.pick.analyze import SPEECH_CHUNK_MS, Analysis, FaceSample
@@ -196,6 +198,7 @@ class CheckReport:
     reused: bool = False
     # Taken from the check cache (graded before, by this run or an earlier one).
     cached: bool = False
+    model: str = rules.MODEL  # the model whose rules the model's checks were graded by
 
     @property
     def verdict(self) -> Verdict:
@@ -229,12 +232,13 @@ class CheckReport:
                 "reasons": [f"{c.name}: {c.message}" for c in self.reasons],
                 "start_s": self.start_ms / 1000, "end_s": self.end_ms / 1000,
                 "checks": {c.name: c.as_dict() for c in self.checks},
-                "reused_pick_analysis": self.reused, "cached": self.cached}
+                "reused_pick_analysis": self.reused, "cached": self.cached, "model": self.model}
 
     def as_dict(self) -> dict[str, Any]:
         """JSON shape (`prep check --json` lists these)."""
         return {
-            "path": str(self.path), "spec": self.spec, "verdict": self.verdict,
+            "path": str(self.path), "spec": self.spec, "model": self.model,
+            "verdict": self.verdict,
             "reasons": [f"{c.name}: {c.message}" for c in self.reasons],
             "start_s": self.start_ms / 1000, "end_s": self.end_ms / 1000,
             "duration_s": self.duration_ms / 1000,
@@ -250,18 +254,23 @@ def meets(verdict: Verdict, required: Verdict) -> bool:
 
 def check_clip(clip: ClipSpec | Path | str, *, workers: int | None = None,
                progress: Callable[[int, int], None] | None = None,
-               ffmpeg: str | None = None, cache: CheckCache | None = None) -> CheckReport:
-    """Analyse a clip (its window, when the spec has one) in one decode pass and grade it.
+               ffmpeg: str | None = None, cache: CheckCache | None = None,
+               model: ModelSpec | str | None = None) -> CheckReport:
+    """Analyse a clip (its window, when the spec has one) in one decode pass and grade it, by
+    `model`'s rules where a check depends on the model (a table, or its id or alias; default
+    wan2.6; see `grade`).
     `ffmpeg` is the configured ffmpeg (`Settings.ffmpeg`; None: PATH, then the bundled one).
     With a `cache`, a clip and window graded before (unchanged since) is not decoded again: its
     report comes from the cache, marked `cached`, and a new one is kept there.
 
     MediaError for a missing or unreadable clip, one without video, or missing `pick` extras.
     """
+    from prep.core.models import model_spec
     from prep.media.clips import parse_clip_spec
     from prep.media.probe import probe
     from prep.pick.analyze import require_extras
 
+    model = model_spec(model) if isinstance(model, str) else model
     spec = clip if isinstance(clip, ClipSpec) else parse_clip_spec(str(clip))
     path = spec.path
     if not path.exists():
@@ -275,11 +284,12 @@ def check_clip(clip: ClipSpec | Path | str, *, workers: int | None = None,
     if end_ms <= start_ms:
         raise MediaError(str(spec), "has nothing to check in the chosen part",
                          hint="give a window inside the clip")
-    key = check_key(path, start_ms, end_ms) if cache is not None else ""
+    table = model or rules.WAN26
+    key = _for_model(check_key(path, start_ms, end_ms), table) if cache is not None else ""
     report = cache.get(key, spec=str(spec)) if cache is not None else None
     if report is None:
-        report = check_window(path, start_ms, end_ms, info=info, spec=str(spec),
-                              workers=workers, progress=progress, started=started, ffmpeg=ffmpeg)
+        report = check_window(path, start_ms, end_ms, info=info, spec=str(spec), workers=workers,
+                              progress=progress, started=started, ffmpeg=ffmpeg, model=table)
         if cache is not None:
             cache.put(key, report)
     return report
@@ -288,7 +298,8 @@ def check_clip(clip: ClipSpec | Path | str, *, workers: int | None = None,
 def check_window(path: Path, start_ms: int, end_ms: int, *, info: ClipInfo | None = None,
                  analysis: Analysis | None = None, spec: str | None = None,
                  workers: int | None = None, progress: Callable[[int, int], None] | None = None,
-                 started: float | None = None, ffmpeg: str | None = None) -> CheckReport:
+                 started: float | None = None, ffmpeg: str | None = None,
+                 model: ModelSpec | None = None) -> CheckReport:
     """Grade [start_ms, end_ms) of `path`. From `analysis` when it covers that range and was made
     with CHECK_ANALYSIS (a job that picked the window hands over the analysis that picked it):
     nothing is decoded again. Otherwise one decode pass of the range."""
@@ -296,13 +307,13 @@ def check_window(path: Path, start_ms: int, end_ms: int, *, info: ClipInfo | Non
 
     started = time.perf_counter() if started is None else started
     if analysis is not None and _covers(analysis, start_ms, end_ms):
-        report = grade(analysis.part(start_ms, end_ms), spec=spec)
+        report = grade(analysis.part(start_ms, end_ms), spec=spec, model=model)
         return replace(report, analysis=analysis, reused=True,
                        elapsed_s=time.perf_counter() - started)
     analysis = analyze(path, start_ms=start_ms, end_ms=end_ms, info=info, workers=workers,
                        thumbnails=0, face_fps=check_face_fps(end_ms - start_ms),
                        skip_b_frames=True, progress=progress, ffmpeg=ffmpeg, **CHECK_ANALYSIS)
-    report = grade(analysis, spec=spec)
+    report = grade(analysis, spec=spec, model=model)
     return replace(report, analysis=analysis, elapsed_s=time.perf_counter() - started)
 
 
@@ -377,6 +388,15 @@ class CheckCache:
             write_text_atomic(self.folder / f"{key}.json", json.dumps(data))
 
 
+def _for_model(key: str, model: ModelSpec) -> str:
+    """A check key for a report graded by `model` (wan2.6's keys are the plain ones)."""
+    if model.id == rules.MODEL:
+        return key
+    import hashlib
+
+    return hashlib.sha256(f"{key}:{model.id}".encode()).hexdigest()[:32]
+
+
 def refuse_below(report: CheckReport, required: Verdict) -> None:
     """MediaError (exit 3) when `report`'s verdict is below `required` (`--require`)."""
     if meets(report.verdict, required):
@@ -438,24 +458,27 @@ class Checker:
         return not self._missing
 
     def __call__(self, path: Path, start_ms: int, end_ms: int, *, spec: str | None = None,
-                 info: ClipInfo | None = None,
-                 analysis: Analysis | None = None) -> CheckReport | None:
+                 info: ClipInfo | None = None, analysis: Analysis | None = None,
+                 model: ModelSpec | None = None) -> CheckReport | None:
+        """The report of [start_ms, end_ms) of `path`, graded by `model`'s rules (default wan2.6)."""
         if not self.available(path):
             return None
         import contextlib
 
         factory = self._progress
+        table = model or rules.WAN26
         try:
-            key = check_key(path, start_ms, end_ms)
+            key = _for_model(check_key(path, start_ms, end_ms), table)
         except OSError:  # a clip that cannot be read is checked (and fails) without a cache
-            key = f"{path}@{start_ms}-{end_ms}"
+            key = f"{path}@{start_ms}-{end_ms}:{table.id}"
         try:
             report = self._cache.get(key, spec=spec or str(path))
             if report is None:
                 with factory(path) if factory is not None else contextlib.nullcontext(None) as bar:
                     report = check_window(path, start_ms, end_ms, info=info, analysis=analysis,
-                                          spec=spec, progress=bar, ffmpeg=self.ffmpeg)
+                                          spec=spec, progress=bar, ffmpeg=self.ffmpeg, model=table)
                 self._cache.put(key, report)
+            report = replace(report, model=table.id)
         except (MediaError, ValueError) as exc:
             if self.required is not None:
                 raise
@@ -483,13 +506,16 @@ def check_each(clips: Sequence[ClipSpec], *,
             yield exc
 
 
-def grade(analysis: Analysis, *, spec: str | None = None) -> CheckReport:
+def grade(analysis: Analysis, *, spec: str | None = None, model: ModelSpec | None = None) -> CheckReport:
     """The checks of an analysed clip (made with `levels=True, sharpness=True` for all of them).
-    Pure: depends on `analysis` alone."""
-    checks = (*_faces(analysis), *_audio(analysis), _cuts(analysis), _frame_rate(analysis),
-              _resolution(analysis), _sharpness(analysis), _duration(analysis))
+    Pure: depends on `analysis` and the model's table alone (default wan2.6), which sets what
+    one_person cites, the resolution's pixel and aspect range and the duration's range."""
+    table = model or rules.WAN26
+    checks = (*_faces(analysis, table), *_audio(analysis), _cuts(analysis), _frame_rate(analysis),
+              _resolution(analysis, table), _sharpness(analysis), _duration(analysis, table))
     return CheckReport(path=analysis.path, spec=spec or str(analysis.path),
-                       start_ms=analysis.start_ms, end_ms=analysis.end_ms, checks=checks)
+                       start_ms=analysis.start_ms, end_ms=analysis.end_ms, checks=checks,
+                       model=table.id)
 
 
 # --- faces ---------------------------------------------------------------------------------------
@@ -514,7 +540,7 @@ def face_counts(samples: Sequence[FaceSample]) -> list[int]:
     return counts
 
 
-def _faces(a: Analysis) -> tuple[Check, ...]:
+def _faces(a: Analysis, model: ModelSpec) -> tuple[Check, ...]:
     samples = a.face_samples
     total = len(samples)
     if not total:
@@ -526,7 +552,8 @@ def _faces(a: Analysis) -> tuple[Check, ...]:
     one = sum(c == 1 for c in counts) / total
     many = sum(c >= 2 for c in counts) / total
     seen = sum(c >= 1 for c in counts) / total
-    rule = "wan2.7 and wan3.0 ask for one character per reference"
+    rule = (f"{model.id} asks for one character per reference" if model.one_character
+            else "the model may take the wrong person")
     if seen < NO_FACE_SHARE:
         person = Check(name="one_person", status="fail", value=_share(one), unit="share",
                        message="no person: no face was found; use a clip with one person "
@@ -590,15 +617,21 @@ def _face_light(samples: Sequence[FaceSample], counts: Sequence[int]) -> Check:
         return Check(name="face_light", status="pass", value=None,
                      message="not measured (no face, or analysed without it)")
     luma = round(float(statistics.median(lumas)), 1)
-    low, high = FACE_LIGHT_PASS
-    if low <= luma <= high:
-        return Check(name="face_light", status="pass", value=luma, unit="luma",
-                     message=f"the face is well lit ({luma:g} of 255)")
-    status: Status = "warn" if FACE_LIGHT_WARN[0] <= luma <= FACE_LIGHT_WARN[1] else "fail"
-    what = "dark" if luma < low else "washed out"
-    fix = "light the face, or use a brighter take" if luma < low else "expose for the face"
-    return Check(name="face_light", status=status, value=luma, unit="luma",
-                 message=f"the face is {what} ({luma:g} of 255): {fix}")
+    return _banded("face_light", luma, "luma", FACE_LIGHT_PASS, FACE_LIGHT_WARN,
+                   passed=f"the face is well lit ({luma:g} of 255)",
+                   low=f"the face is dark ({luma:g} of 255): light the face, or use a brighter take",
+                   high=f"the face is washed out ({luma:g} of 255): expose for the face")
+
+
+def _banded(name: str, value: float, unit: str, passing: tuple[float, float],
+            warning: tuple[float, float], *, passed: str, low: str, high: str) -> Check:
+    """A check of a measure that passes inside `passing`, warns inside the wider `warning` and
+    fails beyond it; `low` or `high` is the message on the side the value is off."""
+    if passing[0] <= value <= passing[1]:
+        return Check(name=name, status="pass", value=value, unit=unit, message=passed)
+    status: Status = "warn" if warning[0] <= value <= warning[1] else "fail"
+    return Check(name=name, status=status, value=value, unit=unit,
+                 message=low if value < passing[0] else high)
 
 
 # --- audio ---------------------------------------------------------------------------------------
@@ -655,14 +688,11 @@ def _loudness(lufs: float | None) -> Check:
         return Check(name="loudness", status="fail", value=None, unit="LUFS",
                      message="the audio is silent or too quiet to measure")
     value = round(lufs, 1)
-    low, high = LOUDNESS_PASS
-    if low <= lufs <= high:
-        return Check(name="loudness", status="pass", value=value, unit="LUFS",
-                     message=f"{value:g} LUFS, within -23 to -16 for speech")
-    status: Status = "warn" if LOUDNESS_WARN[0] <= lufs <= LOUDNESS_WARN[1] else "fail"
-    side = "quiet" if lufs < low else "loud"
-    return Check(name="loudness", status=status, value=value, unit="LUFS",
-                 message=f"{value:g} LUFS is too {side} for speech (-23 to -16): {fix}")
+    check = _banded("loudness", lufs, "LUFS", LOUDNESS_PASS, LOUDNESS_WARN,
+                    passed=f"{value:g} LUFS, within -23 to -16 for speech",
+                    low=f"{value:g} LUFS is too quiet for speech (-23 to -16): {fix}",
+                    high=f"{value:g} LUFS is too loud for speech (-23 to -16): {fix}")
+    return replace(check, value=value)
 
 
 def _clipping(true_peak: float | None, flat_factor: float, peak_count: int) -> Check:
@@ -757,13 +787,26 @@ def _frame_rate(a: Analysis) -> Check:
                  message=f"{value:g} fps, constant")
 
 
-def _resolution(a: Analysis) -> Check:
+def _resolution(a: Analysis, model: ModelSpec) -> Check:
     width, height = a.info.display_size
-    short = min(width, height)
-    if short < MIN_SHORT_SIDE:
+    short, long = min(width, height), max(width, height)
+    # The model's pixel range where its table has one (wan2.7, wan3.0: 240-4096 px a side).
+    sides = model.videos.side_px
+    least = sides.low if sides is not None else MIN_SHORT_SIDE
+    if short < least:
+        takes = f" ({model.id} takes {sides.text(' px')} a side)" if sides is not None else ""
         return Check(name="resolution", status="fail", value=short, unit="px",
-                     message=f"{width}x{height}: the short side is under {MIN_SHORT_SIDE} px; "
+                     message=f"{width}x{height}: the short side is under {least} px{takes}; "
                              "use a larger original")
+    aspect = model.videos.aspect
+    if aspect is not None and short and not aspect[0] <= Fraction(long, short) <= aspect[1]:
+        return Check(name="resolution", status="fail", value=short, unit="px",
+                     message=f"{width}x{height} is narrower than {model.id}'s 1:{aspect[1]} "
+                             "aspect limit; crop it")
+    if sides is not None and long > sides.high:
+        return Check(name="resolution", status="warn", value=short, unit="px",
+                     message=f"{width}x{height}: {model.id} takes at most {sides.high} px a side; "
+                             "`prep prepare` scales it down")
     if short < GOOD_SHORT_SIDE:
         return Check(name="resolution", status="warn", value=short, unit="px",
                      message=f"{width}x{height}: the face has little detail under "
@@ -787,20 +830,22 @@ def _sharpness(a: Analysis) -> Check:
                          "use a take in focus")
 
 
-def _duration(a: Analysis) -> Check:
+def _duration(a: Analysis, model: ModelSpec) -> Check:
     ms = a.duration_ms
     seconds = round(ms / 1000, 3)
-    if ms < rules.MIN_CLIP_MS:
+    clip = model.videos.duration_ms
+    least, most = (clip.low, clip.high) if clip is not None else (rules.MIN_CLIP_MS, rules.MAX_CLIP_MS)
+    if ms < least:
         return Check(name="duration", status="fail", value=seconds, unit="s",
-                     message=f"{format_ms(ms)} s is under EvoLink's {rules.MIN_CLIP_MS // 1000} s "
+                     message=f"{format_ms(ms)} s is under {model.id}'s {least / 1000:g} s "
                              "minimum; use a longer part (or prepare --extend)")
     if ms < DURATION_WARN_MS:
         return Check(name="duration", status="warn", value=seconds, unit="s",
                      message=f"{format_ms(ms)} s is short: some hosts want {DURATION_WARN_MS // 1000}"
                              " s or more; give the model a longer take")
-    if ms > rules.MAX_CLIP_MS:
+    if ms > most:
         return Check(name="duration", status="warn", value=seconds, unit="s",
-                     message=f"{format_ms(ms)} s is over the API's {rules.MAX_CLIP_MS // 1000} s: "
+                     message=f"{format_ms(ms)} s is over {model.id}'s {most / 1000:g} s: "
                              "choose the part to send (`prep pick`, or CLIP@START-END)")
     return Check(name="duration", status="pass", value=seconds, unit="s",
                  message=f"{format_ms(ms)} s")

@@ -8,15 +8,19 @@ How a window is chosen:
      from its cuts.
   2. On a 100 ms grid, each step is worth 1 when a face is on screen while someone speaks, and
      partly when only one of the two is there (a face is worth more than a voice).
-  3. Every window of the wanted length in every shot is scored, mostly on its billed head (the
-     first 5 / 2.5 / 1.65 s, which is what the job pays for) and partly on its whole length, so
-     the best part comes first. Ties go to the longer window, then the earlier.
+  3. Every window of the wanted length in every shot is scored, mostly on its billed head (on
+     wan2.6 the first 5 / 2.5 / 1.65 s, which is what the job pays for; the chosen model's table
+     says) and partly on its whole length, so the best part comes first. Ties go to the longer
+     window, then the earlier. The length stays within the model's per-clip range.
   4. Without an explicit length, a window may be shorter where it meets the end of its shot, and
      a tail with neither face nor speech is cut off.
   5. What `prep check` would fail or warn about lowers a step's worth, from the same analysis:
      two or more faces on screen (the model may take the wrong person), clipped audio (a true
      peak at or over 0 dBTP in those 100 ms) and music or a steady tone under the voice. Cuts and
      missing speech are already kept out by steps 1 and 2.
+  6. On a model that bills every reference second (wan3.0, prime: the table's input rule), the
+     whole window is the billed part, and without an explicit length the shortest window that
+     passes the reference check is taken (`passes_check`), since every second costs money.
 Footage with no face or no speech still gets the best window there is, with warnings that say what
 is missing (`PickResult.usable` is False).
 """
@@ -25,13 +29,16 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prep.core import rules
 from prep.core.clipspec import spec_text
+from prep.core.models import billed_head_ms, model_spec
+from prep.core.modelspec import ModelSpec
+from prep.core.modelspec import Span as _Range
 from prep.core.timecode import format_ms, frame_ms, ms_to_frames
 from prep.core.window import DEFAULT_FPS, edge_margin_ms
 from prep.errors import MediaError, UsageError
@@ -46,6 +53,7 @@ __all__ = [
     "Shot",
     "Span",
     "choose",
+    "passes_check",
     "pick_window",
 ]
 
@@ -75,6 +83,8 @@ TOGETHER_MIN_MS = 500
 CROWDED_WORTH = 0.2
 CLIPPED_WORTH = 0.4
 MUSIC_WORTH = 0.7
+# Lengths tried, shortest first, on a model that bills every reference second.
+SHORTEST_STEP_MS = 500
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -139,6 +149,11 @@ class PickResult:
     warnings: tuple[str, ...] = ()
     crosses_cuts: int = 0
     analysis: Analysis | None = field(default=None, repr=False, compare=False)
+    model: str = rules.MODEL
+    every_second_billed: bool = False  # the model bills the whole window, not a head
+    shortest: bool = False  # the shortest window that passes the check (every_second_billed)
+    flaws: tuple[str, ...] = ()  # what `prep check` would fail in the window
+    notes: tuple[str, ...] = ()  # how the window was chosen, when it is worth saying
 
     @property
     def length_ms(self) -> int:
@@ -159,6 +174,11 @@ class PickResult:
             "end_s": self.end_ms / 1000,
             "length_s": self.length_ms / 1000,
             "billed_head_s": self.head_ms / 1000,
+            "model": self.model,
+            "billed_s": self.head_ms / 1000,
+            "every_second_billed": self.every_second_billed,
+            "shortest_passing": self.shortest,
+            "notes": list(self.notes),
             "clips_in_job": self.clips_in_job,
             "score": round(self.score, 3),
             "usable": self.usable,
@@ -197,12 +217,14 @@ def pick_window(
     progress: Callable[[int, int], None] | None = None,
     for_check: bool = False,
     ffmpeg: str | None = None,
+    model: ModelSpec | str | None = None,
 ) -> PickResult:
     """Analyse `path` and choose its best window (see the module docstring for how).
 
-    `length_ms` is the wanted length (default 8 s, clamped to 2-30 s and to the shot);
-    `clips_in_job` (1-3) says which billed head applies; `within` limits the search to a part of
-    the clip. `for_check` also measures what `prep check` needs (smaller faces, sharpness), so
+    `length_ms` is the wanted length (default 8 s, clamped to the model's per-clip range and to
+    the shot); `clips_in_job` says which billed head applies; `model` is the table the window is
+    chosen for, or its id or alias (default wan2.6; see `choose`); `within` limits the search to
+    a part of the clip. `for_check` also measures what `prep check` needs (smaller faces, sharpness), so
     the window can be graded from the same analysis (`PickResult.analysis`). `ffmpeg` is the
     configured ffmpeg (`Settings.ffmpeg`; None: PATH, then the bundled one). MediaError for
     unreadable footage, footage under 2 s, or missing `pick` extras.
@@ -211,7 +233,8 @@ def pick_window(
     from prep.pick.analyze import analyze, require_extras
     from prep.pick.check import CHECK_ANALYSIS
 
-    _check_args(length_ms, clips_in_job)
+    model = model_spec(model) if isinstance(model, str) else model
+    _check_args(length_ms, clips_in_job, model or rules.WAN26)
     require_extras(path)
     info = probe(path)
     start_ms, end_ms = 0, info.video_duration_ms or info.duration_ms
@@ -222,120 +245,177 @@ def pick_window(
     extra = CHECK_ANALYSIS if for_check else {"levels": True}
     analysis = analyze(path, start_ms=start_ms, end_ms=end_ms, info=info, workers=workers,
                        progress=progress, ffmpeg=ffmpeg, **extra)
-    return choose(analysis, length_ms=length_ms, clips_in_job=clips_in_job)
+    return choose(analysis, length_ms=length_ms, clips_in_job=clips_in_job, model=model)
 
 
-def _check_args(length_ms: int | None, clips_in_job: int) -> None:
-    if clips_in_job not in rules.INPUT_CAP_MS:
-        raise UsageError(f"--clips-in-job must be {rules.MIN_CLIPS} to {rules.MAX_CLIPS}, "
-                         f"not {clips_in_job}")
+def _check_args(length_ms: int | None, clips_in_job: int, spec: ModelSpec) -> None:
+    most = spec.videos.count.high
+    if not 1 <= clips_in_job <= most:
+        raise UsageError(f"--clips-in-job must be 1 to {most} on {spec.id}, not {clips_in_job}")
     if length_ms is not None and length_ms <= 0:
         raise UsageError("--length must be more than 0")
 
 
-def choose(analysis: Analysis, *, length_ms: int | None = None, clips_in_job: int = 1) -> PickResult:
-    """The best window of an analysed clip. Pure: depends on `analysis` alone."""
-    _check_args(length_ms, clips_in_job)
-    fps = analysis.fps or DEFAULT_FPS
-    margin = edge_margin_ms(fps)
-    min_len = rules.MIN_CLIP_MS + 2 * margin
-    max_len = rules.MAX_CLIP_MS - margin
-    wanted = min(max(length_ms or DEFAULT_LENGTH_MS, min_len), max_len)
-    head_cap = rules.INPUT_CAP_MS[clips_in_job]
-    begin, end = analysis.start_ms, analysis.end_ms
-    label = str(analysis.path)
-    if end - begin < min_len:
-        raise MediaError(label, f"is {format_ms(end - begin)} s long{' in the chosen part' if begin else ''};"
-                                f" a reference needs at least {format_ms(rules.MIN_CLIP_MS)} s")
+def choose(analysis: Analysis, *, length_ms: int | None = None, clips_in_job: int = 1,
+           model: ModelSpec | str | None = None) -> PickResult:
+    """The best window of an analysed clip for `model` (default wan2.6). Pure: depends on
+    `analysis` and the model's table alone.
 
-    cuts = sorted({c.time_ms for c in analysis.cuts
-                   if begin + IGNORE_CUTS_BEFORE_MS <= c.time_ms < end - margin})
-    bounds = [begin, *cuts, end]
-    grid = _Grid(begin, end)
-    face = grid.fill(_face_spans(analysis, bounds))
-    speech = grid.fill(_speech_spans(analysis.speech, begin, end))
-    both = [f * s for f, s in zip(face, speech, strict=True)]
-    flaws = _Flaws(analysis, grid, bounds)
-    worth = [(WORTH_BOTH * b + WORTH_FACE * f + WORTH_SPEECH * s) / (WORTH_BOTH + WORTH_FACE + WORTH_SPEECH)
-             * factor for b, f, s, factor in zip(both, face, speech, flaws.factors, strict=True)]
-    guard_before = frame_ms(CUT_GUARD_BEFORE_FRAMES, fps)
-    guard_after = frame_ms(CUT_GUARD_AFTER_FRAMES, fps)
-    sums = _Prefix(worth)
+    The window stays within the model's per-clip range. On a model that bills every reference
+    second (its table's input rule, `full`), and without an asked-for length, the window is the
+    SHORTEST that passes the reference check (`passes_check`), from the check's "short" length up; when none
+    does, the best window of the default length, with a warning saying so.
+    """
+    spec = model_spec(model) if isinstance(model, str) else model or rules.WAN26
+    _check_args(length_ms, clips_in_job, spec)
+    scene = _Scene(analysis, spec, clips_in_job)
+    if scene.every_second and length_ms is None:
+        # Shorter than the check's "short" warning is cheaper still, but a poorer reference.
+        from prep.pick.check import DURATION_WARN_MS
 
-    # (key, shot index, start, length, latest end allowed)
-    best: tuple[tuple[float, int, int], int, int, int, int] | None = None
-    for index, (s0, s1) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
-        lo = s0 + (guard_after if index > 0 else 0)
-        hi = s1 - (guard_before if index < len(bounds) - 2 else 0)
-        if hi - lo < min_len:
-            continue
-        # An asked-for length is kept (clamped to the shot). Otherwise a window may also end
-        # early at the shot's end, so a short shot's best part can still come first.
-        latest = hi - min(wanted, hi - lo) if length_ms is not None else hi - min_len
-        for start in _starts(lo, latest):
-            length = min(wanted, hi - start)
-            score = _score(sums, grid, start, length, head_cap)
-            key = (round(score, 6), length, -start)
-            if best is None or key > best[0]:
-                best = (key, index, start, length, hi)
+        floor = max(scene.min_len, DURATION_WARN_MS + 2 * scene.margin)
+        for wanted in range(floor, scene.max_len + 1, SHORTEST_STEP_MS):
+            found = scene.result(wanted, explicit=True)
+            if passes_check(found):
+                note = (f"{spec.id} bills every reference second: the shortest window that passes "
+                        f"the reference check ({format_ms(found.length_ms)} s)")
+                return replace(found, shortest=True, notes=(*found.notes, note))
+        found = scene.result(scene.clamp(DEFAULT_LENGTH_MS), explicit=False)
+        warning = (f"no window of {format_ms(floor)}-{format_ms(scene.max_len)} s passes the "
+                   f"reference check; {spec.id} bills all {format_ms(found.length_ms)} s of this one")
+        return replace(found, warnings=(*found.warnings, warning))
+    return scene.result(scene.clamp(length_ms or DEFAULT_LENGTH_MS), explicit=length_ms is not None)
 
-    warnings: list[str] = []
-    crosses = 0
-    if best is None:
-        # Every shot is too short: fall back to the best stretch of the minimum length, cuts or not.
-        length = min_len
-        for start in _starts(begin, end - length):
-            score = _score(sums, grid, start, length, head_cap)
-            key = (round(score, 6), length, -start)
-            if best is None or key > best[0]:
-                best = (key, bisect.bisect_right(bounds, start) - 1, start, length, end)
-        assert best is not None
-        crosses = sum(1 for c in cuts if best[2] < c < best[2] + length)
-        warnings.append(f"every shot is shorter than {format_ms(min_len)} s, so the window crosses "
-                        f"{crosses} cut{'s' * (crosses != 1)}")
-    _, shot_index, start, length, limit = best
 
-    # Frame-align: start on the first frame at or after `start`, end on a frame boundary no later
-    # than the shot allows.
-    start_al = _frame_ceil(start, fps)
-    end_al = _frame_floor(min(start_al + length, limit), fps)
-    if end_al - start_al < rules.MIN_CLIP_MS + margin:
-        end_al = _frame_ceil(start_al + rules.MIN_CLIP_MS + margin, fps)
-    if length_ms is None:
-        end_al = _trim_tail(worth, grid, start_al, end_al, max(head_cap, rules.MIN_CLIP_MS + margin), fps)
-    head_ms = min(head_cap, end_al - start_al)
+def passes_check(result: PickResult) -> bool:
+    """Whether a window would pass `prep check` on what the pick measures: usable (a face while
+    someone speaks over the billed part), inside one shot, and without what the check fails (two
+    people on screen, clipped audio)."""
+    return result.usable and not result.crosses_cuts and not result.flaws
 
-    window_cov = grid.coverage(face, speech, both, start_al, end_al)
-    head_cov = grid.coverage(face, speech, both, start_al, start_al + head_ms)
-    score = _score(sums, grid, start_al, end_al - start_al, head_cap)
 
-    shots = tuple(
-        Shot(index=i, start_ms=a, end_ms=b, coverage=grid.coverage(face, speech, both, a, b))
-        for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
-    )
-    face_spans = grid.spans(face)
-    speech_spans = grid.spans(speech)
-    if not face_spans:
-        checked = len(analysis.face_samples)
-        warnings.append(f"no face found ({checked} frame{'s' * (checked != 1)} checked at "
-                        f"{analysis.face_fps} per second): the window shows no one")
-    if not speech_spans:
-        warnings.append("no audio track, so no speech" if not analysis.has_audio
-                        else "no speech found (only music, noise or silence)")
-    together = sum(both) * STEP_MS >= TOGETHER_MIN_MS
-    if face_spans and speech_spans and not together:
-        warnings.append("faces and speech never occur together: the window has one or the other")
-    warnings.extend(flaws.warnings(start_al, end_al))
-    usable = head_cov.both >= USABLE_HEAD_RATIO and not crosses
-    if face_spans and speech_spans and together and not usable:
-        warnings.append(f"only {head_cov.both:.0%} of the billed head shows a face while someone speaks")
-    return PickResult(
-        path=analysis.path, start_ms=start_al, end_ms=end_al, head_ms=head_ms,
-        clips_in_job=clips_in_job, score=score, window=window_cov, head=head_cov,
-        shot=shots[shot_index],
-        shots=shots, cuts_ms=tuple(cuts), faces=face_spans, speech=speech_spans, usable=usable,
-        warnings=tuple(warnings), crosses_cuts=crosses, analysis=analysis,
-    )
+class _Scene:
+    """What every window of one analysis is scored on: shots, per-step worth and flaws."""
+
+    def __init__(self, analysis: Analysis, spec: ModelSpec, clips_in_job: int) -> None:
+        self.analysis, self.spec, self.clips_in_job = analysis, spec, clips_in_job
+        fps = self.fps = analysis.fps or DEFAULT_FPS
+        margin = self.margin = edge_margin_ms(fps)
+        clip = self.clip = spec.videos.duration_ms or _Range(rules.MIN_CLIP_MS, rules.MAX_CLIP_MS)
+        self.min_len = clip.low + 2 * margin
+        self.max_len = clip.high - margin
+        head = billed_head_ms(spec, clips_in_job)
+        self.every_second = head is None
+        self.head_cap = self.max_len if head is None else head
+        begin, end = self.begin, self.end = analysis.start_ms, analysis.end_ms
+        if end - begin < self.min_len:
+            raise MediaError(str(analysis.path),
+                             f"is {format_ms(end - begin)} s long{' in the chosen part' if begin else ''};"
+                             f" a reference needs at least {format_ms(clip.low)} s on {spec.id}")
+        self.cuts = sorted({c.time_ms for c in analysis.cuts
+                            if begin + IGNORE_CUTS_BEFORE_MS <= c.time_ms < end - margin})
+        self.bounds = bounds = [begin, *self.cuts, end]
+        grid = self.grid = _Grid(begin, end)
+        face = self.face = grid.fill(_face_spans(analysis, bounds))
+        speech = self.speech = grid.fill(_speech_spans(analysis.speech, begin, end))
+        both = self.both = [f * s for f, s in zip(face, speech, strict=True)]
+        self.flaws = _Flaws(analysis, grid, bounds)
+        self.worth = [(WORTH_BOTH * b + WORTH_FACE * f + WORTH_SPEECH * s)
+                      / (WORTH_BOTH + WORTH_FACE + WORTH_SPEECH) * factor
+                      for b, f, s, factor in zip(both, face, speech, self.flaws.factors, strict=True)]
+        self.sums = _Prefix(self.worth)
+
+    def clamp(self, length_ms: int) -> int:
+        return min(max(length_ms, self.min_len), self.max_len)
+
+    def result(self, wanted: int, *, explicit: bool) -> PickResult:
+        """The best window of `wanted` ms (kept, clamped to the shot, when `explicit`; otherwise it
+        may end early at its shot's end and lose a worthless tail)."""
+        analysis, grid, bounds, fps = self.analysis, self.grid, self.bounds, self.fps
+        min_len, head_cap, sums = self.min_len, self.head_cap, self.sums
+        guard_before = frame_ms(CUT_GUARD_BEFORE_FRAMES, fps)
+        guard_after = frame_ms(CUT_GUARD_AFTER_FRAMES, fps)
+
+        # (key, shot index, start, length, latest end allowed)
+        best: tuple[tuple[float, int, int], int, int, int, int] | None = None
+        for index, (s0, s1) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+            lo = s0 + (guard_after if index > 0 else 0)
+            hi = s1 - (guard_before if index < len(bounds) - 2 else 0)
+            if hi - lo < min_len:
+                continue
+            # An asked-for length is kept (clamped to the shot). Otherwise a window may also end
+            # early at the shot's end, so a short shot's best part can still come first.
+            latest = hi - min(wanted, hi - lo) if explicit else hi - min_len
+            for start in _starts(lo, latest):
+                length = min(wanted, hi - start)
+                score = _score(sums, grid, start, length, head_cap)
+                key = (round(score, 6), length, -start)
+                if best is None or key > best[0]:
+                    best = (key, index, start, length, hi)
+
+        warnings: list[str] = []
+        crosses = 0
+        if best is None:
+            # Every shot is too short: the best stretch of the minimum length, cuts or not.
+            length = min_len
+            for start in _starts(self.begin, self.end - length):
+                score = _score(sums, grid, start, length, head_cap)
+                key = (round(score, 6), length, -start)
+                if best is None or key > best[0]:
+                    best = (key, bisect.bisect_right(bounds, start) - 1, start, length, self.end)
+            assert best is not None
+            crosses = sum(1 for c in self.cuts if best[2] < c < best[2] + length)
+            warnings.append(f"every shot is shorter than {format_ms(min_len)} s, so the window crosses "
+                            f"{crosses} cut{'s' * (crosses != 1)}")
+        _, shot_index, start, length, limit = best
+
+        # Frame-align: start on the first frame at or after `start`, end on a frame boundary no
+        # later than the shot allows.
+        shortest = self.clip.low + self.margin
+        start_al = _frame_ceil(start, fps)
+        end_al = _frame_floor(min(start_al + length, limit), fps)
+        if end_al - start_al < shortest:
+            end_al = _frame_ceil(start_al + shortest, fps)
+        if not explicit:
+            end_al = _trim_tail(self.worth, grid, start_al, end_al, max(min(head_cap, wanted), shortest),
+                                fps)
+        head_ms = min(head_cap, end_al - start_al)
+
+        face, speech, both = self.face, self.speech, self.both
+        window_cov = grid.coverage(face, speech, both, start_al, end_al)
+        head_cov = grid.coverage(face, speech, both, start_al, start_al + head_ms)
+        score = _score(sums, grid, start_al, end_al - start_al, head_cap)
+
+        shots = tuple(
+            Shot(index=i, start_ms=a, end_ms=b, coverage=grid.coverage(face, speech, both, a, b))
+            for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
+        )
+        face_spans = grid.spans(face)
+        speech_spans = grid.spans(speech)
+        if not face_spans:
+            checked = len(analysis.face_samples)
+            warnings.append(f"no face found ({checked} frame{'s' * (checked != 1)} checked at "
+                            f"{analysis.face_fps} per second): the window shows no one")
+        if not speech_spans:
+            warnings.append("no audio track, so no speech" if not analysis.has_audio
+                            else "no speech found (only music, noise or silence)")
+        together = sum(both) * STEP_MS >= TOGETHER_MIN_MS
+        if face_spans and speech_spans and not together:
+            warnings.append("faces and speech never occur together: the window has one or the other")
+        flaws = self.flaws.failing(start_al, end_al)
+        warnings.extend(self.flaws.warnings(start_al, end_al))
+        usable = head_cov.both >= USABLE_HEAD_RATIO and not crosses
+        if face_spans and speech_spans and together and not usable:
+            warnings.append(f"only {head_cov.both:.0%} of the billed head shows a face while someone "
+                            "speaks")
+        return PickResult(
+            path=analysis.path, start_ms=start_al, end_ms=end_al, head_ms=head_ms,
+            clips_in_job=self.clips_in_job, score=score, window=window_cov, head=head_cov,
+            shot=shots[shot_index],
+            shots=shots, cuts_ms=tuple(self.cuts), faces=face_spans, speech=speech_spans, usable=usable,
+            warnings=tuple(warnings), crosses_cuts=crosses, analysis=analysis,
+            model=self.spec.id, every_second_billed=self.every_second, flaws=flaws,
+        )
 
 
 def _frame_ceil(ms: int, fps: Fraction) -> int:
@@ -467,10 +547,11 @@ class _Flaws:
                             1 - (1 - MUSIC_WORTH) * m)
                         for c, k, m in zip(self.crowded, self.clipped, self.music, strict=True)]
 
-    def warnings(self, start: int, end: int) -> list[str]:
+    def failing(self, start: int, end: int) -> tuple[str, ...]:
+        """What `prep check` would fail in the window (its one_person and clipping checks)."""
         lo, hi = self.grid.index(start), self.grid.index(end)
         if hi <= lo:
-            return []
+            return ()
         out = []
         crowded = sum(self.crowded[lo:hi]) / (hi - lo)
         if crowded > self.two_faces_share:
@@ -478,6 +559,13 @@ class _Flaws:
                        "the wrong person")
         if any(self.clipped[lo:hi]):
             out.append("the audio clips in the window (true peak at or over 0 dBTP)")
+        return tuple(out)
+
+    def warnings(self, start: int, end: int) -> list[str]:
+        lo, hi = self.grid.index(start), self.grid.index(end)
+        if hi <= lo:
+            return []
+        out = list(self.failing(start, end))
         if sum(self.music[lo:hi]) / (hi - lo) >= self.music_share:
             out.append("music or a steady tone under the voice in the window")
         return out

@@ -2,8 +2,9 @@
 
 `Picker` turns a clip path into a `PickedWindow` (where `prep pick` would put the window, and
 whether it is usable), remembering every answer by the clip's identity: its resolved path, size
-and modification time, with how many clips the job has (that sets the billed head) and the wanted
-length. A picked window is looked up, in order, in:
+and modification time, with how many clips the job has (that sets the billed head), the wanted
+length and the model the window is chosen for (its clip range and billing: `prep pick --model`).
+A picked window is looked up, in order, in:
 
 1. `known`: windows picked before for the same clip identity. A batch keeps its picks in its
    journal and hands them back on every later run, so a resumed batch never plans differently,
@@ -31,6 +32,7 @@ from typing import Any, Literal
 from prep.core import rules
 from prep.core.clipinfo import ClipInfo
 from prep.core.clipspec import ClipSpec, Window, spec_text
+from prep.core.modelspec import ModelSpec
 from prep.core.timecode import Timepoint, format_ms
 from prep.core.window import edge_margin_ms
 from prep.files import write_text_atomic
@@ -57,6 +59,7 @@ class PickedWindow:
     warnings: tuple[str, ...] = ()
     head_both: float = 0.0  # share of the billed head with a face and speech together
     origin: Origin = "analysis"
+    model: str = rules.MODEL
 
     @property
     def clip_spec(self) -> str:
@@ -74,7 +77,8 @@ class PickedWindow:
         """What the cache and the journal keep (JSON)."""
         return {"rules": PICK_RULES, "path": str(self.path), "start_ms": self.start_ms,
                 "end_ms": self.end_ms, "clips_in_job": self.clips_in_job, "usable": self.usable,
-                "warnings": list(self.warnings), "head_both": round(self.head_both, 3)}
+                "warnings": list(self.warnings), "head_both": round(self.head_both, 3),
+                "model": self.model}
 
     @classmethod
     def from_record(cls, key: str, data: Mapping[str, Any], origin: Origin) -> PickedWindow:
@@ -85,14 +89,16 @@ class PickedWindow:
         return cls(key=key, path=Path(str(data["path"])), start_ms=start, end_ms=end,
                    clips_in_job=int(data["clips_in_job"]), usable=bool(data["usable"]),
                    warnings=tuple(str(w) for w in data.get("warnings", ())),
-                   head_both=float(data.get("head_both", 0.0)), origin=origin)
+                   head_both=float(data.get("head_both", 0.0)), origin=origin,
+                   model=str(data.get("model", rules.MODEL)))
 
     def as_dict(self) -> dict[str, Any]:
         """JSON shape, as `prep pick --json` names the same things."""
         return {"clip_spec": self.clip_spec, "start_s": self.start_ms / 1000,
                 "end_s": self.end_ms / 1000, "clips_in_job": self.clips_in_job,
                 "usable": self.usable, "warnings": list(self.warnings),
-                "head_both_ratio": round(self.head_both, 3), "origin": self.origin}
+                "head_both_ratio": round(self.head_both, 3), "origin": self.origin,
+                "model": self.model}
 
 
 def needs_pick(spec: ClipSpec) -> bool:
@@ -101,17 +107,24 @@ def needs_pick(spec: ClipSpec) -> bool:
     return window.start is None and window.end is None
 
 
-def too_short_to_pick(info: ClipInfo) -> bool:
-    """True when a clip leaves no room to choose: it is at most the shortest window a pick makes."""
-    shortest = rules.MIN_CLIP_MS + 2 * edge_margin_ms(info.fps)
+def too_short_to_pick(info: ClipInfo, model: ModelSpec | None = None) -> bool:
+    """True when a clip leaves no room to choose: it is at most the shortest window a pick makes
+    (for `model`'s clip range; default wan2.6)."""
+    clip = (model or rules.WAN26).videos.duration_ms
+    shortest = (clip.low if clip else rules.MIN_CLIP_MS) + 2 * edge_margin_ms(info.fps)
     return (info.video_duration_ms or info.duration_ms) < shortest + edge_margin_ms(info.fps)
 
 
-def pick_key(path: Path, clips_in_job: int, length_ms: int | None = None) -> str:
-    """The identity of a pick: the file as it is now (path, size, mtime), the job size, the length."""
+def pick_key(path: Path, clips_in_job: int, length_ms: int | None = None,
+             model: str = rules.MODEL) -> str:
+    """The identity of a pick: the file as it is now (path, size, mtime), the job size, the length
+    and the model (wan2.6's keys are those from before models were data)."""
     resolved = path.resolve()
     stat = resolved.stat()
-    raw = json.dumps([str(resolved), stat.st_size, stat.st_mtime_ns, clips_in_job, length_ms])
+    fields: list[object] = [str(resolved), stat.st_size, stat.st_mtime_ns, clips_in_job, length_ms]
+    if model != rules.MODEL:
+        fields.append(model)
+    raw = json.dumps(fields)
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
@@ -124,13 +137,14 @@ class Picker:
 
     With `for_check`, a clip is analysed with what `prep check` also needs, and the analysis is
     kept (`analysis(path)`), so the job's check grades the picked window from it: one decode
-    pass per clip for both.
+    pass per clip for both. `model` is the table windows are chosen for (default wan2.6).
     """
 
     def __init__(self, *, cache_dir: Path | None = None, known: Mapping[str, Mapping[str, Any]] | None = None,
                  progress: ProgressFactory | None = None, refresh: bool = False,
                  analyse: Callable[..., Any] | None = None, for_check: bool = False,
-                 ffmpeg: str | None = None) -> None:
+                 ffmpeg: str | None = None, model: ModelSpec | None = None) -> None:
+        self.model = model or rules.WAN26
         self.cache_dir = cache_dir
         self.ffmpeg = ffmpeg
         self.refresh = refresh
@@ -142,18 +156,20 @@ class Picker:
         self.picked: dict[str, PickedWindow] = {}
 
     def __call__(self, path: Path, clips_in_job: int, length_ms: int | None = None, *,
-                 info: ClipInfo | None = None) -> PickedWindow | None:
-        """The picked window of `path` in a job of `clips_in_job` clips, or None when the clip is
-        too short to choose within (it is used whole). MediaError (exit 3) for footage that cannot
-        be read or analysed, including a missing `pick` extra (with the install hint)."""
-        key = pick_key(path, clips_in_job, length_ms)
+                 info: ClipInfo | None = None, model: ModelSpec | None = None) -> PickedWindow | None:
+        """The picked window of `path` in a job of `clips_in_job` clips on `model` (default: the
+        picker's), or None when the clip is too short to choose within (it is used whole).
+        MediaError (exit 3) for footage that cannot be read or analysed, including a missing
+        `pick` extra (with the install hint)."""
+        spec = model or self.model
+        key = pick_key(path, clips_in_job, length_ms, spec.id)
         if key in self.picked:
             return self.picked[key]
-        found = self._remembered(key, path)
-        if found is None and too_short_to_pick(info or probe(path)):
+        found = self._remembered(key, path, spec)
+        if found is None and too_short_to_pick(info or probe(path), spec):
             return None
         if found is None:
-            found = self._pick(key, path, clips_in_job, length_ms)
+            found = self._pick(key, path, clips_in_job, length_ms, spec)
             self._store(found)
         self.picked[key] = found
         return found
@@ -167,22 +183,23 @@ class Picker:
         """Every pick made or reused by this picker, as the journal keeps them."""
         return {key: picked.record() for key, picked in self.picked.items()}
 
-    def _remembered(self, key: str, path: Path) -> PickedWindow | None:
+    def _remembered(self, key: str, path: Path, model: ModelSpec) -> PickedWindow | None:
         data = self._known.get(key)
         if data is not None:
             with contextlib.suppress(KeyError, TypeError, ValueError):
-                return _at(PickedWindow.from_record(key, data, "journal"), path)
+                return _at(PickedWindow.from_record(key, data, "journal"), path, model)
         if self.cache_dir is None or self.refresh:
             return None
         try:
             cached = json.loads((self.cache_dir / f"{key}.json").read_text(encoding="utf-8"))
             if cached.get("rules") == PICK_RULES:
-                return _at(PickedWindow.from_record(key, cached, "cache"), path)
+                return _at(PickedWindow.from_record(key, cached, "cache"), path, model)
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass
         return None
 
-    def _pick(self, key: str, path: Path, clips_in_job: int, length_ms: int | None) -> PickedWindow:
+    def _pick(self, key: str, path: Path, clips_in_job: int, length_ms: int | None,
+              model: ModelSpec) -> PickedWindow:
         analyse = self._analyse
         if analyse is None:
             from prep.pick.choose import pick_window
@@ -190,13 +207,16 @@ class Picker:
             analyse = functools.partial(pick_window, ffmpeg=self.ffmpeg)
         factory = self._progress
         extra: dict[str, Any] = {"for_check": True} if self.for_check else {}
+        if model is not rules.WAN26:
+            extra["model"] = model
         with factory(path) if factory is not None else contextlib.nullcontext(None) as bar:
             result = analyse(path, length_ms, clips_in_job, progress=bar, **extra)
         if getattr(result, "analysis", None) is not None:
             self._analyses[path.resolve()] = result.analysis
         return PickedWindow(key=key, path=path, start_ms=result.start_ms, end_ms=result.end_ms,
                             clips_in_job=clips_in_job, usable=result.usable,
-                            warnings=tuple(result.warnings), head_both=result.head.both)
+                            warnings=tuple(result.warnings), head_both=result.head.both,
+                            model=model.id)
 
     def _store(self, picked: PickedWindow) -> None:
         if self.cache_dir is None:
@@ -206,10 +226,10 @@ class Picker:
             write_text_atomic(self.cache_dir / f"{picked.key}.json", json.dumps(picked.record()))
 
 
-def _at(picked: PickedWindow, path: Path) -> PickedWindow:
+def _at(picked: PickedWindow, path: Path, model: ModelSpec) -> PickedWindow:
     """A remembered pick, named by the path the caller used (the key already proves it is the file)."""
     from dataclasses import replace
 
-    if not rules.MIN_CLIPS <= picked.clips_in_job <= rules.MAX_CLIPS:
-        raise ValueError("not a job size")
+    if not 1 <= picked.clips_in_job <= model.videos.count.high or picked.model != model.id:
+        raise ValueError("not a pick for this job")
     return replace(picked, path=path)

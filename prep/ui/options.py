@@ -221,6 +221,12 @@ def _request_flags() -> dict[str, Callable[[F], F]]:
     }
 
 
+def model_option(func: F) -> F:
+    """--model alone (a command that takes no other request field): the value as given, or None
+    (`configured_model` picks the config's then)."""
+    return _request_flags()["model"](func)
+
+
 def configured_model(model: str | None) -> str:
     """The model a command uses: the one given, else `model` in the config, else wan2.6."""
     from prep.core import rules
@@ -308,6 +314,7 @@ def price_options(func: F) -> F:
     are read from the default price table, the one place prices are written."""
     from prep.core import rules
     from prep.core.billing import DEFAULT_PRICES, credits_text
+    from prep.settings import MODEL_PRICE_KEYS
 
     standard, flash = DEFAULT_PRICES.rate(rules.MODEL), DEFAULT_PRICES.rate(rules.FLASH_MODEL)
     flags = (  # (config name, metavar, help)
@@ -322,6 +329,9 @@ def price_options(func: F) -> F:
          f"{credits_text(flash.units_per_second)})."),
         ("flash_min_charge", "CREDITS",
          f"Minimum charge per flash task (default {credits_text(flash.minimum_units)})."),
+        *((name, "CREDITS", f"Credits per billed second of {model} at its base quality (default "
+                            f"{credits_text(DEFAULT_PRICES.rate(model).units_per_second)}).")
+          for name, model in MODEL_PRICE_KEYS),
     )
 
     @functools.wraps(func)

@@ -790,12 +790,16 @@ def pick_result(result: Any, *, quiet: bool = False) -> None:
     console = err()
     shot = result.shot
     clips = result.clips_in_job
+    billed = ("billed whole" if result.every_second_billed
+              else f"billed head {format_ms(result.head_ms)} s")
     console.print(
         f"shot {shot.index + 1} of {len(result.shots)} ({format_ms(shot.start_ms)}-"
-        f"{format_ms(shot.end_ms)} s)  ·  window {format_ms(result.length_ms)} s  ·  billed head "
-        f"{format_ms(result.head_ms)} s ({clips} clip{'s' * (clips > 1)} in the job)",
+        f"{format_ms(shot.end_ms)} s)  ·  window {format_ms(result.length_ms)} s  ·  {billed} "
+        f"({clips} clip{'s' * (clips > 1)} in the job, {_escape(result.model)})",
         soft_wrap=True, highlight=False,
     )
+    for line in result.notes:
+        note(line)
 
     def cover(label: str, c: Any) -> str:
         return (f"{label}: face {c.face:.0%}, speech {c.speech:.0%}, "

@@ -134,7 +134,7 @@ def config_show(json_: bool, quiet: bool, verbose: bool) -> None:
     """
     from prep.core import rules
     from prep.core.billing import credits_number
-    from prep.settings import setting_sources
+    from prep.settings import MODEL_PRICE_KEYS, setting_sources
     from prep.ui import render
 
     settings = cli_settings()
@@ -152,6 +152,8 @@ def config_show(json_: bool, quiet: bool, verbose: bool) -> None:
                        "flash_1080p_multiplier": float(prices.flash_hd_multiplier),
                        "flash_min_charge": credits_number(prices.flash_minimum_units),
                        "flash_no_audio_multiplier": float(prices.flash_no_audio_multiplier),
+                       **{name: credits_number(prices.rate(model).units_per_second)
+                          for name, model in MODEL_PRICE_KEYS},
                        "price_source": prices.label},
             "sources": setting_sources()}
     if json_:

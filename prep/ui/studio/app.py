@@ -27,10 +27,11 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from prep.core import billing, rules
+from prep.core.modelspec import ModelSpec
 from prep.core.request import check_prompt
 from prep.errors import PrepError, UsageError
 from prep.settings import Settings
-from prep.ui.studio.jobs import STAGES, JobDraft, Jobs, bill, bill_dict
+from prep.ui.studio.jobs import STAGES, JobDraft, Jobs, bill, bill_dict, compare_dict
 from prep.ui.studio.library import Library, clip_id
 
 __all__ = ["Studio", "TimelineEvent", "create_app"]
@@ -94,6 +95,7 @@ def create_app(studio: Studio) -> Starlette:
         Route("/api/clips/{clip_id}/analysis", _handler(studio, _analysis)),
         Route("/api/clips/{clip_id}/check", _handler(studio, _check), methods=["POST"]),
         Route("/api/estimate", _handler(studio, _estimate), methods=["POST"]),
+        Route("/api/compare", _handler(studio, _compare), methods=["POST"]),
         Route("/api/jobs", _handler(studio, _jobs), methods=["GET"]),
         Route("/api/jobs", _handler(studio, _start_job), methods=["POST"]),
         Route("/api/jobs/{name}/cancel", _handler(studio, _cancel_job), methods=["POST"]),
@@ -214,6 +216,9 @@ def _state(studio: Studio, request: Request, body: Any) -> dict[str, Any]:
             "min_clip_ms": rules.MIN_CLIP_MS, "max_clip_ms": rules.MAX_CLIP_MS,
             "max_clips": rules.MAX_CLIPS,
             "input_cap_ms": {str(k): v for k, v in rules.INPUT_CAP_MS.items()},
+            # Each model's output durations, from its table: the page's duration field follows
+            # the chosen model (a studio job always has reference videos).
+            "model_rules": {m.id: _model_rules(m) for m in rules.MODEL_SPECS},
         },
         "stages": list(STAGES),
         # The library knows a clip by its path in a folder (kept) or named alone (resolved).
@@ -221,6 +226,14 @@ def _state(studio: Studio, request: Request, body: Any) -> dict[str, Any]:
                     "number": e.number, "name": e.name,
                     "start_ms": e.start_ms, "end_ms": e.end_ms} for e in studio.events],
     }
+
+
+def _model_rules(spec: ModelSpec) -> dict[str, Any]:
+    """What the page needs of one model's table to offer only the durations it takes."""
+    return {"min_output_s": spec.durations_s.low, "max_output_s": spec.durations_s.high,
+            "max_output_with_videos_s": spec.output_max_with_videos_s,
+            "default_output_s": spec.default_duration_s, "smart_duration": spec.smart_duration,
+            "smart_hold_s": spec.billing.smart_hold_s, "qualities": list(spec.qualities)}
 
 
 def _clips(studio: Studio, request: Request, body: Any) -> dict[str, Any]:
@@ -286,6 +299,10 @@ def _estimate(studio: Studio, request: Request, body: Any) -> dict[str, Any]:
         "command": draft.command(studio.out_dir),
         "job": studio.jobs.name_of(draft) if est is not None and prompt_error is None else None,
     }
+
+
+def _compare(studio: Studio, request: Request, body: Any) -> dict[str, Any]:
+    return compare_dict(JobDraft.parse(body, studio.library), studio.settings)
 
 
 def _start_job(studio: Studio, request: Request, body: Any) -> Response:

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from prep.settings import Settings
     from prep.ui.studio.library import Library
 
-__all__ = ["JobDraft", "Jobs", "StudioJob", "WindowDraft"]
+__all__ = ["JobDraft", "Jobs", "StudioJob", "WindowDraft", "compare_dict"]
 
 # The stages a person follows, in order (the engine's stage names -> the page's).
 STAGES = ("prepare", "upload", "submit", "rendering", "download")
@@ -206,6 +206,26 @@ def bill(draft: JobDraft, settings: Settings) -> tuple[Estimate | None, list[Pre
     except PrepError as err:
         return None, [err]
     return est, []
+
+
+def compare_dict(draft: JobDraft, settings: Settings) -> dict[str, Any]:
+    """The draft's clips and options priced on every model, as `prep estimate --compare --json`
+    answers for the same clip specs (each model says what it would cut or refuse); a clip that
+    cannot be read is a PrepError."""
+    from prep.core.models import widest_clip_ms
+    from prep.jobs.estimate import compare_planned, plan_clips
+
+    planned, errors = plan_clips(draft.specs(), clip_ms=widest_clip_ms())
+    if errors:
+        raise errors[0]
+    request = draft.request
+    data = compare_planned(planned, output_s=request.duration_s, quality=request.quality,
+                           prices=settings.prices)
+    for row in data["models"]:
+        units = row["credits_units"]
+        row["credits_text"] = None if units is None else f"{billing.credits_text(units)} credits"
+    data["chosen_model"] = request.model
+    return data
 
 
 def bill_dict(est: Estimate) -> dict[str, Any]:

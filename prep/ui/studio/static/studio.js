@@ -16,6 +16,7 @@ const S = {
   bill: null,           // the last estimate answer
   billSeq: 0,
   billTimer: null,
+  compareSeq: 0,        // the last "Compare models" request (an older answer is dropped)
   following: null,      // name of the job whose events are shown
   source: null,         // its EventSource
   running: false,
@@ -903,6 +904,7 @@ async function updateBill() {
   if (seq !== S.billSeq) return data;   // a newer change is on its way: it renders
   S.bill = data;
   renderBill();
+  if (!$("compare-box").hidden) updateCompare();
   renderJob();
   return data;
 }
@@ -935,6 +937,59 @@ function renderBill() {
   }
   $("command").textContent = data && data.command ? data.command : "";
   renderGenerate();
+}
+
+// "Compare models": the job's clips and options priced on every model (the server's
+// estimate --compare), with what each would cut or refuse.
+function toggleCompare() {
+  const box = $("compare-box");
+  box.hidden = !box.hidden;
+  $("compare").setAttribute("aria-expanded", String(!box.hidden));
+  if (!box.hidden) updateCompare();
+}
+
+async function updateCompare() {
+  const seq = ++S.compareSeq;
+  const status = $("compare-status");
+  const body = $("compare-rows");
+  if (!S.job.length) {
+    body.replaceChildren();
+    status.textContent = "Add a clip to compare the models.";
+    return;
+  }
+  status.textContent = "Pricing the job on every model…";
+  let data;
+  try {
+    data = await api("/api/compare", { method: "POST", body: jobBody() });
+  } catch (err) {
+    if (seq !== S.compareSeq) return;
+    body.replaceChildren();
+    status.textContent = err.message + (err.hint ? ` (${err.hint})` : "");
+    return;
+  }
+  if (seq !== S.compareSeq) return;
+  const cheapest = data.cheapest;
+  body.replaceChildren();
+  for (const row of data.models) {
+    const tr = document.createElement("tr");
+    tr.setAttribute("data-testid", "compare-row");
+    if (row.model === data.chosen_model) tr.classList.add("chosen");
+    const name = document.createElement("th");
+    name.scope = "row";
+    name.textContent = row.model + (row.model === data.chosen_model ? " (chosen)" : "");
+    const audio = document.createElement("td");
+    audio.textContent = row.generate_audio === null ? "" : (row.generate_audio ? "with audio" : "no audio");
+    const credits = document.createElement("td");
+    const best = cheapest && cheapest.model === row.model && cheapest.generate_audio === row.generate_audio;
+    credits.textContent = row.accepted ? row.credits_text + (best ? " (cheapest)" : "") : "refuses";
+    const why = document.createElement("td");
+    why.textContent = row.accepted
+      ? [`${fmt(Math.round(row.billed_input_s * 1000))} s in + ${fmt(Math.round(row.billed_output_s * 1000))} s out billed`, ...row.cuts].join("; ")
+      : row.problems.join("; ");
+    tr.append(name, audio, credits, why);
+    body.append(tr);
+  }
+  status.textContent = `At ${data.quality}, ${data.output_s === -1 ? "the model's own duration" : data.output_s + " s of output"}; prices: ${data.price_source}.`;
 }
 
 function renderGenerate() {
@@ -1131,12 +1186,11 @@ async function restoreJob(name) {
     S.job = job.draft.clips.map((c) => c.clip_id).filter((id) => S.byId[id]);
     for (const c of job.draft.clips) S.windows[c.clip_id] = { start: c.start_ms, end: c.end_ms };
     $("prompt").value = job.draft.prompt;
-    $("duration").value = String(job.draft.duration);
     $("quality").value = job.draft.quality;
     $("aspect").value = job.draft.aspect_ratio;
     $("model").value = job.draft.model;
     if (job.draft.generate_audio !== null) $("audio").checked = job.draft.generate_audio;
-    renderModel();
+    renderModel(job.draft.duration);
     if (S.job.length) openClip(S.job[0]);
     follow(job.name);
   } else if (job.journal) {            // a job from an earlier session, known from the journal
@@ -1161,8 +1215,40 @@ function fillSelect(id, values, chosen, label = (v) => v) {
   select.value = String(chosen);
 }
 
-function renderModel() {
+function renderModel(duration) {
   $("audio-row").hidden = !S.state.rules.audio_switch_models.includes($("model").value);
+  renderDuration(duration);
+}
+
+// The output durations the chosen model takes with reference videos (a studio job always has
+// them), from its table: wan2.6 2-10 s, wan2.7 2-10 s, wan3.0 and prime 2-30 s or -1.
+function durationRange(model) {
+  const m = S.state.rules.model_rules[model];
+  const high = m.max_output_with_videos_s ? Math.min(m.max_output_s, m.max_output_with_videos_s) : m.max_output_s;
+  const values = m.smart_duration ? [-1] : [];
+  for (let s = m.min_output_s; s <= high; s++) values.push(s);
+  return { low: m.min_output_s, high, values, smart: m.smart_duration, hold: m.smart_hold_s, fallback: m.default_output_s };
+}
+
+// Fill the duration field with the model's range, keeping `wanted` (default: the value shown)
+// when the model takes it; otherwise the nearest it takes, said in a visible note.
+function renderDuration(wanted) {
+  const model = $("model").value;
+  const range = durationRange(model);
+  const want = Number(wanted === undefined ? ($("duration").value || range.fallback) : wanted);
+  let chosen = want;
+  let message = "";
+  if (want === -1 && !range.smart) {
+    chosen = range.fallback;
+    message = `${model} has no smart duration (-1): the duration is now ${chosen} s.`;
+  } else if (want !== -1 && (want > range.high || want < range.low)) {
+    chosen = Math.min(range.high, Math.max(range.low, want));
+    message = `${model} makes ${range.low}-${range.high} s of output with reference clips, not ${want} s: the duration is now ${chosen} s.`;
+  }
+  fillSelect("duration", range.values, chosen,
+    (s) => s === -1 ? `model chooses (held as ${range.hold} s)` : `${s} s`);
+  $("duration-note").textContent = message;
+  $("duration-note").hidden = !message;
 }
 
 function showBanner(text) {
@@ -1179,15 +1265,14 @@ async function main() {
   service.className = "badge " + (S.state.service === "sandbox" ? "ok" : "warn");
   $("out-dir").textContent = `results in ${S.state.out_dir}`;
   if (S.state.api_key !== "set") showBanner("No EvoLink API key is configured: you can look and bill, not generate (set EVOLINK_API_KEY, or run prep studio --sandbox to try it).");
-  const seconds = [];
-  for (let s = r.min_output_s; s <= r.max_output_s; s++) seconds.push(s);
-  fillSelect("duration", seconds, r.default_output_s, (s) => `${s} s`);
   fillSelect("quality", r.qualities, r.default_quality);
   fillSelect("aspect", r.aspect_ratios, r.default_aspect_ratio, (a) => a === "auto" ? "auto (from the clips)" : a);
   fillSelect("model", r.models, r.default_model);
-  renderModel();
+  renderModel(r.model_rules[r.default_model].default_output_s);
   renderPromptCount();
-  for (const id of ["duration", "quality", "aspect", "audio"]) $(id).addEventListener("change", scheduleBill);
+  for (const id of ["quality", "aspect", "audio"]) $(id).addEventListener("change", scheduleBill);
+  $("duration").addEventListener("change", () => { $("duration-note").hidden = true; scheduleBill(); });
+  $("compare").addEventListener("click", toggleCompare);
   $("model").addEventListener("change", () => { renderModel(); scheduleBill(); });
   $("prompt").addEventListener("input", scheduleBill);
   $("refresh").addEventListener("click", () => loadLibrary().catch((err) => showBanner(err.message)));

@@ -1,0 +1,109 @@
+"""The studio's model-aware parts in a real browser: the duration field follows the chosen model's
+table (clamping with a visible note), and "Compare models" prices the job on every model through
+the server's one JSON route. Same Chromium and sandbox as tests/test_studio_browser.py."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import chromium
+import pytest
+from test_studio_browser import footage, open_clip, studio  # noqa: F401  (fixtures)
+
+from prep.ui.studio import RunningStudio
+
+pytestmark = pytest.mark.media
+
+sync_api = chromium.sync_api()
+WAN30 = "wan3.0-reference-video"
+
+
+def _durations(page: Any) -> list[str]:
+    return list(page.evaluate("[...document.querySelectorAll('#duration option')].map(o => o.value)"))
+
+
+def test_the_duration_field_follows_the_model(page: Any, studio: RunningStudio) -> None:  # noqa: F811
+    expect = sync_api.expect
+    page.goto(studio.url)
+    open_clip(page, "take.mp4")
+    duration, note = page.get_by_test_id("duration"), page.get_by_test_id("duration-note")
+    model = page.locator("#model")
+    expect(page.get_by_test_id("cost")).to_have_text("47.6 credits")
+    assert _durations(page) == [str(s) for s in range(2, 11)]  # wan2.6: 2-10 s
+    model.select_option("wan2.7-reference-video")
+    assert _durations(page) == [str(s) for s in range(2, 11)]  # 2-15 s, but 10 with videos
+    model.select_option(WAN30)
+    assert _durations(page) == ["-1", *(str(s) for s in range(2, 31))]  # 2-30 s, or -1
+    expect(duration).to_have_value("5")
+    expect(note).to_be_hidden()
+    duration.select_option("20")
+    # 6 s of clip + 20 s of output at 720p: 26 s x 5.1 = 132.6 credits.
+    expect(page.get_by_test_id("cost")).to_have_text("132.6 credits")
+
+    model.select_option("wan2.6-reference-video")  # 20 s is past wan2.6's 10: clamped, and said
+    expect(duration).to_have_value("10")
+    expect(note).to_be_visible()
+    expect(note).to_contain_text("2-10 s of output")
+    expect(note).to_contain_text("now 10 s")
+    expect(page.get_by_test_id("cost")).to_have_text("71.4 credits")  # (5 + 10) x 4.76
+
+    model.select_option(WAN30)
+    duration.select_option("-1")
+    expect(note).to_be_hidden()
+    model.select_option("wan2.7-reference-video")  # no smart duration: its default instead
+    expect(duration).to_have_value("5")
+    expect(note).to_contain_text("no smart duration")
+    assert page.problems == []
+
+
+def test_compare_models_prices_the_job_on_every_model(page: Any, studio: RunningStudio) -> None:  # noqa: F811
+    expect = sync_api.expect
+    page.goto(studio.url)
+    open_clip(page, "take.mp4")
+    expect(page.get_by_test_id("cost")).to_have_text("47.6 credits")
+    open_clip(page, "blip.mp4")  # 1.5 s: under wan2.6's 2 s, within wan3.0's 1-15 s
+    page.locator("#add-to-job").click()
+    compare = page.get_by_test_id("compare")
+    expect(compare).to_have_attribute("aria-expanded", "false")
+    compare.click()
+    expect(compare).to_have_attribute("aria-expanded", "true")
+    rows = page.get_by_test_id("compare-row")
+    expect(rows).to_have_count(6)
+    wan26 = rows.filter(has_text="wan2.6-reference-video (chosen)")
+    expect(wan26).to_contain_text("refuses")
+    expect(wan26).to_contain_text("2-30 s per video")
+    # wan3.0 bills every second: (6 + 1.5 + 5) x 2.55 x 2 = 63.75 credits.
+    expect(rows.filter(has_text=WAN30).filter(has_not_text="prime")).to_contain_text("63.75 credits")
+    # The prime row at its table's price: 12.5 x 2.06 x 3.9304 = 101.2078 credits (half-up).
+    expect(rows.filter(has_text="prime")).to_contain_text("101.2078 credits")
+    expect(page.locator("#compare-status")).to_contain_text("At 720p, 5 s of output")
+
+    # The open comparison follows the job: a longer output is priced again.
+    page.locator("#model").select_option(WAN30)
+    page.get_by_test_id("duration").select_option("10")
+    expect(rows.filter(has_text=f"{WAN30} (chosen)")).to_contain_text("89.25 credits")  # 17.5 x 5.1
+
+    assert page.problems == []
+    # A job the route cannot price is a 400 with the reason, as /api/estimate answers.
+    answer = page.evaluate(
+        "async (token) => (await fetch('/api/compare', {method: 'POST', headers: {'X-Prep-Token': token},"
+        " body: JSON.stringify({clips: [], model: '3.0'})})).status", studio.studio.token)
+    assert answer == 400
+
+
+def test_axe_finds_nothing_with_the_comparison_open(page: Any, studio: RunningStudio) -> None:  # noqa: F811
+    source = chromium.axe_source()
+    page.goto(studio.url)
+    open_clip(page, "take.mp4")
+    sync_api.expect(page.get_by_test_id("cost")).to_have_text("47.6 credits")
+    page.locator("#model").select_option(WAN30)
+    page.get_by_test_id("duration").select_option("20")
+    page.locator("#model").select_option("wan2.6-reference-video")
+    sync_api.expect(page.get_by_test_id("duration-note")).to_be_visible()
+    page.get_by_test_id("compare").click()
+    sync_api.expect(page.get_by_test_id("compare-row")).to_have_count(6)
+    page.evaluate(source)
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    found = [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]]
+    assert found == [], json.dumps(found, indent=1)
