@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from prep.core import rules, timecode
 from prep.core.clipspec import ClipSpec, Window, parse_clip_spec
+from prep.core.references import ReferenceSpec
 from prep.core.request import AUTO_ASPECT, RequestOptions, check_clip_count, check_model
 from prep.errors import ExitCode, ManifestError, UsageError
 
@@ -91,6 +92,7 @@ class JobSpec:
     clips: tuple[ClipSpec, ...]
     request: RequestOptions  # with its prompt; the aspect ratio may still be `auto`
     pick: bool = False
+    references: tuple[ReferenceSpec, ...] = ()  # images, standalone audio, voices
 
     @property
     def clips_to_pick(self) -> tuple[int, ...]:
@@ -102,8 +104,11 @@ class JobSpec:
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-able form: what the journal records and `--json` prints."""
-        return {"name": self.name, "line": self.line, "clips": [_clip_dict(c) for c in self.clips],
+        data = {"name": self.name, "line": self.line, "clips": [_clip_dict(c) for c in self.clips],
                 **self.request.as_dict(), "pick": self.pick}
+        if self.references:  # absent when none: journals written before references match
+            data["references"] = [r.as_dict() for r in self.references]
+        return data
 
 
 def _clip_dict(spec: ClipSpec) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from prep.errors import (
     UsageError,
 )
 from prep.jobs.manifest import JobSpec, Manifest, ManifestError, Problem
+from prep.jobs.references import PlannedReference, judge_references
 from prep.media.probe import probe
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class JobPlan:
     estimate: Estimate
     picks: tuple[PickedWindow | None, ...] = ()  # per clip: the picked window, or None
     checks: tuple[CheckReport | None, ...] = ()  # per clip: how good a reference it is, or None
+    references: tuple[PlannedReference, ...] = ()  # images, audio and voices, judged
 
     def pick_of(self, index: int) -> PickedWindow | None:
         """The window picked for clip `index`, or None when it was given (or too short to pick)."""
@@ -93,6 +95,7 @@ class JobPlan:
                 for i, (c, b) in enumerate(zip(self.clips, est.clips, strict=True))
             ],
             "pick": self.job.pick,
+            "references": [r.as_dict() for r in self.references],
             **self.request.as_dict(),
             "generate_audio": billed["generate_audio"],  # what the job gets, the default resolved
             "input_billed_s": est.input_billed_ms / 1000,
@@ -230,11 +233,15 @@ def plan_job(
             checks.append(checker(given.path, window.start_ms, window.end_ms, spec=str(spec),
                                   info=info, analysis=analysis))
     check_clip_count(len(planned), job.request.model)
+    # Judged by the model's table before anything is encoded or uploaded (not billed by any).
+    references = judge_references(job.request.spec, job.references, len(planned),
+                                  manifest=job.line > 0)
     request = job.request.resolved([p.info.display_aspect for p in planned])
     est = billing.estimate_durations([p.bill() for p in planned], output_s=request.duration_s,
                                      quality=request.quality, prices=prices, model=request.model,
                                      generate_audio=request.generate_audio)
     return JobPlan(job=job, clips=tuple(planned), aspect_ratio=request.aspect_ratio, estimate=est,
+                   references=references,
                    picks=tuple(picks) if any(p is not None for p in picks) else (),
                    checks=tuple(checks) if any(c is not None for c in checks) else ())
 
