@@ -222,3 +222,68 @@ def test_refusals_exit_2_with_nothing_uploaded_or_left_behind(env: Env, args: li
     assert words in json.loads(result.stdout)["error"]
     assert env.uploads() == 0 and env.tasks() == [] and not env.encoder.calls
     assert not env.out.exists() or not any(env.out.iterdir())
+
+
+# -- the batch manifest ----------------------------------------------------------------------------
+
+
+def test_manifest_columns_are_read_and_validated(tmp_path: Path) -> None:
+    from prep.jobs.manifest import parse_manifest
+
+    text = ("name,clips,prompt,model,image,audio,voice\n"
+            "a,a.mp4,p,3.0,s1.png;s2.png,v.mp3,\n"
+            "b,a.mp4;b.mp4,p,2.7,,,one.wav@video2;two.wav@video1\n"
+            "c,a.mp4;b.mp4,p,2.7,,,one.wav@video2;two.wav\n"
+            "d,a.mp4,p,2.6,s1.png,,\n"
+            "e,a.mp4,p,2.7,,,one.wav@video3\n")
+    manifest = parse_manifest(text, fmt="csv", base_dir=tmp_path)
+    a, b = manifest.jobs
+    assert [(r.kind, r.path.name) for r in a.references] == [("image", "s1.png"), ("image", "s2.png"),
+                                                             ("audio", "v.mp3")]
+    assert [(r.path, r.binds) for r in b.references] == [(tmp_path / "one.wav", "video2"),
+                                                         (tmp_path / "two.wav", "video1")]
+    assert [p.line for p in manifest.problems] == [4, 5, 6]
+    messages = [p.message for p in manifest.problems]
+    assert "two voices bind to video2" in messages[0]  # the second voice's default is video2
+    assert messages[1].startswith("image is not taken by wan2.6-reference-video")
+    assert "binds to video3, but the job has 1 video" in messages[2]
+    jsonl = ('{"name": "v", "clips": ["a.mp4", "b.mp4"], "prompt": "p", "model": "2.7", '
+             '"voice": [{"path": "x.wav", "for": "video2"}, "y.wav@video1"]}\n'
+             '{"name": "w", "clips": ["a.mp4"], "prompt": "p", "model": "2.7", '
+             '"voice": [{"path": "x.wav", "to": "video1"}]}\n')
+    parsed = parse_manifest(jsonl, fmt="jsonl", base_dir=tmp_path)
+    [job] = parsed.jobs
+    assert [(r.path.name, r.binds) for r in job.references] == [("x.wav", "video2"), ("y.wav", "video1")]
+    assert "unknown key 'to'" in parsed.problems[0].message
+
+
+@pytest.mark.media
+def test_batch_dry_run_lists_the_references_and_refuses_a_bad_one(tmp_path: Path) -> None:
+    take = mediagen.clip("ref-take", seconds=3, size="320x240")
+    still, tiny = _still(), _still("tiny", "100x100")
+    manifest = tmp_path / "jobs.jsonl"
+    manifest.write_text(json.dumps({"name": "one", "clips": [str(take)], "prompt": "Image 1 waves",
+                                    "model": "3.0", "image": [str(still)]}) + "\n")
+    result = CliRunner().invoke(cli, ["batch", str(manifest), "--dry-run", "--json", "--no-check"])
+    assert result.exit_code == 0, result.stderr
+    [job] = json.loads(result.stdout)["jobs"]
+    assert [(r["kind"], r["format"], r["width"]) for r in job["references"]] == [("image", "png", 320)]
+    manifest.write_text(json.dumps({"name": "one", "clips": [str(take)], "prompt": "Image 1 waves",
+                                    "model": "3.0", "image": [str(tiny)]}) + "\n")
+    result = CliRunner().invoke(cli, ["batch", str(manifest), "--dry-run", "--json", "--no-check"])
+    assert result.exit_code == 2
+    [problem] = json.loads(result.stdout)["problems"]
+    assert "is 100x100; wan3.0-reference-video takes 240-8000 px a side (resize it)" in problem["message"]
+
+
+@pytest.mark.media
+@pytest.mark.sandbox
+def test_a_batch_uploads_an_image_two_jobs_share_once(env: Env) -> None:
+    still = (ReferenceSpec(kind="image", path=_still()),)
+    plan = env.plan(env.job("one", model="3.0", references=still),
+                    env.job("two", model="3.0", prompt=PROMPT + "!", references=still))
+    result = env.run(plan)
+    assert result.exit_code == 0, result.as_dict()
+    assert env.uploads() == 2 and len(env.tasks()) == 2  # one clip, one image
+    assert {t["request"]["image_urls"][0] for t in env.tasks()} == {
+        t["request"]["image_urls"][0] for t in env.tasks()[:1]}
