@@ -166,6 +166,15 @@ CHECK_ERROR = obj(
     description="a clip that could not be checked (missing, unreadable, no pick extra)",
 )
 
+REFERENCE = obj(
+    {"kind": {"enum": ["image", "audio", "voice"]}, "path": STR},
+    {"binds": {**nullable(STR), "description": "what a voice speaks for: video1, image2..."},
+     "format": STR, "size_bytes": INT, "width": nullable(INT), "height": nullable(INT),
+     "duration_s": nullable(SECONDS), "sha256": STR,
+     "file_url": {**nullable(STR), "description": "its upload, once uploaded"}},
+    description="an image, standalone audio or voice reference (made from footage: the made file)",
+)
+
 GENERATE = obj(
     {"task_id": nullable(STR), "status": nullable(TASK_STATUS), "files": STRINGS,
      "credits_estimated": nullable(CREDITS), "credits_reserved": nullable(CREDITS),
@@ -178,7 +187,7 @@ GENERATE = obj(
      "task": nullable(TASK), "job": nullable(STR), "state": nullable(STR),
      "journal": nullable(STR), "hint": nullable(STR),
      "stage_s": {"type": "object", "additionalProperties": SECONDS},
-     "checks": array(nullable(JOB_CHECK), maxItems=3)},
+     "checks": array(nullable(JOB_CHECK), maxItems=3), "references": array(REFERENCE)},
     description="the run's summary; a run that stopped before it had one (a bad option, a "
                 "missing clip, no key, a declined cost) answers with the required fields only, "
                 "the unknown ones null, and its exit_code, error and hint",
@@ -212,7 +221,8 @@ PLANNED_JOB = obj(
      "duration": INT, "quality": QUALITY, "total_billed_s": SECONDS, "credits": CREDITS},
     {"line": nullable(INT), "pick": BOOL, "aspect_ratio": nullable(STR), "shot_type": nullable(STR),
      "callback_url": nullable(STR), "input_billed_s": SECONDS, "output_billed_s": SECONDS,
-     "credits_units": UNITS, "credits_by_quality": BY_QUALITY, "minimum_applied": BOOL},
+     "credits_units": UNITS, "credits_by_quality": BY_QUALITY, "minimum_applied": BOOL,
+     "references": array(REFERENCE)},
 )
 BATCH_DRY_RUN = obj(
     {"manifest": STR, "jobs": array(PLANNED_JOB),
@@ -273,6 +283,14 @@ MANIFEST_CLIP = {"oneOf": [
     {"type": "object", "required": ["path"], "additionalProperties": False,
      "properties": {"path": {"type": "string", "minLength": 1}, "start": TIME, "end": TIME}},
 ]}
+MANIFEST_FILE: S = {"type": "string", "minLength": 1, "description": "PATH (footage: made from it)"}
+MANIFEST_FILES: S = {"oneOf": [MANIFEST_FILE, array(MANIFEST_FILE)]}
+MANIFEST_VOICE: S = {"oneOf": [
+    {"type": "string", "minLength": 1, "description": "PATH or PATH@video2 (what it speaks for)"},
+    {"type": "object", "required": ["path"], "additionalProperties": False,
+     "properties": {"path": {"type": "string", "minLength": 1},
+                    "for": {"type": "string", "pattern": "^(video|image)[1-9][0-9]*$"}}},
+]}
 MANIFEST = {
     "type": "object", "required": ["name", "clips", "prompt"], "additionalProperties": False,
     "description": "one job of a batch manifest: a line of a JSONL file (a CSV row has the same "
@@ -298,6 +316,10 @@ MANIFEST = {
         "negative_prompt": STR,
         "prompt_extend": BOOL,
         "pick": {"type": "boolean"},
+        # References besides the clips; a row's model says which it takes and how many.
+        "image": MANIFEST_FILES,
+        "audio": MANIFEST_FILES,
+        "voice": {"oneOf": [MANIFEST_VOICE, array(MANIFEST_VOICE)]},
     },
 }
 

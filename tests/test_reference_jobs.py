@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 from fake_encoder import FakeEncoder, fast_engine
 from test_engine import PROMPT, Env, _interrupt_at
+from test_schema import invalid, validate
 
 from prep.core import models
 from prep.core.references import ReferenceSpec, check_references
@@ -131,6 +132,7 @@ def test_a_wan30_job_with_an_image_and_an_audio_reference(env: Env) -> None:
                   "--image", str(still), "--audio-ref", str(sound))
     assert result.exit_code == 0, result.stderr
     answer = json.loads(result.stdout)
+    validate("generate", answer)
     assert [(r["kind"], r["format"]) for r in answer["references"]] == [("image", "png"),
                                                                          ("audio", "mp3")]
     body = answer["request"]
@@ -266,8 +268,12 @@ def test_batch_dry_run_lists_the_references_and_refuses_a_bad_one(tmp_path: Path
                                     "model": "3.0", "image": [str(still)]}) + "\n")
     result = CliRunner().invoke(cli, ["batch", str(manifest), "--dry-run", "--json", "--no-check"])
     assert result.exit_code == 0, result.stderr
+    validate("batch-dry-run", json.loads(result.stdout))
     [job] = json.loads(result.stdout)["jobs"]
     assert [(r["kind"], r["format"], r["width"]) for r in job["references"]] == [("image", "png", 320)]
+    row = json.loads(manifest.read_text())
+    validate("manifest", {**row, "voice": ["v.wav@video1", {"path": "w.wav", "for": "image1"}]})
+    assert invalid("manifest", {**row, "voice": [{"path": "w.wav", "for": "video01"}]})
     manifest.write_text(json.dumps({"name": "one", "clips": [str(take)], "prompt": "Image 1 waves",
                                     "model": "3.0", "image": [str(tiny)]}) + "\n")
     result = CliRunner().invoke(cli, ["batch", str(manifest), "--dry-run", "--json", "--no-check"])
