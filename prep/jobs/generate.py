@@ -322,6 +322,8 @@ def generate(
                             references=[r.as_dict() for r in job_plan.references],
                             checks=[job_plan.check_of(i) for i in range(len(job_plan.clips))]
                             if job_plan.checks else [])
+    for ref in job_plan.references:
+        hooks.note(_reference_note(ref.as_dict(), options.request.model))
     if hooks.on_estimate is not None:
         hooks.on_estimate(estimate)
     _check_cost(estimate.credits_units, options.max_cost_units, "the job")
@@ -393,6 +395,14 @@ def _plan(job: JobSpec, options: GenerateOptions, settings: Settings, hooks: Gen
         if job_plan.pick_of(index) is None:
             hooks.note(f"{job.clips[index]}: too short to choose a window in; used whole")
     return job_plan
+
+
+def _reference_note(ref: dict[str, Any], model: str) -> str:
+    """One line on a judged reference, for people: what it is and that it costs nothing."""
+    shape = f"{ref['width']}x{ref['height']}" if ref["width"] else f"{ref['duration_s']:g} s"
+    binds = f", the voice of {ref['binds']}" if ref["binds"] else ""
+    return (f"{ref['kind']} reference {Path(ref['path']).name}: {ref['format']} {shape}{binds}; "
+            f"{model} takes it and does not bill it")
 
 
 def _collect(picks: list[PickedWindow],
