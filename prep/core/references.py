@@ -144,8 +144,8 @@ def file_problems(spec: ModelSpec, ref: ReferenceFile) -> list[str]:
     name = ref.path.name
     limits = limits_for(spec, ref.kind)
     if limits is None:
-        takers = {"image": "wan2.7 or wan3.0", "audio": "wan3.0", "voice": "wan2.7"}[ref.kind]
-        return [f"{name}: {spec.id} takes no {ref.kind} references (choose {takers} with --model)"]
+        takers = " / ".join(m.id for m in rules.MODEL_SPECS if limits_for(m, ref.kind) is not None)
+        return [f"{name}: {spec.id} takes no {ref.kind} references (choose --model {takers})"]
     problems = []
     if limits.formats and ref.format not in limits.formats:
         problems.append(f"{name} is {ref.format}; {spec.id} takes {', '.join(limits.formats)} "
