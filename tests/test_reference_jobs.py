@@ -293,3 +293,12 @@ def test_a_batch_uploads_an_image_two_jobs_share_once(env: Env) -> None:
     assert env.uploads() == 2 and len(env.tasks()) == 2  # one clip, one image
     assert {t["request"]["image_urls"][0] for t in env.tasks()} == {
         t["request"]["image_urls"][0] for t in env.tasks()[:1]}
+
+
+@pytest.mark.sandbox
+def test_a_missing_reference_file_exits_3_naming_it(env: Env) -> None:
+    result = _cli(env, str(env.clip()), "-p", "x", "--model", "3.0", "--image",
+                  str(env.tmp / "nowhere.png"))
+    assert result.exit_code == 3, result.stderr
+    assert "nowhere.png" in json.loads(result.stdout)["error"]
+    assert env.uploads() == 0 and not env.out.exists()

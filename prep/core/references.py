@@ -166,5 +166,5 @@ def file_problems(spec: ModelSpec, ref: ReferenceFile) -> list[str]:
     if span is not None and ref.duration_ms is not None and not span.low <= ref.duration_ms <= span.high:
         problems.append(f"{name} is {format_ms(ref.duration_ms)} s; {spec.id} takes "
                         f"{format_ms(span.low)} to {format_ms(span.high)} s {ref.kind}s "
-                        "(trim it: NAME@START-END)")
+                        "(cut it to that length)")
     return problems

@@ -153,5 +153,9 @@ def resolve_references(refs: Sequence[ReferenceSpec], out_dir: Path, spec: Model
     (see `make_reference`), after the model's table has accepted their kinds, counts and
     bindings (so a refused job makes nothing)."""
     check_references(spec, refs, videos, manifest=manifest)
+    for ref in refs:
+        if not ref.path.is_file():
+            raise MediaError(ref.path, "no such file" if not ref.path.exists() else "is a folder",
+                             hint="check the path")
     return tuple(replace(r, path=make_reference(r.kind, r.path, out_dir, spec, ffmpeg=ffmpeg))
                  if is_footage(r.path) else r for r in refs)
