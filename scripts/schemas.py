@@ -57,6 +57,17 @@ STRINGS: S = array(STR)
 EXIT_CODE: S = {"enum": [0, 1, 2, 3, 4, 5, 6, 7, 130], "description": "the exit code this row means"}
 BY_QUALITY: S = obj({"720p": CREDITS, "1080p": CREDITS}, {"480p": CREDITS})
 
+REFERENCE = obj(
+    {"kind": {"enum": ["image", "audio", "voice"]}, "path": STR},
+    {"binds": {**nullable(STR), "description": "what a voice speaks for: video1, image2..."},
+     "format": STR, "size_bytes": INT, "width": nullable(INT), "height": nullable(INT),
+     "duration_s": nullable(SECONDS), "sha256": STR,
+     "file_url": {**nullable(STR), "description": "its upload, once uploaded"},
+     "billed": {"const": False, "description": "no model bills images, audio or voices"},
+     "made_from_footage": BOOL},
+    description="an image, standalone audio or voice reference (made from footage: the made file)",
+)
+
 ESTIMATE_CLIP = obj(
     {"path": STR, "duration_s": SECONDS, "billed_s": SECONDS},
     {"source_duration_s": nullable(SECONDS), "start_s": nullable(SECONDS), "notes": STRINGS},
@@ -66,7 +77,8 @@ ESTIMATE = obj(
      "total_billed_s": SECONDS, "quality": QUALITY, "credits": CREDITS, "price_source": STR},
     {"credits_units": UNITS, "credits_by_quality": BY_QUALITY, "usd": NUM, "minimum_applied": BOOL,
      "price_per_second": CREDITS, "notes": STRINGS, "model": MODEL_ID,
-     "generate_audio": nullable(BOOL), "smart_duration_hold_s": nullable(INT)},
+     "generate_audio": nullable(BOOL), "smart_duration_hold_s": nullable(INT),
+     "references": array(REFERENCE)},
 )
 
 ESTIMATE_COMPARE = obj(
@@ -164,15 +176,6 @@ CHECK_ERROR = obj(
     {"path": STR, "spec": STR, "verdict": {"type": "null"}, "error": STR,
      "checks": {"type": "object", "maxProperties": 0}},
     description="a clip that could not be checked (missing, unreadable, no pick extra)",
-)
-
-REFERENCE = obj(
-    {"kind": {"enum": ["image", "audio", "voice"]}, "path": STR},
-    {"binds": {**nullable(STR), "description": "what a voice speaks for: video1, image2..."},
-     "format": STR, "size_bytes": INT, "width": nullable(INT), "height": nullable(INT),
-     "duration_s": nullable(SECONDS), "sha256": STR,
-     "file_url": {**nullable(STR), "description": "its upload, once uploaded"}},
-    description="an image, standalone audio or voice reference (made from footage: the made file)",
 )
 
 GENERATE = obj(

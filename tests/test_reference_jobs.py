@@ -302,3 +302,28 @@ def test_a_missing_reference_file_exits_3_naming_it(env: Env) -> None:
     assert result.exit_code == 3, result.stderr
     assert "nowhere.png" in json.loads(result.stdout)["error"]
     assert env.uploads() == 0 and (not env.out.exists() or not any(env.out.iterdir()))
+
+
+# -- the bill ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.media
+def test_estimate_judges_the_references_and_bills_none(tmp_path: Path) -> None:
+    take = mediagen.clip("ref-take", seconds=3, size="320x240")
+    plain = CliRunner().invoke(cli, ["estimate", str(take), "--model", "3.0", "--json"])
+    given = CliRunner().invoke(cli, ["estimate", str(take), "--model", "3.0", "--json",
+                                     "--image", str(_still()), "--audio-ref", str(_sound()),
+                                     "--image-from", str(take)])
+    assert given.exit_code == 0, given.stderr
+    data = json.loads(given.stdout)
+    validate("estimate", data)
+    # (3 s of clip + 5 s of output) x 2.55 x 2 = 40.8 credits, with or without references.
+    assert data["credits_units"] == json.loads(plain.stdout)["credits_units"] == 408_000
+    assert [(r["kind"], r["billed"], r["made_from_footage"]) for r in data["references"]] == [
+        ("image", False, False), ("image", False, True), ("audio", False, False)]
+    refused = CliRunner().invoke(cli, ["estimate", str(take), "--model", "2.7", "--audio-ref",
+                                       str(_sound())])
+    assert refused.exit_code == 2 and "--audio-ref is not taken by wan2.7-reference-video" in refused.stderr
+    tiny = CliRunner().invoke(cli, ["estimate", str(take), "--model", "3.0", "--image",
+                                    str(_still("tiny", "100x100"))])
+    assert tiny.exit_code == 2 and "is 100x100" in tiny.stderr
