@@ -36,6 +36,7 @@ if typing.TYPE_CHECKING:
     from prep.core.clipspec import ClipSpec, Window
     from prep.core.models import model_spec
     from prep.core.modelspec import ModelSpec
+    from prep.core.references import ReferenceSpec
     from prep.core.request import GenerationRequest, RequestOptions
     from prep.core.window import ClipWindow, PlannedClip, choose_window
     from prep.jobs.estimate import compare_planned, estimate, plan_clips
@@ -79,6 +80,7 @@ _LAZY = {
     "PrepResult": "media.prepare",
     "PrepareOptions": "media.prepare",
     "PriceTable": "core.billing",
+    "ReferenceSpec": "core.references",
     "RequestOptions": "core.request",
     "Settings": "settings",
     "Task": "api.client",
@@ -157,6 +159,7 @@ __all__ = [
     "PrepareOptions",
     "PriceTable",
     "QuotaError",
+    "ReferenceSpec",
     "RequestOptions",
     "Settings",
     "Task",

@@ -58,6 +58,17 @@ STRINGS: S = array(STR)
 EXIT_CODE: S = {"enum": [0, 1, 2, 3, 4, 5, 6, 7, 130], "description": "the exit code this row means"}
 BY_QUALITY: S = obj({"720p": CREDITS, "1080p": CREDITS}, {"480p": CREDITS})
 
+REFERENCE = obj(
+    {"kind": {"enum": ["image", "audio", "voice"]}, "path": STR},
+    {"binds": {**nullable(STR), "description": "what a voice speaks for: video1, image2..."},
+     "format": STR, "size_bytes": INT, "width": nullable(INT), "height": nullable(INT),
+     "duration_s": nullable(SECONDS), "sha256": STR,
+     "file_url": {**nullable(STR), "description": "its upload, once uploaded"},
+     "billed": {"const": False, "description": "no model bills images, audio or voices"},
+     "made_from_footage": BOOL},
+    description="an image, standalone audio or voice reference (made from footage: the made file)",
+)
+
 ESTIMATE_CLIP = obj(
     {"path": STR, "duration_s": SECONDS, "billed_s": SECONDS},
     {"source_duration_s": nullable(SECONDS), "start_s": nullable(SECONDS), "notes": STRINGS},
@@ -67,7 +78,8 @@ ESTIMATE = obj(
      "total_billed_s": SECONDS, "quality": QUALITY, "credits": CREDITS, "price_source": STR},
     {"credits_units": UNITS, "credits_by_quality": BY_QUALITY, "usd": NUM, "minimum_applied": BOOL,
      "price_per_second": CREDITS, "notes": STRINGS, "model": MODEL_ID,
-     "generate_audio": nullable(BOOL), "smart_duration_hold_s": nullable(INT)},
+     "generate_audio": nullable(BOOL), "smart_duration_hold_s": nullable(INT),
+     "references": array(REFERENCE)},
 )
 
 ESTIMATE_COMPARE = obj(
@@ -180,7 +192,7 @@ GENERATE = obj(
      "task": nullable(TASK), "job": nullable(STR), "state": nullable(STR),
      "journal": nullable(STR), "hint": nullable(STR),
      "stage_s": {"type": "object", "additionalProperties": SECONDS},
-     "checks": array(nullable(JOB_CHECK), maxItems=3)},
+     "checks": array(nullable(JOB_CHECK), maxItems=3), "references": array(REFERENCE)},
     description="the run's summary; a run that stopped before it had one (a bad option, a "
                 "missing clip, no key, a declined cost) answers with the required fields only, "
                 "the unknown ones null, and its exit_code, error and hint",
@@ -214,7 +226,8 @@ PLANNED_JOB = obj(
      "duration": INT, "quality": QUALITY, "total_billed_s": SECONDS, "credits": CREDITS},
     {"line": nullable(INT), "pick": BOOL, "aspect_ratio": nullable(STR), "shot_type": nullable(STR),
      "callback_url": nullable(STR), "input_billed_s": SECONDS, "output_billed_s": SECONDS,
-     "credits_units": UNITS, "credits_by_quality": BY_QUALITY, "minimum_applied": BOOL},
+     "credits_units": UNITS, "credits_by_quality": BY_QUALITY, "minimum_applied": BOOL,
+     "references": array(REFERENCE)},
 )
 BATCH_DRY_RUN = obj(
     {"manifest": STR, "jobs": array(PLANNED_JOB),
@@ -280,6 +293,14 @@ MANIFEST_CLIP = {"oneOf": [
     {"type": "object", "required": ["path"], "additionalProperties": False,
      "properties": {"path": {"type": "string", "minLength": 1}, "start": TIME, "end": TIME}},
 ]}
+MANIFEST_FILE: S = {"type": "string", "minLength": 1, "description": "PATH (footage: made from it)"}
+MANIFEST_FILES: S = {"oneOf": [MANIFEST_FILE, array(MANIFEST_FILE)]}
+MANIFEST_VOICE: S = {"oneOf": [
+    {"type": "string", "minLength": 1, "description": "PATH or PATH@video2 (what it speaks for)"},
+    {"type": "object", "required": ["path"], "additionalProperties": False,
+     "properties": {"path": {"type": "string", "minLength": 1},
+                    "for": {"type": "string", "pattern": "^(video|image)[1-9][0-9]*$"}}},
+]}
 MANIFEST = {
     "type": "object", "required": ["name", "clips", "prompt"], "additionalProperties": False,
     "description": "one job of a batch manifest: a line of a JSONL file (a CSV row has the same "
@@ -305,6 +326,10 @@ MANIFEST = {
         "negative_prompt": STR,
         "prompt_extend": BOOL,
         "pick": {"type": "boolean"},
+        # References besides the clips; a row's model says which it takes and how many.
+        "image": MANIFEST_FILES,
+        "audio": MANIFEST_FILES,
+        "voice": {"oneOf": [MANIFEST_VOICE, array(MANIFEST_VOICE)]},
     },
 }
 

@@ -39,8 +39,10 @@ def test_new_journal_is_wal_and_migrated(tmp_path: Path) -> None:
     names = [r[0] for r in db.execute("SELECT name FROM migrations")]
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     db.close()
-    assert names == ["m001_initial", "m002_measured_estimate", "m003_reserved_units"]
-    assert {"jobs", "clips", "job_clips", "submissions", "events", "meta", "migrations"} <= tables
+    assert names == ["m001_initial", "m002_measured_estimate", "m003_reserved_units",
+                     "m004_references"]
+    assert {"jobs", "clips", "job_clips", "job_refs", "submissions", "events", "meta",
+            "migrations"} <= tables
 
 
 def test_migrations_apply_once_in_order(tmp_path: Path) -> None:

@@ -97,9 +97,25 @@ class UploadedFile:
                 "sha256": self.sha256, "endpoint": self.endpoint, "notes": list(self.notes)}
 
 
-def check_upload_file(path: Path) -> tuple[int, str]:
+def reference_mime(head: bytes) -> str | None:
+    """The mime type of an image or sound reference by its first bytes (12 of them), or None."""
+    if head.startswith(b"\x89PNG"):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"BM"):
+        return "image/bmp"
+    if head.startswith(b"RIFF") and head[8:12] in (b"WEBP", b"WAVE"):
+        return "image/webp" if head[8:12] == b"WEBP" else "audio/wav"
+    if head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        return "audio/mpeg"
+    return None
+
+
+def check_upload_file(path: Path, *, reference: bool = False) -> tuple[int, str]:
     """(size_bytes, mime type) of a file fit to upload; MediaError (exit 3) naming the file if it is
-    missing, empty, too big, or not an mp4 / mov by its first bytes (whatever its name says)."""
+    missing, empty, too big, or not an mp4 / mov by its first bytes (whatever its name says); with
+    `reference`, an image or sound reference instead (PNG, JPEG, BMP, WEBP, WAV, MP3)."""
     try:
         status = path.stat()
         if not stat.S_ISREG(status.st_mode):  # a FIFO would block the open until a writer came
@@ -120,6 +136,12 @@ def check_upload_file(path: Path) -> tuple[int, str]:
     if size > rules.MAX_FILE_BYTES:
         raise MediaError(path, f"is {size:,} bytes; the API takes at most {rules.MAX_FILE_BYTES:,}",
                          hint="run `prep prepare` to make it fit")
+    if reference:
+        mime = reference_mime(head)
+        if mime is None:
+            raise MediaError(path, "is not a PNG, JPEG, BMP, WEBP, WAV or MP3 file (by its first bytes)",
+                             hint="convert it to one of those")
+        return size, mime
     if len(head) < 8 or head[4:8] not in _FIRST_BOXES:
         raise MediaError(path, "is not an mp4 or mov file (by its first bytes)",
                          hint="run `prep prepare` to make an mp4 the API takes")
@@ -343,13 +365,15 @@ def _send_file(client: Client, path: Path, endpoint: Literal["base64", "stream"]
 def upload_file(
     client: Client, path: Path, *, mode: UploadMode = "auto",
     on_progress: Callable[[int, int], None] | None = None, sha256: str | None = None,
+    reference: bool = False,
 ) -> UploadedFile:
     """Check and upload one file, with no cache. `on_progress(sent_bytes, body_bytes)`.
+    `reference`: an image or sound reference (see `check_upload_file`), not a clip.
 
     `auto`: base64, then once on the stream endpoint if base64 refuses the file by its type."""
     if mode not in UPLOAD_MODES:
         raise ValueError(f"unknown upload mode {mode!r}")
-    size, mime = check_upload_file(path)
+    size, mime = check_upload_file(path, reference=reference)
     digest = sha256 or file_sha256(path)
     endpoint: Literal["base64", "stream"] = "stream" if mode == "stream" else "base64"
     notes: tuple[str, ...] = ()

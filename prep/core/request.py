@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import Field, dataclass, field, fields, replace
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -568,9 +569,14 @@ class RequestOptions:
             return self
         return replace(self, aspect_ratio=nearest_aspect_ratio(aspects))
 
-    def body(self, video_urls: Sequence[str]) -> dict[str, Any]:
-        """The JSON body of the create request with these reference videos (see GenerationRequest)."""
+    def body(self, video_urls: Sequence[str], *, image_urls: Sequence[str] = (),
+             audio_urls: Sequence[str] = (),
+             voice_bindings: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+        """The JSON body of the create request with these reference videos (see GenerationRequest),
+        and the images, standalone audio and bound voices where given (left out when none)."""
         body: dict[str, Any] = {}
+        if voice_bindings:
+            body["model_params"] = {"voice_bindings": dict(voice_bindings)}
         for item in fields(self):
             sent = item.metadata["sent"]
             value = sent(self) if sent is not None else getattr(self, item.name)
@@ -583,6 +589,10 @@ class RequestOptions:
             place[path[-1]] = value
             if item.name == "prompt":
                 body["video_urls"] = list(video_urls)
+                if image_urls:
+                    body["image_urls"] = list(image_urls)
+                if audio_urls:
+                    body["audio_urls"] = list(audio_urls)
         return body
 
 
@@ -612,18 +622,32 @@ class GenerationRequest:
 
     options: RequestOptions
     video_urls: tuple[str, ...]
+    image_urls: tuple[str, ...] = ()
+    audio_urls: tuple[str, ...] = ()
+    voice_bindings: tuple[tuple[str, str], ...] = ()  # (key such as video1, voice URL)
 
     def __post_init__(self) -> None:
         check_prompt(self.options.prompt or "", self.options.model)
         check_clip_count(len(self.video_urls), self.options.model)
-        for url in self.video_urls:
+        urls = [("reference video", u) for u in self.video_urls] + \
+            [("reference image", u) for u in self.image_urls] + \
+            [("reference audio", u) for u in self.audio_urls] + \
+            [("voice", u) for _, u in self.voice_bindings]
+        for what, url in urls:
             if urlsplit(url).scheme not in rules.URL_SCHEMES:
-                raise UsageError(f"reference video {url!r} is not an http(s) URL")
+                raise UsageError(f"{what} {url!r} is not an http(s) URL")
         check_aspect_ratio(self.options.aspect_ratio, model=self.options.model)
+        from prep.core.references import ReferenceSpec, check_references
+
+        refs = [ReferenceSpec(kind="image", path=Path(u)) for u in self.image_urls] + \
+            [ReferenceSpec(kind="audio", path=Path(u)) for u in self.audio_urls] + \
+            [ReferenceSpec(kind="voice", path=Path(u), binds=k) for k, u in self.voice_bindings]
+        check_references(self.options.spec, refs, len(self.video_urls))
 
     def body(self) -> dict[str, Any]:
         """The JSON body of the create request."""
-        return self.options.body(self.video_urls)
+        return self.options.body(self.video_urls, image_urls=self.image_urls,
+                                 audio_urls=self.audio_urls, voice_bindings=self.voice_bindings)
 
 
 def check_options(

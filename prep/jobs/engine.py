@@ -67,6 +67,7 @@ from prep.jobs.recover import (
     sidecar_matches,
     write_sidecar,
 )
+from prep.jobs.references import REFERENCE_KEY_PREFIX
 from prep.jobs.status import JobStatus, batch_status
 from prep.jobs.steps import (
     FAULT_POINTS,
@@ -473,11 +474,12 @@ class _Runner:
             self._fail(job.name, failed[0].message, failed[0].exit_code)
             return
         clips = [self._clip(key) for key in job.clip_keys]
+        refs = [self._clip(ref.key) for ref in job.refs]  # ready as they are: only uploaded
         prepared = all(c.prepared_path for c in clips)
         if prepared and job.measured_units is None:
             self._measure(job, [c.prepared_duration_ms or 0 for c in clips])
             job = self._job(job.name)
-        if all(c.upload_fresh(now, self.options.upload_margin_s) for c in clips):
+        if all(c.upload_fresh(now, self.options.upload_margin_s) for c in clips + refs):
             self._send_when_ready(job, [c.file_url or "" for c in clips])
             return
         if prepared and job.state == "pending":
@@ -491,6 +493,8 @@ class _Runner:
                            "clips", 2)
                 return
             self._advance_clip(job.name, clip, now)
+        for ref in refs:
+            self._advance_clip(job.name, ref, now)
 
     def _send_when_ready(self, job: JobRecord, urls: list[str]) -> None:
         """Every clip is uploaded: create the task, unless creating stopped or waits its turn."""
@@ -544,7 +548,9 @@ class _Runner:
 
     def _fingerprint(self, name: str, body: dict[str, Any]) -> str:
         """The job's request as `prep.jobs.recover` identifies it (references by content)."""
-        return fingerprint(body, [self._clip(k).prepared_sha256 for k in self._job(name).clip_keys])
+        job = self._job(name)
+        keys = [*job.clip_keys, *(ref.key for ref in job.refs)]
+        return fingerprint(body, [self._clip(k).prepared_sha256 for k in keys])
 
     def _key_for(self, name: str, print_: str) -> str:
         """Reuse the last key when the last request provably made no task or may have made one;
@@ -588,7 +594,13 @@ class _Runner:
         return True
 
     def _request(self, name: str, urls: list[str]) -> dict[str, Any]:
-        return GenerationRequest(options=self.plans[name].request, video_urls=tuple(urls)).body()
+        refs = [(ref, self._clip(ref.key).file_url or "") for ref in self._job(name).refs]
+        return GenerationRequest(
+            options=self.plans[name].request, video_urls=tuple(urls),
+            image_urls=tuple(url for ref, url in refs if ref.kind == "image"),
+            audio_urls=tuple(url for ref, url in refs if ref.kind == "audio"),
+            voice_bindings=tuple((ref.binds or "", url) for ref, url in refs if ref.kind == "voice"),
+        ).body()
 
     def _create(self, job: JobRecord, urls: list[str]) -> None:
         over = over_budget([self._job(n) for n in self.names], self.options.max_cost_units)
@@ -647,7 +659,8 @@ class _Runner:
         return upload_clip(self.api, self.gate, path, sha256=clip.prepared_sha256,
                            mode=self.options.upload_mode, cache=self.upload_cache, now=time.time(),
                            margin_s=self.options.upload_margin_s,
-                           on_progress=progress if fault or report else None)
+                           on_progress=progress if fault or report else None,
+                           reference=clip.key.startswith(REFERENCE_KEY_PREFIX))
 
     def _download(self, job: JobRecord) -> tuple[Path, str, int]:
         report = self.hooks.on_download_progress
@@ -821,7 +834,8 @@ class _Runner:
     def _upload_again(self, name: str, err: PrepError) -> None:
         """The server could not use an uploaded reference (expired early or deleted): upload
         afresh, and send again (the 400 proves no task was made)."""
-        for key in self._job(name).clip_keys:
+        job = self._job(name)
+        for key in [*job.clip_keys, *(ref.key for ref in job.refs)]:
             clip = self.journal.clip(key)
             if self.upload_cache is not None and clip is not None and clip.prepared_sha256:
                 self.upload_cache.forget(clip.prepared_sha256, self.api.files_url)

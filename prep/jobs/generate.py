@@ -36,8 +36,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from prep.core import billing
 from prep.core.billing import ClipBill, Estimate, credits_number, credits_text
 from prep.core.clipspec import ClipSpec
+from prep.core.references import ReferenceSpec
 from prep.core.request import RequestOptions, check_clip_count, check_prompt
 from prep.errors import AuthError, PrepError, UsageError
+from prep.files import file_sha256
 from prep.jobs.journal import FOLLOWED, SENT
 from prep.jobs.manifest import JobSpec, Manifest
 from prep.jobs.planning import BatchPlan, JobPlan, plan_job
@@ -93,6 +95,8 @@ class GenerateOptions:
     check: bool = True  # check each clip as a reference (`prep check`) before the bill
     require: Verdict | None = None  # refuse clips below this verdict (exit 3)
     pacing: Pacing = DEFAULT_PACING  # the engine's retries and pauses (tests: a quick one)
+    # Images, standalone audio and voices (a path to footage: made from it into the output folder).
+    references: tuple[ReferenceSpec, ...] = ()
 
 
 @dataclass(slots=True, kw_only=True)
@@ -132,6 +136,7 @@ class GenerateResult:
     picks: list[PickedWindow] = field(default_factory=list)
     checks: list[CheckReport | None] = field(default_factory=list)  # per clip, when checked
     uploads: list[dict[str, Any]] = field(default_factory=list)
+    references: list[dict[str, Any]] = field(default_factory=list)  # judged (and uploaded) files
     request: dict[str, Any] | None = None
     idempotency_key: str | None = None
     task: Task | None = None
@@ -204,6 +209,7 @@ class GenerateResult:
             "checks": [None if c is None else {"path": str(c.path), "spec": c.spec, **c.summary()}
                        for c in self.checks],
             "uploads": self.uploads,
+            "references": self.references,
             "request": self.request,
             "idempotency_key": self.idempotency_key,
             "replayed": self.replayed,
@@ -239,8 +245,11 @@ def job_name(specs: Sequence[ClipSpec], options: GenerateOptions) -> str:
     # The request's newer fields only when not at their defaults (RequestOptions.named), so a
     # standard job keeps the name it had before flash existed (its journal still finds it), and a
     # flash job (with or without audio) is another job.
-    inputs = {"clips": [str(replace(s, path=s.path.resolve())) for s in specs],
-              **options.request.named(), "pick": options.pick, "extend": options.extend}
+    inputs: dict[str, Any] = {"clips": [str(replace(s, path=s.path.resolve())) for s in specs],
+                              **options.request.named(), "pick": options.pick,
+                              "extend": options.extend}
+    if options.references:  # by content: a changed image is another job
+        inputs["references"] = [[r.kind, file_sha256(r.path), r.binds] for r in options.references]
     digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:10]
     stem = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "-"
                    for c in specs[0].path.stem)[:40].strip("-") or "job"
@@ -289,8 +298,15 @@ def generate(
         from prep.media.prepare import check_out_dir
 
         check_out_dir(options.out_dir)
+        if options.references:
+            # Kinds, counts and bindings judged first; then voices and stills made from footage.
+            from prep.jobs.references import resolve_references
+
+            options = replace(options, references=resolve_references(
+                options.references, options.out_dir, options.request.spec, videos=len(specs),
+                ffmpeg=settings.ffmpeg))
         job = JobSpec(line=0, name=job_name(specs, options), clips=tuple(specs),
-                      request=options.request, pick=options.pick)
+                      request=options.request, pick=options.pick, references=options.references)
 
     picks: list[PickedWindow] = []
     first: Stage = "pick" if job.clips_to_pick and options.pick else "estimate"
@@ -303,8 +319,11 @@ def generate(
     estimate = job_plan.estimate
     result = GenerateResult(estimate=estimate, aspect_ratio=job_plan.aspect_ratio, job=job.name,
                             out_dir=options.out_dir, stage_s=timings, picks=picks,
+                            references=[r.as_dict() for r in job_plan.references],
                             checks=[job_plan.check_of(i) for i in range(len(job_plan.clips))]
                             if job_plan.checks else [])
+    for ref in job_plan.references:
+        hooks.note(_reference_note(ref.as_dict(), options.request.model))
     if hooks.on_estimate is not None:
         hooks.on_estimate(estimate)
     _check_cost(estimate.credits_units, options.max_cost_units, "the job")
@@ -376,6 +395,14 @@ def _plan(job: JobSpec, options: GenerateOptions, settings: Settings, hooks: Gen
         if job_plan.pick_of(index) is None:
             hooks.note(f"{job.clips[index]}: too short to choose a window in; used whole")
     return job_plan
+
+
+def _reference_note(ref: dict[str, Any], model: str) -> str:
+    """One line on a judged reference, for people: what it is and that it costs nothing."""
+    shape = f"{ref['width']}x{ref['height']}" if ref["width"] else f"{ref['duration_s']:g} s"
+    binds = f", the voice of {ref['binds']}" if ref["binds"] else ""
+    return (f"{ref['kind']} reference {Path(ref['path']).name}: {ref['format']} {shape}{binds}; "
+            f"{model} takes it and does not bill it")
 
 
 def _collect(picks: list[PickedWindow],
@@ -571,6 +598,10 @@ def _read_back(result: GenerateResult, job_plan: JobPlan, journal: Journal,
         _measured(result, [replace(p.bill(), duration_ms=ms) for p, ms in zip(job_plan.clips, measured,
                                                                                strict=True)],
                   options, settings, hooks)
+    for ref, shown in zip(record.refs, result.references, strict=False):
+        uploaded = journal.clip(ref.key)
+        if uploaded is not None:
+            shown["file_url"] = uploaded.file_url
     if sub is not None:
         result.request = sub.request
         result.idempotency_key = sub.idempotency_key

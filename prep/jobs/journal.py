@@ -46,6 +46,8 @@ __all__ = [
     "JobRecord",
     "Journal",
     "JournalDamaged",
+    "RefFile",
+    "RefLink",
     "Submission",
 ]
 
@@ -151,11 +153,25 @@ UPDATE jobs SET credits_reserved_units = CAST(ROUND(credits_reserved * {UNITS_PE
 ALTER TABLE jobs DROP COLUMN credits_reserved;
 """
 
+# A job's references besides its clips (images, standalone audio, voices), each file a row of
+# `clips` (keyed by its content, "prepared" as it is) so it is uploaded and resumed like a clip.
+_M004_REFERENCES = """
+CREATE TABLE job_refs (
+    job TEXT NOT NULL REFERENCES jobs(name) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    binds TEXT,
+    clip TEXT NOT NULL REFERENCES clips(key),
+    PRIMARY KEY (job, position)
+);
+"""
+
 # Ordered (name, SQL). Append new migrations; never edit or reorder applied ones.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
     ("m001_initial", _M001_INITIAL),
     ("m002_measured_estimate", _M002_MEASURED_ESTIMATE),
     ("m003_reserved_units", _M003_RESERVED_UNITS),
+    ("m004_references", _M004_REFERENCES),
 )
 
 
@@ -195,6 +211,29 @@ class JobRecord:
     updated_at: float
     measured_units: int | None = None
     clip_keys: tuple[str, ...] = ()
+    refs: tuple[RefLink, ...] = ()  # the job's images, audio and voices, in order
+
+
+@dataclass(frozen=True, slots=True)
+class RefLink:
+    """One reference of a job: its kind, its file's key in `clips`, and what a voice binds to."""
+
+    kind: str
+    key: str
+    binds: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RefFile:
+    """A reference file to link to a job: `clips`' key, the file, its checksum, size and length."""
+
+    kind: str
+    key: str
+    path: str
+    sha256: str
+    size_bytes: int
+    duration_ms: int
+    binds: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -438,8 +477,10 @@ class Journal:
     # -- jobs --------------------------------------------------------------------------------------
 
     def add_job(self, *, name: str, position: int, line: int, spec: dict[str, Any], spec_hash: str,
-                estimate_units: int, clips: Sequence[tuple[str, str, int, int]]) -> None:
-        """Record a new job and its clips (key, source, start_ms, end_ms), shared clips once."""
+                estimate_units: int, clips: Sequence[tuple[str, str, int, int]],
+                refs: Sequence[RefFile] = ()) -> None:
+        """Record a new job and its clips (key, source, start_ms, end_ms), shared clips once, and
+        its reference files (ready to upload as they are)."""
         now = self._clock()
         with self._tx() as db:
             db.execute(
@@ -448,11 +489,12 @@ class Journal:
                 (name, position, line, json.dumps(spec, sort_keys=True), spec_hash, estimate_units, now),
             )
             self._link_clips(db, name, clips, now)
+            self._link_refs(db, name, refs, now)
             self._event(db, "added", job=name, detail=f"line {line}")
 
     def replan_job(self, *, name: str, position: int, line: int, spec: dict[str, Any],
                    spec_hash: str, estimate_units: int,
-                   clips: Sequence[tuple[str, str, int, int]]) -> None:
+                   clips: Sequence[tuple[str, str, int, int]], refs: Sequence[RefFile] = ()) -> None:
         """Replace a job that was never submitted with its changed manifest row; it starts over."""
         now = self._clock()
         with self._tx() as db:
@@ -463,7 +505,9 @@ class Journal:
                 (position, line, json.dumps(spec, sort_keys=True), spec_hash, estimate_units, now, name),
             )
             db.execute("DELETE FROM job_clips WHERE job = ?", (name,))
+            db.execute("DELETE FROM job_refs WHERE job = ?", (name,))
             self._link_clips(db, name, clips, now)
+            self._link_refs(db, name, refs, now)
             self._event(db, "replanned", job=name, detail="the manifest row changed")
 
     def update_position(self, name: str, position: int, line: int) -> None:
@@ -477,6 +521,19 @@ class Journal:
             db.execute("INSERT INTO clips (key, source, start_ms, end_ms, updated_at) VALUES (?, ?, ?, ?, ?)"
                        " ON CONFLICT(key) DO NOTHING", (key, source, start_ms, end_ms, now))
             db.execute("INSERT INTO job_clips VALUES (?, ?, ?)", (job, position, key))
+
+    def _link_refs(self, db: sqlite3.Connection, job: str, refs: Sequence[RefFile],
+                   now: float) -> None:
+        for position, ref in enumerate(refs):
+            # The file is what is uploaded: "prepared" from the start (a file of the same content
+            # shares its row, and its upload, with every job that names it).
+            db.execute("INSERT INTO clips (key, source, start_ms, end_ms, prepared_path,"
+                       " prepared_sha256, prepared_bytes, prepared_duration_ms, action, updated_at)"
+                       " VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO NOTHING",
+                       (ref.key, ref.path, ref.duration_ms, ref.path, ref.sha256, ref.size_bytes,
+                        ref.duration_ms, f"reference {ref.kind}", now))
+            db.execute("INSERT INTO job_refs VALUES (?, ?, ?, ?, ?)",
+                       (job, position, ref.kind, ref.binds, ref.key))
 
     def set_state(self, name: str, state: JobState, *, error: str | None = None,
                   error_exit: int | None = None, detail: str | None = None) -> None:
@@ -516,9 +573,11 @@ class Journal:
     def _job_record(self, row: sqlite3.Row) -> JobRecord:
         keys = tuple(r[0] for r in self._db.execute(
             "SELECT clip FROM job_clips WHERE job = ? ORDER BY position", (row["name"],)))
+        refs = tuple(RefLink(r[0], r[1], r[2]) for r in self._db.execute(
+            "SELECT kind, clip, binds FROM job_refs WHERE job = ? ORDER BY position", (row["name"],)))
         data = dict(row)
         spec = json.loads(data.pop("spec_json"))
-        return JobRecord(spec=spec, clip_keys=keys, **data)
+        return JobRecord(spec=spec, clip_keys=keys, refs=refs, **data)
 
     # -- clips -------------------------------------------------------------------------------------
 

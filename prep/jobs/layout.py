@@ -12,7 +12,9 @@ __all__ = [
     "LOCK_NAME",
     "PREPARED_DIR",
     "PROGRESS_EVERY_S",
+    "REFERENCES_DIR",
     "journal_path",
+    "made_reference_path",
     "prepared_dir",
     "prepared_root",
     "progress_path",
@@ -23,6 +25,8 @@ __all__ = [
 
 # Each prepared clip gets a folder of its own under this one, in the output folder.
 PREPARED_DIR = "prepared"
+# Voices and stills made from footage (`--voice-from`, `--image-from`), one file each.
+REFERENCES_DIR = "references"
 JOURNAL_NAME = "batch-journal.sqlite"
 LOCK_NAME = ".prep-lock"
 PROGRESS_NAME = ".progress"
@@ -67,3 +71,8 @@ def prepared_root(out_dir: Path) -> Path:
 def prepared_dir(out_dir: Path, clip_key: str) -> Path:
     """The folder a clip (by its key) is prepared into."""
     return prepared_root(out_dir) / clip_key[:16]
+
+
+def made_reference_path(out_dir: Path, key: str, suffix: str) -> Path:
+    """Where a reference made from footage (by its key: the source and what was made) is kept."""
+    return out_dir / REFERENCES_DIR / f"{key[:16]}{suffix}"

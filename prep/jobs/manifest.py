@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from prep.core import rules, timecode
 from prep.core.clipspec import ClipSpec, Window, parse_clip_spec
+from prep.core.references import ReferenceSpec, check_references, default_binding
 from prep.core.request import AUTO_ASPECT, RequestOptions, check_clip_count, check_model
 from prep.errors import ExitCode, ManifestError, UsageError
 
@@ -49,9 +50,12 @@ Format = Literal["csv", "jsonl", "command", "timeline"]  # command: the one job 
 REQUIRED_COLUMNS = ("name", "clips", "prompt")
 # The request's fields (RequestOptions' JSON keys) less the prompt, and the manifest's own.
 REQUEST_COLUMNS = tuple(k for k in RequestOptions().as_dict() if k != "prompt")
-OPTIONAL_COLUMNS = (*REQUEST_COLUMNS, "pick")
+# A job's references besides its clips, one column per kind (prep.core.references' kinds).
+REFERENCE_COLUMNS = ("image", "audio", "voice")
+OPTIONAL_COLUMNS = (*REQUEST_COLUMNS, "pick", *REFERENCE_COLUMNS)
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 CLIP_KEYS = ("path", "start", "end")
+VOICE_KEYS = ("path", "for")
 # Every request rule (prompt, clip count, duration, quality, aspect ratio, shot type, callback URL,
 # model, audio) is prep.core.request's; a row's problems are its UsageError messages, named by the
 # field.
@@ -91,6 +95,7 @@ class JobSpec:
     clips: tuple[ClipSpec, ...]
     request: RequestOptions  # with its prompt; the aspect ratio may still be `auto`
     pick: bool = False
+    references: tuple[ReferenceSpec, ...] = ()  # images, standalone audio, voices
 
     @property
     def clips_to_pick(self) -> tuple[int, ...]:
@@ -102,8 +107,11 @@ class JobSpec:
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-able form: what the journal records and `--json` prints."""
-        return {"name": self.name, "line": self.line, "clips": [_clip_dict(c) for c in self.clips],
+        data = {"name": self.name, "line": self.line, "clips": [_clip_dict(c) for c in self.clips],
                 **self.request.as_dict(), "pick": self.pick}
+        if self.references:  # absent when none: journals written before references match
+            data["references"] = [r.as_dict() for r in self.references]
+        return data
 
 
 def _clip_dict(spec: ClipSpec) -> dict[str, Any]:
@@ -184,6 +192,11 @@ def _file_problems(
             problem = "is a folder, not a video file" if exists(spec.path) else "no such file"
             yield Problem(line=job.line, name=job.name, exit_code=ExitCode.MEDIA,
                           message=f"clip {spec.text or spec.path}: {problem} ({spec.path})")
+        for ref in job.references:
+            if not is_file(ref.path):
+                problem = "is a folder, not a file" if exists(ref.path) else "no such file"
+                yield Problem(line=job.line, name=job.name, exit_code=ExitCode.MEDIA,
+                              message=f"{ref.kind} {ref.path.name}: {problem} ({ref.path})")
 
 
 def parse_manifest(text: str, *, fmt: Format, base_dir: Path, source: str = "manifest") -> Manifest:
@@ -295,9 +308,53 @@ def _job(line: int, row: Mapping[str, Any], base_dir: Path, problems: list[str],
     values = {**_request_cells(row, problems, words=fmt == "csv"), "prompt": prompt}
     pick = _pick(row.get("pick"), problems, words=fmt == "csv")
     request = RequestOptions.from_dict(values, problems=problems)
+    refs = _references(row, base_dir, problems)
+    if request is not None and clips is not None and refs:
+        try:
+            check_references(request.spec, refs, len(clips), manifest=True)
+        except UsageError as err:
+            problems.append(err.message + (f" ({err.hint})" if err.hint else ""))
     if problems or name is None or clips is None or prompt is None or request is None:
         return None
-    return JobSpec(line=line, name=name, clips=clips, request=request, pick=pick)
+    return JobSpec(line=line, name=name, clips=clips, request=request, pick=pick, references=refs)
+
+
+def _references(row: Mapping[str, Any], base_dir: Path, problems: list[str]
+                ) -> tuple[ReferenceSpec, ...]:
+    """The row's `image`, `audio` and `voice` files: in CSV several separated by `;` as clips
+    are; in JSONL a list (or one text). A voice is `PATH` or `PATH@video2` (what it speaks for;
+    default: the Nth voice, videoN), in JSONL also `{"path": ..., "for": "video2"}`."""
+    refs: list[ReferenceSpec] = []
+    for kind in REFERENCE_COLUMNS:
+        value = row.get(kind)
+        if value is None or value == "":
+            continue
+        items: list[Any] = ([part.strip() for part in value.split(";") if part.strip()]
+                            if isinstance(value, str) else value if isinstance(value, list) else [value])
+        for number, given in enumerate(items, start=1):
+            item: Any = given
+            binds: Any = None
+            if kind == "voice" and isinstance(given, dict):
+                unknown = [k for k in given if k not in VOICE_KEYS]
+                if unknown:
+                    problems.append(f"{kind} {number}: unknown key {unknown[0]!r}; the keys are "
+                                    f"{', '.join(VOICE_KEYS)}")
+                    continue
+                item, binds = given.get("path"), given.get("for")
+            elif kind == "voice" and isinstance(given, str) and "@" in given:
+                item, _, binds = given.rpartition("@")
+            if not isinstance(item, str) or not item.strip():
+                problems.append(f"{kind} {number}: give a file path (text)")
+                continue
+            if binds is not None and not isinstance(binds, str):
+                problems.append(f"{kind} {number}: 'for' must be text such as video1")
+                continue
+            voices = sum(1 for r in refs if r.kind == "voice")
+            refs.append(ReferenceSpec(
+                kind=kind, path=base_dir / item.strip(),  # type: ignore[arg-type]
+                binds=(binds.strip() if binds else default_binding(voices)) if kind == "voice"
+                else None))
+    return tuple(refs)
 
 
 def _request_cells(row: Mapping[str, Any], problems: list[str], *, words: bool) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from prep.errors import (
     UsageError,
 )
 from prep.jobs.manifest import JobSpec, Manifest, ManifestError, Problem
+from prep.jobs.references import PlannedReference, is_footage, judge_references, resolve_references
 from prep.media.probe import probe
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ class JobPlan:
     estimate: Estimate
     picks: tuple[PickedWindow | None, ...] = ()  # per clip: the picked window, or None
     checks: tuple[CheckReport | None, ...] = ()  # per clip: how good a reference it is, or None
+    references: tuple[PlannedReference, ...] = ()  # images, audio and voices, judged
 
     def pick_of(self, index: int) -> PickedWindow | None:
         """The window picked for clip `index`, or None when it was given (or too short to pick)."""
@@ -92,6 +94,7 @@ class JobPlan:
                 for i, (c, b) in enumerate(zip(self.clips, est.clips, strict=True))
             ],
             "pick": self.job.pick,
+            "references": [r.as_dict() for r in self.references],
             **self.request.as_dict(),
             "generate_audio": billed["generate_audio"],  # what the job gets, the default resolved
             "input_billed_s": est.input_billed_ms / 1000,
@@ -225,8 +228,12 @@ def plan_job(
             checks.append(checker(given.path, window.start_ms, window.end_ms, spec=str(spec),
                                   info=info, analysis=analysis, model=job.request.spec))
     est = billing.bill_request([p.bill() for p in planned], job.request, prices)
+    # Judged by the model's table before anything is encoded or uploaded (not billed by any).
+    references = judge_references(job.request.spec, job.references, len(planned),
+                                  manifest=job.line > 0)
     request = job.request.resolved([p.info.display_aspect for p in planned])
     return JobPlan(job=job, clips=tuple(planned), aspect_ratio=request.aspect_ratio, estimate=est,
+                   references=references,
                    picks=tuple(picks) if any(p is not None for p in picks) else (),
                    checks=tuple(checks) if any(c is not None for c in checks) else ())
 
@@ -240,6 +247,8 @@ def plan_batch(
     probe_clip: Callable[[Path], ProbeResult] = _probe_one,
     picker: Picker | None = None,
     checker: Checker | None = None,
+    references_dir: Path | None = None,
+    ffmpeg: str | None = None,
 ) -> BatchPlan:
     """Probe, pick, window and bill every job. Raises ManifestError listing every problem (all rows).
 
@@ -250,7 +259,9 @@ def plan_batch(
     with no cache), one clip at a time since each analysis already uses every core; a missing
     `pick` extra is a MediaError (exit 3) naming the first such clip, before any analysis.
     With a `checker` (`prep.pick.check.Checker`), every clip's planned window is checked as a
-    reference; a clip below its required verdict is a problem of its job (exit 3).
+    reference; a clip below its required verdict is a problem of its job (exit 3). A reference
+    given as footage (a voice or still made from a clip) is made into `references_dir` (the
+    batch's output folder), with `ffmpeg`; without one it is a problem of its job.
     """
     paths = sorted({spec.path for job in manifest.jobs for spec in job.clips})
     mapper: Callable[..., Iterable[ProbeResult]] = executor.map if executor is not None else map
@@ -272,6 +283,7 @@ def plan_batch(
                 job_problems.append(_problem(job, info))
         if not job_problems:
             try:
+                job = _made_references(job, references_dir, ffmpeg)
                 plans.append(plan_job(job, infos, prices=prices, extend=extend,  # type: ignore[arg-type]
                                       picker=picker, checker=checker))
             except PrepError as err:
@@ -280,6 +292,18 @@ def plan_batch(
     if problems:
         raise ManifestError(manifest.source, sorted(problems, key=lambda p: p.line))
     return BatchPlan(manifest=manifest, jobs=tuple(plans), prices=prices)
+
+
+def _made_references(job: JobSpec, folder: Path | None, ffmpeg: str | None) -> JobSpec:
+    """The job with each reference given as footage replaced by the file made from it."""
+    if not any(is_footage(r.path) for r in job.references):
+        return job
+    if folder is None:
+        raise UsageError("a voice or still made from footage needs the output folder to keep it",
+                         hint="give -o DIR (also with --dry-run)")
+    return replace(job, references=resolve_references(
+        job.references, folder, job.request.spec, videos=len(job.clips), ffmpeg=ffmpeg,
+        manifest=True))
 
 
 def check_budget(plan: BatchPlan, max_cost_units: int | None) -> None:

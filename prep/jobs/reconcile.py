@@ -58,6 +58,8 @@ def _spec_hash(plan: JobPlan, clips: list[tuple[str, str, int, int]]) -> str:
                             **plan.request.named(), "clip_keys": [c[0] for c in clips]}
     if job.pick is not False:
         spec["pick"] = job.pick
+    if plan.references:  # by content: another image is another request
+        spec["references"] = [[r.spec.kind, r.key, r.spec.binds] for r in plan.references]
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
@@ -77,7 +79,8 @@ def sync_journal(plan: BatchPlan, journal: Journal, *, extend: Extend | None = N
         record = known.pop(job_plan.name, None)
         args: dict[str, Any] = {"name": job_plan.name, "position": position,
                                 "line": job_plan.job.line, "spec": spec, "spec_hash": digest,
-                                "estimate_units": job_plan.estimate.credits_units, "clips": clips}
+                                "estimate_units": job_plan.estimate.credits_units, "clips": clips,
+                                "refs": [r.journal_row() for r in job_plan.references]}
         if record is None:
             journal.add_job(**args)
         elif record.spec_hash == digest:

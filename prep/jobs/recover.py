@@ -61,8 +61,12 @@ MAX_LIST_PAGES = 5
 
 def fingerprint(request: dict[str, Any], reference_sha256: Sequence[str | None]) -> str:
     """The identity of a create request: its body without the reference URLs (which change with
-    each upload) and the content hashes of the references instead."""
-    body = {k: v for k, v in request.items() if k != "video_urls"}
+    each upload: videos, images, audio, the voices' URLs but not what they bind to) and the
+    content hashes of the references instead (clips, then images, audio and voices in order)."""
+    body = {k: v for k, v in request.items() if k not in ("video_urls", "image_urls", "audio_urls")}
+    params = body.get("model_params")
+    if isinstance(params, dict) and isinstance(params.get("voice_bindings"), dict):
+        body["model_params"] = {**params, "voice_bindings": sorted(params["voice_bindings"])}
     raw = json.dumps({"request": body, "references": list(reference_sha256)}, sort_keys=True,
                      separators=(",", ":"))
     return hashlib.sha256(raw.encode()).hexdigest()

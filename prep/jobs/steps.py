@@ -179,8 +179,10 @@ def parse_expiry(text: str | None, now: float) -> float:
 
 def upload_clip(api: Client, gate: RateGate, path: Path, *, sha256: str | None, mode: UploadMode,
                 cache: UploadCache | None, now: float, margin_s: float,
-                on_progress: Callable[[int, int], None] | None = None) -> Uploaded:
-    """Upload one prepared file, or reuse a cached upload of the same bytes that lives long enough."""
+                on_progress: Callable[[int, int], None] | None = None,
+                reference: bool = False) -> Uploaded:
+    """Upload one prepared file (`reference`: an image or sound reference), or reuse a cached
+    upload of the same bytes that lives long enough."""
     from prep.api.upload import upload_file
 
     if cache is not None and sha256 is not None:
@@ -194,7 +196,8 @@ def upload_clip(api: Client, gate: RateGate, path: Path, *, sha256: str | None, 
                                 expires_at=expires, cached=True)
             cache.forget(sha256, api.files_url)
     with gate.call():
-        uploaded = upload_file(api, path, mode=mode, sha256=sha256, on_progress=on_progress)
+        uploaded = upload_file(api, path, mode=mode, sha256=sha256, on_progress=on_progress,
+                               reference=reference)
     if cache is not None:
         cache.put(uploaded, api.files_url)
     return Uploaded(file_url=uploaded.file_url, file_id=uploaded.file_id,

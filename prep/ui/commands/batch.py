@@ -217,7 +217,8 @@ def _plan(manifest: str, output: str | None, settings: Any, extend: Any, *, requ
                     for_check=checker is not None, ffmpeg=settings.ffmpeg)
     try:
         plan = plan_batch(load_jobs(manifest, timeline), prices=settings.prices, extend=extend,
-                          picker=picker, checker=checker)
+                          picker=picker, checker=checker,
+                          references_dir=Path(output) if output else None, ffmpeg=settings.ffmpeg)
     except ManifestError as exc:
         if json_:
             render.json_out({"manifest": exc.source, "problems": [

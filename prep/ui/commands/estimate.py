@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from prep.core.clipspec import ClipSpec
 from prep.ui.endings import exit_with, json_or_table
+from prep.ui.givenrefs import reference_options, references_given
 from prep.ui.options import (
     BILLED_FIELDS,
     ClipSpecType,
@@ -37,13 +39,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 @click.option("--compare", is_flag=True,
               help="Price the same clips on every model (flash and wan3.0 with and without audio), "
                    "with what each would cut or refuse.")
+@reference_options
 @trim_options
 @timeline_options
 @extend_option
 @price_options
 @common_options
 def estimate(clips: tuple[ClipSpec, ...], seconds: tuple[str, ...], request: RequestOptions,
-             compare: bool, start: str | None, end: str | None, length: str | None,
+             compare: bool, images: tuple[Path, ...], images_from: tuple[Path, ...],
+             audio_refs: tuple[Path, ...], voices: tuple[Path, ...],
+             voices_from: tuple[Path, ...], voices_for: tuple[str, ...],
+             start: str | None, end: str | None, length: str | None,
              media_dirs: tuple[str, ...], map_paths: tuple[str, ...], extend: Any,
              prices: dict[str, str], json_: bool, quiet: bool, verbose: bool) -> None:
     """Billed seconds and credits of a job, before anything is encoded or uploaded.
@@ -56,6 +62,7 @@ def estimate(clips: tuple[ClipSpec, ...], seconds: tuple[str, ...], request: Req
         prep estimate take.mov --model wan2.6-reference-video-flash --no-audio
         prep estimate take.mov --model 3.0 --duration -1   # wan3.0, the model chooses the length
         prep estimate a.mp4 b.mov --compare          # the same clips on every model
+        prep estimate take.mov --model 3.0 --image still.png   # images are not billed
     """
     from prep.core.clipspec import apply_trim_options
     from prep.jobs.estimate import compare_planned, estimate_planned, plan_clips
@@ -85,6 +92,32 @@ def estimate(clips: tuple[ClipSpec, ...], seconds: tuple[str, ...], request: Req
         json_or_table(data, lambda to_stderr: render.compare_table(data, to_stderr=to_stderr),
                       json_=json_, quiet=quiet)
         return
+    refs = references_given(images, images_from, audio_refs, voices, voices_from, voices_for)
+    judged = _judged(refs, request, len(planned) + len(given_ms))
     est = estimate_planned(planned, request, seconds=given_ms, prices=settings.prices)
-    json_or_table(est.as_dict(), lambda to_stderr: render.estimate_table(est, to_stderr=to_stderr),
-                  json_=json_, quiet=quiet)
+    data = est.as_dict()
+    if refs:
+        data["references"] = judged
+
+    def table(to_stderr: bool) -> None:
+        render.estimate_table(est, to_stderr=to_stderr)
+        for ref in judged:
+            render.note(f"{ref['kind']} reference {Path(ref['path']).name}: not billed by "
+                        f"{request.model}")
+
+    json_or_table(data, table, json_=json_, quiet=quiet)
+
+
+def _judged(refs: tuple[Any, ...], request: RequestOptions, videos: int) -> list[dict[str, Any]]:
+    """The references judged by the model's table (exit 2 for the first problem), each with
+    `billed: false` (no model bills them); footage, from which a job makes a still or a voice,
+    is judged by kind, count and binding only (nothing is made for a bill)."""
+    from prep.core.references import check_references
+    from prep.jobs.references import is_footage, judge_references
+
+    check_references(request.spec, refs, videos)
+    files = [r for r in refs if not is_footage(r.path)]
+    shown = {id(r): p.as_dict() for r, p in zip(files, judge_references(request.spec, files, videos),
+                                                 strict=True)}
+    return [{**shown.get(id(r), r.as_dict()), "made_from_footage": is_footage(r.path), "billed": False}
+            for r in refs]

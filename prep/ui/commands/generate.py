@@ -10,6 +10,7 @@ import click
 
 from prep.core.clipspec import ClipSpec
 from prep.ui.endings import AnswersInJson, answer, confirm_cost
+from prep.ui.givenrefs import reference_options, references_given
 from prep.ui.options import (
     ClipSpecType,
     api_cli_settings,
@@ -70,6 +71,7 @@ def _error_answer(message: str, exit_code: int, hint: str) -> dict[str, Any]:
 @click.option("--pick", is_flag=True,
               help="Choose the window of each clip given without one, as `prep pick` does (needs "
                    "the pick extra); --length sets the window's length.")
+@reference_options
 @reference_check_options
 @trim_options
 @extend_option
@@ -79,7 +81,10 @@ def _error_answer(message: str, exit_code: int, hint: str) -> dict[str, Any]:
 def generate(clips: tuple[ClipSpec, ...], request: RequestOptions, out_dir: str, yes: bool,
              max_cost: str | None, dry_run: bool, no_wait: bool, deadline: float,
              upload_mode: str, profile: Profile | None, no_cache: bool, resubmit: bool,
-             retry_failed: bool, wait_lock: bool, pick: bool, require: str | None,
+             retry_failed: bool, wait_lock: bool, pick: bool, images: tuple[Path, ...],
+             images_from: tuple[Path, ...], audio_refs: tuple[Path, ...],
+             voices: tuple[Path, ...], voices_from: tuple[Path, ...],
+             voices_for: tuple[str, ...], require: str | None,
              no_check: bool, start: str | None, end: str | None,
              length: str | None, extend: Any, prices: dict[str, str], api_key: str | None,
              base_url: str | None, files_url: str | None, json_: bool, quiet: bool,
@@ -99,6 +104,8 @@ def generate(clips: tuple[ClipSpec, ...], request: RequestOptions, out_dir: str,
         prep generate interview.mov vlog.mp4 --pick -p "Two hosts talk" -o out/
         prep generate take.mov -p "..." -o out/ --model wan2.6-reference-video-flash --no-audio
         prep generate take.mov -p "..." -o out/ --require good
+        prep generate take.mov -p "Image 1 waves" --model 3.0 --image still.png -o out/
+        prep generate take.mov -p "..." --model 2.7 --voice-from take.mov -o out/
     """
 
     from prep.core import billing
@@ -118,6 +125,8 @@ def generate(clips: tuple[ClipSpec, ...], request: RequestOptions, out_dir: str,
         extend=extend, profile=profile, use_cache=not no_cache, resubmit=resubmit, pick=pick,
         retry_failed=retry_failed, wait_lock=wait_lock,
         check=not no_check, require=require,  # type: ignore[arg-type]
+        references=references_given(images, images_from, audio_refs, voices, voices_from,
+                                    voices_for),
     )
 
     with render.ProgressView(show_progress(json_, quiet)) as view:
