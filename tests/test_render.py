@@ -149,7 +149,8 @@ def test_config_table(console: Any) -> None:
 
 
 def test_a_question_asked_under_progress_bars_keeps_its_brackets(
-        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        request: pytest.FixtureRequest) -> None:
     # A running rich display owns stderr and reads what is written there as markup: the cost
     # prompt lost its `[y/N]`. The bars are paused while a question is asked.
     import click
@@ -157,6 +158,10 @@ def test_a_question_asked_under_progress_bars_keeps_its_brackets(
     from prep.ui import endings
 
     monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich draws as on a terminal
+    # The stderr console is made once per process: one made here, as on a terminal, would keep
+    # its colours for every later test; it is made afresh now and dropped again at the end.
+    render.err.cache_clear()
+    request.addfinalizer(render.err.cache_clear)
     monkeypatch.setattr(endings, "can_ask", lambda: True)
     def ask(prompt: str) -> str:  # as input() does when stdout is not the terminal itself
         sys.stdout.write(prompt)
