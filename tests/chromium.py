@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+EXPECT_TIMEOUT_MS = 30_000
+
 
 def find_chromium() -> str | None:
     """PREP_CHROMIUM, else `chromium` or `chromium-browser` on PATH."""
@@ -52,7 +54,12 @@ def axe_source() -> str:
 def browser() -> Iterator[Any]:
     """One Chromium per test module, with `--no-sandbox` (it will not start as root otherwise, as in
     a CI container)."""
-    with sync_api().sync_playwright() as playwright:
+    api = sync_api()
+    # Playwright's `expect` waits 5 s by default: a studio answering from a shared, loaded 2-core
+    # machine (analysis, probing and ffmpeg of other tests beside it) can take longer. Waiting
+    # longer changes no assertion; a passing condition still returns at once.
+    api.expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+    with api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=find_chromium(), args=["--no-sandbox"])
         try:
             yield browser
