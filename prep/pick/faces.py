@@ -147,7 +147,7 @@ _local = threading.local()
 # reader threads, and loading the SSD costs about 70 ms, so a batch of checks loads it once per
 # concurrent thread rather than once per clip.
 _spare: dict[str, list[Detector]] = {}
-_spare_lock = threading.Lock()
+_spare_lock = threading.RLock()  # reentrant: a lease may be dropped while the lock is held
 
 
 class _Lease:
