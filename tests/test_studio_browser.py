@@ -152,7 +152,7 @@ def test_the_window_inputs_work_from_the_keyboard(page: Any, studio: RunningStud
     page.keyboard.press("Control+A")
     page.keyboard.type("5")
     page.keyboard.press("Enter")
-    expect(page.locator("#window-error")).to_contain_text("the API needs at least 2.0 s")
+    expect(page.locator("#window-error")).to_contain_text("wan2.6-reference-video needs at least 2.0 s")
     expect(page.locator("#problems")).to_contain_text("in the chosen window")
     expect(cost).to_have_text("—")
     expect(page.get_by_test_id("generate")).to_be_disabled()

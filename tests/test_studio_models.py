@@ -41,7 +41,10 @@ def test_the_state_has_each_models_durations_from_its_table(running: RunningStud
     assert model_rules[rules.MODEL] == {
         "min_output_s": 2, "max_output_s": 10, "max_output_with_videos_s": None,
         "default_output_s": 5, "smart_duration": False, "smart_hold_s": None,
-        "qualities": ["720p", "1080p"]}
+        "qualities": ["720p", "1080p"], "min_clip_ms": 2000, "max_clip_ms": 30000, "max_clips": 3,
+        "billed_head_ms": {"1": 5000, "2": 2500, "3": 1650}}
+    # wan3.0 bills every second of every clip: no head.
+    assert model_rules["wan3.0-reference-video"]["billed_head_ms"] == {str(n): None for n in range(1, 6)}
     assert model_rules["wan2.7-reference-video"]["max_output_with_videos_s"] == 10
     assert (model_rules[WAN30]["max_output_s"], model_rules[WAN30]["smart_duration"]) == (30, True)
 

@@ -5,6 +5,7 @@ the server's one JSON route. Same Chromium and sandbox as tests/test_studio_brow
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import chromium
@@ -112,3 +113,29 @@ def test_axe_finds_nothing_with_the_comparison_open(page: Any, studio: RunningSt
     result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
     found = [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]]
     assert found == [], json.dumps(found, indent=1)
+
+
+def test_the_window_and_the_library_are_judged_by_the_chosen_model(
+        page: Any, studio: RunningStudio) -> None:  # noqa: F811
+    expect = sync_api.expect
+    page.goto(studio.url)
+    blip = page.get_by_test_id("clip").filter(has_text="blip.mp4")
+    expect(blip).to_contain_text("API refuses")  # 1.5 s: under wan2.6's 2 s
+    open_clip(page, "blip.mp4")
+    verdict = page.locator("#clip-verdict")
+    expect(verdict).to_have_text("API refuses this window")
+    expect(page.locator("#window-error")).to_contain_text("wan2.6-reference-video needs at least 2")
+    page.locator("#model").select_option(WAN30)  # wan3.0 takes 1-15 s a clip
+    expect(verdict).to_have_text("API accepts this window")
+    # The file as it is: long enough for wan3.0, but 180 px is under its 240 px a side.
+    expect(blip).not_to_contain_text("needs at least 2")
+    expect(blip).to_contain_text("wan3.0-reference-video takes 240-4096 px a side")
+    # wan3.0 bills every second of the window: the billed head is the whole of it.
+    whole = re.compile(r"^([\d.]+) s long · first \1 s billed$")
+    expect(page.locator("#window-length")).to_have_text(whole)
+    expect(page.locator("#job-empty")).to_contain_text(f"{WAN30} takes 1 to 5")
+    open_clip(page, "take.mp4")
+    expect(page.locator("#window-length")).to_have_text(whole)
+    page.locator("#model").select_option("wan2.6-reference-video")
+    expect(page.locator("#window-length")).not_to_have_text(whole)  # wan2.6 bills a capped head
+    expect(blip).to_contain_text("the API needs at least 2")

@@ -27,8 +27,9 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from prep.core import billing, rules
+from prep.core.models import billed_head_ms
 from prep.core.modelspec import ModelSpec
-from prep.core.request import check_prompt
+from prep.core.request import check_model, check_prompt
 from prep.errors import PrepError, UsageError
 from prep.settings import Settings
 from prep.ui.studio.jobs import STAGES, JobDraft, Jobs, bill, bill_dict, compare_dict
@@ -213,9 +214,6 @@ def _state(studio: Studio, request: Request, body: Any) -> dict[str, Any]:
             "default_model": settings.model or rules.DEFAULT_MODEL,
             "audio_switch_models": [m.id for m in rules.MODEL_SPECS
                                     if m.generate_audio_default is not None],
-            "min_clip_ms": rules.MIN_CLIP_MS, "max_clip_ms": rules.MAX_CLIP_MS,
-            "max_clips": rules.MAX_CLIPS,
-            "input_cap_ms": {str(k): v for k, v in rules.INPUT_CAP_MS.items()},
             # Each model's output durations, from its table: the page's duration field follows
             # the chosen model (a studio job always has reference videos).
             "model_rules": {m.id: _model_rules(m) for m in rules.MODEL_SPECS},
@@ -233,7 +231,13 @@ def _model_rules(spec: ModelSpec) -> dict[str, Any]:
     return {"min_output_s": spec.durations_s.low, "max_output_s": spec.durations_s.high,
             "max_output_with_videos_s": spec.output_max_with_videos_s,
             "default_output_s": spec.default_duration_s, "smart_duration": spec.smart_duration,
-            "smart_hold_s": spec.billing.smart_hold_s, "qualities": list(spec.qualities)}
+            "smart_hold_s": spec.billing.smart_hold_s, "qualities": list(spec.qualities),
+            # The window a clip may have, how many clips a job takes, and how much of each clip's
+            # start is billed for each count (null: every second of it).
+            "min_clip_ms": spec.clip_ms.low, "max_clip_ms": spec.clip_ms.high,
+            "max_clips": spec.videos.count.high,
+            "billed_head_ms": {str(n): billed_head_ms(spec, n)
+                               for n in range(1, spec.videos.count.high + 1)}}
 
 
 def _clips(studio: Studio, request: Request, body: Any) -> dict[str, Any]:
@@ -278,7 +282,8 @@ def _analysis(studio: Studio, request: Request, body: Any) -> dict[str, Any]:
 
 def _check(studio: Studio, request: Request, body: Any) -> dict[str, Any]:
     clip = studio.library.get(request.path_params["clip_id"])
-    return studio.library.run_check(clip)
+    model = body.get("model") if isinstance(body, dict) else None
+    return studio.library.run_check(clip, check_model(model) if model else None)
 
 
 # -- the bill and jobs ------------------------------------------------------------------------------

@@ -88,6 +88,9 @@ class Clip:
         info = self.info
         verdict = assess(info)
         width, height = info.display_size
+        # Each model's verdict on the file as it is (the page shows the chosen model's).
+        out["models"] = {spec.id: {"compliant": v.compliant, "problems": list(v.problems)}
+                         for spec in rules.MODEL_SPECS for v in (assess(info, spec),)}
         fps = info.fps
         out.update(
             duration_ms=self.duration_ms, compliant=verdict.compliant,
@@ -262,14 +265,16 @@ class Library:
 
     # -- `prep check` ----------------------------------------------------------------------------
 
-    def run_check(self, clip: Clip) -> dict[str, Any]:
-        """Grade the whole clip as a reference (`prep check`) and remember the answer."""
-        from prep.pick.check import check_clip
+    def run_check(self, clip: Clip, model: str | None = None) -> dict[str, Any]:
+        """Grade the whole clip as a reference by `model`'s rules (`prep check --model`; default
+        wan2.6), through the check cache `prep check` keeps, and remember the answer."""
+        from prep.pick.check import CheckCache, check_clip
 
         if clip.info is None:
             raise clip.error or MediaError(clip.path, "could not be read")
         with clip.lock:
-            report = check_clip(clip.path, ffmpeg=self.ffmpeg)
+            report = check_clip(clip.path, ffmpeg=self.ffmpeg, model=model,
+                                cache=CheckCache(self.cache_dir / "checks"))
             data = report.as_dict()
             clip.check = data
         with contextlib.suppress(OSError):  # else remembered for this session only

@@ -102,12 +102,23 @@ async function loadLibrary() {
   renderLibrary();
 }
 
+// The chosen model's verdict on the file as it is (wan2.6's where the library gave no other).
+function fileVerdict(clip) {
+  return (clip.models && clip.models[$("model").value]) || clip;
+}
+
 function verdictBadge(clip) {
   const span = document.createElement("span");
-  span.className = "badge " + (clip.compliant ? "ok" : "bad");
-  span.textContent = clip.error ? "unreadable" : clip.compliant ? "API accepts" : "API refuses";
-  span.title = clip.compliant ? "EvoLink takes this clip as it is" : clip.problems.join("\n");
+  const verdict = fileVerdict(clip);
+  span.className = "badge " + (verdict.compliant ? "ok" : "bad");
+  span.textContent = clip.error ? "unreadable" : verdict.compliant ? "API accepts" : "API refuses";
+  span.title = verdict.compliant ? `${$("model").value} takes this clip as it is` : verdict.problems.join("\n");
   return span;
+}
+
+// The chosen model's clip rules: window range, clips per job, billed head per clip count.
+function clipRules() {
+  return S.state.rules.model_rules[$("model").value];
 }
 
 function checkBadge(check) {
@@ -160,10 +171,11 @@ function renderLibrary() {
     badges.append(verdictBadge(clip), checkBadge(clip.check));
     body.append(name, meta, badges);
     li.append(thumb, body);
-    if (!clip.compliant && clip.problems.length) {
+    const verdict = fileVerdict(clip);
+    if (!verdict.compliant && verdict.problems.length) {
       const why = document.createElement("ul");
       why.className = "why";
-      for (const p of clip.problems) {
+      for (const p of verdict.problems) {
         const item = document.createElement("li");
         item.textContent = p;
         why.append(item);
@@ -453,19 +465,20 @@ function renderWindow() {
   el.setAttribute("aria-valuemax", String(clip.duration_ms));
   el.setAttribute("aria-valuenow", String(w.start));
   el.setAttribute("aria-valuetext", `${fmt(w.start)} to ${fmt(w.end)} s`);
-  const count = S.job.includes(clip.id) ? S.job.length : Math.min(S.job.length + 1, 3);
-  const cap = S.state.rules.input_cap_ms[String(Math.max(count, 1))];
-  const head = Math.min(cap, w.end - w.start);
+  const rules = clipRules();
+  const count = S.job.includes(clip.id) ? S.job.length : Math.min(S.job.length + 1, rules.max_clips);
+  const cap = rules.billed_head_ms[String(Math.max(count, 1))];
+  const head = cap === null ? w.end - w.start : Math.min(cap, w.end - w.start);
   $("head").style.width = (w.end > w.start ? 100 * head / (w.end - w.start) : 0) + "%";
   $("head").title = `billed head: the first ${fmt(head)} s (with ${Math.max(count, 1)} clip${count > 1 ? "s" : ""} in the job)`;
   if (document.activeElement !== $("window-start")) $("window-start").value = fmt(w.start);
   if (document.activeElement !== $("window-end")) $("window-end").value = fmt(w.end);
   const length = w.end - w.start;
   $("window-length").textContent = `${fmt(length)} s long · first ${fmt(head)} s billed`;
-  const rules = S.state.rules;
+  const model = $("model").value;
   let problem = "";
-  if (length < rules.min_clip_ms) problem = `The window is ${fmt(length)} s; the API needs at least ${fmt(rules.min_clip_ms)} s.`;
-  else if (length > rules.max_clip_ms) problem = `The window is ${fmt(length)} s; the API takes at most ${fmt(rules.max_clip_ms)} s (prep would keep the first 30 s).`;
+  if (length < rules.min_clip_ms) problem = `The window is ${fmt(length)} s; ${model} needs at least ${fmt(rules.min_clip_ms)} s.`;
+  else if (length > rules.max_clip_ms) problem = `The window is ${fmt(length)} s; ${model} takes at most ${fmt(rules.max_clip_ms)} s (prep would keep the first ${fmt(rules.max_clip_ms)} s).`;
   $("window-error").textContent = problem;
   // The header judges what would be sent, the window (prep cuts it from the file), not the file.
   const verdict = $("clip-verdict");
@@ -479,7 +492,7 @@ function renderWindow() {
   const add = $("add-to-job");
   add.textContent = inJob ? "Remove from job" : "Add to job";
   add.disabled = S.running || (!inJob && (S.job.length >= rules.max_clips || !!clip.error));
-  add.title = !inJob && S.job.length >= rules.max_clips ? `A job takes at most ${rules.max_clips} clips` : "";
+  add.title = !inJob && S.job.length >= rules.max_clips ? `${model} takes at most ${rules.max_clips} clips in a job` : "";
 }
 
 function setWindow(start, end, commit = true) {
@@ -601,7 +614,7 @@ async function runCheck() {
   button.disabled = true;
   $("check-summary").textContent = "Checking…";
   try {
-    clip.check = await api(`/api/clips/${clip.id}/check`, { method: "POST" });
+    clip.check = await api(`/api/clips/${clip.id}/check`, { method: "POST", body: { model: $("model").value } });
   } catch (err) {
     $("check-summary").textContent = "Could not check: " + err.message;
     return;
@@ -861,7 +874,7 @@ function toggleInJob(id) {
   if (S.running) return;
   const at = S.job.indexOf(id);
   if (at >= 0) S.job.splice(at, 1);
-  else if (S.job.length < S.state.rules.max_clips) S.job.push(id);
+  else if (S.job.length < clipRules().max_clips) S.job.push(id);
   renderJob();
   renderWindow();
   scheduleBill();
@@ -1217,6 +1230,7 @@ function fillSelect(id, values, chosen, label = (v) => v) {
 
 function renderModel(duration) {
   $("audio-row").hidden = !S.state.rules.audio_switch_models.includes($("model").value);
+  $("job-empty").textContent = `No clip yet: open a clip and add it (${$("model").value} takes 1 to ${clipRules().max_clips}).`;
   renderDuration(duration);
 }
 
@@ -1273,7 +1287,7 @@ async function main() {
   for (const id of ["quality", "aspect", "audio"]) $(id).addEventListener("change", scheduleBill);
   $("duration").addEventListener("change", () => { $("duration-note").hidden = true; scheduleBill(); });
   $("compare").addEventListener("click", toggleCompare);
-  $("model").addEventListener("change", () => { renderModel(); scheduleBill(); });
+  $("model").addEventListener("change", () => { renderModel(); renderLibrary(); renderWindow(); scheduleBill(); });
   $("prompt").addEventListener("input", scheduleBill);
   $("refresh").addEventListener("click", () => loadLibrary().catch((err) => showBanner(err.message)));
   $("pick").addEventListener("click", pickForMe);
