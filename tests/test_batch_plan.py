@@ -34,8 +34,19 @@ def samples() -> dict[str, Path]:
     }
 
 
+@pytest.fixture(scope="module")
+def checks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache folder for the module's dry runs. Each dry run checks every clip's window as a
+    reference (`prep check`'s face and speech analysis: seconds of CPU a run); these tests are about
+    planning and prices, so the first dry run grades the windows and the others read its reports,
+    through the same dry-run code (the check's own tests: tests/test_check_jobs.py)."""
+    return tmp_path_factory.mktemp("checks")
+
+
 @pytest.fixture()
-def folder(tmp_path: Path, samples: dict[str, Path]) -> Path:
+def folder(tmp_path: Path, samples: dict[str, Path], checks: Path,
+           monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("PREP_CACHE_DIR", str(checks))
     (tmp_path / "samples").mkdir()
     for name, path in samples.items():
         (tmp_path / "samples" / name).symlink_to(path)
