@@ -127,7 +127,7 @@ def test_plain_only_off_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 _NEVER = ("rich", "pymediainfo", "platformdirs", "tomllib", "httpx", "sqlite3", "numpy", "xml",
-          "importlib.metadata", "prep.jobs.timeline")
+          "importlib.metadata", "prep.jobs.timeline", "prep.jobs.references", "prep.jobs.journal")
 
 
 @pytest.mark.media

@@ -46,6 +46,8 @@ def references_given(images: tuple[Path, ...], images_from: tuple[Path, ...],
                 audio_refs: tuple[Path, ...], voices: tuple[Path, ...],
                 voices_from: tuple[Path, ...], voices_for: tuple[str, ...]) -> tuple[Any, ...]:
     """The job's references from the options (a path to footage is made from in the run)."""
+    if not (images or images_from or audio_refs or voices or voices_from or voices_for):
+        return ()  # (and the reference modules stay unloaded)
     from prep.core.references import ReferenceSpec, default_binding
     from prep.errors import UsageError
     from prep.jobs.references import is_footage

@@ -93,7 +93,7 @@ def estimate(clips: tuple[ClipSpec, ...], seconds: tuple[str, ...], request: Req
                       json_=json_, quiet=quiet)
         return
     refs = references_given(images, images_from, audio_refs, voices, voices_from, voices_for)
-    judged = _judged(refs, request, len(planned) + len(given_ms))
+    judged = _judged(refs, request, len(planned) + len(given_ms)) if refs else []
     est = estimate_planned(planned, request, seconds=given_ms, prices=settings.prices)
     data = est.as_dict()
     if refs:
