@@ -170,6 +170,18 @@ def test_pictures_and_the_analysis_of_a_clip(studio: RunningStudio) -> None:
     assert not pick["usable"] and pick["warnings"]  # a test pattern has no face and no speech
 
 
+def test_the_analysis_picks_for_the_chosen_model(studio: RunningStudio) -> None:
+    with client(studio) as http:
+        cid = clip_id(http, "take.mp4")
+        # wan3.0 takes five clips a job; wan2.6 three, and says so.
+        five = http.get(f"/api/clips/{cid}/analysis", params={"clips_in_job": 5, "model": "3.0"})
+        assert five.status_code == 200 and five.json()["pick"]["clips_in_job"] == 5
+        refused = http.get(f"/api/clips/{cid}/analysis", params={"clips_in_job": 4})
+        assert refused.status_code == 400 and "1 to 3" in refused.json()["error"]
+        unknown = http.get(f"/api/clips/{cid}/analysis", params={"model": "9.9"})
+        assert unknown.status_code == 400 and "not a model prep knows" in unknown.json()["error"]
+
+
 def test_a_check_is_remembered_for_the_library(studio: RunningStudio) -> None:
     with client(studio) as http:
         cid = clip_id(http, "take.mp4")

@@ -274,10 +274,9 @@ def _analysis(studio: Studio, request: Request, body: Any) -> dict[str, Any]:
     try:
         clips_in_job = int(request.query_params.get("clips_in_job", "1"))
     except ValueError:
-        raise UsageError("clips_in_job must be 1, 2 or 3") from None
-    if clips_in_job not in rules.INPUT_CAP_MS:
-        raise UsageError("clips_in_job must be 1, 2 or 3")
-    return studio.library.analysis(clip, clips_in_job)
+        raise UsageError("clips_in_job must be a whole number") from None
+    model = request.query_params.get("model")
+    return studio.library.analysis(clip, clips_in_job, check_model(model) if model else None)
 
 
 def _check(studio: Studio, request: Request, body: Any) -> dict[str, Any]:

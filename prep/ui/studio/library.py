@@ -222,15 +222,15 @@ class Library:
 
     # -- what `prep pick` sees -------------------------------------------------------------------
 
-    def analysis(self, clip: Clip, clips_in_job: int = 1) -> dict[str, Any]:
-        """Shots, cuts, faces and speech of the whole clip, and `prep pick`'s window for a job of
-        `clips_in_job` clips. The decode pass runs once per clip identity."""
+    def analysis(self, clip: Clip, clips_in_job: int = 1,
+                 model: str | None = None) -> dict[str, Any]:
+        """Shots, cuts, faces and speech of the whole clip, and `prep pick --model`'s window for a
+        job of `clips_in_job` clips (default wan2.6; the model's table bounds the count). The
+        decode pass runs once per clip identity."""
         from prep.pick.choose import choose
 
-        if clips_in_job not in rules.INPUT_CAP_MS:
-            raise ValueError(f"clips_in_job must be 1-3, not {clips_in_job}")
         analysis = self._analysis(clip)
-        picked = choose(analysis, clips_in_job=clips_in_job)
+        picked = choose(analysis, clips_in_job=clips_in_job, model=model)
         return {
             "duration_ms": clip.duration_ms,
             "cuts_ms": list(picked.cuts_ms),

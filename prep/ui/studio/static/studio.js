@@ -523,10 +523,10 @@ async function loadAnalysis(clip) {
     return;
   }
   $("pick").disabled = true;
-  const count = Math.max(1, S.job.includes(clip.id) ? S.job.length : Math.min(S.job.length + 1, 3));
+  const count = Math.max(1, S.job.includes(clip.id) ? S.job.length : Math.min(S.job.length + 1, clipRules().max_clips));
   note.textContent = "· analysing shots, faces and speech…";
   try {
-    const data = await api(`/api/clips/${clip.id}/analysis?clips_in_job=${count}`);
+    const data = await api(`/api/clips/${clip.id}/analysis?clips_in_job=${count}&model=${encodeURIComponent($("model").value)}`);
     S.analysis[clip.id] = data;
     if (S.current !== clip.id) return;
     drawTracks(clip, data);
@@ -567,10 +567,10 @@ function drawTracks(clip, data) {
 async function pickForMe() {
   const clip = currentClip();
   if (!clip) return;
-  const count = Math.max(1, S.job.includes(clip.id) ? S.job.length : Math.min(S.job.length + 1, 3));
+  const count = Math.max(1, S.job.includes(clip.id) ? S.job.length : Math.min(S.job.length + 1, clipRules().max_clips));
   $("pick").disabled = true;
   try {
-    const data = await api(`/api/clips/${clip.id}/analysis?clips_in_job=${count}`);
+    const data = await api(`/api/clips/${clip.id}/analysis?clips_in_job=${count}&model=${encodeURIComponent($("model").value)}`);
     if (S.current !== clip.id) return;
     const mark = $("pick-mark");
     mark.hidden = false;
