@@ -155,4 +155,5 @@ def tmp_out(tmp_path: Path) -> Path:
     return out
 
 from chromium import browser, page  # noqa: E402,F401  (fixtures for every test file)
+from engine_bench import env, fast  # noqa: E402,F401
 from sandbox_fixture import sandbox, sandbox_server  # noqa: E402,F401

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_encoder import FakeEncoder, fake_info, fake_mp4, fast_engine, mp4_duration_ms
+from fake_encoder import FakeEncoder, fake_info, fake_mp4, mp4_duration_ms
 
 from prep.api.client import Client, Task
 from prep.core.billing import Estimate
@@ -67,10 +67,8 @@ CLIP_MS = 3000
 QUICK = Pacing(defer_base_ms=1, retry_base_ms=1, poll_initial_ms=10, poll_max_ms=50)
 
 
-@pytest.fixture(autouse=True)
-def fast(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeEncoder]:
-    """The fake encoder in place of ffmpeg; client retries and sandbox polls that do not wait."""
-    yield fast_engine(monkeypatch)
+# Every test here runs on the engine's test bench: conftest.py's `fast` and `env`.
+pytestmark = pytest.mark.usefixtures("fast")
 
 
 @dataclass
@@ -141,11 +139,6 @@ class Env:
 
 def _fields(job: JobSpec) -> dict[str, Any]:
     return {name: getattr(job, name) for name in JobSpec.__dataclass_fields__}
-
-
-@pytest.fixture()
-def env(sandbox: Sandbox, tmp_path: Path, fast: FakeEncoder) -> Env:
-    return Env(sb=sandbox, tmp=tmp_path, encoder=fast)
 
 
 def _job(result: BatchResult, name: str) -> JobStatus:

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fake_encoder import FakeEncoder, fast_engine
 from test_engine import PROMPT, Env
 
 from prep.api.client import Client, Credits, Task
@@ -30,15 +28,9 @@ from prep.sandbox import Sandbox
 FLASH = rules.FLASH_MODEL
 
 
-@pytest.fixture(autouse=True)
-def fast(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeEncoder]:
-    """As in test_engine: the fake encoder, client retries and sandbox polls that do not wait."""
-    yield fast_engine(monkeypatch)
+# Every test here runs on the engine's test bench: conftest.py's `fast` and `env`.
+pytestmark = pytest.mark.usefixtures("fast")
 
-
-@pytest.fixture()
-def env(sandbox: Sandbox, tmp_path: Path, fast: FakeEncoder) -> Env:
-    return Env(sb=sandbox, tmp=tmp_path, encoder=fast)
 
 # -- the manifest ------------------------------------------------------------------------------------
 

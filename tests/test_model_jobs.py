@@ -5,13 +5,12 @@ exactly as prep estimated it."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from fake_encoder import FakeEncoder, fake_mp4, fast_engine
+from fake_encoder import fake_mp4
 from mediagen import clip
 from test_engine import PROMPT, Env
 
@@ -19,20 +18,13 @@ from prep.api.client import Client, Credits
 from prep.core.request import RequestOptions
 from prep.errors import QuotaError
 from prep.jobs.generate import GenerateOptions, generate
-from prep.sandbox import Sandbox
 from prep.ui.cli import cli
 
 WAN30 = "wan3.0-reference-video"
 
 
-@pytest.fixture(autouse=True)
-def fast(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeEncoder]:
-    yield fast_engine(monkeypatch)
-
-
-@pytest.fixture()
-def env(sandbox: Sandbox, tmp_path: Path, fast: FakeEncoder) -> Env:
-    return Env(sb=sandbox, tmp=tmp_path, encoder=fast)
+# Every test here runs on the engine's test bench: conftest.py's `fast` and `env`.
+pytestmark = pytest.mark.usefixtures("fast")
 
 
 # -- probe: the verdict is the model's ------------------------------------------------------------

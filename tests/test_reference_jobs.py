@@ -5,14 +5,12 @@ sent as the model's OpenAPI document spells them, and never uploaded or paid twi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import mediagen
 import pytest
 from click.testing import CliRunner
-from fake_encoder import FakeEncoder, fast_engine
 from test_engine import PROMPT, Env, _interrupt_at
 from test_schema import invalid, validate
 
@@ -22,21 +20,14 @@ from prep.core.request import GenerationRequest, RequestOptions
 from prep.errors import Interrupted, UsageError
 from prep.jobs.generate import GenerateOptions, generate
 from prep.jobs.recover import fingerprint
-from prep.sandbox import Sandbox
 from prep.ui.cli import cli
 
 WAN27 = "wan2.7-reference-video"
 WAN30 = "wan3.0-reference-video"
 
 
-@pytest.fixture(autouse=True)
-def fast(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeEncoder]:
-    yield fast_engine(monkeypatch)
-
-
-@pytest.fixture()
-def env(sandbox: Sandbox, tmp_path: Path, fast: FakeEncoder) -> Env:
-    return Env(sb=sandbox, tmp=tmp_path, encoder=fast)
+# Every test here runs on the engine's test bench: conftest.py's `fast` and `env`.
+pytestmark = pytest.mark.usefixtures("fast")
 
 
 def _still(name: str = "still", size: str = "320x240", fmt: str = "rgb24") -> Path:
