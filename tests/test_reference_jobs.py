@@ -217,6 +217,22 @@ def test_refusals_exit_2_with_nothing_uploaded_or_left_behind(env: Env, args: li
     assert not env.out.exists() or not any(env.out.iterdir())
 
 
+def test_a_refused_reference_is_said_before_any_clip_is_checked(env: Env) -> None:
+    from fake_encoder import fake_info, mp4_duration_ms
+
+    from prep.jobs.planning import plan_job
+
+    job = env.job("one", model="3.0",
+                  references=(ReferenceSpec(kind="image", path=_still("tiny", "100x100")),))
+    infos = {c.path: fake_info(c.path, mp4_duration_ms(c.path)) for c in job.clips}
+
+    def checker(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the reference check decoded a clip of a job the model refuses")
+
+    with pytest.raises(UsageError, match="is 100x100"):
+        plan_job(job, infos, checker=checker)
+
+
 # -- the batch manifest ----------------------------------------------------------------------------
 
 

@@ -223,14 +223,17 @@ def plan_job(
         window = choose_window(info, spec.window, label=str(spec), extend=extend,
                                clip_ms=job.request.spec.clip_ms)
         planned.append(PlannedClip(spec, info, window))
-        if checker is not None:
-            analysis = picker.analysis(given.path) if picker is not None and picked else None
-            checks.append(checker(given.path, window.start_ms, window.end_ms, spec=str(spec),
-                                  info=info, analysis=analysis, model=job.request.spec))
+    # What the bill and the model's table refuse is said before the check decodes anything.
     est = billing.bill_request([p.bill() for p in planned], job.request, prices)
     # Judged by the model's table before anything is encoded or uploaded (not billed by any).
     references = judge_references(job.request.spec, job.references, len(planned),
                                   manifest=job.line > 0)
+    if checker is not None:
+        for clip, picked in zip(planned, picks, strict=True):
+            path, window = clip.spec.path, clip.window
+            analysis = picker.analysis(path) if picker is not None and picked else None
+            checks.append(checker(path, window.start_ms, window.end_ms, spec=str(clip.spec),
+                                  info=clip.info, analysis=analysis, model=job.request.spec))
     request = job.request.resolved([p.info.display_aspect for p in planned])
     return JobPlan(job=job, clips=tuple(planned), aspect_ratio=request.aspect_ratio, estimate=est,
                    references=references,
