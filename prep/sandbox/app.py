@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -149,6 +150,17 @@ class _Cut(Response):
         await send({"type": "http.response.body", "body": self.body[: len(self.body) // 2],
                     "more_body": True})
         await _abort(scope)
+
+
+def _own_copy(path: Path, folder: Path) -> Path:
+    """A private name for the rendered `path` in `folder`: a hard link, else a copy."""
+    folder.mkdir(parents=True, exist_ok=True)
+    own = folder / f"result-{os.urandom(8).hex()}.mp4"
+    try:
+        os.link(path, own)
+    except OSError:
+        shutil.copyfile(path, own)
+    return own
 
 
 class _FileBody(Response):
@@ -926,6 +938,9 @@ class SandboxApp:
                         duration_s=task.duration_s, quality=task.quality,
                         aspect_ratio=task.aspect_ratio, prompt=task.prompt,
                         shot_type=task.shot_type, audio=task.generate_audio)
+                # The task keeps its own copy (a hard link where it can): the shared render cache's
+                # file may be replaced by another process's render while this one is served.
+                path = await asyncio.to_thread(_own_copy, path, store.files_dir)
                 size = path.stat().st_size
                 digest = await asyncio.to_thread(file_sha256, path)
                 if generation != self._generation:

@@ -68,8 +68,10 @@ def render_result(
     if out.exists():
         return out
     cache_dir.mkdir(parents=True, exist_ok=True)
+    # Private names: another process sharing the cache (a test worker) may render the same result
+    # at the same time; neither may delete or replace the other's overlay text or output midway.
     tmp = out.with_name(f".{out.stem}.{os.getpid()}.{os.urandom(3).hex()}.tmp.mp4")
-    text_file = out.with_suffix(".txt")
+    text_file = tmp.with_suffix(".txt")
     lines = textwrap.wrap(" ".join(prompt.split()), width=max(20, width // 30))[:4]
     text_file.write_text("\n".join(lines or ["(no prompt)"]) + "\n", encoding="utf-8")
     error = ""
