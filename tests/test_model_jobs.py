@@ -113,6 +113,24 @@ def test_a_45_s_clip_prepared_for_wan30_is_cut_to_15_s_with_a_note(tmp_path: Pat
 
 
 @pytest.mark.media
+def test_a_clip_under_wan30_s_smallest_side_is_prepared_up_to_it(tmp_path: Path) -> None:
+    small = clip("small-320x180", seconds=3, size="320x180", extra=["-movflags", "+faststart"])
+    [before] = _probe(str(small), "--model", "3.0")
+    assert not before["compliant"] and "240-4096 px a side" in " ".join(before["problems"])
+    result = CliRunner().invoke(cli, ["prepare", str(small), "-o", str(tmp_path / "r30"),
+                                      "--model", "3.0", "--json"])
+    assert result.exit_code == 0, result.stderr
+    [row] = json.loads(result.stdout)
+    assert row["action"] == "transcode" and "320x180 needs resizing" in row["reasons"]
+    [probed] = _probe(row["output"], "--model", "3.0")
+    assert (probed["width"], probed["height"]) == (426, 240)
+    assert probed["compliant"], probed["problems"]
+    # wan2.6 takes it as it is: copied, not scaled.
+    plain = CliRunner().invoke(cli, ["prepare", str(small), "-o", str(tmp_path / "r26"), "--json"])
+    assert json.loads(plain.stdout)[0]["action"] == "copy"
+
+
+@pytest.mark.media
 def test_clips_over_wan30_s_total_are_refused_before_any_work(tmp_path: Path) -> None:
     a, b = clip("ten-a", seconds=10, size="320x240"), clip("ten-b", seconds=8, size="320x240")
     out = tmp_path / "ready"

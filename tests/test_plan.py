@@ -62,6 +62,26 @@ def test_compliant_mp4_is_copied() -> None:
     assert result.video is None and result.audio is None and result.reasons == ()
 
 
+@pytest.mark.parametrize(("model", "size", "action", "made"), [
+    ("wan2.6-reference-video", (320, 180), "copy", None),  # wan2.6 has no smallest side
+    ("wan3.0-reference-video", (320, 180), "transcode", (426, 240)),  # scaled up to 240 px
+    ("wan2.7-reference-video", (180, 320), "transcode", (240, 426)),  # portrait: its width
+    ("wan3.0-reference-video", (640, 360), "copy", None),
+])
+def test_a_picture_under_the_model_s_smallest_side_is_scaled_up_to_it(
+        model: str, size: tuple[int, int], action: str, made: tuple[int, int] | None) -> None:
+    from prep.core.models import model_spec
+
+    spec = model_spec(model)
+    width, height = size
+    result = plan(info(width=width, height=height), opts(min_side_px=spec.min_side_px), KEYFRAMES)
+    assert result.action == action, result.reasons
+    if made is not None:
+        assert result.video is not None and (result.video.width, result.video.height) == made
+        assert f"{width}x{height} needs resizing" in result.reasons
+        assert min(made) >= spec.min_side_px and all(side % 2 == 0 for side in made)
+
+
 @pytest.mark.parametrize(("changes", "reason"), [
     ({"container": "mov"}, "mov container"),
     ({"container": "m4v"}, "m4v container"),

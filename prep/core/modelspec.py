@@ -108,6 +108,13 @@ class ModelSpec:
             raise ValueError(f"{self.id}: the table gives no reference-clip durations")
         return self.videos.duration_ms
 
+    @property
+    def min_side_px(self) -> int:
+        """The fewest pixels a side of a reference video may have (0: no such limit): prep scales a
+        smaller clip up to it."""
+        sides = self.videos.side_px
+        return sides.low if sides is not None else 0
+
     def takes(self, request_field: str) -> bool:
         """Whether the model accepts an optional request field (by its JSON name)."""
         return {

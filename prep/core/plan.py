@@ -158,6 +158,7 @@ class PlanOptions:
     reencode: bool = False  # re-encode even a compliant clip (used when a stream copy fails checks)
     loudness_lufs: float | None = None  # normalise the audio to this EBU R128 loudness
     clip_ms: Span = DEFAULT_CLIP_MS  # the chosen model's clip durations (wan3.0: 1-15 s)
+    min_side_px: int = 0  # the chosen model's smallest picture side (wan3.0: 240 px)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -379,7 +380,7 @@ class Eligibility:
 def eligibility(info: ClipInfo, opts: PlanOptions, facts: SourceFacts,
                 window: ClipWindow) -> Eligibility:
     """What `info`, cut to `window`, allows under `opts`. Pure: no I/O, no clock."""
-    video = video_reasons(info)
+    video = video_reasons(info, opts.min_side_px)
     audio = audio_reasons(info)
     if opts.loudness_lufs is not None and info.has_audio:
         audio.append(f"loudness to {opts.loudness_lufs:g} LUFS")
@@ -553,7 +554,7 @@ def _frames(info: ClipInfo, facts: SourceFacts, window: ClipWindow,
 def _video_encode(info: ClipInfo, opts: PlanOptions, facts: SourceFacts, fps: Fraction,
                   frames: int, maxrate: int) -> VideoEncode:
     """The x264 settings of a transcode: size, rate, filters, the profile and the peak rate."""
-    width, height = output_size(info)
+    width, height = output_size(info, opts.min_side_px)
     encoder = PROFILE_SETTINGS[opts.profile]
     return VideoEncode(
         width=width, height=height, fps=fps, frame_count=frames,

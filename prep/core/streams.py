@@ -34,8 +34,9 @@ def usable_as_is(info: ClipInfo) -> bool:
     return assess(info).compliant and not video_reasons(info) and not audio_reasons(info)
 
 
-def video_reasons(info: ClipInfo) -> list[str]:
-    """Why the video must be re-encoded for the API (empty: its packets can be copied)."""
+def video_reasons(info: ClipInfo, min_side_px: int = 0) -> list[str]:
+    """Why the video must be re-encoded for the API (empty: its packets can be copied);
+    `min_side_px`: the chosen model's smallest side (see `output_size`)."""
     reasons = []
     if info.video_codec != "h264":
         reasons.append(f"{info.video_codec} video")
@@ -47,7 +48,7 @@ def video_reasons(info: ClipInfo) -> list[str]:
         reasons.append(f"{info.chroma_subsampling} chroma")
     if (info.video_profile or "").lower().startswith(("high 10", "high 4:2:2", "high 4:4:4")):
         reasons.append(f"H.264 {info.video_profile} profile")
-    if output_size(info) != info.display_size or info.width % 2 or info.height % 2:
+    if output_size(info, min_side_px) != info.display_size or info.width % 2 or info.height % 2:
         reasons.append(f"{info.width}x{info.height} needs resizing")
     if info.pixel_aspect != 1:
         reasons.append("non-square pixels")
@@ -73,12 +74,16 @@ def audio_reasons(info: ClipInfo) -> list[str]:
     return []
 
 
-def output_size(info: ClipInfo) -> tuple[int, int]:
-    """Upright, square-pixel size that fits 1920x1080 (either orientation), both sides even."""
+def output_size(info: ClipInfo, min_side_px: int = 0) -> tuple[int, int]:
+    """Upright, square-pixel size that fits 1920x1080 (either orientation), both sides even; a
+    picture whose short side is under `min_side_px` (the chosen model's smallest side: wan2.7
+    and wan3.0 take 240 px and up) is scaled up to it."""
     width, height = info.display_size
     long_side, short_side = max(width, height), min(width, height)
     scale = min(Fraction(1), Fraction(rules.MAX_CLEAN_WIDTH, long_side),
                 Fraction(rules.MAX_CLEAN_HEIGHT, short_side))
+    if short_side * scale < min_side_px:
+        scale = Fraction(-(-min_side_px // 2) * 2, short_side)  # even, and not below it
     return _even(width * scale), _even(height * scale)
 
 

@@ -36,7 +36,7 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     wait,
 )
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -510,11 +510,8 @@ class _Runner:
         return clip
 
     def _prepare_options(self, name: str) -> PrepareOptions:
-        """The run's prepare options, held to the clip durations of job `name`'s model."""
-        limits = self.plans[name].request.spec.clip_ms
-        if limits == self.prepare_options.clip_ms:
-            return self.prepare_options
-        return replace(self.prepare_options, clip_ms=limits)
+        """The run's prepare options, held to the rules of job `name`'s model."""
+        return self.prepare_options.for_model(self.plans[name].request.spec)
 
     def _advance_clip(self, name: str, clip: ClipRecord, now: float) -> None:
         """The next step of one clip of job `name`: prepare it, or upload it (again)."""

@@ -498,12 +498,12 @@ def _prepare_only(result: GenerateResult, job_plan: JobPlan, options: GenerateOp
     from prep.media.prepare import PrepareOptions, prepare
 
     kwargs: dict[str, Any] = {"extend": options.extend, "use_cache": options.use_cache,
-                              "cache_dir": settings.cache_dir, "ffmpeg": settings.ffmpeg,
-                              "clip_ms": options.request.spec.clip_ms}
+                              "cache_dir": settings.cache_dir, "ffmpeg": settings.ffmpeg}
     if options.profile:
         kwargs["profile"] = options.profile
     done = prepare(list(job_plan.clips), prepared_root(options.out_dir),
-                   PrepareOptions(**kwargs), on_progress=hooks.on_prepare_progress)
+                   PrepareOptions(**kwargs).for_model(options.request.spec),
+                   on_progress=hooks.on_prepare_progress)
     result.prepared = [r.output for r in done if r.output is not None]
     bills = [replace(c.bill(), duration_ms=r.output_info.duration_ms) if r.output_info else c.bill()
              for c, r in zip(job_plan.clips, done, strict=True)]

@@ -45,8 +45,9 @@ __all__ = [
 
 def job_clips(plan: JobPlan, extend: Extend | None) -> list[tuple[str, str, int, int]]:
     """(clip key, source, start ms, end ms) of each clip of a job, as the journal links them."""
-    return [(clip_key(c, extend), str(c.spec.path.resolve()), c.window.start_ms, c.window.end_ms)
-            for c in plan.clips]
+    side = plan.request.spec.min_side_px
+    return [(clip_key(c, extend, side), str(c.spec.path.resolve()), c.window.start_ms,
+             c.window.end_ms) for c in plan.clips]
 
 
 def _spec_hash(plan: JobPlan, clips: list[tuple[str, str, int, int]]) -> str:

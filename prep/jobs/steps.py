@@ -134,8 +134,9 @@ def prepare_clip(work: ClipWork, on_progress: ProgressFn | None = None) -> Prepa
                         notes=result.notes)
 
 
-def clip_key(clip: PlannedClip, extend: Extend | None) -> str:
-    """Identity of a prepared clip: the source file as it is now, and the window used.
+def clip_key(clip: PlannedClip, extend: Extend | None, min_side_px: int = 0) -> str:
+    """Identity of a prepared clip: the source file as it is now, the window used, and the
+    model's smallest picture side where it has one (a clip may be scaled up to it).
 
     Jobs that use the same source and window share one prepared file and one upload.
     """
@@ -145,8 +146,9 @@ def clip_key(clip: PlannedClip, extend: Extend | None) -> str:
     except OSError as err:
         raise MediaError(path, f"cannot be read any more ({err.strerror or err})",
                          hint="it was moved or deleted after it was probed; put it back") from err
+    # (wan2.6's keys, with no smallest side, are those of journals written before it existed)
     raw = json.dumps([str(path), stat.st_size, stat.st_mtime_ns, clip.window.start_ms,
-                      clip.window.end_ms, extend])
+                      clip.window.end_ms, extend, *([min_side_px] if min_side_px else [])])
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 

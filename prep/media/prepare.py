@@ -27,7 +27,7 @@ from typing import Any
 from prep.core import rules
 from prep.core.clipinfo import ClipInfo
 from prep.core.clipspec import ClipSpec
-from prep.core.modelspec import Span
+from prep.core.modelspec import ModelSpec, Span
 from prep.core.plan import (
     CUT_REASON,
     DEFAULT_PROFILE,
@@ -89,8 +89,10 @@ class PrepareOptions:
     loudness_lufs: float | None = None  # normalise the audio to this loudness (EBU R128)
     # Clips worked on at once; None: two where there are two cores or more (see `workers`).
     jobs: int | None = None
-    # The chosen model's clip durations (`spec.videos.duration_ms`); wan2.6's 2-30 s by default.
+    # The chosen model's clip durations and smallest picture side (`for_model`); wan2.6's 2-30 s
+    # and no smallest side by default.
     clip_ms: Span = DEFAULT_CLIP_MS
+    min_side_px: int = 0
 
     def __post_init__(self) -> None:
         if self.jobs is not None and self.jobs < 1:
@@ -105,11 +107,18 @@ class PrepareOptions:
             return self.jobs
         return min(2, os.cpu_count() or 1)
 
+    def for_model(self, model: ModelSpec) -> PrepareOptions:
+        """These options held to `model`'s reference-video rules (clip durations, smallest side)."""
+        if (self.clip_ms, self.min_side_px) == (model.clip_ms, model.min_side_px):
+            return self
+        return replace(self, clip_ms=model.clip_ms, min_side_px=model.min_side_px)
+
     def plan_options(self, spec: ClipSpec) -> PlanOptions:
         """The planner's options for one clip."""
         return PlanOptions(window=spec.window, label=str(spec), extend=self.extend,
                            profile=self.profile, max_size_bytes=self.max_size_bytes,
-                           loudness_lufs=self.loudness_lufs, clip_ms=self.clip_ms)
+                           loudness_lufs=self.loudness_lufs, clip_ms=self.clip_ms,
+                           min_side_px=self.min_side_px)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

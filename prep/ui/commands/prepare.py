@@ -106,8 +106,7 @@ def prepare(clips: tuple[ClipSpec, ...], out_dir: str, profile: Any, max_size_mb
         ffmpeg=settings.ffmpeg,
         max_size_bytes=int(max_size_mb * 1_000_000) if max_size_mb else rules.MAX_FILE_BYTES,
         loudness_lufs=loudness_lufs, jobs=jobs,
-        clip_ms=clip_ms,
-    )
+    ).for_model(spec)
     results: list[PrepResult] = []
     errors: list[PrepError] = []
     rows: list[dict[str, Any]] = []
