@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from prep.core.clipspec import VIDEO_EXTENSIONS
 from prep.core.modelspec import ModelSpec
 from prep.core.references import (
     ReferenceFile,
@@ -33,18 +34,17 @@ from prep.files import file_sha256
 from prep.jobs.journal import RefFile
 from prep.jobs.layout import made_reference_path
 
-__all__ = ["FOOTAGE_SUFFIXES", "REFERENCE_KEY_PREFIX", "PlannedReference", "is_footage", "judge_references",
+__all__ = ["REFERENCE_KEY_PREFIX", "PlannedReference", "is_footage", "judge_references",
            "make_reference", "resolve_references"]
 
 # The journal's rows of reference files start so (a clip's key is plain hex).
 REFERENCE_KEY_PREFIX = "ref-"
-# A voice given as one of these is footage: its own speech is taken (as --voice-from does).
-FOOTAGE_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mxf", ".mts")
 
 
 def is_footage(path: Path) -> bool:
-    """Whether a file named as a voice is footage to take the speech of (by its extension)."""
-    return path.suffix.lower() in FOOTAGE_SUFFIXES
+    """Whether a file named as a reference is footage to make it from (a video, by the same
+    extensions a clip folder is read by): a voice given so takes the clip's own speech."""
+    return path.suffix.lower() in VIDEO_EXTENSIONS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -86,11 +86,13 @@ class Clip:
                        hint=err.hint if err else "", duration_ms=0)
             return out
         info = self.info
-        verdict = assess(info)
+        # Each model's verdict on the file as it is (the page shows the chosen model's); the
+        # top-level one is wan2.6's, as before models were chosen.
+        verdicts = {spec.id: assess(info, spec) for spec in rules.MODEL_SPECS}
+        verdict = verdicts[rules.MODEL]
         width, height = info.display_size
-        # Each model's verdict on the file as it is (the page shows the chosen model's).
-        out["models"] = {spec.id: {"compliant": v.compliant, "problems": list(v.problems)}
-                         for spec in rules.MODEL_SPECS for v in (assess(info, spec),)}
+        out["models"] = {model: {"compliant": v.compliant, "problems": list(v.problems)}
+                         for model, v in verdicts.items()}
         fps = info.fps
         out.update(
             duration_ms=self.duration_ms, compliant=verdict.compliant,
