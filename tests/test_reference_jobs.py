@@ -334,3 +334,11 @@ def test_estimate_judges_the_references_and_bills_none(tmp_path: Path) -> None:
     tiny = CliRunner().invoke(cli, ["estimate", str(take), "--model", "3.0", "--image",
                                     str(_still("tiny", "100x100"))])
     assert tiny.exit_code == 2 and "is 100x100" in tiny.stderr
+    # A voice may speak for a still that a job would make from footage: the estimate judges the
+    # whole set, then the files alone.
+    bound = CliRunner().invoke(cli, ["estimate", str(take), "--model", "2.7", "--json",
+                                     "--image-from", str(take), "--voice", str(_sound()),
+                                     "--voice-for", "image1"])
+    assert bound.exit_code == 0, bound.stderr
+    assert [(r["kind"], r["made_from_footage"]) for r in json.loads(bound.stdout)["references"]] == [
+        ("image", True), ("voice", False)]

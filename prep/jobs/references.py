@@ -34,7 +34,7 @@ from prep.files import file_sha256
 from prep.jobs.journal import RefFile
 from prep.jobs.layout import made_reference_path
 
-__all__ = ["REFERENCE_KEY_PREFIX", "PlannedReference", "is_footage", "judge_references",
+__all__ = ["REFERENCE_KEY_PREFIX", "PlannedReference", "is_footage", "judge_files", "judge_references",
            "make_reference", "resolve_references"]
 
 # The journal's rows of reference files start so (a clip's key is plain hex).
@@ -83,6 +83,12 @@ def judge_references(spec: ModelSpec, refs: Sequence[ReferenceSpec], videos: int
     if not refs:
         return ()
     check_references(spec, refs, videos, manifest=manifest)
+    return judge_files(spec, refs)
+
+
+def judge_files(spec: ModelSpec, refs: Sequence[ReferenceSpec]) -> tuple[PlannedReference, ...]:
+    """Probe each file and judge it, and those of a kind together, by `spec` (what
+    `judge_references` does once the whole set's kinds, counts and bindings have passed)."""
     from prep.media.references import probe_reference
 
     files = [probe_reference(r.path, r.kind) for r in refs]

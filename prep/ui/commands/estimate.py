@@ -113,11 +113,12 @@ def _judged(refs: tuple[Any, ...], request: RequestOptions, videos: int) -> list
     `billed: false` (no model bills them); footage, from which a job makes a still or a voice,
     is judged by kind, count and binding only (nothing is made for a bill)."""
     from prep.core.references import check_references
-    from prep.jobs.references import is_footage, judge_references
+    from prep.jobs.references import is_footage, judge_files
 
+    # The whole set first (a voice may speak for a still made from footage), then the files.
     check_references(request.spec, refs, videos)
     files = [r for r in refs if not is_footage(r.path)]
-    shown = {id(r): p.as_dict() for r, p in zip(files, judge_references(request.spec, files, videos),
+    shown = {id(r): p.as_dict() for r, p in zip(files, judge_files(request.spec, files),
                                                  strict=True)}
     return [{**shown.get(id(r), r.as_dict()), "made_from_footage": is_footage(r.path), "billed": False}
             for r in refs]
