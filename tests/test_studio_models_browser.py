@@ -139,3 +139,23 @@ def test_the_window_and_the_library_are_judged_by_the_chosen_model(
     page.locator("#model").select_option("wan2.6-reference-video")
     expect(page.locator("#window-length")).not_to_have_text(whole)  # wan2.6 bills a capped head
     expect(blip).to_contain_text("the API needs at least 2")
+
+
+def test_a_check_by_another_model_says_whose_rules_graded_it(
+        page: Any, studio: RunningStudio) -> None:  # noqa: F811
+    expect = sync_api.expect
+    page.goto(studio.url)
+    open_clip(page, "take.mp4")
+    page.locator("#run-check").click()  # graded by the chosen model: wan2.6
+    summary = page.locator("#check-summary")
+    expect(summary).to_have_text(re.compile(r"^Verdict: poor"))
+    take = page.get_by_test_id("clip").filter(has_text="take.mp4")
+    expect(take).to_contain_text("check: poor")
+    page.locator("#model").select_option(WAN30)
+    expect(summary).to_contain_text(
+        f"Verdict by wan2.6-reference-video's rules (Check again for {WAN30}): poor")
+    expect(take).to_contain_text("check (wan2.6-reference-video): poor")
+    page.locator("#run-check").click()
+    expect(summary).to_have_text(re.compile(r"^Verdict: poor"))
+    expect(take).to_contain_text("check: poor")
+    assert page.problems == []

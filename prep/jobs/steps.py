@@ -9,8 +9,6 @@ run on the I/O pool, each holding the batch-wide `RateGate` while it talks to Ev
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import signal
 import sys
@@ -22,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prep.core import rules
+from prep.core.keys import digest
 from prep.core.window import Extend, PlannedClip
 from prep.errors import MediaError, TaskFailedError
 from prep.files import file_sha256, write_text_atomic
@@ -147,9 +146,8 @@ def clip_key(clip: PlannedClip, extend: Extend | None, min_side_px: int = 0) -> 
         raise MediaError(path, f"cannot be read any more ({err.strerror or err})",
                          hint="it was moved or deleted after it was probed; put it back") from err
     # (wan2.6's keys, with no smallest side, are those of journals written before it existed)
-    raw = json.dumps([str(path), stat.st_size, stat.st_mtime_ns, clip.window.start_ms,
-                      clip.window.end_ms, extend, *([min_side_px] if min_side_px else [])])
-    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+    return digest([str(path), stat.st_size, stat.st_mtime_ns, clip.window.start_ms,
+                   clip.window.end_ms, extend, *([min_side_px] if min_side_px else [])])
 
 
 # -- the network steps (I/O pool) ------------------------------------------------------------------

@@ -31,6 +31,7 @@ from typing import Any, Literal
 from prep.core import rules
 from prep.core.clipinfo import ClipInfo
 from prep.core.clipspec import ClipSpec
+from prep.core.keys import digest, model_part
 from prep.core.modelspec import ModelSpec
 from prep.core.timecode import format_ms
 from prep.errors import MediaError, PrepError
@@ -285,7 +286,7 @@ def check_clip(clip: ClipSpec | Path | str, *, workers: int | None = None,
         raise MediaError(str(spec), "has nothing to check in the chosen part",
                          hint="give a window inside the clip")
     table = model or rules.WAN26
-    key = _for_model(check_key(path, start_ms, end_ms), table) if cache is not None else ""
+    key = check_key(path, start_ms, end_ms, table.id) if cache is not None else ""
     report = cache.get(key, spec=str(spec)) if cache is not None else None
     if report is None:
         report = check_window(path, start_ms, end_ms, info=info, spec=str(spec), workers=workers,
@@ -330,17 +331,13 @@ def _covers(analysis: Analysis, start_ms: int, end_ms: int) -> bool:
 CHECK_CACHE_VERSION = "3-ssd"
 
 
-def check_key(path: Path, start_ms: int, end_ms: int) -> str:
+def check_key(path: Path, start_ms: int, end_ms: int, model: str = rules.MODEL) -> str:
     """Identity of a check: the clip as it is now (as prepared files are keyed: its path, size and
-    modification time), the window, and the version of the grading."""
-    import hashlib
-    import json
-
+    modification time), the window, the version of the grading and the model it is graded by."""
     resolved = path.resolve()
     stat = resolved.stat()
-    raw = json.dumps([CHECK_CACHE_VERSION, str(resolved), stat.st_size, stat.st_mtime_ns,
-                      start_ms, end_ms])
-    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+    return digest([CHECK_CACHE_VERSION, str(resolved), stat.st_size, stat.st_mtime_ns,
+                   start_ms, end_ms, *model_part(model)])
 
 
 class CheckCache:
@@ -386,15 +383,6 @@ class CheckCache:
                 "checks": [{"name": c.name, **c.as_dict()} for c in report.checks]}
         with contextlib.suppress(OSError):
             write_text_atomic(self.folder / f"{key}.json", json.dumps(data))
-
-
-def _for_model(key: str, model: ModelSpec) -> str:
-    """A check key for a report graded by `model` (wan2.6's keys are the plain ones)."""
-    if model.id == rules.MODEL:
-        return key
-    import hashlib
-
-    return hashlib.sha256(f"{key}:{model.id}".encode()).hexdigest()[:32]
 
 
 def refuse_below(report: CheckReport, required: Verdict) -> None:
@@ -468,7 +456,7 @@ class Checker:
         factory = self._progress
         table = model or rules.WAN26
         try:
-            key = _for_model(check_key(path, start_ms, end_ms), table)
+            key = check_key(path, start_ms, end_ms, table.id)
         except OSError:  # a clip that cannot be read is checked (and fails) without a cache
             key = f"{path}@{start_ms}-{end_ms}:{table.id}"
         try:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import json
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
@@ -32,6 +31,7 @@ from typing import Any, Literal
 from prep.core import rules
 from prep.core.clipinfo import ClipInfo
 from prep.core.clipspec import ClipSpec, Window, spec_text
+from prep.core.keys import digest, model_part
 from prep.core.modelspec import ModelSpec
 from prep.core.timecode import Timepoint, format_ms
 from prep.core.window import edge_margin_ms
@@ -121,11 +121,8 @@ def pick_key(path: Path, clips_in_job: int, length_ms: int | None = None,
     and the model (wan2.6's keys are those from before models were data)."""
     resolved = path.resolve()
     stat = resolved.stat()
-    fields: list[object] = [str(resolved), stat.st_size, stat.st_mtime_ns, clips_in_job, length_ms]
-    if model != rules.MODEL:
-        fields.append(model)
-    raw = json.dumps(fields)
-    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+    return digest([str(resolved), stat.st_size, stat.st_mtime_ns, clips_in_job, length_ms,
+                   *model_part(model)])
 
 
 class Picker:

@@ -25,7 +25,7 @@ from . import limits
 from .app import SandboxApp
 from .config import DEMO_KEY, SandboxConfig
 
-__all__ = ["RunningSandbox", "Sandbox", "bind", "run_in_thread", "serve"]
+__all__ = ["RunningSandbox", "Sandbox", "Server", "bind", "run_in_thread", "serve"]
 
 
 class _Protocol(H11Protocol):
@@ -35,6 +35,28 @@ class _Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.app_state = {**self.app_state, "prep.transport": transport}
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, leaving no connection open when it stops.
+
+    uvicorn's graceful shutdown asks each connection to close and, past
+    `timeout_graceful_shutdown`, cancels the requests still running; a connection that has not
+    closed by then (a response the client stopped reading, a request cut short by the cancel)
+    keeps its transport and socket after the event loop is gone. The garbage collector finds them
+    later, in whatever code runs then, as a ResourceWarning. Such connections are aborted here,
+    while the loop still runs their `connection_lost`.
+    """
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        left = list(self.server_state.connections)
+        for connection in left:
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.abort()
+        for _ in range(3 if left else 0):
+            await asyncio.sleep(0)  # connection_lost runs from the loop's next turns
 
 
 # uvicorn's own logging, with the access log moved from stdout to stderr.
@@ -89,7 +111,7 @@ def serve(config: SandboxConfig, sock: socket.socket, *, verbose: bool = False,
     app = SandboxApp(config)
     host, port = sock.getsockname()[:2]
     app.set_address(host, port)
-    server = uvicorn.Server(_uvicorn_config(
+    server = Server(_uvicorn_config(
         app, log_level="info" if verbose else "warning", access_log=verbose,
         log_config=_STDERR_LOGGING,  # access lines too: stdout carries only the ready line
     ))
@@ -254,7 +276,7 @@ def run_in_thread(config: SandboxConfig | None = None, *, host: str = "127.0.0.1
     bound_host, bound_port = sock.getsockname()[:2]
     app = SandboxApp(config)
     app.set_address(bound_host, bound_port)
-    server = uvicorn.Server(_uvicorn_config(app, log_level="warning", access_log=False,
+    server = Server(_uvicorn_config(app, log_level="warning", access_log=False,
                                             log_config=None))
     thread = start_in_thread(server, sock, name=f"prep-sandbox-{bound_port}", what="the sandbox",
                              ready_timeout_s=ready_timeout_s)

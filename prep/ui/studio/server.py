@@ -9,7 +9,7 @@ from types import TracebackType
 
 import uvicorn
 
-from prep.sandbox.server import start_in_thread
+from prep.sandbox.server import Server, start_in_thread
 from prep.ui.studio.app import Studio, create_app
 
 __all__ = ["HOST", "RunningStudio", "bind", "run_in_thread", "serve"]
@@ -35,7 +35,7 @@ def _server(studio: Studio, *, verbose: bool = False) -> uvicorn.Server:
     config = uvicorn.Config(create_app(studio), ws="none", lifespan="off",
                             log_level="info" if verbose else "warning", access_log=verbose,
                             log_config=None, timeout_keep_alive=5, timeout_graceful_shutdown=1)
-    return uvicorn.Server(config)
+    return Server(config)
 
 
 def serve(studio: Studio, sock: socket.socket, *, verbose: bool = False,

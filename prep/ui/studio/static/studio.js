@@ -121,12 +121,18 @@ function clipRules() {
   return S.state.rules.model_rules[$("model").value];
 }
 
+// A check is graded by one model's rules: one made for another model than the chosen one says so.
+function checkedForOther(check) {
+  return Boolean(check.model) && check.model !== $("model").value;
+}
+
 function checkBadge(check) {
   const span = document.createElement("span");
   if (!check) { span.className = "badge"; span.textContent = "not checked"; return span; }
-  span.className = "badge " + ({ good: "ok", fair: "warn", poor: "bad" }[check.verdict] || "");
-  span.textContent = "check: " + check.verdict;
-  span.title = check.reasons.join("\n");
+  const other = checkedForOther(check);
+  span.className = "badge " + (other ? "" : ({ good: "ok", fair: "warn", poor: "bad" }[check.verdict] || ""));
+  span.textContent = other ? `check (${check.model}): ${check.verdict}` : "check: " + check.verdict;
+  span.title = (other ? `Graded by ${check.model}'s rules; check again for ${$("model").value}.\n` : "") + check.reasons.join("\n");
   return span;
 }
 
@@ -597,7 +603,8 @@ function renderCheck(clip) {
     summary.textContent = S.state.pick.available ? "Not checked yet: how good the clip is as a reference (one person, face, speech, loudness, picture)." : "";
     return;
   }
-  summary.textContent = `Verdict: ${clip.check.verdict}` + (clip.check.reasons.length ? "" : " — every check passed");
+  summary.textContent = (checkedForOther(clip.check) ? `Verdict by ${clip.check.model}'s rules (Check again for ${$("model").value}): ` : "Verdict: ")
+    + clip.check.verdict + (clip.check.reasons.length ? "" : " — every check passed");
   for (const text of clip.check.reasons) {
     const name = text.split(":")[0];
     const li = document.createElement("li");
@@ -1287,7 +1294,10 @@ async function main() {
   for (const id of ["quality", "aspect", "audio"]) $(id).addEventListener("change", scheduleBill);
   $("duration").addEventListener("change", () => { $("duration-note").hidden = true; scheduleBill(); });
   $("compare").addEventListener("click", toggleCompare);
-  $("model").addEventListener("change", () => { renderModel(); renderLibrary(); renderWindow(); scheduleBill(); });
+  $("model").addEventListener("change", () => {
+    renderModel(); renderLibrary(); renderWindow(); scheduleBill();
+    if (currentClip()) renderCheck(currentClip());
+  });
   $("prompt").addEventListener("input", scheduleBill);
   $("refresh").addEventListener("click", () => loadLibrary().catch((err) => showBanner(err.message)));
   $("pick").addEventListener("click", pickForMe);
