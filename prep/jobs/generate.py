@@ -28,7 +28,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from prep.core.plan import Profile
     from prep.core.window import Extend
     from prep.jobs.budget import RateGate
-    from prep.jobs.journal import Journal
+    from prep.jobs.journal import Journal, Submission
     from prep.pick.check import Checker, CheckReport, Verdict
     from prep.pick.picker import PickedWindow, Picker
     from prep.settings import Settings
@@ -275,6 +275,31 @@ def generate(
     """
     hooks = hooks or GenerateHooks()
     timings: dict[str, float] = {}
+    stage = _stage_timer(hooks, timings)
+    with stage("validate"):
+        job, options = _validated(clips, options, settings)
+    job_plan, picks = _planned(job, options, settings, hooks, stage, timings)
+    result = GenerateResult(estimate=job_plan.estimate, aspect_ratio=job_plan.aspect_ratio,
+                            job=job.name, out_dir=options.out_dir, stage_s=timings, picks=picks,
+                            references=[r.as_dict() for r in job_plan.references],
+                            checks=[job_plan.check_of(i) for i in range(len(job_plan.clips))]
+                            if job_plan.checks else [])
+    _show_estimate(job_plan, options, hooks)
+    if options.dry_run:
+        with stage("prepare"):
+            _prepare_only(result, job_plan, options, settings, hooks)
+        result.stopped = "dry-run"
+        return result
+    _pay_and_run(result, job_plan, options, settings, hooks, client=client,
+                 cpu_executor=cpu_executor, timings=timings)
+    if raise_on_failure:
+        result.raise_for_outcome()  # nothing to raise when the cost was declined
+    return result
+
+
+def _stage_timer(hooks: GenerateHooks,
+                 timings: dict[str, float]) -> Callable[[Stage], AbstractContextManager[None]]:
+    """A context for each stage: it tells `on_stage`, and adds its time to `timings`."""
 
     @contextmanager
     def stage(name: Stage) -> Iterator[None]:
@@ -286,55 +311,68 @@ def generate(
         finally:
             timings[name] = timings.get(name, 0.0) + time.perf_counter() - started
 
-    with stage("validate"):
-        specs = _specs(clips)
-        # The rest was checked when it was built.
-        check_prompt(options.request.prompt or "", options.request.model)
-        check_clip_count(len(specs), options.request.model)
-        if not options.dry_run and not settings.api_key:
-            raise AuthError("no EvoLink API key is configured",
-                            hint="set EVOLINK_API_KEY, or run `prep config set api_key` (stored "
-                                 "0600); --dry-run works without one")
-        from prep.media.prepare import check_out_dir
+    return stage
 
-        check_out_dir(options.out_dir)
-        if options.references:
-            # Kinds, counts and bindings judged first; then voices and stills made from footage.
-            from prep.jobs.references import resolve_references
 
-            options = replace(options, references=resolve_references(
-                options.references, options.out_dir, options.request.spec, videos=len(specs),
-                ffmpeg=settings.ffmpeg))
-        job = JobSpec(line=0, name=job_name(specs, options), clips=tuple(specs),
-                      request=options.request, pick=options.pick, references=options.references)
+def _validated(clips: Sequence[ClipSpec | str | Path], options: GenerateOptions,
+               settings: Settings) -> tuple[JobSpec, GenerateOptions]:
+    """Everything judged locally before anything slow: the clips, the prompt, the clip count,
+    the key, the output folder and the references (the options come back with the references
+    resolved, voices and stills made from footage). The job, as its journal names it."""
+    specs = _specs(clips)
+    # The rest was checked when it was built.
+    check_prompt(options.request.prompt or "", options.request.model)
+    check_clip_count(len(specs), options.request.model)
+    if not options.dry_run and not settings.api_key:
+        raise AuthError("no EvoLink API key is configured",
+                        hint="set EVOLINK_API_KEY, or run `prep config set api_key` (stored "
+                             "0600); --dry-run works without one")
+    from prep.media.prepare import check_out_dir
 
+    check_out_dir(options.out_dir)
+    if options.references:
+        # Kinds, counts and bindings judged first; then voices and stills made from footage.
+        from prep.jobs.references import resolve_references
+
+        options = replace(options, references=resolve_references(
+            options.references, options.out_dir, options.request.spec, videos=len(specs),
+            ffmpeg=settings.ffmpeg))
+    job = JobSpec(line=0, name=job_name(specs, options), clips=tuple(specs),
+                  request=options.request, pick=options.pick, references=options.references)
+    return job, options
+
+
+def _planned(job: JobSpec, options: GenerateOptions, settings: Settings, hooks: GenerateHooks,
+             stage: Callable[[Stage], AbstractContextManager[None]],
+             timings: dict[str, float]) -> tuple[JobPlan, list[PickedWindow]]:
+    """The job's plan and the windows picked for it, timed as the stages a person follows: the
+    check runs inside planning, and its own time is its own stage."""
     picks: list[PickedWindow] = []
     first: Stage = "pick" if job.clips_to_pick and options.pick else "estimate"
     with stage(first):
         job_plan = _plan(job, options, settings, hooks, picks)
     checked_s = sum(r.elapsed_s for r in job_plan.checks if r is not None)
-    if job_plan.checks:  # the check ran inside planning: its own time is its own stage
+    if job_plan.checks:
         timings[first] = max(0.0, timings[first] - checked_s)
         timings["check"] = checked_s
-    estimate = job_plan.estimate
-    result = GenerateResult(estimate=estimate, aspect_ratio=job_plan.aspect_ratio, job=job.name,
-                            out_dir=options.out_dir, stage_s=timings, picks=picks,
-                            references=[r.as_dict() for r in job_plan.references],
-                            checks=[job_plan.check_of(i) for i in range(len(job_plan.clips))]
-                            if job_plan.checks else [])
+    return job_plan, picks
+
+
+def _show_estimate(job_plan: JobPlan, options: GenerateOptions, hooks: GenerateHooks) -> None:
+    """Say what each reference is, then the bill; a bill over --max-cost stops here."""
     for ref in job_plan.references:
         hooks.note(_reference_note(ref.as_dict(), options.request.model))
     if hooks.on_estimate is not None:
-        hooks.on_estimate(estimate)
-    _check_cost(estimate.credits_units, options.max_cost_units, "the job")
+        hooks.on_estimate(job_plan.estimate)
+    _check_cost(job_plan.estimate.credits_units, options.max_cost_units, "the job")
 
-    if options.dry_run:
-        with stage("prepare"):
-            _prepare_only(result, job_plan, options, settings, hooks)
-        result.stopped = "dry-run"
-        return result
 
-    # One client and one journal for the whole job: the balance, the engine and the read-back.
+def _pay_and_run(result: GenerateResult, job_plan: JobPlan, options: GenerateOptions,
+                 settings: Settings, hooks: GenerateHooks, *, client: Client | None,
+                 cpu_executor: Executor | None, timings: dict[str, float]) -> None:
+    """Past the bill: the folder's lock, the balance and the confirmation (unless the job was
+    sent already), then the job on the engine. One client and one journal for the whole job:
+    the balance, the engine and the read-back."""
     from prep.jobs import engine
     from prep.jobs.budget import RateGate
     from prep.jobs.lock import RunLock
@@ -350,18 +388,9 @@ def generate(
     journal: Journal | None = None
     try:
         journal = _open_journal(options.out_dir, create=False)
-        earlier = _journaled(journal, job.name) if journal is not None else None
-        if earlier is not None and earlier.state in SENT:
-            result.resumed = True
-            hooks.note(f"resuming job {job.name} from {options.out_dir}: its task "
-                       f"{earlier.task_id or '(outcome unknown)'} was already submitted, so "
-                       "nothing new is paid for")
-        else:
-            # The balance before the confirmation, and before anything is prepared or uploaded.
-            _check_balance(estimate, job.name, api, hooks)
-            if hooks.confirm is not None and not hooks.confirm(estimate):
-                result.stopped = "declined"
-                return result
+        if not _go_ahead(result, journal, api, hooks):
+            result.stopped = "declined"
+            return
         journal = journal or _open_journal(options.out_dir, create=True)
         assert journal is not None
         _run(result, job_plan, options, settings, hooks, client=api, journal=journal, gate=gate,
@@ -372,9 +401,22 @@ def generate(
         if client is None:
             api.close()
         lock.release()
-    if raise_on_failure:
-        result.raise_for_outcome()
-    return result
+
+
+def _go_ahead(result: GenerateResult, journal: Journal | None, api: Client,
+              hooks: GenerateHooks) -> bool:
+    """Whether the job runs: one the journal shows as sent resumes (nothing new is paid, nothing
+    is asked); any other is held to the balance (before anything is prepared or uploaded), then
+    to the confirmation. False: the user declined."""
+    earlier = _journaled(journal, result.job) if journal is not None else None
+    if earlier is not None and earlier.state in SENT:
+        result.resumed = True
+        hooks.note(f"resuming job {result.job} from {result.out_dir}: its task "
+                   f"{earlier.task_id or '(outcome unknown)'} was already submitted, so "
+                   "nothing new is paid for")
+        return True
+    _check_balance(result.estimate, result.job, api, hooks)
+    return hooks.confirm is None or hooks.confirm(result.estimate)
 
 
 def _plan(job: JobSpec, options: GenerateOptions, settings: Settings, hooks: GenerateHooks,
@@ -587,7 +629,6 @@ def _read_back(result: GenerateResult, job_plan: JobPlan, journal: Journal,
     record = journal.job(result.job)
     assert record is not None
     clips = [journal.clip(key) for key in record.clip_keys]
-    sub = journal.last_submission(result.job)
     result.prepared = [Path(c.prepared_path) for c in clips if c is not None and c.prepared_path]
     result.uploads = [{"path": c.prepared_path, "file_url": c.file_url, "file_id": c.file_id,
                        "expires_at": c.expires_at, "size_bytes": c.prepared_bytes,
@@ -602,9 +643,14 @@ def _read_back(result: GenerateResult, job_plan: JobPlan, journal: Journal,
         uploaded = journal.clip(ref.key)
         if uploaded is not None:
             shown["file_url"] = uploaded.file_url
+    _read_submission(result, journal.last_submission(result.job))
+    if record.state == "done" and record.result_path:
+        result.files = [Path(record.result_path)]
+
+
+def _read_submission(result: GenerateResult, sub: Submission | None) -> None:
+    """The request the job was last sent with, its Idempotency-Key, and whether it was replayed."""
     if sub is not None:
         result.request = sub.request
         result.idempotency_key = sub.idempotency_key
         result.replayed = result.replayed or sub.outcome == "replayed"
-    if record.state == "done" and record.result_path:
-        result.files = [Path(record.result_path)]

@@ -1,9 +1,10 @@
 """The units of work of a job: prepare a clip, upload it, create the task, read it, download.
 
 Each is a plain function of values that returns values and never touches the journal (only the
-coordinator in `prep.jobs.engine` writes it). `prepare_clip` is CPU-bound and picklable, so a thread
-pool, a process pool or Dask's `Client.get_executor()` can run it; the others are network-bound and
-run on the I/O pool, each holding the batch-wide `RateGate` while it talks to EvoLink.
+coordinator thread of `prep.jobs.engine` writes it, through the runner's collaborators).
+`prepare_clip` is CPU-bound and picklable, so a thread pool, a process pool or Dask's
+`Client.get_executor()` can run it; the others are network-bound and run on the I/O pool, each
+holding the batch-wide `RateGate` while it talks to EvoLink.
 """
 
 from __future__ import annotations
