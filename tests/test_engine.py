@@ -26,6 +26,7 @@ from prep.core.billing import Estimate
 from prep.core.request import RequestOptions
 from prep.errors import (
     AuthError,
+    FolderBusyError,
     Interrupted,
     JobError,
     MediaError,
@@ -1040,3 +1041,18 @@ def test_batch_status_shows_an_encode_in_progress(env: Env) -> None:
         (row,) = batch_status(journal, now=time.time())
     assert row.encoding == (1_500, 6_000)
     assert row.as_dict()["encoding"] == {"encoded_s": 1.5, "total_s": 6.0}
+
+
+def test_a_busy_folder_closes_the_runs_own_client_and_pools(
+        env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing ran, so nothing of the run may stay open: its API client's connections and pools."""
+    from prep.jobs import engine
+    from prep.jobs.lock import RunLock
+
+    made: list[Client] = []
+    real = engine.engine_client
+    monkeypatch.setattr(engine, "engine_client", lambda *a, **k: made.append(real(*a, **k)) or made[-1])
+    env.out.mkdir(parents=True, exist_ok=True)
+    with RunLock(env.out).acquire(), pytest.raises(FolderBusyError):
+        env.run(env.plan(env.job("busy")))
+    assert len(made) == 1 and made[0]._http.is_closed

@@ -487,15 +487,23 @@ def run_batch(
     prepare_options = _prepare_options(settings, options, extend, remote=pools.remote_cpu)
     upload_cache = _upload_cache(settings, options)
     poll = _poll_policy(settings, options.pacing)
-    with _held_folder(out, journal, options, hooks), _journal_of(out, journal) as journal:
-        _note_run(journal, plan, settings)
-        state = RunState(plan=plan, journal=journal, options=options, hooks=hooks, api=api,
-                         fetch=fetch, gate=gate, cpu=pools.cpu, io=pools.io)
-        runner = _Runner(state, prepare_options=prepare_options, extend=extend, poll=poll,
-                         upload_cache=upload_cache, in_process_cpu=pools.in_process_cpu)
-        interrupted = _drive(runner, plan, extend, pools, api if client is None else None)
-        left = runner.left()
-        rows = batch_status(journal, now=time.time(), upload_margin_s=0)
+    driven = False
+    try:
+        with _held_folder(out, journal, options, hooks), _journal_of(out, journal) as journal:
+            _note_run(journal, plan, settings)
+            state = RunState(plan=plan, journal=journal, options=options, hooks=hooks, api=api,
+                             fetch=fetch, gate=gate, cpu=pools.cpu, io=pools.io)
+            runner = _Runner(state, prepare_options=prepare_options, extend=extend, poll=poll,
+                             upload_cache=upload_cache, in_process_cpu=pools.in_process_cpu)
+            driven = True
+            interrupted = _drive(runner, plan, extend, pools, api if client is None else None)
+            left = runner.left()
+            rows = batch_status(journal, now=time.time(), upload_margin_s=0)
+    finally:
+        if not driven:  # the folder is busy or its journal unreadable: nothing ran
+            pools.shutdown(wait=False)
+            if client is None:
+                api.close()
     halted = state.halted
     names = set(state.names)
     result = BatchResult(jobs=tuple(r for r in rows if r.name in names), interrupted=interrupted,
