@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from prep.core import rules, timecode
 from prep.core.clipspec import ClipSpec, Window, parse_clip_spec
-from prep.core.references import ReferenceSpec, check_references, default_binding
+from prep.core.references import ReferenceKind, ReferenceSpec, check_references, default_binding
 from prep.core.request import AUTO_ASPECT, RequestOptions, check_clip_count, check_model
 from prep.errors import ExitCode, ManifestError, UsageError
 
@@ -51,7 +51,7 @@ REQUIRED_COLUMNS = ("name", "clips", "prompt")
 # The request's fields (RequestOptions' JSON keys) less the prompt, and the manifest's own.
 REQUEST_COLUMNS = tuple(k for k in RequestOptions().as_dict() if k != "prompt")
 # A job's references besides its clips, one column per kind (prep.core.references' kinds).
-REFERENCE_COLUMNS = ("image", "audio", "voice")
+REFERENCE_COLUMNS: tuple[ReferenceKind, ...] = ("image", "audio", "voice")
 OPTIONAL_COLUMNS = (*REQUEST_COLUMNS, "pick", *REFERENCE_COLUMNS)
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 CLIP_KEYS = ("path", "start", "end")
@@ -326,35 +326,44 @@ def _references(row: Mapping[str, Any], base_dir: Path, problems: list[str]
     default: the Nth voice, videoN), in JSONL also `{"path": ..., "for": "video2"}`."""
     refs: list[ReferenceSpec] = []
     for kind in REFERENCE_COLUMNS:
-        value = row.get(kind)
-        if value is None or value == "":
-            continue
-        items: list[Any] = ([part.strip() for part in value.split(";") if part.strip()]
-                            if isinstance(value, str) else value if isinstance(value, list) else [value])
-        for number, given in enumerate(items, start=1):
-            item: Any = given
-            binds: Any = None
-            if kind == "voice" and isinstance(given, dict):
-                unknown = [k for k in given if k not in VOICE_KEYS]
-                if unknown:
-                    problems.append(f"{kind} {number}: unknown key {unknown[0]!r}; the keys are "
-                                    f"{', '.join(VOICE_KEYS)}")
-                    continue
-                item, binds = given.get("path"), given.get("for")
-            elif kind == "voice" and isinstance(given, str) and "@" in given:
-                item, _, binds = given.rpartition("@")
-            if not isinstance(item, str) or not item.strip():
-                problems.append(f"{kind} {number}: give a file path (text)")
+        for number, given in enumerate(_cell_items(row.get(kind)), start=1):
+            try:
+                path, binds = _reference_item(kind, given)
+            except UsageError as err:
+                problems.append(f"{kind} {number}: {err.message}")
                 continue
-            if binds is not None and not isinstance(binds, str):
-                problems.append(f"{kind} {number}: 'for' must be text such as video1")
-                continue
-            voices = sum(1 for r in refs if r.kind == "voice")
-            refs.append(ReferenceSpec(
-                kind=kind, path=base_dir / item.strip(),  # type: ignore[arg-type]
-                binds=(binds.strip() if binds else default_binding(voices)) if kind == "voice"
-                else None))
+            if kind == "voice":
+                binds = binds or default_binding(sum(1 for r in refs if r.kind == "voice"))
+            refs.append(ReferenceSpec(kind=kind, path=base_dir / path, binds=binds))
     return tuple(refs)
+
+
+def _cell_items(value: Any) -> list[Any]:
+    """A reference cell's items: CSV text split at `;`, a JSONL list as it is, one value alone."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(";") if part.strip()]
+    return value if isinstance(value, list) else [value]
+
+
+def _reference_item(kind: str, given: Any) -> tuple[str, str | None]:
+    """One reference item as its path and, for a voice, what it was said to speak for (None:
+    the default). UsageError says what is wrong with it."""
+    item: Any = given
+    binds: Any = None
+    if kind == "voice" and isinstance(given, dict):
+        unknown = [k for k in given if k not in VOICE_KEYS]
+        if unknown:
+            raise UsageError(f"unknown key {unknown[0]!r}; the keys are {', '.join(VOICE_KEYS)}")
+        item, binds = given.get("path"), given.get("for")
+    elif kind == "voice" and isinstance(given, str) and "@" in given:
+        item, _, binds = given.rpartition("@")
+    if not isinstance(item, str) or not item.strip():
+        raise UsageError("give a file path (text)")
+    if binds is not None and not isinstance(binds, str):
+        raise UsageError("'for' must be text such as video1")
+    return item.strip(), (binds.strip() or None) if binds else None
 
 
 def _request_cells(row: Mapping[str, Any], problems: list[str], *, words: bool) -> dict[str, Any]:

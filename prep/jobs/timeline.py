@@ -446,30 +446,50 @@ def _event(otio: Any, clip: Any, number: int, track: int, relinker: _Relinker,
                  record_duration_s=record.duration.to_seconds(), note=_event_note(clip))
 
 
-def _event_note(clip: Any) -> str | None:
-    """A prompt from the event: prep's own metadata, else its comment, else a marker's note."""
-    meta = clip.metadata
-    prep_meta = meta.get("prep") if hasattr(meta, "get") else None
-    if prep_meta is not None and hasattr(prep_meta, "get") and prep_meta.get("prompt"):
-        return str(prep_meta.get("prompt"))
-    cmx = meta.get("cmx_3600") if hasattr(meta, "get") else None
-    if cmx is not None and hasattr(cmx, "get"):
-        for comment in cmx.get("comments") or ():
-            text = str(comment)
-            if text.upper().startswith("COMMENT:") and text[8:].strip():
-                return text[8:].strip()
-    fcp = meta.get("fcp_xml") if hasattr(meta, "get") else None
-    comments = fcp.get("comments") if fcp is not None and hasattr(fcp, "get") else None
-    if comments is not None and hasattr(comments, "values"):
-        for text in comments.values():
-            if isinstance(text, str) and text.strip():
-                return text.strip()
+def _field(meta: Any, key: str) -> Any:
+    """`meta[key]` when `meta` is one of OTIO's metadata mappings, else None."""
+    return meta.get(key) if hasattr(meta, "get") else None
+
+
+def _prep_prompt(clip: Any) -> str | None:
+    prompt = _field(_field(clip.metadata, "prep"), "prompt")
+    return str(prompt) if prompt else None
+
+
+def _edl_comment(clip: Any) -> str | None:
+    """The first `* COMMENT:` line of a CMX 3600 event."""
+    for comment in _field(_field(clip.metadata, "cmx_3600"), "comments") or ():
+        text = str(comment)
+        if text.upper().startswith("COMMENT:") and text[8:].strip():
+            return text[8:].strip()
+    return None
+
+
+def _fcp_comment(clip: Any) -> str | None:
+    """The first non-empty comment of a Final Cut Pro XML clip."""
+    comments = _field(_field(clip.metadata, "fcp_xml"), "comments")
+    for text in comments.values() if hasattr(comments, "values") else ():
+        if isinstance(text, str) and text.strip():
+            return text.strip()
+    return None
+
+
+def _marker_note(clip: Any) -> str | None:
+    """The first marker's comment, else its name."""
     for marker in clip.markers:
-        mmeta = marker.metadata.get("fcp_xml") if hasattr(marker.metadata, "get") else None
-        comment = mmeta.get("comment") if mmeta is not None and hasattr(mmeta, "get") else None
+        comment = _field(_field(marker.metadata, "fcp_xml"), "comment")
         text = str(comment or marker.name or "").strip()
         if text:
             return text
+    return None
+
+
+def _event_note(clip: Any) -> str | None:
+    """A prompt from the event: prep's own metadata, else its comment, else a marker's note."""
+    for source in (_prep_prompt, _edl_comment, _fcp_comment, _marker_note):
+        note = source(clip)
+        if note:
+            return note
     return None
 
 
