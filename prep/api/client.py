@@ -213,32 +213,24 @@ class Task:
         if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
             raise ApiError("the API answered with something that is not a task (no id)",
                            hint="check EVOLINK_BASE_URL points at the EvoLink API")
-        info: dict[str, Any] = data["task_info"] if isinstance(data.get("task_info"), dict) else {}
-        usage: dict[str, Any] = data["usage"] if isinstance(data.get("usage"), dict) else {}
-        error = data.get("error")
-        message = code = None
-        if isinstance(error, dict):
-            message = str(error.get("message") or "") or None
-            code = str(error.get("code") or "") or None
-        elif isinstance(error, str) and error:
-            message = error
-        results = data.get("results") or []
-        progress = data.get("progress")
-        estimated = info.get("estimated_time")
+        info: dict[str, Any] = _typed(data, "task_info", dict) or {}
+        usage: dict[str, Any] = _typed(data, "usage", dict) or {}
+        message, code = _task_error(data.get("error"))
+        results = _typed(data, "results", list) or []
+        progress = _typed(data, "progress", int | float)
+        estimated = _typed(info, "estimated_time", int | float)
         return cls(
             id=data["id"],
             status=str(data.get("status") or "unknown").lower(),
-            progress=max(0, min(100, int(progress))) if isinstance(progress, int | float) else 0,
-            model=data.get("model") if isinstance(data.get("model"), str) else None,
-            created=data.get("created") if isinstance(data.get("created"), int) else None,
-            estimated_time_s=int(estimated) if isinstance(estimated, int | float) else None,
-            can_cancel=info.get("can_cancel") if isinstance(info.get("can_cancel"), bool) else None,
-            results=tuple(str(u) for u in results if isinstance(u, str)) if isinstance(results, list)
-            else (),
+            progress=0 if progress is None else max(0, min(100, int(progress))),
+            model=_typed(data, "model", str),
+            created=_typed(data, "created", int),
+            estimated_time_s=None if estimated is None else int(estimated),
+            can_cancel=_typed(info, "can_cancel", bool),
+            results=tuple(u for u in results if isinstance(u, str)),
             credits_reserved_units=_credits_units(usage.get("credits_reserved")),
-            billing_rule=usage.get("billing_rule") if isinstance(usage.get("billing_rule"), str)
-            else None,
-            user_group=usage.get("user_group") if isinstance(usage.get("user_group"), str) else None,
+            billing_rule=_typed(usage, "billing_rule", str),
+            user_group=_typed(usage, "user_group", str),
             error_message=message,
             error_code=code,
             replayed=replayed,
@@ -287,6 +279,20 @@ class Task:
             "user_group": self.user_group,
             "error": self.error_message,
         }
+
+
+def _typed(data: dict[str, Any], key: str, kind: Any) -> Any:
+    """`data[key]` when it is of type `kind` (a type or a union), else None: an answer's field
+    that is missing or of another type is read as absent."""
+    value = data.get(key)
+    return value if isinstance(value, kind) else None
+
+
+def _task_error(error: Any) -> tuple[str | None, str | None]:
+    """A task's error as (message, code): an object's fields, or a bare text as the message."""
+    if isinstance(error, dict):
+        return str(error.get("message") or "") or None, str(error.get("code") or "") or None
+    return (error or None) if isinstance(error, str) else None, None
 
 
 def _bool(value: Any) -> bool | None:
