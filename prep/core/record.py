@@ -55,16 +55,17 @@ def _make(cls: Any, *, slots: bool, kw_only: bool) -> Any:
             raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}")
     if not cls.__doc__:  # dataclass would write one from the constructor's signature
         raise TypeError(f"record class {cls.__name__} needs a docstring")
-    made: Any = dataclasses.dataclass(cls, init=False, repr=False, eq=False, slots=slots,
-                                      kw_only=kw_only)
+    # The fields only: no method, and no slotted copy of the class (made once, below).
+    made: Any = dataclasses.dataclass(cls, init=False, repr=False, eq=False, kw_only=kw_only)
     fields = dataclasses.fields(made)
     names = tuple(f.name for f in fields)
+    final: list[Any] = []  # the class __setattr__ and __delattr__ guard, once it is made
     methods: dict[str, Callable[..., Any]] = {
         "__init__": _init(made, fields),
         "__repr__": _repr(tuple(f.name for f in fields if f.repr)),
         "__eq__": _eq(_values(tuple(f.name for f in fields if f.compare))),
-        "__setattr__": _setattr(made, frozenset(names)),
-        "__delattr__": _delattr(made, frozenset(names)),
+        "__setattr__": _setattr(final, frozenset(names)),
+        "__delattr__": _delattr(final, frozenset(names)),
     }
     explicit_hash = "__hash__" in body and not (body["__hash__"] is None and "__eq__" in body)
     if not explicit_hash:
@@ -74,13 +75,31 @@ def _make(cls: Any, *, slots: bool, kw_only: bool) -> Any:
         # Slotted frozen instances pickle and copy through these, as dataclass's do.
         methods["__getstate__"] = _getstate(names)
         methods["__setstate__"] = _setstate(names)
+    namespace = dict(made.__dict__)
     for name, method in methods.items():
         if name in body and name not in ("__setattr__", "__delattr__", "__hash__"):
             continue  # the class's own, as dataclass keeps it
         method.__qualname__ = f"{made.__qualname__}.{method.__name__}"
-        setattr(made, name, method)
+        namespace[name] = method
+    # The class is made again with its methods in it (setting each on a made class costs a
+    # slot update apiece), and with its fields as slots when asked: dataclass's own way.
+    namespace.pop("__dict__", None)
+    namespace.pop("__weakref__", None)
+    if slots:
+        inherited: set[str] = set()
+        for base in made.__mro__[1:-1]:
+            declared = base.__dict__.get("__slots__", ())
+            inherited.update((declared,) if isinstance(declared, str) else declared)
+        namespace["__slots__"] = tuple(name for name in names if name not in inherited)
+        for name in names:
+            namespace.pop(name, None)  # a default stays in the field, not on the class
+    made = type(made)(made.__name__, made.__bases__, namespace)
+    made.__qualname__ = cls.__qualname__
+    final.append(made)
     params = made.__dataclass_params__
     params.init = params.repr = params.eq = params.frozen = True  # what the class now does
+    if hasattr(params, "slots"):  # where the version keeps it (3.12 on)
+        params.slots = slots
     return made
 
 
@@ -174,20 +193,20 @@ def _hash(values: Callable[[Any], tuple[Any, ...]]) -> Callable[[Any], int]:
     return __hash__
 
 
-def _setattr(cls: Any, names: frozenset[str]) -> Callable[[Any, str, Any], None]:
+def _setattr(final: list[Any], names: frozenset[str]) -> Callable[[Any, str, Any], None]:
     def __setattr__(self: Any, name: str, value: Any) -> None:  # noqa: N807
-        if type(self) is cls or name in names:
+        if type(self) is final[0] or name in names:
             raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
-        super(cls, self).__setattr__(name, value)
+        super(final[0], self).__setattr__(name, value)
 
     return __setattr__
 
 
-def _delattr(cls: Any, names: frozenset[str]) -> Callable[[Any, str], None]:
+def _delattr(final: list[Any], names: frozenset[str]) -> Callable[[Any, str], None]:
     def __delattr__(self: Any, name: str) -> None:  # noqa: N807
-        if type(self) is cls or name in names:
+        if type(self) is final[0] or name in names:
             raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
-        super(cls, self).__delattr__(name)
+        super(final[0], self).__delattr__(name)
 
     return __delattr__
 
