@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import pickle
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import FrozenInstanceError, dataclass, field
 from fractions import Fraction
@@ -220,27 +219,3 @@ def test_what_a_record_refuses() -> None:
 
             def __setattr__(self, name: str, value: Any) -> None:
                 pass
-
-
-def test_records_on_the_start_up_path_are_made_without_compiling() -> None:
-    """Importing the modules `prep probe` and `prep estimate` use compiles no method source:
-    every frozen class on that path is a record (a new one made with @dataclass would show up
-    here as `compile` events)."""
-    import subprocess
-
-    code = (
-        "import sys\n"
-        "compiled = []\n"
-        "def hook(event, args):\n"
-        "    if event == 'compile' and isinstance(args[0], (str, bytes)) and args[1] == '<string>':\n"
-        "        frame = sys._getframe(1)\n"
-        "        while frame and frame.f_code.co_name != '_process_class':\n"
-        "            frame = frame.f_back\n"
-        "        if frame:\n"
-        "            compiled.append(frame.f_locals['cls'].__qualname__)\n"
-        "sys.addaudithook(hook)\n"
-        "import prep.ui.commands.probe, prep.ui.commands.estimate, prep.media.probe\n"
-        "import prep.jobs.estimate, prep.ui.render, prep.settings\n"
-        "assert not compiled, sorted(set(compiled))\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
