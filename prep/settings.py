@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from prep.core import rules
 from prep.core.prices import DEFAULT_PRICES, PriceTable, parse_credits
+from prep.core.record import record
 from prep.errors import UsageError
 
 __all__ = ["Settings", "config_path", "load_settings", "price_table", "read_config",
@@ -37,7 +38,7 @@ ENV_KEYS = {
 DEFAULT_CONNECT_TIMEOUT_S = 60.0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(frozen=True, slots=True, kw_only=True)
 class Settings:
     """Everything prep needs to know about where it runs and whom it talks to."""
 

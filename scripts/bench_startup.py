@@ -10,8 +10,11 @@
 Each pair runs in turn (A B A B ...) under `farm-bench` where it is on PATH, which reads each
 run's CPU seconds from the operating system and takes the ratio pair by pair; elsewhere the
 same pairs are timed here (wall clock, and CPU from getrusage). Medians are quoted. Modules are
-compiled first (`compileall`), as an installed prep's are. The machine may be shared: the load
-average is printed with the results, and CPU ratios are steadier than wall ones under load.
+compiled first (`compileall`), as an installed prep's are. Every command runs with this tree
+first on PYTHONPATH and a private HOME holding a one-line config file (`model = "2.6"`, read as
+on a configured machine: TOML is parsed), so the figures depend on neither the machine's own
+config nor another checkout. The machine may be shared: the load average is printed with the
+results, and CPU ratios are steadier than wall ones under load.
 """
 
 from __future__ import annotations
@@ -63,14 +66,28 @@ def _medians(text: str) -> dict[str, float]:
     return rows
 
 
-def _farm(command: list[str], baseline: list[str], runs: int) -> dict[str, float]:
+def _environment(home: Path) -> dict[str, str]:
+    """The commands' environment: this tree first on the path, a private HOME whose config file
+    names a model, and none of prep's own variables from the caller's environment."""
+    (home / ".config" / "prep").mkdir(parents=True)
+    (home / ".config" / "prep" / "config.toml").write_text('model = "2.6"\n', encoding="utf-8")
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith(("PREP_", "EVOLINK_", "XDG_"))}
+    path = os.environ.get("PYTHONPATH")
+    return {**env, "HOME": str(home),
+            "PYTHONPATH": os.pathsep.join([str(ROOT), *([path] if path else [])])}
+
+
+def _farm(command: list[str], baseline: list[str], runs: int,
+          env: dict[str, str]) -> dict[str, float]:
     done = subprocess.run(["farm-bench", "-n", str(runs), "--timeout", "600", "--vs",
                            " ".join(baseline), "--", *command],
-                          capture_output=True, text=True, check=True)
+                          capture_output=True, text=True, check=True, env=env)
     return _medians(done.stdout + done.stderr)
 
 
-def _own(command: list[str], baseline: list[str], runs: int) -> dict[str, float]:
+def _own(command: list[str], baseline: list[str], runs: int,
+         env: dict[str, str]) -> dict[str, float]:
     """The same figures as `_farm`, timed here: pairs in turn, medians."""
     samples: dict[str, list[float]] = {}
     for run in range(runs + 1):  # the first pair warms the caches and is not counted
@@ -78,7 +95,7 @@ def _own(command: list[str], baseline: list[str], runs: int) -> dict[str, float]
         for argv in (command, baseline):
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
-            subprocess.run(argv, capture_output=True, check=True)
+            subprocess.run(argv, capture_output=True, check=True, env=env)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             pair.append((time.perf_counter() - start,
                          after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime))
@@ -107,11 +124,12 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp_text:
         tmp = Path(tmp_text)
+        env = _environment(tmp / "home")
         for label, command, target in (
                 ("prep --help", [*prep, "--help"], 2.5),
                 ("prep probe CLIP", [*prep, "probe", str(clip)], 4.0),
                 ("prep estimate CLIP", [*prep, "estimate", str(clip)], 4.0)):
-            figures = timer(command, python, runs)
+            figures = timer(command, python, runs, env)
             rows.append((f"{label} vs python -c pass",
                          f"{figures['A/B cpu']:.2f}x CPU, {figures['A/B wall']:.2f}x wall",
                          f"{figures['A cpu s'] * 1000:.0f} ms CPU vs {figures['B cpu s'] * 1000:.0f}"
@@ -119,7 +137,7 @@ def main() -> None:
         copy_dir = tmp / "cp"
         copy_dir.mkdir()
         figures = timer([*prep, "prepare", str(clip), "-o", str(tmp / "out"), "-q"],
-                        ["cp", str(clip), str(copy_dir / "clip.mp4")], runs)
+                        ["cp", str(clip), str(copy_dir / "clip.mp4")], runs, env)
         extra = figures["A wall s"] - figures["B wall s"]
         rows.append(("prep prepare COMPLIANT -o DIR vs cp", f"{extra:+.3f} s wall",
                      f"{figures['A wall s']:.3f} s ({figures['A cpu s']:.3f} CPU-s) vs "

@@ -92,6 +92,51 @@ def test_python_dash_m_prep() -> None:
     assert "prep" in out
 
 
+@pytest.mark.parametrize(("args", "frozen"), [(["schema"], True), (["--help"], False),
+                                             (["probe", "--help"], True), (["nope"], False)])
+def test_the_collector_is_paused_only_while_the_command_line_loads(args: list[str],
+                                                                    frozen: bool) -> None:
+    """`python -m prep` pauses the cyclic garbage collector until the command's module is in
+    (no collection runs while the command line loads), freezes what loading made and collects
+    as usual while the command runs; a run that ends before any command module loads leaves
+    it as it was."""
+    code = (
+        "import gc, sys, runpy\n"
+        "early = []\n"
+        "gc.callbacks.append(lambda phase, info: phase == 'start' and early.append(\n"
+        "    'prep.ui.cli' in sys.modules\n"
+        "    and not any(m.startswith('prep.ui.commands.') for m in sys.modules)))\n"
+        "sys.argv = ['prep', *sys.argv[1:]]\n"
+        "try:\n"
+        "    runpy.run_module('prep', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "assert gc.isenabled()\n"
+        "print(gc.get_freeze_count() > 0, not any(early))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    # Without a command, the collector is back on when the run ends (and may then collect).
+    assert done.stdout.splitlines()[-1] in ({f"{frozen} True"} if frozen else {"False True",
+                                                                                 "False False"})
+
+
+def test_main_leaves_the_collector_as_it_found_it(monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """In a process that goes on (a test, a host program), a run without a command turns the
+    collector back on and freezes nothing."""
+    import gc
+
+    from prep.ui.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["prep", "--version"])
+    assert gc.isenabled()
+    with pytest.raises(SystemExit):
+        main()
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert "prep" in capsys.readouterr().out
+
+
 @pytest.mark.media
 def test_probe_table_and_json(tmp_path: Path) -> None:
     clip = mediagen.clip("plain", seconds=3, rate="30000/1001")

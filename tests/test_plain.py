@@ -131,34 +131,48 @@ _NEVER = ("rich", "pymediainfo", "platformdirs", "tomllib", "httpx", "sqlite3", 
 
 
 @pytest.mark.media
-@pytest.mark.parametrize(("command", "also_never"), [
-    (["probe"], ("json", "prep.core.plan", "prep.core.billing", "prep.ui.commands.prepare")),
-    (["estimate"], ("json", "prep.core.plan", "prep.ui.commands.probe")),
-    (["prepare", "-q", "-o", "OUT"], ("hashlib",)),
+@pytest.mark.parametrize(("command", "also_never", "records_only"), [
+    (["probe"], ("json", "prep.core.plan", "prep.core.billing", "prep.ui.commands.prepare"), True),
+    (["estimate"], ("json", "prep.core.plan", "prep.ui.commands.probe"), True),
+    (["prepare", "-q", "-o", "OUT"], ("hashlib",), False),
 ])
 def test_commands_load_only_what_they_need(tmp_path: Path, command: list[str],
-                                           also_never: tuple[str, ...]) -> None:
+                                           also_never: tuple[str, ...], records_only: bool) -> None:
     """`prep probe`, `estimate` and `prepare` (of a clip it copies) of one clip, redirected,
     import neither rich (output is written plainly) nor pymediainfo (libmediainfo is read
-    through ctypes), platformdirs or tomllib (no config file), nor what else they do not use."""
+    through ctypes), platformdirs or tomllib (no config file), nor what else they do not use.
+    `probe` and `estimate` compile no dataclass methods either: every frozen class they load
+    is a `record` (a new `@dataclass` on their path shows up here by name)."""
     # faststart and no B-frames: a clip prepare copies as it is
     clip = mediagen.clip("copyable", seconds=3, extra=["-movflags", "+faststart"])
     code = (
         "import sys, runpy\n"
         "never = set(sys.argv[1].split(','))\n"
-        "sys.argv = ['prep', *sys.argv[2:]]\n"
+        "compiled = []\n"
+        "def hook(event, args):\n"
+        "    if event == 'compile' and args[1] == '<string>':\n"
+        "        frame = sys._getframe(1)\n"
+        "        while frame is not None and frame.f_code.co_name != '_process_class':\n"
+        "            frame = frame.f_back\n"
+        "        if frame is not None:\n"
+        "            compiled.append(frame.f_locals['cls'].__qualname__)\n"
+        "if sys.argv[2] == 'records':\n"
+        "    sys.addaudithook(hook)\n"
+        "sys.argv = ['prep', *sys.argv[3:]]\n"
         "try:\n"
         "    runpy.run_module('prep', run_name='__main__')\n"
         "except SystemExit as done:\n"
         "    assert not done.code, done.code\n"
         "loaded = sorted(never & set(sys.modules))\n"
         "assert not loaded, loaded\n"
+        "assert not compiled, sorted(set(compiled))\n"
     )
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PREP_CACHE_DIR": str(tmp_path / "c"),
            "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     args = [str(tmp_path / "out") if a == "OUT" else a for a in command]
-    done = subprocess.run([sys.executable, "-c", code, ",".join(_NEVER + also_never), *args,
-                           str(clip)], env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", code, ",".join(_NEVER + also_never),
+                           "records" if records_only else "any", *args, str(clip)],
+                          env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "3.0 s" in done.stdout or "3.0 -> 3.0 s" in done.stdout, done.stdout
 

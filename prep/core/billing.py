@@ -17,7 +17,7 @@ until the task settles; the estimate is then the hold, and says so.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from fractions import Fraction
 from typing import Any
 
@@ -31,6 +31,7 @@ from prep.core.prices import (
     credits_text,
     parse_credits,
 )
+from prep.core.record import record
 from prep.core.request import (
     RequestOptions,
     audio_on,
@@ -77,7 +78,7 @@ def price_units(billed_ms: int, quality: str, prices: PriceTable = DEFAULT_PRICE
     return max(round_half_up(rate.exact_units(billed_ms, quality, audio)), rate.minimum_units)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(frozen=True, slots=True, kw_only=True)
 class Alternative:
     """What the same job would cost with another model (or audio setting)."""
 
@@ -93,7 +94,7 @@ class Alternative:
         return f"{self.model} ({'with' if audio_on(self.model, self.generate_audio) else 'no'} audio)"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(frozen=True, slots=True, kw_only=True)
 class ClipBill:
     """One clip of a job: the duration it will have when prepared, and what of it is billed."""
 
@@ -105,7 +106,7 @@ class ClipBill:
     notes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(frozen=True, slots=True, kw_only=True)
 class Estimate:
     """The bill of one job, before anything is uploaded."""
 

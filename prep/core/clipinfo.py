@@ -6,18 +6,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from prep.core import rules
 from prep.core.modelspec import ModelSpec
+from prep.core.record import record
 from prep.core.timecode import format_ms
 
 __all__ = ["ClipInfo", "Verdict", "assess"]
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(frozen=True, slots=True, kw_only=True)
 class ClipInfo:
     """What a clip is, as far as EvoLink and prep care. Durations in ms, sizes in bytes."""
 
@@ -131,7 +132,7 @@ def _ratio_text(value: Fraction) -> str:
     return f"{value.numerator}:{value.denominator}"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Verdict:
     """`compliant` is strictly the API's verdict; `advice` is what prep would still change."""
 

@@ -11,11 +11,11 @@ the file system. `prep.media.clips` is the edge that answers it from the disk an
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 from prep.core import timecode
+from prep.core.record import record
 from prep.core.timecode import Timepoint
 from prep.errors import UsageError
 
@@ -35,7 +35,7 @@ def is_timeline(path: Path | str) -> bool:
     return Path(path).suffix.lower() in TIMELINE_SUFFIXES
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Window:
     """A requested trim: start and end timecodes (either may be open), or a length."""
 
@@ -87,7 +87,7 @@ class Window:
         return start, min(end, duration_ms)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ClipSpec:
     """A clip on disk and the part of it to use."""
 

@@ -9,12 +9,12 @@ and a block of rows in the test tables, nothing else. Times are integer millisec
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Final
 
 from prep.core import rules
 from prep.core.modelspec import MediaLimits, ModelSpec, Span
+from prep.core.record import record
 from prep.core.timecode import round_half_up
 from prep.errors import UsageError
 
@@ -87,7 +87,7 @@ def billed_head_ms(spec: ModelSpec, clips_in_job: int) -> int | None:
     return None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(frozen=True, slots=True, kw_only=True)
 class Bill:
     """A job's price on one model: what is billed, the charge, and the hold where it differs."""
 
@@ -190,7 +190,7 @@ def reference_problems(spec: ModelSpec, *, videos_ms: Sequence[int], images: int
     return problems
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(frozen=True, slots=True, kw_only=True)
 class Comparison:
     """The same clips and options priced on one model: what it would cut or refuse, and why."""
 

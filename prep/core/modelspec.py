@@ -7,14 +7,16 @@ written there once), and the functions that read them are in models.py.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from fractions import Fraction
 from typing import Literal
+
+from prep.core.record import record
 
 __all__ = ["Billing", "InputRule", "MediaLimits", "ModelSpec", "Span"]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Span:
     """An inclusive integer range."""
 
@@ -29,7 +31,7 @@ class Span:
         return f"{self.low}-{self.high}{unit}" if self.low != self.high else f"{self.low}{unit}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(frozen=True, slots=True, kw_only=True)
 class MediaLimits:
     """What one reference of a kind (video, image or audio) may be."""
 
@@ -45,7 +47,7 @@ class MediaLimits:
 InputRule = Literal["per_clip_cap", "total_cap", "full"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(frozen=True, slots=True, kw_only=True)
 class Billing:
     """How one model turns a request into credits.
 
@@ -67,7 +69,7 @@ class Billing:
     rule_id: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(frozen=True, slots=True, kw_only=True)
 class ModelSpec:
     """One model's rules, as EvoLink publishes them."""
 

@@ -8,11 +8,11 @@ carry a price table, load without the billing rules and the request checks behin
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
 from prep.core import rules
+from prep.core.record import record
 from prep.errors import UsageError
 
 __all__ = ["DEFAULT_PRICES", "UNITS_PER_CREDIT", "ModelRate", "PriceTable", "credits_number",
@@ -21,7 +21,7 @@ __all__ = ["DEFAULT_PRICES", "UNITS_PER_CREDIT", "ModelRate", "PriceTable", "cre
 UNITS_PER_CREDIT = rules.UNITS_PER_CREDIT
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(frozen=True, slots=True, kw_only=True)
 class ModelRate:
     """One model's price: units per billed second (with audio), the 1080p multiplier, the minimum
     charge per task, and the multiplier of an output without audio (None: no such switch)."""
@@ -46,7 +46,7 @@ class ModelRate:
         return exact
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(frozen=True, slots=True, kw_only=True)
 class PriceTable:
     """Prices in 1/10,000-credit units, for both models. The default is EvoLink's published public
     table. The unprefixed fields are the standard model's (as before the flash model existed)."""

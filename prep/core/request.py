@@ -14,7 +14,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import Field, dataclass, field, fields, replace
+from dataclasses import Field, field, fields, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from prep.core import rules
 from prep.core.models import model_spec
 from prep.core.modelspec import ModelSpec
+from prep.core.record import record
 from prep.errors import UsageError
 
 __all__ = [
@@ -465,7 +466,7 @@ def _extend_flag(value: Any) -> str:
     return "--prompt-extend" if value else "--no-prompt-extend"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(frozen=True, slots=True, kw_only=True)
 class RequestOptions:
     """Everything a job asks EvoLink for besides its clips, checked once when built.
 
@@ -614,7 +615,7 @@ def _is_default(item: Field[Any], value: Any) -> bool:
     return bool(value == item.default and type(value) is type(item.default))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(frozen=True, slots=True, kw_only=True)
 class GenerationRequest:
     """One wan2.6-reference-video (or -flash) job, checked when built: the request options with a
     prompt and a resolved aspect ratio, and 1-3 reference video URLs. `.body()` is exactly what is

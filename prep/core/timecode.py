@@ -14,8 +14,9 @@ SMPTE needs the clip's frame rate, which is known only after probing, so parsing
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from fractions import Fraction
+
+from prep.core.record import record
 
 __all__ = ["Timepoint", "format_ms", "frame_ms", "ms_to_frames", "parse", "round_half_up"]
 
@@ -29,7 +30,7 @@ def round_half_up(value: Fraction) -> int:
     return int((value + Fraction(1, 2)) // 1)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Timepoint:
     """A parsed timecode: milliseconds, or SMPTE frames that need the clip's frame rate."""
 

@@ -9,7 +9,6 @@ What is then made of the window (copied, remuxed, re-encoded) is `prep.core.plan
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
@@ -18,6 +17,7 @@ from prep.core.billing import ClipBill
 from prep.core.clipinfo import ClipInfo
 from prep.core.clipspec import ClipSpec, Window
 from prep.core.modelspec import Span
+from prep.core.record import record
 from prep.core.streams import usable_as_is
 from prep.core.timecode import format_ms
 from prep.errors import MediaError
@@ -49,7 +49,7 @@ def edge_margin_ms(fps: Fraction | None) -> int:
     return max(MIN_MARGIN_MS, -(-1000 * rate.denominator // rate.numerator))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(frozen=True, slots=True, kw_only=True)
 class ClipWindow:
     """The part of the source that becomes the output; `extend_to_ms` is set for short clips."""
 
@@ -70,7 +70,7 @@ class ClipWindow:
         return self.extend_to_ms or (self.end_ms - self.start_ms)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class PlannedClip:
     """A clip spec, what probing found, and the window prep will use."""
 

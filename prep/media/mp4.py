@@ -18,11 +18,11 @@ import bisect
 import struct
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
 from typing import BinaryIO
 
+from prep.core.record import record
 from prep.errors import MediaError
 
 __all__ = ["Mp4Info", "Mp4Track", "Samples", "read_mp4", "read_samples"]
@@ -39,7 +39,7 @@ class _Damaged(Exception):
     """An inconsistency in the index; read_mp4 turns it into a MediaError naming the file."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(frozen=True, slots=True, kw_only=True)
 class Mp4Track:
     """One track's raw timing: `duration_ms` sums its samples and ignores any edit list."""
 
@@ -65,7 +65,7 @@ class Mp4Track:
         return self.duration_units * 1000 // self.timescale if self.timescale else 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(frozen=True, slots=True, kw_only=True)
 class Mp4Info:
     """What the sample tables of an mp4 / mov file say."""
 
@@ -121,7 +121,7 @@ def _reading(path: Path | str) -> Iterator[None]:
                          hint="check that the file exists and can be read") from err
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(frozen=True, slots=True, kw_only=True)
 class Samples:
     """One track's samples in decode order: where each is stored, its size, and its decode and
     presentation times (in the track's `timescale`, edit lists ignored)."""
@@ -426,7 +426,7 @@ def _avc_config(stsd: bytes | None) -> bytes | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class _Sizes:
     """stsz: one size for every sample (`uniform`), or running totals of a table of sizes
     (`ends[i]` is the bytes of samples 0..i-1, so `ends[-1]` is all of them)."""
