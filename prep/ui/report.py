@@ -353,48 +353,11 @@ def _job_html(job: ReportJob, pictures: _Pictures) -> str:
            f"<h2>{_e(job.name)}</h2>"
            f'<span class="state" style="background:{colour}">{_e(job.state)}</span>'
            f'<span class="muted">manifest line {job.line}</span></div><dl>']
-    rows: list[tuple[str, str]] = [("prompt", job.prompt)]
-    settings = [f"{job.duration_s} s" if job.duration_s else "", job.quality, job.aspect_ratio]
-    rows.append(("output", " · ".join(s for s in settings if s)))
-    cost = f"estimate {_credits(job.estimate_units)} credits"
-    if job.measured_units is not None and job.measured_units != job.estimate_units:
-        cost += f" (as prepared: {_credits(job.measured_units)})"
-    cost += f" · reserved by EvoLink: {_reserved(job.credits_reserved_units)}"
-    rows.append(("cost", cost))
-    if job.task_id:
-        rows.append(("task", job.task_id))
-    if job.result_path:
-        rows.append(("result", job.result_path))
-    out.extend(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows if v)
+    out.extend(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in _job_facts(job) if v)
     if job.error:
         out.append(f'<dt>error</dt><dd class="err">{_e(job.error)}</dd>')
     out.append("</dl>")
-    for number, clip in enumerate(job.clips, start=1):
-        label = f"clip {number}: <code>{_e(clip.spec)}</code>"
-        if clip.picked:
-            label += ' <span class="muted">(window picked)</span>'
-        out.append(f'<div class="clip">{label}')
-        if clip.picked and clip.pick_usable is False:
-            for warning in clip.pick_warnings or ("the billed head seldom shows a face while someone "
-                                                  "speaks",):
-                out.append(f'<div class="warn">pick: {_e(warning)}</div>')
-        if clip.verdict is not None:
-            colour = _VERDICT_COLOURS.get(clip.verdict, "#868e96")
-            out.append(f'<div class="check">reference check: <span class="state" '
-                       f'style="background:{colour}">{_e(clip.verdict)}</span>')
-            if clip.findings:
-                out.append("<ul>" + "".join(
-                    f'<li class="{"err" if f.startswith("fail") else "warn"}">{_e(f)}</li>'
-                    for f in clip.findings) + "</ul>")
-            else:
-                out.append(' <span class="muted">every check passed</span>')
-            out.append("</div>")
-        uri, why = pictures.sheet(clip)
-        if uri:
-            out.append(f'<img src="{uri}" alt="contact sheet of {_e(clip.spec)}">')
-        elif why:
-            out.append(f'<div class="note">no picture: {_e(why)}</div>')
-        out.append("</div>")
+    out.extend(_clip_html(number, clip, pictures) for number, clip in enumerate(job.clips, start=1))
     if job.result_path:
         uri, why = pictures.frame(job.result_path)
         if uri:
@@ -404,6 +367,50 @@ def _job_html(job: ReportJob, pictures: _Pictures) -> str:
             out.append(f'<div class="note">no picture of the result: {_e(why)}</div>')
     out.append("</section>")
     return "".join(out)
+
+
+def _job_facts(job: ReportJob) -> list[tuple[str, str]]:
+    """The job's rows of facts: prompt, output, cost, task and result (empty ones are left out)."""
+    settings = [f"{job.duration_s} s" if job.duration_s else "", job.quality, job.aspect_ratio]
+    cost = f"estimate {_credits(job.estimate_units)} credits"
+    if job.measured_units is not None and job.measured_units != job.estimate_units:
+        cost += f" (as prepared: {_credits(job.measured_units)})"
+    cost += f" · reserved by EvoLink: {_reserved(job.credits_reserved_units)}"
+    return [("prompt", job.prompt), ("output", " · ".join(s for s in settings if s)),
+            ("cost", cost), ("task", job.task_id or ""), ("result", job.result_path or "")]
+
+
+def _clip_html(number: int, clip: ReportClip, pictures: _Pictures) -> str:
+    """One clip of a job: its spec, the pick's warnings, the reference check and its sheet."""
+    label = f"clip {number}: <code>{_e(clip.spec)}</code>"
+    if clip.picked:
+        label += ' <span class="muted">(window picked)</span>'
+    out = [f'<div class="clip">{label}']
+    if clip.picked and clip.pick_usable is False:
+        for warning in clip.pick_warnings or ("the billed head seldom shows a face while someone "
+                                              "speaks",):
+            out.append(f'<div class="warn">pick: {_e(warning)}</div>')
+    if clip.verdict is not None:
+        out.append(_check_html(clip.verdict, clip.findings))
+    uri, why = pictures.sheet(clip)
+    if uri:
+        out.append(f'<img src="{uri}" alt="contact sheet of {_e(clip.spec)}">')
+    elif why:
+        out.append(f'<div class="note">no picture: {_e(why)}</div>')
+    out.append("</div>")
+    return "".join(out)
+
+
+def _check_html(verdict: str, findings: Sequence[str]) -> str:
+    colour = _VERDICT_COLOURS.get(verdict, "#868e96")
+    html = (f'<div class="check">reference check: <span class="state" '
+            f'style="background:{colour}">{_e(verdict)}</span>')
+    if findings:
+        html += "<ul>" + "".join(f'<li class="{"err" if f.startswith("fail") else "warn"}">{_e(f)}</li>'
+                                 for f in findings) + "</ul>"
+    else:
+        html += ' <span class="muted">every check passed</span>'
+    return html + "</div>"
 
 
 def write_report(report: Report, path: Path | str, *, pictures: bool = True,
