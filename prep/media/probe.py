@@ -167,32 +167,14 @@ def _clip_info(path: Path, media: Any) -> ClipInfo:
     videos, audios = media.video_tracks, media.audio_tracks
     fmt = (general.format or "") if general else ""
     if not videos:
-        if media.image_tracks:
-            raise MediaError(path, f"is an image ({fmt or 'picture'}), not a video",
-                             hint="pass a video clip")
-        if audios:
-            raise MediaError(path, "has audio but no video stream", hint="pass a video clip")
-        if fmt in ("MPEG-4", "QuickTime"):
-            raise MediaError(path, "is truncated or damaged: its index (moov atom) is missing",
-                             hint="copy or re-export the clip again")
-        raise MediaError(path, "is not a video file (no video stream found)",
-                         hint="pass an mp4, mov, mkv or another video file")
+        raise _no_video(path, media, fmt)
     video = videos[0]
     audio = audios[0] if audios else None
-    general_ms = _ms(general.duration) if general else None
     video_ms = _ms(video.duration)
     audio_ms = _ms(audio.duration) if audio else None
-    duration_ms = general_ms or video_ms or audio_ms
-    width, height = _int(video.width), _int(video.height)
-    if not duration_ms or not width or not height:
-        raise MediaError(path, "is damaged: its video stream has no duration or size",
-                         hint="copy or re-export the clip again")
-    if max(width, height) > rules.MAX_SOURCE_SIDE_PX:
-        raise MediaError(path, f"is damaged: its header claims {width}x{height}, more than any "
-                               f"video stream holds (at most {rules.MAX_SOURCE_SIDE_PX} a side)",
-                         hint="re-export the clip; prep will not guess its real picture size")
+    duration_ms, width, height = _length_and_size(
+        path, video, (_ms(general.duration) if general else None) or video_ms or audio_ms)
     transfer = video.transfer_characteristics
-    hdr = "PQ" if transfer and "PQ" in transfer else "HLG" if transfer and "HLG" in transfer else None
     scan = (video.scan_type or "").lower()
     return ClipInfo(
         path=path,
@@ -215,17 +197,64 @@ def _clip_info(path: Path, media: Any) -> ClipInfo:
         chroma_subsampling=video.chroma_subsampling,
         color_primaries=video.color_primaries,
         transfer=transfer,
-        hdr=hdr,
+        hdr=_hdr(transfer),
         interlaced=scan in ("interlaced", "mbaff", "paff"),
-        audio_codec=_audio_codec(audio) if audio else None,
-        audio_channels=_int(audio.channel_s) if audio else None,
-        audio_rate=_int(audio.sampling_rate) if audio else None,
+        **_audio_facts(audio),
         faststart=(general.isstreamable or "Yes") == "Yes" if general else True,
         video_bitrate=_int(video.bit_rate),
-        extra_streams=tuple(t.track_type for t in media.tracks[1:]
-                            if t.track_type not in ("Video", "Audio"))
-        + (("Video",) * (len(videos) - 1)) + (("Audio",) * max(0, len(audios) - 1)),
+        extra_streams=_extra_streams(media),
     )
+
+
+def _no_video(path: Path, media: Any, fmt: str) -> MediaError:
+    """What a file without a video stream is instead: a picture, audio, a broken mp4, other."""
+    if media.image_tracks:
+        return MediaError(path, f"is an image ({fmt or 'picture'}), not a video",
+                          hint="pass a video clip")
+    if media.audio_tracks:
+        return MediaError(path, "has audio but no video stream", hint="pass a video clip")
+    if fmt in ("MPEG-4", "QuickTime"):
+        return MediaError(path, "is truncated or damaged: its index (moov atom) is missing",
+                          hint="copy or re-export the clip again")
+    return MediaError(path, "is not a video file (no video stream found)",
+                      hint="pass an mp4, mov, mkv or another video file")
+
+
+def _length_and_size(path: Path, video: Any, duration_ms: int | None) -> tuple[int, int, int]:
+    """The clip's duration and the video's width and height; MediaError when the stream has no
+    duration or size, or a size no stream holds (a damaged header)."""
+    width, height = _int(video.width), _int(video.height)
+    if not duration_ms or not width or not height:
+        raise MediaError(path, "is damaged: its video stream has no duration or size",
+                         hint="copy or re-export the clip again")
+    if max(width, height) > rules.MAX_SOURCE_SIDE_PX:
+        raise MediaError(path, f"is damaged: its header claims {width}x{height}, more than any "
+                               f"video stream holds (at most {rules.MAX_SOURCE_SIDE_PX} a side)",
+                         hint="re-export the clip; prep will not guess its real picture size")
+    return duration_ms, width, height
+
+
+def _hdr(transfer: str | None) -> str | None:
+    """PQ or HLG from the transfer characteristics; None for SDR."""
+    for kind in ("PQ", "HLG"):
+        if transfer and kind in transfer:
+            return kind
+    return None
+
+
+def _audio_facts(audio: Any) -> dict[str, Any]:
+    """The first audio stream's codec, channels and rate (all None without audio)."""
+    if audio is None:
+        return {"audio_codec": None, "audio_channels": None, "audio_rate": None}
+    return {"audio_codec": _audio_codec(audio), "audio_channels": _int(audio.channel_s),
+            "audio_rate": _int(audio.sampling_rate)}
+
+
+def _extra_streams(media: Any) -> tuple[str, ...]:
+    """Streams beyond the first video and audio: data, text, menus, and further video or audio."""
+    videos, audios = len(media.video_tracks), len(media.audio_tracks)
+    return (tuple(t.track_type for t in media.tracks[1:] if t.track_type not in ("Video", "Audio"))
+            + ("Video",) * (videos - 1) + ("Audio",) * max(0, audios - 1))
 
 
 def _container(general: Any) -> str:
