@@ -294,6 +294,10 @@ def passes_check(result: PickResult) -> bool:
     return result.usable and not result.crosses_cuts and not result.flaws
 
 
+# A candidate window: (its sort key: score, length, -start), shot index, start, length, latest end.
+_Best = tuple[tuple[float, int, int], int, int, int, int]
+
+
 class _Scene:
     """What every window of one analysis is scored on: shots, per-step worth and flaws."""
 
@@ -331,13 +335,52 @@ class _Scene:
     def result(self, wanted: int, *, explicit: bool) -> PickResult:
         """The best window of `wanted` ms (kept, clamped to the shot, when `explicit`; otherwise it
         may end early at its shot's end and lose a worthless tail)."""
-        analysis, grid, bounds, fps = self.analysis, self.grid, self.bounds, self.fps
-        min_len, head_cap, sums = self.min_len, self.head_cap, self.sums
+        grid, bounds, sums, head_cap = self.grid, self.bounds, self.sums, self.head_cap
+        warnings: list[str] = []
+        crosses = 0
+        best = self._best_in_a_shot(wanted, explicit=explicit)
+        if best is None:
+            best = self._best_across_cuts()
+            crosses = sum(1 for c in self.cuts if best[2] < c < best[2] + best[3])
+            warnings.append(f"every shot is shorter than {format_ms(self.min_len)} s, so the window "
+                            f"crosses {crosses} cut{'s' * (crosses != 1)}")
+        _, shot_index, start, length, limit = best
+        start_al, end_al = self._aligned(start, length, limit, wanted, explicit=explicit)
+        head_ms = min(head_cap, end_al - start_al)
+
+        face, speech, both = self.face, self.speech, self.both
+        window_cov = grid.coverage(face, speech, both, start_al, end_al)
+        head_cov = grid.coverage(face, speech, both, start_al, start_al + head_ms)
+        score = _score(sums, grid, start_al, end_al - start_al, head_cap)
+        shots = tuple(
+            Shot(index=i, start_ms=a, end_ms=b, coverage=grid.coverage(face, speech, both, a, b))
+            for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
+        )
+        face_spans, speech_spans = grid.spans(face), grid.spans(speech)
+        together = sum(both) * STEP_MS >= TOGETHER_MIN_MS
+        warnings.extend(self._content_warnings(face_spans, speech_spans, together=together))
+        warnings.extend(self.flaws.warnings(start_al, end_al))
+        usable = head_cov.both >= USABLE_HEAD_RATIO and not crosses
+        if face_spans and speech_spans and together and not usable:
+            warnings.append(f"only {head_cov.both:.0%} of the billed head shows a face while someone "
+                            "speaks")
+        return PickResult(
+            path=self.analysis.path, start_ms=start_al, end_ms=end_al, head_ms=head_ms,
+            clips_in_job=self.clips_in_job, score=score, window=window_cov, head=head_cov,
+            shot=shots[shot_index],
+            shots=shots, cuts_ms=tuple(self.cuts), faces=face_spans, speech=speech_spans, usable=usable,
+            warnings=tuple(warnings), crosses_cuts=crosses, analysis=self.analysis,
+            model=self.spec.id, every_second_billed=self.every_second,
+            flaws=self.flaws.failing(start_al, end_al),
+        )
+
+    def _best_in_a_shot(self, wanted: int, *, explicit: bool) -> _Best | None:
+        """The best window inside one shot (kept clear of its cuts), or None when every shot is
+        shorter than the shortest window."""
+        bounds, fps, min_len = self.bounds, self.fps, self.min_len
         guard_before = frame_ms(CUT_GUARD_BEFORE_FRAMES, fps)
         guard_after = frame_ms(CUT_GUARD_AFTER_FRAMES, fps)
-
-        # (key, shot index, start, length, latest end allowed)
-        best: tuple[tuple[float, int, int], int, int, int, int] | None = None
+        best: _Best | None = None
         for index, (s0, s1) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
             lo = s0 + (guard_after if index > 0 else 0)
             hi = s1 - (guard_before if index < len(bounds) - 2 else 0)
@@ -348,74 +391,54 @@ class _Scene:
             latest = hi - min(wanted, hi - lo) if explicit else hi - min_len
             for start in _starts(lo, latest):
                 length = min(wanted, hi - start)
-                score = _score(sums, grid, start, length, head_cap)
-                key = (round(score, 6), length, -start)
+                key = (round(_score(self.sums, self.grid, start, length, self.head_cap), 6),
+                       length, -start)
                 if best is None or key > best[0]:
                     best = (key, index, start, length, hi)
+        return best
 
-        warnings: list[str] = []
-        crosses = 0
-        if best is None:
-            # Every shot is too short: the best stretch of the minimum length, cuts or not.
-            length = min_len
-            for start in _starts(self.begin, self.end - length):
-                score = _score(sums, grid, start, length, head_cap)
-                key = (round(score, 6), length, -start)
-                if best is None or key > best[0]:
-                    best = (key, bisect.bisect_right(bounds, start) - 1, start, length, self.end)
-            assert best is not None
-            crosses = sum(1 for c in self.cuts if best[2] < c < best[2] + length)
-            warnings.append(f"every shot is shorter than {format_ms(min_len)} s, so the window crosses "
-                            f"{crosses} cut{'s' * (crosses != 1)}")
-        _, shot_index, start, length, limit = best
+    def _best_across_cuts(self) -> _Best:
+        """Every shot is too short: the best stretch of the shortest length, cuts or not."""
+        length = self.min_len
+        best: _Best | None = None
+        for start in _starts(self.begin, self.end - length):
+            key = (round(_score(self.sums, self.grid, start, length, self.head_cap), 6),
+                   length, -start)
+            if best is None or key > best[0]:
+                best = (key, bisect.bisect_right(self.bounds, start) - 1, start, length, self.end)
+        assert best is not None
+        return best
 
-        # Frame-align: start on the first frame at or after `start`, end on a frame boundary no
-        # later than the shot allows.
+    def _aligned(self, start: int, length: int, limit: int, wanted: int, *,
+                 explicit: bool) -> tuple[int, int]:
+        """The window on frames: from the first frame at or after `start`, to a frame boundary
+        no later than the shot allows (and, when the length was not asked for, without a
+        worthless tail)."""
+        fps = self.fps
         shortest = self.clip.low + self.margin
         start_al = _frame_ceil(start, fps)
         end_al = _frame_floor(min(start_al + length, limit), fps)
         if end_al - start_al < shortest:
             end_al = _frame_ceil(start_al + shortest, fps)
         if not explicit:
-            end_al = _trim_tail(self.worth, grid, start_al, end_al, max(min(head_cap, wanted), shortest),
-                                fps)
-        head_ms = min(head_cap, end_al - start_al)
+            end_al = _trim_tail(self.worth, self.grid, start_al, end_al,
+                                max(min(self.head_cap, wanted), shortest), fps)
+        return start_al, end_al
 
-        face, speech, both = self.face, self.speech, self.both
-        window_cov = grid.coverage(face, speech, both, start_al, end_al)
-        head_cov = grid.coverage(face, speech, both, start_al, start_al + head_ms)
-        score = _score(sums, grid, start_al, end_al - start_al, head_cap)
-
-        shots = tuple(
-            Shot(index=i, start_ms=a, end_ms=b, coverage=grid.coverage(face, speech, both, a, b))
-            for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
-        )
-        face_spans = grid.spans(face)
-        speech_spans = grid.spans(speech)
+    def _content_warnings(self, face_spans: Sequence[object], speech_spans: Sequence[object], *,
+                          together: bool) -> list[str]:
+        """What the whole analysed part lacks: a face, speech, or the two at once."""
+        warnings = []
         if not face_spans:
-            checked = len(analysis.face_samples)
+            checked = len(self.analysis.face_samples)
             warnings.append(f"no face found ({checked} frame{'s' * (checked != 1)} checked at "
-                            f"{analysis.face_fps} per second): the window shows no one")
+                            f"{self.analysis.face_fps} per second): the window shows no one")
         if not speech_spans:
-            warnings.append("no audio track, so no speech" if not analysis.has_audio
+            warnings.append("no audio track, so no speech" if not self.analysis.has_audio
                             else "no speech found (only music, noise or silence)")
-        together = sum(both) * STEP_MS >= TOGETHER_MIN_MS
         if face_spans and speech_spans and not together:
             warnings.append("faces and speech never occur together: the window has one or the other")
-        flaws = self.flaws.failing(start_al, end_al)
-        warnings.extend(self.flaws.warnings(start_al, end_al))
-        usable = head_cov.both >= USABLE_HEAD_RATIO and not crosses
-        if face_spans and speech_spans and together and not usable:
-            warnings.append(f"only {head_cov.both:.0%} of the billed head shows a face while someone "
-                            "speaks")
-        return PickResult(
-            path=analysis.path, start_ms=start_al, end_ms=end_al, head_ms=head_ms,
-            clips_in_job=self.clips_in_job, score=score, window=window_cov, head=head_cov,
-            shot=shots[shot_index],
-            shots=shots, cuts_ms=tuple(self.cuts), faces=face_spans, speech=speech_spans, usable=usable,
-            warnings=tuple(warnings), crosses_cuts=crosses, analysis=analysis,
-            model=self.spec.id, every_second_billed=self.every_second, flaws=flaws,
-        )
+        return warnings
 
 
 def _frame_ceil(ms: int, fps: Fraction) -> int:
