@@ -391,7 +391,7 @@ def main() -> None:
                          f"for {seconds} s"))
 
         if "smartcut" in only:  # 4. a window cut between keyframes
-            gop_seconds = 8 if args.quick else 14
+            gop_seconds = 8 if args.quick else 60
             x264_gop = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-g", "60",
                         "-pix_fmt", "yuv420p", "-c:a", "aac", "-movflags", "+faststart"]
             gop2 = _make(f"gop2-{gop_seconds}s.mp4", [
@@ -405,12 +405,14 @@ def main() -> None:
             gop2_bf8 = _make(f"gop2-bf8-{gop_seconds}s.mp4", [
                 *_natural(gop_seconds), *x264_gop[:6], "-bf", "8", *x264_gop[6:8],
                 "-x264-params", "scenecut=0", *x264_gop[8:]])
-            window = (1.3, gop_seconds - 2.7)
+            # The window: 10 s from 12.3 s (1.3 s from 8 s with --quick).
+            window = (1.3, 6.3) if args.quick else (12.3, 22.3)
             rows += _smart_cut_rows([("x264, 3 B-frames", gop2), ("OpenH264", gop2_other)],
                                     window, tmp, args.rounds)
-            # A tail of 9 frames that x264 would make with another decode delay: refused.
+            # A tail of 9 frames (0.3 s past a keyframe) that x264 would make with another
+            # decode delay: refused.
             rows += _smart_cut_rows([("x264, 8 B-frames", gop2_bf8)],
-                                    (window[0], window[1] - 1.0), tmp, args.rounds)
+                                    (window[0] - 1.0, window[1] - 2.0), tmp, args.rounds)
 
         if "hdr" in only:  # 5. HDR: prep's tone mapping vs a plain conversion
             rows += _hdr_rows(reference, tmp, hdr_seconds)
