@@ -221,8 +221,10 @@ def _make(plan: PrepPlan, cut: SmartCut, source: _Source, edges: _Edges, tmp: Pa
     checked = loopback_decoding(binary.path)
     pieces = _pieces(plan, cut, source, edges, spare=checked)
     paths = [tmp / f"{piece.name}.mp4" for piece in pieces]
-    # The head and the tail, each on a core of its own, beside the copy and the audio.
-    threads = 1 if sum(piece.encode is not None for piece in pieces) > 1 else None
+    # One thread per decoder and per x264: an edge's decoding, encoding and checking still run
+    # side by side (ffmpeg gives each its own thread), as do the head and the tail, on the two
+    # cores, and each thread spends less CPU keeping others in step than frame threads would.
+    threads = 1
     jobs = [(smart_cut_piece_args(source.path, path, start_ms=piece.start_ms, frames=piece.frames,
                                   timescale=source.track.timescale, encode=piece.encode, fps=fps,
                                   skip_frames=piece.skip, decode_check=checked,
