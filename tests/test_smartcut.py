@@ -310,3 +310,24 @@ def test_the_frames_the_edges_are_spared_change_none_they_make(tmp_out: Path) ->
     # The cut made with them is the one proven and frame-exact (the first test checks the rest).
     result = prepare_one(tmp_out, f"{original}{WINDOW}")
     assert result.smart_cut and len(frame_hashes(result.output)) == WINDOW_FRAMES  # type: ignore[arg-type]
+
+
+def test_an_ffmpeg_without_loopback_decoders_decodes_after_the_join(
+        tmp_out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before ffmpeg 7.1 (no `-dec`, no input bitstream filters) nothing is dropped before the
+    edges' decoders, and the proof decodes the joined edges in one ffmpeg instead."""
+    import prep.media.smartcut as smartcut
+    from prep.media.ffmpeg import run_together as real
+
+    argvs: list[list[str]] = []
+
+    def recording(jobs: list[tuple[list[str], Path]], **kwargs: object) -> object:
+        argvs.extend(args for args, _ in jobs)
+        return real(jobs, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(smartcut, "loopback_decoding", lambda path: False)
+    monkeypatch.setattr(smartcut, "run_together", recording)
+    result = prepare_one(tmp_out, f"{source('x264', x264())}{WINDOW}")
+    assert result.smart_cut and result.smart_cut_fallback is None
+    assert argvs and not any("-bsf:v" in args or "-dec" in args for args in argvs)
+    assert len(frame_hashes(result.output)) == WINDOW_FRAMES  # type: ignore[arg-type]
