@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -254,3 +255,79 @@ def test_loudness_is_noted_on_the_smart_cut_path(tmp_out: Path) -> None:
                                                          loudness_lufs=-16.0))
     assert result.smart_cut and result.plan.loudness is not None
     assert any("LUFS" in note for note in result.notes), result.notes
+
+
+# --- the edges' decoders are spared the frames nothing needs ----------------------------------
+
+def test_an_edge_argv_drops_the_spared_packets_before_decoding() -> None:
+    from prep.media.ffmpeg import smart_cut_piece_args
+
+    args = smart_cut_piece_args("in.mp4", "head.mp4", start_ms=1300, frames=21, timescale=15360,
+                                encode={"preset": "ultrafast"}, fps=Fraction(30),
+                                decode_check=True, unread=(4096, 8192), threads=1)
+    source_at = args.index("in.mp4")
+    before = args[:source_at]
+    assert before[before.index("-bsf:v") + 1] == "noise=drop=not(pos-4096)+not(pos-8192)"
+    assert before[before.index("-threads") + 1] == "1"  # the decoder's
+    after = args[source_at:]
+    check = after.index("-dec")
+    assert after[check - 2:check] == ["-threads", "1"]  # the loopback decoder's
+    assert after[after.index("-threads") + 1] == "1"  # x264's, before the head's mp4
+    assert "-bsf:v" not in smart_cut_piece_args("in.mp4", "copy.mp4", start_ms=2000, frames=60,
+                                                timescale=15360)
+
+
+def test_the_frames_the_edges_are_spared_change_none_they_make(tmp_out: Path) -> None:
+    """The packets dropped before the edges' decoders are non-reference frames shown before the
+    edge: the head's and the tail's frames decode bit for bit as without the drop."""
+    from prep.media.clips import parse_clip_spec
+    from prep.media.prepare import PrepareOptions, plan_clip
+    from prep.media.smartcut import _edge_bframes, _edges, _layout, _pieces, _read_source
+
+    original = source("x264", x264())
+    _info, plan = plan_clip(parse_clip_spec(f"{original}{WINDOW}"),
+                            PrepareOptions(use_cache=False, ffmpeg=""))
+    assert plan.smart_cut is not None
+    src = _read_source(original, None)
+    assert not isinstance(src, str)
+    edges = _edges(plan, original, src.config)
+    assert not isinstance(edges, str)
+    cut = _layout(plan.smart_cut, src.samples, _edge_bframes(edges))
+    assert not isinstance(cut, str)
+    pieces = {piece.name: piece for piece in _pieces(plan, cut, src, edges, spare=True)}
+    head, tail = pieces["head"], pieces["tail"]
+    copied_tail = cut.copy_frames - plan.smart_cut.copy_frames
+    assert head.unread and tail.unread and tail.skip == copied_tail - len(tail.unread)
+    for piece, skip_unspared in ((head, 0), (tail, copied_tail)):
+        seek = ["-ss", f"{piece.start_ms / 1000:.3f}"]
+        spared = frame_hashes(original, "-bsf:v", "noise=drop=" + "+".join(
+            f"not(pos-{offset})" for offset in piece.unread), *seek)
+        unspared = frame_hashes(original, *seek)
+        # Fewer frames decoded; the piece's own frames the same, at the same times.
+        assert len(spared) == len(unspared) - (len(piece.unread) if piece is tail else 0)
+        assert (spared[piece.skip:piece.skip + piece.frames]
+                == unspared[skip_unspared:skip_unspared + piece.frames])
+    # The cut made with them is the one proven and frame-exact (the first test checks the rest).
+    result = prepare_one(tmp_out, f"{original}{WINDOW}")
+    assert result.smart_cut and len(frame_hashes(result.output)) == WINDOW_FRAMES  # type: ignore[arg-type]
+
+
+def test_an_ffmpeg_without_loopback_decoders_decodes_after_the_join(
+        tmp_out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before ffmpeg 7.1 (no `-dec`, no input bitstream filters) nothing is dropped before the
+    edges' decoders, and the proof decodes the joined edges in one ffmpeg instead."""
+    import prep.media.smartcut as smartcut
+    from prep.media.ffmpeg import run_together as real
+
+    argvs: list[list[str]] = []
+
+    def recording(jobs: list[tuple[list[str], Path]], **kwargs: object) -> object:
+        argvs.extend(args for args, _ in jobs)
+        return real(jobs, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(smartcut, "loopback_decoding", lambda path: False)
+    monkeypatch.setattr(smartcut, "run_together", recording)
+    result = prepare_one(tmp_out, f"{source('x264', x264())}{WINDOW}")
+    assert result.smart_cut and result.smart_cut_fallback is None
+    assert argvs and not any("-bsf:v" in args or "-dec" in args for args in argvs)
+    assert len(frame_hashes(result.output)) == WINDOW_FRAMES  # type: ignore[arg-type]

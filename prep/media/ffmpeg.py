@@ -346,17 +346,27 @@ def _audio_options(audio: AudioEncode) -> dict[str, object]:
 def smart_cut_piece_args(src: Path | str, out: Path | str, *, start_ms: int, frames: int,
                          timescale: int, encode: dict[str, str] | None = None,
                          fps: Fraction | None = None, skip_frames: int = 0,
-                         decode_check: bool = False) -> list[str]:
+                         decode_check: bool = False, unread: Sequence[int] = (),
+                         threads: int | None = None) -> list[str]:
     """One video-only piece of a smart cut: `frames` frames from `start_ms`, copied (a keyframe
     at `start_ms`) or, with `encode` (libx264 options), re-encoded at `fps`, leaving out the
     first `skip_frames` frames shown from `start_ms` (counted, not timed). With `decode_check`
     (an ffmpeg with `loopback_decoding`), the encoded frames are also decoded as they are
-    made, and stderr holds only errors. Pure."""
+    made, and stderr holds only errors. `unread`: the file offsets of video packets that never
+    reach the decoder (frames no other frame refers to, shown before the piece: an input
+    bitstream filter, ffmpeg 7.1+, drops them). `threads`: the decoders' and x264's threads
+    (ffmpeg's choice when None). Pure."""
     import ffmpeg
 
     # A copy seeks 1 ms past its keyframe (held in whole ms, rounded down): it lands on it.
     seek_ms = start_ms + 1 if encode is None else start_ms
-    stream = ffmpeg.input(safe_path(src), ss=_seconds(seek_ms))["v:0"]
+    input_options: dict[str, object] = {"ss": _seconds(seek_ms)}
+    if unread:
+        # `noise` drops the packets its expression is true for: not(pos-N) is 1 at offset N only.
+        input_options["bsf:v"] = "noise=drop=" + "+".join(f"not(pos-{n})" for n in unread)
+    if threads:
+        input_options["threads"] = threads
+    stream = ffmpeg.input(safe_path(src), **input_options)["v:0"]
     if skip_frames:
         assert encode is not None, "a copy starts on a keyframe"
         stream = stream.trim(start_frame=skip_frames).setpts("PTS-STARTPTS")
@@ -369,12 +379,15 @@ def smart_cut_piece_args(src: Path | str, out: Path | str, *, start_ms: int, fra
         assert fps is not None
         options.update({"c:v": "libx264", "pix_fmt": "yuv420p", "fps_mode": "cfr",
                         "r": f"{fps.numerator}/{fps.denominator}", **encode})
+        if threads:
+            options["threads"] = threads
     args: list[str] = ffmpeg.output(stream, safe_path(out), format="mp4", **options).compile()
     if encode is not None and decode_check:
         # A loopback decoder (ffmpeg 7.1+) decodes the encoder's packets in the same process,
         # and `-v error` leaves on stderr only what went wrong, as `decode_check_args` does.
-        return ["-v", "error", *args[1:], "-dec", "0:0", "-filter_complex", "[dec:0]null[check]",
-                "-map", "[check]", "-f", "null", "-"]
+        check = ["-threads", str(threads)] if threads else []
+        return ["-v", "error", *args[1:], *check, "-dec", "0:0", "-filter_complex",
+                "[dec:0]null[check]", "-map", "[check]", "-f", "null", "-"]
     return args[1:]
 
 

@@ -10,13 +10,18 @@ description and no edit list, and the result is proven before it is used: every 
 without an error, the frame count and timestamps are exact, and the copied packets are the
 source's. Anything that cannot be matched or proven returns the reason, and prepare falls back
 to re-encoding the whole window.
+
+The steps, in `smart_cut`: the source's track and tables (`_read_source`), how the edges are
+encoded (`_edges`), what is copied and what re-encoded (`_layout`), the pieces with what their
+decoders may skip (`_pieces`), all made at once and checked (`_make`, `_check_pieces`), joined,
+and proven (`_prove`: `_check_times`, `_check_copied_order`, `_check_bytes`, `_decode_rest`).
 """
 
 from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -28,6 +33,7 @@ from prep.media.avc import AvcConfig, parse_avc_config, replace_avc_config
 from prep.media.ffmpeg import (
     FfmpegBinary,
     ProgressCallback,
+    RunResult,
     decode_checks_args,
     loopback_decoding,
     run,
@@ -129,92 +135,221 @@ def _edges(plan: PrepPlan, src: Path, config: AvcConfig) -> _Edges | str:
     return _own(plan, config)
 
 
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """The source's video as the smart cut needs it: its track, its avcC (`record`, and parsed)
+    and its sample tables."""
+
+    path: Path
+    track: Mp4Track
+    record: bytes
+    config: AvcConfig
+    samples: Samples
+
+
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    """One piece of the joined stream: `frames` frames from `start_ms`, copied (`encode` None) or
+    re-encoded with those libx264 options after leaving out the first `skip` frames shown from
+    `start_ms`. `unread`: the file offsets of samples its decoder is spared (frames no other
+    frame refers to, shown before the piece)."""
+
+    name: str
+    start_ms: int
+    frames: int
+    encode: dict[str, str] | None = None
+    skip: int = 0
+    unread: tuple[int, ...] = ()
+
+
 def smart_cut(plan: PrepPlan, src: Path, out: Path, binary: FfmpegBinary, fps: Fraction, *,
               on_progress: ProgressCallback | None = None,
               track: Mp4Track | None = None) -> str | None:
     """Make `plan`'s window at `out` by a smart cut; None when it was made and proven, else why
     not (then `out` is to be thrown away). `fps` is the source's constant frame rate;
     `on_progress` hears (done_ms, total_ms) as the pieces are made and joined. `track` is the
-    source's video track as its probe read it (prepare passes it on); None: read here."""
-    cut = plan.smart_cut
-    if cut is None:
+    source's video track as its probe read it (prepare passes it on); None: read here.
+
+    Everything that can be decided from the sample tables is decided before anything runs."""
+    if plan.smart_cut is None:
         return "no whole GOP inside the window"
-    if track is None:
-        track = read_mp4(src).track("vide")
-    source_record = track.avc_config if track else None
-    config = parse_avc_config(source_record) if source_record else None
-    if track is None or source_record is None or config is None:
-        return "the source's H.264 has more than one sample description, or none"
-    edges = _edges(plan, src, config)
+    source = _read_source(src, track)
+    if isinstance(source, str):
+        return source
+    edges = _edges(plan, src, source.config)
     if isinstance(edges, str):
         return edges
-    theirs = read_samples(src)
-    if theirs is None:
-        return "the source has no video track"
-    # Decided here, before anything is encoded: what x264 would make of the edges.
-    bframes = _edge_bframes(edges)
-    if _uneven(cut.head_frames, bframes):
-        return (f"the head's {cut.head_frames} frames would come out of x264 ({bframes} "
-                "B-frames) with timestamps the join cannot line up")
-    planned = cut
-    widened = _with_copied_tail(planned, theirs, bframes)
-    if isinstance(widened, str):
-        return widened
-    cut = widened
-    copied_tail = cut.copy_frames - planned.copy_frames
+    cut = _layout(plan.smart_cut, source.samples, _edge_bframes(edges))
+    if isinstance(cut, str):
+        return cut
     if on_progress:
         on_progress(0, plan.duration_ms)
-    pieces = [(name, start_ms, frames, how, skip) for name, start_ms, frames, how, skip in (
-        ("head", plan.start_ms, cut.head_frames, edges.options, 0),
-        ("copy", cut.first_key_ms, cut.copy_frames, None, 0),
-        ("tail", cut.last_key_ms, cut.tail_frames, edges.options, copied_tail)) if frames]
     with tempfile.TemporaryDirectory(prefix=".prep-smartcut-", dir=out.parent) as tmp_text:
-        tmp = Path(tmp_text)
-        paths = [tmp / f"{name}.mp4" for name, *_ in pieces]
-        audio = tmp / "audio.mp4" if plan.has_audio and plan.audio is not None else None
         try:
-            # The pieces do not depend on each other: both edges and the audio are made at once.
-            # An ffmpeg with loopback decoders decodes each edge as it encodes it: no decoding
-            # pass after the join (the proof then compares the joined edges' bytes with these).
-            checked = loopback_decoding(binary.path)
-            jobs = [(smart_cut_piece_args(src, path, start_ms=start_ms, frames=frames,
-                                          timescale=track.timescale, encode=how, fps=fps,
-                                          skip_frames=skip, decode_check=checked), path)
-                    for path, (_, start_ms, frames, how, skip) in zip(paths, pieces, strict=True)]
-            if audio is not None:
-                jobs.append((smart_cut_audio_args(plan, src, audio), audio))
-            results = run_together(jobs, binary=binary)
-            expected: AvcConfig | None = None  # the source's avcC as it is
-            decoded: dict[str, Path] = {}
-            for path, (name, _, frames, how, _skip), result in zip(paths, pieces, results,
-                                                                   strict=False):
-                made = read_mp4(path).track("vide")
-                if made is None or made.sample_count != frames:
-                    return f"the {name} came out with the wrong number of frames"
-                if checked and how is not None:
-                    errors = [line for line in result.stderr.splitlines() if line.strip()]
-                    if errors:
-                        return f"the re-encoded {name} does not decode cleanly ({errors[-1]})"
-                    decoded[name] = path
-                sets = _check_sets(name, how is not None, edges, source_record, config,
-                                   made.avc_config)
-                if isinstance(sets, str):
-                    return sets
-                if sets is not None and expected not in (None, sets):
-                    return "the head's and the tail's own parameter sets differ"
-                expected = sets or expected
-            listing = tmp / "pieces.txt"
-            listing.write_text("".join(f"file '{path.name}'\n" for path in paths))
-            run(smart_cut_join_args(listing, out, audio), total_ms=plan.duration_ms,
-                path=out, binary=binary, on_progress=on_progress)
-            record = source_record if expected is None else expected.to_bytes()
-            if expected is not None:
-                replace_avc_config(out, record)
-            return _prove(cut, src, out, fps, binary, record, theirs, decoded=decoded)
+            return _make(plan, cut, source, edges, Path(tmp_text), out, binary, fps, on_progress)
         except PrepError as err:
             return f"ffmpeg failed ({err})"
         except ValueError as err:  # the joined file's boxes are not what replace_avc_config takes
             return f"the joined file's parameter sets could not be written ({err})"
+
+
+def _read_source(src: Path, track: Mp4Track | None) -> _Source | str:
+    """The source's video track, parameter sets and sample tables; or why it cannot be cut."""
+    if track is None:
+        track = read_mp4(src).track("vide")
+    record = track.avc_config if track else None
+    config = parse_avc_config(record) if record else None
+    if track is None or record is None or config is None:
+        return "the source's H.264 has more than one sample description, or none"
+    samples = read_samples(src)
+    if samples is None:
+        return "the source has no video track"
+    return _Source(src, track, record, config, samples)
+
+
+def _layout(planned: SmartCut, samples: Samples, bframes: int) -> SmartCut | str:
+    """The cut to make: `planned` with as much of its tail copied as can be (`_with_copied_tail`);
+    or why no cut x264 can make lines up (edges it would time unevenly, `_uneven`)."""
+    if _uneven(planned.head_frames, bframes):
+        return (f"the head's {planned.head_frames} frames would come out of x264 ({bframes} "
+                "B-frames) with timestamps the join cannot line up")
+    return _with_copied_tail(planned, samples, bframes)
+
+
+def _make(plan: PrepPlan, cut: SmartCut, source: _Source, edges: _Edges, tmp: Path, out: Path,
+          binary: FfmpegBinary, fps: Fraction, on_progress: ProgressCallback | None) -> str | None:
+    """Make the pieces in `tmp` at once, check them, join them at `out` and prove the result;
+    None when proven, else why not."""
+    # An ffmpeg with loopback decoders (7.1+) decodes each edge as it encodes it: no decoding
+    # pass after the join (the proof then compares the joined edges' bytes with these). It also
+    # takes input bitstream filters, which spare the edges' decoders the frames nothing needs.
+    checked = loopback_decoding(binary.path)
+    pieces = _pieces(plan, cut, source, edges, spare=checked)
+    paths = [tmp / f"{piece.name}.mp4" for piece in pieces]
+    # One thread per decoder and per x264 (threads=1): an edge's decoding, encoding and checking
+    # still run side by side (ffmpeg gives each its own thread), as do the head and the tail,
+    # on the two cores, and no CPU goes into keeping frame threads in step (6 % of it).
+    jobs = [(smart_cut_piece_args(source.path, path, start_ms=piece.start_ms, frames=piece.frames,
+                                  timescale=source.track.timescale, encode=piece.encode, fps=fps,
+                                  skip_frames=piece.skip, decode_check=checked,
+                                  unread=piece.unread, threads=1), path)
+            for piece, path in zip(pieces, paths, strict=True)]
+    audio = tmp / "audio.mp4" if plan.has_audio and plan.audio is not None else None
+    if audio is not None:
+        jobs.append((smart_cut_audio_args(plan, source.path, audio), audio))
+    results = run_together(jobs, binary=binary)
+    made = _check_pieces(pieces, paths, results, source, edges, checked=checked)
+    if isinstance(made, str):
+        return made
+    record, decoded = made
+    listing = tmp / "pieces.txt"
+    listing.write_text("".join(f"file '{path.name}'\n" for path in paths))
+    run(smart_cut_join_args(listing, out, audio), total_ms=plan.duration_ms, path=out,
+        binary=binary, on_progress=on_progress)
+    if record != source.record:
+        replace_avc_config(out, record)
+    return _prove(cut, source.path, out, fps, binary, record, source.samples, decoded=decoded)
+
+
+def _pieces(plan: PrepPlan, cut: SmartCut, source: _Source, edges: _Edges, *,
+            spare: bool) -> list[_Piece]:
+    """The head, the copy and the tail of `cut` (those with frames). With `spare`, the edges'
+    decoders are spared the frames no other frame refers to that are shown before the edge (of
+    the GOP the head starts in, and of the tail's copied first run)."""
+    assert plan.smart_cut is not None
+    samples = source.samples
+    length_size = source.config.length_size
+    copied_tail = cut.copy_frames - plan.smart_cut.copy_frames
+    head_unread: tuple[int, ...] = ()
+    tail_unread: tuple[int, ...] = ()
+    first = _sample_at(samples, cut.first_key_ms)
+    if spare and first is not None:
+        with open(source.path, "rb") as fh:
+            head_unread = _unreferenced(samples, fh, _shown_before(samples, first, plan.start_ms),
+                                        length_size)
+            tail_key = first + plan.smart_cut.copy_frames
+            tail_unread = _unreferenced(samples, fh, range(tail_key, tail_key + copied_tail),
+                                        length_size) if cut.tail_frames else ()
+    pieces = [_Piece("head", plan.start_ms, cut.head_frames, edges.options, 0, head_unread),
+              _Piece("copy", cut.first_key_ms, cut.copy_frames),
+              _Piece("tail", cut.last_key_ms, cut.tail_frames, edges.options,
+                     copied_tail - len(tail_unread), tail_unread)]
+    return [piece for piece in pieces if piece.frames]
+
+
+def _shown_before(samples: Samples, first_copied: int, start_ms: int) -> list[int]:
+    """The samples of the GOP the head is decoded from (from the last keyframe shown at or before
+    `start_ms` up to the copied GOPs' keyframe `first_copied`) that are shown at least 1 ms
+    before `start_ms`: frames the seek to `start_ms` decodes only to throw away."""
+    shown_at = min(samples.presentation_times)
+    units = samples.timescale
+
+    def before(index: int, ms: int) -> bool:
+        return (samples.presentation_times[index] - shown_at) * 1000 < ms * units
+
+    keys = range(first_copied) if samples.sync is None else sorted(
+        index for index in samples.sync if index < first_copied)
+    starts = [index for index in keys if before(index, start_ms + 1)]
+    if not starts:
+        return []
+    return [index for index in range(starts[-1], first_copied) if before(index, start_ms - 1)]
+
+
+def _unreferenced(samples: Samples, fh: BinaryIO, indices: Iterable[int],
+                  length_size: int) -> tuple[int, ...]:
+    """The file offsets of those samples among `indices` that no other frame refers to: every
+    slice a non-reference one (nal_ref_idc 0). A decoder that never sees them decodes the
+    others exactly as it would have (they are what a decoder skips when asked to skip
+    non-reference frames)."""
+    return tuple(samples.offsets[index] for index in indices
+                 if _non_reference(fh, samples.offsets[index], samples.sizes[index], length_size))
+
+
+def _non_reference(fh: BinaryIO, offset: int, size: int, length_size: int) -> bool:
+    """True when the access unit at `offset` (length-prefixed NAL units) has slices and every
+    one is a non-reference slice. Reads only the NAL units' lengths and headers."""
+    pos, slices = 0, 0
+    while pos + length_size < size:
+        fh.seek(offset + pos)
+        head = fh.read(length_size + 1)
+        if len(head) < length_size + 1:
+            return False
+        unit = head[length_size]
+        if unit & 0x1F in (1, 2, 3, 4, 5):  # a slice (or slice data partition)
+            if unit & 0x60:
+                return False
+            slices += 1
+        pos += length_size + int.from_bytes(head[:length_size], "big")
+    return slices > 0
+
+
+def _check_pieces(pieces: Sequence[_Piece], paths: Sequence[Path], results: Sequence[RunResult],
+                  source: _Source, edges: _Edges, *,
+                  checked: bool) -> tuple[bytes, dict[str, Path]] | str:
+    """Whether the pieces came out as the join needs them: each with its frames, the edges
+    decoded without an error (when `checked`: decoded as they were made) and the parameter sets
+    one avcC can hold. The avcC the joined file must carry, and the edges already decoded by
+    name; else why not."""
+    expected: AvcConfig | None = None  # None: the source's avcC as it is
+    decoded: dict[str, Path] = {}
+    for piece, path, result in zip(pieces, paths, results, strict=False):
+        made = read_mp4(path).track("vide")
+        if made is None or made.sample_count != piece.frames:
+            return f"the {piece.name} came out with the wrong number of frames"
+        encoded = piece.encode is not None
+        if checked and encoded:
+            errors = [line for line in result.stderr.splitlines() if line.strip()]
+            if errors:
+                return f"the re-encoded {piece.name} does not decode cleanly ({errors[-1]})"
+            decoded[piece.name] = path
+        sets = _check_sets(piece.name, encoded, edges, source.record, source.config,
+                           made.avc_config)
+        if isinstance(sets, str):
+            return sets
+        if sets is not None and expected not in (None, sets):
+            return "the head's and the tail's own parameter sets differ"
+        expected = sets or expected
+    return (source.record if expected is None else expected.to_bytes()), decoded
 
 
 def _with_copied_tail(cut: SmartCut, samples: Samples, bframes: int) -> SmartCut | str:
@@ -295,18 +430,18 @@ def _prove(cut: SmartCut, src: Path, out: Path, fps: Fraction, binary: FfmpegBin
 
     From the sample tables: one sample description, `record` (the source's avcC, or it with
     the edges' own parameter sets added); the exact frame count; presentation and decode
-    times evenly spaced,
-    each piece's frames shown before the next piece's; each piece starting on an IDR access
-    unit; and the copied samples byte for byte the source's, from a keyframe, showing frames
-    that follow one another in the source, in the source's order (whole GOPs, and possibly a
-    first run of the next). An IDR starts a decoder afresh and a sample refers only to samples
-    decoded before it, so the copied samples decode exactly as they do in the source. What is
-    left, the re-encoded frames, is decoded by one ffmpeg: the head with the first frames of
-    the copy, and the tail, with any error a failure. `theirs`: the source's samples, when
-    already read. `decoded`: the edges ("head", "tail") already decoded without an error as
-    they were encoded, by name, with the piece each was made in: their samples in `out` are
-    proven byte for byte that piece's instead of decoded again (their parameter sets are in
-    `record`, and the copy after the head starts on an IDR, which no frame before it affects).
+    times evenly spaced, each piece's frames shown before the next piece's; each piece
+    starting on an IDR access unit; and the copied samples byte for byte the source's, from a
+    keyframe, showing frames that follow one another in the source, in the source's order
+    (whole GOPs, and possibly a first run of the next). An IDR starts a decoder afresh and a
+    sample refers only to samples decoded before it, so the copied samples decode exactly as
+    they do in the source. What is left, the re-encoded frames, is decoded by one ffmpeg: the
+    head with the first frames of the copy, and the tail, with any error a failure. `theirs`:
+    the source's samples, when already read. `decoded`: the edges ("head", "tail") already
+    decoded without an error as they were encoded, by name, with the piece each was made in:
+    their samples in `out` are proven byte for byte that piece's instead of decoded again
+    (their parameter sets are in `record`, and the copy after the head starts on an IDR, which
+    no frame before it affects).
     """
     decoded = decoded or {}
     ours, theirs = read_samples(out), theirs or read_samples(src)
@@ -315,27 +450,54 @@ def _prove(cut: SmartCut, src: Path, out: Path, fps: Fraction, binary: FfmpegBin
         return "the joined file has no video track"
     if track.avc_config != record:
         return "the joined stream's parameter sets are not the ones it was made with"
-    bounds = [0, cut.head_frames, cut.head_frames + cut.copy_frames,
-              cut.head_frames + cut.copy_frames + cut.tail_frames]
-    total = bounds[-1]
+    first_copied = _sample_at(theirs, cut.first_key_ms)
+    if first_copied is None or first_copied + cut.copy_frames > len(theirs):
+        return "the copied GOPs are not where the source's keyframes are"
+    return (_check_times(cut, ours)
+            or _check_copied_order(cut, ours, theirs, first_copied)
+            or _check_bytes(cut, (out, ours), (src, theirs), first_copied, (record[4] & 3) + 1,
+                            decoded)
+            or _decode_rest(cut, out, fps, binary, decoded))
+
+
+def _bounds(cut: SmartCut) -> list[int]:
+    """Where the head, the copy and the tail start in the joined stream, and where it ends."""
+    return [0, cut.head_frames, cut.head_frames + cut.copy_frames,
+            cut.head_frames + cut.copy_frames + cut.tail_frames]
+
+
+def _check_times(cut: SmartCut, ours: Samples) -> str | None:
+    """The joined stream's frame count, and its times evenly spaced: None, else what is wrong."""
+    total = _bounds(cut)[-1]
     if len(ours) != total:
         return f"the joined stream has {len(ours)} frames, not {total}"
     if not _evenly_spaced(ours.presentation_times):
         return "the joined stream's timestamps are not evenly spaced"
     if not _evenly_spaced(ours.decode_times):  # else the track runs longer than its frames
         return "the joined stream's decode times are not evenly spaced"
-    times = sorted(ours.presentation_times)
-    rank = {t: i for i, t in enumerate(times)}
-    length_size = (record[4] & 3) + 1
-    first_copied = _sample_at(theirs, cut.first_key_ms)
-    if first_copied is None or first_copied + cut.copy_frames > len(theirs):
-        return "the copied GOPs are not where the source's keyframes are"
+    return None
+
+
+def _check_copied_order(cut: SmartCut, ours: Samples, theirs: Samples,
+                        first_copied: int) -> str | None:
+    """The copied samples show consecutive frames of the source, in the source's order."""
     source_times = theirs.presentation_times[first_copied:first_copied + cut.copy_frames]
     if not _evenly_spaced(source_times):
         return "the copied frames are not whole GOPs (or a first run of one)"
     copied_times = ours.presentation_times[cut.head_frames:cut.head_frames + cut.copy_frames]
     if _order(copied_times) != _order(source_times):
         return "the copied frames are not shown in the source's order"
+    return None
+
+
+def _check_bytes(cut: SmartCut, joined: tuple[Path, Samples], source: tuple[Path, Samples],
+                 first_copied: int, length_size: int, decoded: dict[str, Path]) -> str | None:
+    """What the joined file's samples hold: each piece's frames shown in its place, each piece
+    starting on an IDR, the copied samples the source's, and the edges already decoded the
+    pieces' that were."""
+    (out, ours), (src, theirs) = joined, source
+    bounds = _bounds(cut)
+    rank = {t: i for i, t in enumerate(sorted(ours.presentation_times))}
     with open(out, "rb") as fh, open(src, "rb") as sfh:
         for name, low, high in zip(("head", "copy", "tail"), bounds, bounds[1:], strict=False):
             if low == high:
@@ -351,17 +513,25 @@ def _prove(cut: SmartCut, src: Path, out: Path, fps: Fraction, binary: FfmpegBin
         for name, low, high in (("head", bounds[0], bounds[1]), ("tail", bounds[2], bounds[3])):
             if name in decoded and not _same_samples(ours, fh, low, high, decoded[name]):
                 return f"the joined {name} is not the {name} that was decoded"
+    return None
+
+
+def _decode_rest(cut: SmartCut, out: Path, fps: Fraction, binary: FfmpegBinary,
+                 decoded: dict[str, Path]) -> str | None:
+    """Decode the re-encoded frames of `out` not `decoded` already (the head with the first
+    frames of the copy after it, the tail from its IDR), in one ffmpeg; any error fails."""
     checks: list[tuple[int, int | None]] = []
     if cut.head_frames and "head" not in decoded:
         checks.append((0, cut.head_frames + min(_JOIN_FRAMES, cut.copy_frames)))
     if cut.tail_frames and "tail" not in decoded:
         # Just past the tail's first frame: the seek lands on that IDR and decodes from it.
-        checks.append((int(Fraction(bounds[2] * 1000) / fps) + 1, None))
-    if checks:
-        result = run(decode_checks_args(out, checks), total_ms=1, path=out, binary=binary)
-        errors = [line for line in result.stderr.splitlines() if line.strip()]
-        if errors:
-            return f"the joined stream does not decode cleanly ({errors[-1]})"
+        checks.append((int(Fraction(_bounds(cut)[2] * 1000) / fps) + 1, None))
+    if not checks:
+        return None
+    result = run(decode_checks_args(out, checks), total_ms=1, path=out, binary=binary)
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    if errors:
+        return f"the joined stream does not decode cleanly ({errors[-1]})"
     return None
 
 
