@@ -282,26 +282,8 @@ def _durations(info: ClipInfo) -> str:
 def probe_table(results: Sequence[tuple[ClipInfo, Verdict]], *, to_stderr: bool = False) -> None:
     """The people's view of `prep probe`."""
     headers = ("clip", "duration", "size", "container", "video", "audio", "API")
-    rows = []
-    for info, verdict in results:
-        width, height = info.display_size
-        video = [info.video_codec, f"{width}x{height}", f"{_fps(info.fps)} fps"]
-        if info.vfr:
-            video.append("VFR")
-        if info.bit_depth and info.bit_depth != 8:
-            video.append(f"{info.bit_depth}-bit")
-        if info.chroma_subsampling and info.chroma_subsampling != "4:2:0":
-            video.append(info.chroma_subsampling)
-        if info.hdr:
-            video.append(info.hdr)
-        if info.interlaced:
-            video.append("interlaced")
-        if info.rotation:
-            video.append(f"rot {info.rotation}")
-        audio = (f"{info.audio_codec} {info.audio_channels or '?'}ch {info.audio_rate or '?'} Hz"
-                 if info.has_audio else "none")
-        rows.append((str(info.path), _durations(info), _size(info.size_bytes), info.container,
-                     " ".join(video), audio, verdict.compliant))
+    rows = [(str(info.path), _durations(info), _size(info.size_bytes), info.container,
+             _video_text(info), _audio_text(info), verdict.compliant) for info, verdict in results]
     plain_rows = [[Cell(path, path=True), *map(Cell, cells), Cell("ok" if ok else "refused")]
                   for path, *cells, ok in rows]
     if not _plain_table(to_stderr, headers, plain_rows, (False,) * len(headers)):
@@ -316,13 +298,35 @@ def probe_table(results: Sequence[tuple[ClipInfo, Verdict]], *, to_stderr: bool 
                           _escape(audio), "[green]ok[/]" if ok else "[red]refused[/]")
         print_table(err() if to_stderr else out(), table)
     for info, verdict in results:
-        lines = [(f"  [red]x[/] {_escape(p)}", f"  x {p}") for p in verdict.problems]
-        lines += [(f"  [yellow]-[/] {_escape(a)}", f"  - {a}") for a in verdict.advice]
-        if lines:
-            say(f"[bold]{_escape(str(info.path))}[/]", str(info.path), to_stderr=to_stderr,
-                soft_wrap=True)
-            for markup, text in lines:
-                say(markup, text, to_stderr=to_stderr, soft_wrap=True)
+        _verdict_lines(str(info.path), verdict, to_stderr=to_stderr)
+
+
+def _video_text(info: ClipInfo) -> str:
+    """Codec, size and rate, then what sets the stream apart (VFR, depth, chroma, HDR...)."""
+    width, height = info.display_size
+    video = [info.video_codec, f"{width}x{height}", f"{_fps(info.fps)} fps"]
+    notable = (("VFR", info.vfr),
+               (f"{info.bit_depth}-bit", bool(info.bit_depth) and info.bit_depth != 8),
+               (info.chroma_subsampling or "", info.chroma_subsampling not in (None, "", "4:2:0")),
+               (info.hdr or "", bool(info.hdr)), ("interlaced", info.interlaced),
+               (f"rot {info.rotation}", bool(info.rotation)))
+    return " ".join(video + [text for text, shown in notable if shown])
+
+
+def _audio_text(info: ClipInfo) -> str:
+    if not info.has_audio:
+        return "none"
+    return f"{info.audio_codec} {info.audio_channels or '?'}ch {info.audio_rate or '?'} Hz"
+
+
+def _verdict_lines(path: str, verdict: Verdict, *, to_stderr: bool) -> None:
+    """The clip's problems (x) and advice (-) under its path; nothing when it has neither."""
+    lines = [(f"  [red]x[/] {_escape(p)}", f"  x {p}") for p in verdict.problems]
+    lines += [(f"  [yellow]-[/] {_escape(a)}", f"  - {a}") for a in verdict.advice]
+    if lines:
+        say(f"[bold]{_escape(path)}[/]", path, to_stderr=to_stderr, soft_wrap=True)
+        for markup, text in lines:
+            say(markup, text, to_stderr=to_stderr, soft_wrap=True)
 
 
 def estimate_table(est: Estimate, *, to_stderr: bool = False) -> None:
