@@ -78,6 +78,7 @@ class ExitCode(IntEnum):
     TASK_FAILED = 7  # the generation task failed
     BUSY = 8  # another prep run holds the output folder
     INTERRUPTED = 130  # Ctrl-C
+    BROKEN_PIPE = 141  # what prep writes is no longer read (`| head`, a closed pager): 128 + SIGPIPE
     TERMINATED = 143  # SIGTERM (128 + 15), handled as Ctrl-C is
 
 

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from prep.core.plan import PROFILE_SETTINGS, PROFILES, Profile
+from prep.errors import ExitCode
 from prep.ui.cli import cli
 
 
@@ -282,3 +283,17 @@ def test_prepare_profile_shows_in_dry_run_json(tmp_path: Path, profile: Profile)
     assert row["action"] == "transcode" and row["profile"] == profile
     assert f"x264 {PROFILE_SETTINGS[profile].preset} CRF" in err
     assert not (tmp_path / "x").exists()
+
+
+def test_a_reader_that_goes_away_is_not_a_bug() -> None:
+    """`prep estimate ... | head -1`: the pipe closes while prep still writes. prep stops quietly
+    with 141 (128 + SIGPIPE, as a shell tool ended by it), not an internal error, and Python's
+    last flush of stdout does not complain either."""
+    proc = subprocess.Popen([sys.executable, "-m", "prep", "estimate", "--seconds", "3", "--seconds", "4"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the first line
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == ExitCode.BROKEN_PIPE == 141
+    assert err == ""

@@ -41,6 +41,12 @@ class PrepGroup(click.Group):
             ctx.exit(code)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
+        except BrokenPipeError:
+            # The reader went away (`prep estimate ... | head`): stop quietly, as a shell tool
+            # ended by SIGPIPE does; stdout now leads nowhere, so the flush at exit cannot fail.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(ExitCode.BROKEN_PIPE)
         except Exception as exc:
             if os.environ.get("PREP_DEBUG"):
                 raise
