@@ -32,6 +32,7 @@ from typing import Any
 
 import pytest
 import testmarks
+import xdist_groups
 
 pytest_plugins = ["pytester"]  # tests/test_marks.py runs small pytest sessions of its own
 
@@ -49,6 +50,7 @@ os.environ["DASK_TEMPORARY_DIRECTORY"] = str(_DASK_SCRATCH)
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_DASK_SCRATCH, ignore_errors=True)
+    xdist_groups.remove_folder(config)
 
 
 @pytest.hookimpl(trylast=True)  # after the session's fixtures (the sandbox servers) are torn down
@@ -81,8 +83,22 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects anything
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     testmarks.mark_by_use(items)
+    xdist_groups.write_groups(config, items)
+
+
+# pytest-xdist's `--dist loadgroup` with groups that hold and the costliest work first
+# (tests/xdist_groups.py). Optional hooks: plain pytest, without xdist, runs as before.
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    if xdist_groups.enabled(node.config):
+        node.workerinput[xdist_groups.FOLDER_KEY] = str(xdist_groups.folder(node.config))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    return xdist_groups.make_scheduler(config, log) if xdist_groups.enabled(config) else None
 
 
 @pytest.hookimpl(wrapper=True)

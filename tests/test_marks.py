@@ -109,3 +109,60 @@ def test_a_subprocess_runs_this_repositorys_prep(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", "import prep; print(prep.__file__)"], cwd=tmp_path,
                           capture_output=True, text=True, check=True, timeout=60)
     assert Path(done.stdout.strip()) == TESTS.parent / "prep" / "__init__.py"
+
+
+class _Worker:
+    """What the xdist scheduler sees of a worker: the test indices it is sent."""
+
+    def __init__(self, name: str) -> None:
+        self.gateway = type("Gateway", (), {"id": name})()
+        self.sent: list[int] = []
+        self.shutting_down = False
+
+    def send_runtest_some(self, indices: list[int]) -> None:
+        self.sent += indices
+
+    def shutdown(self) -> None:
+        self.shutting_down = True
+
+
+def test_xdist_groups_hold_and_the_costliest_work_goes_first(pytester: pytest.Pytester) -> None:
+    """A module's tests that share a module-scoped fixture go to one worker, whatever pytest does
+    to node ids (pytest-dev/pytest-xdist#1386), and a media test starts before cheaper work that
+    was collected first (tests/xdist_groups.py)."""
+    pytest.importorskip("xdist")
+    import xdist_groups
+
+    pytester.makeini("[pytest]\nmarkers =\n    media\n")
+    items = pytester.getitems("""
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def shared(): return 1
+
+        def test_pure(): pass
+        def test_one(shared): pass
+        def test_two(shared): pass
+
+        @pytest.mark.media
+        def test_media(): pass
+    """)
+    testmarks.mark_by_use(items)
+    controller = pytester.parseconfig("--tx", "2*popen", "--dist", "loadgroup")
+    try:
+        # What each worker does after collecting, into the folder the controller handed it.
+        worker = type("WorkerConfig", (), {"workerinput": {
+            xdist_groups.FOLDER_KEY: str(xdist_groups.folder(controller)), "workerid": "gw0"}})()
+        xdist_groups.write_groups(worker, items)  # type: ignore[arg-type]
+        scheduler = xdist_groups.make_scheduler(controller, None)
+        first, second = _Worker("gw0"), _Worker("gw1")
+        for node in (first, second):
+            scheduler.add_node(node)
+            scheduler.add_node_collection(node, [item.nodeid for item in items])
+        scheduler.schedule()
+    finally:
+        xdist_groups.remove_folder(controller)
+    names = [item.name for item in items]
+    assert [names[i] for i in first.sent] == ["test_media", "test_pure"]
+    assert [names[i] for i in second.sent] == ["test_one", "test_two"]
+    assert not xdist_groups.folder(controller).exists()
