@@ -30,6 +30,7 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
+import analyses
 import pytest
 import testmarks
 import xdist_groups
@@ -162,6 +163,15 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, homes: Path) -> Iterator[None
     monkeypatch.setenv("PREP_CONFIG", str(home / "config.toml"))
     monkeypatch.setenv("PREP_CACHE_DIR", str(home / "cache"))
     yield
+
+
+@pytest.fixture()
+def reuse_analyses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opt-in: a clip analysed before in this process with the same arguments is not decoded
+    again (tests/analyses.py), for tests about what is done with an analysis, not about making one."""
+    from prep.pick import analyze as analyze_module
+
+    monkeypatch.setattr(analyze_module, "analyze", analyses.reusing(analyze_module.analyze))
 
 
 @pytest.fixture()

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import mediagen
 import pytest
@@ -166,3 +167,32 @@ def test_xdist_groups_hold_and_the_costliest_work_goes_first(pytester: pytest.Py
     assert [names[i] for i in first.sent] == ["test_media", "test_pure"]
     assert [names[i] for i in second.sent] == ["test_one", "test_two"]
     assert not xdist_groups.folder(controller).exists()
+
+
+def test_a_reused_analysis_is_made_once_per_file_and_arguments(tmp_path: Path) -> None:
+    """tests/analyses.py: the same unchanged file with the same arguments is analysed once; other
+    arguments or a changed file are analysed again; a later caller's progress hears it is done."""
+    import analyses
+
+    made: list[tuple[str, int]] = []
+
+    class Found:
+        duration_ms = 3_000
+
+    def analyze(path: Path, *, face_fps: int = 2, progress: Any = None) -> Found:
+        made.append((Path(path).name, face_fps))
+        return Found()
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"one")
+    reused = analyses.reusing(analyze)
+    heard: list[tuple[int, int]] = []
+    first = reused(clip, face_fps=2)
+    assert reused(clip, face_fps=2, progress=lambda done, total: heard.append((done, total))) is first
+    assert heard == [(3_000, 3_000)] and made == [("clip.mp4", 2)]
+    reused(clip, face_fps=4)
+    clip.write_bytes(b"changed")
+    reused(clip, face_fps=2)
+    assert made == [("clip.mp4", 2), ("clip.mp4", 4), ("clip.mp4", 2)]
+    reused(tmp_path / "gone.mp4")  # a missing file goes to the real thing, which says so
+    assert made[-1] == ("gone.mp4", 2)

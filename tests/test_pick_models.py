@@ -169,6 +169,7 @@ def test_an_unknown_model_is_a_usage_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.media
+@pytest.mark.usefixtures("reuse_analyses")  # the analysis is not what is tested here
 def test_cli_picks_for_wan30() -> None:
     import pickmedia
 

@@ -16,6 +16,10 @@ from prep.sandbox import Sandbox
 from prep.ui.cli import cli
 from prep.ui.commands.schema import load_schema, schema_names
 
+# The outputs' shapes are tested here; the analyses behind `pick`, `check` and the jobs' checks
+# are made once a clip (tests/analyses.py).
+pytestmark = pytest.mark.usefixtures("reuse_analyses")
+
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = {"probe", "estimate", "estimate-compare", "prepare", "upload", "generate", "task", "batch",
             "batch-dry-run", "batch-problems", "batch-status", "batch-resolve", "batch-export", "pick",
