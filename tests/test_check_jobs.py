@@ -106,6 +106,10 @@ def test_without_the_extra_the_job_goes_on_with_one_note(tmp_path: Path,
     assert not (tmp_path / "again" / "out" / "prepared").exists()
 
 
+# The pick's analysis is made once a process (tests/analyses.py; the calls are still counted), on the
+# worker of tests/test_pick_jobs.py, whose `generate --pick` analyses the interview the same way.
+@pytest.mark.usefixtures("reuse_analyses")
+@pytest.mark.xdist_group("module:tests/test_pick_jobs.py")
 def test_a_picked_window_is_checked_from_the_pick_analysis(tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     import pickmedia

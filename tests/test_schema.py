@@ -205,6 +205,9 @@ def test_batch_with_a_failed_job(sandbox: Sandbox, tmp_path: Path) -> None:
 
 
 @pytest.mark.media
+# Beside tests/test_pick_media.py's CLI tests (one pytest-xdist worker), which analyse the interview
+# with the same arguments: the analysis is made once (tests/analyses.py).
+@pytest.mark.xdist_group("module:tests/test_pick_media.py")
 def test_pick(tmp_path: Path) -> None:
     pytest.importorskip("cv2")
     import pickmedia
