@@ -196,3 +196,34 @@ def test_a_reused_analysis_is_made_once_per_file_and_arguments(tmp_path: Path) -
     assert made == [("clip.mp4", 2), ("clip.mp4", 4), ("clip.mp4", 2)]
     reused(tmp_path / "gone.mp4")  # a missing file goes to the real thing, which says so
     assert made[-1] == ("gone.mp4", 2)
+
+
+def test_a_missing_medium_asked_for_twice_at_once_is_built_once(tmp_path: Path) -> None:
+    """tests/mediagen.py: the second asker waits on the file's lock and takes the first one's
+    file (pytest-xdist workers share the media cache). Threads stand in for the processes: each
+    opens the lock file itself, so the two locks conflict just as two processes' do."""
+    import threading
+    import time
+
+    built: list[str] = []
+    both_asked = threading.Barrier(2)
+
+    def build(tmp: Path) -> None:
+        built.append(threading.current_thread().name)
+        time.sleep(0.2)  # long enough for the other asker to reach the lock
+        tmp.write_bytes(b"medium")
+
+    out = tmp_path / "clip-0123.mp4"
+    found: list[Path] = []
+
+    def ask() -> None:
+        both_asked.wait()
+        found.append(mediagen.cached(out, build))
+
+    askers = [threading.Thread(target=ask) for _ in range(2)]
+    for asker in askers:
+        asker.start()
+    for asker in askers:
+        asker.join()
+    assert len(built) == 1 and found == [out, out] and out.read_bytes() == b"medium"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".clip-0123.mp4.lock", "clip-0123.mp4"]
