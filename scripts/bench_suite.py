@@ -4,7 +4,7 @@ against the same tests in one process, measured in the same run.
     python scripts/bench_suite.py [--quick | --full] [--runs N] [-- PYTEST_ARGS ...]
 
 By default a handful of the costly modules (media, sandbox, browser); `--quick` two small ones;
-`--full` the whole suite (about 12 minutes of CPU; say `--runs 1`); PYTEST_ARGS pick others. A first
+`--full` the whole suite (about 10 minutes of CPU; say `--runs 1`); PYTEST_ARGS pick others. A first
 serial run, not counted, fills the media cache (tests/mediagen.py), so both sides find it warm. Then
 A (`-n auto --dist loadgroup`) and B (`-n 0`) run in turn, A B A B ...; each run's CPU seconds
 (user + system of pytest and everything it waited for: ffmpeg, Chromium) come from getrusage,

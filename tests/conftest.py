@@ -30,8 +30,10 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
+import analyses
 import pytest
 import testmarks
+import xdist_groups
 
 pytest_plugins = ["pytester"]  # tests/test_marks.py runs small pytest sessions of its own
 
@@ -49,6 +51,7 @@ os.environ["DASK_TEMPORARY_DIRECTORY"] = str(_DASK_SCRATCH)
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_DASK_SCRATCH, ignore_errors=True)
+    xdist_groups.remove_folder(config)
 
 
 @pytest.hookimpl(trylast=True)  # after the session's fixtures (the sandbox servers) are torn down
@@ -81,8 +84,22 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects anything
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     testmarks.mark_by_use(items)
+    xdist_groups.write_groups(config, items)
+
+
+# pytest-xdist's `--dist loadgroup` with groups that hold and the costliest work first
+# (tests/xdist_groups.py). Optional hooks: plain pytest, without xdist, runs as before.
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    if xdist_groups.enabled(node.config):
+        node.workerinput[xdist_groups.FOLDER_KEY] = str(xdist_groups.folder(node.config))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    return xdist_groups.make_scheduler(config, log) if xdist_groups.enabled(config) else None
 
 
 @pytest.hookimpl(wrapper=True)
@@ -146,6 +163,15 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, homes: Path) -> Iterator[None
     monkeypatch.setenv("PREP_CONFIG", str(home / "config.toml"))
     monkeypatch.setenv("PREP_CACHE_DIR", str(home / "cache"))
     yield
+
+
+@pytest.fixture()
+def reuse_analyses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opt-in: a clip analysed before in this process with the same arguments is not decoded
+    again (tests/analyses.py), for tests about what is done with an analysis, not about making one."""
+    from prep.pick import analyze as analyze_module
+
+    monkeypatch.setattr(analyze_module, "analyze", analyses.reusing(analyze_module.analyze))
 
 
 @pytest.fixture()

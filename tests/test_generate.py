@@ -25,7 +25,9 @@ from prep.ui import endings
 from prep.ui.cli import cli
 from prep.ui.commands.schema import load_schema
 
-pytestmark = pytest.mark.media
+# Every job here checks its clip as a reference on the way; the check's analysis is made once
+# (tests/analyses.py), what the jobs do with it is what is tested.
+pytestmark = [pytest.mark.media, pytest.mark.usefixtures("reuse_analyses")]
 
 PROMPT = "A person looks at the camera and waves"
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import mediagen
 import pytest
@@ -109,3 +110,120 @@ def test_a_subprocess_runs_this_repositorys_prep(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", "import prep; print(prep.__file__)"], cwd=tmp_path,
                           capture_output=True, text=True, check=True, timeout=60)
     assert Path(done.stdout.strip()) == TESTS.parent / "prep" / "__init__.py"
+
+
+class _Worker:
+    """What the xdist scheduler sees of a worker: the test indices it is sent."""
+
+    def __init__(self, name: str) -> None:
+        self.gateway = type("Gateway", (), {"id": name})()
+        self.sent: list[int] = []
+        self.shutting_down = False
+
+    def send_runtest_some(self, indices: list[int]) -> None:
+        self.sent += indices
+
+    def shutdown(self) -> None:
+        self.shutting_down = True
+
+
+def test_xdist_groups_hold_and_the_costliest_work_goes_first(pytester: pytest.Pytester) -> None:
+    """A module's tests that share a module-scoped fixture go to one worker, whatever pytest does
+    to node ids (pytest-dev/pytest-xdist#1386), and a media test starts before cheaper work that
+    was collected first (tests/xdist_groups.py)."""
+    pytest.importorskip("xdist")
+    import xdist_groups
+
+    pytester.makeini("[pytest]\nmarkers =\n    media\n")
+    items = pytester.getitems("""
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def shared(): return 1
+
+        def test_pure(): pass
+        def test_one(shared): pass
+        def test_two(shared): pass
+
+        @pytest.mark.media
+        def test_media(): pass
+    """)
+    testmarks.mark_by_use(items)
+    controller = pytester.parseconfig("--tx", "2*popen", "--dist", "loadgroup")
+    try:
+        # What each worker does after collecting, into the folder the controller handed it.
+        worker = type("WorkerConfig", (), {"workerinput": {
+            xdist_groups.FOLDER_KEY: str(xdist_groups.folder(controller)), "workerid": "gw0"}})()
+        xdist_groups.write_groups(worker, items)  # type: ignore[arg-type]
+        scheduler = xdist_groups.make_scheduler(controller, None)
+        first, second = _Worker("gw0"), _Worker("gw1")
+        for node in (first, second):
+            scheduler.add_node(node)
+            scheduler.add_node_collection(node, [item.nodeid for item in items])
+        scheduler.schedule()
+    finally:
+        xdist_groups.remove_folder(controller)
+    names = [item.name for item in items]
+    assert [names[i] for i in first.sent] == ["test_media", "test_pure"]
+    assert [names[i] for i in second.sent] == ["test_one", "test_two"]
+    assert not xdist_groups.folder(controller).exists()
+
+
+def test_a_reused_analysis_is_made_once_per_file_and_arguments(tmp_path: Path) -> None:
+    """tests/analyses.py: the same unchanged file with the same arguments is analysed once; other
+    arguments or a changed file are analysed again; a later caller's progress hears it is done."""
+    import analyses
+
+    made: list[tuple[str, int]] = []
+
+    class Found:
+        duration_ms = 3_000
+
+    def analyze(path: Path, *, face_fps: int = 2, progress: Any = None) -> Found:
+        made.append((Path(path).name, face_fps))
+        return Found()
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"one")
+    reused = analyses.reusing(analyze)
+    heard: list[tuple[int, int]] = []
+    first = reused(clip, face_fps=2)
+    assert reused(clip, face_fps=2, progress=lambda done, total: heard.append((done, total))) is first
+    assert heard == [(3_000, 3_000)] and made == [("clip.mp4", 2)]
+    reused(clip, face_fps=4)
+    clip.write_bytes(b"changed")
+    reused(clip, face_fps=2)
+    assert made == [("clip.mp4", 2), ("clip.mp4", 4), ("clip.mp4", 2)]
+    reused(tmp_path / "gone.mp4")  # a missing file goes to the real thing, which says so
+    assert made[-1] == ("gone.mp4", 2)
+
+
+def test_a_missing_medium_asked_for_twice_at_once_is_built_once(tmp_path: Path) -> None:
+    """tests/mediagen.py: the second asker waits on the file's lock and takes the first one's
+    file (pytest-xdist workers share the media cache). Threads stand in for the processes: each
+    opens the lock file itself, so the two locks conflict just as two processes' do."""
+    import threading
+    import time
+
+    built: list[str] = []
+    both_asked = threading.Barrier(2)
+
+    def build(tmp: Path) -> None:
+        built.append(threading.current_thread().name)
+        time.sleep(0.2)  # long enough for the other asker to reach the lock
+        tmp.write_bytes(b"medium")
+
+    out = tmp_path / "clip-0123.mp4"
+    found: list[Path] = []
+
+    def ask() -> None:
+        both_asked.wait()
+        found.append(mediagen.cached(out, build))
+
+    askers = [threading.Thread(target=ask) for _ in range(2)]
+    for asker in askers:
+        asker.start()
+    for asker in askers:
+        asker.join()
+    assert len(built) == 1 and found == [out, out] and out.read_bytes() == b"medium"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".clip-0123.mp4.lock", "clip-0123.mp4"]

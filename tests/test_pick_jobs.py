@@ -65,6 +65,7 @@ def _in_talk_shot(spec_text: str) -> tuple[float, float]:
 # -- prep generate --pick --------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("reuse_analyses")  # the analysis is not what is tested here
 def test_generate_pick_end_to_end(sandbox: Sandbox, interview: Path, small: Path,
                                   tmp_path: Path) -> None:
     out = tmp_path / "out"
@@ -107,6 +108,7 @@ def test_generate_pick_dry_run_remembers_and_warns(interview: Path, tmp_path: Pa
     assert "no face found" in again.stderr  # a remembered pick still warns
 
 
+@pytest.mark.usefixtures("reuse_analyses")  # the analysis is not what is tested here
 def test_generate_pick_length_and_given_windows(interview: Path, tmp_path: Path,
                                                 sandbox: Sandbox) -> None:
     env = _env(sandbox, tmp_path, key=False)

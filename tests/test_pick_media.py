@@ -85,6 +85,7 @@ def test_within_limits_the_search(interview: Path) -> None:
     assert any("never occur together" in w for w in result.warnings)
 
 
+@pytest.mark.usefixtures("reuse_analyses")  # the analysis is not what is tested here
 def test_cli_prints_only_the_spec_on_stdout(interview: Path) -> None:
     run = CliRunner().invoke(cli, ["pick", str(interview), "--clips-in-job", "2"])
     assert run.exit_code == 0, run.output
@@ -93,6 +94,7 @@ def test_cli_prints_only_the_spec_on_stdout(interview: Path) -> None:
     assert "billed head 2.5 s" in run.stderr
 
 
+@pytest.mark.usefixtures("reuse_analyses")  # the analysis is not what is tested here
 def test_cli_json_and_timeline(interview: Path, tmp_path: Path) -> None:
     png = tmp_path / "pics" / "timeline.png"
     run = CliRunner().invoke(cli, ["pick", str(interview), "--json", "--length", "6",
@@ -186,6 +188,7 @@ def test_pick_finds_a_stranger_talking() -> None:
     assert result.usable and result.head.both > 0.95
 
 
+@pytest.mark.usefixtures("reuse_analyses")  # the analysis is not what is tested here
 def test_unwritable_timeline_is_a_clear_error(interview: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

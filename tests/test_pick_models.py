@@ -169,6 +169,10 @@ def test_an_unknown_model_is_a_usage_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.media
+@pytest.mark.usefixtures("reuse_analyses")  # the analysis is not what is tested here
+# Beside tests/test_pick_media.py's CLI tests (one pytest-xdist worker), which analyse the interview
+# with the same arguments: the analysis is made once (tests/analyses.py).
+@pytest.mark.xdist_group("module:tests/test_pick_media.py")
 def test_cli_picks_for_wan30() -> None:
     import pickmedia
 

@@ -16,6 +16,10 @@ from prep.sandbox import Sandbox
 from prep.ui.cli import cli
 from prep.ui.commands.schema import load_schema, schema_names
 
+# The outputs' shapes are tested here; the analyses behind `pick`, `check` and the jobs' checks
+# are made once a clip (tests/analyses.py).
+pytestmark = pytest.mark.usefixtures("reuse_analyses")
+
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = {"probe", "estimate", "estimate-compare", "prepare", "upload", "generate", "task", "batch",
             "batch-dry-run", "batch-problems", "batch-status", "batch-resolve", "batch-export", "pick",
@@ -201,6 +205,9 @@ def test_batch_with_a_failed_job(sandbox: Sandbox, tmp_path: Path) -> None:
 
 
 @pytest.mark.media
+# Beside tests/test_pick_media.py's CLI tests (one pytest-xdist worker), which analyse the interview
+# with the same arguments: the analysis is made once (tests/analyses.py).
+@pytest.mark.xdist_group("module:tests/test_pick_media.py")
 def test_pick(tmp_path: Path) -> None:
     pytest.importorskip("cv2")
     import pickmedia

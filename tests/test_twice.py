@@ -31,7 +31,9 @@ from prep.settings import Settings, load_settings
 from prep.ui.cli import cli
 from tests import mediagen
 
-pytestmark = pytest.mark.media
+# What is tested is what a second run pays; each job's reference check of the one clip is analysed
+# once (tests/analyses.py).
+pytestmark = [pytest.mark.media, pytest.mark.usefixtures("reuse_analyses")]
 
 PROMPT = "A person looks at the camera and waves"
 QUICK = Pacing(defer_base_ms=1, retry_base_ms=1, max_deferrals=2)
