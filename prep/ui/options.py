@@ -46,6 +46,7 @@ class PrepGroup(click.Group):
             # ended by SIGPIPE does; stdout now leads nowhere, so the flush at exit cannot fail.
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
             ctx.exit(ExitCode.BROKEN_PIPE)
         except Exception as exc:
             if os.environ.get("PREP_DEBUG"):
