@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -69,3 +70,13 @@ def error_of(answer: httpx.Response) -> dict[str, Any]:
     assert set(error) == {"code", "message", "type"}, body
     assert all(isinstance(v, str) and v for v in error.values()), body
     return error
+
+
+def default_signals() -> None:
+    """A `preexec_fn` for a child a test will stop with SIGINT or SIGTERM: both at their default
+    and unblocked, whatever the test worker's own state is (an ignored signal is inherited across
+    exec, and Python then leaves SIGINT ignored instead of raising KeyboardInterrupt)."""
+    wanted = {signal.SIGINT, signal.SIGTERM}
+    for signum in wanted:
+        signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, wanted)

@@ -12,6 +12,7 @@ import sys
 import httpx
 import pytest
 from click.testing import CliRunner
+from sandbox_util import default_signals
 
 from prep.ui.cli import cli
 
@@ -30,6 +31,7 @@ def test_prints_exports_serves_and_stops_on_ctrl_c() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "prep", "sandbox", "--port", "0", "--key", "sk-test-cli",
          "--speed", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=default_signals,
     )
     try:
         assert proc.stdout is not None and proc.stderr is not None

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from sandbox_util import default_signals
 
 from prep.api.client import Client, RetryPolicy
 from prep.core.request import RequestOptions
@@ -302,7 +303,8 @@ def test_a_signal_during_the_download_says_what_was_left_and_leaves_no_part(
     env = {**os.environ, **sandbox.env(), "PREP_CACHE_DIR": str(tmp_path / "cache")}
     run = subprocess.Popen([sys.executable, "-m", "prep", "generate", str(clip), "-p", PROMPT,
                             "-o", str(out), "-y", "--quiet"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                           preexec_fn=default_signals)
     _until(lambda: list(out.glob("*.part")) or run.poll() is not None)
     run.send_signal(signum)
     _, stderr = run.communicate(timeout=60)
