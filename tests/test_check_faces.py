@@ -59,7 +59,7 @@ def test_no_person_in_the_cyclists_clip_is_not_one_face_in_some_frames() -> None
 
 
 @pytest.fixture(scope="module")
-def detected() -> list[tuple[faceset.Item, list[Any]]]:
+def detected(one_opencv_thread: None) -> list[tuple[faceset.Item, list[Any]]]:
     """Every labelled picture with what the detector finds on it: one detection pass for the
     module's tests (a module-scoped fixture also keeps them on one pytest-xdist worker)."""
     found = detector()

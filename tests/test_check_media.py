@@ -119,6 +119,7 @@ def test_a_window_is_checked_on_its_own() -> None:
     assert first_shot.start_ms == 0 and first_shot.end_ms == 2_900
 
 
+@pytest.mark.usefixtures("reuse_analyses")  # about the command, not the analysis
 def test_cli_json_lists_every_clip_and_exits_3_below_the_bar(tmp_path: Path) -> None:
     good, poor = checkmedia.base(), checkmedia.blurred()
     result = CliRunner().invoke(cli, ["check", str(good), str(poor), "--json"])
@@ -130,6 +131,7 @@ def test_cli_json_lists_every_clip_and_exits_3_below_the_bar(tmp_path: Path) -> 
     assert {"status", "value", "message"} <= set(rows[1]["checks"]["sharpness"])
 
 
+@pytest.mark.usefixtures("reuse_analyses")  # about the command, not the analysis
 def test_cli_require_sets_the_bar() -> None:
     runner = CliRunner()
     short = str(checkmedia.short())
@@ -142,6 +144,7 @@ def test_cli_require_sets_the_bar() -> None:
     assert "poor" in text.output and "sharpness" in text.output
 
 
+@pytest.mark.usefixtures("reuse_analyses")  # about the command, not the analysis
 def test_cli_missing_clip_is_a_media_error_and_the_others_are_answered(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["check", str(tmp_path / "gone.mp4"), str(checkmedia.base()),
                                       "--json"])
@@ -161,6 +164,7 @@ def _frame(gray: np.ndarray, side: int) -> np.ndarray:
     return frame
 
 
+@pytest.mark.usefixtures("one_opencv_thread")
 def test_faces_in_the_wild_at_the_checks_smaller_size() -> None:
     from skimage import data
 

@@ -27,8 +27,10 @@ OLD_BANNER = ("ffmpeg version 4.2.2-static https://johnvansickle.com/ffmpeg/  Co
 def fresh_lookup() -> Iterator[None]:
     """Each test finds ffmpeg again (the lookup is cached per process)."""
     ffmpeg_module._find.cache_clear()
+    ffmpeg_module.version_of.cache_clear()
     yield
     ffmpeg_module._find.cache_clear()
+    ffmpeg_module.version_of.cache_clear()
 
 
 def _fake_ffmpeg(folder: Path, banner: str) -> Path:

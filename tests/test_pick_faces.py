@@ -21,7 +21,7 @@ def _frame(gray: np.ndarray, side: int = 240) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def detector() -> FaceDetector:
+def detector(one_opencv_thread: None) -> FaceDetector:
     return FaceDetector()
 
 

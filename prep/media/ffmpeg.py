@@ -85,9 +85,11 @@ class FfmpegBinary:
     note: str = field(default="", compare=False)
 
 
+@cache
 def version_of(path: str) -> tuple[str, tuple[int, int] | None]:
     """The version an ffmpeg reports (its text, and (major, minor) when it is a release number;
-    None for a git build such as N-112345-g..., whose age the text does not tell)."""
+    None for a git build such as N-112345-g..., whose age the text does not tell). Asked once
+    per process for each path."""
     try:
         done = subprocess.run([path, "-hide_banner", "-version"], capture_output=True, text=True,
                               errors="replace", timeout=30, stdin=subprocess.DEVNULL, check=False)
@@ -391,18 +393,12 @@ def smart_cut_piece_args(src: Path | str, out: Path | str, *, start_ms: int, fra
     return args[1:]
 
 
-@cache
 def loopback_decoding(path: str) -> bool:
     """Whether the ffmpeg at `path` has loopback decoders (`-dec`, ffmpeg 7.1 on): an encode
     can then decode its own output in the same process. False when its version is not a
     release number (a git build) or it cannot be run."""
-    try:
-        done = subprocess.run([path, "-hide_banner", "-version"], capture_output=True, text=True,
-                              timeout=30, stdin=subprocess.DEVNULL, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    match = re.match(r"ffmpeg version n?(\d+)\.(\d+)", done.stdout)
-    return match is not None and (int(match[1]), int(match[2])) >= (7, 1)
+    version = version_of(path)[1]
+    return version is not None and version >= (7, 1)
 
 
 def smart_cut_audio_args(plan: PrepPlan, src: Path | str, out: Path | str) -> list[str]:
