@@ -20,9 +20,11 @@ from typing import Any
 import numpy as np
 from mediagen import ROOT, make
 
+from prep.pick.analyze import ANALYSIS_HEIGHT
+
 TRUTH = ROOT / "fixtures" / "faces" / "truth.json"
-HEIGHT = 288  # the analysis height (prep.pick.analyze.ANALYSIS_HEIGHT)
-WIDTH = 512
+HEIGHT = ANALYSIS_HEIGHT  # the frames' height, as prep analyses them
+WIDTH = HEIGHT * 16 // 9
 ROLLS = (-30, -15, 15, 30)
 SMALL = (0.05, 0.08, 0.12)
 
@@ -154,6 +156,20 @@ def _canvas(background: Any | None = None) -> Any:
     if background is None:
         return np.full((HEIGHT, WIDTH, 3), 110, np.uint8)
     return cv2.resize(background, (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA)
+
+
+def on_grey(gray: np.ndarray, side: int, width: int = WIDTH) -> np.ndarray:
+    """`gray` enlarged to `side` px in the middle of a flat grey analysis frame `width` px wide,
+    as a talking head would be. The detector brings every frame to one height, so the face's size
+    for it follows `side` alone; a narrower frame only has less flat grey to look through, and
+    costs less (its time follows the frame's pixels)."""
+    import cv2
+
+    frame = np.full((HEIGHT, width), 120, np.uint8)
+    big = cv2.resize(gray, (side, side), interpolation=cv2.INTER_CUBIC)
+    top, left = (HEIGHT - side) // 2, (width - side) // 2
+    frame[top:top + side, left:left + side] = big
+    return frame
 
 
 def items() -> list[Item]:

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import checkmedia
+import faceset
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from prep.pick import check as check_module
-from prep.pick.analyze import ANALYSIS_HEIGHT, FaceDetector
+from prep.pick.analyze import FaceDetector
 from prep.pick.check import CheckReport, check_clip
 from prep.ui.cli import cli
 
@@ -154,16 +155,6 @@ def test_cli_missing_clip_is_a_media_error_and_the_others_are_answered(tmp_path:
     assert rows[1]["verdict"] == "good"
 
 
-def _frame(gray: np.ndarray, side: int) -> np.ndarray:
-    import cv2
-
-    frame = np.full((ANALYSIS_HEIGHT, ANALYSIS_HEIGHT * 16 // 9), 120, np.uint8)
-    big = cv2.resize(gray, (side, side), interpolation=cv2.INTER_CUBIC)
-    top, left = (ANALYSIS_HEIGHT - side) // 2, (frame.shape[1] - side) // 2
-    frame[top:top + side, left:left + side] = big
-    return frame
-
-
 @pytest.mark.usefixtures("one_opencv_thread")
 def test_faces_in_the_wild_at_the_checks_smaller_size() -> None:
     from skimage import data
@@ -171,8 +162,10 @@ def test_faces_in_the_wild_at_the_checks_smaller_size() -> None:
     detector = FaceDetector(check_module.CHECK_FACE_MIN_HEIGHT)
     crops = (data.lfw_subset() * 255).astype(np.uint8)
     # A crop 120 px high holds a face about a third of the frame; faces are found, non-faces not.
-    found = sum(bool(detector.detect(_frame(crop, 120))) for crop in crops[:100])
-    false = sum(bool(detector.detect(_frame(crop, 120))) for crop in crops[100:])
+    # The frames are portrait (9:16, as phone footage): a third of a landscape frame's pixels.
+    portrait = faceset.HEIGHT * 9 // 16
+    found = sum(bool(detector.detect(faceset.on_grey(crop, 120, portrait))) for crop in crops[:100])
+    false = sum(bool(detector.detect(faceset.on_grey(crop, 120, portrait))) for crop in crops[100:])
     assert found >= 75
     assert false <= 2
 
