@@ -27,7 +27,9 @@ from prep.ui.cli import cli
 from prep.ui.studio import RunningStudio, Studio, run_in_thread
 from prep.ui.studio.jobs import Jobs
 
-pytestmark = pytest.mark.media
+# The studio's own tests: a clip's analysis is made once a process and reused by the next
+# studio (tests/analyses.py); what the studio does with it is what is tested.
+pytestmark = [pytest.mark.media, pytest.mark.usefixtures("reuse_analyses")]
 
 PROMPT = "A person looks at the camera and waves"
 

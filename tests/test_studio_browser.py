@@ -21,7 +21,9 @@ from prep.sandbox import RunningSandbox, Sandbox
 from prep.settings import load_settings
 from prep.ui.studio import RunningStudio, Studio, TimelineEvent, run_in_thread
 
-pytestmark = pytest.mark.media
+# The studio's own tests: a clip's analysis is made once a process and reused by the next
+# studio (tests/analyses.py); what the studio does with it is what is tested.
+pytestmark = [pytest.mark.media, pytest.mark.usefixtures("reuse_analyses")]
 
 sync_api = chromium.sync_api()
 

@@ -14,7 +14,9 @@ from test_studio_browser import footage, open_clip, studio  # noqa: F401  (fixtu
 
 from prep.ui.studio import RunningStudio
 
-pytestmark = pytest.mark.media
+# The studio's own tests: a clip's analysis is made once a process and reused by the next
+# studio (tests/analyses.py); what the studio does with it is what is tested.
+pytestmark = [pytest.mark.media, pytest.mark.usefixtures("reuse_analyses")]
 
 sync_api = chromium.sync_api()
 WAN30 = "wan3.0-reference-video"
