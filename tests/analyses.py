@@ -5,9 +5,10 @@ detector on its sound: seconds of CPU for the 26 s interview of tests/pickmedia.
 a 3 s clip. Many tests run it only on the way to what they are about (a job's reference check
 before the bill, the JSON `prep pick` prints, a timeline picture), on the same few clips, each
 test with a fresh cache folder, so each paid for it again. `reusing(analyze)` is `analyze`
-remembering its answers for this process: the same clip (same path, size and modification time)
-with the same arguments is analysed once, and a later call gets that analysis (its progress
-callback told once that the whole range is done). What is done with the analysis (picking,
+remembering its answers for this process: the same clip (the same file, through any link to it,
+at the same size and modification time) with the same arguments is analysed once, and a later
+call gets that analysis under its own name (its progress callback told once that the whole range
+is done). What is done with the analysis (picking,
 grading, writing the reports) still runs for every test.
 
 The tests of the analysis itself (tests/test_pick_media.py's `picked`, tests/test_check_media.py,
@@ -17,6 +18,7 @@ threshold or ffmpeg) must not use it; conftest.py's `reuse_analyses` fixture is 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from pathlib import Path
@@ -28,10 +30,12 @@ _MEMO: dict[tuple[Any, ...], Any] = {}
 
 
 def _key(path: Path | str, kwargs: dict[str, Any]) -> tuple[Any, ...]:
-    stat = Path(path).stat()
+    # The file itself: a test's link to a cached clip finds what another test's link made.
+    real = Path(path).resolve(strict=True)
+    stat = real.stat()
     asked = tuple(sorted((name, repr(value)) for name, value in kwargs.items()
                          if name not in _NOT_KEYS))
-    return (str(path), stat.st_size, stat.st_mtime_ns, asked)
+    return (str(real), stat.st_size, stat.st_mtime_ns, asked)
 
 
 def reusing(analyze: Callable[..., Any]) -> Callable[..., Any]:
@@ -49,6 +53,7 @@ def reusing(analyze: Callable[..., Any]) -> Callable[..., Any]:
             _MEMO[key] = found
         elif kwargs.get("progress") is not None:
             kwargs["progress"](found.duration_ms, found.duration_ms)
-        return found
+        # As this call would have made it: under the name it was asked by, with the probe given.
+        return dataclasses.replace(found, path=Path(path), info=kwargs.get("info") or found.info)
 
     return remembered
