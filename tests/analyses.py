@@ -54,6 +54,9 @@ def reusing(analyze: Callable[..., Any]) -> Callable[..., Any]:
         elif kwargs.get("progress") is not None:
             kwargs["progress"](found.duration_ms, found.duration_ms)
         # As this call would have made it: under the name it was asked by, with the probe given.
-        return dataclasses.replace(found, path=Path(path), info=kwargs.get("info") or found.info)
+        info = kwargs.get("info") or found.info
+        if Path(path) != found.path or info is not found.info:
+            return dataclasses.replace(found, path=Path(path), info=info)
+        return found
 
     return remembered

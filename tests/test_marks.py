@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -176,12 +177,15 @@ def test_a_reused_analysis_is_made_once_per_file_and_arguments(tmp_path: Path) -
 
     made: list[tuple[str, int]] = []
 
-    class Found:
-        duration_ms = 3_000
+    @dataclasses.dataclass(frozen=True)
+    class Found:  # what an Analysis has that the reuse touches
+        path: Path
+        info: Any = None
+        duration_ms: int = 3_000
 
     def analyze(path: Path, *, face_fps: int = 2, progress: Any = None) -> Found:
         made.append((Path(path).name, face_fps))
-        return Found()
+        return Found(Path(path))
 
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(b"one")
@@ -191,6 +195,9 @@ def test_a_reused_analysis_is_made_once_per_file_and_arguments(tmp_path: Path) -
     assert reused(clip, face_fps=2, progress=lambda done, total: heard.append((done, total))) is first
     assert heard == [(3_000, 3_000)] and made == [("clip.mp4", 2)]
     reused(clip, face_fps=4)
+    link = tmp_path / "link.mp4"  # a link to the same file: its analysis, under the link's name
+    link.symlink_to(clip)
+    assert reused(link, face_fps=2).path == link and len(made) == 2
     clip.write_bytes(b"changed")
     reused(clip, face_fps=2)
     assert made == [("clip.mp4", 2), ("clip.mp4", 4), ("clip.mp4", 2)]
