@@ -141,11 +141,20 @@ _FUZZ = settings(max_examples=120, deadline=None, database=None,
                  suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
+@pytest.fixture(scope="module")
+def fuzzed(sandbox_server: Sandbox) -> Sandbox:
+    """The worker's sandbox, emptied once for the fuzzers and the check after them. A module-scoped
+    fixture keeps its tests together on one pytest-xdist worker (tests/testmarks.py), in order, so
+    whatever the sandbox holds at the check, the fuzzers left."""
+    sandbox_server.reset()
+    return sandbox_server
+
+
 @_FUZZ
 @given(body=_generation_bodies() | st.binary(max_size=200)
        | _json_values.map(lambda v: json.dumps(v).encode()))
-def test_fuzz_generation_and_upload_bodies(sandbox_server: Sandbox, body: bytes) -> None:
-    with client(sandbox_server) as http:
+def test_fuzz_generation_and_upload_bodies(fuzzed: Sandbox, body: bytes) -> None:
+    with client(fuzzed) as http:
         for path in ("/v1/videos/generations", "/api/v1/files/upload/base64"):
             _ok_shape(http.post(path, content=body, headers={"content-type": "application/json"}))
         _ok_shape(http.post("/api/v1/files/upload/stream", content=body,
@@ -158,22 +167,22 @@ def test_fuzz_generation_and_upload_bodies(sandbox_server: Sandbox, body: bytes)
            ["application/json", "text/plain", "multipart/form-data", "", "application/json; x=\xff"]),
        key=st.sampled_from(["", "sk-sandbox-demo", "sk-x", "Bearer"]),
        body=st.binary(max_size=64))
-def test_fuzz_methods_paths_headers(sandbox_server: Sandbox, method: str, path: str, ctype: str,
+def test_fuzz_methods_paths_headers(fuzzed: Sandbox, method: str, path: str, ctype: str,
                                     key: str, body: bytes) -> None:
     headers = {"authorization": f"Bearer {key}".encode()} if key else {}
     if ctype:
         headers["content-type"] = ctype.encode("latin-1")  # raw bytes, even non-ASCII ones
-    with httpx.Client(base_url=sandbox_server.url, timeout=10, trust_env=False) as http:
+    with httpx.Client(base_url=fuzzed.url, timeout=10, trust_env=False) as http:
         answer = http.request(method, path, content=body or None, headers=headers)
     assert answer.status_code < 500, answer.text
     if answer.status_code >= 400 and method != "HEAD":
         error_of(answer)
 
 
-def test_fuzzing_left_the_server_healthy(sandbox_server: Sandbox) -> None:
-    state = sandbox_server.state()
+def test_fuzzing_left_the_server_healthy(fuzzed: Sandbox) -> None:
+    state = fuzzed.state()
     assert state["tasks"] == [] and state["uploads"] == []  # nothing random got through
-    with client(sandbox_server) as http:
+    with client(fuzzed) as http:
         assert http.get("/api/v1/files/quota").status_code == 200
 
 
