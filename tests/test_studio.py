@@ -20,6 +20,7 @@ import mediagen
 import pytest
 from click.testing import CliRunner
 
+from prep.errors import Interrupted
 from prep.jobs.estimate import estimate
 from prep.sandbox import Sandbox
 from prep.settings import Settings, load_settings
@@ -170,6 +171,21 @@ def test_pictures_and_the_analysis_of_a_clip(studio: RunningStudio) -> None:
     assert pick["clips_in_job"] == 2 and 0 <= pick["start_ms"] < pick["end_ms"] <= 6000
     assert pick["clip_spec"].startswith("take.mp4@")
     assert not pick["usable"] and pick["warnings"]  # a test pattern has no face and no speech
+
+
+def test_a_stopped_studio_stops_the_analysis_it_was_making(sandbox: Sandbox, footage: Path,
+                                                          tmp_path: Path) -> None:
+    """An analysis still decoding when the studio stops gives up at its next frame (its ffmpegs
+    stopped) instead of running on for nobody; the clip then answers that the studio stopped."""
+    running = run_in_thread(Studio([footage], tmp_path / "out", settings_for(sandbox, tmp_path)))
+    library = running.studio.library
+    [take] = [c for c in library.scan() if c.path.name == "take.mp4"]
+    running.stop()
+    started = time.monotonic()
+    with pytest.raises(Interrupted, match="studio stopped"):
+        library.analysis(take)
+    assert time.monotonic() - started < 20  # one frame's decoding, not the clip's
+    assert take.analysis is None and isinstance(take.analysis_error, Interrupted)
 
 
 def test_the_analysis_picks_for_the_chosen_model(studio: RunningStudio) -> None:

@@ -82,6 +82,12 @@ class Studio:
         """The page's address, token included."""
         return f"http://{host}:{port}/?token={self.token}"
 
+    def close(self) -> None:
+        """Serving has stopped: take no more jobs (one running goes on in its thread until it
+        ends) and stop the clip analyses still decoding."""
+        self.jobs.close()
+        self.library.close()
+
 
 def create_app(studio: Studio) -> Starlette:
     """The Starlette app serving `studio`."""

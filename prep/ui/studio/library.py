@@ -27,7 +27,7 @@ from prep.core import rules
 from prep.core.clipinfo import ClipInfo, assess
 from prep.core.clipspec import VIDEO_EXTENSIONS, spec_text
 from prep.core.timecode import frame_ms, round_half_up
-from prep.errors import MediaError, PrepError
+from prep.errors import Interrupted, MediaError, PrepError
 from prep.files import write_text_atomic
 
 if TYPE_CHECKING:
@@ -115,6 +115,17 @@ class Library:
         self.ffmpeg = ffmpeg
         self._clips: dict[str, Clip] = {}
         self._lock = threading.Lock()
+        self._closed = threading.Event()
+
+    def close(self) -> None:
+        """The studio stops: an analysis still decoding gives up at its next frame (its ffmpegs
+        are stopped) instead of running on for nobody."""
+        self._closed.set()
+
+    def _until_closed(self, done_ms: int, total_ms: int) -> None:
+        """An analysis's progress callback: stops it once the library is closed."""
+        if self._closed.is_set():
+            raise Interrupted("the studio stopped while a clip was being analysed")
 
     # -- listing ---------------------------------------------------------------------------------
 
@@ -259,7 +270,8 @@ class Library:
             try:
                 require_extras(clip.path)
                 clip.analysis = analyze(clip.path, start_ms=0, end_ms=clip.duration_ms,
-                                        info=clip.info, ffmpeg=self.ffmpeg, thumbnails=0)
+                                        info=clip.info, ffmpeg=self.ffmpeg, thumbnails=0,
+                                        progress=self._until_closed)
             except PrepError as err:
                 clip.analysis_error = err
                 raise

@@ -48,7 +48,7 @@ def serve(studio: Studio, sock: socket.socket, *, verbose: bool = False,
             on_ready(studio.url(host, port))
         server.run(sockets=[sock])
     finally:
-        studio.jobs.close()
+        studio.close()
 
 
 class RunningStudio:
@@ -64,10 +64,10 @@ class RunningStudio:
         self._thread = thread
 
     def stop(self) -> None:
-        """Stop serving (a job still running finishes in its own thread)."""
+        """Stop serving (a job still running finishes in its own thread; analyses stop)."""
         self._server.should_exit = True
         self._thread.join(timeout=15)
-        self.studio.jobs.close()
+        self.studio.close()
 
     def __enter__(self) -> RunningStudio:
         return self
