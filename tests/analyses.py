@@ -8,12 +8,13 @@ test with a fresh cache folder, so each paid for it again. `reusing(analyze)` is
 remembering its answers for this process: the same clip (the same file, through any link to it,
 at the same size and modification time) with the same arguments is analysed once, and a later
 call gets that analysis under its own name (its progress callback told once that the whole range
-is done). What is done with the analysis (picking,
-grading, writing the reports) still runs for every test.
+is done). What is done with the analysis (picking, grading, writing the reports) still runs for
+every test. The studio's own tests take it too (a new studio in each test, on the same clips).
 
-The tests of the analysis itself (tests/test_pick_media.py's `picked`, tests/test_check_media.py,
-tests/test_check_faces.py) and any test that changes how prep analyses (a monkeypatched detector,
-threshold or ffmpeg) must not use it; conftest.py's `reuse_analyses` fixture is opt-in.
+The tests of the analysis itself (tests/test_pick_media.py's `picked`, the checks of
+tests/test_check_media.py, tests/test_check_faces.py) and any test that changes how prep
+analyses (a monkeypatched detector, threshold or ffmpeg) must not use it; conftest.py's
+`reuse_analyses` fixture is opt-in.
 """
 
 from __future__ import annotations

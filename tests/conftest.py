@@ -178,7 +178,7 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, homes: Path) -> Iterator[None
 def one_opencv_thread() -> None:
     """OpenCV on one thread in this test process, as prep's own analysis runs its detectors: the
     pytest-xdist workers already keep every core busy, and OpenCV's waiting threads spin on the
-    CPU the other worker needs (a detection cost 15 % more CPU on two threads, measured alone)."""
+    CPU the other workers need (a detection cost 15 % more CPU on two threads, measured alone)."""
     import cv2
 
     cv2.setNumThreads(1)
