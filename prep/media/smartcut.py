@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -302,25 +302,17 @@ def _unreferenced(samples: Samples, fh: BinaryIO, indices: Iterable[int],
     others exactly as it would have (they are what a decoder skips when asked to skip
     non-reference frames)."""
     return tuple(samples.offsets[index] for index in indices
-                 if _non_reference(fh, samples.offsets[index], samples.sizes[index], length_size))
+                 if _non_reference(next(samples.read(fh, index, 1)), samples.sizes[index],
+                                   length_size))
 
 
-def _non_reference(fh: BinaryIO, offset: int, size: int, length_size: int) -> bool:
-    """True when the access unit at `offset` (length-prefixed NAL units) has slices and every
-    one is a non-reference slice. Reads only the NAL units' lengths and headers."""
-    pos, slices = 0, 0
-    while pos + length_size < size:
-        fh.seek(offset + pos)
-        head = fh.read(length_size + 1)
-        if len(head) < length_size + 1:
-            return False
-        unit = head[length_size]
-        if unit & 0x1F in (1, 2, 3, 4, 5):  # a slice (or slice data partition)
-            if unit & 0x60:
-                return False
-            slices += 1
-        pos += length_size + int.from_bytes(head[:length_size], "big")
-    return slices > 0
+def _non_reference(sample: bytes, size: int, length_size: int) -> bool:
+    """True when an access unit of `size` bytes, read whole as `sample`, has slices and every
+    one is a non-reference slice."""
+    if len(sample) < size:
+        return False
+    slices = [unit for unit in _nal_headers(sample, length_size) if unit & 0x1F in (1, 2, 3, 4, 5)]
+    return bool(slices) and not any(unit & 0x60 for unit in slices)
 
 
 def _check_pieces(pieces: Sequence[_Piece], paths: Sequence[Path], results: Sequence[RunResult],
@@ -572,10 +564,13 @@ def _sample_at(samples: Samples, ms: int) -> int | None:
 
 def _is_idr(sample: bytes, length_size: int) -> bool:
     """True when an H.264 access unit (length-prefixed NAL units) holds an IDR slice."""
+    return any(unit & 0x1F == 5 for unit in _nal_headers(sample, length_size))
+
+
+def _nal_headers(sample: bytes, length_size: int) -> Iterator[int]:
+    """The header byte of each NAL unit of an access unit (length-prefixed NAL units)."""
     pos = 0
     while pos + length_size < len(sample):
         size = int.from_bytes(sample[pos:pos + length_size], "big")
-        if sample[pos + length_size] & 0x1F == 5:
-            return True
+        yield sample[pos + length_size]
         pos += length_size + size
-    return False
