@@ -14,6 +14,7 @@ from prep.core.billing import estimate_durations
 from prep.core.clipinfo import ClipInfo, assess
 from prep.core.plan import (
     AUDIO_KBPS,
+    AUDIO_KBPS_MONO,
     CUT_REASON,
     DEFAULT_PROFILE,
     PROFILE_SETTINGS,
@@ -134,6 +135,19 @@ def test_transcode_targets() -> None:
     assert video.tonemap == "HLG" and video.fps == 60 and video.frame_count == 480
     assert result.audio.rate == 48_000 and result.audio.channels == 2
     assert result.audio.bitrate_kbps == AUDIO_KBPS
+
+
+def test_a_mono_source_is_re_encoded_to_mono_at_the_mono_rate() -> None:
+    result = plan(info(audio_channels=1, hdr="HLG", bit_depth=10, video_codec="hevc"), opts(),
+                  KEYFRAMES)
+    assert result.action == "transcode" and result.audio is not None
+    assert (result.audio.channels, result.audio.bitrate_kbps) == (1, AUDIO_KBPS_MONO)
+    stereo = plan(info(audio_channels=2, hdr="HLG", bit_depth=10, video_codec="hevc"), opts(),
+                  KEYFRAMES)
+    assert stereo.audio is not None and stereo.audio.channels == 2
+    # the budget counts the audio the plan makes: mono leaves the video more of it
+    assert result.video is not None and stereo.video is not None
+    assert result.video.maxrate_kbps >= stereo.video.maxrate_kbps
 
 
 def test_no_audio_stays_no_audio() -> None:
@@ -346,8 +360,10 @@ def test_compliant_video_with_other_audio_copies_the_video(changes: dict[str, An
     assert result.action == "remux" and reason in result.reasons
     assert result.video is None and result.audio is not None
     assert (result.video_action, result.audio_action) == ("copy", "transcode")
-    assert (result.audio.rate, result.audio.channels) == (48_000, 2)
-    assert result.audio.bitrate_kbps == AUDIO_KBPS  # the same speech-clean AAC as a transcode
+    mono = info(**changes).audio_channels == 1  # a mono source stays mono, any other is stereo
+    assert (result.audio.rate, result.audio.channels) == (48_000, 1 if mono else 2)
+    # the same speech-clean AAC as a transcode
+    assert result.audio.bitrate_kbps == (AUDIO_KBPS_MONO if mono else AUDIO_KBPS)
     # stored (with the encoder's 1024 samples of delay) the audio ends exactly with the video
     assert result.audio.sample_count + 1024 == 8 * 48_000
     if info(**changes).container != "mp4":

@@ -67,11 +67,18 @@ def test_every_case_comes_out_compliant(prepared: dict[str, PrepResult], name: s
         # the output lasts what was planned, within a frame
         assert abs(out.video_duration_ms - result.plan.duration_ms) <= 1000 / float(out.fps)
         if result.source.has_audio:
-            assert (out.audio_codec, out.audio_channels, out.audio_rate) == ("aac", 2, 48_000)
+            channels = _channels_for(result.source.audio_channels)
+            assert (out.audio_codec, out.audio_channels, out.audio_rate) == ("aac", channels, 48_000)
         else:
             assert not out.has_audio
     if result.plan.audio is not None:  # re-encoded audio, beside copied or re-encoded video
-        assert (out.audio_codec, out.audio_channels, out.audio_rate) == ("aac", 2, 48_000)
+        channels = _channels_for(result.source.audio_channels)
+        assert (out.audio_codec, out.audio_channels, out.audio_rate) == ("aac", channels, 48_000)
+
+
+def _channels_for(source_channels: int | None) -> int:
+    """The channels of prep's re-encoded audio: a mono source's stays mono, others are stereo."""
+    return 1 if source_channels == 1 else 2
 
 
 def test_actions(prepared: dict[str, PrepResult]) -> None:
@@ -126,12 +133,14 @@ def _video_packets(path: Path) -> list[tuple[str, str]]:
 
 def _check_audio_beside_copied_video(result: PrepResult, skip_frames: int = 0,
                                      frames: int | None = None) -> None:
-    """Video packets byte-identical to the source's; audio AAC 48 kHz stereo, stored ending with
+    """Video packets byte-identical to the source's; audio AAC 48 kHz (mono from mono, else
+    stereo), stored ending with
     the video (never past it), every duration inside 2-30 s."""
     assert result.output is not None
     assert result.plan.video is None and result.plan.audio is not None
     out = _check_compliant(result)
-    assert (out.audio_codec, out.audio_rate, out.audio_channels) == ("aac", 48_000, 2)
+    assert (out.audio_codec, out.audio_rate, out.audio_channels) == (
+        "aac", 48_000, _channels_for(result.source.audio_channels))
     source_packets = _video_packets(result.source.path)
     stop = None if frames is None else skip_frames + frames
     assert _video_packets(result.output) == source_packets[skip_frames:stop]
@@ -199,7 +208,8 @@ def test_failed_audio_only_output_falls_back_to_a_full_transcode(
     assert result.action == "transcode" and result.attempts == 2
     assert result.plan.video is not None
     out = _check_compliant(result)
-    assert (out.audio_codec, out.audio_rate, out.audio_channels) == ("aac", 48_000, 2)
+    assert (out.audio_codec, out.audio_rate, out.audio_channels) == (
+        "aac", 48_000, _channels_for(result.source.audio_channels))
 
 
 def test_estimate_durations_match_outputs(prepared: dict[str, PrepResult]) -> None:

@@ -96,8 +96,9 @@ PROFILE_SETTINGS: dict[Profile, EncoderSettings] = {
 }
 AUDIO_RATE = 48_000
 AUDIO_CHANNELS = 2
-# Native AAC at 160 kbit/s stereo keeps speech clean; the model takes the voice from it.
+# Native AAC at 160 kbit/s stereo (96 mono) keeps speech clean; the model takes the voice from it.
 AUDIO_KBPS = 160
+AUDIO_KBPS_MONO = 96
 # Bytes kept free for the mp4 index and muxing overhead, on top of a 3 % safety share.
 CONTAINER_RESERVE_BYTES = 256_000
 SIZE_SAFETY = Fraction(97, 100)
@@ -211,7 +212,8 @@ class VideoEncode:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AudioEncode:
-    """How the audio is re-encoded: AAC, 48 kHz stereo, cut to an exact number of samples."""
+    """How the audio is re-encoded: AAC, 48 kHz, mono when the source is, else stereo, cut to an
+    exact number of samples."""
 
     bitrate_kbps: int
     sample_count: int
@@ -514,7 +516,7 @@ def _transcode(info: ClipInfo, opts: PlanOptions, facts: SourceFacts, window: Cl
     try first when only the cut points stood in a copy's way."""
     name = opts.label or str(info.path)
     duration = window.duration_ms
-    audio_kbps = AUDIO_KBPS if info.has_audio else 0
+    audio_kbps = _audio_kbps(info.audio_channels) if info.has_audio else 0
     maxrate = video_budget_kbps(duration, opts.max_size_bytes, audio_kbps)
     if maxrate < MIN_VIDEO_KBPS:
         raise MediaError(name, f"{format_ms(duration)} s cannot fit in {opts.max_size_bytes:,} "
@@ -528,7 +530,7 @@ def _transcode(info: ClipInfo, opts: PlanOptions, facts: SourceFacts, window: Cl
     # writes), and its encoder delay is whatever the source's encoder chose; so it could not
     # be made to end exactly with the re-encoded video. Encoding it costs a few percent of the
     # video's time, so copying would win nothing worth those risks.
-    audio = _audio_encode(Fraction(frames * 1000) / fps) if info.has_audio else None
+    audio = _audio_encode(Fraction(frames * 1000) / fps, info.audio_channels) if info.has_audio else None
     smart = _smart_cut(info, facts, window, frames) if allowed.smart_cut else None
     return replace(base, action="transcode", video=video, audio=audio,
                    reasons=allowed.transcode_reasons, duration_ms=duration, smart_cut=smart)
@@ -604,8 +606,19 @@ def _why_remux(info: ClipInfo, facts: SourceFacts, cut: bool) -> list[str]:
     return why
 
 
-def _audio_encode(video_ms: Fraction) -> AudioEncode:
-    """AAC audio that ends exactly with `video_ms` of video, as stored.
+def _audio_channels(source_channels: int | None) -> int:
+    """The re-encoded audio's channels: a mono source stays mono (upmixing it would double the
+    encode and the bytes for the same sound); anything else becomes stereo."""
+    return 1 if source_channels == 1 else AUDIO_CHANNELS
+
+
+def _audio_kbps(source_channels: int | None) -> int:
+    return AUDIO_KBPS_MONO if _audio_channels(source_channels) == 1 else AUDIO_KBPS
+
+
+def _audio_encode(video_ms: Fraction, source_channels: int | None) -> AudioEncode:
+    """AAC audio that ends exactly with `video_ms` of video, as stored, from a source with
+    `source_channels` channels.
 
     The AAC encoder puts 1024 samples of delay in front, and prep writes no edit list to hide
     them: so the audio is cut 1024 samples short, and the audio track as stored ends with the
@@ -613,7 +626,9 @@ def _audio_encode(video_ms: Fraction) -> AudioEncode:
     minimum margin allows for.
     """
     video_samples = int(video_ms * AUDIO_RATE / 1000)  # rounded down: never past the video
-    return AudioEncode(bitrate_kbps=AUDIO_KBPS, sample_count=max(1024, video_samples - 1024))
+    return AudioEncode(bitrate_kbps=_audio_kbps(source_channels),
+                       sample_count=max(1024, video_samples - 1024),
+                       channels=_audio_channels(source_channels))
 
 
 def _video_end_ms(info: ClipInfo, facts: SourceFacts, *, counted: bool = True) -> Fraction:
@@ -666,11 +681,11 @@ def _audio_only(info: ClipInfo, opts: PlanOptions, facts: SourceFacts, window: C
         info.video_bitrate * source_video_ms // 8000 if info.video_bitrate else info.size_bytes))
     if window.trimmed:
         video_bytes *= min(Fraction(1), video_ms / max(source_video_ms, 1))
-    audio_bytes = Fraction(AUDIO_KBPS * 1000, 8) * (video_ms / 1000 + 1)
+    audio_bytes = Fraction(_audio_kbps(info.audio_channels) * 1000, 8) * (video_ms / 1000 + 1)
     if video_bytes + audio_bytes + CONTAINER_RESERVE_BYTES > opts.max_size_bytes * SIZE_SAFETY:
         return None
     # The output lasts as long as its video: audio running past it in the source is cut away.
-    return replace(base, action="remux", audio=_audio_encode(video_ms),
+    return replace(base, action="remux", audio=_audio_encode(video_ms, info.audio_channels),
                    duration_ms=round_half_up(video_ms), copy_frames=_copy_frames(info, window, allowed),
                    reasons=allowed.audio_reasons + tuple(_why_remux(info, facts, allowed.cut)))
 
