@@ -1,16 +1,12 @@
-"""H.264 parameter sets in an mp4: the avcC record read, merged and written back into a file."""
+"""H.264 parameter sets in an mp4: the avcC record read, merged and put into a sample description."""
 
 from __future__ import annotations
-
-import hashlib
-import shutil
-from pathlib import Path
 
 import pytest
 from media_cases import case
 
-from prep.media.avc import AvcConfig, parse_avc_config, replace_avc_config
-from prep.media.mp4 import read_mp4, read_samples
+from prep.media.avc import AvcConfig, parse_avc_config, with_avc_config
+from prep.media.mp4 import _avc_config, read_mp4, track_boxes
 
 # A Constrained Baseline SPS (id 0) and PPS (id 0), as openh264 writes them.
 SPS0 = bytes.fromhex("6742c01e8c680a02ff970101e1108d40")
@@ -88,39 +84,27 @@ def test_free_id_skips_the_ids_in_use_and_is_none_when_all_are() -> None:
     assert parse_avc_config(every.to_bytes()) == every
 
 
-def _sample_hashes(path: Path) -> list[str]:
-    samples = read_samples(path)
-    assert samples is not None
-    with open(path, "rb") as fh:
-        return [hashlib.md5(data).hexdigest() for data in samples.read(fh, 0, len(samples))]
-
-
 @pytest.mark.media
-@pytest.mark.parametrize("name", ["compliant", "quicktime"])  # moov before / after the media
-def test_replace_keeps_every_sample_where_the_index_says(tmp_path: Path, name: str) -> None:
-    path = tmp_path / f"clip{case(name).suffix}"
-    shutil.copyfile(case(name), path)
-    before = _sample_hashes(path)
-    audio_before = read_mp4(path).track("soun")
-    old = read_mp4(path).track("vide").avc_config  # type: ignore[union-attr]
+@pytest.mark.parametrize("name", ["compliant", "quicktime"])
+def test_a_new_avcc_goes_into_the_sample_description_with_the_sizes_around_it(name: str) -> None:
+    boxes = track_boxes(case(name), "vide")
+    assert boxes is not None
+    stsd = boxes[b"stsd"]
+    old = read_mp4(case(name)).track("vide").avc_config  # type: ignore[union-attr]
     config = parse_avc_config(old or b"")
-    assert config is not None
     extra = parse_avc_config(_record([SPS1], [PPS1]))
-    assert extra is not None
+    assert config is not None and extra is not None
     bigger = config.merged(extra).to_bytes()
-    replace_avc_config(path, bigger)
-    info = read_mp4(path)
-    assert info.track("vide").avc_config == bigger  # type: ignore[union-attr]
-    assert _sample_hashes(path) == before  # chunk offsets moved with the moov
-    assert info.track("soun") == audio_before
-    assert not list(tmp_path.glob(".*"))  # no temp file left
+    grown = with_avc_config(stsd, bigger)
+    assert len(grown) - len(stsd) == len(bigger) - len(old or b"")
+    assert int.from_bytes(grown[:4], "big") == len(grown)  # the stsd's own size grew with it
+    assert _avc_config(grown[8:]) == bigger  # the avc1 entry's size too: its avcC reads back
+    assert with_avc_config(grown, old or b"") == stsd  # and it goes back as it was
 
 
-def test_replace_refuses_a_file_without_h264(tmp_path: Path) -> None:
-    path = tmp_path / "audio.mp4"
-    path.write_bytes(b"\x00\x00\x00\x08free")
-    with pytest.raises(ValueError, match="no moov box"):
-        replace_avc_config(path, _record([SPS0], [PPS0]))
+def test_a_description_without_h264_is_refused() -> None:
+    with pytest.raises(ValueError, match="no avc1 sample description"):
+        with_avc_config(b"\x00\x00\x00\x08free", _record([SPS0], [PPS0]))
 
 
 def test_pieces_parameter_sets_are_checked_against_what_the_join_needs() -> None:
@@ -130,13 +114,10 @@ def test_pieces_parameter_sets_are_checked_against_what_the_join_needs() -> None
     parsed = parse_avc_config(source)
     assert parsed is not None
     matched, separate = _Edges({}), _Edges({}, own_id=1)
-    assert _check_sets("copy", False, separate, source, parsed, source) is None
-    assert _check_sets("copy", False, matched, source, parsed, own) == (
-        "the copied GOPs' parameter sets changed")
-    assert _check_sets("head", True, matched, source, parsed, source) is None
+    assert _check_sets("head", matched, source, parsed, source) is None
     assert "head's parameter sets differ" in str(
-        _check_sets("head", True, matched, source, parsed, own))
-    merged = _check_sets("tail", True, separate, source, parsed, own)
+        _check_sets("head", matched, source, parsed, own))
+    merged = _check_sets("tail", separate, source, parsed, own)
     assert isinstance(merged, AvcConfig) and merged.sps == (SPS0, SPS1)
-    assert _check_sets("tail", True, _Edges({}, own_id=2), source, parsed, own) == (
+    assert _check_sets("tail", _Edges({}, own_id=2), source, parsed, own) == (
         "the re-encoded tail's parameter sets are not under id 2")

@@ -273,8 +273,8 @@ def test_an_edge_argv_drops_the_spared_packets_before_decoding() -> None:
     check = after.index("-dec")
     assert after[check - 2:check] == ["-threads", "1"]  # the loopback decoder's
     assert after[after.index("-threads") + 1] == "1"  # x264's, before the head's mp4
-    assert "-bsf:v" not in smart_cut_piece_args("in.mp4", "copy.mp4", start_ms=2000, frames=60,
-                                                timescale=15360)
+    assert "-bsf:v" not in smart_cut_piece_args("in.mp4", "tail.mp4", start_ms=2000, frames=60,
+                                                timescale=15360, encode={}, fps=Fraction(30))
 
 
 def test_the_frames_the_edges_are_spared_change_none_they_make(tmp_out: Path) -> None:
@@ -288,7 +288,8 @@ def test_the_frames_the_edges_are_spared_change_none_they_make(tmp_out: Path) ->
     _info, plan = plan_clip(parse_clip_spec(f"{original}{WINDOW}"),
                             PrepareOptions(use_cache=False, ffmpeg=""))
     assert plan.smart_cut is not None
-    src = _read_source(original, None)
+    assert plan.video is not None
+    src = _read_source(original, None, plan.video.fps)
     assert not isinstance(src, str)
     edges = _edges(plan, original, src.config)
     assert not isinstance(edges, str)

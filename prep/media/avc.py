@@ -1,5 +1,5 @@
 """H.264 parameter sets in an mp4: the avcC record, the ids its SPS and PPS carry, and
-putting a new avcC into a finished file.
+putting a new avcC into a sample description.
 
 A smart cut of footage made by another encoder than x264 cannot re-encode its edges with the
 source's own parameter sets. It gives the edges their own (x264's `sps-id`: an SPS and a PPS id
@@ -10,14 +10,10 @@ description and without parameter sets in the samples.
 
 from __future__ import annotations
 
-import os
-import shutil
 import struct
 from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO
 
-__all__ = ["AvcConfig", "parse_avc_config", "replace_avc_config"]
+__all__ = ["AvcConfig", "parse_avc_config", "with_avc_config"]
 
 # H.264 allows SPS ids 0-31 and PPS ids 0-255; x264's `sps-id` sets both to one number.
 MAX_SPS_ID = 31
@@ -108,58 +104,21 @@ def _ue_fields(data: bytes, count: int) -> list[int]:
     return values
 
 
-def replace_avc_config(path: Path, record: bytes) -> None:
-    """Put `record` in place of the avcC of `path`'s first H.264 track, in place (a temp file
-    renamed over it). The boxes around it grow or shrink with it, and when the index (moov)
-    comes before the media, every chunk offset moves by the same amount. ValueError when the
-    file has no such track."""
-    with open(path, "rb") as fh:
-        moov_at, moov_size = _top_box(fh, b"moov")
-        if moov_at < 0:
-            raise ValueError(f"{path}: no moov box")
-        fh.seek(moov_at)
-        moov = bytearray(fh.read(moov_size))
-        media_after = _top_box(fh, b"mdat")[0] > moov_at
-    trail = _avcc_trail(moov)
+def with_avc_config(box: bytes, record: bytes) -> bytes:
+    """`box` (an stsd box, or a moov or trak holding one) with `record` in place of its first
+    avc1 sample description's avcC; the boxes around it grow or shrink with it. ValueError when
+    it holds no avcC."""
+    data = bytearray(box)
+    trail = _avcc_trail(data)
     if trail is None:
-        raise ValueError(f"{path}: no avc1 sample description to rewrite")
+        raise ValueError("no avc1 sample description to rewrite")
     parents, start, size = trail
     delta = len(record) + 8 - size
-    moov[start:start + size] = struct.pack(">I4s", len(record) + 8, b"avcC") + record
-    for at in parents:  # every box around it (moov itself first) grows by delta
-        (old,) = struct.unpack_from(">I", moov, at)
-        struct.pack_into(">I", moov, at, old + delta)
-    if media_after and delta:
-        _move_chunks(moov, delta)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.avcc")
-    try:
-        with open(path, "rb") as src, open(tmp, "wb") as out:
-            out.write(src.read(moov_at))
-            out.write(moov)
-            src.seek(moov_at + moov_size)
-            shutil.copyfileobj(src, out, 1024 * 1024)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _top_box(stream: BinaryIO, kind: bytes) -> tuple[int, int]:
-    """(offset, size) of the first top-level box of `kind`, header included; (-1, 0) if none."""
-    end = stream.seek(0, 2)
-    pos = 0
-    while pos + 8 <= end:
-        stream.seek(pos)
-        size, found = struct.unpack(">I4s", stream.read(8))
-        if size == 1:
-            (size,) = struct.unpack(">Q", stream.read(8))
-        elif size == 0:
-            size = end - pos
-        if found == kind:
-            return pos, size
-        if size < 8:
-            break
-        pos += size
-    return -1, 0
+    data[start:start + size] = struct.pack(">I4s", len(record) + 8, b"avcC") + record
+    for at in parents:  # every box around it (the outermost first) grows by delta
+        (old,) = struct.unpack_from(">I", data, at)
+        struct.pack_into(">I", data, at, old + delta)
+    return bytes(data)
 
 
 _CONTAINERS = {b"moov": 8, b"trak": 8, b"mdia": 8, b"minf": 8, b"stbl": 8, b"stsd": 16,
@@ -167,8 +126,9 @@ _CONTAINERS = {b"moov": 8, b"trak": 8, b"mdia": 8, b"minf": 8, b"stbl": 8, b"sts
 
 
 def _avcc_trail(moov: bytearray) -> tuple[list[int], int, int] | None:
-    """The offsets of the size fields of the boxes from moov down to avc1, and the avcC's
-    offset and size; None when there is none. 32-bit box sizes only (what ffmpeg writes)."""
+    """The offsets of the size fields of the boxes from the outermost down to avc1, and the
+    avcC's offset and size; None when there is none. 32-bit box sizes only (what ffmpeg and
+    prep's own writer write)."""
     def walk(start: int, end: int, path: list[int]) -> tuple[list[int], int, int] | None:
         pos = start
         while pos + 8 <= end:
@@ -185,25 +145,3 @@ def _avcc_trail(moov: bytearray) -> tuple[list[int], int, int] | None:
         return None
 
     return walk(0, len(moov), [])
-
-
-def _move_chunks(moov: bytearray, delta: int) -> None:
-    """Add `delta` to every chunk offset (stco, co64) of every track in `moov`."""
-    def walk(start: int, end: int) -> None:
-        pos = start
-        while pos + 8 <= end:
-            size, kind = struct.unpack_from(">I4s", moov, pos)
-            if size < 8:
-                return
-            if kind in (b"stco", b"co64"):
-                (count,) = struct.unpack_from(">I", moov, pos + 12)
-                wide = kind == b"co64"
-                step, code = (8, ">Q") if wide else (4, ">I")
-                for at in range(pos + 16, pos + 16 + count * step, step):
-                    (value,) = struct.unpack_from(code, moov, at)
-                    struct.pack_into(code, moov, at, value + delta)
-            elif kind in (b"moov", b"trak", b"mdia", b"minf", b"stbl"):
-                walk(pos + 8, pos + size)
-            pos += size
-
-    walk(0, len(moov))

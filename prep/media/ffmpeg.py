@@ -58,7 +58,6 @@ __all__ = [
     "run_together",
     "safe_path",
     "smart_cut_audio_args",
-    "smart_cut_join_args",
     "smart_cut_piece_args",
     "stop_running",
     "too_old",
@@ -346,23 +345,20 @@ def _audio_options(audio: AudioEncode) -> dict[str, object]:
 # --- smart cut: pieces of one H.264 stream, joined -----------------------------------------------
 
 def smart_cut_piece_args(src: Path | str, out: Path | str, *, start_ms: int, frames: int,
-                         timescale: int, encode: dict[str, str] | None = None,
-                         fps: Fraction | None = None, skip_frames: int = 0,
-                         decode_check: bool = False, unread: Sequence[int] = (),
-                         threads: int | None = None) -> list[str]:
-    """One video-only piece of a smart cut: `frames` frames from `start_ms`, copied (a keyframe
-    at `start_ms`) or, with `encode` (libx264 options), re-encoded at `fps`, leaving out the
-    first `skip_frames` frames shown from `start_ms` (counted, not timed). With `decode_check`
-    (an ffmpeg with `loopback_decoding`), the encoded frames are also decoded as they are
-    made, and stderr holds only errors. `unread`: the file offsets of video packets that never
-    reach the decoder (frames no other frame refers to, shown before the piece: an input
-    bitstream filter, ffmpeg 7.1+, drops them). `threads`: the decoders' and x264's threads
-    (ffmpeg's choice when None). Pure."""
+                         timescale: int, encode: dict[str, str], fps: Fraction,
+                         skip_frames: int = 0, decode_check: bool = False,
+                         unread: Sequence[int] = (), threads: int | None = None) -> list[str]:
+    """One re-encoded edge of a smart cut, video only: `frames` frames from `start_ms`,
+    re-encoded with `encode` (libx264 options) at `fps`, leaving out the first `skip_frames`
+    frames shown from `start_ms` (counted, not timed). With `decode_check` (an ffmpeg with
+    `loopback_decoding`), the encoded frames are also decoded as they are made, and stderr
+    holds only errors. `unread`: the file offsets of video packets that never reach the
+    decoder (frames no other frame refers to, shown before the piece: an input bitstream
+    filter, ffmpeg 7.1+, drops them). `threads`: the decoders' and x264's threads (ffmpeg's
+    choice when None). Pure."""
     import ffmpeg
 
-    # A copy seeks 1 ms past its keyframe (held in whole ms, rounded down): it lands on it.
-    seek_ms = start_ms + 1 if encode is None else start_ms
-    input_options: dict[str, object] = {"ss": _seconds(seek_ms)}
+    input_options: dict[str, object] = {"ss": _seconds(start_ms)}
     if unread:
         # `noise` drops the packets its expression is true for: not(pos-N) is 1 at offset N only.
         input_options["bsf:v"] = "noise=drop=" + "+".join(f"not(pos-{n})" for n in unread)
@@ -370,21 +366,16 @@ def smart_cut_piece_args(src: Path | str, out: Path | str, *, start_ms: int, fra
         input_options["threads"] = threads
     stream = ffmpeg.input(safe_path(src), **input_options)["v:0"]
     if skip_frames:
-        assert encode is not None, "a copy starts on a keyframe"
         stream = stream.trim(start_frame=skip_frames).setpts("PTS-STARTPTS")
     options: dict[str, object] = {"frames:v": frames, "video_track_timescale": timescale,
                                   "movflags": "+negative_cts_offsets", "use_editlist": 0,
-                                  "map_metadata": -1, "map_chapters": -1}
-    if encode is None:
-        options["c:v"] = "copy"
-    else:
-        assert fps is not None
-        options.update({"c:v": "libx264", "pix_fmt": "yuv420p", "fps_mode": "cfr",
-                        "r": f"{fps.numerator}/{fps.denominator}", **encode})
-        if threads:
-            options["threads"] = threads
+                                  "map_metadata": -1, "map_chapters": -1, "c:v": "libx264",
+                                  "pix_fmt": "yuv420p", "fps_mode": "cfr",
+                                  "r": f"{fps.numerator}/{fps.denominator}", **encode}
+    if threads:
+        options["threads"] = threads
     args: list[str] = ffmpeg.output(stream, safe_path(out), format="mp4", **options).compile()
-    if encode is not None and decode_check:
+    if decode_check:
         # A loopback decoder (ffmpeg 7.1+) decodes the encoder's packets in the same process,
         # and `-v error` leaves on stderr only what went wrong, as `decode_check_args` does.
         check = ["-threads", str(threads)] if threads else []
@@ -411,22 +402,6 @@ def smart_cut_audio_args(plan: PrepPlan, src: Path | str, out: Path | str) -> li
     args: list[str] = ffmpeg.output(_audio_chain(audio_in, plan, plan.audio), safe_path(out),
                                     format="mp4", use_editlist=0, map_metadata=-1,
                                     map_chapters=-1, **_audio_options(plan.audio)).compile()
-    return args[1:]
-
-
-def smart_cut_join_args(pieces: Path | str, out: Path | str,
-                        audio: Path | str | None = None) -> list[str]:
-    """The video pieces (a concat list) joined into one track, beside the `audio` piece
-    (`smart_cut_audio_args`), both copied. Pure."""
-    import ffmpeg
-
-    # auto_convert=0: the pieces share one avcC, so no parameter sets are copied in-band.
-    streams = [ffmpeg.input(safe_path(pieces), format="concat", safe=0, auto_convert=0)["v:0"]]
-    if audio is not None:
-        streams.append(ffmpeg.input(safe_path(audio))["a:0"])
-    args: list[str] = ffmpeg.output(*streams, safe_path(out), format="mp4", c="copy",
-                                    movflags=_MOV_FLAGS, use_editlist=0, map_metadata=-1,
-                                    map_chapters=-1).compile()
     return args[1:]
 
 

@@ -29,7 +29,7 @@ from typing import BinaryIO
 
 from prep.core.plan import PrepPlan, SmartCut
 from prep.errors import PrepError
-from prep.media.avc import AvcConfig, parse_avc_config, replace_avc_config
+from prep.media.avc import AvcConfig, parse_avc_config, with_avc_config
 from prep.media.ffmpeg import (
     FfmpegBinary,
     ProgressCallback,
@@ -39,10 +39,10 @@ from prep.media.ffmpeg import (
     run,
     run_together,
     smart_cut_audio_args,
-    smart_cut_join_args,
     smart_cut_piece_args,
 )
-from prep.media.mp4 import Mp4Track, Samples, read_mp4, read_samples
+from prep.media.mp4 import Mp4Track, Samples, read_mp4, read_samples, track_boxes
+from prep.media.mp4write import VideoRun, join
 
 __all__ = ["smart_cut", "x264_options"]
 
@@ -137,14 +137,17 @@ def _edges(plan: PrepPlan, src: Path, config: AvcConfig) -> _Edges | str:
 
 @dataclass(frozen=True, slots=True)
 class _Source:
-    """The source's video as the smart cut needs it: its track, its avcC (`record`, and parsed)
-    and its sample tables."""
+    """The source's video as the smart cut needs it: its track, its avcC (`record`, and parsed),
+    its sample description box (`stsd`, whole), its sample tables and a frame's duration in
+    the track's timescale."""
 
     path: Path
     track: Mp4Track
     record: bytes
     config: AvcConfig
+    stsd: bytes
     samples: Samples
+    frame_units: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +176,7 @@ def smart_cut(plan: PrepPlan, src: Path, out: Path, binary: FfmpegBinary, fps: F
     Everything that can be decided from the sample tables is decided before anything runs."""
     if plan.smart_cut is None:
         return "no whole GOP inside the window"
-    source = _read_source(src, track)
+    source = _read_source(src, track, fps)
     if isinstance(source, str):
         return source
     edges = _edges(plan, src, source.config)
@@ -189,11 +192,13 @@ def smart_cut(plan: PrepPlan, src: Path, out: Path, binary: FfmpegBinary, fps: F
             return _make(plan, cut, source, edges, Path(tmp_text), out, binary, fps, on_progress)
         except PrepError as err:
             return f"ffmpeg failed ({err})"
-        except ValueError as err:  # the joined file's boxes are not what replace_avc_config takes
-            return f"the joined file's parameter sets could not be written ({err})"
+        except ValueError as err:  # a description with_avc_config cannot take, a short file
+            return f"the pieces could not be joined ({err})"
+        except OSError as err:  # a full disk is met again, and reported, by the re-encode
+            return f"the joined file could not be written ({err.strerror or err})"
 
 
-def _read_source(src: Path, track: Mp4Track | None) -> _Source | str:
+def _read_source(src: Path, track: Mp4Track | None, fps: Fraction) -> _Source | str:
     """The source's video track, parameter sets and sample tables; or why it cannot be cut."""
     if track is None:
         track = read_mp4(src).track("vide")
@@ -201,10 +206,14 @@ def _read_source(src: Path, track: Mp4Track | None) -> _Source | str:
     config = parse_avc_config(record) if record else None
     if track is None or record is None or config is None:
         return "the source's H.264 has more than one sample description, or none"
-    samples = read_samples(src)
-    if samples is None:
+    frame_units = track.timescale / fps
+    if frame_units.denominator != 1:
+        return (f"a frame at {fps} fps is not a whole number of the track's time units "
+                f"(1/{track.timescale} s)")
+    samples, boxes = read_samples(src), track_boxes(src, "vide")
+    if samples is None or boxes is None:
         return "the source has no video track"
-    return _Source(src, track, record, config, samples)
+    return _Source(src, track, record, config, boxes[b"stsd"], samples, int(frame_units))
 
 
 def _layout(planned: SmartCut, samples: Samples, bframes: int) -> SmartCut | str:
@@ -218,36 +227,43 @@ def _layout(planned: SmartCut, samples: Samples, bframes: int) -> SmartCut | str
 
 def _make(plan: PrepPlan, cut: SmartCut, source: _Source, edges: _Edges, tmp: Path, out: Path,
           binary: FfmpegBinary, fps: Fraction, on_progress: ProgressCallback | None) -> str | None:
-    """Make the pieces in `tmp` at once, check them, join them at `out` and prove the result;
-    None when proven, else why not."""
+    """Make the edges (and the audio) in `tmp` at once, check them, join them with the copied
+    GOPs at `out` and prove the result; None when proven, else why not."""
     # An ffmpeg with loopback decoders (7.1+) decodes each edge as it encodes it: no decoding
     # pass after the join (the proof then compares the joined edges' bytes with these). It also
     # takes input bitstream filters, which spare the edges' decoders the frames nothing needs.
     checked = loopback_decoding(binary.path)
     pieces = _pieces(plan, cut, source, edges, spare=checked)
-    paths = [tmp / f"{piece.name}.mp4" for piece in pieces]
+    encoded = [piece for piece in pieces if piece.encode is not None]
+    paths = {piece.name: tmp / f"{piece.name}.mp4" for piece in encoded}
     # One thread per decoder and per x264 (threads=1): an edge's decoding, encoding and checking
     # still run side by side (ffmpeg gives each its own thread), as do the head and the tail,
     # on the two cores, and no CPU goes into keeping frame threads in step (6 % of it).
-    jobs = [(smart_cut_piece_args(source.path, path, start_ms=piece.start_ms, frames=piece.frames,
-                                  timescale=source.track.timescale, encode=piece.encode, fps=fps,
-                                  skip_frames=piece.skip, decode_check=checked,
-                                  unread=piece.unread, threads=1), path)
-            for piece, path in zip(pieces, paths, strict=True)]
+    jobs = [(smart_cut_piece_args(source.path, paths[piece.name], start_ms=piece.start_ms,
+                                  frames=piece.frames, timescale=source.track.timescale,
+                                  encode=piece.encode or {}, fps=fps, skip_frames=piece.skip,
+                                  decode_check=checked, unread=piece.unread, threads=1),
+             paths[piece.name]) for piece in encoded]
     audio = tmp / "audio.mp4" if plan.has_audio and plan.audio is not None else None
     if audio is not None:
         jobs.append((smart_cut_audio_args(plan, source.path, audio), audio))
     results = run_together(jobs, binary=binary)
-    made = _check_pieces(pieces, paths, results, source, edges, checked=checked)
+    made = _check_pieces(encoded, [paths[piece.name] for piece in encoded], results, source,
+                         edges, checked=checked)
     if isinstance(made, str):
         return made
-    record, decoded = made
-    listing = tmp / "pieces.txt"
-    listing.write_text("".join(f"file '{path.name}'\n" for path in paths))
-    run(smart_cut_join_args(listing, out, audio), total_ms=plan.duration_ms, path=out,
-        binary=binary, on_progress=on_progress)
-    if record != source.record:
-        replace_avc_config(out, record)
+    record, decoded, tables = made
+    first_copied = _sample_at(source.samples, cut.first_key_ms)
+    assert first_copied is not None, "_layout placed the copy on a keyframe of the source"
+    # The copied GOPs come straight from the source; the edges from the files they were made in.
+    runs = [VideoRun(source.path, source.samples, first_copied, piece.frames)
+            if piece.encode is None else VideoRun(paths[piece.name], tables[piece.name], 0,
+                                                  piece.frames)
+            for piece in pieces]
+    stsd = source.stsd if record == source.record else with_avc_config(source.stsd, record)
+    join(out, runs, stsd=stsd, frame_units=source.frame_units, audio=audio)
+    if on_progress:
+        on_progress(plan.duration_ms, plan.duration_ms)
     return _prove(cut, source.path, out, fps, binary, record, source.samples, decoded=decoded)
 
 
@@ -315,33 +331,34 @@ def _non_reference(sample: bytes, size: int, length_size: int) -> bool:
     return bool(slices) and not any(unit & 0x60 for unit in slices)
 
 
-def _check_pieces(pieces: Sequence[_Piece], paths: Sequence[Path], results: Sequence[RunResult],
-                  source: _Source, edges: _Edges, *,
-                  checked: bool) -> tuple[bytes, dict[str, Path]] | str:
-    """Whether the pieces came out as the join needs them: each with its frames, the edges
-    decoded without an error (when `checked`: decoded as they were made) and the parameter sets
-    one avcC can hold. The avcC the joined file must carry, and the edges already decoded by
-    name; else why not."""
+def _check_pieces(edges_made: Sequence[_Piece], paths: Sequence[Path],
+                  results: Sequence[RunResult], source: _Source, edges: _Edges, *,
+                  checked: bool) -> tuple[bytes, dict[str, Path], dict[str, Samples]] | str:
+    """Whether the re-encoded pieces came out as the join needs them: each with its frames,
+    decoded without an error (when `checked`: decoded as they were made) and with parameter
+    sets one avcC can hold. The avcC the joined file must carry, the edges already decoded,
+    and each edge's sample tables, by name; else why not."""
     expected: AvcConfig | None = None  # None: the source's avcC as it is
     decoded: dict[str, Path] = {}
-    for piece, path, result in zip(pieces, paths, results, strict=False):
+    tables: dict[str, Samples] = {}
+    for piece, path, result in zip(edges_made, paths, results, strict=False):
         made = read_mp4(path).track("vide")
-        if made is None or made.sample_count != piece.frames:
+        samples = read_samples(path)
+        if made is None or samples is None or len(samples) != piece.frames:
             return f"the {piece.name} came out with the wrong number of frames"
-        encoded = piece.encode is not None
-        if checked and encoded:
+        tables[piece.name] = samples
+        if checked:
             errors = [line for line in result.stderr.splitlines() if line.strip()]
             if errors:
                 return f"the re-encoded {piece.name} does not decode cleanly ({errors[-1]})"
             decoded[piece.name] = path
-        sets = _check_sets(piece.name, encoded, edges, source.record, source.config,
-                           made.avc_config)
+        sets = _check_sets(piece.name, edges, source.record, source.config, made.avc_config)
         if isinstance(sets, str):
             return sets
         if sets is not None and expected not in (None, sets):
             return "the head's and the tail's own parameter sets differ"
         expected = sets or expected
-    return (source.record if expected is None else expected.to_bytes()), decoded
+    return (source.record if expected is None else expected.to_bytes()), decoded, tables
 
 
 def _with_copied_tail(cut: SmartCut, samples: Samples, bframes: int) -> SmartCut | str:
@@ -394,16 +411,13 @@ def _edge_bframes(edges: _Edges) -> int:
     return 0 if edges.options.get("preset") == "ultrafast" else 3
 
 
-def _check_sets(name: str, encoded: bool, edges: _Edges, source: bytes, theirs: AvcConfig,
+def _check_sets(name: str, edges: _Edges, source: bytes, theirs: AvcConfig,
                 made: bytes | None) -> AvcConfig | str | None:
-    """Whether a piece's parameter sets are what the join needs: the source's (None), or for an
-    edge with its own, the source's record with the edge's sets added (that record); else why
-    not."""
-    if not encoded or edges.own_id is None:
-        if made == source:
-            return None
-        return (f"the re-encoded {name}'s parameter sets differ from the source's" if encoded
-                else "the copied GOPs' parameter sets changed")
+    """Whether a re-encoded piece's parameter sets are what the join needs: the source's
+    (None), or for edges with their own, the source's record with the edge's sets added (that
+    record); else why not."""
+    if edges.own_id is None:
+        return None if made == source else f"the re-encoded {name}'s parameter sets differ from the source's"
     own = parse_avc_config(made) if made else None
     if (own is None or own.length_size != theirs.length_size
             or own.sps_ids != {edges.own_id} or own.pps_ids != {edges.own_id}):
