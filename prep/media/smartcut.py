@@ -13,8 +13,9 @@ to re-encoding the whole window.
 
 The steps, in `smart_cut`: the source's track and tables (`_read_source`), how the edges are
 encoded (`_edges`), what is copied and what re-encoded (`_layout`), the pieces with what their
-decoders may skip (`_pieces`), all made at once and checked (`_make`, `_check_pieces`), joined,
-and proven (`_prove`: `_check_times`, `_check_copied_order`, `_check_bytes`, `_decode_rest`).
+decoders may skip (`_pieces`), the edges and the audio made at once and checked (`_make`,
+`_check_pieces`), joined with the source's own GOPs by prep's writer (`mp4write.join`), and
+proven (`_prove`: `_check_times`, `_check_copied_order`, `_check_bytes`, `_decode_rest`).
 """
 
 from __future__ import annotations
