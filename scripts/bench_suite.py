@@ -6,8 +6,9 @@ against the same tests in one process, measured in the same run.
 By default a handful of the costly modules (media, sandbox, browser); `--quick` two small ones;
 `--full` the whole suite (about 10 minutes of CPU; say `--runs 1`); PYTEST_ARGS pick others. A first
 serial run, not counted, fills the media cache (tests/mediagen.py), so both sides find it warm. Then
-A (`-n auto --dist loadgroup`) and B (`-n 0`) run in turn, A B A B ...; each run's CPU seconds
-(user + system of pytest and everything it waited for: ffmpeg, Chromium) come from getrusage,
+A (`-n auto --dist loadgroup`: one worker more than the cores) and B (`-n 0`) run in turn, A B A B
+...; each run's CPU seconds (user + system of pytest and everything it waited for: ffmpeg,
+Chromium) come from getrusage,
 its wall seconds from a monotonic clock. Medians are quoted. Goal: the whole suite under 5 minutes
 of wall on a quiet two-core machine, where the wall time under xdist is about CPU / 2. The machine
 may be shared: the load average is printed with the results, and then only the CPU seconds mean

