@@ -205,7 +205,9 @@ _PLAY = """async ({url, rate}) => {
   const report = window.report = {ended: false, error: null, first: null, presented: []};
   video.addEventListener("ended", () => { report.ended = true; });
   video.addEventListener("error", () => { report.error = `${video.error.code}: ${video.error.message}`; });
-  const first = new Promise((resolve) => video.requestVideoFrameCallback((now, meta) => resolve(meta.mediaTime)));
+  const first = new Promise((resolve) => {
+    video.requestVideoFrameCallback((now, meta) => resolve(meta.mediaTime));
+  });
   video.src = url;
   report.first = await first;
   const onFrame = (now, meta) => {
