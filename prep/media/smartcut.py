@@ -151,6 +151,10 @@ class _Source:
     frame_units: int
 
 
+# A re-encoded edge as made: the file it was made in, and its sample tables.
+_Made = tuple[Path, Samples]
+
+
 @dataclass(frozen=True, slots=True)
 class _Piece:
     """One piece of the joined stream: `frames` frames from `start_ms`, copied (`encode` None) or
@@ -334,13 +338,13 @@ def _non_reference(sample: bytes, size: int, length_size: int) -> bool:
 
 def _check_pieces(edges_made: Sequence[_Piece], paths: Sequence[Path],
                   results: Sequence[RunResult], source: _Source, edges: _Edges, *,
-                  checked: bool) -> tuple[bytes, dict[str, Path], dict[str, Samples]] | str:
+                  checked: bool) -> tuple[bytes, dict[str, _Made], dict[str, Samples]] | str:
     """Whether the re-encoded pieces came out as the join needs them: each with its frames,
     decoded without an error (when `checked`: decoded as they were made) and with parameter
     sets one avcC can hold. The avcC the joined file must carry, the edges already decoded,
     and each edge's sample tables, by name; else why not."""
     expected: AvcConfig | None = None  # None: the source's avcC as it is
-    decoded: dict[str, Path] = {}
+    decoded: dict[str, _Made] = {}
     tables: dict[str, Samples] = {}
     for piece, path, result in zip(edges_made, paths, results, strict=False):
         made = read_mp4(path).track("vide")
@@ -352,7 +356,7 @@ def _check_pieces(edges_made: Sequence[_Piece], paths: Sequence[Path],
             errors = [line for line in result.stderr.splitlines() if line.strip()]
             if errors:
                 return f"the re-encoded {piece.name} does not decode cleanly ({errors[-1]})"
-            decoded[piece.name] = path
+            decoded[piece.name] = (path, samples)
         sets = _check_sets(piece.name, edges, source.record, source.config, made.avc_config)
         if isinstance(sets, str):
             return sets
@@ -432,7 +436,7 @@ _JOIN_FRAMES = 8
 
 def _prove(cut: SmartCut, src: Path, out: Path, fps: Fraction, binary: FfmpegBinary,
            record: bytes, theirs: Samples | None = None, *,
-           decoded: dict[str, Path] | None = None) -> str | None:
+           decoded: dict[str, _Made] | None = None) -> str | None:
     """None when `out` is proven one valid stream made by `cut`, else what failed.
 
     From the sample tables: one sample description, `record` (the source's avcC, or it with
@@ -445,8 +449,9 @@ def _prove(cut: SmartCut, src: Path, out: Path, fps: Fraction, binary: FfmpegBin
     they do in the source. What is left, the re-encoded frames, is decoded by one ffmpeg: the
     head with the first frames of the copy, and the tail, with any error a failure. `theirs`:
     the source's samples, when already read. `decoded`: the edges ("head", "tail") already
-    decoded without an error as they were encoded, by name, with the piece each was made in:
-    their samples in `out` are proven byte for byte that piece's instead of decoded again
+    decoded without an error as they were encoded, by name, with the piece each was made in
+    and its tables: their samples in `out` are proven byte for byte that piece's instead of
+    decoded again
     (their parameter sets are in `record`, and the copy after the head starts on an IDR, which
     no frame before it affects).
     """
@@ -498,7 +503,7 @@ def _check_copied_order(cut: SmartCut, ours: Samples, theirs: Samples,
 
 
 def _check_bytes(cut: SmartCut, joined: tuple[Path, Samples], source: tuple[Path, Samples],
-                 first_copied: int, length_size: int, decoded: dict[str, Path]) -> str | None:
+                 first_copied: int, length_size: int, decoded: dict[str, _Made]) -> str | None:
     """What the joined file's samples hold: each piece's frames shown in its place, each piece
     starting on an IDR, the copied samples the source's, and the edges already decoded the
     pieces' that were."""
@@ -518,13 +523,13 @@ def _check_bytes(cut: SmartCut, joined: tuple[Path, Samples], source: tuple[Path
         if not all(a == b for a, b in copied):
             return "the copied packets differ from the source's"
         for name, low, high in (("head", bounds[0], bounds[1]), ("tail", bounds[2], bounds[3])):
-            if name in decoded and not _same_samples(ours, fh, low, high, decoded[name]):
+            if name in decoded and not _same_samples(ours, fh, low, high, *decoded[name]):
                 return f"the joined {name} is not the {name} that was decoded"
     return None
 
 
 def _decode_rest(cut: SmartCut, out: Path, fps: Fraction, binary: FfmpegBinary,
-                 decoded: dict[str, Path]) -> str | None:
+                 decoded: dict[str, _Made]) -> str | None:
     """Decode the re-encoded frames of `out` not `decoded` already (the head with the first
     frames of the copy after it, the tail from its IDR), in one ffmpeg; any error fails."""
     checks: list[tuple[int, int | None]] = []
@@ -542,10 +547,11 @@ def _decode_rest(cut: SmartCut, out: Path, fps: Fraction, binary: FfmpegBinary,
     return None
 
 
-def _same_samples(ours: Samples, fh: BinaryIO, low: int, high: int, piece: Path) -> bool:
-    """True when samples `low` to `high` of `ours` (open in `fh`) are the samples of `piece`."""
-    theirs = read_samples(piece)
-    if theirs is None or len(theirs) != high - low:
+def _same_samples(ours: Samples, fh: BinaryIO, low: int, high: int, piece: Path,
+                  theirs: Samples) -> bool:
+    """True when samples `low` to `high` of `ours` (open in `fh`) are the samples of `piece`
+    (its tables `theirs`)."""
+    if len(theirs) != high - low:
         return False
     with open(piece, "rb") as pfh:
         return all(a == b for a, b in zip(ours.read(fh, low, high - low),
