@@ -451,9 +451,8 @@ def _prove(cut: SmartCut, src: Path, out: Path, fps: Fraction, binary: FfmpegBin
     the source's samples, when already read. `decoded`: the edges ("head", "tail") already
     decoded without an error as they were encoded, by name, with the piece each was made in
     and its tables: their samples in `out` are proven byte for byte that piece's instead of
-    decoded again
-    (their parameter sets are in `record`, and the copy after the head starts on an IDR, which
-    no frame before it affects).
+    decoded again (their parameter sets are in `record`, and the copy after the head starts on
+    an IDR, which no frame before it affects).
     """
     decoded = decoded or {}
     ours, theirs = read_samples(out), theirs or read_samples(src)
