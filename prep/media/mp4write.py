@@ -112,8 +112,9 @@ def _video(runs: Sequence[VideoRun], stsd: bytes, frame_units: int) -> _Track:
     sizes = [size for _path, _offset, size in sources]
     tables.append(_full(b"stsz", 0, struct.pack(f">II{len(sizes)}I", 0, len(sizes), *sizes)))
     width, height = struct.unpack_from(">HH", stsd, 16 + 32)  # stsd, then avc1's fields
-    return _Track(tuple(sources), tuple(decode), timescale, sum(durations),
-                  _full(b"vmhd", 1, bytes(8)), _mdhd(timescale, sum(durations)),
+    length = sum(durations)
+    return _Track(tuple(sources), tuple(decode), timescale, length,
+                  _full(b"vmhd", 1, bytes(8)), _mdhd(timescale, length),
                   _hdlr(b"vide", b"VideoHandler"), b"".join(tables), (width, height))
 
 
