@@ -125,14 +125,14 @@ _CONTAINERS = {b"moov": 8, b"trak": 8, b"mdia": 8, b"minf": 8, b"stbl": 8, b"sts
                b"avc1": 86}
 
 
-def _avcc_trail(moov: bytearray) -> tuple[list[int], int, int] | None:
+def _avcc_trail(data: bytearray) -> tuple[list[int], int, int] | None:
     """The offsets of the size fields of the boxes from the outermost down to avc1, and the
     avcC's offset and size; None when there is none. 32-bit box sizes only (what ffmpeg and
     prep's own writer write)."""
     def walk(start: int, end: int, path: list[int]) -> tuple[list[int], int, int] | None:
         pos = start
         while pos + 8 <= end:
-            size, kind = struct.unpack_from(">I4s", moov, pos)
+            size, kind = struct.unpack_from(">I4s", data, pos)
             if size < 8 or pos + size > end:
                 return None
             if kind == b"avcC" and path:
@@ -144,4 +144,4 @@ def _avcc_trail(moov: bytearray) -> tuple[list[int], int, int] | None:
             pos += size
         return None
 
-    return walk(0, len(moov), [])
+    return walk(0, len(data), [])

@@ -342,7 +342,7 @@ def _audio_options(audio: AudioEncode) -> dict[str, object]:
     return {"c:a": "aac", "b:a": f"{audio.bitrate_kbps}k", "ac": audio.channels, "ar": audio.rate}
 
 
-# --- smart cut: pieces of one H.264 stream, joined -----------------------------------------------
+# --- smart cut: the re-encoded edges and the audio (prep/media/mp4write.py joins them) ---------
 
 def smart_cut_piece_args(src: Path | str, out: Path | str, *, start_ms: int, frames: int,
                          timescale: int, encode: dict[str, str], fps: Fraction,

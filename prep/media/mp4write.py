@@ -10,8 +10,8 @@ interleaved every half second, no edit list, signed composition offsets (`ctts` 
 under the `iso4` brand) when B-frames need them. Sample bytes are copied file to file by the
 kernel where it can (`copy_file_range`), never decoded or parsed.
 
-Everything but the copy is pure: `layout` plans the file from the sample tables, `write`
-carries it out.
+Everything but the copy is pure: the tracks' tables (`_video`, `_audio`), the chunks (`_chunks`)
+and the index (`_moov`) are planned from the sample tables, and `_write` copies the bytes.
 """
 
 from __future__ import annotations

@@ -257,7 +257,9 @@ def _make(plan: PrepPlan, cut: SmartCut, source: _Source, edges: _Edges, tmp: Pa
                          edges, checked=checked)
     if isinstance(made, str):
         return made
-    record, decoded, tables = made
+    record, tables = made
+    # Edges decoded as they were made (loopback decoding) are proven by their bytes, not again.
+    decoded = {name: (paths[name], samples) for name, samples in tables.items()} if checked else {}
     first_copied = _sample_at(source.samples, cut.first_key_ms)
     assert first_copied is not None, "_layout placed the copy on a keyframe of the source"
     # The copied GOPs come straight from the source; the edges from the files they were made in.
@@ -338,13 +340,12 @@ def _non_reference(sample: bytes, size: int, length_size: int) -> bool:
 
 def _check_pieces(edges_made: Sequence[_Piece], paths: Sequence[Path],
                   results: Sequence[RunResult], source: _Source, edges: _Edges, *,
-                  checked: bool) -> tuple[bytes, dict[str, _Made], dict[str, Samples]] | str:
+                  checked: bool) -> tuple[bytes, dict[str, Samples]] | str:
     """Whether the re-encoded pieces came out as the join needs them: each with its frames,
     decoded without an error (when `checked`: decoded as they were made) and with parameter
-    sets one avcC can hold. The avcC the joined file must carry, the edges already decoded,
-    and each edge's sample tables, by name; else why not."""
+    sets one avcC can hold. The avcC the joined file must carry, and each edge's sample tables
+    by name; else why not."""
     expected: AvcConfig | None = None  # None: the source's avcC as it is
-    decoded: dict[str, _Made] = {}
     tables: dict[str, Samples] = {}
     for piece, path, result in zip(edges_made, paths, results, strict=False):
         made = read_mp4(path).track("vide")
@@ -356,14 +357,13 @@ def _check_pieces(edges_made: Sequence[_Piece], paths: Sequence[Path],
             errors = [line for line in result.stderr.splitlines() if line.strip()]
             if errors:
                 return f"the re-encoded {piece.name} does not decode cleanly ({errors[-1]})"
-            decoded[piece.name] = (path, samples)
         sets = _check_sets(piece.name, edges, source.record, source.config, made.avc_config)
         if isinstance(sets, str):
             return sets
         if sets is not None and expected not in (None, sets):
             return "the head's and the tail's own parameter sets differ"
         expected = sets or expected
-    return (source.record if expected is None else expected.to_bytes()), decoded, tables
+    return (source.record if expected is None else expected.to_bytes()), tables
 
 
 def _with_copied_tail(cut: SmartCut, samples: Samples, bframes: int) -> SmartCut | str:
