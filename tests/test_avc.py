@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from media_cases import case
 
-from prep.media.avc import AvcConfig, parse_avc_config, with_avc_config
+from prep.media.avc import AvcConfig, _with_ue_field, parse_avc_config, with_avc_config
 from prep.media.mp4 import _avc_config, read_mp4, track_boxes
 
 # A Constrained Baseline SPS (id 0) and PPS (id 0), as openh264 writes them.
@@ -14,6 +16,14 @@ PPS0 = bytes.fromhex("68ce3c80")
 # x264's with `sps-id=1`: the SPS carries an emulation prevention byte (00 00 03).
 SPS1 = bytes.fromhex("6742c01e5680a02ff970110000030001000003003c0f162ea0")
 PPS1 = bytes.fromhex("6848e023c8")
+# An x264 High profile SPS and its CABAC PPS (id 0); the same SPS under id 1 (its emulation
+# prevention bytes fall elsewhere) and a CAVLC PPS under id 1 pointing at it, from one x264 with
+# `cabac=0:sps-id=1`; and that PPS pointed at SPS 0.
+X264_SPS0 = bytes.fromhex("67640028acd940780227e5c044000003000400000300f03c60c658")
+X264_PPS0 = bytes.fromhex("68ef86f2c0")
+X264_SPS1 = bytes.fromhex("676400284b36501e0089f970110000030001000003003c0f183196")
+X264_PPS1 = bytes.fromhex("6848f86f2c")
+X264_PPS1_ON_SPS0 = bytes.fromhex("6853e1bcb0")
 
 
 def _record(sps: list[bytes], pps: list[bytes], tail: bytes = b"") -> bytes:
@@ -102,6 +112,37 @@ def test_a_new_avcc_goes_into_the_sample_description_with_the_sizes_around_it(na
     assert with_avc_config(grown, old or b"") == stsd  # and it goes back as it was
 
 
+def test_an_edge_pps_is_pointed_at_the_sources_sps_when_their_sps_are_the_same() -> None:
+    source = parse_avc_config(_record([X264_SPS0], [X264_PPS0]))
+    edges = parse_avc_config(_record([X264_SPS1], [X264_PPS1]))
+    assert source is not None and edges is not None and edges.sps_ids == edges.pps_ids == {1}
+    shared = source.sharing_sps(edges)
+    assert shared is not None
+    assert shared.sps == (X264_SPS0,) and shared.pps == (X264_PPS0, X264_PPS1_ON_SPS0)
+    assert shared.sps_ids == {0} and shared.pps_ids == {0, 1}
+    assert parse_avc_config(shared.to_bytes()) == shared
+    # Each rewrite undone gives x264's own units back, emulation prevention bytes and all.
+    assert _with_ue_field(X264_PPS1_ON_SPS0, 1, 1, 1) == X264_PPS1
+    assert _with_ue_field(X264_SPS0, 4, 0, 1) == X264_SPS1
+
+
+def test_a_rewritten_field_gets_emulation_prevention_where_its_bytes_need_it() -> None:
+    # A PPS with ids 0 and 0 (bits 1 1), 27 zero bits and the stop bit: c0 00 00 04. With its
+    # first id made 2 (bits 011) the payload is 70 00 00 01, whose 00 00 01 must be escaped.
+    unit = bytes.fromhex("68c0000004")
+    escaped = _with_ue_field(unit, 1, 0, 2)
+    assert escaped == bytes.fromhex("687000000301")
+    assert _with_ue_field(escaped, 1, 0, 0) == unit
+
+
+def test_an_edge_sps_that_differs_beyond_its_id_is_not_shared() -> None:
+    source = parse_avc_config(_record([X264_SPS0], [X264_PPS0]))
+    other = parse_avc_config(_record([SPS1], [PPS1]))  # another encoder's SPS under id 1
+    two = parse_avc_config(_record([X264_SPS1, SPS1], [X264_PPS1]))
+    assert source is not None and other is not None and two is not None
+    assert source.sharing_sps(other) is None and source.sharing_sps(two) is None
+
+
 def test_a_description_without_h264_is_refused() -> None:
     with pytest.raises(ValueError, match="no avc1 sample description"):
         with_avc_config(b"\x00\x00\x00\x08free", _record([SPS0], [PPS0]))
@@ -121,3 +162,30 @@ def test_pieces_parameter_sets_are_checked_against_what_the_join_needs() -> None
     assert isinstance(merged, AvcConfig) and merged.sps == (SPS0, SPS1)
     assert _check_sets("tail", _Edges({}, own_id=2), source, parsed, own) == (
         "the re-encoded tail's parameter sets are not under id 2")
+    # Edges that share the source's SPS add their PPS only; another SPS is refused.
+    x264_source = _record([X264_SPS0], [X264_PPS0])
+    x264_parsed = parse_avc_config(x264_source)
+    assert x264_parsed is not None
+    shared = _Edges({}, own_id=1, sps_shared=True)
+    joined = _check_sets("head", shared, x264_source, x264_parsed,
+                         _record([X264_SPS1], [X264_PPS1]))
+    assert isinstance(joined, AvcConfig) and joined.pps == (X264_PPS0, X264_PPS1_ON_SPS0)
+    assert _check_sets("head", shared, x264_source, x264_parsed, _record([SPS1], [PPS1])) == (
+        "the re-encoded head's SPS is not the source's")
+
+
+@pytest.mark.parametrize(("profile", "options", "expected"), [
+    (100, {"cabac": "1", "8x8dct": "1"}, 1),  # High stays High: the 8x8 transform
+    (100, {"cabac": "1", "8x8dct": "0"}, None),  # x264 would call CAVLC without it Main
+    (100, {"cabac": "0", "8x8dct": "1"}, None),  # already CAVLC: the source's own PPS
+    (77, {"cabac": "1", "bframes": "3"}, 1),  # Main stays Main: B-frames
+    (77, {"cabac": "1", "bframes": "0", "weightp": "2"}, 1),  # or weighted prediction
+    (77, {"cabac": "1", "bframes": "0", "weightp": "0"}, None),  # Main only for CABAC
+])
+def test_edges_are_coded_with_cavlc_only_where_the_sps_stays_the_sources(
+        profile: int, options: dict[str, str], expected: int | None) -> None:
+    from prep.media.smartcut import _cavlc_id
+
+    config = parse_avc_config(_record([X264_SPS0], [X264_PPS0]))
+    assert config is not None
+    assert _cavlc_id(options, replace(config, profile=profile)) == expected

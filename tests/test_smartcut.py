@@ -67,14 +67,27 @@ def test_window_between_keyframes_is_smart_cut(tmp_out: Path, encoder: str) -> N
     assert audio.duration_units / audio.timescale <= video.duration_units / video.timescale
     source_track = read_mp4(original).track("vide")
     assert source_track is not None and source_track.avc_config and video.avc_config
+    sets, source_sets = (parse_avc_config(video.avc_config),
+                         parse_avc_config(source_track.avc_config))
+    assert sets is not None and source_sets is not None
+    assert sets.pps[:1] == source_sets.pps and sets.pps_ids == {0, 1} and len(sets.pps) == 2
     if encoder == "x264":
-        assert video.avc_config == source_track.avc_config
+        # The source's one SPS, byte for byte; the edges' own PPS (CAVLC) points at it.
+        assert sets.sps == source_sets.sps
+        assert _entropy_coding_mode(sets.pps[0]) == 1 and _entropy_coding_mode(sets.pps[1]) == 0
     else:
-        sets, source_sets = (parse_avc_config(video.avc_config),
-                             parse_avc_config(source_track.avc_config))
-        assert sets is not None and source_sets is not None
-        assert sets.sps[:1] == source_sets.sps and sets.pps[:1] == source_sets.pps
-        assert sets.sps_ids == sets.pps_ids == {0, 1} and len(sets.sps) == len(sets.pps) == 2
+        assert sets.sps[:1] == source_sets.sps
+        assert sets.sps_ids == {0, 1} and len(sets.sps) == 2
+
+
+def _entropy_coding_mode(pps: bytes) -> int:
+    """A PPS's entropy_coding_mode_flag (1: CABAC), the bit after its two Exp-Golomb ids."""
+    bits = "".join(f"{byte:08b}" for byte in pps[1:4])
+    pos = 0
+    for _ in range(2):
+        zeros = bits.index("1", pos) - pos
+        pos += 2 * zeros + 1
+    return int(bits[pos])
 
 
 def _closest_source_frame(output: Path, index: int, original: Path) -> int:
@@ -183,8 +196,8 @@ def test_the_proof_refuses_a_tampered_join(tmp_out: Path, where: str,
     fps = probe(original).fps
     assert fps is not None
     binary = find_ffmpeg("")
-    record = read_mp4(original).track("vide").avc_config  # type: ignore[union-attr]
-    assert record is not None
+    record = read_mp4(result.output).track("vide").avc_config  # type: ignore[union-attr]
+    assert record is not None  # the source's SPS and PPS, and the edges' PPS
     samples = read_samples(original)
     assert samples is not None
     cut = _with_copied_tail(result.plan.smart_cut, samples, 3)  # as smart_cut made it

@@ -88,8 +88,9 @@ class _Files(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Served]:
     """The smart cuts of tests/test_smartcut.py and their sources, on a server on 127.0.0.1: an
-    x264 source (the edges carry its own parameter sets) and an OpenH264 one (the edges carry
-    their own beside the source's, two SPS and two PPS in the avcC)."""
+    x264 source (the edges carry its SPS and a CAVLC PPS of their own: one SPS and two PPS in the
+    avcC) and an OpenH264 one (the edges carry their own beside the source's, two SPS and two
+    PPS)."""
     paths: dict[str, Path] = {}
     for encoder, video in (("x264", x264()), ("openh264", OPENH264)):
         original = source(encoder, video)

@@ -5,7 +5,9 @@ A smart cut of footage made by another encoder than x264 cannot re-encode its ed
 source's own parameter sets. It gives the edges their own (x264's `sps-id`: an SPS and a PPS id
 the source does not use) and lists both encoders' parameter sets in the one avcC: every slice
 names its PPS by id, so decoders find the right one for each frame, within one sample
-description and without parameter sets in the samples.
+description and without parameter sets in the samples. Edges x264 makes with the source's own
+SPS but another PPS (CAVLC in place of the source's CABAC: cheaper to encode and to decode) add
+only that PPS, pointed at the source's SPS (`AvcConfig.sharing_sps`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ __all__ = ["AvcConfig", "parse_avc_config", "with_avc_config"]
 
 # H.264 allows SPS ids 0-31 and PPS ids 0-255; x264's `sps-id` sets both to one number.
 MAX_SPS_ID = 31
+# Where a parameter set's Exp-Golomb fields start: an SPS's (seq_parameter_set_id first) after
+# its NAL header, profile, constraint flags and level; a PPS's (pic_parameter_set_id, then
+# seq_parameter_set_id) after its NAL header.
+_SPS_FIELDS_AT = 4
+_PPS_FIELDS_AT = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,11 +40,11 @@ class AvcConfig:
 
     @property
     def sps_ids(self) -> frozenset[int]:
-        return frozenset(_ue_fields(unit[4:], 1)[0] for unit in self.sps)
+        return frozenset(_ue_fields(unit[_SPS_FIELDS_AT:], 1)[0] for unit in self.sps)
 
     @property
     def pps_ids(self) -> frozenset[int]:
-        return frozenset(_ue_fields(unit[1:], 1)[0] for unit in self.pps)
+        return frozenset(_ue_fields(unit[_PPS_FIELDS_AT:], 1)[0] for unit in self.pps)
 
     def free_id(self) -> int | None:
         """The lowest id that no SPS and no PPS of this record uses (None when all are)."""
@@ -48,6 +55,22 @@ class AvcConfig:
         """This record with `other`'s parameter sets added after its own."""
         return AvcConfig(self.profile, self.compatibility, self.level, self.length_size,
                          self.sps + other.sps, self.pps + other.pps, self.extension)
+
+    def sharing_sps(self, other: AvcConfig) -> AvcConfig | None:
+        """This record with `other`'s one PPS added, pointed at this record's one SPS, when
+        `other`'s one SPS is this record's under another id (every other bit the same); None
+        when it is not. Pictures then switch PPS, never SPS."""
+        if len(self.sps) != 1 or len(other.sps) != 1 or len(other.pps) != 1:
+            return None
+        (sps_id,) = self.sps_ids
+        try:
+            if _with_ue_field(other.sps[0], _SPS_FIELDS_AT, 0, sps_id) != self.sps[0]:
+                return None
+            pps = _with_ue_field(other.pps[0], _PPS_FIELDS_AT, 1, sps_id)  # pps_id, then sps_id
+        except ValueError:  # a PPS too short to hold its SPS's id
+            return None
+        return AvcConfig(self.profile, self.compatibility, self.level, self.length_size,
+                         self.sps, self.pps + (pps,), self.extension)
 
     def to_bytes(self) -> bytes:
         out = bytearray([1, self.profile, self.compatibility, self.level,
@@ -92,16 +115,54 @@ def parse_avc_config(record: bytes) -> AvcConfig | None:
 def _ue_fields(data: bytes, count: int) -> list[int]:
     """The first `count` unsigned Exp-Golomb fields of a NAL unit's payload (emulation
     prevention bytes removed first). ValueError when the data ends early."""
-    rbsp = data.replace(b"\x00\x00\x03", b"\x00\x00")
-    bits = "".join(f"{byte:08b}" for byte in rbsp[:16])
-    pos, values = 0, []
+    bits = "".join(f"{byte:08b}" for byte in _rbsp(data)[:16])
+    values, pos = [], 0
     for _ in range(count):
-        zeros = bits.find("1", pos) - pos
-        if zeros < 0 or pos + 2 * zeros + 1 > len(bits):
-            raise ValueError("an Exp-Golomb field runs past the data")
-        values.append(int(bits[pos + zeros:pos + 2 * zeros + 1], 2) - 1)
-        pos += 2 * zeros + 1
+        end = _ue_end(bits, pos)
+        values.append(int(bits[pos:end], 2) - 1)
+        pos = end
     return values
+
+
+def _ue_end(bits: str, pos: int) -> int:
+    """Where the Exp-Golomb field starting at `pos` of `bits` ends; ValueError past the end."""
+    zeros = bits.find("1", pos) - pos
+    if zeros < 0 or pos + 2 * zeros + 1 > len(bits):
+        raise ValueError("an Exp-Golomb field runs past the data")
+    return pos + 2 * zeros + 1
+
+
+def _with_ue_field(unit: bytes, start: int, index: int, value: int) -> bytes:
+    """The NAL unit `unit` with Exp-Golomb field `index` of its payload (the fields starting at
+    byte `start`) set to `value`: the bits after it move with it, the stop bit and the byte
+    alignment are redone and emulation prevention is applied again."""
+    bits = "".join(f"{byte:08b}" for byte in _rbsp(unit[start:]))
+    pos = 0
+    for _ in range(index):
+        pos = _ue_end(bits, pos)
+    code = f"{value + 1:b}"
+    bits = bits[:pos] + "0" * (len(code) - 1) + code + bits[_ue_end(bits, pos):]
+    bits = bits[:bits.rindex("1") + 1]  # up to the stop bit, then aligned with zeros again
+    bits += "0" * (-len(bits) % 8)
+    rbsp = int(bits, 2).to_bytes(len(bits) // 8, "big")
+    return unit[:start] + _escaped(rbsp)
+
+
+def _rbsp(payload: bytes) -> bytes:
+    """A NAL unit's payload without its emulation prevention bytes."""
+    return payload.replace(b"\x00\x00\x03", b"\x00\x00")
+
+
+def _escaped(rbsp: bytes) -> bytes:
+    """`rbsp` with an emulation prevention byte after every two zero bytes followed by 0-3."""
+    out, zeros = bytearray(), 0
+    for byte in rbsp:
+        if zeros >= 2 and byte <= 3:
+            out.append(3)
+            zeros = 0
+        out.append(byte)
+        zeros = zeros + 1 if byte == 0 else 0
+    return bytes(out)
 
 
 def with_avc_config(box: bytes, record: bytes) -> bytes:
