@@ -42,7 +42,8 @@
    wall and CPU seconds.
 
 `--only smartcut,hdr` runs only those sections (names: encodes, compliant, camera, smartcut,
-hdr, many); `--quick` makes shorter clips. Every timing's CPU seconds come from getrusage.
+hdr, many); `--quick` makes shorter clips; `--load N` keeps N processes spinning on the CPU
+meanwhile (the issue's "loaded machine", on demand). Every timing's CPU seconds come from getrusage.
 
 There is no natural footage on these machines, so the "natural" clip is synthesised: a zooming
 Mandelbrot set blended with ffmpeg's moving test pattern and temporal grain, which gives x264
@@ -53,6 +54,7 @@ The machine may be shared: load average is printed with the results.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import re
@@ -62,7 +64,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -341,6 +343,9 @@ def main() -> None:
                              "(default: 2, or 1 with --quick).")
     parser.add_argument("--only", default=",".join(SECTIONS), metavar="NAMES",
                         help=f"Comma-separated sections to run ({', '.join(SECTIONS)}).")
+    parser.add_argument("--load", type=int, default=0, metavar="N",
+                        help="Keep N processes spinning on the CPU while the sections run: a "
+                             "loaded machine on demand (default: none).")
     args = parser.parse_args()
     args.rounds = args.rounds or (1 if args.quick else 2)
     only = set(args.only.split(","))
@@ -357,7 +362,7 @@ def main() -> None:
     rows: list[tuple[str, str, str]] = []
     encodes: list[_Encode] = []
     t_transcode: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-prepare-") as tmp_text:
+    with tempfile.TemporaryDirectory(prefix="bench-prepare-") as tmp_text, _spinning(args.load):
         tmp = Path(tmp_text)
         no_cache = PrepareOptions(use_cache=False, ffmpeg="")
 
@@ -427,7 +432,8 @@ def main() -> None:
     width = max((len(r[0]) for r in rows), default=0)
     print(f"\nprepare benchmark ({'quick' if args.quick else 'full'}; {os.cpu_count()} cores; "
           f"load average {load_before[0]:.2f} at the start, {load[0]:.2f} {load[1]:.2f} "
-          f"{load[2]:.2f} at the end: the machine may be shared)")
+          f"{load[2]:.2f} at the end: the machine may be shared"
+          f"{f'; {args.load} spinning processes added' if args.load else ''})")
     if encodes:
         print(f"natural 1080p30 footage, {seconds} s, re-encoded (fastest of {args.rounds} "
               f"timing{'s' if args.rounds > 1 else ''} each; VMAF against the source):")
@@ -435,6 +441,20 @@ def main() -> None:
     print("the other cases:")
     for name, value, detail in rows:
         print(f"  {name.ljust(width)}  {value:>22}  {detail}")
+
+
+@contextlib.contextmanager
+def _spinning(count: int) -> Iterator[None]:
+    """`count` processes that each keep a core busy while the block runs. They are reaped after
+    it, so their CPU time never enters a measurement's getrusage difference."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+        for spinner in spinners:
+            spinner.wait()
 
 
 def _hdr_rows(reference: Path, tmp: Path, hdr_seconds: int) -> list[tuple[str, str, str]]:
