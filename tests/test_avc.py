@@ -162,16 +162,14 @@ def test_pieces_parameter_sets_are_checked_against_what_the_join_needs() -> None
     assert isinstance(merged, AvcConfig) and merged.sps == (SPS0, SPS1)
     assert _check_sets("tail", _Edges({}, own_id=2), source, parsed, own) == (
         "the re-encoded tail's parameter sets are not under id 2")
-    # Edges that share the source's SPS add their PPS only; another SPS is refused.
+    # Edges whose SPS is the source's under their id add their PPS only, pointed at it.
     x264_source = _record([X264_SPS0], [X264_PPS0])
     x264_parsed = parse_avc_config(x264_source)
     assert x264_parsed is not None
-    shared = _Edges({}, own_id=1, sps_shared=True)
-    joined = _check_sets("head", shared, x264_source, x264_parsed,
+    joined = _check_sets("head", separate, x264_source, x264_parsed,
                          _record([X264_SPS1], [X264_PPS1]))
-    assert isinstance(joined, AvcConfig) and joined.pps == (X264_PPS0, X264_PPS1_ON_SPS0)
-    assert _check_sets("head", shared, x264_source, x264_parsed, _record([SPS1], [PPS1])) == (
-        "the re-encoded head's SPS is not the source's")
+    assert isinstance(joined, AvcConfig) and joined.sps == (X264_SPS0,)
+    assert joined.pps == (X264_PPS0, X264_PPS1_ON_SPS0)
 
 
 @pytest.mark.parametrize(("profile", "options", "expected"), [

@@ -5,9 +5,10 @@ A smart cut of footage made by another encoder than x264 cannot re-encode its ed
 source's own parameter sets. It gives the edges their own (x264's `sps-id`: an SPS and a PPS id
 the source does not use) and lists both encoders' parameter sets in the one avcC: every slice
 names its PPS by id, so decoders find the right one for each frame, within one sample
-description and without parameter sets in the samples. Edges x264 makes with the source's own
-SPS but another PPS (CAVLC in place of the source's CABAC: cheaper to encode and to decode) add
-only that PPS, pointed at the source's SPS (`AvcConfig.sharing_sps`).
+description and without parameter sets in the samples. Edges whose SPS comes out the source's
+under another id (always for x264 sources, whose settings the edges copy while coding them with
+CAVLC, cheaper to encode and to decode, where the source uses CABAC) add only their PPS,
+pointed at the source's SPS (`AvcConfig.sharing_sps`): pictures switch PPS, never SPS.
 """
 
 from __future__ import annotations

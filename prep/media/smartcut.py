@@ -74,12 +74,10 @@ def x264_options(path: Path | str) -> dict[str, str] | None:
 class _Edges:
     """How the head and tail are encoded: libx264 `options`, and `own_id` when they carry
     parameter sets of their own (that id) beside the source's, None when they carry the
-    source's own, byte for byte. `sps_shared`: their SPS is the source's under that id, and
-    only their PPS joins the source's (pointed at the source's SPS)."""
+    source's own, byte for byte."""
 
     options: dict[str, str]
     own_id: int | None = None
-    sps_shared: bool = False
 
 
 def _matched(options: dict[str, str], config: AvcConfig) -> _Edges | None:
@@ -104,7 +102,7 @@ def _matched(options: dict[str, str], config: AvcConfig) -> _Edges | None:
         params.update({"cabac": "0", "sps-id": str(own_id)})
     x264 = ":".join(f"{key}={value}" for key, value in params.items())
     return _Edges({"preset": "ultrafast", "profile:v": profile, "level": _level(config),
-                   "x264-params": x264}, own_id, sps_shared=own_id is not None)
+                   "x264-params": x264}, own_id)
 
 
 def _cavlc_id(options: dict[str, str], config: AvcConfig) -> int | None:
@@ -123,7 +121,8 @@ def _cavlc_id(options: dict[str, str], config: AvcConfig) -> int | None:
 
 def _own(plan: PrepPlan, config: AvcConfig) -> _Edges | str:
     """libx264 options for edges with parameter sets of their own, under an id the source does
-    not use, at the source's profile and level; or why there are none."""
+    not use, at the source's profile and level, coded with CAVLC (as `_cavlc_id` says why);
+    or why there are none."""
     profile = _PROFILES.get(config.profile)
     if profile is None:
         return f"H.264 profile {config.profile} is not one x264 writes"
@@ -131,7 +130,8 @@ def _own(plan: PrepPlan, config: AvcConfig) -> _Edges | str:
     if own_id is None:
         return "the source uses every parameter set id"
     assert plan.video is not None
-    params = [*plan.video.x264_params, ("sps-id", str(own_id))]  # the profile's, then the id
+    # The profile's options, then the id and CAVLC.
+    params = [*plan.video.x264_params, ("sps-id", str(own_id)), ("cabac", "0")]
     return _Edges({"preset": plan.video.preset, "crf": str(plan.video.crf), "profile:v": profile,
                    "level": _level(config),
                    "x264-params": ":".join(f"{key}={value}" for key, value in params)}, own_id)
@@ -440,18 +440,16 @@ def _edge_bframes(edges: _Edges) -> int:
 def _check_sets(name: str, edges: _Edges, source: bytes, theirs: AvcConfig,
                 made: bytes | None) -> AvcConfig | str | None:
     """Whether a re-encoded piece's parameter sets are what the join needs: the source's
-    (None); for edges with their own, the source's record with the edge's sets added (that
-    record), or with only the edge's PPS when they share the source's SPS; else why not."""
+    (None); for edges with their own, the source's record with the edge's PPS added when the
+    edge's SPS is the source's under another id, else with both its sets added (that record);
+    else why not."""
     if edges.own_id is None:
         return None if made == source else f"the re-encoded {name}'s parameter sets differ from the source's"
     own = parse_avc_config(made) if made else None
     if (own is None or own.length_size != theirs.length_size
             or own.sps_ids != {edges.own_id} or own.pps_ids != {edges.own_id}):
         return f"the re-encoded {name}'s parameter sets are not under id {edges.own_id}"
-    if not edges.sps_shared:
-        return theirs.merged(own)
-    shared = theirs.sharing_sps(own)
-    return shared if shared is not None else f"the re-encoded {name}'s SPS is not the source's"
+    return theirs.sharing_sps(own) or theirs.merged(own)
 
 
 # Frames of the copied GOP decoded after the head: past its IDR and the B-frames that follow.
