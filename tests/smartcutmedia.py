@@ -35,6 +35,11 @@ def x264(extra: str = "") -> list[str]:
 # Another encoder than x264 (as phones' and cameras' hardware encoders are): no x264 settings in
 # the stream, Constrained Baseline, a keyframe every second.
 OPENH264 = ["-c:v", "libopenh264", "-g", "30"]
+# The sources smart-cut in ffmpeg and in Chromium, by name: x264's; OpenH264's; and x264's with
+# its settings (the SEI that records them) stripped: CABAC High with B-frames from an encoder
+# prep cannot match, as a phone's footage looks to it.
+SOURCES = {"x264": x264(), "openh264": OPENH264,
+           "x264-unmarked": [*x264(), "-bsf:v", "filter_units=remove_types=6"]}
 
 
 def prepare_one(out_dir: Path, spec: str) -> PrepResult:

@@ -13,6 +13,7 @@ import pytest
 from mediagen import ffmpeg_exe
 from smartcutmedia import (
     OPENH264,
+    SOURCES,
     WINDOW,
     WINDOW_FRAMES,
     frame_hashes,
@@ -29,19 +30,12 @@ from prep.media.smartcut import _prove, _with_copied_tail
 
 pytestmark = pytest.mark.media
 
-# x264 with its settings (the SEI that records them) stripped: CABAC High with B-frames from an
-# encoder prep cannot match, as a phone's footage looks to it.
-_SOURCES = {"x264": x264(), "openh264": OPENH264,
-            "x264-unmarked": [*x264(), "-bsf:v", "filter_units=remove_types=6"]}
-
-
-@pytest.mark.parametrize("encoder", list(_SOURCES))
+@pytest.mark.parametrize("encoder", list(SOURCES))
 def test_window_between_keyframes_is_smart_cut(tmp_out: Path, encoder: str) -> None:
     """An x264 source's edges are re-encoded with its own SPS and a CAVLC PPS of their own;
     another encoder's get their own parameter sets under a free id, beside the source's in the
-    one avcC (openh264's, as phones' hardware encoders), or only their PPS where x264's SPS
-    comes out the source's (unmarked x264)."""
-    original = source(encoder, _SOURCES[encoder])
+    one avcC (openh264's, as phones' hardware encoders, and unmarked x264's)."""
+    original = source(encoder, SOURCES[encoder])
     result = prepare_one(tmp_out, f"{original}{WINDOW}")
     assert result.output is not None
     assert result.as_dict()["video_action"] == "smart-cut"
@@ -78,7 +72,7 @@ def test_window_between_keyframes_is_smart_cut(tmp_out: Path, encoder: str) -> N
                          parse_avc_config(source_track.avc_config))
     assert sets is not None and source_sets is not None
     assert sets.pps[:1] == source_sets.pps and sets.pps_ids == {0, 1} and len(sets.pps) == 2
-    if encoder != "openh264":
+    if encoder == "x264":
         # The source's one SPS, byte for byte; the edges' own PPS (CAVLC) points at it.
         assert sets.sps == source_sets.sps
         assert _entropy_coding_mode(sets.pps[0]) == 1 and _entropy_coding_mode(sets.pps[1]) == 0

@@ -22,14 +22,13 @@ from typing import Any
 import chromium
 import pytest
 from smartcutmedia import (
-    OPENH264,
     RATE,
+    SOURCES,
     WINDOW,
     WINDOW_FRAMES,
     frame_hashes,
     prepare_one,
     source,
-    x264,
 )
 
 from prep.media.mp4 import read_mp4, read_samples
@@ -89,10 +88,11 @@ class _Files(BaseHTTPRequestHandler):
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Served]:
     """The smart cuts of tests/test_smartcut.py and their sources, on a server on 127.0.0.1: an
     x264 source (the edges carry its SPS and a CAVLC PPS of their own: one SPS and two PPS in the
-    avcC) and an OpenH264 one (the edges carry their own beside the source's, two SPS and two
-    PPS)."""
+    avcC), an OpenH264 one and an x264 one stripped of its settings (the edges carry their own
+    beside the source's: two SPS and two PPS, the unmarked one's with B-frames in the source's
+    and none in the edges')."""
     paths: dict[str, Path] = {}
-    for encoder, video in (("x264", x264()), ("openh264", OPENH264)):
+    for encoder, video in SOURCES.items():
         original = source(encoder, video)
         result = prepare_one(tmp_path_factory.mktemp("out"), f"{original}{WINDOW}")
         assert result.as_dict()["video_action"] == "smart-cut"  # not a fallback transcode
@@ -112,7 +112,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Served]:
 
 CLIPS = pytest.mark.parametrize(("name", "frames"), [
     (f"{kind}-{encoder}", WINDOW_FRAMES if kind == "cut" else SOURCE_FRAMES)
-    for encoder in ("x264", "openh264") for kind in ("cut", "source")])
+    for encoder in SOURCES for kind in ("cut", "source")])
 
 # Fetches the mp4 and decodes the samples it is given ([offset, size, µs, key], in decode order)
 # with hardware acceleration off, so every frame comes out as I420 and is hashed as ffmpeg's

@@ -121,8 +121,13 @@ def _cavlc_id(options: dict[str, str], config: AvcConfig) -> int | None:
 
 def _own(plan: PrepPlan, config: AvcConfig) -> _Edges | str:
     """libx264 options for edges with parameter sets of their own, under an id the source does
-    not use, at the source's profile and level, coded with CAVLC (as `_cavlc_id` says why);
-    or why there are none."""
+    not use, at the source's profile and level and the plan's CRF; or why there are none.
+
+    At ultrafast, as the matched edges are: no B-frames, CAVLC (`_cavlc_id` says why), no
+    adaptive quantisation. The edges are a second or two between copied GOPs, which keep the
+    source's quality; at the plan's CRF ultrafast gave them a higher VMAF than the profile's own
+    preset (the window: 99.6 against 99.3 at the balanced profile's CRF 18, on CABAC High
+    footage with B-frames from another encoder) for 6 % more bytes, in two thirds of the time."""
     profile = _PROFILES.get(config.profile)
     if profile is None:
         return f"H.264 profile {config.profile} is not one x264 writes"
@@ -130,11 +135,8 @@ def _own(plan: PrepPlan, config: AvcConfig) -> _Edges | str:
     if own_id is None:
         return "the source uses every parameter set id"
     assert plan.video is not None
-    # The profile's options, then the id and CAVLC.
-    params = [*plan.video.x264_params, ("sps-id", str(own_id)), ("cabac", "0")]
-    return _Edges({"preset": plan.video.preset, "crf": str(plan.video.crf), "profile:v": profile,
-                   "level": _level(config),
-                   "x264-params": ":".join(f"{key}={value}" for key, value in params)}, own_id)
+    return _Edges({"preset": "ultrafast", "crf": str(plan.video.crf), "profile:v": profile,
+                   "level": _level(config), "x264-params": f"sps-id={own_id}:cabac=0"}, own_id)
 
 
 def _level(config: AvcConfig) -> str:
