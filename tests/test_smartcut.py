@@ -123,25 +123,25 @@ def test_window_that_cannot_be_smart_cut_falls_back_with_its_reason(
     assert len(frame_hashes(result.output)) == WINDOW_FRAMES  # type: ignore[arg-type]
 
 
-def test_edges_x264_would_time_unevenly_are_refused_before_encoding(
-        tmp_out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_edges_x264_would_time_unevenly_are_made_without_b_frames(tmp_out: Path) -> None:
     """8 B-frames and a tail of 9 frames that cannot be copied (it ends inside a run of
-    B-frames): x264 would make a piece the join cannot time evenly, so the smart cut is refused
-    from the sample tables and the x264 settings, before anything runs."""
-    import prep.media.smartcut as smartcut
+    B-frames): x264 with the source's settings would make a piece the join cannot time evenly
+    (the sample tables and the settings say so before anything runs), so the edges are made
+    without B-frames, under parameter sets of their own, and the window is still smart-cut."""
+    from prep.media.smartcut import _layout
 
     original = source("bf8", ["-c:v", "libx264", "-preset", "veryfast", "-bf", "8", "-g", "30",
                               "-x264-params", "scenecut=0:b-adapt=0"])
-
-    def no_encode(*args: object, **kwargs: object) -> None:
-        raise AssertionError("an edge was encoded")
-
-    monkeypatch.setattr(smartcut, "run_together", no_encode)
     result = prepare_one(tmp_out, f"{original}@1.3-4.3")
-    assert "tail's 9 frames would come out of x264 (8 B-frames)" in (
-        result.smart_cut_fallback or "")
-    assert result.as_dict()["video_action"] == "transcode"
-    assert len(frame_hashes(result.output)) == 90  # type: ignore[arg-type]
+    assert result.as_dict()["video_action"] == "smart-cut" and result.smart_cut_fallback is None
+    planned, samples = result.plan.smart_cut, read_samples(original)
+    assert planned is not None and samples is not None
+    assert "tail's 9 frames would come out of x264 (8 B-frames)" in str(_layout(planned, samples, 8))
+    ours = frame_hashes(result.output)  # type: ignore[arg-type]
+    assert [pts for pts, _ in ours] == [i * ours[1][0] for i in range(90)]
+    video = read_mp4(result.output).track("vide")  # type: ignore[arg-type]
+    sets = parse_avc_config(video.avc_config or b"") if video else None
+    assert sets is not None and sets.sps_ids == sets.pps_ids == {0, 1}
 
 
 # --- the proof catches a joined stream that is not what it claims ------------------------------

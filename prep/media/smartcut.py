@@ -211,6 +211,12 @@ def smart_cut(plan: PrepPlan, src: Path, out: Path, binary: FfmpegBinary, fps: F
     if isinstance(edges, str):
         return edges
     cut = _layout(plan.smart_cut, source.samples, _edge_bframes(edges))
+    if isinstance(cut, str) and _edge_bframes(edges):
+        # Edges x264 would time unevenly with the source's B-frames are made without any, under
+        # parameter sets of their own (such edges always line up), rather than not at all.
+        own = _own(plan, source.config)
+        if not isinstance(own, str):
+            edges, cut = own, _layout(plan.smart_cut, source.samples, _edge_bframes(own))
     if isinstance(cut, str):
         return cut
     if on_progress:
