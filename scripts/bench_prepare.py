@@ -418,7 +418,7 @@ def main() -> None:
             rows += _smart_cut_rows([("x264, 3 B-frames", gop2), ("OpenH264", gop2_other)],
                                     window, tmp, args.rounds)
             # A tail of 9 frames (0.3 s past a keyframe) that x264 would make with another
-            # decode delay: refused.
+            # decode delay with the source's 8 B-frames: edges without B-frames instead.
             rows += _smart_cut_rows([("x264, 8 B-frames", gop2_bf8)],
                                     (window[0] - 1.0, window[1] - 2.0), tmp, args.rounds)
 
