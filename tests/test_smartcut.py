@@ -22,7 +22,7 @@ from smartcutmedia import (
     x264,
 )
 
-from prep.media.avc import parse_avc_config
+from prep.media.avc import _ue_end, parse_avc_config
 from prep.media.ffmpeg import find_ffmpeg
 from prep.media.mp4 import read_mp4, read_samples
 from prep.media.probe import probe
@@ -84,11 +84,7 @@ def test_window_between_keyframes_is_smart_cut(tmp_out: Path, encoder: str) -> N
 def _entropy_coding_mode(pps: bytes) -> int:
     """A PPS's entropy_coding_mode_flag (1: CABAC), the bit after its two Exp-Golomb ids."""
     bits = "".join(f"{byte:08b}" for byte in pps[1:4])
-    pos = 0
-    for _ in range(2):
-        zeros = bits.index("1", pos) - pos
-        pos += 2 * zeros + 1
-    return int(bits[pos])
+    return int(bits[_ue_end(bits, _ue_end(bits, 0))])
 
 
 def _closest_source_frame(output: Path, index: int, original: Path) -> int:
