@@ -8,7 +8,7 @@ import pytest
 from media_cases import case
 
 from prep.media.avc import AvcConfig, _with_ue_field, parse_avc_config, with_avc_config
-from prep.media.mp4 import _avc_config, read_mp4, track_boxes
+from prep.media.mp4 import _avc_config, read_mp4, read_track
 
 # A Constrained Baseline SPS (id 0) and PPS (id 0), as openh264 writes them.
 SPS0 = bytes.fromhex("6742c01e8c680a02ff970101e1108d40")
@@ -97,9 +97,9 @@ def test_free_id_skips_the_ids_in_use_and_is_none_when_all_are() -> None:
 @pytest.mark.media
 @pytest.mark.parametrize("name", ["compliant", "quicktime"])
 def test_a_new_avcc_goes_into_the_sample_description_with_the_sizes_around_it(name: str) -> None:
-    boxes = track_boxes(case(name), "vide")
-    assert boxes is not None
-    stsd = boxes[b"stsd"]
+    found = read_track(case(name), "vide")
+    assert found is not None
+    stsd = found[1][b"stsd"]
     old = read_mp4(case(name)).track("vide").avc_config  # type: ignore[union-attr]
     config = parse_avc_config(old or b"")
     extra = parse_avc_config(_record([SPS1], [PPS1]))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from smartcutmedia import frame_hashes, source, x264
 
-from prep.media.mp4 import Samples, read_mp4, read_samples, track_boxes
+from prep.media.mp4 import Samples, read_mp4, read_samples, read_track
 from prep.media.mp4write import VideoRun, _chunks, _rle, _Track, join
 from prep.media.probe import probe
 
@@ -33,8 +33,10 @@ _STSD = _stsd(320, 180)
 
 def _source() -> tuple[Path, Samples, bytes]:
     path = source("x264", x264())
-    samples, boxes = read_samples(path), track_boxes(path, "vide")
-    assert samples is not None and boxes is not None and samples.timescale == 15360
+    found = read_track(path, "vide")
+    assert found is not None
+    samples, boxes = found
+    assert samples.timescale == 15360
     return path, samples, boxes[b"stsd"]
 
 
@@ -66,9 +68,9 @@ def test_a_clip_cut_into_runs_and_joined_is_the_same_clip(tmp_path: Path) -> Non
     assert our_audio.decode_times == theirs_audio.decode_times
     assert (_bytes(out, our_audio, 0, len(our_audio))
             == _bytes(src, theirs_audio, 0, len(theirs_audio)))
-    ours_boxes, theirs_boxes = track_boxes(out, "soun"), track_boxes(src, "soun")
-    assert ours_boxes is not None and theirs_boxes is not None
-    assert ours_boxes[b"stsd"] == theirs_boxes[b"stsd"]
+    ours_track, theirs_track = read_track(out, "soun"), read_track(src, "soun")
+    assert ours_track is not None and theirs_track is not None
+    assert ours_track[1][b"stsd"] == theirs_track[1][b"stsd"]
     # The index first, no edit list, and what MediaInfo reads is the clip's.
     index = read_mp4(out)
     assert index.moov_first and not index.has_edit_list

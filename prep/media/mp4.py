@@ -25,7 +25,7 @@ from typing import BinaryIO
 from prep.core.record import record
 from prep.errors import MediaError
 
-__all__ = ["Mp4Info", "Mp4Track", "Samples", "read_mp4", "read_samples", "track_boxes"]
+__all__ = ["Mp4Info", "Mp4Track", "Samples", "read_mp4", "read_samples", "read_track"]
 
 # Sample tables are small next to the media; this keeps a damaged size field from eating memory.
 _MAX_TABLE_BYTES = 64 * 1024 * 1024
@@ -156,14 +156,15 @@ def read_samples(path: Path | str, kind: str = "vide") -> Samples | None:
         return None if trak is None else _samples(trak, file_size)
 
 
-def track_boxes(path: Path | str, kind: str) -> dict[bytes, bytes] | None:
-    """The boxes of the first track of `kind` in `path` that a writer can carry over as they
-    are: the children of its mdia, minf and stbl (mdhd, hdlr, vmhd or smhd, stsd, stts, stsz,
-    sgpd, ...), each whole (a 32-bit header and its payload), by type; the first of a type
-    wins. None when there is no such track. MediaError, as `read_mp4`."""
+def read_track(path: Path | str, kind: str) -> tuple[Samples, dict[bytes, bytes]] | None:
+    """The first track of `kind` in `path`, from one read of its index: its sample tables
+    (as `read_samples`), and the boxes a writer can carry over as they are: the children of its
+    mdia, minf and stbl (mdhd, hdlr, vmhd or smhd, stsd, stts, stsz, sgpd, ...), each whole (a
+    32-bit header and its payload), by type; the first of a type wins. None when there is no
+    such track. MediaError, as `read_mp4`."""
     with _reading(path):
         with open(path, "rb") as fh:
-            moov, _first, _size = _moov(fh)
+            moov, _first, file_size = _moov(fh)
         trak = _trak(moov, kind)
         if trak is None:
             return None
@@ -173,7 +174,7 @@ def track_boxes(path: Path | str, kind: str) -> dict[bytes, bytes] | None:
             for box, start, length in _walk(data, 0, len(data)):
                 found.setdefault(box, struct.pack(">I4s", length + 8, box)
                                  + data[start:start + length])
-        return found
+        return _samples(trak, file_size), found
 
 
 def _trak(moov: bytes, kind: str) -> bytes | None:

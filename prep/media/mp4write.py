@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from prep.media.mp4 import Samples, read_samples, track_boxes
+from prep.media.mp4 import Samples, read_track
 
 __all__ = ["VideoRun", "join"]
 
@@ -119,9 +119,10 @@ def _video(runs: Sequence[VideoRun], stsd: bytes, frame_units: int) -> _Track:
 
 
 def _audio(path: Path) -> _Track:
-    samples, boxes = read_samples(path, "soun"), track_boxes(path, "soun")
-    if samples is None or boxes is None:
+    found = read_track(path, "soun")
+    if found is None:
         raise ValueError(f"{path} has no audio track")
+    samples, boxes = found
     mdhd = boxes[b"mdhd"]
     wide = mdhd[8] == 1
     timescale, duration = struct.unpack_from(">IQ" if wide else ">II", mdhd, 28 if wide else 20)

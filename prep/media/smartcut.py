@@ -43,7 +43,7 @@ from prep.media.ffmpeg import (
     smart_cut_audio_args,
     smart_cut_piece_args,
 )
-from prep.media.mp4 import Mp4Track, Samples, read_mp4, read_samples, track_boxes
+from prep.media.mp4 import Mp4Track, Samples, read_mp4, read_samples, read_track
 from prep.media.mp4write import VideoRun, join
 
 __all__ = ["smart_cut", "x264_options"]
@@ -244,9 +244,10 @@ def _read_source(src: Path, track: Mp4Track | None, fps: Fraction) -> _Source | 
     if frame_units.denominator != 1:
         return (f"a frame at {fps} fps is not a whole number of the track's time units "
                 f"(1/{track.timescale} s)")
-    samples, boxes = read_samples(src), track_boxes(src, "vide")
-    if samples is None or boxes is None:
+    found = read_track(src, "vide")
+    if found is None:
         return "the source has no video track"
+    samples, boxes = found
     return _Source(src, track, record, config, boxes[b"stsd"], samples, int(frame_units))
 
 
